@@ -1,0 +1,5 @@
+//! The `polyroute` command.
+
+fn main() {
+    println!("polyroute");
+}

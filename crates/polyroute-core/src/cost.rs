@@ -1,0 +1,310 @@
+//! Cost: usage × unit prices with exact decimals.
+//!
+//! Steps, in order:
+//! 1. Effective prices: start from the base pricing, apply every matching `overrides` entry in order (a later match
+//!    wins per key; `min_prompt_tokens` matches when the prompt is strictly longer; a UTC window `[start, end)` may
+//!    wrap midnight), then multiply every price by `1 − discount`.
+//! 2. Prompt: uncached input (`prompt − cache reads − cache writes`) at `prompt`, cache reads at
+//!    `input_cache_read`, 5-minute writes at `input_cache_write`, 1-hour writes at `input_cache_write_1h` (each
+//!    falls back to the next more general price when the model lists none: 1h → 5m → prompt; read → prompt).
+//! 3. Completion: all completion tokens at `completion`; when `internal_reasoning` is listed, the reasoning tokens
+//!    inside the completion are priced at it instead.
+//! 4. Fees: `request` × requests, `image` × input images, `web_search` × searches.
+//! 5. Zero-completion insurance: no completion tokens and a blank or `error` finish reason → token and request
+//!    charges are zero; web-search fees still apply.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::Pricing;
+use crate::types::Usage;
+
+/// Conditions that select override prices and insurance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CostContext<'a> {
+    /// Minute of the UTC day (0..1440) at request time; `None` ignores time-window overrides.
+    pub utc_minute: Option<u16>,
+    /// The response's finish reason (`None` when unknown or blank).
+    pub finish_reason: Option<&'a str>,
+}
+
+/// Itemized cost in USD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostBreakdown {
+    /// Uncached prompt tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub prompt: Decimal,
+    /// Cache reads.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cache_read: Decimal,
+    /// Cache writes (5 minutes and 1 hour).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub cache_write: Decimal,
+    /// Completion tokens other than separately priced reasoning.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub completion: Decimal,
+    /// Reasoning tokens priced at `internal_reasoning` (zero when the model has no such price).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub reasoning: Decimal,
+    /// Per-request fee.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub request: Decimal,
+    /// Per-image fee.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub image: Decimal,
+    /// Web-search fee.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub web_search: Decimal,
+    /// Sum of the above.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    /// Zero-completion insurance applied.
+    pub insured: bool,
+    /// Indexes of the `overrides` entries that applied.
+    pub overrides_applied: Vec<usize>,
+}
+
+/// Parse `HHMM` into the minute of the day.
+#[must_use]
+pub fn parse_hhmm(s: &str) -> Option<u16> {
+    if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let h: u16 = s[..2].parse().ok()?;
+    let m: u16 = s[2..].parse().ok()?;
+    (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+fn in_window(start: u16, end: u16, t: u16) -> bool {
+    if start <= end {
+        start <= t && t < end
+    } else {
+        t >= start || t < end
+    }
+}
+
+fn dec(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The prices that apply under `usage`/`ctx`, discount included, and the overrides used.
+#[must_use]
+pub fn effective_pricing(p: &Pricing, prompt_tokens: u64, utc_minute: Option<u16>) -> (Pricing, Vec<usize>) {
+    let mut out = p.clone();
+    out.overrides = Vec::new();
+    let mut applied = Vec::new();
+    for (i, o) in p.overrides.iter().enumerate() {
+        if let Some(min) = o.min_prompt_tokens {
+            if prompt_tokens <= min {
+                continue;
+            }
+        }
+        if o.utc_start.is_some() || o.utc_end.is_some() {
+            let (Some(t), Some(s), Some(e)) = (
+                utc_minute,
+                o.utc_start.as_deref().and_then(parse_hhmm),
+                o.utc_end.as_deref().and_then(parse_hhmm),
+            ) else {
+                continue;
+            };
+            if !in_window(s, e, t) {
+                continue;
+            }
+        }
+        applied.push(i);
+        for (k, v) in &o.prices {
+            let Some(d) = dec(v) else { continue };
+            match k.as_str() {
+                "prompt" => out.prompt = d,
+                "completion" => out.completion = d,
+                "request" => out.request = Some(d),
+                "image" => out.image = Some(d),
+                "web_search" => out.web_search = Some(d),
+                "internal_reasoning" => out.internal_reasoning = Some(d),
+                "input_cache_read" => out.input_cache_read = Some(d),
+                "input_cache_write" => out.input_cache_write = Some(d),
+                "input_cache_write_1h" => out.input_cache_write_1h = Some(d),
+                "audio" => out.audio = Some(d),
+                _ => {}
+            }
+        }
+    }
+    if let Some(disc) = p.discount {
+        let f = Decimal::ONE - disc;
+        let scale = |x: &mut Decimal| *x *= f;
+        scale(&mut out.prompt);
+        scale(&mut out.completion);
+        for x in [
+            &mut out.request,
+            &mut out.image,
+            &mut out.web_search,
+            &mut out.internal_reasoning,
+            &mut out.input_cache_read,
+            &mut out.input_cache_write,
+            &mut out.input_cache_write_1h,
+            &mut out.audio,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scale(x);
+        }
+        out.discount = None;
+    }
+    (out, applied)
+}
+
+/// Price `usage` under `pricing`.
+#[must_use]
+pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreakdown {
+    let (p, overrides_applied) = effective_pricing(pricing, usage.prompt_tokens, ctx.utc_minute);
+    let d = |n: u64| Decimal::from(n);
+    let pd = &usage.prompt_tokens_details;
+    let reads = pd.cached_tokens.min(usage.prompt_tokens);
+    let writes = pd.cache_write_tokens.min(usage.prompt_tokens - reads);
+    let writes_1h = pd.cache_write_1h_tokens.min(writes);
+    let writes_5m = writes - writes_1h;
+    let uncached = usage.prompt_tokens - reads - writes;
+
+    let read_price = p.input_cache_read.unwrap_or(p.prompt);
+    let write_price = p.input_cache_write.unwrap_or(p.prompt);
+    let write_1h_price = p.input_cache_write_1h.or(p.input_cache_write).unwrap_or(p.prompt);
+
+    let reasoning_tokens = usage.completion_tokens_details.reasoning_tokens.min(usage.completion_tokens);
+    let (completion, reasoning) = match p.internal_reasoning {
+        Some(r) => (d(usage.completion_tokens - reasoning_tokens) * p.completion, d(reasoning_tokens) * r),
+        None => (d(usage.completion_tokens) * p.completion, Decimal::ZERO),
+    };
+    let mut b = CostBreakdown {
+        prompt: d(uncached) * p.prompt,
+        cache_read: d(reads) * read_price,
+        cache_write: d(writes_5m) * write_price + d(writes_1h) * write_1h_price,
+        completion,
+        reasoning,
+        request: p.request.map_or(Decimal::ZERO, |r| r * d(usage.requests)),
+        image: p.image.map_or(Decimal::ZERO, |r| r * d(usage.images)),
+        web_search: p.web_search.map_or(Decimal::ZERO, |r| r * d(usage.web_search_requests)),
+        total: Decimal::ZERO,
+        insured: false,
+        overrides_applied,
+    };
+    let blank = ctx.finish_reason.is_none_or(|f| f.trim().is_empty() || f == "error");
+    if usage.completion_tokens == 0 && blank {
+        b.insured = true;
+        b.prompt = Decimal::ZERO;
+        b.cache_read = Decimal::ZERO;
+        b.cache_write = Decimal::ZERO;
+        b.completion = Decimal::ZERO;
+        b.reasoning = Decimal::ZERO;
+        b.request = Decimal::ZERO;
+        b.image = Decimal::ZERO;
+    }
+    b.total = b.prompt + b.cache_read + b.cache_write + b.completion + b.reasoning + b.request + b.image + b.web_search;
+    b.total = b.total.normalize();
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::PricingOverride;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn usage(prompt: u64, completion: u64) -> Usage {
+        Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ..Usage::default() }
+    }
+
+    #[test]
+    fn plain_tokens() {
+        let p = Pricing { prompt: dec("0.000003"), completion: dec("0.000015"), ..Pricing::default() };
+        let c = cost(&p, &usage(1000, 500), CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        assert_eq!(c.total, dec("0.0105"));
+    }
+
+    #[test]
+    fn cache_and_reasoning() {
+        let p = Pricing {
+            prompt: dec("0.000003"),
+            completion: dec("0.000015"),
+            input_cache_read: Some(dec("0.0000003")),
+            input_cache_write: Some(dec("0.00000375")),
+            input_cache_write_1h: Some(dec("0.000006")),
+            internal_reasoning: Some(dec("0.00001")),
+            ..Pricing::default()
+        };
+        let mut u = usage(10_000, 1000);
+        u.prompt_tokens_details.cached_tokens = 6000;
+        u.prompt_tokens_details.cache_write_tokens = 3000;
+        u.prompt_tokens_details.cache_write_1h_tokens = 1000;
+        u.completion_tokens_details.reasoning_tokens = 400;
+        let c = cost(&p, &u, CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        assert_eq!(c.prompt, dec("0.003"));
+        assert_eq!(c.cache_read, dec("0.0018"));
+        assert_eq!(c.cache_write, dec("0.0075") + dec("0.006"));
+        assert_eq!(c.completion, dec("0.009"));
+        assert_eq!(c.reasoning, dec("0.004"));
+    }
+
+    #[test]
+    fn overrides_and_windows() {
+        let mut long = std::collections::BTreeMap::new();
+        long.insert("prompt".to_string(), Value::String("0.000002".into()));
+        let mut night = std::collections::BTreeMap::new();
+        night.insert("completion".to_string(), Value::String("0.000001".into()));
+        let p = Pricing {
+            prompt: dec("0.000001"),
+            completion: dec("0.000004"),
+            overrides: vec![
+                PricingOverride { min_prompt_tokens: Some(1000), prices: long, ..PricingOverride::default() },
+                PricingOverride {
+                    utc_start: Some("2200".into()),
+                    utc_end: Some("0600".into()),
+                    prices: night,
+                    ..PricingOverride::default()
+                },
+            ],
+            ..Pricing::default()
+        };
+        let ctx = |m| CostContext { utc_minute: Some(m), finish_reason: Some("stop") };
+        assert_eq!(cost(&p, &usage(1000, 1), ctx(720)).prompt, dec("0.001"));
+        assert_eq!(cost(&p, &usage(1001, 1), ctx(720)).prompt, dec("0.002002"));
+        assert_eq!(cost(&p, &usage(10, 1), ctx(23 * 60)).completion, dec("0.000001"));
+        assert_eq!(cost(&p, &usage(10, 1), ctx(60)).completion, dec("0.000001"));
+        assert_eq!(cost(&p, &usage(10, 1), ctx(6 * 60)).completion, dec("0.000004"));
+    }
+
+    #[test]
+    fn insurance() {
+        let p = Pricing {
+            prompt: dec("0.000001"),
+            completion: dec("0.000002"),
+            web_search: Some(dec("0.004")),
+            ..Pricing::default()
+        };
+        let mut u = usage(500, 0);
+        u.web_search_requests = 1;
+        let c = cost(&p, &u, CostContext { finish_reason: Some("error"), ..CostContext::default() });
+        assert!(c.insured);
+        assert_eq!(c.total, dec("0.004"));
+        let c = cost(&p, &u, CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        assert!(!c.insured);
+        assert_eq!(c.total, dec("0.0045"));
+    }
+
+    #[test]
+    fn hhmm() {
+        assert_eq!(parse_hhmm("0000"), Some(0));
+        assert_eq!(parse_hhmm("2359"), Some(1439));
+        assert_eq!(parse_hhmm("2400"), Some(1440));
+        assert_eq!(parse_hhmm("2460"), None);
+        assert_eq!(parse_hhmm("12:00"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! # polyroute-core
+//!
+//! The pure, sans-I/O heart of polyroute: it takes a catalog, a request, `now`, health observations and a seed,
+//! and returns decisions (an ordered attempt plan with the reason for every exclusion), translated payloads,
+//! costs and typed errors. It never opens a socket, reads the clock or the environment, or draws ambient
+//! randomness.
+
+pub mod catalog;
+pub mod cost;
+pub mod error;
+pub mod plan;
+pub mod types;
+
+pub use catalog::Catalog;
+pub use error::{Error, Result};

@@ -1,0 +1,7 @@
+//! OpenAI-shaped wire types used by routing and cost.
+
+pub mod request;
+mod usage;
+
+pub use request::*;
+pub use usage::*;
