@@ -4,7 +4,10 @@
 //! the OpenRouter `/api/v1/models` row plus an `endpoints` array. [`Catalog::from_json`] validates every entry and
 //! reports all bad ones with their paths; [`Catalog::overlay`] merges a user's file over another catalog.
 
+mod filter;
 mod types;
+
+pub use filter::ModelFilter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
