@@ -52,26 +52,24 @@ impl RequestFacts {
 /// matches exactly one endpoint.
 #[must_use]
 pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> bool {
-    let r = reference.trim().to_ascii_lowercase();
+    let r = reference.trim();
     if r.contains('/') {
-        return r == e.tag.to_ascii_lowercase();
+        return r.eq_ignore_ascii_case(&e.tag);
     }
     if e.service_tier.is_some() {
         return false;
     }
-    if r == e.provider {
+    if r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name) {
         return true;
     }
-    catalog.provider(&r).is_some_and(|p| p.slug == e.provider)
-        || e.provider_name.to_ascii_lowercase() == r
+    // A display name from the provider table that differs from the endpoint's copy.
+    catalog
+        .provider_by_slug(&e.provider)
+        .is_some_and(|p| r.eq_ignore_ascii_case(&p.name))
 }
 
 fn listed(catalog: &Catalog, list: Option<&Vec<String>>, e: &Endpoint) -> bool {
     list.is_some_and(|l| l.iter().any(|r| provider_matches(catalog, r, e)))
-}
-
-fn per_million(p: Decimal) -> Decimal {
-    (p * Decimal::from(1_000_000)).normalize()
 }
 
 /// Inputs that come from outside the request.
@@ -165,34 +163,48 @@ pub fn check(
         }
     }
     if let Some(mp) = &prefs.max_price {
+        let million = Decimal::from(1_000_000);
         let checks = [
             (
                 "prompt",
                 mp.prompt,
-                Some(per_million(e.pricing.prompt)),
+                Some(e.pricing.prompt),
+                million,
                 "/M tokens",
             ),
             (
                 "completion",
                 mp.completion,
-                Some(per_million(e.pricing.completion)),
+                Some(e.pricing.completion),
+                million,
                 "/M tokens",
             ),
-            ("image", mp.image, e.pricing.image, " per image"),
             (
-                "audio",
-                mp.audio,
-                e.pricing.audio.map(per_million),
-                "/M tokens",
+                "image",
+                mp.image,
+                e.pricing.image,
+                Decimal::ONE,
+                " per image",
             ),
-            ("request", mp.request, e.pricing.request, " per request"),
+            ("audio", mp.audio, e.pricing.audio, million, "/M tokens"),
+            (
+                "request",
+                mp.request,
+                e.pricing.request,
+                Decimal::ONE,
+                " per request",
+            ),
         ];
-        for (name, limit, price, unit) in checks {
+        for (name, limit, price, scale, unit) in checks {
             if let (Some(limit), Some(price)) = (limit, price) {
-                if price > limit {
+                let scaled = price * scale;
+                if scaled > limit {
                     return Some((
                         ExclusionReason::MaxPrice,
-                        format!("{name} price ${price}{unit} exceeds max_price.{name} ${limit}"),
+                        format!(
+                            "{name} price ${}{unit} exceeds max_price.{name} ${limit}",
+                            scaled.normalize()
+                        ),
                     ));
                 }
             }
