@@ -74,6 +74,12 @@ pub struct EndpointRoute {
     /// Service tier of a tier endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
+    /// Ordering price: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
+    #[serde(skip)]
+    pub order_price: Decimal,
+    /// The ordering price per million tokens as `f64`, for weights.
+    #[serde(skip)]
+    pub order_price_f64: f64,
 }
 
 /// Upstream id when the catalog gives none: the model id without the author and variant.
@@ -206,6 +212,12 @@ impl Catalog {
                             max_completion_tokens: e.max_completion_tokens,
                             supported_parameters: e.supported_parameters.clone(),
                             service_tier: e.service_tier.clone(),
+                            order_price: e.pricing.prompt * Decimal::from(3) + e.pricing.completion,
+                            order_price_f64: rust_decimal::prelude::ToPrimitive::to_f64(
+                                &(e.pricing.prompt * Decimal::from(3) + e.pricing.completion),
+                            )
+                            .unwrap_or(f64::MAX)
+                                * 1e6,
                         })
                     })
                     .collect()

@@ -25,6 +25,8 @@ pub struct RequestFacts {
     pub uses_tools: bool,
     /// Service tier the request opts into (`priority` or `flex`), from `service_tier` or a dynamic variant.
     pub tier: Option<&'static str>,
+    /// `max_price` prompt and completion limits converted once to USD per token.
+    pub max_token_price: (Option<Decimal>, Option<Decimal>),
 }
 
 impl RequestFacts {
@@ -43,6 +45,14 @@ impl RequestFacts {
             modalities: req.input_modalities(),
             uses_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             tier,
+            max_token_price: req
+                .provider
+                .as_ref()
+                .and_then(|p| p.max_price.as_ref())
+                .map_or((None, None), |m| {
+                    let per_token = |x: Option<Decimal>| x.map(|v| v / Decimal::from(1_000_000));
+                    (per_token(m.prompt), per_token(m.completion))
+                }),
         }
     }
 }
@@ -164,21 +174,26 @@ pub fn check(
     }
     if let Some(mp) = &prefs.max_price {
         let million = Decimal::from(1_000_000);
-        let checks = [
-            (
-                "prompt",
-                mp.prompt,
-                Some(e.pricing.prompt),
-                million,
-                "/M tokens",
-            ),
-            (
-                "completion",
-                mp.completion,
-                Some(e.pricing.completion),
-                million,
-                "/M tokens",
-            ),
+        let over = |name: &str, price: Decimal, limit: Decimal, unit: &str| {
+            Some((
+                ExclusionReason::MaxPrice,
+                format!(
+                    "{name} price ${}{unit} exceeds max_price.{name} ${limit}",
+                    price.normalize()
+                ),
+            ))
+        };
+        if let (Some(lim), Some(l)) = (facts.max_token_price.0, mp.prompt) {
+            if e.pricing.prompt > lim {
+                return over("prompt", e.pricing.prompt * million, l, "/M tokens");
+            }
+        }
+        if let (Some(lim), Some(l)) = (facts.max_token_price.1, mp.completion) {
+            if e.pricing.completion > lim {
+                return over("completion", e.pricing.completion * million, l, "/M tokens");
+            }
+        }
+        let fees = [
             (
                 "image",
                 mp.image,
@@ -195,17 +210,10 @@ pub fn check(
                 " per request",
             ),
         ];
-        for (name, limit, price, scale, unit) in checks {
+        for (name, limit, price, scale, unit) in fees {
             if let (Some(limit), Some(price)) = (limit, price) {
-                let scaled = price * scale;
-                if scaled > limit {
-                    return Some((
-                        ExclusionReason::MaxPrice,
-                        format!(
-                            "{name} price ${}{unit} exceeds max_price.{name} ${limit}",
-                            scaled.normalize()
-                        ),
-                    ));
+                if price * scale > limit {
+                    return over(name, price * scale, limit, unit);
                 }
             }
         }

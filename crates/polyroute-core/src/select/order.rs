@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +88,8 @@ impl<'a> Candidate<'a> {
         route: &'a std::sync::Arc<crate::catalog::EndpointRoute>,
         health: Option<&'a EndpointHealth>,
     ) -> Self {
-        let p = &endpoint.pricing;
-        let price = p.prompt * Decimal::from(3) + p.completion;
-        let price_f64 = price.to_f64().unwrap_or(f64::MAX) * 1e6;
+        let price = route.order_price;
+        let price_f64 = route.order_price_f64;
         Self {
             model_index,
             model,
