@@ -259,8 +259,10 @@ pub fn run(openrouter: &Path, litellm: &Path, out: &Path, check: bool) -> Result
 /// A normalised LiteLLM or OpenRouter model name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameKey {
-    /// Tokens joined with `-` (`llama-3-3-70-b`).
+    /// Tokens joined with `-` (`llama-3-3-70-b`), trailing variant words removed.
     pub key: String,
+    /// Like `key` but with trailing variant words kept (`gpt-4-turbo`): how OpenRouter slugs are indexed.
+    pub full: String,
     /// The key without a trailing release date, when there was one.
     pub undated: Option<String>,
     /// Endpoint variant word (`turbo`, `fast`, `lightning`).
@@ -311,18 +313,21 @@ pub fn name_key(name: &str) -> NameKey {
         .collect();
     let mut variant = None;
     let mut quantization = None;
+    let mut variant_words: Vec<&str> = Vec::new();
     while let Some(&last) = words.last() {
         if let Some(q) = quant_word(last) {
             quantization.get_or_insert(q);
         } else if matches!(last, "turbo" | "fast" | "lightning") && words.len() > 1 {
             variant.get_or_insert_with(|| last.to_string());
-        } else if matches!(last, "instruct" | "hf" | "maas") {
-        } else {
+            variant_words.insert(0, last);
+        } else if !matches!(last, "instruct" | "hf" | "maas") {
             break;
         }
         words.pop();
     }
     words.retain(|w| !matches!(*w, "instruct" | "hf"));
+    let full_words: Vec<&str> = words.iter().chain(variant_words.iter()).copied().collect();
+    let full = tokens_key(&full_words);
     let mut dated_len = None;
     if let Some(&last) = words.last() {
         if is_date_word(last) {
@@ -346,6 +351,7 @@ pub fn name_key(name: &str) -> NameKey {
         .map(|n| tokens_key(&words[..n]));
     NameKey {
         key,
+        full,
         undated,
         variant,
         quantization,
@@ -650,6 +656,33 @@ fn normalize_overrides(pricing: &mut Value) {
     }
 }
 
+fn alnum_lower(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// When the provider's id names an organisation (`OpenPipe/Qwen3-14B-Instruct`), it must resemble the model's author
+/// or Hugging Face organisation; this keeps third-party fine-tunes from matching the base model.
+fn org_compatible(provider_model_id: &str, model: &Model) -> bool {
+    let segs: Vec<&str> = provider_model_id.split('/').collect();
+    if segs.len() < 2 {
+        return true;
+    }
+    let org = alnum_lower(segs[segs.len() - 2]);
+    if org.is_empty() || matches!(org.as_str(), "models" | "cf") {
+        return true;
+    }
+    let mut owners = vec![alnum_lower(author(&model.id))];
+    if let Some(hf) = model.hugging_face_id.as_deref().filter(|h| h.contains('/')) {
+        owners.push(alnum_lower(author(hf)));
+    }
+    owners
+        .iter()
+        .any(|o| !o.is_empty() && (org.contains(o.as_str()) || o.contains(org.as_str())))
+}
+
 fn author(id: &str) -> &str {
     id.split('/').next().unwrap_or(id)
 }
@@ -758,14 +791,21 @@ pub fn build_with_table(
         if m.is_router() || variant(&m.id).is_some() {
             continue;
         }
-        let mut keys = vec![(0u8, name_key(last_segment(&m.id)).key)];
+        let own = last_segment(&m.id);
+        let mut keys = vec![
+            (0u8, format!("={}", own.to_ascii_lowercase())),
+            (1, name_key(own).full),
+        ];
         if let Some(hf) = m.hugging_face_id.as_deref().filter(|s| !s.is_empty()) {
-            keys.push((1, name_key(last_segment(hf)).key));
+            keys.push((0, format!("={}", last_segment(hf).to_ascii_lowercase())));
+            keys.push((2, name_key(last_segment(hf)).full));
         }
         for (prio, k) in keys {
-            let slot = index.entry(k).or_insert((prio, i));
-            if prio < slot.0 {
-                *slot = (prio, i);
+            match index.get(&k) {
+                Some(&(p, j)) if (p, models[j].id.len()) <= (prio, m.id.len()) => {}
+                _ => {
+                    index.insert(k, (prio, i));
+                }
             }
         }
     }
@@ -807,13 +847,23 @@ pub fn build_with_table(
         let Some((provider_model_id, name, regional)) = resolve_key(key, p) else {
             continue;
         };
-        let nk = name_key(&name);
-        let hit = index.get(&nk.key).map(|&(_, i)| (i, false)).or_else(|| {
-            nk.undated
-                .as_ref()
-                .and_then(|u| index.get(u))
-                .map(|&(_, i)| (i, true))
-        });
+        let mut nk = name_key(&name);
+        let exact = index
+            .get(&format!("={}", name.to_ascii_lowercase()))
+            .or_else(|| index.get(&nk.full))
+            .map(|&(_, i)| (i, false));
+        if exact.is_some() {
+            // The variant word is part of the model's own name (`gpt-4-turbo`), not an endpoint variant.
+            nk.variant = None;
+        }
+        let hit = exact
+            .or_else(|| index.get(&nk.key).map(|&(_, i)| (i, false)))
+            .or_else(|| {
+                nk.undated
+                    .as_ref()
+                    .and_then(|u| index.get(u))
+                    .map(|&(_, i)| (i, true))
+            });
         let Some((mi, undated)) = hit else {
             *stats
                 .unmatched_by_provider
@@ -823,6 +873,13 @@ pub fn build_with_table(
         };
         let model = &models[mi];
         let a = author(&model.id);
+        if !org_compatible(&provider_model_id, model) {
+            *stats
+                .unmatched_by_provider
+                .entry(lp.to_string())
+                .or_default() += 1;
+            continue;
+        }
         if !p.only_authors.is_empty() && !p.only_authors.iter().any(|x| x == a) {
             *stats
                 .unmatched_by_provider
