@@ -1098,6 +1098,7 @@ fn litellm_endpoint(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
