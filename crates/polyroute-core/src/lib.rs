@@ -5,6 +5,7 @@
 //! costs and typed errors. It never opens a socket, reads the clock or the environment, or draws ambient
 //! randomness.
 
+pub mod auto;
 pub mod catalog;
 pub mod cost;
 pub mod error;

@@ -1,0 +1,3 @@
+//! Model-choosing routers.
+pub mod classify;
+pub use classify::{classify, TaskType};
