@@ -290,12 +290,14 @@ pub fn pareto_settings(req: &ChatRequest) -> Result<ParetoSettings> {
                     s.max_price = match (v, x) {
                         (Value::Null, _) => None,
                         (_, Some(x)) if x.is_finite() && x >= 0.0 => Some(x),
-                        _ => return Err(Error::invalid(
-                            &path,
-                            format!(
+                        _ => {
+                            return Err(Error::invalid(
+                                &path,
+                                format!(
                                 "{v} is not a non-negative price in USD per million input tokens"
                             ),
-                        )),
+                            ))
+                        }
                     };
                 }
                 "price_source" => {
