@@ -112,7 +112,7 @@ pub fn route(
     seed: u64,
     previous: Option<&str>,
 ) -> Result<AutoDecision> {
-    AutoIndex::new(catalog).route(router_slug, req, eligible, seed, previous)
+    AutoIndex::cached(catalog).route(router_slug, req, eligible, seed, previous)
 }
 
 impl AutoIndex {

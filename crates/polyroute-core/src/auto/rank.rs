@@ -208,7 +208,7 @@ fn aa_index(m: &Model, key: &str) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub struct AutoIndex {
     pub(crate) catalog: Catalog,
-    pub(crate) facts: Vec<ModelFacts>,
+    pub(crate) facts: std::sync::Arc<Vec<ModelFacts>>,
 }
 
 impl AutoIndex {
@@ -218,6 +218,22 @@ impl AutoIndex {
     /// `agentic_index`) is divided by the largest value of that index in the catalog, so the best model scores 1.0.
     #[must_use]
     pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            catalog: catalog.clone(),
+            facts: std::sync::Arc::new(Self::compute(catalog)),
+        }
+    }
+
+    /// The index of `catalog`, with the facts computed on first use and cached inside the catalog.
+    #[must_use]
+    pub fn cached(catalog: &Catalog) -> Self {
+        Self {
+            catalog: catalog.clone(),
+            facts: catalog.auto_facts(|| Self::compute(catalog)),
+        }
+    }
+
+    fn compute(catalog: &Catalog) -> Vec<ModelFacts> {
         let models = catalog.models();
         let raw: Vec<[Option<f64>; 3]> = models
             .iter()
@@ -240,7 +256,7 @@ impl AutoIndex {
         }
         let norm =
             |x: Option<f64>, k: usize| x.filter(|_| max[k] > 0.0).map(|x| (x / max[k]).min(1.0));
-        let facts = models
+        let facts: Vec<ModelFacts> = models
             .iter()
             .zip(&raw)
             .enumerate()
@@ -260,10 +276,7 @@ impl AutoIndex {
                 batch: m.id.ends_with(":batch"),
             })
             .collect();
-        Self {
-            catalog: catalog.clone(),
-            facts,
-        }
+        facts
     }
 
     /// The catalog this index was built from.

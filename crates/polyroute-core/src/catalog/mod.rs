@@ -90,6 +90,7 @@ fn upstream_default(model: &str) -> String {
 
 #[derive(Debug)]
 struct Inner {
+    auto_facts: std::sync::OnceLock<Arc<Vec<crate::auto::ModelFacts>>>,
     routes: Vec<Vec<Arc<EndpointRoute>>>,
     models: Vec<Model>,
     providers: Vec<ProviderInfo>,
@@ -225,6 +226,7 @@ impl Catalog {
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
+                auto_facts: std::sync::OnceLock::new(),
                 routes,
                 models,
                 providers,
@@ -351,6 +353,14 @@ impl Catalog {
             .get(model)
             .or_else(|| self.inner.by_canonical.get(model))
             .map_or(&[], |&i| &self.inner.routes[i])
+    }
+
+    /// Per-model facts of the auto routers, computed once per catalog.
+    pub(crate) fn auto_facts(
+        &self,
+        compute: impl FnOnce() -> Vec<crate::auto::ModelFacts>,
+    ) -> Arc<Vec<crate::auto::ModelFacts>> {
+        Arc::clone(self.inner.auto_facts.get_or_init(|| Arc::new(compute())))
     }
 
     /// Provider by exact lowercase slug (no allocation).

@@ -529,16 +529,26 @@ fn route_router(
             .iter()
             .any(|e| filters::check(&env, prefs, facts, m, e).is_none())
     };
-    let _ = (req, &eligible, ctx.previous_router_model);
-    let decision: RouterDecision = Err(Error::invalid(
-        "model",
-        format!("{slug}: routers are not available yet"),
-    ))?;
+    let decision = crate::auto::route(
+        slug,
+        catalog,
+        req,
+        &eligible,
+        ctx.seed,
+        ctx.previous_router_model,
+    )?;
     let strategy = match slug {
         "openrouter/free" => Strategy::Free,
         "openrouter/pareto-code" => Strategy::Pareto,
         _ => Strategy::Auto,
     };
+    let info = json!({
+        "router": slug,
+        "task_type": decision.task_type.map(|t| t.as_str()),
+        "tier": decision.tier,
+        "models": decision.models,
+        "explanation": decision.explanation,
+    });
     let models = decision
         .models
         .iter()
@@ -549,17 +559,7 @@ fn route_router(
             variant: None,
         })
         .collect();
-    Ok((models, decision.to_json(slug)))
-}
-
-struct RouterDecision {
-    models: Vec<String>,
-}
-
-impl RouterDecision {
-    fn to_json(&self, slug: &str) -> Value {
-        json!({ "router": slug, "models": self.models })
-    }
+    Ok((models, info))
 }
 
 impl Plan {
