@@ -69,13 +69,9 @@ pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> boo
     if e.service_tier.is_some() {
         return false;
     }
-    if r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name) {
-        return true;
-    }
-    // A display name from the provider table that differs from the endpoint's copy.
-    catalog
-        .provider_by_slug(&e.provider)
-        .is_some_and(|p| r.eq_ignore_ascii_case(&p.name))
+    // The endpoint carries the provider's display name, so no catalog lookup is needed.
+    let _ = catalog;
+    r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name)
 }
 
 fn listed(catalog: &Catalog, list: Option<&Vec<String>>, e: &Endpoint) -> bool {
