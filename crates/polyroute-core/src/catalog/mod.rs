@@ -4,7 +4,10 @@
 //! the OpenRouter `/api/v1/models` row plus an `endpoints` array. [`Catalog::from_json`] validates every entry and
 //! reports all bad ones with their paths; [`Catalog::overlay`] merges a user's file over another catalog.
 
+mod filter;
 mod types;
+
+pub use filter::ModelFilter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -425,5 +428,40 @@ fn merge_model(path: &str, base: &mut Model, over: &Value, issues: &mut Vec<Stri
                 )),
             }
         }
+    }
+}
+
+impl Catalog {
+    /// The pricing to bill `model` served by `provider` (a provider slug, endpoint tag or display name; `None` =
+    /// the model-level price).
+    ///
+    /// # Errors
+    /// `model_not_found` for an unknown model; `invalid_request` (field `provider`) when the provider does not
+    /// serve the model.
+    pub fn pricing_for(&self, model: &str, provider: Option<&str>) -> Result<&Pricing> {
+        let m = self.model(model).ok_or_else(|| Error::ModelNotFound {
+            slug: model.to_string(),
+            suggestions: crate::resolve::closest(self, model, 3),
+        })?;
+        let Some(p) = provider else {
+            return Ok(&m.pricing);
+        };
+        let key = p.to_ascii_lowercase();
+        m.endpoints
+            .iter()
+            .find(|e| e.tag.to_ascii_lowercase() == key)
+            .or_else(|| {
+                m.endpoints
+                    .iter()
+                    .find(|e| crate::select::filters::provider_matches(self, p, e))
+            })
+            .map(|e| &e.pricing)
+            .ok_or_else(|| {
+                let served: Vec<&str> = m.endpoints.iter().map(|e| e.tag.as_str()).collect();
+                Error::invalid(
+                    "provider",
+                    format!("{p:?} does not serve {model}; providers serving it: {served:?}"),
+                )
+            })
     }
 }

@@ -105,7 +105,7 @@ pub struct Pricing {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::float_option"
+        with = "discount_serde"
     )]
     pub discount: Option<Decimal>,
     /// Conditional prices (long prompts, UTC time windows).
@@ -116,7 +116,6 @@ pub struct Pricing {
 /// A conditional price set: applies when the prompt is longer than `min_prompt_tokens` and/or the UTC time is in
 /// `[utc_start, utc_end)`. Later matching overrides win per key; missing keys inherit the base price.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PricingOverride {
     /// Applies when prompt tokens are strictly greater than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,4 +430,35 @@ pub struct ProviderInfo {
     /// Environment variable conventionally holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+}
+
+/// `discount` is a JSON number in OpenRouter's schema; accept a number or a decimal string, write a number.
+mod discount_serde {
+    use rust_decimal::prelude::ToPrimitive;
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match v.and_then(|d| d.to_f64()) {
+            Some(f) => s.serialize_f64(f),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .to_string()
+                .parse()
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+            Some(Value::String(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "expected a number, got {other}"
+            ))),
+        }
+    }
 }

@@ -1,5 +1,744 @@
-//! Fallback plans: the ordered attempts and the `next(outcome)` state machine.
+//! Fallback plans: the ordered attempts, every exclusion with its reason, and the `next(outcome)` state machine.
+//!
+//! [`plan`] runs the pipeline of semantics §3.9:
+//! 1. resolve `model` then `models[]` (at most 3) into concrete models ([`crate::resolve`]);
+//! 2. for each model, run every hard filter over its endpoints, keeping the reason for each exclusion;
+//! 3. apply the soft default-parameter preference (§3.3) and the `preferred_*` cutoffs (stable partition);
+//! 4. order: `order[]` first (then the rest unless `allow_fallbacks: false`), else `sort` (explicit or from
+//!    `:nitro`/`:floor`/`:exacto`), else the seeded 1/price² weighted draw over endpoints without a recent outage;
+//!    a sticky endpoint goes first unless `order` is set; `allow_fallbacks: false` without `order` keeps one;
+//! 5. flatten by partition (`model`: per model in request order; `none`: one global sort).
 
 mod outcome;
 
+use std::collections::BTreeSet;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Value};
+
 pub use outcome::*;
+
+use crate::catalog::{Catalog, Pricing};
+use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
+use crate::resolve::{self, ResolvedModel, Strategy};
+use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
+use crate::select::order::{self, Candidate};
+pub use crate::select::order::{EndpointHealth, HealthSnapshot};
+use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
+
+/// Everything outside the request that a plan depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanContext<'a> {
+    /// Seed of the weighted random order (and of `openrouter/free`).
+    pub seed: u64,
+    /// Health observations.
+    pub health: &'a HealthSnapshot,
+    /// Provider slugs that have credentials; `None` = don't filter on credentials.
+    pub credentials: Option<&'a BTreeSet<String>>,
+    /// Endpoint tag the conversation is stuck to (sticky routing), if any.
+    pub sticky: Option<&'a str>,
+    /// Model a router chose earlier in this session (router stickiness), if any.
+    pub previous_router_model: Option<&'a str>,
+}
+
+impl Default for PlanContext<'_> {
+    fn default() -> Self {
+        static EMPTY: std::sync::OnceLock<HealthSnapshot> = std::sync::OnceLock::new();
+        Self {
+            seed: 0,
+            health: EMPTY.get_or_init(HealthSnapshot::default),
+            credentials: None,
+            sticky: None,
+            previous_router_model: None,
+        }
+    }
+}
+
+/// Unit prices in USD per million tokens (and per unit for fees), for display.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnitPrices {
+    /// USD per million prompt tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub prompt: Decimal,
+    /// USD per million completion tokens.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub completion: Decimal,
+    /// USD per request.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub request: Decimal,
+}
+
+impl UnitPrices {
+    fn of(p: &Pricing) -> Self {
+        let m = Decimal::from(1_000_000);
+        Self {
+            prompt: (p.prompt * m).normalize(),
+            completion: (p.completion * m).normalize(),
+            request: p.request.unwrap_or_default().normalize(),
+        }
+    }
+}
+
+/// One planned attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// Model id.
+    pub model: String,
+    /// Provider slug.
+    pub provider: String,
+    /// Provider display name.
+    pub provider_name: String,
+    /// Endpoint tag.
+    #[serde(rename = "endpoint")]
+    pub tag: String,
+    /// Model id to send upstream.
+    pub upstream_model: String,
+    /// Wire dialect of the provider.
+    pub dialect: String,
+    /// Unit prices per million tokens.
+    pub prices: UnitPrices,
+    /// Full pricing (for cost).
+    #[serde(skip)]
+    pub pricing: Pricing,
+    /// Context window of the endpoint.
+    pub context_length: u64,
+    /// Why it is at this position.
+    pub reason: String,
+    /// Index of the model in `models`.
+    pub model_index: usize,
+    /// Whether the endpoint supports parameters of the request that the dialect would otherwise drop.
+    #[serde(skip)]
+    pub supported_parameters: Vec<String>,
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Try this attempt next.
+    Try(Attempt),
+    /// The last attempt succeeded.
+    Done,
+    /// Nothing is left; the aggregated error.
+    Fail(Error),
+}
+
+/// An ordered fallback plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Models as requested.
+    pub requested_models: Vec<String>,
+    /// Resolved models in fallback order.
+    pub models: Vec<ResolvedModel>,
+    /// Router decision (`openrouter/auto` …), when a router chose the models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<Value>,
+    /// How the order was made (`order`, `sort:price`, `weighted_random`, …).
+    pub strategy: String,
+    /// Ordered attempts.
+    pub attempts: Vec<Attempt>,
+    /// Every excluded endpoint and why.
+    pub excluded: Vec<Exclusion>,
+    /// Unit prices of the first attempt.
+    pub primary_prices: UnitPrices,
+    /// Highest unit prices across all attempts.
+    pub worst_case_prices: UnitPrices,
+    /// Whether some fallback costs more than the first attempt.
+    pub fallback_costs_more: bool,
+    #[serde(skip)]
+    cursor: usize,
+    #[serde(skip)]
+    records: Vec<AttemptRecord>,
+    #[serde(skip)]
+    skip: Vec<bool>,
+    #[serde(skip)]
+    last_message: Option<String>,
+}
+
+fn group_order(
+    mut c: Vec<Candidate<'_>>,
+    prefs: &ProviderPreferences,
+    sort: Option<SortBy>,
+    rng: &mut ChaCha8Rng,
+    catalog: &Catalog,
+) -> (Vec<(usize, String)>, Vec<(usize, ExclusionReason, String)>) {
+    // Returns (index into c as ordered positions with reasons, excluded positions).
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut excluded = Vec::new();
+    let allow = prefs.allow_fallbacks != Some(false);
+    // Tag each candidate with its original position so we can report by index.
+    let tags: Vec<String> = c.iter().map(|x| x.endpoint.tag.clone()).collect();
+    let pos_of = |tag: &str| tags.iter().position(|t| t == tag).unwrap_or(0);
+    let mut listed: Vec<Candidate<'_>> = Vec::new();
+    if let Some(order) = &prefs.order {
+        for (rank, r) in order.iter().enumerate() {
+            let mut i = 0;
+            while i < c.len() {
+                if filters::provider_matches(catalog, r, c[i].endpoint) {
+                    let x = c.remove(i);
+                    out.push((
+                        pos_of(&x.endpoint.tag),
+                        format!("provider.order[{rank}] = {r}"),
+                    ));
+                    listed.push(x);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if !allow {
+            for x in &c {
+                excluded.push((
+                    pos_of(&x.endpoint.tag),
+                    ExclusionReason::Order,
+                    format!(
+                        "{} is not in provider.order and allow_fallbacks is false",
+                        x.endpoint.tag
+                    ),
+                ));
+            }
+            return (out, excluded);
+        }
+    }
+    let rest: Vec<Candidate<'_>> = match sort {
+        Some(by) => {
+            let mut r = c;
+            order::sort_by(&mut r, by);
+            r
+        }
+        None => order::weighted_default(c, rng),
+    };
+    let label = match sort {
+        Some(by) => format!("sort by {}", sort_name(by)),
+        None => "weighted by 1/price² among endpoints without a recent outage".to_string(),
+    };
+    for (i, x) in rest.iter().enumerate() {
+        let why = if x.unstable() {
+            "recent outage: tried after stable endpoints".to_string()
+        } else if prefs.order.is_some() {
+            format!("fallback after provider.order ({label})")
+        } else {
+            format!("{label}, position {}", i + 1)
+        };
+        out.push((pos_of(&x.endpoint.tag), why));
+    }
+    if !allow && prefs.order.is_none() && out.len() > 1 {
+        for (p, _) in out.drain(1..) {
+            excluded.push((
+                p,
+                ExclusionReason::AllowFallbacks,
+                "allow_fallbacks is false: only the first choice".into(),
+            ));
+        }
+    }
+    (out, excluded)
+}
+
+fn sort_name(by: SortBy) -> &'static str {
+    match by {
+        SortBy::Price => "price",
+        SortBy::Throughput => "throughput",
+        SortBy::Latency => "latency",
+        SortBy::Exacto => "exacto",
+    }
+}
+
+/// Resolve the request's models: `model` first, then `models` (duplicates removed).
+fn requested(req: &ChatRequest) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in req.model.iter().chain(req.models.iter().flatten()) {
+        if !out.contains(m) {
+            out.push(m.clone());
+        }
+    }
+    out
+}
+
+/// Build the plan for `req`.
+///
+/// # Errors
+/// Resolution errors, or an availability error (`no_endpoints`, `constraint_filtered`, `privacy_restricted`)
+/// carrying every exclusion when no endpoint is left.
+pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Result<Plan> {
+    let requested_models = requested(req);
+    let default_prefs = ProviderPreferences::default();
+    let prefs = req.provider.as_ref().unwrap_or(&default_prefs);
+    let facts = RequestFacts::new(req);
+    let mut router: Option<Value> = None;
+    let mut resolved: Vec<ResolvedModel> = Vec::new();
+    for r in &requested_models {
+        if resolve::is_router_slug(r) {
+            let (models, info) = route_router(catalog, req, r, ctx, prefs, &facts)?;
+            router = Some(info);
+            for m in models {
+                if !resolved.iter().any(|x| x.id == m.id) {
+                    resolved.push(m);
+                }
+            }
+        } else {
+            let m = resolve::resolve_one(catalog, r)?;
+            if !resolved
+                .iter()
+                .any(|x| x.id == m.id && x.variant == m.variant)
+            {
+                resolved.push(m);
+            }
+        }
+    }
+    // An explicit `partition: none` wins; otherwise the deprecated `route: "sort"` means none.
+    let partition = match (prefs.sort.map(|s| s.partition), req.route.as_deref()) {
+        (Some(Partition::None), _) | (_, Some("sort")) => Partition::None,
+        _ => Partition::Model,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
+    let mut excluded: Vec<Exclusion> = Vec::new();
+    let mut groups: Vec<Vec<Candidate<'_>>> = Vec::new();
+    let mut any_endpoint = false;
+    for (mi, rm) in resolved.iter().enumerate() {
+        let Some(model) = catalog.model(&rm.id) else {
+            continue;
+        };
+        let env = FilterEnv {
+            catalog,
+            credentials: ctx.credentials,
+            variant_tier: rm.variant.and_then(|v| v.tier()),
+        };
+        let mut eligible: Vec<Candidate<'_>> = Vec::new();
+        for e in &model.endpoints {
+            any_endpoint = true;
+            match filters::check(&env, prefs, &facts, model, e) {
+                Some((reason, detail)) => {
+                    excluded.push(Exclusion {
+                        model: model.id.clone(),
+                        endpoint: e.tag.clone(),
+                        reason,
+                        detail,
+                    });
+                }
+                None => eligible.push(Candidate {
+                    model_index: mi,
+                    model: &model.id,
+                    endpoint: e,
+                    health: ctx.health.get(&model.id, &e.tag),
+                }),
+            }
+        }
+        // Soft default-parameter preference (§3.3).
+        for p in PREFERRED_PARAMS {
+            if facts.used_params.contains(p) && eligible.iter().any(|c| c.endpoint.supports(p)) {
+                let (keep, drop): (Vec<_>, Vec<_>) =
+                    eligible.into_iter().partition(|c| c.endpoint.supports(p));
+                for c in drop {
+                    let reason = if *p == "tools" {
+                        ExclusionReason::Tools
+                    } else {
+                        ExclusionReason::RequireParameters
+                    };
+                    excluded.push(Exclusion {
+                        model: model.id.clone(),
+                        endpoint: c.endpoint.tag.clone(),
+                        reason,
+                        detail: format!(
+                            "does not support {p} while other endpoints of the model do"
+                        ),
+                    });
+                }
+                eligible = keep;
+            }
+        }
+        groups.push(eligible);
+    }
+    let sort_for = |mi: usize| {
+        prefs
+            .sort
+            .map(|s| s.by)
+            .or_else(|| resolved[mi].variant.map(|v| v.sort()))
+    };
+    let mut ordered: Vec<(Candidate<'_>, String)> = Vec::new();
+    let mut strategy = String::new();
+    let group_list: Vec<Vec<Candidate<'_>>> = if partition == Partition::None && groups.len() > 1 {
+        vec![groups.into_iter().flatten().collect()]
+    } else {
+        groups
+    };
+    for g in group_list {
+        if g.is_empty() {
+            continue;
+        }
+        let mi = g[0].model_index;
+        let sort = sort_for(mi);
+        // Preferred cutoffs: a stable partition, meeting ones first.
+        let (mut good, bad): (Vec<_>, Vec<_>) = g.into_iter().partition(|c| {
+            c.meets_preferences(
+                prefs.preferred_min_throughput.as_ref(),
+                prefs.preferred_max_latency.as_ref(),
+            )
+        });
+        let n_good = good.len();
+        good.extend(bad);
+        let g = good;
+        let (positions, ex) = if n_good < g.len() && n_good > 0 {
+            let (a, b) = g.split_at(n_good);
+            let (mut pa, ea) = group_order(a.to_vec(), prefs, sort, &mut rng, catalog);
+            let (pb, eb) = group_order(b.to_vec(), prefs, sort, &mut rng, catalog);
+            pa.extend(pb.into_iter().map(|(i, w)| {
+                (
+                    i + n_good,
+                    format!("{w}; below preferred throughput/latency"),
+                )
+            }));
+            let mut e = ea;
+            e.extend(eb.into_iter().map(|(i, r, d)| (i + n_good, r, d)));
+            (pa, e)
+        } else {
+            group_order(g.clone(), prefs, sort, &mut rng, catalog)
+        };
+        for (i, reason, detail) in ex {
+            excluded.push(Exclusion {
+                model: g[i].model.to_string(),
+                endpoint: g[i].endpoint.tag.clone(),
+                reason,
+                detail,
+            });
+        }
+        let mut part: Vec<(Candidate<'_>, String)> = positions
+            .into_iter()
+            .map(|(i, w)| (g[i].clone(), w))
+            .collect();
+        if let (Some(tag), None) = (ctx.sticky, &prefs.order) {
+            if let Some(p) = part
+                .iter()
+                .position(|(c, _)| c.endpoint.tag == tag && c.model_index == 0)
+            {
+                let (c, _) = part.remove(p);
+                part.insert(0, (c, "sticky: this conversation's cached provider".into()));
+            }
+        }
+        if strategy.is_empty() {
+            strategy = if prefs.order.is_some() {
+                "order".into()
+            } else if let Some(s) = sort {
+                format!("sort:{}", sort_name(s))
+            } else {
+                "weighted_random".into()
+            };
+        }
+        ordered.extend(part);
+    }
+    if ordered.is_empty() {
+        return Err(empty_error(requested_models, excluded, any_endpoint));
+    }
+    let attempts: Vec<Attempt> = ordered
+        .into_iter()
+        .map(|(c, reason)| {
+            let info = catalog.provider(&c.endpoint.provider);
+            Attempt {
+                model: c.model.to_string(),
+                provider: c.endpoint.provider.clone(),
+                provider_name: c.endpoint.provider_name.clone(),
+                tag: c.endpoint.tag.clone(),
+                upstream_model: c
+                    .endpoint
+                    .provider_model_id
+                    .clone()
+                    .unwrap_or_else(|| upstream_default(c.model)),
+                dialect: info.map_or_else(|| "openai".to_string(), |p| p.dialect.clone()),
+                prices: UnitPrices::of(&c.endpoint.pricing),
+                pricing: c.endpoint.pricing.clone(),
+                context_length: c.endpoint.context_length,
+                reason,
+                model_index: c.model_index,
+                supported_parameters: c.endpoint.supported_parameters.clone(),
+            }
+        })
+        .collect();
+    let primary_prices = attempts[0].prices.clone();
+    let worst_case_prices = UnitPrices {
+        prompt: attempts
+            .iter()
+            .map(|a| a.prices.prompt)
+            .max()
+            .unwrap_or_default(),
+        completion: attempts
+            .iter()
+            .map(|a| a.prices.completion)
+            .max()
+            .unwrap_or_default(),
+        request: attempts
+            .iter()
+            .map(|a| a.prices.request)
+            .max()
+            .unwrap_or_default(),
+    };
+    let fallback_costs_more = worst_case_prices != primary_prices;
+    let n = attempts.len();
+    Ok(Plan {
+        requested_models,
+        models: resolved,
+        router,
+        strategy,
+        attempts,
+        excluded,
+        primary_prices,
+        worst_case_prices,
+        fallback_costs_more,
+        cursor: 0,
+        records: Vec::new(),
+        skip: vec![false; n],
+        last_message: None,
+    })
+}
+
+/// Upstream id when the catalog gives none: the model id without the author and variant.
+fn upstream_default(model: &str) -> String {
+    let base = model.split(':').next().unwrap_or(model);
+    base.split_once('/').map_or(base, |(_, m)| m).to_string()
+}
+
+fn empty_error(
+    requested_models: Vec<String>,
+    excluded: Vec<Exclusion>,
+    any_endpoint: bool,
+) -> Error {
+    let privacy = !excluded.is_empty()
+        && excluded.iter().all(|e| {
+            matches!(
+                e.reason,
+                ExclusionReason::DataPolicyZdr | ExclusionReason::DataPolicyTraining
+            )
+        });
+    let mut reasons: Vec<&str> = excluded.iter().map(|e| e.reason.as_str()).collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    let message = if !any_endpoint {
+        format!("No endpoints found for {}.", requested_models.join(", "))
+    } else if privacy {
+        format!(
+            "No endpoints found matching your data policy for {}.",
+            requested_models.join(", ")
+        )
+    } else {
+        format!(
+            "No endpoints of {} match your request; excluded by: {}",
+            requested_models.join(", "),
+            reasons.join(", ")
+        )
+    };
+    let u = Box::new(Unavailable {
+        requested_models,
+        excluded,
+        attempts: Vec::new(),
+        retry_after: None,
+        message,
+    });
+    if !any_endpoint {
+        Error::NoEndpoints(u)
+    } else if privacy {
+        Error::PrivacyRestricted(u)
+    } else {
+        Error::ConstraintFiltered(u)
+    }
+}
+
+fn route_router(
+    catalog: &Catalog,
+    req: &ChatRequest,
+    slug: &str,
+    ctx: &PlanContext<'_>,
+    prefs: &ProviderPreferences,
+    facts: &RequestFacts,
+) -> Result<(Vec<ResolvedModel>, Value)> {
+    let env = FilterEnv {
+        catalog,
+        credentials: ctx.credentials,
+        variant_tier: None,
+    };
+    let eligible = |m: &crate::catalog::Model| {
+        m.endpoints
+            .iter()
+            .any(|e| filters::check(&env, prefs, facts, m, e).is_none())
+    };
+    let _ = (req, &eligible, ctx.previous_router_model);
+    let decision: RouterDecision = Err(Error::invalid(
+        "model",
+        format!("{slug}: routers are not available yet"),
+    ))?;
+    let strategy = match slug {
+        "openrouter/free" => Strategy::Free,
+        "openrouter/pareto-code" => Strategy::Pareto,
+        _ => Strategy::Auto,
+    };
+    let models = decision
+        .models
+        .iter()
+        .map(|id| ResolvedModel {
+            requested: slug.to_string(),
+            id: id.clone(),
+            strategy,
+            variant: None,
+        })
+        .collect();
+    Ok((models, decision.to_json(slug)))
+}
+
+struct RouterDecision {
+    models: Vec<String>,
+}
+
+impl RouterDecision {
+    fn to_json(&self, slug: &str) -> Value {
+        json!({ "router": slug, "models": self.models })
+    }
+}
+
+impl Plan {
+    /// The first attempt.
+    #[must_use]
+    pub fn first(&self) -> Option<&Attempt> {
+        self.attempts.first()
+    }
+
+    /// Attempts recorded so far.
+    #[must_use]
+    pub fn records(&self) -> &[AttemptRecord] {
+        &self.records
+    }
+
+    /// Report the outcome of the current attempt and get the decision.
+    ///
+    /// Rules: success ends the plan. A context-length failure skips the model's remaining endpoints whose context
+    /// is not larger. An invalid-request failure skips the model's remaining endpoints (the next model is still
+    /// tried: any error triggers model fallback). Every other failure moves to the next attempt. When nothing is
+    /// left: all attempts rate limited → `capacity_exhausted` (retry after the smallest hint); all availability
+    /// failures → `temporarily_unavailable`; otherwise the last provider's error, with every attempt kept.
+    pub fn next(&mut self, outcome: &Outcome) -> Next {
+        let Some(cur) = self.attempts.get(self.cursor).cloned() else {
+            return Next::Fail(self.aggregate());
+        };
+        self.records.push(AttemptRecord {
+            model: cur.model.clone(),
+            provider: cur.provider.clone(),
+            endpoint: cur.tag.clone(),
+            status: outcome.status,
+            code: outcome.class.code().to_string(),
+            retry_after: outcome.retry_after,
+            latency_ms: outcome.latency_ms,
+        });
+        self.last_message = Some(outcome.message.clone());
+        if outcome.class == OutcomeClass::Success {
+            return Next::Done;
+        }
+        for i in self.cursor + 1..self.attempts.len() {
+            let a = &self.attempts[i];
+            if a.model_index != cur.model_index {
+                continue;
+            }
+            match outcome.class {
+                OutcomeClass::ContextLength if a.context_length <= cur.context_length => {
+                    self.skip[i] = true
+                }
+                OutcomeClass::InvalidRequest => self.skip[i] = true,
+                _ => {}
+            }
+        }
+        self.cursor += 1;
+        while self.cursor < self.attempts.len() && self.skip[self.cursor] {
+            self.cursor += 1;
+        }
+        match self.attempts.get(self.cursor) {
+            Some(a) => Next::Try(a.clone()),
+            None => Next::Fail(self.aggregate()),
+        }
+    }
+
+    fn aggregate(&self) -> Error {
+        let last = self.records.last();
+        let all_rate = !self.records.is_empty()
+            && self
+                .records
+                .iter()
+                .all(|r| r.code == OutcomeClass::RateLimited.code());
+        let all_avail = !self.records.is_empty()
+            && self.records.iter().all(|r| {
+                [
+                    OutcomeClass::RateLimited,
+                    OutcomeClass::Overloaded,
+                    OutcomeClass::Timeout,
+                ]
+                .iter()
+                .any(|c| c.code() == r.code)
+            });
+        let retry_after = self
+            .records
+            .iter()
+            .filter_map(|r| r.retry_after)
+            .min_by(f64::total_cmp);
+        let mk = |message: String| {
+            Box::new(Unavailable {
+                requested_models: self.requested_models.clone(),
+                excluded: self.excluded.clone(),
+                attempts: self.records.clone(),
+                retry_after,
+                message,
+            })
+        };
+        let n = self.records.len();
+        if all_rate {
+            return Error::CapacityExhausted(mk(format!(
+                "all {n} providers tried are rate limited"
+            )));
+        }
+        if all_avail {
+            return Error::TemporarilyUnavailable(mk(format!(
+                "all {n} providers tried are unavailable (overloaded, failing or timing out)"
+            )));
+        }
+        match last {
+            Some(r) => {
+                let class = [
+                    OutcomeClass::RateLimited,
+                    OutcomeClass::Overloaded,
+                    OutcomeClass::Timeout,
+                    OutcomeClass::ContextLength,
+                    OutcomeClass::Moderation,
+                    OutcomeClass::Auth,
+                    OutcomeClass::InvalidRequest,
+                    OutcomeClass::PaymentRequired,
+                    OutcomeClass::NotFound,
+                ]
+                .into_iter()
+                .find(|c| c.code() == r.code)
+                .unwrap_or(OutcomeClass::Overloaded);
+                let status = match class {
+                    OutcomeClass::Overloaded => 502,
+                    OutcomeClass::Timeout => 408,
+                    OutcomeClass::Moderation => 403,
+                    _ if r.status >= 400 => r.status,
+                    _ => 502,
+                };
+                Error::Provider {
+                    status,
+                    error_type: class.error_type().to_string(),
+                    message: self
+                        .last_message
+                        .clone()
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "Provider returned error".into()),
+                    provider: r.provider.clone(),
+                    attempts: self.records.clone(),
+                }
+            }
+            None => Error::Internal {
+                message: "plan has no attempts".into(),
+            },
+        }
+    }
+
+    /// The plan as JSON (what `polyroute plan --json` prints and the bindings return).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+    }
+}

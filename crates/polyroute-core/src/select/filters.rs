@@ -1,0 +1,268 @@
+//! Hard filters (semantics §3.2). Each filter returns the exclusion reason and a detail naming what did not fit.
+//!
+//! Filters run in this order and the first that fails is reported: disabled status, `only`, `ignore`, service tier,
+//! credentials, `zdr`, `data_collection`, `quantizations`, `max_price`, context fit, `require_parameters`, tools
+//! support, input modality.
+
+use rust_decimal::Decimal;
+
+use crate::catalog::{Catalog, Endpoint, Model, Quantization};
+use crate::error::ExclusionReason;
+use crate::types::{ChatRequest, DataCollection, ProviderPreferences};
+
+/// Request facts computed once per plan and shared by every filter.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u64,
+    /// Requested output limit.
+    pub output_limit: Option<u64>,
+    /// `supported_parameters` names the request uses.
+    pub used_params: Vec<&'static str>,
+    /// Non-text input modalities.
+    pub modalities: Vec<&'static str>,
+    /// The request uses function tools.
+    pub uses_tools: bool,
+    /// Service tier the request opts into (`priority` or `flex`), from `service_tier` or a dynamic variant.
+    pub tier: Option<&'static str>,
+}
+
+impl RequestFacts {
+    /// Compute the facts of `req`.
+    #[must_use]
+    pub fn new(req: &ChatRequest) -> Self {
+        let tier = match req.service_tier.as_deref() {
+            Some("priority" | "fast") => Some("priority"),
+            Some("flex") => Some("flex"),
+            _ => None,
+        };
+        Self {
+            prompt_tokens: req.estimate_prompt_tokens(),
+            output_limit: req.output_limit(),
+            used_params: req.used_parameters(),
+            modalities: req.input_modalities(),
+            uses_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            tier,
+        }
+    }
+}
+
+/// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) matches an endpoint.
+/// A base slug or display name matches every endpoint of that provider except service-tier endpoints; a full tag
+/// matches exactly one endpoint.
+#[must_use]
+pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> bool {
+    let r = reference.trim().to_ascii_lowercase();
+    if r.contains('/') {
+        return r == e.tag.to_ascii_lowercase();
+    }
+    if e.service_tier.is_some() {
+        return false;
+    }
+    if r == e.provider {
+        return true;
+    }
+    catalog.provider(&r).is_some_and(|p| p.slug == e.provider)
+        || e.provider_name.to_ascii_lowercase() == r
+}
+
+fn listed(catalog: &Catalog, list: Option<&Vec<String>>, e: &Endpoint) -> bool {
+    list.is_some_and(|l| l.iter().any(|r| provider_matches(catalog, r, e)))
+}
+
+fn per_million(p: Decimal) -> Decimal {
+    (p * Decimal::from(1_000_000)).normalize()
+}
+
+/// Inputs that come from outside the request.
+pub struct FilterEnv<'a> {
+    /// The catalog (for provider name lookups).
+    pub catalog: &'a Catalog,
+    /// Provider slugs that have a credential; `None` = do not filter on credentials.
+    pub credentials: Option<&'a std::collections::BTreeSet<String>>,
+    /// Tier admitted by a dynamic variant of this model.
+    pub variant_tier: Option<&'static str>,
+}
+
+/// Check one endpoint against every hard filter.
+#[must_use]
+pub fn check(
+    env: &FilterEnv<'_>,
+    prefs: &ProviderPreferences,
+    facts: &RequestFacts,
+    model: &Model,
+    e: &Endpoint,
+) -> Option<(ExclusionReason, String)> {
+    let catalog = env.catalog;
+    if e.status < 0 {
+        return Some((
+            ExclusionReason::Disabled,
+            format!("endpoint status {}", e.status),
+        ));
+    }
+    if let Some(only) = &prefs.only {
+        if !listed(catalog, Some(only), e) {
+            return Some((
+                ExclusionReason::AllowedProviders,
+                format!("{} is not in provider.only {:?}", e.tag, only),
+            ));
+        }
+    }
+    if listed(catalog, prefs.ignore.as_ref(), e) {
+        return Some((
+            ExclusionReason::IgnoredProviders,
+            format!("{} is in provider.ignore", e.tag),
+        ));
+    }
+    if let Some(tier) = e.service_tier.as_deref() {
+        let explicit =
+            listed(catalog, prefs.order.as_ref(), e) || listed(catalog, prefs.only.as_ref(), e);
+        let by_variant = env.variant_tier == Some(tier) && prefs.order.is_none();
+        if !(explicit || by_variant || facts.tier == Some(tier)) {
+            return Some((
+                ExclusionReason::ServiceTier,
+                format!(
+                    "{tier} tier endpoint; opt in with service_tier, its tag, :nitro or :floor"
+                ),
+            ));
+        }
+    }
+    if let Some(creds) = env.credentials {
+        if !creds.contains(&e.provider) {
+            return Some((
+                ExclusionReason::NoCredentials,
+                format!("no API key configured for {}", e.provider),
+            ));
+        }
+    }
+    if prefs.zdr == Some(true) && !e.data_policy.zdr {
+        return Some((
+            ExclusionReason::DataPolicyZdr,
+            format!("{} is not zero-data-retention", e.tag),
+        ));
+    }
+    if prefs.data_collection == Some(DataCollection::Deny)
+        && (e.data_policy.training || e.data_policy.retains_prompts)
+    {
+        let what = if e.data_policy.training {
+            "may train on prompts"
+        } else {
+            "retains prompts"
+        };
+        return Some((
+            ExclusionReason::DataPolicyTraining,
+            format!("{} {what}", e.tag),
+        ));
+    }
+    if let Some(qs) = &prefs.quantizations {
+        let q = e.quantization.unwrap_or(Quantization::Unknown);
+        if !qs.iter().any(|w| q.satisfies(*w)) {
+            let allowed: Vec<&str> = qs.iter().map(|q| q.as_str()).collect();
+            return Some((
+                ExclusionReason::Quantization,
+                format!("quantization {} not in {allowed:?}", q.as_str()),
+            ));
+        }
+    }
+    if let Some(mp) = &prefs.max_price {
+        let checks = [
+            (
+                "prompt",
+                mp.prompt,
+                Some(per_million(e.pricing.prompt)),
+                "/M tokens",
+            ),
+            (
+                "completion",
+                mp.completion,
+                Some(per_million(e.pricing.completion)),
+                "/M tokens",
+            ),
+            ("image", mp.image, e.pricing.image, " per image"),
+            (
+                "audio",
+                mp.audio,
+                e.pricing.audio.map(per_million),
+                "/M tokens",
+            ),
+            ("request", mp.request, e.pricing.request, " per request"),
+        ];
+        for (name, limit, price, unit) in checks {
+            if let (Some(limit), Some(price)) = (limit, price) {
+                if price > limit {
+                    return Some((
+                        ExclusionReason::MaxPrice,
+                        format!("{name} price ${price}{unit} exceeds max_price.{name} ${limit}"),
+                    ));
+                }
+            }
+        }
+    }
+    let out = facts.output_limit.unwrap_or(0);
+    if let Some(max_out) = e.max_completion_tokens {
+        if out > max_out {
+            return Some((
+                ExclusionReason::ContextLength,
+                format!("max_tokens {out} exceeds the endpoint's output limit {max_out}"),
+            ));
+        }
+    }
+    let need = facts.prompt_tokens + out;
+    if need > e.context_length {
+        return Some((
+            ExclusionReason::ContextLength,
+            format!(
+                "about {need} tokens requested ({} prompt + {out} output) but the context is {}",
+                facts.prompt_tokens, e.context_length
+            ),
+        ));
+    }
+    if let Some(max_prompt) = e.max_prompt_tokens {
+        if facts.prompt_tokens > max_prompt {
+            return Some((
+                ExclusionReason::ContextLength,
+                format!(
+                    "about {} prompt tokens exceed the prompt limit {max_prompt}",
+                    facts.prompt_tokens
+                ),
+            ));
+        }
+    }
+    if prefs.require_parameters == Some(true) {
+        let missing: Vec<&str> = facts
+            .used_params
+            .iter()
+            .copied()
+            .filter(|p| !e.supports(p))
+            .collect();
+        if !missing.is_empty() {
+            return Some((
+                ExclusionReason::RequireParameters,
+                format!("does not support {missing:?}"),
+            ));
+        }
+    }
+    for m in &facts.modalities {
+        let ok = match &e.input_modalities {
+            Some(list) => list.iter().any(|x| x == m),
+            None => model.accepts(m),
+        };
+        if !ok {
+            return Some((
+                ExclusionReason::Modality,
+                format!("does not accept {m} input"),
+            ));
+        }
+    }
+    None
+}
+
+/// Parameters of the soft "default parameter preference" (§3.3): when some endpoints of a model support one of
+/// these and the request uses it, endpoints without it are dropped; when none do, all stay and the parameter is
+/// dropped by the dialect.
+pub const PREFERRED_PARAMS: &[&str] = &[
+    "tools",
+    "response_format",
+    "structured_outputs",
+    "verbosity",
+];

@@ -1,0 +1,4 @@
+//! Provider selection: hard filters with exclusion reasons, and ordering strategies.
+
+pub mod filters;
+pub mod order;

@@ -1,0 +1,237 @@
+//! Ordering strategies over the eligible endpoints of one model (or of all models with `partition: none`).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Endpoint;
+use crate::types::{Percentiles, SortBy};
+
+/// Measured health of one endpoint, as the engine's rolling window reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    /// A failure (5xx, timeout, refused) in the last 30 seconds.
+    #[serde(default)]
+    pub recent_outage: bool,
+    /// Time to first token, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    /// 90th percentile time to first token, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p90_ms: Option<f64>,
+    /// Throughput, tokens per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_p50: Option<f64>,
+    /// 90th percentile throughput, tokens per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_p90: Option<f64>,
+    /// Samples behind the figures.
+    #[serde(default)]
+    pub samples: u32,
+}
+
+/// Minimum samples before measured figures replace catalog figures.
+pub const MIN_SAMPLES: u32 = 5;
+
+/// Health observations for many endpoints, keyed `model@tag` (one model's endpoint) or `tag` (the endpoint for
+/// every model, e.g. a provider-wide outage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HealthSnapshot {
+    /// The observations.
+    pub endpoints: BTreeMap<String, EndpointHealth>,
+}
+
+impl HealthSnapshot {
+    /// The health of `tag` serving `model`.
+    #[must_use]
+    pub fn get(&self, model: &str, tag: &str) -> Option<&EndpointHealth> {
+        if self.endpoints.is_empty() {
+            return None;
+        }
+        self.endpoints
+            .get(&format!("{model}@{tag}"))
+            .or_else(|| self.endpoints.get(tag))
+    }
+}
+
+/// An eligible endpoint with what ordering needs.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// Index of the model in the resolved list.
+    pub model_index: usize,
+    /// Model id.
+    pub model: &'a str,
+    /// The endpoint.
+    pub endpoint: &'a Endpoint,
+    /// Its health, if observed.
+    pub health: Option<&'a EndpointHealth>,
+}
+
+impl Candidate<'_> {
+    /// The price used for ordering and weighting: a 3:1 blend of prompt and completion price, USD per token.
+    #[must_use]
+    pub fn blended_price(&self) -> Decimal {
+        let p = &self.endpoint.pricing;
+        (p.prompt * Decimal::from(3) + p.completion) / Decimal::from(4)
+    }
+
+    /// Whether the endpoint had an outage in the last 30 seconds.
+    #[must_use]
+    pub fn unstable(&self) -> bool {
+        self.health.is_some_and(|h| h.recent_outage)
+    }
+
+    /// Throughput: measured when there are enough samples, else the catalog figure.
+    #[must_use]
+    pub fn throughput(&self) -> Option<f64> {
+        self.health
+            .filter(|h| h.samples >= MIN_SAMPLES)
+            .and_then(|h| h.throughput_p50)
+            .or(self.endpoint.stats.throughput_p50)
+    }
+
+    /// Latency (ms): measured when there are enough samples, else the catalog figure.
+    #[must_use]
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.health
+            .filter(|h| h.samples >= MIN_SAMPLES)
+            .and_then(|h| h.latency_p50_ms)
+            .or(self.endpoint.stats.latency_p50_ms)
+    }
+
+    /// Whether the candidate meets the soft `preferred_min_throughput` / `preferred_max_latency` cutoffs.
+    /// Unknown figures count as meeting them.
+    #[must_use]
+    pub fn meets_preferences(
+        &self,
+        min_tp: Option<&Percentiles>,
+        max_lat: Option<&Percentiles>,
+    ) -> bool {
+        let h = self.health.filter(|h| h.samples >= MIN_SAMPLES);
+        if let Some(min) = min_tp {
+            let p50 = self.throughput();
+            if let (Some(cut), Some(v)) = (min.p50, p50) {
+                if v < cut {
+                    return false;
+                }
+            }
+            if let (Some(cut), Some(v)) = (min.p90, h.and_then(|h| h.throughput_p90)) {
+                if v < cut {
+                    return false;
+                }
+            }
+        }
+        if let Some(max) = max_lat {
+            if let (Some(cut), Some(v)) = (max.p50, self.latency_ms()) {
+                if v / 1000.0 > cut {
+                    return false;
+                }
+            }
+            if let (Some(cut), Some(v)) = (max.p90, h.and_then(|h| h.latency_p90_ms)) {
+                if v / 1000.0 > cut {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+fn cmp_f64_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn cmp_f64_asc(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Deterministic sort by `by`; ties broken by price, then tag. Unknown metrics sort last.
+/// `exacto` puts endpoints supporting both tools and structured outputs first, then by throughput, then price.
+pub fn sort_by(c: &mut [Candidate<'_>], by: SortBy) {
+    let tie = |a: &Candidate<'_>, b: &Candidate<'_>| {
+        a.blended_price()
+            .cmp(&b.blended_price())
+            .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
+    };
+    match by {
+        SortBy::Price => {
+            c.sort_by(|a, b| tie(a, b).then_with(|| a.model_index.cmp(&b.model_index)))
+        }
+        SortBy::Throughput => {
+            c.sort_by(|a, b| cmp_f64_desc(a.throughput(), b.throughput()).then_with(|| tie(a, b)))
+        }
+        SortBy::Latency => {
+            c.sort_by(|a, b| cmp_f64_asc(a.latency_ms(), b.latency_ms()).then_with(|| tie(a, b)))
+        }
+        SortBy::Exacto => c.sort_by(|a, b| {
+            let q = |x: &Candidate<'_>| {
+                u8::from(
+                    !(x.endpoint.supports("tools") && x.endpoint.supports("structured_outputs")),
+                )
+            };
+            q(a).cmp(&q(b))
+                .then_with(|| cmp_f64_desc(a.throughput(), b.throughput()))
+                .then_with(|| tie(a, b))
+        }),
+    }
+}
+
+/// The default order (semantics §3.4): endpoints without a recent outage are drawn one after another by weighted
+/// random sampling without replacement, weight = 1 / price² (free endpoints first, uniformly among themselves);
+/// endpoints with a recent outage follow, cheapest first.
+pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<Candidate<'a>> {
+    let (mut stable, mut unstable): (Vec<_>, Vec<_>) = c.into_iter().partition(|x| !x.unstable());
+    stable.sort_by(|a, b| a.endpoint.tag.cmp(&b.endpoint.tag));
+    let mut out = Vec::with_capacity(stable.len() + unstable.len());
+    while !stable.is_empty() {
+        let free: Vec<usize> = (0..stable.len())
+            .filter(|&i| stable[i].blended_price().is_zero())
+            .collect();
+        let pick = if free.is_empty() {
+            let weights: Vec<f64> = stable
+                .iter()
+                .map(|x| {
+                    let p = x.blended_price().to_f64().unwrap_or(f64::MAX) * 1e6;
+                    1.0 / (p * p)
+                })
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let mut r = rng.gen::<f64>() * total;
+            let mut chosen = weights.len() - 1;
+            for (i, w) in weights.iter().enumerate() {
+                if r < *w {
+                    chosen = i;
+                    break;
+                }
+                r -= w;
+            }
+            chosen
+        } else {
+            free[rng.gen_range(0..free.len())]
+        };
+        out.push(stable.remove(pick));
+    }
+    unstable.sort_by(|a, b| {
+        a.blended_price()
+            .cmp(&b.blended_price())
+            .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
+    });
+    out.extend(unstable);
+    out
+}
