@@ -23,6 +23,8 @@ pub struct Faults {
     pub first_byte_delay: Option<Duration>,
     /// Sleep between stream events (after the first).
     pub chunk_delay: Option<Duration>,
+    /// Stop sending (but keep the connection open) after this many stream events.
+    pub stall_after: Option<usize>,
 }
 
 impl Faults {
@@ -33,7 +35,7 @@ impl Faults {
     }
 
     /// Parse a spec such as `429`, `429=7` (Retry-After 7 s), `stall`, `cut`, `garbage`, `wrong-content-type`,
-    /// `slow-first-byte=250`, `chunk-delay=20`, `close`, `ok`/`none`; comma-separated entries combine.
+    /// `slow-first-byte=250`, `chunk-delay=20`, `stall-after=3`, `close`, `ok`/`none`; comma-separated entries combine.
     ///
     /// # Errors
     /// A message naming the entry that is not understood.
@@ -58,6 +60,12 @@ impl Faults {
                 "wrong-content-type" => f.wrong_content_type = true,
                 "slow-first-byte" => f.first_byte_delay = Some(ms(arg)?),
                 "chunk-delay" | "slow-chunks" => f.chunk_delay = Some(ms(arg)?),
+                "stall-after" => {
+                    f.stall_after = Some(
+                        arg.and_then(|a| a.parse().ok())
+                            .ok_or_else(|| format!("fault {part:?} needs an event count"))?,
+                    );
+                }
                 n => match n.parse::<u16>() {
                     Ok(code) if (400..=599).contains(&code) => {
                         f.status = Some(code);

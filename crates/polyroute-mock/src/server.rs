@@ -509,7 +509,7 @@ async fn respond(
         } else {
             None
         };
-        return send_stream(conn, st, status, hdrs, events, f.chunk_delay, cut_after).await;
+        return send_stream(conn, st, status, hdrs, events, f, cut_after).await;
     }
     let mut body = body.unwrap_or_default();
     if f.garbage {
@@ -535,9 +535,10 @@ async fn send_stream(
     status: u16,
     mut hdrs: Vec<(&str, String)>,
     events: Vec<Vec<u8>>,
-    delay: Option<Duration>,
+    f: &Faults,
     cut_after: Option<usize>,
 ) -> io::Result<bool> {
+    let delay = f.chunk_delay;
     hdrs.push(("content-type", "text/event-stream".to_string()));
     hdrs.push(("cache-control", "no-cache".to_string()));
     hdrs.push(("transfer-encoding", "chunked".to_string()));
@@ -548,6 +549,11 @@ async fn send_stream(
         if cut_after == Some(i) {
             // Whatever is buffered goes out, then the connection dies without the terminating chunk.
             let _ = conn.send(&out).await;
+            return Ok(false);
+        }
+        if f.stall_after == Some(i) {
+            let _ = conn.send(&out).await;
+            let _ = tokio::time::timeout(Duration::from_secs(300), conn.wait_closed()).await;
             return Ok(false);
         }
         if i > 0 {
