@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use polyroute_core::catalog::{Catalog, Model, Quantization};
 use polyroute_core::cost::{cost, CostContext};
 use polyroute_core::error::ExclusionReason;
-use polyroute_core::plan::{plan, EndpointHealth, HealthSnapshot, Next, Outcome, OutcomeClass, PlanContext};
+use polyroute_core::plan::{
+    plan, EndpointHealth, HealthSnapshot, Next, Outcome, OutcomeClass, PlanContext,
+};
 use polyroute_core::select::filters::{self, FilterEnv, RequestFacts};
 use polyroute_core::types::ProviderPreferences;
 use polyroute_core::{ChatRequest, Usage};
@@ -13,8 +15,11 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 fn fixture() -> Catalog {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/basic.json"))
-        .expect("fixture");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/basic.json"
+    ))
+    .expect("fixture");
     Catalog::from_json(&text).expect("valid fixture")
 }
 
@@ -29,28 +34,46 @@ fn worked_example_inverse_square_weighting() {
     let cat = fixture();
     let r = req(json!({"model": "test/worked", "messages": [{"role": "user", "content": "hi"}]}));
     let mut health = HealthSnapshot::default();
-    health.endpoints.insert("beta".into(), EndpointHealth { recent_outage: true, ..EndpointHealth::default() });
+    health.endpoints.insert(
+        "beta".into(),
+        EndpointHealth {
+            recent_outage: true,
+            ..EndpointHealth::default()
+        },
+    );
     let mut first: BTreeMap<String, u32> = BTreeMap::new();
     let n = 20_000u32;
     for seed in 0..u64::from(n) {
-        let ctx = PlanContext { seed, health: &health, ..PlanContext::default() };
+        let ctx = PlanContext {
+            seed,
+            health: &health,
+            ..PlanContext::default()
+        };
         let p = plan(&cat, &r, &ctx).expect("plan");
         assert_eq!(p.attempts.len(), 3);
-        assert_eq!(p.attempts[2].tag, "beta", "the endpoint with an outage is always last");
+        assert_eq!(
+            p.attempts[2].tag, "beta",
+            "the endpoint with an outage is always last"
+        );
         *first.entry(p.attempts[0].tag.clone()).or_default() += 1;
     }
     let a = f64::from(first["alpha"]);
     let c = f64::from(first["gamma"]);
     let ratio = a / c;
     // Expected 9.0: P(A first) = 0.9, P(C first) = 0.1. With 20,000 draws the ratio's standard error is ~0.3.
-    assert!((7.8..=10.4).contains(&ratio), "alpha/gamma first-pick ratio {ratio} (alpha {a}, gamma {c})");
+    assert!(
+        (7.8..=10.4).contains(&ratio),
+        "alpha/gamma first-pick ratio {ratio} (alpha {a}, gamma {c})"
+    );
     assert!(!first.contains_key("beta"));
 }
 
 #[test]
 fn next_moves_through_attempts_and_aggregates() {
     let cat = fixture();
-    let r = req(json!({"model": "test/worked", "models": ["openai/gpt-test"], "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}));
+    let r = req(
+        json!({"model": "test/worked", "models": ["openai/gpt-test"], "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}),
+    );
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
     assert_eq!(p.first().map(|a| a.tag.as_str()), Some("alpha"));
     let mut rl = Outcome::failure(OutcomeClass::RateLimited, 429, "slow down");
@@ -67,7 +90,12 @@ fn next_moves_through_attempts_and_aggregates() {
             assert_eq!(e.retry_after(), Some(3.0));
             assert_eq!(e.attempts().len(), 4);
             let env = e.to_envelope();
-            assert_eq!(env["error"]["metadata"]["previous_errors"].as_array().map(Vec::len), Some(4));
+            assert_eq!(
+                env["error"]["metadata"]["previous_errors"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(4)
+            );
         }
         other => panic!("expected failure, got {other:?}"),
     }
@@ -76,12 +104,17 @@ fn next_moves_through_attempts_and_aggregates() {
 #[test]
 fn mixed_failures_are_temporarily_unavailable_and_last_error_wins_otherwise() {
     let cat = fixture();
-    let r = req(json!({"model": "test/worked", "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}));
+    let r = req(
+        json!({"model": "test/worked", "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}),
+    );
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
     p.next(&Outcome::failure(OutcomeClass::RateLimited, 429, ""));
     p.next(&Outcome::failure(OutcomeClass::Overloaded, 503, ""));
     match p.next(&Outcome::failure(OutcomeClass::Timeout, 0, "")) {
-        Next::Fail(e) => assert_eq!((e.code(), e.http_status()), ("temporarily_unavailable", 503)),
+        Next::Fail(e) => assert_eq!(
+            (e.code(), e.http_status()),
+            ("temporarily_unavailable", 503)
+        ),
         other => panic!("{other:?}"),
     }
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
@@ -101,7 +134,9 @@ fn mixed_failures_are_temporarily_unavailable_and_last_error_wins_otherwise() {
 #[test]
 fn success_ends_and_invalid_request_skips_the_models_other_endpoints() {
     let cat = fixture();
-    let r = req(json!({"model": "test/worked", "models": ["openai/gpt-test"], "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}));
+    let r = req(
+        json!({"model": "test/worked", "models": ["openai/gpt-test"], "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}),
+    );
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
     assert_eq!(p.next(&Outcome::success(200)), Next::Done);
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
@@ -114,25 +149,43 @@ fn success_ends_and_invalid_request_skips_the_models_other_endpoints() {
 #[test]
 fn context_length_failure_skips_smaller_windows_of_the_same_model() {
     let cat = fixture();
-    let r = req(json!({"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}));
+    let r = req(
+        json!({"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}),
+    );
     let mut p = plan(&cat, &r, &PlanContext::default()).expect("plan");
     // price order: alpha/fp8 (64k), gamma (32k), alpha (128k), delta (128k), beta (128k)
     assert_eq!(p.first().map(|a| a.tag.as_str()), Some("alpha/fp8"));
-    match p.next(&Outcome::failure(OutcomeClass::ContextLength, 400, "too long")) {
-        Next::Try(a) => assert_eq!(a.tag, "alpha", "gamma (32k) is skipped after a 64k window failed"),
+    match p.next(&Outcome::failure(
+        OutcomeClass::ContextLength,
+        400,
+        "too long",
+    )) {
+        Next::Try(a) => assert_eq!(
+            a.tag, "alpha",
+            "gamma (32k) is skipped after a 64k window failed"
+        ),
         other => panic!("{other:?}"),
     }
 }
 
 fn arb_prefs() -> impl Strategy<Value = Value> {
-    let providers = prop::sample::subsequence(vec!["alpha", "alpha/fp8", "beta", "gamma", "delta", "delta/flex"], 0..4);
-    let quants = prop::sample::subsequence(vec!["fp8", "bf16", "fp4", "int4", "fp16", "unknown"], 1..3);
+    let providers = prop::sample::subsequence(
+        vec!["alpha", "alpha/fp8", "beta", "gamma", "delta", "delta/flex"],
+        0..4,
+    );
+    let quants =
+        prop::sample::subsequence(vec!["fp8", "bf16", "fp4", "int4", "fp16", "unknown"], 1..3);
     (
         prop::option::of(providers.clone()),
         prop::option::of(providers.clone()),
         prop::option::of(providers),
         prop::option::of(quants),
-        prop::option::of(prop::sample::select(vec!["price", "throughput", "latency", "exacto"])),
+        prop::option::of(prop::sample::select(vec![
+            "price",
+            "throughput",
+            "latency",
+            "exacto",
+        ])),
         prop::option::of(any::<bool>()),
         prop::option::of(any::<bool>()),
         prop::option::of(0.05f64..1.0),
@@ -264,12 +317,32 @@ proptest! {
 fn filters_report_first_failing_reason() {
     let cat = fixture();
     let m = model(&cat, "test/open-70b");
-    let r = req(json!({"model": "test/open-70b", "messages": [{"role": "user", "content": "x"}], "provider": {"ignore": ["gamma"], "zdr": true}}));
+    let r = req(
+        json!({"model": "test/open-70b", "messages": [{"role": "user", "content": "x"}], "provider": {"ignore": ["gamma"], "zdr": true}}),
+    );
     let prefs: ProviderPreferences = r.provider.clone().unwrap_or_default();
     let facts = RequestFacts::new(&r);
-    let env = FilterEnv { catalog: &cat, credentials: None, variant_tier: None };
-    let gamma = m.endpoints.iter().find(|e| e.tag == "gamma").expect("gamma");
-    assert_eq!(filters::check(&env, &prefs, &facts, m, gamma).map(|x| x.0), Some(ExclusionReason::IgnoredProviders));
-    let alpha = m.endpoints.iter().find(|e| e.tag == "alpha").expect("alpha");
-    assert_eq!(filters::check(&env, &prefs, &facts, m, alpha).map(|x| x.0), Some(ExclusionReason::DataPolicyZdr));
+    let env = FilterEnv {
+        catalog: &cat,
+        credentials: None,
+        variant_tier: None,
+    };
+    let gamma = m
+        .endpoints
+        .iter()
+        .find(|e| e.tag == "gamma")
+        .expect("gamma");
+    assert_eq!(
+        filters::check(&env, &prefs, &facts, m, gamma).map(|x| x.0),
+        Some(ExclusionReason::IgnoredProviders)
+    );
+    let alpha = m
+        .endpoints
+        .iter()
+        .find(|e| e.tag == "alpha")
+        .expect("alpha");
+    assert_eq!(
+        filters::check(&env, &prefs, &facts, m, alpha).map(|x| x.0),
+        Some(ExclusionReason::DataPolicyZdr)
+    );
 }

@@ -46,11 +46,17 @@ impl ModelFilter {
                 return false;
             }
         }
-        if !self.supported_parameters.iter().all(|p| m.supported_parameters.iter().any(|s| s == p)) {
+        if !self
+            .supported_parameters
+            .iter()
+            .all(|p| m.supported_parameters.iter().any(|s| s == p))
+        {
             return false;
         }
         if let Some(p) = &self.provider {
-            let slug = catalog.provider(p).map_or_else(|| p.to_ascii_lowercase(), |i| i.slug.clone());
+            let slug = catalog
+                .provider(p)
+                .map_or_else(|| p.to_ascii_lowercase(), |i| i.slug.clone());
             if !m.endpoints.iter().any(|e| e.provider == slug) {
                 return false;
             }
@@ -80,6 +86,9 @@ impl Catalog {
     /// Models passing `filter`, in catalog order.
     #[must_use]
     pub fn filter_models(&self, filter: &ModelFilter) -> Vec<&Model> {
-        self.models().iter().filter(|m| filter.matches(self, m)).collect()
+        self.models()
+            .iter()
+            .filter(|m| filter.matches(self, m))
+            .collect()
     }
 }

@@ -44,8 +44,54 @@ pub struct Catalog {
     inner: Arc<Inner>,
 }
 
+/// What an attempt needs to know about one endpoint, computed once per catalog and shared by every plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointRoute {
+    /// Model id.
+    pub model: String,
+    /// Provider slug.
+    pub provider: String,
+    /// Provider display name.
+    pub provider_name: String,
+    /// Endpoint tag.
+    #[serde(rename = "endpoint")]
+    pub tag: String,
+    /// Model id to send upstream.
+    pub upstream_model: String,
+    /// Wire dialect of the provider (`openai`, `anthropic`, `gemini`).
+    pub dialect: String,
+    /// Full pricing (for cost); serialized as `prices` in USD per million tokens.
+    #[serde(rename = "prices", serialize_with = "crate::plan::ser_unit_prices")]
+    pub pricing: Pricing,
+    /// Context window.
+    pub context_length: u64,
+    /// Output limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    /// Parameters the endpoint accepts.
+    #[serde(skip)]
+    pub supported_parameters: Vec<String>,
+    /// Service tier of a tier endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Ordering price: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
+    #[serde(skip)]
+    pub order_price: Decimal,
+    /// The ordering price per million tokens as `f64`, for weights.
+    #[serde(skip)]
+    pub order_price_f64: f64,
+}
+
+/// Upstream id when the catalog gives none: the model id without the author and variant.
+fn upstream_default(model: &str) -> String {
+    let base = model.split(':').next().unwrap_or(model);
+    base.split_once('/').map_or(base, |(_, m)| m).to_string()
+}
+
 #[derive(Debug)]
 struct Inner {
+    auto_facts: std::sync::OnceLock<Arc<Vec<crate::auto::ModelFacts>>>,
+    routes: Vec<Vec<Arc<EndpointRoute>>>,
     models: Vec<Model>,
     providers: Vec<ProviderInfo>,
     by_id: HashMap<String, usize>,
@@ -143,8 +189,45 @@ impl Catalog {
             issues.truncate(200);
             return Err(Error::InvalidCatalog { issues });
         }
+        let routes = models
+            .iter()
+            .map(|m| {
+                m.endpoints
+                    .iter()
+                    .map(|e| {
+                        Arc::new(EndpointRoute {
+                            model: m.id.clone(),
+                            provider: e.provider.clone(),
+                            provider_name: e.provider_name.clone(),
+                            tag: e.tag.clone(),
+                            upstream_model: e
+                                .provider_model_id
+                                .clone()
+                                .unwrap_or_else(|| upstream_default(&m.id)),
+                            dialect: provider_by_key.get(&e.provider).map_or_else(
+                                || "openai".to_string(),
+                                |&i| providers[i].dialect.clone(),
+                            ),
+                            pricing: e.pricing.clone(),
+                            context_length: e.context_length,
+                            max_completion_tokens: e.max_completion_tokens,
+                            supported_parameters: e.supported_parameters.clone(),
+                            service_tier: e.service_tier.clone(),
+                            order_price: e.pricing.prompt * Decimal::from(3) + e.pricing.completion,
+                            order_price_f64: rust_decimal::prelude::ToPrimitive::to_f64(
+                                &(e.pricing.prompt * Decimal::from(3) + e.pricing.completion),
+                            )
+                            .unwrap_or(f64::MAX)
+                                * 1e6,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
+                auto_facts: std::sync::OnceLock::new(),
+                routes,
                 models,
                 providers,
                 by_id,
@@ -259,6 +342,33 @@ impl Catalog {
         self.inner
             .provider_by_key
             .get(&k)
+            .map(|&i| &self.inner.providers[i])
+    }
+
+    /// The precomputed routes of a model's endpoints, in endpoint order (empty for an unknown model).
+    #[must_use]
+    pub fn routes_of(&self, model: &str) -> &[Arc<EndpointRoute>] {
+        self.inner
+            .by_id
+            .get(model)
+            .or_else(|| self.inner.by_canonical.get(model))
+            .map_or(&[], |&i| &self.inner.routes[i])
+    }
+
+    /// Per-model facts of the auto routers, computed once per catalog.
+    pub(crate) fn auto_facts(
+        &self,
+        compute: impl FnOnce() -> Vec<crate::auto::ModelFacts>,
+    ) -> Arc<Vec<crate::auto::ModelFacts>> {
+        Arc::clone(self.inner.auto_facts.get_or_init(|| Arc::new(compute())))
+    }
+
+    /// Provider by exact lowercase slug (no allocation).
+    #[must_use]
+    pub fn provider_by_slug(&self, slug: &str) -> Option<&ProviderInfo> {
+        self.inner
+            .provider_by_key
+            .get(slug)
             .map(|&i| &self.inner.providers[i])
     }
 

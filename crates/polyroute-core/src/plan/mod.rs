@@ -11,7 +11,9 @@
 
 mod outcome;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +23,7 @@ use serde_json::{json, Value};
 
 pub use outcome::*;
 
-use crate::catalog::{Catalog, Pricing};
+use crate::catalog::{Catalog, EndpointRoute, Pricing};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
@@ -71,6 +73,13 @@ pub struct UnitPrices {
     pub request: Decimal,
 }
 
+pub(crate) fn ser_unit_prices<S: serde::Serializer>(
+    p: &Pricing,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    UnitPrices::of(p).serialize(s)
+}
+
 impl UnitPrices {
     fn of(p: &Pricing) -> Self {
         let m = Decimal::from(1_000_000);
@@ -82,36 +91,24 @@ impl UnitPrices {
     }
 }
 
-/// One planned attempt.
+/// One planned attempt: a shared, precomputed endpoint route (model, provider, tag, upstream id, dialect,
+/// pricing — fields reachable directly through `Deref`) plus why it is at this position.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
-    /// Model id.
-    pub model: String,
-    /// Provider slug.
-    pub provider: String,
-    /// Provider display name.
-    pub provider_name: String,
-    /// Endpoint tag.
-    #[serde(rename = "endpoint")]
-    pub tag: String,
-    /// Model id to send upstream.
-    pub upstream_model: String,
-    /// Wire dialect of the provider.
-    pub dialect: String,
-    /// Unit prices per million tokens.
-    pub prices: UnitPrices,
-    /// Full pricing (for cost).
-    #[serde(skip)]
-    pub pricing: Pricing,
-    /// Context window of the endpoint.
-    pub context_length: u64,
+    /// The endpoint route.
+    #[serde(flatten)]
+    pub route: Arc<EndpointRoute>,
     /// Why it is at this position.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Index of the model in `models`.
     pub model_index: usize,
-    /// Whether the endpoint supports parameters of the request that the dialect would otherwise drop.
-    #[serde(skip)]
-    pub supported_parameters: Vec<String>,
+}
+
+impl std::ops::Deref for Attempt {
+    type Target = EndpointRoute;
+    fn deref(&self) -> &EndpointRoute {
+        &self.route
+    }
 }
 
 /// What to do after an attempt.
@@ -157,52 +154,45 @@ pub struct Plan {
     last_message: Option<String>,
 }
 
-fn group_order(
-    mut c: Vec<Candidate<'_>>,
+type Ordered<'a> = Vec<(Candidate<'a>, Cow<'static, str>)>;
+type Dropped<'a> = Vec<(Candidate<'a>, ExclusionReason, String)>;
+
+/// Order one group of eligible candidates; returns the ordered candidates with the reason for each position and
+/// the candidates dropped by `allow_fallbacks: false`.
+fn group_order<'a>(
+    mut c: Vec<Candidate<'a>>,
     prefs: &ProviderPreferences,
     sort: Option<SortBy>,
     rng: &mut ChaCha8Rng,
     catalog: &Catalog,
-) -> (Vec<(usize, String)>, Vec<(usize, ExclusionReason, String)>) {
-    // Returns (index into c as ordered positions with reasons, excluded positions).
-    let mut out: Vec<(usize, String)> = Vec::new();
-    let mut excluded = Vec::new();
+) -> (Ordered<'a>, Dropped<'a>) {
+    let mut out: Ordered<'a> = Vec::with_capacity(c.len());
+    let mut excluded: Dropped<'a> = Vec::new();
     let allow = prefs.allow_fallbacks != Some(false);
-    // Tag each candidate with its original position so we can report by index.
-    let tags: Vec<String> = c.iter().map(|x| x.endpoint.tag.clone()).collect();
-    let pos_of = |tag: &str| tags.iter().position(|t| t == tag).unwrap_or(0);
-    let mut listed: Vec<Candidate<'_>> = Vec::new();
     if let Some(order) = &prefs.order {
         for (rank, r) in order.iter().enumerate() {
             let mut i = 0;
             while i < c.len() {
                 if filters::provider_matches(catalog, r, c[i].endpoint) {
                     let x = c.remove(i);
-                    out.push((
-                        pos_of(&x.endpoint.tag),
-                        format!("provider.order[{rank}] = {r}"),
-                    ));
-                    listed.push(x);
+                    out.push((x, Cow::Owned(format!("provider.order[{rank}] = {r}"))));
                 } else {
                     i += 1;
                 }
             }
         }
         if !allow {
-            for x in &c {
-                excluded.push((
-                    pos_of(&x.endpoint.tag),
-                    ExclusionReason::Order,
-                    format!(
-                        "{} is not in provider.order and allow_fallbacks is false",
-                        x.endpoint.tag
-                    ),
-                ));
+            for x in c {
+                let detail = format!(
+                    "{} is not in provider.order and allow_fallbacks is false",
+                    x.endpoint.tag
+                );
+                excluded.push((x, ExclusionReason::Order, detail));
             }
             return (out, excluded);
         }
     }
-    let rest: Vec<Candidate<'_>> = match sort {
+    let rest: Vec<Candidate<'a>> = match sort {
         Some(by) => {
             let mut r = c;
             order::sort_by(&mut r, by);
@@ -210,24 +200,27 @@ fn group_order(
         }
         None => order::weighted_default(c, rng),
     };
-    let label = match sort {
-        Some(by) => format!("sort by {}", sort_name(by)),
-        None => "weighted by 1/price² among endpoints without a recent outage".to_string(),
+    let label: &'static str = match (sort, prefs.order.is_some()) {
+        (Some(SortBy::Price), false) => "sort by price",
+        (Some(SortBy::Throughput), false) => "sort by throughput",
+        (Some(SortBy::Latency), false) => "sort by latency",
+        (Some(SortBy::Exacto), false) => "sort by exacto (tools and structured outputs first)",
+        (None, false) => "weighted draw by 1/price² among endpoints without a recent outage",
+        (Some(_), true) => "fallback after provider.order, sorted",
+        (None, true) => "fallback after provider.order, weighted by 1/price²",
     };
-    for (i, x) in rest.iter().enumerate() {
+    for x in rest {
         let why = if x.unstable() {
-            "recent outage: tried after stable endpoints".to_string()
-        } else if prefs.order.is_some() {
-            format!("fallback after provider.order ({label})")
+            "recent outage: tried after stable endpoints"
         } else {
-            format!("{label}, position {}", i + 1)
+            label
         };
-        out.push((pos_of(&x.endpoint.tag), why));
+        out.push((x, Cow::Borrowed(why)));
     }
     if !allow && prefs.order.is_none() && out.len() > 1 {
-        for (p, _) in out.drain(1..) {
+        for (x, _) in out.drain(1..) {
             excluded.push((
-                p,
+                x,
                 ExclusionReason::AllowFallbacks,
                 "allow_fallbacks is false: only the first choice".into(),
             ));
@@ -306,7 +299,8 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
         let mut eligible: Vec<Candidate<'_>> = Vec::new();
-        for e in &model.endpoints {
+        let routes = catalog.routes_of(&model.id);
+        for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
             match filters::check(&env, prefs, &facts, model, e) {
                 Some((reason, detail)) => {
@@ -317,12 +311,13 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
                         detail,
                     });
                 }
-                None => eligible.push(Candidate {
-                    model_index: mi,
-                    model: &model.id,
-                    endpoint: e,
-                    health: ctx.health.get(&model.id, &e.tag),
-                }),
+                None => eligible.push(Candidate::new(
+                    mi,
+                    &model.id,
+                    e,
+                    route,
+                    ctx.health.get(&model.id, &e.tag),
+                )),
             }
         }
         // Soft default-parameter preference (§3.3).
@@ -356,7 +351,7 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             .map(|s| s.by)
             .or_else(|| resolved[mi].variant.map(|v| v.sort()))
     };
-    let mut ordered: Vec<(Candidate<'_>, String)> = Vec::new();
+    let mut ordered: Ordered<'_> = Vec::new();
     let mut strategy = String::new();
     let group_list: Vec<Vec<Candidate<'_>>> = if partition == Partition::None && groups.len() > 1 {
         vec![groups.into_iter().flatten().collect()]
@@ -376,44 +371,42 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
                 prefs.preferred_max_latency.as_ref(),
             )
         });
-        let n_good = good.len();
-        good.extend(bad);
-        let g = good;
-        let (positions, ex) = if n_good < g.len() && n_good > 0 {
-            let (a, b) = g.split_at(n_good);
-            let (mut pa, ea) = group_order(a.to_vec(), prefs, sort, &mut rng, catalog);
-            let (pb, eb) = group_order(b.to_vec(), prefs, sort, &mut rng, catalog);
-            pa.extend(pb.into_iter().map(|(i, w)| {
+        let (mut part, ex) = if bad.is_empty() || good.is_empty() {
+            good.extend(bad);
+            group_order(good, prefs, sort, &mut rng, catalog)
+        } else {
+            let (mut pa, mut ea) = group_order(good, prefs, sort, &mut rng, catalog);
+            let (pb, eb) = group_order(bad, prefs, sort, &mut rng, catalog);
+            pa.extend(pb.into_iter().map(|(x, w)| {
                 (
-                    i + n_good,
-                    format!("{w}; below preferred throughput/latency"),
+                    x,
+                    Cow::Owned(format!("{w}; below preferred throughput/latency")),
                 )
             }));
-            let mut e = ea;
-            e.extend(eb.into_iter().map(|(i, r, d)| (i + n_good, r, d)));
-            (pa, e)
-        } else {
-            group_order(g.clone(), prefs, sort, &mut rng, catalog)
+            ea.extend(eb);
+            (pa, ea)
         };
-        for (i, reason, detail) in ex {
+        for (x, reason, detail) in ex {
             excluded.push(Exclusion {
-                model: g[i].model.to_string(),
-                endpoint: g[i].endpoint.tag.clone(),
+                model: x.model.to_string(),
+                endpoint: x.endpoint.tag.clone(),
                 reason,
                 detail,
             });
         }
-        let mut part: Vec<(Candidate<'_>, String)> = positions
-            .into_iter()
-            .map(|(i, w)| (g[i].clone(), w))
-            .collect();
         if let (Some(tag), None) = (ctx.sticky, &prefs.order) {
             if let Some(p) = part
                 .iter()
                 .position(|(c, _)| c.endpoint.tag == tag && c.model_index == 0)
             {
                 let (c, _) = part.remove(p);
-                part.insert(0, (c, "sticky: this conversation's cached provider".into()));
+                part.insert(
+                    0,
+                    (
+                        c,
+                        Cow::Borrowed("sticky: this conversation's cached provider"),
+                    ),
+                );
             }
         }
         if strategy.is_empty() {
@@ -432,46 +425,28 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
     }
     let attempts: Vec<Attempt> = ordered
         .into_iter()
-        .map(|(c, reason)| {
-            let info = catalog.provider(&c.endpoint.provider);
-            Attempt {
-                model: c.model.to_string(),
-                provider: c.endpoint.provider.clone(),
-                provider_name: c.endpoint.provider_name.clone(),
-                tag: c.endpoint.tag.clone(),
-                upstream_model: c
-                    .endpoint
-                    .provider_model_id
-                    .clone()
-                    .unwrap_or_else(|| upstream_default(c.model)),
-                dialect: info.map_or_else(|| "openai".to_string(), |p| p.dialect.clone()),
-                prices: UnitPrices::of(&c.endpoint.pricing),
-                pricing: c.endpoint.pricing.clone(),
-                context_length: c.endpoint.context_length,
-                reason,
-                model_index: c.model_index,
-                supported_parameters: c.endpoint.supported_parameters.clone(),
-            }
+        .map(|(c, reason)| Attempt {
+            route: Arc::clone(c.route),
+            reason,
+            model_index: c.model_index,
         })
         .collect();
-    let primary_prices = attempts[0].prices.clone();
-    let worst_case_prices = UnitPrices {
+    let primary_prices = UnitPrices::of(&attempts[0].pricing);
+    let worst = Pricing {
         prompt: attempts
             .iter()
-            .map(|a| a.prices.prompt)
+            .map(|a| a.pricing.prompt)
             .max()
             .unwrap_or_default(),
         completion: attempts
             .iter()
-            .map(|a| a.prices.completion)
+            .map(|a| a.pricing.completion)
             .max()
             .unwrap_or_default(),
-        request: attempts
-            .iter()
-            .map(|a| a.prices.request)
-            .max()
-            .unwrap_or_default(),
+        request: attempts.iter().filter_map(|a| a.pricing.request).max(),
+        ..Pricing::default()
     };
+    let worst_case_prices = UnitPrices::of(&worst);
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
     Ok(Plan {
@@ -489,12 +464,6 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         skip: vec![false; n],
         last_message: None,
     })
-}
-
-/// Upstream id when the catalog gives none: the model id without the author and variant.
-fn upstream_default(model: &str) -> String {
-    let base = model.split(':').next().unwrap_or(model);
-    base.split_once('/').map_or(base, |(_, m)| m).to_string()
 }
 
 fn empty_error(
@@ -560,16 +529,26 @@ fn route_router(
             .iter()
             .any(|e| filters::check(&env, prefs, facts, m, e).is_none())
     };
-    let _ = (req, &eligible, ctx.previous_router_model);
-    let decision: RouterDecision = Err(Error::invalid(
-        "model",
-        format!("{slug}: routers are not available yet"),
-    ))?;
+    let decision = crate::auto::route(
+        slug,
+        catalog,
+        req,
+        &eligible,
+        ctx.seed,
+        ctx.previous_router_model,
+    )?;
     let strategy = match slug {
         "openrouter/free" => Strategy::Free,
         "openrouter/pareto-code" => Strategy::Pareto,
         _ => Strategy::Auto,
     };
+    let info = json!({
+        "router": slug,
+        "task_type": decision.task_type.map(|t| t.as_str()),
+        "tier": decision.tier,
+        "models": decision.models,
+        "explanation": decision.explanation,
+    });
     let models = decision
         .models
         .iter()
@@ -580,17 +559,7 @@ fn route_router(
             variant: None,
         })
         .collect();
-    Ok((models, decision.to_json(slug)))
-}
-
-struct RouterDecision {
-    models: Vec<String>,
-}
-
-impl RouterDecision {
-    fn to_json(&self, slug: &str) -> Value {
-        json!({ "router": slug, "models": self.models })
-    }
+    Ok((models, info))
 }
 
 impl Plan {

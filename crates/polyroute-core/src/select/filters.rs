@@ -25,6 +25,8 @@ pub struct RequestFacts {
     pub uses_tools: bool,
     /// Service tier the request opts into (`priority` or `flex`), from `service_tier` or a dynamic variant.
     pub tier: Option<&'static str>,
+    /// `max_price` prompt and completion limits converted once to USD per token.
+    pub max_token_price: (Option<Decimal>, Option<Decimal>),
 }
 
 impl RequestFacts {
@@ -43,6 +45,14 @@ impl RequestFacts {
             modalities: req.input_modalities(),
             uses_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             tier,
+            max_token_price: req
+                .provider
+                .as_ref()
+                .and_then(|p| p.max_price.as_ref())
+                .map_or((None, None), |m| {
+                    let per_token = |x: Option<Decimal>| x.map(|v| v / Decimal::from(1_000_000));
+                    (per_token(m.prompt), per_token(m.completion))
+                }),
         }
     }
 }
@@ -52,26 +62,20 @@ impl RequestFacts {
 /// matches exactly one endpoint.
 #[must_use]
 pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> bool {
-    let r = reference.trim().to_ascii_lowercase();
+    let r = reference.trim();
     if r.contains('/') {
-        return r == e.tag.to_ascii_lowercase();
+        return r.eq_ignore_ascii_case(&e.tag);
     }
     if e.service_tier.is_some() {
         return false;
     }
-    if r == e.provider {
-        return true;
-    }
-    catalog.provider(&r).is_some_and(|p| p.slug == e.provider)
-        || e.provider_name.to_ascii_lowercase() == r
+    // The endpoint carries the provider's display name, so no catalog lookup is needed.
+    let _ = catalog;
+    r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name)
 }
 
 fn listed(catalog: &Catalog, list: Option<&Vec<String>>, e: &Endpoint) -> bool {
     list.is_some_and(|l| l.iter().any(|r| provider_matches(catalog, r, e)))
-}
-
-fn per_million(p: Decimal) -> Decimal {
-    (p * Decimal::from(1_000_000)).normalize()
 }
 
 /// Inputs that come from outside the request.
@@ -165,35 +169,47 @@ pub fn check(
         }
     }
     if let Some(mp) = &prefs.max_price {
-        let checks = [
+        let million = Decimal::from(1_000_000);
+        let over = |name: &str, price: Decimal, limit: Decimal, unit: &str| {
+            Some((
+                ExclusionReason::MaxPrice,
+                format!(
+                    "{name} price ${}{unit} exceeds max_price.{name} ${limit}",
+                    price.normalize()
+                ),
+            ))
+        };
+        if let (Some(lim), Some(l)) = (facts.max_token_price.0, mp.prompt) {
+            if e.pricing.prompt > lim {
+                return over("prompt", e.pricing.prompt * million, l, "/M tokens");
+            }
+        }
+        if let (Some(lim), Some(l)) = (facts.max_token_price.1, mp.completion) {
+            if e.pricing.completion > lim {
+                return over("completion", e.pricing.completion * million, l, "/M tokens");
+            }
+        }
+        let fees = [
             (
-                "prompt",
-                mp.prompt,
-                Some(per_million(e.pricing.prompt)),
-                "/M tokens",
+                "image",
+                mp.image,
+                e.pricing.image,
+                Decimal::ONE,
+                " per image",
             ),
+            ("audio", mp.audio, e.pricing.audio, million, "/M tokens"),
             (
-                "completion",
-                mp.completion,
-                Some(per_million(e.pricing.completion)),
-                "/M tokens",
+                "request",
+                mp.request,
+                e.pricing.request,
+                Decimal::ONE,
+                " per request",
             ),
-            ("image", mp.image, e.pricing.image, " per image"),
-            (
-                "audio",
-                mp.audio,
-                e.pricing.audio.map(per_million),
-                "/M tokens",
-            ),
-            ("request", mp.request, e.pricing.request, " per request"),
         ];
-        for (name, limit, price, unit) in checks {
+        for (name, limit, price, scale, unit) in fees {
             if let (Some(limit), Some(price)) = (limit, price) {
-                if price > limit {
-                    return Some((
-                        ExclusionReason::MaxPrice,
-                        format!("{name} price ${price}{unit} exceeds max_price.{name} ${limit}"),
-                    ));
+                if price * scale > limit {
+                    return over(name, price * scale, limit, unit);
                 }
             }
         }

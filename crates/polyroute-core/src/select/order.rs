@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +60,7 @@ impl HealthSnapshot {
 }
 
 /// An eligible endpoint with what ordering needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
     /// Index of the model in the resolved list.
     pub model_index: usize,
@@ -69,16 +68,43 @@ pub struct Candidate<'a> {
     pub model: &'a str,
     /// The endpoint.
     pub endpoint: &'a Endpoint,
+    /// Its precomputed route.
+    pub route: &'a std::sync::Arc<crate::catalog::EndpointRoute>,
     /// Its health, if observed.
     pub health: Option<&'a EndpointHealth>,
+    /// Ordering price, computed once: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
+    pub price: Decimal,
+    /// The same as `f64` per million tokens, for weights.
+    pub price_f64: f64,
 }
 
-impl Candidate<'_> {
-    /// The price used for ordering and weighting: a 3:1 blend of prompt and completion price, USD per token.
+impl<'a> Candidate<'a> {
+    /// A candidate with its ordering price precomputed.
+    #[must_use]
+    pub fn new(
+        model_index: usize,
+        model: &'a str,
+        endpoint: &'a Endpoint,
+        route: &'a std::sync::Arc<crate::catalog::EndpointRoute>,
+        health: Option<&'a EndpointHealth>,
+    ) -> Self {
+        let price = route.order_price;
+        let price_f64 = route.order_price_f64;
+        Self {
+            model_index,
+            model,
+            endpoint,
+            route,
+            health,
+            price,
+            price_f64,
+        }
+    }
+
+    /// The price used for ordering and weighting: a 3:1 blend of prompt and completion price (scaled by 4).
     #[must_use]
     pub fn blended_price(&self) -> Decimal {
-        let p = &self.endpoint.pricing;
-        (p.prompt * Decimal::from(3) + p.completion) / Decimal::from(4)
+        self.price
     }
 
     /// Whether the endpoint had an outage in the last 30 seconds.
@@ -199,18 +225,12 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
     let (mut stable, mut unstable): (Vec<_>, Vec<_>) = c.into_iter().partition(|x| !x.unstable());
     stable.sort_by(|a, b| a.endpoint.tag.cmp(&b.endpoint.tag));
     let mut out = Vec::with_capacity(stable.len() + unstable.len());
+    let mut weights: Vec<f64> = Vec::with_capacity(stable.len());
     while !stable.is_empty() {
-        let free: Vec<usize> = (0..stable.len())
-            .filter(|&i| stable[i].blended_price().is_zero())
-            .collect();
-        let pick = if free.is_empty() {
-            let weights: Vec<f64> = stable
-                .iter()
-                .map(|x| {
-                    let p = x.blended_price().to_f64().unwrap_or(f64::MAX) * 1e6;
-                    1.0 / (p * p)
-                })
-                .collect();
+        let free = stable.iter().filter(|x| x.price.is_zero()).count();
+        let pick = if free == 0 {
+            weights.clear();
+            weights.extend(stable.iter().map(|x| 1.0 / (x.price_f64 * x.price_f64)));
             let total: f64 = weights.iter().sum();
             let mut r = rng.gen::<f64>() * total;
             let mut chosen = weights.len() - 1;
@@ -223,13 +243,19 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
             }
             chosen
         } else {
-            free[rng.gen_range(0..free.len())]
+            let k = rng.gen_range(0..free);
+            stable
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.price.is_zero())
+                .nth(k)
+                .map_or(0, |(i, _)| i)
         };
         out.push(stable.remove(pick));
     }
     unstable.sort_by(|a, b| {
-        a.blended_price()
-            .cmp(&b.blended_price())
+        a.price
+            .cmp(&b.price)
             .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
     });
     out.extend(unstable);

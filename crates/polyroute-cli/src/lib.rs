@@ -1,0 +1,4 @@
+//! Library part of the `polyroute` command: one module per subcommand, so that tests can call them directly.
+
+pub mod catalog_build;
+pub mod inspect;

@@ -1,0 +1,438 @@
+//! Per-model facts computed once per catalog, the capability filter, and the `openrouter/auto` and
+//! `openrouter/free` choices.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::classify::TaskType;
+use super::settings::{allowed_by, AutoSettings, CostTier};
+use crate::catalog::{Catalog, Model};
+use crate::types::ChatRequest;
+
+/// Score given to an index a model has no figure for, when it has none of the three (0..1 scale).
+pub const UNKNOWN_SCORE: f64 = 0.3;
+
+const IMAGE: u8 = 1;
+const AUDIO: u8 = 2;
+const FILE: u8 = 4;
+const VIDEO: u8 = 8;
+
+fn modality_bits<'a>(mods: impl IntoIterator<Item = &'a str>) -> u8 {
+    mods.into_iter().fold(0, |acc, m| {
+        acc | match m {
+            "image" => IMAGE,
+            "audio" => AUDIO,
+            "file" => FILE,
+            "video" => VIDEO,
+            _ => 0,
+        }
+    })
+}
+
+/// What a request needs from a model, computed once per request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Need {
+    modalities: u8,
+    tools: bool,
+    json_schema: bool,
+    json_object: bool,
+    prompt_tokens: u64,
+    output_tokens: u64,
+}
+
+impl Need {
+    /// The needs of `req`.
+    #[must_use]
+    pub fn of(req: &ChatRequest) -> Self {
+        let rf = req
+            .response_format
+            .as_ref()
+            .and_then(|v| v.get("type"))
+            .and_then(Value::as_str);
+        Self {
+            modalities: modality_bits(req.input_modalities()),
+            tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            json_schema: rf == Some("json_schema"),
+            json_object: rf == Some("json_object"),
+            prompt_tokens: req.estimate_prompt_tokens(),
+            output_tokens: req.output_limit().unwrap_or(0),
+        }
+    }
+}
+
+/// The capabilities of a model that the filter checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps {
+    modalities: u8,
+    tools: bool,
+    structured_outputs: bool,
+    response_format: bool,
+    context: Option<u64>,
+    max_output: Option<u64>,
+    text_out: bool,
+}
+
+impl Caps {
+    /// The capabilities of `m`.
+    #[must_use]
+    pub fn of(m: &Model) -> Self {
+        let has = |p: &str| m.supported_parameters.iter().any(|s| s == p);
+        let out = &m.architecture.output_modalities;
+        Self {
+            modalities: modality_bits(m.architecture.input_modalities.iter().map(String::as_str)),
+            tools: has("tools"),
+            structured_outputs: has("structured_outputs"),
+            response_format: has("response_format") || has("structured_outputs"),
+            context: m.context_length.or(m.top_provider.context_length),
+            max_output: m.top_provider.max_completion_tokens,
+            text_out: out.is_empty() || out.iter().any(|o| o == "text"),
+        }
+    }
+
+    /// Whether these capabilities serve `need`: every input modality, tools, structured outputs (`json_schema`
+    /// needs `structured_outputs`; `json_object` needs `response_format`), text output, and the estimated prompt
+    /// plus requested output fits the context window (and the output limit, when the catalog gives one).
+    #[must_use]
+    pub fn serves(&self, need: &Need) -> bool {
+        self.text_out
+            && need.modalities & !self.modalities == 0
+            && (!need.tools || self.tools)
+            && (!need.json_schema || self.structured_outputs)
+            && (!need.json_object || self.response_format)
+            && self
+                .context
+                .is_none_or(|c| need.prompt_tokens + need.output_tokens <= c)
+            && self
+                .max_output
+                .is_none_or(|m| m == 0 || need.output_tokens <= m)
+    }
+}
+
+/// Whether `model` can serve `req` at all: vision and other input modalities, tools, structured outputs, text
+/// output, and context fit. This is the capability filter of `openrouter/free` and `openrouter/auto`.
+#[must_use]
+pub fn supports_request(model: &Model, req: &ChatRequest) -> bool {
+    Caps::of(model).serves(&Need::of(req))
+}
+
+/// Facts about one catalog model, precomputed so that routing never re-reads JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFacts {
+    /// Index in [`Catalog::models`].
+    pub index: usize,
+    /// Slug.
+    pub id: String,
+    /// Artificial Analysis intelligence index divided by the catalog maximum (0..1).
+    pub intelligence: Option<f64>,
+    /// Coding index divided by the catalog maximum (0..1).
+    pub coding: Option<f64>,
+    /// Agentic index divided by the catalog maximum (0..1).
+    pub agentic: Option<f64>,
+    /// USD per million input tokens.
+    pub prompt_price: f64,
+    /// USD per million output tokens.
+    pub completion_price: f64,
+    /// Capabilities.
+    pub caps: Caps,
+    /// Reasoning model.
+    pub reasoning: bool,
+    /// Router or alias row (never a candidate).
+    pub router: bool,
+    /// Every token price zero.
+    pub free: bool,
+    /// A `:batch` listing (Batch API only; never a candidate).
+    pub batch: bool,
+}
+
+impl ModelFacts {
+    /// (3 × input + 1 × output) / 4, USD per million tokens: the price the cost tiers rank by.
+    #[must_use]
+    pub fn blended_price(&self) -> f64 {
+        (3.0 * self.prompt_price + self.completion_price) / 4.0
+    }
+
+    /// Whether this model can be chosen by a paid router (`auto`, `pareto-code`).
+    #[must_use]
+    pub fn paid_candidate(&self) -> bool {
+        !self.router && !self.free && !self.batch
+    }
+
+    /// The task-specific quality score (0..1) used to rank models within a cost tier. A missing index is
+    /// replaced by the mean of the model's other indices, or [`UNKNOWN_SCORE`] when it has none.
+    #[must_use]
+    pub fn task_score(&self, task: TaskType) -> f64 {
+        let present: Vec<f64> = [self.intelligence, self.coding, self.agentic]
+            .into_iter()
+            .flatten()
+            .collect();
+        let fill = if present.is_empty() {
+            UNKNOWN_SCORE
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        };
+        let i = self.intelligence.unwrap_or(fill);
+        let c = self.coding.unwrap_or(fill);
+        let a = self.agentic.unwrap_or(fill);
+        match task {
+            TaskType::Coding => 0.6 * c + 0.25 * a + 0.15 * i,
+            TaskType::Agentic => 0.6 * a + 0.2 * c + 0.2 * i,
+            TaskType::MathReasoning => 0.7 * i + 0.3 * c + if self.reasoning { 0.05 } else { 0.0 },
+            TaskType::Extraction => 0.6 * i + 0.4 * a,
+            TaskType::Summarization | TaskType::Translation | TaskType::Chat | TaskType::Vision => {
+                i
+            }
+        }
+    }
+}
+
+fn per_million(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::INFINITY) * 1_000_000.0
+}
+
+fn aa_index(m: &Model, key: &str) -> Option<f64> {
+    m.benchmarks
+        .as_ref()?
+        .get("artificial_analysis")?
+        .get(key)?
+        .as_f64()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+}
+
+/// The catalog plus precomputed per-model facts. Build it once per catalog ([`AutoIndex::new`] reads every model's
+/// benchmarks and prices) and keep it next to the catalog — e.g. in an `Arc` built whenever the catalog is loaded or
+/// overlaid; routing with it only reads plain numbers.
+#[derive(Debug, Clone)]
+pub struct AutoIndex {
+    pub(crate) catalog: Catalog,
+    pub(crate) facts: std::sync::Arc<Vec<ModelFacts>>,
+}
+
+impl AutoIndex {
+    /// Precompute facts for every model of `catalog`.
+    ///
+    /// Benchmark normalization: each Artificial Analysis index (`intelligence_index`, `coding_index`,
+    /// `agentic_index`) is divided by the largest value of that index in the catalog, so the best model scores 1.0.
+    #[must_use]
+    pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            catalog: catalog.clone(),
+            facts: std::sync::Arc::new(Self::compute(catalog)),
+        }
+    }
+
+    /// The index of `catalog`, with the facts computed on first use and cached inside the catalog.
+    #[must_use]
+    pub fn cached(catalog: &Catalog) -> Self {
+        Self {
+            catalog: catalog.clone(),
+            facts: catalog.auto_facts(|| Self::compute(catalog)),
+        }
+    }
+
+    fn compute(catalog: &Catalog) -> Vec<ModelFacts> {
+        let models = catalog.models();
+        let raw: Vec<[Option<f64>; 3]> = models
+            .iter()
+            .map(|m| {
+                [
+                    aa_index(m, "intelligence_index"),
+                    aa_index(m, "coding_index"),
+                    aa_index(m, "agentic_index"),
+                ]
+            })
+            .collect();
+        let mut max = [0f64; 3];
+        for (r, m) in raw.iter().zip(models) {
+            if m.is_router() {
+                continue;
+            }
+            for k in 0..3 {
+                max[k] = max[k].max(r[k].unwrap_or(0.0));
+            }
+        }
+        let norm =
+            |x: Option<f64>, k: usize| x.filter(|_| max[k] > 0.0).map(|x| (x / max[k]).min(1.0));
+        let facts: Vec<ModelFacts> = models
+            .iter()
+            .zip(&raw)
+            .enumerate()
+            .map(|(index, (m, r))| ModelFacts {
+                index,
+                id: m.id.clone(),
+                intelligence: norm(r[0], 0),
+                coding: norm(r[1], 1),
+                agentic: norm(r[2], 2),
+                prompt_price: per_million(m.pricing.prompt),
+                completion_price: per_million(m.pricing.completion),
+                caps: Caps::of(m),
+                reasoning: m.reasoning.is_some()
+                    || m.supported_parameters.iter().any(|p| p == "reasoning"),
+                router: m.is_router() || m.id.starts_with('~'),
+                free: m.is_free(),
+                batch: m.id.ends_with(":batch"),
+            })
+            .collect();
+        facts
+    }
+
+    /// The catalog this index was built from.
+    #[must_use]
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The precomputed facts, in catalog order.
+    #[must_use]
+    pub fn facts(&self) -> &[ModelFacts] {
+        &self.facts
+    }
+
+    pub(crate) fn model(&self, f: &ModelFacts) -> &Model {
+        &self.catalog.models()[f.index]
+    }
+}
+
+/// The result of the auto ranking: models, the tier actually used, and how many candidates there were.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AutoRanking {
+    pub models: Vec<String>,
+    pub tier: CostTier,
+    pub candidates: usize,
+}
+
+/// Price-percentile band (0..=4) of each candidate: the candidates sorted by blended price, a model's percentile is
+/// 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
+pub(crate) fn bands(cands: &[&ModelFacts]) -> Vec<usize> {
+    let n = cands.len();
+    let mut prices: Vec<f64> = cands.iter().map(|f| f.blended_price()).collect();
+    prices.sort_by(f64::total_cmp);
+    cands
+        .iter()
+        .map(|f| {
+            let p = f.blended_price();
+            let cheaper = prices.partition_point(|x| *x < p);
+            ((cheaper * 5) / n.max(1)).min(4)
+        })
+        .collect()
+}
+
+/// Band visiting order starting at `want`: the band itself, then outward, the cheaper neighbour first.
+pub(crate) fn band_order(want: usize) -> Vec<usize> {
+    let mut order = vec![want];
+    for d in 1..5 {
+        if want >= d {
+            order.push(want - d);
+        }
+        if want + d <= 4 {
+            order.push(want + d);
+        }
+    }
+    order
+}
+
+/// Rank for `openrouter/auto`: candidates are paid, non-router models that serve the request, pass the globs and
+/// `eligible`; they are split into price-percentile bands; the requested band (or the nearest non-empty one) is
+/// ordered by task score, then price, then slug; fallbacks come from the same band, then from neighbouring bands.
+pub(crate) fn rank_auto(
+    index: &AutoIndex,
+    req: &ChatRequest,
+    task: TaskType,
+    settings: &AutoSettings,
+    eligible: &dyn Fn(&Model) -> bool,
+) -> Option<AutoRanking> {
+    let need = Need::of(req);
+    let cands: Vec<&ModelFacts> = index
+        .facts
+        .iter()
+        .filter(|f| f.paid_candidate() && f.caps.serves(&need) && allowed_by(settings, &f.id))
+        .filter(|f| eligible(index.model(f)))
+        .collect();
+    if cands.is_empty() {
+        return None;
+    }
+    let band = bands(&cands);
+    let mut by_band: [Vec<(&ModelFacts, f64)>; 5] = Default::default();
+    for (f, b) in cands.iter().zip(&band) {
+        by_band[*b].push((f, f.task_score(task)));
+    }
+    for list in &mut by_band {
+        list.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(a.0.blended_price().total_cmp(&b.0.blended_price()))
+                .then(a.0.id.cmp(&b.0.id))
+        });
+    }
+    let order = band_order(settings.cost_tier.index());
+    let used = order
+        .iter()
+        .copied()
+        .find(|b| !by_band[*b].is_empty())
+        .unwrap_or(0);
+    let models: Vec<String> = order
+        .iter()
+        .skip_while(|b| **b != used)
+        .flat_map(|b| by_band[*b].iter())
+        .take(3)
+        .map(|(f, _)| f.id.clone())
+        .collect();
+    let mut models = models;
+    if settings.pin_model {
+        if let Some(pinned) = last_assistant_model(req) {
+            if cands.iter().any(|f| f.id == pinned) {
+                models.retain(|m| m != pinned);
+                models.insert(0, pinned.to_string());
+                models.truncate(3);
+            }
+        }
+    }
+    Some(AutoRanking {
+        models,
+        tier: CostTier::from_index(used),
+        candidates: cands.len(),
+    })
+}
+
+/// The `model` field of the last assistant message, when present.
+fn last_assistant_model(req: &ChatRequest) -> Option<&str> {
+    req.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == crate::types::Role::Assistant)
+        .and_then(|m| m.extra.get("model"))
+        .and_then(Value::as_str)
+}
+
+/// `openrouter/free`: the free (zero-price, non-router) models that serve the request and pass `eligible`, in a
+/// seeded uniformly random order (ChaCha8 from `seed` over the slug-sorted list); the first is the choice, up to two
+/// more are fallbacks.
+///
+/// # Errors
+/// [`crate::Error::NoEndpoints`] with the message `No models match your request and model restrictions`.
+pub fn pick_free(
+    catalog: &Catalog,
+    req: &ChatRequest,
+    seed: u64,
+    eligible: &dyn Fn(&Model) -> bool,
+) -> crate::Result<Vec<String>> {
+    let need = Need::of(req);
+    let mut free: Vec<&str> = catalog
+        .models()
+        .iter()
+        .filter(|m| {
+            m.is_free() && !m.is_router() && !m.id.starts_with('~') && Caps::of(m).serves(&need)
+        })
+        .filter(|m| eligible(m))
+        .map(|m| m.id.as_str())
+        .collect();
+    if free.is_empty() {
+        return Err(super::no_match("openrouter/free"));
+    }
+    free.sort_unstable();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    free.shuffle(&mut rng);
+    Ok(free.into_iter().take(3).map(str::to_string).collect())
+}
