@@ -16,7 +16,7 @@
 //! short substring list. Structural cues: code fences and code-shaped lines (coding), an equation shape — `=` or `^`
 //! next to digits (math), three or more numbers in a short question (math), a long pasted text (summarization), a
 //! language name after `into`/`to`/`in`/`en`/`al`/… (translation), and code fences in the previous assistant turn
-//! (coding). Only a bounded slice of each message is read (its head and tail), so the cost does not grow with the
+//! (coding). Only a bounded slice of each message is read (2,000 bytes of the last user turn, 800 of the others: head and tail), so the cost does not grow with the
 //! length of the conversation.
 
 use std::sync::OnceLock;
@@ -478,9 +478,12 @@ const PREPOSITIONS: &[&str] = &[
     "into", "to", "in", "en", "al", "ins", "para", "o", "naar", "nach", "auf", "het",
 ];
 
-/// Bytes read from the head and the tail of a message.
+/// Bytes read from the head and the tail of the last user message.
 const HEAD: usize = 1600;
 const TAIL: usize = 400;
+/// Bytes read from the head and the tail of the system prompt and of earlier user messages.
+const CONTEXT_HEAD: usize = 600;
+const CONTEXT_TAIL: usize = 200;
 
 struct Tables {
     /// (key, category, weight, cue id), sorted by key.
@@ -528,6 +531,12 @@ fn tables() -> &'static Tables {
 /// The first 8 bytes of a lower-cased word, packed into an integer.
 fn key_of(word: &str) -> u64 {
     let mut buf = [0u8; 8];
+    if word.is_ascii() {
+        for (d, s) in buf.iter_mut().zip(word.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        return u64::from_be_bytes(buf);
+    }
     let mut n = 0;
     for c in word.chars().flat_map(char::to_lowercase) {
         let mut tmp = [0u8; 4];
@@ -648,15 +657,15 @@ fn text_parts(m: &Message) -> impl Iterator<Item = &str> {
 }
 
 /// The head and tail of a text, cut on char boundaries.
-fn bounded(text: &str) -> (&str, &str) {
-    if text.len() <= HEAD + TAIL {
+fn bounded(text: &str, head: usize, tail: usize) -> (&str, &str) {
+    if text.len() <= head + tail {
         return (text, "");
     }
-    let mut h = HEAD;
+    let mut h = head;
     while !text.is_char_boundary(h) {
         h -= 1;
     }
-    let mut t = text.len() - TAIL;
+    let mut t = text.len() - tail;
     while !text.is_char_boundary(t) {
         t += 1;
     }
@@ -669,7 +678,11 @@ fn score_message(m: &Message, weight: f32, is_last: bool, scores: &mut [f32; N])
     let mut total_len = 0usize;
     for text in text_parts(m) {
         total_len += text.len();
-        let (head, tail) = bounded(text);
+        let (head, tail) = if is_last {
+            bounded(text, HEAD, TAIL)
+        } else {
+            bounded(text, CONTEXT_HEAD, CONTEXT_TAIL)
+        };
         for part in [head, tail] {
             if !part.is_empty() {
                 score_text(part, &mut seen, &mut local);
@@ -784,7 +797,21 @@ fn unspaced(c: char) -> bool {
 fn words(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
-        let start = rest.find(char::is_alphanumeric)?;
+        let b = rest.as_bytes();
+        let mut i = 0;
+        while i < b.len() && b[i].is_ascii() && !b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_alphanumeric() {
+            j += 1;
+        }
+        if j > i && (j == b.len() || (b[j].is_ascii() && !b[j].is_ascii_alphanumeric())) {
+            let w = &rest[i..j];
+            rest = &rest[j..];
+            return Some(w);
+        }
+        let start = i + rest[i..].find(char::is_alphanumeric)?;
         let s = &rest[start..];
         let first = s.chars().next().is_some_and(unspaced);
         let end = s

@@ -146,13 +146,30 @@ pub struct ModelFacts {
     pub free: bool,
     /// A `:batch` listing (Batch API only; never a candidate).
     pub batch: bool,
+    /// [`ModelFacts::task_score`] for every task, indexed like [`TaskType::ALL`].
+    scores: [f64; 8],
+    blended: f64,
 }
 
 impl ModelFacts {
     /// (3 × input + 1 × output) / 4, USD per million tokens: the price the cost tiers rank by.
     #[must_use]
     pub fn blended_price(&self) -> f64 {
-        (3.0 * self.prompt_price + self.completion_price) / 4.0
+        self.blended
+    }
+
+    /// The precomputed [`ModelFacts::task_score`].
+    #[must_use]
+    pub fn score(&self, task: TaskType) -> f64 {
+        self.scores[TaskType::ALL.iter().position(|t| *t == task).unwrap_or(0)]
+    }
+
+    fn finish(mut self) -> Self {
+        self.blended = (3.0 * self.prompt_price + self.completion_price) / 4.0;
+        for (k, t) in TaskType::ALL.into_iter().enumerate() {
+            self.scores[k] = self.task_score(t);
+        }
+        self
     }
 
     /// Whether this model can be chosen by a paid router (`auto`, `pareto-code`).
@@ -165,14 +182,12 @@ impl ModelFacts {
     /// replaced by the mean of the model's other indices, or [`UNKNOWN_SCORE`] when it has none.
     #[must_use]
     pub fn task_score(&self, task: TaskType) -> f64 {
-        let present: Vec<f64> = [self.intelligence, self.coding, self.agentic]
-            .into_iter()
-            .flatten()
-            .collect();
-        let fill = if present.is_empty() {
+        let known = [self.intelligence, self.coding, self.agentic];
+        let n = known.iter().flatten().count();
+        let fill = if n == 0 {
             UNKNOWN_SCORE
         } else {
-            present.iter().sum::<f64>() / present.len() as f64
+            known.iter().flatten().sum::<f64>() / n as f64
         };
         let i = self.intelligence.unwrap_or(fill);
         let c = self.coding.unwrap_or(fill);
@@ -244,20 +259,24 @@ impl AutoIndex {
             .iter()
             .zip(&raw)
             .enumerate()
-            .map(|(index, (m, r))| ModelFacts {
-                index,
-                id: m.id.clone(),
-                intelligence: norm(r[0], 0),
-                coding: norm(r[1], 1),
-                agentic: norm(r[2], 2),
-                prompt_price: per_million(m.pricing.prompt),
-                completion_price: per_million(m.pricing.completion),
-                caps: Caps::of(m),
-                reasoning: m.reasoning.is_some()
-                    || m.supported_parameters.iter().any(|p| p == "reasoning"),
-                router: m.is_router() || m.id.starts_with('~'),
-                free: m.is_free(),
-                batch: m.id.ends_with(":batch"),
+            .map(|(index, (m, r))| {
+                ModelFacts::finish(ModelFacts {
+                    index,
+                    id: m.id.clone(),
+                    intelligence: norm(r[0], 0),
+                    coding: norm(r[1], 1),
+                    agentic: norm(r[2], 2),
+                    prompt_price: per_million(m.pricing.prompt),
+                    completion_price: per_million(m.pricing.completion),
+                    caps: Caps::of(m),
+                    reasoning: m.reasoning.is_some()
+                        || m.supported_parameters.iter().any(|p| p == "reasoning"),
+                    router: m.is_router() || m.id.starts_with('~'),
+                    free: m.is_free(),
+                    batch: m.id.ends_with(":batch"),
+                    scores: [0.0; 8],
+                    blended: 0.0,
+                })
             })
             .collect();
         Self {
@@ -344,7 +363,7 @@ pub(crate) fn rank_auto(
     let band = bands(&cands);
     let mut by_band: [Vec<(&ModelFacts, f64)>; 5] = Default::default();
     for (f, b) in cands.iter().zip(&band) {
-        by_band[*b].push((f, f.task_score(task)));
+        by_band[*b].push((f, f.score(task)));
     }
     for list in &mut by_band {
         list.sort_by(|a, b| {
