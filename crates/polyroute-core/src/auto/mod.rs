@@ -9,6 +9,7 @@
 //! is one of [`ROUTERS`]. [`route`] is the same call for one-off use (it builds the index each time).
 
 pub mod classify;
+mod cues;
 mod pareto;
 mod rank;
 pub mod settings;

@@ -224,6 +224,8 @@ fn aa_index(m: &Model, key: &str) -> Option<f64> {
 pub struct AutoIndex {
     pub(crate) catalog: Catalog,
     pub(crate) facts: Vec<ModelFacts>,
+    /// Indices of `facts`, by blended price then slug.
+    by_price: Vec<usize>,
 }
 
 impl AutoIndex {
@@ -255,7 +257,7 @@ impl AutoIndex {
         }
         let norm =
             |x: Option<f64>, k: usize| x.filter(|_| max[k] > 0.0).map(|x| (x / max[k]).min(1.0));
-        let facts = models
+        let facts: Vec<ModelFacts> = models
             .iter()
             .zip(&raw)
             .enumerate()
@@ -279,8 +281,14 @@ impl AutoIndex {
                 })
             })
             .collect();
+        let mut by_price: Vec<usize> = (0..facts.len()).collect();
+        by_price.sort_by(|&a, &b| {
+            let (x, y): (&ModelFacts, &ModelFacts) = (&facts[a], &facts[b]);
+            x.blended.total_cmp(&y.blended).then(x.id.cmp(&y.id))
+        });
         Self {
             catalog: catalog.clone(),
+            by_price,
             facts,
         }
     }
@@ -310,18 +318,17 @@ pub(crate) struct AutoRanking {
     pub candidates: usize,
 }
 
-/// Price-percentile band (0..=4) of each candidate: the candidates sorted by blended price, a model's percentile is
-/// 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
+/// Price-percentile band (0..=4) of each candidate; `cands` must be sorted by blended price. A model's percentile
+/// is 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
 pub(crate) fn bands(cands: &[&ModelFacts]) -> Vec<usize> {
-    let n = cands.len();
-    let mut prices: Vec<f64> = cands.iter().map(|f| f.blended_price()).collect();
-    prices.sort_by(f64::total_cmp);
-    cands
-        .iter()
-        .map(|f| {
-            let p = f.blended_price();
-            let cheaper = prices.partition_point(|x| *x < p);
-            ((cheaper * 5) / n.max(1)).min(4)
+    let n = cands.len().max(1);
+    let mut cheaper = 0;
+    (0..cands.len())
+        .map(|j| {
+            if j > 0 && cands[j].blended_price() > cands[j - 1].blended_price() {
+                cheaper = j;
+            }
+            ((cheaper * 5) / n).min(4)
         })
         .collect()
 }
@@ -352,8 +359,9 @@ pub(crate) fn rank_auto(
 ) -> Option<AutoRanking> {
     let need = Need::of(req);
     let cands: Vec<&ModelFacts> = index
-        .facts
+        .by_price
         .iter()
+        .map(|&i| &index.facts[i])
         .filter(|f| f.paid_candidate() && f.caps.serves(&need) && allowed_by(settings, &f.id))
         .filter(|f| eligible(index.model(f)))
         .collect();
@@ -365,27 +373,30 @@ pub(crate) fn rank_auto(
     for (f, b) in cands.iter().zip(&band) {
         by_band[*b].push((f, f.score(task)));
     }
-    for list in &mut by_band {
-        list.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then(a.0.blended_price().total_cmp(&b.0.blended_price()))
-                .then(a.0.id.cmp(&b.0.id))
-        });
-    }
     let order = band_order(settings.cost_tier.index());
     let used = order
         .iter()
         .copied()
         .find(|b| !by_band[*b].is_empty())
         .unwrap_or(0);
-    let models: Vec<String> = order
-        .iter()
-        .skip_while(|b| **b != used)
-        .flat_map(|b| by_band[*b].iter())
-        .take(3)
-        .map(|(f, _)| f.id.clone())
-        .collect();
-    let mut models = models;
+    // Best score first, then cheaper, then slug; only the bands needed for three models are sorted.
+    let mut models: Vec<String> = Vec::with_capacity(3);
+    for b in order.iter().skip_while(|b| **b != used) {
+        let list = &mut by_band[*b];
+        list.sort_unstable_by(|x, y| {
+            y.1.total_cmp(&x.1)
+                .then(x.0.blended_price().total_cmp(&y.0.blended_price()))
+                .then(x.0.id.cmp(&y.0.id))
+        });
+        models.extend(
+            list.iter()
+                .take(3 - models.len())
+                .map(|(f, _)| f.id.clone()),
+        );
+        if models.len() == 3 {
+            break;
+        }
+    }
     if settings.pin_model {
         if let Some(pinned) = last_assistant_model(req) {
             if cands.iter().any(|f| f.id == pinned) {
