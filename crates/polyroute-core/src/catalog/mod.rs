@@ -77,6 +77,9 @@ pub struct EndpointRoute {
     /// Unit prices per million tokens, normalized once.
     #[serde(skip)]
     pub unit_prices: crate::plan::UnitPrices,
+    /// The same as `f64` (prompt, completion, request), for comparisons.
+    #[serde(skip)]
+    pub unit_f64: [f64; 3],
     /// Ordering price: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
     #[serde(skip)]
     pub order_price: Decimal,
@@ -91,9 +94,12 @@ fn upstream_default(model: &str) -> String {
     base.split_once('/').map_or(base, |(_, m)| m).to_string()
 }
 
+/// Per-model facts of the auto routers and their price order, cached per catalog.
+type AutoCache = (Arc<Vec<crate::auto::ModelFacts>>, Arc<Vec<usize>>);
+
 #[derive(Debug)]
 struct Inner {
-    auto_facts: std::sync::OnceLock<Arc<Vec<crate::auto::ModelFacts>>>,
+    auto_facts: std::sync::OnceLock<AutoCache>,
     routes: Vec<Vec<Arc<EndpointRoute>>>,
     models: Vec<Model>,
     providers: Vec<ProviderInfo>,
@@ -231,6 +237,14 @@ impl Catalog {
                             supported_parameters: e.supported_parameters.clone(),
                             service_tier: e.service_tier.clone(),
                             unit_prices: crate::plan::UnitPrices::of(&e.pricing),
+                            unit_f64: {
+                                let u = crate::plan::UnitPrices::of(&e.pricing);
+                                let f = |d: Decimal| {
+                                    rust_decimal::prelude::ToPrimitive::to_f64(&d)
+                                        .unwrap_or(f64::MAX)
+                                };
+                                [f(u.prompt), f(u.completion), f(u.request)]
+                            },
                             order_price: e.pricing.prompt * Decimal::from(3) + e.pricing.completion,
                             order_price_f64: rust_decimal::prelude::ToPrimitive::to_f64(
                                 &(e.pricing.prompt * Decimal::from(3) + e.pricing.completion),
@@ -374,11 +388,8 @@ impl Catalog {
     }
 
     /// Per-model facts of the auto routers, computed once per catalog.
-    pub(crate) fn auto_facts(
-        &self,
-        compute: impl FnOnce() -> Vec<crate::auto::ModelFacts>,
-    ) -> Arc<Vec<crate::auto::ModelFacts>> {
-        Arc::clone(self.inner.auto_facts.get_or_init(|| Arc::new(compute())))
+    pub(crate) fn auto_cache(&self, compute: impl FnOnce() -> AutoCache) -> AutoCache {
+        self.inner.auto_facts.get_or_init(compute).clone()
     }
 
     /// Provider by exact lowercase slug (no allocation).

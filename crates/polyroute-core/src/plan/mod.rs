@@ -434,17 +434,18 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         })
         .collect();
     let primary_prices = attempts[0].unit_prices.clone();
-    let pick = |key: fn(&Attempt) -> Decimal| {
+    // The highest of each unit price, compared as f64 and taken exactly from the winning attempt.
+    let pick = |f: fn(&Attempt) -> f64, d: fn(&Attempt) -> Decimal| {
         attempts
             .iter()
-            .map(key)
-            .max_by(Decimal::cmp)
+            .max_by(|a, b| f(a).total_cmp(&f(b)))
+            .map(d)
             .unwrap_or_default()
     };
     let worst_case_prices = UnitPrices {
-        prompt: pick(|a| a.unit_prices.prompt),
-        completion: pick(|a| a.unit_prices.completion),
-        request: pick(|a| a.unit_prices.request),
+        prompt: pick(|a| a.unit_f64[0], |a| a.unit_prices.prompt),
+        completion: pick(|a| a.unit_f64[1], |a| a.unit_prices.completion),
+        request: pick(|a| a.unit_f64[2], |a| a.unit_prices.request),
     };
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
