@@ -135,7 +135,7 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<Value>,
     /// How the order was made (`order`, `sort:price`, `weighted_random`, …).
-    pub strategy: String,
+    pub strategy: &'static str,
     /// Ordered attempts.
     pub attempts: Vec<Attempt>,
     /// Every excluded endpoint and why.
@@ -229,15 +229,6 @@ fn group_order<'a>(
         }
     }
     (out, excluded)
-}
-
-fn sort_name(by: SortBy) -> &'static str {
-    match by {
-        SortBy::Price => "price",
-        SortBy::Throughput => "throughput",
-        SortBy::Latency => "latency",
-        SortBy::Exacto => "exacto",
-    }
 }
 
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
@@ -354,7 +345,7 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             .or_else(|| resolved[mi].variant.map(|v| v.sort()))
     };
     let mut ordered: Ordered<'_> = Vec::new();
-    let mut strategy = String::new();
+    let mut strategy: &'static str = "";
     let group_list: Vec<Vec<Candidate<'_>>> = if partition == Partition::None && groups.len() > 1 {
         vec![groups.into_iter().flatten().collect()]
     } else {
@@ -412,12 +403,13 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             }
         }
         if strategy.is_empty() {
-            strategy = if prefs.order.is_some() {
-                "order".into()
-            } else if let Some(s) = sort {
-                format!("sort:{}", sort_name(s))
-            } else {
-                "weighted_random".into()
+            strategy = match (prefs.order.is_some(), sort) {
+                (true, _) => "order",
+                (false, Some(SortBy::Price)) => "sort:price",
+                (false, Some(SortBy::Throughput)) => "sort:throughput",
+                (false, Some(SortBy::Latency)) => "sort:latency",
+                (false, Some(SortBy::Exacto)) => "sort:exacto",
+                (false, None) => "weighted_random",
             };
         }
         ordered.extend(part);
