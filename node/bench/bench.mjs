@@ -98,7 +98,7 @@ async function startPortkey(dir) {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, NODE_ENV: 'production', TRUSTED_CUSTOM_HOSTS: '127.0.0.1,localhost' },
   })
-  const handle = { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => { if (child.exitCode === null) process.kill(child.pid, 'SIGTERM') } }
+  const handle = { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => { if (child.exitCode === null && !child.killed) child.kill('SIGTERM') } }
   children.push(handle)
   for (let i = 0; i < 100; i++) {
     try {

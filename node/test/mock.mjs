@@ -46,7 +46,7 @@ export async function startMock(extraArgs = []) {
     },
     stop() {
       lines.close()
-      if (child.exitCode === null) process.kill(child.pid, 'SIGTERM')
+      if (child.exitCode === null && !child.killed) child.kill('SIGTERM')
     },
   }
 }
