@@ -94,7 +94,11 @@ fn dec(v: &Value) -> Option<Decimal> {
 
 /// The prices that apply under `usage`/`ctx`, discount included, and the overrides used.
 #[must_use]
-pub fn effective_pricing(p: &Pricing, prompt_tokens: u64, utc_minute: Option<u16>) -> (Pricing, Vec<usize>) {
+pub fn effective_pricing(
+    p: &Pricing,
+    prompt_tokens: u64,
+    utc_minute: Option<u16>,
+) -> (Pricing, Vec<usize>) {
     let mut out = p.clone();
     out.overrides = Vec::new();
     let mut applied = Vec::new();
@@ -173,11 +177,20 @@ pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreak
 
     let read_price = p.input_cache_read.unwrap_or(p.prompt);
     let write_price = p.input_cache_write.unwrap_or(p.prompt);
-    let write_1h_price = p.input_cache_write_1h.or(p.input_cache_write).unwrap_or(p.prompt);
+    let write_1h_price = p
+        .input_cache_write_1h
+        .or(p.input_cache_write)
+        .unwrap_or(p.prompt);
 
-    let reasoning_tokens = usage.completion_tokens_details.reasoning_tokens.min(usage.completion_tokens);
+    let reasoning_tokens = usage
+        .completion_tokens_details
+        .reasoning_tokens
+        .min(usage.completion_tokens);
     let (completion, reasoning) = match p.internal_reasoning {
-        Some(r) => (d(usage.completion_tokens - reasoning_tokens) * p.completion, d(reasoning_tokens) * r),
+        Some(r) => (
+            d(usage.completion_tokens - reasoning_tokens) * p.completion,
+            d(reasoning_tokens) * r,
+        ),
         None => (d(usage.completion_tokens) * p.completion, Decimal::ZERO),
     };
     let mut b = CostBreakdown {
@@ -188,12 +201,16 @@ pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreak
         reasoning,
         request: p.request.map_or(Decimal::ZERO, |r| r * d(usage.requests)),
         image: p.image.map_or(Decimal::ZERO, |r| r * d(usage.images)),
-        web_search: p.web_search.map_or(Decimal::ZERO, |r| r * d(usage.web_search_requests)),
+        web_search: p
+            .web_search
+            .map_or(Decimal::ZERO, |r| r * d(usage.web_search_requests)),
         total: Decimal::ZERO,
         insured: false,
         overrides_applied,
     };
-    let blank = ctx.finish_reason.is_none_or(|f| f.trim().is_empty() || f == "error");
+    let blank = ctx
+        .finish_reason
+        .is_none_or(|f| f.trim().is_empty() || f == "error");
     if usage.completion_tokens == 0 && blank {
         b.insured = true;
         b.prompt = Decimal::ZERO;
@@ -204,7 +221,14 @@ pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreak
         b.request = Decimal::ZERO;
         b.image = Decimal::ZERO;
     }
-    b.total = b.prompt + b.cache_read + b.cache_write + b.completion + b.reasoning + b.request + b.image + b.web_search;
+    b.total = b.prompt
+        + b.cache_read
+        + b.cache_write
+        + b.completion
+        + b.reasoning
+        + b.request
+        + b.image
+        + b.web_search;
     b.total = b.total.normalize();
     b
 }
@@ -219,13 +243,29 @@ mod tests {
     }
 
     fn usage(prompt: u64, completion: u64) -> Usage {
-        Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ..Usage::default() }
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Usage::default()
+        }
     }
 
     #[test]
     fn plain_tokens() {
-        let p = Pricing { prompt: dec("0.000003"), completion: dec("0.000015"), ..Pricing::default() };
-        let c = cost(&p, &usage(1000, 500), CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        let p = Pricing {
+            prompt: dec("0.000003"),
+            completion: dec("0.000015"),
+            ..Pricing::default()
+        };
+        let c = cost(
+            &p,
+            &usage(1000, 500),
+            CostContext {
+                finish_reason: Some("stop"),
+                ..CostContext::default()
+            },
+        );
         assert_eq!(c.total, dec("0.0105"));
     }
 
@@ -245,7 +285,14 @@ mod tests {
         u.prompt_tokens_details.cache_write_tokens = 3000;
         u.prompt_tokens_details.cache_write_1h_tokens = 1000;
         u.completion_tokens_details.reasoning_tokens = 400;
-        let c = cost(&p, &u, CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        let c = cost(
+            &p,
+            &u,
+            CostContext {
+                finish_reason: Some("stop"),
+                ..CostContext::default()
+            },
+        );
         assert_eq!(c.prompt, dec("0.003"));
         assert_eq!(c.cache_read, dec("0.0018"));
         assert_eq!(c.cache_write, dec("0.0075") + dec("0.006"));
@@ -263,7 +310,11 @@ mod tests {
             prompt: dec("0.000001"),
             completion: dec("0.000004"),
             overrides: vec![
-                PricingOverride { min_prompt_tokens: Some(1000), prices: long, ..PricingOverride::default() },
+                PricingOverride {
+                    min_prompt_tokens: Some(1000),
+                    prices: long,
+                    ..PricingOverride::default()
+                },
                 PricingOverride {
                     utc_start: Some("2200".into()),
                     utc_end: Some("0600".into()),
@@ -273,12 +324,21 @@ mod tests {
             ],
             ..Pricing::default()
         };
-        let ctx = |m| CostContext { utc_minute: Some(m), finish_reason: Some("stop") };
+        let ctx = |m| CostContext {
+            utc_minute: Some(m),
+            finish_reason: Some("stop"),
+        };
         assert_eq!(cost(&p, &usage(1000, 1), ctx(720)).prompt, dec("0.001"));
         assert_eq!(cost(&p, &usage(1001, 1), ctx(720)).prompt, dec("0.002002"));
-        assert_eq!(cost(&p, &usage(10, 1), ctx(23 * 60)).completion, dec("0.000001"));
+        assert_eq!(
+            cost(&p, &usage(10, 1), ctx(23 * 60)).completion,
+            dec("0.000001")
+        );
         assert_eq!(cost(&p, &usage(10, 1), ctx(60)).completion, dec("0.000001"));
-        assert_eq!(cost(&p, &usage(10, 1), ctx(6 * 60)).completion, dec("0.000004"));
+        assert_eq!(
+            cost(&p, &usage(10, 1), ctx(6 * 60)).completion,
+            dec("0.000004")
+        );
     }
 
     #[test]
@@ -291,10 +351,24 @@ mod tests {
         };
         let mut u = usage(500, 0);
         u.web_search_requests = 1;
-        let c = cost(&p, &u, CostContext { finish_reason: Some("error"), ..CostContext::default() });
+        let c = cost(
+            &p,
+            &u,
+            CostContext {
+                finish_reason: Some("error"),
+                ..CostContext::default()
+            },
+        );
         assert!(c.insured);
         assert_eq!(c.total, dec("0.004"));
-        let c = cost(&p, &u, CostContext { finish_reason: Some("stop"), ..CostContext::default() });
+        let c = cost(
+            &p,
+            &u,
+            CostContext {
+                finish_reason: Some("stop"),
+                ..CostContext::default()
+            },
+        );
         assert!(!c.insured);
         assert_eq!(c.total, dec("0.0045"));
     }

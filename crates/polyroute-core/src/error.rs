@@ -138,11 +138,11 @@ impl Unavailable {
     #[must_use]
     pub fn affected_providers(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let names = self
-            .attempts
-            .iter()
-            .map(|a| a.provider.clone())
-            .chain(self.excluded.iter().map(|e| base_slug(&e.endpoint).to_string()));
+        let names = self.attempts.iter().map(|a| a.provider.clone()).chain(
+            self.excluded
+                .iter()
+                .map(|e| base_slug(&e.endpoint).to_string()),
+        );
         for n in names {
             if !out.contains(&n) {
                 out.push(n);
@@ -321,7 +321,9 @@ impl Error {
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidRequest { .. } | Self::ModelNotFound { .. } | Self::InvalidCatalog { .. } => 400,
+            Self::InvalidRequest { .. }
+            | Self::ModelNotFound { .. }
+            | Self::InvalidCatalog { .. } => 400,
             Self::ModelDeprecated { .. }
             | Self::FreeVariantEnded { .. }
             | Self::NoEndpoints(_)
@@ -340,9 +342,9 @@ impl Error {
     #[must_use]
     pub fn error_type(&self) -> &str {
         match self {
-            Self::InvalidRequest { .. } | Self::ModelNotFound { .. } | Self::InvalidCatalog { .. } => {
-                "invalid_request"
-            }
+            Self::InvalidRequest { .. }
+            | Self::ModelNotFound { .. }
+            | Self::InvalidCatalog { .. } => "invalid_request",
             Self::ModelDeprecated { .. }
             | Self::FreeVariantEnded { .. }
             | Self::NoEndpoints(_)
@@ -361,7 +363,9 @@ impl Error {
     #[must_use]
     pub fn retryable(&self) -> bool {
         match self {
-            Self::CapacityExhausted(_) | Self::TemporarilyUnavailable(_) | Self::RateLimited { .. } => true,
+            Self::CapacityExhausted(_)
+            | Self::TemporarilyUnavailable(_)
+            | Self::RateLimited { .. } => true,
             Self::Provider { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -401,7 +405,8 @@ impl Error {
     /// The OpenRouter error envelope: `{"error": {code, message, metadata, availability?}}`.
     #[must_use]
     pub fn to_envelope(&self) -> Value {
-        let mut metadata = json!({ "error_type": self.error_type(), "polyroute_code": self.code() });
+        let mut metadata =
+            json!({ "error_type": self.error_type(), "polyroute_code": self.code() });
         match self {
             Self::InvalidRequest { field, .. } => {
                 metadata["field"] = json!(field);
@@ -481,9 +486,18 @@ mod tests {
         });
         let samples = [
             Error::invalid("a", "b"),
-            Error::ModelNotFound { slug: "x".into(), suggestions: vec![] },
-            Error::ModelDeprecated { slug: "x".into(), successor: None },
-            Error::FreeVariantEnded { slug: "x".into(), paid: "y".into() },
+            Error::ModelNotFound {
+                slug: "x".into(),
+                suggestions: vec![],
+            },
+            Error::ModelDeprecated {
+                slug: "x".into(),
+                successor: None,
+            },
+            Error::FreeVariantEnded {
+                slug: "x".into(),
+                paid: "y".into(),
+            },
             Error::NoEndpoints(u.clone()),
             Error::ConstraintFiltered(u.clone()),
             Error::PrivacyRestricted(u.clone()),
@@ -496,11 +510,20 @@ mod tests {
                 provider: "p".into(),
                 attempts: vec![],
             },
-            Error::PaymentRequired { message: "m".into() },
-            Error::RateLimited { limit: "l".into(), retry_after: None },
-            Error::Unauthorized { message: "m".into() },
+            Error::PaymentRequired {
+                message: "m".into(),
+            },
+            Error::RateLimited {
+                limit: "l".into(),
+                retry_after: None,
+            },
+            Error::Unauthorized {
+                message: "m".into(),
+            },
             Error::InvalidCatalog { issues: vec![] },
-            Error::Internal { message: "m".into() },
+            Error::Internal {
+                message: "m".into(),
+            },
         ];
         let codes: Vec<&str> = samples.iter().map(Error::code).collect();
         assert_eq!(codes, all_codes());

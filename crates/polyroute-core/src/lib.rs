@@ -9,6 +9,8 @@ pub mod catalog;
 pub mod cost;
 pub mod error;
 pub mod plan;
+pub mod providers;
+pub mod sse;
 pub mod types;
 
 pub use catalog::Catalog;

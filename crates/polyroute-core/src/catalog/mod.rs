@@ -68,9 +68,10 @@ impl Catalog {
         match serde_json::from_str::<CatalogFile>(text) {
             Ok(file) => Self::from_parts(file.providers, file.models),
             Err(_) => {
-                let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidCatalog {
-                    issues: vec![format!("$: not valid JSON: {e}")],
-                })?;
+                let value: Value =
+                    serde_json::from_str(text).map_err(|e| Error::InvalidCatalog {
+                        issues: vec![format!("$: not valid JSON: {e}")],
+                    })?;
                 Self::from_value(&value)
             }
         }
@@ -109,7 +110,10 @@ impl Catalog {
         let mut provider_by_key = HashMap::new();
         for (i, p) in providers.iter().enumerate() {
             if p.slug.is_empty() || p.slug != p.slug.to_ascii_lowercase() {
-                issues.push(format!("providers[{i}].slug: must be a non-empty lowercase slug, got {:?}", p.slug));
+                issues.push(format!(
+                    "providers[{i}].slug: must be a non-empty lowercase slug, got {:?}",
+                    p.slug
+                ));
             }
             if !matches!(p.dialect.as_str(), "openai" | "anthropic" | "gemini") {
                 issues.push(format!(
@@ -118,7 +122,9 @@ impl Catalog {
                 ));
             }
             provider_by_key.insert(p.slug.clone(), i);
-            provider_by_key.entry(p.name.to_ascii_lowercase()).or_insert(i);
+            provider_by_key
+                .entry(p.name.to_ascii_lowercase())
+                .or_insert(i);
         }
         for (i, m) in models.iter().enumerate() {
             for (j, e) in m.endpoints.iter().enumerate() {
@@ -161,20 +167,30 @@ impl Catalog {
                     for (i, p) in arr.iter().enumerate() {
                         match serde_path_to_error::deserialize::<_, ProviderInfo>(p) {
                             Ok(p) => {
-                                if let Some(existing) = providers.iter_mut().find(|x| x.slug == p.slug) {
+                                if let Some(existing) =
+                                    providers.iter_mut().find(|x| x.slug == p.slug)
+                                {
                                     *existing = p;
                                 } else {
                                     providers.push(p);
                                 }
                             }
-                            Err(e) => issues.push(format!("overlay.providers[{i}].{}: {}", e.path(), e.inner())),
+                            Err(e) => issues.push(format!(
+                                "overlay.providers[{i}].{}: {}",
+                                e.path(),
+                                e.inner()
+                            )),
                         }
                     }
                 }
                 None => issues.push("overlay.providers: expected an array".into()),
             }
         }
-        let index: HashMap<String, usize> = models.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect();
+        let index: HashMap<String, usize> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
         if let Some(ms) = overlay.get("models") {
             let Some(arr) = ms.as_array() else {
                 return Err(Error::InvalidCatalog {
@@ -202,7 +218,10 @@ impl Catalog {
         }
         Self::from_parts(providers, models).map_err(|e| match e {
             Error::InvalidCatalog { issues } => Error::InvalidCatalog {
-                issues: issues.into_iter().map(|i| format!("after overlay: {i}")).collect(),
+                issues: issues
+                    .into_iter()
+                    .map(|i| format!("after overlay: {i}"))
+                    .collect(),
             },
             other => other,
         })
@@ -234,7 +253,10 @@ impl Catalog {
     #[must_use]
     pub fn provider(&self, key: &str) -> Option<&ProviderInfo> {
         let k = key.to_ascii_lowercase();
-        self.inner.provider_by_key.get(&k).map(|&i| &self.inner.providers[i])
+        self.inner
+            .provider_by_key
+            .get(&k)
+            .map(|&i| &self.inner.providers[i])
     }
 
     /// Serialize back to the catalog file format.
@@ -286,7 +308,9 @@ fn validate_pricing(path: &str, p: &Pricing, router: bool, issues: &mut Vec<Stri
     let mut check = |name: &str, v: Option<Decimal>| {
         if let Some(v) = v {
             if v.is_sign_negative() && !(router && v == Decimal::NEGATIVE_ONE) {
-                issues.push(format!("{path}.{name}: price must not be negative, got {v}"));
+                issues.push(format!(
+                    "{path}.{name}: price must not be negative, got {v}"
+                ));
             }
         }
     };
@@ -313,16 +337,22 @@ fn validate_pricing(path: &str, p: &Pricing, router: bool, issues: &mut Vec<Stri
             };
             match parsed {
                 Some(d) if d.is_sign_negative() => {
-                    issues.push(format!("{path}.overrides[{k}].{key}: price must not be negative, got {d}"));
+                    issues.push(format!(
+                        "{path}.overrides[{k}].{key}: price must not be negative, got {d}"
+                    ));
                 }
                 Some(_) => {}
-                None => issues.push(format!("{path}.overrides[{k}].{key}: expected a decimal string, got {v}")),
+                None => issues.push(format!(
+                    "{path}.overrides[{k}].{key}: expected a decimal string, got {v}"
+                )),
             }
         }
         for (name, t) in [("utc_start", &o.utc_start), ("utc_end", &o.utc_end)] {
             if let Some(t) = t {
                 if crate::cost::parse_hhmm(t).is_none() {
-                    issues.push(format!("{path}.overrides[{k}].{name}: expected HHMM, got {t:?}"));
+                    issues.push(format!(
+                        "{path}.overrides[{k}].{name}: expected HHMM, got {t:?}"
+                    ));
                 }
             }
         }
@@ -333,7 +363,12 @@ fn validate_model(path: &str, m: &Model, issues: &mut Vec<String>) {
     if m.id.is_empty() || !m.id.contains('/') {
         issues.push(format!("{path}.id: expected `author/slug`, got {:?}", m.id));
     }
-    validate_pricing(&format!("{path}.pricing"), &m.pricing, m.is_router(), issues);
+    validate_pricing(
+        &format!("{path}.pricing"),
+        &m.pricing,
+        m.is_router(),
+        issues,
+    );
     let mut tags: Vec<&str> = Vec::new();
     for (j, e) in m.endpoints.iter().enumerate() {
         let ep = format!("{path}.endpoints[{j}]");
@@ -341,7 +376,10 @@ fn validate_model(path: &str, m: &Model, issues: &mut Vec<String>) {
             issues.push(format!("{ep}.context_length: must be positive"));
         }
         if !(e.tag == e.provider || e.tag.starts_with(&format!("{}/", e.provider))) {
-            issues.push(format!("{ep}.tag: {:?} must be the provider slug or start with `{}/`", e.tag, e.provider));
+            issues.push(format!(
+                "{ep}.tag: {:?} must be the provider slug or start with `{}/`",
+                e.tag, e.provider
+            ));
         }
         if tags.contains(&e.tag.as_str()) {
             issues.push(format!("{ep}.tag: duplicate endpoint tag {:?}", e.tag));
@@ -361,7 +399,9 @@ fn merge_model(path: &str, base: &mut Model, over: &Value, issues: &mut Vec<Stri
     if let Some(c) = over.get("context_length") {
         match c.as_u64() {
             Some(c) => base.context_length = Some(c),
-            None => issues.push(format!("{path}.context_length: expected a positive integer")),
+            None => issues.push(format!(
+                "{path}.context_length: expected a positive integer"
+            )),
         }
     }
     if let Some(eps) = over.get("endpoints") {
@@ -378,7 +418,11 @@ fn merge_model(path: &str, base: &mut Model, over: &Value, issues: &mut Vec<Stri
                         base.endpoints.push(e);
                     }
                 }
-                Err(err) => issues.push(format!("{path}.endpoints[{j}].{}: {}", err.path(), err.inner())),
+                Err(err) => issues.push(format!(
+                    "{path}.endpoints[{j}].{}: {}",
+                    err.path(),
+                    err.inner()
+                )),
             }
         }
     }

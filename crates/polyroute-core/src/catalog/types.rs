@@ -18,43 +18,95 @@ pub struct Pricing {
     #[serde(with = "rust_decimal::serde::str")]
     pub completion: Decimal,
     /// Per request.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub request: Option<Decimal>,
     /// Per input image.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub image: Option<Decimal>,
     /// Per image token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub image_token: Option<Decimal>,
     /// Per output image.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub image_output: Option<Decimal>,
     /// Per input audio token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub audio: Option<Decimal>,
     /// Per output audio token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub audio_output: Option<Decimal>,
     /// Per cached input audio token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub input_audio_cache: Option<Decimal>,
     /// Per web search.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub web_search: Option<Decimal>,
     /// Per internal reasoning token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub internal_reasoning: Option<Decimal>,
     /// Per cache-read input token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub input_cache_read: Option<Decimal>,
     /// Per cache-write input token (5-minute TTL).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub input_cache_write: Option<Decimal>,
     /// Per cache-write input token (1-hour TTL).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub input_cache_write_1h: Option<Decimal>,
     /// Fraction taken off every price: effective = price × (1 − discount).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::float_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::float_option"
+    )]
     pub discount: Option<Decimal>,
     /// Conditional prices (long prompts, UTC time windows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -191,7 +243,8 @@ pub enum Quantization {
 impl Quantization {
     /// Every value, as strings, for error messages.
     pub const ALL: &'static [&'static str] = &[
-        "int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown",
+        "int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
+        "unknown",
     ];
 
     /// Whether an endpoint quantized as `self` satisfies a filter entry `wanted` (fp4 includes mxfp4/nvfp4,

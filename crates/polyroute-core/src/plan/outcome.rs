@@ -112,11 +112,25 @@ impl Outcome {
     /// A success.
     #[must_use]
     pub fn success(status: u16) -> Self {
-        Self { class: OutcomeClass::Success, status, retry_after: None, message: String::new(), provider_code: None, latency_ms: None }
+        Self {
+            class: OutcomeClass::Success,
+            status,
+            retry_after: None,
+            message: String::new(),
+            provider_code: None,
+            latency_ms: None,
+        }
     }
 
     /// A failure of `class` with `status` and `message`.
     pub fn failure(class: OutcomeClass, status: u16, message: impl Into<String>) -> Self {
-        Self { class, status, retry_after: None, message: message.into(), provider_code: None, latency_ms: None }
+        Self {
+            class,
+            status,
+            retry_after: None,
+            message: message.into(),
+            provider_code: None,
+            latency_ms: None,
+        }
     }
 }

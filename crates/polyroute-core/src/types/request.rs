@@ -95,12 +95,18 @@ impl<'de> Deserialize<'de> for Sort {
         let v = Value::deserialize(d)?;
         if let Value::String(s) = &v {
             return serde_json::from_value::<SortBy>(Value::String(s.clone()))
-                .map(|by| Sort { by, partition: Partition::Model })
+                .map(|by| Sort {
+                    by,
+                    partition: Partition::Model,
+                })
                 .map_err(serde::de::Error::custom);
         }
         if v.is_object() {
             return serde_json::from_value::<Obj>(v)
-                .map(|o| Sort { by: o.by, partition: o.partition })
+                .map(|o| Sort {
+                    by: o.by,
+                    partition: o.partition,
+                })
                 .map_err(serde::de::Error::custom);
         }
         Err(serde::de::Error::custom(
@@ -145,13 +151,23 @@ impl<'de> Deserialize<'de> for Percentiles {
         }
         let v = Value::deserialize(d)?;
         if let Some(n) = v.as_f64() {
-            return Ok(Self { p50: Some(n), ..Self::default() });
+            return Ok(Self {
+                p50: Some(n),
+                ..Self::default()
+            });
         }
         if v.is_object() {
             let o: Obj = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
-            return Ok(Self { p50: o.p50, p75: o.p75, p90: o.p90, p99: o.p99 });
+            return Ok(Self {
+                p50: o.p50,
+                p75: o.p75,
+                p90: o.p90,
+                p99: o.p99,
+            });
         }
-        Err(serde::de::Error::custom("expected a number or an object {p50, p75, p90, p99}"))
+        Err(serde::de::Error::custom(
+            "expected a number or an object {p50, p75, p90, p99}",
+        ))
     }
 }
 
@@ -165,9 +181,13 @@ fn de_price<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Decim
         Some(_) => None,
     };
     match dec {
-        Some(x) if x.is_sign_negative() => Err(serde::de::Error::custom("price must not be negative")),
+        Some(x) if x.is_sign_negative() => {
+            Err(serde::de::Error::custom("price must not be negative"))
+        }
         Some(x) => Ok(Some(x)),
-        None => Err(serde::de::Error::custom("expected a non-negative number or decimal string")),
+        None => Err(serde::de::Error::custom(
+            "expected a non-negative number or decimal string",
+        )),
     }
 }
 
@@ -320,7 +340,10 @@ impl ChatRequest {
     /// [`Error::InvalidRequest`] naming the field and what is allowed.
     pub fn from_value(v: &Value) -> Result<Self> {
         if !v.is_object() {
-            return Err(Error::invalid("$", "the request body must be a JSON object"));
+            return Err(Error::invalid(
+                "$",
+                "the request body must be a JSON object",
+            ));
         }
         let req: ChatRequest = serde_path_to_error::deserialize(v).map_err(|e| {
             let path = e.path().to_string();
@@ -337,43 +360,64 @@ impl ChatRequest {
     /// # Errors
     /// [`Error::InvalidRequest`].
     pub fn from_json(text: &str) -> Result<Self> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| Error::invalid("$", format!("body is not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("$", format!("body is not valid JSON: {e}")))?;
         Self::from_value(&v)
     }
 
     fn validate(&self) -> Result<()> {
         if self.messages.is_empty() {
-            return Err(Error::invalid("messages", "must contain at least one message"));
+            return Err(Error::invalid(
+                "messages",
+                "must contain at least one message",
+            ));
         }
         if let Some(m) = &self.models {
             if m.len() > 3 {
-                return Err(Error::invalid("models", "'models' array must have 3 items or fewer."));
+                return Err(Error::invalid(
+                    "models",
+                    "'models' array must have 3 items or fewer.",
+                ));
             }
             if let Some(i) = m.iter().position(|s| s.trim().is_empty()) {
-                return Err(Error::invalid(format!("models[{i}]"), "must be a non-empty model slug"));
+                return Err(Error::invalid(
+                    format!("models[{i}]"),
+                    "must be a non-empty model slug",
+                ));
             }
         }
         if self.model.is_none() && self.models.as_ref().is_none_or(Vec::is_empty) {
-            return Err(Error::invalid("model", "required: give `model` or a non-empty `models` list"));
+            return Err(Error::invalid(
+                "model",
+                "required: give `model` or a non-empty `models` list",
+            ));
         }
         if let Some(m) = &self.model {
             if m.trim().is_empty() {
                 return Err(Error::invalid("model", "must be a non-empty model slug"));
             }
         }
-        for (name, v) in [("max_tokens", self.max_tokens), ("max_completion_tokens", self.max_completion_tokens)] {
+        for (name, v) in [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+        ] {
             if v == Some(0) {
                 return Err(Error::invalid(name, "must be an integer >= 1"));
             }
         }
         if let Some(r) = &self.route {
             if r != "fallback" && r != "sort" {
-                return Err(Error::invalid("route", format!("{r:?} is not one of `fallback`, `sort`")));
+                return Err(Error::invalid(
+                    "route",
+                    format!("{r:?} is not one of `fallback`, `sort`"),
+                ));
             }
         }
         if let Some(t) = &self.service_tier {
-            if !matches!(t.as_str(), "auto" | "default" | "fast" | "flex" | "priority" | "scale") {
+            if !matches!(
+                t.as_str(),
+                "auto" | "default" | "fast" | "flex" | "priority" | "scale"
+            ) {
                 return Err(Error::invalid(
                     "service_tier",
                     format!("{t:?} is not one of auto, default, fast, flex, priority, scale"),
@@ -383,7 +427,12 @@ impl ChatRequest {
         if let Some(t) = self.extra.get("temperature") {
             match t.as_f64() {
                 Some(x) if (0.0..=2.0).contains(&x) => {}
-                _ => return Err(Error::invalid("temperature", "must be a number between 0 and 2")),
+                _ => {
+                    return Err(Error::invalid(
+                        "temperature",
+                        "must be a number between 0 and 2",
+                    ))
+                }
             }
         }
         if let Some(tools) = &self.tools {
@@ -391,10 +440,16 @@ impl ChatRequest {
                 let name = t.pointer("/function/name").and_then(Value::as_str);
                 let ty = t.get("type").and_then(Value::as_str);
                 if ty == Some("function") && name.is_none_or(str::is_empty) {
-                    return Err(Error::invalid(format!("tools[{i}].function.name"), "required for function tools"));
+                    return Err(Error::invalid(
+                        format!("tools[{i}].function.name"),
+                        "required for function tools",
+                    ));
                 }
                 if ty.is_none() {
-                    return Err(Error::invalid(format!("tools[{i}].type"), "required (`function` or a server tool)"));
+                    return Err(Error::invalid(
+                        format!("tools[{i}].type"),
+                        "required (`function` or a server tool)",
+                    ));
                 }
             }
         }
@@ -490,7 +545,10 @@ impl ChatRequest {
             }
             if let Some(tc) = &m.tool_calls {
                 for c in tc {
-                    chars += c.pointer("/function/arguments").and_then(Value::as_str).map_or(0, str::len);
+                    chars += c
+                        .pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .map_or(0, str::len);
                 }
             }
         }
@@ -507,7 +565,12 @@ fn json_len(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len() + 2,
         Value::Array(a) => a.iter().map(json_len).sum::<usize>() + 2,
-        Value::Object(o) => o.iter().map(|(k, v)| k.len() + 3 + json_len(v)).sum::<usize>() + 2,
+        Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + 3 + json_len(v))
+                .sum::<usize>()
+                + 2
+        }
         _ => 4,
     }
 }

@@ -1,0 +1,188 @@
+//! Anthropic SSE → OpenAI chunks.
+//!
+//! Tool calls are numbered by a running counter (`content_block_start.index` counts every block, not only tools).
+//! Usage is cumulative and merged field by field (`message_delta` may omit what `message_start` sent). The
+//! synthetic structured-output tool streams its JSON as `delta.content`.
+
+use serde_json::{json, Map, Value};
+
+use super::{anthropic_usage, REASONING_FORMAT};
+use crate::providers::errors::map_error_value;
+use crate::providers::stream::StreamCore;
+use crate::providers::Dialect;
+use crate::sse::SseEvent;
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    tools: u64,
+    /// `(block index, tool index)`.
+    block_tool: Vec<(u64, u64)>,
+    json_block: Option<u64>,
+    usage: Map<String, Value>,
+    real_tool: bool,
+}
+
+fn delta1(key: &str, v: Value) -> Map<String, Value> {
+    let mut m = Map::with_capacity(1);
+    m.insert(key.into(), v);
+    m
+}
+
+impl State {
+    fn merge_usage(&mut self, core: &mut StreamCore, u: Option<&Value>) {
+        let Some(Value::Object(u)) = u else { return };
+        for (k, v) in u {
+            if !v.is_null() {
+                self.usage.insert(k.clone(), v.clone());
+            }
+        }
+        core.usage = Some(anthropic_usage(&Value::Object(self.usage.clone())));
+    }
+
+    pub(crate) fn on_event(&mut self, core: &mut StreamCore, ev: &SseEvent, out: &mut Vec<Value>) {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        let ty = v
+            .get("type")
+            .and_then(Value::as_str)
+            .or(ev.event.as_deref())
+            .unwrap_or("");
+        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match ty {
+            "message_start" => {
+                let msg = v.get("message");
+                core.adopt(
+                    msg.and_then(|m| m.get("id")).and_then(Value::as_str),
+                    msg.and_then(|m| m.get("model")).and_then(Value::as_str),
+                );
+                self.merge_usage(core, msg.and_then(|m| m.get("usage")));
+                let mut d = delta1("role", json!("assistant"));
+                d.insert("content".into(), json!(""));
+                core.emit(out, 0, d, None, None);
+            }
+            "content_block_start" => self.block_start(core, index, v.get("content_block"), out),
+            "content_block_delta" => self.block_delta(core, index, v.get("delta"), out),
+            "message_delta" => {
+                self.merge_usage(core, v.get("usage"));
+                if let Some(native) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    let mut d = Map::new();
+                    if native == "refusal" {
+                        if let Some(e) = v
+                            .pointer("/delta/stop_details/explanation")
+                            .and_then(Value::as_str)
+                        {
+                            d.insert("refusal".into(), json!(e));
+                        }
+                    }
+                    let norm =
+                        if self.json_block.is_some() && !self.real_tool && native == "tool_use" {
+                            Some("stop")
+                        } else {
+                            None
+                        };
+                    core.emit_finish(out, 0, d, native, norm);
+                }
+            }
+            "error" => {
+                let f = map_error_value(Dialect::Anthropic, 200, &v, &core.ctx.provider_name);
+                core.fail(out, f);
+            }
+            _ => {}
+        }
+    }
+
+    fn block_start(
+        &mut self,
+        core: &mut StreamCore,
+        index: u64,
+        block: Option<&Value>,
+        out: &mut Vec<Value>,
+    ) {
+        let Some(b) = block else { return };
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                if let Some(t) = b
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
+                    core.emit(out, 0, delta1("content", json!(t)), None, None);
+                }
+            }
+            Some("tool_use") => {
+                let name = b.get("name").and_then(Value::as_str).unwrap_or("");
+                if core.ctx.hints.json_tool.as_deref() == Some(name) {
+                    self.json_block = Some(index);
+                    return;
+                }
+                self.real_tool = true;
+                let ix = self.tools;
+                self.tools += 1;
+                self.block_tool.push((index, ix));
+                let call = json!([{
+                    "index": ix,
+                    "id": b.get("id").cloned().unwrap_or(Value::Null),
+                    "type": "function",
+                    "function": {"name": core.ctx.hints.original_tool_name(name), "arguments": ""},
+                }]);
+                core.emit(out, 0, delta1("tool_calls", call), None, None);
+            }
+            Some("redacted_thinking") if !core.ctx.hints.exclude_reasoning => {
+                let d = json!([{"type": "reasoning.encrypted", "data": b.get("data").cloned().unwrap_or(Value::Null), "format": REASONING_FORMAT, "index": index}]);
+                core.emit(out, 0, delta1("reasoning_details", d), None, None);
+            }
+            _ => {}
+        }
+    }
+
+    fn block_delta(
+        &mut self,
+        core: &mut StreamCore,
+        index: u64,
+        delta: Option<&Value>,
+        out: &mut Vec<Value>,
+    ) {
+        let Some(d) = delta else { return };
+        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+        match d.get("type").and_then(Value::as_str) {
+            Some("text_delta") => {
+                let t = s("text");
+                if !t.is_empty() {
+                    core.emit(out, 0, delta1("content", json!(t)), None, None);
+                }
+            }
+            Some("input_json_delta") => {
+                let frag = s("partial_json");
+                if frag.is_empty() {
+                    return;
+                }
+                if self.json_block == Some(index) {
+                    core.emit(out, 0, delta1("content", json!(frag)), None, None);
+                } else if let Some(&(_, ix)) = self.block_tool.iter().find(|(b, _)| *b == index) {
+                    let call = json!([{"index": ix, "function": {"arguments": frag}}]);
+                    core.emit(out, 0, delta1("tool_calls", call), None, None);
+                }
+            }
+            Some("thinking_delta") if !core.ctx.hints.exclude_reasoning => {
+                let t = s("thinking");
+                if !t.is_empty() {
+                    let mut m = delta1("reasoning", json!(t));
+                    m.insert(
+                        "reasoning_details".into(),
+                        json!([{"type": "reasoning.text", "text": t, "format": REASONING_FORMAT, "index": index}]),
+                    );
+                    core.emit(out, 0, m, None, None);
+                }
+            }
+            Some("signature_delta") if !core.ctx.hints.exclude_reasoning => {
+                let sig = s("signature");
+                let det = json!([{"type": "reasoning.text", "signature": sig, "format": REASONING_FORMAT, "index": index}]);
+                core.emit(out, 0, delta1("reasoning_details", det), None, None);
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn on_end(&mut self, _core: &mut StreamCore, _out: &mut Vec<Value>) {}
+}
