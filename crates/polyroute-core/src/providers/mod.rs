@@ -142,6 +142,10 @@ pub struct ResponseHints {
     /// message content and `finish_reason` becomes `stop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_tool: Option<String>,
+    /// The schema root was not an object, so the synthetic tool's input is `{"value": <answer>}`; the answer is
+    /// unwrapped.
+    #[serde(default)]
+    pub json_tool_wrapped: bool,
     /// Tool names rewritten to fit the provider's name rules: `(sent, original)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_names: Vec<(String, String)>,

@@ -160,7 +160,7 @@ pub(crate) fn build_request(
     }
     let messages: Vec<Value> = turns
         .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
+        .map(|(role, content)| json!({"role": role, "content": compact(content)}))
         .collect();
     body.insert("messages".into(), Value::Array(messages));
 
@@ -222,6 +222,17 @@ pub(crate) fn build_request(
         dropped: cx.dropped,
         hints: cx.hints,
     })
+}
+
+/// A turn that is one plain text block is sent as a string (what the official SDKs send).
+fn compact(mut blocks: Vec<Value>) -> Value {
+    if blocks.len() == 1 && blocks[0]["type"] == "text" && blocks[0].get("cache_control").is_none()
+    {
+        if let Some(Value::String(t)) = blocks[0].get_mut("text").map(Value::take) {
+            return Value::String(t);
+        }
+    }
+    Value::Array(blocks)
 }
 
 fn sampling(
@@ -394,7 +405,12 @@ fn structured_output(
                 );
                 return Ok(());
             }
-            object_schema(Some(&s))
+            if s.get("type").and_then(Value::as_str) == Some("object") {
+                object_schema(Some(&s))
+            } else {
+                cx.hints.json_tool_wrapped = true;
+                json!({"type": "object", "properties": {"value": s}, "required": ["value"]})
+            }
         }
         Some("json_object") => {
             json!({"type": "object", "additionalProperties": true, "properties": {}})

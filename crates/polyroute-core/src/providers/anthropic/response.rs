@@ -72,7 +72,12 @@ pub(crate) fn parse_response(v: &Value, ctx: &ResponseContext) -> Option<(Value,
                 let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
                 if ctx.hints.json_tool.as_deref() == Some(name) {
                     json_tool_used = true;
-                    text.push_str(&input.to_string());
+                    let answer = if ctx.hints.json_tool_wrapped {
+                        input.get("value").unwrap_or(&Value::Null)
+                    } else {
+                        &input
+                    };
+                    text.push_str(&answer.to_string());
                     continue;
                 }
                 tool_calls.push(json!({

@@ -20,6 +20,8 @@ pub(crate) struct State {
     json_block: Option<u64>,
     usage: Map<String, Value>,
     real_tool: bool,
+    /// Input of a wrapped structured-output tool, unwrapped when its block stops.
+    json_buf: String,
 }
 
 fn delta1(key: &str, v: Value) -> Map<String, Value> {
@@ -83,6 +85,20 @@ impl State {
                         };
                     core.emit_finish(out, 0, d, native, norm);
                 }
+            }
+            "content_block_stop" if self.json_block == Some(index) && !self.json_buf.is_empty() => {
+                let buf = std::mem::take(&mut self.json_buf);
+                let answer = serde_json::from_str::<Value>(&buf)
+                    .ok()
+                    .and_then(|mut v| v.get_mut("value").map(Value::take))
+                    .unwrap_or(Value::Null);
+                core.emit(
+                    out,
+                    0,
+                    delta1("content", json!(answer.to_string())),
+                    None,
+                    None,
+                );
             }
             "error" => {
                 let f = map_error_value(Dialect::Anthropic, 200, &v, &core.ctx.provider_name);
@@ -158,7 +174,11 @@ impl State {
                     return;
                 }
                 if self.json_block == Some(index) {
-                    core.emit(out, 0, delta1("content", json!(frag)), None, None);
+                    if core.ctx.hints.json_tool_wrapped {
+                        self.json_buf.push_str(frag);
+                    } else {
+                        core.emit(out, 0, delta1("content", json!(frag)), None, None);
+                    }
                 } else if let Some(&(_, ix)) = self.block_tool.iter().find(|(b, _)| *b == index) {
                     let call = json!([{"index": ix, "function": {"arguments": frag}}]);
                     core.emit(out, 0, delta1("tool_calls", call), None, None);
