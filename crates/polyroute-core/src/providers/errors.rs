@@ -134,7 +134,7 @@ fn classify(dialect: Dialect, status: u16, p: &Parsed) -> OutcomeClass {
         (
             _,
             "invalid_request_error" | "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE",
-        ) if status < 500 => Some(OutcomeClass::InvalidRequest),
+        ) if (400..500).contains(&status) => Some(OutcomeClass::from_status(status)),
         _ => None,
     };
     if let Some(c) = by_kind {

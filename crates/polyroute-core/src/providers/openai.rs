@@ -282,10 +282,20 @@ pub(crate) fn build_request(
             if !q.developer_role && obj.get("role").and_then(Value::as_str) == Some("developer") {
                 obj.insert("role".into(), json!("system"));
             }
+            if !q.openrouter_extensions {
+                strip_cache_control(obj);
+            }
             if !q.message_name && obj.get("role").and_then(Value::as_str) != Some("tool") {
                 if let Some(Value::String(name)) = obj.remove("name") {
                     prefix_name(obj, &name);
                 }
+            }
+        }
+    }
+    if !q.openrouter_extensions {
+        if let Some(Value::Array(tools)) = body.get_mut("tools") {
+            for t in tools.iter_mut().filter_map(Value::as_object_mut) {
+                t.remove("cache_control");
             }
         }
     }
@@ -306,6 +316,16 @@ pub(crate) fn build_request(
         dropped,
         hints: ResponseHints::default(),
     })
+}
+
+/// `cache_control` is an Anthropic-style hint OpenRouter accepts; OpenAI-compatible hosts would reject it.
+fn strip_cache_control(msg: &mut Map<String, Value>) {
+    msg.remove("cache_control");
+    if let Some(Value::Array(parts)) = msg.get_mut("content") {
+        for p in parts.iter_mut().filter_map(Value::as_object_mut) {
+            p.remove("cache_control");
+        }
+    }
 }
 
 fn prefix_name(msg: &mut Map<String, Value>, name: &str) {
