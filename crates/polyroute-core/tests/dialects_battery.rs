@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // tests read vectors and goldens
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // tests read vectors and goldens
 //! Per-dialect battery: text, stream, tools, parallel tools, JSON schema, images, reasoning, usage, refusal,
 //! errors, plus the capability table, strict mode and the OpenAI-compatible quirk table.
 

@@ -4,8 +4,8 @@
 //! `cargo fuzz` runs in `fuzz/`.
 
 use polyroute_core::providers::{
-    build_request, map_error, parse_response, Dialect, GeminiApiVersion, ResponseContext, StreamTranslator,
-    TranslateOptions,
+    build_request, map_error, parse_response, Dialect, GeminiApiVersion, ResponseContext,
+    StreamTranslator, TranslateOptions,
 };
 use polyroute_core::sse::SseParser;
 use polyroute_core::types::ChatRequest;
@@ -42,8 +42,17 @@ fn arb_json() -> impl Strategy<Value = Value> {
         (0.0f64..3.0).prop_map(Value::from),
         "[a-z_ ]{0,8}".prop_map(Value::from),
         prop_oneof![
-            Just("user"), Just("assistant"), Just("tool"), Just("system"), Just("function"), Just("text"),
-            Just("image_url"), Just("json_schema"), Just("required"), Just("data:image/png;base64,AA"), Just("{}")
+            Just("user"),
+            Just("assistant"),
+            Just("tool"),
+            Just("system"),
+            Just("function"),
+            Just("text"),
+            Just("image_url"),
+            Just("json_schema"),
+            Just("required"),
+            Just("data:image/png;base64,AA"),
+            Just("{}")
         ]
         .prop_map(Value::from),
     ];
@@ -52,12 +61,24 @@ fn arb_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop_oneof![
-                    Just("role".to_string()), Just("content".to_string()), Just("type".to_string()),
-                    Just("text".to_string()), Just("tool_calls".to_string()), Just("function".to_string()),
-                    Just("name".to_string()), Just("arguments".to_string()), Just("parameters".to_string()),
-                    Just("id".to_string()), Just("tool_call_id".to_string()), Just("schema".to_string()),
-                    Just("$ref".to_string()), Just("anyOf".to_string()), Just("properties".to_string()),
-                    Just("image_url".to_string()), Just("url".to_string()), Just("reasoning_details".to_string()),
+                    Just("role".to_string()),
+                    Just("content".to_string()),
+                    Just("type".to_string()),
+                    Just("text".to_string()),
+                    Just("tool_calls".to_string()),
+                    Just("function".to_string()),
+                    Just("name".to_string()),
+                    Just("arguments".to_string()),
+                    Just("parameters".to_string()),
+                    Just("id".to_string()),
+                    Just("tool_call_id".to_string()),
+                    Just("schema".to_string()),
+                    Just("$ref".to_string()),
+                    Just("anyOf".to_string()),
+                    Just("properties".to_string()),
+                    Just("image_url".to_string()),
+                    Just("url".to_string()),
+                    Just("reasoning_details".to_string()),
                     "[a-z]{1,6}".prop_map(|s| s)
                 ],
                 inner,
@@ -92,7 +113,12 @@ fn arb_request() -> impl Strategy<Value = Value> {
                 })
                 .collect();
             let mut r = json!({"model": "m", "messages": messages});
-            for (k, v) in [("tools", tools), ("tool_choice", tc), ("response_format", rf), ("reasoning", reasoning)] {
+            for (k, v) in [
+                ("tools", tools),
+                ("tool_choice", tc),
+                ("response_format", rf),
+                ("reasoning", reasoning),
+            ] {
                 if let Some(v) = v {
                     r[k] = v;
                 }

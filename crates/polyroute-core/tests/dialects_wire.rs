@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // tests read vectors and goldens
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // tests read vectors and goldens
 //! Every recorded payload in `shared/data/wire/` goes through the dialects; outputs are compared with goldens
 //! under `tests/golden/` (regenerate with `UPDATE_GOLDEN=1 cargo test -p polyroute-core --test dialects_wire`).
 //! Streams are replayed at every split point and one byte at a time.

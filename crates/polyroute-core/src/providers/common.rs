@@ -4,6 +4,20 @@ use serde_json::{json, Map, Value};
 
 use crate::types::{ChatRequest, Usage};
 
+/// An object from owned values, without the deep copy `json!` makes of `Value` arguments (it serializes them).
+pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    let mut m = Map::with_capacity(N);
+    for (k, v) in pairs {
+        m.insert(k.to_string(), v);
+    }
+    Value::Object(m)
+}
+
+/// A string value.
+pub(crate) fn st(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
 /// Normalize a native finish/stop reason to `stop | length | tool_calls | content_filter | error`.
 /// Unknown values become `stop` (the native value is kept in `native_finish_reason`).
 pub(crate) fn normalize_finish(native: &str) -> &'static str {

@@ -22,6 +22,7 @@ pub(crate) mod stream;
 
 use serde_json::{json, Map, Value};
 
+use super::common::{obj, st};
 use super::common::{
     parse_arguments, parse_data_uri, reasoning_wish, sanitize_name, thinking_budget,
 };
@@ -122,8 +123,11 @@ pub(crate) fn build_request(
                     Some(Value::Array(parts)) => Value::Array(user_parts(&mut cx, parts, i)?),
                     _ => json!(""),
                 };
-                let mut block =
-                    json!({"type": "tool_result", "tool_use_id": tool_id(id), "content": content});
+                let mut block = obj([
+                    ("type", st("tool_result")),
+                    ("tool_use_id", Value::String(tool_id(id))),
+                    ("content", content),
+                ]);
                 if m.extra.get("is_error").and_then(Value::as_bool) == Some(true) {
                     block["is_error"] = json!(true);
                 }
@@ -160,7 +164,7 @@ pub(crate) fn build_request(
     }
     let messages: Vec<Value> = turns
         .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": compact(content)}))
+        .map(|(role, content)| obj([("role", st(role)), ("content", compact(content))]))
         .collect();
     body.insert("messages".into(), Value::Array(messages));
 
@@ -401,7 +405,7 @@ fn structured_output(
                 close_objects(&mut s);
                 body.insert(
                     "output_config".into(),
-                    json!({"format": {"type": "json_schema", "schema": s}}),
+                    obj([("format", obj([("type", st("json_schema")), ("schema", s)]))]),
                 );
                 return Ok(());
             }
@@ -409,7 +413,11 @@ fn structured_output(
                 object_schema(Some(&s))
             } else {
                 cx.hints.json_tool_wrapped = true;
-                json!({"type": "object", "properties": {"value": s}, "required": ["value"]})
+                obj([
+                    ("type", st("object")),
+                    ("properties", obj([("value", s)])),
+                    ("required", json!(["value"])),
+                ])
             }
         }
         Some("json_object") => {
@@ -419,11 +427,14 @@ fn structured_output(
         Some(_) => return cx.drop("response_format"),
     };
     let had_user_tools = !tools.is_empty();
-    tools.push(json!({
-        "name": JSON_TOOL,
-        "description": "Respond with a JSON object that matches this schema.",
-        "input_schema": schema,
-    }));
+    tools.push(obj([
+        ("name", st(JSON_TOOL)),
+        (
+            "description",
+            st("Respond with a JSON object that matches this schema."),
+        ),
+        ("input_schema", schema),
+    ]));
     if !had_user_tools && !thinking {
         *tool_choice = Some(json!({"type": "tool", "name": JSON_TOOL}));
     } else if tool_choice.is_none() {
@@ -644,9 +655,12 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>> {
                 "must be a JSON object string",
             )
         })?;
-        out.push(
-            json!({"type": "tool_use", "id": tool_id(id), "name": tool_name(name), "input": input}),
-        );
+        out.push(obj([
+            ("type", st("tool_use")),
+            ("id", Value::String(tool_id(id))),
+            ("name", Value::String(tool_name(name))),
+            ("input", input),
+        ]));
     }
     Ok(out)
 }

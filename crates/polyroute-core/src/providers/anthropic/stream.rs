@@ -4,6 +4,9 @@
 //! Usage is cumulative and merged field by field (`message_delta` may omit what `message_start` sent). The
 //! synthetic structured-output tool streams its JSON as `delta.content`.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{anthropic_usage, REASONING_FORMAT};
@@ -11,6 +14,41 @@ use crate::providers::errors::map_error_value;
 use crate::providers::stream::StreamCore;
 use crate::providers::Dialect;
 use crate::sse::SseEvent;
+
+/// One event, typed for the hot path (`content_block_delta` borrows its text from the input).
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: u64,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    content_block: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stop_details: Option<Value>,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -42,18 +80,19 @@ impl State {
     }
 
     pub(crate) fn on_event(&mut self, core: &mut StreamCore, ev: &SseEvent, out: &mut Vec<Value>) {
-        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+        let Ok(e) = serde_json::from_str::<Event<'_>>(&ev.data) else {
             return;
         };
-        let ty = v
-            .get("type")
-            .and_then(Value::as_str)
-            .or(ev.event.as_deref())
-            .unwrap_or("");
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let ty = e.ty.as_deref().or(ev.event.as_deref()).unwrap_or("");
+        let index = e.index;
         match ty {
+            "content_block_delta" => {
+                if let Some(d) = &e.delta {
+                    self.block_delta(core, index, d, out);
+                }
+            }
             "message_start" => {
-                let msg = v.get("message");
+                let msg = e.message.as_ref();
                 core.adopt(
                     msg.and_then(|m| m.get("id")).and_then(Value::as_str),
                     msg.and_then(|m| m.get("model")).and_then(Value::as_str),
@@ -63,27 +102,26 @@ impl State {
                 d.insert("content".into(), json!(""));
                 core.emit(out, 0, d, None, None);
             }
-            "content_block_start" => self.block_start(core, index, v.get("content_block"), out),
-            "content_block_delta" => self.block_delta(core, index, v.get("delta"), out),
+            "content_block_start" => self.block_start(core, index, e.content_block.as_ref(), out),
             "message_delta" => {
-                self.merge_usage(core, v.get("usage"));
-                if let Some(native) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    let mut d = Map::new();
+                self.merge_usage(core, e.usage.as_ref());
+                let Some(d) = &e.delta else { return };
+                if let Some(native) = d.stop_reason.as_deref() {
+                    let mut delta = Map::new();
                     if native == "refusal" {
-                        if let Some(e) = v
-                            .pointer("/delta/stop_details/explanation")
-                            .and_then(Value::as_str)
-                        {
-                            d.insert("refusal".into(), json!(e));
+                        let expl = d
+                            .stop_details
+                            .as_ref()
+                            .and_then(|s| s.get("explanation"))
+                            .and_then(Value::as_str);
+                        if let Some(x) = expl {
+                            delta.insert("refusal".into(), json!(x));
                         }
                     }
                     let norm =
-                        if self.json_block.is_some() && !self.real_tool && native == "tool_use" {
-                            Some("stop")
-                        } else {
-                            None
-                        };
-                    core.emit_finish(out, 0, d, native, norm);
+                        (self.json_block.is_some() && !self.real_tool && native == "tool_use")
+                            .then_some("stop");
+                    core.emit_finish(out, 0, delta, native, norm);
                 }
             }
             "content_block_stop" if self.json_block == Some(index) && !self.json_buf.is_empty() => {
@@ -101,6 +139,7 @@ impl State {
                 );
             }
             "error" => {
+                let v: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
                 let f = map_error_value(Dialect::Anthropic, 200, &v, &core.ctx.provider_name);
                 core.fail(out, f);
             }
@@ -156,23 +195,26 @@ impl State {
         &mut self,
         core: &mut StreamCore,
         index: u64,
-        delta: Option<&Value>,
+        d: &Delta<'_>,
         out: &mut Vec<Value>,
     ) {
-        let Some(d) = delta else { return };
-        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
-        match d.get("type").and_then(Value::as_str) {
+        let exclude = core.ctx.hints.exclude_reasoning;
+        match d.ty.as_deref() {
             Some("text_delta") => {
-                let t = s("text");
-                if !t.is_empty() {
-                    core.emit(out, 0, delta1("content", json!(t)), None, None);
+                if let Some(t) = d.text.as_deref().filter(|t| !t.is_empty()) {
+                    core.emit(
+                        out,
+                        0,
+                        delta1("content", Value::String(t.to_string())),
+                        None,
+                        None,
+                    );
                 }
             }
             Some("input_json_delta") => {
-                let frag = s("partial_json");
-                if frag.is_empty() {
+                let Some(frag) = d.partial_json.as_deref().filter(|f| !f.is_empty()) else {
                     return;
-                }
+                };
                 if self.json_block == Some(index) {
                     if core.ctx.hints.json_tool_wrapped {
                         self.json_buf.push_str(frag);
@@ -184,9 +226,8 @@ impl State {
                     core.emit(out, 0, delta1("tool_calls", call), None, None);
                 }
             }
-            Some("thinking_delta") if !core.ctx.hints.exclude_reasoning => {
-                let t = s("thinking");
-                if !t.is_empty() {
+            Some("thinking_delta") if !exclude => {
+                if let Some(t) = d.thinking.as_deref().filter(|t| !t.is_empty()) {
                     let mut m = delta1("reasoning", json!(t));
                     m.insert(
                         "reasoning_details".into(),
@@ -195,8 +236,8 @@ impl State {
                     core.emit(out, 0, m, None, None);
                 }
             }
-            Some("signature_delta") if !core.ctx.hints.exclude_reasoning => {
-                let sig = s("signature");
+            Some("signature_delta") if !exclude => {
+                let sig = d.signature.as_deref().unwrap_or("");
                 let det = json!([{"type": "reasoning.text", "signature": sig, "format": REASONING_FORMAT, "index": index}]);
                 core.emit(out, 0, delta1("reasoning_details", det), None, None);
             }

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use super::common::{
     effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name,
 };
+use super::common::{obj, st};
 use super::{drop_param, NativeRequest, ResponseHints, TranslateOptions};
 use crate::error::{Error, Result};
 use crate::types::{ChatRequest, Role};
@@ -143,11 +144,11 @@ pub(crate) fn build_request(
                                 "must be a JSON object string",
                             )
                         })?;
-                    let mut fc = json!({"name": name, "args": args});
+                    let mut fc = obj([("name", st(&name)), ("args", args)]);
                     if echo_ids && !id.is_empty() {
                         fc["id"] = json!(id);
                     }
-                    let mut part = json!({"functionCall": fc});
+                    let mut part = obj([("functionCall", fc)]);
                     if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.as_deref() == Some(id)) {
                         part["thoughtSignature"] = json!(s);
                     }
@@ -178,14 +179,14 @@ pub(crate) fn build_request(
                 let text = texts(m.content.as_ref()).join("");
                 let response = match serde_json::from_str::<Value>(&text) {
                     Ok(v @ Value::Object(_)) => v,
-                    Ok(v) => json!({"output": v}),
-                    Err(_) => json!({"output": text}),
+                    Ok(v) => obj([("output", v)]),
+                    Err(_) => obj([("output", Value::String(text))]),
                 };
-                let mut fr = json!({"name": name, "response": response});
+                let mut fr = obj([("name", Value::String(name)), ("response", response)]);
                 if echo_ids && !id.is_empty() {
                     fr["id"] = json!(id);
                 }
-                turns.push("user", vec![json!({"functionResponse": fr})]);
+                turns.push("user", vec![obj([("functionResponse", fr)])]);
             }
         }
     }
@@ -197,11 +198,14 @@ pub(crate) fn build_request(
     let contents: Vec<Value> = turns
         .0
         .into_iter()
-        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .map(|(role, parts)| obj([("role", st(role)), ("parts", Value::Array(parts))]))
         .collect();
     body.insert("contents".into(), Value::Array(contents));
     if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
+        body.insert(
+            "systemInstruction".into(),
+            obj([("parts", Value::Array(system))]),
+        );
     }
     let mut decls = Vec::new();
     for (i, t) in req.tools.iter().flatten().enumerate() {
@@ -232,7 +236,10 @@ pub(crate) fn build_request(
         decls.push(d);
     }
     if !decls.is_empty() {
-        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        body.insert(
+            "tools".into(),
+            Value::Array(vec![obj([("functionDeclarations", Value::Array(decls))])]),
+        );
         if let Some(tc) = tool_config(req.tool_choice.as_ref()) {
             body.insert("toolConfig".into(), tc);
         }

@@ -57,7 +57,10 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         let mut out = if rest.len() == 1 {
             convert(rest[0], defs, depth + 1)
         } else {
-            json!({"anyOf": rest.iter().map(|x| convert(x, defs, depth + 1)).collect::<Vec<_>>()})
+            crate::providers::common::obj([(
+                "anyOf",
+                Value::Array(rest.iter().map(|x| convert(x, defs, depth + 1)).collect()),
+            )])
         };
         if let Some(o) = out.as_object_mut() {
             if has_null {
@@ -102,7 +105,7 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         }
     }
     if let Some(t) = &ty {
-        out.insert("type".into(), json!(t.to_ascii_uppercase()));
+        out.insert("type".into(), Value::String(t.to_ascii_uppercase()));
     }
     for k in [
         "title",
