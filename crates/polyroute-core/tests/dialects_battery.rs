@@ -900,6 +900,29 @@ fn openai_quirk_table() {
         assert_eq!(openai::quirks(slug).slug, slug);
     }
     assert_eq!(openai::quirks("somewhere-new").slug, "generic");
+    // Reasoning carried on assistant turns: DeepSeek gets it back as reasoning_content, others not at all.
+    let r = req(
+        json!({"model": "m", "messages": [{"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b", "reasoning": "why", "reasoning_details": [{"type": "reasoning.text", "text": "why"}]},
+        {"role": "user", "content": "c"}]}),
+    );
+    let ds = build_request(
+        OpenAi,
+        &r,
+        &TranslateOptions::new("deepseek", "deepseek-reasoner"),
+    )
+    .unwrap();
+    assert_eq!(
+        ds.body["messages"][1],
+        json!({"role": "assistant", "content": "b", "reasoning_content": "why"})
+    );
+    let gq = build_request(OpenAi, &r, &TranslateOptions::new("groq", "x")).unwrap();
+    assert_eq!(
+        gq.body["messages"][1],
+        json!({"role": "assistant", "content": "b"})
+    );
+    let or = build_request(OpenAi, &r, &TranslateOptions::new("openrouter", "x")).unwrap();
+    assert_eq!(or.body["messages"][1]["reasoning"], "why");
 }
 
 #[test]

@@ -284,6 +284,15 @@ pub(crate) fn build_request(
             }
             if !q.openrouter_extensions {
                 strip_cache_control(obj);
+                // OpenRouter's reasoning fields on assistant turns: DeepSeek wants its reasoning back as
+                // `reasoning_content`; other hosts do not know them.
+                obj.remove("reasoning_details");
+                match obj.remove("reasoning") {
+                    Some(r) if q.slug == "deepseek" && !r.is_null() => {
+                        obj.insert("reasoning_content".into(), r);
+                    }
+                    _ => {}
+                }
             }
             if !q.message_name && obj.get("role").and_then(Value::as_str) != Some("tool") {
                 if let Some(Value::String(name)) = obj.remove("name") {

@@ -31,6 +31,7 @@ pub(crate) struct StreamCore {
     pub failure: Option<ProviderFailure>,
     /// No more chunks (error emitted, or finished).
     pub done: bool,
+    template: Option<Map<String, Value>>,
 }
 
 impl StreamCore {
@@ -46,6 +47,7 @@ impl StreamCore {
             content_emitted: false,
             failure: None,
             done: false,
+            template: None,
         }
     }
 
@@ -54,31 +56,41 @@ impl StreamCore {
         if self.id.is_empty() {
             if let Some(i) = id {
                 self.id = i.to_string();
+                self.template = None;
             }
         }
         if self.model.is_empty() {
             if let Some(m) = model {
                 self.model = m.to_string();
+                self.template = None;
             }
         }
     }
 
-    fn envelope(&self, choices: Vec<Value>) -> Value {
-        let mut m = Map::with_capacity(6);
-        m.insert("id".into(), Value::String(self.id.clone()));
-        m.insert(
-            "object".into(),
-            Value::String("chat.completion.chunk".into()),
-        );
-        m.insert("created".into(), Value::from(self.ctx.created));
-        m.insert("model".into(), Value::String(self.model.clone()));
-        if !self.ctx.provider_name.is_empty() {
+    /// The chunk envelope; its fixed fields are built once and cloned (cloning skips re-hashing the keys).
+    fn envelope(&mut self, choices: Vec<Value>) -> Value {
+        if self.template.is_none() {
+            let mut m = Map::with_capacity(6);
+            m.insert("id".into(), Value::String(self.id.clone()));
             m.insert(
-                "provider".into(),
-                Value::String(self.ctx.provider_name.clone()),
+                "object".into(),
+                Value::String("chat.completion.chunk".into()),
             );
+            m.insert("created".into(), Value::from(self.ctx.created));
+            m.insert("model".into(), Value::String(self.model.clone()));
+            if !self.ctx.provider_name.is_empty() {
+                m.insert(
+                    "provider".into(),
+                    Value::String(self.ctx.provider_name.clone()),
+                );
+            }
+            m.insert("choices".into(), Value::Null);
+            self.template = Some(m);
         }
-        m.insert("choices".into(), Value::Array(choices));
+        let mut m = self.template.clone().unwrap_or_default();
+        if let Some(slot) = m.get_mut("choices") {
+            *slot = Value::Array(choices);
+        }
         Value::Object(m)
     }
 
@@ -186,10 +198,10 @@ impl StreamCore {
             self.fail(out, f);
             return;
         }
-        if let Some(u) = &self.usage {
+        if let Some(u) = self.usage {
             let mut chunk = self.envelope(Vec::new());
             if let Some(obj) = chunk.as_object_mut() {
-                obj.insert("usage".into(), usage_json(u));
+                obj.insert("usage".into(), usage_json(&u));
             }
             out.push(chunk);
         }
