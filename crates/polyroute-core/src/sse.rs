@@ -10,7 +10,7 @@
 //! *raw* event: Gemini sends a mid-stream error as a bare, pretty-printed JSON object without a `data:` prefix, and
 //! a dialect needs to see it.
 
-/// One dispatched event.
+/// One dispatched event (owned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
     /// The `event:` name, if any.
@@ -19,6 +19,29 @@ pub struct SseEvent {
     pub data: String,
     /// True when `data` holds lines that were not SSE fields (a bare JSON body, for example).
     pub raw: bool,
+}
+
+/// One dispatched event, borrowed from the parser's buffers (see [`SseParser::push_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` name, if any.
+    pub event: Option<&'a str>,
+    /// The joined `data:` lines (or the raw lines for a raw event).
+    pub data: &'a str,
+    /// True when `data` holds lines that were not SSE fields.
+    pub raw: bool,
+}
+
+impl SseEventRef<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_owned_event(&self) -> SseEvent {
+        SseEvent {
+            event: self.event.map(str::to_string),
+            data: self.data.to_string(),
+            raw: self.raw,
+        }
+    }
 }
 
 /// The incremental parser. Cheap to create; keep one per response body.
@@ -30,11 +53,14 @@ pub struct SseParser {
     skip_lf: bool,
     /// The BOM check has been done.
     started: bool,
-    event: Option<String>,
+    event: String,
+    has_event: bool,
     data: String,
     has_data: bool,
     stray: String,
 }
+
+type Sink<'s> = dyn FnMut(SseEventRef<'_>) + 's;
 
 impl SseParser {
     /// A fresh parser.
@@ -50,8 +76,16 @@ impl SseParser {
         out
     }
 
-    /// Feed bytes, appending completed events to `out` (avoids an allocation per push).
-    pub fn push_into(&mut self, mut input: &[u8], out: &mut Vec<SseEvent>) {
+    /// Feed bytes, appending completed events to `out`.
+    pub fn push_into(&mut self, input: &[u8], out: &mut Vec<SseEvent>) {
+        self.push_with(input, &mut |e: SseEventRef<'_>| {
+            out.push(e.to_owned_event())
+        });
+    }
+
+    /// Feed bytes, handing each completed event to `sink` as it completes; the event borrows the parser's
+    /// buffers, so no allocation is made per event.
+    pub fn push_with(&mut self, mut input: &[u8], sink: &mut Sink<'_>) {
         if input.is_empty() {
             return;
         }
@@ -72,21 +106,21 @@ impl SseParser {
             }
             self.started = true;
             let rest = probe.strip_prefix(BOM).unwrap_or(&probe).to_vec();
-            self.feed(&rest, out);
+            self.feed(&rest, sink);
             return;
         }
-        self.feed(input, out);
+        self.feed(input, sink);
     }
 
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<SseEvent>) {
+    fn feed(&mut self, mut input: &[u8], sink: &mut Sink<'_>) {
         while let Some(i) = input.iter().position(|&b| b == b'\n' || b == b'\r') {
             let term = input[i];
             if self.line.is_empty() {
-                self.process_line(&input[..i], out);
+                self.process_line(&input[..i], sink);
             } else {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(&input[..i]);
-                self.process_line(&line, out);
+                self.process_line(&line, sink);
                 line.clear();
                 self.line = line;
             }
@@ -105,21 +139,26 @@ impl SseParser {
     /// End of body: flush an unterminated last line and a pending event.
     pub fn finish(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        self.finish_with(&mut |e: SseEventRef<'_>| out.push(e.to_owned_event()));
+        out
+    }
+
+    /// [`finish`](Self::finish) handing events to `sink`.
+    pub fn finish_with(&mut self, sink: &mut Sink<'_>) {
         if !self.started && !self.line.is_empty() {
             self.started = true;
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            self.process_line(&line, &mut out);
+            self.process_line(&line, sink);
         }
-        self.dispatch(&mut out);
+        self.dispatch(sink);
         self.skip_lf = false;
-        out
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    fn process_line(&mut self, line: &[u8], sink: &mut Sink<'_>) {
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(sink);
             return;
         }
         if line[0] == b':' {
@@ -141,9 +180,9 @@ impl SseParser {
                 self.has_data = true;
             }
             b"event" => {
-                let mut s = String::new();
-                push_utf8(&mut s, value);
-                self.event = Some(s);
+                self.event.clear();
+                push_utf8(&mut self.event, value);
+                self.has_event = true;
             }
             b"id" | b"retry" => {}
             _ => {
@@ -153,25 +192,27 @@ impl SseParser {
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
-        let event = self.event.take();
+    fn dispatch(&mut self, sink: &mut Sink<'_>) {
         if self.has_data {
-            self.has_data = false;
-            out.push(SseEvent {
+            let event = self.has_event.then_some(self.event.as_str());
+            sink(SseEventRef {
                 event,
-                data: std::mem::take(&mut self.data),
+                data: &self.data,
                 raw: false,
             });
+            self.data.clear();
+            self.has_data = false;
         }
+        self.has_event = false;
         if !self.stray.is_empty() {
-            let raw = std::mem::take(&mut self.stray);
-            if !raw.trim().is_empty() {
-                out.push(SseEvent {
+            if !self.stray.trim().is_empty() {
+                sink(SseEventRef {
                     event: None,
-                    data: raw,
+                    data: &self.stray,
                     raw: true,
                 });
             }
+            self.stray.clear();
         }
     }
 }

@@ -14,7 +14,7 @@ use super::errors::{invalid_response, map_error_value};
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
 use super::{anthropic, gemini, Dialect, ProviderFailure, ResponseContext};
 use crate::plan::OutcomeClass;
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{SseEventRef, SseParser};
 use crate::types::Usage;
 
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
@@ -232,7 +232,6 @@ pub struct StreamTranslator {
     parser: SseParser,
     core: StreamCore,
     inner: Inner,
-    events: Vec<SseEvent>,
 }
 
 impl StreamTranslator {
@@ -248,7 +247,6 @@ impl StreamTranslator {
             parser: SseParser::new(),
             core: StreamCore::new(ctx),
             inner,
-            events: Vec::new(),
         }
     }
 
@@ -261,20 +259,18 @@ impl StreamTranslator {
 
     /// Like [`push`](Self::push), appending to `out`.
     pub fn push_into(&mut self, bytes: &[u8], out: &mut Vec<Value>) {
-        let mut events = std::mem::take(&mut self.events);
-        self.parser.push_into(bytes, &mut events);
-        for ev in events.drain(..) {
-            self.on_event(&ev, out);
-        }
-        self.events = events;
+        let (core, inner) = (&mut self.core, &mut self.inner);
+        self.parser.push_with(bytes, &mut |ev: SseEventRef<'_>| {
+            on_event(core, inner, ev, out)
+        });
     }
 
     /// The body ended: flush, then the finish/usage chunks (or an error chunk for a truncated stream).
     pub fn finish(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
-        for ev in self.parser.finish() {
-            self.on_event(&ev, &mut out);
-        }
+        let (core, inner) = (&mut self.core, &mut self.inner);
+        self.parser
+            .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, &mut out));
         match &mut self.inner {
             Inner::OpenAi => {}
             Inner::Anthropic(s) => s.on_end(&mut self.core, &mut out),
@@ -282,17 +278,6 @@ impl StreamTranslator {
         }
         self.core.end(&mut out);
         out
-    }
-
-    fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<Value>) {
-        if self.core.done {
-            return;
-        }
-        match &mut self.inner {
-            Inner::OpenAi => openai_event(&mut self.core, ev, out),
-            Inner::Anthropic(s) => s.on_event(&mut self.core, ev, out),
-            Inner::Gemini(s) => s.on_event(&mut self.core, ev, out),
-        }
     }
 
     /// Normalized usage, once the provider reported it.
@@ -335,7 +320,18 @@ impl StreamTranslator {
     }
 }
 
-fn openai_event(core: &mut StreamCore, ev: &SseEvent, out: &mut Vec<Value>) {
+fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
+    if core.done {
+        return;
+    }
+    match inner {
+        Inner::OpenAi => openai_event(core, ev, out),
+        Inner::Anthropic(s) => s.on_event(core, ev, out),
+        Inner::Gemini(s) => s.on_event(core, ev, out),
+    }
+}
+
+fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
     let data = ev.data.trim();
     if data == "[DONE]" || data.is_empty() {
         return;

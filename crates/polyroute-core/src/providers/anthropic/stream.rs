@@ -13,7 +13,7 @@ use super::{anthropic_usage, REASONING_FORMAT};
 use crate::providers::errors::map_error_value;
 use crate::providers::stream::StreamCore;
 use crate::providers::Dialect;
-use crate::sse::SseEvent;
+use crate::sse::SseEventRef;
 
 /// One event, typed for the hot path (`content_block_delta` borrows its text from the input).
 #[derive(Deserialize)]
@@ -79,11 +79,16 @@ impl State {
         core.usage = Some(anthropic_usage(&Value::Object(self.usage.clone())));
     }
 
-    pub(crate) fn on_event(&mut self, core: &mut StreamCore, ev: &SseEvent, out: &mut Vec<Value>) {
-        let Ok(e) = serde_json::from_str::<Event<'_>>(&ev.data) else {
+    pub(crate) fn on_event(
+        &mut self,
+        core: &mut StreamCore,
+        ev: SseEventRef<'_>,
+        out: &mut Vec<Value>,
+    ) {
+        let Ok(e) = serde_json::from_str::<Event<'_>>(ev.data) else {
             return;
         };
-        let ty = e.ty.as_deref().or(ev.event.as_deref()).unwrap_or("");
+        let ty = e.ty.as_deref().or(ev.event).unwrap_or("");
         let index = e.index;
         match ty {
             "content_block_delta" => {
@@ -139,7 +144,7 @@ impl State {
                 );
             }
             "error" => {
-                let v: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
+                let v: Value = serde_json::from_str(ev.data).unwrap_or(Value::Null);
                 let f = map_error_value(Dialect::Anthropic, 200, &v, &core.ctx.provider_name);
                 core.fail(out, f);
             }

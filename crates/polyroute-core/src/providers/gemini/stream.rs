@@ -13,7 +13,7 @@ use super::REASONING_FORMAT;
 use crate::providers::errors::map_error_value;
 use crate::providers::stream::StreamCore;
 use crate::providers::Dialect;
-use crate::sse::SseEvent;
+use crate::sse::SseEventRef;
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -36,11 +36,16 @@ fn parse_raw(raw: &str) -> Option<Value> {
 }
 
 impl State {
-    pub(crate) fn on_event(&mut self, core: &mut StreamCore, ev: &SseEvent, out: &mut Vec<Value>) {
+    pub(crate) fn on_event(
+        &mut self,
+        core: &mut StreamCore,
+        ev: SseEventRef<'_>,
+        out: &mut Vec<Value>,
+    ) {
         let parsed = if ev.raw {
-            parse_raw(&ev.data)
+            parse_raw(ev.data)
         } else {
-            serde_json::from_str::<Value>(&ev.data).ok()
+            serde_json::from_str::<Value>(ev.data).ok()
         };
         let Some(v) = parsed else { return };
         if v.get("error").is_some_and(|e| !e.is_null()) {
