@@ -10,6 +10,30 @@
 //!
 //! Chunks are OpenAI `chat.completion.chunk` objects as [`serde_json::Value`]; the engine writes each as
 //! `data: <json>\n\n` and ends the stream with `data: [DONE]\n\n` after [`StreamTranslator::finish`].
+//!
+//! ```
+//! use polyroute_core::providers::{build_request, Dialect, ResponseContext, StreamTranslator, TranslateOptions};
+//! use polyroute_core::types::ChatRequest;
+//!
+//! let req = ChatRequest::from_json(r#"{"model": "anthropic/claude-sonnet-4.5",
+//!     "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}"#)?;
+//! let mut opts = TranslateOptions::new("anthropic", "claude-sonnet-4-5");
+//! opts.stream = true;
+//! let native = build_request(Dialect::Anthropic, &req, &opts)?;
+//! assert_eq!(native.path, "/v1/messages");
+//! assert_eq!(native.body["system"][0]["text"], "Be brief.");
+//!
+//! // The engine posts native.body, then feeds the SSE body as it arrives.
+//! let ctx = ResponseContext { id: "gen-1".into(), created: 1_700_000_000, hints: native.hints, ..Default::default() };
+//! let mut stream = StreamTranslator::new(Dialect::Anthropic, ctx);
+//! let mut chunks = stream.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n");
+//! chunks.extend(stream.push(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n"));
+//! chunks.extend(stream.finish());
+//! assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+//! assert_eq!(stream.finish_reason(), Some("stop"));
+//! assert_eq!(stream.usage().map(|u| u.total_tokens), Some(4));
+//! # Ok::<(), polyroute_core::Error>(())
+//! ```
 
 pub mod anthropic;
 mod common;
