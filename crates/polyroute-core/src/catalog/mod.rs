@@ -74,6 +74,9 @@ pub struct EndpointRoute {
     /// Service tier of a tier endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
+    /// Unit prices per million tokens, normalized once.
+    #[serde(skip)]
+    pub unit_prices: crate::plan::UnitPrices,
     /// Ordering price: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
     #[serde(skip)]
     pub order_price: Decimal,
@@ -143,7 +146,21 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::InvalidCatalog`].
-    pub fn from_parts(providers: Vec<ProviderInfo>, models: Vec<Model>) -> Result<Self> {
+    pub fn from_parts(providers: Vec<ProviderInfo>, mut models: Vec<Model>) -> Result<Self> {
+        let million = Decimal::from(1_000_000);
+        for e in models.iter_mut().flat_map(|m| m.endpoints.iter_mut()) {
+            e.cache = EndpointCache {
+                ready: true,
+                prompt_per_m: rust_decimal::prelude::ToPrimitive::to_f64(
+                    &(e.pricing.prompt * million),
+                )
+                .unwrap_or(f64::MAX),
+                completion_per_m: rust_decimal::prelude::ToPrimitive::to_f64(
+                    &(e.pricing.completion * million),
+                )
+                .unwrap_or(f64::MAX),
+            };
+        }
         let mut issues = Vec::new();
         let mut by_id = HashMap::with_capacity(models.len());
         let mut by_canonical = HashMap::with_capacity(models.len());
@@ -213,6 +230,7 @@ impl Catalog {
                             max_completion_tokens: e.max_completion_tokens,
                             supported_parameters: e.supported_parameters.clone(),
                             service_tier: e.service_tier.clone(),
+                            unit_prices: crate::plan::UnitPrices::of(&e.pricing),
                             order_price: e.pricing.prompt * Decimal::from(3) + e.pricing.completion,
                             order_price_f64: rust_decimal::prelude::ToPrimitive::to_f64(
                                 &(e.pricing.prompt * Decimal::from(3) + e.pricing.completion),

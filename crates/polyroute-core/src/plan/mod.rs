@@ -81,7 +81,9 @@ pub(crate) fn ser_unit_prices<S: serde::Serializer>(
 }
 
 impl UnitPrices {
-    fn of(p: &Pricing) -> Self {
+    /// Unit prices of `p`, normalized.
+    #[must_use]
+    pub fn of(p: &Pricing) -> Self {
         let m = Decimal::from(1_000_000);
         Self {
             prompt: (p.prompt * m).normalize(),
@@ -431,22 +433,19 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             model_index: c.model_index,
         })
         .collect();
-    let primary_prices = UnitPrices::of(&attempts[0].pricing);
-    let worst = Pricing {
-        prompt: attempts
+    let primary_prices = attempts[0].unit_prices.clone();
+    let pick = |key: fn(&Attempt) -> Decimal| {
+        attempts
             .iter()
-            .map(|a| a.pricing.prompt)
-            .max()
-            .unwrap_or_default(),
-        completion: attempts
-            .iter()
-            .map(|a| a.pricing.completion)
-            .max()
-            .unwrap_or_default(),
-        request: attempts.iter().filter_map(|a| a.pricing.request).max(),
-        ..Pricing::default()
+            .map(key)
+            .max_by(Decimal::cmp)
+            .unwrap_or_default()
     };
-    let worst_case_prices = UnitPrices::of(&worst);
+    let worst_case_prices = UnitPrices {
+        prompt: pick(|a| a.unit_prices.prompt),
+        completion: pick(|a| a.unit_prices.completion),
+        request: pick(|a| a.unit_prices.request),
+    };
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
     Ok(Plan {

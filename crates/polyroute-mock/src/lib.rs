@@ -1,0 +1,28 @@
+//! # polyroute-mock
+//!
+//! Loopback mock LLM providers for testing and benchmarking polyroute. One server speaks all three dialects:
+//!
+//! * OpenAI-compatible: `POST /v1/chat/completions` (any path ending in `/chat/completions`), `GET /v1/models`
+//! * Anthropic: `POST /v1/messages`
+//! * Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
+//!
+//! Responses are synthetic by default (generated in code: the text is `"{label}: {last user message}"`), or
+//! replayed from recorded payloads in a wire directory (`x-mock-replay: openai/stream.text.sse`, or
+//! `anthropic/exchange.stream_429_rate_limit_then_sse.json#2` for one exchange of a recorded conversation).
+//!
+//! Faults are chosen per request by the `x-mock-fault` header (see [`Faults::parse`]), else by the next entry
+//! of the server's script ([`MockServer::script`] or `POST /__mock/script`), else by the server's standing
+//! fault ([`MockServer::set_fault`]). `GET /__mock/calls` reports call counts and the received bodies.
+//!
+//! Every response is written with one send on a `TCP_NODELAY` socket (a stream's head and first event
+//! together), so loopback timings are not distorted by Nagle's algorithm.
+
+mod dialect;
+mod fault;
+mod http;
+pub mod replay;
+mod server;
+
+pub use dialect::{Call, Dialect};
+pub use fault::Faults;
+pub use server::{MockConfig, MockServer, Received};

@@ -1,0 +1,154 @@
+//! Provider settings, router options and per-request context.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::secret::ApiKey;
+
+/// Timeouts of one attempt; each expiry is a classified `timeout` outcome and the plan moves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP/TLS connect (router-wide: the smallest configured value applies).
+    pub connect: Duration,
+    /// From sending the request to the response headers and, when streaming, the first content token.
+    pub first_token: Duration,
+    /// Longest silence between two stream chunks.
+    pub idle: Duration,
+    /// Whole request, across all attempts.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_token: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How to reach one provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderSettings {
+    /// Credential; when absent the provider's conventional environment variable is read.
+    pub api_key: Option<ApiKey>,
+    /// Base URL override (a self-hosted OpenAI-compatible server, a test mock).
+    pub base_url: Option<String>,
+    /// Extra headers sent with every request to this provider.
+    pub headers: Vec<(String, String)>,
+    /// Timeouts for this provider (defaults: the router's).
+    pub timeouts: Option<Timeouts>,
+    /// Treat the provider as credentialed even without a key (local servers that need none).
+    pub no_auth: bool,
+}
+
+impl ProviderSettings {
+    /// Settings with a key.
+    #[must_use]
+    pub fn with_key(key: impl Into<String>) -> Self {
+        Self {
+            api_key: Some(ApiKey::new(key)),
+            ..Self::default()
+        }
+    }
+
+    /// Set the base URL.
+    #[must_use]
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Add a header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Set timeouts.
+    #[must_use]
+    pub fn timeouts(mut self, t: Timeouts) -> Self {
+        self.timeouts = Some(t);
+        self
+    }
+}
+
+/// Spend and free-tier limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Most the whole router may spend (USD), counted from the ledger.
+    pub router_usd: Option<Decimal>,
+    /// Per user key limits (USD).
+    pub user_usd: HashMap<String, Decimal>,
+    /// Limit for user keys not listed in `user_usd`.
+    pub default_user_usd: Option<Decimal>,
+    /// `:free` model requests per minute (per user key, or router-wide without one).
+    pub free_per_minute: u32,
+    /// `:free` model requests per UTC day.
+    pub free_per_day: u32,
+    /// Output tokens assumed for the worst-case estimate when the request sets no `max_tokens`.
+    pub default_output_estimate: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            router_usd: None,
+            user_usd: HashMap::new(),
+            default_user_usd: None,
+            free_per_minute: 20,
+            free_per_day: 50,
+            default_output_estimate: 4096,
+        }
+    }
+}
+
+/// Router-wide behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Default timeouts.
+    pub timeouts: Timeouts,
+    /// Extra tries of the same endpoint after an availability failure (0 = each endpoint once).
+    pub same_endpoint_retries: u32,
+    /// Base backoff between same-endpoint retries (full jitter up to 2× this, doubling per retry).
+    pub retry_backoff: Duration,
+    /// How long a conversation stays on the endpoint that served it.
+    pub sticky_ttl: Duration,
+    /// Spend and free-tier limits.
+    pub limits: Limits,
+    /// Read provider keys from their conventional environment variables.
+    pub read_env: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeouts: Timeouts::default(),
+            same_endpoint_retries: 0,
+            retry_backoff: Duration::from_millis(200),
+            sticky_ttl: Duration::from_secs(600),
+            limits: Limits::default(),
+            read_env: true,
+        }
+    }
+}
+
+/// Facts about the caller of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `HTTP-Referer` of the calling app.
+    pub http_referer: Option<String>,
+    /// `X-Title` / `X-OpenRouter-Title` of the calling app.
+    pub title: Option<String>,
+    /// User key billed (spend limits, free-tier limits).
+    pub user: Option<String>,
+    /// `x-session-id` header (sticky routing).
+    pub session_id: Option<String>,
+    /// Add the router metadata block (every attempt) to the response.
+    pub metadata: bool,
+}

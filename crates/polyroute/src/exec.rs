@@ -1,0 +1,764 @@
+//! Executing a plan over HTTP: attempts in plan order, classified outcomes, failover, streaming, billing.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use polyroute_core::cost::{self, CostContext};
+use polyroute_core::error::AttemptRecord;
+use polyroute_core::plan::{Attempt, Next, Outcome, OutcomeClass};
+use polyroute_core::types::ChatRequest;
+use polyroute_core::{Error, Result, Usage};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::RequestContext;
+use crate::health::Observation;
+use crate::ledger::GenerationRecord;
+use crate::router::{utc_minute, Admitted, Router, Upstream};
+use crate::secret::scrub;
+use crate::wire::{self, ProviderFailure, ResponseContext, StreamTranslator};
+
+fn internal(m: impl Into<String>) -> Error {
+    Error::Internal { message: m.into() }
+}
+
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<f64> {
+    let v = h.get("retry-after")?.to_str().ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A finished, successful attempt.
+struct Served {
+    usage: Usage,
+    finish: Option<String>,
+    ttft_ms: Option<f64>,
+}
+
+impl Router {
+    fn upstream(&self, a: &Attempt) -> Result<&Upstream> {
+        self.inner.upstreams.get(&a.provider).ok_or_else(|| {
+            internal(format!(
+                "no upstream configured for provider {}",
+                a.provider
+            ))
+        })
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn request_builder(
+        &self,
+        a: &Attempt,
+        up: &Upstream,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+        let native =
+            wire::build_request(up.dialect, req, &a.upstream_model, stream).map_err(|e| {
+                wire::transport_failure(
+                    OutcomeClass::InvalidRequest,
+                    400,
+                    &e.to_string(),
+                    &a.provider_name,
+                )
+            })?;
+        let body = serde_json::to_vec(&native.body).map_err(|e| {
+            wire::transport_failure(
+                OutcomeClass::InvalidRequest,
+                400,
+                &e.to_string(),
+                &a.provider_name,
+            )
+        })?;
+        let mut rb = self
+            .inner
+            .http
+            .post(format!("{}{}", up.base_url, native.path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = &up.key {
+            let v = match up.dialect {
+                wire::Dialect::OpenAi => format!("Bearer {}", k.expose()),
+                _ => k.expose().to_string(),
+            };
+            rb = rb.header(up.dialect.auth_header(), v);
+        }
+        for (k, v) in native.headers.iter().chain(up.headers.iter()) {
+            rb = rb.header(k, v);
+        }
+        Ok(rb)
+    }
+
+    fn failure_from_reqwest(e: &reqwest::Error, a: &Attempt, up: &Upstream) -> ProviderFailure {
+        let class = if e.is_timeout() {
+            OutcomeClass::Timeout
+        } else {
+            OutcomeClass::Overloaded
+        };
+        let what = if e.is_connect() {
+            "connection failed"
+        } else if e.is_timeout() {
+            "timed out"
+        } else {
+            "transport error"
+        };
+        // reqwest errors carry the URL but never headers; scrub anyway.
+        let keys: Vec<&crate::secret::ApiKey> = up.key.iter().collect();
+        let msg = scrub(&format!("{what}: {e}"), &keys);
+        wire::transport_failure(class, 0, &msg, &a.provider_name)
+    }
+
+    fn response_ctx(&self, ad: &Admitted, a: &Attempt) -> ResponseContext {
+        ResponseContext {
+            id: ad.gen_id.clone(),
+            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
+            model: a.model.clone(),
+            provider_name: a.provider_name.clone(),
+        }
+    }
+
+    /// One non-streamed attempt.
+    async fn try_unary(
+        &self,
+        ad: &Admitted,
+        a: &Attempt,
+        req: &ChatRequest,
+        deadline: Instant,
+    ) -> std::result::Result<(Value, Served), ProviderFailure> {
+        let up = self.upstream(a).map_err(|e| {
+            wire::transport_failure(
+                OutcomeClass::Overloaded,
+                0,
+                &e.to_string(),
+                &a.provider_name,
+            )
+        })?;
+        let rb = self.request_builder(a, up, req, false)?;
+        let t0 = Instant::now();
+        let budget = up
+            .timeouts
+            .first_token
+            .min(deadline.saturating_duration_since(t0));
+        let resp = match tokio::time::timeout(budget, rb.send()).await {
+            Err(_) => {
+                return Err(wire::transport_failure(
+                    OutcomeClass::Timeout,
+                    0,
+                    "no response headers before the first-token timeout",
+                    &a.provider_name,
+                ))
+            }
+            Ok(Err(e)) => return Err(Self::failure_from_reqwest(&e, a, up)),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        let ra = retry_after(resp.headers());
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let rest = deadline
+            .saturating_duration_since(Instant::now())
+            .min(up.timeouts.idle.max(up.timeouts.first_token));
+        let body = match tokio::time::timeout(rest, resp.bytes()).await {
+            Err(_) => {
+                return Err(wire::transport_failure(
+                    OutcomeClass::Timeout,
+                    status,
+                    "response body timed out",
+                    &a.provider_name,
+                ))
+            }
+            Ok(Err(e)) => return Err(Self::failure_from_reqwest(&e, a, up)),
+            Ok(Ok(b)) => b,
+        };
+        let ttft = ms(t0.elapsed());
+        if !(200..300).contains(&status) {
+            let mut f = wire::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            f.outcome.retry_after = f.outcome.retry_after.or(ra);
+            return Err(f);
+        }
+        if !ctype.contains("json") {
+            return Err(wire::transport_failure(
+                OutcomeClass::Overloaded,
+                status,
+                &format!("unexpected content type {ctype:?}"),
+                &a.provider_name,
+            ));
+        }
+        let (value, usage) =
+            wire::parse_response(up.dialect, status, &body, &self.response_ctx(ad, a))?;
+        let finish = value
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok((
+            value,
+            Served {
+                usage,
+                finish,
+                ttft_ms: Some(ttft),
+            },
+        ))
+    }
+
+    fn observe(
+        &self,
+        a: &Attempt,
+        outcome: &Outcome,
+        ttft_ms: Option<f64>,
+        throughput: Option<f64>,
+    ) {
+        let ok = outcome.class == OutcomeClass::Success;
+        let outage = matches!(
+            outcome.class,
+            OutcomeClass::Overloaded | OutcomeClass::Timeout | OutcomeClass::RateLimited
+        );
+        self.inner.health.record(
+            &format!("{}@{}", a.model, a.tag),
+            Observation {
+                ok,
+                outage,
+                ttft_ms: ttft_ms.filter(|_| ok),
+                throughput,
+            },
+        );
+    }
+
+    async fn backoff(&self, retry: u32) {
+        let base = self.inner.opts.retry_backoff.as_millis() as u64;
+        let cap = base.saturating_mul(1 << retry.min(10)).max(1);
+        let jitter =
+            crate::router::splitmix(crate::router::now_ms() as u64 ^ u64::from(retry)) % cap;
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn bill(
+        &self,
+        ad: &Admitted,
+        a: &Attempt,
+        served: &Served,
+        streamed: bool,
+        ctx: &RequestContext,
+        records: Vec<AttemptRecord>,
+        t0: Instant,
+    ) -> Result<(GenerationRecord, Value)> {
+        let b = cost::cost(
+            &a.pricing,
+            &served.usage,
+            CostContext {
+                utc_minute: Some(utc_minute()),
+                finish_reason: served.finish.as_deref(),
+            },
+        );
+        let cost_details = serde_json::to_value(&b).unwrap_or(Value::Null);
+        let rec = GenerationRecord {
+            id: ad.gen_id.clone(),
+            created_ms: ad.created_ms,
+            model: a.model.clone(),
+            provider: a.provider.clone(),
+            provider_name: a.provider_name.clone(),
+            endpoint: a.tag.clone(),
+            streamed,
+            usage: served.usage,
+            cost: b.total,
+            cost_details: cost_details.clone(),
+            finish_reason: served.finish.clone(),
+            attempts: records,
+            app_referer: ctx.http_referer.clone(),
+            app_title: ctx.title.clone(),
+            user: ctx.user.clone(),
+            free: ad.free,
+            latency_ms: ms(t0.elapsed()),
+            ttft_ms: served.ttft_ms,
+        };
+        let ledger = self.inner.ledger.clone();
+        let res = if ledger.is_blocking() {
+            let r2 = rec.clone();
+            tokio::task::spawn_blocking(move || ledger.insert(&r2))
+                .await
+                .map_err(|e| internal(format!("ledger task: {e}")))?
+        } else {
+            ledger.insert(&rec)
+        };
+        self.settle(
+            ad.reserved,
+            ctx.user.as_deref(),
+            res.is_ok().then_some(b.total),
+        );
+        res?;
+        self.remember_sticky(ad.sticky_key, &a.tag);
+        let mut usage = serde_json::to_value(served.usage).unwrap_or(Value::Null);
+        usage["cost"] = json!(b.total.to_string().parse::<f64>().unwrap_or(0.0));
+        usage["cost_details"] = cost_details;
+        Ok((rec, usage))
+    }
+
+    fn metadata(ad: &Admitted, records: &[AttemptRecord]) -> Value {
+        json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
+            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.code,
+            "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>()})
+    }
+
+    /// A chat completion (non-streamed), OpenAI-shaped, with `provider`, a `gen-…` id and `usage.cost`.
+    ///
+    /// # Errors
+    /// Planning errors, limits (`payment_required`, `rate_limited`) before any provider is called, or the
+    /// aggregated provider error listing every attempt.
+    pub async fn chat(&self, request: Value) -> Result<Value> {
+        self.chat_with(request, &RequestContext::default()).await
+    }
+
+    /// [`Router::chat`] with caller context (attribution, user key, session, metadata).
+    ///
+    /// # Errors
+    /// As [`Router::chat`].
+    pub async fn chat_with(&self, request: Value, ctx: &RequestContext) -> Result<Value> {
+        let t0 = Instant::now();
+        let req = ChatRequest::from_value(&request)?;
+        let mut ad = self.admit(&request, &req, ctx)?;
+        let deadline = t0 + self.inner.opts.timeouts.total;
+        let Some(mut attempt) = ad.plan.first().cloned() else {
+            self.settle(ad.reserved, ctx.user.as_deref(), None);
+            return Err(internal("plan has no attempts"));
+        };
+        loop {
+            let mut tries = 0;
+            let result = loop {
+                let started = Instant::now();
+                let r = if Instant::now() >= deadline {
+                    Err(wire::transport_failure(
+                        OutcomeClass::Timeout,
+                        0,
+                        "total request timeout",
+                        &attempt.provider_name,
+                    ))
+                } else {
+                    self.try_unary(&ad, &attempt, &req, deadline).await
+                };
+                let lat = ms(started.elapsed());
+                match r {
+                    Err(mut f)
+                        if f.outcome.class.is_availability()
+                            && tries < self.inner.opts.same_endpoint_retries
+                            && Instant::now() < deadline =>
+                    {
+                        f.outcome.latency_ms = Some(lat);
+                        self.observe(&attempt, &f.outcome, None, None);
+                        tries += 1;
+                        self.backoff(tries).await;
+                    }
+                    Err(mut f) => {
+                        f.outcome.latency_ms = Some(lat);
+                        break Err(f);
+                    }
+                    Ok(v) => break Ok((v, lat)),
+                }
+            };
+            match result {
+                Ok(((mut value, served), lat)) => {
+                    let mut ok = Outcome::success(200);
+                    ok.latency_ms = Some(lat);
+                    let tput = served
+                        .ttft_ms
+                        .filter(|t| *t > 0.0)
+                        .map(|t| served.usage.completion_tokens as f64 / (t / 1000.0));
+                    self.observe(&attempt, &ok, served.ttft_ms, tput);
+                    let _ = ad.plan.next(&ok);
+                    let records = ad.plan.records().to_vec();
+                    let (_, usage) = match self
+                        .bill(&ad, &attempt, &served, false, ctx, records.clone(), t0)
+                        .await
+                    {
+                        Ok(x) => x,
+                        Err(e) => return Err(e),
+                    };
+                    value["usage"] = usage;
+                    if ctx.metadata {
+                        value["router_metadata"] = Self::metadata(&ad, &records);
+                    }
+                    return Ok(value);
+                }
+                Err(f) => {
+                    self.observe(&attempt, &f.outcome, None, None);
+                    if ad.sticky_key.is_some() && f.outcome.class.is_availability() {
+                        self.forget_sticky(ad.sticky_key);
+                    }
+                    match ad.plan.next(&f.outcome) {
+                        Next::Try(a) => attempt = a,
+                        Next::Fail(e) => {
+                            self.settle(ad.reserved, ctx.user.as_deref(), None);
+                            return Err(e);
+                        }
+                        Next::Done => {
+                            self.settle(ad.reserved, ctx.user.as_deref(), None);
+                            return Err(internal("plan reported done after a failure"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A streamed chat completion: OpenAI `chat.completion.chunk` values; the last one carries `usage` with
+    /// `cost`. Fails over only before the first content reaches the caller; afterwards a provider failure ends
+    /// the stream with an in-band error chunk. Dropping the stream cancels the upstream request.
+    pub fn chat_stream(&self, request: Value) -> ChatStream {
+        self.chat_stream_with(request, RequestContext::default())
+    }
+
+    /// [`Router::chat_stream`] with caller context.
+    pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
+        let (tx, rx) = mpsc::channel(64);
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = me.run_stream(request, &ctx, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        ChatStream { rx, task }
+    }
+
+    /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
+    /// chunk is written as `data: {"error": …}` per the OpenRouter envelope.
+    pub fn chat_stream_sse(
+        &self,
+        request: Value,
+        ctx: RequestContext,
+    ) -> impl Stream<Item = Bytes> + Send + 'static {
+        let s = self.chat_stream_with(request, ctx);
+        s.map(|item| {
+            let v = match item {
+                Ok(v) => v,
+                Err(e) => e.to_envelope(),
+            };
+            Bytes::from(format!("data: {v}\n\n"))
+        })
+        .chain(futures::stream::once(async {
+            Bytes::from_static(b"data: [DONE]\n\n")
+        }))
+    }
+
+    async fn run_stream(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+        tx: &mpsc::Sender<Result<Value>>,
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let req = ChatRequest::from_value(&request)?;
+        let mut ad = self.admit(&request, &req, ctx)?;
+        let deadline = t0 + self.inner.opts.timeouts.total;
+        let Some(mut attempt) = ad.plan.first().cloned() else {
+            self.settle(ad.reserved, ctx.user.as_deref(), None);
+            return Err(internal("plan has no attempts"));
+        };
+        let mut tries = 0;
+        loop {
+            let started = Instant::now();
+            let r = self.try_stream(&ad, &attempt, &req, deadline, tx).await;
+            let lat = ms(started.elapsed());
+            match r {
+                StreamEnd::Served(served, tput) => {
+                    let mut ok = Outcome::success(200);
+                    ok.latency_ms = Some(lat);
+                    self.observe(&attempt, &ok, served.ttft_ms, tput);
+                    let _ = ad.plan.next(&ok);
+                    let records = ad.plan.records().to_vec();
+                    let (_, usage) = self
+                        .bill(&ad, &attempt, &served, true, ctx, records.clone(), t0)
+                        .await?;
+                    let rc = self.response_ctx(&ad, &attempt);
+                    let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
+                        "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
+                    if ctx.metadata {
+                        last["router_metadata"] = Self::metadata(&ad, &records);
+                    }
+                    let _ = tx.send(Ok(last)).await;
+                    return Ok(());
+                }
+                StreamEnd::Closed => {
+                    self.settle(ad.reserved, ctx.user.as_deref(), None);
+                    return Ok(());
+                }
+                StreamEnd::AfterContent(mut f, served) => {
+                    // Content already reached the caller: no failover; bill what was generated, end in-band.
+                    f.outcome.latency_ms = Some(lat);
+                    self.observe(&attempt, &f.outcome, None, None);
+                    let _ = ad.plan.next(&f.outcome);
+                    let records = ad.plan.records().to_vec();
+                    let served = Served {
+                        finish: Some("error".into()),
+                        ..served
+                    };
+                    let _ = self
+                        .bill(&ad, &attempt, &served, true, ctx, records, t0)
+                        .await;
+                    let _ = tx
+                        .send(Ok(wire::error_chunk(
+                            &self.response_ctx(&ad, &attempt),
+                            &f.envelope,
+                        )))
+                        .await;
+                    return Ok(());
+                }
+                StreamEnd::Before(mut f) => {
+                    f.outcome.latency_ms = Some(lat);
+                    self.observe(&attempt, &f.outcome, None, None);
+                    if f.outcome.class.is_availability()
+                        && tries < self.inner.opts.same_endpoint_retries
+                        && Instant::now() < deadline
+                    {
+                        tries += 1;
+                        self.backoff(tries).await;
+                        continue;
+                    }
+                    tries = 0;
+                    if f.outcome.class.is_availability() {
+                        self.forget_sticky(ad.sticky_key);
+                    }
+                    match ad.plan.next(&f.outcome) {
+                        Next::Try(a) => attempt = a,
+                        Next::Fail(e) => {
+                            self.settle(ad.reserved, ctx.user.as_deref(), None);
+                            return Err(e);
+                        }
+                        Next::Done => {
+                            self.settle(ad.reserved, ctx.user.as_deref(), None);
+                            return Err(internal("plan reported done after a failure"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn try_stream(
+        &self,
+        ad: &Admitted,
+        a: &Attempt,
+        req: &ChatRequest,
+        deadline: Instant,
+        tx: &mpsc::Sender<Result<Value>>,
+    ) -> StreamEnd {
+        let up = match self.upstream(a) {
+            Ok(u) => u,
+            Err(e) => {
+                return StreamEnd::Before(wire::transport_failure(
+                    OutcomeClass::Overloaded,
+                    0,
+                    &e.to_string(),
+                    &a.provider_name,
+                ))
+            }
+        };
+        let rb = match self.request_builder(a, up, req, true) {
+            Ok(r) => r,
+            Err(f) => return StreamEnd::Before(f),
+        };
+        let t0 = Instant::now();
+        let first_deadline = (t0 + up.timeouts.first_token).min(deadline);
+        if Instant::now() >= deadline {
+            return StreamEnd::Before(wire::transport_failure(
+                OutcomeClass::Timeout,
+                0,
+                "total request timeout",
+                &a.provider_name,
+            ));
+        }
+        let resp = match tokio::time::timeout_at(first_deadline.into(), rb.send()).await {
+            Err(_) => {
+                return StreamEnd::Before(wire::transport_failure(
+                    OutcomeClass::Timeout,
+                    0,
+                    "no response headers before the first-token timeout",
+                    &a.provider_name,
+                ))
+            }
+            Ok(Err(e)) => return StreamEnd::Before(Self::failure_from_reqwest(&e, a, up)),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        let ra = retry_after(resp.headers());
+        if !(200..300).contains(&status) {
+            let body = tokio::time::timeout_at(first_deadline.into(), resp.bytes())
+                .await
+                .ok()
+                .and_then(std::result::Result::ok)
+                .unwrap_or_default();
+            let mut f = wire::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            f.outcome.retry_after = f.outcome.retry_after.or(ra);
+            return StreamEnd::Before(f);
+        }
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !ctype.contains("event-stream") {
+            return StreamEnd::Before(wire::transport_failure(
+                OutcomeClass::Overloaded,
+                status,
+                &format!("unexpected content type {ctype:?} for a stream"),
+                &a.provider_name,
+            ));
+        }
+        let mut tr = StreamTranslator::new(up.dialect, self.response_ctx(ad, a));
+        let mut body = resp.bytes_stream();
+        let mut held: Vec<Value> = Vec::new();
+        let mut ttft: Option<f64> = None;
+        let mut first_at: Option<Instant> = None;
+        loop {
+            let until = if tr.content_emitted() {
+                (Instant::now() + up.timeouts.idle).min(deadline)
+            } else {
+                first_deadline.min(Instant::now() + up.timeouts.idle)
+            };
+            let next = tokio::time::timeout_at(until.into(), body.next()).await;
+            let chunk = match next {
+                Err(_) => {
+                    let what = if tr.content_emitted() {
+                        "idle timeout between stream chunks"
+                    } else {
+                        "no first token before the first-token timeout"
+                    };
+                    let f = wire::transport_failure(
+                        OutcomeClass::Timeout,
+                        status,
+                        what,
+                        &a.provider_name,
+                    );
+                    return self.end_failed(f, &tr, ttft);
+                }
+                Ok(None) => None,
+                Ok(Some(Err(e))) => {
+                    let f = wire::transport_failure(
+                        OutcomeClass::Overloaded,
+                        status,
+                        &format!("stream interrupted: {e}"),
+                        &a.provider_name,
+                    );
+                    return self.end_failed(f, &tr, ttft);
+                }
+                Ok(Some(Ok(b))) => Some(b),
+            };
+            let out = match &chunk {
+                Some(b) => tr.push(b),
+                None => tr.finish(),
+            };
+            if let Some(f) = tr.failure() {
+                let f = f.clone();
+                if tr.content_emitted() {
+                    // Deliver what was translated before the failure, then end in-band.
+                    for v in held.drain(..).chain(out) {
+                        if tx.send(Ok(v)).await.is_err() {
+                            return StreamEnd::Closed;
+                        }
+                    }
+                }
+                return self.end_failed(f, &tr, ttft);
+            }
+            if tr.content_emitted() {
+                if ttft.is_none() {
+                    ttft = Some(ms(t0.elapsed()));
+                    first_at = Some(Instant::now());
+                }
+                for v in held.drain(..).chain(out) {
+                    if tx.send(Ok(v)).await.is_err() {
+                        return StreamEnd::Closed;
+                    }
+                }
+            } else {
+                held.extend(out);
+            }
+            if chunk.is_none() {
+                break;
+            }
+        }
+        for v in held.drain(..) {
+            if tx.send(Ok(v)).await.is_err() {
+                return StreamEnd::Closed;
+            }
+        }
+        let usage = tr.usage().copied().unwrap_or_default();
+        let tput = first_at
+            .map(|f| f.elapsed().as_secs_f64())
+            .filter(|s| *s > 0.0)
+            .map(|s| usage.completion_tokens as f64 / s);
+        StreamEnd::Served(
+            Served {
+                usage,
+                finish: tr.finish_reason().map(str::to_string),
+                ttft_ms: ttft.or(Some(ms(t0.elapsed()))),
+            },
+            tput,
+        )
+    }
+
+    fn end_failed(
+        &self,
+        f: ProviderFailure,
+        tr: &StreamTranslator,
+        ttft: Option<f64>,
+    ) -> StreamEnd {
+        if tr.content_emitted() {
+            StreamEnd::AfterContent(
+                f,
+                Served {
+                    usage: tr.usage().copied().unwrap_or_default(),
+                    finish: None,
+                    ttft_ms: ttft,
+                },
+            )
+        } else {
+            StreamEnd::Before(f)
+        }
+    }
+}
+
+enum StreamEnd {
+    Served(Served, Option<f64>),
+    Before(ProviderFailure),
+    AfterContent(ProviderFailure, Served),
+    Closed,
+}
+
+/// The chunks of a streamed completion. Dropping it aborts the upstream request.
+pub struct ChatStream {
+    rx: mpsc::Receiver<Result<Value>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChatStream")
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<Value>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

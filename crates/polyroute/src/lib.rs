@@ -1,0 +1,40 @@
+//! # polyroute
+//!
+//! The embeddable routing engine: one OpenAI-compatible interface over many LLM providers, with provider
+//! routing, model fallback, streaming and exact cost accounting. It executes the plans of [`polyroute_core`]
+//! over HTTP (tokio + reqwest with rustls, pooled keep-alive, HTTP/2 where offered, gzip).
+//!
+//! ```no_run
+//! # async fn demo() -> polyroute::Result<()> {
+//! use polyroute::{ProviderSettings, Router};
+//! let router = Router::builder()
+//!     .provider("openai", ProviderSettings::with_key("sk-…"))
+//!     .build()?;
+//! let answer = router
+//!     .chat(serde_json::json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+//!     .await?;
+//! println!("{} served by {}", answer["model"], answer["provider"]);
+//! # Ok(()) }
+//! ```
+//!
+//! The API is JSON values on purpose: the Python and Node bindings and the HTTP server are thin layers over it.
+
+mod config;
+mod exec;
+mod health;
+mod ledger;
+mod router;
+mod secret;
+mod wire;
+
+pub use polyroute_core as core;
+pub use polyroute_core::error::AttemptRecord;
+pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
+pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
+
+pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
+pub use exec::ChatStream;
+pub use health::{HealthStore, MemoryHealth, Observation};
+pub use ledger::{GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals};
+pub use router::{describe, Router, RouterBuilder};
+pub use secret::ApiKey;

@@ -1,0 +1,97 @@
+//! Shared fixtures: small catalogs whose providers point at in-process mocks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use polyroute::{Options, ProviderSettings, Router, RouterBuilder, Timeouts};
+use polyroute_mock::MockServer;
+use serde_json::{json, Value};
+
+pub const KEY: &str = "sk-test-fake-0123456789";
+
+/// One provider of the fixture: slug, dialect, base URL.
+pub struct P<'a>(pub &'a str, pub &'a str, pub String);
+
+pub fn base(m: &MockServer, dialect: &str) -> String {
+    match dialect {
+        "openai" => format!("{}/v1", m.url()),
+        _ => m.url(),
+    }
+}
+
+fn endpoint(slug: &str, price: &str) -> Value {
+    json!({"provider": slug, "provider_name": format!("{} Cloud", slug.to_uppercase()), "tag": slug,
+           "provider_model_id": format!("{slug}-upstream-model"), "context_length": 32768,
+           "pricing": {"prompt": price, "completion": price},
+           "supported_parameters": ["max_tokens", "temperature", "tools", "stream"]})
+}
+
+fn model(id: &str, slugs: &[&str], price: &str) -> Value {
+    json!({"id": id, "name": id, "created": 1_700_000_000, "context_length": 32768,
+           "architecture": {"modality": "text->text", "input_modalities": ["text"], "output_modalities": ["text"], "tokenizer": "Other"},
+           "pricing": {"prompt": price, "completion": price},
+           "top_provider": {"context_length": 32768, "max_completion_tokens": 4096, "is_moderated": false},
+           "supported_parameters": ["max_tokens", "temperature", "tools", "stream"],
+           "endpoints": slugs.iter().map(|s| endpoint(s, price)).collect::<Vec<_>>()})
+}
+
+/// A catalog with `test/model` served by every provider given (in that order), plus `test/free:free`
+/// served by the first one at price 0.
+pub fn catalog(providers: &[P<'_>]) -> String {
+    let slugs: Vec<&str> = providers.iter().map(|p| p.0).collect();
+    let provs: Vec<Value> = providers
+        .iter()
+        .map(|P(s, d, u)| json!({"slug": s, "name": format!("{} Cloud", s.to_uppercase()), "dialect": d, "base_url": u,
+                                "api_key_env": format!("POLYROUTE_TEST_NEVER_SET_{}", s.to_uppercase())}))
+        .collect();
+    json!({"version": 1, "providers": provs, "models": [
+        model("test/model", &slugs, "0.000001"),
+        model("test/free:free", &slugs[..1], "0"),
+    ]})
+    .to_string()
+}
+
+pub fn fast_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_millis(500),
+        first_token: Duration::from_millis(400),
+        idle: Duration::from_millis(300),
+        total: Duration::from_secs(10),
+    }
+}
+
+pub fn builder(providers: &[P<'_>]) -> RouterBuilder {
+    let mut b = Router::builder()
+        .catalog_json(catalog(providers))
+        .options(Options {
+            timeouts: fast_timeouts(),
+            read_env: false,
+            ..Options::default()
+        });
+    for P(slug, _, _) in providers {
+        b = b.provider(*slug, ProviderSettings::with_key(KEY));
+    }
+    b
+}
+
+/// A request pinned to an order of providers (deterministic, no sticky routing).
+pub fn req(order: &[&str], text: &str) -> Value {
+    json!({"model": "test/model", "messages": [{"role": "user", "content": text}], "max_tokens": 100,
+           "provider": {"order": order}})
+}
+
+pub async fn mocks(n: usize) -> Vec<MockServer> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        v.push(MockServer::labeled(&format!("m{i}")).await.unwrap());
+    }
+    v
+}
+
+/// A port that refuses connections (bound then closed).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    p
+}

@@ -1,0 +1,245 @@
+//! Streamed execution: failover before content, in-band errors after, cancellation, concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use polyroute::RequestContext;
+use serde_json::{json, Value};
+
+fn sreq(order: &[&str], text: &str) -> Value {
+    let mut v = req(order, text);
+    v["stream"] = json!(true);
+    v
+}
+
+async fn collect(s: polyroute::ChatStream) -> Vec<polyroute::Result<Value>> {
+    s.collect().await
+}
+
+fn text_of(chunks: &[polyroute::Result<Value>]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn stream_success_ends_with_usage_and_cost() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha"], "stream me please"))).await;
+    assert!(chunks.iter().all(Result::is_ok));
+    assert_eq!(text_of(&chunks), "m0: stream me please");
+    let last = chunks.last().unwrap().as_ref().unwrap();
+    assert!(last["usage"]["cost"].as_f64().unwrap() > 0.0);
+    assert_eq!(last["provider"], "ALPHA Cloud");
+    let id = last["id"].as_str().unwrap();
+    assert!(chunks.iter().all(|c| c.as_ref().unwrap()["id"] == id));
+    let rec = r.generation(id).await.unwrap();
+    assert_eq!(rec["streamed"], true);
+    assert_eq!(m[0].received()[0].body["stream"], true);
+}
+
+#[tokio::test]
+async fn stream_fails_over_before_content() {
+    let m = mocks(2).await;
+    let r = builder(&[
+        P("alpha", "openai", base(&m[0], "openai")),
+        P("beta", "openai", base(&m[1], "openai")),
+    ])
+    .build()
+    .unwrap();
+    for fault in [
+        "503",
+        "429",
+        "garbage",
+        "wrong-content-type",
+        "stall",
+        "close",
+    ] {
+        m[0].script([fault]).unwrap();
+        let chunks = collect(r.chat_stream(sreq(&["alpha", "beta"], "x y"))).await;
+        assert!(
+            chunks.iter().all(Result::is_ok),
+            "fault {fault}: {chunks:?}"
+        );
+        assert_eq!(text_of(&chunks), "m1: x y", "fault {fault}");
+        assert_eq!(
+            chunks.last().unwrap().as_ref().unwrap()["provider"],
+            "BETA Cloud"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cut_mid_stream_ends_in_band_without_failover() {
+    let m = mocks(2).await;
+    let r = builder(&[
+        P("alpha", "openai", base(&m[0], "openai")),
+        P("beta", "openai", base(&m[1], "openai")),
+    ])
+    .build()
+    .unwrap();
+    m[0].script(["cut"]).unwrap();
+    let body = sreq(
+        &["alpha", "beta"],
+        "one two three four five six seven eight",
+    );
+    let chunks = collect(r.chat_stream(body)).await;
+    let last = chunks.last().unwrap().as_ref().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "error");
+    assert!(last["error"]["message"].as_str().is_some());
+    assert!(!text_of(&chunks).is_empty());
+    assert_eq!(
+        m[1].calls(),
+        0,
+        "no failover after content reached the caller"
+    );
+    let id = last["id"].as_str().unwrap();
+    assert_eq!(r.generation(id).await.unwrap()["finish_reason"], "error");
+}
+
+#[tokio::test]
+async fn idle_timeout_mid_stream_is_in_band() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    m[0].script(["stall-after=3"]).unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha"], "a b c d"))).await;
+    let last = chunks.last().unwrap().as_ref().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "error");
+    assert!(last["error"]["message"].as_str().unwrap().contains("idle"));
+}
+
+#[tokio::test]
+async fn silence_before_first_token_fails_over() {
+    let m = mocks(2).await;
+    let r = builder(&[
+        P("alpha", "openai", base(&m[0], "openai")),
+        P("beta", "openai", base(&m[1], "openai")),
+    ])
+    .build()
+    .unwrap();
+    m[0].script(["chunk-delay=800"]).unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha", "beta"], "a b"))).await;
+    assert_eq!(text_of(&chunks), "m1: a b");
+}
+
+#[tokio::test]
+async fn all_fail_before_content_yields_one_error() {
+    let m = mocks(2).await;
+    let r = builder(&[
+        P("alpha", "openai", base(&m[0], "openai")),
+        P("beta", "openai", base(&m[1], "openai")),
+    ])
+    .build()
+    .unwrap();
+    m[0].script(["500"]).unwrap();
+    m[1].script(["429=3"]).unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha", "beta"], "x"))).await;
+    assert_eq!(chunks.len(), 1);
+    let e = chunks[0].as_ref().unwrap_err();
+    assert_eq!(e.code(), "temporarily_unavailable");
+    assert_eq!(e.attempts().len(), 2);
+    assert_eq!(e.retry_after(), Some(3.0));
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_upstream() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    let mut body = sreq(
+        &["alpha"],
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    );
+    body["max_tokens"] = json!(1000);
+    m[0].script(["chunk-delay=30"]).unwrap();
+    let mut s = r.chat_stream(body);
+    let mut got = 0;
+    while let Some(c) = s.next().await {
+        c.unwrap();
+        got += 1;
+        if got == 3 {
+            break;
+        }
+    }
+    drop(s);
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if m[0].aborted_streams() >= 1 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "the mock should see the client go away");
+}
+
+#[tokio::test]
+async fn sse_helper_frames_and_terminates() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    let parts: Vec<bytes::Bytes> = r
+        .chat_stream_sse(sreq(&["alpha"], "hi"), RequestContext::default())
+        .collect()
+        .await;
+    let all: String = parts
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).to_string())
+        .collect();
+    assert!(all.starts_with("data: {"));
+    assert!(all.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_streams_are_never_mixed_up() {
+    let m = mocks(2).await;
+    let r = builder(&[
+        P("alpha", "openai", base(&m[0], "openai")),
+        P("beta", "anthropic", base(&m[1], "anthropic")),
+    ])
+    .build()
+    .unwrap();
+    let n = 100;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let order: &[&str] = if i % 2 == 0 { &["alpha"] } else { &["beta"] };
+                let text = format!("request number {i} says hello");
+                let chunks: Vec<_> = r.chat_stream(sreq(order, &text)).collect().await;
+                (i, text, chunks)
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (i, text, chunks) = t.await.unwrap();
+        assert!(chunks.iter().all(Result::is_ok), "request {i}");
+        let label = if i % 2 == 0 { "m0" } else { "m1" };
+        assert_eq!(text_of(&chunks), format!("{label}: {text}"));
+        let id = chunks.last().unwrap().as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(ids.insert(id.clone()), "generation ids are unique");
+        assert!(r.generation(&id).await.is_some());
+    }
+    assert_eq!(m[0].calls() + m[1].calls(), n);
+}
