@@ -54,10 +54,12 @@ def test_overlay_adds_endpoint() -> None:
             }
         ],
     }
-    r = polyroute.Router(FIXTURES / "basic.json", overlay=overlay)
+    r = polyroute.Router(FIXTURES / "basic.json", {"mine": {"no_auth": True}}, overlay=overlay, read_env=False)
     p = r.plan(hi(provider={"sort": "price"}))
     assert p["attempts"][0]["endpoint"] == "mine"
-    assert polyroute.Router(FIXTURES / "basic.json", overlay=json.dumps(overlay)).plan(hi(provider={"only": ["mine"]}))
+    r = polyroute.Router(FIXTURES / "basic.json", {"mine": {"no_auth": True}}, overlay=json.dumps(overlay))
+    assert r.plan(hi(provider={"only": ["mine"]}))["attempts"][0]["endpoint"] == "mine"
+    assert r.credentials == ["mine"] or "mine" in r.credentials
 
 
 def test_plan_accepts_json_text(basic_router: polyroute.Router) -> None:

@@ -3,10 +3,12 @@
 //! Requests, usages, filters and catalogs arrive as dicts (or JSON text) and become `serde_json::Value`s; results
 //! go back as plain dicts, lists, strings and numbers. Nothing else in the binding touches Python object layout.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use polyroute_core::plan::HealthSnapshot;
-use polyroute_core::{Catalog, Error};
+use polyroute::core::plan::HealthSnapshot;
+use polyroute::{ApiKey, Catalog, Error, Limits, Options, ProviderSettings, Timeouts};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -242,4 +244,212 @@ pub fn filters(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
         m.retain(|_, x| !x.is_null());
     }
     Ok(v)
+}
+
+/// `data: {json}\n\n`: one server-sent event.
+pub fn sse_event(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, v);
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+/// Everything a `Router` is built from, kept so a forked child can build its own engine.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The parsed catalog (overlay applied).
+    pub catalog: Catalog,
+    /// Settings per provider slug.
+    pub providers: Vec<(String, ProviderSettings)>,
+    /// Router-wide options.
+    pub options: Options,
+    /// SQLite ledger file, if any.
+    pub ledger_path: Option<PathBuf>,
+}
+
+fn err_type(what: &str, e: &PyErr, py: Python<'_>) -> PyErr {
+    PyTypeError::new_err(format!("{what}: {}", e.value(py)))
+}
+
+fn seconds(v: &Value, what: &str) -> PyResult<Duration> {
+    v.as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!("{what}: expected a non-negative number of seconds"))
+        })
+}
+
+fn timeouts(base: Timeouts, m: &mut Map<String, Value>, prefix: &str) -> PyResult<Timeouts> {
+    let mut t = base;
+    for (key, slot) in [
+        ("timeout", &mut t.total),
+        ("connect_timeout", &mut t.connect),
+        ("first_token_timeout", &mut t.first_token),
+        ("idle_timeout", &mut t.idle),
+    ] {
+        if let Some(v) = m.remove(key).filter(|v| !v.is_null()) {
+            *slot = seconds(&v, &format!("{prefix}{key}"))?;
+        }
+    }
+    Ok(t)
+}
+
+fn unknown(m: &Map<String, Value>, what: &str) -> PyResult<()> {
+    match m.keys().next() {
+        Some(k) => Err(PyTypeError::new_err(format!(
+            "{what}: unknown option {k:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `providers={"openai": {"api_key", "base_url", "headers", "no_auth", "timeout", …}}`.
+pub fn providers(
+    obj: Option<&Bound<'_, PyAny>>,
+    defaults: Timeouts,
+) -> PyResult<Vec<(String, ProviderSettings)>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let Value::Object(all) = to_value(obj).map_err(|e| err_type("providers", &e, obj.py()))? else {
+        return Err(PyTypeError::new_err(
+            "providers must be a dict of provider slug to settings",
+        ));
+    };
+    let mut out = Vec::with_capacity(all.len());
+    for (slug, v) in all {
+        let what = format!("providers[{slug:?}]");
+        let Value::Object(mut m) = v else {
+            return Err(PyTypeError::new_err(format!("{what} must be a dict")));
+        };
+        let mut s = ProviderSettings::default();
+        if let Some(k) = m.remove("api_key").filter(|v| !v.is_null()) {
+            let k = k
+                .as_str()
+                .ok_or_else(|| PyTypeError::new_err(format!("{what}.api_key must be a str")))?;
+            s.api_key = Some(ApiKey::new(k));
+        }
+        if let Some(u) = m.remove("base_url").filter(|v| !v.is_null()) {
+            let u = u
+                .as_str()
+                .ok_or_else(|| PyTypeError::new_err(format!("{what}.base_url must be a str")))?;
+            s.base_url = Some(u.to_owned());
+        }
+        if let Some(h) = m.remove("headers").filter(|v| !v.is_null()) {
+            let Value::Object(h) = h else {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}.headers must be a dict"
+                )));
+            };
+            for (name, value) in h {
+                let value = value.as_str().ok_or_else(|| {
+                    PyTypeError::new_err(format!("{what}.headers values must be str"))
+                })?;
+                s.headers.push((name, value.to_owned()));
+            }
+        }
+        if let Some(n) = m.remove("no_auth") {
+            s.no_auth = n.as_bool().unwrap_or(false);
+        }
+        let t = timeouts(defaults, &mut m, &format!("{what}."))?;
+        if t != defaults {
+            s.timeouts = Some(t);
+        }
+        unknown(&m, &what)?;
+        out.push((slug, s));
+    }
+    Ok(out)
+}
+
+fn decimal(v: &Value, what: &str) -> PyResult<rust_decimal::Decimal> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    text.parse()
+        .map_err(|_| PyValueError::new_err(format!("{what}: expected a decimal amount in USD")))
+}
+
+fn limits(v: Value) -> PyResult<Limits> {
+    let Value::Object(mut m) = v else {
+        return Err(PyTypeError::new_err("limits must be a dict"));
+    };
+    let mut l = Limits::default();
+    if let Some(x) = m.remove("router_usd").filter(|v| !v.is_null()) {
+        l.router_usd = Some(decimal(&x, "limits.router_usd")?);
+    }
+    if let Some(x) = m.remove("default_user_usd").filter(|v| !v.is_null()) {
+        l.default_user_usd = Some(decimal(&x, "limits.default_user_usd")?);
+    }
+    if let Some(Value::Object(users)) = m.remove("user_usd") {
+        let mut out = HashMap::new();
+        for (u, x) in users {
+            out.insert(u, decimal(&x, "limits.user_usd")?);
+        }
+        l.user_usd = out;
+    }
+    for (key, slot) in [
+        ("free_per_minute", &mut l.free_per_minute),
+        ("free_per_day", &mut l.free_per_day),
+    ] {
+        if let Some(x) = m.remove(key).filter(|v| !v.is_null()) {
+            *slot = x
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| PyValueError::new_err(format!("limits.{key}: expected a count")))?;
+        }
+    }
+    if let Some(x) = m.remove("default_output_estimate").filter(|v| !v.is_null()) {
+        l.default_output_estimate = x.as_u64().ok_or_else(|| {
+            PyValueError::new_err("limits.default_output_estimate: expected a count")
+        })?;
+    }
+    unknown(&m, "limits")?;
+    Ok(l)
+}
+
+/// `Router(**options)`: `read_env`, the timeouts (seconds), `same_endpoint_retries`, `retry_backoff`,
+/// `sticky_ttl`, `limits`, `ledger_path`. Returns the options and the ledger path.
+pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<(Options, Option<PathBuf>)> {
+    let mut o = Options::default();
+    let Some(kw) = kwargs else {
+        return Ok((o, None));
+    };
+    let mut ledger = None;
+    if let Some(p) = kw.get_item("ledger_path")? {
+        kw.del_item("ledger_path")?;
+        if !p.is_none() {
+            ledger = Some(p.extract::<PathBuf>()?);
+        }
+    }
+    let Value::Object(mut m) = to_value(kw.as_any())? else {
+        return Ok((o, ledger));
+    };
+    o.timeouts = timeouts(o.timeouts, &mut m, "")?;
+    if let Some(x) = m.remove("read_env").filter(|v| !v.is_null()) {
+        o.read_env = x
+            .as_bool()
+            .ok_or_else(|| PyTypeError::new_err("read_env must be a bool"))?;
+    }
+    if let Some(x) = m.remove("same_endpoint_retries").filter(|v| !v.is_null()) {
+        o.same_endpoint_retries = x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| PyValueError::new_err("same_endpoint_retries: expected a count"))?;
+    }
+    if let Some(x) = m.remove("retry_backoff").filter(|v| !v.is_null()) {
+        o.retry_backoff = seconds(&x, "retry_backoff")?;
+    }
+    if let Some(x) = m.remove("sticky_ttl").filter(|v| !v.is_null()) {
+        o.sticky_ttl = seconds(&x, "sticky_ttl")?;
+    }
+    if let Some(x) = m.remove("limits").filter(|v| !v.is_null()) {
+        o.limits = limits(x)?;
+    }
+    unknown(&m, "Router")?;
+    Ok((o, ledger))
 }

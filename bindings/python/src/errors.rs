@@ -3,7 +3,7 @@
 //! The class is chosen in Python, by code, from the table there (`polyroute.errors.from_core`); this file only
 //! hands over the fields.
 
-use polyroute_core::Error;
+use polyroute::core::Error;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

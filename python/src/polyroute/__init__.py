@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 from . import types
-from ._polyroute import Router, __version__, all_codes, validate_request
+from typing import TYPE_CHECKING, Any
+
+from ._polyroute import AsyncChunkIterator, ChunkIterator, Router, __version__, all_codes, validate_request
 from .errors import (
     AuthenticationError,
     CatalogError,
@@ -24,7 +26,24 @@ from .errors import (
     RateLimitedError,
 )
 
+if TYPE_CHECKING:
+    from .transport import AsyncHTTPTransport, HTTPTransport
+
+
+def __getattr__(name: str) -> Any:
+    # The transports import httpx; load them on first use only.
+    if name in ("HTTPTransport", "AsyncHTTPTransport"):
+        from . import transport
+
+        return getattr(transport, name)
+    raise AttributeError(f"module 'polyroute' has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncChunkIterator",
+    "AsyncHTTPTransport",
+    "ChunkIterator",
+    "HTTPTransport",
     "AuthenticationError",
     "CatalogError",
     "InternalError",

@@ -1,16 +1,26 @@
 """The native module behind polyroute. Use the names re-exported by ``polyroute``."""
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, TypeAlias, final
 
-from .types import ChatRequest, CostBreakdown, Model, Plan, ProviderSettings, Usage
+from .types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    CostBreakdown,
+    Generation,
+    Model,
+    Plan,
+    ProviderSettings,
+    Usage,
+)
 
+__all__ = ["AsyncChunkIterator", "ChunkIterator", "Router", "__version__", "all_codes", "validate_request"]
 __version__: str
 
-__all__ = ["Router", "__version__", "all_codes", "validate_request"]
-
 _CatalogSource: TypeAlias = str | bytes | os.PathLike[str] | Mapping[str, Any]
+_Request: TypeAlias = ChatRequest | Mapping[str, Any] | str | bytes
 
 @final
 class Router:
@@ -22,10 +32,23 @@ class Router:
         providers: Mapping[str, ProviderSettings] | None = None,
         *,
         overlay: Mapping[str, Any] | str | None = None,
+        read_env: bool = ...,
+        timeout: float = ...,
+        connect_timeout: float = ...,
+        first_token_timeout: float = ...,
+        idle_timeout: float = ...,
+        same_endpoint_retries: int = ...,
+        retry_backoff: float = ...,
+        sticky_ttl: float = ...,
+        limits: Mapping[str, Any] | None = ...,
+        ledger_path: str | os.PathLike[str] | None = ...,
     ) -> Router: ...
+    @property
+    def credentials(self) -> list[str]:
+        """Provider slugs that hold a credential."""
     def plan(
         self,
-        request: ChatRequest | Mapping[str, Any] | str | bytes,
+        request: _Request,
         *,
         seed: int | None = None,
         health: Mapping[str, Mapping[str, Any]] | None = None,
@@ -54,9 +77,41 @@ class Router:
         free: bool | None = ...,
         search: str | None = ...,
     ) -> list[Model]: ...
+    def chat(
+        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+    ) -> ChatCompletion: ...
+    def achat(
+        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+    ) -> Awaitable[ChatCompletion]: ...
+    def stream(
+        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+    ) -> ChunkIterator: ...
+    def astream(
+        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+    ) -> AsyncChunkIterator: ...
+    def stream_sse(
+        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+    ) -> ChunkIterator: ...
+    def generation(self, id: str) -> Generation | None: ...
+
+@final
+class ChunkIterator:
+    """Chunks of a streamed completion (dicts; bytes from ``Router.stream_sse``)."""
+
+    def __iter__(self) -> ChunkIterator: ...
+    def __next__(self) -> ChatCompletionChunk: ...
+    def close(self) -> None:
+        """Stop the stream and cancel the upstream request."""
+
+@final
+class AsyncChunkIterator:
+    """Chunks of a streamed completion, for ``async for``."""
+
+    def __aiter__(self) -> AsyncChunkIterator: ...
+    def __anext__(self) -> Awaitable[ChatCompletionChunk]: ...
 
 def all_codes() -> list[str]:
     """Every stable error code of the core."""
 
-def validate_request(request: ChatRequest | Mapping[str, Any] | str | bytes) -> None:
+def validate_request(request: _Request) -> None:
     """Parse and validate a chat request; raise :class:`polyroute.InvalidRequestError` when it is invalid."""
