@@ -751,6 +751,7 @@ fn fallback_endpoint(
         stats: EndpointStats::default(),
         input_modalities: None,
         supports_implicit_caching: false,
+        cache: polyroute_core::catalog::EndpointCache::default(),
     })
 }
 
@@ -1094,6 +1095,7 @@ fn litellm_endpoint(
         stats: EndpointStats::default(),
         input_modalities,
         supports_implicit_caching: false,
+        cache: polyroute_core::catalog::EndpointCache::default(),
     })
 }
 

@@ -6,7 +6,10 @@ use polyroute_core::{Catalog, ChatRequest};
 use serde_json::json;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
     let cat = Catalog::embedded().expect("catalog");
     let model = cat
         .models()
@@ -25,9 +28,19 @@ fn main() {
     let t = std::time::Instant::now();
     let mut attempts = 0usize;
     for seed in 0..n {
-        let ctx = PlanContext { seed, health: &health, ..PlanContext::default() };
-        attempts += plan(&cat, &req, &ctx).map(|p| p.attempts.len()).unwrap_or(0);
+        let ctx = PlanContext {
+            seed,
+            health: &health,
+            ..PlanContext::default()
+        };
+        attempts += plan(&cat, &req, &ctx)
+            .map(|p| p.attempts.len())
+            .unwrap_or(0);
     }
     let per = t.elapsed().as_secs_f64() / n as f64 * 1e6;
-    println!("{model}: {} endpoints, {} attempts per plan, {per:.2} µs per plan (wall)", cat.model(&model).map_or(0, |m| m.endpoints.len()), attempts as u64 / n);
+    println!(
+        "{model}: {} endpoints, {} attempts per plan, {per:.2} µs per plan (wall)",
+        cat.model(&model).map_or(0, |m| m.endpoints.len()),
+        attempts as u64 / n
+    );
 }

@@ -55,6 +55,7 @@ impl Router {
         })
     }
 
+    #[allow(clippy::result_large_err)]
     fn request_builder(
         &self,
         a: &Attempt,
@@ -244,6 +245,7 @@ impl Router {
         tokio::time::sleep(Duration::from_millis(jitter)).await;
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn bill(
         &self,
         ad: &Admitted,

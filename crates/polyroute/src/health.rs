@@ -133,19 +133,21 @@ impl MemoryHealth {
 impl HealthStore for MemoryHealth {
     fn record(&self, key: &str, obs: Observation) {
         let now = Instant::now();
+        let new_endpoint;
         {
             let mut w = self
                 .windows
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let q = w.entry(key.to_string()).or_default();
+            new_endpoint = q.is_empty();
             q.push_back(Sample { at: now, obs });
             while q.len() > MAX_SAMPLES {
                 q.pop_front();
             }
         }
-        if obs.outage {
-            // An outage must be visible to the very next plan.
+        if obs.outage || new_endpoint {
+            // An outage (or a first observation) must be visible to the very next plan.
             let mut c = self
                 .cached
                 .write()
@@ -172,5 +174,47 @@ impl HealthStore for MemoryHealth {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *c = (now, false, snap.clone());
         snap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_is_visible_at_once_and_percentiles_come_from_successes() {
+        let h = MemoryHealth::default();
+        for i in 0..10 {
+            h.record(
+                "m@a",
+                Observation {
+                    ok: true,
+                    outage: false,
+                    ttft_ms: Some(f64::from(i) * 10.0),
+                    throughput: Some(50.0),
+                },
+            );
+        }
+        let s = h.snapshot();
+        let e = s.endpoints.get("m@a").cloned().unwrap_or_default();
+        assert!(!e.recent_outage);
+        assert_eq!(e.samples, 10);
+        assert_eq!(e.latency_p50_ms, Some(50.0));
+        assert_eq!(e.throughput_p50, Some(50.0));
+        h.record(
+            "m@a",
+            Observation {
+                ok: false,
+                outage: true,
+                ttft_ms: None,
+                throughput: None,
+            },
+        );
+        assert!(h
+            .snapshot()
+            .endpoints
+            .get("m@a")
+            .is_some_and(|e| e.recent_outage));
+        assert_eq!(h.success_rate("m@a"), Some(10.0 / 11.0));
     }
 }

@@ -51,3 +51,19 @@ pub fn scrub(text: &str, keys: &[&ApiKey]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints_the_key() {
+        let k = ApiKey::new("sk-test-fake-secret");
+        assert_eq!(format!("{k:?}"), "ApiKey(***)");
+        assert_eq!(format!("{k}"), "***");
+        assert_eq!(
+            scrub("bad key sk-test-fake-secret given", &[&k]),
+            "bad key *** given"
+        );
+    }
+}

@@ -308,6 +308,7 @@ fn usage_from(dialect: Dialect, v: &Value) -> Option<Usage> {
 ///
 /// # Errors
 /// A [`ProviderFailure`] for an error status, an error body or an unexpected shape.
+#[allow(clippy::result_large_err)]
 pub fn parse_response(
     dialect: Dialect,
     status: u16,
@@ -435,10 +436,7 @@ impl StreamTranslator {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Value> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        loop {
-            let Some((end, sep)) = find_event_end(&self.buf) else {
-                break;
-            };
+        while let Some((end, sep)) = find_event_end(&self.buf) {
             let raw: Vec<u8> = self.buf.drain(..end + sep).collect();
             let text = String::from_utf8_lossy(&raw[..end]).to_string();
             let data: Vec<&str> = text

@@ -9,6 +9,7 @@
 //! is one of [`ROUTERS`]. [`route`] is the same call for one-off use (it builds the index each time).
 
 pub mod classify;
+mod cues;
 mod pareto;
 mod rank;
 pub mod settings;
@@ -73,6 +74,25 @@ pub struct AutoDecision {
     pub strategy: Strategy,
     /// One line on why.
     pub explanation: String,
+}
+
+impl AutoDecision {
+    /// The decision as router metadata: `{strategy, models, task_type?, tier?, explanation}`.
+    #[must_use]
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "strategy": self.strategy.as_str(),
+            "models": self.models,
+            "explanation": self.explanation,
+        });
+        if let Some(t) = self.task_type {
+            v["task_type"] = serde_json::json!(t.as_str());
+        }
+        if let Some(t) = self.tier {
+            v["tier"] = serde_json::json!(t);
+        }
+        v
+    }
 }
 
 /// The 404 returned when no model is left for a router.

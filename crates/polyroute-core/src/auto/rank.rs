@@ -146,13 +146,30 @@ pub struct ModelFacts {
     pub free: bool,
     /// A `:batch` listing (Batch API only; never a candidate).
     pub batch: bool,
+    /// [`ModelFacts::task_score`] for every task, indexed like [`TaskType::ALL`].
+    scores: [f64; 8],
+    blended: f64,
 }
 
 impl ModelFacts {
     /// (3 × input + 1 × output) / 4, USD per million tokens: the price the cost tiers rank by.
     #[must_use]
     pub fn blended_price(&self) -> f64 {
-        (3.0 * self.prompt_price + self.completion_price) / 4.0
+        self.blended
+    }
+
+    /// The precomputed [`ModelFacts::task_score`].
+    #[must_use]
+    pub fn score(&self, task: TaskType) -> f64 {
+        self.scores[TaskType::ALL.iter().position(|t| *t == task).unwrap_or(0)]
+    }
+
+    fn finish(mut self) -> Self {
+        self.blended = (3.0 * self.prompt_price + self.completion_price) / 4.0;
+        for (k, t) in TaskType::ALL.into_iter().enumerate() {
+            self.scores[k] = self.task_score(t);
+        }
+        self
     }
 
     /// Whether this model can be chosen by a paid router (`auto`, `pareto-code`).
@@ -165,14 +182,12 @@ impl ModelFacts {
     /// replaced by the mean of the model's other indices, or [`UNKNOWN_SCORE`] when it has none.
     #[must_use]
     pub fn task_score(&self, task: TaskType) -> f64 {
-        let present: Vec<f64> = [self.intelligence, self.coding, self.agentic]
-            .into_iter()
-            .flatten()
-            .collect();
-        let fill = if present.is_empty() {
+        let known = [self.intelligence, self.coding, self.agentic];
+        let n = known.iter().flatten().count();
+        let fill = if n == 0 {
             UNKNOWN_SCORE
         } else {
-            present.iter().sum::<f64>() / present.len() as f64
+            known.iter().flatten().sum::<f64>() / n as f64
         };
         let i = self.intelligence.unwrap_or(fill);
         let c = self.coding.unwrap_or(fill);
@@ -209,6 +224,8 @@ fn aa_index(m: &Model, key: &str) -> Option<f64> {
 pub struct AutoIndex {
     pub(crate) catalog: Catalog,
     pub(crate) facts: std::sync::Arc<Vec<ModelFacts>>,
+    /// Indices of `facts`, by blended price then slug.
+    by_price: std::sync::Arc<Vec<usize>>,
 }
 
 impl AutoIndex {
@@ -218,22 +235,30 @@ impl AutoIndex {
     /// `agentic_index`) is divided by the largest value of that index in the catalog, so the best model scores 1.0.
     #[must_use]
     pub fn new(catalog: &Catalog) -> Self {
+        let (facts, by_price) = Self::compute(catalog);
         Self {
             catalog: catalog.clone(),
-            facts: std::sync::Arc::new(Self::compute(catalog)),
+            facts: std::sync::Arc::new(facts),
+            by_price: std::sync::Arc::new(by_price),
         }
     }
 
-    /// The index of `catalog`, with the facts computed on first use and cached inside the catalog.
+    /// The index of `catalog`, with the facts computed on first use and cached inside the catalog (so every plan
+    /// after the first reads precomputed numbers).
     #[must_use]
     pub fn cached(catalog: &Catalog) -> Self {
+        let (facts, by_price) = catalog.auto_cache(|| {
+            let (f, p) = Self::compute(catalog);
+            (std::sync::Arc::new(f), std::sync::Arc::new(p))
+        });
         Self {
             catalog: catalog.clone(),
-            facts: catalog.auto_facts(|| Self::compute(catalog)),
+            facts,
+            by_price,
         }
     }
 
-    fn compute(catalog: &Catalog) -> Vec<ModelFacts> {
+    fn compute(catalog: &Catalog) -> (Vec<ModelFacts>, Vec<usize>) {
         let models = catalog.models();
         let raw: Vec<[Option<f64>; 3]> = models
             .iter()
@@ -260,23 +285,32 @@ impl AutoIndex {
             .iter()
             .zip(&raw)
             .enumerate()
-            .map(|(index, (m, r))| ModelFacts {
-                index,
-                id: m.id.clone(),
-                intelligence: norm(r[0], 0),
-                coding: norm(r[1], 1),
-                agentic: norm(r[2], 2),
-                prompt_price: per_million(m.pricing.prompt),
-                completion_price: per_million(m.pricing.completion),
-                caps: Caps::of(m),
-                reasoning: m.reasoning.is_some()
-                    || m.supported_parameters.iter().any(|p| p == "reasoning"),
-                router: m.is_router() || m.id.starts_with('~'),
-                free: m.is_free(),
-                batch: m.id.ends_with(":batch"),
+            .map(|(index, (m, r))| {
+                ModelFacts::finish(ModelFacts {
+                    index,
+                    id: m.id.clone(),
+                    intelligence: norm(r[0], 0),
+                    coding: norm(r[1], 1),
+                    agentic: norm(r[2], 2),
+                    prompt_price: per_million(m.pricing.prompt),
+                    completion_price: per_million(m.pricing.completion),
+                    caps: Caps::of(m),
+                    reasoning: m.reasoning.is_some()
+                        || m.supported_parameters.iter().any(|p| p == "reasoning"),
+                    router: m.is_router() || m.id.starts_with('~'),
+                    free: m.is_free(),
+                    batch: m.id.ends_with(":batch"),
+                    scores: [0.0; 8],
+                    blended: 0.0,
+                })
             })
             .collect();
-        facts
+        let mut by_price: Vec<usize> = (0..facts.len()).collect();
+        by_price.sort_by(|&a, &b| {
+            let (x, y): (&ModelFacts, &ModelFacts) = (&facts[a], &facts[b]);
+            x.blended.total_cmp(&y.blended).then(x.id.cmp(&y.id))
+        });
+        (facts, by_price)
     }
 
     /// The catalog this index was built from.
@@ -304,18 +338,17 @@ pub(crate) struct AutoRanking {
     pub candidates: usize,
 }
 
-/// Price-percentile band (0..=4) of each candidate: the candidates sorted by blended price, a model's percentile is
-/// 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
+/// Price-percentile band (0..=4) of each candidate; `cands` must be sorted by blended price. A model's percentile
+/// is 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
 pub(crate) fn bands(cands: &[&ModelFacts]) -> Vec<usize> {
-    let n = cands.len();
-    let mut prices: Vec<f64> = cands.iter().map(|f| f.blended_price()).collect();
-    prices.sort_by(f64::total_cmp);
-    cands
-        .iter()
-        .map(|f| {
-            let p = f.blended_price();
-            let cheaper = prices.partition_point(|x| *x < p);
-            ((cheaper * 5) / n.max(1)).min(4)
+    let n = cands.len().max(1);
+    let mut cheaper = 0;
+    (0..cands.len())
+        .map(|j| {
+            if j > 0 && cands[j].blended_price() > cands[j - 1].blended_price() {
+                cheaper = j;
+            }
+            ((cheaper * 5) / n).min(4)
         })
         .collect()
 }
@@ -346,8 +379,9 @@ pub(crate) fn rank_auto(
 ) -> Option<AutoRanking> {
     let need = Need::of(req);
     let cands: Vec<&ModelFacts> = index
-        .facts
+        .by_price
         .iter()
+        .map(|&i| &index.facts[i])
         .filter(|f| f.paid_candidate() && f.caps.serves(&need) && allowed_by(settings, &f.id))
         .filter(|f| eligible(index.model(f)))
         .collect();
@@ -357,14 +391,7 @@ pub(crate) fn rank_auto(
     let band = bands(&cands);
     let mut by_band: [Vec<(&ModelFacts, f64)>; 5] = Default::default();
     for (f, b) in cands.iter().zip(&band) {
-        by_band[*b].push((f, f.task_score(task)));
-    }
-    for list in &mut by_band {
-        list.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then(a.0.blended_price().total_cmp(&b.0.blended_price()))
-                .then(a.0.id.cmp(&b.0.id))
-        });
+        by_band[*b].push((f, f.score(task)));
     }
     let order = band_order(settings.cost_tier.index());
     let used = order
@@ -372,14 +399,24 @@ pub(crate) fn rank_auto(
         .copied()
         .find(|b| !by_band[*b].is_empty())
         .unwrap_or(0);
-    let models: Vec<String> = order
-        .iter()
-        .skip_while(|b| **b != used)
-        .flat_map(|b| by_band[*b].iter())
-        .take(3)
-        .map(|(f, _)| f.id.clone())
-        .collect();
-    let mut models = models;
+    // Best score first, then cheaper, then slug; only the bands needed for three models are sorted.
+    let mut models: Vec<String> = Vec::with_capacity(3);
+    for b in order.iter().skip_while(|b| **b != used) {
+        let list = &mut by_band[*b];
+        list.sort_unstable_by(|x, y| {
+            y.1.total_cmp(&x.1)
+                .then(x.0.blended_price().total_cmp(&y.0.blended_price()))
+                .then(x.0.id.cmp(&y.0.id))
+        });
+        models.extend(
+            list.iter()
+                .take(3 - models.len())
+                .map(|(f, _)| f.id.clone()),
+        );
+        if models.len() == 3 {
+            break;
+        }
+    }
     if settings.pin_model {
         if let Some(pinned) = last_assistant_model(req) {
             if cands.iter().any(|f| f.id == pinned) {

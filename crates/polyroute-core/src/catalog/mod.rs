@@ -74,6 +74,12 @@ pub struct EndpointRoute {
     /// Service tier of a tier endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
+    /// Unit prices per million tokens, normalized once.
+    #[serde(skip)]
+    pub unit_prices: crate::plan::UnitPrices,
+    /// The same as `f64` (prompt, completion, request), for comparisons.
+    #[serde(skip)]
+    pub unit_f64: [f64; 3],
     /// Ordering price: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
     #[serde(skip)]
     pub order_price: Decimal,
@@ -88,9 +94,12 @@ fn upstream_default(model: &str) -> String {
     base.split_once('/').map_or(base, |(_, m)| m).to_string()
 }
 
+/// Per-model facts of the auto routers and their price order, cached per catalog.
+type AutoCache = (Arc<Vec<crate::auto::ModelFacts>>, Arc<Vec<usize>>);
+
 #[derive(Debug)]
 struct Inner {
-    auto_facts: std::sync::OnceLock<Arc<Vec<crate::auto::ModelFacts>>>,
+    auto_facts: std::sync::OnceLock<AutoCache>,
     routes: Vec<Vec<Arc<EndpointRoute>>>,
     models: Vec<Model>,
     providers: Vec<ProviderInfo>,
@@ -143,7 +152,21 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::InvalidCatalog`].
-    pub fn from_parts(providers: Vec<ProviderInfo>, models: Vec<Model>) -> Result<Self> {
+    pub fn from_parts(providers: Vec<ProviderInfo>, mut models: Vec<Model>) -> Result<Self> {
+        let million = Decimal::from(1_000_000);
+        for e in models.iter_mut().flat_map(|m| m.endpoints.iter_mut()) {
+            e.cache = EndpointCache {
+                ready: true,
+                prompt_per_m: rust_decimal::prelude::ToPrimitive::to_f64(
+                    &(e.pricing.prompt * million),
+                )
+                .unwrap_or(f64::MAX),
+                completion_per_m: rust_decimal::prelude::ToPrimitive::to_f64(
+                    &(e.pricing.completion * million),
+                )
+                .unwrap_or(f64::MAX),
+            };
+        }
         let mut issues = Vec::new();
         let mut by_id = HashMap::with_capacity(models.len());
         let mut by_canonical = HashMap::with_capacity(models.len());
@@ -213,6 +236,15 @@ impl Catalog {
                             max_completion_tokens: e.max_completion_tokens,
                             supported_parameters: e.supported_parameters.clone(),
                             service_tier: e.service_tier.clone(),
+                            unit_prices: crate::plan::UnitPrices::of(&e.pricing),
+                            unit_f64: {
+                                let u = crate::plan::UnitPrices::of(&e.pricing);
+                                let f = |d: Decimal| {
+                                    rust_decimal::prelude::ToPrimitive::to_f64(&d)
+                                        .unwrap_or(f64::MAX)
+                                };
+                                [f(u.prompt), f(u.completion), f(u.request)]
+                            },
                             order_price: e.pricing.prompt * Decimal::from(3) + e.pricing.completion,
                             order_price_f64: rust_decimal::prelude::ToPrimitive::to_f64(
                                 &(e.pricing.prompt * Decimal::from(3) + e.pricing.completion),
@@ -356,11 +388,8 @@ impl Catalog {
     }
 
     /// Per-model facts of the auto routers, computed once per catalog.
-    pub(crate) fn auto_facts(
-        &self,
-        compute: impl FnOnce() -> Vec<crate::auto::ModelFacts>,
-    ) -> Arc<Vec<crate::auto::ModelFacts>> {
-        Arc::clone(self.inner.auto_facts.get_or_init(|| Arc::new(compute())))
+    pub(crate) fn auto_cache(&self, compute: impl FnOnce() -> AutoCache) -> AutoCache {
+        self.inner.auto_facts.get_or_init(compute).clone()
     }
 
     /// Provider by exact lowercase slug (no allocation).

@@ -322,6 +322,20 @@ pub struct Endpoint {
     /// Prompt caching without explicit markers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supports_implicit_caching: bool,
+    /// Derived numbers for fast filtering, filled in by the catalog when it is loaded (leave the default).
+    #[serde(skip)]
+    pub cache: EndpointCache,
+}
+
+/// Derived per-endpoint numbers, computed once when a catalog is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EndpointCache {
+    /// Whether the numbers below were computed.
+    pub ready: bool,
+    /// Prompt price, USD per million tokens.
+    pub prompt_per_m: f64,
+    /// Completion price, USD per million tokens.
+    pub completion_per_m: f64,
 }
 
 fn is_default_stats(s: &EndpointStats) -> bool {

@@ -81,7 +81,9 @@ pub(crate) fn ser_unit_prices<S: serde::Serializer>(
 }
 
 impl UnitPrices {
-    fn of(p: &Pricing) -> Self {
+    /// Unit prices of `p`, normalized.
+    #[must_use]
+    pub fn of(p: &Pricing) -> Self {
         let m = Decimal::from(1_000_000);
         Self {
             prompt: (p.prompt * m).normalize(),
@@ -133,7 +135,7 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<Value>,
     /// How the order was made (`order`, `sort:price`, `weighted_random`, …).
-    pub strategy: String,
+    pub strategy: &'static str,
     /// Ordered attempts.
     pub attempts: Vec<Attempt>,
     /// Every excluded endpoint and why.
@@ -227,15 +229,6 @@ fn group_order<'a>(
         }
     }
     (out, excluded)
-}
-
-fn sort_name(by: SortBy) -> &'static str {
-    match by {
-        SortBy::Price => "price",
-        SortBy::Throughput => "throughput",
-        SortBy::Latency => "latency",
-        SortBy::Exacto => "exacto",
-    }
 }
 
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
@@ -352,7 +345,7 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             .or_else(|| resolved[mi].variant.map(|v| v.sort()))
     };
     let mut ordered: Ordered<'_> = Vec::new();
-    let mut strategy = String::new();
+    let mut strategy: &'static str = "";
     let group_list: Vec<Vec<Candidate<'_>>> = if partition == Partition::None && groups.len() > 1 {
         vec![groups.into_iter().flatten().collect()]
     } else {
@@ -410,12 +403,13 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             }
         }
         if strategy.is_empty() {
-            strategy = if prefs.order.is_some() {
-                "order".into()
-            } else if let Some(s) = sort {
-                format!("sort:{}", sort_name(s))
-            } else {
-                "weighted_random".into()
+            strategy = match (prefs.order.is_some(), sort) {
+                (true, _) => "order",
+                (false, Some(SortBy::Price)) => "sort:price",
+                (false, Some(SortBy::Throughput)) => "sort:throughput",
+                (false, Some(SortBy::Latency)) => "sort:latency",
+                (false, Some(SortBy::Exacto)) => "sort:exacto",
+                (false, None) => "weighted_random",
             };
         }
         ordered.extend(part);
@@ -431,22 +425,20 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             model_index: c.model_index,
         })
         .collect();
-    let primary_prices = UnitPrices::of(&attempts[0].pricing);
-    let worst = Pricing {
-        prompt: attempts
+    let primary_prices = attempts[0].unit_prices.clone();
+    // The highest of each unit price, compared as f64 and taken exactly from the winning attempt.
+    let pick = |f: fn(&Attempt) -> f64, d: fn(&Attempt) -> Decimal| {
+        attempts
             .iter()
-            .map(|a| a.pricing.prompt)
-            .max()
-            .unwrap_or_default(),
-        completion: attempts
-            .iter()
-            .map(|a| a.pricing.completion)
-            .max()
-            .unwrap_or_default(),
-        request: attempts.iter().filter_map(|a| a.pricing.request).max(),
-        ..Pricing::default()
+            .max_by(|a, b| f(a).total_cmp(&f(b)))
+            .map(d)
+            .unwrap_or_default()
     };
-    let worst_case_prices = UnitPrices::of(&worst);
+    let worst_case_prices = UnitPrices {
+        prompt: pick(|a| a.unit_f64[0], |a| a.unit_prices.prompt),
+        completion: pick(|a| a.unit_f64[1], |a| a.unit_prices.completion),
+        request: pick(|a| a.unit_f64[2], |a| a.unit_prices.request),
+    };
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
     Ok(Plan {

@@ -27,6 +27,8 @@ pub struct RequestFacts {
     pub tier: Option<&'static str>,
     /// `max_price` prompt and completion limits converted once to USD per token.
     pub max_token_price: (Option<Decimal>, Option<Decimal>),
+    /// The same limits per million tokens as `f64`, for the fast path.
+    pub max_price_f64: (Option<f64>, Option<f64>),
 }
 
 impl RequestFacts {
@@ -53,6 +55,16 @@ impl RequestFacts {
                     let per_token = |x: Option<Decimal>| x.map(|v| v / Decimal::from(1_000_000));
                     (per_token(m.prompt), per_token(m.completion))
                 }),
+            max_price_f64: req
+                .provider
+                .as_ref()
+                .and_then(|p| p.max_price.as_ref())
+                .map_or((None, None), |m| {
+                    let f = |x: Option<Decimal>| {
+                        x.and_then(|v| rust_decimal::prelude::ToPrimitive::to_f64(&v))
+                    };
+                    (f(m.prompt), f(m.completion))
+                }),
         }
     }
 }
@@ -62,7 +74,7 @@ impl RequestFacts {
 /// matches exactly one endpoint.
 #[must_use]
 pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> bool {
-    let r = reference.trim();
+    let r = reference;
     if r.contains('/') {
         return r.eq_ignore_ascii_case(&e.tag);
     }
@@ -179,13 +191,17 @@ pub fn check(
                 ),
             ))
         };
+        let (fast_p, fast_c) = facts.max_price_f64;
+        let clearly_under = |price: f64, limit: Option<f64>| {
+            e.cache.ready && limit.is_none_or(|l| price < l * (1.0 - 1e-9))
+        };
         if let (Some(lim), Some(l)) = (facts.max_token_price.0, mp.prompt) {
-            if e.pricing.prompt > lim {
+            if !clearly_under(e.cache.prompt_per_m, fast_p) && e.pricing.prompt > lim {
                 return over("prompt", e.pricing.prompt * million, l, "/M tokens");
             }
         }
         if let (Some(lim), Some(l)) = (facts.max_token_price.1, mp.completion) {
-            if e.pricing.completion > lim {
+            if !clearly_under(e.cache.completion_per_m, fast_c) && e.pricing.completion > lim {
                 return over("completion", e.pricing.completion * million, l, "/M tokens");
             }
         }

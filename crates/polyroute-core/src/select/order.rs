@@ -221,43 +221,36 @@ pub fn sort_by(c: &mut [Candidate<'_>], by: SortBy) {
 /// The default order (semantics §3.4): endpoints without a recent outage are drawn one after another by weighted
 /// random sampling without replacement, weight = 1 / price² (free endpoints first, uniformly among themselves);
 /// endpoints with a recent outage follow, cheapest first.
+///
+/// The draw uses the exponential-keys form of weighted sampling without replacement (Efraimidis–Spirakis): each
+/// endpoint gets the key `ln(u) / w` for a uniform `u` in (0, 1), and sorting by key, largest first, yields the same
+/// distribution as drawing one endpoint at a time with probability proportional to its weight among those left.
 pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<Candidate<'a>> {
-    let (mut stable, mut unstable): (Vec<_>, Vec<_>) = c.into_iter().partition(|x| !x.unstable());
-    stable.sort_by(|a, b| a.endpoint.tag.cmp(&b.endpoint.tag));
-    let mut out = Vec::with_capacity(stable.len() + unstable.len());
-    let mut weights: Vec<f64> = Vec::with_capacity(stable.len());
-    while !stable.is_empty() {
-        let free = stable.iter().filter(|x| x.price.is_zero()).count();
-        let pick = if free == 0 {
-            weights.clear();
-            weights.extend(stable.iter().map(|x| 1.0 / (x.price_f64 * x.price_f64)));
-            let total: f64 = weights.iter().sum();
-            let mut r = rng.gen::<f64>() * total;
-            let mut chosen = weights.len() - 1;
-            for (i, w) in weights.iter().enumerate() {
-                if r < *w {
-                    chosen = i;
-                    break;
-                }
-                r -= w;
-            }
-            chosen
-        } else {
-            let k = rng.gen_range(0..free);
-            stable
-                .iter()
-                .enumerate()
-                .filter(|(_, x)| x.price.is_zero())
-                .nth(k)
-                .map_or(0, |(i, _)| i)
-        };
-        out.push(stable.remove(pick));
-    }
+    // Candidates arrive in catalog order, so the result depends only on the seed and the catalog.
+    let (stable, mut unstable): (Vec<_>, Vec<_>) = c.into_iter().partition(|x| !x.unstable());
+    let mut keys: Vec<(bool, f64, u32)> = stable
+        .iter()
+        .zip(0u32..)
+        .map(|(x, i)| {
+            let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+            let free = x.price.is_zero();
+            // Free endpoints: uniform among themselves (equal weights), ahead of every priced endpoint.
+            let key = if free {
+                u.ln()
+            } else {
+                u.ln() * x.price_f64 * x.price_f64
+            };
+            (free, key, i)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
     unstable.sort_by(|a, b| {
         a.price
             .cmp(&b.price)
             .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
     });
+    let mut out: Vec<Candidate<'a>> = Vec::with_capacity(keys.len() + unstable.len());
+    out.extend(keys.iter().map(|&(_, _, i)| stable[i as usize]));
     out.extend(unstable);
     out
 }

@@ -351,6 +351,19 @@ impl ChatRequest {
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             Error::invalid(if path == "." { "$".to_string() } else { path }, msg)
         })?;
+        let mut req = req;
+        if let Some(p) = req.provider.as_mut() {
+            for list in [p.order.as_mut(), p.only.as_mut(), p.ignore.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                for r in list.iter_mut() {
+                    if r.trim().len() != r.len() {
+                        *r = r.trim().to_string();
+                    }
+                }
+            }
+        }
         req.validate()?;
         Ok(req)
     }
