@@ -244,18 +244,40 @@ impl KeyStore {
         }
     }
 
-    /// Look up a bearer token.
-    pub fn lookup(&self, token: &str) -> Lookup {
-        self.refresh();
-        let h = hash_key(token);
+    fn find(&self, h: &str) -> Lookup {
         let c = self
             .cache
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match c.by_hash.get(&h) {
+        match c.by_hash.get(h) {
             Some(k) if k.revoked_ms.is_none() => Lookup::Active(k.clone()),
             Some(_) => Lookup::Revoked,
             None => Lookup::Unknown,
+        }
+    }
+
+    /// Look up a bearer token. An unknown token makes the store check the file at once (a key created a moment
+    /// ago works on its first request).
+    pub fn lookup(&self, token: &str) -> Lookup {
+        self.refresh();
+        let h = hash_key(token);
+        match self.find(&h) {
+            Lookup::Unknown => {
+                let changed = {
+                    let c = self
+                        .cache
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    c.mtime != self.mtime()
+                };
+                if changed {
+                    self.invalidate();
+                    self.find(&h)
+                } else {
+                    Lookup::Unknown
+                }
+            }
+            found => found,
         }
     }
 }
