@@ -316,7 +316,7 @@ fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
             cx.drop(&format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").cloned().unwrap_or(Value::Null);
+        let f = t.get("function").unwrap_or(&Value::Null);
         let name = f.get("name").and_then(Value::as_str).unwrap_or("");
         let sent = tool_name(name);
         if sent != name && !cx.hints.tool_names.iter().any(|(s, _)| s == &sent) {

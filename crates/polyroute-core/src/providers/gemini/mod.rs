@@ -213,7 +213,7 @@ pub(crate) fn build_request(
             drop(&mut dropped, &format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").cloned().unwrap_or(Value::Null);
+        let f = t.get("function").unwrap_or(&Value::Null);
         let orig = f.get("name").and_then(Value::as_str).unwrap_or("");
         let name = function_name(orig);
         if name != orig {
