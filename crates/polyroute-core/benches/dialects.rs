@@ -2,11 +2,15 @@
 //! OpenAI chunk throughput.
 //!
 //! `cargo bench -p polyroute-core --bench dialects -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Every benchmark runs twice: `wall/…` measures wall time (criterion's default), `cpu/…` measures the thread's
+//! CPU time, which stays meaningful when other processes compete for the cores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use polyroute_core::providers::{
     build_request, Dialect, ResponseContext, StreamTranslator, TranslateOptions,
@@ -70,21 +74,103 @@ fn anthropic_sse(target: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn translate(c: &mut Criterion) {
+/// Nanoseconds of CPU time consumed by the calling thread.
+#[allow(unsafe_code)] // one clock_gettime call on a stack timespec
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    u64::try_from(ts.tv_sec).unwrap() * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap()
+}
+
+/// Criterion measurement: thread CPU time in nanoseconds.
+struct ThreadCpu;
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e3, "µs"),
+            t if t < 1e9 => (1e6, "ms"),
+            _ => (1e9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        #[allow(clippy::cast_precision_loss)]
+        let (n, unit) = match throughput {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => {
+                (*b as f64 / 1_048_576.0, "MiB/s")
+            }
+            Throughput::Elements(e) => (*e as f64, "elem/s"),
+        };
+        values.iter_mut().for_each(|v| *v = n * 1e9 / *v);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+fn translate<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     let req = request();
     let a = TranslateOptions::new("anthropic", "claude-sonnet-4-5");
     let g = TranslateOptions::new("google-ai-studio", "gemini-2.5-flash");
-    c.bench_function("translate_20msg_5tools/anthropic", |b| {
+    c.bench_function(&format!("{prefix}/translate_20msg_5tools/anthropic"), |b| {
         b.iter(|| build_request(Dialect::Anthropic, black_box(&req), &a).unwrap());
     });
-    c.bench_function("translate_20msg_5tools/gemini", |b| {
+    c.bench_function(&format!("{prefix}/translate_20msg_5tools/gemini"), |b| {
         b.iter(|| build_request(Dialect::Gemini, black_box(&req), &g).unwrap());
     });
 }
 
-fn stream(c: &mut Criterion) {
+fn stream<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     let body = anthropic_sse(1 << 20);
-    let mut group = c.benchmark_group("anthropic_sse");
+    let mut group = c.benchmark_group(format!("{prefix}/anthropic_sse"));
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("to_openai_chunks", |b| {
         b.iter(|| {
@@ -116,5 +202,20 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, translate, stream);
-criterion_main!(benches);
+fn wall(c: &mut Criterion<WallTime>) {
+    translate(c, "wall");
+    stream(c, "wall");
+}
+
+fn cpu(c: &mut Criterion<ThreadCpu>) {
+    translate(c, "cpu");
+    stream(c, "cpu");
+}
+
+criterion_group!(wall_benches, wall);
+criterion_group! {
+    name = cpu_benches;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = cpu
+}
+criterion_main!(wall_benches, cpu_benches);

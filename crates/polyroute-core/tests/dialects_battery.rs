@@ -524,6 +524,47 @@ fn reasoning_budgets() {
 }
 
 #[test]
+fn adaptive_thinking_and_sampling_gates() {
+    let r = req(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 8000,
+        "reasoning": {"effort": "minimal"}, "temperature": 0.2, "top_k": 3, "stop": ["Z"],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object", "properties": {}}}}}),
+    );
+    let mut o = TranslateOptions::new("anthropic", "claude-opus-4-7");
+    o.anthropic_adaptive_thinking = true;
+    o.sampling_params = false;
+    o.supports_native_structured_output = true;
+    let n = build_request(Anthropic, &r, &o).unwrap();
+    assert_eq!(
+        n.body["thinking"],
+        json!({"type": "adaptive", "display": "summarized"})
+    );
+    assert_eq!(n.body["output_config"]["effort"], "low");
+    assert_eq!(n.body["output_config"]["format"]["type"], "json_schema");
+    assert_eq!(n.body["max_tokens"], 8000);
+    assert!(n.body.get("temperature").is_none() && n.body.get("top_k").is_none());
+    assert_eq!(n.body["stop_sequences"], json!(["Z"]));
+    assert_eq!(n.dropped, ["temperature", "top_k"]);
+    // A budget maps to the nearest effort.
+    let r = req(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10000,
+        "reasoning": {"max_tokens": 7000, "exclude": true}}),
+    );
+    let n = build_request(Anthropic, &r, &o).unwrap();
+    assert_eq!(n.body["output_config"], json!({"effort": "high"}));
+    assert_eq!(n.body["thinking"]["display"], "omitted");
+    // Gemini honours the gate too.
+    let r = req(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0.2, "seed": 1}),
+    );
+    let mut o = TranslateOptions::new("g", "gemini-3-pro");
+    o.sampling_params = false;
+    let n = build_request(Gemini, &r, &o).unwrap();
+    assert_eq!(n.body["generationConfig"], json!({"seed": 1}));
+    assert_eq!(n.dropped, ["temperature"]);
+}
+
+#[test]
 fn reasoning_round_trips_signatures() {
     // Anthropic thinking → reasoning_details → thinking block again.
     let answer = json!({"id": "m", "model": "c", "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 9, "output_tokens_details": {"thinking_tokens": 5}},

@@ -138,11 +138,17 @@ pub struct TranslateOptions<'a> {
     pub anthropic_version: &'a str,
     /// Anthropic `max_tokens` when the request gives no output limit (the model's max output, from the catalog).
     pub default_max_tokens: u64,
+    /// Anthropic model takes adaptive thinking (`thinking: {type: adaptive}` + `output_config.effort`, Claude
+    /// 4.6 and later; 4.7+ reject `budget_tokens`). Otherwise reasoning becomes a `budget_tokens` budget.
+    pub anthropic_adaptive_thinking: bool,
+    /// The model accepts sampling parameters (`temperature`, `top_p`, `top_k`). Claude 4.7+ and Anthropic API
+    /// version `2026-10-21` reject them; when false they are dropped and reported (an error when strict).
+    pub sampling_params: bool,
 }
 
 impl<'a> TranslateOptions<'a> {
     /// Defaults: not strict, no native structured output, not streaming, Gemini `v1beta`, Anthropic `2023-06-01`,
-    /// default `max_tokens` 4096.
+    /// default `max_tokens` 4096, budget (not adaptive) thinking, sampling parameters accepted.
     #[must_use]
     pub fn new(provider: &'a str, upstream_model: &'a str) -> Self {
         Self {
@@ -154,6 +160,8 @@ impl<'a> TranslateOptions<'a> {
             gemini_api_version: GeminiApiVersion::V1Beta,
             anthropic_version: "2023-06-01",
             default_max_tokens: 4096,
+            anthropic_adaptive_thinking: false,
+            sampling_params: true,
         }
     }
 }

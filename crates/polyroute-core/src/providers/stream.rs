@@ -17,6 +17,17 @@ use crate::plan::OutcomeClass;
 use crate::sse::{SseEventRef, SseParser};
 use crate::types::Usage;
 
+thread_local! {
+    /// `{index, delta, finish_reason: null}`, cloned for every plain delta chunk.
+    static CHOICE_TEMPLATE: Map<String, Value> = {
+        let mut m = Map::with_capacity(3);
+        m.insert("index".into(), Value::from(0u64));
+        m.insert("delta".into(), Value::Null);
+        m.insert("finish_reason".into(), Value::Null);
+        m
+    };
+}
+
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
 #[derive(Debug)]
 pub(crate) struct StreamCore {
@@ -88,7 +99,8 @@ impl StreamCore {
             self.template = Some(m);
         }
         let mut m = self.template.clone().unwrap_or_default();
-        if let Some(slot) = m.get_mut("choices") {
+        // `choices` is the template's last entry: set it by position (no key hashing).
+        if let Some((_, slot)) = m.iter_mut().next_back() {
             *slot = Value::Array(choices);
         }
         Value::Object(m)
@@ -143,6 +155,19 @@ impl StreamCore {
         }
         if delta.iter().any(|(k, v)| k != "role" && has_payload(v)) {
             self.content_emitted = true;
+        }
+        if finish.is_none() && extra.is_none() {
+            // Hot path (a content or argument fragment): clone a prebuilt choice and fill it by position.
+            let mut choice = CHOICE_TEMPLATE.with(Clone::clone);
+            let mut slots = choice.iter_mut().map(|(_, v)| v);
+            if let Some(v) = slots.next() {
+                *v = Value::from(index);
+            }
+            if let Some(v) = slots.next() {
+                *v = Value::Object(delta);
+            }
+            out.push(self.envelope(vec![Value::Object(choice)]));
+            return;
         }
         let mut choice = Map::with_capacity(5);
         choice.insert("index".into(), Value::from(index));

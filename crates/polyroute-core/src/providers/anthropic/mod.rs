@@ -149,12 +149,19 @@ pub(crate) fn build_request(
     let mut max_tokens = req.output_limit().unwrap_or(opts.default_max_tokens).max(1);
     let thinking = match reasoning_wish(req) {
         Some(w) if !w.disabled => {
-            let budget = thinking_budget(&w, max_tokens);
-            if max_tokens <= budget {
-                max_tokens += budget;
-            }
             cx.hints.exclude_reasoning = w.exclude;
-            Some(budget)
+            if opts.anthropic_adaptive_thinking {
+                Some(Thinking::Adaptive {
+                    effort: adaptive_effort(&w, max_tokens),
+                    exclude: w.exclude,
+                })
+            } else {
+                let budget = thinking_budget(&w, max_tokens);
+                if max_tokens <= budget {
+                    max_tokens += budget;
+                }
+                Some(Thinking::Budget(budget))
+            }
         }
         _ => None,
     };
@@ -190,11 +197,26 @@ pub(crate) fn build_request(
             }
         }
     }
-    if let Some(budget) = thinking {
-        body.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": budget}),
-        );
+    if let Some(t) = &thinking {
+        match t {
+            Thinking::Budget(budget) => {
+                body.insert(
+                    "thinking".into(),
+                    json!({"type": "enabled", "budget_tokens": budget}),
+                );
+            }
+            Thinking::Adaptive { effort, exclude } => {
+                let display = if *exclude { "omitted" } else { "summarized" };
+                body.insert(
+                    "thinking".into(),
+                    json!({"type": "adaptive", "display": display}),
+                );
+                let oc = body.entry("output_config").or_insert_with(|| json!({}));
+                if let Some(oc) = oc.as_object_mut() {
+                    oc.insert("effort".into(), json!(effort));
+                }
+            }
+        }
         if let Some(tc) = &mut tool_choice {
             if tc["type"] == "any" || tc["type"] == "tool" {
                 cx.drop("tool_choice")?;
@@ -239,13 +261,44 @@ fn compact(mut blocks: Vec<Value>) -> Value {
     Value::Array(blocks)
 }
 
-fn sampling(
+/// Reasoning as Anthropic takes it.
+enum Thinking {
+    /// `thinking: {type: enabled, budget_tokens}`.
+    Budget(u64),
+    /// `thinking: {type: adaptive}` with `output_config.effort`.
+    Adaptive { effort: &'static str, exclude: bool },
+}
+
+/// The adaptive-thinking effort: the requested effort (`minimal` → `low`), or the level nearest an explicit
+/// budget's share of `max_tokens`.
+fn adaptive_effort(w: &super::common::ReasoningWish, max_tokens: u64) -> &'static str {
+    match w.effort.as_deref() {
+        Some("minimal" | "low") => "low",
+        Some("medium") => "medium",
+        Some("high") => "high",
+        Some("xhigh") => "xhigh",
+        Some("max") => "max",
+        _ => {
+            #[allow(clippy::cast_precision_loss)]
+            let share = w.max_tokens.unwrap_or(0) as f64 / max_tokens.max(1) as f64;
+            match share {
+                s if s >= 0.875 => "xhigh",
+                s if s >= 0.65 => "high",
+                s if s >= 0.35 => "medium",
+                _ => "low",
+            }
+        }
+    }
+}
+
+/// `temperature` (clamped to Anthropic's 0–1), `top_p`, `top_k`; thinking rejects non-default temperature and
+/// `top_k`.
+fn sampling_params(
     cx: &mut Ctx<'_, '_>,
-    req: &ChatRequest,
+    x: &Map<String, Value>,
     body: &mut Map<String, Value>,
     thinking: bool,
 ) -> Result<()> {
-    let x = &req.extra;
     if let Some(t) = x.get("temperature").and_then(Value::as_f64) {
         if thinking && (t - 1.0).abs() > f64::EPSILON {
             cx.drop("temperature")?;
@@ -262,6 +315,26 @@ fn sampling(
         } else {
             body.insert("top_k".into(), k.clone());
         }
+    }
+    Ok(())
+}
+
+fn sampling(
+    cx: &mut Ctx<'_, '_>,
+    req: &ChatRequest,
+    body: &mut Map<String, Value>,
+    thinking: bool,
+) -> Result<()> {
+    let x = &req.extra;
+    if !cx.opts.sampling_params {
+        for p in ["temperature", "top_p", "top_k"] {
+            if x.get(p).is_some_and(|v| !v.is_null()) {
+                cx.drop(p)?;
+            }
+        }
+    }
+    if cx.opts.sampling_params {
+        sampling_params(cx, x, body, thinking)?;
     }
     let stops: Vec<Value> = match x.get("stop") {
         Some(Value::String(s)) => vec![json!(s)],
@@ -316,7 +389,7 @@ fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
             cx.drop(&format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").cloned().unwrap_or(Value::Null);
+        let f = t.get("function").unwrap_or(&Value::Null);
         let name = f.get("name").and_then(Value::as_str).unwrap_or("");
         let sent = tool_name(name);
         if sent != name && !cx.hints.tool_names.iter().any(|(s, _)| s == &sent) {

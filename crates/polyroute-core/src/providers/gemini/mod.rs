@@ -213,7 +213,7 @@ pub(crate) fn build_request(
             drop(&mut dropped, &format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").cloned().unwrap_or(Value::Null);
+        let f = t.get("function").unwrap_or(&Value::Null);
         let orig = f.get("name").and_then(Value::as_str).unwrap_or("");
         let name = function_name(orig);
         if name != orig {
@@ -247,7 +247,14 @@ pub(crate) fn build_request(
     if req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
         drop(&mut dropped, "parallel_tool_calls")?;
     }
-    let gc = generation_config(req, gen, &mut hints, &mut dropped, &mut drop)?;
+    let gc = generation_config(
+        req,
+        gen,
+        opts.sampling_params,
+        &mut hints,
+        &mut dropped,
+        &mut drop,
+    )?;
     if !gc.is_empty() {
         body.insert("generationConfig".into(), Value::Object(gc));
     }
@@ -289,6 +296,7 @@ type DropFn<'f> = dyn FnMut(&mut Vec<String>, &str) -> Result<()> + 'f;
 fn generation_config(
     req: &ChatRequest,
     gen: u32,
+    sampling: bool,
     hints: &mut ResponseHints,
     dropped: &mut Vec<String>,
     drop: &mut DropFn<'_>,
@@ -309,7 +317,11 @@ fn generation_config(
         ("n", "candidateCount"),
     ] {
         if let Some(v) = x.get(from).filter(|v| v.is_number()) {
-            gc.insert(to.into(), v.clone());
+            if !sampling && matches!(from, "temperature" | "top_p" | "top_k") {
+                drop(dropped, from)?;
+            } else {
+                gc.insert(to.into(), v.clone());
+            }
         }
     }
     match x.get("stop") {
