@@ -2,3 +2,4 @@
 
 pub mod catalog_build;
 pub mod inspect;
+pub mod serve;

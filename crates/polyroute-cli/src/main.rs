@@ -8,6 +8,8 @@ use polyroute_cli::{catalog_build, inspect};
 use polyroute_core::catalog::ModelFilter;
 use polyroute_core::Usage;
 
+use polyroute_cli::serve::cli as serve_cmd;
+
 #[derive(Debug, Parser)]
 #[command(name = "polyroute", version, about = "Embeddable LLM routing engine")]
 struct Cli {
@@ -124,6 +126,16 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Run the OpenRouter-compatible HTTP gateway.
+    Serve(serve_cmd::ServeArgs),
+    /// Gateway API keys (stored hashed in the data directory).
+    Keys {
+        #[command(subcommand)]
+        command: serve_cmd::KeysCommand,
+        /// Data directory [default: $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +173,8 @@ fn repo_root() -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Keys { command, data_dir } => serve_cmd::keys(command, data_dir.as_deref()),
         Command::Models {
             input,
             output,

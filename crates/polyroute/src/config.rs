@@ -151,4 +151,7 @@ pub struct RequestContext {
     pub session_id: Option<String>,
     /// Add the router metadata block (every attempt) to the response.
     pub metadata: bool,
+    /// Use this generation id (`gen-…`) instead of a generated one, so a gateway can send it in a response
+    /// header before the first chunk is known. Must be unique per request.
+    pub generation_id: Option<String>,
 }

@@ -482,7 +482,9 @@ impl Router {
         }
         let reserved = self.reserve(&plan, req, ctx.user.as_deref())?;
         let created_ms = now_ms();
-        let gen_id = format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED));
+        let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
+            format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED))
+        });
         Ok(Admitted {
             plan,
             gen_id,

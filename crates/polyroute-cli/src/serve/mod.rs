@@ -1,0 +1,315 @@
+//! `polyroute serve`: the engine behind an OpenRouter-compatible HTTP API (axum on tokio).
+//!
+//! Routes: `POST /api/v1/chat/completions`, `GET /api/v1/models`, `GET /api/v1/models/{author}/{slug}/endpoints`,
+//! `GET /api/v1/providers`, `GET /api/v1/generation?id=`, `GET /api/v1/key`, `GET /api/v1/activity`, `GET /health`.
+
+pub mod account;
+pub mod catalog_api;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod keys;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use polyroute::{MemoryHealth, Router};
+use rand::RngCore;
+use serde_json::Value;
+
+pub use config::Config;
+use error::ApiError;
+use keys::{KeyEntry, KeyStore, Lookup};
+
+/// Default request body limit (4 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Shared state of the gateway.
+pub struct Gateway {
+    /// The engine.
+    pub router: Router,
+    /// Gateway keys.
+    pub keys: KeyStore,
+    /// The engine's health window (read by the endpoints API).
+    pub health: Arc<MemoryHealth>,
+    /// The ledger file (read by `/generation`, `/key`, `/activity`).
+    pub ledger_path: PathBuf,
+    /// `: OPENROUTER PROCESSING` interval.
+    pub keepalive: Duration,
+    /// Free-tier limits (per minute, per day) for the `X-RateLimit-Limit` header.
+    pub free_limits: (u32, u32),
+    /// Request body limit in bytes.
+    pub body_limit: usize,
+    models: catalog_api::ModelRows,
+    seq: AtomicU64,
+    seed: u64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("ledger_path", &self.ledger_path)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl Gateway {
+    /// Build the gateway from a configuration and a data directory (created if missing).
+    ///
+    /// # Errors
+    /// A bad catalog, overlay, ledger or key file.
+    pub fn new(cfg: &Config, data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let health = Arc::new(MemoryHealth::default());
+        let router = cfg.router(data_dir, health.clone())?;
+        let keys = KeyStore::open(data_dir)?;
+        let lim = polyroute::Limits::default();
+        let free_limits = (
+            cfg.limits.free_per_minute.unwrap_or(lim.free_per_minute),
+            cfg.limits.free_per_day.unwrap_or(lim.free_per_day),
+        );
+        let models = catalog_api::ModelRows::new(router.catalog());
+        Ok(Self {
+            router,
+            keys,
+            health,
+            ledger_path: data_dir.join("ledger.sqlite"),
+            keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
+            free_limits,
+            body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            models,
+            seq: AtomicU64::new(0),
+            seed: rand::rngs::OsRng.next_u64(),
+        })
+    }
+
+    /// A fresh generation id.
+    pub fn new_generation_id(&self) -> String {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "gen-{}-{:016x}",
+            now_ms() / 1000,
+            splitmix(self.seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D))
+        )
+    }
+
+    /// The key of a request (`Authorization: Bearer …`).
+    ///
+    /// # Errors
+    /// 401 when missing, unknown or revoked.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
+        let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            return Err(ApiError::unauthorized("No auth credentials found"));
+        };
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .unwrap_or(v)
+            .trim();
+        if token.is_empty() {
+            return Err(ApiError::unauthorized("No auth credentials found"));
+        }
+        match self.keys.lookup(token) {
+            Lookup::Active(k) => Ok(k),
+            Lookup::Revoked => Err(ApiError::unauthorized("This API key has been revoked")),
+            Lookup::Unknown => Err(ApiError::unauthorized("User not found.")),
+        }
+    }
+}
+
+/// The axum application.
+pub fn app(gw: Arc<Gateway>) -> axum::Router {
+    let limit = gw.body_limit;
+    axum::Router::new()
+        .route("/api/v1/chat/completions", post(chat::completions))
+        .route("/api/v1/models", get(catalog_api::models))
+        .route(
+            "/api/v1/models/{author}/{slug}/endpoints",
+            get(catalog_api::endpoints),
+        )
+        .route("/api/v1/providers", get(catalog_api::providers))
+        .route("/api/v1/generation", get(account::generation))
+        .route("/api/v1/key", get(account::key))
+        .route("/api/v1/activity", get(account::activity))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            log_request,
+        ))
+        .with_state(gw)
+}
+
+async fn health(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(serde_json::json!({"status": "ok", "models": gw.router.catalog().models().len()}))
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("Not Found").into_response()
+}
+
+static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Logs one line per request with a request id (never a key or a body).
+async fn log_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(req).await;
+    }
+    let id = REQ_SEQ.fetch_add(1, Ordering::Relaxed);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let t0 = Instant::now();
+    let resp = next.run(req).await;
+    let gen = resp
+        .headers()
+        .get("x-generation-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(
+        request_id = %format!("req-{id}"),
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        generation = gen,
+        ms = t0.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
+/// A running server (for in-process use and tests).
+#[derive(Debug)]
+pub struct Running {
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// The gateway state.
+    pub gateway: Arc<Gateway>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:<port>`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, finish in-flight requests and streams, and wait.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Bind and serve in the background until [`Running::shutdown`].
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind {addr}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = app(gw.clone());
+    let task = tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "server error");
+        }
+    });
+    Ok(Running {
+        addr,
+        gateway: gw,
+        stop: Some(tx),
+        task,
+    })
+}
+
+/// Serve on `listener` until `shutdown` resolves, then finish in-flight requests.
+///
+/// # Errors
+/// An accept-loop failure.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, app(gw))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server failed")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Parse a JSON body already limited in size: 400 on bad JSON or a non-object.
+///
+/// # Errors
+/// The OpenRouter-shaped 400.
+pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid JSON in request body: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        ));
+    }
+    Ok(v)
+}

@@ -1,0 +1,233 @@
+//! The `polyroute serve` and `polyroute keys` binaries: startup line, keys, SIGTERM, and `kill -9` under load
+//! (every acknowledged generation is still in the ledger after a restart).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod serve_support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use serve_support::{catalog, chat, sse_events, FAKE};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_polyroute")
+}
+
+fn write_config(dir: &Path, alpha: &str, beta: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("catalog.json"), catalog().to_string()).unwrap();
+    let cfg = format!(
+        r#"catalog = "catalog.json"
+env_keys = false
+
+[server]
+keepalive_ms = 1000
+
+[providers.alpha]
+api_key = "{FAKE}"
+base_url = "{alpha}/v1"
+
+[providers.beta]
+api_key = "{FAKE}"
+base_url = "{beta}/v1"
+"#
+    );
+    let p = dir.join("polyroute.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+fn start(config: &Path, data: &Path) -> Server {
+    let mut child = Command::new(bin())
+        .args(["serve", "--port", "0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Server { child, url }
+}
+
+fn create_key(data: &Path, limit: Option<&str>) -> String {
+    let mut c = Command::new(bin());
+    c.args(["keys", "create", "--label", "proc", "--data-dir"])
+        .arg(data);
+    if let Some(l) = limit {
+        c.args(["--limit", l]);
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().last().unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_commands_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &alpha.url());
+    let key = create_key(&data, Some("5.00"));
+    assert!(key.starts_with("sk-pr-v1-"));
+    let list = Command::new(bin())
+        .args(["keys", "list", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows[0]["limit"], json!(5.0));
+    assert!(!String::from_utf8_lossy(&list.stdout).contains(&key));
+    let mut srv = start(&cfg, &data);
+    let c = reqwest::Client::new();
+    let ok = |k: &str| {
+        c.post(format!("{}/api/v1/chat/completions", srv.url))
+            .bearer_auth(k.to_string())
+            .json(&chat("acme/chat", "hi"))
+            .send()
+    };
+    assert_eq!(ok(&key).await.unwrap().status(), 200);
+    // a key created while the server runs works; a revoked one stops working
+    let key2 = create_key(&data, None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ok(&key2).await.unwrap().status(), 200);
+    let id = rows[0]["id"].as_str().unwrap();
+    let rv = Command::new(bin())
+        .args(["keys", "revoke", id, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(rv.status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ok(&key).await.unwrap().status(), 401);
+    // SIGTERM: clean exit
+    let pid = srv.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let st = srv.child.wait().unwrap();
+    assert!(st.success(), "{st:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_keeps_every_acknowledged_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
+    let beta = polyroute_mock::MockServer::labeled("beta").await.unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
+    let key = create_key(&data, None);
+    let mut srv = start(&cfg, &data);
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let c = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (c, url, key, acked) = (c.clone(), srv.url.clone(), key.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..10_000 {
+                let mut body = chat("acme/chat", &format!("load {i} {n}"));
+                let stream = (i + n) % 3 == 0;
+                body["stream"] = json!(stream);
+                let Ok(r) = c
+                    .post(format!("{url}/api/v1/chat/completions"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if r.status() != 200 {
+                    return;
+                }
+                let Ok(text) = r.text().await else { return };
+                let id = if stream {
+                    // acknowledged = the final usage chunk and [DONE] arrived
+                    let ev = sse_events(&text);
+                    if ev.last() != Some(&json!("[DONE]")) {
+                        return;
+                    }
+                    ev.iter()
+                        .find(|e| e.get("usage").is_some_and(|u| !u.is_null()))
+                        .map(|e| e["id"].clone())
+                } else {
+                    serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .map(|v| v["id"].clone())
+                };
+                match id.and_then(|v| v.as_str().map(str::to_string)) {
+                    Some(id) => acked.lock().unwrap().push(id),
+                    None => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    srv.child.kill().unwrap(); // SIGKILL
+    srv.child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("acknowledged {} generations before kill -9", acked.len());
+    assert!(acked.len() > 20, "only {} acknowledged", acked.len());
+    drop(srv);
+    let srv = start(&cfg, &data);
+    let mut missing = Vec::new();
+    for id in &acked {
+        let r = c
+            .get(format!("{}/api/v1/generation?id={id}", srv.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            missing.push(id.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged generations lost: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+    // spend totals are rebuilt from the ledger
+    let k: Value = c
+        .get(format!("{}/api/v1/key", srv.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(k["data"]["usage"].as_f64().unwrap() > 0.0);
+}

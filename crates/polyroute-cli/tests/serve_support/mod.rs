@@ -1,0 +1,116 @@
+//! Shared fixtures of the gateway tests: a small catalog whose providers point at loopback mocks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use polyroute_cli::serve::{self, config::ProviderSection, Config, Gateway, Running};
+use polyroute_mock::MockServer;
+use serde_json::{json, Value};
+
+fn endpoint(slug: &str, price: &str) -> Value {
+    json!({"provider": slug, "provider_name": format!("{} Cloud", slug.to_uppercase()), "tag": slug,
+           "provider_model_id": format!("{slug}-upstream"), "context_length": 32768,
+           "pricing": {"prompt": price, "completion": price},
+           "supported_parameters": ["max_tokens", "temperature", "tools", "tool_choice", "stream"]})
+}
+
+fn model(id: &str, slugs: &[&str], price: &str, ctx: u64, created: i64) -> Value {
+    json!({"id": id, "name": id, "created": created, "context_length": ctx,
+           "architecture": {"modality": "text->text", "input_modalities": ["text"], "output_modalities": ["text"], "tokenizer": "Other"},
+           "pricing": {"prompt": price, "completion": price},
+           "top_provider": {"context_length": ctx, "max_completion_tokens": 4096, "is_moderated": false},
+           "supported_parameters": ["max_tokens", "temperature", "tools", "tool_choice", "stream"],
+           "endpoints": slugs.iter().map(|s| endpoint(s, price)).collect::<Vec<_>>()})
+}
+
+/// `acme/chat` (alpha, beta), `acme/chat:free` (alpha), `acme/big` (beta, pricier, longer context),
+/// `acme/image` (image output).
+pub fn catalog() -> Value {
+    let provs: Vec<Value> = ["alpha", "beta"]
+        .iter()
+        .map(|s| json!({"slug": s, "name": format!("{} Cloud", s.to_uppercase()), "dialect": "openai",
+                        "base_url": "http://127.0.0.1:9/v1", "api_key_env": format!("POLYROUTE_TEST_NEVER_SET_{s}")}))
+        .collect();
+    let mut image = model("acme/image", &["alpha"], "0.000002", 8192, 1_700_000_003);
+    image["architecture"]["output_modalities"] = json!(["image"]);
+    image["supported_parameters"] = json!(["max_tokens"]);
+    json!({"version": 1, "providers": provs, "models": [
+        model("acme/chat", &["alpha", "beta"], "0.000001", 32768, 1_700_000_000),
+        model("acme/chat:free", &["alpha"], "0", 32768, 1_700_000_001),
+        model("acme/big", &["beta"], "0.00001", 200_000, 1_700_000_002),
+        image,
+    ]})
+}
+
+pub const FAKE: &str = "sk-test-fake";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub alpha: MockServer,
+    pub beta: MockServer,
+    pub cfg: Config,
+}
+
+impl Env {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let alpha = MockServer::labeled("alpha").await.unwrap();
+        let beta = MockServer::labeled("beta").await.unwrap();
+        let cat = dir.path().join("catalog.json");
+        std::fs::write(&cat, catalog().to_string()).unwrap();
+        let mut cfg = Config {
+            catalog: Some(cat),
+            env_keys: Some(false),
+            ..Config::default()
+        };
+        for (slug, m) in [("alpha", &alpha), ("beta", &beta)] {
+            cfg.providers.insert(
+                slug.into(),
+                ProviderSection {
+                    api_key: Some(FAKE.into()),
+                    base_url: Some(format!("{}/v1", m.url())),
+                    ..ProviderSection::default()
+                },
+            );
+        }
+        cfg.limits.free_per_minute = Some(2);
+        cfg.server.keepalive_ms = Some(1000);
+        cfg.server.body_limit = Some(64 * 1024);
+        cfg.timeouts.first_token = Some(2000);
+        cfg.timeouts.idle = Some(500);
+        Self {
+            dir,
+            alpha,
+            beta,
+            cfg,
+        }
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn key(&self, limit: Option<f64>) -> String {
+        serve::keys::create(self.data(), "test", limit).unwrap().1
+    }
+
+    pub async fn start(&self) -> Running {
+        let gw = Arc::new(Gateway::new(&self.cfg, self.data()).unwrap());
+        serve::start(gw, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+pub fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 50})
+}
+
+/// SSE `data:` payloads of a body (comments skipped), `[DONE]` kept as a string.
+pub fn sse_events(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|ev| ev.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_string())))
+        .collect()
+}

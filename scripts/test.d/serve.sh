@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Gateway end-to-end: `polyroute serve` backed by the loopback `polyroute-mock`, exercised by every ```sh example of
+# crates/polyroute-cli/src/serve/README.md and by the official openai Python and npm SDKs over real HTTP
+# (non-streaming, streaming, tools, fallback, an error, a 402 and a 429). 127.0.0.1 only; fake keys; both processes
+# are stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+cargo build -q -p polyroute-cli -p polyroute-mock
+BIN="$CARGO_TARGET_DIR/debug"
+
+TMP=$(mktemp -d)
+MOCK_PID=""
+SERVE_PID=""
+cleanup() {
+  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
+  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
+  [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
+  [ -n "$MOCK_PID" ] && wait "$MOCK_PID" 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+first_line() { # file: wait for the first line
+  for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
+  head -1 "$1"
+}
+
+WIRE="$ROOT/../shared/data/wire"
+[ -d "$WIRE" ] || WIRE="$ROOT/crates/polyroute-mock/../../../shared/data/wire"
+"$BIN/polyroute-mock" --port 0 --wire-dir "$WIRE" >"$TMP/mock.out" &
+MOCK_PID=$!
+MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
+
+cat >"$TMP/polyroute.toml" <<EOF
+env_keys = false
+
+[server]
+keepalive_ms = 300
+
+[limits]
+free_per_minute = 2
+
+[providers.openai]
+api_key = "sk-test-fake"
+base_url = "$MOCK/v1"
+
+[providers.anthropic]
+api_key = "sk-test-fake"
+base_url = "$MOCK"
+headers = { "x-mock-fault" = "503" }
+
+[providers.openrouter]
+api_key = "sk-test-fake"
+base_url = "$MOCK/v1"
+
+[providers.xai]
+api_key = "sk-test-fake"
+base_url = "$MOCK/v1"
+headers = { "x-mock-replay" = "openai/chat_completion.parallel_tool_calls.response.json" }
+EOF
+
+export POLYROUTE_DATA_DIR="$TMP/data"
+"$BIN/polyroute" serve --config "$TMP/polyroute.toml" --port 0 >"$TMP/serve.out" &
+SERVE_PID=$!
+URL=$(first_line "$TMP/serve.out" | sed 's/^listening on //')
+case "$URL" in http://127.0.0.1:*) ;; *) echo "serve did not start: $URL" >&2; exit 1;; esac
+echo "gateway at $URL (pid $SERVE_PID), mock at $MOCK (pid $MOCK_PID)"
+
+# 1. Every ```sh block of the README section, in order, in one shell (exports carry over), against this gateway.
+awk '/^```sh$/ {on=1; next} /^```/ {if (on) print ""; on=0; next} on {print}' \
+  crates/polyroute-cli/src/serve/README.md | sed "s#http://127.0.0.1:8080#$URL#g" >"$TMP/readme.sh"
+N_EX=$(grep -c '' "$TMP/readme.sh" || true)
+[ "$N_EX" -gt 10 ] || { echo "README examples not found" >&2; exit 1; }
+PATH="$BIN:$PATH" bash -euo pipefail "$TMP/readme.sh" >"$TMP/readme.out" 2>&1 || {
+  cat "$TMP/readme.out" >&2
+  echo "README examples failed" >&2
+  exit 1
+}
+grep -q '"object":"chat.completion"' "$TMP/readme.out"
+grep -q 'data: \[DONE\]' "$TMP/readme.out"
+grep -q 'is not a valid model ID' "$TMP/readme.out"
+grep -q '"provider_responses"' "$TMP/readme.out"
+echo "README examples: ok ($(grep -c '^curl\|^export\|^polyroute\|^GEN' "$TMP/readme.sh") commands)"
+
+key() { "$BIN/polyroute" keys create --label "$1" ${2:+--limit "$2"} | tail -1; }
+export URL
+export KEY=$(key sdk) ZERO_KEY=$(key zero 0) FREE_KEY_PY=$(key free-py) FREE_KEY_JS=$(key free-js)
+
+# 2. The openai Python SDK.
+VENV="$CARGO_TARGET_DIR/serve-sdk-venv"
+if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q openai
+fi
+cat >"$TMP/sdk_test.py" <<'PYEOF'
+import os
+import openai
+from openai import OpenAI
+
+base = os.environ["URL"] + "/api/v1"
+c = OpenAI(base_url=base, api_key=os.environ["KEY"], max_retries=0)
+msg = lambda t: [{"role": "user", "content": t}]
+
+raw = c.chat.completions.with_raw_response.create(model="openai/gpt-4o-mini", messages=msg("hello python"))
+r = raw.parse()
+assert "hello python" in r.choices[0].message.content, r
+assert raw.headers["x-generation-id"] == r.id
+
+chunks = list(c.chat.completions.create(model="openai/gpt-4o-mini", messages=msg("stream python"), stream=True))
+text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+assert "stream python" in text, text
+assert len([ch for ch in chunks if ch.usage]) == 1
+
+tools = [{"type": "function", "function": {"name": "get_stock_price", "parameters": {
+    "type": "object", "properties": {"ticker": {"type": "string"}}}}}]
+r = c.chat.completions.create(model="x-ai/grok-4.5", messages=msg("price of AAPL?"), tools=tools)
+assert r.choices[0].finish_reason == "tool_calls", r
+assert r.choices[0].message.tool_calls[1].function.name == "get_stock_price"
+
+r = c.chat.completions.create(model="anthropic/claude-haiku-4.5", messages=msg("fallback"),
+                              extra_body={"models": ["anthropic/claude-haiku-4.5", "openai/gpt-4o-mini"]})
+assert r.model == "openai/gpt-4o-mini", r.model
+
+try:
+    c.chat.completions.create(model="acme/not-a-model", messages=msg("x"))
+    raise SystemExit("expected 400")
+except openai.BadRequestError as e:
+    assert e.status_code == 400 and "not a valid model" in str(e), e
+
+try:
+    OpenAI(base_url=base, api_key=os.environ["ZERO_KEY"], max_retries=0).chat.completions.create(
+        model="openai/gpt-4o-mini", messages=msg("x"))
+    raise SystemExit("expected 402")
+except openai.APIStatusError as e:
+    assert e.status_code == 402, e
+
+free = OpenAI(base_url=base, api_key=os.environ["FREE_KEY_PY"], max_retries=0)
+for _ in range(2):
+    free.chat.completions.create(model="openai/gpt-oss-20b:free", messages=msg("free"))
+try:
+    free.chat.completions.create(model="openai/gpt-oss-20b:free", messages=msg("free"))
+    raise SystemExit("expected 429")
+except openai.RateLimitError as e:
+    h = e.response.headers
+    assert h["x-ratelimit-limit"] == "2" and h["x-ratelimit-remaining"] == "0", dict(h)
+    assert int(h["retry-after"]) >= 1
+
+print("python sdk: 7 scenarios passed")
+PYEOF
+"$VENV/bin/python" "$TMP/sdk_test.py"
+
+# 3. The openai npm SDK.
+NPMDIR="$CARGO_TARGET_DIR/serve-sdk-npm"
+if [ ! -d "$NPMDIR/node_modules/openai" ]; then
+  mkdir -p "$NPMDIR"
+  (cd "$NPMDIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund openai)
+fi
+cat >"$NPMDIR/sdk_test.mjs" <<'JSEOF'
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+
+const baseURL = process.env.URL + "/api/v1";
+const c = new OpenAI({ baseURL, apiKey: process.env.KEY, maxRetries: 0 });
+const msg = (t) => [{ role: "user", content: t }];
+
+const { data: r, response } = await c.chat.completions
+  .create({ model: "openai/gpt-4o-mini", messages: msg("hello node") })
+  .withResponse();
+assert.ok(r.choices[0].message.content.includes("hello node"));
+assert.equal(response.headers.get("x-generation-id"), r.id);
+
+let text = "", usage = 0;
+for await (const ch of await c.chat.completions.create({ model: "openai/gpt-4o-mini", messages: msg("stream node"), stream: true })) {
+  if (ch.choices?.length) text += ch.choices[0].delta?.content ?? "";
+  if (ch.usage) usage += 1;
+}
+assert.ok(text.includes("stream node"), text);
+assert.equal(usage, 1);
+
+const tools = [{ type: "function", function: { name: "get_stock_price", parameters: { type: "object", properties: { ticker: { type: "string" } } } } }];
+const t = await c.chat.completions.create({ model: "x-ai/grok-4.5", messages: msg("AAPL?"), tools });
+assert.equal(t.choices[0].finish_reason, "tool_calls");
+assert.equal(t.choices[0].message.tool_calls[1].function.name, "get_stock_price");
+
+const fb = await c.chat.completions.create({ model: "anthropic/claude-haiku-4.5", messages: msg("fallback"),
+  models: ["anthropic/claude-haiku-4.5", "openai/gpt-4o-mini"] });
+assert.equal(fb.model, "openai/gpt-4o-mini");
+
+await assert.rejects(c.chat.completions.create({ model: "acme/not-a-model", messages: msg("x") }),
+  (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /not a valid model/.test(e.message));
+
+const zero = new OpenAI({ baseURL, apiKey: process.env.ZERO_KEY, maxRetries: 0 });
+await assert.rejects(zero.chat.completions.create({ model: "openai/gpt-4o-mini", messages: msg("x") }),
+  (e) => e instanceof OpenAI.APIError && e.status === 402);
+
+const free = new OpenAI({ baseURL, apiKey: process.env.FREE_KEY_JS, maxRetries: 0 });
+for (let i = 0; i < 2; i++) await free.chat.completions.create({ model: "openai/gpt-oss-20b:free", messages: msg("free") });
+await assert.rejects(free.chat.completions.create({ model: "openai/gpt-oss-20b:free", messages: msg("free") }),
+  (e) => e instanceof OpenAI.RateLimitError && e.headers.get("x-ratelimit-limit") === "2" && Number(e.headers.get("retry-after")) >= 1);
+
+console.log("node sdk: 7 scenarios passed");
+JSEOF
+node "$NPMDIR/sdk_test.mjs"
+
+# 4. Graceful stop.
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+SERVE_PID=""
+echo "serve.sh: README examples, python sdk, node sdk: 3 passed, 0 failed"
