@@ -311,6 +311,12 @@ export interface PolyrouteError extends Error {
 /** Added to `Router` by the package entry (`require('polyroute')` / `import 'polyroute'`). */
 export interface Router {
   /**
+   * The ordered attempt plan for a request, with every excluded endpoint and why. With `context`, plans with
+   * exactly those inputs (seed, health, credentials); without it, with this router's credentials and health.
+   * Throws `PolyrouteError`.
+   */
+  plan(request: ChatRequest, context?: PlanContextOptions): Plan
+  /**
    * A WHATWG `fetch` bound to this router, serving the OpenAI-compatible API in-process:
    * `POST …/chat/completions` (streamed or not) and `GET …/models`. Pass it to the `openai` SDK:
    * `new OpenAI({ apiKey: 'unused', baseURL: 'http://polyroute.local/api/v1', fetch: router.fetch })`.

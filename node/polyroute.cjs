@@ -1,6 +1,6 @@
 'use strict'
-// The package entry for `require('polyroute')`: the generated native binding (index.js) plus `router.fetch`,
-// the in-process OpenAI-compatible HTTP surface for the `openai` SDK (fetch.cjs).
+// The package entry for `require('polyroute')`: the generated native binding (index.js) plus `router.plan` (over
+// `planJson`) and `router.fetch`, the in-process OpenAI-compatible HTTP surface for the `openai` SDK (fetch.cjs).
 
 const native = require('./index.js')
 const { createFetch } = require('./fetch.cjs')
@@ -18,6 +18,16 @@ Object.defineProperty(native.Router.prototype, 'fetch', {
       fetchers.set(this, f)
     }
     return f
+  },
+})
+
+/** The ordered attempt plan (see `planJson`): the request and the plan cross the boundary as JSON text. */
+Object.defineProperty(native.Router.prototype, 'plan', {
+  configurable: true,
+  enumerable: false,
+  writable: true,
+  value: function plan(request, context) {
+    return JSON.parse(this.planJson(JSON.stringify(request ?? null), context))
   },
 })
 

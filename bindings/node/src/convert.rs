@@ -179,13 +179,19 @@ pub fn builder(options: Option<RouterOptions>) -> Result<RouterBuilder, CoreErro
     Ok(b)
 }
 
-/// The core plan with explicit inputs.
-pub fn plan_with(
-    catalog: &Catalog,
-    request: &Value,
-    c: PlanContextOptions,
-) -> Result<Value, CoreError> {
-    let req = ChatRequest::from_value(request)?;
+/// The plan as JSON text. With `context`, the core plan with exactly those inputs; without it, the engine's plan
+/// (the router's credentials and observed health).
+pub fn plan_text(
+    router: &polyroute::Router,
+    request: &str,
+    context: Option<PlanContextOptions>,
+) -> Result<String, CoreError> {
+    let value: Value =
+        serde_json::from_str(request).map_err(|e| errors::invalid("request", e.to_string()))?;
+    let Some(c) = context else {
+        return Ok(router.plan(&value)?.to_string());
+    };
+    let req = ChatRequest::from_value(&value)?;
     let health: HealthSnapshot = match c.health {
         None | Some(Value::Null) => HealthSnapshot::default(),
         Some(h) => serde_json::from_value(h)
@@ -199,7 +205,10 @@ pub fn plan_with(
         sticky: c.sticky.as_deref(),
         previous_router_model: c.previous_model.as_deref(),
     };
-    Ok(plan::plan(catalog, &req, &ctx)?.to_json())
+    let plan = plan::plan(router.catalog(), &req, &ctx)?;
+    serde_json::to_string(&plan).map_err(|e| CoreError::Internal {
+        message: e.to_string(),
+    })
 }
 
 /// The core cost with explicit conditions.
