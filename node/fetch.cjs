@@ -4,6 +4,7 @@
 //   POST …/chat/completions   JSON, or SSE bytes (`data: {chunk}\n\n` … `data: [DONE]\n\n`) when `stream: true`
 //   GET  …/models             `{object: 'list', data: [model rows]}`
 //   GET  …/generation?id=…    the generation record
+// The `HTTP-Referer`, `X-Title` and `x-session-id` headers become the request options.
 // Failures answer with the OpenRouter error envelope and its HTTP status, so the SDK raises its APIError classes.
 
 const encoder = new TextEncoder()
@@ -38,7 +39,8 @@ async function readRequest(input, init) {
   } else if (isRequest && input.body) {
     text = await input.text()
   }
-  return { url, method, text, signal: init.signal ?? (isRequest ? input.signal : undefined) }
+  const headers = new Headers(init.headers ?? (isRequest ? input.headers : undefined))
+  return { url, method, text, headers, signal: init.signal ?? (isRequest ? input.signal : undefined) }
 }
 
 function parseBody(text) {
@@ -51,8 +53,20 @@ function parseBody(text) {
   }
 }
 
-async function streamResponse(router, body, signal) {
-  const it = router.stream(body)[Symbol.asyncIterator]()
+/** Caller facts from OpenRouter's request headers. */
+function requestOptions(headers) {
+  const options = {}
+  const referer = headers.get('http-referer')
+  const title = headers.get('x-title') ?? headers.get('x-openrouter-title')
+  const session = headers.get('x-session-id')
+  if (referer) options.httpReferer = referer
+  if (title) options.title = title
+  if (session) options.sessionId = session
+  return options
+}
+
+async function streamResponse(router, body, options, signal) {
+  const it = router.stream(body, options)[Symbol.asyncIterator]()
   let first
   try {
     first = await it.next()
@@ -97,12 +111,13 @@ async function streamResponse(router, body, signal) {
 function createFetch(router) {
   return async function fetch(input, init = {}) {
     try {
-      const { url, method, text, signal } = await readRequest(input, init)
+      const { url, method, text, headers, signal } = await readRequest(input, init)
       const path = url.pathname.replace(/\/+$/, '')
       if (path.endsWith('/chat/completions')) {
         if (method !== 'POST') return json(405, envelope(405, `${method} is not allowed on ${path}`))
         const body = parseBody(text)
-        return body.stream ? await streamResponse(router, body, signal) : json(200, await router.chat(body))
+        const options = requestOptions(headers)
+        return body.stream ? await streamResponse(router, body, options, signal) : json(200, await router.chat(body, options))
       }
       if (path.endsWith('/models') && method === 'GET') {
         return json(200, { object: 'list', data: router.models() })

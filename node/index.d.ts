@@ -378,12 +378,12 @@ export declare class Router {
   /** Catalog models (OpenRouter `/api/v1/models` rows plus `endpoints`) passing every given filter. */
   models(filters?: ModelFilters | undefined | null): Array<Model>
   /** A chat completion: routed, failed over, billed. Rejects with `PolyrouteError`. */
-  chat(request: ChatRequest): Promise<ChatCompletion>
+  chat(request: ChatRequest, options?: RequestOptions): Promise<ChatCompletion>
   /**
    * A streamed chat completion: an async iterable of `chat.completion.chunk` objects, the last carrying
    * `usage` with `cost`. Breaking out of the loop cancels the upstream request.
    */
-  stream(request: ChatRequest): ChatStream
+  stream(request: ChatRequest, options?: RequestOptions): ChatStream
   /** The ledger record of a generation (`gen-…` id from a completion), or `null`. */
   generation(id: string): Promise<Generation | null>
 }
@@ -483,6 +483,20 @@ export interface ProviderOptions {
   noAuth?: boolean
   /** Timeouts for this provider (default: the router's). */
   timeouts?: TimeoutOptions
+}
+
+/** Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`). */
+export interface RequestOptions {
+  /** User key the generation is billed to (spend limits, free-tier limits). */
+  user?: string
+  /** Session id for sticky routing (what the `x-session-id` header carries). */
+  sessionId?: string
+  /** `HTTP-Referer` of the calling app (attribution). */
+  httpReferer?: string
+  /** `X-Title` of the calling app (attribution). */
+  title?: string
+  /** Add `router_metadata` (strategy and every attempt) to the response. */
+  metadata?: boolean
 }
 
 /** Options of `new Router(options)`. Every field is optional. */

@@ -10,8 +10,8 @@ use napi_derive::napi;
 use polyroute::core::cost::{self, CostContext};
 use polyroute::core::plan::{self, HealthSnapshot, PlanContext};
 use polyroute::{
-    ApiKey, Catalog, ChatRequest, Error as CoreError, Options, ProviderSettings, RouterBuilder,
-    Timeouts, Usage,
+    ApiKey, Catalog, ChatRequest, Error as CoreError, Options, ProviderSettings, RequestContext,
+    RouterBuilder, Timeouts, Usage,
 };
 use serde_json::Value;
 
@@ -99,6 +99,22 @@ pub struct CostContextOptions {
     pub finish_reason: Option<String>,
 }
 
+/// Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`).
+#[napi(object)]
+#[derive(Default)]
+pub struct RequestOptions {
+    /// User key the generation is billed to (spend limits, free-tier limits).
+    pub user: Option<String>,
+    /// Session id for sticky routing (what the `x-session-id` header carries).
+    pub session_id: Option<String>,
+    /// `HTTP-Referer` of the calling app (attribution).
+    pub http_referer: Option<String>,
+    /// `X-Title` of the calling app (attribution).
+    pub title: Option<String>,
+    /// Add `router_metadata` (strategy and every attempt) to the response.
+    pub metadata: Option<bool>,
+}
+
 /// Filters of `router.models(filters)`; every given filter must pass.
 #[napi(object)]
 #[derive(Default)]
@@ -177,6 +193,19 @@ pub fn builder(options: Option<RouterOptions>) -> Result<RouterBuilder, CoreErro
         b = b.ledger_path(path);
     }
     Ok(b)
+}
+
+/// The engine's request context from the JavaScript options.
+pub fn request_context(o: Option<RequestOptions>) -> RequestContext {
+    let o = o.unwrap_or_default();
+    RequestContext {
+        http_referer: o.http_referer,
+        title: o.title,
+        user: o.user,
+        session_id: o.session_id,
+        metadata: o.metadata.unwrap_or(false),
+        ..RequestContext::default()
+    }
 }
 
 /// The plan as JSON text. With `context`, the core plan with exactly those inputs; without it, the engine's plan

@@ -9,8 +9,8 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::convert::{
-    self, ChatCompletionChunk, CostContextOptions, ModelFilters, PlanContextOptions, RouterOptions,
-    Settled,
+    self, ChatCompletionChunk, CostContextOptions, ModelFilters, PlanContextOptions,
+    RequestOptions, RouterOptions, Settled,
 };
 use crate::errors;
 
@@ -77,19 +77,26 @@ impl Router {
 
     /// A chat completion: routed, failed over, billed. Rejects with `PolyrouteError`.
     #[napi(
-        ts_args_type = "request: ChatRequest",
+        ts_args_type = "request: ChatRequest, options?: RequestOptions",
         ts_return_type = "Promise<ChatCompletion>"
     )]
-    pub async fn chat(&self, request: Value) -> napi::Result<Settled> {
-        Ok(Settled(self.inner.chat(request).await))
+    pub async fn chat(
+        &self,
+        request: Value,
+        options: Option<RequestOptions>,
+    ) -> napi::Result<Settled> {
+        let ctx = convert::request_context(options);
+        Ok(Settled(self.inner.chat_with(request, &ctx).await))
     }
 
     /// A streamed chat completion: an async iterable of `chat.completion.chunk` objects, the last carrying
     /// `usage` with `cost`. Breaking out of the loop cancels the upstream request.
-    #[napi(ts_args_type = "request: ChatRequest")]
-    pub fn stream(&self, request: Value) -> ChatStream {
-        let s =
-            napi::bindgen_prelude::within_runtime_if_available(|| self.inner.chat_stream(request));
+    #[napi(ts_args_type = "request: ChatRequest, options?: RequestOptions")]
+    pub fn stream(&self, request: Value, options: Option<RequestOptions>) -> ChatStream {
+        let ctx = convert::request_context(options);
+        let s = napi::bindgen_prelude::within_runtime_if_available(|| {
+            self.inner.chat_stream_with(request, ctx)
+        });
         ChatStream {
             inner: Arc::new(Mutex::new(Some(s))),
         }
