@@ -188,3 +188,46 @@ test('request options: metadata lists every attempt; attribution headers pass th
   assert.equal(rec.app_referer, 'https://app.example')
   assert.equal(rec.app_title, 'Bench App')
 })
+
+test('stream: leaving the loop aborts the upstream stream', async () => {
+  await mock.reset()
+  let n = 0
+  const long = hi('one two three four five six seven eight nine ten eleven twelve')
+  for await (const chunk of router.stream({ model: 'test/slow', messages: long, stream: true })) {
+    assert.ok(chunk)
+    if (++n === 1) break
+  }
+  let aborted = 0
+  for (let i = 0; i < 50 && aborted === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    aborted = (await mock.calls()).aborted_streams
+  }
+  assert.equal(aborted, 1)
+})
+
+test('openai SDK: aborting a stream aborts upstream', async () => {
+  await mock.reset()
+  const long = hi('one two three four five six seven eight nine ten eleven twelve')
+  const stream = await client.chat.completions.create({ model: 'test/slow', messages: long, stream: true })
+  for await (const chunk of stream) {
+    assert.ok(chunk)
+    stream.controller.abort()
+    break
+  }
+  let aborted = 0
+  for (let i = 0; i < 50 && aborted === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    aborted = (await mock.calls()).aborted_streams
+  }
+  assert.equal(aborted, 1)
+})
+
+test('concurrency: 64 requests at once on one router', async () => {
+  const results = await Promise.all(
+    Array.from({ length: 64 }, (_, i) =>
+      i % 2 ? router.chat({ model: 'test/chat', messages: hi(`n${i}`) }) : client.chat.completions.create({ model: 'test/chat', messages: hi(`n${i}`) }),
+    ),
+  )
+  results.forEach((c, i) => assert.ok(c.choices[0].message.content.includes(`n${i}`)))
+  assert.equal(new Set(results.map((c) => c.id)).size, 64)
+})

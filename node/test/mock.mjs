@@ -85,6 +85,7 @@ export const PROVIDERS = {
   limited: { 'x-mock-fault': '429=1' },
   tooly: { 'x-mock-replay': 'openai/chat_completion.parallel_tool_calls.response.json' },
   schemy: { 'x-mock-replay': 'openai/chat_completion.json_schema.response.json' },
+  slow: { 'x-mock-fault': 'chunk-delay=100' },
 }
 
 /** A catalog whose every provider is the mock, plus the router options with fake keys. */
@@ -105,6 +106,7 @@ export function fixture(mockUrl, overrides = {}) {
       model('test/limited', ['limited']),
       model('test/tools', ['tooly']),
       model('test/schema', ['schemy']),
+      model('test/slow', ['slow']),
     ],
   }
   return {
