@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Router } from 'polyroute'
-import { startMock, fixture, FAKE_KEY } from '../test/mock.mjs'
+import { startMock, fixture, FAKE_KEY } from '../support/mock.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const arg = (name, dflt) => {

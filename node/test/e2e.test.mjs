@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import OpenAI from 'openai'
 import { Router } from 'polyroute'
-import { startMock, fixture } from './mock.mjs'
+import { startMock, fixture } from '../support/mock.mjs'
 
 let mock
 let router
