@@ -9,8 +9,10 @@ pub mod catalog;
 pub mod cost;
 pub mod error;
 pub mod plan;
+pub mod providers;
 pub mod resolve;
 pub mod select;
+pub mod sse;
 pub mod types;
 
 pub use catalog::Catalog;

@@ -212,7 +212,7 @@ fn group_order<'a>(
         (None, true) => "fallback after provider.order, weighted by 1/price²",
     };
     for x in rest {
-        let why = if x.unstable() {
+        let why = if x.unstable() && sort.is_none() {
             "recent outage: tried after stable endpoints"
         } else {
             label

@@ -1,0 +1,455 @@
+//! Every conversion between Python objects and the Rust values of polyroute lives here.
+//!
+//! Requests, usages, filters and catalogs arrive as dicts (or JSON text) and become `serde_json::Value`s; results
+//! go back as plain dicts, lists, strings and numbers. Nothing else in the binding touches Python object layout.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use polyroute::core::plan::HealthSnapshot;
+use polyroute::{ApiKey, Catalog, Error, Limits, Options, ProviderSettings, Timeouts};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+use crate::errors::core_err;
+
+/// A Python value as JSON. Dicts need string keys; tuples become arrays; floats must be finite.
+pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = k.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("dict keys must be str, got {}", type_name(&k)))
+            })?;
+            map.insert(key.to_str()?.to_owned(), to_value(&v)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l
+            .iter()
+            .map(|x| to_value(&x))
+            .collect::<PyResult<_>>()
+            .map(Value::Array);
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::Number(i.into()));
+        }
+        return obj
+            .extract::<u64>()
+            .map(|u| Value::Number(u.into()))
+            .map_err(|_| PyValueError::new_err("integer out of the 64-bit range"));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| PyValueError::new_err("NaN and infinity are not valid JSON numbers"));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t
+            .iter()
+            .map(|x| to_value(&x))
+            .collect::<PyResult<_>>()
+            .map(Value::Array);
+    }
+    Err(PyTypeError::new_err(format!(
+        "{} is not JSON-serializable (use dict, list, str, int, float, bool or None)",
+        type_name(obj)
+    )))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+}
+
+/// A JSON value as a Python object (dict, list, str, int, float, bool, None).
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let items = a
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(PyString::new(py, k), to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// A list of JSON values as a Python list.
+pub fn to_py_list<'py>(py: Python<'py>, rows: &[Value]) -> PyResult<Bound<'py, PyAny>> {
+    let items = rows
+        .iter()
+        .map(|x| to_py(py, x))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any())
+}
+
+/// A request body: a dict, or JSON text as str or bytes.
+pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let text = if let Ok(s) = obj.cast::<PyString>() {
+        s.to_str()?.to_owned()
+    } else if let Ok(b) = obj.cast::<PyBytes>() {
+        String::from_utf8(b.as_bytes().to_vec())
+            .map_err(|_| PyValueError::new_err("request bytes are not valid UTF-8"))?
+    } else {
+        return to_value(obj);
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        core_err(
+            obj.py(),
+            &Error::invalid("$", format!("body is not valid JSON: {e}")),
+        )
+    })
+}
+
+/// Where a catalog comes from.
+pub enum CatalogSource {
+    /// The embedded default.
+    Embedded,
+    /// JSON text.
+    Text(String),
+    /// A parsed JSON document.
+    Value(Value),
+    /// A file to read.
+    File(std::path::PathBuf),
+}
+
+/// `catalog=`: `None` (embedded), a dict, JSON text (a str starting with `{`), or a path (str or `os.PathLike`).
+pub fn catalog_source(obj: Option<&Bound<'_, PyAny>>) -> PyResult<CatalogSource> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(CatalogSource::Embedded);
+    };
+    if let Ok(s) = obj.cast::<PyString>() {
+        let s = s.to_str()?;
+        return Ok(if s.trim_start().starts_with('{') {
+            CatalogSource::Text(s.to_owned())
+        } else {
+            CatalogSource::File(s.into())
+        });
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return String::from_utf8(b.as_bytes().to_vec())
+            .map(CatalogSource::Text)
+            .map_err(|_| PyValueError::new_err("catalog bytes are not valid UTF-8"));
+    }
+    if obj.cast::<PyDict>().is_ok() {
+        return to_value(obj).map(CatalogSource::Value);
+    }
+    obj.extract::<std::path::PathBuf>()
+        .map(CatalogSource::File)
+        .map_err(|_| PyTypeError::new_err("catalog must be None, a dict, JSON text or a path"))
+}
+
+/// Load a catalog and apply an overlay. Runs without the GIL (parsing and file reads).
+pub fn load_catalog(src: CatalogSource, overlay: Option<&Value>) -> Result<Catalog, Error> {
+    let base = match src {
+        CatalogSource::Embedded => Catalog::embedded()?,
+        CatalogSource::Text(t) => Catalog::from_json(&t)?,
+        CatalogSource::Value(v) => Catalog::from_value(&v)?,
+        CatalogSource::File(p) => {
+            let t = std::fs::read_to_string(&p).map_err(|e| Error::Internal {
+                message: format!("cannot read catalog {}: {e}", p.display()),
+            })?;
+            Catalog::from_json(&t)?
+        }
+    };
+    match overlay {
+        Some(o) => base.overlay(o),
+        None => Ok(base),
+    }
+}
+
+/// `overlay=`: a dict or JSON text.
+pub fn overlay(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Value>> {
+    obj.filter(|o| !o.is_none()).map(body).transpose()
+}
+
+/// `health=`: `{"model@tag" | "tag": {recent_outage, latency_p50_ms, …}}`.
+pub fn health(obj: Option<&Bound<'_, PyAny>>) -> PyResult<HealthSnapshot> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(HealthSnapshot::default()),
+        Some(o) => serde_json::from_value(to_value(o)?)
+            .map_err(|e| core_err(o.py(), &Error::invalid("health", e.to_string()))),
+    }
+}
+
+/// `credentials=`: provider slugs that hold a key.
+pub fn credentials(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<BTreeSet<String>>> {
+    obj.filter(|o| !o.is_none())
+        .map(|o| {
+            o.try_iter()?
+                .map(|x| x.and_then(|x| x.extract::<String>()))
+                .collect::<PyResult<BTreeSet<String>>>()
+        })
+        .transpose()
+}
+
+/// The attempts an error aggregates, as JSON rows.
+pub fn attempts(err: &Error) -> Value {
+    serde_json::to_value(err.attempts()).unwrap_or(Value::Array(Vec::new()))
+}
+
+/// `models(**filters)` keyword arguments as a `ModelFilter` document.
+pub fn filters(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
+    let Some(kw) = kwargs else {
+        return Ok(Value::Null);
+    };
+    let mut v = to_value(kw.as_any())?;
+    if let Some(m) = v.as_object_mut() {
+        // Accept one parameter name as a string and prices as numbers.
+        if let Some(p) = m.remove("supported_parameter") {
+            m.insert("supported_parameters".into(), Value::Array(vec![p]));
+        }
+        if let Some(Value::Number(n)) = m.get("max_prompt_price") {
+            let s = n.to_string();
+            m.insert("max_prompt_price".into(), Value::String(s));
+        }
+        m.retain(|_, x| !x.is_null());
+    }
+    Ok(v)
+}
+
+/// `data: {json}\n\n`: one server-sent event.
+pub fn sse_event(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    // Writing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, v);
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+/// Everything a `Router` is built from, kept so a forked child can build its own engine.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The parsed catalog (overlay applied).
+    pub catalog: Catalog,
+    /// Settings per provider slug.
+    pub providers: Vec<(String, ProviderSettings)>,
+    /// Router-wide options.
+    pub options: Options,
+    /// SQLite ledger file, if any.
+    pub ledger_path: Option<PathBuf>,
+}
+
+fn err_type(what: &str, e: &PyErr, py: Python<'_>) -> PyErr {
+    PyTypeError::new_err(format!("{what}: {}", e.value(py)))
+}
+
+fn seconds(v: &Value, what: &str) -> PyResult<Duration> {
+    v.as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!("{what}: expected a non-negative number of seconds"))
+        })
+}
+
+fn timeouts(base: Timeouts, m: &mut Map<String, Value>, prefix: &str) -> PyResult<Timeouts> {
+    let mut t = base;
+    for (key, slot) in [
+        ("timeout", &mut t.total),
+        ("connect_timeout", &mut t.connect),
+        ("first_token_timeout", &mut t.first_token),
+        ("idle_timeout", &mut t.idle),
+    ] {
+        if let Some(v) = m.remove(key).filter(|v| !v.is_null()) {
+            *slot = seconds(&v, &format!("{prefix}{key}"))?;
+        }
+    }
+    Ok(t)
+}
+
+fn unknown(m: &Map<String, Value>, what: &str) -> PyResult<()> {
+    match m.keys().next() {
+        Some(k) => Err(PyTypeError::new_err(format!(
+            "{what}: unknown option {k:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `providers={"openai": {"api_key", "base_url", "headers", "no_auth", "timeout", …}}`.
+pub fn providers(
+    obj: Option<&Bound<'_, PyAny>>,
+    defaults: Timeouts,
+) -> PyResult<Vec<(String, ProviderSettings)>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let Value::Object(all) = to_value(obj).map_err(|e| err_type("providers", &e, obj.py()))? else {
+        return Err(PyTypeError::new_err(
+            "providers must be a dict of provider slug to settings",
+        ));
+    };
+    let mut out = Vec::with_capacity(all.len());
+    for (slug, v) in all {
+        let what = format!("providers[{slug:?}]");
+        let Value::Object(mut m) = v else {
+            return Err(PyTypeError::new_err(format!("{what} must be a dict")));
+        };
+        let mut s = ProviderSettings::default();
+        if let Some(k) = m.remove("api_key").filter(|v| !v.is_null()) {
+            let k = k
+                .as_str()
+                .ok_or_else(|| PyTypeError::new_err(format!("{what}.api_key must be a str")))?;
+            s.api_key = Some(ApiKey::new(k));
+        }
+        if let Some(u) = m.remove("base_url").filter(|v| !v.is_null()) {
+            let u = u
+                .as_str()
+                .ok_or_else(|| PyTypeError::new_err(format!("{what}.base_url must be a str")))?;
+            s.base_url = Some(u.to_owned());
+        }
+        if let Some(h) = m.remove("headers").filter(|v| !v.is_null()) {
+            let Value::Object(h) = h else {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}.headers must be a dict"
+                )));
+            };
+            for (name, value) in h {
+                let value = value.as_str().ok_or_else(|| {
+                    PyTypeError::new_err(format!("{what}.headers values must be str"))
+                })?;
+                s.headers.push((name, value.to_owned()));
+            }
+        }
+        if let Some(n) = m.remove("no_auth") {
+            s.no_auth = n.as_bool().unwrap_or(false);
+        }
+        let t = timeouts(defaults, &mut m, &format!("{what}."))?;
+        if t != defaults {
+            s.timeouts = Some(t);
+        }
+        unknown(&m, &what)?;
+        out.push((slug, s));
+    }
+    Ok(out)
+}
+
+fn decimal(v: &Value, what: &str) -> PyResult<rust_decimal::Decimal> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    text.parse()
+        .map_err(|_| PyValueError::new_err(format!("{what}: expected a decimal amount in USD")))
+}
+
+fn limits(v: Value) -> PyResult<Limits> {
+    let Value::Object(mut m) = v else {
+        return Err(PyTypeError::new_err("limits must be a dict"));
+    };
+    let mut l = Limits::default();
+    if let Some(x) = m.remove("router_usd").filter(|v| !v.is_null()) {
+        l.router_usd = Some(decimal(&x, "limits.router_usd")?);
+    }
+    if let Some(x) = m.remove("default_user_usd").filter(|v| !v.is_null()) {
+        l.default_user_usd = Some(decimal(&x, "limits.default_user_usd")?);
+    }
+    if let Some(Value::Object(users)) = m.remove("user_usd") {
+        let mut out = HashMap::new();
+        for (u, x) in users {
+            out.insert(u, decimal(&x, "limits.user_usd")?);
+        }
+        l.user_usd = out;
+    }
+    for (key, slot) in [
+        ("free_per_minute", &mut l.free_per_minute),
+        ("free_per_day", &mut l.free_per_day),
+    ] {
+        if let Some(x) = m.remove(key).filter(|v| !v.is_null()) {
+            *slot = x
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| PyValueError::new_err(format!("limits.{key}: expected a count")))?;
+        }
+    }
+    if let Some(x) = m.remove("default_output_estimate").filter(|v| !v.is_null()) {
+        l.default_output_estimate = x.as_u64().ok_or_else(|| {
+            PyValueError::new_err("limits.default_output_estimate: expected a count")
+        })?;
+    }
+    unknown(&m, "limits")?;
+    Ok(l)
+}
+
+/// `Router(**options)`: `read_env`, the timeouts (seconds), `same_endpoint_retries`, `retry_backoff`,
+/// `sticky_ttl`, `limits`, `ledger_path`. Returns the options and the ledger path.
+pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<(Options, Option<PathBuf>)> {
+    let mut o = Options::default();
+    let Some(kw) = kwargs else {
+        return Ok((o, None));
+    };
+    let mut ledger = None;
+    if let Some(p) = kw.get_item("ledger_path")? {
+        kw.del_item("ledger_path")?;
+        if !p.is_none() {
+            ledger = Some(p.extract::<PathBuf>()?);
+        }
+    }
+    let Value::Object(mut m) = to_value(kw.as_any())? else {
+        return Ok((o, ledger));
+    };
+    o.timeouts = timeouts(o.timeouts, &mut m, "")?;
+    if let Some(x) = m.remove("read_env").filter(|v| !v.is_null()) {
+        o.read_env = x
+            .as_bool()
+            .ok_or_else(|| PyTypeError::new_err("read_env must be a bool"))?;
+    }
+    if let Some(x) = m.remove("same_endpoint_retries").filter(|v| !v.is_null()) {
+        o.same_endpoint_retries = x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| PyValueError::new_err("same_endpoint_retries: expected a count"))?;
+    }
+    if let Some(x) = m.remove("retry_backoff").filter(|v| !v.is_null()) {
+        o.retry_backoff = seconds(&x, "retry_backoff")?;
+    }
+    if let Some(x) = m.remove("sticky_ttl").filter(|v| !v.is_null()) {
+        o.sticky_ttl = seconds(&x, "sticky_ttl")?;
+    }
+    if let Some(x) = m.remove("limits").filter(|v| !v.is_null()) {
+        o.limits = limits(x)?;
+    }
+    unknown(&m, "Router")?;
+    Ok((o, ledger))
+}

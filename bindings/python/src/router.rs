@@ -1,0 +1,472 @@
+//! The `Router` class (one immutable router shared by every thread) and its chunk iterators.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+use polyroute::core::cost::{cost, CostContext};
+use polyroute::core::plan::{plan, PlanContext};
+use polyroute::core::Usage;
+use polyroute::{ChatRequest, ChatStream, Error, RequestContext};
+use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyCFunction, PyDict};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use tokio::task::AbortHandle;
+
+use crate::convert::{self, EngineConfig};
+use crate::errors::core_err;
+use crate::{detached, fork_generation, runtime};
+
+/// An LLM router: a catalog, provider settings and the engine that executes plans.
+#[pyclass(frozen, module = "polyroute._polyroute")]
+pub struct Router {
+    config: EngineConfig,
+    engine: Mutex<(u64, polyroute::Router)>,
+}
+
+fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
+    let mut b = polyroute::Router::builder()
+        .catalog(c.catalog.clone())
+        .options(c.options.clone());
+    for (slug, s) in &c.providers {
+        b = b.provider(slug.clone(), s.clone());
+    }
+    if let Some(p) = &c.ledger_path {
+        b = b.ledger_path(p.clone());
+    }
+    b.build()
+}
+
+impl Router {
+    /// This process's engine; a forked child builds its own on first use.
+    fn engine(&self, py: Python<'_>) -> PyResult<polyroute::Router> {
+        let generation = fork_generation();
+        let mut slot = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.0 != generation {
+            let fresh = build_engine(&self.config).map_err(|e| core_err(py, &e))?;
+            // The parent's HTTP pool belongs to a runtime that does not exist here: leak it, never drop it.
+            std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
+        }
+        Ok(slot.1.clone())
+    }
+
+    fn open_stream(
+        &self,
+        py: Python<'_>,
+        body: Value,
+        ctx: RequestContext,
+    ) -> PyResult<(Arc<Runtime>, ChatStream)> {
+        let engine = self.engine(py)?;
+        let rt = runtime()?;
+        let stream = {
+            let _entered = rt.enter();
+            engine.chat_stream_with(body, ctx)
+        };
+        Ok((rt, stream))
+    }
+}
+
+fn ctx(user: Option<String>, session_id: Option<String>, metadata: bool) -> RequestContext {
+    RequestContext {
+        user,
+        session_id,
+        metadata,
+        ..RequestContext::default()
+    }
+}
+
+#[pymethods]
+impl Router {
+    #[new]
+    #[pyo3(signature = (catalog=None, providers=None, *, overlay=None, **options))]
+    fn new(
+        py: Python<'_>,
+        catalog: Option<&Bound<'_, PyAny>>,
+        providers: Option<&Bound<'_, PyAny>>,
+        overlay: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let src = convert::catalog_source(catalog)?;
+        let overlay = convert::overlay(overlay)?;
+        let (options, ledger_path) = convert::options(options)?;
+        let providers = convert::providers(providers, options.timeouts)?;
+        let catalog = detached(py, || convert::load_catalog(src, overlay.as_ref()))
+            .map_err(|e| core_err(py, &e))?;
+        let config = EngineConfig {
+            catalog,
+            providers,
+            options,
+            ledger_path,
+        };
+        let engine = detached(py, || build_engine(&config)).map_err(|e| core_err(py, &e))?;
+        Ok(Self {
+            config,
+            engine: Mutex::new((fork_generation(), engine)),
+        })
+    }
+
+    /// Provider slugs that hold a credential (a key given or found in the environment, or `no_auth`).
+    #[getter]
+    fn credentials(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(self.engine(py)?.credentials().iter().cloned().collect())
+    }
+
+    /// The ordered attempt plan for a request, with every exclusion and its reason.
+    #[allow(clippy::too_many_arguments)] // one per Python keyword argument
+    #[pyo3(signature = (request, *, seed=None, health=None, credentials=None, sticky=None, previous_model=None))]
+    fn plan<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        seed: Option<u64>,
+        health: Option<&Bound<'py, PyAny>>,
+        credentials: Option<&Bound<'py, PyAny>>,
+        sticky: Option<&str>,
+        previous_model: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = convert::body(request)?;
+        let engine = self.engine(py)?;
+        let explicit = seed.is_some()
+            || health.is_some()
+            || credentials.is_some()
+            || sticky.is_some()
+            || previous_model.is_some();
+        let out = if explicit {
+            let health = convert::health(health)?;
+            let creds = convert::credentials(credentials)?;
+            detached(py, || {
+                let req = ChatRequest::from_value(&body)?;
+                let ctx = PlanContext {
+                    seed: seed.unwrap_or(0),
+                    health: &health,
+                    credentials: Some(creds.as_ref().unwrap_or_else(|| engine.credentials())),
+                    sticky,
+                    previous_router_model: previous_model,
+                };
+                plan(engine.catalog(), &req, &ctx).map(|p| p.to_json())
+            })
+        } else {
+            detached(py, || engine.plan(&body))
+        };
+        out.map_err(|e| core_err(py, &e))
+            .and_then(|v| convert::to_py(py, &v))
+    }
+
+    /// The itemized cost of `usage` on `model` (at `provider`'s price, else the model-level price).
+    #[pyo3(signature = (model, usage, provider=None, *, utc_minute=None, finish_reason=None))]
+    fn cost<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        usage: &Bound<'py, PyAny>,
+        provider: Option<&str>,
+        utc_minute: Option<u16>,
+        finish_reason: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let usage = convert::to_value(usage)?;
+        let engine = self.engine(py)?;
+        let out = if utc_minute.is_none() && finish_reason.is_none() {
+            engine.cost(model, &usage, provider)
+        } else {
+            (|| -> Result<Value, Error> {
+                let pricing = engine.catalog().pricing_for(model, provider)?;
+                let u: Usage = serde_json::from_value(usage)
+                    .map_err(|e| Error::invalid("usage", e.to_string()))?;
+                let ctx = CostContext {
+                    utc_minute,
+                    finish_reason: Some(finish_reason.unwrap_or("stop")),
+                };
+                serde_json::to_value(cost(pricing, &u, ctx)).map_err(|e| Error::Internal {
+                    message: e.to_string(),
+                })
+            })()
+        };
+        out.map_err(|e| core_err(py, &e))
+            .and_then(|v| convert::to_py(py, &v))
+    }
+
+    /// Catalog models passing every given filter, as OpenRouter model rows.
+    #[pyo3(signature = (**filters))]
+    fn models<'py>(
+        &self,
+        py: Python<'py>,
+        filters: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let f = convert::filters(filters)?;
+        let rows = self.engine(py)?.models(&f).map_err(|e| core_err(py, &e))?;
+        convert::to_py_list(py, &rows)
+    }
+
+    /// A chat completion, served by the first provider of the plan that succeeds.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn chat<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = convert::body(request)?;
+        let engine = self.engine(py)?;
+        let rt = runtime()?;
+        let c = ctx(user, session_id, metadata);
+        let out = detached(py, || rt.block_on(engine.chat_with(body, &c)));
+        out.map_err(|e| core_err(py, &e))
+            .and_then(|v| convert::to_py(py, &v))
+    }
+
+    /// `await router.achat(request)`: [`Router.chat`] on the running asyncio loop.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn achat<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = convert::body(request)?;
+        let engine = self.engine(py)?;
+        let c = ctx(user, session_id, metadata);
+        awaitable(
+            py,
+            async move { engine.chat_with(body, &c).await },
+            |py, r| match r {
+                Ok(v) => Ok(convert::to_py(py, &v)?.unbind()),
+                Err(e) => Err(core_err(py, &e)),
+            },
+        )
+    }
+
+    /// The chunks of a streamed completion, as dicts; errors before the first chunk raise.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<ChunkIterator> {
+        let body = convert::body(request)?;
+        let (rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        Ok(ChunkIterator::new(rt, stream, None, false))
+    }
+
+    /// `async for chunk in router.astream(request)`.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn astream(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<AsyncChunkIterator> {
+        let body = convert::body(request)?;
+        let (_rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        Ok(AsyncChunkIterator {
+            stream: Arc::new(tokio::sync::Mutex::new(stream)),
+        })
+    }
+
+    /// A streamed completion as server-sent-event bytes. Waits for the first chunk, so an error before any
+    /// content raises (and can become an HTTP error status); later errors are written as an error event.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn stream_sse(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<ChunkIterator> {
+        let body = convert::body(request)?;
+        let (rt, mut stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let first = detached(py, || rt.block_on(stream.next()));
+        match first {
+            Some(Err(e)) => Err(core_err(py, &e)),
+            first => Ok(ChunkIterator::new(
+                rt,
+                stream,
+                first.and_then(Result::ok),
+                true,
+            )),
+        }
+    }
+
+    /// The ledger record of a generation (`gen-…` id), or None.
+    fn generation<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine(py)?;
+        let rt = runtime()?;
+        let rec = detached(py, || rt.block_on(engine.generation(id)));
+        convert::to_py(py, &rec.unwrap_or(Value::Null))
+    }
+}
+
+struct StreamState {
+    stream: Option<ChatStream>,
+    peeked: Option<Value>,
+}
+
+/// A blocking iterator over a streamed completion: chunk dicts, or SSE bytes for the HTTP transports.
+#[pyclass(frozen, module = "polyroute._polyroute")]
+pub struct ChunkIterator {
+    rt: Arc<Runtime>,
+    state: Mutex<StreamState>,
+    sse: bool,
+}
+
+impl ChunkIterator {
+    fn new(rt: Arc<Runtime>, stream: ChatStream, peeked: Option<Value>, sse: bool) -> Self {
+        Self {
+            rt,
+            state: Mutex::new(StreamState {
+                stream: Some(stream),
+                peeked,
+            }),
+            sse,
+        }
+    }
+}
+
+#[pymethods]
+impl ChunkIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let item = detached(py, || {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(v) = st.peeked.take() {
+                return Some(Some(Ok(v)));
+            }
+            let s = st.stream.as_mut()?;
+            let next = self.rt.block_on(s.next());
+            if next.is_none() {
+                st.stream = None;
+            }
+            Some(next)
+        });
+        match (item, self.sse) {
+            // Exhausted earlier.
+            (None, _) => Ok(None),
+            (Some(None), false) => Ok(None),
+            (Some(None), true) => Ok(Some(PyBytes::new(py, b"data: [DONE]\n\n").into_any())),
+            (Some(Some(Ok(v))), false) => convert::to_py(py, &v).map(Some),
+            (Some(Some(Ok(v))), true) => {
+                Ok(Some(PyBytes::new(py, &convert::sse_event(&v)).into_any()))
+            }
+            (Some(Some(Err(e))), false) => Err(core_err(py, &e)),
+            (Some(Some(Err(e))), true) => Ok(Some(
+                PyBytes::new(py, &convert::sse_event(&e.to_envelope())).into_any(),
+            )),
+        }
+    }
+
+    /// Stop the stream and cancel the upstream request.
+    fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.stream = None;
+        st.peeked = None;
+    }
+}
+
+/// An async iterator over a streamed completion's chunk dicts.
+#[pyclass(frozen, module = "polyroute._polyroute")]
+pub struct AsyncChunkIterator {
+    stream: Arc<tokio::sync::Mutex<ChatStream>>,
+}
+
+#[pymethods]
+impl AsyncChunkIterator {
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        awaitable(
+            py,
+            async move { stream.lock().await.next().await },
+            |py, item| match item {
+                None => Err(PyStopAsyncIteration::new_err(())),
+                Some(Ok(v)) => Ok(convert::to_py(py, &v)?.unbind()),
+                Some(Err(e)) => Err(core_err(py, &e)),
+            },
+        )
+    }
+}
+
+/// Cancels the Tokio task behind an asyncio future when the future is cancelled.
+#[pyclass(frozen)]
+struct Canceller(AbortHandle);
+
+#[pymethods]
+impl Canceller {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Settle an asyncio future on its loop's thread, unless it was cancelled meanwhile.
+#[pyfunction]
+fn settle(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if fut.call_method0("done")?.is_truthy()? {
+        return Ok(());
+    }
+    fut.call_method1(if ok { "set_result" } else { "set_exception" }, (value,))?;
+    Ok(())
+}
+
+static SETTLE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+
+/// Run `fut` on the Tokio runtime and return an asyncio future of the running loop that `finish` settles.
+fn awaitable<'py, T, F>(
+    py: Python<'py>,
+    fut: F,
+    finish: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let rt = runtime()?;
+    let event_loop = py
+        .import("asyncio")?
+        .call_method0("get_running_loop")
+        .map_err(|_| {
+            PyTypeError::new_err("no running asyncio event loop: call this from async code")
+        })?;
+    let py_fut = event_loop.call_method0("create_future")?;
+    let settle = SETTLE.get_or_try_init(py, || wrap_pyfunction!(settle, py).map(Bound::unbind))?;
+    let (lp, pf, cb) = (
+        event_loop.unbind(),
+        py_fut.clone().unbind(),
+        settle.clone_ref(py),
+    );
+    let task = rt.spawn(async move {
+        let out = fut.await;
+        Python::attach(|py| {
+            let (ok, value) = match finish(py, out) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            // A closed loop means nobody is waiting any more.
+            let _ = lp.bind(py).call_method1(
+                "call_soon_threadsafe",
+                (cb.bind(py), pf.bind(py), ok, value),
+            );
+        });
+    });
+    py_fut.call_method1("add_done_callback", (Canceller(task.abort_handle()),))?;
+    Ok(py_fut)
+}

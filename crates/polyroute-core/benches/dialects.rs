@@ -1,0 +1,221 @@
+//! Dialect benchmarks: request translation (20 messages, 5 tools) to Anthropic and Gemini, and Anthropic SSE →
+//! OpenAI chunk throughput.
+//!
+//! `cargo bench -p polyroute-core --bench dialects -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Every benchmark runs twice: `wall/…` measures wall time (criterion's default), `cpu/…` measures the thread's
+//! CPU time, which stays meaningful when other processes compete for the cores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use polyroute_core::providers::{
+    build_request, Dialect, ResponseContext, StreamTranslator, TranslateOptions,
+};
+use polyroute_core::sse::SseParser;
+use polyroute_core::types::ChatRequest;
+use serde_json::{json, Value};
+
+fn request() -> ChatRequest {
+    let tools: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"type": "function", "function": {"name": format!("tool_{i}"), "description": "Look something up in a system of record.",
+                "parameters": {"type": "object", "properties": {
+                    "query": {"type": "string", "description": "what to look for"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                    "filters": {"type": "array", "items": {"type": "string", "enum": ["a", "b", "c"]}},
+                    "mode": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+                    "required": ["query"], "additionalProperties": false}}})
+        })
+        .collect();
+    let mut messages = vec![
+        json!({"role": "system", "content": "You are a careful assistant. Use the tools when useful."}),
+    ];
+    for i in 0..19 {
+        let m = match i % 4 {
+            0 => {
+                json!({"role": "user", "content": format!("Question number {i}: please look up the status of order {i} and summarise it in two sentences.")})
+            }
+            1 => json!({"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": format!("call_{i}"), "type": "function", "function": {"name": format!("tool_{}", i % 5), "arguments": "{\"query\":\"order status\",\"limit\":3}"}}]}),
+            2 => {
+                json!({"role": "tool", "tool_call_id": format!("call_{}", i - 1), "content": "{\"status\":\"shipped\",\"eta\":\"2 days\",\"carrier\":\"acme\"}"})
+            }
+            _ => {
+                json!({"role": "assistant", "content": "The order has shipped and should arrive in two days with Acme."})
+            }
+        };
+        messages.push(m);
+    }
+    ChatRequest::from_value(
+        &json!({"model": "x/y", "messages": messages, "tools": tools, "tool_choice": "auto",
+        "max_tokens": 4096, "temperature": 0.7, "stop": ["END"]}),
+    )
+    .unwrap()
+}
+
+fn anthropic_sse(target: usize) -> Vec<u8> {
+    let mut s = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":377,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    let mut i = 0;
+    while s.len() < target {
+        if i % 50 == 0 {
+            s.push_str("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+        }
+        s.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"The quick brown fox jumps over the lazy dog, \"}}\n\n");
+        i += 1;
+    }
+    s.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":9000}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    s.into_bytes()
+}
+
+/// Nanoseconds of CPU time consumed by the calling thread.
+#[allow(unsafe_code)] // one clock_gettime call on a stack timespec
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    u64::try_from(ts.tv_sec).unwrap() * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap()
+}
+
+/// Criterion measurement: thread CPU time in nanoseconds.
+struct ThreadCpu;
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e3, "µs"),
+            t if t < 1e9 => (1e6, "ms"),
+            _ => (1e9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        #[allow(clippy::cast_precision_loss)]
+        let (n, unit) = match throughput {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => {
+                (*b as f64 / 1_048_576.0, "MiB/s")
+            }
+            Throughput::Elements(e) => (*e as f64, "elem/s"),
+        };
+        values.iter_mut().for_each(|v| *v = n * 1e9 / *v);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+
+    fn zero(&self) -> u64 {
+        0
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+fn translate<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
+    let req = request();
+    let a = TranslateOptions::new("anthropic", "claude-sonnet-4-5");
+    let g = TranslateOptions::new("google-ai-studio", "gemini-2.5-flash");
+    c.bench_function(&format!("{prefix}/translate_20msg_5tools/anthropic"), |b| {
+        b.iter(|| build_request(Dialect::Anthropic, black_box(&req), &a).unwrap());
+    });
+    c.bench_function(&format!("{prefix}/translate_20msg_5tools/gemini"), |b| {
+        b.iter(|| build_request(Dialect::Gemini, black_box(&req), &g).unwrap());
+    });
+}
+
+fn stream<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
+    let body = anthropic_sse(1 << 20);
+    let mut group = c.benchmark_group(format!("{prefix}/anthropic_sse"));
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("to_openai_chunks", |b| {
+        b.iter(|| {
+            let mut t = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+            let mut n = 0usize;
+            let mut out = Vec::new();
+            for piece in body.chunks(4096) {
+                t.push_into(piece, &mut out);
+                n += out.len();
+                out.clear();
+            }
+            n += t.finish().len();
+            black_box(n)
+        });
+    });
+    group.bench_function("sse_parse_only", |b| {
+        b.iter(|| {
+            let mut p = SseParser::new();
+            let mut out = Vec::new();
+            let mut n = 0usize;
+            for piece in body.chunks(4096) {
+                p.push_into(piece, &mut out);
+                n += out.len();
+                out.clear();
+            }
+            black_box(n)
+        });
+    });
+    group.finish();
+}
+
+fn wall(c: &mut Criterion<WallTime>) {
+    translate(c, "wall");
+    stream(c, "wall");
+}
+
+fn cpu(c: &mut Criterion<ThreadCpu>) {
+    translate(c, "cpu");
+    stream(c, "cpu");
+}
+
+criterion_group!(wall_benches, wall);
+criterion_group! {
+    name = cpu_benches;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = cpu
+}
+criterion_main!(wall_benches, cpu_benches);

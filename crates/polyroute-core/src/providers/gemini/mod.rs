@@ -1,0 +1,473 @@
+//! Google Gemini `generateContent` (Developer API, `v1beta` or `v1`).
+//!
+//! Request rules (OpenAI → Gemini):
+//! - all `system`/`developer` messages become `systemInstruction.parts`, in order;
+//! - `assistant` → role `model`; consecutive same-role turns are merged (Gemini requires alternation), so all
+//!   tool results answering one model turn land in one user `Content`;
+//! - a `tool` message becomes `functionResponse`; its `name` is recovered from the assistant tool call with the
+//!   same id (an unknown id is an error); a JSON-object result is sent as the response, anything else as
+//!   `{"output": …}`;
+//! - function-call `id`s are echoed only to Gemini 3 and later (older models reject the field);
+//! - thought signatures come back from `reasoning_details` entries of format `google-gemini-v1`: one with an `id`
+//!   goes on that tool call's `functionCall` part, one without on the turn's first part;
+//! - tool parameters and `responseSchema` are cleaned by [`schema::to_gemini_schema`];
+//! - reasoning becomes `thinkingConfig`: `thinkingLevel` on Gemini 3+, otherwise `thinkingBudget` (effort ratio of
+//!   the output limit, 0 when reasoning is off) with `includeThoughts` unless `reasoning.exclude`.
+
+mod response;
+pub mod schema;
+pub(crate) mod stream;
+
+use serde_json::{json, Map, Value};
+
+use super::common::{
+    effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name,
+};
+use super::common::{obj, st};
+use super::{drop_param, NativeRequest, ResponseHints, TranslateOptions};
+use crate::error::{Error, Result};
+use crate::types::{ChatRequest, Role};
+
+pub(crate) use response::parse_response;
+
+/// `reasoning_details[].format` for Gemini thought signatures and summaries.
+pub const REASONING_FORMAT: &str = "google-gemini-v1";
+
+const UNSUPPORTED: &[&str] = &[
+    "logit_bias",
+    "min_p",
+    "top_a",
+    "repetition_penalty",
+    "prediction",
+    "verbosity",
+    "web_search_options",
+    "audio",
+];
+
+/// The Gemini major generation of a model id (`gemini-3-pro-preview` → 3), 0 when unknown.
+fn generation(model: &str) -> u32 {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.strip_prefix("gemini-")
+        .and_then(|r| r.split(['-', '.']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A function name as Gemini accepts it: `[A-Za-z_][A-Za-z0-9_.:-]{0,127}`.
+fn function_name(name: &str) -> String {
+    let s = sanitize_name(name, &['.', ':'], 128);
+    if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s
+    } else {
+        let mut p = format!("_{s}");
+        p.truncate(128);
+        p
+    }
+}
+
+struct Turns(Vec<(&'static str, Vec<Value>)>);
+
+impl Turns {
+    fn push(&mut self, role: &'static str, parts: Vec<Value>) {
+        if parts.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some((r, existing)) if *r == role => existing.extend(parts),
+            _ => self.0.push((role, parts)),
+        }
+    }
+}
+
+pub(crate) fn build_request(
+    req: &ChatRequest,
+    opts: &TranslateOptions<'_>,
+) -> Result<NativeRequest> {
+    let gen = generation(opts.upstream_model);
+    let echo_ids = gen >= 3;
+    let mut dropped = Vec::new();
+    let mut hints = ResponseHints::default();
+    let mut drop =
+        |dropped: &mut Vec<String>, p: &str| drop_param(dropped, opts.strict, "gemini", p);
+    let mut system: Vec<Value> = Vec::new();
+    let mut turns = Turns(Vec::new());
+    let mut calls: Vec<(String, String)> = Vec::new();
+
+    for (i, m) in req.messages.iter().enumerate() {
+        match m.role {
+            Role::System | Role::Developer => {
+                for t in texts(m.content.as_ref()) {
+                    system.push(json!({"text": t}));
+                }
+            }
+            Role::User => {
+                let mut parts = Vec::new();
+                match &m.content {
+                    Some(Value::Array(items)) => {
+                        for (j, p) in items.iter().enumerate() {
+                            match user_part(p) {
+                                Some(v) => parts.push(v),
+                                None => drop(&mut dropped, &format!("messages[{i}].content[{j}]"))?,
+                            }
+                        }
+                    }
+                    other => parts.extend(
+                        texts(other.as_ref())
+                            .into_iter()
+                            .map(|t| json!({"text": t})),
+                    ),
+                }
+                if let Some(name) = m.name.as_deref().filter(|n| !n.is_empty()) {
+                    if let Some(t) = parts.iter_mut().find_map(|p| p.get_mut("text")) {
+                        *t = json!(format!("{name}: {}", t.as_str().unwrap_or("")));
+                    }
+                }
+                turns.push("user", parts);
+            }
+            Role::Assistant => {
+                let mut parts: Vec<Value> = texts(m.content.as_ref())
+                    .into_iter()
+                    .map(|t| json!({"text": t}))
+                    .collect();
+                let sigs = signatures(m.extra.get("reasoning_details"));
+                for (j, c) in m.tool_calls.iter().flatten().enumerate() {
+                    let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+                    let name = function_name(
+                        c.pointer("/function/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or(""),
+                    );
+                    let args =
+                        parse_arguments(c.pointer("/function/arguments")).ok_or_else(|| {
+                            Error::invalid(
+                                format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                                "must be a JSON object string",
+                            )
+                        })?;
+                    let mut fc = obj([("name", st(&name)), ("args", args)]);
+                    if echo_ids && !id.is_empty() {
+                        fc["id"] = json!(id);
+                    }
+                    let mut part = obj([("functionCall", fc)]);
+                    if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.as_deref() == Some(id)) {
+                        part["thoughtSignature"] = json!(s);
+                    }
+                    parts.push(part);
+                    calls.push((id.to_string(), name));
+                }
+                if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.is_none()) {
+                    if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
+                        first.entry("thoughtSignature").or_insert_with(|| json!(s));
+                    }
+                }
+                turns.push("model", parts);
+            }
+            Role::Tool => {
+                let id = m.tool_call_id.as_deref().unwrap_or("");
+                let name = calls
+                    .iter()
+                    .rev()
+                    .find(|(cid, _)| cid == id)
+                    .map(|(_, n)| n.clone())
+                    .or_else(|| m.name.clone().map(|n| function_name(&n)))
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("messages[{i}].tool_call_id"),
+                            format!("no earlier assistant tool call has id {id:?}; gemini needs the function name"),
+                        )
+                    })?;
+                let text = texts(m.content.as_ref()).join("");
+                let response = match serde_json::from_str::<Value>(&text) {
+                    Ok(v @ Value::Object(_)) => v,
+                    Ok(v) => obj([("output", v)]),
+                    Err(_) => obj([("output", Value::String(text))]),
+                };
+                let mut fr = obj([("name", Value::String(name)), ("response", response)]);
+                if echo_ids && !id.is_empty() {
+                    fr["id"] = json!(id);
+                }
+                turns.push("user", vec![obj([("functionResponse", fr)])]);
+            }
+        }
+    }
+    if turns.0.is_empty() {
+        turns.push("user", vec![json!({"text": " "})]);
+    }
+
+    let mut body = Map::new();
+    let contents: Vec<Value> = turns
+        .0
+        .into_iter()
+        .map(|(role, parts)| obj([("role", st(role)), ("parts", Value::Array(parts))]))
+        .collect();
+    body.insert("contents".into(), Value::Array(contents));
+    if !system.is_empty() {
+        body.insert(
+            "systemInstruction".into(),
+            obj([("parts", Value::Array(system))]),
+        );
+    }
+    let mut decls = Vec::new();
+    for (i, t) in req.tools.iter().flatten().enumerate() {
+        if t.get("type").and_then(Value::as_str) != Some("function") {
+            drop(&mut dropped, &format!("tools[{i}]"))?;
+            continue;
+        }
+        let f = t.get("function").unwrap_or(&Value::Null);
+        let orig = f.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = function_name(orig);
+        if name != orig {
+            hints.tool_names.push((name.clone(), orig.to_string()));
+        }
+        let mut d = json!({"name": name});
+        if let Some(desc) = f
+            .get("description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            d["description"] = json!(desc);
+        }
+        if let Some(p) = f.get("parameters").filter(|p| p.is_object()) {
+            let s = schema::to_gemini_schema(p);
+            if s.get("properties").is_some() || s.get("type").is_some_and(|t| t != "OBJECT") {
+                d["parameters"] = s;
+            }
+        }
+        decls.push(d);
+    }
+    if !decls.is_empty() {
+        body.insert(
+            "tools".into(),
+            Value::Array(vec![obj([("functionDeclarations", Value::Array(decls))])]),
+        );
+        if let Some(tc) = tool_config(req.tool_choice.as_ref()) {
+            body.insert("toolConfig".into(), tc);
+        }
+    }
+    if req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
+        drop(&mut dropped, "parallel_tool_calls")?;
+    }
+    let gc = generation_config(
+        req,
+        gen,
+        opts.sampling_params,
+        &mut hints,
+        &mut dropped,
+        &mut drop,
+    )?;
+    if !gc.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(gc));
+    }
+    for p in UNSUPPORTED {
+        if req.extra.get(*p).is_some_and(|v| !v.is_null()) {
+            drop(&mut dropped, p)?;
+        }
+    }
+    if req
+        .service_tier
+        .as_deref()
+        .is_some_and(|t| t != "auto" && t != "default")
+    {
+        drop(&mut dropped, "service_tier")?;
+    }
+    let model = opts
+        .upstream_model
+        .strip_prefix("models/")
+        .unwrap_or(opts.upstream_model);
+    let method = if opts.stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    Ok(NativeRequest {
+        body: Value::Object(body),
+        path: format!(
+            "/{}/models/{model}:{method}",
+            opts.gemini_api_version.as_str()
+        ),
+        headers: Vec::new(),
+        dropped,
+        hints,
+    })
+}
+
+type DropFn<'f> = dyn FnMut(&mut Vec<String>, &str) -> Result<()> + 'f;
+
+fn generation_config(
+    req: &ChatRequest,
+    gen: u32,
+    sampling: bool,
+    hints: &mut ResponseHints,
+    dropped: &mut Vec<String>,
+    drop: &mut DropFn<'_>,
+) -> Result<Map<String, Value>> {
+    let x = &req.extra;
+    let mut gc = Map::new();
+    let limit = req.output_limit();
+    if let Some(l) = limit {
+        gc.insert("maxOutputTokens".into(), json!(l));
+    }
+    for (from, to) in [
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("top_k", "topK"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+        ("seed", "seed"),
+        ("n", "candidateCount"),
+    ] {
+        if let Some(v) = x.get(from).filter(|v| v.is_number()) {
+            if !sampling && matches!(from, "temperature" | "top_p" | "top_k") {
+                drop(dropped, from)?;
+            } else {
+                gc.insert(to.into(), v.clone());
+            }
+        }
+    }
+    match x.get("stop") {
+        Some(Value::String(s)) => {
+            gc.insert("stopSequences".into(), json!([s]));
+        }
+        Some(Value::Array(a)) if !a.is_empty() => {
+            gc.insert("stopSequences".into(), Value::Array(a.clone()));
+        }
+        _ => {}
+    }
+    if x.get("logprobs") == Some(&Value::Bool(true)) {
+        gc.insert("responseLogprobs".into(), json!(true));
+        if let Some(n) = x.get("top_logprobs").and_then(Value::as_u64) {
+            gc.insert("logprobs".into(), json!(n.min(20)));
+        }
+    }
+    if let Some(rf) = &req.response_format {
+        match rf.get("type").and_then(Value::as_str) {
+            Some("json_object") => {
+                gc.insert("responseMimeType".into(), json!("application/json"));
+            }
+            Some("json_schema") => {
+                gc.insert("responseMimeType".into(), json!("application/json"));
+                if let Some(s) = rf.pointer("/json_schema/schema").filter(|s| s.is_object()) {
+                    gc.insert("responseSchema".into(), schema::to_gemini_schema(s));
+                }
+            }
+            Some("text") | None => {}
+            Some(_) => drop(dropped, "response_format")?,
+        }
+    }
+    if let Some(w) = reasoning_wish(req) {
+        hints.exclude_reasoning = w.exclude;
+        let mut tc = Map::new();
+        if gen >= 3 && w.max_tokens.is_none() {
+            let level = match w.effort.as_deref() {
+                _ if w.disabled => "MINIMAL",
+                Some("minimal") => "MINIMAL",
+                Some("low") => "LOW",
+                Some("medium") => "MEDIUM",
+                _ => "HIGH",
+            };
+            tc.insert("thinkingLevel".into(), json!(level));
+        } else {
+            let budget = if w.disabled {
+                0
+            } else if let Some(b) = w.max_tokens {
+                b
+            } else {
+                let ratio = w.effort.as_deref().and_then(effort_ratio).unwrap_or(0.5);
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let b = (limit.unwrap_or(8192) as f64 * ratio) as u64;
+                b.clamp(128, 32_768)
+            };
+            tc.insert("thinkingBudget".into(), json!(budget));
+        }
+        if !w.disabled && !w.exclude {
+            tc.insert("includeThoughts".into(), json!(true));
+        }
+        gc.insert("thinkingConfig".into(), Value::Object(tc));
+    }
+    Ok(gc)
+}
+
+fn tool_config(tc: Option<&Value>) -> Option<Value> {
+    let mode = |m: &str| json!({"functionCallingConfig": {"mode": m}});
+    match tc? {
+        Value::String(s) => match s.as_str() {
+            "auto" => Some(mode("AUTO")),
+            "none" => Some(mode("NONE")),
+            "required" => Some(mode("ANY")),
+            _ => None,
+        },
+        v => v.pointer("/function/name").and_then(Value::as_str).map(|n| {
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [function_name(n)]}})
+        }),
+    }
+}
+
+/// `(tool call id, signature)` pairs from `reasoning_details`.
+fn signatures(details: Option<&Value>) -> Vec<(Option<String>, String)> {
+    let Some(Value::Array(ds)) = details else {
+        return Vec::new();
+    };
+    ds.iter()
+        .filter(|d| d.get("format").and_then(Value::as_str) == Some(REASONING_FORMAT))
+        .filter(|d| d.get("type").and_then(Value::as_str) == Some("reasoning.encrypted"))
+        .filter_map(|d| {
+            let data = d.get("data").and_then(Value::as_str)?;
+            Some((
+                d.get("id").and_then(Value::as_str).map(str::to_string),
+                data.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn texts(content: Option<&Value>) -> Vec<String> {
+    match content {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| {
+                p.get("text")
+                    .or_else(|| p.get("refusal"))
+                    .and_then(Value::as_str)
+            })
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn media(url: &str) -> Option<Value> {
+    if url.is_empty() {
+        return None;
+    }
+    Some(match parse_data_uri(url) {
+        Some(d) => json!({"inlineData": {"mimeType": d.mime, "data": d.data}}),
+        None => json!({"fileData": {"mimeType": mime_from_url(url), "fileUri": url}}),
+    })
+}
+
+fn user_part(p: &Value) -> Option<Value> {
+    match p.get("type").and_then(Value::as_str).unwrap_or("text") {
+        "text" => Some(json!({"text": p.get("text").and_then(Value::as_str).unwrap_or("")})),
+        "image_url" => media(
+            p.pointer("/image_url/url")
+                .or_else(|| p.get("image_url"))
+                .and_then(Value::as_str)?,
+        ),
+        "input_audio" => {
+            let data = p.pointer("/input_audio/data").and_then(Value::as_str)?;
+            let fmt = p
+                .pointer("/input_audio/format")
+                .and_then(Value::as_str)
+                .unwrap_or("wav");
+            Some(json!({"inlineData": {"mimeType": format!("audio/{fmt}"), "data": data}}))
+        }
+        "file" => media(p.pointer("/file/file_data").and_then(Value::as_str)?),
+        _ => None,
+    }
+}

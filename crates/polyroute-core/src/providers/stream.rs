@@ -1,0 +1,414 @@
+//! Stream translation: SSE bytes of any dialect → OpenAI `chat.completion.chunk`s.
+//!
+//! Contract of the emitted sequence: the first chunk of each choice carries `delta.role: "assistant"`; tool calls
+//! are keyed by their position among tool calls (`index` 0, 1, …) with `id`, `type` and `function.name` in the
+//! first fragment and argument fragments after; the chunk carrying `finish_reason` (normalized, with
+//! `native_finish_reason`) comes last for its choice; then one usage chunk with `choices: []` when usage is known.
+//! A provider error mid-stream becomes the final chunk, carrying `error` and `finish_reason: "error"`; a stream
+//! that ends before a finish reason is such an error too. `[DONE]` is the engine's to write.
+
+use serde_json::{json, Map, Value};
+
+use super::common::{normalize_finish, usage_json};
+use super::errors::{invalid_response, map_error_value};
+use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
+use super::{anthropic, gemini, Dialect, ProviderFailure, ResponseContext};
+use crate::plan::OutcomeClass;
+use crate::sse::{SseEventRef, SseParser};
+use crate::types::Usage;
+
+thread_local! {
+    /// `{index, delta, finish_reason: null}`, cloned for every plain delta chunk.
+    static CHOICE_TEMPLATE: Map<String, Value> = {
+        let mut m = Map::with_capacity(3);
+        m.insert("index".into(), Value::from(0u64));
+        m.insert("delta".into(), Value::Null);
+        m.insert("finish_reason".into(), Value::Null);
+        m
+    };
+}
+
+/// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
+#[derive(Debug)]
+pub(crate) struct StreamCore {
+    pub ctx: ResponseContext,
+    pub id: String,
+    pub model: String,
+    roles_sent: Vec<u64>,
+    pub finish_reason: Option<&'static str>,
+    pub native_finish: Option<String>,
+    pub usage: Option<Usage>,
+    pub content_emitted: bool,
+    pub failure: Option<ProviderFailure>,
+    /// No more chunks (error emitted, or finished).
+    pub done: bool,
+    template: Option<Map<String, Value>>,
+}
+
+impl StreamCore {
+    fn new(ctx: ResponseContext) -> Self {
+        Self {
+            id: ctx.id.clone(),
+            model: ctx.model.clone(),
+            ctx,
+            roles_sent: Vec::new(),
+            finish_reason: None,
+            native_finish: None,
+            usage: None,
+            content_emitted: false,
+            failure: None,
+            done: false,
+            template: None,
+        }
+    }
+
+    /// Adopt the upstream id/model when the context gives none.
+    pub fn adopt(&mut self, id: Option<&str>, model: Option<&str>) {
+        if self.id.is_empty() {
+            if let Some(i) = id {
+                self.id = i.to_string();
+                self.template = None;
+            }
+        }
+        if self.model.is_empty() {
+            if let Some(m) = model {
+                self.model = m.to_string();
+                self.template = None;
+            }
+        }
+    }
+
+    /// The chunk envelope; its fixed fields are built once and cloned (cloning skips re-hashing the keys).
+    fn envelope(&mut self, choices: Vec<Value>) -> Value {
+        if self.template.is_none() {
+            let mut m = Map::with_capacity(6);
+            m.insert("id".into(), Value::String(self.id.clone()));
+            m.insert(
+                "object".into(),
+                Value::String("chat.completion.chunk".into()),
+            );
+            m.insert("created".into(), Value::from(self.ctx.created));
+            m.insert("model".into(), Value::String(self.model.clone()));
+            if !self.ctx.provider_name.is_empty() {
+                m.insert(
+                    "provider".into(),
+                    Value::String(self.ctx.provider_name.clone()),
+                );
+            }
+            m.insert("choices".into(), Value::Null);
+            self.template = Some(m);
+        }
+        let mut m = self.template.clone().unwrap_or_default();
+        // `choices` is the template's last entry: set it by position (no key hashing).
+        if let Some((_, slot)) = m.iter_mut().next_back() {
+            *slot = Value::Array(choices);
+        }
+        Value::Object(m)
+    }
+
+    /// Emit a delta for choice `index` (adds the role to a choice's first delta), optionally with the finish
+    /// reason (native value; normalized here) and extra choice fields (`logprobs`).
+    pub fn emit(
+        &mut self,
+        out: &mut Vec<Value>,
+        index: u64,
+        delta: Map<String, Value>,
+        finish_native: Option<&str>,
+        extra: Option<Map<String, Value>>,
+    ) {
+        let finish = finish_native.map(|n| (n, normalize_finish(n)));
+        self.emit_inner(out, index, delta, finish, extra);
+    }
+
+    /// Emit the finish chunk of choice `index` with the native reason, optionally overriding the normalized one.
+    pub fn emit_finish(
+        &mut self,
+        out: &mut Vec<Value>,
+        index: u64,
+        delta: Map<String, Value>,
+        native: &str,
+        normalized: Option<&'static str>,
+    ) {
+        let norm = normalized.unwrap_or_else(|| normalize_finish(native));
+        self.emit_inner(out, index, delta, Some((native, norm)), None);
+    }
+
+    fn emit_inner(
+        &mut self,
+        out: &mut Vec<Value>,
+        index: u64,
+        mut delta: Map<String, Value>,
+        finish: Option<(&str, &'static str)>,
+        extra: Option<Map<String, Value>>,
+    ) {
+        if self.done {
+            return;
+        }
+        if !self.roles_sent.contains(&index) {
+            self.roles_sent.push(index);
+            if !delta.contains_key("role") {
+                let mut d = Map::with_capacity(delta.len() + 1);
+                d.insert("role".into(), json!("assistant"));
+                d.extend(delta);
+                delta = d;
+            }
+        }
+        if delta.iter().any(|(k, v)| k != "role" && has_payload(v)) {
+            self.content_emitted = true;
+        }
+        if finish.is_none() && extra.is_none() {
+            // Hot path (a content or argument fragment): clone a prebuilt choice and fill it by position.
+            let mut choice = CHOICE_TEMPLATE.with(Clone::clone);
+            let mut slots = choice.iter_mut().map(|(_, v)| v);
+            if let Some(v) = slots.next() {
+                *v = Value::from(index);
+            }
+            if let Some(v) = slots.next() {
+                *v = Value::Object(delta);
+            }
+            out.push(self.envelope(vec![Value::Object(choice)]));
+            return;
+        }
+        let mut choice = Map::with_capacity(5);
+        choice.insert("index".into(), Value::from(index));
+        choice.insert("delta".into(), Value::Object(delta));
+        match finish {
+            Some((native, norm)) => {
+                self.finish_reason = Some(norm);
+                self.native_finish = Some(native.to_string());
+                choice.insert("finish_reason".into(), json!(norm));
+                choice.insert("native_finish_reason".into(), json!(native));
+            }
+            None => {
+                choice.insert("finish_reason".into(), Value::Null);
+            }
+        }
+        if let Some(extra) = extra {
+            choice.extend(extra);
+        }
+        out.push(self.envelope(vec![Value::Object(choice)]));
+    }
+
+    /// Emit the error chunk and stop.
+    pub fn fail(&mut self, out: &mut Vec<Value>, failure: ProviderFailure) {
+        if self.done {
+            return;
+        }
+        let mut chunk = self.envelope(vec![json!({
+            "index": 0,
+            "delta": {"content": ""},
+            "finish_reason": "error",
+            "native_finish_reason": failure.outcome.provider_code.clone(),
+        })]);
+        if let (Some(obj), Some(err)) = (chunk.as_object_mut(), failure.envelope.get("error")) {
+            obj.insert("error".into(), err.clone());
+        }
+        out.push(chunk);
+        self.finish_reason = Some("error");
+        self.failure = Some(failure);
+        self.done = true;
+    }
+
+    /// The stream ended normally: the usage chunk (if usage is known), or an error if no finish reason came.
+    pub fn end(&mut self, out: &mut Vec<Value>) {
+        if self.done {
+            return;
+        }
+        if self.finish_reason.is_none() {
+            let f = invalid_response(
+                &self.ctx.provider_name,
+                "upstream stream ended before a finish reason",
+                b"",
+            );
+            self.fail(out, f);
+            return;
+        }
+        if let Some(u) = self.usage {
+            let mut chunk = self.envelope(Vec::new());
+            if let Some(obj) = chunk.as_object_mut() {
+                obj.insert("usage".into(), usage_json(&u));
+            }
+            out.push(chunk);
+        }
+        self.done = true;
+    }
+}
+
+fn has_payload(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => true,
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    OpenAi,
+    Anthropic(anthropic::stream::State),
+    Gemini(gemini::stream::State),
+}
+
+/// Per-response stream state machine. Feed body bytes as they arrive with [`push`](Self::push); call
+/// [`finish`](Self::finish) when the body ends.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    parser: SseParser,
+    core: StreamCore,
+    inner: Inner,
+}
+
+impl StreamTranslator {
+    /// A translator for one streamed answer.
+    #[must_use]
+    pub fn new(dialect: Dialect, ctx: ResponseContext) -> Self {
+        let inner = match dialect {
+            Dialect::OpenAi => Inner::OpenAi,
+            Dialect::Anthropic => Inner::Anthropic(anthropic::stream::State::default()),
+            Dialect::Gemini => Inner::Gemini(gemini::stream::State::default()),
+        };
+        Self {
+            parser: SseParser::new(),
+            core: StreamCore::new(ctx),
+            inner,
+        }
+    }
+
+    /// Feed body bytes (any split); returns the chunks completed by them.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.push_into(bytes, &mut out);
+        out
+    }
+
+    /// Like [`push`](Self::push), appending to `out`.
+    pub fn push_into(&mut self, bytes: &[u8], out: &mut Vec<Value>) {
+        let (core, inner) = (&mut self.core, &mut self.inner);
+        self.parser.push_with(bytes, &mut |ev: SseEventRef<'_>| {
+            on_event(core, inner, ev, out)
+        });
+    }
+
+    /// The body ended: flush, then the finish/usage chunks (or an error chunk for a truncated stream).
+    pub fn finish(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let (core, inner) = (&mut self.core, &mut self.inner);
+        self.parser
+            .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, &mut out));
+        match &mut self.inner {
+            Inner::OpenAi => {}
+            Inner::Anthropic(s) => s.on_end(&mut self.core, &mut out),
+            Inner::Gemini(s) => s.on_end(&mut self.core, &mut out),
+        }
+        self.core.end(&mut out);
+        out
+    }
+
+    /// Normalized usage, once the provider reported it.
+    #[must_use]
+    pub fn usage(&self) -> Option<&Usage> {
+        self.core.usage.as_ref()
+    }
+
+    /// Normalized finish reason of the last finished choice (`error` after a failure).
+    #[must_use]
+    pub fn finish_reason(&self) -> Option<&'static str> {
+        self.core.finish_reason
+    }
+
+    /// The provider's own finish reason.
+    #[must_use]
+    pub fn native_finish_reason(&self) -> Option<&str> {
+        self.core.native_finish.as_deref()
+    }
+
+    /// Whether any content, reasoning or tool call was emitted (decides whether a failure may still fall back).
+    #[must_use]
+    pub fn content_emitted(&self) -> bool {
+        self.core.content_emitted
+    }
+
+    /// The mid-stream failure, if the stream ended in one.
+    #[must_use]
+    pub fn failure(&self) -> Option<&ProviderFailure> {
+        self.core.failure.as_ref()
+    }
+
+    /// Outcome class so far: the failure's class, or success.
+    #[must_use]
+    pub fn outcome_class(&self) -> OutcomeClass {
+        self.core
+            .failure
+            .as_ref()
+            .map_or(OutcomeClass::Success, |f| f.outcome.class)
+    }
+}
+
+fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
+    if core.done {
+        return;
+    }
+    match inner {
+        Inner::OpenAi => openai_event(core, ev, out),
+        Inner::Anthropic(s) => s.on_event(core, ev, out),
+        Inner::Gemini(s) => s.on_event(core, ev, out),
+    }
+}
+
+fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
+    let data = ev.data.trim();
+    if data == "[DONE]" || data.is_empty() {
+        return;
+    }
+    let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) else {
+        return;
+    };
+    if obj.get("error").is_some_and(|e| !e.is_null()) {
+        let f = map_error_value(
+            Dialect::OpenAi,
+            200,
+            &Value::Object(obj),
+            &core.ctx.provider_name,
+        );
+        core.fail(out, f);
+        return;
+    }
+    core.adopt(
+        obj.get("id").and_then(Value::as_str),
+        obj.get("model").and_then(Value::as_str),
+    );
+    if let Some(u) = obj.get("usage").filter(|u| u.is_object()) {
+        core.usage = Some(normalize_usage(u));
+    }
+    let Some(Value::Array(choices)) = obj.remove("choices") else {
+        return;
+    };
+    for c in choices {
+        let Value::Object(mut c) = c else { continue };
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let mut delta = match c.remove("delta") {
+            Some(Value::Object(d)) => d,
+            _ => Map::new(),
+        };
+        normalize_reasoning_field(&mut delta);
+        normalize_choice_finish(&mut c);
+        let native = c
+            .get("native_finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let has_finish = c.get("finish_reason").is_some_and(|f| !f.is_null());
+        let extra = c.remove("logprobs").filter(|l| !l.is_null()).map(|l| {
+            let mut m = Map::new();
+            m.insert("logprobs".into(), l);
+            m
+        });
+        core.emit(
+            out,
+            index,
+            delta,
+            if has_finish { native.as_deref() } else { None },
+            extra,
+        );
+    }
+}

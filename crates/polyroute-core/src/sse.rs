@@ -1,0 +1,278 @@
+//! Incremental Server-Sent Events parser.
+//!
+//! [`SseParser::push`] accepts any split of the byte stream (one byte at a time included) and returns the events
+//! completed so far; [`SseParser::finish`] flushes a final event that was not followed by a blank line. It handles
+//! `\n`, `\r\n` and bare `\r` line endings (also when a `\r\n` pair is split across pushes), `event:` names,
+//! multi-line `data:`, comment lines (`: OPENROUTER PROCESSING`), a leading UTF-8 byte-order mark, and streams
+//! that end without `[DONE]` or without a trailing blank line.
+//!
+//! Lines that are neither fields the SSE grammar knows (`data`, `event`, `id`, `retry`) nor comments are kept as a
+//! *raw* event: Gemini sends a mid-stream error as a bare, pretty-printed JSON object without a `data:` prefix, and
+//! a dialect needs to see it.
+
+/// One dispatched event (owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` name, if any.
+    pub event: Option<String>,
+    /// The joined `data:` lines (or the raw lines for a raw event).
+    pub data: String,
+    /// True when `data` holds lines that were not SSE fields (a bare JSON body, for example).
+    pub raw: bool,
+}
+
+/// One dispatched event, borrowed from the parser's buffers (see [`SseParser::push_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseEventRef<'a> {
+    /// The `event:` name, if any.
+    pub event: Option<&'a str>,
+    /// The joined `data:` lines (or the raw lines for a raw event).
+    pub data: &'a str,
+    /// True when `data` holds lines that were not SSE fields.
+    pub raw: bool,
+}
+
+impl SseEventRef<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_owned_event(&self) -> SseEvent {
+        SseEvent {
+            event: self.event.map(str::to_string),
+            data: self.data.to_string(),
+            raw: self.raw,
+        }
+    }
+}
+
+/// The incremental parser. Cheap to create; keep one per response body.
+#[derive(Debug, Default, Clone)]
+pub struct SseParser {
+    /// Bytes of an unfinished line.
+    line: Vec<u8>,
+    /// The previous push ended with `\r`; a `\n` at the start of the next push belongs to it.
+    skip_lf: bool,
+    /// The BOM check has been done.
+    started: bool,
+    event: String,
+    has_event: bool,
+    data: String,
+    has_data: bool,
+    stray: String,
+}
+
+type Sink<'s> = dyn FnMut(SseEventRef<'_>) + 's;
+
+impl SseParser {
+    /// A fresh parser.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed bytes; returns the events completed by them.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        self.push_into(bytes, &mut out);
+        out
+    }
+
+    /// Feed bytes, appending completed events to `out`.
+    pub fn push_into(&mut self, input: &[u8], out: &mut Vec<SseEvent>) {
+        self.push_with(input, &mut |e: SseEventRef<'_>| {
+            out.push(e.to_owned_event())
+        });
+    }
+
+    /// Feed bytes, handing each completed event to `sink` as it completes; the event borrows the parser's
+    /// buffers, so no allocation is made per event.
+    pub fn push_with(&mut self, mut input: &[u8], sink: &mut Sink<'_>) {
+        if input.is_empty() {
+            return;
+        }
+        if self.skip_lf {
+            self.skip_lf = false;
+            if input[0] == b'\n' {
+                input = &input[1..];
+            }
+        }
+        if !self.started {
+            // Strip a UTF-8 BOM, which may itself arrive split across pushes.
+            let mut probe = std::mem::take(&mut self.line);
+            probe.extend_from_slice(input);
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            if probe.len() < BOM.len() && BOM.starts_with(&probe) {
+                self.line = probe;
+                return;
+            }
+            self.started = true;
+            let rest = probe.strip_prefix(BOM).unwrap_or(&probe).to_vec();
+            self.feed(&rest, sink);
+            return;
+        }
+        self.feed(input, sink);
+    }
+
+    fn feed(&mut self, mut input: &[u8], sink: &mut Sink<'_>) {
+        while let Some(i) = input.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let term = input[i];
+            if self.line.is_empty() {
+                self.process_line(&input[..i], sink);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&input[..i]);
+                self.process_line(&line, sink);
+                line.clear();
+                self.line = line;
+            }
+            input = &input[i + 1..];
+            if term == b'\r' {
+                match input.first() {
+                    Some(b'\n') => input = &input[1..],
+                    None => self.skip_lf = true,
+                    Some(_) => {}
+                }
+            }
+        }
+        self.line.extend_from_slice(input);
+    }
+
+    /// End of body: flush an unterminated last line and a pending event.
+    pub fn finish(&mut self) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        self.finish_with(&mut |e: SseEventRef<'_>| out.push(e.to_owned_event()));
+        out
+    }
+
+    /// [`finish`](Self::finish) handing events to `sink`.
+    pub fn finish_with(&mut self, sink: &mut Sink<'_>) {
+        if !self.started && !self.line.is_empty() {
+            self.started = true;
+        }
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, sink);
+        }
+        self.dispatch(sink);
+        self.skip_lf = false;
+    }
+
+    fn process_line(&mut self, line: &[u8], sink: &mut Sink<'_>) {
+        if line.is_empty() {
+            self.dispatch(sink);
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(c) => {
+                let v = &line[c + 1..];
+                (&line[..c], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                push_utf8(&mut self.data, value);
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event.clear();
+                push_utf8(&mut self.event, value);
+                self.has_event = true;
+            }
+            b"id" | b"retry" => {}
+            _ => {
+                push_utf8(&mut self.stray, line);
+                self.stray.push('\n');
+            }
+        }
+    }
+
+    fn dispatch(&mut self, sink: &mut Sink<'_>) {
+        if self.has_data {
+            let event = self.has_event.then_some(self.event.as_str());
+            sink(SseEventRef {
+                event,
+                data: &self.data,
+                raw: false,
+            });
+            self.data.clear();
+            self.has_data = false;
+        }
+        self.has_event = false;
+        if !self.stray.is_empty() {
+            if !self.stray.trim().is_empty() {
+                sink(SseEventRef {
+                    event: None,
+                    data: &self.stray,
+                    raw: true,
+                });
+            }
+            self.stray.clear();
+        }
+    }
+}
+
+fn push_utf8(dst: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => dst.push_str(s),
+        Err(_) => dst.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut v = p.push(input);
+        v.extend(p.finish());
+        v
+    }
+
+    #[test]
+    fn basic_events_and_comments() {
+        let ev = all(b": OPENROUTER PROCESSING\n\nevent: ping\ndata: {\"a\":1}\n\ndata: x\ndata: y\n\ndata: [DONE]\n\n");
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[0].event.as_deref(), Some("ping"));
+        assert_eq!(ev[1].data, "x\ny");
+        assert_eq!(ev[2].data, "[DONE]");
+    }
+
+    #[test]
+    fn crlf_split_anywhere() {
+        let input = b"\xEF\xBB\xBFdata: a\r\n\r\ndata:b\r\rdata: c";
+        let whole = all(input);
+        assert_eq!(
+            whole.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        for cut in 0..input.len() {
+            let mut p = SseParser::new();
+            let mut v = p.push(&input[..cut]);
+            v.extend(p.push(&input[cut..]));
+            v.extend(p.finish());
+            assert_eq!(v, whole, "cut at {cut}");
+        }
+        let mut p = SseParser::new();
+        let mut v = Vec::new();
+        for b in input {
+            v.extend(p.push(std::slice::from_ref(b)));
+        }
+        v.extend(p.finish());
+        assert_eq!(v, whole);
+    }
+
+    #[test]
+    fn raw_lines_become_raw_event() {
+        let ev = all(b"data: {}\n\n{\n  \"error\": {\"code\": 499}\n}\n");
+        assert_eq!(ev.len(), 2);
+        assert!(ev[1].raw);
+        assert!(ev[1].data.contains("499"));
+    }
+}

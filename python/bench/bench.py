@@ -1,0 +1,138 @@
+"""polyroute through Python, side by side with LiteLLM, against the loopback mock provider.
+
+Measures (median and p90 per call, microseconds):
+  plan      router.plan(request)                      vs  litellm Router.get_available_deployment
+  chat      router.chat(request) - direct mock call   vs  litellm Router.completion - direct mock call
+The "direct mock call" is the same request sent with a keep-alive http.client connection, so the difference is
+what the router adds. Run through scripts/bench-python (release build, throwaway venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tests.mock import KEY, catalog, provider_settings, running_mock  # noqa: E402
+
+import polyroute  # noqa: E402
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+def timed(fn: Callable[[], Any], n: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) / 1000.0)
+    return out
+
+
+def stats(xs: list[float]) -> tuple[float, float]:
+    xs = sorted(xs)
+    return statistics.median(xs), xs[int(len(xs) * 0.9)]
+
+
+def row(name: str, xs: list[float]) -> float:
+    med, p90 = stats(xs)
+    print(f"  {name:<58} median {med:9.2f} µs   p90 {p90:9.2f} µs")
+    return med
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--plan-iterations", type=int, default=20000)
+    ap.add_argument("--chat-iterations", type=int, default=2000)
+    ap.add_argument("--no-litellm", action="store_true")
+    args = ap.parse_args()
+
+    with running_mock("--threads", "1") as base:
+        host, port = base.removeprefix("http://").split(":")
+        router = polyroute.Router(catalog(base), provider_settings(), read_env=False)
+        request = {"model": "test/model", "messages": MESSAGES, "provider": {"order": ["alpha"]}}
+        embedded = polyroute.Router(read_env=False)
+        gpt = {"model": "openai/gpt-4o-mini", "messages": MESSAGES}
+        creds = ["openai", "azure"]
+
+        print(f"polyroute {polyroute.__version__}, Python {sys.version.split()[0]}, mock at {base}")
+        print("\n[plan]")
+        plan_pr = row("polyroute Router.plan (2 endpoints)", timed(lambda: router.plan(request), args.plan_iterations, 2000))
+        row(
+            "polyroute Router.plan (embedded catalog, openai/gpt-4o-mini)",
+            timed(lambda: embedded.plan(gpt, credentials=creds), args.plan_iterations, 2000),
+        )
+
+        print("\n[chat]")
+        conn = http.client.HTTPConnection(host, int(port))
+        upstream = json.dumps({"model": "alpha-upstream", "messages": MESSAGES}).encode()
+        headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}"}
+
+        def direct() -> None:
+            conn.request("POST", "/v1/chat/completions", body=upstream, headers=headers)
+            r = conn.getresponse()
+            json.loads(r.read())
+
+        direct_med = row("direct mock call (http.client keep-alive + json.loads)", timed(direct, args.chat_iterations, 200))
+        chat_med = row("polyroute Router.chat", timed(lambda: router.chat(request), args.chat_iterations, 200))
+        print(f"  {'polyroute added overhead':<58} median {chat_med - direct_med:9.2f} µs")
+
+        if args.no_litellm:
+            return
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        import litellm  # noqa: PLC0415
+
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        model_list = [
+            {
+                "model_name": "test/model",
+                "litellm_params": {"model": f"openai/{slug}-upstream", "api_base": f"{base}/v1", "api_key": KEY},
+            }
+            for slug in ("alpha", "beta")
+        ]
+        lrouter = litellm.Router(model_list=model_list, num_retries=0)
+        print(f"\n[litellm {getattr(litellm, 'version', '') or _version('litellm')}]")
+        plan_ll = row(
+            "litellm Router.get_available_deployment",
+            timed(
+                lambda: lrouter.get_available_deployment(model="test/model", messages=MESSAGES),
+                max(args.plan_iterations // 10, 500),
+                200,
+            ),
+        )
+        chat_ll = row(
+            "litellm Router.completion",
+            timed(lambda: lrouter.completion(model="test/model", messages=MESSAGES), args.chat_iterations // 2, 50),
+        )
+        print("\n[ratios: litellm / polyroute]")
+        print(f"  plan (routing decision):   {plan_ll / plan_pr:8.1f}x")
+        print(f"  chat (end to end):         {chat_ll / chat_med:8.1f}x")
+        print(
+            f"  chat (added overhead):     {(chat_ll - direct_med) / max(chat_med - direct_med, 1e-9):8.1f}x"
+            f"   ({chat_ll - direct_med:.1f} µs vs {chat_med - direct_med:.1f} µs)"
+        )
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version(pkg)
+
+
+if __name__ == "__main__":
+    main()

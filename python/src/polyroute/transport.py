@@ -1,0 +1,160 @@
+"""httpx transports that serve OpenAI-compatible HTTP calls from a Router, in process.
+
+Plug them into the official ``openai`` SDK (or any httpx client)::
+
+    client = openai.OpenAI(
+        base_url="http://polyroute.local/v1",
+        api_key="unused",
+        http_client=httpx.Client(transport=polyroute.HTTPTransport(router)),
+    )
+    client.chat.completions.create(model="openai/gpt-4o", messages=[...], extra_body={"models": [...]})
+
+No server and no network hop: ``POST …/chat/completions`` (streamed or not) runs ``router.chat`` /
+``router.stream_sse``; ``GET …/models`` lists the catalog; ``GET …/generation?id=`` returns a ledger record.
+Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
+its own ``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from ._polyroute import AsyncChunkIterator, ChunkIterator, Router
+from .errors import PolyrouteError
+
+__all__ = ["AsyncHTTPTransport", "HTTPTransport"]
+
+_JSON = {"content-type": "application/json"}
+_SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+_DONE = b"data: [DONE]\n\n"
+
+
+def _error(status: int, message: str, code: str) -> httpx.Response:
+    body = {"error": {"code": status, "message": message, "metadata": {"polyroute_code": code}}}
+    return httpx.Response(status, headers=_JSON, content=json.dumps(body).encode())
+
+
+def _from_exc(e: PolyrouteError) -> httpx.Response:
+    return httpx.Response(e.status, headers=_JSON, content=json.dumps(e.body).encode())
+
+
+def _ok(doc: Any) -> httpx.Response:
+    return httpx.Response(200, headers=_JSON, content=json.dumps(doc).encode())
+
+
+def _model_row(m: Mapping[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in m.items() if k != "endpoints"}
+    row.setdefault("object", "model")
+    row.setdefault("owned_by", m["id"].split("/", 1)[0])
+    return row
+
+
+def _body(request: httpx.Request, content: bytes) -> dict[str, Any] | httpx.Response:
+    try:
+        doc = json.loads(content)
+    except ValueError as e:
+        return _error(400, f"body is not valid JSON: {e}", "invalid_request")
+    if not isinstance(doc, dict):
+        return _error(400, "the request body must be a JSON object", "invalid_request")
+    return doc
+
+
+def _get(router: Router, request: httpx.Request) -> httpx.Response:
+    path = request.url.path.rstrip("/")
+    if path.endswith("/models"):
+        return _ok({"object": "list", "data": [_model_row(m) for m in router.models()]})
+    if "/models/" in path:
+        wanted = path.split("/models/", 1)[1]
+        for m in router.models(search=wanted):
+            if m["id"] == wanted:
+                return _ok(_model_row(m))
+        return _error(404, f"{wanted} is not a valid model ID", "model_not_found")
+    if path.endswith("/generation"):
+        gen_id = request.url.params.get("id", "")
+        record = router.generation(gen_id)
+        if record is None:
+            return _error(404, f"generation {gen_id!r} not found", "not_found")
+        return _ok({"data": record})
+    return _error(404, f"no route for GET {path}", "not_found")
+
+
+class _SyncSSE(httpx.SyncByteStream):
+    def __init__(self, events: ChunkIterator) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._events)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._events.close()
+
+
+class HTTPTransport(httpx.BaseTransport):
+    """A synchronous httpx transport answering OpenAI-compatible requests from ``router``."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
+                doc = _body(request, request.read())
+                if isinstance(doc, httpx.Response):
+                    return doc
+                if doc.get("stream"):
+                    return httpx.Response(200, headers=_SSE_HEADERS, stream=_SyncSSE(self.router.stream_sse(doc)))
+                return _ok(self.router.chat(doc))
+            if request.method == "GET":
+                return _get(self.router, request)
+            return _error(405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
+        except PolyrouteError as e:
+            return _from_exc(e)
+
+
+class _AsyncSSE(httpx.AsyncByteStream):
+    def __init__(self, first: dict[str, Any] | None, rest: AsyncChunkIterator) -> None:
+        self._first = first
+        self._rest = rest
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first is not None:
+            yield b"data: " + json.dumps(self._first).encode() + b"\n\n"
+        try:
+            async for chunk in self._rest:
+                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        except PolyrouteError as e:
+            yield b"data: " + json.dumps(e.body).encode() + b"\n\n"
+        yield _DONE
+
+
+class AsyncHTTPTransport(httpx.AsyncBaseTransport):
+    """An asyncio httpx transport answering OpenAI-compatible requests from ``router``."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
+                doc = _body(request, await request.aread())
+                if isinstance(doc, httpx.Response):
+                    return doc
+                if doc.get("stream"):
+                    chunks = self.router.astream(doc)
+                    # Wait for the first chunk so that an error before any content becomes an HTTP error status.
+                    first: dict[str, Any] | None
+                    try:
+                        first = dict(await chunks.__anext__())
+                    except StopAsyncIteration:
+                        first = None
+                    return httpx.Response(200, headers=_SSE_HEADERS, stream=_AsyncSSE(first, chunks))
+                return _ok(await self.router.achat(doc))
+            if request.method == "GET":
+                return _get(self.router, request)
+            return _error(405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
+        except PolyrouteError as e:
+            return _from_exc(e)

@@ -1,0 +1,169 @@
+"""Router.chat / achat / stream / astream / generation against the loopback mock providers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any
+
+import pytest
+
+import polyroute
+
+
+def req(model: str = "test/model", text: str = "hello", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_chat(mock_router: polyroute.Router) -> None:
+    out = mock_router.chat(req(provider={"order": ["alpha"]}))
+    assert out["object"] == "chat.completion"
+    assert out["provider"] == "Alpha"
+    assert out["choices"][0]["message"]["content"] == "mock: hello"
+    assert out["usage"]["cost"] > 0
+    record = mock_router.generation(out["id"])
+    assert record is not None and record["id"] == out["id"] and record["provider"] == "alpha"
+    assert mock_router.generation("gen-does-not-exist") is None
+
+
+def test_provider_routing(mock_router: polyroute.Router) -> None:
+    out = mock_router.chat(req(provider={"order": ["beta"], "allow_fallbacks": False}))
+    assert out["provider"] == "Beta"
+    out = mock_router.chat(req(provider={"only": ["beta"]}))
+    assert out["provider"] == "Beta"
+
+
+def test_dialects(mock_router: polyroute.Router) -> None:
+    for model in ("test/claude", "test/gemini"):
+        out = mock_router.chat(req(model))
+        assert out["choices"][0]["message"]["content"] == "mock: hello", model
+
+
+def test_model_fallback(mock_router: polyroute.Router) -> None:
+    out = mock_router.chat(req("test/broken", models=["test/model"], metadata=None))
+    assert out["model"] == "test/model"
+    record = mock_router.generation(out["id"])
+    assert record is not None
+    assert [a["code"] for a in record["attempts"]][0] == "overloaded"
+
+
+def test_errors(mock_router: polyroute.Router) -> None:
+    with pytest.raises(polyroute.ProviderUnavailableError) as info:
+        mock_router.chat(req("test/broken"))
+    e = info.value
+    assert (e.status, e.code, e.retryable) == (503, "temporarily_unavailable", True)
+    assert [a["provider"] for a in e.attempts] == ["broken"]
+    assert e.body["error"]["metadata"]["previous_errors"][0]["status"] == 503
+    with pytest.raises(polyroute.RateLimitedError) as info2:
+        mock_router.chat(req("test/limited"))
+    assert info2.value.status == 429
+    with pytest.raises(polyroute.InvalidRequestError):
+        mock_router.chat({"model": "test/model", "messages": "hello"})
+
+
+def test_tools(mock_router: polyroute.Router) -> None:
+    tools = [{"type": "function", "function": {"name": "GetWeatherArgs", "parameters": {"type": "object"}}}]
+    out = mock_router.chat(req("test/tools", tools=tools))
+    calls = out["choices"][0]["message"]["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["GetWeatherArgs", "get_stock_price"]
+
+
+def test_stream(mock_router: polyroute.Router) -> None:
+    chunks = list(mock_router.stream(req(stream=True)))
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "mock: hello"
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[-1]["usage"]["cost"] > 0
+
+
+def test_stream_error_raises(mock_router: polyroute.Router) -> None:
+    with pytest.raises(polyroute.ProviderUnavailableError):
+        list(mock_router.stream(req("test/broken", stream=True)))
+    with pytest.raises(polyroute.ProviderUnavailableError):
+        mock_router.stream_sse(req("test/broken", stream=True))
+
+
+def test_stream_sse(mock_router: polyroute.Router) -> None:
+    events = list(mock_router.stream_sse(req(stream=True)))
+    assert all(isinstance(e, bytes) and e.startswith(b"data: ") and e.endswith(b"\n\n") for e in events)
+    assert events[-1] == b"data: [DONE]\n\n"
+    it = mock_router.stream_sse(req(stream=True))
+    next(it)
+    it.close()
+    assert list(it) == []
+
+
+def test_async(mock_router: polyroute.Router) -> None:
+    async def main() -> None:
+        outs = await asyncio.gather(*(mock_router.achat(req(text=f"n{i}")) for i in range(20)))
+        assert [o["choices"][0]["message"]["content"] for o in outs] == [f"mock: n{i}" for i in range(20)]
+        chunks = [c async for c in mock_router.astream(req(stream=True))]
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "mock: hello"
+        with pytest.raises(polyroute.ProviderUnavailableError):
+            await mock_router.achat(req("test/broken"))
+        with pytest.raises(polyroute.ProviderUnavailableError):
+            async for _ in mock_router.astream(req("test/broken")):
+                pass
+
+    asyncio.run(main())
+
+
+def test_async_cancel(mock_router: polyroute.Router, mock_url: str) -> None:
+    async def main() -> None:
+        task = asyncio.ensure_future(mock_router.achat(req("test/model", text="slow")))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_achat_needs_a_loop(mock_router: polyroute.Router) -> None:
+    with pytest.raises(TypeError, match="event loop"):
+        mock_router.achat(req())
+
+
+def test_threads_share_one_router(mock_router: polyroute.Router) -> None:
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(10):
+                out = mock_router.chat(req(text=f"{i}-{n}"))
+                assert out["choices"][0]["message"]["content"] == f"mock: {i}-{n}"
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_router_used_before_fork_works_in_child(mock_router: polyroute.Router) -> None:
+    assert mock_router.chat(req(text="parent"))["choices"][0]["message"]["content"] == "mock: parent"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            out = mock_router.chat(req(text="child"))
+            chunks = list(mock_router.stream(req(text="child", stream=True)))
+            ok = out["choices"][0]["message"]["content"] == "mock: child" and len(chunks) > 1
+            os.write(w, b"ok" if ok else b"bad")
+            code = 0
+        except BaseException as e:  # noqa: BLE001
+            os.write(w, repr(e).encode()[:200])
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        said = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert said == b"ok" and os.waitstatus_to_exitcode(status) == 0
+    assert mock_router.chat(req(text="again"))["choices"][0]["message"]["content"] == "mock: again"
