@@ -55,6 +55,9 @@ async fn records_of(
     let path = gw.ledger_path.clone();
     let user = user.to_string();
     tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<GenerationRecord>> {
+        if !path.exists() {
+            return Ok(Vec::new()); // `ledger = "memory"`
+        }
         let conn = rusqlite::Connection::open_with_flags(
             &path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

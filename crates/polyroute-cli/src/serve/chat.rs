@@ -10,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use polyroute::{ChatStream, RequestContext};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -158,15 +158,25 @@ async fn next_frame(mut st: Sse) -> Option<(Result<Bytes, Infallible>, Sse)> {
         }
     };
     st.started = true;
-    let frame = match item {
-        Some(Ok(v)) => data(&v),
-        Some(Err(e)) => data(&error_chunk(&e, &st.id, &st.model)),
-        None => {
-            st.done = true;
-            Bytes::from_static(DONE)
+    let mut frame = Vec::new();
+    let mut item = item;
+    loop {
+        match item {
+            Some(Ok(v)) => frame.extend_from_slice(&data(&v)),
+            Some(Err(e)) => frame.extend_from_slice(&data(&error_chunk(&e, &st.id, &st.model))),
+            None => {
+                st.done = true;
+                frame.extend_from_slice(DONE);
+                break;
+            }
         }
-    };
-    Some((Ok(frame), st))
+        // Chunks already waiting go out in the same write.
+        match st.s.next().now_or_never() {
+            Some(next) => item = next,
+            None => break,
+        }
+    }
+    Some((Ok(Bytes::from(frame)), st))
 }
 
 /// Streams: errors that come before anything is sent get a plain JSON answer with their status; after the

@@ -4,6 +4,7 @@
 //! catalog = "catalog.json"          # default: the embedded catalog
 //! overlay = "my-endpoints.json"     # merged over the catalog
 //! env_keys = true                   # read provider keys from OPENAI_API_KEY, … (default true)
+//! ledger = "sqlite"                 # or "memory" (nothing kept across restarts)
 //!
 //! [server]
 //! host = "127.0.0.1"
@@ -47,6 +48,8 @@ pub struct Config {
     pub overlay: Option<PathBuf>,
     /// Read provider keys from their environment variables.
     pub env_keys: Option<bool>,
+    /// `sqlite` (default: `<data dir>/ledger.sqlite`, durable) or `memory` (lost on exit; benchmarks).
+    pub ledger: Option<String>,
     /// Listener and limits of the HTTP server.
     #[serde(default)]
     pub server: ServerSection,
@@ -194,10 +197,12 @@ impl Config {
             read_env: self.env_keys.unwrap_or(true),
             ..Options::default()
         };
-        let mut b = Router::builder()
-            .options(opts)
-            .ledger_path(data_dir.join("ledger.sqlite"))
-            .health_store(health);
+        let mut b = Router::builder().options(opts).health_store(health);
+        match self.ledger.as_deref() {
+            None | Some("sqlite") => b = b.ledger_path(data_dir.join("ledger.sqlite")),
+            Some("memory") => {}
+            Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
+        }
         if let Some(p) = &self.catalog {
             b = b.catalog_file(p);
         }

@@ -24,6 +24,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use polyroute::{MemoryHealth, Router};
 use rand::RngCore;
 use serde_json::Value;
@@ -232,6 +233,13 @@ impl Running {
     }
 }
 
+/// SSE frames are small writes: without `TCP_NODELAY` they wait for delayed ACKs (tens of milliseconds).
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
 /// Bind and serve in the background until [`Running::shutdown`].
 ///
 /// # Errors
@@ -244,7 +252,7 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = app(gw.clone());
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
+        let r = axum::serve(listener.tap_io(nodelay), app)
             .with_graceful_shutdown(async move {
                 let _ = rx.await;
             })
@@ -270,7 +278,7 @@ pub async fn serve_until(
     gw: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, app(gw))
+    axum::serve(listener.tap_io(nodelay), app(gw))
         .with_graceful_shutdown(shutdown)
         .await
         .context("server failed")

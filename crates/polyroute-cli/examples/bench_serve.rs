@@ -1,0 +1,169 @@
+//! Load generator of `scripts/bench-serve`: one keep-alive HTTP client per concurrent worker, bounded loops,
+//! latency of whole responses (a stream until `[DONE]`), p50/p99 per target, mode and concurrency.
+//!
+//! `bench_serve --n 2000 --target direct=http://127.0.0.1:1/v1/chat/completions --target name=url[|header:value]…`
+//! The first target is the baseline; prints one JSON line per measurement and a final summary JSON line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+struct Target {
+    name: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    model: String,
+}
+
+fn parse_target(s: &str) -> Target {
+    let (name, rest) = s.split_once('=').expect("name=url");
+    let mut parts = rest.split('|');
+    let url = parts.next().unwrap().to_string();
+    let mut headers = Vec::new();
+    let mut model = "openai/gpt-4o-mini".to_string();
+    for p in parts {
+        let (k, v) = p.split_once(':').expect("header:value");
+        if k == "model" {
+            model = v.to_string();
+        } else {
+            headers.push((k.to_string(), v.to_string()));
+        }
+    }
+    Target {
+        name: name.to_string(),
+        url,
+        headers,
+        model,
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn one(c: &reqwest::Client, t: &Target, stream: bool) -> Result<f64, String> {
+    let body = json!({"model": t.model, "messages": [{"role": "user", "content": "Say hello to the benchmark."}],
+                      "max_tokens": 64, "stream": stream});
+    let t0 = Instant::now();
+    let mut rb = c.post(&t.url).json(&body);
+    for (k, v) in &t.headers {
+        rb = rb.header(k, v);
+    }
+    let r = rb.send().await.map_err(|e| e.to_string())?;
+    let status = r.status();
+    if stream {
+        let mut s = r.bytes_stream();
+        let mut tail: Vec<u8> = Vec::new();
+        while let Some(b) = s.next().await {
+            let b = b.map_err(|e| e.to_string())?;
+            tail.extend_from_slice(&b);
+            if tail.len() > 64 {
+                tail.drain(..tail.len() - 64);
+            }
+        }
+        if !status.is_success() || !String::from_utf8_lossy(&tail).contains("[DONE]") {
+            return Err(format!("{status}: stream did not end with [DONE]"));
+        }
+    } else {
+        let b = r.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&b)));
+        }
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6)
+}
+
+async fn measure(
+    t: &Target,
+    stream: bool,
+    conc: usize,
+    n: usize,
+) -> Result<(f64, f64, f64), String> {
+    let per = n.div_ceil(conc);
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for _ in 0..conc {
+        let t = Target {
+            name: t.name.clone(),
+            url: t.url.clone(),
+            headers: t.headers.clone(),
+            model: t.model.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            let c = reqwest::Client::builder()
+                .no_proxy()
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            for _ in 0..5 {
+                one(&c, &t, stream).await?;
+            }
+            let mut v = Vec::with_capacity(per);
+            for _ in 0..per {
+                v.push(one(&c, &t, stream).await?);
+            }
+            Ok::<_, String>(v)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rps = all.len() as f64 / secs;
+    Ok((pct(&mut all, 0.5), pct(&mut all, 0.99), rps))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut n = 2000;
+    let mut targets = Vec::new();
+    let mut concs = vec![1usize, 64];
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--n" => {
+                n = args[i + 1].parse().unwrap();
+                i += 2;
+            }
+            "--target" => {
+                targets.push(parse_target(&args[i + 1]));
+                i += 2;
+            }
+            "--concurrency" => {
+                concs = args[i + 1].split(',').map(|x| x.parse().unwrap()).collect();
+                i += 2;
+            }
+            a => panic!("unknown argument {a}"),
+        }
+    }
+    let mut rows = Vec::new();
+    for stream in [false, true] {
+        for &conc in &concs {
+            let mut base: Option<(f64, f64)> = None;
+            for t in &targets {
+                let r = measure(t, stream, conc, n).await;
+                let row = match r {
+                    Ok((p50, p99, rps)) => {
+                        let (b50, b99) = *base.get_or_insert((p50, p99));
+                        json!({"target": t.name, "stream": stream, "concurrency": conc, "n": n,
+                               "p50_us": p50.round(), "p99_us": p99.round(), "rps": rps.round(),
+                               "overhead_p50_us": (p50 - b50).round(), "overhead_p99_us": (p99 - b99).round()})
+                    }
+                    Err(e) => {
+                        json!({"target": t.name, "stream": stream, "concurrency": conc, "error": e})
+                    }
+                };
+                eprintln!("{row}");
+                rows.push(row);
+            }
+        }
+    }
+    println!("{}", Value::Array(rows));
+}
