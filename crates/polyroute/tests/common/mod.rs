@@ -51,20 +51,41 @@ pub fn catalog(providers: &[P<'_>]) -> String {
     .to_string()
 }
 
+/// Short timeouts for a provider a test makes stall: a stall injected by the mock lasts minutes, so these only
+/// need to be far below that, not tight.
 pub fn fast_timeouts() -> Timeouts {
     Timeouts {
-        connect: Duration::from_millis(500),
-        first_token: Duration::from_millis(400),
-        idle: Duration::from_millis(300),
-        total: Duration::from_secs(10),
+        connect: Duration::from_secs(5),
+        first_token: Duration::from_millis(1000),
+        idle: Duration::from_millis(1000),
+        total: Duration::from_secs(60),
     }
+}
+
+/// Router-wide timeouts: generous, so that a loaded machine (load average 5+ on 2 cores) never turns a healthy
+/// loopback answer into a timeout. Tests that want a timeout give the stalling provider [`fast_timeouts`].
+pub fn relaxed_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(30),
+        first_token: Duration::from_secs(60),
+        idle: Duration::from_secs(60),
+        total: Duration::from_secs(180),
+    }
+}
+
+/// Give `slug` (a provider a test makes stall) [`fast_timeouts`]; the others keep the relaxed ones.
+pub fn with_fast(b: RouterBuilder, slug: &str) -> RouterBuilder {
+    b.provider(
+        slug,
+        ProviderSettings::with_key(KEY).timeouts(fast_timeouts()),
+    )
 }
 
 pub fn builder(providers: &[P<'_>]) -> RouterBuilder {
     let mut b = Router::builder()
         .catalog_json(catalog(providers))
         .options(Options {
-            timeouts: fast_timeouts(),
+            timeouts: relaxed_timeouts(),
             read_env: false,
             ..Options::default()
         });
