@@ -1,7 +1,5 @@
 //! Executing a plan over HTTP: attempts in plan order, classified outcomes, failover, streaming, billing.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,8 +11,8 @@ use polyroute_core::types::ChatRequest;
 use polyroute_core::{Error, Result, Usage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use crate::chat_stream::ChatStream;
 use crate::config::RequestContext;
 use crate::health::Observation;
 use crate::ledger::GenerationRecord;
@@ -449,7 +447,7 @@ impl Router {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        ChatStream { rx, task }
+        ChatStream::new(rx, task)
     }
 
     /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
@@ -514,7 +512,8 @@ impl Router {
                     self.settle(ad.reserved, ctx.user.as_deref(), None);
                     return Ok(());
                 }
-                StreamEnd::AfterContent(mut f, served, err_chunk) => {
+                StreamEnd::AfterContent(after) => {
+                    let (mut f, served, err_chunk) = *after;
                     // Content already reached the caller: no failover; bill what was generated, end in-band.
                     f.outcome.latency_ms = Some(lat);
                     self.observe(&attempt, &f.outcome, None, None);
@@ -747,7 +746,7 @@ fn end_failed(
     err_chunk: Option<Value>,
 ) -> StreamEnd {
     if tr.content_emitted() {
-        StreamEnd::AfterContent(
+        StreamEnd::AfterContent(Box::new((
             f,
             Served {
                 usage: tr.usage().copied().unwrap_or_default(),
@@ -756,7 +755,7 @@ fn end_failed(
                 dropped,
             },
             err_chunk,
-        )
+        )))
     } else {
         StreamEnd::Before(f)
     }
@@ -766,32 +765,6 @@ enum StreamEnd {
     Served(Served, Option<f64>),
     Before(ProviderFailure),
     /// Content reached the caller, then the attempt failed; the translator's error chunk when it made one.
-    AfterContent(ProviderFailure, Served, Option<Value>),
+    AfterContent(Box<(ProviderFailure, Served, Option<Value>)>),
     Closed,
-}
-
-/// The chunks of a streamed completion. Dropping it aborts the upstream request.
-pub struct ChatStream {
-    rx: mpsc::Receiver<Result<Value>>,
-    task: JoinHandle<()>,
-}
-
-impl std::fmt::Debug for ChatStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChatStream")
-    }
-}
-
-impl Stream for ChatStream {
-    type Item = Result<Value>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for ChatStream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
