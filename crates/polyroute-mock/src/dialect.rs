@@ -142,15 +142,65 @@ pub struct Reply {
     pub id: String,
     /// Unix seconds.
     pub created: u64,
+    /// A tool call answers instead of text: the tool's name and its JSON arguments.
+    pub tool: Option<(String, String)>,
+}
+
+/// The tool the request forces, else its first tool, in any dialect (None when the request has no tools).
+#[must_use]
+pub fn wanted_tool(call: &Call) -> Option<String> {
+    let b = &call.body;
+    let s = |p: &str| b.pointer(p).and_then(Value::as_str).map(str::to_string);
+    match call.dialect {
+        Dialect::OpenAi => {
+            if b.get("tool_choice").and_then(Value::as_str) == Some("none") {
+                return None;
+            }
+            s("/tool_choice/function/name").or_else(|| s("/tools/0/function/name"))
+        }
+        Dialect::Anthropic => {
+            if b.pointer("/tool_choice/type").and_then(Value::as_str) == Some("none") {
+                return None;
+            }
+            s("/tool_choice/name").or_else(|| s("/tools/0/name"))
+        }
+        Dialect::Gemini => s("/toolConfig/functionCallingConfig/allowedFunctionNames/0")
+            .or_else(|| s("/tools/0/functionDeclarations/0/name"))
+            .or_else(|| s("/tools/0/function_declarations/0/name")),
+    }
+}
+
+/// Whether the request asks for a JSON answer (`response_format`, `output_config.format`, `responseMimeType`).
+#[must_use]
+pub fn wants_json(call: &Call) -> bool {
+    let b = &call.body;
+    match call.dialect {
+        Dialect::OpenAi => matches!(
+            b.pointer("/response_format/type").and_then(Value::as_str),
+            Some("json_schema" | "json_object")
+        ),
+        Dialect::Anthropic => b.pointer("/output_config/format").is_some(),
+        Dialect::Gemini => {
+            b.pointer("/generationConfig/responseMimeType")
+                .and_then(Value::as_str)
+                == Some("application/json")
+        }
+    }
 }
 
 impl Reply {
     /// Build the answer for `call`: `"{label}: {last user text}"`, split into word pieces, or cycled to
-    /// exactly `chunks` pieces when given.
+    /// exactly `chunks` pieces when given. A request that asks for JSON gets `{"answer": "{label}: …"}`; a
+    /// request with tools gets a call to the forced (else first) tool with arguments `{"query": "{user text}"}`.
     #[must_use]
     pub fn new(call: &Call, label: &str, chunks: Option<usize>, seq: u64, body_len: usize) -> Self {
         let user = last_user_text(call).unwrap_or_else(|| "hello".to_string());
-        let text = format!("{label}: {user}");
+        let tool = wanted_tool(call).map(|name| (name, json!({"query": user}).to_string()));
+        let text = if wants_json(call) {
+            json!({"answer": format!("{label}: {user}")}).to_string()
+        } else {
+            format!("{label}: {user}")
+        };
         let mut words: Vec<String> = Vec::new();
         for (i, w) in text.split(' ').enumerate() {
             words.push(if i == 0 {
@@ -170,6 +220,7 @@ impl Reply {
             completion_tokens,
             id: format!("mock-{seq}"),
             created: 1_700_000_000 + seq,
+            tool,
         }
     }
 
@@ -180,9 +231,112 @@ impl Reply {
     }
 }
 
+/// A non-streamed tool-call answer.
+fn unary_tool(call: &Call, r: &Reply, name: &str, args: &str) -> Value {
+    let total = r.prompt_tokens + r.completion_tokens;
+    let input: Value = serde_json::from_str(args).unwrap_or(Value::Null);
+    match call.dialect {
+        Dialect::OpenAi => json!({
+            "id": format!("chatcmpl-{}", r.id), "object": "chat.completion", "created": r.created, "model": call.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
+                "tool_calls": [{"id": format!("call_{}", r.id), "type": "function",
+                                "function": {"name": name, "arguments": args}}]},
+                "logprobs": null, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "total_tokens": total}
+        }),
+        Dialect::Anthropic => json!({
+            "id": format!("msg_{}", r.id), "type": "message", "role": "assistant", "model": call.model,
+            "content": [{"type": "tool_use", "id": format!("toolu_{}", r.id), "name": name, "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": r.prompt_tokens, "output_tokens": r.completion_tokens}
+        }),
+        Dialect::Gemini => json!({
+            "candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": input}}], "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": r.prompt_tokens, "candidatesTokenCount": r.completion_tokens,
+                              "totalTokenCount": total},
+            "modelVersion": call.model, "responseId": r.id
+        }),
+    }
+}
+
+/// The SSE events of a streamed tool-call answer (arguments in two fragments where the dialect streams them).
+fn stream_tool(call: &Call, r: &Reply, name: &str, args: &str) -> Vec<Vec<u8>> {
+    let total = r.prompt_tokens + r.completion_tokens;
+    let mid = args
+        .char_indices()
+        .nth(args.chars().count() / 2)
+        .map_or(0, |(i, _)| i);
+    let frags = [&args[..mid], &args[mid..]];
+    let mut out = Vec::new();
+    match call.dialect {
+        Dialect::OpenAi => {
+            let id = format!("chatcmpl-{}", r.id);
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": id, "object": "chat.completion.chunk", "created": r.created, "model": call.model,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            };
+            out.push(data(&chunk(
+                json!({"role": "assistant", "content": null}),
+                Value::Null,
+            )));
+            out.push(data(&chunk(
+                json!({"tool_calls": [{"index": 0, "id": format!("call_{}", r.id), "type": "function",
+                                       "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            )));
+            for f in frags {
+                out.push(data(&chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}),
+                    Value::Null,
+                )));
+            }
+            out.push(data(&chunk(json!({}), json!("tool_calls"))));
+            if call.include_usage {
+                out.push(data(&json!({"id": id, "object": "chat.completion.chunk", "created": r.created,
+                    "model": call.model, "choices": [],
+                    "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                              "total_tokens": total}})));
+            }
+            out.push(b"data: [DONE]\n\n".to_vec());
+        }
+        Dialect::Anthropic => {
+            out.push(event("message_start", &json!({"type": "message_start", "message": {
+                "id": format!("msg_{}", r.id), "type": "message", "role": "assistant", "model": call.model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": r.prompt_tokens, "output_tokens": 1}}})));
+            out.push(event("content_block_start", &json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use", "id": format!("toolu_{}", r.id), "name": name, "input": {}}})));
+            for f in ["", frags[0], frags[1]] {
+                out.push(event(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": f}}),
+                ));
+            }
+            out.push(event(
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": 0}),
+            ));
+            out.push(event(
+                "message_delta",
+                &json!({"type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                "usage": {"output_tokens": r.completion_tokens}}),
+            ));
+            out.push(event("message_stop", &json!({"type": "message_stop"})));
+        }
+        Dialect::Gemini => out.push(data(&unary_tool(call, r, name, args))),
+    }
+    out
+}
+
 /// A non-streamed success body.
 #[must_use]
 pub fn unary(call: &Call, r: &Reply) -> Value {
+    if let Some((name, args)) = &r.tool {
+        return unary_tool(call, r, name, args);
+    }
     let total = r.prompt_tokens + r.completion_tokens;
     match call.dialect {
         Dialect::OpenAi => json!({
@@ -217,6 +371,9 @@ fn event(name: &str, v: &Value) -> Vec<u8> {
 /// The SSE events of a streamed success, each already framed.
 #[must_use]
 pub fn stream_events(call: &Call, r: &Reply) -> Vec<Vec<u8>> {
+    if let Some((name, args)) = &r.tool {
+        return stream_tool(call, r, name, args);
+    }
     let mut out = Vec::with_capacity(r.pieces.len() + 4);
     let total = r.prompt_tokens + r.completion_tokens;
     match call.dialect {

@@ -9,6 +9,10 @@
 //! Responses are synthetic by default (generated in code: the text is `"{label}: {last user message}"`), or
 //! replayed from recorded payloads in a wire directory (`x-mock-replay: openai/stream.text.sse`, or
 //! `anthropic/exchange.stream_429_rate_limit_then_sse.json#2` for one exchange of a recorded conversation).
+//! A synthetic answer to a request that asks for JSON (`response_format`, Anthropic `output_config.format`,
+//! Gemini `responseMimeType: application/json`) is the text `{"answer": "{label}: …"}`; a request with tools
+//! gets a call to the forced (else first) tool with arguments `{"query": "{last user message}"}`, in each
+//! dialect's native shape, streamed or whole.
 //!
 //! Faults are chosen per request by the `x-mock-fault` header (see [`Faults::parse`]), else by the next entry
 //! of the server's script ([`MockServer::script`] or `POST /__mock/script`), else by the server's standing

@@ -1,7 +1,5 @@
 //! Executing a plan over HTTP: attempts in plan order, classified outcomes, failover, streaming, billing.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,14 +11,17 @@ use polyroute_core::types::ChatRequest;
 use polyroute_core::{Error, Result, Usage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use crate::chat_stream::ChatStream;
 use crate::config::RequestContext;
 use crate::health::Observation;
 use crate::ledger::GenerationRecord;
 use crate::router::{utc_minute, Admitted, Router, Upstream};
 use crate::secret::scrub;
-use crate::wire::{self, ProviderFailure, ResponseContext, StreamTranslator};
+use crate::wire;
+use polyroute_core::providers::{
+    self, Dialect, ProviderFailure, ResponseContext, ResponseHints, StreamTranslator,
+};
 
 fn internal(m: impl Into<String>) -> Error {
     Error::Internal { message: m.into() }
@@ -43,6 +44,15 @@ struct Served {
     usage: Usage,
     finish: Option<String>,
     ttft_ms: Option<f64>,
+    /// Request parameters the dialect left out for this provider.
+    dropped: Vec<String>,
+}
+
+/// A request ready to send, and what translating its answer needs.
+struct Prepared {
+    rb: reqwest::RequestBuilder,
+    hints: ResponseHints,
+    dropped: Vec<String>,
 }
 
 impl Router {
@@ -56,22 +66,22 @@ impl Router {
     }
 
     #[allow(clippy::result_large_err)]
-    fn request_builder(
+    fn prepare(
         &self,
         a: &Attempt,
         up: &Upstream,
         req: &ChatRequest,
         stream: bool,
-    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
-        let native =
-            wire::build_request(up.dialect, req, &a.upstream_model, stream).map_err(|e| {
-                wire::transport_failure(
-                    OutcomeClass::InvalidRequest,
-                    400,
-                    &e.to_string(),
-                    &a.provider_name,
-                )
-            })?;
+    ) -> std::result::Result<Prepared, ProviderFailure> {
+        let opts = wire::translate_options(a, req, stream);
+        let native = providers::build_request(up.dialect, req, &opts).map_err(|e| {
+            wire::transport_failure(
+                OutcomeClass::InvalidRequest,
+                400,
+                &e.to_string(),
+                &a.provider_name,
+            )
+        })?;
         let body = serde_json::to_vec(&native.body).map_err(|e| {
             wire::transport_failure(
                 OutcomeClass::InvalidRequest,
@@ -88,7 +98,7 @@ impl Router {
             .body(body);
         if let Some(k) = &up.key {
             let v = match up.dialect {
-                wire::Dialect::OpenAi => format!("Bearer {}", k.expose()),
+                Dialect::OpenAi => format!("Bearer {}", k.expose()),
                 _ => k.expose().to_string(),
             };
             rb = rb.header(up.dialect.auth_header(), v);
@@ -96,7 +106,11 @@ impl Router {
         for (k, v) in native.headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
         }
-        Ok(rb)
+        Ok(Prepared {
+            rb,
+            hints: native.hints,
+            dropped: native.dropped,
+        })
     }
 
     fn failure_from_reqwest(e: &reqwest::Error, a: &Attempt, up: &Upstream) -> ProviderFailure {
@@ -118,12 +132,13 @@ impl Router {
         wire::transport_failure(class, 0, &msg, &a.provider_name)
     }
 
-    fn response_ctx(&self, ad: &Admitted, a: &Attempt) -> ResponseContext {
+    fn response_ctx(&self, ad: &Admitted, a: &Attempt, hints: ResponseHints) -> ResponseContext {
         ResponseContext {
             id: ad.gen_id.clone(),
             created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
             model: a.model.clone(),
             provider_name: a.provider_name.clone(),
+            hints,
         }
     }
 
@@ -143,7 +158,7 @@ impl Router {
                 &a.provider_name,
             )
         })?;
-        let rb = self.request_builder(a, up, req, false)?;
+        let Prepared { rb, hints, dropped } = self.prepare(a, up, req, false)?;
         let t0 = Instant::now();
         let budget = up
             .timeouts
@@ -186,7 +201,7 @@ impl Router {
         };
         let ttft = ms(t0.elapsed());
         if !(200..300).contains(&status) {
-            let mut f = wire::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
             f.outcome.retry_after = f.outcome.retry_after.or(ra);
             return Err(f);
         }
@@ -199,7 +214,7 @@ impl Router {
             ));
         }
         let (value, usage) =
-            wire::parse_response(up.dialect, status, &body, &self.response_ctx(ad, a))?;
+            providers::parse_response(up.dialect, status, &body, &self.response_ctx(ad, a, hints))?;
         let finish = value
             .pointer("/choices/0/finish_reason")
             .and_then(Value::as_str)
@@ -210,6 +225,7 @@ impl Router {
                 usage,
                 finish,
                 ttft_ms: Some(ttft),
+                dropped,
             },
         ))
     }
@@ -284,6 +300,7 @@ impl Router {
             free: ad.free,
             latency_ms: ms(t0.elapsed()),
             ttft_ms: served.ttft_ms,
+            dropped_params: served.dropped.clone(),
         };
         let ledger = self.inner.ledger.clone();
         let res = if ledger.is_blocking() {
@@ -307,10 +324,11 @@ impl Router {
         Ok((rec, usage))
     }
 
-    fn metadata(ad: &Admitted, records: &[AttemptRecord]) -> Value {
+    fn metadata(ad: &Admitted, records: &[AttemptRecord], dropped: &[String]) -> Value {
         json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
             "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.code,
-            "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>()})
+            "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>(),
+            "dropped_params": dropped})
     }
 
     /// A chat completion (non-streamed), OpenAI-shaped, with `provider`, a `gen-…` id and `usage.cost`.
@@ -388,7 +406,7 @@ impl Router {
                     };
                     value["usage"] = usage;
                     if ctx.metadata {
-                        value["router_metadata"] = Self::metadata(&ad, &records);
+                        value["router_metadata"] = Self::metadata(&ad, &records, &served.dropped);
                     }
                     return Ok(value);
                 }
@@ -429,7 +447,7 @@ impl Router {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        ChatStream { rx, task }
+        ChatStream::new(rx, task)
     }
 
     /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
@@ -481,11 +499,11 @@ impl Router {
                     let (_, usage) = self
                         .bill(&ad, &attempt, &served, true, ctx, records.clone(), t0)
                         .await?;
-                    let rc = self.response_ctx(&ad, &attempt);
+                    let rc = self.response_ctx(&ad, &attempt, ResponseHints::default());
                     let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
                         "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
                     if ctx.metadata {
-                        last["router_metadata"] = Self::metadata(&ad, &records);
+                        last["router_metadata"] = Self::metadata(&ad, &records, &served.dropped);
                     }
                     let _ = tx.send(Ok(last)).await;
                     return Ok(());
@@ -494,7 +512,8 @@ impl Router {
                     self.settle(ad.reserved, ctx.user.as_deref(), None);
                     return Ok(());
                 }
-                StreamEnd::AfterContent(mut f, served) => {
+                StreamEnd::AfterContent(after) => {
+                    let (mut f, served, err_chunk) = *after;
                     // Content already reached the caller: no failover; bill what was generated, end in-band.
                     f.outcome.latency_ms = Some(lat);
                     self.observe(&attempt, &f.outcome, None, None);
@@ -507,12 +526,13 @@ impl Router {
                     let _ = self
                         .bill(&ad, &attempt, &served, true, ctx, records, t0)
                         .await;
-                    let _ = tx
-                        .send(Ok(wire::error_chunk(
-                            &self.response_ctx(&ad, &attempt),
+                    let chunk = err_chunk.unwrap_or_else(|| {
+                        wire::error_chunk(
+                            &self.response_ctx(&ad, &attempt, ResponseHints::default()),
                             &f.envelope,
-                        )))
-                        .await;
+                        )
+                    });
+                    let _ = tx.send(Ok(chunk)).await;
                     return Ok(());
                 }
                 StreamEnd::Before(mut f) => {
@@ -565,8 +585,8 @@ impl Router {
                 ))
             }
         };
-        let rb = match self.request_builder(a, up, req, true) {
-            Ok(r) => r,
+        let Prepared { rb, hints, dropped } = match self.prepare(a, up, req, true) {
+            Ok(p) => p,
             Err(f) => return StreamEnd::Before(f),
         };
         let t0 = Instant::now();
@@ -599,7 +619,7 @@ impl Router {
                 .ok()
                 .and_then(std::result::Result::ok)
                 .unwrap_or_default();
-            let mut f = wire::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
             f.outcome.retry_after = f.outcome.retry_after.or(ra);
             return StreamEnd::Before(f);
         }
@@ -617,7 +637,7 @@ impl Router {
                 &a.provider_name,
             ));
         }
-        let mut tr = StreamTranslator::new(up.dialect, self.response_ctx(ad, a));
+        let mut tr = StreamTranslator::new(up.dialect, self.response_ctx(ad, a, hints));
         let mut body = resp.bytes_stream();
         let mut held: Vec<Value> = Vec::new();
         let mut ttft: Option<f64> = None;
@@ -642,7 +662,7 @@ impl Router {
                         what,
                         &a.provider_name,
                     );
-                    return self.end_failed(f, &tr, ttft);
+                    return end_failed(f, &tr, ttft, dropped, None);
                 }
                 Ok(None) => None,
                 Ok(Some(Err(e))) => {
@@ -652,16 +672,23 @@ impl Router {
                         &format!("stream interrupted: {e}"),
                         &a.provider_name,
                     );
-                    return self.end_failed(f, &tr, ttft);
+                    return end_failed(f, &tr, ttft, dropped, None);
                 }
                 Ok(Some(Ok(b))) => Some(b),
             };
-            let out = match &chunk {
+            let mut out = match &chunk {
                 Some(b) => tr.push(b),
-                None => tr.finish(),
+                None => {
+                    // The translator's usage chunk is replaced by the billed one (with cost) after the ledger.
+                    let mut v = tr.finish();
+                    v.retain(|c| !wire::is_usage_chunk(c));
+                    v
+                }
             };
             if let Some(f) = tr.failure() {
                 let f = f.clone();
+                // The translator ended the stream with its in-band error chunk; it goes out after billing.
+                let err_chunk = out.pop().filter(|c| c.get("error").is_some());
                 if tr.content_emitted() {
                     // Deliver what was translated before the failure, then end in-band.
                     for v in held.drain(..).chain(out) {
@@ -670,7 +697,7 @@ impl Router {
                         }
                     }
                 }
-                return self.end_failed(f, &tr, ttft);
+                return end_failed(f, &tr, ttft, dropped, err_chunk);
             }
             if tr.content_emitted() {
                 if ttft.is_none() {
@@ -704,61 +731,40 @@ impl Router {
                 usage,
                 finish: tr.finish_reason().map(str::to_string),
                 ttft_ms: ttft.or(Some(ms(t0.elapsed()))),
+                dropped,
             },
             tput,
         )
     }
+}
 
-    fn end_failed(
-        &self,
-        f: ProviderFailure,
-        tr: &StreamTranslator,
-        ttft: Option<f64>,
-    ) -> StreamEnd {
-        if tr.content_emitted() {
-            StreamEnd::AfterContent(
-                f,
-                Served {
-                    usage: tr.usage().copied().unwrap_or_default(),
-                    finish: None,
-                    ttft_ms: ttft,
-                },
-            )
-        } else {
-            StreamEnd::Before(f)
-        }
+fn end_failed(
+    f: ProviderFailure,
+    tr: &StreamTranslator,
+    ttft: Option<f64>,
+    dropped: Vec<String>,
+    err_chunk: Option<Value>,
+) -> StreamEnd {
+    if tr.content_emitted() {
+        StreamEnd::AfterContent(Box::new((
+            f,
+            Served {
+                usage: tr.usage().copied().unwrap_or_default(),
+                finish: None,
+                ttft_ms: ttft,
+                dropped,
+            },
+            err_chunk,
+        )))
+    } else {
+        StreamEnd::Before(f)
     }
 }
 
 enum StreamEnd {
     Served(Served, Option<f64>),
     Before(ProviderFailure),
-    AfterContent(ProviderFailure, Served),
+    /// Content reached the caller, then the attempt failed; the translator's error chunk when it made one.
+    AfterContent(Box<(ProviderFailure, Served, Option<Value>)>),
     Closed,
-}
-
-/// The chunks of a streamed completion. Dropping it aborts the upstream request.
-pub struct ChatStream {
-    rx: mpsc::Receiver<Result<Value>>,
-    task: JoinHandle<()>,
-}
-
-impl std::fmt::Debug for ChatStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChatStream")
-    }
-}
-
-impl Stream for ChatStream {
-    type Item = Result<Value>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for ChatStream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

@@ -50,6 +50,9 @@ pub struct GenerationRecord {
     pub latency_ms: f64,
     /// Milliseconds to the first token.
     pub ttft_ms: Option<f64>,
+    /// Request parameters left out because the serving provider's dialect does not support them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_params: Vec<String>,
 }
 
 impl GenerationRecord {

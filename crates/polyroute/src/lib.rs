@@ -19,6 +19,7 @@
 //!
 //! The API is JSON values on purpose: the Python and Node bindings and the HTTP server are thin layers over it.
 
+mod chat_stream;
 mod config;
 mod exec;
 mod health;
@@ -32,8 +33,8 @@ pub use polyroute_core::error::AttemptRecord;
 pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
 pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
+pub use chat_stream::ChatStream;
 pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
-pub use exec::ChatStream;
 pub use health::{HealthStore, MemoryHealth, Observation};
 pub use ledger::{GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals};
 pub use router::{describe, Router, RouterBuilder};

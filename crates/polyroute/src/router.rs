@@ -19,7 +19,7 @@ use crate::config::{Options, ProviderSettings, RequestContext, Timeouts};
 use crate::health::{HealthStore, MemoryHealth};
 use crate::ledger::{Ledger, MemoryLedger, SqliteLedger, Totals};
 use crate::secret::ApiKey;
-use crate::wire::Dialect;
+use polyroute_core::providers::Dialect;
 
 /// A provider as the engine reaches it.
 #[derive(Debug, Clone)]

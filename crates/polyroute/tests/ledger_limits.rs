@@ -58,7 +58,7 @@ async fn spend_limit_refuses_before_any_provider_call() {
     limits.user_usd.insert("user-1".into(), Decimal::new(1, 4)); // $0.0001
     let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
         .options(Options {
-            timeouts: fast_timeouts(),
+            timeouts: relaxed_timeouts(),
             read_env: false,
             limits,
             ..Options::default()
@@ -103,7 +103,7 @@ async fn router_spend_limit() {
     };
     let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
         .options(Options {
-            timeouts: fast_timeouts(),
+            timeouts: relaxed_timeouts(),
             read_env: false,
             limits,
             ..Options::default()
@@ -127,7 +127,7 @@ async fn free_models_obey_free_tier_limits() {
     let ledger = Arc::new(MemoryLedger::default());
     let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
         .options(Options {
-            timeouts: fast_timeouts(),
+            timeouts: relaxed_timeouts(),
             read_env: false,
             limits,
             ..Options::default()
