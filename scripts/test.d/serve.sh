@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gateway end-to-end: `polyroute serve` backed by the loopback `polyroute-mock`, exercised by every ```sh example of
-# crates/polyroute-cli/src/serve/README.md and by the official openai Python and npm SDKs over real HTTP
+# the README's Gateway section and by the official openai Python and npm SDKs over real HTTP
 # (non-streaming, streaming, tools, fallback, an error, a 402 and a 429). 127.0.0.1 only; fake keys; both processes
 # are stopped by PID.
 set -euo pipefail
@@ -69,8 +69,9 @@ case "$URL" in http://127.0.0.1:*) ;; *) echo "serve did not start: $URL" >&2; e
 echo "gateway at $URL (pid $SERVE_PID), mock at $MOCK (pid $MOCK_PID)"
 
 # 1. Every ```sh block of the README section, in order, in one shell (exports carry over), against this gateway.
-awk '/^```sh$/ {on=1; next} /^```/ {if (on) print ""; on=0; next} on {print}' \
-  crates/polyroute-cli/src/serve/README.md | sed "s#http://127.0.0.1:8080#$URL#g" >"$TMP/readme.sh"
+# The section runs from its "## Gateway" heading to the next "## " heading of the top-level README.
+awk '/^## Gateway/ {sec=1; next} /^## / {sec=0} !sec {next} /^```sh$/ {on=1; next} /^```/ {if (on) print ""; on=0; next} on {print}' \
+  README.md | sed "s#http://127.0.0.1:8080#$URL#g" >"$TMP/readme.sh"
 N_EX=$(grep -c '' "$TMP/readme.sh" || true)
 [ "$N_EX" -gt 10 ] || { echo "README examples not found" >&2; exit 1; }
 PATH="$BIN:$PATH" bash -euo pipefail "$TMP/readme.sh" >"$TMP/readme.out" 2>&1 || {
