@@ -291,7 +291,8 @@ fn main() {
     let cat = catalog();
     let req = conversation();
     let index = AutoIndex::cached(&cat);
-    if let Ok(spec) = std::env::var("AUTO_BENCH_LOOP") {
+    if let Some(spec) = std::env::var_os("AUTO_BENCH_LOOP") {
+        let spec = spec.to_string_lossy();
         let (case, n) = spec.split_once(':').expect("AUTO_BENCH_LOOP=<case>:<n>");
         let n: u64 = n.parse().unwrap();
         run(case, &index, &cat, &req);
