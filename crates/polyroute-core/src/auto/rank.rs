@@ -325,8 +325,20 @@ impl AutoIndex {
             })
             .collect();
         let mut order: Vec<usize> = (0..facts.len()).collect();
+        order.sort_by(|&a, &b| facts[a].id.cmp(&facts[b].id));
+        // Position by slug, so that the task orders below compare integers instead of strings.
+        let mut by_slug = vec![0usize; facts.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            by_slug[i] = pos;
+        }
         for k in 0..TaskType::ALL.len() {
-            order.sort_by(|&a, &b| rank_cmp(&facts[a], &facts[b], k));
+            order.sort_by(|&a, &b| {
+                let (x, y) = (&facts[a], &facts[b]);
+                y.scores[k]
+                    .total_cmp(&x.scores[k])
+                    .then(x.blended.total_cmp(&y.blended))
+                    .then(by_slug[a].cmp(&by_slug[b]))
+            });
             for (pos, &i) in order.iter().enumerate() {
                 facts[i].rank[k] = u32::try_from(pos).unwrap_or(u32::MAX);
             }
@@ -355,14 +367,6 @@ impl AutoIndex {
     pub(crate) fn model(&self, f: &ModelFacts) -> &Model {
         &self.catalog.models()[f.index]
     }
-}
-
-/// The auto ranking order for the task at slot `k` of [`TaskType::ALL`]: best score first, then cheaper, then slug.
-fn rank_cmp(x: &ModelFacts, y: &ModelFacts, k: usize) -> std::cmp::Ordering {
-    y.scores[k]
-        .total_cmp(&x.scores[k])
-        .then(x.blended.total_cmp(&y.blended))
-        .then(x.id.cmp(&y.id))
 }
 
 /// Index lists of [`AutoIndex::facts`], computed once per catalog.
@@ -440,23 +444,24 @@ pub(crate) struct AutoRanking {
     pub candidates: usize,
 }
 
-/// The candidates of each price-percentile band (0..=4), as ranges of `prices` (blended prices of the candidates,
-/// ascending). A model's percentile is 100 × (number of strictly cheaper candidates) / (number of candidates), so
-/// equal prices share a band; the band grows with the price, so each band is a contiguous range.
-pub(crate) fn band_ranges(prices: impl Iterator<Item = f64>, n: usize) -> [(usize, usize); 5] {
-    let mut ranges = [(n, n); 5];
-    let mut cheaper = 0;
-    let mut last = f64::NEG_INFINITY;
-    for (j, p) in prices.enumerate() {
-        if j > 0 && p > last {
-            cheaper = j;
+/// The candidates of each price-percentile band (0..=4), as index ranges of `n` candidates whose prices
+/// (`price(j)`) ascend. A model's percentile is 100 × (number of strictly cheaper candidates) / (number of
+/// candidates), so equal prices share a band; the band grows with the price, so each band is a contiguous range.
+pub(crate) fn band_ranges(n: usize, price: impl Fn(usize) -> f64) -> [(usize, usize); 5] {
+    // Band `b` starts at the first candidate whose count of cheaper candidates `c` has `5c / n ≥ b`, i.e.
+    // `c ≥ ⌈bn / 5⌉`: the first candidate at or after that position that is dearer than its predecessor.
+    let mut starts = [0usize; 6];
+    starts[5] = n;
+    for (b, start) in starts.iter_mut().enumerate().take(5).skip(1) {
+        let mut j = (b * n).div_ceil(5);
+        while j > 0 && j < n && price(j) <= price(j - 1) {
+            j += 1;
         }
-        last = p;
-        let b = ((cheaper * 5) / n.max(1)).min(4);
-        if ranges[b].0 == n {
-            ranges[b].0 = j;
-        }
-        ranges[b].1 = j + 1;
+        *start = j.min(n);
+    }
+    let mut ranges = [(0, 0); 5];
+    for b in 0..5 {
+        ranges[b] = (starts[b], starts[b + 1].max(starts[b]));
     }
     ranges
 }
@@ -510,21 +515,26 @@ pub(crate) fn rank_auto(
 ) -> Option<AutoRanking> {
     let need = Need::of(req);
     let paid = index.orders().paid_by_price;
+    let models = index.catalog.models();
+    let globs = !settings.allowed_models.is_empty() || !settings.excluded_models.is_empty();
     let mut cands: Vec<&ModelFacts> = Vec::with_capacity(paid.len());
     for &i in paid {
         let f = &index.facts[i];
-        if f.caps.serves(&need) && allowed_by(settings, &f.id) && eligible(index.model(f)) {
+        if f.caps.serves(&need)
+            && (!globs || allowed_by(settings, &f.id))
+            && models.get(f.index).is_some_and(eligible)
+        {
             cands.push(f);
         }
     }
     if cands.is_empty() {
         return None;
     }
-    let ranges = band_ranges(cands.iter().map(|f| f.blended), cands.len());
+    let ranges = band_ranges(cands.len(), |j| cands[j].blended);
     let t = task_slot(task);
     let mut used = None;
     // Best score first, then cheaper, then slug (the precomputed rank); only the three best are kept.
-    let mut models: Vec<String> = Vec::with_capacity(3);
+    let mut chosen: Vec<String> = Vec::with_capacity(3);
     for b in band_order(settings.cost_tier.index()) {
         let (lo, hi) = ranges[b];
         if lo >= hi {
@@ -534,23 +544,23 @@ pub(crate) fn rank_auto(
         } else {
             used.get_or_insert(b);
         }
-        let (best, len) = top_k(&cands[lo.min(hi)..hi], t, 3 - models.len());
-        models.extend(best[..len].iter().flatten().map(|f| f.id.clone()));
-        if models.len() == 3 {
+        let (best, len) = top_k(&cands[lo.min(hi)..hi], t, 3 - chosen.len());
+        chosen.extend(best[..len].iter().flatten().map(|f| f.id.clone()));
+        if chosen.len() == 3 {
             break;
         }
     }
     if settings.pin_model {
         if let Some(pinned) = last_assistant_model(req) {
             if cands.iter().any(|f| f.id == pinned) {
-                models.retain(|m| m != pinned);
-                models.insert(0, pinned.to_string());
-                models.truncate(3);
+                chosen.retain(|m| m != pinned);
+                chosen.insert(0, pinned.to_string());
+                chosen.truncate(3);
             }
         }
     }
     Some(AutoRanking {
-        models,
+        models: chosen,
         tier: CostTier::from_index(used.unwrap_or(0)),
         candidates: cands.len(),
     })
@@ -604,5 +614,57 @@ impl AutoIndex {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         free.shuffle(&mut rng);
         Ok(free.into_iter().take(3).map(str::to_string).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The band of every candidate, one at a time: 5 × (strictly cheaper candidates) / (candidates).
+    fn naive_bands(prices: &[f64]) -> Vec<usize> {
+        let n = prices.len().max(1);
+        let mut cheaper = 0;
+        (0..prices.len())
+            .map(|j| {
+                if j > 0 && prices[j] > prices[j - 1] {
+                    cheaper = j;
+                }
+                ((cheaper * 5) / n).min(4)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn band_ranges_match_per_candidate_bands() {
+        let mut seed = 7u64;
+        for n in 0..60 {
+            for _ in 0..50 {
+                let mut prices: Vec<f64> = (0..n)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        (seed % 6) as f64
+                    })
+                    .collect();
+                prices.sort_by(f64::total_cmp);
+                let ranges = band_ranges(n, |j| prices[j]);
+                let mut from_ranges = vec![usize::MAX; n];
+                for (b, (lo, hi)) in ranges.into_iter().enumerate() {
+                    for slot in &mut from_ranges[lo..hi] {
+                        *slot = b;
+                    }
+                }
+                assert_eq!(from_ranges, naive_bands(&prices), "{prices:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn band_order_goes_outward_cheaper_first() {
+        assert_eq!(band_order(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(band_order(2).collect::<Vec<_>>(), [2, 1, 3, 0, 4]);
+        assert_eq!(band_order(4).collect::<Vec<_>>(), [4, 3, 2, 1, 0]);
     }
 }
