@@ -381,83 +381,93 @@ fn score_message(m: &Message, weight: f32, is_last: bool, scores: &mut [f32; N])
 fn score_text(text: &str, seen: &mut Seen, local: &mut [f32; N]) {
     let t = tables();
     let bytes = text.as_bytes();
+    let mut words_seen = WordState {
+        prev: 0,
+        prev_flags: 0,
+    };
+    let (mut fences, mut code_lines) = (0usize, 0usize);
+    let equation;
+    if text.is_ascii() {
+        // One pass: words are the maximal runs of ASCII letters and digits; lines end at `\n`; `=` and `^` are
+        // checked for an equation shape until one is found.
+        let mut eq = false;
+        let n = bytes.len();
+        let (mut i, mut line_start) = (0, 0);
+        while i < n {
+            let b = bytes[i];
+            match byte_class(b) {
+                OTHER => {}
+                ALNUM => {
+                    let start = i;
+                    i += 1;
+                    while i < n && byte_class(bytes[i]) == ALNUM {
+                        i += 1;
+                    }
+                    words_seen.visit(t, ascii_key(bytes, start, i - start), seen, local);
+                    continue;
+                }
+                _ if b == b'\n' => {
+                    line_cue(&text[line_start..i], &mut fences, &mut code_lines);
+                    line_start = i + 1;
+                }
+                _ => eq = eq || equation_at(bytes, i),
+            }
+            i += 1;
+        }
+        line_cue(&text[line_start..], &mut fences, &mut code_lines);
+        equation = eq;
+    } else {
+        for line in text.lines() {
+            line_cue(line, &mut fences, &mut code_lines);
+        }
+        equation =
+            (0..bytes.len()).any(|i| matches!(bytes[i], b'=' | b'^') && equation_at(bytes, i));
+        for word in words(text) {
+            words_seen.visit(t, key_of(word), seen, local);
+        }
+        substrings(text, seen, local);
+    }
     // Structural cues. Every weight is a multiple of 0.5, so the sums are exact whatever the order of the terms.
-    let (fences, code_lines) = line_cues(text);
     if fences > 0 {
         local[CODE] += 3.0;
     }
     if code_lines >= 2 {
         local[CODE] += 2.0;
     }
-    if fences == 0 && has_equation(bytes) {
+    if fences == 0 && equation {
         local[MATH] += 1.0;
     }
     if text.len() < 400 && text.contains('?') && count_numbers(bytes) >= 3 {
         local[MATH] += 1.0;
     }
-    // Words.
-    let mut words_seen = WordState {
-        prev: 0,
-        prev_flags: 0,
-    };
-    if text.is_ascii() {
-        // Words are the maximal runs of ASCII letters and digits.
-        let n = bytes.len();
-        let mut i = 0;
-        while i < n {
-            if !is_alnum(bytes[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            i += 1;
-            while i < n && is_alnum(bytes[i]) {
-                i += 1;
-            }
-            words_seen.visit(t, ascii_key(bytes, start, i - start), seen, local);
-        }
-        return;
-    }
-    for word in words(text) {
-        words_seen.visit(t, key_of(word), seen, local);
-    }
-    substrings(text, seen, local);
 }
 
-/// Code fences and code-shaped lines.
-fn line_cues(text: &str) -> (usize, usize) {
-    let mut fences = 0usize;
-    let mut code_lines = 0usize;
-    for line in text.lines() {
-        let l = line.trim_end();
-        if l.starts_with("```") {
-            fences += 1;
-        }
-        let trimmed = l.trim_start();
-        if l.ends_with(';')
-            || l.ends_with('{')
-            || trimmed == "}"
-            || trimmed.starts_with("def ")
-            || trimmed.starts_with("fn ")
-            || trimmed.starts_with("import ")
-            || trimmed.starts_with("#include")
-            || trimmed.starts_with("return ")
-            || trimmed.starts_with("File \"")
-        {
-            code_lines += 1;
-        }
+/// Counts a code fence or a code-shaped line (`line` without its `\n`).
+fn line_cue(line: &str, fences: &mut usize, code_lines: &mut usize) {
+    let l = line.trim_end();
+    if l.starts_with("```") {
+        *fences += 1;
     }
-    (fences, code_lines)
+    let trimmed = l.trim_start();
+    if l.ends_with(';')
+        || l.ends_with('{')
+        || trimmed == "}"
+        || trimmed.starts_with("def ")
+        || trimmed.starts_with("fn ")
+        || trimmed.starts_with("import ")
+        || trimmed.starts_with("#include")
+        || trimmed.starts_with("return ")
+        || trimmed.starts_with("File \"")
+    {
+        *code_lines += 1;
+    }
 }
 
-/// An equation shape: `=` or `^` with a digit within three bytes before or after.
-fn has_equation(bytes: &[u8]) -> bool {
-    bytes.iter().enumerate().any(|(i, &b)| {
-        (b == b'=' || b == b'^')
-            && bytes[i.saturating_sub(3)..(i + 4).min(bytes.len())]
-                .iter()
-                .any(u8::is_ascii_digit)
-    })
+/// An equation shape at `bytes[i]` (an `=` or a `^`): a digit within three bytes before or after.
+fn equation_at(bytes: &[u8], i: usize) -> bool {
+    bytes[i.saturating_sub(3)..(i + 4).min(bytes.len())]
+        .iter()
+        .any(u8::is_ascii_digit)
 }
 
 /// Runs of digits that do not continue a number after `.` or `,`.
@@ -474,13 +484,22 @@ fn count_numbers(bytes: &[u8]) -> usize {
     numbers
 }
 
-/// Whether a byte is an ASCII letter or digit (a table lookup).
-fn is_alnum(b: u8) -> bool {
-    const T: [bool; 256] = {
-        let mut t = [false; 256];
+const OTHER: u8 = 0;
+const ALNUM: u8 = 1;
+const SPECIAL: u8 = 2;
+
+/// [`ALNUM`] for ASCII letters and digits, [`SPECIAL`] for `\n`, `=` and `^`, else [`OTHER`] (a table lookup).
+fn byte_class(b: u8) -> u8 {
+    const T: [u8; 256] = {
+        let mut t = [OTHER; 256];
         let mut i = 0;
         while i < 256 {
-            t[i] = (i as u8).is_ascii_alphanumeric();
+            let b = i as u8;
+            if b.is_ascii_alphanumeric() {
+                t[i] = ALNUM;
+            } else if b == b'\n' || b == b'=' || b == b'^' {
+                t[i] = SPECIAL;
+            }
             i += 1;
         }
         t
