@@ -380,92 +380,195 @@ fn score_message(m: &Message, weight: f32, is_last: bool, scores: &mut [f32; N])
 
 fn score_text(text: &str, seen: &mut Seen, local: &mut [f32; N]) {
     let t = tables();
-    // Structural cues, one pass over the bytes.
     let bytes = text.as_bytes();
-    let mut fences = 0usize;
-    let mut code_lines = 0usize;
-    let mut numbers = 0usize;
-    let mut equation = false;
-    let mut non_ascii = false;
-    let mut prev_digit = false;
-    for line in text.lines() {
-        let l = line.trim_end();
-        if l.starts_with("```") {
-            fences += 1;
+    let mut words_seen = WordState {
+        prev: 0,
+        prev_flags: 0,
+    };
+    let (mut fences, mut code_lines) = (0usize, 0usize);
+    let equation;
+    if text.is_ascii() {
+        // One pass: words are the maximal runs of ASCII letters and digits; lines end at `\n`; `=` and `^` are
+        // checked for an equation shape until one is found.
+        let mut eq = false;
+        let n = bytes.len();
+        let (mut i, mut line_start) = (0, 0);
+        while i < n {
+            let b = bytes[i];
+            match byte_class(b) {
+                OTHER => {}
+                ALNUM => {
+                    let start = i;
+                    i += 1;
+                    while i < n && byte_class(bytes[i]) == ALNUM {
+                        i += 1;
+                    }
+                    words_seen.visit(t, ascii_key(bytes, start, i - start), seen, local);
+                    continue;
+                }
+                _ if b == b'\n' => {
+                    line_cue(&text[line_start..i], &mut fences, &mut code_lines);
+                    line_start = i + 1;
+                }
+                _ => eq = eq || equation_at(bytes, i),
+            }
+            i += 1;
         }
-        let trimmed = l.trim_start();
-        if l.ends_with(';')
-            || l.ends_with('{')
-            || trimmed == "}"
-            || trimmed.starts_with("def ")
-            || trimmed.starts_with("fn ")
-            || trimmed.starts_with("import ")
-            || trimmed.starts_with("#include")
-            || trimmed.starts_with("return ")
-            || trimmed.starts_with("File \"")
-        {
-            code_lines += 1;
+        line_cue(&text[line_start..], &mut fences, &mut code_lines);
+        equation = eq;
+    } else {
+        for line in text.lines() {
+            line_cue(line, &mut fences, &mut code_lines);
         }
+        equation =
+            (0..bytes.len()).any(|i| matches!(bytes[i], b'=' | b'^') && equation_at(bytes, i));
+        for word in words(text) {
+            words_seen.visit(t, key_of(word), seen, local);
+        }
+        substrings(text, seen, local);
     }
-    for (i, &b) in bytes.iter().enumerate() {
-        let digit = b.is_ascii_digit();
-        if digit && !prev_digit && !(i > 0 && matches!(bytes[i - 1], b'.' | b',')) {
-            numbers += 1;
-        }
-        if (b == b'=' || b == b'^') && !equation {
-            let lo = i.saturating_sub(3);
-            let hi = (i + 4).min(bytes.len());
-            equation = bytes[lo..hi].iter().any(u8::is_ascii_digit);
-        }
-        non_ascii |= b >= 0x80;
-        prev_digit = digit;
-    }
+    // Structural cues. Every weight is a multiple of 0.5, so the sums are exact whatever the order of the terms.
     if fences > 0 {
         local[CODE] += 3.0;
     }
     if code_lines >= 2 {
         local[CODE] += 2.0;
     }
-    if equation && fences == 0 {
+    if fences == 0 && equation {
         local[MATH] += 1.0;
     }
-    if numbers >= 3 && text.len() < 400 && text.contains('?') {
+    if text.len() < 400 && text.contains('?') && count_numbers(bytes) >= 3 {
         local[MATH] += 1.0;
     }
-    // Words.
-    let mut prev: u64 = 0;
-    let mut prev_flags: u8 = 0;
-    for word in words(text) {
-        let k = key_of(word);
+}
+
+/// Counts a code fence or a code-shaped line (`line` without its `\n`).
+fn line_cue(line: &str, fences: &mut usize, code_lines: &mut usize) {
+    let l = line.trim_end();
+    if l.starts_with("```") {
+        *fences += 1;
+    }
+    let trimmed = l.trim_start();
+    if l.ends_with(';')
+        || l.ends_with('{')
+        || trimmed == "}"
+        || trimmed.starts_with("def ")
+        || trimmed.starts_with("fn ")
+        || trimmed.starts_with("import ")
+        || trimmed.starts_with("#include")
+        || trimmed.starts_with("return ")
+        || trimmed.starts_with("File \"")
+    {
+        *code_lines += 1;
+    }
+}
+
+/// An equation shape at `bytes[i]` (an `=` or a `^`): a digit within three bytes before or after.
+fn equation_at(bytes: &[u8], i: usize) -> bool {
+    bytes[i.saturating_sub(3)..(i + 4).min(bytes.len())]
+        .iter()
+        .any(u8::is_ascii_digit)
+}
+
+/// Runs of digits that do not continue a number after `.` or `,`.
+fn count_numbers(bytes: &[u8]) -> usize {
+    let mut numbers = 0usize;
+    let mut prev_digit = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        let digit = b.is_ascii_digit();
+        if digit && !prev_digit && !(i > 0 && matches!(bytes[i - 1], b'.' | b',')) {
+            numbers += 1;
+        }
+        prev_digit = digit;
+    }
+    numbers
+}
+
+const OTHER: u8 = 0;
+const ALNUM: u8 = 1;
+const SPECIAL: u8 = 2;
+
+/// [`ALNUM`] for ASCII letters and digits, [`SPECIAL`] for `\n`, `=` and `^`, else [`OTHER`] (a table lookup).
+fn byte_class(b: u8) -> u8 {
+    const T: [u8; 256] = {
+        let mut t = [OTHER; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            if b.is_ascii_alphanumeric() {
+                t[i] = ALNUM;
+            } else if b == b'\n' || b == b'=' || b == b'^' {
+                t[i] = SPECIAL;
+            }
+            i += 1;
+        }
+        t
+    };
+    T[b as usize]
+}
+
+/// [`key_of`] for a run of ASCII letters and digits `bytes[start..start + len]`: one 8-byte load, lower-cased by
+/// setting bit 5 of every byte (which letters gain and digits already have), masked to the word.
+fn ascii_key(bytes: &[u8], start: usize, len: usize) -> u64 {
+    let m = len.min(8);
+    let raw = match bytes
+        .get(start..start + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+    {
+        Some(a) => u64::from_be_bytes(a),
+        None => {
+            let mut buf = [0u8; 8];
+            buf[..m].copy_from_slice(&bytes[start..start + m]);
+            u64::from_be_bytes(buf)
+        }
+    };
+    let mask = if m == 8 {
+        u64::MAX
+    } else {
+        !(u64::MAX >> (8 * m))
+    };
+    (raw | 0x2020_2020_2020_2020) & mask
+}
+
+/// The previous word of the text being scored (pairs and `into <language>`).
+struct WordState {
+    prev: u64,
+    prev_flags: u8,
+}
+
+impl WordState {
+    fn visit(&mut self, t: &Tables, k: u64, seen: &mut Seen, local: &mut [f32; N]) {
         let info = t.get(k);
         for e in &t.words[info.lo as usize..info.hi as usize] {
             if seen.first(e.3) {
                 local[e.1] += e.2;
             }
         }
-        if prev_flags & PAIR_FIRST != 0 {
-            for p in t.pairs.iter().filter(|p| p.0 == prev && p.1 == k) {
+        if self.prev_flags & PAIR_FIRST != 0 {
+            for p in t.pairs.iter().filter(|p| p.0 == self.prev && p.1 == k) {
                 if seen.first(p.4) {
                     local[p.2] += p.3;
                 }
             }
         }
-        if info.flags & LANG != 0 && prev != 0 {
-            let after_prep = prev_flags & PREP != 0;
+        if info.flags & LANG != 0 && self.prev != 0 {
+            let after_prep = self.prev_flags & PREP != 0;
             let id = if after_prep { 500 } else { 501 };
             if seen.first(id) {
                 local[TRANS] += if after_prep { 2.5 } else { 0.5 };
             }
         }
-        prev = k;
-        prev_flags = info.flags;
+        self.prev = k;
+        self.prev_flags = info.flags;
     }
-    if non_ascii {
-        let lower = text.to_lowercase();
-        for (i, (s, c, w)) in SUBSTRINGS.iter().enumerate() {
-            if lower.contains(s) && seen.first(400 + i as u16) {
-                local[*c] += *w;
-            }
+}
+
+/// Cues of the scripts matched by substring, on the lower-cased text.
+fn substrings(text: &str, seen: &mut Seen, local: &mut [f32; N]) {
+    let lower = text.to_lowercase();
+    for (i, (s, c, w)) in SUBSTRINGS.iter().enumerate() {
+        if lower.contains(s) && seen.first(400 + i as u16) {
+            local[*c] += *w;
         }
     }
 }

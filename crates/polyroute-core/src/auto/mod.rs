@@ -208,7 +208,7 @@ impl AutoIndex {
                 })
             }
             "openrouter/free" => {
-                let models = pick_free(&self.catalog, req, seed, eligible)?;
+                let models = self.pick_free(req, seed, eligible)?;
                 Ok(AutoDecision {
                     models,
                     task_type: None,

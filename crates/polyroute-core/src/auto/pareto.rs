@@ -67,36 +67,38 @@ pub(crate) fn choose(
     eligible: &dyn Fn(&Model) -> bool,
 ) -> Option<ParetoChoice> {
     let need = Need::of(req);
-    let cands: Vec<(&ModelFacts, f64)> = index
-        .facts()
-        .iter()
-        .filter(|f| f.paid_candidate() && f.caps.serves(&need))
-        .filter_map(|f| f.coding.map(|c| (f, c)))
-        .filter(|(f, _)| eligible(index.model(f)))
-        .collect();
-    let points: Vec<(f64, f64, &str)> = cands
-        .iter()
-        .map(|(f, c)| (*c, frontier_price(f, settings.price_source), f.id.as_str()))
-        .collect();
-    let front = frontier(&points);
+    let orders = index.orders();
+    let order = match settings.price_source {
+        PriceSource::Prompt => orders.pareto_prompt,
+        PriceSource::WeightedAvg => orders.pareto_weighted,
+    };
+    // The precomputed order is the one `frontier` sorts by (cheapest first, then best score, then slug), so the
+    // frontier of the candidates is one scan keeping each model that beats the best score so far. A model that does
+    // not beat it is dominated whether or not it is eligible, so `eligible` is asked only about the others.
+    let mut front: Vec<(&ModelFacts, f64)> = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    for &i in order {
+        let f = &index.facts[i];
+        let Some(c) = f.coding else { continue };
+        if c > best && f.caps.serves(&need) && eligible(index.model(f)) {
+            best = c;
+            front.push((f, c));
+        }
+    }
     if front.is_empty() {
         return None;
     }
     if let Some(max) = settings.max_price {
-        let mut within: Vec<usize> = front
+        let models: Vec<String> = front
             .iter()
-            .copied()
-            .filter(|&i| cands[i].0.prompt_price <= max)
+            .rev()
+            .filter(|(f, _)| f.prompt_price <= max)
+            .take(3)
+            .map(|(f, _)| f.id.clone())
             .collect();
-        within.reverse();
-        if within.is_empty() {
+        if models.is_empty() {
             return None;
         }
-        let models = within
-            .into_iter()
-            .take(3)
-            .map(|i| cands[i].0.id.clone())
-            .collect();
         return Some(ParetoChoice {
             models,
             tier: None,
@@ -105,17 +107,13 @@ pub(crate) fn choose(
     }
     let want = CodingTier::of_score(settings.min_coding_score);
     for tier in tier_order(want) {
-        let members: Vec<usize> = front
+        let models: Vec<String> = front
             .iter()
-            .copied()
-            .filter(|&i| CodingTier::of_score(cands[i].1) == tier)
+            .filter(|(_, c)| CodingTier::of_score(*c) == tier)
+            .take(3)
+            .map(|(f, _)| f.id.clone())
             .collect();
-        if !members.is_empty() {
-            let models = members
-                .into_iter()
-                .take(3)
-                .map(|i| cands[i].0.id.clone())
-                .collect();
+        if !models.is_empty() {
             return Some(ParetoChoice {
                 models,
                 tier: Some(tier),

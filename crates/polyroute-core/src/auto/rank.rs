@@ -9,7 +9,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::classify::TaskType;
-use super::settings::{allowed_by, AutoSettings, CostTier};
+use super::pareto::frontier_price;
+use super::settings::{allowed_by, AutoSettings, CostTier, PriceSource};
 use crate::catalog::{Catalog, Model};
 use crate::types::ChatRequest;
 
@@ -148,6 +149,9 @@ pub struct ModelFacts {
     pub batch: bool,
     /// [`ModelFacts::task_score`] for every task, indexed like [`TaskType::ALL`].
     scores: [f64; 8],
+    /// Position of this model in the catalog-wide ranking order of every task (best score first, then cheaper,
+    /// then slug), indexed like [`TaskType::ALL`]: comparing two positions is comparing the two models.
+    rank: [u32; 8],
     blended: f64,
 }
 
@@ -161,7 +165,7 @@ impl ModelFacts {
     /// The precomputed [`ModelFacts::task_score`].
     #[must_use]
     pub fn score(&self, task: TaskType) -> f64 {
-        self.scores[TaskType::ALL.iter().position(|t| *t == task).unwrap_or(0)]
+        self.scores[task_slot(task)]
     }
 
     fn finish(mut self) -> Self {
@@ -204,6 +208,20 @@ impl ModelFacts {
     }
 }
 
+/// The index of `task` in [`TaskType::ALL`].
+fn task_slot(task: TaskType) -> usize {
+    match task {
+        TaskType::Coding => 0,
+        TaskType::Agentic => 1,
+        TaskType::MathReasoning => 2,
+        TaskType::Extraction => 3,
+        TaskType::Summarization => 4,
+        TaskType::Translation => 5,
+        TaskType::Chat => 6,
+        TaskType::Vision => 7,
+    }
+}
+
 fn per_million(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::INFINITY) * 1_000_000.0
 }
@@ -224,8 +242,8 @@ fn aa_index(m: &Model, key: &str) -> Option<f64> {
 pub struct AutoIndex {
     pub(crate) catalog: Catalog,
     pub(crate) facts: std::sync::Arc<Vec<ModelFacts>>,
-    /// Indices of `facts`, by blended price then slug.
-    by_price: std::sync::Arc<Vec<usize>>,
+    /// The precomputed orders of [`Orders`], packed in one vector (the form the catalog caches).
+    orders: std::sync::Arc<Vec<usize>>,
 }
 
 impl AutoIndex {
@@ -235,11 +253,11 @@ impl AutoIndex {
     /// `agentic_index`) is divided by the largest value of that index in the catalog, so the best model scores 1.0.
     #[must_use]
     pub fn new(catalog: &Catalog) -> Self {
-        let (facts, by_price) = Self::compute(catalog);
+        let (facts, orders) = Self::compute(catalog);
         Self {
             catalog: catalog.clone(),
             facts: std::sync::Arc::new(facts),
-            by_price: std::sync::Arc::new(by_price),
+            orders: std::sync::Arc::new(orders),
         }
     }
 
@@ -247,14 +265,14 @@ impl AutoIndex {
     /// after the first reads precomputed numbers).
     #[must_use]
     pub fn cached(catalog: &Catalog) -> Self {
-        let (facts, by_price) = catalog.auto_cache(|| {
+        let (facts, orders) = catalog.auto_cache(|| {
             let (f, p) = Self::compute(catalog);
             (std::sync::Arc::new(f), std::sync::Arc::new(p))
         });
         Self {
             catalog: catalog.clone(),
             facts,
-            by_price,
+            orders,
         }
     }
 
@@ -281,7 +299,7 @@ impl AutoIndex {
         }
         let norm =
             |x: Option<f64>, k: usize| x.filter(|_| max[k] > 0.0).map(|x| (x / max[k]).min(1.0));
-        let facts: Vec<ModelFacts> = models
+        let mut facts: Vec<ModelFacts> = models
             .iter()
             .zip(&raw)
             .enumerate()
@@ -301,16 +319,37 @@ impl AutoIndex {
                     free: m.is_free(),
                     batch: m.id.ends_with(":batch"),
                     scores: [0.0; 8],
+                    rank: [0; 8],
                     blended: 0.0,
                 })
             })
             .collect();
-        let mut by_price: Vec<usize> = (0..facts.len()).collect();
-        by_price.sort_by(|&a, &b| {
-            let (x, y): (&ModelFacts, &ModelFacts) = (&facts[a], &facts[b]);
-            x.blended.total_cmp(&y.blended).then(x.id.cmp(&y.id))
-        });
-        (facts, by_price)
+        let mut order: Vec<usize> = (0..facts.len()).collect();
+        order.sort_by(|&a, &b| facts[a].id.cmp(&facts[b].id));
+        // Position by slug, so that the task orders below compare integers instead of strings.
+        let mut by_slug = vec![0usize; facts.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            by_slug[i] = pos;
+        }
+        for k in 0..TaskType::ALL.len() {
+            order.sort_by(|&a, &b| {
+                let (x, y) = (&facts[a], &facts[b]);
+                y.scores[k]
+                    .total_cmp(&x.scores[k])
+                    .then(x.blended.total_cmp(&y.blended))
+                    .then(by_slug[a].cmp(&by_slug[b]))
+            });
+            for (pos, &i) in order.iter().enumerate() {
+                facts[i].rank[k] = u32::try_from(pos).unwrap_or(u32::MAX);
+            }
+        }
+        let orders = Orders::pack(&facts);
+        (facts, orders)
+    }
+
+    /// The precomputed orders.
+    pub(crate) fn orders(&self) -> Orders<'_> {
+        Orders::unpack(&self.orders)
     }
 
     /// The catalog this index was built from.
@@ -330,6 +369,73 @@ impl AutoIndex {
     }
 }
 
+/// Index lists of [`AutoIndex::facts`], computed once per catalog.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Orders<'a> {
+    /// Paid candidates ([`ModelFacts::paid_candidate`]) by blended price, then slug.
+    pub paid_by_price: &'a [usize],
+    /// Paid candidates with a coding index, cheapest first by input price, then best coding score, then slug.
+    pub pareto_prompt: &'a [usize],
+    /// The same by blended price.
+    pub pareto_weighted: &'a [usize],
+    /// Free, non-router models, by slug.
+    pub free_by_slug: &'a [usize],
+}
+
+impl<'a> Orders<'a> {
+    /// The four lists, packed as `[len₁, len₂, len₃, len₄, list₁…, list₂…, list₃…, list₄…]`.
+    fn pack(facts: &[ModelFacts]) -> Vec<usize> {
+        let sorted =
+            |keep: &dyn Fn(&ModelFacts) -> bool,
+             cmp: &dyn Fn(&ModelFacts, &ModelFacts) -> std::cmp::Ordering| {
+                let mut v: Vec<usize> = (0..facts.len()).filter(|&i| keep(&facts[i])).collect();
+                v.sort_by(|&a, &b| cmp(&facts[a], &facts[b]));
+                v
+            };
+        let pareto = |source: PriceSource| {
+            sorted(
+                &|f| f.paid_candidate() && f.coding.is_some(),
+                &move |x, y| {
+                    let (sx, sy) = (x.coding.unwrap_or(0.0), y.coding.unwrap_or(0.0));
+                    frontier_price(x, source)
+                        .total_cmp(&frontier_price(y, source))
+                        .then(sy.total_cmp(&sx))
+                        .then(x.id.cmp(&y.id))
+                },
+            )
+        };
+        let lists = [
+            sorted(&ModelFacts::paid_candidate, &|x, y| {
+                x.blended.total_cmp(&y.blended).then(x.id.cmp(&y.id))
+            }),
+            pareto(PriceSource::Prompt),
+            pareto(PriceSource::WeightedAvg),
+            sorted(&|f| f.free && !f.router, &|x, y| x.id.cmp(&y.id)),
+        ];
+        let mut out: Vec<usize> = lists.iter().map(Vec::len).collect();
+        for l in &lists {
+            out.extend_from_slice(l);
+        }
+        out
+    }
+
+    fn unpack(packed: &'a [usize]) -> Self {
+        let mut rest = packed.get(4..).unwrap_or(&[]);
+        let mut take = |k: usize| {
+            let n = packed.get(k).copied().unwrap_or(0).min(rest.len());
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        };
+        Orders {
+            paid_by_price: take(0),
+            pareto_prompt: take(1),
+            pareto_weighted: take(2),
+            free_by_slug: take(3),
+        }
+    }
+}
+
 /// The result of the auto ranking: models, the tier actually used, and how many candidates there were.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AutoRanking {
@@ -338,33 +444,63 @@ pub(crate) struct AutoRanking {
     pub candidates: usize,
 }
 
-/// Price-percentile band (0..=4) of each candidate; `cands` must be sorted by blended price. A model's percentile
-/// is 100 × (number of strictly cheaper candidates) / (number of candidates), so equal prices share a band.
-pub(crate) fn bands(cands: &[&ModelFacts]) -> Vec<usize> {
-    let n = cands.len().max(1);
-    let mut cheaper = 0;
-    (0..cands.len())
-        .map(|j| {
-            if j > 0 && cands[j].blended_price() > cands[j - 1].blended_price() {
-                cheaper = j;
-            }
-            ((cheaper * 5) / n).min(4)
-        })
-        .collect()
+/// The candidates of each price-percentile band (0..=4), as index ranges of `n` candidates whose prices
+/// (`price(j)`) ascend. A model's percentile is 100 × (number of strictly cheaper candidates) / (number of
+/// candidates), so equal prices share a band; the band grows with the price, so each band is a contiguous range.
+pub(crate) fn band_ranges(n: usize, price: impl Fn(usize) -> f64) -> [(usize, usize); 5] {
+    // Band `b` starts at the first candidate whose count of cheaper candidates `c` has `5c / n ≥ b`, i.e.
+    // `c ≥ ⌈bn / 5⌉`: the first candidate at or after that position that is dearer than its predecessor.
+    let mut starts = [0usize; 6];
+    starts[5] = n;
+    for (b, start) in starts.iter_mut().enumerate().take(5).skip(1) {
+        let mut j = (b * n).div_ceil(5);
+        while j > 0 && j < n && price(j) <= price(j - 1) {
+            j += 1;
+        }
+        *start = j.min(n);
+    }
+    let mut ranges = [(0, 0); 5];
+    for b in 0..5 {
+        ranges[b] = (starts[b], starts[b + 1].max(starts[b]));
+    }
+    ranges
 }
 
 /// Band visiting order starting at `want`: the band itself, then outward, the cheaper neighbour first.
-pub(crate) fn band_order(want: usize) -> Vec<usize> {
-    let mut order = vec![want];
-    for d in 1..5 {
-        if want >= d {
-            order.push(want - d);
+pub(crate) fn band_order(want: usize) -> impl Iterator<Item = usize> {
+    let want = want.min(4);
+    std::iter::once(want).chain((1..5).flat_map(move |d| {
+        let lower = want.checked_sub(d);
+        let upper = Some(want + d).filter(|u| *u <= 4);
+        lower.into_iter().chain(upper)
+    }))
+}
+
+/// The (up to) `k` best of `cands` by the precomputed rank of task slot `t`, best first.
+fn top_k<'a>(cands: &[&'a ModelFacts], t: usize, k: usize) -> ([Option<&'a ModelFacts>; 3], usize) {
+    let k = k.min(3);
+    let mut best: [Option<&ModelFacts>; 3] = [None; 3];
+    let mut len = 0;
+    for &f in cands {
+        let r = f.rank[t];
+        // Insertion into the sorted prefix `best[..len]`, dropping what falls past `k`.
+        let mut pos = len;
+        while pos > 0 && best[pos - 1].is_some_and(|b| b.rank[t] > r) {
+            pos -= 1;
         }
-        if want + d <= 4 {
-            order.push(want + d);
+        if pos >= k {
+            continue;
         }
+        let end = len.min(k - 1);
+        let mut q = end;
+        while q > pos {
+            best[q] = best[q - 1];
+            q -= 1;
+        }
+        best[pos] = Some(f);
+        len = (len + 1).min(k);
     }
-    order
+    (best, len)
 }
 
 /// Rank for `openrouter/auto`: candidates are paid, non-router models that serve the request, pass the globs and
@@ -378,57 +514,54 @@ pub(crate) fn rank_auto(
     eligible: &dyn Fn(&Model) -> bool,
 ) -> Option<AutoRanking> {
     let need = Need::of(req);
-    let cands: Vec<&ModelFacts> = index
-        .by_price
-        .iter()
-        .map(|&i| &index.facts[i])
-        .filter(|f| f.paid_candidate() && f.caps.serves(&need) && allowed_by(settings, &f.id))
-        .filter(|f| eligible(index.model(f)))
-        .collect();
+    let paid = index.orders().paid_by_price;
+    let models = index.catalog.models();
+    let globs = !settings.allowed_models.is_empty() || !settings.excluded_models.is_empty();
+    let mut cands: Vec<&ModelFacts> = Vec::with_capacity(paid.len());
+    for &i in paid {
+        let f = &index.facts[i];
+        if f.caps.serves(&need)
+            && (!globs || allowed_by(settings, &f.id))
+            && models.get(f.index).is_some_and(eligible)
+        {
+            cands.push(f);
+        }
+    }
     if cands.is_empty() {
         return None;
     }
-    let band = bands(&cands);
-    let mut by_band: [Vec<(&ModelFacts, f64)>; 5] = Default::default();
-    for (f, b) in cands.iter().zip(&band) {
-        by_band[*b].push((f, f.score(task)));
-    }
-    let order = band_order(settings.cost_tier.index());
-    let used = order
-        .iter()
-        .copied()
-        .find(|b| !by_band[*b].is_empty())
-        .unwrap_or(0);
-    // Best score first, then cheaper, then slug; only the bands needed for three models are sorted.
-    let mut models: Vec<String> = Vec::with_capacity(3);
-    for b in order.iter().skip_while(|b| **b != used) {
-        let list = &mut by_band[*b];
-        list.sort_unstable_by(|x, y| {
-            y.1.total_cmp(&x.1)
-                .then(x.0.blended_price().total_cmp(&y.0.blended_price()))
-                .then(x.0.id.cmp(&y.0.id))
-        });
-        models.extend(
-            list.iter()
-                .take(3 - models.len())
-                .map(|(f, _)| f.id.clone()),
-        );
-        if models.len() == 3 {
+    let ranges = band_ranges(cands.len(), |j| cands[j].blended);
+    let t = task_slot(task);
+    let mut used = None;
+    // Best score first, then cheaper, then slug (the precomputed rank); only the three best are kept.
+    let mut chosen: Vec<String> = Vec::with_capacity(3);
+    for b in band_order(settings.cost_tier.index()) {
+        let (lo, hi) = ranges[b];
+        if lo >= hi {
+            if used.is_none() {
+                continue;
+            }
+        } else {
+            used.get_or_insert(b);
+        }
+        let (best, len) = top_k(&cands[lo.min(hi)..hi], t, 3 - chosen.len());
+        chosen.extend(best[..len].iter().flatten().map(|f| f.id.clone()));
+        if chosen.len() == 3 {
             break;
         }
     }
     if settings.pin_model {
         if let Some(pinned) = last_assistant_model(req) {
             if cands.iter().any(|f| f.id == pinned) {
-                models.retain(|m| m != pinned);
-                models.insert(0, pinned.to_string());
-                models.truncate(3);
+                chosen.retain(|m| m != pinned);
+                chosen.insert(0, pinned.to_string());
+                chosen.truncate(3);
             }
         }
     }
     Some(AutoRanking {
-        models,
-        tier: CostTier::from_index(used),
+        models: chosen,
+        tier: CostTier::from_index(used.unwrap_or(0)),
         candidates: cands.len(),
     })
 }
@@ -455,21 +588,83 @@ pub fn pick_free(
     seed: u64,
     eligible: &dyn Fn(&Model) -> bool,
 ) -> crate::Result<Vec<String>> {
-    let need = Need::of(req);
-    let mut free: Vec<&str> = catalog
-        .models()
-        .iter()
-        .filter(|m| {
-            m.is_free() && !m.is_router() && !m.id.starts_with('~') && Caps::of(m).serves(&need)
-        })
-        .filter(|m| eligible(m))
-        .map(|m| m.id.as_str())
-        .collect();
-    if free.is_empty() {
-        return Err(super::no_match("openrouter/free"));
+    AutoIndex::cached(catalog).pick_free(req, seed, eligible)
+}
+
+impl AutoIndex {
+    /// [`pick_free`] on the precomputed slug-ordered list of free models.
+    pub(crate) fn pick_free(
+        &self,
+        req: &ChatRequest,
+        seed: u64,
+        eligible: &dyn Fn(&Model) -> bool,
+    ) -> crate::Result<Vec<String>> {
+        let need = Need::of(req);
+        let mut free: Vec<&str> = self
+            .orders()
+            .free_by_slug
+            .iter()
+            .map(|&i| &self.facts[i])
+            .filter(|f| f.caps.serves(&need) && eligible(self.model(f)))
+            .map(|f| f.id.as_str())
+            .collect();
+        if free.is_empty() {
+            return Err(super::no_match("openrouter/free"));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        free.shuffle(&mut rng);
+        Ok(free.into_iter().take(3).map(str::to_string).collect())
     }
-    free.sort_unstable();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    free.shuffle(&mut rng);
-    Ok(free.into_iter().take(3).map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The band of every candidate, one at a time: 5 × (strictly cheaper candidates) / (candidates).
+    fn naive_bands(prices: &[f64]) -> Vec<usize> {
+        let n = prices.len().max(1);
+        let mut cheaper = 0;
+        (0..prices.len())
+            .map(|j| {
+                if j > 0 && prices[j] > prices[j - 1] {
+                    cheaper = j;
+                }
+                ((cheaper * 5) / n).min(4)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn band_ranges_match_per_candidate_bands() {
+        let mut seed = 7u64;
+        for n in 0..60 {
+            for _ in 0..50 {
+                let mut prices: Vec<f64> = (0..n)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        (seed % 6) as f64
+                    })
+                    .collect();
+                prices.sort_by(f64::total_cmp);
+                let ranges = band_ranges(n, |j| prices[j]);
+                let mut from_ranges = vec![usize::MAX; n];
+                for (b, (lo, hi)) in ranges.into_iter().enumerate() {
+                    for slot in &mut from_ranges[lo..hi] {
+                        *slot = b;
+                    }
+                }
+                assert_eq!(from_ranges, naive_bands(&prices), "{prices:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn band_order_goes_outward_cheaper_first() {
+        assert_eq!(band_order(0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(band_order(2).collect::<Vec<_>>(), [2, 1, 3, 0, 4]);
+        assert_eq!(band_order(4).collect::<Vec<_>>(), [4, 3, 2, 1, 0]);
+    }
 }
