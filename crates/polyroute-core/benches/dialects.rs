@@ -1,5 +1,5 @@
 //! Dialect benchmarks: request translation (20 messages, 5 tools) to Anthropic and Gemini, and Anthropic SSE →
-//! OpenAI chunk throughput.
+//! OpenAI chunk throughput (as chunk objects, and SSE-encoded by `push_sse_into`).
 //!
 //! `cargo bench -p polyroute-core --bench dialects -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -183,6 +183,21 @@ fn stream<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
                 out.clear();
             }
             n += t.finish().len();
+            black_box(n)
+        });
+    });
+    group.bench_function("to_openai_sse_bytes", |b| {
+        b.iter(|| {
+            let mut t = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+            let mut n = 0usize;
+            let mut out = Vec::new();
+            for piece in body.chunks(4096) {
+                t.push_sse_into(piece, &mut out);
+                n += out.len();
+                out.clear();
+            }
+            t.finish_sse_into(&mut out);
+            n += out.len();
             black_box(n)
         });
     });

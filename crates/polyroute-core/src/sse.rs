@@ -113,7 +113,7 @@ impl SseParser {
     }
 
     fn feed(&mut self, mut input: &[u8], sink: &mut Sink<'_>) {
-        while let Some(i) = input.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(i) = find_eol(input) {
             let term = input[i];
             if self.line.is_empty() {
                 self.process_line(&input[..i], sink);
@@ -217,6 +217,31 @@ impl SseParser {
     }
 }
 
+/// Position of the first `\n` or `\r`, eight bytes at a time (the parser's hot loop).
+fn find_eol(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    const CR: u64 = LO * b'\r' as u64;
+    let words = s.chunks_exact(8);
+    let tail = words.remainder();
+    for (w, bytes) in words.enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        let v = u64::from_le_bytes(b);
+        let (a, c) = (v ^ NL, v ^ CR);
+        // A zero byte in `a` or `c` marks a match; the lowest flagged byte is always a true match.
+        let z = (a.wrapping_sub(LO) & !a & HI) | (c.wrapping_sub(LO) & !c & HI);
+        if z != 0 {
+            return Some(w * 8 + (z.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = s.len() - tail.len();
+    tail.iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|p| base + p)
+}
+
 fn push_utf8(dst: &mut String, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {
         Ok(s) => dst.push_str(s),
@@ -266,6 +291,21 @@ mod tests {
         }
         v.extend(p.finish());
         assert_eq!(v, whole);
+    }
+
+    #[test]
+    fn find_eol_matches_a_scan() {
+        let mut buf = vec![b'x'; 40];
+        for i in 0..40 {
+            for t in [b'\n', b'\r'] {
+                buf[i] = t;
+                for start in 0..=i {
+                    assert_eq!(find_eol(&buf[start..]), Some(i - start));
+                }
+                buf[i] = 0x8a;
+            }
+        }
+        assert_eq!(find_eol(&buf), None);
     }
 
     #[test]

@@ -13,6 +13,34 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Object(m)
 }
 
+/// `m[key]` by a linear scan for small maps: cheaper than hashing the key (keys are unique, so the result is the
+/// same as [`Map::get`]).
+pub(crate) fn map_get<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if m.len() <= 8 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
+/// `v[key]` when `v` is an object (see [`map_get`]).
+pub(crate) fn get<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    match v {
+        Value::Object(m) => map_get(m, key),
+        _ => None,
+    }
+}
+
+/// `v[a][b]` (what `pointer("/a/b")` finds for plain keys, without its allocations).
+pub(crate) fn get2<'v>(v: &'v Value, a: &str, b: &str) -> Option<&'v Value> {
+    get(v, a).and_then(|x| get(x, b))
+}
+
+/// `v[key]` as a string.
+pub(crate) fn get_str<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    get(v, key).and_then(Value::as_str)
+}
+
 /// A string value.
 pub(crate) fn st(s: &str) -> Value {
     Value::String(s.to_string())
@@ -193,6 +221,14 @@ pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Value> {
 
 /// Keep `[A-Za-z0-9_-]` (and the extra characters in `also`), replace the rest with `_`, cut to `max` chars.
 pub(crate) fn sanitize_name(name: &str, also: &[char], max: usize) -> String {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || also.contains(&c);
+    // Common case: already valid (every accepted character is ASCII, so bytes count characters).
+    if !name.is_empty()
+        && name.len() <= max
+        && name.bytes().all(|b| b.is_ascii() && ok(char::from(b)))
+    {
+        return name.to_string();
+    }
     let s: String = name
         .chars()
         .map(|c| {

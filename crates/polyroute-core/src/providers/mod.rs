@@ -10,6 +10,8 @@
 //!
 //! Chunks are OpenAI `chat.completion.chunk` objects as [`serde_json::Value`]; the engine writes each as
 //! `data: <json>\n\n` and ends the stream with `data: [DONE]\n\n` after [`StreamTranslator::finish`].
+//! [`StreamTranslator::push_sse_into`] and [`StreamTranslator::finish_sse_into`] write those events directly
+//! (the same bytes, without building the chunk objects).
 //!
 //! ```
 //! use polyroute_core::providers::{build_request, Dialect, ResponseContext, StreamTranslator, TranslateOptions};

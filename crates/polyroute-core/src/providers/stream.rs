@@ -28,6 +28,30 @@ thread_local! {
     };
 }
 
+/// Where a state machine's chunks go: chunk objects, or their SSE encoding (`data: <json>\n\n` each).
+pub(crate) enum ChunkOut<'o> {
+    Values(&'o mut Vec<Value>),
+    Sse(&'o mut Vec<u8>),
+}
+
+impl ChunkOut<'_> {
+    fn push(&mut self, chunk: Value) {
+        match self {
+            ChunkOut::Values(v) => v.push(chunk),
+            ChunkOut::Sse(buf) => {
+                buf.extend_from_slice(b"data: ");
+                write_json(buf, &chunk);
+                buf.extend_from_slice(b"\n\n");
+            }
+        }
+    }
+}
+
+/// Append the JSON text of `v` (writing to a `Vec` cannot fail, nor can serializing these values).
+fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+    let _ = serde_json::to_writer(&mut *buf, v);
+}
+
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
 #[derive(Debug)]
 pub(crate) struct StreamCore {
@@ -43,6 +67,8 @@ pub(crate) struct StreamCore {
     /// No more chunks (error emitted, or finished).
     pub done: bool,
     template: Option<Map<String, Value>>,
+    /// `data: {"id":…,"choices":[` of the SSE encoding, built with the template.
+    sse_prefix: Vec<u8>,
 }
 
 impl StreamCore {
@@ -59,6 +85,7 @@ impl StreamCore {
             failure: None,
             done: false,
             template: None,
+            sse_prefix: Vec::new(),
         }
     }
 
@@ -80,6 +107,17 @@ impl StreamCore {
 
     /// The chunk envelope; its fixed fields are built once and cloned (cloning skips re-hashing the keys).
     fn envelope(&mut self, choices: Vec<Value>) -> Value {
+        self.ensure_template();
+        let mut m = self.template.clone().unwrap_or_default();
+        // `choices` is the template's last entry: set it by position (no key hashing).
+        if let Some((_, slot)) = m.iter_mut().next_back() {
+            *slot = Value::Array(choices);
+        }
+        Value::Object(m)
+    }
+
+    /// Build the envelope template (and its SSE prefix) unless it is current.
+    fn ensure_template(&mut self) {
         if self.template.is_none() {
             let mut m = Map::with_capacity(6);
             m.insert("id".into(), Value::String(self.id.clone()));
@@ -96,21 +134,22 @@ impl StreamCore {
                 );
             }
             m.insert("choices".into(), Value::Null);
+            // The serialized template ends with `"choices":null}`; the prefix keeps it up to the colon.
+            self.sse_prefix.clear();
+            self.sse_prefix.extend_from_slice(b"data: ");
+            write_json(&mut self.sse_prefix, &m);
+            let keep = self.sse_prefix.len().saturating_sub("null}".len());
+            self.sse_prefix.truncate(keep);
+            self.sse_prefix.push(b'[');
             self.template = Some(m);
         }
-        let mut m = self.template.clone().unwrap_or_default();
-        // `choices` is the template's last entry: set it by position (no key hashing).
-        if let Some((_, slot)) = m.iter_mut().next_back() {
-            *slot = Value::Array(choices);
-        }
-        Value::Object(m)
     }
 
     /// Emit a delta for choice `index` (adds the role to a choice's first delta), optionally with the finish
     /// reason (native value; normalized here) and extra choice fields (`logprobs`).
     pub fn emit(
         &mut self,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
         index: u64,
         delta: Map<String, Value>,
         finish_native: Option<&str>,
@@ -123,7 +162,7 @@ impl StreamCore {
     /// Emit the finish chunk of choice `index` with the native reason, optionally overriding the normalized one.
     pub fn emit_finish(
         &mut self,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
         index: u64,
         delta: Map<String, Value>,
         native: &str,
@@ -135,7 +174,7 @@ impl StreamCore {
 
     fn emit_inner(
         &mut self,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
         index: u64,
         mut delta: Map<String, Value>,
         finish: Option<(&str, &'static str)>,
@@ -157,6 +196,17 @@ impl StreamCore {
             self.content_emitted = true;
         }
         if finish.is_none() && extra.is_none() {
+            if let ChunkOut::Sse(buf) = out {
+                // Hot path, SSE: write the chunk straight into the buffer.
+                self.ensure_template();
+                buf.extend_from_slice(&self.sse_prefix);
+                buf.extend_from_slice(b"{\"index\":");
+                write_json(buf, &index);
+                buf.extend_from_slice(b",\"delta\":");
+                write_json(buf, &delta);
+                buf.extend_from_slice(b",\"finish_reason\":null}]}\n\n");
+                return;
+            }
             // Hot path (a content or argument fragment): clone a prebuilt choice and fill it by position.
             let mut choice = CHOICE_TEMPLATE.with(Clone::clone);
             let mut slots = choice.iter_mut().map(|(_, v)| v);
@@ -190,7 +240,7 @@ impl StreamCore {
     }
 
     /// Emit the error chunk and stop.
-    pub fn fail(&mut self, out: &mut Vec<Value>, failure: ProviderFailure) {
+    pub fn fail(&mut self, out: &mut ChunkOut<'_>, failure: ProviderFailure) {
         if self.done {
             return;
         }
@@ -210,7 +260,7 @@ impl StreamCore {
     }
 
     /// The stream ended normally: the usage chunk (if usage is known), or an error if no finish reason came.
-    pub fn end(&mut self, out: &mut Vec<Value>) {
+    pub fn end(&mut self, out: &mut ChunkOut<'_>) {
         if self.done {
             return;
         }
@@ -284,6 +334,17 @@ impl StreamTranslator {
 
     /// Like [`push`](Self::push), appending to `out`.
     pub fn push_into(&mut self, bytes: &[u8], out: &mut Vec<Value>) {
+        self.feed(bytes, &mut ChunkOut::Values(out));
+    }
+
+    /// Like [`push_into`](Self::push_into), but appends each chunk already encoded as an SSE event,
+    /// `data: <json>\n\n`, exactly the bytes of `serde_json::to_vec(&chunk)` in that frame. Faster: the usual
+    /// text and argument fragments are written straight into `out` without building chunk objects.
+    pub fn push_sse_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        self.feed(bytes, &mut ChunkOut::Sse(out));
+    }
+
+    fn feed(&mut self, bytes: &[u8], out: &mut ChunkOut<'_>) {
         let (core, inner) = (&mut self.core, &mut self.inner);
         self.parser.push_with(bytes, &mut |ev: SseEventRef<'_>| {
             on_event(core, inner, ev, out)
@@ -293,16 +354,26 @@ impl StreamTranslator {
     /// The body ended: flush, then the finish/usage chunks (or an error chunk for a truncated stream).
     pub fn finish(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
+        self.end(&mut ChunkOut::Values(&mut out));
+        out
+    }
+
+    /// [`finish`](Self::finish) with the chunks SSE-encoded as by [`push_sse_into`](Self::push_sse_into) (the
+    /// engine still writes `data: [DONE]\n\n` after them).
+    pub fn finish_sse_into(&mut self, out: &mut Vec<u8>) {
+        self.end(&mut ChunkOut::Sse(out));
+    }
+
+    fn end(&mut self, out: &mut ChunkOut<'_>) {
         let (core, inner) = (&mut self.core, &mut self.inner);
         self.parser
-            .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, &mut out));
+            .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, out));
         match &mut self.inner {
             Inner::OpenAi => {}
-            Inner::Anthropic(s) => s.on_end(&mut self.core, &mut out),
-            Inner::Gemini(s) => s.on_end(&mut self.core, &mut out),
+            Inner::Anthropic(s) => s.on_end(&mut self.core, out),
+            Inner::Gemini(s) => s.on_end(&mut self.core, out),
         }
-        self.core.end(&mut out);
-        out
+        self.core.end(out);
     }
 
     /// Normalized usage, once the provider reported it.
@@ -345,7 +416,7 @@ impl StreamTranslator {
     }
 }
 
-fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
+fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: &mut ChunkOut<'_>) {
     if core.done {
         return;
     }
@@ -356,7 +427,7 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
     }
 }
 
-fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut Vec<Value>) {
+fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'_>) {
     let data = ev.data.trim();
     if data == "[DONE]" || data.is_empty() {
         return;

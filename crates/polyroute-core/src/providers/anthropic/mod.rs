@@ -20,9 +20,11 @@
 mod response;
 pub(crate) mod stream;
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
-use super::common::{obj, st};
+use super::common::{get, get2, get_str, map_get, obj, st};
 use super::common::{
     parse_arguments, parse_data_uri, reasoning_wish, sanitize_name, thinking_budget,
 };
@@ -87,8 +89,8 @@ pub(crate) fn build_request(
         dropped: Vec::new(),
         hints: ResponseHints::default(),
     };
-    let mut system: Vec<Value> = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut system: Vec<Block<'_>> = Vec::new();
+    let mut turns: Vec<Turn<'_>> = Vec::with_capacity(req.messages.len());
 
     for (i, m) in req.messages.iter().enumerate() {
         match m.role {
@@ -119,19 +121,18 @@ pub(crate) fn build_request(
                     ));
                 }
                 let content = match &m.content {
-                    Some(Value::String(s)) => json!(s),
-                    Some(Value::Array(parts)) => Value::Array(user_parts(&mut cx, parts, i)?),
-                    _ => json!(""),
+                    Some(Value::String(s)) => Value::String(s.clone()),
+                    Some(Value::Array(parts)) => blocks_value(user_parts(&mut cx, parts, i)?),
+                    _ => st(""),
                 };
-                let mut block = obj([
-                    ("type", st("tool_result")),
-                    ("tool_use_id", Value::String(tool_id(id))),
-                    ("content", content),
-                ]);
-                if m.extra.get("is_error").and_then(Value::as_bool) == Some(true) {
-                    block["is_error"] = json!(true);
+                let mut block = Map::with_capacity(4);
+                block.insert("type".into(), st("tool_result"));
+                block.insert("tool_use_id".into(), Value::String(tool_id(id)));
+                block.insert("content".into(), content);
+                if map_get(&m.extra, "is_error").and_then(Value::as_bool) == Some(true) {
+                    block.insert("is_error".into(), Value::Bool(true));
                 }
-                let mut blocks = vec![block];
+                let mut blocks = vec![Block::Json(Value::Object(block))];
                 apply_cache_control(m, &mut blocks);
                 push_turn(&mut turns, "user", blocks);
             }
@@ -139,13 +140,16 @@ pub(crate) fn build_request(
     }
     for (role, blocks) in &mut turns {
         if blocks.is_empty() && *role == "user" {
-            blocks.push(json!({"type": "text", "text": "."}));
+            blocks.push(Block::Text {
+                text: Cow::Borrowed("."),
+                cache: None,
+            });
         }
     }
     turns.retain(|(_, b)| !b.is_empty());
 
-    let mut body = Map::new();
-    body.insert("model".into(), json!(opts.upstream_model));
+    let mut body = Map::with_capacity(12);
+    body.insert("model".into(), st(opts.upstream_model));
     let mut max_tokens = req.output_limit().unwrap_or(opts.default_max_tokens).max(1);
     let thinking = match reasoning_wish(req) {
         Some(w) if !w.disabled => {
@@ -167,7 +171,7 @@ pub(crate) fn build_request(
     };
     body.insert("max_tokens".into(), json!(max_tokens));
     if !system.is_empty() {
-        body.insert("system".into(), Value::Array(system));
+        body.insert("system".into(), blocks_value(system));
     }
     let messages: Vec<Value> = turns
         .into_iter()
@@ -251,14 +255,15 @@ pub(crate) fn build_request(
 }
 
 /// A turn that is one plain text block is sent as a string (what the official SDKs send).
-fn compact(mut blocks: Vec<Value>) -> Value {
-    if blocks.len() == 1 && blocks[0]["type"] == "text" && blocks[0].get("cache_control").is_none()
-    {
-        if let Some(Value::String(t)) = blocks[0].get_mut("text").map(Value::take) {
-            return Value::String(t);
+fn compact(mut blocks: Vec<Block<'_>>) -> Value {
+    if blocks.len() == 1 {
+        if let Some(Block::Text { cache: None, .. }) = blocks.first() {
+            if let Some(Block::Text { text, .. }) = blocks.pop() {
+                return Value::String(text.into_owned());
+            }
         }
     }
-    Value::Array(blocks)
+    blocks_value(blocks)
 }
 
 /// Reasoning as Anthropic takes it.
@@ -383,29 +388,25 @@ fn sampling(
 }
 
 fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(req.tools.as_ref().map_or(0, Vec::len) + 1);
     for (i, t) in req.tools.iter().flatten().enumerate() {
-        if t.get("type").and_then(Value::as_str) != Some("function") {
+        if get_str(t, "type") != Some("function") {
             cx.drop(&format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").unwrap_or(&Value::Null);
-        let name = f.get("name").and_then(Value::as_str).unwrap_or("");
+        let f = get(t, "function").unwrap_or(&Value::Null);
+        let name = get_str(f, "name").unwrap_or("");
         let sent = tool_name(name);
         if sent != name && !cx.hints.tool_names.iter().any(|(s, _)| s == &sent) {
             cx.hints.tool_names.push((sent.clone(), name.to_string()));
         }
-        let mut tool = Map::new();
-        tool.insert("name".into(), json!(sent));
-        if let Some(d) = f
-            .get("description")
-            .and_then(Value::as_str)
-            .filter(|d| !d.is_empty())
-        {
-            tool.insert("description".into(), json!(d));
+        let mut tool = Map::with_capacity(4);
+        tool.insert("name".into(), Value::String(sent));
+        if let Some(d) = get_str(f, "description").filter(|d| !d.is_empty()) {
+            tool.insert("description".into(), st(d));
         }
-        tool.insert("input_schema".into(), object_schema(f.get("parameters")));
-        if let Some(cc) = t.get("cache_control").filter(|v| v.is_object()) {
+        tool.insert("input_schema".into(), object_schema(get(f, "parameters")));
+        if let Some(cc) = get(t, "cache_control").filter(|v| v.is_object()) {
             tool.insert("cache_control".into(), cc.clone());
         }
         out.push(Value::Object(tool));
@@ -416,10 +417,22 @@ fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
 /// A JSON schema whose root is an object, as `input_schema` requires.
 fn object_schema(s: Option<&Value>) -> Value {
     match s {
-        Some(Value::Object(m)) => {
-            let mut m = m.clone();
-            m.remove("$schema");
-            m.insert("type".into(), json!("object"));
+        Some(Value::Object(src)) => {
+            let mut m = src.clone();
+            if map_get(src, "$schema").is_some() {
+                m.remove("$schema");
+            }
+            // Replacing the value in place keeps the key where `insert` would have kept it.
+            match m.iter_mut().find(|(k, _)| k.as_str() == "type") {
+                Some((_, t)) => {
+                    if t.as_str() != Some("object") {
+                        *t = st("object");
+                    }
+                }
+                None => {
+                    m.insert("type".into(), st("object"));
+                }
+            }
             Value::Object(m)
         }
         _ => json!({"type": "object", "properties": {}}),
@@ -536,15 +549,49 @@ fn close_objects(v: &mut Value) {
     }
 }
 
-fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, blocks: Vec<Value>) {
+/// A content block while the turns are assembled. Plain text stays unboxed until the end, so a turn that is one
+/// text block becomes a string without building (and dropping) a block object.
+enum Block<'r> {
+    Text {
+        text: Cow<'r, str>,
+        cache: Option<&'r Value>,
+    },
+    Json(Value),
+}
+
+impl Block<'_> {
+    fn is_tool_result(&self) -> bool {
+        matches!(self, Block::Json(v) if get_str(v, "type") == Some("tool_result"))
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Block::Text { text, cache } => {
+                let mut m = Map::with_capacity(if cache.is_some() { 3 } else { 2 });
+                m.insert("type".into(), st("text"));
+                m.insert("text".into(), Value::String(text.into_owned()));
+                if let Some(cc) = cache {
+                    m.insert("cache_control".into(), cc.clone());
+                }
+                Value::Object(m)
+            }
+            Block::Json(v) => v,
+        }
+    }
+}
+
+fn blocks_value(blocks: Vec<Block<'_>>) -> Value {
+    Value::Array(blocks.into_iter().map(Block::into_value).collect())
+}
+
+type Turn<'r> = (&'static str, Vec<Block<'r>>);
+
+fn push_turn<'r>(turns: &mut Vec<Turn<'r>>, role: &'static str, blocks: Vec<Block<'r>>) {
     match turns.last_mut() {
         Some((r, existing)) if *r == role => {
             for b in blocks {
-                if b["type"] == "tool_result" {
-                    let pos = existing
-                        .iter()
-                        .take_while(|x| x["type"] == "tool_result")
-                        .count();
+                if b.is_tool_result() {
+                    let pos = existing.iter().take_while(|x| x.is_tool_result()).count();
                     existing.insert(pos, b);
                 } else {
                     existing.push(b);
@@ -555,72 +602,82 @@ fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, bl
     }
 }
 
-fn apply_cache_control(m: &Message, blocks: &mut [Value]) {
-    if let Some(cc) = m.extra.get("cache_control").filter(|v| v.is_object()) {
-        if let Some(last) = blocks.last_mut().and_then(Value::as_object_mut) {
-            last.insert("cache_control".into(), cc.clone());
+/// The `cache_control` object of a message or content part.
+fn cache_of(m: &Map<String, Value>) -> Option<&Value> {
+    map_get(m, "cache_control").filter(|v| v.is_object())
+}
+
+fn apply_cache_control<'r>(m: &'r Message, blocks: &mut [Block<'r>]) {
+    if let Some(cc) = cache_of(&m.extra) {
+        match blocks.last_mut() {
+            Some(Block::Text { cache, .. }) => *cache = Some(cc),
+            Some(Block::Json(Value::Object(last))) => {
+                last.insert("cache_control".into(), cc.clone());
+            }
+            _ => {}
         }
     }
 }
 
-fn prefix_name(blocks: &mut [Value], name: &str) {
-    if let Some(b) = blocks.iter_mut().find(|b| b["type"] == "text") {
-        let t = b["text"].as_str().unwrap_or("");
-        b["text"] = json!(format!("{name}: {t}"));
+fn prefix_name(blocks: &mut [Block<'_>], name: &str) {
+    if let Some(text) = blocks.iter_mut().find_map(|b| match b {
+        Block::Text { text, .. } => Some(text),
+        Block::Json(_) => None,
+    }) {
+        *text = Cow::Owned(format!("{name}: {text}"));
     }
 }
 
-fn text_block(text: &str, part: Option<&Value>) -> Option<Value> {
+fn text_block<'r>(text: &'r str, part: Option<&'r Value>) -> Option<Block<'r>> {
     if text.is_empty() {
         return None;
     }
-    let mut b = json!({"type": "text", "text": text});
-    if let Some(cc) = part
-        .and_then(|p| p.get("cache_control"))
-        .filter(|v| v.is_object())
-    {
-        b["cache_control"] = cc.clone();
-    }
-    Some(b)
+    let cache = match part {
+        Some(Value::Object(p)) => cache_of(p),
+        _ => None,
+    };
+    Some(Block::Text {
+        text: Cow::Borrowed(text),
+        cache,
+    })
 }
 
-fn text_blocks(content: Option<&Value>) -> Vec<Value> {
+fn text_blocks(content: Option<&Value>) -> Vec<Block<'_>> {
     match content {
         Some(Value::String(s)) => text_block(s, None).into_iter().collect(),
         Some(Value::Array(parts)) => parts
             .iter()
-            .filter_map(|p| {
-                text_block(p.get("text").and_then(Value::as_str).unwrap_or(""), Some(p))
-            })
+            .filter_map(|p| text_block(get_str(p, "text").unwrap_or(""), Some(p)))
             .collect(),
         _ => Vec::new(),
     }
 }
 
-fn user_blocks(cx: &mut Ctx<'_, '_>, m: &Message, i: usize) -> Result<Vec<Value>> {
+fn user_blocks<'r>(cx: &mut Ctx<'_, '_>, m: &'r Message, i: usize) -> Result<Vec<Block<'r>>> {
     match &m.content {
         Some(Value::Array(parts)) => user_parts(cx, parts, i),
         other => Ok(text_blocks(other.as_ref())),
     }
 }
 
-fn user_parts(cx: &mut Ctx<'_, '_>, parts: &[Value], i: usize) -> Result<Vec<Value>> {
+fn user_parts<'r>(cx: &mut Ctx<'_, '_>, parts: &'r [Value], i: usize) -> Result<Vec<Block<'r>>> {
     let mut out = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
-        let ty = p.get("type").and_then(Value::as_str).unwrap_or("text");
+        let ty = get_str(p, "type").unwrap_or("text");
         let block = match ty {
-            "text" => text_block(p.get("text").and_then(Value::as_str).unwrap_or(""), Some(p)),
+            "text" => {
+                out.extend(text_block(get_str(p, "text").unwrap_or(""), Some(p)));
+                continue;
+            }
             "image_url" => {
-                let url = p
-                    .pointer("/image_url/url")
-                    .or_else(|| p.get("image_url"))
+                let url = get2(p, "image_url", "url")
+                    .or_else(|| get(p, "image_url"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 media_block(url)
             }
             "file" => {
-                let data = p
-                    .pointer("/file/file_data")
+                let data = get2(p, "file", "file_data")
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 match parse_data_uri(data) {
@@ -642,12 +699,12 @@ fn user_parts(cx: &mut Ctx<'_, '_>, parts: &[Value], i: usize) -> Result<Vec<Val
         };
         if let Some(mut b) = block {
             if let (Some(cc), Some(obj)) = (
-                p.get("cache_control").filter(|v| v.is_object()),
+                get(p, "cache_control").filter(|v| v.is_object()),
                 b.as_object_mut(),
             ) {
                 obj.insert("cache_control".into(), cc.clone());
             }
-            out.push(b);
+            out.push(Block::Json(b));
         }
     }
     Ok(out)
@@ -675,28 +732,32 @@ fn media_block(url: &str) -> Option<Value> {
     Some(json!({"type": kind, "source": {"type": "url", "url": url}}))
 }
 
-fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>> {
+fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>> {
     let mut out = Vec::new();
     // Thinking blocks from an earlier Anthropic answer go back first and unmodified.
-    if let Some(Value::Array(details)) = m.extra.get("reasoning_details") {
+    if let Some(Value::Array(details)) = map_get(&m.extra, "reasoning_details") {
         for d in details {
-            let fmt = d
-                .get("format")
-                .and_then(Value::as_str)
-                .unwrap_or(REASONING_FORMAT);
+            let fmt = get_str(d, "format").unwrap_or(REASONING_FORMAT);
             if fmt != REASONING_FORMAT && fmt != "unknown" {
                 continue;
             }
-            match d.get("type").and_then(Value::as_str) {
+            match get_str(d, "type") {
                 Some("reasoning.text") => {
-                    if let Some(sig) = d.get("signature").and_then(Value::as_str) {
-                        let text = d.get("text").and_then(Value::as_str).unwrap_or("");
-                        out.push(json!({"type": "thinking", "thinking": text, "signature": sig}));
+                    if let Some(sig) = get_str(d, "signature") {
+                        let text = get_str(d, "text").unwrap_or("");
+                        out.push(Block::Json(obj([
+                            ("type", st("thinking")),
+                            ("thinking", st(text)),
+                            ("signature", st(sig)),
+                        ])));
                     }
                 }
                 Some("reasoning.encrypted") => {
-                    if let Some(data) = d.get("data").and_then(Value::as_str) {
-                        out.push(json!({"type": "redacted_thinking", "data": data}));
+                    if let Some(data) = get_str(d, "data") {
+                        out.push(Block::Json(obj([
+                            ("type", st("redacted_thinking")),
+                            ("data", st(data)),
+                        ])));
                     }
                 }
                 _ => {}
@@ -706,9 +767,8 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>> {
     match &m.content {
         Some(Value::Array(parts)) => {
             for p in parts {
-                let text = p
-                    .get("text")
-                    .or_else(|| p.get("refusal"))
+                let text = get(p, "text")
+                    .or_else(|| get(p, "refusal"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 out.extend(text_block(text, Some(p)));
@@ -717,23 +777,21 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>> {
         other => out.extend(text_blocks(other.as_ref())),
     }
     for (j, c) in m.tool_calls.iter().flatten().enumerate() {
-        let id = c.get("id").and_then(Value::as_str).unwrap_or("");
-        let name = c
-            .pointer("/function/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let input = parse_arguments(c.pointer("/function/arguments")).ok_or_else(|| {
+        let id = get_str(c, "id").unwrap_or("");
+        let f = get(c, "function");
+        let name = f.and_then(|f| get_str(f, "name")).unwrap_or("");
+        let input = parse_arguments(f.and_then(|f| get(f, "arguments"))).ok_or_else(|| {
             Error::invalid(
                 format!("messages[{i}].tool_calls[{j}].function.arguments"),
                 "must be a JSON object string",
             )
         })?;
-        out.push(obj([
+        out.push(Block::Json(obj([
             ("type", st("tool_use")),
             ("id", Value::String(tool_id(id))),
             ("name", Value::String(tool_name(name))),
             ("input", input),
-        ]));
+        ])));
     }
     Ok(out)
 }

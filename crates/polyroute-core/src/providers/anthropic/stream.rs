@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::{anthropic_usage, REASONING_FORMAT};
 use crate::providers::errors::map_error_value;
-use crate::providers::stream::StreamCore;
+use crate::providers::stream::{ChunkOut, StreamCore};
 use crate::providers::Dialect;
 use crate::sse::SseEventRef;
 
@@ -83,7 +83,7 @@ impl State {
         &mut self,
         core: &mut StreamCore,
         ev: SseEventRef<'_>,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
     ) {
         let Ok(e) = serde_json::from_str::<Event<'_>>(ev.data) else {
             return;
@@ -157,7 +157,7 @@ impl State {
         core: &mut StreamCore,
         index: u64,
         block: Option<&Value>,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
     ) {
         let Some(b) = block else { return };
         match b.get("type").and_then(Value::as_str) {
@@ -201,7 +201,7 @@ impl State {
         core: &mut StreamCore,
         index: u64,
         d: &Delta<'_>,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
     ) {
         let exclude = core.ctx.hints.exclude_reasoning;
         match d.ty.as_deref() {
@@ -250,5 +250,5 @@ impl State {
         }
     }
 
-    pub(crate) fn on_end(&mut self, _core: &mut StreamCore, _out: &mut Vec<Value>) {}
+    pub(crate) fn on_end(&mut self, _core: &mut StreamCore, _out: &mut ChunkOut<'_>) {}
 }

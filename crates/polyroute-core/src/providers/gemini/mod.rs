@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use super::common::{
     effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name,
 };
-use super::common::{obj, st};
+use super::common::{get, get2, get_str, map_get, obj, st};
 use super::{drop_param, NativeRequest, ResponseHints, TranslateOptions};
 use crate::error::{Error, Result};
 use crate::types::{ChatRequest, Role};
@@ -90,14 +90,14 @@ pub(crate) fn build_request(
     let mut drop =
         |dropped: &mut Vec<String>, p: &str| drop_param(dropped, opts.strict, "gemini", p);
     let mut system: Vec<Value> = Vec::new();
-    let mut turns = Turns(Vec::new());
-    let mut calls: Vec<(String, String)> = Vec::new();
+    let mut turns = Turns(Vec::with_capacity(req.messages.len()));
+    let mut calls: Vec<(&str, String)> = Vec::new();
 
     for (i, m) in req.messages.iter().enumerate() {
         match m.role {
             Role::System | Role::Developer => {
                 for t in texts(m.content.as_ref()) {
-                    system.push(json!({"text": t}));
+                    system.push(text_part(t));
                 }
             }
             Role::User => {
@@ -111,11 +111,7 @@ pub(crate) fn build_request(
                             }
                         }
                     }
-                    other => parts.extend(
-                        texts(other.as_ref())
-                            .into_iter()
-                            .map(|t| json!({"text": t})),
-                    ),
+                    other => parts.extend(texts(other.as_ref()).into_iter().map(text_part)),
                 }
                 if let Some(name) = m.name.as_deref().filter(|n| !n.is_empty()) {
                     if let Some(t) = parts.iter_mut().find_map(|p| p.get_mut("text")) {
@@ -125,39 +121,38 @@ pub(crate) fn build_request(
                 turns.push("user", parts);
             }
             Role::Assistant => {
-                let mut parts: Vec<Value> = texts(m.content.as_ref())
-                    .into_iter()
-                    .map(|t| json!({"text": t}))
-                    .collect();
-                let sigs = signatures(m.extra.get("reasoning_details"));
+                let calls_n = m.tool_calls.as_ref().map_or(0, Vec::len);
+                let mut parts: Vec<Value> = Vec::with_capacity(1 + calls_n);
+                parts.extend(texts(m.content.as_ref()).into_iter().map(text_part));
+                let sigs = signatures(map_get(&m.extra, "reasoning_details"));
                 for (j, c) in m.tool_calls.iter().flatten().enumerate() {
-                    let id = c.get("id").and_then(Value::as_str).unwrap_or("");
-                    let name = function_name(
-                        c.pointer("/function/name")
-                            .and_then(Value::as_str)
-                            .unwrap_or(""),
-                    );
+                    let id = get_str(c, "id").unwrap_or("");
+                    let f = get(c, "function");
+                    let name = function_name(f.and_then(|f| get_str(f, "name")).unwrap_or(""));
                     let args =
-                        parse_arguments(c.pointer("/function/arguments")).ok_or_else(|| {
+                        parse_arguments(f.and_then(|f| get(f, "arguments"))).ok_or_else(|| {
                             Error::invalid(
                                 format!("messages[{i}].tool_calls[{j}].function.arguments"),
                                 "must be a JSON object string",
                             )
                         })?;
-                    let mut fc = obj([("name", st(&name)), ("args", args)]);
+                    let mut fc = Map::with_capacity(3);
+                    fc.insert("name".into(), st(&name));
+                    fc.insert("args".into(), args);
                     if echo_ids && !id.is_empty() {
-                        fc["id"] = json!(id);
+                        fc.insert("id".into(), st(id));
                     }
-                    let mut part = obj([("functionCall", fc)]);
-                    if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.as_deref() == Some(id)) {
-                        part["thoughtSignature"] = json!(s);
+                    let mut part = Map::with_capacity(2);
+                    part.insert("functionCall".into(), Value::Object(fc));
+                    if let Some((_, s)) = sigs.iter().find(|(sid, _)| *sid == Some(id)) {
+                        part.insert("thoughtSignature".into(), st(s));
                     }
-                    parts.push(part);
-                    calls.push((id.to_string(), name));
+                    parts.push(Value::Object(part));
+                    calls.push((id, name));
                 }
                 if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.is_none()) {
                     if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
-                        first.entry("thoughtSignature").or_insert_with(|| json!(s));
+                        first.entry("thoughtSignature").or_insert_with(|| st(s));
                     }
                 }
                 turns.push("model", parts);
@@ -167,7 +162,7 @@ pub(crate) fn build_request(
                 let name = calls
                     .iter()
                     .rev()
-                    .find(|(cid, _)| cid == id)
+                    .find(|(cid, _)| *cid == id)
                     .map(|(_, n)| n.clone())
                     .or_else(|| m.name.clone().map(|n| function_name(&n)))
                     .ok_or_else(|| {
@@ -182,10 +177,13 @@ pub(crate) fn build_request(
                     Ok(v) => obj([("output", v)]),
                     Err(_) => obj([("output", Value::String(text))]),
                 };
-                let mut fr = obj([("name", Value::String(name)), ("response", response)]);
+                let mut fr = Map::with_capacity(3);
+                fr.insert("name".into(), Value::String(name));
+                fr.insert("response".into(), response);
                 if echo_ids && !id.is_empty() {
-                    fr["id"] = json!(id);
+                    fr.insert("id".into(), st(id));
                 }
+                let fr = Value::Object(fr);
                 turns.push("user", vec![obj([("functionResponse", fr)])]);
             }
         }
@@ -194,7 +192,7 @@ pub(crate) fn build_request(
         turns.push("user", vec![json!({"text": " "})]);
     }
 
-    let mut body = Map::new();
+    let mut body = Map::with_capacity(6);
     let contents: Vec<Value> = turns
         .0
         .into_iter()
@@ -207,33 +205,30 @@ pub(crate) fn build_request(
             obj([("parts", Value::Array(system))]),
         );
     }
-    let mut decls = Vec::new();
+    let mut decls = Vec::with_capacity(req.tools.as_ref().map_or(0, Vec::len));
     for (i, t) in req.tools.iter().flatten().enumerate() {
-        if t.get("type").and_then(Value::as_str) != Some("function") {
+        if get_str(t, "type") != Some("function") {
             drop(&mut dropped, &format!("tools[{i}]"))?;
             continue;
         }
-        let f = t.get("function").unwrap_or(&Value::Null);
-        let orig = f.get("name").and_then(Value::as_str).unwrap_or("");
+        let f = get(t, "function").unwrap_or(&Value::Null);
+        let orig = get_str(f, "name").unwrap_or("");
         let name = function_name(orig);
         if name != orig {
             hints.tool_names.push((name.clone(), orig.to_string()));
         }
-        let mut d = json!({"name": name});
-        if let Some(desc) = f
-            .get("description")
-            .and_then(Value::as_str)
-            .filter(|d| !d.is_empty())
-        {
-            d["description"] = json!(desc);
+        let mut d = Map::with_capacity(3);
+        d.insert("name".into(), Value::String(name));
+        if let Some(desc) = get_str(f, "description").filter(|d| !d.is_empty()) {
+            d.insert("description".into(), st(desc));
         }
-        if let Some(p) = f.get("parameters").filter(|p| p.is_object()) {
+        if let Some(p) = get(f, "parameters").filter(|p| p.is_object()) {
             let s = schema::to_gemini_schema(p);
-            if s.get("properties").is_some() || s.get("type").is_some_and(|t| t != "OBJECT") {
-                d["parameters"] = s;
+            if get(&s, "properties").is_some() || get(&s, "type").is_some_and(|t| t != "OBJECT") {
+                d.insert("parameters".into(), s);
             }
         }
-        decls.push(d);
+        decls.push(Value::Object(d));
     }
     if !decls.is_empty() {
         body.insert(
@@ -407,35 +402,35 @@ fn tool_config(tc: Option<&Value>) -> Option<Value> {
 }
 
 /// `(tool call id, signature)` pairs from `reasoning_details`.
-fn signatures(details: Option<&Value>) -> Vec<(Option<String>, String)> {
+fn signatures(details: Option<&Value>) -> Vec<(Option<&str>, &str)> {
     let Some(Value::Array(ds)) = details else {
         return Vec::new();
     };
     ds.iter()
-        .filter(|d| d.get("format").and_then(Value::as_str) == Some(REASONING_FORMAT))
-        .filter(|d| d.get("type").and_then(Value::as_str) == Some("reasoning.encrypted"))
-        .filter_map(|d| {
-            let data = d.get("data").and_then(Value::as_str)?;
-            Some((
-                d.get("id").and_then(Value::as_str).map(str::to_string),
-                data.to_string(),
-            ))
-        })
+        .filter(|d| get_str(d, "format") == Some(REASONING_FORMAT))
+        .filter(|d| get_str(d, "type") == Some("reasoning.encrypted"))
+        .filter_map(|d| Some((get_str(d, "id"), get_str(d, "data")?)))
         .collect()
 }
 
-fn texts(content: Option<&Value>) -> Vec<String> {
+/// `{"text": t}`.
+fn text_part(t: &str) -> Value {
+    let mut m = Map::with_capacity(1);
+    m.insert("text".into(), st(t));
+    Value::Object(m)
+}
+
+fn texts(content: Option<&Value>) -> Vec<&str> {
     match content {
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
         Some(Value::Array(parts)) => parts
             .iter()
             .filter_map(|p| {
-                p.get("text")
-                    .or_else(|| p.get("refusal"))
+                get(p, "text")
+                    .or_else(|| get(p, "refusal"))
                     .and_then(Value::as_str)
             })
             .filter(|t| !t.is_empty())
-            .map(str::to_string)
             .collect(),
         _ => Vec::new(),
     }
@@ -452,11 +447,11 @@ fn media(url: &str) -> Option<Value> {
 }
 
 fn user_part(p: &Value) -> Option<Value> {
-    match p.get("type").and_then(Value::as_str).unwrap_or("text") {
-        "text" => Some(json!({"text": p.get("text").and_then(Value::as_str).unwrap_or("")})),
+    match get_str(p, "type").unwrap_or("text") {
+        "text" => Some(text_part(get_str(p, "text").unwrap_or(""))),
         "image_url" => media(
-            p.pointer("/image_url/url")
-                .or_else(|| p.get("image_url"))
+            get2(p, "image_url", "url")
+                .or_else(|| get(p, "image_url"))
                 .and_then(Value::as_str)?,
         ),
         "input_audio" => {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::response::{gemini_usage, part_out, PartOut};
 use super::REASONING_FORMAT;
 use crate::providers::errors::map_error_value;
-use crate::providers::stream::StreamCore;
+use crate::providers::stream::{ChunkOut, StreamCore};
 use crate::providers::Dialect;
 use crate::sse::SseEventRef;
 
@@ -40,7 +40,7 @@ impl State {
         &mut self,
         core: &mut StreamCore,
         ev: SseEventRef<'_>,
-        out: &mut Vec<Value>,
+        out: &mut ChunkOut<'_>,
     ) {
         let parsed = if ev.raw {
             parse_raw(ev.data)
@@ -141,7 +141,7 @@ impl State {
         }
     }
 
-    pub(crate) fn on_end(&mut self, core: &mut StreamCore, out: &mut Vec<Value>) {
+    pub(crate) fn on_end(&mut self, core: &mut StreamCore, out: &mut ChunkOut<'_>) {
         if core.done {
             return;
         }

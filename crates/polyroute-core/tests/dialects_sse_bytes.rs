@@ -1,0 +1,200 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `StreamTranslator::push_sse_into` / `finish_sse_into` write exactly `data: <json>\n\n` for each chunk that
+//! `push_into` / `finish` return: recorded streams, synthetic Anthropic streams and random SSE-ish bytes, under
+//! several contexts and splits.
+
+use std::path::Path;
+
+use polyroute_core::providers::{Dialect, ResponseContext, ResponseHints, StreamTranslator};
+use proptest::prelude::*;
+
+const WIRE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/wire");
+
+const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
+
+fn contexts() -> Vec<ResponseContext> {
+    vec![
+        ResponseContext::default(),
+        ResponseContext {
+            id: "gen-1\"quoted\"".into(),
+            created: 1_700_000_000,
+            model: "anthropic/claude-sonnet-4.5".into(),
+            provider_name: "Anthropic".into(),
+            hints: ResponseHints::default(),
+        },
+        ResponseContext {
+            provider_name: "Prov\u{e9}".into(),
+            hints: ResponseHints {
+                json_tool: Some("json_tool_call".into()),
+                json_tool_wrapped: true,
+                tool_names: vec![("get_w".into(), "get.w".into())],
+                exclude_reasoning: false,
+            },
+            ..ResponseContext::default()
+        },
+        ResponseContext {
+            hints: ResponseHints {
+                json_tool: Some("json_tool_call".into()),
+                exclude_reasoning: true,
+                ..ResponseHints::default()
+            },
+            ..ResponseContext::default()
+        },
+    ]
+}
+
+/// The chunks of `push_into` + `finish`, framed as SSE events.
+fn framed_values(d: Dialect, ctx: &ResponseContext, body: &[u8], cut: usize) -> (Vec<u8>, String) {
+    let mut t = StreamTranslator::new(d, ctx.clone());
+    let mut chunks = Vec::new();
+    for piece in body.chunks(cut.max(1)) {
+        t.push_into(piece, &mut chunks);
+    }
+    chunks.extend(t.finish());
+    let mut out = Vec::new();
+    for c in &chunks {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&serde_json::to_vec(c).unwrap());
+        out.extend_from_slice(b"\n\n");
+    }
+    (out, state(&t))
+}
+
+fn state(t: &StreamTranslator) -> String {
+    format!(
+        "{:?} {:?} {:?} {} {:?}",
+        t.finish_reason(),
+        t.native_finish_reason(),
+        t.usage(),
+        t.content_emitted(),
+        t.failure()
+    )
+}
+
+fn sse_bytes(d: Dialect, ctx: &ResponseContext, body: &[u8], cut: usize) -> (Vec<u8>, String) {
+    let mut t = StreamTranslator::new(d, ctx.clone());
+    let mut out = Vec::new();
+    for piece in body.chunks(cut.max(1)) {
+        t.push_sse_into(piece, &mut out);
+    }
+    t.finish_sse_into(&mut out);
+    (out, state(&t))
+}
+
+fn check(d: Dialect, body: &[u8], name: &str) {
+    for ctx in contexts() {
+        for cut in [1, 7, 64, 4096, body.len()] {
+            let (want, want_state) = framed_values(d, &ctx, body, cut);
+            let (got, got_state) = sse_bytes(d, &ctx, body, cut);
+            assert!(!want.is_empty(), "{name}: no chunks");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{name}: cut {cut}, ctx {ctx:?}"
+            );
+            assert_eq!(got_state, want_state, "{name}: cut {cut}");
+        }
+    }
+}
+
+#[test]
+fn recorded_streams_encode_like_the_chunks() {
+    let mut n = 0;
+    for (dir, d) in [
+        ("openai", Dialect::OpenAi),
+        ("anthropic", Dialect::Anthropic),
+        ("gemini", Dialect::Gemini),
+    ] {
+        for e in std::fs::read_dir(Path::new(WIRE).join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "sse") {
+                check(d, &std::fs::read(&p).unwrap(), &p.display().to_string());
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 10, "only {n} recorded streams");
+}
+
+#[test]
+fn synthetic_anthropic_streams_encode_like_the_chunks() {
+    let ev = |name: &str, data: &str| format!("event: {name}\ndata: {data}\n\n");
+    let start = ev(
+        "message_start",
+        r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":3}}}"#,
+    );
+    let bodies = [
+        // Text with escapes and non-ASCII, then a normal end.
+        [
+            start.clone(),
+            ev("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Hi \"there\"\n"}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"caf\u00e9 \ud83d\ude00 <&> \\ /"}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#),
+            ev("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#),
+            ev("message_stop", r#"{"type":"message_stop"}"#),
+        ]
+        .concat(),
+        // Thinking, signature, redacted thinking, a tool, the structured-output tool.
+        [
+            start.clone(),
+            ev("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig=="}}"#),
+            ev("content_block_start", r#"{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"xyz"}}"#),
+            ev("content_block_start", r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_w","input":{}}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#),
+            ev("content_block_start", r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_2","name":"json_tool_call","input":{}}}"#),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"value\": [1, 2]}"}}"#),
+            ev("content_block_stop", r#"{"type":"content_block_stop","index":3}"#),
+            ev("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":20}}"#),
+        ]
+        .concat(),
+        // An error mid-stream, and a stream cut before its finish reason.
+        [
+            start.clone(),
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"partial"}}"#),
+            ev("error", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
+        ]
+        .concat(),
+        [
+            start,
+            ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"cut"}}"#),
+        ]
+        .concat(),
+    ];
+    for (i, b) in bodies.iter().enumerate() {
+        check(Dialect::Anthropic, b.as_bytes(), &format!("synthetic {i}"));
+    }
+}
+
+fn sse_ish() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"data: ".to_vec()),
+        Just(b"\n\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"event: message_start\n".to_vec()),
+        Just(br#"data: {"type":"message_start","message":{"id":"m","model":"x","usage":{"input_tokens":3}}}"#.to_vec()),
+        Just(br#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b"}}"#.to_vec()),
+        Just(br#"data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f"}}"#.to_vec()),
+        Just(br#"data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{"}}"#.to_vec()),
+        Just(br#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}}"#.to_vec()),
+        Just(br#"data: {"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2}}"#.to_vec()),
+        Just(br#"data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#.to_vec()),
+        Just(br#"data: {"choices":[{"index":1,"delta":{"role":"assistant"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#.to_vec()),
+        Just(br#"{"error":{"code":499,"status":"CANCELLED"}}"#.to_vec()),
+        prop::collection::vec(any::<u8>(), 0..12),
+    ];
+    prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #[test]
+    fn random_streams_encode_like_the_chunks(body in sse_ish(), cut in 1usize..64, d in 0usize..3, c in 0usize..4) {
+        let ctx = &contexts()[c];
+        let d = DIALECTS[d];
+        let want = framed_values(d, ctx, &body, cut);
+        let got = sse_bytes(d, ctx, &body, cut);
+        prop_assert_eq!(got, want);
+    }
+}
