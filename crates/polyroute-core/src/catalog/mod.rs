@@ -9,7 +9,7 @@ mod types;
 
 pub use filter::ModelFilter;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -168,8 +168,8 @@ impl Catalog {
             };
         }
         let mut issues = Vec::new();
-        let mut by_id = HashMap::with_capacity(models.len());
-        let mut by_canonical = HashMap::with_capacity(models.len());
+        let mut by_id = HashMap::with_capacity_and_hasher(models.len(), Default::default());
+        let mut by_canonical = HashMap::with_capacity_and_hasher(models.len(), Default::default());
         for (i, m) in models.iter().enumerate() {
             validate_model(&format!("models[{i}]"), m, &mut issues);
             if by_id.insert(m.id.clone(), i).is_some() {
@@ -179,7 +179,7 @@ impl Catalog {
                 by_canonical.entry(c.clone()).or_insert(i);
             }
         }
-        let mut provider_by_key = HashMap::new();
+        let mut provider_by_key = HashMap::default();
         for (i, p) in providers.iter().enumerate() {
             if p.slug.is_empty() || p.slug != p.slug.to_ascii_lowercase() {
                 issues.push(format!(

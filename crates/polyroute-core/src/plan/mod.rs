@@ -315,7 +315,8 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         }
         // Soft default-parameter preference (§3.3).
         for p in PREFERRED_PARAMS {
-            if facts.used_params.contains(p) && eligible.iter().any(|c| c.endpoint.supports(p)) {
+            if facts.preferred_params.contains(p) && eligible.iter().any(|c| c.endpoint.supports(p))
+            {
                 let (keep, drop): (Vec<_>, Vec<_>) =
                     eligible.into_iter().partition(|c| c.endpoint.supports(p));
                 for c in drop {

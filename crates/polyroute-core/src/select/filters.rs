@@ -17,8 +17,11 @@ pub struct RequestFacts {
     pub prompt_tokens: u64,
     /// Requested output limit.
     pub output_limit: Option<u64>,
-    /// `supported_parameters` names the request uses.
+    /// `supported_parameters` names the request uses (computed only when `require_parameters` is set).
     pub used_params: Vec<&'static str>,
+    /// The request parameters of the soft default-parameter preference it uses (`tools`, `response_format`,
+    /// `structured_outputs`, `verbosity`).
+    pub preferred_params: Vec<&'static str>,
     /// Non-text input modalities.
     pub modalities: Vec<&'static str>,
     /// The request uses function tools.
@@ -43,7 +46,16 @@ impl RequestFacts {
         Self {
             prompt_tokens: req.estimate_prompt_tokens(),
             output_limit: req.output_limit(),
-            used_params: req.used_parameters(),
+            used_params: if req
+                .provider
+                .as_ref()
+                .is_some_and(|p| p.require_parameters == Some(true))
+            {
+                req.used_parameters()
+            } else {
+                Vec::new()
+            },
+            preferred_params: preferred_params(req),
             modalities: req.input_modalities(),
             uses_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             tier,
@@ -52,7 +64,7 @@ impl RequestFacts {
                 .as_ref()
                 .and_then(|p| p.max_price.as_ref())
                 .map_or((None, None), |m| {
-                    let per_token = |x: Option<Decimal>| x.map(|v| v / Decimal::from(1_000_000));
+                    let per_token = |x: Option<Decimal>| x.map(|v| v * Decimal::new(1, 6));
                     (per_token(m.prompt), per_token(m.completion))
                 }),
             max_price_f64: req
@@ -67,6 +79,31 @@ impl RequestFacts {
                 }),
         }
     }
+}
+
+/// The parameters of the soft preference that `req` uses, without scanning every sampling field.
+fn preferred_params(req: &ChatRequest) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        out.push("tools");
+    }
+    match req
+        .response_format
+        .as_ref()
+        .and_then(|rf| rf.get("type"))
+        .and_then(serde_json::Value::as_str)
+    {
+        Some("json_schema") => {
+            out.push("response_format");
+            out.push("structured_outputs");
+        }
+        Some("text") | None => {}
+        Some(_) => out.push("response_format"),
+    }
+    if req.extra.get("verbosity").is_some_and(|v| !v.is_null()) {
+        out.push("verbosity");
+    }
+    out
 }
 
 /// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) matches an endpoint.
@@ -173,11 +210,15 @@ pub fn check(
     if let Some(qs) = &prefs.quantizations {
         let q = e.quantization.unwrap_or(Quantization::Unknown);
         if !qs.iter().any(|w| q.satisfies(*w)) {
-            let allowed: Vec<&str> = qs.iter().map(|q| q.as_str()).collect();
-            return Some((
-                ExclusionReason::Quantization,
-                format!("quantization {} not in {allowed:?}", q.as_str()),
-            ));
+            let mut detail = format!("quantization {} not in [", q.as_str());
+            for (i, w) in qs.iter().enumerate() {
+                if i > 0 {
+                    detail.push_str(", ");
+                }
+                detail.push_str(w.as_str());
+            }
+            detail.push(']');
+            return Some((ExclusionReason::Quantization, detail));
         }
     }
     if let Some(mp) = &prefs.max_price {
