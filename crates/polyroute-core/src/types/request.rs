@@ -345,12 +345,16 @@ impl ChatRequest {
                 "the request body must be a JSON object",
             ));
         }
-        let req: ChatRequest = serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = e.path().to_string();
-            let msg = e.inner().to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            Error::invalid(if path == "." { "$".to_string() } else { path }, msg)
-        })?;
+        // Fast path without path tracking; on failure, parse again with it to name the field.
+        let req: ChatRequest = match ChatRequest::deserialize(v) {
+            Ok(r) => r,
+            Err(_) => serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.inner().to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                Error::invalid(if path == "." { "$".to_string() } else { path }, msg)
+            })?,
+        };
         let mut req = req;
         if let Some(p) = req.provider.as_mut() {
             for list in [p.order.as_mut(), p.only.as_mut(), p.ignore.as_mut()]
