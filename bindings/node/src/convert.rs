@@ -217,10 +217,13 @@ pub fn plan_text(
 ) -> Result<String, CoreError> {
     let value: Value =
         serde_json::from_str(request).map_err(|e| errors::invalid("request", e.to_string()))?;
-    let Some(c) = context else {
-        return Ok(router.plan(&value)?.to_string());
-    };
     let req = ChatRequest::from_value(&value)?;
+    let Some(c) = context else {
+        let plan = router.plan_request(&req)?;
+        return serde_json::to_string(&plan).map_err(|e| CoreError::Internal {
+            message: e.to_string(),
+        });
+    };
     let health: HealthSnapshot = match c.health {
         None | Some(Value::Null) => HealthSnapshot::default(),
         Some(h) => serde_json::from_value(h)

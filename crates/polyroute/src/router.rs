@@ -330,7 +330,17 @@ impl Router {
     /// # Errors
     /// The core's planning errors (invalid request, unknown model, nothing eligible).
     pub fn plan(&self, request: &Value) -> Result<Value> {
-        let req = ChatRequest::from_value(request)?;
+        Ok(self
+            .plan_request(&ChatRequest::from_value(request)?)?
+            .to_json())
+    }
+
+    /// The plan for an already parsed request, as the core's [`plan::Plan`] (serialize it directly when JSON
+    /// text is wanted; that skips building a `Value` tree).
+    ///
+    /// # Errors
+    /// As [`Router::plan`].
+    pub fn plan_request(&self, req: &ChatRequest) -> Result<plan::Plan> {
         let health = self.inner.health.snapshot();
         let ctx = PlanContext {
             seed: 0,
@@ -338,7 +348,7 @@ impl Router {
             credentials: Some(&self.inner.credentials),
             ..PlanContext::default()
         };
-        Ok(plan::plan(&self.inner.catalog, &req, &ctx)?.to_json())
+        plan::plan(&self.inner.catalog, req, &ctx)
     }
 
     /// Cost of `usage` on `model` (served by `provider`, or at the model-level price).
