@@ -249,7 +249,7 @@ proptest! {
             Ok(p) => {
                 let prefs = r.provider.clone().unwrap_or_default();
                 let facts = RequestFacts::new(&r);
-                let env = FilterEnv { catalog: &cat, credentials: None, variant_tier: None };
+                let env = FilterEnv { credentials: None, variant_tier: None };
                 let mut seen: Vec<&str> = Vec::new();
                 for a in &p.attempts {
                     let e = m.endpoints.iter().find(|e| e.tag == a.tag).expect("endpoint exists");
@@ -323,7 +323,6 @@ fn filters_report_first_failing_reason() {
     let prefs: ProviderPreferences = r.provider.clone().unwrap_or_default();
     let facts = RequestFacts::new(&r);
     let env = FilterEnv {
-        catalog: &cat,
         credentials: None,
         variant_tier: None,
     };

@@ -592,7 +592,7 @@ impl Catalog {
             .or_else(|| {
                 m.endpoints
                     .iter()
-                    .find(|e| crate::select::filters::provider_matches(self, p, e))
+                    .find(|e| crate::select::filters::provider_matches(p, e))
             })
             .map(|e| &e.pricing)
             .ok_or_else(|| {

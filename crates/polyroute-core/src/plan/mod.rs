@@ -166,7 +166,6 @@ fn group_order<'a>(
     prefs: &ProviderPreferences,
     sort: Option<SortBy>,
     rng: &mut ChaCha8Rng,
-    catalog: &Catalog,
 ) -> (Ordered<'a>, Dropped<'a>) {
     let mut out: Ordered<'a> = Vec::with_capacity(c.len());
     let mut excluded: Dropped<'a> = Vec::new();
@@ -175,7 +174,7 @@ fn group_order<'a>(
         for (rank, r) in order.iter().enumerate() {
             let mut i = 0;
             while i < c.len() {
-                if filters::provider_matches(catalog, r, c[i].endpoint) {
+                if filters::provider_matches(r, c[i].endpoint) {
                     let x = c.remove(i);
                     out.push((x, Cow::Owned(format!("provider.order[{rank}] = {r}"))));
                 } else {
@@ -287,7 +286,6 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             continue;
         };
         let env = FilterEnv {
-            catalog,
             credentials: ctx.credentials,
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
@@ -367,10 +365,10 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         });
         let (mut part, ex) = if bad.is_empty() || good.is_empty() {
             good.extend(bad);
-            group_order(good, prefs, sort, &mut rng, catalog)
+            group_order(good, prefs, sort, &mut rng)
         } else {
-            let (mut pa, mut ea) = group_order(good, prefs, sort, &mut rng, catalog);
-            let (pb, eb) = group_order(bad, prefs, sort, &mut rng, catalog);
+            let (mut pa, mut ea) = group_order(good, prefs, sort, &mut rng);
+            let (pb, eb) = group_order(bad, prefs, sort, &mut rng);
             pa.extend(pb.into_iter().map(|(x, w)| {
                 (
                     x,
@@ -513,7 +511,6 @@ fn route_router(
     facts: &RequestFacts,
 ) -> Result<(Vec<ResolvedModel>, Value)> {
     let env = FilterEnv {
-        catalog,
         credentials: ctx.credentials,
         variant_tier: None,
     };

@@ -6,7 +6,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::catalog::{Catalog, Endpoint, Model, Quantization};
+use crate::catalog::{Endpoint, Model, Quantization};
 use crate::error::ExclusionReason;
 use crate::types::{ChatRequest, DataCollection, ProviderPreferences};
 
@@ -110,7 +110,7 @@ fn preferred_params(req: &ChatRequest) -> Vec<&'static str> {
 /// A base slug or display name matches every endpoint of that provider except service-tier endpoints; a full tag
 /// matches exactly one endpoint.
 #[must_use]
-pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> bool {
+pub fn provider_matches(reference: &str, e: &Endpoint) -> bool {
     let r = reference;
     if r.contains('/') {
         return r.eq_ignore_ascii_case(&e.tag);
@@ -119,18 +119,15 @@ pub fn provider_matches(catalog: &Catalog, reference: &str, e: &Endpoint) -> boo
         return false;
     }
     // The endpoint carries the provider's display name, so no catalog lookup is needed.
-    let _ = catalog;
     r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name)
 }
 
-fn listed(catalog: &Catalog, list: Option<&Vec<String>>, e: &Endpoint) -> bool {
-    list.is_some_and(|l| l.iter().any(|r| provider_matches(catalog, r, e)))
+fn listed(list: Option<&Vec<String>>, e: &Endpoint) -> bool {
+    list.is_some_and(|l| l.iter().any(|r| provider_matches(r, e)))
 }
 
 /// Inputs that come from outside the request.
 pub struct FilterEnv<'a> {
-    /// The catalog (for provider name lookups).
-    pub catalog: &'a Catalog,
     /// Provider slugs that have a credential; `None` = do not filter on credentials.
     pub credentials: Option<&'a std::collections::BTreeSet<String>>,
     /// Tier admitted by a dynamic variant of this model.
@@ -146,7 +143,6 @@ pub fn check(
     model: &Model,
     e: &Endpoint,
 ) -> Option<(ExclusionReason, String)> {
-    let catalog = env.catalog;
     if e.status < 0 {
         return Some((
             ExclusionReason::Disabled,
@@ -154,22 +150,21 @@ pub fn check(
         ));
     }
     if let Some(only) = &prefs.only {
-        if !listed(catalog, Some(only), e) {
+        if !listed(Some(only), e) {
             return Some((
                 ExclusionReason::AllowedProviders,
                 format!("{} is not in provider.only {:?}", e.tag, only),
             ));
         }
     }
-    if listed(catalog, prefs.ignore.as_ref(), e) {
+    if listed(prefs.ignore.as_ref(), e) {
         return Some((
             ExclusionReason::IgnoredProviders,
             format!("{} is in provider.ignore", e.tag),
         ));
     }
     if let Some(tier) = e.service_tier.as_deref() {
-        let explicit =
-            listed(catalog, prefs.order.as_ref(), e) || listed(catalog, prefs.only.as_ref(), e);
+        let explicit = listed(prefs.order.as_ref(), e) || listed(prefs.only.as_ref(), e);
         let by_variant = env.variant_tier == Some(tier) && prefs.order.is_none();
         if !(explicit || by_variant || facts.tier == Some(tier)) {
             return Some((
