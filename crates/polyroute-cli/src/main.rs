@@ -10,6 +10,11 @@ use polyroute_core::Usage;
 
 use polyroute_cli::serve::cli as serve_cmd;
 
+// The gateway allocates small JSON values on several threads per request; glibc's allocator spends more time
+// there (arena growth, consolidation) than mimalloc does.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "polyroute", version, about = "Embeddable LLM routing engine")]
 struct Cli {

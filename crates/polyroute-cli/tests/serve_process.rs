@@ -53,9 +53,14 @@ base_url = "{beta}/v1"
 }
 
 fn start(config: &Path, data: &Path) -> Server {
+    start_with(config, data, &[])
+}
+
+fn start_with(config: &Path, data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(bin())
         .args(["serve", "--port", "0", "--config"])
         .arg(config)
+        .args(extra)
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
@@ -230,4 +235,97 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
         .await
         .unwrap();
     assert!(k["data"]["usage"].as_f64().unwrap() > 0.0);
+}
+
+/// Several worker threads, each owning its connections: concurrent clients on separate connections are all
+/// served, every generation id is distinct, and the shared ledger and spend see every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_share_keys_ledger_and_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
+    let beta = polyroute_mock::MockServer::labeled("beta").await.unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
+    let key = create_key(&data, None);
+
+    let bad = Command::new(bin())
+        .args(["serve", "--port", "0", "--workers", "0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--workers"));
+
+    let srv = start_with(&cfg, &data, &["--workers", "3"]);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (url, key) = (srv.url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            // One client per task: its own keep-alive connection, dealt to a worker in turn.
+            let c = reqwest::Client::new();
+            let mut ids = Vec::new();
+            for n in 0..10 {
+                let mut body = chat("acme/chat", &format!("worker {i} {n}"));
+                let stream = n % 2 == 1;
+                body["stream"] = json!(stream);
+                let r = c
+                    .post(format!("{url}/api/v1/chat/completions"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let header = r.headers()["x-generation-id"].to_str().unwrap().to_string();
+                let text = r.text().await.unwrap();
+                let id = if stream {
+                    let ev = sse_events(&text);
+                    assert_eq!(ev.last(), Some(&json!("[DONE]")), "{text}");
+                    ev[0]["id"].as_str().unwrap().to_string()
+                } else {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+                    v["id"].as_str().unwrap().to_string()
+                };
+                assert_eq!(id, header);
+                ids.push(id);
+            }
+            ids
+        }));
+    }
+    let mut all = std::collections::BTreeSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(all.insert(id.clone()), "duplicate generation id {id}");
+        }
+    }
+    assert_eq!(all.len(), 120);
+    let c = reqwest::Client::new();
+    for id in all.iter().step_by(17) {
+        let r = c
+            .get(format!("{}/api/v1/generation?id={id}", srv.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{id}");
+    }
+    let act: Value = c
+        .get(format!("{}/api/v1/activity", srv.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let requests: u64 = act["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(requests, 120, "{act}");
 }

@@ -90,12 +90,11 @@ impl Router {
                 &a.provider_name,
             )
         })?;
-        let mut rb = self
-            .inner
-            .http
-            .post(format!("{}{}", up.base_url, native.path))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut rb = match up.endpoint(&native.path) {
+            Some(url) => self.http.post(url),
+            None => self.http.post(format!("{}{}", up.base_url, native.path)),
+        };
+        rb = rb.header("content-type", "application/json").body(body);
         if let Some(k) = &up.key {
             let v = match up.dialect {
                 Dialect::OpenAi => format!("Bearer {}", k.expose()),

@@ -25,10 +25,33 @@ use polyroute_core::providers::Dialect;
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
     pub base_url: String,
+    /// `base_url` parsed once (None when it does not parse; the request then reports the bad URL).
+    pub base: Option<reqwest::Url>,
     pub key: Option<ApiKey>,
     pub headers: Vec<(String, String)>,
     pub dialect: Dialect,
     pub timeouts: Timeouts,
+}
+
+impl Upstream {
+    /// `base_url` + `path` (which may carry a query, e.g. `?alt=sse`) without parsing the scheme and host again.
+    pub fn endpoint(&self, path: &str) -> Option<reqwest::Url> {
+        let base = self.base.as_ref()?;
+        if base.query().is_some() || base.cannot_be_a_base() {
+            return None;
+        }
+        let (p, q) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut u = base.clone();
+        let mut full = String::with_capacity(base.path().len() + p.len());
+        full.push_str(base.path().trim_end_matches('/'));
+        full.push_str(p);
+        u.set_path(&full);
+        u.set_query(q);
+        Some(u)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +70,8 @@ struct FreeUse {
 
 pub(crate) struct Inner {
     pub catalog: Catalog,
-    pub http: reqwest::Client,
+    /// Connect timeout of every HTTP client this router opens.
+    pub connect_timeout: Duration,
     pub upstreams: HashMap<String, Upstream>,
     pub credentials: BTreeSet<String>,
     pub opts: Options,
@@ -64,6 +88,24 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Router {
     pub(crate) inner: Arc<Inner>,
+    /// The upstream connection pool (clones share it; [`Router::with_own_connections`] opens another).
+    pub(crate) http: reqwest::Client,
+}
+
+/// The upstream HTTP client: rustls, pooled keep-alive, `TCP_NODELAY`, gzip.
+fn http_client(connect: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(2048)
+        .tcp_nodelay(true)
+        .gzip(true)
+        .user_agent(concat!("polyroute/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Internal {
+            message: format!("http client: {e}"),
+        })
 }
 
 impl std::fmt::Debug for Router {
@@ -215,15 +257,17 @@ impl RouterBuilder {
             let Some(dialect) = Dialect::from_name(&p.dialect) else {
                 continue;
             };
+            let base_url = s
+                .base_url
+                .clone()
+                .unwrap_or_else(|| p.base_url.clone())
+                .trim_end_matches('/')
+                .to_string();
             upstreams.insert(
                 p.slug.clone(),
                 Upstream {
-                    base_url: s
-                        .base_url
-                        .clone()
-                        .unwrap_or_else(|| p.base_url.clone())
-                        .trim_end_matches('/')
-                        .to_string(),
+                    base: reqwest::Url::parse(&base_url).ok(),
+                    base_url,
                     key,
                     headers: s.headers.clone(),
                     dialect,
@@ -236,18 +280,8 @@ impl RouterBuilder {
             .map(|u| u.timeouts.connect)
             .chain([opts.timeouts.connect])
             .min();
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(connect.unwrap_or(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(2048)
-            .tcp_nodelay(true)
-            .gzip(true)
-            .user_agent(concat!("polyroute/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Internal {
-                message: format!("http client: {e}"),
-            })?;
+        let connect_timeout = connect.unwrap_or(Duration::from_secs(10));
+        let http = http_client(connect_timeout)?;
         let ledger: Arc<dyn Ledger> = match (self.ledger, self.ledger_path) {
             (Some(l), _) => l,
             (None, Some(p)) => Arc::new(SqliteLedger::open(Path::new(&p))?),
@@ -259,9 +293,10 @@ impl RouterBuilder {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7);
         Ok(Router {
+            http,
             inner: Arc::new(Inner {
                 catalog,
-                http,
+                connect_timeout,
                 upstreams,
                 credentials,
                 opts,
@@ -311,6 +346,19 @@ impl Router {
     #[must_use]
     pub fn builder() -> RouterBuilder {
         RouterBuilder::default()
+    }
+
+    /// The same router (catalog, credentials, ledger, spend, health, sticky routing) with its own upstream
+    /// connection pool. For thread-per-core servers: a connection lives on the runtime that opened it, so each
+    /// single-threaded runtime should send through a pool of its own rather than wake another thread per call.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built (TLS roots).
+    pub fn with_own_connections(&self) -> Result<Router> {
+        Ok(Router {
+            inner: self.inner.clone(),
+            http: http_client(self.inner.connect_timeout)?,
+        })
     }
 
     /// The catalog in use.
@@ -642,4 +690,46 @@ pub(crate) fn utc_minute() -> u16 {
 #[must_use]
 pub fn describe(router: &Router) -> Value {
     json!({"providers_with_credentials": router.inner.credentials, "models": router.inner.catalog.models().len()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(base: &str) -> Upstream {
+        Upstream {
+            base_url: base.trim_end_matches('/').to_string(),
+            base: reqwest::Url::parse(base.trim_end_matches('/')).ok(),
+            key: None,
+            headers: Vec::new(),
+            dialect: Dialect::OpenAi,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_match_plain_concatenation() {
+        for base in [
+            "http://127.0.0.1:8000/v1",
+            "http://127.0.0.1:8000/v1/",
+            "https://api.example.com",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "http://[::1]:9/a%20b/v1",
+        ] {
+            let u = up(base);
+            for path in [
+                "/chat/completions",
+                "/v1/messages",
+                "/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+            ] {
+                let fast = u.endpoint(path).expect("parsed base").to_string();
+                let slow = reqwest::Url::parse(&format!("{}{}", u.base_url, path))
+                    .expect("valid")
+                    .to_string();
+                assert_eq!(fast, slow, "{base} + {path}");
+            }
+        }
+        assert!(up("not a url").endpoint("/chat/completions").is_none());
+        assert!(up("http://h/v1?x=1").endpoint("/chat").is_none());
+    }
 }

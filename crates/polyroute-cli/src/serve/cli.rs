@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Data directory for the ledger and keys.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Worker threads [default: the config's, else one per CPU].
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// More logs (-v: one line per request, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -89,7 +92,15 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .parse()
         .or_else(|_| format!("[{host}]:{port}").parse())
         .with_context(|| format!("bad listen address {host}:{port}"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let workers = args
+        .workers
+        .or(cfg.server.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if workers == 0 {
+        anyhow::bail!("--workers must be at least 1");
+    }
+    // The accept loop and signal handling; requests run on the worker threads.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
@@ -103,8 +114,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let _ = writeln!(out, "listening on http://{local}");
         let _ = out.flush();
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
-                       providers = ?gw.router.credentials(), "gateway ready");
-        super::serve_until(listener, gw, super::shutdown_signal()).await
+                       providers = ?gw.router.credentials(), workers, "gateway ready");
+        super::serve_workers(listener, gw, workers, super::shutdown_signal()).await
     })
 }
 

@@ -78,6 +78,9 @@ pub struct ServerSection {
     pub body_limit: Option<usize>,
     /// Keep-alive comment interval while a stream waits for its first token (ms).
     pub keepalive_ms: Option<u64>,
+    /// Worker threads (default: one per CPU). Each runs its own single-threaded runtime and owns its
+    /// connections, upstream ones included, from accept to close.
+    pub workers: Option<usize>,
 }
 
 /// `[providers.<slug>]`.

@@ -41,7 +41,7 @@ pub struct Gateway {
     /// The engine.
     pub router: Router,
     /// Gateway keys.
-    pub keys: KeyStore,
+    pub keys: Arc<KeyStore>,
     /// The engine's health window (read by the endpoints API).
     pub health: Arc<MemoryHealth>,
     /// The ledger file (read by `/generation`, `/key`, `/activity`).
@@ -52,8 +52,8 @@ pub struct Gateway {
     pub free_limits: (u32, u32),
     /// Request body limit in bytes.
     pub body_limit: usize,
-    models: catalog_api::ModelRows,
-    seq: AtomicU64,
+    models: Arc<catalog_api::ModelRows>,
+    seq: Arc<AtomicU64>,
     seed: u64,
 }
 
@@ -89,7 +89,7 @@ impl Gateway {
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let health = Arc::new(MemoryHealth::default());
         let router = cfg.router(data_dir, health.clone())?;
-        let keys = KeyStore::open(data_dir)?;
+        let keys = Arc::new(KeyStore::open(data_dir)?);
         let lim = polyroute::Limits::default();
         let free_limits = (
             cfg.limits.free_per_minute.unwrap_or(lim.free_per_minute),
@@ -104,9 +104,29 @@ impl Gateway {
             keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
-            models,
-            seq: AtomicU64::new(0),
+            models: Arc::new(models),
+            seq: Arc::new(AtomicU64::new(0)),
             seed: rand::rngs::OsRng.next_u64(),
+        })
+    }
+
+    /// The same gateway (keys, ledger, spend, health, generation ids) for one more worker thread, with its own
+    /// upstream connection pool ([`Router::with_own_connections`]).
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn for_worker(&self) -> Result<Self> {
+        Ok(Self {
+            router: self.router.with_own_connections()?,
+            keys: self.keys.clone(),
+            health: self.health.clone(),
+            ledger_path: self.ledger_path.clone(),
+            keepalive: self.keepalive,
+            free_limits: self.free_limits,
+            body_limit: self.body_limit,
+            models: self.models.clone(),
+            seq: self.seq.clone(),
+            seed: self.seed,
         })
     }
 
@@ -269,19 +289,139 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
     })
 }
 
-/// Serve on `listener` until `shutdown` resolves, then finish in-flight requests.
+/// Connections handed to one worker thread by the accept loop.
+struct Handoff {
+    rx: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
+    addr: SocketAddr,
+}
+
+impl axum::serve::Listener for Handoff {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some(std) = self.rx.recv().await else {
+                // The accept loop has stopped: graceful shutdown ends this worker's serve loop.
+                return std::future::pending().await;
+            };
+            let tcp = match tokio::net::TcpStream::from_std(std) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot register a connection");
+                    continue;
+                }
+            };
+            match tcp.peer_addr() {
+                Ok(peer) => return (tcp, peer),
+                Err(e) => tracing::debug!(error = %e, "connection closed before it was served"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+/// One worker: a single-threaded runtime serving the connections it is handed until `stop` turns true, then
+/// finishing its in-flight requests and streams.
+fn spawn_worker(
+    i: usize,
+    gw: Arc<Gateway>,
+    conns: Handoff,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("polyroute-worker-{i}"))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, worker = i, "cannot start a worker runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let r = axum::serve(conns, app(gw))
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, worker = i, "worker failed");
+                }
+            });
+        })
+        .context("cannot start a worker thread")
+}
+
+/// Serve on `listener` with `workers` threads until `shutdown` resolves, then finish in-flight requests.
+///
+/// Each worker runs a single-threaded tokio runtime with its own [`Gateway::for_worker`] copy, so a request, its
+/// upstream call and its answer never cross threads (on loopback a cross-thread wake-up costs as much as the
+/// gateway's own work). This runtime only accepts and deals connections out in turn.
 ///
 /// # Errors
-/// An accept-loop failure.
-pub async fn serve_until(
+/// A worker cannot be started.
+pub async fn serve_workers(
     listener: tokio::net::TcpListener,
     gw: Arc<Gateway>,
+    workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener.tap_io(nodelay), app(gw))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed")
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for i in 0..workers.max(1) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let g = if i == 0 {
+            gw.clone()
+        } else {
+            Arc::new(gw.for_worker()?)
+        };
+        threads.push(spawn_worker(i, g, Handoff { rx, addr }, stop_rx.clone())?);
+        senders.push(tx);
+    }
+    tokio::pin!(shutdown);
+    let mut next = 0usize;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok((mut tcp, _)) => {
+                    nodelay(&mut tcp);
+                    match tcp.into_std() {
+                        Ok(std) => {
+                            let _ = senders[next % senders.len()].send(std);
+                            next = next.wrapping_add(1);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "cannot hand a connection over"),
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(senders);
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await
+    .context("worker join failed")?;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
