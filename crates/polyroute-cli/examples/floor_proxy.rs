@@ -15,11 +15,28 @@ use axum::routing::post;
 use axum::serve::ListenerExt;
 
 struct Upstream {
+    wake: Arc<tokio::sync::Notify>,
     url: String,
     http: reqwest::Client,
 }
 
+thread_local! {
+    static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+async fn spinner(spin: std::time::Duration, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let last = LAST.with(std::cell::Cell::get);
+        match last {
+            Some(t) if t.elapsed() < spin => tokio::task::yield_now().await,
+            _ => wake.notified().await,
+        }
+    }
+}
+
 async fn forward(State(up): State<Arc<Upstream>>, headers: HeaderMap, body: Bytes) -> Response {
+    LAST.with(|c| c.set(Some(std::time::Instant::now())));
+    up.wake.notify_one();
     let mut rb = up
         .http
         .post(&up.url)
@@ -70,9 +87,15 @@ fn main() {
             .tcp_nodelay(true)
             .build()
             .unwrap();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if let Some(i) = args.iter().position(|a| a == "--spin-us") {
+            let us: u64 = args[i + 1].parse().unwrap();
+            tokio::spawn(spinner(std::time::Duration::from_micros(us), wake.clone()));
+        }
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(forward))
             .with_state(Arc::new(Upstream {
+                wake: wake.clone(),
                 url: upstream,
                 http,
             }));

@@ -237,8 +237,8 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
     assert!(k["data"]["usage"].as_f64().unwrap() > 0.0);
 }
 
-/// Several worker threads, each owning its connections: concurrent clients on separate connections are all
-/// served, every generation id is distinct, and the shared ledger and spend see every request.
+/// Several worker threads, each owning its connections (and busy polling): concurrent clients on separate
+/// connections are all served, every generation id is distinct, and the shared ledger sees every request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_threads_share_keys_ledger_and_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,17 +248,20 @@ async fn worker_threads_share_keys_ledger_and_ids() {
     let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
     let key = create_key(&data, None);
 
-    let bad = Command::new(bin())
-        .args(["serve", "--port", "0", "--workers", "0", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--workers"));
+    for (flag, value) in [("--workers", "0"), ("--spin-us", "20000")] {
+        let bad = Command::new(bin())
+            .args(["serve", "--port", "0", flag, value, "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(!bad.status.success(), "{flag} {value} accepted");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains(flag));
+    }
 
-    let srv = start_with(&cfg, &data, &["--workers", "3"]);
+    // Busy polling on: the same answers, only sooner.
+    let srv = start_with(&cfg, &data, &["--workers", "3", "--spin-us", "200"]);
     let mut tasks = Vec::new();
     for i in 0..12 {
         let (url, key) = (srv.url.clone(), key.clone());

@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Worker threads [default: the config's, else one per CPU].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Busy-poll this many microseconds after request activity before sleeping [default: the config's, else 0].
+    #[arg(long)]
+    pub spin_us: Option<u64>,
     /// More logs (-v: one line per request, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -99,6 +102,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
+    let spin_us = args.spin_us.or(cfg.server.spin_us).unwrap_or(0);
+    if spin_us > 10_000 {
+        anyhow::bail!("--spin-us must be at most 10000 (10 ms); got {spin_us}");
+    }
     // The accept loop and signal handling; requests run on the worker threads.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,7 +122,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let _ = out.flush();
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
                        providers = ?gw.router.credentials(), workers, "gateway ready");
-        super::serve_workers(listener, gw, workers, super::shutdown_signal()).await
+        super::serve_workers(
+            listener,
+            gw,
+            workers,
+            std::time::Duration::from_micros(spin_us),
+            super::shutdown_signal(),
+        )
+        .await
     })
 }
 

@@ -81,6 +81,9 @@ pub struct ServerSection {
     /// Worker threads (default: one per CPU). Each runs its own single-threaded runtime and owns its
     /// connections, upstream ones included, from accept to close.
     pub workers: Option<usize>,
+    /// Busy-poll window after request activity in microseconds (default 0: off). Lower latency on machines
+    /// where waking an idle CPU is slow, for up to this much CPU after every burst of requests.
+    pub spin_us: Option<u64>,
 }
 
 /// `[providers.<slug>]`.

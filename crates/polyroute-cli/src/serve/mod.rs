@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
+mod spin;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -201,8 +202,11 @@ static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Logs one line per request with a request id (never a key or a body).
 async fn log_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    spin::active();
     if !tracing::enabled!(tracing::Level::INFO) {
-        return next.run(req).await;
+        let resp = next.run(req).await;
+        spin::active();
+        return resp;
     }
     let id = REQ_SEQ.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
@@ -214,6 +218,7 @@ async fn log_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) 
         .get("x-generation-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    spin::active();
     tracing::info!(
         request_id = %format!("req-{id}"),
         %method,
@@ -331,6 +336,7 @@ fn spawn_worker(
     gw: Arc<Gateway>,
     conns: Handoff,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    spin: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("polyroute-worker-{i}"))
@@ -346,6 +352,7 @@ fn spawn_worker(
                 }
             };
             rt.block_on(async move {
+                spin::start(spin);
                 let r = axum::serve(conns, app(gw))
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|s| *s).await;
@@ -360,6 +367,8 @@ fn spawn_worker(
 }
 
 /// Serve on `listener` with `workers` threads until `shutdown` resolves, then finish in-flight requests.
+/// With a non-zero `spin`, each worker keeps polling for that long after request activity before it sleeps
+/// (see `spin.rs`).
 ///
 /// Each worker runs a single-threaded tokio runtime with its own [`Gateway::for_worker`] copy, so a request, its
 /// upstream call and its answer never cross threads (on loopback a cross-thread wake-up costs as much as the
@@ -371,6 +380,7 @@ pub async fn serve_workers(
     listener: tokio::net::TcpListener,
     gw: Arc<Gateway>,
     workers: usize,
+    spin: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
@@ -384,7 +394,13 @@ pub async fn serve_workers(
         } else {
             Arc::new(gw.for_worker()?)
         };
-        threads.push(spawn_worker(i, g, Handoff { rx, addr }, stop_rx.clone())?);
+        threads.push(spawn_worker(
+            i,
+            g,
+            Handoff { rx, addr },
+            stop_rx.clone(),
+            spin,
+        )?);
         senders.push(tx);
     }
     tokio::pin!(shutdown);
