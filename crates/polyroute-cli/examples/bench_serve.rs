@@ -2,7 +2,8 @@
 //! latency of whole responses (a stream until `[DONE]`), p50/p99 per target, mode and concurrency.
 //!
 //! `bench_serve --n 2000 --target direct=http://127.0.0.1:1/v1/chat/completions --target name=url[|header:value]…`
-//! The first target is the baseline; prints one JSON line per measurement and a final summary JSON line.
+//! The first target is the baseline; targets take turns in 10 rounds. Prints one JSON line per measurement (on
+//! stderr) and all of them as one JSON array on stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -76,12 +77,13 @@ async fn one(c: &reqwest::Client, t: &Target, stream: bool) -> Result<f64, Strin
     Ok(t0.elapsed().as_secs_f64() * 1e6)
 }
 
+/// `n` requests over `conc` clients: every latency (µs) and the wall time (s).
 async fn measure(
     t: &Target,
     stream: bool,
     conc: usize,
     n: usize,
-) -> Result<(f64, f64, f64), String> {
+) -> Result<(Vec<f64>, f64), String> {
     let per = n.div_ceil(conc);
     let mut tasks = Vec::new();
     let start = Instant::now();
@@ -114,15 +116,13 @@ async fn measure(
     for task in tasks {
         all.extend(task.await.map_err(|e| e.to_string())??);
     }
-    let secs = start.elapsed().as_secs_f64();
-    let rps = all.len() as f64 / secs;
-    Ok((pct(&mut all, 0.5), pct(&mut all, 0.99), rps))
+    Ok((all, start.elapsed().as_secs_f64()))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut n = 2000;
+    let mut n: usize = 2000;
     let mut targets = Vec::new();
     let mut concs = vec![1usize, 64];
     let mut i = 0;
@@ -143,22 +143,42 @@ async fn main() {
             a => panic!("unknown argument {a}"),
         }
     }
+    // Targets take turns in rounds (the order rotating), so that a drift of the machine's state (other load,
+    // idle CPUs) spreads over all of them instead of favouring whichever ran first.
+    let rounds = 10;
     let mut rows = Vec::new();
     for stream in [false, true] {
         for &conc in &concs {
+            let per_round = n.div_ceil(rounds);
+            let mut lat: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+            let mut secs = vec![0.0f64; targets.len()];
+            let mut err: Vec<Option<String>> = vec![None; targets.len()];
+            for round in 0..rounds {
+                for k in 0..targets.len() {
+                    let i = (k + round) % targets.len();
+                    if err[i].is_some() {
+                        continue;
+                    }
+                    match measure(&targets[i], stream, conc, per_round).await {
+                        Ok((v, s)) => {
+                            lat[i].extend(v);
+                            secs[i] += s;
+                        }
+                        Err(e) => err[i] = Some(e),
+                    }
+                }
+            }
             let mut base: Option<(f64, f64)> = None;
-            for t in &targets {
-                let r = measure(t, stream, conc, n).await;
-                let row = match r {
-                    Ok((p50, p99, rps)) => {
-                        let (b50, b99) = *base.get_or_insert((p50, p99));
-                        json!({"target": t.name, "stream": stream, "concurrency": conc, "n": n,
-                               "p50_us": p50.round(), "p99_us": p99.round(), "rps": rps.round(),
-                               "overhead_p50_us": (p50 - b50).round(), "overhead_p99_us": (p99 - b99).round()})
-                    }
-                    Err(e) => {
-                        json!({"target": t.name, "stream": stream, "concurrency": conc, "error": e})
-                    }
+            for (i, t) in targets.iter().enumerate() {
+                let row = if let Some(e) = &err[i] {
+                    json!({"target": t.name, "stream": stream, "concurrency": conc, "error": e})
+                } else {
+                    let (p50, p99) = (pct(&mut lat[i], 0.5), pct(&mut lat[i], 0.99));
+                    let rps = lat[i].len() as f64 / secs[i];
+                    let (b50, b99) = *base.get_or_insert((p50, p99));
+                    json!({"target": t.name, "stream": stream, "concurrency": conc, "n": lat[i].len(),
+                           "p50_us": p50.round(), "p99_us": p99.round(), "rps": rps.round(),
+                           "overhead_p50_us": (p50 - b50).round(), "overhead_p99_us": (p99 - b99).round()})
                 };
                 eprintln!("{row}");
                 rows.push(row);
