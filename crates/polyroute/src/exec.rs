@@ -82,14 +82,7 @@ impl Router {
                 &a.provider_name,
             )
         })?;
-        let body = serde_json::to_vec(&native.body).map_err(|e| {
-            wire::transport_failure(
-                OutcomeClass::InvalidRequest,
-                400,
-                &e.to_string(),
-                &a.provider_name,
-            )
-        })?;
+        let body = native.body.into_bytes();
         let mut rb = self
             .inner
             .http

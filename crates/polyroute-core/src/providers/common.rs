@@ -1,5 +1,7 @@
 //! Helpers shared by the dialects: finish reasons, reasoning budgets, data URIs, text extraction.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use crate::types::{ChatRequest, Usage};
@@ -221,29 +223,28 @@ pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Value> {
 
 /// Keep `[A-Za-z0-9_-]` (and the extra characters in `also`), replace the rest with `_`, cut to `max` chars.
 pub(crate) fn sanitize_name(name: &str, also: &[char], max: usize) -> String {
+    sanitize_name_cow(name, also, max).into_owned()
+}
+
+/// [`sanitize_name`], borrowing `name` when it is already valid (the common case).
+pub(crate) fn sanitize_name_cow<'n>(name: &'n str, also: &[char], max: usize) -> Cow<'n, str> {
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || also.contains(&c);
     // Common case: already valid (every accepted character is ASCII, so bytes count characters).
     if !name.is_empty()
         && name.len() <= max
         && name.bytes().all(|b| b.is_ascii() && ok(char::from(b)))
     {
-        return name.to_string();
+        return Cow::Borrowed(name);
     }
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || also.contains(&c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if ok(c) { c } else { '_' })
         .take(max)
         .collect();
     if s.is_empty() {
-        "_".to_string()
+        Cow::Borrowed("_")
     } else {
-        s
+        Cow::Owned(s)
     }
 }
 
