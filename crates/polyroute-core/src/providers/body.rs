@@ -107,6 +107,7 @@ impl Serialize for NativeBody {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // tests assert by unwrapping
 mod tests {
     use super::*;
     use serde_json::json;
