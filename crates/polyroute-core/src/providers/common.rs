@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+use super::json::Json;
 use crate::types::{ChatRequest, Usage};
 
 /// An object from owned values, without the deep copy `json!` makes of `Value` arguments (it serializes them).
@@ -210,13 +211,13 @@ pub(crate) fn mime_from_url(url: &str) -> &'static str {
     }
 }
 
-/// Parse tool-call `arguments` (a JSON string); empty means `{}`.
-pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Value> {
+/// Parse tool-call `arguments` (a JSON string; empty means `{}`) into a [`Json`] borrowing from it.
+pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Json<'_>> {
     match args {
-        None | Some(Value::Null) => Some(json!({})),
-        Some(Value::String(s)) if s.trim().is_empty() => Some(json!({})),
-        Some(Value::String(s)) => serde_json::from_str(s).ok(),
-        Some(v @ Value::Object(_)) => Some(v.clone()),
+        None | Some(Value::Null) => Some(Json::empty_object()),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(Json::empty_object()),
+        Some(Value::String(s)) => Json::parse(s),
+        Some(v @ Value::Object(_)) => Some(Json::Ref(v)),
         Some(_) => None,
     }
 }

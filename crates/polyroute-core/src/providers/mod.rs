@@ -44,6 +44,7 @@ mod body;
 mod common;
 mod errors;
 pub mod gemini;
+mod json;
 pub mod openai;
 mod stream;
 

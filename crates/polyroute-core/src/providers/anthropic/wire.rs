@@ -8,6 +8,8 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::providers::json::Json;
+
 /// A content block.
 pub(super) struct Block<'r> {
     pub kind: Kind<'r>,
@@ -41,7 +43,7 @@ pub(super) enum Kind<'r> {
     ToolUse {
         id: Cow<'r, str>,
         name: Cow<'r, str>,
-        input: Value,
+        input: Json<'r>,
     },
     /// A block given in Anthropic's own shape, forwarded as it is.
     Raw(&'r Map<String, Value>),

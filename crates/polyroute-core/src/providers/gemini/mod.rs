@@ -27,6 +27,7 @@ use super::common::{
     effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name_cow,
 };
 use super::common::{get, get2, get_str, map_get};
+use super::json::Json;
 use super::{drop_param, NativeBody, NativeRequest, ResponseHints, TranslateOptions};
 use crate::error::{Error, Result};
 use crate::types::{ChatRequest, Role};
@@ -183,10 +184,14 @@ pub(crate) fn build_request(
                         Cow::Owned(s)
                     }
                 };
-                let response = match serde_json::from_str::<Value>(&text) {
-                    Ok(v @ Value::Object(_)) => Response::Object(v),
-                    Ok(v) => Response::Output(v),
-                    Err(_) => Response::Text(text),
+                let parsed = match &text {
+                    Cow::Borrowed(t) => Json::parse(t),
+                    Cow::Owned(t) => Json::parse(t).map(Json::into_owned),
+                };
+                let response = match parsed {
+                    Some(v) if v.is_object() => Response::Object(v),
+                    Some(v) => Response::Output(v),
+                    None => Response::Text(text),
                 };
                 let part = Part::new(PartKind::Response {
                     name,

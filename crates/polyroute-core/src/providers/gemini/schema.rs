@@ -63,6 +63,11 @@ impl<'v> Schema<'v> {
         }
     }
 
+    /// Add a key known to be absent.
+    fn push(&mut self, key: &'v str, node: Node<'v>) {
+        self.entries.push((key, node));
+    }
+
     fn insert_if_absent(&mut self, key: &'v str, node: Node<'v>) {
         if !self.entries.iter().any(|(k, _)| *k == key) {
             self.entries.push((key, node));
@@ -283,12 +288,17 @@ fn convert<'v>(v: &'v Value, defs: Option<&'v Map<String, Value>>, depth: usize)
             ty = Some("string");
         }
     }
+    // Only `nullable` may be present already (it is also a copied keyword); every other key is new.
     if let Some(t) = ty {
-        out.insert("type", Node::Str(upper(t)));
+        out.push("type", Node::Str(upper(t)));
     }
     for (name, x) in COPIED.iter().zip(k.copied) {
         if let Some(x) = x {
-            out.insert(name, Node::Value(x));
+            if *name == "nullable" {
+                out.insert(name, Node::Value(x));
+            } else {
+                out.push(name, Node::Value(x));
+            }
         }
     }
     if let Some(f) = k.format.and_then(Value::as_str) {
@@ -299,17 +309,17 @@ fn convert<'v>(v: &'v Value, defs: Option<&'v Map<String, Value>>, depth: usize)
             _ => false,
         };
         if keep {
-            out.insert("format", Node::Str(Cow::Borrowed(f)));
+            out.push("format", Node::Str(Cow::Borrowed(f)));
         }
     }
     let enum_ok =
         |e: &[Value]| !e.is_empty() && e.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty()));
     match (k.r#enum, k.r#const) {
         (Some(e @ Value::Array(a)), _) if enum_ok(a) => {
-            out.insert("enum", Node::Value(e));
+            out.push("enum", Node::Value(e));
         }
         (None, Some(c)) if enum_ok(std::slice::from_ref(c)) => {
-            out.insert("enum", Node::Values(vec![c]));
+            out.push("enum", Node::Values(vec![c]));
         }
         _ => {}
     }
@@ -327,11 +337,11 @@ fn convert<'v>(v: &'v Value, defs: Option<&'v Map<String, Value>>, depth: usize)
                     .filter(|r| r.as_str().is_some_and(|r| map_get(props, r).is_some()))
                     .collect();
                 if !req.is_empty() {
-                    out.insert("required", Node::Values(req));
+                    out.push("required", Node::Values(req));
                 }
             }
-            out.insert("properties", Node::Props(conv));
-            out.insert("propertyOrdering", Node::Names(order));
+            out.push("properties", Node::Props(conv));
+            out.push("propertyOrdering", Node::Names(order));
         }
     }
     if ty == Some("array") {
@@ -343,7 +353,7 @@ fn convert<'v>(v: &'v Value, defs: Option<&'v Map<String, Value>>, depth: usize)
             },
             |i| convert(i, defs, depth + 1),
         );
-        out.insert("items", Node::Item(Box::new(items)));
+        out.push("items", Node::Item(Box::new(items)));
     }
     out
 }

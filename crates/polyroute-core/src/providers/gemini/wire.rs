@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::schema::Schema;
+use crate::providers::json::Json;
 
 /// A `Part`; `thoughtSignature` is written last.
 pub(super) struct Part<'r> {
@@ -26,7 +27,7 @@ pub(super) enum PartKind<'r> {
     /// `{"functionCall": {"name", "args", "id"?}}`.
     Call {
         name: Cow<'r, str>,
-        args: Value,
+        args: Json<'r>,
         id: Option<&'r str>,
     },
     /// `{"functionResponse": {"name", "response", "id"?}}`.
@@ -39,8 +40,8 @@ pub(super) enum PartKind<'r> {
 
 /// `functionResponse.response`: a JSON object result as it is, anything else as `{"output": …}`.
 pub(super) enum Response<'r> {
-    Object(Value),
-    Output(Value),
+    Object(Json<'r>),
+    Output(Json<'r>),
     Text(Cow<'r, str>),
 }
 
