@@ -1,23 +1,43 @@
-//! [`ChatStream`]: the caller's end of a streamed completion.
+//! [`ChatStream`] and [`SseStream`]: the caller's end of a streamed completion, and where the engine's stream
+//! task sends what it translates ([`ChunkTx`], [`Held`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::Stream;
+use polyroute_core::providers::StreamTranslator;
 use polyroute_core::Result;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// The chunks of a streamed completion. Dropping it aborts the upstream request.
-pub struct ChatStream {
-    rx: mpsc::Receiver<Result<Value>>,
+use crate::wire;
+
+/// A channel receiver whose producing task is aborted when it is dropped.
+struct Chan<T> {
+    rx: mpsc::Receiver<T>,
     task: JoinHandle<()>,
 }
 
+impl<T> Chan<T> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The chunks of a streamed completion. Dropping it aborts the upstream request.
+pub struct ChatStream(Chan<Result<Value>>);
+
 impl ChatStream {
     pub(crate) fn new(rx: mpsc::Receiver<Result<Value>>, task: JoinHandle<()>) -> Self {
-        Self { rx, task }
+        Self(Chan { rx, task })
     }
 }
 
@@ -31,12 +51,228 @@ impl Stream for ChatStream {
     type Item = Result<Value>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        self.0.poll(cx)
     }
 }
 
-impl Drop for ChatStream {
-    fn drop(&mut self) {
-        self.task.abort();
+/// A streamed completion as SSE bytes: each item holds one or more whole `data: {json}\n\n` events (the same
+/// chunks, in the same order, as a [`ChatStream`]); an error before any chunk comes as `Err`. No `[DONE]`.
+/// Dropping it aborts the upstream request.
+pub struct SseStream(Chan<Result<Bytes>>);
+
+impl SseStream {
+    pub(crate) fn new(rx: mpsc::Receiver<Result<Bytes>>, task: JoinHandle<()>) -> Self {
+        Self(Chan { rx, task })
+    }
+}
+
+impl std::fmt::Debug for SseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SseStream")
+    }
+}
+
+impl Stream for SseStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll(cx)
+    }
+}
+
+/// Append `data: <json>\n\n` (the encoding `StreamTranslator::push_sse_into` writes).
+pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
+    buf.extend_from_slice(b"data: ");
+    // Writing a `Value` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, v);
+    buf.extend_from_slice(b"\n\n");
+}
+
+/// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
+pub(crate) enum ChunkTx {
+    Values(mpsc::Sender<Result<Value>>),
+    Sse(mpsc::Sender<Result<Bytes>>),
+}
+
+impl ChunkTx {
+    /// An empty buffer for translated chunks in this sender's form.
+    pub fn held(&self) -> Held {
+        match self {
+            ChunkTx::Values(_) => Held::Values(Vec::new()),
+            ChunkTx::Sse(_) => Held::Sse(Vec::with_capacity(4096)),
+        }
+    }
+
+    /// Send one chunk; false when the caller went away.
+    pub async fn chunk(&self, v: Value) -> bool {
+        match self {
+            ChunkTx::Values(tx) => tx.send(Ok(v)).await.is_ok(),
+            ChunkTx::Sse(tx) => {
+                let mut buf = Vec::with_capacity(256);
+                write_event(&mut buf, &v);
+                tx.send(Ok(Bytes::from(buf))).await.is_ok()
+            }
+        }
+    }
+
+    /// Send an error (the stream ends after it).
+    pub async fn error(&self, e: polyroute_core::Error) {
+        let _ = match self {
+            ChunkTx::Values(tx) => tx.send(Err(e)).await.is_ok(),
+            ChunkTx::Sse(tx) => tx.send(Err(e)).await.is_ok(),
+        };
+    }
+
+    /// Send every held chunk, emptying `held`; false when the caller went away.
+    pub async fn flush(&self, held: &mut Held) -> bool {
+        match (self, held) {
+            (ChunkTx::Values(tx), Held::Values(h)) => {
+                for v in h.drain(..) {
+                    if tx.send(Ok(v)).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+            (ChunkTx::Sse(tx), Held::Sse(h)) => {
+                if h.is_empty() {
+                    return true;
+                }
+                let bytes = Bytes::from(std::mem::replace(h, Vec::with_capacity(4096)));
+                tx.send(Ok(bytes)).await.is_ok()
+            }
+            // `held` comes from `ChunkTx::held`, so the forms always match.
+            (ChunkTx::Values(_), Held::Sse(_)) | (ChunkTx::Sse(_), Held::Values(_)) => true,
+        }
+    }
+}
+
+/// Translated chunks not yet sent: values, or their SSE encoding written by the translator directly.
+pub(crate) enum Held {
+    Values(Vec<Value>),
+    Sse(Vec<u8>),
+}
+
+impl Held {
+    /// A position to compare against after the next push.
+    pub fn mark(&self) -> usize {
+        match self {
+            Held::Values(v) => v.len(),
+            Held::Sse(b) => b.len(),
+        }
+    }
+
+    /// Translate body bytes into the held chunks.
+    pub fn push(&mut self, tr: &mut StreamTranslator, bytes: &[u8]) {
+        match self {
+            Held::Values(v) => tr.push_into(bytes, v),
+            Held::Sse(b) => tr.push_sse_into(bytes, b),
+        }
+    }
+
+    /// The body ended: the translator's final chunks, without its usage chunk (the engine sends the billed one).
+    pub fn finish(&mut self, tr: &mut StreamTranslator) {
+        let mut v = tr.finish();
+        v.retain(|c| !wire::is_usage_chunk(c));
+        match self {
+            Held::Values(h) => h.extend(v),
+            Held::Sse(b) => v.iter().for_each(|c| write_event(b, c)),
+        }
+    }
+
+    /// Take the last chunk added since `mark`, returned when it is an error chunk (a failed translator's last).
+    pub fn pop_error_since(&mut self, mark: usize) -> Option<Value> {
+        let last = match self {
+            Held::Values(h) => (h.len() > mark).then(|| h.pop()).flatten(),
+            Held::Sse(b) => {
+                if b.len() <= mark || !b.ends_with(b"\n\n") {
+                    return None;
+                }
+                // Events are `data: <compact json>\n\n` and compact JSON has no raw newline, so the last event
+                // starts after the last blank line before the final one.
+                let body_end = b.len() - 2;
+                let start = b[mark..body_end]
+                    .windows(2)
+                    .rposition(|w| w == b"\n\n")
+                    .map_or(mark, |p| mark + p + 2);
+                let v = b
+                    .get(start..body_end)
+                    .and_then(|e| e.strip_prefix(b"data: "))
+                    .and_then(|j| serde_json::from_slice::<Value>(j).ok());
+                b.truncate(start);
+                v
+            }
+        };
+        last.filter(|c| c.get("error").is_some())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // tests assert by unwrapping
+mod tests {
+    use super::*;
+    use polyroute_core::providers::{Dialect, ResponseContext};
+
+    const CUT: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\\n\\nthere\"}}\n\n\
+        event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+
+    fn both(body: &[u8]) -> (Held, Held, Option<Value>, Option<Value>) {
+        let mut values = Held::Values(Vec::new());
+        let mut sse = Held::Sse(Vec::new());
+        let mut tv = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+        let mut ts = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+        let (mv, ms) = (values.mark(), sse.mark());
+        values.push(&mut tv, body);
+        sse.push(&mut ts, body);
+        let ev = values.pop_error_since(mv);
+        let es = sse.pop_error_since(ms);
+        (values, sse, ev, es)
+    }
+
+    #[test]
+    fn sse_form_matches_values_and_splits_off_the_error_chunk() {
+        let (values, sse, ev, es) = both(CUT);
+        let (Held::Values(v), Held::Sse(b)) = (values, sse) else {
+            panic!("forms")
+        };
+        let mut encoded = Vec::new();
+        v.iter().for_each(|c| write_event(&mut encoded, c));
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            String::from_utf8(encoded).unwrap()
+        );
+        assert!(ev.is_some() && ev == es, "{ev:?} vs {es:?}");
+        assert_eq!(ev.unwrap()["choices"][0]["finish_reason"], "error");
+    }
+
+    #[test]
+    fn finish_drops_the_usage_chunk_in_both_forms() {
+        let ok = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
+            event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n";
+        let mut tv = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+        let mut ts = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+        let (mut values, mut sse) = (Held::Values(Vec::new()), Held::Sse(Vec::new()));
+        values.push(&mut tv, ok);
+        sse.push(&mut ts, ok);
+        values.finish(&mut tv);
+        sse.finish(&mut ts);
+        let (Held::Values(v), Held::Sse(b)) = (values, sse) else {
+            panic!("forms")
+        };
+        assert!(!v.is_empty() && v.iter().all(|c| !wire::is_usage_chunk(c)));
+        let mut encoded = Vec::new();
+        v.iter().for_each(|c| write_event(&mut encoded, c));
+        assert_eq!(b, encoded);
+        assert_eq!(ts.usage().map(|u| u.total_tokens), Some(4));
+    }
+
+    #[test]
+    fn nothing_new_means_nothing_popped() {
+        let mut sse = Held::Sse(b"data: {\"error\":{}}\n\n".to_vec());
+        let m = sse.mark();
+        assert!(sse.pop_error_since(m).is_none());
+        assert_eq!(sse.mark(), m);
     }
 }

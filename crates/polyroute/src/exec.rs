@@ -12,7 +12,7 @@ use polyroute_core::{Error, Result, Usage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::chat_stream::ChatStream;
+use crate::chat_stream::{ChatStream, ChunkTx, SseStream};
 use crate::config::RequestContext;
 use crate::health::Observation;
 use crate::ledger::GenerationRecord;
@@ -82,14 +82,7 @@ impl Router {
                 &a.provider_name,
             )
         })?;
-        let body = serde_json::to_vec(&native.body).map_err(|e| {
-            wire::transport_failure(
-                OutcomeClass::InvalidRequest,
-                400,
-                &e.to_string(),
-                &a.provider_name,
-            )
-        })?;
+        let body = native.body.into_bytes();
         let mut rb = match up.endpoint(&native.path) {
             Some(url) => self.http.post(url),
             None => self.http.post(format!("{}{}", up.base_url, native.path)),
@@ -440,13 +433,15 @@ impl Router {
     /// [`Router::chat_stream`] with caller context.
     pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
         let (tx, rx) = mpsc::channel(64);
-        let me = self.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = me.run_stream(request, &ctx, &tx).await {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
-        ChatStream::new(rx, task)
+        ChatStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Values(tx)))
+    }
+
+    /// [`Router::chat_stream_with`] as SSE events, `data: {json}\n\n` (several per item), with errors before
+    /// any chunk as `Err` (so a server can still answer with their status) and no `[DONE]`. The translators
+    /// write the events directly, without building chunk objects: faster than encoding a [`ChatStream`].
+    pub fn chat_stream_events(&self, request: Value, ctx: RequestContext) -> SseStream {
+        let (tx, rx) = mpsc::channel(64);
+        SseStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Sse(tx)))
     }
 
     /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
@@ -456,25 +451,31 @@ impl Router {
         request: Value,
         ctx: RequestContext,
     ) -> impl Stream<Item = Bytes> + Send + 'static {
-        let s = self.chat_stream_with(request, ctx);
-        s.map(|item| {
-            let v = match item {
-                Ok(v) => v,
-                Err(e) => e.to_envelope(),
-            };
-            Bytes::from(format!("data: {v}\n\n"))
-        })
-        .chain(futures::stream::once(async {
-            Bytes::from_static(b"data: [DONE]\n\n")
-        }))
+        self.chat_stream_events(request, ctx)
+            .map(|item| match item {
+                Ok(events) => events,
+                Err(e) => Bytes::from(format!("data: {}\n\n", e.to_envelope())),
+            })
+            .chain(futures::stream::once(async {
+                Bytes::from_static(b"data: [DONE]\n\n")
+            }))
     }
 
-    async fn run_stream(
+    fn spawn_stream(
         &self,
         request: Value,
-        ctx: &RequestContext,
-        tx: &mpsc::Sender<Result<Value>>,
-    ) -> Result<()> {
+        ctx: RequestContext,
+        tx: ChunkTx,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.run_stream(request, &ctx, &tx).await {
+                tx.error(e).await;
+            }
+        })
+    }
+
+    async fn run_stream(&self, request: Value, ctx: &RequestContext, tx: &ChunkTx) -> Result<()> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
         let mut ad = self.admit(&request, &req, ctx)?;
@@ -504,7 +505,7 @@ impl Router {
                     if ctx.metadata {
                         last["router_metadata"] = Self::metadata(&ad, &records, &served.dropped);
                     }
-                    let _ = tx.send(Ok(last)).await;
+                    let _ = tx.chunk(last).await;
                     return Ok(());
                 }
                 StreamEnd::Closed => {
@@ -531,7 +532,7 @@ impl Router {
                             &f.envelope,
                         )
                     });
-                    let _ = tx.send(Ok(chunk)).await;
+                    let _ = tx.chunk(chunk).await;
                     return Ok(());
                 }
                 StreamEnd::Before(mut f) => {
@@ -571,7 +572,7 @@ impl Router {
         a: &Attempt,
         req: &ChatRequest,
         deadline: Instant,
-        tx: &mpsc::Sender<Result<Value>>,
+        tx: &ChunkTx,
     ) -> StreamEnd {
         let up = match self.upstream(a) {
             Ok(u) => u,
@@ -638,7 +639,8 @@ impl Router {
         }
         let mut tr = StreamTranslator::new(up.dialect, self.response_ctx(ad, a, hints));
         let mut body = resp.bytes_stream();
-        let mut held: Vec<Value> = Vec::new();
+        // Translated chunks not yet sent: held back until content appears (so a failure can still fall back).
+        let mut held = tx.held();
         let mut ttft: Option<f64> = None;
         let mut first_at: Option<Instant> = None;
         loop {
@@ -675,26 +677,19 @@ impl Router {
                 }
                 Ok(Some(Ok(b))) => Some(b),
             };
-            let mut out = match &chunk {
-                Some(b) => tr.push(b),
-                None => {
-                    // The translator's usage chunk is replaced by the billed one (with cost) after the ledger.
-                    let mut v = tr.finish();
-                    v.retain(|c| !wire::is_usage_chunk(c));
-                    v
-                }
-            };
+            let mark = held.mark();
+            match &chunk {
+                Some(b) => held.push(&mut tr, b),
+                // The translator's usage chunk is replaced by the billed one (with cost) after the ledger.
+                None => held.finish(&mut tr),
+            }
             if let Some(f) = tr.failure() {
                 let f = f.clone();
                 // The translator ended the stream with its in-band error chunk; it goes out after billing.
-                let err_chunk = out.pop().filter(|c| c.get("error").is_some());
-                if tr.content_emitted() {
-                    // Deliver what was translated before the failure, then end in-band.
-                    for v in held.drain(..).chain(out) {
-                        if tx.send(Ok(v)).await.is_err() {
-                            return StreamEnd::Closed;
-                        }
-                    }
+                let err_chunk = held.pop_error_since(mark);
+                // Deliver what was translated before the failure, then end in-band.
+                if tr.content_emitted() && !tx.flush(&mut held).await {
+                    return StreamEnd::Closed;
                 }
                 return end_failed(f, &tr, ttft, dropped, err_chunk);
             }
@@ -703,22 +698,16 @@ impl Router {
                     ttft = Some(ms(t0.elapsed()));
                     first_at = Some(Instant::now());
                 }
-                for v in held.drain(..).chain(out) {
-                    if tx.send(Ok(v)).await.is_err() {
-                        return StreamEnd::Closed;
-                    }
+                if !tx.flush(&mut held).await {
+                    return StreamEnd::Closed;
                 }
-            } else {
-                held.extend(out);
             }
             if chunk.is_none() {
                 break;
             }
         }
-        for v in held.drain(..) {
-            if tx.send(Ok(v)).await.is_err() {
-                return StreamEnd::Closed;
-            }
+        if !tx.flush(&mut held).await {
+            return StreamEnd::Closed;
         }
         let usage = tr.usage().copied().unwrap_or_default();
         let tput = first_at

@@ -33,7 +33,7 @@ pub use polyroute_core::error::AttemptRecord;
 pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
 pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
-pub use chat_stream::ChatStream;
+pub use chat_stream::{ChatStream, SseStream};
 pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
 pub use health::{HealthStore, MemoryHealth, Observation};
 pub use ledger::{GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals};

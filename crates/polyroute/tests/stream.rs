@@ -218,6 +218,66 @@ async fn sse_helper_frames_and_terminates() {
     assert!(all.ends_with("data: [DONE]\n\n"));
 }
 
+/// SSE events of a `chat_stream_sse` body, parsed; panics unless it is `data: <json>\n\n` events then `[DONE]`.
+fn sse_events(parts: &[bytes::Bytes]) -> Vec<Value> {
+    let all: Vec<u8> = parts.concat();
+    let text = String::from_utf8(all).unwrap();
+    let body = text
+        .strip_suffix("data: [DONE]\n\n")
+        .expect("ends with [DONE]");
+    body.split_terminator("\n\n")
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").expect("a data line")).unwrap())
+        .collect()
+}
+
+/// Without the per-request `id` and `created`, which differ between two runs.
+fn normalized(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("id");
+        o.remove("created");
+    }
+    v
+}
+
+/// The byte path (`chat_stream_sse`, translators writing SSE directly) sends the same chunks as the value path,
+/// for every dialect, whole or cut mid-stream (in-band error).
+#[tokio::test]
+async fn sse_bytes_match_the_chunk_stream_in_every_dialect() {
+    for dialect in ["openai", "anthropic", "gemini"] {
+        for fault in ["ok", "cut"] {
+            let m = mocks(1).await;
+            let r = builder(&[P("alpha", dialect, base(&m[0], dialect))])
+                .build()
+                .unwrap();
+            let text = "one two three four five six seven eight nine ten";
+            m[0].script([fault, fault]).unwrap();
+            let values: Vec<Value> = collect(r.chat_stream(sreq(&["alpha"], text)))
+                .await
+                .into_iter()
+                .map(|c| normalized(c.unwrap()))
+                .collect();
+            let parts: Vec<bytes::Bytes> = r
+                .chat_stream_sse(sreq(&["alpha"], text), RequestContext::default())
+                .collect()
+                .await;
+            let events: Vec<Value> = sse_events(&parts).into_iter().map(normalized).collect();
+            assert!(values.len() > 2, "{dialect} {fault}: {values:?}");
+            assert_eq!(events, values, "{dialect} {fault}");
+            let last = values.last().unwrap();
+            if fault == "cut" {
+                assert_eq!(last["choices"][0]["finish_reason"], "error", "{dialect}");
+            } else {
+                assert!(last["usage"]["cost"].as_f64().unwrap() > 0.0, "{dialect}");
+                let content: String = values
+                    .iter()
+                    .filter_map(|v| v["choices"][0]["delta"]["content"].as_str())
+                    .collect();
+                assert_eq!(content, format!("m0: {text}"), "{dialect}");
+            }
+        }
+    }
+}
+
 /// Under heavy machine load a stream may be slow but must never fail, mix with another, lose chunks or be billed
 /// twice: the router-wide timeouts here are the relaxed ones (60 s first token and idle).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,10 @@
 //! Helpers shared by the dialects: finish reasons, reasoning budgets, data URIs, text extraction.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
+use super::json::Json;
 use crate::types::{ChatRequest, Usage};
 
 /// An object from owned values, without the deep copy `json!` makes of `Value` arguments (it serializes them).
@@ -208,42 +211,41 @@ pub(crate) fn mime_from_url(url: &str) -> &'static str {
     }
 }
 
-/// Parse tool-call `arguments` (a JSON string); empty means `{}`.
-pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Value> {
+/// Parse tool-call `arguments` (a JSON string; empty means `{}`) into a [`Json`] borrowing from it.
+pub(crate) fn parse_arguments(args: Option<&Value>) -> Option<Json<'_>> {
     match args {
-        None | Some(Value::Null) => Some(json!({})),
-        Some(Value::String(s)) if s.trim().is_empty() => Some(json!({})),
-        Some(Value::String(s)) => serde_json::from_str(s).ok(),
-        Some(v @ Value::Object(_)) => Some(v.clone()),
+        None | Some(Value::Null) => Some(Json::empty_object()),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(Json::empty_object()),
+        Some(Value::String(s)) => Json::parse(s),
+        Some(v @ Value::Object(_)) => Some(Json::Ref(v)),
         Some(_) => None,
     }
 }
 
 /// Keep `[A-Za-z0-9_-]` (and the extra characters in `also`), replace the rest with `_`, cut to `max` chars.
 pub(crate) fn sanitize_name(name: &str, also: &[char], max: usize) -> String {
+    sanitize_name_cow(name, also, max).into_owned()
+}
+
+/// [`sanitize_name`], borrowing `name` when it is already valid (the common case).
+pub(crate) fn sanitize_name_cow<'n>(name: &'n str, also: &[char], max: usize) -> Cow<'n, str> {
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || also.contains(&c);
     // Common case: already valid (every accepted character is ASCII, so bytes count characters).
     if !name.is_empty()
         && name.len() <= max
         && name.bytes().all(|b| b.is_ascii() && ok(char::from(b)))
     {
-        return name.to_string();
+        return Cow::Borrowed(name);
     }
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || also.contains(&c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if ok(c) { c } else { '_' })
         .take(max)
         .collect();
     if s.is_empty() {
-        "_".to_string()
+        Cow::Borrowed("_")
     } else {
-        s
+        Cow::Owned(s)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Provider dialects: the OpenAI Chat Completions request is the canonical input; each dialect turns it into the
 //! provider's native request and turns the native response, stream and errors back into OpenAI shape.
 //!
-//! Pure code, no I/O: the engine sends [`NativeRequest::body`] to `base_url + path` with the credential placed in
-//! the header named by [`Dialect::auth_header`], then hands the answer to [`parse_response`] (whole body),
-//! a [`StreamTranslator`] (SSE body, fed as bytes arrive) or [`map_error`] (non-2xx status).
+//! Pure code, no I/O: the engine sends [`NativeRequest::body`] (JSON text, see [`NativeBody`]) to
+//! `base_url + path` with the credential placed in the header named by [`Dialect::auth_header`], then hands the
+//! answer to [`parse_response`] (whole body), a [`StreamTranslator`] (SSE body, fed as bytes arrive) or
+//! [`map_error`] (non-2xx status). The Anthropic and Gemini request bodies are typed views borrowing from the
+//! request, serialized straight to text; reading a body as a `Value` parses it on demand.
 //!
 //! Parameters a provider does not support are dropped and listed in [`NativeRequest::dropped`], or rejected with
 //! [`Error::InvalidRequest`] when [`TranslateOptions::strict`] (`provider.require_parameters`) is set.
@@ -38,9 +40,11 @@
 //! ```
 
 pub mod anthropic;
+mod body;
 mod common;
 mod errors;
 pub mod gemini;
+mod json;
 pub mod openai;
 mod stream;
 
@@ -51,6 +55,7 @@ use crate::error::{Error, Result};
 use crate::plan::Outcome;
 use crate::types::{ChatRequest, Usage};
 
+pub use body::NativeBody;
 pub use errors::map_error;
 pub use stream::StreamTranslator;
 
@@ -200,8 +205,8 @@ impl ResponseHints {
 /// The provider-native request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NativeRequest {
-    /// JSON body.
-    pub body: Value,
+    /// JSON body: the text to send, readable as a [`Value`] (see [`NativeBody`]).
+    pub body: NativeBody,
     /// Path below the provider base URL: `/chat/completions`, `/v1/messages`,
     /// `/v1beta/models/{m}:generateContent` or `/v1beta/models/{m}:streamGenerateContent?alt=sse`.
     pub path: String,

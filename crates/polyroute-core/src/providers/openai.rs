@@ -3,7 +3,9 @@
 use serde_json::{json, Map, Value};
 
 use super::common::{normalize_finish, pick, u64_at, usage_json, with_total};
-use super::{drop_param, NativeRequest, ResponseContext, ResponseHints, TranslateOptions};
+use super::{
+    drop_param, NativeBody, NativeRequest, ResponseContext, ResponseHints, TranslateOptions,
+};
 use crate::error::Result;
 use crate::types::{ChatRequest, CompletionTokensDetails, PromptTokensDetails, Usage};
 
@@ -319,7 +321,7 @@ pub(crate) fn build_request(
         body.remove("stream_options");
     }
     Ok(NativeRequest {
-        body: Value::Object(body),
+        body: NativeBody::from_value(Value::Object(body))?,
         path: "/chat/completions".into(),
         headers: Vec::new(),
         dropped,

@@ -19,6 +19,7 @@
 
 mod response;
 pub(crate) mod stream;
+mod wire;
 
 use std::borrow::Cow;
 
@@ -26,11 +27,12 @@ use serde_json::{json, Map, Value};
 
 use super::common::{get, get2, get_str, map_get, obj, st};
 use super::common::{
-    parse_arguments, parse_data_uri, reasoning_wish, sanitize_name, thinking_budget,
+    parse_arguments, parse_data_uri, reasoning_wish, sanitize_name_cow, thinking_budget,
 };
-use super::{drop_param, NativeRequest, ResponseHints, TranslateOptions};
+use super::{drop_param, NativeBody, NativeRequest, ResponseHints, TranslateOptions};
 use crate::error::{Error, Result};
 use crate::types::{ChatRequest, Message, Role};
+use wire::{Block, Body, Field, InputSchema, Kind, Source, Tool, ToolContent, Turn};
 
 pub(crate) use response::{anthropic_usage, parse_response};
 
@@ -71,13 +73,17 @@ impl Ctx<'_, '_> {
 }
 
 /// A tool name as Anthropic accepts it (`^[a-zA-Z0-9_-]{1,128}$`).
-fn tool_name(name: &str) -> String {
-    sanitize_name(name, &[], 128)
+fn tool_name(name: &str) -> Cow<'_, str> {
+    sanitize_name_cow(name, &[], 128)
 }
 
 /// A tool-use id as Anthropic accepts it (`^[a-zA-Z0-9_-]+$`); applied to calls and results alike.
-fn tool_id(id: &str) -> String {
-    sanitize_name(id, &[], 256)
+fn tool_id(id: &str) -> Cow<'_, str> {
+    sanitize_name_cow(id, &[], 256)
+}
+
+fn block(kind: Kind<'_>) -> Block<'_> {
+    Block { kind, cache: None }
 }
 
 pub(crate) fn build_request(
@@ -121,35 +127,30 @@ pub(crate) fn build_request(
                     ));
                 }
                 let content = match &m.content {
-                    Some(Value::String(s)) => Value::String(s.clone()),
-                    Some(Value::Array(parts)) => blocks_value(user_parts(&mut cx, parts, i)?),
-                    _ => st(""),
+                    Some(Value::String(s)) => ToolContent::Text(s),
+                    Some(Value::Array(parts)) => {
+                        ToolContent::Blocks(user_parts(&mut cx, parts, i)?)
+                    }
+                    _ => ToolContent::Text(""),
                 };
-                let mut block = Map::with_capacity(4);
-                block.insert("type".into(), st("tool_result"));
-                block.insert("tool_use_id".into(), Value::String(tool_id(id)));
-                block.insert("content".into(), content);
-                if map_get(&m.extra, "is_error").and_then(Value::as_bool) == Some(true) {
-                    block.insert("is_error".into(), Value::Bool(true));
-                }
-                let mut blocks = vec![Block::Json(Value::Object(block))];
+                let is_error = map_get(&m.extra, "is_error").and_then(Value::as_bool) == Some(true);
+                let mut blocks = vec![block(Kind::ToolResult {
+                    id: tool_id(id),
+                    content,
+                    is_error,
+                })];
                 apply_cache_control(m, &mut blocks);
                 push_turn(&mut turns, "user", blocks);
             }
         }
     }
-    for (role, blocks) in &mut turns {
-        if blocks.is_empty() && *role == "user" {
-            blocks.push(Block::Text {
-                text: Cow::Borrowed("."),
-                cache: None,
-            });
+    for t in &mut turns {
+        if t.blocks.is_empty() && t.role == "user" {
+            t.blocks.push(block(Kind::Text(Cow::Borrowed("."))));
         }
     }
-    turns.retain(|(_, b)| !b.is_empty());
+    turns.retain(|t| !t.blocks.is_empty());
 
-    let mut body = Map::with_capacity(12);
-    body.insert("model".into(), st(opts.upstream_model));
     let mut max_tokens = req.output_limit().unwrap_or(opts.default_max_tokens).max(1);
     let thinking = match reasoning_wish(req) {
         Some(w) if !w.disabled => {
@@ -169,15 +170,13 @@ pub(crate) fn build_request(
         }
         _ => None,
     };
-    body.insert("max_tokens".into(), json!(max_tokens));
-    if !system.is_empty() {
-        body.insert("system".into(), blocks_value(system));
-    }
-    let messages: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, content)| obj([("role", st(role)), ("content", compact(content))]))
-        .collect();
-    body.insert("messages".into(), Value::Array(messages));
+    let mut body = Body {
+        model: opts.upstream_model,
+        max_tokens,
+        system,
+        turns,
+        fields: Vec::with_capacity(8),
+    };
 
     let mut tools = build_tools(&mut cx, req)?;
     let mut tool_choice = if tools.is_empty() {
@@ -204,20 +203,23 @@ pub(crate) fn build_request(
     if let Some(t) = &thinking {
         match t {
             Thinking::Budget(budget) => {
-                body.insert(
-                    "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": budget}),
+                body.set(
+                    "thinking",
+                    Field::Owned(json!({"type": "enabled", "budget_tokens": budget})),
                 );
             }
             Thinking::Adaptive { effort, exclude } => {
                 let display = if *exclude { "omitted" } else { "summarized" };
-                body.insert(
-                    "thinking".into(),
-                    json!({"type": "adaptive", "display": display}),
+                body.set(
+                    "thinking",
+                    Field::Owned(json!({"type": "adaptive", "display": display})),
                 );
-                let oc = body.entry("output_config").or_insert_with(|| json!({}));
-                if let Some(oc) = oc.as_object_mut() {
-                    oc.insert("effort".into(), json!(effort));
+                match body.get_mut("output_config") {
+                    Some(Field::Owned(Value::Object(oc))) => {
+                        oc.insert("effort".into(), json!(effort));
+                    }
+                    Some(_) => {}
+                    None => body.set("output_config", Field::Owned(json!({"effort": effort}))),
                 }
             }
         }
@@ -233,17 +235,18 @@ pub(crate) fn build_request(
         }
     }
     if !tools.is_empty() {
-        body.insert("tools".into(), Value::Array(tools));
+        body.set("tools", Field::Tools(tools));
     }
     if let Some(tc) = tool_choice {
-        body.insert("tool_choice".into(), tc);
+        body.set("tool_choice", Field::Owned(tc));
     }
     sampling(&mut cx, req, &mut body, thinking.is_some())?;
     if opts.stream {
-        body.insert("stream".into(), json!(true));
+        body.set("stream", Field::Owned(Value::Bool(true)));
     }
+    let body = NativeBody::serialize(&body, 1024 + 384 * req.messages.len())?;
     Ok(NativeRequest {
-        body: Value::Object(body),
+        body,
         path: "/v1/messages".into(),
         headers: vec![(
             "anthropic-version".into(),
@@ -252,18 +255,6 @@ pub(crate) fn build_request(
         dropped: cx.dropped,
         hints: cx.hints,
     })
-}
-
-/// A turn that is one plain text block is sent as a string (what the official SDKs send).
-fn compact(mut blocks: Vec<Block<'_>>) -> Value {
-    if blocks.len() == 1 {
-        if let Some(Block::Text { cache: None, .. }) = blocks.first() {
-            if let Some(Block::Text { text, .. }) = blocks.pop() {
-                return Value::String(text.into_owned());
-            }
-        }
-    }
-    blocks_value(blocks)
 }
 
 /// Reasoning as Anthropic takes it.
@@ -298,36 +289,36 @@ fn adaptive_effort(w: &super::common::ReasoningWish, max_tokens: u64) -> &'stati
 
 /// `temperature` (clamped to Anthropic's 0–1), `top_p`, `top_k`; thinking rejects non-default temperature and
 /// `top_k`.
-fn sampling_params(
+fn sampling_params<'r>(
     cx: &mut Ctx<'_, '_>,
-    x: &Map<String, Value>,
-    body: &mut Map<String, Value>,
+    x: &'r Map<String, Value>,
+    body: &mut Body<'r>,
     thinking: bool,
 ) -> Result<()> {
     if let Some(t) = x.get("temperature").and_then(Value::as_f64) {
         if thinking && (t - 1.0).abs() > f64::EPSILON {
             cx.drop("temperature")?;
         } else {
-            body.insert("temperature".into(), json!(t.min(1.0)));
+            body.set("temperature", Field::F64(t.min(1.0)));
         }
     }
     if let Some(p) = x.get("top_p").filter(|v| v.is_number()) {
-        body.insert("top_p".into(), p.clone());
+        body.set("top_p", Field::Borrowed(p));
     }
     if let Some(k) = x.get("top_k").filter(|v| v.is_number()) {
         if thinking {
             cx.drop("top_k")?;
         } else {
-            body.insert("top_k".into(), k.clone());
+            body.set("top_k", Field::Borrowed(k));
         }
     }
     Ok(())
 }
 
-fn sampling(
+fn sampling<'r>(
     cx: &mut Ctx<'_, '_>,
-    req: &ChatRequest,
-    body: &mut Map<String, Value>,
+    req: &'r ChatRequest,
+    body: &mut Body<'r>,
     thinking: bool,
 ) -> Result<()> {
     let x = &req.extra;
@@ -341,38 +332,31 @@ fn sampling(
     if cx.opts.sampling_params {
         sampling_params(cx, x, body, thinking)?;
     }
-    let stops: Vec<Value> = match x.get("stop") {
-        Some(Value::String(s)) => vec![json!(s)],
-        Some(Value::Array(a)) => a.clone(),
+    let nonblank = |s: &&Value| s.as_str().is_some_and(|s| !s.trim().is_empty());
+    let stops: Vec<&Value> = match x.get("stop") {
+        Some(s @ Value::String(_)) => std::iter::once(s).filter(nonblank).collect(),
+        Some(Value::Array(a)) => a.iter().filter(nonblank).collect(),
         _ => Vec::new(),
     };
-    let stops: Vec<Value> = stops
-        .into_iter()
-        .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
-        .collect();
     if !stops.is_empty() {
-        body.insert("stop_sequences".into(), Value::Array(stops));
+        body.set("stop_sequences", Field::Values(stops));
     }
     let user = x
         .get("user")
         .or_else(|| x.get("safety_identifier"))
         .and_then(Value::as_str);
     if let Some(u) = user.filter(|u| !u.contains('@') && !u.is_empty()) {
-        body.insert("metadata".into(), json!({"user_id": u}));
+        body.set("metadata", Field::Owned(json!({"user_id": u})));
     }
     if let Some(tier) = &req.service_tier {
         match tier.as_str() {
-            "auto" => {
-                body.insert("service_tier".into(), json!("auto"));
-            }
-            "default" => {
-                body.insert("service_tier".into(), json!("standard_only"));
-            }
+            "auto" => body.set("service_tier", Field::Owned(json!("auto"))),
+            "default" => body.set("service_tier", Field::Owned(json!("standard_only"))),
             _ => cx.drop("service_tier")?,
         }
     }
     if let Some(cc) = x.get("cache_control").filter(|v| v.is_object()) {
-        body.insert("cache_control".into(), cc.clone());
+        body.set("cache_control", Field::Borrowed(cc));
     }
     for p in UNSUPPORTED {
         if x.get(*p)
@@ -387,7 +371,7 @@ fn sampling(
     Ok(())
 }
 
-fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
+fn build_tools<'r>(cx: &mut Ctx<'_, '_>, req: &'r ChatRequest) -> Result<Vec<Tool<'r>>> {
     let mut out = Vec::with_capacity(req.tools.as_ref().map_or(0, Vec::len) + 1);
     for (i, t) in req.tools.iter().flatten().enumerate() {
         if get_str(t, "type") != Some("function") {
@@ -397,46 +381,25 @@ fn build_tools(cx: &mut Ctx<'_, '_>, req: &ChatRequest) -> Result<Vec<Value>> {
         let f = get(t, "function").unwrap_or(&Value::Null);
         let name = get_str(f, "name").unwrap_or("");
         let sent = tool_name(name);
-        if sent != name && !cx.hints.tool_names.iter().any(|(s, _)| s == &sent) {
-            cx.hints.tool_names.push((sent.clone(), name.to_string()));
+        if sent != name && !cx.hints.tool_names.iter().any(|(s, _)| *s == sent) {
+            cx.hints
+                .tool_names
+                .push((sent.clone().into_owned(), name.to_string()));
         }
-        let mut tool = Map::with_capacity(4);
-        tool.insert("name".into(), Value::String(sent));
-        if let Some(d) = get_str(f, "description").filter(|d| !d.is_empty()) {
-            tool.insert("description".into(), st(d));
-        }
-        tool.insert("input_schema".into(), object_schema(get(f, "parameters")));
-        if let Some(cc) = get(t, "cache_control").filter(|v| v.is_object()) {
-            tool.insert("cache_control".into(), cc.clone());
-        }
-        out.push(Value::Object(tool));
+        out.push(Tool::Function {
+            name: sent,
+            description: get_str(f, "description").filter(|d| !d.is_empty()),
+            schema: InputSchema(get(f, "parameters").and_then(Value::as_object)),
+            cache: get(t, "cache_control").filter(|v| v.is_object()),
+        });
     }
     Ok(out)
 }
 
-/// A JSON schema whose root is an object, as `input_schema` requires.
+/// A JSON schema whose root is an object, as `input_schema` requires (see [`InputSchema`]).
 fn object_schema(s: Option<&Value>) -> Value {
-    match s {
-        Some(Value::Object(src)) => {
-            let mut m = src.clone();
-            if map_get(src, "$schema").is_some() {
-                m.remove("$schema");
-            }
-            // Replacing the value in place keeps the key where `insert` would have kept it.
-            match m.iter_mut().find(|(k, _)| k.as_str() == "type") {
-                Some((_, t)) => {
-                    if t.as_str() != Some("object") {
-                        *t = st("object");
-                    }
-                }
-                None => {
-                    m.insert("type".into(), st("object"));
-                }
-            }
-            Value::Object(m)
-        }
-        _ => json!({"type": "object", "properties": {}}),
-    }
+    serde_json::to_value(InputSchema(s.and_then(Value::as_object)))
+        .unwrap_or_else(|_| json!({"type": "object", "properties": {}}))
 }
 
 fn map_tool_choice(cx: &mut Ctx<'_, '_>, tc: Option<&Value>) -> Result<Option<Value>> {
@@ -472,8 +435,8 @@ fn map_tool_choice(cx: &mut Ctx<'_, '_>, tc: Option<&Value>) -> Result<Option<Va
 fn structured_output(
     cx: &mut Ctx<'_, '_>,
     req: &ChatRequest,
-    body: &mut Map<String, Value>,
-    tools: &mut Vec<Value>,
+    body: &mut Body<'_>,
+    tools: &mut Vec<Tool<'_>>,
     tool_choice: &mut Option<Value>,
     thinking: bool,
 ) -> Result<()> {
@@ -489,9 +452,12 @@ fn structured_output(
             if cx.opts.supports_native_structured_output {
                 let mut s = s;
                 close_objects(&mut s);
-                body.insert(
-                    "output_config".into(),
-                    obj([("format", obj([("type", st("json_schema")), ("schema", s)]))]),
+                body.set(
+                    "output_config",
+                    Field::Owned(obj([(
+                        "format",
+                        obj([("type", st("json_schema")), ("schema", s)]),
+                    )])),
                 );
                 return Ok(());
             }
@@ -513,14 +479,14 @@ fn structured_output(
         Some(_) => return cx.drop("response_format"),
     };
     let had_user_tools = !tools.is_empty();
-    tools.push(obj([
+    tools.push(Tool::Built(obj([
         ("name", st(JSON_TOOL)),
         (
             "description",
             st("Respond with a JSON object that matches this schema."),
         ),
         ("input_schema", schema),
-    ]));
+    ])));
     if !had_user_tools && !thinking {
         *tool_choice = Some(json!({"type": "tool", "name": JSON_TOOL}));
     } else if tool_choice.is_none() {
@@ -549,56 +515,19 @@ fn close_objects(v: &mut Value) {
     }
 }
 
-/// A content block while the turns are assembled. Plain text stays unboxed until the end, so a turn that is one
-/// text block becomes a string without building (and dropping) a block object.
-enum Block<'r> {
-    Text {
-        text: Cow<'r, str>,
-        cache: Option<&'r Value>,
-    },
-    Json(Value),
-}
-
-impl Block<'_> {
-    fn is_tool_result(&self) -> bool {
-        matches!(self, Block::Json(v) if get_str(v, "type") == Some("tool_result"))
-    }
-
-    fn into_value(self) -> Value {
-        match self {
-            Block::Text { text, cache } => {
-                let mut m = Map::with_capacity(if cache.is_some() { 3 } else { 2 });
-                m.insert("type".into(), st("text"));
-                m.insert("text".into(), Value::String(text.into_owned()));
-                if let Some(cc) = cache {
-                    m.insert("cache_control".into(), cc.clone());
-                }
-                Value::Object(m)
-            }
-            Block::Json(v) => v,
-        }
-    }
-}
-
-fn blocks_value(blocks: Vec<Block<'_>>) -> Value {
-    Value::Array(blocks.into_iter().map(Block::into_value).collect())
-}
-
-type Turn<'r> = (&'static str, Vec<Block<'r>>);
-
 fn push_turn<'r>(turns: &mut Vec<Turn<'r>>, role: &'static str, blocks: Vec<Block<'r>>) {
     match turns.last_mut() {
-        Some((r, existing)) if *r == role => {
+        Some(t) if t.role == role => {
             for b in blocks {
                 if b.is_tool_result() {
-                    let pos = existing.iter().take_while(|x| x.is_tool_result()).count();
-                    existing.insert(pos, b);
+                    let pos = t.blocks.iter().take_while(|x| x.is_tool_result()).count();
+                    t.blocks.insert(pos, b);
                 } else {
-                    existing.push(b);
+                    t.blocks.push(b);
                 }
             }
         }
-        _ => turns.push((role, blocks)),
+        _ => turns.push(Turn { role, blocks }),
     }
 }
 
@@ -609,20 +538,16 @@ fn cache_of(m: &Map<String, Value>) -> Option<&Value> {
 
 fn apply_cache_control<'r>(m: &'r Message, blocks: &mut [Block<'r>]) {
     if let Some(cc) = cache_of(&m.extra) {
-        match blocks.last_mut() {
-            Some(Block::Text { cache, .. }) => *cache = Some(cc),
-            Some(Block::Json(Value::Object(last))) => {
-                last.insert("cache_control".into(), cc.clone());
-            }
-            _ => {}
+        if let Some(last) = blocks.last_mut() {
+            last.cache = Some(cc);
         }
     }
 }
 
 fn prefix_name(blocks: &mut [Block<'_>], name: &str) {
-    if let Some(text) = blocks.iter_mut().find_map(|b| match b {
-        Block::Text { text, .. } => Some(text),
-        Block::Json(_) => None,
+    if let Some(text) = blocks.iter_mut().find_map(|b| match &mut b.kind {
+        Kind::Text(text) => Some(text),
+        _ => None,
     }) {
         *text = Cow::Owned(format!("{name}: {text}"));
     }
@@ -636,8 +561,8 @@ fn text_block<'r>(text: &'r str, part: Option<&'r Value>) -> Option<Block<'r>> {
         Some(Value::Object(p)) => cache_of(p),
         _ => None,
     };
-    Some(Block::Text {
-        text: Cow::Borrowed(text),
+    Some(Block {
+        kind: Kind::Text(Cow::Borrowed(text)),
         cache,
     })
 }
@@ -664,7 +589,7 @@ fn user_parts<'r>(cx: &mut Ctx<'_, '_>, parts: &'r [Value], i: usize) -> Result<
     let mut out = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
         let ty = get_str(p, "type").unwrap_or("text");
-        let block = match ty {
+        let kind = match ty {
             "text" => {
                 out.extend(text_block(get_str(p, "text").unwrap_or(""), Some(p)));
                 continue;
@@ -681,36 +606,38 @@ fn user_parts<'r>(cx: &mut Ctx<'_, '_>, parts: &'r [Value], i: usize) -> Result<
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 match parse_data_uri(data) {
-                    Some(d) if d.mime == "application/pdf" => Some(json!({
-                        "type": "document",
-                        "source": {"type": "base64", "media_type": d.mime, "data": d.data}
-                    })),
+                    Some(d) if d.mime == "application/pdf" => Some(Kind::Media {
+                        kind: "document",
+                        source: Source::Base64 {
+                            media_type: d.mime,
+                            data: d.data,
+                        },
+                    }),
                     _ => {
                         cx.drop(&format!("messages[{i}].content[{j}]"))?;
                         None
                     }
                 }
             }
-            "image" | "document" | "tool_result" | "search_result" => Some(p.clone()),
+            "image" | "document" | "tool_result" | "search_result" => p.as_object().map(Kind::Raw),
             _ => {
                 cx.drop(&format!("messages[{i}].content[{j}]"))?;
                 None
             }
         };
-        if let Some(mut b) = block {
-            if let (Some(cc), Some(obj)) = (
-                get(p, "cache_control").filter(|v| v.is_object()),
-                b.as_object_mut(),
-            ) {
-                obj.insert("cache_control".into(), cc.clone());
-            }
-            out.push(Block::Json(b));
+        if let Some(kind) = kind {
+            // A forwarded block keeps its own `cache_control`; the others take the part's.
+            let cache = match kind {
+                Kind::Raw(_) => None,
+                _ => get(p, "cache_control").filter(|v| v.is_object()),
+            };
+            out.push(Block { kind, cache });
         }
     }
     Ok(out)
 }
 
-fn media_block(url: &str) -> Option<Value> {
+fn media_block(url: &str) -> Option<Kind<'_>> {
     if url.is_empty() {
         return None;
     }
@@ -720,20 +647,27 @@ fn media_block(url: &str) -> Option<Value> {
         } else {
             "image"
         };
-        return Some(
-            json!({"type": kind, "source": {"type": "base64", "media_type": d.mime, "data": d.data}}),
-        );
+        return Some(Kind::Media {
+            kind,
+            source: Source::Base64 {
+                media_type: d.mime,
+                data: d.data,
+            },
+        });
     }
     let is_pdf = url
         .split(['?', '#'])
         .next()
         .is_some_and(|p| p.to_ascii_lowercase().ends_with(".pdf"));
     let kind = if is_pdf { "document" } else { "image" };
-    Some(json!({"type": kind, "source": {"type": "url", "url": url}}))
+    Some(Kind::Media {
+        kind,
+        source: Source::Url(url),
+    })
 }
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(1 + m.tool_calls.as_ref().map_or(0, Vec::len));
     // Thinking blocks from an earlier Anthropic answer go back first and unmodified.
     if let Some(Value::Array(details)) = map_get(&m.extra, "reasoning_details") {
         for d in details {
@@ -743,21 +677,17 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>> {
             }
             match get_str(d, "type") {
                 Some("reasoning.text") => {
-                    if let Some(sig) = get_str(d, "signature") {
-                        let text = get_str(d, "text").unwrap_or("");
-                        out.push(Block::Json(obj([
-                            ("type", st("thinking")),
-                            ("thinking", st(text)),
-                            ("signature", st(sig)),
-                        ])));
+                    if let Some(signature) = get_str(d, "signature") {
+                        let thinking = get_str(d, "text").unwrap_or("");
+                        out.push(block(Kind::Thinking {
+                            thinking,
+                            signature,
+                        }));
                     }
                 }
                 Some("reasoning.encrypted") => {
                     if let Some(data) = get_str(d, "data") {
-                        out.push(Block::Json(obj([
-                            ("type", st("redacted_thinking")),
-                            ("data", st(data)),
-                        ])));
+                        out.push(block(Kind::RedactedThinking(data)));
                     }
                 }
                 _ => {}
@@ -786,12 +716,11 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>> {
                 "must be a JSON object string",
             )
         })?;
-        out.push(Block::Json(obj([
-            ("type", st("tool_use")),
-            ("id", Value::String(tool_id(id))),
-            ("name", Value::String(tool_name(name))),
-            ("input", input),
-        ])));
+        out.push(block(Kind::ToolUse {
+            id: tool_id(id),
+            name: tool_name(name),
+            input,
+        }));
     }
     Ok(out)
 }

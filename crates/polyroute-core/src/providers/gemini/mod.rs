@@ -17,16 +17,21 @@
 mod response;
 pub mod schema;
 pub(crate) mod stream;
+mod wire;
+
+use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
 use super::common::{
-    effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name,
+    effort_ratio, mime_from_url, parse_arguments, parse_data_uri, reasoning_wish, sanitize_name_cow,
 };
-use super::common::{get, get2, get_str, map_get, obj, st};
-use super::{drop_param, NativeRequest, ResponseHints, TranslateOptions};
+use super::common::{get, get2, get_str, map_get};
+use super::json::Json;
+use super::{drop_param, NativeBody, NativeRequest, ResponseHints, TranslateOptions};
 use crate::error::{Error, Result};
 use crate::types::{ChatRequest, Role};
+use wire::{Body, Decl, Part, PartKind, Response, Turn};
 
 pub(crate) use response::parse_response;
 
@@ -54,28 +59,24 @@ fn generation(model: &str) -> u32 {
 }
 
 /// A function name as Gemini accepts it: `[A-Za-z_][A-Za-z0-9_.:-]{0,127}`.
-fn function_name(name: &str) -> String {
-    let s = sanitize_name(name, &['.', ':'], 128);
+fn function_name(name: &str) -> Cow<'_, str> {
+    let s = sanitize_name_cow(name, &['.', ':'], 128);
     if s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s
     } else {
         let mut p = format!("_{s}");
         p.truncate(128);
-        p
+        Cow::Owned(p)
     }
 }
 
-struct Turns(Vec<(&'static str, Vec<Value>)>);
-
-impl Turns {
-    fn push(&mut self, role: &'static str, parts: Vec<Value>) {
-        if parts.is_empty() {
-            return;
-        }
-        match self.0.last_mut() {
-            Some((r, existing)) if *r == role => existing.extend(parts),
-            _ => self.0.push((role, parts)),
-        }
+fn push_turn<'r>(turns: &mut Vec<Turn<'r>>, role: &'static str, parts: Vec<Part<'r>>) {
+    if parts.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some(t) if t.role == role => t.parts.extend(parts),
+        _ => turns.push(Turn { role, parts }),
     }
 }
 
@@ -89,16 +90,14 @@ pub(crate) fn build_request(
     let mut hints = ResponseHints::default();
     let mut drop =
         |dropped: &mut Vec<String>, p: &str| drop_param(dropped, opts.strict, "gemini", p);
-    let mut system: Vec<Value> = Vec::new();
-    let mut turns = Turns(Vec::with_capacity(req.messages.len()));
-    let mut calls: Vec<(&str, String)> = Vec::new();
+    let mut system: Vec<Part<'_>> = Vec::new();
+    let mut turns: Vec<Turn<'_>> = Vec::with_capacity(req.messages.len());
+    let mut calls: Vec<(&str, Cow<'_, str>)> = Vec::new();
 
     for (i, m) in req.messages.iter().enumerate() {
         match m.role {
             Role::System | Role::Developer => {
-                for t in texts(m.content.as_ref()) {
-                    system.push(text_part(t));
-                }
+                system.extend(texts(m.content.as_ref()).map(Part::text));
             }
             Role::User => {
                 let mut parts = Vec::new();
@@ -106,24 +105,27 @@ pub(crate) fn build_request(
                     Some(Value::Array(items)) => {
                         for (j, p) in items.iter().enumerate() {
                             match user_part(p) {
-                                Some(v) => parts.push(v),
+                                Some(kind) => parts.push(Part::new(kind)),
                                 None => drop(&mut dropped, &format!("messages[{i}].content[{j}]"))?,
                             }
                         }
                     }
-                    other => parts.extend(texts(other.as_ref()).into_iter().map(text_part)),
+                    other => parts.extend(texts(other.as_ref()).map(Part::text)),
                 }
                 if let Some(name) = m.name.as_deref().filter(|n| !n.is_empty()) {
-                    if let Some(t) = parts.iter_mut().find_map(|p| p.get_mut("text")) {
-                        *t = json!(format!("{name}: {}", t.as_str().unwrap_or("")));
+                    if let Some(t) = parts.iter_mut().find_map(|p| match &mut p.kind {
+                        PartKind::Text(t) => Some(t),
+                        _ => None,
+                    }) {
+                        *t = Cow::Owned(format!("{name}: {t}"));
                     }
                 }
-                turns.push("user", parts);
+                push_turn(&mut turns, "user", parts);
             }
             Role::Assistant => {
                 let calls_n = m.tool_calls.as_ref().map_or(0, Vec::len);
-                let mut parts: Vec<Value> = Vec::with_capacity(1 + calls_n);
-                parts.extend(texts(m.content.as_ref()).into_iter().map(text_part));
+                let mut parts: Vec<Part<'_>> = Vec::with_capacity(1 + calls_n);
+                parts.extend(texts(m.content.as_ref()).map(Part::text));
                 let sigs = signatures(map_get(&m.extra, "reasoning_details"));
                 for (j, c) in m.tool_calls.iter().flatten().enumerate() {
                     let id = get_str(c, "id").unwrap_or("");
@@ -136,26 +138,26 @@ pub(crate) fn build_request(
                                 "must be a JSON object string",
                             )
                         })?;
-                    let mut fc = Map::with_capacity(3);
-                    fc.insert("name".into(), st(&name));
-                    fc.insert("args".into(), args);
-                    if echo_ids && !id.is_empty() {
-                        fc.insert("id".into(), st(id));
-                    }
-                    let mut part = Map::with_capacity(2);
-                    part.insert("functionCall".into(), Value::Object(fc));
-                    if let Some((_, s)) = sigs.iter().find(|(sid, _)| *sid == Some(id)) {
-                        part.insert("thoughtSignature".into(), st(s));
-                    }
-                    parts.push(Value::Object(part));
+                    let sig = sigs
+                        .iter()
+                        .find(|(sid, _)| *sid == Some(id))
+                        .map(|(_, s)| *s);
+                    parts.push(Part {
+                        kind: PartKind::Call {
+                            name: name.clone(),
+                            args,
+                            id: Some(id).filter(|id| echo_ids && !id.is_empty()),
+                        },
+                        sig,
+                    });
                     calls.push((id, name));
                 }
                 if let Some((_, s)) = sigs.iter().find(|(sid, _)| sid.is_none()) {
-                    if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
-                        first.entry("thoughtSignature").or_insert_with(|| st(s));
+                    if let Some(first) = parts.first_mut() {
+                        first.sig.get_or_insert(s);
                     }
                 }
-                turns.push("model", parts);
+                push_turn(&mut turns, "model", parts);
             }
             Role::Tool => {
                 let id = m.tool_call_id.as_deref().unwrap_or("");
@@ -164,47 +166,46 @@ pub(crate) fn build_request(
                     .rev()
                     .find(|(cid, _)| *cid == id)
                     .map(|(_, n)| n.clone())
-                    .or_else(|| m.name.clone().map(|n| function_name(&n)))
+                    .or_else(|| m.name.as_deref().map(function_name))
                     .ok_or_else(|| {
                         Error::invalid(
                             format!("messages[{i}].tool_call_id"),
                             format!("no earlier assistant tool call has id {id:?}; gemini needs the function name"),
                         )
                     })?;
-                let text = texts(m.content.as_ref()).join("");
-                let response = match serde_json::from_str::<Value>(&text) {
-                    Ok(v @ Value::Object(_)) => v,
-                    Ok(v) => obj([("output", v)]),
-                    Err(_) => obj([("output", Value::String(text))]),
+                let mut pieces = texts(m.content.as_ref());
+                let text = match (pieces.next(), pieces.next()) {
+                    (None, _) => Cow::Borrowed(""),
+                    (Some(t), None) => Cow::Borrowed(t),
+                    (Some(a), Some(b)) => {
+                        let mut s = String::from(a);
+                        s.push_str(b);
+                        pieces.for_each(|t| s.push_str(t));
+                        Cow::Owned(s)
+                    }
                 };
-                let mut fr = Map::with_capacity(3);
-                fr.insert("name".into(), Value::String(name));
-                fr.insert("response".into(), response);
-                if echo_ids && !id.is_empty() {
-                    fr.insert("id".into(), st(id));
-                }
-                let fr = Value::Object(fr);
-                turns.push("user", vec![obj([("functionResponse", fr)])]);
+                let parsed = match &text {
+                    Cow::Borrowed(t) => Json::parse(t),
+                    Cow::Owned(t) => Json::parse(t).map(Json::into_owned),
+                };
+                let response = match parsed {
+                    Some(v) if v.is_object() => Response::Object(v),
+                    Some(v) => Response::Output(v),
+                    None => Response::Text(text),
+                };
+                let part = Part::new(PartKind::Response {
+                    name,
+                    response,
+                    id: Some(id).filter(|id| echo_ids && !id.is_empty()),
+                });
+                push_turn(&mut turns, "user", vec![part]);
             }
         }
     }
-    if turns.0.is_empty() {
-        turns.push("user", vec![json!({"text": " "})]);
+    if turns.is_empty() {
+        push_turn(&mut turns, "user", vec![Part::text(" ")]);
     }
 
-    let mut body = Map::with_capacity(6);
-    let contents: Vec<Value> = turns
-        .0
-        .into_iter()
-        .map(|(role, parts)| obj([("role", st(role)), ("parts", Value::Array(parts))]))
-        .collect();
-    body.insert("contents".into(), Value::Array(contents));
-    if !system.is_empty() {
-        body.insert(
-            "systemInstruction".into(),
-            obj([("parts", Value::Array(system))]),
-        );
-    }
     let mut decls = Vec::with_capacity(req.tools.as_ref().map_or(0, Vec::len));
     for (i, t) in req.tools.iter().flatten().enumerate() {
         if get_str(t, "type") != Some("function") {
@@ -215,34 +216,29 @@ pub(crate) fn build_request(
         let orig = get_str(f, "name").unwrap_or("");
         let name = function_name(orig);
         if name != orig {
-            hints.tool_names.push((name.clone(), orig.to_string()));
+            hints
+                .tool_names
+                .push((name.clone().into_owned(), orig.to_string()));
         }
-        let mut d = Map::with_capacity(3);
-        d.insert("name".into(), Value::String(name));
-        if let Some(desc) = get_str(f, "description").filter(|d| !d.is_empty()) {
-            d.insert("description".into(), st(desc));
-        }
-        if let Some(p) = get(f, "parameters").filter(|p| p.is_object()) {
-            let s = schema::to_gemini_schema(p);
-            if get(&s, "properties").is_some() || get(&s, "type").is_some_and(|t| t != "OBJECT") {
-                d.insert("parameters".into(), s);
-            }
-        }
-        decls.push(Value::Object(d));
+        let parameters = get(f, "parameters")
+            .filter(|p| p.is_object())
+            .map(schema::gemini_schema)
+            .filter(schema::Schema::says_something);
+        decls.push(Decl {
+            name,
+            description: get_str(f, "description").filter(|d| !d.is_empty()),
+            parameters,
+        });
     }
-    if !decls.is_empty() {
-        body.insert(
-            "tools".into(),
-            Value::Array(vec![obj([("functionDeclarations", Value::Array(decls))])]),
-        );
-        if let Some(tc) = tool_config(req.tool_choice.as_ref()) {
-            body.insert("toolConfig".into(), tc);
-        }
-    }
+    let tool_config = if decls.is_empty() {
+        None
+    } else {
+        tool_config(req.tool_choice.as_ref())
+    };
     if req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
         drop(&mut dropped, "parallel_tool_calls")?;
     }
-    let gc = generation_config(
+    let generation_config = generation_config(
         req,
         gen,
         opts.sampling_params,
@@ -250,9 +246,6 @@ pub(crate) fn build_request(
         &mut dropped,
         &mut drop,
     )?;
-    if !gc.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(gc));
-    }
     for p in UNSUPPORTED {
         if req.extra.get(*p).is_some_and(|v| !v.is_null()) {
             drop(&mut dropped, p)?;
@@ -265,6 +258,14 @@ pub(crate) fn build_request(
     {
         drop(&mut dropped, "service_tier")?;
     }
+    let body = Body {
+        contents: turns,
+        system,
+        decls,
+        tool_config,
+        generation_config,
+    };
+    let body = NativeBody::serialize(&body, 1024 + 384 * req.messages.len())?;
     let model = opts
         .upstream_model
         .strip_prefix("models/")
@@ -275,7 +276,7 @@ pub(crate) fn build_request(
         "generateContent"
     };
     Ok(NativeRequest {
-        body: Value::Object(body),
+        body,
         path: format!(
             "/{}/models/{model}:{method}",
             opts.gemini_api_version.as_str()
@@ -413,56 +414,62 @@ fn signatures(details: Option<&Value>) -> Vec<(Option<&str>, &str)> {
         .collect()
 }
 
-/// `{"text": t}`.
-fn text_part(t: &str) -> Value {
-    let mut m = Map::with_capacity(1);
-    m.insert("text".into(), st(t));
-    Value::Object(m)
-}
-
-fn texts(content: Option<&Value>) -> Vec<&str> {
-    match content {
-        Some(Value::String(s)) if !s.is_empty() => vec![s.as_str()],
-        Some(Value::Array(parts)) => parts
-            .iter()
+fn texts(content: Option<&Value>) -> impl Iterator<Item = &str> {
+    let (one, parts) = match content {
+        Some(Value::String(s)) if !s.is_empty() => (Some(s.as_str()), None),
+        Some(Value::Array(parts)) => (None, Some(parts.iter())),
+        _ => (None, None),
+    };
+    one.into_iter().chain(
+        parts
+            .into_iter()
+            .flatten()
             .filter_map(|p| {
                 get(p, "text")
                     .or_else(|| get(p, "refusal"))
                     .and_then(Value::as_str)
             })
-            .filter(|t| !t.is_empty())
-            .collect(),
-        _ => Vec::new(),
-    }
+            .filter(|t| !t.is_empty()),
+    )
 }
 
-fn media(url: &str) -> Option<Value> {
+fn media(url: &str) -> Option<PartKind<'_>> {
     if url.is_empty() {
         return None;
     }
     Some(match parse_data_uri(url) {
-        Some(d) => json!({"inlineData": {"mimeType": d.mime, "data": d.data}}),
-        None => json!({"fileData": {"mimeType": mime_from_url(url), "fileUri": url}}),
+        Some(d) => PartKind::Inline {
+            mime: Cow::Borrowed(d.mime),
+            data: d.data,
+        },
+        None => PartKind::File {
+            mime: mime_from_url(url),
+            uri: url,
+        },
     })
 }
 
-fn user_part(p: &Value) -> Option<Value> {
+fn user_part(p: &Value) -> Option<PartKind<'_>> {
     match get_str(p, "type").unwrap_or("text") {
-        "text" => Some(text_part(get_str(p, "text").unwrap_or(""))),
+        "text" => Some(PartKind::Text(Cow::Borrowed(
+            get_str(p, "text").unwrap_or(""),
+        ))),
         "image_url" => media(
             get2(p, "image_url", "url")
                 .or_else(|| get(p, "image_url"))
                 .and_then(Value::as_str)?,
         ),
         "input_audio" => {
-            let data = p.pointer("/input_audio/data").and_then(Value::as_str)?;
-            let fmt = p
-                .pointer("/input_audio/format")
+            let data = get2(p, "input_audio", "data").and_then(Value::as_str)?;
+            let fmt = get2(p, "input_audio", "format")
                 .and_then(Value::as_str)
                 .unwrap_or("wav");
-            Some(json!({"inlineData": {"mimeType": format!("audio/{fmt}"), "data": data}}))
+            Some(PartKind::Inline {
+                mime: Cow::Owned(format!("audio/{fmt}")),
+                data,
+            })
         }
-        "file" => media(p.pointer("/file/file_data").and_then(Value::as_str)?),
+        "file" => media(get2(p, "file", "file_data").and_then(Value::as_str)?),
         _ => None,
     }
 }

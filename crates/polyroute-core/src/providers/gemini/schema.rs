@@ -6,28 +6,141 @@
 //! `exclusiveMinimum`, `propertyNames`, …) are removed, objects without properties lose the empty `properties`,
 //! arrays without `items` get `items: {type: STRING}`, and `propertyOrdering` keeps the declared key order.
 
+use std::borrow::Cow;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::providers::common::{get_str, map_get};
+use crate::providers::common::{get, get_str, map_get};
 
 const MAX_DEPTH: usize = 24;
 
 /// Clean a JSON schema for Gemini.
 #[must_use]
 pub fn to_gemini_schema(schema: &Value) -> Value {
-    let empty = Map::new();
-    let defs = crate::providers::common::get(schema, "$defs")
-        .or_else(|| crate::providers::common::get(schema, "definitions"))
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    serde_json::to_value(gemini_schema(schema)).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
+/// [`to_gemini_schema`] as a view that borrows from `schema` and serializes straight to JSON text.
+pub(crate) fn gemini_schema(schema: &Value) -> Schema<'_> {
+    let defs = get(schema, "$defs")
+        .or_else(|| get(schema, "definitions"))
+        .and_then(Value::as_object);
     convert(schema, defs, 0)
 }
 
-fn resolve<'a>(r: &str, defs: &'a Map<String, Value>) -> Option<&'a Value> {
+/// A cleaned schema object: keys in output order, values borrowed from the input where possible. `insert`
+/// replaces a present key in place, like a JSON object that keeps insertion order.
+#[derive(Default)]
+pub(crate) struct Schema<'v> {
+    entries: Vec<(&'v str, Node<'v>)>,
+}
+
+/// A value of a [`Schema`] key.
+enum Node<'v> {
+    Value(&'v Value),
+    Bool(bool),
+    Str(Cow<'v, str>),
+    Values(Vec<&'v Value>),
+    Names(Vec<&'v str>),
+    Props(Vec<(&'v str, Schema<'v>)>),
+    List(Vec<Schema<'v>>),
+    Item(Box<Schema<'v>>),
+}
+
+impl<'v> Schema<'v> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    fn insert(&mut self, key: &'v str, node: Node<'v>) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = node,
+            None => self.entries.push((key, node)),
+        }
+    }
+
+    /// Add a key known to be absent.
+    fn push(&mut self, key: &'v str, node: Node<'v>) {
+        self.entries.push((key, node));
+    }
+
+    fn insert_if_absent(&mut self, key: &'v str, node: Node<'v>) {
+        if !self.entries.iter().any(|(k, _)| *k == key) {
+            self.entries.push((key, node));
+        }
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| *k == key)
+    }
+
+    /// `properties` is present, or `type` is something other than `OBJECT`: a function declaration sends it.
+    pub(crate) fn says_something(&self) -> bool {
+        self.has("properties")
+            || self.entries.iter().any(|(k, v)| {
+                *k == "type"
+                    && match v {
+                        Node::Str(s) => s != "OBJECT",
+                        Node::Value(v) => *v != "OBJECT",
+                        _ => true,
+                    }
+            })
+    }
+}
+
+impl Serialize for Schema<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Value(v) => v.serialize(s),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::Str(t) => s.serialize_str(t),
+            Node::Values(v) => v.serialize(s),
+            Node::Names(v) => v.serialize(s),
+            Node::List(v) => v.serialize(s),
+            Node::Item(x) => x.serialize(s),
+            Node::Props(props) => {
+                let mut m = s.serialize_map(Some(props.len()))?;
+                for (k, v) in props {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+/// `{"type": "OBJECT"}` etc. without allocating for the JSON Schema type names.
+fn upper(t: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match t {
+        "string" => "STRING",
+        "integer" => "INTEGER",
+        "number" => "NUMBER",
+        "boolean" => "BOOLEAN",
+        "object" => "OBJECT",
+        "array" => "ARRAY",
+        _ => return Cow::Owned(t.to_ascii_uppercase()),
+    })
+}
+
+fn resolve<'a>(r: &str, defs: Option<&'a Map<String, Value>>) -> Option<&'a Value> {
     let name = r
         .strip_prefix("#/$defs/")
         .or_else(|| r.strip_prefix("#/definitions/"))?;
-    defs.get(name)
+    defs?.get(name)
 }
 
 /// Keywords copied as they are, in output order.
@@ -97,15 +210,15 @@ impl<'v> Keys<'v> {
     }
 }
 
-fn type_object() -> Value {
-    let mut m = Map::with_capacity(1);
-    m.insert("type".into(), Value::String("OBJECT".into()));
-    Value::Object(m)
+fn type_object<'v>() -> Schema<'v> {
+    let mut m = Schema::with_capacity(1);
+    m.entries.push(("type", Node::Str(Cow::Borrowed("OBJECT"))));
+    m
 }
 
-fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+fn convert<'v>(v: &'v Value, defs: Option<&'v Map<String, Value>>, depth: usize) -> Schema<'v> {
     let Value::Object(m) = v else {
-        return Value::Object(Map::new());
+        return Schema::default();
     };
     if depth > MAX_DEPTH {
         return type_object();
@@ -113,8 +226,8 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     let k = Keys::scan(m);
     if let Some(r) = k.r#ref.and_then(Value::as_str) {
         let mut out = resolve(r, defs).map_or_else(type_object, |d| convert(d, defs, depth + 1));
-        if let (Some(o), Some(d)) = (out.as_object_mut(), k.copied("description")) {
-            o.insert("description".into(), d.clone());
+        if let Some(d) = k.copied("description") {
+            out.insert("description", Node::Value(d));
         }
         return out;
     }
@@ -124,39 +237,41 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         let mut rest = variants.iter().filter(|x| !is_null(x));
         let mut out = match (rest.next(), rest.next()) {
             (Some(only), None) => convert(only, defs, depth + 1),
-            _ => crate::providers::common::obj([(
-                "anyOf",
-                Value::Array(
-                    variants
-                        .iter()
-                        .filter(|x| !is_null(x))
-                        .map(|x| convert(x, defs, depth + 1))
-                        .collect(),
-                ),
-            )]),
-        };
-        if let Some(o) = out.as_object_mut() {
-            if has_null {
-                o.insert("nullable".into(), Value::Bool(true));
+            _ => {
+                let mut o = Schema::with_capacity(3);
+                o.entries.push((
+                    "anyOf",
+                    Node::List(
+                        variants
+                            .iter()
+                            .filter(|x| !is_null(x))
+                            .map(|x| convert(x, defs, depth + 1))
+                            .collect(),
+                    ),
+                ));
+                o
             }
-            for key in ["description", "title"] {
-                if let Some(d) = k.copied(key) {
-                    o.entry(key).or_insert_with(|| d.clone());
-                }
+        };
+        if has_null {
+            out.insert("nullable", Node::Bool(true));
+        }
+        for key in ["description", "title"] {
+            if let Some(d) = k.copied(key) {
+                out.insert_if_absent(key, Node::Value(d));
             }
         }
         return out;
     }
-    let mut out = Map::with_capacity(8);
+    let mut out = Schema::with_capacity(8);
     let mut ty: Option<&str> = None;
     match k.ty {
         Some(Value::String(t)) if t == "null" => {
-            out.insert("nullable".into(), Value::Bool(true));
+            out.insert("nullable", Node::Bool(true));
         }
         Some(Value::String(t)) => ty = Some(t),
         Some(Value::Array(ts)) => {
             if ts.iter().any(|t| t == "null") {
-                out.insert("nullable".into(), Value::Bool(true));
+                out.insert("nullable", Node::Bool(true));
             }
             ty = ts.iter().filter_map(Value::as_str).find(|t| *t != "null");
         }
@@ -173,12 +288,17 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             ty = Some("string");
         }
     }
+    // Only `nullable` may be present already (it is also a copied keyword); every other key is new.
     if let Some(t) = ty {
-        out.insert("type".into(), Value::String(t.to_ascii_uppercase()));
+        out.push("type", Node::Str(upper(t)));
     }
     for (name, x) in COPIED.iter().zip(k.copied) {
         if let Some(x) = x {
-            out.insert((*name).into(), x.clone());
+            if *name == "nullable" {
+                out.insert(name, Node::Value(x));
+            } else {
+                out.push(name, Node::Value(x));
+            }
         }
     }
     if let Some(f) = k.format.and_then(Value::as_str) {
@@ -189,54 +309,53 @@ fn convert(v: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             _ => false,
         };
         if keep {
-            out.insert("format".into(), Value::String(f.into()));
+            out.push("format", Node::Str(Cow::Borrowed(f)));
         }
     }
     let enum_ok =
         |e: &[Value]| !e.is_empty() && e.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty()));
     match (k.r#enum, k.r#const) {
-        (Some(Value::Array(e)), _) if enum_ok(e) => {
-            out.insert("enum".into(), Value::Array(e.clone()));
+        (Some(e @ Value::Array(a)), _) if enum_ok(a) => {
+            out.push("enum", Node::Value(e));
         }
         (None, Some(c)) if enum_ok(std::slice::from_ref(c)) => {
-            out.insert("enum".into(), Value::Array(vec![c.clone()]));
+            out.push("enum", Node::Values(vec![c]));
         }
         _ => {}
     }
     if let Some(Value::Object(props)) = k.properties {
         if !props.is_empty() {
-            let mut conv = Map::with_capacity(props.len());
+            let mut conv = Vec::with_capacity(props.len());
             let mut order = Vec::with_capacity(props.len());
             for (name, p) in props {
-                conv.insert(name.clone(), convert(p, defs, depth + 1));
-                order.push(Value::String(name.clone()));
+                conv.push((name.as_str(), convert(p, defs, depth + 1)));
+                order.push(name.as_str());
             }
             if let Some(Value::Array(req)) = k.required {
-                let req: Vec<Value> = req
+                let req: Vec<&Value> = req
                     .iter()
                     .filter(|r| r.as_str().is_some_and(|r| map_get(props, r).is_some()))
-                    .cloned()
                     .collect();
                 if !req.is_empty() {
-                    out.insert("required".into(), Value::Array(req));
+                    out.push("required", Node::Values(req));
                 }
             }
-            out.insert("properties".into(), Value::Object(conv));
-            out.insert("propertyOrdering".into(), Value::Array(order));
+            out.push("properties", Node::Props(conv));
+            out.push("propertyOrdering", Node::Names(order));
         }
     }
     if ty == Some("array") {
         let items = k.items.map_or_else(
             || {
-                let mut m = Map::with_capacity(1);
-                m.insert("type".into(), Value::String("STRING".into()));
-                Value::Object(m)
+                let mut m = Schema::with_capacity(1);
+                m.entries.push(("type", Node::Str(Cow::Borrowed("STRING"))));
+                m
             },
             |i| convert(i, defs, depth + 1),
         );
-        out.insert("items".into(), items);
+        out.push("items", Node::Item(Box::new(items)));
     }
-    Value::Object(out)
+    out
 }
 
 #[cfg(test)]
