@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
-use polyroute::{ChatStream, RequestContext};
+use polyroute::{RequestContext, SseStream};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -133,7 +133,7 @@ fn error_chunk(e: &polyroute::Error, id: &str, model: &Value) -> Value {
 }
 
 struct Sse {
-    s: ChatStream,
+    s: SseStream,
     head: VecDeque<Bytes>,
     started: bool,
     done: bool,
@@ -162,7 +162,7 @@ async fn next_frame(mut st: Sse) -> Option<(Result<Bytes, Infallible>, Sse)> {
     let mut item = item;
     loop {
         match item {
-            Some(Ok(v)) => frame.extend_from_slice(&data(&v)),
+            Some(Ok(events)) => frame.extend_from_slice(&events),
             Some(Err(e)) => frame.extend_from_slice(&data(&error_chunk(&e, &st.id, &st.model))),
             None => {
                 st.done = true;
@@ -183,14 +183,14 @@ async fn next_frame(mut st: Sse) -> Option<(Result<Bytes, Infallible>, Sse)> {
 /// first keep-alive comment or chunk the status is 200 and errors are in-band.
 async fn stream(gw: &Gateway, request: Value, ctx: RequestContext, id: String) -> Response {
     let model = request.get("model").cloned().unwrap_or(Value::Null);
-    let mut s = gw.router.chat_stream_with(request, ctx);
+    let mut s = gw.router.chat_stream_events(request, ctx);
     let mut head = VecDeque::new();
     let mut done = false;
     match tokio::time::timeout(gw.keepalive, s.next()).await {
         Ok(Some(Err(e))) => {
             return with_gen_id(ApiError::engine(&e, gw.free_limits).into_response(), &id)
         }
-        Ok(Some(Ok(v))) => head.push_back(data(&v)),
+        Ok(Some(Ok(events))) => head.push_back(events),
         Ok(None) => {
             head.push_back(Bytes::from_static(DONE));
             done = true;
