@@ -89,43 +89,12 @@ pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// A JSON value as a Python object (dict, list, str, int, float, bool, None).
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(a) => {
-            let items = a
-                .iter()
-                .map(|x| to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, items)?.into_any()
-        }
-        Value::Object(m) => {
-            let d = PyDict::new(py);
-            for (k, x) in m {
-                d.set_item(ser::key(py, k), to_py(py, x)?)?;
-            }
-            d.into_any()
-        }
-    })
+    ser::to_py(py, v)
 }
 
 /// A list of JSON values as a Python list.
 pub fn to_py_list<'py>(py: Python<'py>, rows: &[Value]) -> PyResult<Bound<'py, PyAny>> {
-    let items = rows
-        .iter()
-        .map(|x| to_py(py, x))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyList::new(py, items)?.into_any())
+    ser::to_py(py, rows)
 }
 
 /// A request body: a dict, or JSON text as str or bytes.

@@ -46,30 +46,29 @@ const KEY_MAX_LEN: usize = 48;
 /// At most this many cached keys per thread, so arbitrary map keys cannot grow the cache without bound.
 const KEY_CACHE_CAP: usize = 1024;
 
+type KeyCache = RefCell<FxHashMap<Box<str>, Py<PyString>>>;
+
 thread_local! {
-    static KEYS: RefCell<FxHashMap<Box<str>, Py<PyString>>> = RefCell::new(FxHashMap::default());
+    static KEYS: KeyCache = RefCell::new(FxHashMap::default());
 }
 
-/// A dict key: an interned, cached Python string.
-pub fn key<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+/// A dict key: an interned Python string, from the cache when it is there.
+fn key<'py>(py: Python<'py>, cache: &KeyCache, s: &str) -> Bound<'py, PyString> {
     if s.len() > KEY_MAX_LEN {
         return PyString::new(py, s);
     }
-    KEYS.try_with(|cell| {
-        // Nothing below runs Python code, but stay correct even if something re-enters.
-        let Ok(mut keys) = cell.try_borrow_mut() else {
-            return PyString::new(py, s);
-        };
-        if let Some(k) = keys.get(s) {
-            return k.bind(py).clone();
-        }
-        let k = PyString::intern(py, s);
-        if keys.len() < KEY_CACHE_CAP {
-            keys.insert(s.into(), k.clone().unbind());
-        }
-        k
-    })
-    .unwrap_or_else(|_| PyString::new(py, s))
+    // Nothing below runs Python code, but stay correct even if something re-enters.
+    let Ok(mut keys) = cache.try_borrow_mut() else {
+        return PyString::new(py, s);
+    };
+    if let Some(k) = keys.get(s) {
+        return k.bind(py).clone();
+    }
+    let k = PyString::intern(py, s);
+    if keys.len() < KEY_CACHE_CAP {
+        keys.insert(s.into(), k.clone().unbind());
+    }
+    k
 }
 
 /// `value` as Python objects.
@@ -77,34 +76,43 @@ pub fn to_py<'py, T: Serialize + ?Sized>(
     py: Python<'py>,
     value: &T,
 ) -> PyResult<Bound<'py, PyAny>> {
-    value.serialize(PySer(py)).map_err(|e| e.0)
+    KEYS.try_with(|keys| value.serialize(PySer { py, keys }))
+        .unwrap_or_else(|_| {
+            // This thread's cache is gone (the thread is exiting): convert without it.
+            let keys = KeyCache::default();
+            value.serialize(PySer { py, keys: &keys })
+        })
+        .map_err(|e| e.0)
 }
 
 /// Serializes into Python objects.
 #[derive(Clone, Copy)]
-pub struct PySer<'py>(pub Python<'py>);
+pub struct PySer<'a, 'py> {
+    py: Python<'py>,
+    keys: &'a KeyCache,
+}
 
-impl<'py> PySer<'py> {
+impl<'a, 'py> PySer<'a, 'py> {
     fn dict_of(self, variant: &'static str, value: Bound<'py, PyAny>) -> Out<'py> {
-        let d = PyDict::new(self.0);
-        d.set_item(key(self.0, variant), value)?;
+        let d = PyDict::new(self.py);
+        d.set_item(key(self.py, self.keys, variant), value)?;
         Ok(d.into_any())
     }
 }
 
-impl<'py> Serializer for PySer<'py> {
+impl<'a, 'py> Serializer for PySer<'a, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
-    type SerializeSeq = List<'py>;
-    type SerializeTuple = List<'py>;
-    type SerializeTupleStruct = List<'py>;
-    type SerializeTupleVariant = List<'py>;
-    type SerializeMap = Dict<'py>;
-    type SerializeStruct = Dict<'py>;
-    type SerializeStructVariant = Dict<'py>;
+    type SerializeSeq = List<'a, 'py>;
+    type SerializeTuple = List<'a, 'py>;
+    type SerializeTupleStruct = List<'a, 'py>;
+    type SerializeTupleVariant = List<'a, 'py>;
+    type SerializeMap = Dict<'a, 'py>;
+    type SerializeStruct = Dict<'a, 'py>;
+    type SerializeStructVariant = Dict<'a, 'py>;
 
     fn serialize_bool(self, v: bool) -> Out<'py> {
-        Ok(PyBool::new(self.0, v).to_owned().into_any())
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
     }
 
     fn serialize_i8(self, v: i8) -> Out<'py> {
@@ -120,11 +128,11 @@ impl<'py> Serializer for PySer<'py> {
     }
 
     fn serialize_i64(self, v: i64) -> Out<'py> {
-        Ok(v.into_pyobject(self.0).map_err(PyErr::from)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(PyErr::from)?.into_any())
     }
 
     fn serialize_i128(self, v: i128) -> Out<'py> {
-        Ok(v.into_pyobject(self.0).map_err(PyErr::from)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(PyErr::from)?.into_any())
     }
 
     fn serialize_u8(self, v: u8) -> Out<'py> {
@@ -140,11 +148,11 @@ impl<'py> Serializer for PySer<'py> {
     }
 
     fn serialize_u64(self, v: u64) -> Out<'py> {
-        Ok(v.into_pyobject(self.0).map_err(PyErr::from)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(PyErr::from)?.into_any())
     }
 
     fn serialize_u128(self, v: u128) -> Out<'py> {
-        Ok(v.into_pyobject(self.0).map_err(PyErr::from)?.into_any())
+        Ok(v.into_pyobject(self.py).map_err(PyErr::from)?.into_any())
     }
 
     fn serialize_f32(self, v: f32) -> Out<'py> {
@@ -154,9 +162,9 @@ impl<'py> Serializer for PySer<'py> {
     /// Non-finite floats become None, as in `serde_json::to_value`.
     fn serialize_f64(self, v: f64) -> Out<'py> {
         if v.is_finite() {
-            Ok(v.into_pyobject(self.0).map_err(PyErr::from)?.into_any())
+            Ok(v.into_pyobject(self.py).map_err(PyErr::from)?.into_any())
         } else {
-            Ok(self.0.None().into_bound(self.0))
+            Ok(self.py.None().into_bound(self.py))
         }
     }
 
@@ -165,15 +173,15 @@ impl<'py> Serializer for PySer<'py> {
     }
 
     fn serialize_str(self, v: &str) -> Out<'py> {
-        Ok(PyString::new(self.0, v).into_any())
+        Ok(PyString::new(self.py, v).into_any())
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Out<'py> {
-        Ok(PyList::new(self.0, v)?.into_any())
+        Ok(PyList::new(self.py, v)?.into_any())
     }
 
     fn serialize_none(self) -> Out<'py> {
-        Ok(self.0.None().into_bound(self.0))
+        Ok(self.py.None().into_bound(self.py))
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Out<'py> {
@@ -194,7 +202,7 @@ impl<'py> Serializer for PySer<'py> {
         _index: u32,
         variant: &'static str,
     ) -> Out<'py> {
-        Ok(key(self.0, variant).into_any())
+        Ok(key(self.py, self.keys, variant).into_any())
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -216,15 +224,15 @@ impl<'py> Serializer for PySer<'py> {
         self.dict_of(variant, v)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<List<'py>, SerError> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<List<'a, 'py>, SerError> {
         Ok(List {
-            py: self.0,
+            ser: self,
             items: Vec::with_capacity(len.unwrap_or(0)),
             variant: None,
         })
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<List<'py>, SerError> {
+    fn serialize_tuple(self, len: usize) -> Result<List<'a, 'py>, SerError> {
         self.serialize_seq(Some(len))
     }
 
@@ -232,7 +240,7 @@ impl<'py> Serializer for PySer<'py> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<List<'py>, SerError> {
+    ) -> Result<List<'a, 'py>, SerError> {
         self.serialize_seq(Some(len))
     }
 
@@ -242,22 +250,22 @@ impl<'py> Serializer for PySer<'py> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<List<'py>, SerError> {
+    ) -> Result<List<'a, 'py>, SerError> {
         let mut l = self.serialize_seq(Some(len))?;
         l.variant = Some(variant);
         Ok(l)
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Dict<'py>, SerError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<Dict<'a, 'py>, SerError> {
         Ok(Dict {
-            py: self.0,
-            dict: PyDict::new(self.0),
+            ser: self,
+            dict: PyDict::new(self.py),
             key: None,
             variant: None,
         })
     }
 
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Dict<'py>, SerError> {
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Dict<'a, 'py>, SerError> {
         self.serialize_map(Some(len))
     }
 
@@ -267,7 +275,7 @@ impl<'py> Serializer for PySer<'py> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Dict<'py>, SerError> {
+    ) -> Result<Dict<'a, 'py>, SerError> {
         let mut d = self.serialize_map(Some(len))?;
         d.variant = Some(variant);
         Ok(d)
@@ -275,28 +283,28 @@ impl<'py> Serializer for PySer<'py> {
 }
 
 /// A list being built (or `{variant: [...]}`).
-pub struct List<'py> {
-    py: Python<'py>,
+pub struct List<'a, 'py> {
+    ser: PySer<'a, 'py>,
     items: Vec<Bound<'py, PyAny>>,
     variant: Option<&'static str>,
 }
 
-impl<'py> List<'py> {
+impl<'a, 'py> List<'a, 'py> {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.items.push(value.serialize(PySer(self.py))?);
+        self.items.push(value.serialize(self.ser)?);
         Ok(())
     }
 
     fn finish(self) -> Out<'py> {
-        let list = PyList::new(self.py, self.items)?.into_any();
+        let list = PyList::new(self.ser.py, self.items)?.into_any();
         match self.variant {
-            Some(v) => PySer(self.py).dict_of(v, list),
+            Some(v) => self.ser.dict_of(v, list),
             None => Ok(list),
         }
     }
 }
 
-impl<'py> ser::SerializeSeq for List<'py> {
+impl<'py> ser::SerializeSeq for List<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -309,7 +317,7 @@ impl<'py> ser::SerializeSeq for List<'py> {
     }
 }
 
-impl<'py> ser::SerializeTuple for List<'py> {
+impl<'py> ser::SerializeTuple for List<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -322,7 +330,7 @@ impl<'py> ser::SerializeTuple for List<'py> {
     }
 }
 
-impl<'py> ser::SerializeTupleStruct for List<'py> {
+impl<'py> ser::SerializeTupleStruct for List<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -335,7 +343,7 @@ impl<'py> ser::SerializeTupleStruct for List<'py> {
     }
 }
 
-impl<'py> ser::SerializeTupleVariant for List<'py> {
+impl<'py> ser::SerializeTupleVariant for List<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -349,35 +357,36 @@ impl<'py> ser::SerializeTupleVariant for List<'py> {
 }
 
 /// A dict being built (or `{variant: {...}}`).
-pub struct Dict<'py> {
-    py: Python<'py>,
+pub struct Dict<'a, 'py> {
+    ser: PySer<'a, 'py>,
     dict: Bound<'py, PyDict>,
     key: Option<Bound<'py, PyString>>,
     variant: Option<&'static str>,
 }
 
-impl<'py> Dict<'py> {
+impl<'a, 'py> Dict<'a, 'py> {
     fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), SerError> {
-        let v = value.serialize(PySer(self.py))?;
-        self.dict.set_item(key(self.py, name), v)?;
+        let v = value.serialize(self.ser)?;
+        self.dict
+            .set_item(key(self.ser.py, self.ser.keys, name), v)?;
         Ok(())
     }
 
     fn finish(self) -> Out<'py> {
         let d = self.dict.into_any();
         match self.variant {
-            Some(v) => PySer(self.py).dict_of(v, d),
+            Some(v) => self.ser.dict_of(v, d),
             None => Ok(d),
         }
     }
 }
 
-impl<'py> ser::SerializeMap for Dict<'py> {
+impl<'py> ser::SerializeMap for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), SerError> {
-        self.key = Some(k.serialize(KeySer(self.py))?);
+        self.key = Some(k.serialize(KeySer(self.ser))?);
         Ok(())
     }
 
@@ -386,7 +395,7 @@ impl<'py> ser::SerializeMap for Dict<'py> {
             .key
             .take()
             .ok_or_else(|| <SerError as ser::Error>::custom("map value before its key"))?;
-        let v = value.serialize(PySer(self.py))?;
+        let v = value.serialize(self.ser)?;
         self.dict.set_item(k, v)?;
         Ok(())
     }
@@ -396,7 +405,7 @@ impl<'py> ser::SerializeMap for Dict<'py> {
     }
 }
 
-impl<'py> ser::SerializeStruct for Dict<'py> {
+impl<'py> ser::SerializeStruct for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -413,7 +422,7 @@ impl<'py> ser::SerializeStruct for Dict<'py> {
     }
 }
 
-impl<'py> ser::SerializeStructVariant for Dict<'py> {
+impl<'py> ser::SerializeStructVariant for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = SerError;
 
@@ -431,13 +440,13 @@ impl<'py> ser::SerializeStructVariant for Dict<'py> {
 }
 
 /// Map keys: strings, and numbers, booleans and chars as their text (as serde_json writes them).
-struct KeySer<'py>(Python<'py>);
+struct KeySer<'a, 'py>(PySer<'a, 'py>);
 
 fn key_must_be_a_string() -> SerError {
     SerError(PyTypeError::new_err("key must be a string"))
 }
 
-impl<'py> Serializer for KeySer<'py> {
+impl<'py> Serializer for KeySer<'_, 'py> {
     type Ok = Bound<'py, PyString>;
     type Error = SerError;
     type SerializeSeq = ser::Impossible<Bound<'py, PyString>, SerError>;
@@ -449,11 +458,15 @@ impl<'py> Serializer for KeySer<'py> {
     type SerializeStructVariant = ser::Impossible<Bound<'py, PyString>, SerError>;
 
     fn serialize_str(self, v: &str) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(key(self.0, v))
+        Ok(key(self.0.py, self.0.keys, v))
     }
 
     fn serialize_bool(self, v: bool) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(key(self.0, if v { "true" } else { "false" }))
+        Ok(key(
+            self.0.py,
+            self.0.keys,
+            if v { "true" } else { "false" },
+        ))
     }
 
     fn serialize_i8(self, v: i8) -> Result<Bound<'py, PyString>, SerError> {
@@ -469,11 +482,11 @@ impl<'py> Serializer for KeySer<'py> {
     }
 
     fn serialize_i64(self, v: i64) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(PyString::new(self.0, &v.to_string()))
+        Ok(PyString::new(self.0.py, &v.to_string()))
     }
 
     fn serialize_i128(self, v: i128) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(PyString::new(self.0, &v.to_string()))
+        Ok(PyString::new(self.0.py, &v.to_string()))
     }
 
     fn serialize_u8(self, v: u8) -> Result<Bound<'py, PyString>, SerError> {
@@ -489,11 +502,11 @@ impl<'py> Serializer for KeySer<'py> {
     }
 
     fn serialize_u64(self, v: u64) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(PyString::new(self.0, &v.to_string()))
+        Ok(PyString::new(self.0.py, &v.to_string()))
     }
 
     fn serialize_u128(self, v: u128) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(PyString::new(self.0, &v.to_string()))
+        Ok(PyString::new(self.0.py, &v.to_string()))
     }
 
     fn serialize_f32(self, _v: f32) -> Result<Bound<'py, PyString>, SerError> {
@@ -505,7 +518,7 @@ impl<'py> Serializer for KeySer<'py> {
     }
 
     fn serialize_char(self, v: char) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(key(self.0, v.encode_utf8(&mut [0; 4])))
+        Ok(key(self.0.py, self.0.keys, v.encode_utf8(&mut [0; 4])))
     }
 
     fn serialize_bytes(self, _v: &[u8]) -> Result<Bound<'py, PyString>, SerError> {
@@ -537,7 +550,7 @@ impl<'py> Serializer for KeySer<'py> {
         _index: u32,
         variant: &'static str,
     ) -> Result<Bound<'py, PyString>, SerError> {
-        Ok(key(self.0, variant))
+        Ok(key(self.0.py, self.0.keys, variant))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
