@@ -139,3 +139,109 @@ def test_many_threads_share_one_router(basic_router: polyroute.Router) -> None:
 def test_router_is_immutable(basic_router: polyroute.Router) -> None:
     with pytest.raises(AttributeError):
         basic_router.catalog = None  # type: ignore[attr-defined]
+
+
+# A request dict is read straight into the core's typed request (no JSON in between); JSON text goes through the
+# core's JSON parser. Both must accept, reject and name fields alike.
+_M = [{"role": "user", "content": "hi"}]
+_SAME_AS_TEXT: list[object] = [
+    hi(provider={"order": [" alpha "], "sort": {"by": "price", "partition": "none"}}, temperature=0.5),
+    hi(
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        reasoning={"effort": "high"},
+        max_tokens=100,
+        provider={"max_price": {"prompt": 5, "completion": "10.5"}, "data_collection": "deny"},
+    ),
+    hi(models=["openai/gpt-test"], provider={"preferred_min_throughput": {"p50": 10}, "quantizations": ["fp8"]}),
+    {"messages": _M},
+    {"model": "test/open-70b"},
+    {"model": 5, "messages": _M},
+    {"model": "test/open-70b", "messages": "x"},
+    {"model": "test/open-70b", "messages": [{"role": "robot", "content": "x"}]},
+    {"model": "test/open-70b", "messages": [{"content": "x"}]},
+    {"model": "test/open-70b", "messages": [5]},
+    hi(provider={"sort": {"by": "price", "x": 1}}),
+    hi(provider={"quantizations": ["fp9"]}),
+    hi(provider={"data_collection": 1}),
+    hi(provider={"data_collection": {"deny": 1, "x": 2}}),
+    hi(provider={"bogus": 1}),
+    hi(provider={"max_price": {"prompt": -1}}),
+    hi(provider=["order"]),
+    hi(max_tokens=-1),
+    hi(max_tokens=1.5),
+    hi(max_tokens=0),
+    hi(temperature=3),
+    hi(stream="yes"),
+    hi(tools=[{"function": {}}]),
+    hi(models=[1]),
+    [1, 2],
+]
+
+
+def _outcome(router: polyroute.Router, request: object) -> tuple[object, ...]:
+    try:
+        return ("ok", router.plan(request))  # type: ignore[arg-type]
+    except polyroute.PolyrouteError as e:
+        return (type(e).__name__, str(e), e.body)
+
+
+@pytest.mark.parametrize("request_", _SAME_AS_TEXT)
+def test_dict_and_json_text_agree(basic_router: polyroute.Router, request_: object) -> None:
+    got = _outcome(basic_router, request_)
+    assert got == _outcome(basic_router, json.dumps(request_))
+    if got[0] == "InvalidRequestError":
+        with pytest.raises(polyroute.InvalidRequestError) as info:
+            polyroute.validate_request(request_)  # type: ignore[arg-type]
+        assert str(info.value) == got[1]
+
+
+def test_invalid_request_names_nested_fields(basic_router: polyroute.Router) -> None:
+    for request, field in [
+        ({"model": "test/open-70b", "messages": [{"role": "robot"}]}, "messages[0].role"),
+        (hi(provider={"quantizations": ["fp9"]}), "provider.quantizations[0]"),
+        (hi(provider={"max_price": {"prompt": "abc"}}), "provider.max_price.prompt"),
+        ({"model": "test/open-70b"}, "$"),
+    ]:
+        with pytest.raises(polyroute.InvalidRequestError) as info:
+            basic_router.plan(request)
+        assert info.value.body["error"]["metadata"]["field"] == field
+
+
+def test_request_python_types(basic_router: polyroute.Router) -> None:
+    class Slug(str):
+        pass
+
+    base = basic_router.plan(hi(provider={"sort": "price"}, max_tokens=10))
+    # A str subclass, a tuple for a list, and an int that came from a bool read as JSON would read them.
+    messages = ({"role": "user", "content": "hi"},)
+    odd = {"model": Slug("test/open-70b"), "messages": messages, "provider": {"sort": "price"}, "max_tokens": True + 9}
+    assert basic_router.plan(odd) == base
+    with pytest.raises(ValueError, match="64-bit"):
+        basic_router.plan(hi(seed=2**64))
+    with pytest.raises(TypeError, match="dict keys must be str"):
+        basic_router.plan(hi(metadata={1: "x"}))
+    with pytest.raises(TypeError, match="not JSON-serializable"):
+        basic_router.plan(hi(extra_thing={1, 2}))
+    with pytest.raises(ValueError, match="NaN"):
+        basic_router.plan(hi(provider={"preferred_max_latency": float("inf")}))
+
+
+def test_plan_result_is_plain_json(basic_router: polyroute.Router) -> None:
+    from polyroute.types import Attempt, Plan, UnitPrices
+
+    p = basic_router.plan(hi(provider={"sort": "price"}))
+    assert json.loads(json.dumps(p)) == p
+    # Only the NotRequired keys may be missing.
+    assert set(p) <= set(Plan.__annotations__) and set(Plan.__annotations__) - set(p) <= {"router"}
+    assert p["attempts"]
+    for a in p["attempts"]:
+        assert set(a) <= set(Attempt.__annotations__)
+        assert set(Attempt.__annotations__) - set(a) <= {"max_completion_tokens"}
+        assert set(a["prices"]) == set(UnitPrices.__annotations__)
+        assert all(isinstance(v, str) and Decimal(v) >= 0 for v in a["prices"].values())
+        assert type(a["context_length"]) is int and type(a["model_index"]) is int
+    assert type(p["fallback_costs_more"]) is bool
+    # Fresh objects on every call: mutating one result does not leak into the next.
+    p["attempts"][0]["prices"]["prompt"] = "changed"
+    assert basic_router.plan(hi(provider={"sort": "price"}))["attempts"][0]["prices"]["prompt"] != "changed"

@@ -2,13 +2,20 @@
 //!
 //! Requests, usages, filters and catalogs arrive as dicts (or JSON text) and become `serde_json::Value`s; results
 //! go back as plain dicts, lists, strings and numbers. Nothing else in the binding touches Python object layout.
+//! The hot path (`Router.plan`) skips the `Value` tree both ways: [`request`] deserializes the dict straight into a
+//! `ChatRequest` (`de`), and [`typed_to_py`] serializes the typed plan straight into dicts (`ser`).
+
+mod de;
+mod ser;
+
+pub use ser::to_py as typed_to_py;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use polyroute::core::plan::HealthSnapshot;
-use polyroute::{ApiKey, Catalog, Error, Limits, Options, ProviderSettings, Timeouts};
+use polyroute::{ApiKey, Catalog, ChatRequest, Error, Limits, Options, ProviderSettings, Timeouts};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -74,7 +81,7 @@ pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     )))
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map_or_else(|_| "object".to_owned(), |n| n.to_string())
@@ -82,43 +89,12 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// A JSON value as a Python object (dict, list, str, int, float, bool, None).
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(a) => {
-            let items = a
-                .iter()
-                .map(|x| to_py(py, x))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, items)?.into_any()
-        }
-        Value::Object(m) => {
-            let d = PyDict::new(py);
-            for (k, x) in m {
-                d.set_item(PyString::new(py, k), to_py(py, x)?)?;
-            }
-            d.into_any()
-        }
-    })
+    ser::to_py(py, v)
 }
 
 /// A list of JSON values as a Python list.
 pub fn to_py_list<'py>(py: Python<'py>, rows: &[Value]) -> PyResult<Bound<'py, PyAny>> {
-    let items = rows
-        .iter()
-        .map(|x| to_py(py, x))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyList::new(py, items)?.into_any())
+    ser::to_py(py, rows)
 }
 
 /// A request body: a dict, or JSON text as str or bytes.
@@ -137,6 +113,37 @@ pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             &Error::invalid("$", format!("body is not valid JSON: {e}")),
         )
     })
+}
+
+/// A chat request: a dict (read directly, no `Value` in between), or JSON text as str or bytes.
+///
+/// Raises what [`body`] followed by `ChatRequest::from_value` raises: `TypeError`/`ValueError` for objects that are
+/// not JSON, the core's invalid-request error (naming the field) for a request that does not parse or validate.
+pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
+    use serde::Deserialize;
+    let py = obj.py();
+    if obj.cast::<PyDict>().is_err() {
+        let v = body(obj)?;
+        return ChatRequest::from_value(&v).map_err(|e| core_err(py, &e));
+    }
+    let parsed = match ChatRequest::deserialize(de::PyDe(obj)) {
+        Ok(r) => Ok(r),
+        Err(de::DeError::Py(e)) => return Err(e),
+        // Parse again with path tracking to name the field.
+        Err(de::DeError::Msg(_)) => match serde_path_to_error::deserialize(de::PyDe(obj)) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let path = e.path().to_string();
+                match e.into_inner() {
+                    de::DeError::Py(e) => return Err(e),
+                    de::DeError::Msg(m) => Err(ChatRequest::parse_error(&path, &m)),
+                }
+            }
+        },
+    };
+    parsed
+        .and_then(ChatRequest::validated)
+        .map_err(|e| core_err(py, &e))
 }
 
 /// Where a catalog comes from.

@@ -67,11 +67,8 @@ fn all_codes() -> Vec<&'static str> {
 
 /// Parse and validate a chat request; raise the core's error when it is invalid.
 #[pyfunction]
-fn validate_request(py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<()> {
-    let v = convert::body(request)?;
-    polyroute::ChatRequest::from_value(&v)
-        .map(|_| ())
-        .map_err(|e| errors::core_err(py, &e))
+fn validate_request(request: &Bound<'_, PyAny>) -> PyResult<()> {
+    convert::request(request).map(|_| ())
 }
 
 #[pymodule(gil_used = false)]

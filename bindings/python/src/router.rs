@@ -7,7 +7,7 @@ use futures::StreamExt;
 use polyroute::core::cost::{cost, CostContext};
 use polyroute::core::plan::{plan, PlanContext};
 use polyroute::core::Usage;
-use polyroute::{ChatRequest, ChatStream, Error, RequestContext};
+use polyroute::{ChatStream, Error, RequestContext};
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -127,33 +127,30 @@ impl Router {
         sticky: Option<&str>,
         previous_model: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let body = convert::body(request)?;
+        let req = convert::request(request)?;
         let engine = self.engine(py)?;
         let explicit = seed.is_some()
             || health.is_some()
             || credentials.is_some()
             || sticky.is_some()
             || previous_model.is_some();
+        // Planning takes microseconds of pure CPU: releasing the GIL would cost more than it frees.
         let out = if explicit {
             let health = convert::health(health)?;
             let creds = convert::credentials(credentials)?;
-            // Planning takes microseconds of pure CPU: releasing the GIL would cost more than it frees.
-            (|| {
-                let req = ChatRequest::from_value(&body)?;
-                let ctx = PlanContext {
-                    seed: seed.unwrap_or(0),
-                    health: &health,
-                    credentials: Some(creds.as_ref().unwrap_or_else(|| engine.credentials())),
-                    sticky,
-                    previous_router_model: previous_model,
-                };
-                plan(engine.catalog(), &req, &ctx).map(|p| p.to_json())
-            })()
+            let ctx = PlanContext {
+                seed: seed.unwrap_or(0),
+                health: &health,
+                credentials: Some(creds.as_ref().unwrap_or_else(|| engine.credentials())),
+                sticky,
+                previous_router_model: previous_model,
+            };
+            plan(engine.catalog(), &req, &ctx)
         } else {
-            engine.plan(&body)
+            engine.plan_request(&req)
         };
-        out.map_err(|e| core_err(py, &e))
-            .and_then(|v| convert::to_py(py, &v))
+        let p = out.map_err(|e| core_err(py, &e))?;
+        convert::typed_to_py(py, &p)
     }
 
     /// The itemized cost of `usage` on `model` (at `provider`'s price, else the model-level price).

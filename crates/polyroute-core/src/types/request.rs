@@ -348,14 +348,27 @@ impl ChatRequest {
         // Fast path without path tracking; on failure, parse again with it to name the field.
         let req: ChatRequest = match ChatRequest::deserialize(v) {
             Ok(r) => r,
-            Err(_) => serde_path_to_error::deserialize(v).map_err(|e| {
-                let path = e.path().to_string();
-                let msg = e.inner().to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                Error::invalid(if path == "." { "$".to_string() } else { path }, msg)
-            })?,
+            Err(_) => serde_path_to_error::deserialize(v)
+                .map_err(|e| Self::parse_error(&e.path().to_string(), &e.inner().to_string()))?,
         };
-        let mut req = req;
+        req.validated()
+    }
+
+    /// The error for a body that does not deserialize: `path` as `serde_path_to_error` prints it (`.` for the
+    /// root), `message` as serde words it.
+    #[must_use]
+    pub fn parse_error(path: &str, message: &str) -> Error {
+        let msg = message.split(" at line ").next().unwrap_or(message);
+        Error::invalid(if path == "." { "$" } else { path }, msg.to_string())
+    }
+
+    /// Finish a request deserialized from something other than a `Value` (the Python binding reads dicts
+    /// directly): trim the provider lists and validate, as [`ChatRequest::from_value`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming the field and what is allowed.
+    pub fn validated(self) -> Result<Self> {
+        let mut req = self;
         if let Some(p) = req.provider.as_mut() {
             for list in [p.order.as_mut(), p.only.as_mut(), p.ignore.as_mut()]
                 .into_iter()
