@@ -1,5 +1,6 @@
-//! Dialect benchmarks: request translation (20 messages, 5 tools) to Anthropic and Gemini, and Anthropic SSE →
-//! OpenAI chunk throughput (as chunk objects, and SSE-encoded by `push_sse_into`).
+//! Dialect benchmarks: request translation (20 messages, 5 tools) to Anthropic and Gemini — `build_request` on a
+//! parsed request, up to the serialized body text the engine sends — and Anthropic SSE → OpenAI chunk throughput
+//! (as chunk objects, and SSE-encoded by `push_sse_into`).
 //!
 //! `cargo bench -p polyroute-core --bench dialects -- --warm-up-time 1 --measurement-time 3`
 //!

@@ -26,7 +26,7 @@ pub struct NativeBody {
 
 impl NativeBody {
     /// Serialize `body` to JSON text; `capacity` is a size guess for the output buffer.
-    pub(crate) fn serialize<T: Serialize + ?Sized>(body: &T, capacity: usize) -> Result<Self> {
+    pub(crate) fn from_serialize<T: Serialize + ?Sized>(body: &T, capacity: usize) -> Result<Self> {
         let mut buf = Vec::with_capacity(capacity);
         serde_json::to_writer(&mut buf, body)
             .map_err(|e| Error::invalid("body", format!("cannot serialize the request: {e}")))?;
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn text_and_value_agree() {
-        let b = NativeBody::serialize(&json!({"a": [1, "x"], "b": {"c": null}}), 8).unwrap();
+        let b = NativeBody::from_serialize(&json!({"a": [1, "x"], "b": {"c": null}}), 8).unwrap();
         assert_eq!(b.as_str(), r#"{"a":[1,"x"],"b":{"c":null}}"#);
         assert_eq!(b["a"][1], "x");
         assert_eq!(b, json!({"a": [1, "x"], "b": {"c": null}}));

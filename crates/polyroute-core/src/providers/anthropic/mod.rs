@@ -244,7 +244,7 @@ pub(crate) fn build_request(
     if opts.stream {
         body.set("stream", Field::Owned(Value::Bool(true)));
     }
-    let body = NativeBody::serialize(&body, 1024 + 384 * req.messages.len())?;
+    let body = NativeBody::from_serialize(&body, 1024 + 384 * req.messages.len())?;
     Ok(NativeRequest {
         body,
         path: "/v1/messages".into(),

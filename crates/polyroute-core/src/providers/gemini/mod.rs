@@ -265,7 +265,7 @@ pub(crate) fn build_request(
         tool_config,
         generation_config,
     };
-    let body = NativeBody::serialize(&body, 1024 + 384 * req.messages.len())?;
+    let body = NativeBody::from_serialize(&body, 1024 + 384 * req.messages.len())?;
     let model = opts
         .upstream_model
         .strip_prefix("models/")
