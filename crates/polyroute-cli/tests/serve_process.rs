@@ -93,6 +93,11 @@ fn create_key(data: &Path, limit: Option<&str>) -> String {
     text.lines().last().unwrap().trim().to_string()
 }
 
+/// `GET url` with the gateway key.
+async fn get(c: &reqwest::Client, url: String, key: &str) -> reqwest::Response {
+    c.get(url).bearer_auth(key).send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_commands_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,12 +213,7 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
     let srv = start(&cfg, &data);
     let mut missing = Vec::new();
     for id in &acked {
-        let r = c
-            .get(format!("{}/api/v1/generation?id={id}", srv.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&c, format!("{}/api/v1/generation?id={id}", srv.url), &key).await;
         if r.status() != 200 {
             missing.push(id.clone());
         }
@@ -225,12 +225,8 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
         acked.len()
     );
     // spend totals are rebuilt from the ledger
-    let k: Value = c
-        .get(format!("{}/api/v1/key", srv.url))
-        .bearer_auth(&key)
-        .send()
+    let k: Value = get(&c, format!("{}/api/v1/key", srv.url), &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -307,20 +303,11 @@ async fn worker_threads_share_keys_ledger_and_ids() {
     assert_eq!(all.len(), 120);
     let c = reqwest::Client::new();
     for id in all.iter().step_by(17) {
-        let r = c
-            .get(format!("{}/api/v1/generation?id={id}", srv.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&c, format!("{}/api/v1/generation?id={id}", srv.url), &key).await;
         assert_eq!(r.status(), 200, "{id}");
     }
-    let act: Value = c
-        .get(format!("{}/api/v1/activity", srv.url))
-        .bearer_auth(&key)
-        .send()
+    let act: Value = get(&c, format!("{}/api/v1/activity", srv.url), &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -97,10 +97,11 @@ pub trait Ledger: Send + Sync + 'static {
     }
 }
 
-/// Records kept in memory (lost on exit).
+/// Records kept in memory (lost on exit). Boxed, so that growing the map moves pointers rather than records
+/// (a rehash of a large map of records stalled every request behind the lock for milliseconds).
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    recs: Mutex<HashMap<String, GenerationRecord>>,
+    recs: Mutex<HashMap<String, Box<GenerationRecord>>>,
 }
 
 impl MemoryLedger {
@@ -122,7 +123,7 @@ impl Ledger for MemoryLedger {
         self.recs
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?
-            .insert(rec.id.clone(), rec.clone());
+            .insert(rec.id.clone(), Box::new(rec.clone()));
         Ok(())
     }
 
@@ -132,7 +133,7 @@ impl Ledger for MemoryLedger {
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?
             .get(id)
-            .cloned())
+            .map(|r| GenerationRecord::clone(r)))
     }
 
     fn totals(&self) -> Result<Totals> {

@@ -304,57 +304,30 @@ impl<'a, 'py> List<'a, 'py> {
     }
 }
 
-impl<'py> ser::SerializeSeq for List<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
+/// The four sequence-like serde traits all push elements and finish the list.
+macro_rules! list_impl {
+    ($($tr:ident :: $method:ident),*) => {$(
+        impl<'py> ser::$tr for List<'_, 'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = SerError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
+                self.push(value)
+            }
 
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
+            fn end(self) -> Out<'py> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<'py> ser::SerializeTuple for List<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
-}
-
-impl<'py> ser::SerializeTupleStruct for List<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
-}
-
-impl<'py> ser::SerializeTupleVariant for List<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
-}
+list_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// A dict being built (or `{variant: {...}}`).
 pub struct Dict<'a, 'py> {
@@ -405,39 +378,29 @@ impl<'py> ser::SerializeMap for Dict<'_, 'py> {
     }
 }
 
-impl<'py> ser::SerializeStruct for Dict<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
+/// Structs and struct variants set named fields and finish the dict.
+macro_rules! struct_impl {
+    ($($tr:ident),*) => {$(
+        impl<'py> ser::$tr for Dict<'_, 'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = SerError;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), SerError> {
-        self.field(name, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                name: &'static str,
+                value: &T,
+            ) -> Result<(), SerError> {
+                self.field(name, value)
+            }
 
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
+            fn end(self) -> Out<'py> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<'py> ser::SerializeStructVariant for Dict<'_, 'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = SerError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), SerError> {
-        self.field(name, value)
-    }
-
-    fn end(self) -> Out<'py> {
-        self.finish()
-    }
-}
+struct_impl!(SerializeStruct, SerializeStructVariant);
 
 /// Map keys: strings, and numbers, booleans and chars as their text (as serde_json writes them).
 struct KeySer<'a, 'py>(PySer<'a, 'py>);
