@@ -2,7 +2,8 @@
 //! chat request with axum, forwards the body and `Authorization` header with one pooled reqwest client to a fixed
 //! upstream URL, and relays the answer (streams chunk by chunk). No parsing, routing, keys or accounting.
 //!
-//! `floor_proxy --upstream http://127.0.0.1:PORT/v1/chat/completions` prints `listening on http://ADDR`.
+//! `floor_proxy --upstream http://127.0.0.1:PORT/v1/chat/completions [--current-thread [--spin-us N]]` prints
+//! `listening on http://ADDR`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -13,30 +14,15 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::post;
 use axum::serve::ListenerExt;
+use polyroute_cli::serve::spin;
 
 struct Upstream {
-    wake: Arc<tokio::sync::Notify>,
     url: String,
     http: reqwest::Client,
 }
 
-thread_local! {
-    static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
-}
-
-async fn spinner(spin: std::time::Duration, wake: Arc<tokio::sync::Notify>) {
-    loop {
-        let last = LAST.with(std::cell::Cell::get);
-        match last {
-            Some(t) if t.elapsed() < spin => tokio::task::yield_now().await,
-            _ => wake.notified().await,
-        }
-    }
-}
-
 async fn forward(State(up): State<Arc<Upstream>>, headers: HeaderMap, body: Bytes) -> Response {
-    LAST.with(|c| c.set(Some(std::time::Instant::now())));
-    up.wake.notify_one();
+    spin::active();
     let mut rb = up
         .http
         .post(&up.url)
@@ -68,7 +54,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let upstream = match args.as_slice() {
         [flag, url, ..] if flag == "--upstream" => url.clone(),
-        _ => panic!("usage: floor_proxy --upstream URL [--current-thread]"),
+        _ => panic!("usage: floor_proxy --upstream URL [--current-thread [--spin-us N]]"),
     };
     let rt = if args.iter().any(|a| a == "--current-thread") {
         tokio::runtime::Builder::new_current_thread()
@@ -87,15 +73,15 @@ fn main() {
             .tcp_nodelay(true)
             .build()
             .unwrap();
-        let wake = Arc::new(tokio::sync::Notify::new());
         if let Some(i) = args.iter().position(|a| a == "--spin-us") {
-            let us: u64 = args[i + 1].parse().unwrap();
-            tokio::spawn(spinner(std::time::Duration::from_micros(us), wake.clone()));
+            // The gateway's busy polling (needs --current-thread), for a like-for-like floor.
+            spin::start(std::time::Duration::from_micros(
+                args[i + 1].parse().unwrap(),
+            ));
         }
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(forward))
             .with_state(Arc::new(Upstream {
-                wake: wake.clone(),
                 url: upstream,
                 http,
             }));

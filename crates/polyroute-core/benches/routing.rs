@@ -1,5 +1,12 @@
 //! Routing benchmarks: a plan for a model with 12 endpoints and a typical `provider` object, cost, and loading the
 //! embedded catalog. Targets (issue 3): plan ≤ 2 µs median, cost ≤ 300 ns, catalog load ≤ 20 ms.
+// Test and benchmark code: reading fixtures and failing loudly are what it is for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use polyroute_core::cost::{cost, CostContext};

@@ -1,5 +1,12 @@
 //! Runs many plans on the embedded catalog in a loop, for `perf stat` (cycles and instructions per plan are not
 //! disturbed by other processes the way wall time is). Usage: `plan_loop [iterations]`.
+// Test and benchmark code: reading fixtures and failing loudly are what it is for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use polyroute_core::plan::{plan, HealthSnapshot, PlanContext};
 use polyroute_core::{Catalog, ChatRequest};

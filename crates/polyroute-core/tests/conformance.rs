@@ -9,6 +9,13 @@
 //! - `op: "cost"`: `input = {model, provider?, usage, utc_minute?, finish_reason?}`; `expect` holds breakdown fields
 //!   (decimal strings) and/or `insured`, or `error`.
 //! - `op: "request"`: `input = {request}`; `expect = {ok: true}` or `{error, error_field?, message_contains?}`.
+// Test and benchmark code: reading fixtures and failing loudly are what it is for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

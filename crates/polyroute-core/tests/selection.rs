@@ -1,4 +1,11 @@
 //! Statistical and property tests of selection and plans.
+// Test and benchmark code: reading fixtures and failing loudly are what it is for.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::collections::BTreeMap;
 

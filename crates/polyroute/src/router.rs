@@ -693,6 +693,7 @@ pub fn describe(router: &Router) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
-mod spin;
+pub mod spin;
 
 use std::future::Future;
 use std::net::SocketAddr;

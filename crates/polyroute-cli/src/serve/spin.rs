@@ -18,7 +18,8 @@ thread_local! {
     static WAKE: std::cell::RefCell<Option<Arc<Notify>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Start the spinner on this worker's single-threaded runtime (no-op for a zero window).
+/// Start the spinner on this thread's single-threaded runtime (no-op for a zero window). Call it from inside a
+/// current-thread runtime: the spinner must run on the thread whose activity it watches.
 pub fn start(window: Duration) {
     if window.is_zero() {
         return;
