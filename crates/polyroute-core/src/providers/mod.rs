@@ -287,7 +287,7 @@ pub fn parse_response(
         return Err(map_error(dialect, status, None, body, &ctx.provider_name));
     }
     let out = match dialect {
-        Dialect::OpenAi => openai::parse_response(&v, ctx),
+        Dialect::OpenAi => openai::parse_response(v, ctx),
         Dialect::Anthropic => anthropic::parse_response(&v, ctx),
         Dialect::Gemini => gemini::parse_response(&v, ctx),
     };

@@ -410,8 +410,11 @@ pub(crate) fn normalize_choice_finish(choice: &mut Map<String, Value>) {
     }
 }
 
-pub(crate) fn parse_response(v: &Value, ctx: &ResponseContext) -> Option<(Value, Usage)> {
-    let mut obj = v.as_object()?.clone();
+pub(crate) fn parse_response(v: Value, ctx: &ResponseContext) -> Option<(Value, Usage)> {
+    // Owned: the answer is edited in place, not copied.
+    let Value::Object(mut obj) = v else {
+        return None;
+    };
     let choices = obj.get_mut("choices")?.as_array_mut()?;
     for c in choices.iter_mut() {
         let Some(c) = c.as_object_mut() else { continue };
