@@ -17,12 +17,16 @@
 
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{Criterion, Throughput};
+use criterion::measurement::{Measurement, WallTime};
+use criterion::Criterion;
 use polyroute_core::auto::{classify, AutoIndex};
 use polyroute_core::catalog::Model;
 use polyroute_core::{Catalog, ChatRequest};
 use serde_json::json;
+
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::{thread_cpu_ns, ThreadCpu};
 
 fn catalog() -> Catalog {
     if let Some(path) = std::env::var_os("POLYROUTE_BENCH_CATALOG") {
@@ -176,19 +180,6 @@ const CASES: [(&str, &str); 5] = [
     ("index", "index_build"),
 ];
 
-/// Nanoseconds of CPU time consumed by the calling thread.
-#[allow(unsafe_code)] // one clock_gettime call on a stack timespec
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime failed");
-    u64::try_from(ts.tv_sec).unwrap() * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap()
-}
-
 /// Median thread CPU time per call, in nanoseconds: 41 batches sized to take about 2 ms each.
 fn cpu_median(f: &mut dyn FnMut()) -> f64 {
     let start = thread_cpu_ns();
@@ -210,67 +201,6 @@ fn cpu_median(f: &mut dyn FnMut()) -> f64 {
         .collect();
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
-}
-
-/// Criterion measurement: thread CPU time in nanoseconds.
-struct ThreadCpu;
-
-struct NsFormatter;
-
-impl ValueFormatter for NsFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (div, unit) = match typical {
-            t if t < 1e3 => (1.0, "ns"),
-            t if t < 1e6 => (1e3, "µs"),
-            t if t < 1e9 => (1e6, "ms"),
-            _ => (1e9, "s"),
-        };
-        values.iter_mut().for_each(|v| *v /= div);
-        unit
-    }
-
-    fn scale_throughputs(
-        &self,
-        _typical: f64,
-        _throughput: &Throughput,
-        values: &mut [f64],
-    ) -> &'static str {
-        values.iter_mut().for_each(|v| *v = 1e9 / *v);
-        "elem/s"
-    }
-
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-
-    fn zero(&self) -> u64 {
-        0
-    }
-
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &NsFormatter
-    }
 }
 
 fn criterion_cases<M: Measurement + 'static>(

@@ -184,7 +184,7 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
-            log_request,
+            per_request,
         ))
         .with_state(gw)
 }
@@ -200,34 +200,37 @@ async fn not_found() -> Response {
 
 static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Logs one line per request with a request id (never a key or a body).
-async fn log_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+/// Around every request: marks activity for busy polling (`spin.rs`) when it starts and ends, and with `-v` logs
+/// one line with a request id (never a key or a body).
+async fn per_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
     spin::active();
-    if !tracing::enabled!(tracing::Level::INFO) {
-        let resp = next.run(req).await;
-        spin::active();
-        return resp;
-    }
-    let id = REQ_SEQ.fetch_add(1, Ordering::Relaxed);
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let t0 = Instant::now();
+    let log = tracing::enabled!(tracing::Level::INFO).then(|| {
+        let id = REQ_SEQ.fetch_add(1, Ordering::Relaxed);
+        (
+            id,
+            req.method().clone(),
+            req.uri().path().to_string(),
+            Instant::now(),
+        )
+    });
     let resp = next.run(req).await;
-    let gen = resp
-        .headers()
-        .get("x-generation-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
     spin::active();
-    tracing::info!(
-        request_id = %format!("req-{id}"),
-        %method,
-        path,
-        status = resp.status().as_u16(),
-        generation = gen,
-        ms = t0.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    if let Some((id, method, path, t0)) = log {
+        let gen = resp
+            .headers()
+            .get("x-generation-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            request_id = %format!("req-{id}"),
+            %method,
+            path,
+            status = resp.status().as_u16(),
+            generation = gen,
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
     resp
 }
 
@@ -338,19 +341,15 @@ fn spawn_worker(
     mut stop: tokio::sync::watch::Receiver<bool>,
     spin: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
+    // Built here, so that a runtime that cannot start is an error of `serve_workers` rather than a worker whose
+    // connections are silently dropped.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a worker runtime")?;
     std::thread::Builder::new()
         .name(format!("polyroute-worker-{i}"))
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, worker = i, "cannot start a worker runtime");
-                    return;
-                }
-            };
             rt.block_on(async move {
                 spin::start(spin);
                 let r = axum::serve(conns, app(gw))

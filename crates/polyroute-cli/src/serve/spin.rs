@@ -24,6 +24,12 @@ pub fn start(window: Duration) {
     if window.is_zero() {
         return;
     }
+    if tokio::runtime::Handle::try_current().map_or(true, |h| {
+        h.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread
+    }) {
+        tracing::warn!("busy polling needs a current-thread runtime; left off");
+        return;
+    }
     let wake = Arc::new(Notify::new());
     SPIN.with(|s| s.set(Some((window, Instant::now()))));
     WAKE.with(|w| *w.borrow_mut() = Some(wake.clone()));
