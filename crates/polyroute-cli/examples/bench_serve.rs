@@ -1,7 +1,8 @@
 //! Load generator of `scripts/bench-serve`: one keep-alive HTTP client per concurrent worker, bounded loops,
 //! latency of whole responses (a stream until `[DONE]`), p50/p99 per target, mode and concurrency.
 //!
-//! `bench_serve --n 2000 --target direct=http://127.0.0.1:1/v1/chat/completions --target name=url[|header:value]…`
+//! `bench_serve --n 2000 [--concurrency 1,64] [--modes json,stream]
+//!   --target direct=http://127.0.0.1:1/v1/chat/completions --target name=url[|header:value]…`
 //! The first target is the baseline; targets take turns in 10 rounds. Prints one JSON line per measurement (on
 //! stderr) and all of them as one JSON array on stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -125,6 +126,7 @@ async fn main() {
     let mut n: usize = 2000;
     let mut targets = Vec::new();
     let mut concs = vec![1usize, 64];
+    let mut modes = vec![false, true];
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -140,6 +142,17 @@ async fn main() {
                 concs = args[i + 1].split(',').map(|x| x.parse().unwrap()).collect();
                 i += 2;
             }
+            "--modes" => {
+                modes = args[i + 1]
+                    .split(',')
+                    .map(|m| match m {
+                        "json" => false,
+                        "stream" => true,
+                        m => panic!("unknown mode {m} (json, stream)"),
+                    })
+                    .collect();
+                i += 2;
+            }
             a => panic!("unknown argument {a}"),
         }
     }
@@ -147,7 +160,7 @@ async fn main() {
     // idle CPUs) spreads over all of them instead of favouring whichever ran first.
     let rounds = 10;
     let mut rows = Vec::new();
-    for stream in [false, true] {
+    for &stream in &modes {
         for &conc in &concs {
             let per_round = n.div_ceil(rounds);
             let mut lat: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
