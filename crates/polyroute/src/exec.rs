@@ -263,7 +263,7 @@ impl Router {
         ctx: &RequestContext,
         records: Vec<AttemptRecord>,
         t0: Instant,
-    ) -> Result<(GenerationRecord, Value)> {
+    ) -> Result<Value> {
         let b = cost::cost(
             &a.pricing,
             &served.usage,
@@ -296,12 +296,11 @@ impl Router {
         };
         let ledger = self.inner.ledger.clone();
         let res = if ledger.is_blocking() {
-            let r2 = rec.clone();
-            tokio::task::spawn_blocking(move || ledger.insert(&r2))
+            tokio::task::spawn_blocking(move || ledger.insert_owned(rec))
                 .await
                 .map_err(|e| internal(format!("ledger task: {e}")))?
         } else {
-            ledger.insert(&rec)
+            ledger.insert_owned(rec)
         };
         self.settle(
             ad.reserved,
@@ -313,7 +312,7 @@ impl Router {
         let mut usage = serde_json::to_value(served.usage).unwrap_or(Value::Null);
         usage["cost"] = json!(b.total.to_string().parse::<f64>().unwrap_or(0.0));
         usage["cost_details"] = cost_details;
-        Ok((rec, usage))
+        Ok(usage)
     }
 
     fn metadata(ad: &Admitted, records: &[AttemptRecord], dropped: &[String]) -> Value {
@@ -389,8 +388,8 @@ impl Router {
                     self.observe(&attempt, &ok, served.ttft_ms, tput);
                     let _ = ad.plan.next(&ok);
                     let records = ad.plan.records().to_vec();
-                    let (_, usage) = match self
-                        .bill(&ad, &attempt, &served, false, ctx, records.clone(), t0)
+                    let usage = match self
+                        .bill(&ad, &attempt, &served, false, ctx, records, t0)
                         .await
                     {
                         Ok(x) => x,
@@ -398,7 +397,8 @@ impl Router {
                     };
                     value["usage"] = usage;
                     if ctx.metadata {
-                        value["router_metadata"] = Self::metadata(&ad, &records, &served.dropped);
+                        value["router_metadata"] =
+                            Self::metadata(&ad, ad.plan.records(), &served.dropped);
                     }
                     return Ok(value);
                 }
@@ -496,14 +496,15 @@ impl Router {
                     self.observe(&attempt, &ok, served.ttft_ms, tput);
                     let _ = ad.plan.next(&ok);
                     let records = ad.plan.records().to_vec();
-                    let (_, usage) = self
-                        .bill(&ad, &attempt, &served, true, ctx, records.clone(), t0)
+                    let usage = self
+                        .bill(&ad, &attempt, &served, true, ctx, records, t0)
                         .await?;
                     let rc = self.response_ctx(&ad, &attempt, ResponseHints::default());
                     let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
                         "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
                     if ctx.metadata {
-                        last["router_metadata"] = Self::metadata(&ad, &records, &served.dropped);
+                        last["router_metadata"] =
+                            Self::metadata(&ad, ad.plan.records(), &served.dropped);
                     }
                     let _ = tx.chunk(last).await;
                     return Ok(());

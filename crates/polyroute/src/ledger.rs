@@ -81,6 +81,14 @@ pub trait Ledger: Send + Sync + 'static {
     /// # Errors
     /// When the store fails; the response is then not returned as served.
     fn insert(&self, rec: &GenerationRecord) -> Result<()>;
+    /// [`Ledger::insert`] for a record the caller no longer needs: a store that keeps the record itself takes it
+    /// without a copy.
+    ///
+    /// # Errors
+    /// As [`Ledger::insert`].
+    fn insert_owned(&self, rec: GenerationRecord) -> Result<()> {
+        self.insert(&rec)
+    }
     /// Look a record up.
     ///
     /// # Errors
@@ -120,10 +128,15 @@ impl MemoryLedger {
 
 impl Ledger for MemoryLedger {
     fn insert(&self, rec: &GenerationRecord) -> Result<()> {
+        self.insert_owned(rec.clone())
+    }
+
+    fn insert_owned(&self, rec: GenerationRecord) -> Result<()> {
+        let rec = Box::new(rec);
         self.recs
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?
-            .insert(rec.id.clone(), Box::new(rec.clone()));
+            .insert(rec.id.clone(), rec);
         Ok(())
     }
 

@@ -84,6 +84,54 @@ pub(crate) struct Inner {
     seed_base: u64,
 }
 
+/// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
+/// in their order, as in their text).
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::Null => h.write_u8(0),
+        Value::Bool(b) => {
+            h.write_u8(1);
+            b.hash(h);
+        }
+        Value::Number(n) => {
+            h.write_u8(2);
+            if let Some(u) = n.as_u64() {
+                h.write_u64(u);
+            } else if let Some(i) = n.as_i64() {
+                h.write_i64(i);
+            } else {
+                h.write_u64(n.as_f64().map_or(0, f64::to_bits));
+            }
+        }
+        Value::String(s) => {
+            h.write_u8(3);
+            s.hash(h);
+        }
+        Value::Array(a) => {
+            h.write_u8(4);
+            h.write_usize(a.len());
+            for x in a {
+                hash_value(x, h);
+            }
+        }
+        Value::Object(m) => {
+            h.write_u8(5);
+            h.write_usize(m.len());
+            for (k, x) in m {
+                k.hash(h);
+                hash_value(x, h);
+            }
+        }
+    }
+}
+
+fn hash_opt(v: Option<&Value>, h: &mut impl Hasher) {
+    match v {
+        Some(v) => hash_value(v, h),
+        None => h.write_u8(0xff),
+    }
+}
+
 /// The routing engine. Cheap to clone; share one across tasks.
 #[derive(Clone)]
 pub struct Router {
@@ -474,8 +522,8 @@ impl Router {
             return None;
         }
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        raw.get("model").map(Value::to_string).hash(&mut h);
-        raw.get("models").map(Value::to_string).hash(&mut h);
+        hash_opt(raw.get("model"), &mut h);
+        hash_opt(raw.get("models"), &mut h);
         if let Some(k) = req
             .session_id
             .as_ref()
@@ -494,7 +542,7 @@ impl Router {
                 .find(|m| !matches!(m.role, Role::System | Role::Developer));
             first?;
             for m in [sys, first].into_iter().flatten() {
-                m.content.as_ref().map(Value::to_string).hash(&mut h);
+                hash_opt(m.content.as_ref(), &mut h);
             }
         }
         Some(h.finish())
@@ -706,6 +754,51 @@ mod tests {
             dialect: Dialect::OpenAi,
             timeouts: Timeouts::default(),
         }
+    }
+
+    fn h(v: Option<&Value>) -> u64 {
+        let mut s = std::collections::hash_map::DefaultHasher::new();
+        hash_opt(v, &mut s);
+        s.finish()
+    }
+
+    #[test]
+    fn sticky_hash_follows_json_equality() {
+        let same = [
+            (
+                json!({"a": 1, "b": [true, null, "x"]}),
+                r#"{"a":1,"b":[true,null,"x"]}"#,
+            ),
+            (json!("hello"), r#""hello""#),
+            (json!(-3), "-3"),
+            (json!(2.5), "2.5"),
+        ];
+        for (v, text) in same {
+            let parsed: Value = serde_json::from_str(text).expect("json");
+            assert_eq!(h(Some(&v)), h(Some(&parsed)), "{text}");
+        }
+        let distinct = [
+            json!(null),
+            json!("1"),
+            json!(1),
+            json!(1.5),
+            json!(["1"]),
+            json!([["1"]]),
+            json!({"1": null}),
+            json!({"a": 1}),
+            json!({"a": 2}),
+            json!({"b": 1}),
+            json!(["a", "b"]),
+            json!(["ab"]),
+            json!(true),
+            json!(false),
+        ];
+        let mut seen: Vec<u64> = distinct.iter().map(|v| h(Some(v))).collect();
+        seen.push(h(None));
+        let n = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "two distinct values hashed alike");
     }
 
     #[test]
