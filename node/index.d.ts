@@ -516,7 +516,7 @@ export interface RouterOptions {
   timeouts?: TimeoutOptions
   /** Extra tries of the same endpoint after an availability failure (default 0). */
   sameEndpointRetries?: number
-  /** Keep generation records in this SQLite file (default: in memory). */
+  /** Keep generation records in this SQLite file (default: in memory, the newest 10,000). */
   ledgerPath?: string
 }
 

@@ -66,7 +66,7 @@ pub struct RouterOptions {
     pub timeouts: Option<TimeoutOptions>,
     /// Extra tries of the same endpoint after an availability failure (default 0).
     pub same_endpoint_retries: Option<u32>,
-    /// Keep generation records in this SQLite file (default: in memory).
+    /// Keep generation records in this SQLite file (default: in memory, the newest 10,000).
     pub ledger_path: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! The usage ledger: one record per served generation, committed before the response is returned.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -105,18 +105,47 @@ pub trait Ledger: Send + Sync + 'static {
     }
 }
 
-/// Records kept in memory (lost on exit). Boxed, so that growing the map moves pointers rather than records
-/// (a rehash of a large map of records stalled every request behind the lock for milliseconds).
-#[derive(Debug, Default)]
+/// How many records a [`MemoryLedger`] keeps by default (the router's ledger when no SQLite file is given).
+pub const MEMORY_LEDGER_CAPACITY: usize = 10_000;
+
+/// The newest records, kept in memory (lost on exit): at most a capacity, the oldest dropped first, so that a
+/// long-running process does not grow by one record per request. Spend totals and limits do not depend on it
+/// (the router keeps its own running totals); only [`Ledger::get`] of an older generation comes back empty.
+/// Records are boxed, so that growing the map moves pointers rather than records (a rehash of a large map of
+/// records stalled every request behind the lock for milliseconds).
+#[derive(Debug)]
 pub struct MemoryLedger {
-    recs: Mutex<HashMap<String, Box<GenerationRecord>>>,
+    recs: Mutex<MemoryRecords>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct MemoryRecords {
+    by_id: HashMap<String, Box<GenerationRecord>>,
+    /// Insertion order, oldest first.
+    order: VecDeque<String>,
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        Self::with_capacity(MEMORY_LEDGER_CAPACITY)
+    }
 }
 
 impl MemoryLedger {
+    /// A ledger keeping the newest `capacity` records (at least one).
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            recs: Mutex::new(MemoryRecords::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
     /// Number of records.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.recs.lock().map(|m| m.len()).unwrap_or(0)
+        self.recs.lock().map(|m| m.by_id.len()).unwrap_or(0)
     }
 
     /// Whether empty.
@@ -133,10 +162,19 @@ impl Ledger for MemoryLedger {
 
     fn insert_owned(&self, rec: GenerationRecord) -> Result<()> {
         let rec = Box::new(rec);
-        self.recs
+        let id = rec.id.clone();
+        let mut m = self
+            .recs
             .lock()
-            .map_err(|_| internal("ledger lock poisoned"))?
-            .insert(rec.id.clone(), rec);
+            .map_err(|_| internal("ledger lock poisoned"))?;
+        if m.by_id.insert(id.clone(), rec).is_none() {
+            m.order.push_back(id);
+        }
+        while m.order.len() > self.capacity {
+            if let Some(old) = m.order.pop_front() {
+                m.by_id.remove(&old);
+            }
+        }
         Ok(())
     }
 
@@ -145,6 +183,7 @@ impl Ledger for MemoryLedger {
             .recs
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?
+            .by_id
             .get(id)
             .map(|r| GenerationRecord::clone(r)))
     }
@@ -155,7 +194,7 @@ impl Ledger for MemoryLedger {
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?;
         let mut t = Totals::default();
-        for r in m.values() {
+        for r in m.by_id.values() {
             add(&mut t, r.user.as_deref(), r.cost);
         }
         Ok(t)
@@ -290,5 +329,73 @@ impl Ledger for SqliteLedger {
 
     fn is_blocking(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, user: &str, cost: i64) -> GenerationRecord {
+        GenerationRecord {
+            id: id.to_string(),
+            created_ms: 1,
+            model: "m".into(),
+            provider: "p".into(),
+            provider_name: "P".into(),
+            endpoint: "p".into(),
+            streamed: false,
+            usage: Usage::default(),
+            cost: Decimal::new(cost, 2),
+            cost_details: Value::Null,
+            finish_reason: None,
+            attempts: Vec::new(),
+            app_referer: None,
+            app_title: None,
+            user: Some(user.to_string()),
+            free: false,
+            latency_ms: 0.0,
+            ttft_ms: None,
+            dropped_params: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn memory_ledger_keeps_the_newest_records() -> Result<()> {
+        let l = MemoryLedger::with_capacity(3);
+        for i in 0..5 {
+            l.insert_owned(rec(&format!("gen-{i}"), "k", i))?;
+        }
+        assert_eq!(l.len(), 3);
+        for i in 0..2 {
+            assert!(l.get(&format!("gen-{i}"))?.is_none(), "gen-{i} kept");
+        }
+        for i in 2..5 {
+            assert_eq!(
+                l.get(&format!("gen-{i}"))?.map(|r| r.cost),
+                Some(Decimal::new(i, 2))
+            );
+        }
+        // The same id again replaces the record and keeps one slot for it.
+        l.insert(&rec("gen-4", "k", 99))?;
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.get("gen-4")?.map(|r| r.cost), Some(Decimal::new(99, 2)));
+        assert!(l.get("gen-2")?.is_some());
+        l.insert(&rec("gen-5", "k", 5))?;
+        assert!(l.get("gen-2")?.is_none() && l.get("gen-3")?.is_some());
+        let t = l.totals()?;
+        assert_eq!((t.count, t.all), (3, Decimal::new(3 + 99 + 5, 2)));
+        Ok(())
+    }
+
+    #[test]
+    fn memory_ledger_capacity_is_at_least_one_and_defaults_to_the_constant() -> Result<()> {
+        let l = MemoryLedger::with_capacity(0);
+        l.insert(&rec("a", "k", 1))?;
+        l.insert(&rec("b", "k", 1))?;
+        assert_eq!(l.len(), 1);
+        assert!(l.get("b")?.is_some());
+        assert_eq!(MemoryLedger::default().capacity, MEMORY_LEDGER_CAPACITY);
+        Ok(())
     }
 }

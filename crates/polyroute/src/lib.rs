@@ -36,6 +36,8 @@ pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 pub use chat_stream::{ChatStream, SseStream};
 pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
 pub use health::{HealthStore, MemoryHealth, Observation};
-pub use ledger::{GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals};
+pub use ledger::{
+    GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals, MEMORY_LEDGER_CAPACITY,
+};
 pub use router::{describe, Router, RouterBuilder};
 pub use secret::ApiKey;

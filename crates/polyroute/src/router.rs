@@ -246,7 +246,8 @@ impl RouterBuilder {
         self
     }
 
-    /// Keep generations in an SQLite file (default: in memory).
+    /// Keep generations in an SQLite file (default: a [`MemoryLedger`] of the newest
+    /// [`MEMORY_LEDGER_CAPACITY`](crate::MEMORY_LEDGER_CAPACITY) records).
     #[must_use]
     pub fn ledger_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.ledger_path = Some(path.into());

@@ -4,7 +4,7 @@
 //! catalog = "catalog.json"          # default: the embedded catalog
 //! overlay = "my-endpoints.json"     # merged over the catalog
 //! env_keys = true                   # read provider keys from OPENAI_API_KEY, … (default true)
-//! ledger = "sqlite"                 # or "memory" (nothing kept across restarts)
+//! ledger = "sqlite"                 # or "memory" (the newest 10,000 records, nothing kept across restarts)
 //!
 //! [server]
 //! host = "127.0.0.1"
@@ -48,7 +48,8 @@ pub struct Config {
     pub overlay: Option<PathBuf>,
     /// Read provider keys from their environment variables.
     pub env_keys: Option<bool>,
-    /// `sqlite` (default: `<data dir>/ledger.sqlite`, durable) or `memory` (lost on exit; benchmarks).
+    /// `sqlite` (default: `<data dir>/ledger.sqlite`, durable) or `memory` (the newest 10,000 records, lost on
+    /// exit; benchmarks).
     pub ledger: Option<String>,
     /// Listener and limits of the HTTP server.
     #[serde(default)]
