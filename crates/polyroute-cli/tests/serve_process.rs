@@ -25,6 +25,32 @@ impl Drop for Server {
     }
 }
 
+/// What a gateway process needs: a data directory, the two labeled mocks, a config naming them, and a key
+/// without a credit limit. The directory and mocks live as long as the value.
+struct Gateway {
+    _dir: tempfile::TempDir,
+    _mocks: (polyroute_mock::MockServer, polyroute_mock::MockServer),
+    data: std::path::PathBuf,
+    cfg: std::path::PathBuf,
+    key: String,
+}
+
+async fn gateway() -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
+    let beta = polyroute_mock::MockServer::labeled("beta").await.unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
+    let key = create_key(&data, None);
+    Gateway {
+        _dir: dir,
+        _mocks: (alpha, beta),
+        data,
+        cfg,
+        key,
+    }
+}
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_polyroute")
 }
@@ -149,12 +175,13 @@ async fn keys_commands_and_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_load_keeps_every_acknowledged_generation() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
-    let beta = polyroute_mock::MockServer::labeled("beta").await.unwrap();
-    let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
-    let key = create_key(&data, None);
+    let Gateway {
+        _dir,
+        _mocks,
+        data,
+        cfg,
+        key,
+    } = gateway().await;
     let mut srv = start(&cfg, &data);
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let c = reqwest::Client::new();
@@ -237,12 +264,13 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
 /// connections are all served, every generation id is distinct, and the shared ledger sees every request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_threads_share_keys_ledger_and_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
-    let beta = polyroute_mock::MockServer::labeled("beta").await.unwrap();
-    let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
-    let key = create_key(&data, None);
+    let Gateway {
+        _dir,
+        _mocks,
+        data,
+        cfg,
+        key,
+    } = gateway().await;
 
     for (flag, value) in [("--workers", "0"), ("--spin-us", "20000")] {
         let bad = Command::new(bin())

@@ -139,11 +139,7 @@ impl HealthStore for MemoryHealth {
                 .windows
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // The key is already there on every call but an endpoint's first: look up before allocating.
-            if !w.contains_key(key) {
-                w.insert(key.to_string(), VecDeque::new());
-            }
-            let Some(q) = w.get_mut(key) else { return };
+            let q = w.entry(key.to_string()).or_default();
             new_endpoint = q.is_empty();
             q.push_back(Sample { at: now, obs });
             while q.len() > MAX_SAMPLES {

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use polyroute_core::error::AttemptRecord;
 use polyroute_core::{Error, Result, Usage};
@@ -121,9 +121,9 @@ pub struct MemoryLedger {
 
 #[derive(Debug, Default)]
 struct MemoryRecords {
-    by_id: HashMap<String, Box<GenerationRecord>>,
-    /// Insertion order, oldest first.
-    order: VecDeque<String>,
+    by_id: HashMap<Arc<str>, Box<GenerationRecord>>,
+    /// Insertion order, oldest first (the same shared ids as the map's keys).
+    order: VecDeque<Arc<str>>,
 }
 
 impl Default for MemoryLedger {
@@ -161,16 +161,17 @@ impl Ledger for MemoryLedger {
     }
 
     fn insert_owned(&self, rec: GenerationRecord) -> Result<()> {
+        let id: Arc<str> = Arc::from(rec.id.as_str());
         let rec = Box::new(rec);
-        let id = rec.id.clone();
         let mut m = self
             .recs
             .lock()
             .map_err(|_| internal("ledger lock poisoned"))?;
-        if m.by_id.insert(id.clone(), rec).is_none() {
+        if m.by_id.insert(Arc::clone(&id), rec).is_none() {
             m.order.push_back(id);
         }
-        while m.order.len() > self.capacity {
+        // One record in, at most one out.
+        if m.order.len() > self.capacity {
             if let Some(old) = m.order.pop_front() {
                 m.by_id.remove(&old);
             }
