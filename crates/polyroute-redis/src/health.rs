@@ -1,0 +1,410 @@
+//! [`RedisHealth`]: endpoint health shared by a fleet, with no Redis round trip on the request path.
+//!
+//! [`HealthStore::record`] puts the observation on a bounded in-process queue and returns; a background task
+//! writes queued observations in batches (one pipeline: `LPUSH` of each sample to `{p}:h:<endpoint>`, `LTRIM` to
+//! the newest [`HealthOptions::max_samples`], `PEXPIRE`, and `ZADD {p}:h:idx` with the time last seen) and, every
+//! [`HealthOptions::refresh`], reads every endpoint seen within the window (one pipeline of `LRANGE`) and swaps
+//! in a new [`HealthSnapshot`] built like the memory store's (latency and throughput percentiles of the
+//! successes in the window; `recent_outage` = an availability failure within the outage window).
+//! [`HealthStore::snapshot`] returns the current one (an `Arc` clone under a read lock).
+//!
+//! An outage this process observes is in its own snapshot at once (the next plan avoids the endpoint), and
+//! stays there for the outage window even if a refresh races the write. Outages other processes observe arrive
+//! with the next refresh. When Redis is unreachable, writes and refreshes fail quietly (see
+//! [`RedisHealth::last_error`]): the snapshot keeps its last refresh plus this process's own outages.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use polyroute::core::plan::EndpointHealth;
+use polyroute::state::now_ms;
+use polyroute::{Error, HealthSnapshot, HealthStore, Observation, Result};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{store_error, RedisState};
+
+/// How the shared health window behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthOptions {
+    /// Samples older than this do not count (default 5 minutes).
+    pub window: Duration,
+    /// Newest samples kept per endpoint (default 200).
+    pub max_samples: usize,
+    /// An availability failure this recent marks the endpoint `recent_outage` (default 30 s).
+    pub outage_window: Duration,
+    /// How often the snapshot is rebuilt from Redis (default 500 ms).
+    pub refresh: Duration,
+    /// Observations queued before new ones are dropped (default 10,000; see [`RedisHealth::dropped`]).
+    pub queue: usize,
+}
+
+impl Default for HealthOptions {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(300),
+            max_samples: 200,
+            outage_window: Duration::from_secs(30),
+            refresh: Duration::from_millis(500),
+            queue: 10_000,
+        }
+    }
+}
+
+enum Msg {
+    Obs(String, i64, Observation),
+    Sync(oneshot::Sender<Result<()>>),
+}
+
+struct Inner {
+    st: RedisState,
+    opts: HealthOptions,
+    tx: mpsc::Sender<Msg>,
+    snap: RwLock<Arc<HealthSnapshot>>,
+    /// This process's own outages (endpoint → ms), merged into every refresh until they age out.
+    local_outages: Mutex<HashMap<String, i64>>,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// Endpoint health shared through Valkey/Redis (see the module docs). Dropping it stops its background task.
+pub struct RedisHealth {
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RedisHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHealth")
+            .field("server", &self.inner.st.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisHealth {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+impl RedisHealth {
+    pub(crate) fn start(st: RedisState, opts: HealthOptions) -> Self {
+        let (tx, rx) = mpsc::channel(opts.queue.max(1));
+        let inner = Arc::new(Inner {
+            st,
+            opts,
+            tx,
+            snap: RwLock::new(Arc::new(HealthSnapshot::default())),
+            local_outages: Mutex::new(HashMap::new()),
+            dropped: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        let task = tokio::spawn(run(Arc::clone(&inner), rx));
+        Self { inner, task }
+    }
+
+    /// Write every observation queued so far, then rebuild the snapshot from Redis (tests, shutdown).
+    ///
+    /// # Errors
+    /// Redis failed (the error names the server), or the background task is gone.
+    pub async fn sync(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Error::Internal {
+            message: "redis health: background task stopped".to_string(),
+        };
+        self.inner
+            .tx
+            .send(Msg::Sync(tx))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Observations dropped because the queue was full (Redis slower than the request rate).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The last background failure, if the last write or refresh failed.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.inner.last_error).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl HealthStore for RedisHealth {
+    fn record(&self, key: &str, obs: Observation) {
+        let now = now_ms();
+        if self
+            .inner
+            .tx
+            .try_send(Msg::Obs(key.to_string(), now, obs))
+            .is_err()
+        {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if obs.outage {
+            lock(&self.inner.local_outages).insert(key.to_string(), now);
+            let mut s = self
+                .inner
+                .snap
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !s.endpoints.get(key).is_some_and(|e| e.recent_outage) {
+                let mut next = HealthSnapshot::clone(&s);
+                next.endpoints
+                    .entry(key.to_string())
+                    .or_default()
+                    .recent_outage = true;
+                *s = Arc::new(next);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Arc<HealthSnapshot> {
+        self.inner
+            .snap
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
+    let mut tick = tokio::time::interval(inner.opts.refresh.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut buf, 1024) => {
+                if n == 0 {
+                    return;
+                }
+                let mut obs = Vec::with_capacity(buf.len());
+                let mut syncs = Vec::new();
+                for m in buf.drain(..) {
+                    match m {
+                        Msg::Obs(k, at, o) => obs.push((k, at, o)),
+                        Msg::Sync(tx) => syncs.push(tx),
+                    }
+                }
+                let mut res = write(&inner, &obs).await;
+                if !syncs.is_empty() && res.is_ok() {
+                    res = refresh(&inner).await;
+                }
+                note(&inner, &res);
+                for tx in syncs {
+                    let _ = tx.send(res.clone());
+                }
+            }
+            _ = tick.tick() => {
+                let res = refresh(&inner).await;
+                note(&inner, &res);
+            }
+        }
+    }
+}
+
+fn note(inner: &Inner, res: &Result<()>) {
+    *lock(&inner.last_error) = res.as_ref().err().map(ToString::to_string);
+}
+
+fn sample_text(at: i64, o: &Observation) -> String {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| x.to_string());
+    format!(
+        "{at}|{}|{}|{}|{}",
+        u8::from(o.ok),
+        u8::from(o.outage),
+        f(o.ttft_ms),
+        f(o.throughput)
+    )
+}
+
+fn parse_sample(s: &str) -> Option<(i64, Observation)> {
+    let mut p = s.split('|');
+    let at = p.next()?.parse().ok()?;
+    let ok = p.next()? == "1";
+    let outage = p.next()? == "1";
+    let num = |t: Option<&str>| t.and_then(|t| t.parse::<f64>().ok());
+    let ttft_ms = num(p.next());
+    let throughput = num(p.next());
+    Some((
+        at,
+        Observation {
+            ok,
+            outage,
+            ttft_ms,
+            throughput,
+        },
+    ))
+}
+
+async fn write(inner: &Inner, obs: &[(String, i64, Observation)]) -> Result<()> {
+    if obs.is_empty() {
+        return Ok(());
+    }
+    let o = &inner.opts;
+    let idx = inner.st.key("h:idx");
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut pipe = redis::pipe();
+    for (k, at, ob) in obs {
+        pipe.cmd("LPUSH")
+            .arg(inner.st.key(&format!("h:{k}")))
+            .arg(sample_text(*at, ob))
+            .ignore();
+        let e = last.entry(k.as_str()).or_insert(*at);
+        *e = (*e).max(*at);
+    }
+    let keep = i64::try_from(o.max_samples.max(1)).unwrap_or(200) - 1;
+    for (k, at) in &last {
+        let lk = inner.st.key(&format!("h:{k}"));
+        pipe.cmd("LTRIM").arg(&lk).arg(0).arg(keep).ignore();
+        pipe.cmd("PEXPIRE").arg(&lk).arg(ms(o.window) * 2).ignore();
+        pipe.cmd("ZADD").arg(&idx).arg(*at).arg(*k).ignore();
+    }
+    let mut conn = inner.st.conn.clone();
+    pipe.query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| store_error(&inner.st.server, &e))
+}
+
+async fn refresh(inner: &Inner) -> Result<()> {
+    let o = &inner.opts;
+    let now = now_ms();
+    let since = now - ms(o.window);
+    let idx = inner.st.key("h:idx");
+    let mut conn = inner.st.conn.clone();
+    let err = |e: redis::RedisError| store_error(&inner.st.server, &e);
+    let (_, keys): ((), Vec<String>) = redis::pipe()
+        .cmd("ZREMRANGEBYSCORE")
+        .arg(&idx)
+        .arg("-inf")
+        .arg(format!("({since}"))
+        .cmd("ZRANGE")
+        .arg(&idx)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .map_err(err)?;
+    let lists: Vec<Vec<String>> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let mut pipe = redis::pipe();
+        let keep = i64::try_from(o.max_samples.max(1)).unwrap_or(200) - 1;
+        for k in &keys {
+            pipe.cmd("LRANGE")
+                .arg(inner.st.key(&format!("h:{k}")))
+                .arg(0)
+                .arg(keep);
+        }
+        pipe.query_async(&mut conn).await.map_err(err)?
+    };
+    let outage_since = now - ms(o.outage_window);
+    let mut snap = HealthSnapshot::default();
+    for (k, list) in keys.into_iter().zip(lists) {
+        let samples: Vec<(i64, Observation)> = list
+            .iter()
+            .filter_map(|s| parse_sample(s))
+            .filter(|(at, _)| *at > since)
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        snap.endpoints.insert(k, build(&samples, outage_since));
+    }
+    {
+        let mut local = lock(&inner.local_outages);
+        local.retain(|_, at| *at > outage_since);
+        for k in local.keys() {
+            snap.endpoints.entry(k.clone()).or_default().recent_outage = true;
+        }
+    }
+    *inner
+        .snap
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(snap);
+    Ok(())
+}
+
+fn pct(mut v: Vec<f64>, p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let idx = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(idx.min(v.len() - 1)).copied()
+}
+
+/// One endpoint's health from its samples (as the memory store computes it).
+fn build(samples: &[(i64, Observation)], outage_since: i64) -> EndpointHealth {
+    let ok = || samples.iter().filter(|(_, o)| o.ok);
+    let ttft: Vec<f64> = ok().filter_map(|(_, o)| o.ttft_ms).collect();
+    let tput: Vec<f64> = ok().filter_map(|(_, o)| o.throughput).collect();
+    EndpointHealth {
+        recent_outage: samples.iter().any(|(at, o)| o.outage && *at > outage_since),
+        latency_p50_ms: pct(ttft.clone(), 0.5),
+        latency_p90_ms: pct(ttft, 0.9),
+        throughput_p50: pct(tput.clone(), 0.5),
+        throughput_p90: pct(tput, 0.9),
+        samples: u32::try_from(samples.len()).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_round_trip_and_build_percentiles_from_successes() {
+        let o = Observation {
+            ok: true,
+            outage: false,
+            ttft_ms: Some(12.5),
+            throughput: None,
+        };
+        assert_eq!(parse_sample(&sample_text(7, &o)), Some((7, o)));
+        assert_eq!(parse_sample("garbage"), None);
+        let mut s: Vec<(i64, Observation)> = (0..10)
+            .map(|i| {
+                (
+                    100 + i,
+                    Observation {
+                        ok: true,
+                        outage: false,
+                        ttft_ms: Some(f64::from(i as i32) * 10.0),
+                        throughput: Some(50.0),
+                    },
+                )
+            })
+            .collect();
+        s.push((
+            50,
+            Observation {
+                ok: false,
+                outage: true,
+                ttft_ms: Some(1e9),
+                throughput: None,
+            },
+        ));
+        let h = build(&s, 60);
+        assert_eq!(h.samples, 11);
+        assert_eq!(h.latency_p50_ms, Some(50.0));
+        assert_eq!(h.throughput_p90, Some(50.0));
+        assert!(
+            !h.recent_outage,
+            "an outage before the outage window counted"
+        );
+        assert!(build(&s, 40).recent_outage);
+    }
+}
