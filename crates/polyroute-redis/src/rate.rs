@@ -13,12 +13,14 @@
 //! | key | type | content |
 //! |---|---|---|
 //! | `{p:r:k}:log` | sorted set | one member `<ms>:<seq>:<units>` per counted hit, scored by its time |
-//! | `{p:r:k}:m` | hash | `seq` (member counter), `day` (UTC day number), `used` (units counted that day) |
+//! | `{p:r:k}:m` | hash | `seq` (member counter), `day` (UTC day number), `used` (units counted that day), `w:<span ms>` = `<cutoff ms>:<units logged after the cutoff>` per sliding span in use |
 //!
-//! Cost: a hit reads the log entries inside each sliding window (at most the window's limit when each hit counts
-//! one unit), so an rpm limit of `n` costs O(log N + n) per hit. The log keeps one day of events by default (like
-//! the memory store, so [`RateLimiter::used`] can answer any span up to a day); [`RedisRate::retention`] shortens
-//! it for keys with many hits a day.
+//! Cost: a hit reads only what changed. Each sliding span ever asked for is tracked in the hash as a cutoff and
+//! the units logged after it; a hit moves each cutoff to `now − span` and subtracts the events that left (each
+//! event leaves each window once), so a hit costs O(log N) plus the events that expired since the last hit, not
+//! O(limit). Only a refused hit reads further: the oldest events of the full window, until enough have left to
+//! compute `retry_after`. The log keeps events for the longest tracked span (at least [`RedisRate::retention`]),
+//! so [`RateLimiter::used`] of a longer sliding span than any window in use counts only what is kept.
 
 use std::time::Duration;
 
@@ -33,8 +35,6 @@ static HIT: std::sync::LazyLock<Script> =
 static USED: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::new(include_str!("lua/used.lua")));
 
-const DAY: Duration = Duration::from_secs(86_400);
-
 /// Rate windows shared by every router connected to one Valkey/Redis.
 #[derive(Debug, Clone)]
 pub struct RedisRate {
@@ -44,14 +44,17 @@ pub struct RedisRate {
 
 impl RedisRate {
     pub(crate) fn new(st: RedisState) -> Self {
-        Self { st, retention: DAY }
+        Self {
+            st,
+            retention: Duration::ZERO,
+        }
     }
 
-    /// How long the sliding log keeps events (default one day; never shorter than the longest sliding window of
-    /// a hit). [`RateLimiter::used`] of a longer sliding span counts only what is kept.
+    /// Keep logged events at least this long (default: as long as the longest sliding window in use), for
+    /// [`RateLimiter::used`] of longer spans.
     #[must_use]
     pub fn retention(mut self, keep: Duration) -> Self {
-        self.retention = keep.max(Duration::from_secs(1));
+        self.retention = keep;
         self
     }
 

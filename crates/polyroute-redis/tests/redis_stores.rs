@@ -395,3 +395,65 @@ async fn a_restarted_server_is_reconnected_to_and_errors_name_it() {
     assert_eq!(rl.used("k", Span::UtcDay).await.unwrap(), 1);
     let _ = Arc::new(st);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_window_sums_always_equal_a_full_recount_of_the_log() {
+    let Some(r) = server() else { return };
+    let rl = RedisState::connect(&r.url()).await.unwrap().rate();
+    let client = redis::Client::open(r.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let spans = [100u64, 300];
+    let windows: Vec<Window> = spans
+        .iter()
+        .map(|ms| Window {
+            name: format!("w{ms}"),
+            limit: 8,
+            span: Span::Sliding(Duration::from_millis(*ms)),
+        })
+        .collect();
+    let (mut allowed, mut limited) = (0, 0);
+    for i in 0u64..80 {
+        // Uneven amounts and pauses, so events leave the windows one, several or all at a time.
+        match rl.hit("inv", &windows, 1 + i % 3).await.unwrap() {
+            RateDecision::Allowed => allowed += 1,
+            RateDecision::Limited { .. } => limited += 1,
+        }
+        let log: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg("{polyroute:r:inv}:log")
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        for ms in spans {
+            let tracked: String = redis::cmd("HGET")
+                .arg("{polyroute:r:inv}:m")
+                .arg(format!("w:{ms}"))
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            let (cut, sum) = tracked.split_once(':').unwrap();
+            let cut: i64 = cut.parse().unwrap();
+            let recount: u64 = log
+                .iter()
+                .filter(|(_, at)| *at > cut)
+                .map(|(m, _)| m.rsplit(':').next().unwrap().parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(
+                sum.parse::<u64>().unwrap(),
+                recount,
+                "span {ms} ms after hit {i}"
+            );
+            assert!(recount <= 8, "window of {ms} ms holds {recount} > 8");
+        }
+        tokio::time::sleep(Duration::from_millis(
+            [1, 5, 20, 50, 130][usize::try_from(i % 5).unwrap()],
+        ))
+        .await;
+    }
+    assert!(
+        allowed > 20 && limited > 5,
+        "allowed {allowed}, limited {limited}: the test exercised too little"
+    );
+}
