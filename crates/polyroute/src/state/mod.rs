@@ -343,7 +343,7 @@ impl Stores {
     #[must_use]
     pub fn memory() -> Self {
         Self {
-            ledger: Arc::new(crate::ledger::MemoryLedger::default()),
+            ledger: Arc::new(memory::MemoryLedger::default()),
             budget: Arc::new(memory::MemoryBudget::default()),
             rate: Arc::new(memory::MemoryRate::default()),
             sticky: Arc::new(memory::MemorySticky::default()),
