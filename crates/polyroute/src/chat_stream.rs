@@ -14,9 +14,12 @@ use tokio::task::JoinHandle;
 
 use crate::wire;
 
-/// A channel receiver whose producing task is aborted when it is dropped.
+/// A channel receiver and its producing task. Dropping it closes the channel: the task sees that at its next
+/// wait, cancels the upstream request and bills what the provider produced up to then (a generation the caller
+/// abandoned is still a generation), so the task is not aborted.
 struct Chan<T> {
     rx: mpsc::Receiver<T>,
+    #[allow(dead_code)] // kept so the task's handle lives as long as the stream
     task: JoinHandle<()>,
 }
 
@@ -26,13 +29,8 @@ impl<T> Chan<T> {
     }
 }
 
-impl<T> Drop for Chan<T> {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The chunks of a streamed completion. Dropping it aborts the upstream request.
+/// The chunks of a streamed completion. Dropping it cancels the upstream request (the generation is still
+/// recorded, `cancelled`, and billed for what was produced).
 pub struct ChatStream(Chan<Result<Value>>);
 
 impl ChatStream {
@@ -57,7 +55,7 @@ impl Stream for ChatStream {
 
 /// A streamed completion as SSE bytes: each item holds one or more whole `data: {json}\n\n` events (the same
 /// chunks, in the same order, as a [`ChatStream`]); an error before any chunk comes as `Err`. No `[DONE]`.
-/// Dropping it aborts the upstream request.
+/// Dropping it cancels the upstream request, as for a [`ChatStream`].
 pub struct SseStream(Chan<Result<Bytes>>);
 
 impl SseStream {
@@ -100,6 +98,22 @@ impl ChunkTx {
         match self {
             ChunkTx::Values(_) => Held::Values(Vec::new()),
             ChunkTx::Sse(_) => Held::Sse(Vec::with_capacity(4096)),
+        }
+    }
+
+    /// Resolves when the caller went away (the receiving stream was dropped).
+    pub async fn closed(&self) {
+        match self {
+            ChunkTx::Values(tx) => tx.closed().await,
+            ChunkTx::Sse(tx) => tx.closed().await,
+        }
+    }
+
+    /// Whether the caller went away.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            ChunkTx::Values(tx) => tx.is_closed(),
+            ChunkTx::Sse(tx) => tx.is_closed(),
         }
     }
 
@@ -159,6 +173,14 @@ impl Held {
         match self {
             Held::Values(v) => v.len(),
             Held::Sse(b) => b.len(),
+        }
+    }
+
+    /// How many chunks are held (SSE: events, each ending in a blank line; compact JSON has no raw newline).
+    pub fn events(&self) -> u64 {
+        match self {
+            Held::Values(v) => v.len() as u64,
+            Held::Sse(b) => b.windows(2).filter(|w| *w == b"\n\n").count() as u64,
         }
     }
 

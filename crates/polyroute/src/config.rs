@@ -154,4 +154,10 @@ pub struct RequestContext {
     /// Use this generation id (`gen-…`) instead of a generated one, so a gateway can send it in a response
     /// header before the first chunk is known. Must be unique per request.
     pub generation_id: Option<String>,
+    /// A gateway API key the request is billed to as well (its spend counts against
+    /// [`Scope::Key`](crate::state::Scope::Key) of this id).
+    pub key_id: Option<String>,
+    /// The credit limit of `key_id` (USD): admission holds the request's worst-case cost against it, so
+    /// concurrent requests never spend more than the limit.
+    pub key_limit: Option<Decimal>,
 }

@@ -19,13 +19,20 @@
 //!
 //! The API is JSON values on purpose: the Python and Node bindings and the HTTP server are thin layers over it.
 
+mod admission;
+mod attempt;
+mod billing;
+mod builder;
 mod chat_stream;
 mod config;
-mod exec;
+mod failover;
 mod health;
 mod ledger;
+mod lifecycle;
+mod reservation;
 mod router;
 mod secret;
+pub mod state;
 mod wire;
 
 pub use polyroute_core as core;
@@ -33,11 +40,14 @@ pub use polyroute_core::error::AttemptRecord;
 pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
 pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
+pub use builder::RouterBuilder;
 pub use chat_stream::{ChatStream, SseStream};
 pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
 pub use health::{HealthStore, MemoryHealth, Observation};
-pub use ledger::{
-    GenerationRecord, Ledger, MemoryLedger, SqliteLedger, Totals, MEMORY_LEDGER_CAPACITY,
-};
-pub use router::{describe, Router, RouterBuilder};
+pub use ledger::{GenerationRecord, Totals};
+pub use reservation::Reservation;
+pub use router::{describe, Router};
 pub use secret::ApiKey;
+pub use state::memory::{MemoryLedger, MEMORY_LEDGER_CAPACITY};
+pub use state::sqlite::{SqliteLedger, SqliteStore};
+pub use state::{Budget, Ledger, RateLimiter, Scope, StickyStore, Stores};

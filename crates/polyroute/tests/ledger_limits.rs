@@ -36,18 +36,18 @@ async fn sqlite_ledger_survives_a_restart_and_bills_once_per_request() {
         ids
     };
     let l = SqliteLedger::open(&path).unwrap();
-    let t = l.totals().unwrap();
+    let t = l.totals().await.unwrap();
     assert_eq!(t.count, 3, "exactly one bill per served request");
     for id in &ids {
-        let rec = l.get(id).unwrap().unwrap();
+        let rec = l.get(id).await.unwrap().unwrap();
         assert_eq!(rec.attempts.last().unwrap().code, "success");
     }
-    let first = l.get(&ids[0]).unwrap().unwrap();
+    let first = l.get(&ids[0]).await.unwrap().unwrap();
     assert_eq!(first.provider, "beta");
     assert_eq!(first.attempts.len(), 2);
     // A new router over the same file sees the spend.
     let r2 = builder(&ps).ledger_path(&path).build().unwrap();
-    assert_eq!(r2.spent(None), t.all);
+    assert_eq!(r2.spent(None).await.unwrap(), t.all);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,0 +1,206 @@
+//! Reaching a provider: its [`Upstream`] (base URL joined with the dialect's path, key, headers, timeouts), the
+//! request built for one attempt with the dialect's auth, and failures that are not provider answers.
+
+use std::time::Duration;
+
+use polyroute_core::plan::{Attempt, OutcomeClass};
+use polyroute_core::providers::{self, Dialect, ProviderFailure, ResponseContext, ResponseHints};
+use polyroute_core::types::ChatRequest;
+use polyroute_core::Error;
+
+use crate::admission::Admission;
+use crate::config::Timeouts;
+use crate::router::Router;
+use crate::secret::{scrub, ApiKey};
+use crate::wire;
+
+/// A provider as the engine reaches it.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub base_url: String,
+    /// `base_url` parsed once (None when it does not parse; the request then reports the bad URL).
+    pub base: Option<reqwest::Url>,
+    pub key: Option<ApiKey>,
+    pub headers: Vec<(String, String)>,
+    pub dialect: Dialect,
+    pub timeouts: Timeouts,
+}
+
+impl Upstream {
+    /// `base_url` + `path` (which may carry a query, e.g. `?alt=sse`) without parsing the scheme and host again.
+    pub fn endpoint(&self, path: &str) -> Option<reqwest::Url> {
+        let base = self.base.as_ref()?;
+        if base.query().is_some() || base.cannot_be_a_base() {
+            return None;
+        }
+        let (p, q) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut u = base.clone();
+        let mut full = String::with_capacity(base.path().len() + p.len());
+        full.push_str(base.path().trim_end_matches('/'));
+        full.push_str(p);
+        u.set_path(&full);
+        u.set_query(q);
+        Some(u)
+    }
+}
+
+/// A request ready to send, and what translating its answer needs.
+pub(crate) struct Prepared {
+    pub rb: reqwest::RequestBuilder,
+    pub hints: ResponseHints,
+    pub dropped: Vec<String>,
+}
+
+pub(crate) fn internal(m: impl Into<String>) -> Error {
+    Error::Internal { message: m.into() }
+}
+
+pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<f64> {
+    let v = h.get("retry-after")?.to_str().ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Router {
+    /// The upstream of an attempt, or the transport failure saying none is configured.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn upstream(&self, a: &Attempt) -> std::result::Result<&Upstream, ProviderFailure> {
+        self.inner.upstreams.get(&a.provider).ok_or_else(|| {
+            wire::transport_failure(
+                OutcomeClass::Overloaded,
+                0,
+                &format!("no upstream configured for provider {}", a.provider),
+                &a.provider_name,
+            )
+        })
+    }
+
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn prepare(
+        &self,
+        a: &Attempt,
+        up: &Upstream,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> std::result::Result<Prepared, ProviderFailure> {
+        let opts = wire::translate_options(a, req, stream);
+        let native = providers::build_request(up.dialect, req, &opts).map_err(|e| {
+            wire::transport_failure(
+                OutcomeClass::InvalidRequest,
+                400,
+                &e.to_string(),
+                &a.provider_name,
+            )
+        })?;
+        let body = native.body.into_bytes();
+        let mut rb = match up.endpoint(&native.path) {
+            Some(url) => self.http.post(url),
+            None => self.http.post(format!("{}{}", up.base_url, native.path)),
+        };
+        rb = rb.header("content-type", "application/json").body(body);
+        if let Some(k) = &up.key {
+            let v = match up.dialect {
+                Dialect::OpenAi => format!("Bearer {}", k.expose()),
+                _ => k.expose().to_string(),
+            };
+            rb = rb.header(up.dialect.auth_header(), v);
+        }
+        for (k, v) in native.headers.iter().chain(up.headers.iter()) {
+            rb = rb.header(k, v);
+        }
+        Ok(Prepared {
+            rb,
+            hints: native.hints,
+            dropped: native.dropped,
+        })
+    }
+
+    pub(crate) fn failure_from_reqwest(
+        e: &reqwest::Error,
+        a: &Attempt,
+        up: &Upstream,
+    ) -> ProviderFailure {
+        let class = if e.is_timeout() {
+            OutcomeClass::Timeout
+        } else {
+            OutcomeClass::Overloaded
+        };
+        let what = if e.is_connect() {
+            "connection failed"
+        } else if e.is_timeout() {
+            "timed out"
+        } else {
+            "transport error"
+        };
+        // reqwest errors carry the URL but never headers; scrub anyway.
+        let keys: Vec<&ApiKey> = up.key.iter().collect();
+        let msg = scrub(&format!("{what}: {e}"), &keys);
+        wire::transport_failure(class, 0, &msg, &a.provider_name)
+    }
+
+    pub(crate) fn response_ctx(
+        ad: &Admission,
+        a: &Attempt,
+        hints: ResponseHints,
+    ) -> ResponseContext {
+        ResponseContext {
+            id: ad.gen_id.clone(),
+            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
+            model: a.model.clone(),
+            provider_name: a.provider_name.clone(),
+            hints,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn up(base: &str) -> Upstream {
+        Upstream {
+            base_url: base.trim_end_matches('/').to_string(),
+            base: reqwest::Url::parse(base.trim_end_matches('/')).ok(),
+            key: None,
+            headers: Vec::new(),
+            dialect: Dialect::OpenAi,
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_match_plain_concatenation() {
+        for base in [
+            "http://127.0.0.1:8000/v1",
+            "http://127.0.0.1:8000/v1/",
+            "https://api.example.com",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "http://[::1]:9/a%20b/v1",
+        ] {
+            let u = up(base);
+            for path in [
+                "/chat/completions",
+                "/v1/messages",
+                "/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+            ] {
+                let fast = u.endpoint(path).expect("parsed base").to_string();
+                let slow = reqwest::Url::parse(&format!("{}{}", u.base_url, path))
+                    .expect("valid")
+                    .to_string();
+                assert_eq!(fast, slow, "{base} + {path}");
+            }
+        }
+        assert!(up("not a url").endpoint("/chat/completions").is_none());
+        assert!(up("http://h/v1?x=1").endpoint("/chat").is_none());
+    }
+}

@@ -1,0 +1,242 @@
+//! A streamed attempt: translated chunks are held back until content appears (so a failure before it can still
+//! fail over), then relayed as they come; the caller going away ends the attempt as
+//! [`AttemptEnd::Abandoned`] with what the provider produced so far.
+
+use std::future::Future;
+use std::time::Instant;
+
+use futures::StreamExt;
+use polyroute_core::plan::{Attempt, OutcomeClass};
+use polyroute_core::providers::{self, ProviderFailure, StreamTranslator};
+use polyroute_core::types::ChatRequest;
+use serde_json::Value;
+
+use super::prepare::{ms, retry_after, Prepared};
+use super::{AttemptEnd, Driver, Served};
+use crate::admission::Admission;
+use crate::chat_stream::ChunkTx;
+use crate::router::Router;
+use crate::wire;
+
+/// Drives streamed attempts into `tx`.
+pub(crate) struct Streamed<'r> {
+    pub req: &'r ChatRequest,
+    pub tx: &'r ChunkTx,
+}
+
+impl Driver for Streamed<'_> {
+    type Out = ();
+
+    fn attempt<'a>(
+        &'a mut self,
+        router: &'a Router,
+        ad: &'a Admission,
+        a: &'a Attempt,
+        deadline: Instant,
+    ) -> impl Future<Output = AttemptEnd<()>> + Send + 'a {
+        try_stream(router, ad, a, self.req, deadline, self.tx)
+    }
+
+    fn caller_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// What the translator has produced so far.
+fn partial(tr: &StreamTranslator, ttft: Option<f64>, dropped: &[String], relayed: u64) -> Served {
+    Served {
+        usage: tr.usage().copied().unwrap_or_default(),
+        finish: tr.finish_reason().map(str::to_string),
+        ttft_ms: ttft,
+        dropped: dropped.to_vec(),
+        relayed,
+    }
+}
+
+fn end_failed(
+    f: ProviderFailure,
+    tr: &StreamTranslator,
+    ttft: Option<f64>,
+    dropped: &[String],
+    relayed: u64,
+    err_chunk: Option<Value>,
+) -> AttemptEnd<()> {
+    if tr.content_emitted() {
+        let mut p = partial(tr, ttft, dropped, relayed);
+        p.finish = Some("error".into());
+        AttemptEnd::Broken {
+            failure: f,
+            partial: p,
+            err_chunk,
+        }
+    } else {
+        AttemptEnd::Failed(f)
+    }
+}
+
+async fn try_stream(
+    router: &Router,
+    ad: &Admission,
+    a: &Attempt,
+    req: &ChatRequest,
+    deadline: Instant,
+    tx: &ChunkTx,
+) -> AttemptEnd<()> {
+    let up = match router.upstream(a) {
+        Ok(u) => u,
+        Err(f) => return AttemptEnd::Failed(f),
+    };
+    let Prepared { rb, hints, dropped } = match router.prepare(a, up, req, true) {
+        Ok(p) => p,
+        Err(f) => return AttemptEnd::Failed(f),
+    };
+    let t0 = Instant::now();
+    let first_deadline = (t0 + up.timeouts.first_token).min(deadline);
+    if Instant::now() >= deadline {
+        return AttemptEnd::Failed(wire::transport_failure(
+            OutcomeClass::Timeout,
+            0,
+            "total request timeout",
+            &a.provider_name,
+        ));
+    }
+    let sent = tokio::select! {
+        biased;
+        () = tx.closed() => return AttemptEnd::Abandoned(None),
+        r = tokio::time::timeout_at(first_deadline.into(), rb.send()) => r,
+    };
+    let resp = match sent {
+        Err(_) => {
+            return AttemptEnd::Failed(wire::transport_failure(
+                OutcomeClass::Timeout,
+                0,
+                "no response headers before the first-token timeout",
+                &a.provider_name,
+            ))
+        }
+        Ok(Err(e)) => return AttemptEnd::Failed(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let ra = retry_after(resp.headers());
+    if !(200..300).contains(&status) {
+        let body = tokio::time::timeout_at(first_deadline.into(), resp.bytes())
+            .await
+            .ok()
+            .and_then(std::result::Result::ok)
+            .unwrap_or_default();
+        let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+        f.outcome.retry_after = f.outcome.retry_after.or(ra);
+        return AttemptEnd::Failed(f);
+    }
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !ctype.contains("event-stream") {
+        return AttemptEnd::Failed(wire::transport_failure(
+            OutcomeClass::Overloaded,
+            status,
+            &format!("unexpected content type {ctype:?} for a stream"),
+            &a.provider_name,
+        ));
+    }
+    let mut tr = StreamTranslator::new(up.dialect, Router::response_ctx(ad, a, hints));
+    let mut body = resp.bytes_stream();
+    // Translated chunks not yet sent: held back until content appears (so a failure can still fall back).
+    let mut held = tx.held();
+    let mut ttft: Option<f64> = None;
+    let mut first_at: Option<Instant> = None;
+    let mut relayed: u64 = 0;
+    loop {
+        let until = if tr.content_emitted() {
+            (Instant::now() + up.timeouts.idle).min(deadline)
+        } else {
+            first_deadline.min(Instant::now() + up.timeouts.idle)
+        };
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => {
+                return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+            }
+            r = tokio::time::timeout_at(until.into(), body.next()) => r,
+        };
+        let chunk = match next {
+            Err(_) => {
+                let what = if tr.content_emitted() {
+                    "idle timeout between stream chunks"
+                } else {
+                    "no first token before the first-token timeout"
+                };
+                let f =
+                    wire::transport_failure(OutcomeClass::Timeout, status, what, &a.provider_name);
+                return end_failed(f, &tr, ttft, &dropped, relayed, None);
+            }
+            Ok(None) => None,
+            Ok(Some(Err(e))) => {
+                let f = wire::transport_failure(
+                    OutcomeClass::Overloaded,
+                    status,
+                    &format!("stream interrupted: {e}"),
+                    &a.provider_name,
+                );
+                return end_failed(f, &tr, ttft, &dropped, relayed, None);
+            }
+            Ok(Some(Ok(b))) => Some(b),
+        };
+        let mark = held.mark();
+        match &chunk {
+            Some(b) => held.push(&mut tr, b),
+            // The translator's usage chunk is replaced by the billed one (with cost) after the ledger.
+            None => held.finish(&mut tr),
+        }
+        if let Some(f) = tr.failure() {
+            let f = f.clone();
+            // The translator ended the stream with its in-band error chunk; it goes out after billing.
+            let err_chunk = held.pop_error_since(mark);
+            // Deliver what was translated before the failure, then end in-band.
+            if tr.content_emitted() {
+                relayed += held.events();
+                if !tx.flush(&mut held).await {
+                    return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+                }
+            }
+            return end_failed(f, &tr, ttft, &dropped, relayed, err_chunk);
+        }
+        if tr.content_emitted() {
+            if ttft.is_none() {
+                ttft = Some(ms(t0.elapsed()));
+                first_at = Some(Instant::now());
+            }
+            relayed += held.events();
+            if !tx.flush(&mut held).await {
+                return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+            }
+        }
+        if chunk.is_none() {
+            break;
+        }
+    }
+    relayed += held.events();
+    if !tx.flush(&mut held).await {
+        return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+    }
+    let usage = tr.usage().copied().unwrap_or_default();
+    let tput = first_at
+        .map(|f| f.elapsed().as_secs_f64())
+        .filter(|s| *s > 0.0)
+        .map(|s| usage.completion_tokens as f64 / s);
+    AttemptEnd::Served {
+        out: (),
+        served: Served {
+            usage,
+            finish: tr.finish_reason().map(str::to_string),
+            ttft_ms: ttft.or(Some(ms(t0.elapsed()))),
+            dropped,
+            relayed,
+        },
+        tput,
+    }
+}

@@ -1,0 +1,136 @@
+//! A non-streamed attempt: send, read the whole body within the timeouts, translate.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use polyroute_core::plan::{Attempt, OutcomeClass};
+use polyroute_core::providers::{self, ProviderFailure};
+use polyroute_core::types::ChatRequest;
+use serde_json::Value;
+
+use super::prepare::{ms, retry_after, Prepared};
+use super::{AttemptEnd, Driver, Served};
+use crate::admission::Admission;
+use crate::router::Router;
+use crate::wire;
+
+/// Drives unary attempts; `gone` is set when the caller stopped waiting.
+pub(crate) struct Unary<'r> {
+    pub req: &'r ChatRequest,
+    pub gone: Arc<AtomicBool>,
+}
+
+impl Driver for Unary<'_> {
+    type Out = Value;
+
+    fn attempt<'a>(
+        &'a mut self,
+        router: &'a Router,
+        ad: &'a Admission,
+        a: &'a Attempt,
+        deadline: Instant,
+    ) -> impl Future<Output = AttemptEnd<Value>> + Send + 'a {
+        async move {
+            match try_unary(router, ad, a, self.req, deadline).await {
+                Ok((out, served, tput)) => AttemptEnd::Served { out, served, tput },
+                Err(f) => AttemptEnd::Failed(f),
+            }
+        }
+    }
+
+    fn caller_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+}
+
+/// One non-streamed attempt.
+async fn try_unary(
+    router: &Router,
+    ad: &Admission,
+    a: &Attempt,
+    req: &ChatRequest,
+    deadline: Instant,
+) -> Result<(Value, Served, Option<f64>), ProviderFailure> {
+    let up = router.upstream(a)?;
+    let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false)?;
+    let t0 = Instant::now();
+    let budget = up
+        .timeouts
+        .first_token
+        .min(deadline.saturating_duration_since(t0));
+    let resp = match tokio::time::timeout(budget, rb.send()).await {
+        Err(_) => {
+            return Err(wire::transport_failure(
+                OutcomeClass::Timeout,
+                0,
+                "no response headers before the first-token timeout",
+                &a.provider_name,
+            ))
+        }
+        Ok(Err(e)) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let ra = retry_after(resp.headers());
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let rest = deadline
+        .saturating_duration_since(Instant::now())
+        .min(up.timeouts.idle.max(up.timeouts.first_token));
+    let body = match tokio::time::timeout(rest, resp.bytes()).await {
+        Err(_) => {
+            return Err(wire::transport_failure(
+                OutcomeClass::Timeout,
+                status,
+                "response body timed out",
+                &a.provider_name,
+            ))
+        }
+        Ok(Err(e)) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Ok(b)) => b,
+    };
+    let ttft = ms(t0.elapsed());
+    if !(200..300).contains(&status) {
+        let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+        f.outcome.retry_after = f.outcome.retry_after.or(ra);
+        return Err(f);
+    }
+    if !ctype.contains("json") {
+        return Err(wire::transport_failure(
+            OutcomeClass::Overloaded,
+            status,
+            &format!("unexpected content type {ctype:?}"),
+            &a.provider_name,
+        ));
+    }
+    let (value, usage) = providers::parse_response(
+        up.dialect,
+        status,
+        &body,
+        &Router::response_ctx(ad, a, hints),
+    )?;
+    let finish = value
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let tput = Some(ttft)
+        .filter(|t| *t > 0.0)
+        .map(|t| usage.completion_tokens as f64 / (t / 1000.0));
+    Ok((
+        value,
+        Served {
+            usage,
+            finish,
+            ttft_ms: Some(ttft),
+            dropped,
+            relayed: 0,
+        },
+        tput,
+    ))
+}

@@ -1,0 +1,131 @@
+//! Billing, the last step of every generation: cost → [`GenerationRecord`] → ledger → the reservation committed
+//! with the cost → sticky endpoint remembered → the `usage` JSON with `cost`.
+
+use std::time::Instant;
+
+use polyroute_core::cost::{self, CostContext};
+use polyroute_core::plan::Attempt;
+use polyroute_core::types::ChatRequest;
+use polyroute_core::{Result, Usage};
+use serde_json::{json, Value};
+
+use crate::admission::Admission;
+use crate::attempt::prepare::ms;
+use crate::attempt::Served;
+use crate::config::RequestContext;
+use crate::ledger::GenerationRecord;
+use crate::router::{utc_minute, Router};
+
+/// How a generation ended, for its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The answer ended normally (or in-band with an error after content).
+    Complete,
+    /// The caller went away first.
+    Cancelled,
+}
+
+/// The usage to bill for an answer that did not end normally: the provider's usage so far; when it reported no
+/// completion tokens although content was relayed, one token per relayed chunk (at most the request's output
+/// limit), and the request's prompt estimate when it reported no prompt tokens. So a stream cut after content
+/// is billed for it (the zero-completion waiver is for answers without content).
+fn usage_so_far(served: &Served, req: &ChatRequest, default_out: u64) -> Usage {
+    let mut u = served.usage;
+    if u.completion_tokens == 0 && served.relayed > 0 {
+        let cap = req.output_limit().unwrap_or(default_out).max(1);
+        u.completion_tokens = served.relayed.min(cap);
+        if u.prompt_tokens == 0 {
+            u.prompt_tokens = req.estimate_prompt_tokens();
+        }
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    }
+    u
+}
+
+impl Router {
+    /// Bill `served` (attempt `a` of `ad`): the record, the reservation committed, the sticky endpoint; returns
+    /// the `usage` object with `cost` and `cost_details`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn bill(
+        &self,
+        ad: &mut Admission,
+        a: &Attempt,
+        served: &Served,
+        req: &ChatRequest,
+        streamed: bool,
+        ending: Ending,
+        ctx: &RequestContext,
+        t0: Instant,
+    ) -> Result<Value> {
+        let partial = ending == Ending::Cancelled || served.finish.as_deref() == Some("error");
+        let usage = if partial {
+            usage_so_far(served, req, self.inner.opts.limits.default_output_estimate)
+        } else {
+            served.usage
+        };
+        let finish = match ending {
+            Ending::Cancelled => served
+                .finish
+                .clone()
+                .or_else(|| (usage.completion_tokens > 0).then(|| "cancelled".to_string())),
+            Ending::Complete => served.finish.clone(),
+        };
+        let b = cost::cost(
+            &a.pricing,
+            &usage,
+            CostContext {
+                utc_minute: Some(utc_minute()),
+                finish_reason: finish.as_deref(),
+            },
+        );
+        let cost_details = serde_json::to_value(&b).unwrap_or(Value::Null);
+        let rec = GenerationRecord {
+            id: ad.gen_id.clone(),
+            created_ms: ad.created_ms,
+            model: a.model.clone(),
+            provider: a.provider.clone(),
+            provider_name: a.provider_name.clone(),
+            endpoint: a.tag.clone(),
+            streamed,
+            usage,
+            cost: b.total,
+            cost_details: cost_details.clone(),
+            finish_reason: finish,
+            attempts: ad.plan.records().to_vec(),
+            app_referer: ctx.http_referer.clone(),
+            app_title: ctx.title.clone(),
+            user: ctx.user.clone(),
+            free: ad.free,
+            latency_ms: ms(t0.elapsed()),
+            ttft_ms: served.ttft_ms,
+            dropped_params: served.dropped.clone(),
+            cancelled: ending == Ending::Cancelled,
+        };
+        let stores = &self.inner.stores;
+        // The record first: a cost is counted only for a recorded generation. A failed insert releases the hold
+        // (the reservation is dropped) and fails the request.
+        stores.ledger.insert(rec).await?;
+        if let Some(r) = ad.reservation.take() {
+            r.commit(b.total).await?;
+        }
+        if let Some(k) = ad.sticky_key {
+            let _ = stores
+                .sticky
+                .put(k, &a.tag, self.inner.opts.sticky_ttl)
+                .await;
+        }
+        let mut usage = serde_json::to_value(usage).unwrap_or(Value::Null);
+        usage["cost"] = json!(b.total.to_string().parse::<f64>().unwrap_or(0.0));
+        usage["cost_details"] = cost_details;
+        Ok(usage)
+    }
+
+    /// The `router_metadata` block.
+    pub(crate) fn metadata(ad: &Admission, dropped: &[String]) -> Value {
+        let records = ad.plan.records();
+        json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
+            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.code,
+            "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>(),
+            "dropped_params": dropped})
+    }
+}

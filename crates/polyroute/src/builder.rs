@@ -1,0 +1,240 @@
+//! [`RouterBuilder`]: catalog, provider settings (keys from settings or the environment), options and stores.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use polyroute_core::providers::Dialect;
+use polyroute_core::{Catalog, Error, Result};
+use serde_json::Value;
+
+use crate::attempt::prepare::Upstream;
+use crate::config::{Options, ProviderSettings};
+use crate::health::HealthStore;
+use crate::router::{http_client, Inner, Router};
+use crate::secret::ApiKey;
+use crate::state::memory::{MemoryBudget, MemoryLedger, MemoryRate, MemorySticky};
+use crate::state::{Ledger, MemoryHealth, Stores};
+
+/// Builds a [`Router`].
+#[derive(Default)]
+pub struct RouterBuilder {
+    catalog: Option<Catalog>,
+    catalog_json: Option<String>,
+    catalog_file: Option<PathBuf>,
+    overlay: Option<Value>,
+    providers: HashMap<String, ProviderSettings>,
+    opts: Options,
+    stores: Option<Stores>,
+    ledger: Option<Arc<dyn Ledger>>,
+    ledger_path: Option<PathBuf>,
+    health: Option<Arc<dyn HealthStore>>,
+}
+
+impl std::fmt::Debug for RouterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder")
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterBuilder {
+    /// Use this catalog (default: the embedded one).
+    #[must_use]
+    pub fn catalog(mut self, c: Catalog) -> Self {
+        self.catalog = Some(c);
+        self
+    }
+
+    /// Use a catalog given as JSON text.
+    #[must_use]
+    pub fn catalog_json(mut self, text: impl Into<String>) -> Self {
+        self.catalog_json = Some(text.into());
+        self
+    }
+
+    /// Use a catalog file.
+    #[must_use]
+    pub fn catalog_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.catalog_file = Some(path.into());
+        self
+    }
+
+    /// Merge an overlay (models, endpoints, providers) over the catalog.
+    #[must_use]
+    pub fn overlay(mut self, overlay: Value) -> Self {
+        self.overlay = Some(overlay);
+        self
+    }
+
+    /// Settings of one provider (by slug).
+    #[must_use]
+    pub fn provider(mut self, slug: impl Into<String>, settings: ProviderSettings) -> Self {
+        self.providers.insert(slug.into(), settings);
+        self
+    }
+
+    /// Shorthand: a key for one provider.
+    #[must_use]
+    pub fn api_key(self, slug: impl Into<String>, key: impl Into<String>) -> Self {
+        let slug = slug.into();
+        let mut s = self.providers.get(&slug).cloned().unwrap_or_default();
+        s.api_key = Some(ApiKey::new(key));
+        self.provider(slug, s)
+    }
+
+    /// Router options.
+    #[must_use]
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Keep all state in these stores (ledger, budget, rate windows, sticky routing, health). [`Self::ledger`]
+    /// and [`Self::health_store`] still replace their part.
+    #[must_use]
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// Keep generations in this ledger (spend limits then count from its totals at start, in memory).
+    #[must_use]
+    pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// Keep generations, spend and free-tier counts in an SQLite file ([`Stores::sqlite`]; default:
+    /// [`Stores::memory`], with a [`MemoryLedger`] of the newest
+    /// [`MEMORY_LEDGER_CAPACITY`](crate::MEMORY_LEDGER_CAPACITY) records).
+    #[must_use]
+    pub fn ledger_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ledger_path = Some(path.into());
+        self
+    }
+
+    /// Use this health store (default: in memory).
+    #[must_use]
+    pub fn health_store(mut self, h: Arc<dyn HealthStore>) -> Self {
+        self.health = Some(h);
+        self
+    }
+
+    /// Build the router.
+    ///
+    /// # Errors
+    /// An invalid catalog or overlay, an unreadable catalog or ledger file, or an HTTP client failure.
+    pub fn build(self) -> Result<Router> {
+        let mut catalog = match (self.catalog, self.catalog_json, self.catalog_file) {
+            (Some(c), _, _) => c,
+            (None, Some(t), _) => Catalog::from_json(&t)?,
+            (None, None, Some(p)) => {
+                let t = std::fs::read_to_string(&p).map_err(|e| Error::Internal {
+                    message: format!("cannot read catalog {}: {e}", p.display()),
+                })?;
+                Catalog::from_json(&t)?
+            }
+            (None, None, None) => Catalog::embedded()?,
+        };
+        if let Some(o) = &self.overlay {
+            catalog = catalog.overlay(o)?;
+        }
+        let opts = self.opts;
+        let mut upstreams = HashMap::new();
+        let mut credentials = BTreeSet::new();
+        for p in catalog.providers() {
+            let s = self.providers.get(&p.slug).cloned().unwrap_or_default();
+            let key = s.api_key.clone().filter(|k| !k.is_empty()).or_else(|| {
+                if !opts.read_env {
+                    return None;
+                }
+                let conventional = p.api_key_env.clone();
+                let fallback = format!(
+                    "{}_API_KEY",
+                    p.slug.to_ascii_uppercase().replace(['-', '.'], "_")
+                );
+                conventional
+                    .into_iter()
+                    .chain(std::iter::once(fallback))
+                    .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
+                    .map(ApiKey::new)
+            });
+            if key.is_some() || s.no_auth {
+                credentials.insert(p.slug.clone());
+            }
+            let Some(dialect) = Dialect::from_name(&p.dialect) else {
+                continue;
+            };
+            let base_url = s
+                .base_url
+                .clone()
+                .unwrap_or_else(|| p.base_url.clone())
+                .trim_end_matches('/')
+                .to_string();
+            upstreams.insert(
+                p.slug.clone(),
+                Upstream {
+                    base: reqwest::Url::parse(&base_url).ok(),
+                    base_url,
+                    key,
+                    headers: s.headers.clone(),
+                    dialect,
+                    timeouts: s.timeouts.unwrap_or(opts.timeouts),
+                },
+            );
+        }
+        let connect = upstreams
+            .values()
+            .map(|u| u.timeouts.connect)
+            .chain([opts.timeouts.connect])
+            .min();
+        let connect_timeout = connect.unwrap_or(Duration::from_secs(10));
+        let http = http_client(connect_timeout)?;
+        let mut stores = match (self.stores, self.ledger_path) {
+            (Some(s), _) => s,
+            (None, Some(p)) => Stores::sqlite(Path::new(&p))?,
+            (None, None) => {
+                let ledger: Arc<dyn Ledger> = match &self.ledger {
+                    Some(l) => l.clone(),
+                    None => Arc::new(MemoryLedger::default()),
+                };
+                // A process-local budget starts from the ledger's totals.
+                let totals = futures::executor::block_on(ledger.totals())?;
+                Stores {
+                    ledger,
+                    budget: Arc::new(MemoryBudget::seeded(&totals)),
+                    rate: Arc::new(MemoryRate::default()),
+                    sticky: Arc::new(MemorySticky::default()),
+                    health: Arc::new(MemoryHealth::default()),
+                }
+            }
+        };
+        if let Some(l) = self.ledger {
+            stores.ledger = l;
+        }
+        if let Some(h) = self.health {
+            stores.health = h;
+        }
+        let seed_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        Ok(Router {
+            http,
+            inner: Arc::new(Inner {
+                catalog,
+                connect_timeout,
+                upstreams,
+                credentials,
+                opts,
+                stores,
+                seq: AtomicU64::new(0),
+                seed_base,
+            }),
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! The one failover loop, shared by unary and streamed attempts: try the plan's attempt, retry the same endpoint
+//! after an availability failure (with backoff), observe every result in the health store, forget a failed
+//! sticky endpoint, and let [`Plan::next`](polyroute_core::plan::Plan::next) decide what comes next.
+
+use std::time::{Duration, Instant};
+
+use polyroute_core::plan::{Attempt, Next, Outcome, OutcomeClass};
+use polyroute_core::providers::ProviderFailure;
+use polyroute_core::Result;
+use serde_json::Value;
+
+use crate::admission::Admission;
+use crate::attempt::prepare::{internal, ms};
+use crate::attempt::{AttemptEnd, Driver, Served};
+use crate::health::Observation;
+use crate::router::{now_ms, splitmix, Router};
+use crate::wire;
+
+/// How the loop ended, when it did not end in an error.
+pub(crate) enum Ended<T> {
+    /// An attempt succeeded.
+    Served {
+        attempt: Attempt,
+        out: T,
+        served: Served,
+    },
+    /// Content reached the caller, then the attempt failed.
+    Broken {
+        attempt: Attempt,
+        failure: ProviderFailure,
+        partial: Served,
+        err_chunk: Option<Value>,
+    },
+    /// The caller went away (`partial`: what the provider produced, if it had started answering).
+    Abandoned {
+        attempt: Attempt,
+        partial: Option<Served>,
+    },
+}
+
+impl Router {
+    fn observe(
+        &self,
+        a: &Attempt,
+        outcome: &Outcome,
+        ttft_ms: Option<f64>,
+        throughput: Option<f64>,
+    ) {
+        let ok = outcome.class == OutcomeClass::Success;
+        let outage = matches!(
+            outcome.class,
+            OutcomeClass::Overloaded | OutcomeClass::Timeout | OutcomeClass::RateLimited
+        );
+        self.inner.stores.health.record(
+            &format!("{}@{}", a.model, a.tag),
+            Observation {
+                ok,
+                outage,
+                ttft_ms: ttft_ms.filter(|_| ok),
+                throughput,
+            },
+        );
+    }
+
+    async fn backoff(&self, retry: u32) {
+        let base = self.inner.opts.retry_backoff.as_millis() as u64;
+        let cap = base.saturating_mul(1 << retry.min(10)).max(1);
+        let jitter = splitmix(now_ms() as u64 ^ u64::from(retry)) % cap;
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+    }
+
+    async fn forget_sticky(&self, key: Option<u64>) {
+        if let Some(k) = key {
+            let _ = self.inner.stores.sticky.forget(k).await;
+        }
+    }
+
+    /// Run the plan of `ad` with `driver` until an attempt serves, breaks after content, the caller goes away, or
+    /// the plan gives up (its aggregated error).
+    pub(crate) async fn failover<D: Driver>(
+        &self,
+        ad: &mut Admission,
+        driver: &mut D,
+        deadline: Instant,
+    ) -> Result<Ended<D::Out>> {
+        let Some(mut attempt) = ad.plan.first().cloned() else {
+            return Err(internal("plan has no attempts"));
+        };
+        let mut tries = 0;
+        loop {
+            if driver.caller_gone() {
+                return Ok(Ended::Abandoned {
+                    attempt,
+                    partial: None,
+                });
+            }
+            let started = Instant::now();
+            let end = if Instant::now() >= deadline {
+                AttemptEnd::Failed(wire::transport_failure(
+                    OutcomeClass::Timeout,
+                    0,
+                    "total request timeout",
+                    &attempt.provider_name,
+                ))
+            } else {
+                driver.attempt(self, ad, &attempt, deadline).await
+            };
+            let lat = ms(started.elapsed());
+            match end {
+                AttemptEnd::Served { out, served, tput } => {
+                    let mut ok = Outcome::success(200);
+                    ok.latency_ms = Some(lat);
+                    self.observe(&attempt, &ok, served.ttft_ms, tput);
+                    let _ = ad.plan.next(&ok);
+                    return Ok(Ended::Served {
+                        attempt,
+                        out,
+                        served,
+                    });
+                }
+                AttemptEnd::Broken {
+                    mut failure,
+                    partial,
+                    err_chunk,
+                } => {
+                    failure.outcome.latency_ms = Some(lat);
+                    self.observe(&attempt, &failure.outcome, None, None);
+                    let _ = ad.plan.next(&failure.outcome);
+                    return Ok(Ended::Broken {
+                        attempt,
+                        failure,
+                        partial,
+                        err_chunk,
+                    });
+                }
+                AttemptEnd::Abandoned(partial) => {
+                    return Ok(Ended::Abandoned { attempt, partial });
+                }
+                AttemptEnd::Failed(mut f) => {
+                    f.outcome.latency_ms = Some(lat);
+                    self.observe(&attempt, &f.outcome, None, None);
+                    let availability = f.outcome.class.is_availability();
+                    if availability
+                        && tries < self.inner.opts.same_endpoint_retries
+                        && Instant::now() < deadline
+                    {
+                        tries += 1;
+                        self.backoff(tries).await;
+                        continue;
+                    }
+                    tries = 0;
+                    if availability {
+                        self.forget_sticky(ad.sticky_key).await;
+                    }
+                    match ad.plan.next(&f.outcome) {
+                        Next::Try(a) => attempt = a,
+                        Next::Fail(e) => return Err(e),
+                        Next::Done => return Err(internal("plan reported done after a failure")),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The request lifecycle behind [`Router::chat`] and [`Router::chat_stream`]: admission
+//! ([`crate::admission`]) → the one failover loop ([`crate::failover`]) with a unary or streamed attempt driver
+//! ([`crate::attempt`]) → billing ([`crate::billing`]). Each request runs on a task of its own, so a caller that
+//! goes away (a dropped stream, a cancelled task, a timeout) does not cut billing short: a generation the provider
+//! produced is recorded (`cancelled`) and billed, and a request that produced nothing releases its hold.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{FutureExt, Stream, StreamExt};
+use polyroute_core::providers::ResponseHints;
+use polyroute_core::types::ChatRequest;
+use polyroute_core::{Error, Result};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::attempt::prepare::internal;
+use crate::attempt::stream::Streamed;
+use crate::attempt::unary::Unary;
+use crate::billing::Ending;
+use crate::chat_stream::{ChatStream, ChunkTx, SseStream};
+use crate::config::RequestContext;
+use crate::failover::Ended;
+use crate::router::Router;
+use crate::wire;
+
+/// Sets its flag when dropped unless disarmed: tells a request's task that its caller stopped waiting.
+struct GoneOnDrop(Arc<AtomicBool>, bool);
+
+impl Drop for GoneOnDrop {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn panic_error() -> Error {
+    internal("the request's task failed unexpectedly")
+}
+
+impl Router {
+    /// A chat completion (non-streamed), OpenAI-shaped, with `provider`, a `gen-…` id and `usage.cost`.
+    ///
+    /// # Errors
+    /// Planning errors, limits (`payment_required`, `rate_limited`) before any provider is called, or the
+    /// aggregated provider error listing every attempt.
+    pub async fn chat(&self, request: Value) -> Result<Value> {
+        self.chat_with(request, &RequestContext::default()).await
+    }
+
+    /// [`Router::chat`] with caller context (attribution, user key, session, metadata).
+    ///
+    /// The request runs on a task of its own: when the caller stops waiting (drops this future, e.g. in a
+    /// timeout), the attempt under way still finishes and is recorded (`cancelled`) and billed, and no further
+    /// attempt is started.
+    ///
+    /// # Errors
+    /// As [`Router::chat`].
+    pub async fn chat_with(&self, request: Value, ctx: &RequestContext) -> Result<Value> {
+        let gone = Arc::new(AtomicBool::new(false));
+        let mut guard = GoneOnDrop(gone.clone(), true);
+        let me = self.clone();
+        let ctx = ctx.clone();
+        let task = tokio::spawn(async move { me.run_unary(request, &ctx, gone).await });
+        let r = task.await.unwrap_or_else(|_| Err(panic_error()));
+        guard.1 = false;
+        r
+    }
+
+    async fn run_unary(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+        gone: Arc<AtomicBool>,
+    ) -> Result<Value> {
+        let t0 = Instant::now();
+        let req = ChatRequest::from_value(&request)?;
+        let mut ad = self.admit(&request, &req, ctx).await?;
+        let deadline = t0 + self.inner.opts.timeouts.total;
+        let mut driver = Unary {
+            req: &req,
+            gone: gone.clone(),
+        };
+        match self.failover(&mut ad, &mut driver, deadline).await? {
+            Ended::Served {
+                attempt,
+                mut out,
+                served,
+            } => {
+                let ending = if gone.load(Ordering::Relaxed) {
+                    Ending::Cancelled
+                } else {
+                    Ending::Complete
+                };
+                let usage = self
+                    .bill(&mut ad, &attempt, &served, &req, false, ending, ctx, t0)
+                    .await?;
+                out["usage"] = usage;
+                if ctx.metadata {
+                    out["router_metadata"] = Self::metadata(&ad, &served.dropped);
+                }
+                Ok(out)
+            }
+            // A unary attempt neither breaks after content nor is abandoned mid-answer; the caller left between
+            // attempts: nothing more to bill (the reservation is released when `ad` drops).
+            Ended::Broken { failure, .. } => Err(Error::Internal {
+                message: failure.outcome.message,
+            }),
+            Ended::Abandoned { .. } => Err(internal("the caller went away")),
+        }
+    }
+
+    /// A streamed chat completion: OpenAI `chat.completion.chunk` values; the last one carries `usage` with
+    /// `cost`. Fails over only before the first content reaches the caller; afterwards a provider failure ends
+    /// the stream with an in-band error chunk. Dropping the stream cancels the upstream request; what the
+    /// provider produced up to then is recorded (`cancelled`) and billed.
+    pub fn chat_stream(&self, request: Value) -> ChatStream {
+        self.chat_stream_with(request, RequestContext::default())
+    }
+
+    /// [`Router::chat_stream`] with caller context.
+    pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
+        let (tx, rx) = mpsc::channel(64);
+        ChatStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Values(tx)))
+    }
+
+    /// [`Router::chat_stream_with`] as SSE events, `data: {json}\n\n` (several per item), with errors before
+    /// any chunk as `Err` (so a server can still answer with their status) and no `[DONE]`. The translators
+    /// write the events directly, without building chunk objects: faster than encoding a [`ChatStream`].
+    pub fn chat_stream_events(&self, request: Value, ctx: RequestContext) -> SseStream {
+        let (tx, rx) = mpsc::channel(64);
+        SseStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Sse(tx)))
+    }
+
+    /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
+    /// chunk is written as `data: {"error": …}` per the OpenRouter envelope.
+    pub fn chat_stream_sse(
+        &self,
+        request: Value,
+        ctx: RequestContext,
+    ) -> impl Stream<Item = Bytes> + Send + 'static {
+        self.chat_stream_events(request, ctx)
+            .map(|item| match item {
+                Ok(events) => events,
+                Err(e) => Bytes::from(format!("data: {}\n\n", e.to_envelope())),
+            })
+            .chain(futures::stream::once(async {
+                Bytes::from_static(b"data: [DONE]\n\n")
+            }))
+    }
+
+    fn spawn_stream(
+        &self,
+        request: Value,
+        ctx: RequestContext,
+        tx: ChunkTx,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            guarded(&tx, me.run_stream(request, &ctx, &tx)).await;
+        })
+    }
+
+    async fn run_stream(&self, request: Value, ctx: &RequestContext, tx: &ChunkTx) -> Result<()> {
+        let t0 = Instant::now();
+        let req = ChatRequest::from_value(&request)?;
+        let mut ad = self.admit(&request, &req, ctx).await?;
+        let deadline = t0 + self.inner.opts.timeouts.total;
+        let mut driver = Streamed { req: &req, tx };
+        match self.failover(&mut ad, &mut driver, deadline).await? {
+            Ended::Served {
+                attempt, served, ..
+            } => {
+                let usage = self
+                    .bill(
+                        &mut ad,
+                        &attempt,
+                        &served,
+                        &req,
+                        true,
+                        Ending::Complete,
+                        ctx,
+                        t0,
+                    )
+                    .await?;
+                let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
+                let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
+                    "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
+                if ctx.metadata {
+                    last["router_metadata"] = Self::metadata(&ad, &served.dropped);
+                }
+                let _ = tx.chunk(last).await;
+            }
+            Ended::Broken {
+                attempt,
+                failure,
+                partial,
+                err_chunk,
+            } => {
+                // Content already reached the caller: no failover; bill what was generated, end in-band.
+                let _ = self
+                    .bill(
+                        &mut ad,
+                        &attempt,
+                        &partial,
+                        &req,
+                        true,
+                        Ending::Complete,
+                        ctx,
+                        t0,
+                    )
+                    .await;
+                let chunk = err_chunk.unwrap_or_else(|| {
+                    wire::error_chunk(
+                        &Self::response_ctx(&ad, &attempt, ResponseHints::default()),
+                        &failure.envelope,
+                    )
+                });
+                let _ = tx.chunk(chunk).await;
+            }
+            Ended::Abandoned {
+                attempt,
+                partial: Some(p),
+            } => {
+                self.bill(
+                    &mut ad,
+                    &attempt,
+                    &p,
+                    &req,
+                    true,
+                    Ending::Cancelled,
+                    ctx,
+                    t0,
+                )
+                .await?;
+            }
+            // Nothing produced: the reservation is released when `ad` drops.
+            Ended::Abandoned { partial: None, .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// Run a stream task's body; an error, or a panic, ends the stream with an error item (in-band: the caller
+/// never sees a stream that just stops).
+async fn guarded(tx: &ChunkTx, body: impl std::future::Future<Output = Result<()>>) {
+    match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tx.error(e).await,
+        Err(_) => tx.error(panic_error()).await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::panic, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_stream_task_ends_with_an_error_item() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let tx = ChunkTx::Values(tx);
+        let first = json!({"choices": [{"delta": {"content": "a"}}]});
+        guarded(&tx, async {
+            assert!(tx.chunk(first.clone()).await);
+            if tx.is_closed() {
+                return Ok(());
+            }
+            panic!("boom");
+        })
+        .await;
+        drop(tx);
+        assert_eq!(rx.recv().await.unwrap().unwrap(), first);
+        let e = rx.recv().await.unwrap().unwrap_err();
+        assert_eq!(e.code(), "internal");
+        assert!(rx.recv().await.is_none());
+    }
+}
