@@ -1,1 +1,181 @@
-//! placeholder
+//! # polyroute-postgres
+//!
+//! polyroute's generation ledger on PostgreSQL, for a fleet of routers (or gateway replicas) that must agree on
+//! `/generation`, `/key` and `/activity`.
+//!
+//! ```no_run
+//! # async fn demo() -> polyroute::Result<()> {
+//! let ledger = polyroute_postgres::PostgresLedger::connect("postgres://polyroute@127.0.0.1:5432/polyroute").await?;
+//! // Arc::new(ledger) as the `ledger` of polyroute::state::Stores
+//! # let _ = ledger; Ok(()) }
+//! ```
+//!
+//! - **Schema**: versioned migrations run on connect (or with [`migrate`]); see `migrate.rs`. One table,
+//!   `polyroute_generations`, keyed by generation id and indexed by `(user_key, created_ms)` and `created_ms`.
+//! - **Durability**: [`Ledger::insert`](polyroute::state::Ledger::insert) returns after PostgreSQL has
+//!   committed the row (one autocommit `INSERT … ON CONFLICT (id) DO UPDATE`: a replayed insert replaces, never
+//!   duplicates). With the server's default `synchronous_commit = on` a record is on disk when `insert`
+//!   returns; it survives a kill -9 of the router and of PostgreSQL.
+//! - **Aggregates** (`summary`, `activity`, `totals`) are computed by PostgreSQL (`count`, `sum(numeric)`,
+//!   `GROUP BY`); money is `numeric`, exact, and crosses the wire as text.
+//! - **Connections**: a few (default 4) multiplexed `tokio-postgres` connections, used round-robin; one that
+//!   has failed is re-opened by the next call that picks it, so a restarted server is used again without a
+//!   restart of the router. Errors name the server (`postgres host:port/db`), never the password.
+//! - **TLS**: not supported yet (plain TCP or a unix socket: keep the database on a private network).
+
+mod ledger;
+mod migrate;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polyroute::Error;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+pub use ledger::PostgresLedger;
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Connections kept (default 4; each multiplexes concurrent queries).
+    pub connections: usize,
+    /// Give up on opening a connection after this long (default 5 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            connections: 4,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Apply the migrations the database at `url` lacks (what `polyroute migrate` runs); answers the versions
+/// applied now (empty when up to date).
+///
+/// # Errors
+/// The server cannot be reached, a migration fails, or the database is newer than this build.
+pub async fn migrate(url: &str) -> polyroute::Result<Vec<i32>> {
+    let pool = Pool::new(url, PostgresOptions::default())?;
+    let mut client = pool.open().await?;
+    migrate::run(&mut client.client)
+        .await
+        .map_err(|m| pool.error(&m))
+}
+
+/// The text of a PostgreSQL error: the server's message and SQLSTATE when it sent one.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(x) = src {
+                s.push_str(": ");
+                s.push_str(&x.to_string());
+                src = x.source();
+            }
+            s
+        }
+    }
+}
+
+/// One open connection with the ledger's statements prepared on it.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    pub(crate) st: Vec<Statement>,
+}
+
+/// A handful of connections, opened lazily and re-opened when closed.
+pub(crate) struct Pool {
+    config: Config,
+    server: Arc<str>,
+    slots: Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>,
+    next: AtomicUsize,
+    connect_timeout: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(url: &str, opts: PostgresOptions) -> polyroute::Result<Self> {
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| Error::Internal {
+                    message: format!("postgres url: {}", describe(&e)),
+                })?;
+        config.connect_timeout(opts.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("polyroute");
+        }
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_string(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let db = config
+            .get_dbname()
+            .or(config.get_user())
+            .unwrap_or("postgres");
+        let server: Arc<str> = Arc::from(format!("{host}:{port}/{db}"));
+        Ok(Self {
+            config,
+            server,
+            slots: (0..opts.connections.max(1))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            next: AtomicUsize::new(0),
+            connect_timeout: opts.connect_timeout,
+        })
+    }
+
+    pub(crate) fn error(&self, message: &str) -> Error {
+        Error::Internal {
+            message: format!("postgres {}: {message}", self.server),
+        }
+    }
+
+    pub(crate) fn db_error(&self, what: &str, e: &tokio_postgres::Error) -> Error {
+        self.error(&format!("{what}: {}", describe(e)))
+    }
+
+    /// Open a connection (its driver runs on a spawned task until the connection ends).
+    pub(crate) async fn open(&self) -> polyroute::Result<Conn> {
+        let connecting = self.config.connect(NoTls);
+        let (client, connection) = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| self.error("connect timed out"))?
+            .map_err(|e| self.db_error("connect", &e))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Conn {
+            client,
+            st: Vec::new(),
+        })
+    }
+
+    /// A live connection with `prepare`'s statements, round-robin over the slots; a closed one is replaced.
+    pub(crate) async fn get(&self, prepare: &[&str]) -> polyroute::Result<Arc<Conn>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let mut slot = self.slots[i].lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| !c.client.is_closed()) {
+            return Ok(Arc::clone(c));
+        }
+        *slot = None;
+        let mut c = self.open().await?;
+        for sql in prepare {
+            let st = c
+                .client
+                .prepare(sql)
+                .await
+                .map_err(|e| self.db_error("prepare", &e))?;
+            c.st.push(st);
+        }
+        let c = Arc::new(c);
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+}

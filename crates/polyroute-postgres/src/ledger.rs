@@ -1,0 +1,285 @@
+//! [`PostgresLedger`]: generation records and their aggregates in `polyroute_generations`.
+
+use std::collections::HashMap;
+
+use polyroute::state::{
+    ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary, Totals, DAY_MS,
+};
+use polyroute::{Error, Result};
+use rust_decimal::Decimal;
+
+use crate::{Pool, PostgresOptions};
+
+const COLUMNS: &str =
+    "id, created_ms, user_key, model, provider, provider_name, app_title, app_referer, cost, \
+                       free, prompt_tokens, completion_tokens, reasoning_tokens, record";
+
+// Statement indices in `STATEMENTS`.
+const INSERT: usize = 0;
+const GET: usize = 1;
+const LIST_USER: usize = 2;
+const LIST_ALL: usize = 3;
+const SUMMARY_USER: usize = 4;
+const SUMMARY_ALL: usize = 5;
+const ACTIVITY: usize = 6;
+const TOTALS: usize = 7;
+
+fn statements() -> Vec<String> {
+    vec![
+        format!(
+            "INSERT INTO polyroute_generations ({COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10, $11, $12, $13, $14)
+             ON CONFLICT (id) DO UPDATE SET
+                 created_ms = EXCLUDED.created_ms, user_key = EXCLUDED.user_key, model = EXCLUDED.model,
+                 provider = EXCLUDED.provider, provider_name = EXCLUDED.provider_name,
+                 app_title = EXCLUDED.app_title, app_referer = EXCLUDED.app_referer, cost = EXCLUDED.cost,
+                 free = EXCLUDED.free, prompt_tokens = EXCLUDED.prompt_tokens,
+                 completion_tokens = EXCLUDED.completion_tokens, reasoning_tokens = EXCLUDED.reasoning_tokens,
+                 record = EXCLUDED.record"
+        ),
+        "SELECT record FROM polyroute_generations WHERE id = $1".to_string(),
+        "SELECT record FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2
+         ORDER BY created_ms DESC LIMIT $3"
+            .to_string(),
+        "SELECT record FROM polyroute_generations WHERE created_ms >= $1 ORDER BY created_ms DESC LIMIT $2"
+            .to_string(),
+        "SELECT count(*), coalesce(sum(cost), 0)::text, count(*) FILTER (WHERE free)
+         FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2"
+            .to_string(),
+        "SELECT count(*), coalesce(sum(cost), 0)::text, count(*) FILTER (WHERE free)
+         FROM polyroute_generations WHERE created_ms >= $1"
+            .to_string(),
+        format!(
+            "SELECT floor(created_ms::numeric / {DAY_MS})::bigint AS day, app_title, app_referer, model,
+                    provider_name, count(*), sum(cost)::text, sum(prompt_tokens)::bigint,
+                    sum(completion_tokens)::bigint, sum(reasoning_tokens)::bigint
+             FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2
+             GROUP BY day, app_title, app_referer, model, provider_name
+             ORDER BY day, app_title COLLATE \"C\" NULLS FIRST, app_referer COLLATE \"C\" NULLS FIRST,
+                      model COLLATE \"C\", provider_name COLLATE \"C\""
+        ),
+        "SELECT user_key, sum(cost)::text, count(*) FROM polyroute_generations GROUP BY user_key".to_string(),
+    ]
+}
+
+/// The generation ledger on PostgreSQL (see the crate docs for durability and schema). Clone-free: share it
+/// in an `Arc`.
+pub struct PostgresLedger {
+    pool: Pool,
+    sql: Vec<String>,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLedger")
+            .field("server", &self.pool.server)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dec(text: &str) -> Decimal {
+    text.parse::<Decimal>()
+        .map(|d| d.normalize())
+        .unwrap_or_default()
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PostgresLedger {
+    /// Connect with default options and apply pending migrations.
+    ///
+    /// # Errors
+    /// The server cannot be reached or a migration fails (the error names the server).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connect with `opts` and apply pending migrations.
+    ///
+    /// # Errors
+    /// As [`PostgresLedger::connect`].
+    pub async fn connect_with(url: &str, opts: PostgresOptions) -> Result<Self> {
+        let pool = Pool::new(url, opts)?;
+        {
+            let mut c = pool.open().await?;
+            crate::migrate::run(&mut c.client)
+                .await
+                .map_err(|m| pool.error(&m))?;
+        }
+        let ledger = Self {
+            pool,
+            sql: statements(),
+        };
+        // Open one connection now, so a bad URL or permission fails here rather than on the first request.
+        ledger.conn().await?;
+        Ok(ledger)
+    }
+
+    /// The server's `host:port/db` (for messages).
+    #[must_use]
+    pub fn server(&self) -> &str {
+        &self.pool.server
+    }
+
+    async fn conn(&self) -> Result<std::sync::Arc<crate::Conn>> {
+        let sql: Vec<&str> = self.sql.iter().map(String::as_str).collect();
+        self.pool.get(&sql).await
+    }
+
+    fn err(&self, what: &str, e: &tokio_postgres::Error) -> Error {
+        self.pool.db_error(what, e)
+    }
+
+    fn decode(&self, text: &str) -> Result<GenerationRecord> {
+        serde_json::from_str(text).map_err(|e| {
+            self.pool
+                .error(&format!("a stored record does not parse: {e}"))
+        })
+    }
+}
+
+impl Ledger for PostgresLedger {
+    fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(&rec)
+                .map_err(|e| self.pool.error(&format!("encode record: {e}")))?;
+            let c = self.conn().await?;
+            let cost = rec.cost.to_string();
+            let (p, k, r) = (
+                tokens(rec.usage.prompt_tokens),
+                tokens(rec.usage.completion_tokens),
+                tokens(rec.usage.completion_tokens_details.reasoning_tokens),
+            );
+            c.client
+                .execute(
+                    &c.st[INSERT],
+                    &[
+                        &rec.id,
+                        &rec.created_ms,
+                        &rec.user,
+                        &rec.model,
+                        &rec.provider,
+                        &rec.provider_name,
+                        &rec.app_title,
+                        &rec.app_referer,
+                        &cost,
+                        &rec.free,
+                        &p,
+                        &k,
+                        &r,
+                        &json,
+                    ],
+                )
+                .await
+                .map_err(|e| self.err("insert", &e))?;
+            Ok(())
+        })
+    }
+
+    fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let row = c
+                .client
+                .query_opt(&c.st[GET], &[&id])
+                .await
+                .map_err(|e| self.err("get", &e))?;
+            row.map(|r| self.decode(r.get(0))).transpose()
+        })
+    }
+
+    fn list(&self, q: LedgerQuery) -> BoxFut<'_, Result<Vec<GenerationRecord>>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let since = q.since_ms.unwrap_or(i64::MIN);
+            let limit: Option<i64> = q.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+            let rows = match &q.user {
+                Some(u) => c.client.query(&c.st[LIST_USER], &[u, &since, &limit]).await,
+                None => c.client.query(&c.st[LIST_ALL], &[&since, &limit]).await,
+            }
+            .map_err(|e| self.err("list", &e))?;
+            rows.iter().map(|r| self.decode(r.get(0))).collect()
+        })
+    }
+
+    fn summary(&self, user: Option<&str>, since_ms: i64) -> BoxFut<'_, Result<SpendSummary>> {
+        let user = user.map(str::to_string);
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let row = match &user {
+                Some(u) => {
+                    c.client
+                        .query_one(&c.st[SUMMARY_USER], &[u, &since_ms])
+                        .await
+                }
+                None => c.client.query_one(&c.st[SUMMARY_ALL], &[&since_ms]).await,
+            }
+            .map_err(|e| self.err("summary", &e))?;
+            Ok(SpendSummary {
+                requests: count(row.get(0)),
+                cost: dec(row.get(1)),
+                free_requests: count(row.get(2)),
+            })
+        })
+    }
+
+    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
+        let user = user.to_string();
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let rows = c
+                .client
+                .query(&c.st[ACTIVITY], &[&user, &since_ms])
+                .await
+                .map_err(|e| self.err("activity", &e))?;
+            Ok(rows
+                .iter()
+                .map(|r| ActivityRow {
+                    day: r.get(0),
+                    app_title: r.get(1),
+                    app_referer: r.get(2),
+                    model: r.get(3),
+                    provider_name: r.get(4),
+                    requests: count(r.get(5)),
+                    cost: dec(r.get(6)),
+                    prompt_tokens: count(r.get(7)),
+                    completion_tokens: count(r.get(8)),
+                    reasoning_tokens: count(r.get(9)),
+                })
+                .collect())
+        })
+    }
+
+    fn totals(&self) -> BoxFut<'_, Result<Totals>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let rows = c
+                .client
+                .query(&c.st[TOTALS], &[])
+                .await
+                .map_err(|e| self.err("totals", &e))?;
+            let mut t = Totals {
+                all: Decimal::ZERO,
+                by_user: HashMap::new(),
+                count: 0,
+            };
+            for r in rows {
+                let user: Option<String> = r.get(0);
+                let cost = dec(r.get(1));
+                t.all += cost;
+                t.count += count(r.get(2));
+                if let Some(u) = user {
+                    t.by_user.insert(u, cost);
+                }
+            }
+            Ok(t)
+        })
+    }
+}
