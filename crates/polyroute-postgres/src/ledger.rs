@@ -1,6 +1,7 @@
 //! [`PostgresLedger`]: generation records and their aggregates in `polyroute_generations`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use polyroute::state::{
     ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary, Totals, DAY_MS,
@@ -8,7 +9,7 @@ use polyroute::state::{
 use polyroute::{Error, Result};
 use rust_decimal::Decimal;
 
-use crate::{Pool, PostgresOptions};
+use crate::{Pool, PostgresOptions, PostgresState};
 
 const COLUMNS: &str =
     "id, created_ms, user_key, model, provider, provider_name, app_title, app_referer, cost, \
@@ -23,8 +24,10 @@ const SUMMARY_USER: usize = 4;
 const SUMMARY_ALL: usize = 5;
 const ACTIVITY: usize = 6;
 const TOTALS: usize = 7;
+/// How many statements the ledger prepares (the budget's follow).
+pub(crate) const COUNT: usize = 8;
 
-fn statements() -> Vec<String> {
+pub(crate) fn statements() -> Vec<String> {
     vec![
         format!(
             "INSERT INTO polyroute_generations ({COLUMNS})
@@ -62,11 +65,9 @@ fn statements() -> Vec<String> {
     ]
 }
 
-/// The generation ledger on PostgreSQL (see the crate docs for durability and schema). Clone-free: share it
-/// in an `Arc`.
+/// The generation ledger on PostgreSQL (see the crate docs for durability and schema).
 pub struct PostgresLedger {
-    pool: Pool,
-    sql: Vec<String>,
+    pub(crate) pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for PostgresLedger {
@@ -105,20 +106,7 @@ impl PostgresLedger {
     /// # Errors
     /// As [`PostgresLedger::connect`].
     pub async fn connect_with(url: &str, opts: PostgresOptions) -> Result<Self> {
-        let pool = Pool::new(url, opts)?;
-        {
-            let mut c = pool.open().await?;
-            crate::migrate::run(&mut c.client)
-                .await
-                .map_err(|m| pool.error(&m))?;
-        }
-        let ledger = Self {
-            pool,
-            sql: statements(),
-        };
-        // Open one connection now, so a bad URL or permission fails here rather than on the first request.
-        ledger.conn().await?;
-        Ok(ledger)
+        Ok(PostgresState::connect_with(url, opts).await?.ledger())
     }
 
     /// The server's `host:port/db` (for messages).
@@ -127,9 +115,8 @@ impl PostgresLedger {
         &self.pool.server
     }
 
-    async fn conn(&self) -> Result<std::sync::Arc<crate::Conn>> {
-        let sql: Vec<&str> = self.sql.iter().map(String::as_str).collect();
-        self.pool.get(&sql).await
+    async fn conn(&self) -> Result<Arc<crate::Conn>> {
+        self.pool.get().await
     }
 
     fn err(&self, what: &str, e: &tokio_postgres::Error) -> Error {

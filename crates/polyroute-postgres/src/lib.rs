@@ -1,17 +1,19 @@
 //! # polyroute-postgres
 //!
 //! polyroute's generation ledger on PostgreSQL, for a fleet of routers (or gateway replicas) that must agree on
-//! `/generation`, `/key` and `/activity`.
+//! `/generation`, `/key` and `/activity`; and optionally the budget, for fleets without Redis.
 //!
 //! ```no_run
 //! # async fn demo() -> polyroute::Result<()> {
-//! let ledger = polyroute_postgres::PostgresLedger::connect("postgres://polyroute@127.0.0.1:5432/polyroute").await?;
-//! // Arc::new(ledger) as the `ledger` of polyroute::state::Stores
-//! # let _ = ledger; Ok(()) }
+//! let pg = polyroute_postgres::PostgresState::connect("postgres://polyroute@127.0.0.1:5432/polyroute").await?;
+//! let ledger = pg.ledger(); // Arc::new(ledger) as the `ledger` of polyroute::state::Stores
+//! let budget = pg.budget(); // optional: holds and spend in PostgreSQL (see `PostgresBudget`)
+//! # let _ = (ledger, budget); Ok(()) }
 //! ```
 //!
-//! - **Schema**: versioned migrations run on connect (or with [`migrate`]); see `migrate.rs`. One table,
-//!   `polyroute_generations`, keyed by generation id and indexed by `(user_key, created_ms)` and `created_ms`.
+//! - **Schema**: versioned migrations run on connect (or with [`migrate`]); see `migrate.rs`. The ledger is one
+//!   table, `polyroute_generations`, keyed by generation id and indexed by `(user_key, created_ms)` and
+//!   `created_ms`; the budget is three `polyroute_budget_*` tables and three PL/pgSQL functions (`budget.sql`).
 //! - **Durability**: [`Ledger::insert`](polyroute::state::Ledger::insert) returns after PostgreSQL has
 //!   committed the row (one autocommit `INSERT … ON CONFLICT (id) DO UPDATE`: a replayed insert replaces, never
 //!   duplicates). With the server's default `synchronous_commit = on` a record is on disk when `insert`
@@ -23,6 +25,7 @@
 //!   restart of the router. Errors name the server (`postgres host:port/db`), never the password.
 //! - **TLS**: not supported yet (plain TCP or a unix socket: keep the database on a private network).
 
+mod budget;
 mod ledger;
 mod migrate;
 
@@ -33,6 +36,7 @@ use std::time::Duration;
 use polyroute::Error;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
+pub use budget::PostgresBudget;
 pub use ledger::PostgresLedger;
 
 /// How to reach PostgreSQL.
@@ -49,6 +53,72 @@ impl Default for PostgresOptions {
         Self {
             connections: 4,
             connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A PostgreSQL database holding polyroute's state: the [`PostgresLedger`] and the optional [`PostgresBudget`]
+/// share its connections. Migrations run on connect.
+#[derive(Clone)]
+pub struct PostgresState {
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for PostgresState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresState")
+            .field("server", &self.pool.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresState {
+    /// Connect with default options and apply pending migrations.
+    ///
+    /// # Errors
+    /// The server cannot be reached or a migration fails (the error names the server).
+    pub async fn connect(url: &str) -> polyroute::Result<Self> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connect with `opts` and apply pending migrations.
+    ///
+    /// # Errors
+    /// As [`PostgresState::connect`].
+    pub async fn connect_with(url: &str, opts: PostgresOptions) -> polyroute::Result<Self> {
+        let pool = Pool::new(url, opts)?;
+        {
+            let mut c = pool.open().await?;
+            migrate::run(&mut c.client)
+                .await
+                .map_err(|m| pool.error(&m))?;
+        }
+        // Open one connection now, so a bad URL or permission fails here rather than on the first request.
+        pool.get().await?;
+        Ok(Self {
+            pool: Arc::new(pool),
+        })
+    }
+
+    /// The server's `host:port/db` (for messages).
+    #[must_use]
+    pub fn server(&self) -> &str {
+        &self.pool.server
+    }
+
+    /// The ledger.
+    #[must_use]
+    pub fn ledger(&self) -> PostgresLedger {
+        PostgresLedger {
+            pool: Arc::clone(&self.pool),
+        }
+    }
+
+    /// The budget.
+    #[must_use]
+    pub fn budget(&self) -> PostgresBudget {
+        PostgresBudget {
+            pool: Arc::clone(&self.pool),
         }
     }
 }
@@ -92,7 +162,8 @@ pub(crate) struct Conn {
 /// A handful of connections, opened lazily and re-opened when closed.
 pub(crate) struct Pool {
     config: Config,
-    server: Arc<str>,
+    sql: Vec<String>,
+    pub(crate) server: Arc<str>,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
     connect_timeout: Duration,
@@ -120,8 +191,11 @@ impl Pool {
             .or(config.get_user())
             .unwrap_or("postgres");
         let server: Arc<str> = Arc::from(format!("{host}:{port}/{db}"));
+        let mut sql = ledger::statements();
+        sql.extend(budget::statements());
         Ok(Self {
             config,
+            sql,
             server,
             slots: (0..opts.connections.max(1))
                 .map(|_| tokio::sync::Mutex::new(None))
@@ -157,8 +231,8 @@ impl Pool {
         })
     }
 
-    /// A live connection with `prepare`'s statements, round-robin over the slots; a closed one is replaced.
-    pub(crate) async fn get(&self, prepare: &[&str]) -> polyroute::Result<Arc<Conn>> {
+    /// A live connection with every statement prepared, round-robin over the slots; a closed one is replaced.
+    pub(crate) async fn get(&self) -> polyroute::Result<Arc<Conn>> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].lock().await;
         if let Some(c) = slot.as_ref().filter(|c| !c.client.is_closed()) {
@@ -166,7 +240,7 @@ impl Pool {
         }
         *slot = None;
         let mut c = self.open().await?;
-        for sql in prepare {
+        for sql in &self.sql {
             let st = c
                 .client
                 .prepare(sql)

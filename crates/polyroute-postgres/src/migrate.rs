@@ -8,10 +8,11 @@
 use tokio_postgres::Client;
 
 /// (version, name, SQL). Append only: never edit a released migration.
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "generations",
-    "CREATE TABLE polyroute_generations (
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "generations",
+        "CREATE TABLE polyroute_generations (
          id                text PRIMARY KEY,
          created_ms        bigint NOT NULL,
          user_key          text,
@@ -29,7 +30,9 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
      );
      CREATE INDEX polyroute_generations_user_time ON polyroute_generations (user_key, created_ms);
      CREATE INDEX polyroute_generations_time ON polyroute_generations (created_ms);",
-)];
+    ),
+    (2, "budget", include_str!("budget.sql")),
+];
 
 /// An arbitrary constant naming polyroute's migration lock (`pg_advisory_xact_lock`).
 const LOCK_ID: i64 = 0x706f_6c79_726f_7574; // "polyrout"
