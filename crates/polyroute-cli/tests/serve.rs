@@ -287,19 +287,36 @@ async fn auth_bad_bodies_and_limits() {
 async fn credit_limit_gives_402() {
     let env = Env::new().await;
     let zero = env.key(Some(0.0));
-    let tiny = env.key(Some(0.000_000_1));
+    let small = env.key(Some(0.0002));
     let srv = env.start().await;
     let (s, _, v) = post(&srv.url(), Some(&zero), &chat("acme/chat", "x")).await;
     assert_eq!(s, 402, "{v}");
     assert_envelope(&v, 402);
-    let (s, _, _) = post(&srv.url(), Some(&tiny), &chat("acme/chat", "x")).await;
-    assert_eq!(s, 200);
-    let (s, _, v) = post(&srv.url(), Some(&tiny), &chat("acme/chat", "x")).await;
+    // Admitted while spend + the request's worst case fits the limit, then refused before any provider call;
+    // the limit is never exceeded (each request holds its worst case until billed).
+    let mut served = 0u64;
+    let mut refused = None;
+    for _ in 0..50 {
+        let (s, _, v) = post(&srv.url(), Some(&small), &chat("acme/chat", "x")).await;
+        if s != 200 {
+            refused = Some((s, v));
+            break;
+        }
+        served += 1;
+    }
+    let (s, v) = refused.expect("refused within 50 requests");
+    assert!(served >= 1, "the first requests fit");
     assert_eq!(s, 402, "{v}");
-    let (s, k) = get(&srv.url(), &tiny, "/api/v1/key").await;
+    assert_envelope(&v, 402);
+    assert!(v["error"]["message"].as_str().unwrap().contains("credit limit"), "{v}");
+    let calls = env.alpha.calls() + env.beta.calls();
+    assert_eq!(calls, served, "a refused request calls no provider");
+    let (s, k) = get(&srv.url(), &small, "/api/v1/key").await;
     assert_eq!(s, 200);
-    assert!(k["data"]["usage"].as_f64().unwrap() > 0.0);
-    assert_eq!(k["data"]["limit_remaining"], json!(0.0));
+    let usage = k["data"]["usage"].as_f64().unwrap();
+    assert!(usage > 0.0 && usage <= 0.0002, "{k}");
+    let remaining = k["data"]["limit_remaining"].as_f64().unwrap();
+    assert!((remaining - (0.0002 - usage)).abs() < 1e-12, "{k}");
     srv.shutdown().await;
 }
 

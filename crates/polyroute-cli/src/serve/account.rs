@@ -1,12 +1,12 @@
 //! Account APIs over the ledger: `GET /api/v1/generation?id=`, `/key`, `/activity`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use polyroute::GenerationRecord;
+use polyroute::{GenerationRecord, Scope};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::{now_ms, Gateway};
 
-const DAY_MS: i64 = 86_400_000;
+use polyroute::state::DAY_MS;
 
 /// `YYYY-MM-DD` (UTC) of a Unix millisecond time.
 #[must_use]
@@ -46,41 +46,9 @@ pub fn utc_iso(ms: i64) -> String {
     )
 }
 
-/// Records of one key since `since_ms`, read from the ledger file on the blocking pool.
-async fn records_of(
-    gw: &Gateway,
-    user: &str,
-    since_ms: i64,
-) -> Result<Vec<GenerationRecord>, ApiError> {
-    let path = gw.ledger_path.clone();
-    let user = user.to_string();
-    tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<GenerationRecord>> {
-        if !path.exists() {
-            return Ok(Vec::new()); // `ledger = "memory"`
-        }
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut st = conn.prepare(
-            "SELECT record FROM generations WHERE user_key = ?1 AND created_ms >= ?2 ORDER BY created_ms",
-        )?;
-        let rows = st.query_map(rusqlite::params![user, since_ms], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for text in rows {
-            if let Ok(rec) = serde_json::from_str::<GenerationRecord>(&text?) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "ledger read failed");
-        ApiError::internal()
-    })
+fn store_error(e: &polyroute::Error) -> ApiError {
+    tracing::error!(error = %e, "state store read failed");
+    ApiError::internal()
 }
 
 fn f(d: Decimal) -> f64 {
@@ -100,12 +68,12 @@ pub async fn generation(
     let Some(id) = q.get("id").filter(|s| !s.is_empty()) else {
         return ApiError::bad_request("id is required").into_response();
     };
-    let Some(v) = gw.router.generation(id).await else {
-        return ApiError::not_found(format!("Generation {id} not found")).into_response();
-    };
-    let rec: GenerationRecord = match serde_json::from_value(v) {
-        Ok(r) => r,
-        Err(_) => return ApiError::internal().into_response(),
+    let rec = match gw.router.stores().ledger.get(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return ApiError::not_found(format!("Generation {id} not found")).into_response()
+        }
+        Err(e) => return store_error(&e).into_response(),
     };
     if rec.user.as_deref() != Some(key.id.as_str()) {
         return ApiError::not_found(format!("Generation {id} not found")).into_response();
@@ -127,7 +95,7 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
         "endpoint": r.endpoint,
         "api_type": "completions",
         "streamed": r.streamed,
-        "cancelled": false,
+        "cancelled": r.cancelled,
         "finish_reason": r.finish_reason,
         "latency": r.latency_ms.round() as i64,
         "generation_time": r.ttft_ms.map(|t| (r.latency_ms - t).max(0.0).round() as i64),
@@ -156,36 +124,31 @@ pub async fn key(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
         Err(e) => return e.into_response(),
     };
     let now = now_ms();
-    let month = match records_of(&gw, &key.id, now - 31 * DAY_MS).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let today = utc_date(now);
-    let sum = |since: i64| -> f64 {
-        f(month
-            .iter()
-            .filter(|r| r.created_ms >= since)
-            .map(|r| r.cost)
-            .sum())
-    };
     let day_start = now - now.rem_euclid(DAY_MS);
-    let free_today = month
-        .iter()
-        .filter(|r| r.free && utc_date(r.created_ms) == today)
-        .count();
-    let usage = f(gw.router.spent(Some(&key.id)));
+    let ledger = &gw.router.stores().ledger;
+    let scope = Scope::Key(key.id.clone());
+    let (day, week, month, usage) = match futures::try_join!(
+        ledger.summary(Some(&key.id), day_start),
+        ledger.summary(Some(&key.id), now - 7 * DAY_MS),
+        ledger.summary(Some(&key.id), now - 30 * DAY_MS),
+        gw.router.spent_in(&scope),
+    ) {
+        Ok(x) => x,
+        Err(e) => return store_error(&e).into_response(),
+    };
+    let free_today = usize::try_from(day.free_requests).unwrap_or(usize::MAX);
     let (per_min, per_day) = gw.free_limits;
     axum::Json(json!({"data": {
         "label": key.label,
         "id": key.id,
-        "limit": key.limit,
-        "limit_remaining": key.limit.map(|l| (l - usage).max(0.0)),
+        "limit": key.limit.map(f),
+        "limit_remaining": key.limit.map(|l| f((l - usage).max(Decimal::ZERO))),
         "limit_reset": null,
         "include_byok_in_limit": false,
-        "usage": usage,
-        "usage_daily": sum(day_start),
-        "usage_weekly": sum(now - 7 * DAY_MS),
-        "usage_monthly": sum(now - 30 * DAY_MS),
+        "usage": f(usage),
+        "usage_daily": f(day.cost),
+        "usage_weekly": f(week.cost),
+        "usage_monthly": f(month.cost),
         "byok_usage": 0, "byok_usage_daily": 0, "byok_usage_weekly": 0, "byok_usage_monthly": 0,
         "is_free_tier": false,
         "is_management_key": false,
@@ -221,50 +184,29 @@ pub async fn activity(
             return ApiError::bad_request("date must be YYYY-MM-DD").into_response();
         }
     }
-    let recs = match records_of(&gw, &key.id, now_ms() - 30 * DAY_MS).await {
+    let rows = match gw
+        .router
+        .stores()
+        .ledger
+        .activity(&key.id, now_ms() - 30 * DAY_MS)
+        .await
+    {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => return store_error(&e).into_response(),
     };
-    #[derive(Default)]
-    struct Agg {
-        requests: u64,
-        usage: Decimal,
-        prompt: u64,
-        completion: u64,
-        reasoning: u64,
-    }
-    let mut groups: BTreeMap<(String, String, String, String, String), Agg> = BTreeMap::new();
-    for r in &recs {
-        let day = utc_date(r.created_ms);
-        if date.is_some_and(|d| *d != day) {
-            continue;
-        }
-        let title = r.app_title.clone().unwrap_or_default();
-        let referer = r.app_referer.clone().unwrap_or_default();
-        let g = groups
-            .entry((
-                day,
-                title,
-                referer,
-                r.model.clone(),
-                r.provider_name.clone(),
-            ))
-            .or_default();
-        g.requests += 1;
-        g.usage += r.cost;
-        g.prompt += r.usage.prompt_tokens;
-        g.completion += r.usage.completion_tokens;
-        g.reasoning += r.usage.completion_tokens_details.reasoning_tokens;
-    }
-    let data: Vec<Value> = groups
-        .into_iter()
+    // Newest day first (and within a day, the store's order reversed).
+    let data: Vec<Value> = rows
+        .iter()
         .rev()
-        .map(|((day, title, referer, model, provider), g)| {
+        .map(|g| (utc_date(g.day * DAY_MS), g))
+        .filter(|(day, _)| date.is_none_or(|d| d == day))
+        .map(|(day, g)| {
             json!({"date": day,
-                   "app": {"title": (!title.is_empty()).then_some(title), "http_referer": (!referer.is_empty()).then_some(referer)},
-                   "model": model, "model_permaslug": model, "provider_name": provider,
-                   "requests": g.requests, "usage": f(g.usage), "byok_usage_inference": 0,
-                   "prompt_tokens": g.prompt, "completion_tokens": g.completion, "reasoning_tokens": g.reasoning})
+                   "app": {"title": g.app_title.as_ref().filter(|t| !t.is_empty()), "http_referer": g.app_referer.as_ref().filter(|r| !r.is_empty())},
+                   "model": g.model, "model_permaslug": g.model, "provider_name": g.provider_name,
+                   "requests": g.requests, "usage": f(g.cost), "byok_usage_inference": 0,
+                   "prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens,
+                   "reasoning_tokens": g.reasoning_tokens})
         })
         .collect();
     axum::Json(json!({ "data": data })).into_response()

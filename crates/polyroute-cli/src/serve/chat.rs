@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, StreamExt};
 use polyroute::{RequestContext, SseStream};
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -42,28 +41,10 @@ fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
         session_id: header(h, "x-session-id"),
         metadata: meta,
         generation_id: Some(gen_id),
+        // The key's credit limit is a budget scope: admission holds each request's worst case against it.
+        key_id: Some(key.id.clone()),
+        key_limit: key.limit,
     }
-}
-
-/// 402 when the key's credit limit is used up (usage from the engine's ledger totals).
-fn check_credit(gw: &Gateway, key: &KeyEntry) -> Result<(), ApiError> {
-    let Some(limit) = key.limit else {
-        return Ok(());
-    };
-    let limit = Decimal::try_from(limit).unwrap_or_default();
-    let used = gw.router.spent(Some(&key.id));
-    if used >= limit {
-        return Err(ApiError::new(
-            402,
-            "payment_required",
-            format!(
-                "This API key has reached its credit limit: used ${} of ${}. Raise the limit with a new key.",
-                used.round_dp(6).normalize(),
-                limit.normalize()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn with_gen_id(mut r: Response, id: &str) -> Response {
@@ -99,9 +80,6 @@ pub async fn completions(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_credit(&gw, &key) {
-        return e.into_response();
-    }
     let gen_id = gw.new_generation_id();
     let ctx = context(&headers, &key, gen_id.clone());
     if request.get("stream").and_then(Value::as_bool) == Some(true) {

@@ -45,7 +45,7 @@ pub enum KeysCommand {
         label: String,
         /// Credit limit in USD (default: unlimited).
         #[arg(long)]
-        limit: Option<f64>,
+        limit: Option<rust_decimal::Decimal>,
     },
     /// List keys (never the keys themselves).
     List {
@@ -142,7 +142,7 @@ pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>) -> Result<()> {
     let mut out = std::io::stdout();
     match cmd {
         KeysCommand::Create { label, limit } => {
-            if limit.is_some_and(|l| !l.is_finite() || l < 0.0) {
+            if limit.is_some_and(|l| l.is_sign_negative()) {
                 anyhow::bail!("--limit must be a non-negative number of USD");
             }
             let (e, key) = keys::create(&dir, &label, limit)?;
@@ -167,7 +167,7 @@ pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>) -> Result<()> {
                 let rows: Vec<serde_json::Value> = all
                     .iter()
                     .map(|k| {
-                        serde_json::json!({"id": k.id, "label": k.label, "prefix": k.prefix, "limit": k.limit,
+                        serde_json::json!({"id": k.id, "label": k.label, "prefix": k.prefix, "limit": k.limit.and_then(|l| rust_decimal::prelude::ToPrimitive::to_f64(&l)),
                                            "created_ms": k.created_ms, "revoked": k.revoked_ms.is_some()})
                     })
                     .collect();

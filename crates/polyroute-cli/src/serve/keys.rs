@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use rust_decimal::Decimal;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,14 +25,45 @@ pub struct KeyEntry {
     pub hash: String,
     /// First characters, for display (`sk-pr-v1-1a2b…`).
     pub prefix: String,
-    /// Credit limit in USD (None = unlimited).
-    #[serde(default)]
-    pub limit: Option<f64>,
+    /// Credit limit in USD (None = unlimited); a JSON number in the key file.
+    #[serde(default, with = "usd_number")]
+    pub limit: Option<Decimal>,
     /// Unix milliseconds.
     pub created_ms: i64,
     /// Set when revoked.
     #[serde(default)]
     pub revoked_ms: Option<i64>,
+}
+
+/// An optional USD amount kept as a JSON number (as earlier key files have it), read exactly from its text.
+mod usd_number {
+    use rust_decimal::prelude::ToPrimitive;
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match v.and_then(|d| d.to_f64()) {
+            Some(f) => s.serialize_some(&f),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        let text = match Option::<serde_json::Value>::deserialize(d)? {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(t)) => t,
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "a limit is a number of USD, not {other}"
+                )))
+            }
+        };
+        text.parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(&text))
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("limit {text:?}: {e}")))
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -81,7 +113,7 @@ fn write_file(dir: &Path, f: &KeyFile) -> Result<()> {
 ///
 /// # Errors
 /// The key file cannot be read or written.
-pub fn create(dir: &Path, label: &str, limit: Option<f64>) -> Result<(KeyEntry, String)> {
+pub fn create(dir: &Path, label: &str, limit: Option<Decimal>) -> Result<(KeyEntry, String)> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let key = format!("sk-pr-v1-{}", hex::encode(raw));
@@ -290,7 +322,7 @@ mod tests {
     #[test]
     fn create_list_revoke_lookup() {
         let dir = tempfile::tempdir().unwrap();
-        let (e, key) = create(dir.path(), "ci", Some(5.0)).unwrap();
+        let (e, key) = create(dir.path(), "ci", Some(Decimal::new(5, 0))).unwrap();
         assert!(key.starts_with("sk-pr-v1-") && key.len() == 9 + 64);
         let text = std::fs::read_to_string(dir.path().join("keys.json")).unwrap();
         assert!(!text.contains(&key), "the key itself is never stored");

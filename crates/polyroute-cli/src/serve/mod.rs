@@ -14,7 +14,7 @@ pub mod spin;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,8 +45,6 @@ pub struct Gateway {
     pub keys: Arc<KeyStore>,
     /// The engine's health window (read by the endpoints API).
     pub health: Arc<MemoryHealth>,
-    /// The ledger file (read by `/generation`, `/key`, `/activity`).
-    pub ledger_path: PathBuf,
     /// `: OPENROUTER PROCESSING` interval.
     pub keepalive: Duration,
     /// Free-tier limits (per minute, per day) for the `X-RateLimit-Limit` header.
@@ -61,7 +59,7 @@ pub struct Gateway {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("ledger_path", &self.ledger_path)
+            .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
     }
 }
@@ -101,7 +99,6 @@ impl Gateway {
             router,
             keys,
             health,
-            ledger_path: data_dir.join("ledger.sqlite"),
             keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
@@ -121,7 +118,6 @@ impl Gateway {
             router: self.router.with_own_connections()?,
             keys: self.keys.clone(),
             health: self.health.clone(),
-            ledger_path: self.ledger_path.clone(),
             keepalive: self.keepalive,
             free_limits: self.free_limits,
             body_limit: self.body_limit,

@@ -92,7 +92,13 @@ impl Env {
     }
 
     pub fn key(&self, limit: Option<f64>) -> String {
-        serve::keys::create(self.data(), "test", limit).unwrap().1
+        serve::keys::create(
+            self.data(),
+            "test",
+            limit.map(|l| rust_decimal::Decimal::try_from(l).unwrap()),
+        )
+        .unwrap()
+        .1
     }
 
     pub async fn start(&self) -> Running {

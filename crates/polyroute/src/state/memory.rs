@@ -267,14 +267,11 @@ pub struct MemoryBudget {
 }
 
 impl MemoryBudget {
-    /// A budget whose settled spend starts at `totals` (router-wide and per user).
+    /// A budget whose settled spend starts at `totals` ([`seed_scopes`](super::seed_scopes)).
     #[must_use]
     pub fn seeded(totals: &Totals) -> Self {
         let mut st = BudgetState::default();
-        st.spent.insert(Scope::Router, totals.all);
-        for (u, c) in &totals.by_user {
-            st.spent.insert(Scope::User(u.clone()), *c);
-        }
+        st.spent.extend(super::seed_scopes(totals));
         Self {
             state: Mutex::new(st),
         }

@@ -247,6 +247,19 @@ pub trait Budget: Send + Sync + 'static {
     }
 }
 
+/// The spend of each scope implied by a ledger's totals, for seeding a budget that starts without its own
+/// history: the router's total, and each user's total as that user's spend and as the spend of the gateway key
+/// of the same id (a gateway bills a key as its user, and records carry the user only).
+#[must_use]
+pub fn seed_scopes(t: &Totals) -> Vec<(Scope, Decimal)> {
+    let mut v = vec![(Scope::Router, t.all)];
+    for (u, c) in &t.by_user {
+        v.push((Scope::User(u.clone()), *c));
+        v.push((Scope::Key(u.clone()), *c));
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Rate limiter
 // ---------------------------------------------------------------------------------------------------------------

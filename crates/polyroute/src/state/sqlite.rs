@@ -114,9 +114,7 @@ impl SqliteStore {
         .map_err(|e| db(&e))?;
         if !had_budget {
             let t = totals_of(&tx)?;
-            let mut seed = vec![(Scope::Router, t.all)];
-            seed.extend(t.by_user.into_iter().map(|(u, c)| (Scope::User(u), c)));
-            for (s, c) in seed {
+            for (s, c) in super::seed_scopes(&t) {
                 tx.execute(
                     "INSERT OR REPLACE INTO budget_spent (scope, spent) VALUES (?1, ?2)",
                     params![s.as_key(), c.to_string()],
