@@ -119,7 +119,11 @@ async fn a_stream_dropped_after_the_first_chunk_is_recorded_and_billed() {
     assert!(cost > 0.0, "content was delivered, so it is billed: {g}");
     assert!(g["tokens_completion"].as_u64().unwrap() >= 1, "{g}");
     let (_, k) = get(&url, &key, "/api/v1/key").await;
-    assert_eq!(k["data"]["usage"].as_f64().unwrap(), cost, "billed once: {k}");
+    assert_eq!(
+        k["data"]["usage"].as_f64().unwrap(),
+        cost,
+        "billed once: {k}"
+    );
     // The next request is admitted (nothing left held).
     let (_, a) = get(&url, &key, "/api/v1/activity").await;
     assert_eq!(a["data"][0]["requests"], json!(1), "{a}");

@@ -62,6 +62,8 @@ struct Inner {
     opts: HealthOptions,
     tx: mpsc::Sender<Msg>,
     snap: RwLock<Arc<HealthSnapshot>>,
+    /// Success rate per endpoint over the window, as of the last refresh.
+    rates: RwLock<Arc<HashMap<String, f64>>>,
     /// This process's own outages (endpoint → ms), merged into every refresh until they age out.
     local_outages: Mutex<HashMap<String, i64>>,
     dropped: AtomicU64,
@@ -100,6 +102,7 @@ impl RedisHealth {
             opts,
             tx,
             snap: RwLock::new(Arc::new(HealthSnapshot::default())),
+            rates: RwLock::new(Arc::new(HashMap::new())),
             local_outages: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -123,6 +126,18 @@ impl RedisHealth {
             .await
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// The fleet's success rate of `key` (`model@tag`) over the window, as of the last refresh (None without
+    /// samples): what the gateway reports as an endpoint's uptime.
+    #[must_use]
+    pub fn success_rate(&self, key: &str) -> Option<f64> {
+        self.inner
+            .rates
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .copied()
     }
 
     /// Observations dropped because the queue was full (Redis slower than the request rate).
@@ -312,6 +327,7 @@ async fn refresh(inner: &Inner) -> Result<()> {
     };
     let outage_since = now - ms(o.outage_window);
     let mut snap = HealthSnapshot::default();
+    let mut rates = HashMap::new();
     for (k, list) in keys.into_iter().zip(lists) {
         let samples: Vec<(i64, Observation)> = list
             .iter()
@@ -321,6 +337,8 @@ async fn refresh(inner: &Inner) -> Result<()> {
         if samples.is_empty() {
             continue;
         }
+        let ok = samples.iter().filter(|(_, o)| o.ok).count();
+        rates.insert(k.clone(), ok as f64 / samples.len() as f64);
         snap.endpoints.insert(k, build(&samples, outage_since));
     }
     {
@@ -330,6 +348,10 @@ async fn refresh(inner: &Inner) -> Result<()> {
             snap.endpoints.entry(k.clone()).or_default().recent_outage = true;
         }
     }
+    *inner
+        .rates
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rates);
     *inner
         .snap
         .write()

@@ -301,6 +301,8 @@ async fn health_is_shared_in_the_background_and_outages_are_local_at_once() {
         (e.latency_p50_ms, e.throughput_p50, e.recent_outage),
         (Some(50.0), Some(40.0), false)
     );
+    assert_eq!(b.success_rate("m@p1"), Some(1.0));
+    assert_eq!(b.success_rate("m@nothing"), None);
     // An outage is in the recording process's snapshot at once, and reaches the other after a refresh.
     a.record("m@p2", obs(false, true, 0.0));
     assert!(a
@@ -315,6 +317,7 @@ async fn health_is_shared_in_the_background_and_outages_are_local_at_once() {
         .endpoints
         .get("m@p2")
         .is_some_and(|e| e.recent_outage));
+    assert_eq!(b.success_rate("m@p2"), Some(0.0));
     // The request path never waits for Redis: with the server gone, record and snapshot stay instant.
     r.stop();
     let t = Instant::now();

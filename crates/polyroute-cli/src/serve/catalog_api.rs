@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use polyroute::core::catalog::{Endpoint, Model};
-use polyroute::{Catalog, HealthStore};
+use polyroute::Catalog;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 

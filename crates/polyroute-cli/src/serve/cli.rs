@@ -112,7 +112,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
-        let gw = Arc::new(Gateway::new(&cfg, &dir)?);
+        let shared = cfg.state.connect(cfg.ledger.as_deref(), &dir).await?;
+        let gw = Arc::new(Gateway::with_state(&cfg, &dir, shared)?);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot bind {addr}"))?;

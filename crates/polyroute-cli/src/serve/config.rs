@@ -25,6 +25,10 @@
 //!
 //! [timeouts]                        # milliseconds
 //! first_token = 60000
+//!
+//! [state]                           # shared by several replicas (see `serve::state`); default: none
+//! redis = "redis://127.0.0.1:6379/"
+//! postgres = "postgres://polyroute@127.0.0.1/polyroute"
 //! ```
 //!
 //! Relative paths are resolved against the directory of the configuration file.
@@ -63,6 +67,9 @@ pub struct Config {
     /// Router timeouts in milliseconds.
     #[serde(default)]
     pub timeouts: TimeoutsSection,
+    /// Shared state on Valkey/Redis and PostgreSQL (see [`super::state`]).
+    #[serde(default)]
+    pub state: super::state::StateSection,
 }
 
 /// `[server]`.
@@ -163,14 +170,15 @@ impl Config {
         Ok(c)
     }
 
-    /// Build the engine with this configuration and the ledger in `data_dir`.
+    /// Build the engine with this configuration: the ledger in `data_dir`, or `stores` (from `[state]`).
     ///
     /// # Errors
     /// A bad catalog, overlay or ledger file.
     pub fn router(
         &self,
         data_dir: &Path,
-        health: std::sync::Arc<polyroute::MemoryHealth>,
+        health: std::sync::Arc<dyn polyroute::HealthStore>,
+        stores: Option<polyroute::Stores>,
     ) -> Result<Router> {
         let mut timeouts = Timeouts::default();
         let t = &self.timeouts;
@@ -205,10 +213,13 @@ impl Config {
             ..Options::default()
         };
         let mut b = Router::builder().options(opts).health_store(health);
-        match self.ledger.as_deref() {
-            None | Some("sqlite") => b = b.ledger_path(data_dir.join("ledger.sqlite")),
-            Some("memory") => {}
-            Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
+        match (stores, self.ledger.as_deref()) {
+            (Some(s), _) => b = b.stores(s),
+            (None, None | Some("sqlite")) => b = b.ledger_path(data_dir.join("ledger.sqlite")),
+            (None, Some("memory")) => {}
+            (None, Some(other)) => {
+                anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}")
+            }
         }
         if let Some(p) = &self.catalog {
             b = b.catalog_file(p);

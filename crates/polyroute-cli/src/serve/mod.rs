@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod spin;
+pub mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,7 +45,7 @@ pub struct Gateway {
     /// Gateway keys.
     pub keys: Arc<KeyStore>,
     /// The engine's health window (read by the endpoints API).
-    pub health: Arc<MemoryHealth>,
+    pub health: state::Health,
     /// `: OPENROUTER PROCESSING` interval.
     pub keepalive: Duration,
     /// Free-tier limits (per minute, per day) for the `X-RateLimit-Limit` header.
@@ -84,10 +85,28 @@ impl Gateway {
     /// # Errors
     /// A bad catalog, overlay, ledger or key file.
     pub fn new(cfg: &Config, data_dir: &Path) -> Result<Self> {
+        Self::with_state(cfg, data_dir, None)
+    }
+
+    /// [`Gateway::new`] with the shared state `[state]` connected to ([`state::StateSection::connect`]).
+    ///
+    /// # Errors
+    /// As [`Gateway::new`].
+    pub fn with_state(
+        cfg: &Config,
+        data_dir: &Path,
+        shared: Option<state::Shared>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let health = Arc::new(MemoryHealth::default());
-        let router = cfg.router(data_dir, health.clone())?;
+        let (health, stores) = match shared {
+            Some(s) => (s.health, Some(s.stores)),
+            None => (
+                state::Health::Memory(Arc::new(MemoryHealth::default())),
+                None,
+            ),
+        };
+        let router = cfg.router(data_dir, health.store(), stores)?;
         let keys = Arc::new(KeyStore::open(data_dir)?);
         let lim = polyroute::Limits::default();
         let free_limits = (
