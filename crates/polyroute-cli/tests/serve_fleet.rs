@@ -89,7 +89,7 @@ async fn two_replicas_share_one_key_limit_one_free_tier_and_one_ledger() {
         statuses.iter().all(|s| *s == 200 || *s == 402),
         "{statuses:?}"
     );
-    assert!(ok >= 1 && ok < 64, "{ok} of 64 served");
+    assert!((1..64).contains(&ok), "{ok} of 64 served");
     // One limit for both replicas: what they billed together stays within it, and both report the same.
     let (ka, kb) = (
         get(&urls[0], &key, "/api/v1/key").await,
