@@ -91,6 +91,7 @@ impl PostgresServer {
         let data = dir.path().join("data");
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
+            .current_dir(dir.path())
             .arg("-D")
             .arg(&data)
             .args([
@@ -139,7 +140,8 @@ impl PostgresServer {
         let log_path = self.dir.path().join("postgres.log");
         let log = File::options().create(true).append(true).open(&log_path)?;
         let mut cmd = Command::new(self.bin.join("postgres"));
-        cmd.arg("-D")
+        cmd.current_dir(self.dir.path())
+            .arg("-D")
             .arg(self.dir.path().join("data"))
             .arg("-p")
             .arg(self.port.to_string())
