@@ -308,7 +308,13 @@ async fn credit_limit_gives_402() {
     assert!(served >= 1, "the first requests fit");
     assert_eq!(s, 402, "{v}");
     assert_envelope(&v, 402);
-    assert!(v["error"]["message"].as_str().unwrap().contains("credit limit"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credit limit"),
+        "{v}"
+    );
     let calls = env.alpha.calls() + env.beta.calls();
     assert_eq!(calls, served, "a refused request calls no provider");
     let (s, k) = get(&srv.url(), &small, "/api/v1/key").await;

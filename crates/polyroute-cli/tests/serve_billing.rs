@@ -67,7 +67,7 @@ async fn concurrent_requests_never_spend_more_than_a_key_limit() {
         statuses.iter().all(|s| *s == 200 || *s == 402),
         "{statuses:?}"
     );
-    assert!(ok >= 1 && ok < 64, "{ok} of 64 served");
+    assert!((1..64).contains(&ok), "{ok} of 64 served");
     let (_, k) = get(&url, &key, "/api/v1/key").await;
     let usage = k["data"]["usage"].as_f64().unwrap();
     assert!(usage > 0.0, "{k}");
@@ -119,7 +119,11 @@ async fn a_stream_dropped_after_the_first_chunk_is_recorded_and_billed() {
     assert!(cost > 0.0, "content was delivered, so it is billed: {g}");
     assert!(g["tokens_completion"].as_u64().unwrap() >= 1, "{g}");
     let (_, k) = get(&url, &key, "/api/v1/key").await;
-    assert_eq!(k["data"]["usage"].as_f64().unwrap(), cost, "billed once: {k}");
+    assert_eq!(
+        k["data"]["usage"].as_f64().unwrap(),
+        cost,
+        "billed once: {k}"
+    );
     // The next request is admitted (nothing left held).
     let (_, a) = get(&url, &key, "/api/v1/activity").await;
     assert_eq!(a["data"][0]["requests"], json!(1), "{a}");

@@ -38,7 +38,10 @@ fn ctx(id: &str) -> RequestContext {
 }
 
 fn body(stream: bool) -> Value {
-    let mut b = req(&["alpha"], "a b c d e f g h i j k l m n o p q r s t u v w x y z");
+    let mut b = req(
+        &["alpha"],
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    );
     b["max_tokens"] = json!(1000);
     b["stream"] = json!(stream);
     b
@@ -100,13 +103,19 @@ async fn a_stream_dropped_after_its_first_chunk_is_billed_and_counts_against_the
     drop(s);
     let rec = record(&r, "gen-drop-first").await;
     assert_eq!(rec["cancelled"], json!(true), "{rec}");
-    assert!(rec["usage"]["completion_tokens"].as_u64().unwrap() >= 1, "{rec}");
+    assert!(
+        rec["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
+        "{rec}"
+    );
     let c = cost(&rec);
     assert!(c > Decimal::ZERO, "content was delivered: billed ({rec})");
     assert_eq!(held(&r).await, Decimal::ZERO);
     assert_eq!(r.spent(Some(USER)).await.unwrap(), c, "billed once");
     assert_eq!(count_records(&r).await, 1);
-    let e = r.chat_with(body(false), &ctx("gen-next")).await.unwrap_err();
+    let e = r
+        .chat_with(body(false), &ctx("gen-next"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "payment_required", "{e}");
     assert_eq!(m[0].calls(), 1, "a refused request calls no provider");
 }
@@ -140,7 +149,10 @@ async fn a_stream_dropped_after_its_finish_chunk_is_billed_once() {
     let v = r.chat_with(body(false), &ctx("gen-after")).await.unwrap();
     let total = c + Decimal::try_from(v["usage"]["cost"].as_f64().unwrap()).unwrap();
     let spent = r.spent(Some(USER)).await.unwrap();
-    assert!((spent - total).abs() < Decimal::new(1, 12), "{spent} vs {total}");
+    assert!(
+        (spent - total).abs() < Decimal::new(1, 12),
+        "{spent} vs {total}"
+    );
 }
 
 #[tokio::test]
