@@ -198,7 +198,7 @@ pub(crate) fn add_total(t: &mut Totals, user: Option<&str>, cost: Decimal) {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// How many settled reservation ids a [`MemoryBudget`] remembers (for idempotent settles), at most.
-pub const MEMORY_SETTLED_IDS: usize = 100_000;
+pub const MEMORY_SETTLED_IDS: usize = 10_000;
 
 #[derive(Debug)]
 struct HoldEntry {
