@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +170,50 @@ def test_router_used_before_fork_works_in_child(mock_router: polyroute.Router) -
     _, status = os.waitpid(pid, 0)
     assert said == b"ok" and os.waitstatus_to_exitcode(status) == 0
     assert mock_router.chat(req(text="again"))["choices"][0]["message"]["content"] == "mock: again"
+
+
+def test_cancelled_achat_is_recorded_and_billed_once(mock_url: str, tmp_path: Path) -> None:
+    """A cancelled task stops waiting, not the generation: the provider's answer is recorded as cancelled, once."""
+    import sqlite3
+
+    from .mock import KEY, _model, catalog, provider_settings
+
+    cat = catalog(mock_url)
+    cat["providers"].append(
+        {
+            "slug": "slow",
+            "name": "Slow",
+            "dialect": "openai",
+            "base_url": f"{mock_url}/v1",
+            "api_key_env": "POLYROUTE_TEST_NEVER_SET_SLOW",
+        }
+    )
+    cat["models"].append(_model("test/slow", [("slow", "0.000001")]))
+    providers = provider_settings()
+    providers["slow"] = {"api_key": KEY, "headers": {"x-mock-fault": "slow-first-byte=300"}}
+    ledger = tmp_path / "ledger.sqlite"
+    router = polyroute.Router(cat, providers, read_env=False, ledger_path=str(ledger))
+
+    def records() -> list[dict[str, Any]]:
+        with sqlite3.connect(ledger) as db:
+            return [json.loads(r[0]) for r in db.execute("SELECT record FROM generations")]
+
+    async def main() -> None:
+        task = asyncio.ensure_future(router.achat(req("test/slow", text="cancel me"), user="u"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    for _ in range(400):
+        if records():
+            break
+        time.sleep(0.025)
+    recs = records()
+    assert len(recs) == 1, recs
+    assert recs[0]["cancelled"] is True
+    assert float(recs[0]["cost"]) > 0
+    assert recs[0]["user"] == "u"
+    time.sleep(0.2)
+    assert len(records()) == 1, "billed once"

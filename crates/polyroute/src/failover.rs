@@ -16,7 +16,8 @@ use crate::health::Observation;
 use crate::router::{now_ms, splitmix, Router};
 use crate::wire;
 
-/// How the loop ended, when it did not end in an error.
+/// How the loop ended, when it did not end in an error (one value per request).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Ended<T> {
     /// An attempt succeeded.
     Served {

@@ -17,6 +17,9 @@ pub struct Reservation {
     scopes: Vec<Scope>,
     amount: Decimal,
     rt: Option<tokio::runtime::Handle>,
+    /// Whether a hold was placed (none is when no scope has a limit: there is nothing to refuse or release, and
+    /// the commit alone counts the spend).
+    placed: bool,
     done: bool,
 }
 
@@ -39,6 +42,17 @@ impl Reservation {
         budget: Arc<dyn Budget>,
         req: HoldRequest,
     ) -> Result<std::result::Result<Reservation, Refusal>> {
+        if req.scopes.iter().all(|s| s.limit.is_none()) {
+            return Ok(Ok(Reservation {
+                budget,
+                id: req.id,
+                scopes: req.scopes.into_iter().map(|s| s.scope).collect(),
+                amount: req.amount,
+                rt: None,
+                placed: false,
+                done: false,
+            }));
+        }
         match budget.reserve(&req).await? {
             Reserved::Refused(r) => Ok(Err(r)),
             Reserved::Held => Ok(Ok(Reservation {
@@ -47,6 +61,7 @@ impl Reservation {
                 scopes: req.scopes.into_iter().map(|s| s.scope).collect(),
                 amount: req.amount,
                 rt: tokio::runtime::Handle::try_current().ok(),
+                placed: true,
                 done: false,
             })),
         }
@@ -79,7 +94,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if self.done || self.budget.release_now(&self.id) {
+        if self.done || !self.placed || self.budget.release_now(&self.id) {
             return;
         }
         let (budget, id, scopes) = (

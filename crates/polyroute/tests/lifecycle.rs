@@ -199,3 +199,99 @@ async fn a_failed_request_releases_its_hold() {
     m[0].set_fault(None).unwrap();
     r.chat_with(body(false), &ctx("gen-fail-ok")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sqlite_stores_a_dropped_stream_is_billed_and_a_failed_request_released() {
+    // SQLite releases a dropped reservation on a spawned task (no synchronous release): the hold is gone soon.
+    let dir = std::env::temp_dir().join(format!("polyroute-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let m = mocks(1).await;
+    let mut limits = Limits::default();
+    limits
+        .user_usd
+        .insert(USER.into(), worst(&body(true)) * Decimal::from(4));
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .options(Options {
+            timeouts: relaxed_timeouts(),
+            read_env: false,
+            limits,
+            ..Options::default()
+        })
+        .ledger_path(&path)
+        .build()
+        .unwrap();
+    m[0].script(["chunk-delay=30"]).unwrap();
+    let mut s = r.chat_stream_with(body(true), ctx("gen-sqlite-drop"));
+    while let Some(c) = s.next().await {
+        if c.unwrap()["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+        {
+            break;
+        }
+    }
+    drop(s);
+    let rec = record(&r, "gen-sqlite-drop").await;
+    assert_eq!(rec["cancelled"], json!(true));
+    let c = cost(&rec);
+    assert!(c > Decimal::ZERO);
+    m[0].set_fault(Some("503")).unwrap();
+    r.chat_with(body(false), &ctx("gen-sqlite-fail"))
+        .await
+        .unwrap_err();
+    let mut released = false;
+    for _ in 0..200 {
+        if held(&r).await.is_zero() {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(released, "the failed request's hold is released");
+    assert_eq!(r.spent(Some(USER)).await.unwrap(), c);
+    // Another router over the same file sees the same spend (nothing cached in process).
+    let again = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .ledger_path(&path)
+        .build()
+        .unwrap();
+    assert_eq!(again.spent(Some(USER)).await.unwrap(), c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn streams_cut_or_stalled_after_content_are_billed_not_waived() {
+    let m = mocks(1).await;
+    let r = with_fast(
+        builder(&[P("alpha", "openai", base(&m[0], "openai"))]),
+        "alpha",
+    )
+    .build()
+    .unwrap();
+    for (i, fault) in ["cut", "stall-after=3"].into_iter().enumerate() {
+        m[0].script([fault]).unwrap();
+        let id = format!("gen-after-content-{i}");
+        let mut s = r.chat_stream_with(body(true), ctx(&id));
+        let mut content = String::new();
+        let mut error = None;
+        while let Some(c) = s.next().await {
+            let c = c.unwrap();
+            if let Some(t) = c["choices"][0]["delta"]["content"].as_str() {
+                content.push_str(t);
+            }
+            if c.get("error").is_some() {
+                error = Some(c);
+            }
+        }
+        assert!(!content.is_empty(), "{fault}: content reached the caller");
+        assert!(error.is_some(), "{fault}: ends with an in-band error");
+        let rec = record(&r, &id).await;
+        assert_eq!(rec["finish_reason"], "error", "{fault}: {rec}");
+        assert!(
+            cost(&rec) > Decimal::ZERO,
+            "{fault}: content was delivered, so it is billed: {rec}"
+        );
+        assert_eq!(rec["cancelled"], json!(false));
+    }
+}

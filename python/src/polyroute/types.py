@@ -329,6 +329,9 @@ class Generation(TypedDict, total=False):
     provider: str
     total_cost: float | str
     usage: Usage
+    streamed: bool
+    cancelled: bool
+    """The caller went away before the answer ended; billed for what the provider produced."""
 
 
 # ---------------------------------------------------------------- errors

@@ -128,8 +128,9 @@ pub struct LimitsSection {
     pub free_per_minute: Option<u32>,
     /// `:free` requests per UTC day per key.
     pub free_per_day: Option<u32>,
-    /// Most the whole gateway may spend (USD).
-    pub router_usd: Option<f64>,
+    /// Most the whole gateway may spend (USD; a number or a decimal string, read exactly).
+    #[serde(default, with = "super::money")]
+    pub router_usd: Option<Decimal>,
 }
 
 /// `[timeouts]` (milliseconds).
@@ -202,10 +203,7 @@ impl Config {
         if let Some(v) = self.limits.free_per_day {
             limits.free_per_day = v;
         }
-        limits.router_usd = self
-            .limits
-            .router_usd
-            .and_then(|v| Decimal::try_from(v).ok());
+        limits.router_usd = self.limits.router_usd;
         let opts = Options {
             timeouts,
             limits,

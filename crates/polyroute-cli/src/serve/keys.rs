@@ -26,44 +26,13 @@ pub struct KeyEntry {
     /// First characters, for display (`sk-pr-v1-1a2b…`).
     pub prefix: String,
     /// Credit limit in USD (None = unlimited); a JSON number in the key file.
-    #[serde(default, with = "usd_number")]
+    #[serde(default, with = "super::money")]
     pub limit: Option<Decimal>,
     /// Unix milliseconds.
     pub created_ms: i64,
     /// Set when revoked.
     #[serde(default)]
     pub revoked_ms: Option<i64>,
-}
-
-/// An optional USD amount kept as a JSON number (as earlier key files have it), read exactly from its text.
-mod usd_number {
-    use rust_decimal::prelude::ToPrimitive;
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-        match v.and_then(|d| d.to_f64()) {
-            Some(f) => s.serialize_some(&f),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        let text = match Option::<serde_json::Value>::deserialize(d)? {
-            None | Some(serde_json::Value::Null) => return Ok(None),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(serde_json::Value::String(t)) => t,
-            Some(other) => {
-                return Err(serde::de::Error::custom(format!(
-                    "a limit is a number of USD, not {other}"
-                )))
-            }
-        };
-        text.parse::<Decimal>()
-            .or_else(|_| Decimal::from_scientific(&text))
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("limit {text:?}: {e}")))
-    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -28,7 +28,8 @@ pub(crate) struct Served {
     pub relayed: u64,
 }
 
-/// How an attempt ended.
+/// How an attempt ended (one value per attempt, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum AttemptEnd<T> {
     /// Success: the answer (unary) and what to bill, with the throughput observed.
     Served {

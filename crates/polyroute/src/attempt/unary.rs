@@ -1,6 +1,5 @@
 //! A non-streamed attempt: send, read the whole body within the timeouts, translate.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,18 +24,16 @@ pub(crate) struct Unary<'r> {
 impl Driver for Unary<'_> {
     type Out = Value;
 
-    fn attempt<'a>(
+    async fn attempt<'a>(
         &'a mut self,
         router: &'a Router,
         ad: &'a Admission,
         a: &'a Attempt,
         deadline: Instant,
-    ) -> impl Future<Output = AttemptEnd<Value>> + Send + 'a {
-        async move {
-            match try_unary(router, ad, a, self.req, deadline).await {
-                Ok((out, served, tput)) => AttemptEnd::Served { out, served, tput },
-                Err(f) => AttemptEnd::Failed(f),
-            }
+    ) -> AttemptEnd<Value> {
+        match try_unary(router, ad, a, self.req, deadline).await {
+            Ok((out, served, tput)) => AttemptEnd::Served { out, served, tput },
+            Err(f) => AttemptEnd::Failed(f),
         }
     }
 

@@ -123,7 +123,7 @@ impl Ledger for MemoryLedger {
                 .cloned()
                 .collect();
         drop(m);
-        v.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        v.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
         if let Some(n) = q.limit {
             v.truncate(n);
         }
@@ -143,10 +143,7 @@ impl Ledger for MemoryLedger {
 
     fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
         let m = lock(&self.recs);
-        let mut groups: BTreeMap<
-            (i64, Option<String>, Option<String>, String, String),
-            ActivityRow,
-        > = BTreeMap::new();
+        let mut groups: BTreeMap<ActivityKey, ActivityRow> = BTreeMap::new();
         for r in Self::matching(&m, Some(user), since_ms) {
             let day = r.created_ms.div_euclid(DAY_MS);
             let key = (
@@ -179,6 +176,9 @@ impl Ledger for MemoryLedger {
     }
 }
 
+/// (UTC day, app title, app referer, model, provider name).
+type ActivityKey = (i64, Option<String>, Option<String>, String, String);
+
 pub(crate) fn add_activity(g: &mut ActivityRow, r: &GenerationRecord) {
     g.requests += 1;
     g.cost += r.cost;
@@ -198,7 +198,7 @@ pub(crate) fn add_total(t: &mut Totals, user: Option<&str>, cost: Decimal) {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// How many settled reservation ids a [`MemoryBudget`] remembers (for idempotent settles), at most.
-pub const MEMORY_SETTLED_IDS: usize = 100_000;
+pub const MEMORY_SETTLED_IDS: usize = 10_000;
 
 #[derive(Debug)]
 struct HoldEntry {

@@ -224,7 +224,8 @@ pub trait Budget: Send + Sync + 'static {
     /// that cost to the spend of every scope in `scopes` (the same scopes as reserved). Idempotent by `id`: the
     /// first call applies and answers `true`; later calls with the same id change nothing and answer `false`
     /// (a replayed settle never bills twice). A settle after the hold expired still adds `billed` (spend is
-    /// spend). Stores remember settled ids for at least a day.
+    /// spend). Shared stores remember settled ids for at least a day; the memory store remembers the newest
+    /// [`MEMORY_SETTLED_IDS`](memory::MEMORY_SETTLED_IDS).
     fn settle(
         &self,
         id: &ReservationId,

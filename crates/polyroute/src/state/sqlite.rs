@@ -1,6 +1,9 @@
-//! SQLite stores: ledger, budget and rate windows in one file (WAL, `synchronous=FULL`), durable across restarts and
-//! shared by the processes that open the same file (each change is one `BEGIN IMMEDIATE` transaction; nothing is
-//! cached in process). Calls run on Tokio's blocking pool when a runtime is current.
+//! SQLite stores: ledger, budget and rate windows in one file (WAL), durable across restarts and shared by the
+//! processes that open the same file (each change is one `BEGIN IMMEDIATE` transaction; nothing is cached in
+//! process). A generation record is on disk when its insert returns (`synchronous=FULL`); budget and rate-window
+//! changes commit with `synchronous=NORMAL` (durable when the process dies, not necessarily when the machine loses
+//! power), so billing costs one fsync per generation, as before these tables existed. Calls run on Tokio's
+//! blocking pool when a runtime is current.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -236,6 +239,8 @@ fn parse_rec(text: &str) -> Result<GenerationRecord> {
 impl Ledger for SqliteLedger {
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
         self.0.run(move |c| {
+            c.execute_batch("PRAGMA synchronous=FULL")
+                .map_err(|e| db(&e))?;
             let json = serde_json::to_string(&rec).map_err(|e| internal(e.to_string()))?;
             c.execute(
                 "INSERT OR REPLACE INTO generations (id, created_ms, user_key, model, provider, cost, free, record)
@@ -373,6 +378,12 @@ fn spent_of(c: &Connection, scope: &str) -> Result<Decimal> {
         .map_err(|e| db(&e))
 }
 
+/// Budget and rate-window writes commit without waiting for the disk (see the module notes).
+fn relaxed(c: &Connection) -> Result<()> {
+    c.execute_batch("PRAGMA synchronous=NORMAL")
+        .map_err(|e| db(&e))
+}
+
 const HELD_SQL: &str = "SELECT amount FROM budget_holds WHERE scope = ?1 AND expires_ms > ?2";
 
 impl Budget for SqliteBudget {
@@ -380,6 +391,7 @@ impl Budget for SqliteBudget {
         let req = req.clone();
         self.0.run(move |c| {
             let now = now_ms();
+            relaxed(c)?;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| db(&e))?;
@@ -434,6 +446,7 @@ impl Budget for SqliteBudget {
         let scopes: Vec<String> = scopes.iter().map(Scope::as_key).collect();
         self.0.run(move |c| {
             let now = now_ms();
+            relaxed(c)?;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| db(&e))?;
@@ -491,6 +504,7 @@ impl RateLimiter for SqliteRate {
                 .map(|w| span_start(w.span, now))
                 .min()
                 .unwrap_or(now);
+            relaxed(c)?;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| db(&e))?;
