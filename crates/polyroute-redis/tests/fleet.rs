@@ -281,3 +281,73 @@ async fn a_killed_process_holds_expire_after_their_ttl() {
     assert!(held_at.elapsed() >= Duration::from_millis(1000));
     assert_eq!(b.reserve(&req("p2")).await.unwrap(), Reserved::Held);
 }
+
+/// Latency of one router's calls on loopback (debug build; figures printed for the notes): each is one Redis
+/// round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_router_pays_one_round_trip_per_call() {
+    use polyroute::state::StickyStore;
+    let Some(r) = server() else { return };
+    let st = RedisState::connect(&r.url()).await.unwrap();
+    let (b, rl, sticky) = (st.budget(), st.rate(), st.sticky());
+    let key = Scope::Key("latency".into());
+    let w = [Window {
+        name: "rpm".into(),
+        limit: 1_000_000,
+        span: Span::Sliding(Duration::from_secs(60)),
+    }];
+    let (mut reserve, mut settle, mut hit, mut get) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let time = |t: Instant| t.elapsed().as_secs_f64() * 1e6;
+    for i in 0..300 {
+        let id = ReservationId(format!("lat-{i}"));
+        let req = HoldRequest {
+            id: id.clone(),
+            amount: usd("0.001"),
+            scopes: vec![
+                ScopeLimit {
+                    scope: Scope::Router,
+                    limit: None,
+                },
+                ScopeLimit {
+                    scope: key.clone(),
+                    limit: Some(usd("1000")),
+                },
+            ],
+            ttl: Duration::from_secs(60),
+        };
+        let t = Instant::now();
+        assert_eq!(b.reserve(&req).await.unwrap(), Reserved::Held);
+        reserve.push(time(t));
+        let t = Instant::now();
+        assert!(b
+            .settle(&id, &[Scope::Router, key.clone()], Some(usd("0.0005")))
+            .await
+            .unwrap());
+        settle.push(time(t));
+        let t = Instant::now();
+        assert_eq!(
+            rl.hit("latency", &w, 1).await.unwrap(),
+            RateDecision::Allowed
+        );
+        hit.push(time(t));
+        let t = Instant::now();
+        let _ = sticky.get(i).await.unwrap();
+        get.push(time(t));
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    for (name, v) in [
+        ("reserve", &mut reserve),
+        ("settle", &mut settle),
+        ("rate hit", &mut hit),
+        ("sticky get", &mut get),
+    ] {
+        let (p50, p99) = (pct(v, 0.5), pct(v, 0.99));
+        eprintln!("{name}: p50 {p50:.0} µs, p99 {p99:.0} µs");
+        assert!(p50 < 20_000.0, "{name} p50 {p50} µs");
+    }
+    assert_eq!(b.spent(&key).await.unwrap(), usd("0.15"));
+}
