@@ -91,6 +91,10 @@ async fn two_replicas_share_one_key_limit_one_free_tier_and_one_ledger() {
     );
     assert!((1..64).contains(&ok), "{ok} of 64 served");
     // One limit for both replicas: what they billed together stays within it, and both report the same.
+    // With both servers set, a replica keeps nothing of the state in its data directory.
+    for d in &dirs {
+        assert!(!d.path().join("ledger.sqlite").exists());
+    }
     let (ka, kb) = (
         get(&urls[0], &key, "/api/v1/key").await,
         get(&urls[1], &key, "/api/v1/key").await,

@@ -116,7 +116,10 @@ impl StateSection {
         if self.is_empty() {
             return Ok(None);
         }
+        let both = self.redis.is_some() && self.postgres.is_some();
         let mut stores = match ledger {
+            // Both servers take over everything: no local file is opened.
+            _ if both => Stores::memory(),
             None | Some("sqlite") => Stores::sqlite(&data_dir.join("ledger.sqlite"))
                 .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?,
             Some("memory") => Stores::memory(),
