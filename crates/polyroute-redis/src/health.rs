@@ -3,7 +3,8 @@
 //! [`HealthStore::record`] puts the observation on a bounded in-process queue and returns; a background task
 //! writes queued observations in batches (one pipeline: `LPUSH` of each sample to `{p}:h:<endpoint>`, `LTRIM` to
 //! the newest [`HealthOptions::max_samples`], `PEXPIRE`, and `ZADD {p}:h:idx` with the time last seen) and, every
-//! [`HealthOptions::refresh`], reads every endpoint seen within the window (one pipeline of `LRANGE`) and swaps
+//! [`HealthOptions::refresh`], reads the index and the samples of the endpoints with new ones since its last read
+//! (one pipeline of `LRANGE`; an idle fleet costs one `ZRANGEBYSCORE` per refresh) and swaps
 //! in a new [`HealthSnapshot`] built like the memory store's (latency and throughput percentiles of the
 //! successes in the window; `recent_outage` = an availability failure within the outage window).
 //! [`HealthStore::snapshot`] returns the current one (an `Arc` clone under a read lock).
@@ -199,6 +200,7 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
     let mut tick = tokio::time::interval(inner.opts.refresh.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = Vec::with_capacity(1024);
+    let mut cache = Cache::new();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut buf, 1024) => {
@@ -215,7 +217,7 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
                 }
                 let mut res = write(&inner, &obs).await;
                 if !syncs.is_empty() && res.is_ok() {
-                    res = refresh(&inner).await;
+                    res = refresh(&inner, &mut cache).await;
                 }
                 note(&inner, &res);
                 for tx in syncs {
@@ -223,7 +225,7 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
                 }
             }
             _ = tick.tick() => {
-                let res = refresh(&inner).await;
+                let res = refresh(&inner, &mut cache).await;
                 note(&inner, &res);
             }
         }
@@ -293,53 +295,65 @@ async fn write(inner: &Inner, obs: &[(String, i64, Observation)]) -> Result<()> 
         .map_err(|e| store_error(&inner.st.server, &e))
 }
 
-async fn refresh(inner: &Inner) -> Result<()> {
+/// The samples read so far per endpoint, with the index score (time of its newest sample) they were read at.
+type Cache = HashMap<String, (f64, Vec<(i64, Observation)>)>;
+
+/// Rebuild the snapshot. Only endpoints with samples newer than what `cache` holds are read again (one pipeline
+/// of `LRANGE`), so an idle fleet's refresh is one `ZRANGEBYSCORE`.
+async fn refresh(inner: &Inner, cache: &mut Cache) -> Result<()> {
     let o = &inner.opts;
     let now = now_ms();
     let since = now - ms(o.window);
     let idx = inner.st.key("h:idx");
     let mut conn = inner.st.conn.clone();
     let err = |e: redis::RedisError| store_error(&inner.st.server, &e);
-    let (_, keys): ((), Vec<String>) = redis::pipe()
+    let (_, seen): ((), Vec<(String, f64)>) = redis::pipe()
         .cmd("ZREMRANGEBYSCORE")
         .arg(&idx)
         .arg("-inf")
         .arg(format!("({since}"))
-        .cmd("ZRANGE")
+        .cmd("ZRANGEBYSCORE")
         .arg(&idx)
-        .arg(0)
-        .arg(-1)
+        .arg("-inf")
+        .arg("+inf")
+        .arg("WITHSCORES")
         .query_async(&mut conn)
         .await
         .map_err(err)?;
-    let lists: Vec<Vec<String>> = if keys.is_empty() {
-        Vec::new()
-    } else {
+    let stale: Vec<&(String, f64)> = seen
+        .iter()
+        .filter(|(k, score)| cache.get(k).is_none_or(|(s, _)| s != score))
+        .collect();
+    if !stale.is_empty() {
         let mut pipe = redis::pipe();
         let keep = i64::try_from(o.max_samples.max(1)).unwrap_or(200) - 1;
-        for k in &keys {
+        for (k, _) in &stale {
             pipe.cmd("LRANGE")
                 .arg(inner.st.key(&format!("h:{k}")))
                 .arg(0)
                 .arg(keep);
         }
-        pipe.query_async(&mut conn).await.map_err(err)?
-    };
+        let lists: Vec<Vec<String>> = pipe.query_async(&mut conn).await.map_err(err)?;
+        for ((k, score), list) in stale.into_iter().zip(lists) {
+            let samples = list.iter().filter_map(|s| parse_sample(s)).collect();
+            cache.insert(k.clone(), (*score, samples));
+        }
+    }
+    let live: std::collections::HashSet<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    cache.retain(|k, _| live.contains(k.as_str()));
     let outage_since = now - ms(o.outage_window);
     let mut snap = HealthSnapshot::default();
     let mut rates = HashMap::new();
-    for (k, list) in keys.into_iter().zip(lists) {
-        let samples: Vec<(i64, Observation)> = list
-            .iter()
-            .filter_map(|s| parse_sample(s))
-            .filter(|(at, _)| *at > since)
-            .collect();
+    for (k, (_, all)) in cache.iter() {
+        let samples: Vec<(i64, Observation)> =
+            all.iter().filter(|(at, _)| *at > since).copied().collect();
         if samples.is_empty() {
             continue;
         }
         let ok = samples.iter().filter(|(_, o)| o.ok).count();
         rates.insert(k.clone(), ok as f64 / samples.len() as f64);
-        snap.endpoints.insert(k, build(&samples, outage_since));
+        snap.endpoints
+            .insert(k.clone(), build(&samples, outage_since));
     }
     {
         let mut local = lock(&inner.local_outages);

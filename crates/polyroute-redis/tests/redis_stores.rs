@@ -318,6 +318,17 @@ async fn health_is_shared_in_the_background_and_outages_are_local_at_once() {
         .get("m@p2")
         .is_some_and(|e| e.recent_outage));
     assert_eq!(b.success_rate("m@p2"), Some(0.0));
+    // Newer samples of an endpoint already read are read again (only endpoints with new samples are).
+    for _ in 0..5 {
+        a.record("m@p1", obs(false, false, 1.0));
+    }
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(
+        b.snapshot().endpoints.get("m@p1").map(|e| e.samples),
+        Some(15)
+    );
+    assert_eq!(b.success_rate("m@p1"), Some(10.0 / 15.0));
     // The request path never waits for Redis: with the server gone, record and snapshot stay instant.
     r.stop();
     let t = Instant::now();
@@ -336,7 +347,7 @@ async fn health_is_shared_in_the_background_and_outages_are_local_at_once() {
     // The last snapshot is kept.
     assert_eq!(
         a.snapshot().endpoints.get("m@p1").map(|e| e.samples),
-        Some(10)
+        Some(15)
     );
 }
 
