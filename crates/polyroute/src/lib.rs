@@ -18,6 +18,12 @@
 //! ```
 //!
 //! The API is JSON values on purpose: the Python and Node bindings and the HTTP server are thin layers over it.
+//!
+//! Every request goes through one lifecycle: admission (plan, free-tier windows, a budget hold held by a
+//! [`Reservation`]), one failover loop for unary and streamed attempts, then billing (the [`GenerationRecord`],
+//! then the hold committed with the cost). All state sits behind the async traits of [`state`] ([`Stores`]:
+//! memory by default, SQLite with [`RouterBuilder::ledger_path`], or any other store via
+//! [`RouterBuilder::stores`]).
 
 mod admission;
 mod attempt;

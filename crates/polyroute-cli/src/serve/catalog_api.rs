@@ -152,7 +152,7 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
         Some("context-high-to-low") => rows.sort_by_key(|r| std::cmp::Reverse(r.context)),
         Some("newest") => rows.sort_by_key(|r| std::cmp::Reverse(r.created)),
         Some(s @ ("throughput-high-to-low" | "latency-low-to-high")) => {
-            let snap = gw.health.snapshot();
+            let snap = gw.router.stores().health.snapshot();
             let latency = s.starts_with("latency");
             let key = |r: &Row| -> f64 {
                 let vals = r.tags.iter().filter_map(|t| {
@@ -199,7 +199,7 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
 
 fn endpoint_json(gw: &Gateway, m: &Model, e: &Endpoint) -> Value {
     let key = format!("{}@{}", m.id, e.tag);
-    let snap = gw.health.snapshot();
+    let snap = gw.router.stores().health.snapshot();
     let h = snap.endpoints.get(&key);
     let uptime = gw
         .health

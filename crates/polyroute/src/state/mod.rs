@@ -16,8 +16,8 @@
 //! Money is [`Decimal`] everywhere; times are Unix milliseconds (`i64`) from the wall clock, so that a restarted
 //! process and other processes agree on them.
 //!
-//! The `test-battery` cargo feature exposes [`battery`]: one set of contract checks that every implementation
-//! must pass (`polyroute::state::battery::run_all(&stores_factory)`).
+//! The `test-battery` cargo feature exposes `state::battery`: one set of contract checks that every implementation
+//! must pass (`polyroute::state::battery::run_all(&stores)`).
 
 use std::future::Future;
 use std::pin::Pin;
