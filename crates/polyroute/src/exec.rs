@@ -20,7 +20,7 @@ use crate::router::{utc_minute, Admitted, Router, Upstream};
 use crate::secret::scrub;
 use crate::wire;
 use polyroute_core::providers::{
-    self, Dialect, ProviderFailure, ResponseContext, ResponseHints, StreamTranslator,
+    self, Credential, ProviderFailure, ResponseContext, ResponseHints, StreamTranslator,
 };
 
 fn internal(m: impl Into<String>) -> Error {
@@ -74,7 +74,9 @@ impl Router {
         stream: bool,
     ) -> std::result::Result<Prepared, ProviderFailure> {
         let opts = wire::translate_options(a, req, stream);
-        let native = providers::build_request(up.dialect, req, &opts).map_err(|e| {
+        // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
+        let dialect = a.dialect;
+        let native = providers::build_request(dialect, req, &opts).map_err(|e| {
             wire::transport_failure(
                 OutcomeClass::InvalidRequest,
                 400,
@@ -89,11 +91,12 @@ impl Router {
         };
         rb = rb.header("content-type", "application/json").body(body);
         if let Some(k) = &up.key {
-            let v = match up.dialect {
-                Dialect::OpenAi => format!("Bearer {}", k.expose()),
-                _ => k.expose().to_string(),
-            };
-            rb = rb.header(up.dialect.auth_header(), v);
+            match dialect.auth_scheme().credential(k.expose()) {
+                Some(Credential::Header(name, value)) => rb = rb.header(name, value),
+                Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
+                // A signed scheme (SigV4) needs a signer; plans exclude those dialects until one exists.
+                None => {}
+            }
         }
         for (k, v) in native.headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
@@ -193,7 +196,7 @@ impl Router {
         };
         let ttft = ms(t0.elapsed());
         if !(200..300).contains(&status) {
-            let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
             f.outcome.retry_after = f.outcome.retry_after.or(ra);
             return Err(f);
         }
@@ -206,7 +209,7 @@ impl Router {
             ));
         }
         let (value, usage) =
-            providers::parse_response(up.dialect, status, &body, &self.response_ctx(ad, a, hints))?;
+            providers::parse_response(a.dialect, status, &body, &self.response_ctx(ad, a, hints))?;
         let finish = value
             .pointer("/choices/0/finish_reason")
             .and_then(Value::as_str)
@@ -317,7 +320,7 @@ impl Router {
 
     fn metadata(ad: &Admitted, records: &[AttemptRecord], dropped: &[String]) -> Value {
         json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
-            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.code,
+            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.class.code(),
             "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>(),
             "dropped_params": dropped})
     }
@@ -620,7 +623,7 @@ impl Router {
                 .ok()
                 .and_then(std::result::Result::ok)
                 .unwrap_or_default();
-            let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+            let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
             f.outcome.retry_after = f.outcome.retry_after.or(ra);
             return StreamEnd::Before(f);
         }
@@ -638,7 +641,7 @@ impl Router {
                 &a.provider_name,
             ));
         }
-        let mut tr = StreamTranslator::new(up.dialect, self.response_ctx(ad, a, hints));
+        let mut tr = StreamTranslator::new(a.dialect, self.response_ctx(ad, a, hints));
         let mut body = resp.bytes_stream();
         // Translated chunks not yet sent: held back until content appears (so a failure can still fall back).
         let mut held = tx.held();

@@ -19,7 +19,6 @@ use crate::config::{Options, ProviderSettings, RequestContext, Timeouts};
 use crate::health::{HealthStore, MemoryHealth};
 use crate::ledger::{Ledger, MemoryLedger, SqliteLedger, Totals};
 use crate::secret::ApiKey;
-use polyroute_core::providers::Dialect;
 
 /// A provider as the engine reaches it.
 #[derive(Debug, Clone)]
@@ -29,7 +28,6 @@ pub(crate) struct Upstream {
     pub base: Option<reqwest::Url>,
     pub key: Option<ApiKey>,
     pub headers: Vec<(String, String)>,
-    pub dialect: Dialect,
     pub timeouts: Timeouts,
 }
 
@@ -303,9 +301,6 @@ impl RouterBuilder {
             if key.is_some() || s.no_auth {
                 credentials.insert(p.slug.clone());
             }
-            let Some(dialect) = Dialect::from_name(&p.dialect) else {
-                continue;
-            };
             let base_url = s
                 .base_url
                 .clone()
@@ -319,7 +314,6 @@ impl RouterBuilder {
                     base_url,
                     key,
                     headers: s.headers.clone(),
-                    dialect,
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
                 },
             );
@@ -752,7 +746,6 @@ mod tests {
             base: reqwest::Url::parse(base.trim_end_matches('/')).ok(),
             key: None,
             headers: Vec::new(),
-            dialect: Dialect::OpenAi,
             timeouts: Timeouts::default(),
         }
     }
