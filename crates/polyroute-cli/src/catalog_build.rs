@@ -45,8 +45,12 @@ pub struct ProviderRow {
     pub slug: String,
     /// Display name.
     pub name: String,
-    /// Wire dialect.
+    /// Wire dialect of the provider's endpoints.
     pub dialect: Dialect,
+    /// Dialect per model author where it differs from `dialect` (`*` = every other author): a host serving
+    /// several API families (Vertex serves Gemini, Claude in Anthropic's form and partner models OpenAI-style).
+    #[serde(default)]
+    pub author_dialects: BTreeMap<String, Dialect>,
     /// Default base URL.
     pub base_url: String,
     /// API key environment variable.
@@ -81,6 +85,21 @@ pub struct ProviderRow {
     pub retains_prompts: bool,
     /// Zero data retention.
     pub zdr: bool,
+}
+
+impl ProviderRow {
+    /// The dialect an endpoint of this provider serving a model by `author` speaks, when it is not the
+    /// provider's default (`None` = the default).
+    #[must_use]
+    pub fn endpoint_dialect(&self, author: &str) -> Option<Dialect> {
+        let d = self
+            .author_dialects
+            .get(author)
+            .or_else(|| self.author_dialects.get("*"))
+            .copied()
+            .unwrap_or(self.dialect);
+        (d != self.dialect).then_some(d)
+    }
 }
 
 /// The parsed mapping table.
@@ -752,7 +771,7 @@ fn fallback_endpoint(
         stats: EndpointStats::default(),
         input_modalities: None,
         supports_implicit_caching: false,
-        dialect: None,
+        dialect: p.endpoint_dialect(author(&model.id)),
     })
 }
 
@@ -1096,7 +1115,7 @@ fn litellm_endpoint(
         stats: EndpointStats::default(),
         input_modalities,
         supports_implicit_caching: false,
-        dialect: None,
+        dialect: p.endpoint_dialect(author(&model.id)),
     })
 }
 

@@ -16,6 +16,9 @@ pub enum Dialect {
     Anthropic,
     /// Google Gemini `generateContent` (Developer API, v1beta or v1).
     Gemini,
+    /// Gemini `generateContent` on Google Vertex AI: the same body below `/publishers/google/models/{model}`
+    /// (`:generateContent`, `:streamGenerateContent?alt=sse`); OAuth bearer token.
+    GeminiVertex,
     /// Anthropic Messages on Google Vertex AI: the body has no `model` and carries
     /// `anthropic_version: "vertex-2023-10-16"`; the model is in the path
     /// (`/publishers/anthropic/models/{model}:rawPredict`, `:streamRawPredict` when streaming); OAuth bearer token.
@@ -89,10 +92,11 @@ impl Framing {
 
 impl Dialect {
     /// Every dialect.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::OpenAi,
         Self::Anthropic,
         Self::Gemini,
+        Self::GeminiVertex,
         Self::AnthropicVertex,
         Self::OpenAiVertex,
         Self::BedrockConverse,
@@ -106,6 +110,7 @@ impl Dialect {
             "openai" | "openai-compatible" => Some(Self::OpenAi),
             "anthropic" => Some(Self::Anthropic),
             "gemini" | "google" | "google-ai-studio" => Some(Self::Gemini),
+            "gemini-vertex" | "vertex-gemini" => Some(Self::GeminiVertex),
             "anthropic-vertex" | "vertex-anthropic" => Some(Self::AnthropicVertex),
             "openai-vertex" | "vertex-openai" => Some(Self::OpenAiVertex),
             "bedrock-converse" => Some(Self::BedrockConverse),
@@ -120,6 +125,7 @@ impl Dialect {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
+            Self::GeminiVertex => "gemini-vertex",
             Self::AnthropicVertex => "anthropic-vertex",
             Self::OpenAiVertex => "openai-vertex",
             Self::BedrockConverse => "bedrock-converse",
@@ -130,7 +136,9 @@ impl Dialect {
     #[must_use]
     pub fn auth_scheme(self) -> AuthScheme {
         match self {
-            Self::OpenAi | Self::AnthropicVertex | Self::OpenAiVertex => AuthScheme::Bearer,
+            Self::OpenAi | Self::GeminiVertex | Self::AnthropicVertex | Self::OpenAiVertex => {
+                AuthScheme::Bearer
+            }
             Self::Anthropic => AuthScheme::Header("x-api-key"),
             Self::Gemini => AuthScheme::Header("x-goog-api-key"),
             Self::BedrockConverse => AuthScheme::SigV4 { service: "bedrock" },

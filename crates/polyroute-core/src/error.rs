@@ -50,6 +50,9 @@ pub enum ExclusionReason {
     NoCredentials,
     /// The endpoint is disabled in the catalog (negative status).
     Disabled,
+    /// The endpoint speaks a wire dialect polyroute does not translate yet (Bedrock Converse, Vertex's
+    /// OpenAI-compatible partner-model endpoint); no request in a wrong format is ever sent to it.
+    DialectUnsupported,
 }
 
 impl ExclusionReason {
@@ -73,6 +76,7 @@ impl ExclusionReason {
             Self::AllowFallbacks => "allow_fallbacks",
             Self::NoCredentials => "no_credentials",
             Self::Disabled => "disabled",
+            Self::DialectUnsupported => "dialect_unsupported",
         }
     }
 }

@@ -195,6 +195,20 @@ fn group_order<'a>(
     (out, excluded)
 }
 
+/// The exclusion of an endpoint whose dialect polyroute does not translate (checked after the hard filters, so
+/// a reason the caller chose — `only`, `ignore`, credentials — is reported first).
+fn untranslated(route: &EndpointRoute) -> Option<(ExclusionReason, String)> {
+    (!route.dialect.is_translated()).then(|| {
+        (
+            ExclusionReason::DialectUnsupported,
+            format!(
+                "{} speaks the {} dialect, which polyroute does not translate yet",
+                route.tag, route.dialect
+            ),
+        )
+    })
+}
+
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
 fn requested(req: &ChatRequest) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -258,7 +272,7 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         let routes = catalog.routes_of(&model.id);
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
-            match filters::check(&env, prefs, &facts, model, e) {
+            match filters::check(&env, prefs, &facts, model, e).or_else(|| untranslated(route)) {
                 Some((reason, detail)) => {
                     excluded.push(Exclusion {
                         model: model.id.clone(),
@@ -482,7 +496,10 @@ fn route_router(
     let eligible = |m: &crate::catalog::Model| {
         m.endpoints
             .iter()
-            .any(|e| filters::check(&env, prefs, facts, m, e).is_none())
+            .zip(catalog.routes_of(&m.id))
+            .any(|(e, r)| {
+                r.dialect.is_translated() && filters::check(&env, prefs, facts, m, e).is_none()
+            })
     };
     let decision = crate::auto::route(
         slug,

@@ -216,6 +216,7 @@ pub fn build_request(
         Dialect::Anthropic => anthropic::build_request(req, opts),
         Dialect::AnthropicVertex => anthropic::build_vertex_request(req, opts),
         Dialect::Gemini => gemini::build_request(req, opts),
+        Dialect::GeminiVertex => gemini::build_vertex_request(req, opts),
         Dialect::OpenAiVertex | Dialect::BedrockConverse => Err(Error::invalid(
             "provider",
             format!(
@@ -272,6 +273,7 @@ pub fn parse_response(
 pub(crate) fn answer_family(d: Dialect) -> Dialect {
     match d {
         Dialect::AnthropicVertex => Dialect::Anthropic,
+        Dialect::GeminiVertex => Dialect::Gemini,
         Dialect::OpenAiVertex | Dialect::BedrockConverse => Dialect::OpenAi,
         other => other,
     }
@@ -326,7 +328,7 @@ pub fn capabilities(dialect: Dialect) -> Vec<(&'static str, Support)> {
             Unsupported("logprobs and top_logprobs are dropped"),
             Native,
         ],
-        Dialect::Gemini => [
+        Dialect::Gemini | Dialect::GeminiVertex => [
             Native,
             Native,
             Native,
