@@ -91,6 +91,10 @@ pub struct EndpointRoute {
     /// Service tier of a tier endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
+    /// The model takes reasoning effort levels (catalog `reasoning.supported_efforts`): Anthropic models that do
+    /// reason with adaptive thinking and an effort rather than a token budget.
+    #[serde(skip)]
+    pub effort_levels: bool,
 }
 
 /// Upstream id when the catalog gives none: the model id without the author and variant.
@@ -223,6 +227,10 @@ impl Catalog {
                             max_completion_tokens: e.max_completion_tokens,
                             supported_parameters: e.supported_parameters.clone(),
                             service_tier: e.service_tier.clone(),
+                            effort_levels: m
+                                .reasoning
+                                .as_ref()
+                                .is_some_and(|r| r.supported_efforts.is_some()),
                         })
                     })
                     .collect()

@@ -9,6 +9,8 @@
 //!    a sticky endpoint goes first unless `order` is set; `allow_fallbacks: false` without `order` keeps one;
 //! 5. flatten by partition (`model`: per model in request order; `none`: one global sort).
 
+mod options;
+
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use crate::outcome::{Outcome, OutcomeClass};
+pub use options::translate_options;
 
 pub use crate::catalog::UnitPrices;
 use crate::catalog::{Catalog, EndpointRoute};
