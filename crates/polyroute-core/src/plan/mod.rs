@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 pub use crate::outcome::{Outcome, OutcomeClass};
 pub use options::translate_options;
 
+use crate::auto::RouterKind;
 pub use crate::catalog::UnitPrices;
 use crate::catalog::{Catalog, EndpointRoute};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
@@ -512,10 +513,10 @@ fn route_router(
         ctx.seed,
         ctx.previous_router_model,
     )?;
-    let strategy = match slug {
-        "openrouter/free" => Strategy::Free,
-        "openrouter/pareto-code" => Strategy::Pareto,
-        _ => Strategy::Auto,
+    let strategy = match decision.strategy {
+        RouterKind::Free => Strategy::Free,
+        RouterKind::Pareto => Strategy::Pareto,
+        RouterKind::Auto => Strategy::Auto,
     };
     let info = json!({
         "router": slug,
