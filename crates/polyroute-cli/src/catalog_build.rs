@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use polyroute_core::catalog::{
-    Catalog, DataPolicy, Endpoint, EndpointStats, Model, Pricing, PricingOverride, ProviderInfo,
-    Quantization,
+    Catalog, DataPolicy, Endpoint, EndpointStats, Model, PriceKey, Pricing, PricingOverride,
+    ProviderInfo, Quantization,
 };
+use polyroute_core::dialect::Dialect;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -44,8 +45,12 @@ pub struct ProviderRow {
     pub slug: String,
     /// Display name.
     pub name: String,
-    /// Wire dialect.
-    pub dialect: String,
+    /// Wire dialect of the provider's endpoints.
+    pub dialect: Dialect,
+    /// Dialect per model author where it differs from `dialect` (`*` = every other author): a host serving
+    /// several API families (Vertex serves Gemini, Claude in Anthropic's form and partner models OpenAI-style).
+    #[serde(default)]
+    pub author_dialects: BTreeMap<String, Dialect>,
     /// Default base URL.
     pub base_url: String,
     /// API key environment variable.
@@ -80,6 +85,21 @@ pub struct ProviderRow {
     pub retains_prompts: bool,
     /// Zero data retention.
     pub zdr: bool,
+}
+
+impl ProviderRow {
+    /// The dialect an endpoint of this provider serving a model by `author` speaks, when it is not the
+    /// provider's default (`None` = the default).
+    #[must_use]
+    pub fn endpoint_dialect(&self, author: &str) -> Option<Dialect> {
+        let d = self
+            .author_dialects
+            .get(author)
+            .or_else(|| self.author_dialects.get("*"))
+            .copied()
+            .unwrap_or(self.dialect);
+        (d != self.dialect).then_some(d)
+    }
 }
 
 /// The parsed mapping table.
@@ -526,14 +546,17 @@ fn litellm_pricing(entry: &Map<String, Value>, batch: bool) -> Option<Pricing> {
         p.audio_output = num(entry, "output_cost_per_audio_token");
         p.internal_reasoning = num(entry, "output_cost_per_reasoning_token");
         // Long-prompt tiers: `input_cost_per_token_above_200k_tokens` and friends.
-        let mut tiers: BTreeMap<u64, BTreeMap<String, Value>> = BTreeMap::new();
+        let mut tiers: BTreeMap<u64, BTreeMap<PriceKey, Decimal>> = BTreeMap::new();
         for (field, price_key) in [
-            ("input_cost_per_token_above_", "prompt"),
-            ("output_cost_per_token_above_", "completion"),
-            ("cache_read_input_token_cost_above_", "input_cache_read"),
+            ("input_cost_per_token_above_", PriceKey::Prompt),
+            ("output_cost_per_token_above_", PriceKey::Completion),
+            (
+                "cache_read_input_token_cost_above_",
+                PriceKey::InputCacheRead,
+            ),
             (
                 "cache_creation_input_token_cost_above_",
-                "input_cache_write",
+                PriceKey::InputCacheWrite,
             ),
         ] {
             for (k, _) in entry.iter() {
@@ -547,10 +570,7 @@ fn litellm_pricing(entry: &Map<String, Value>, batch: bool) -> Option<Pricing> {
                     continue;
                 };
                 if let Some(d) = num(entry, k) {
-                    tiers
-                        .entry(t * 1000)
-                        .or_default()
-                        .insert(price_key.to_string(), Value::String(d.to_string()));
+                    tiers.entry(t * 1000).or_default().insert(price_key, d);
                 }
             }
         }
@@ -558,7 +578,7 @@ fn litellm_pricing(entry: &Map<String, Value>, batch: bool) -> Option<Pricing> {
             .into_iter()
             .map(|(min, prices)| PricingOverride {
                 min_prompt_tokens: Some(min),
-                prices,
+                prices: prices.into_iter().collect(),
                 ..PricingOverride::default()
             })
             .collect();
@@ -751,7 +771,7 @@ fn fallback_endpoint(
         stats: EndpointStats::default(),
         input_modalities: None,
         supports_implicit_caching: false,
-        cache: polyroute_core::catalog::EndpointCache::default(),
+        dialect: p.endpoint_dialect(author(&model.id)),
     })
 }
 
@@ -1039,7 +1059,7 @@ pub fn build_with_table(
         .map(|p| ProviderInfo {
             slug: p.slug.clone(),
             name: p.name.clone(),
-            dialect: p.dialect.clone(),
+            dialect: p.dialect,
             base_url: p.base_url.clone(),
             api_key_env: p.api_key_env.clone(),
         })
@@ -1095,7 +1115,7 @@ fn litellm_endpoint(
         stats: EndpointStats::default(),
         input_modalities,
         supports_implicit_caching: false,
-        cache: polyroute_core::catalog::EndpointCache::default(),
+        dialect: p.endpoint_dialect(author(&model.id)),
     })
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use polyroute_cli::catalog_build::{build, ProviderTable};
+use polyroute_core::dialect::Dialect;
 
 fn sources() -> Option<(String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/catalog");
@@ -81,13 +82,40 @@ fn provider_table_is_consistent() {
     assert_eq!(slug("moonshot"), Some("moonshotai"));
     assert_eq!(slug("zai"), Some("z-ai"));
     assert_eq!(slug("lambda_ai"), Some("lambda"));
+    // Every provider speaks a translated dialect by default, except Bedrock, whose Converse API is declared but not
+    // translated yet (its endpoints are excluded from plans rather than sent a wrong body).
     for p in &t.provider {
         assert!(
-            matches!(p.dialect.as_str(), "openai" | "anthropic" | "gemini"),
-            "{}",
-            p.slug
+            p.dialect.is_translated() || p.slug == "amazon-bedrock",
+            "{}: {}",
+            p.slug,
+            p.dialect
         );
     }
+    let vertex = t
+        .provider
+        .iter()
+        .find(|p| p.slug == "google-vertex")
+        .unwrap();
+    assert_eq!(vertex.dialect, Dialect::GeminiVertex);
+    assert_eq!(vertex.endpoint_dialect("google"), None);
+    assert_eq!(
+        vertex.endpoint_dialect("anthropic"),
+        Some(Dialect::AnthropicVertex)
+    );
+    assert_eq!(
+        vertex.endpoint_dialect("meta-llama"),
+        Some(Dialect::OpenAiVertex)
+    );
+    let studio = t
+        .provider
+        .iter()
+        .find(|p| p.slug == "google-ai-studio")
+        .unwrap();
+    assert!(
+        !studio.base_url.ends_with("/v1beta"),
+        "the Gemini dialect's path carries the API version itself"
+    );
 }
 
 #[test]

@@ -13,7 +13,13 @@
 //! Instruction counts: `AUTO_BENCH_LOOP=<case>:<n>` runs one case `n` times after one warm-up call and exits, so
 //! `valgrind --tool=callgrind` on `n = 0` and `n = 1000` gives the instructions of 1,000 calls as the difference.
 //! Cases: `classify`, `auto`, `pareto`, `free`, `index`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
 
 use std::hint::black_box;
 

@@ -5,7 +5,8 @@
     clippy::expect_used,
     clippy::unwrap_used,
     clippy::panic,
-    clippy::disallowed_methods
+    clippy::disallowed_methods,
+    clippy::disallowed_types
 )]
 
 use polyroute_core::plan::{plan, HealthSnapshot, PlanContext};

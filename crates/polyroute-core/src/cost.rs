@@ -15,7 +15,6 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::catalog::Pricing;
 use crate::types::Usage;
@@ -65,33 +64,6 @@ pub struct CostBreakdown {
     pub overrides_applied: Vec<usize>,
 }
 
-/// Parse `HHMM` into the minute of the day.
-#[must_use]
-pub fn parse_hhmm(s: &str) -> Option<u16> {
-    if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let h: u16 = s[..2].parse().ok()?;
-    let m: u16 = s[2..].parse().ok()?;
-    (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
-}
-
-fn in_window(start: u16, end: u16, t: u16) -> bool {
-    if start <= end {
-        start <= t && t < end
-    } else {
-        t >= start || t < end
-    }
-}
-
-fn dec(v: &Value) -> Option<Decimal> {
-    match v {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.to_string().parse().ok(),
-        _ => None,
-    }
-}
-
 /// The prices that apply under `usage`/`ctx`, discount included, and the overrides used.
 #[must_use]
 pub fn effective_pricing(
@@ -108,34 +80,14 @@ pub fn effective_pricing(
                 continue;
             }
         }
-        if o.utc_start.is_some() || o.utc_end.is_some() {
-            let (Some(t), Some(s), Some(e)) = (
-                utc_minute,
-                o.utc_start.as_deref().and_then(parse_hhmm),
-                o.utc_end.as_deref().and_then(parse_hhmm),
-            ) else {
-                continue;
-            };
-            if !in_window(s, e, t) {
+        if let Some(w) = o.window {
+            if !utc_minute.is_some_and(|t| w.contains(t)) {
                 continue;
             }
         }
         applied.push(i);
-        for (k, v) in &o.prices {
-            let Some(d) = dec(v) else { continue };
-            match k.as_str() {
-                "prompt" => out.prompt = d,
-                "completion" => out.completion = d,
-                "request" => out.request = Some(d),
-                "image" => out.image = Some(d),
-                "web_search" => out.web_search = Some(d),
-                "internal_reasoning" => out.internal_reasoning = Some(d),
-                "input_cache_read" => out.input_cache_read = Some(d),
-                "input_cache_write" => out.input_cache_write = Some(d),
-                "input_cache_write_1h" => out.input_cache_write_1h = Some(d),
-                "audio" => out.audio = Some(d),
-                _ => {}
-            }
+        for &(k, d) in &o.prices {
+            out.set(k, d);
         }
     }
     if let Some(disc) = p.discount {
@@ -236,7 +188,7 @@ pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreak
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::PricingOverride;
+    use crate::catalog::{PriceKey, PricingOverride, UtcWindow};
 
     fn dec(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
@@ -302,23 +254,21 @@ mod tests {
 
     #[test]
     fn overrides_and_windows() {
-        let mut long = std::collections::BTreeMap::new();
-        long.insert("prompt".to_string(), Value::String("0.000002".into()));
-        let mut night = std::collections::BTreeMap::new();
-        night.insert("completion".to_string(), Value::String("0.000001".into()));
         let p = Pricing {
             prompt: dec("0.000001"),
             completion: dec("0.000004"),
             overrides: vec![
                 PricingOverride {
                     min_prompt_tokens: Some(1000),
-                    prices: long,
+                    prices: vec![(PriceKey::Prompt, dec("0.000002"))],
                     ..PricingOverride::default()
                 },
                 PricingOverride {
-                    utc_start: Some("2200".into()),
-                    utc_end: Some("0600".into()),
-                    prices: night,
+                    window: Some(UtcWindow {
+                        start: 22 * 60,
+                        end: 6 * 60,
+                    }),
+                    prices: vec![(PriceKey::Completion, dec("0.000001"))],
                     ..PricingOverride::default()
                 },
             ],
@@ -371,14 +321,5 @@ mod tests {
         );
         assert!(!c.insured);
         assert_eq!(c.total, dec("0.0045"));
-    }
-
-    #[test]
-    fn hhmm() {
-        assert_eq!(parse_hhmm("0000"), Some(0));
-        assert_eq!(parse_hhmm("2359"), Some(1439));
-        assert_eq!(parse_hhmm("2400"), Some(1440));
-        assert_eq!(parse_hhmm("2460"), None);
-        assert_eq!(parse_hhmm("12:00"), None);
     }
 }

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::outcome::OutcomeClass;
+
 /// Why an endpoint was left out of a plan (the `excluded_by` vocabulary, plus a few of polyroute's own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +50,9 @@ pub enum ExclusionReason {
     NoCredentials,
     /// The endpoint is disabled in the catalog (negative status).
     Disabled,
+    /// The endpoint speaks a wire dialect polyroute does not translate yet (Bedrock Converse, Vertex's
+    /// OpenAI-compatible partner-model endpoint); no request in a wrong format is ever sent to it.
+    DialectUnsupported,
 }
 
 impl ExclusionReason {
@@ -71,6 +76,7 @@ impl ExclusionReason {
             Self::AllowFallbacks => "allow_fallbacks",
             Self::NoCredentials => "no_credentials",
             Self::Disabled => "disabled",
+            Self::DialectUnsupported => "dialect_unsupported",
         }
     }
 }
@@ -99,8 +105,9 @@ pub struct AttemptRecord {
     pub endpoint: String,
     /// HTTP status the provider answered with (0 when no response arrived).
     pub status: u16,
-    /// Outcome class code (`rate_limited`, `overloaded`, `timeout`, …).
-    pub code: String,
+    /// Outcome class, written as its code (`rate_limited`, `overloaded`, `timeout`, …).
+    #[serde(rename = "code", with = "crate::outcome::as_code")]
+    pub class: OutcomeClass,
     /// Provider's `Retry-After` hint in seconds, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<f64>,
@@ -423,7 +430,7 @@ impl Error {
             metadata["previous_errors"] = Value::Array(
                 self.attempts()
                     .iter()
-                    .map(|a| json!({"provider": a.provider, "code": a.code, "status": a.status}))
+                    .map(|a| json!({"provider": a.provider, "code": a.class.code(), "status": a.status}))
                     .collect(),
             );
         }

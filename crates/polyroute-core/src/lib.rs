@@ -7,7 +7,10 @@
 pub mod auto;
 pub mod catalog;
 pub mod cost;
+pub mod dialect;
 pub mod error;
+pub mod health;
+pub mod outcome;
 pub mod plan;
 pub mod providers;
 pub mod resolve;

@@ -120,31 +120,6 @@ fn split_variant(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Normalize legacy spellings: lowercase; `-` between two digits becomes `.` (`claude-3-5` → `claude-3.5`).
-fn normalize(s: &str) -> String {
-    let lower = s.trim().to_ascii_lowercase();
-    let b = lower.as_bytes();
-    let mut out = String::with_capacity(lower.len());
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'-'
-            && i > 0
-            && i + 1 < b.len()
-            && b[i - 1].is_ascii_digit()
-            && b[i + 1].is_ascii_digit()
-        {
-            // Only single-digit version parts (`3-5`), not dates (`2024-08-06`).
-            let prev_single = i < 2 || !b[i - 2].is_ascii_digit();
-            let next_single = i + 2 >= b.len() || !b[i + 2].is_ascii_digit();
-            if prev_single && next_single {
-                out.push('.');
-                continue;
-            }
-        }
-        out.push(c as char);
-    }
-    out
-}
-
 /// Resolve a `~author/family-latest` alias.
 fn resolve_latest<'c>(catalog: &'c Catalog, slug: &str) -> Option<&'c Model> {
     if let Some(m) = catalog.model(slug) {
@@ -210,7 +185,7 @@ pub fn resolve_one(catalog: &Catalog, requested: &str) -> Result<ResolvedModel> 
     if let Some(m) = catalog.model(lookup).filter(|m| !m.is_router()) {
         return Ok(make(&m.id, Strategy::Direct, dynamic));
     }
-    let norm = normalize(lookup);
+    let norm = crate::catalog::normalize_slug(lookup);
     if let Some(m) = catalog.model(&norm).filter(|m| !m.is_router()) {
         return Ok(make(&m.id, Strategy::Alias, dynamic));
     }
@@ -246,47 +221,10 @@ fn not_found(catalog: &Catalog, slug: &str) -> Error {
     }
 }
 
-/// The `n` catalog ids closest to `slug` (edit distance on the normalized strings; shared author first).
+/// The `n` catalog ids closest to `slug` (see [`Catalog::closest_ids`]).
 #[must_use]
 pub fn closest(catalog: &Catalog, slug: &str, n: usize) -> Vec<String> {
-    let target = normalize(slug);
-    let author = target.split('/').next().unwrap_or("");
-    let mut scored: Vec<(usize, &str)> = catalog
-        .models()
-        .iter()
-        .filter(|m| !m.id.contains(':'))
-        .map(|m| {
-            let d = levenshtein(&target, &m.id);
-            let penalty = if m.id.split('/').next() == Some(author) {
-                0
-            } else {
-                8
-            };
-            (d + penalty, m.id.as_str())
-        })
-        .collect();
-    scored.sort_unstable();
-    scored
-        .into_iter()
-        .take(n)
-        .map(|(_, s)| s.to_string())
-        .collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a = a.as_bytes();
-    let b = b.as_bytes();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    catalog.closest_ids(slug, n)
 }
 
 /// Whether `slug` names one of the model-choosing routers.
@@ -303,30 +241,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalizes_legacy_versions() {
-        assert_eq!(
-            normalize("anthropic/Claude-3-5-Sonnet"),
-            "anthropic/claude-3.5-sonnet"
-        );
-        assert_eq!(
-            normalize("openai/gpt-4o-2024-08-06"),
-            "openai/gpt-4o-2024-08-06"
-        );
-        assert_eq!(
-            normalize("meta-llama/llama-3-3-70b-instruct"),
-            "meta-llama/llama-3.3-70b-instruct"
-        );
-    }
-
-    #[test]
     fn splits_variants() {
         assert_eq!(split_variant("a/b:nitro"), ("a/b", Some("nitro")));
         assert_eq!(split_variant("a/b"), ("a/b", None));
-    }
-
-    #[test]
-    fn edit_distance() {
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein("", "abc"), 3);
     }
 }

@@ -1,7 +1,12 @@
 //! Tests of the model-choosing routers: classification accuracy on the labelled set, tiers, globs, capability
 //! filters, context fit, the pareto frontier, the free picker, stickiness, settings, and the conformance cases of
 //! `tests/conformance/auto/`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -14,7 +14,7 @@ use polyroute_core::providers::{
 use polyroute_core::types::ChatRequest;
 use serde_json::{json, Value};
 
-use Dialect::{Anthropic, Gemini, OpenAi};
+use Dialect::{Anthropic, AnthropicVertex, Gemini, OpenAi};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/golden");
 
@@ -40,6 +40,8 @@ fn build(d: Dialect, r: &ChatRequest) -> NativeRequest {
         OpenAi => ("openai", "gpt-4o"),
         Anthropic => ("anthropic", "claude-sonnet-4-5"),
         Gemini => ("google-ai-studio", "gemini-2.5-flash"),
+        AnthropicVertex => ("google-vertex", "claude-sonnet-4-5"),
+        other => panic!("{other} has no translation"),
     };
     build_request(d, r, &TranslateOptions::new(p, m)).unwrap()
 }

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 //! `StreamTranslator::push_sse_into` / `finish_sse_into` write exactly `data: <json>\n\n` for each chunk that
 //! `push_into` / `finish` return: recorded streams, synthetic Anthropic streams and random SSE-ish bytes, under
 //! several contexts and splits.

@@ -663,3 +663,62 @@ fn gemini_generated_function_response_request() {
         "call_1"
     );
 }
+
+/// Claude on Google Vertex: the plan keeps the endpoint in the Anthropic dialect's Vertex form (never a Gemini
+/// `generateContent` body), and the request built for it is Vertex's Anthropic shape.
+#[test]
+fn claude_on_vertex_plans_and_builds_the_anthropic_vertex_form() {
+    use polyroute_core::plan::{plan, translate_options, PlanContext};
+    use polyroute_core::Catalog;
+
+    let catalog = Catalog::embedded().unwrap();
+    let req = ChatRequest::from_value(&json!({"model": "anthropic/claude-opus-4.7",
+        "messages": [{"role": "user", "content": "hi"}], "temperature": 0.3,
+        "reasoning": {"effort": "medium"}, "provider": {"order": ["google-vertex"]}}))
+    .unwrap();
+    let p = plan(&catalog, &req, &PlanContext::default()).unwrap();
+    let a = &p.attempts[0];
+    assert_eq!(a.tag, "google-vertex");
+    assert_eq!(a.dialect, Dialect::AnthropicVertex);
+    assert_eq!(p.to_json()["attempts"][0]["dialect"], "anthropic-vertex");
+    let bedrock = p
+        .excluded
+        .iter()
+        .find(|e| e.endpoint == "amazon-bedrock")
+        .expect("bedrock is excluded");
+    assert_eq!(bedrock.reason.as_str(), "dialect_unsupported");
+    assert!(
+        bedrock.detail.contains("bedrock-converse"),
+        "{}",
+        bedrock.detail
+    );
+    assert!(p.attempts.iter().all(|a| a.dialect.is_translated()));
+
+    for (stream, method) in [(false, "rawPredict"), (true, "streamRawPredict")] {
+        let native = build_request(a.dialect, &req, &translate_options(a, &req, stream)).unwrap();
+        assert_eq!(
+            native.path,
+            format!("/publishers/anthropic/models/claude-opus-4-7:{method}")
+        );
+        let body = native.body.value().clone();
+        assert!(body.get("model").is_none(), "{body}");
+        assert!(body.get("contents").is_none(), "{body}");
+        assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+        let content = &body["messages"][0]["content"];
+        assert!(
+            content == "hi" || content[0]["text"] == "hi",
+            "the user turn in Anthropic form: {body}"
+        );
+        // claude-opus-4.7 takes effort levels and lists no sampling parameter.
+        assert_eq!(body["thinking"]["type"], "adaptive", "{body}");
+        assert_eq!(body["output_config"]["effort"], "medium", "{body}");
+        assert!(body.get("temperature").is_none(), "{body}");
+        assert!(native.dropped.iter().any(|d| d == "temperature"));
+        assert!(native.headers.iter().all(|(k, _)| k != "anthropic-version"));
+        assert_eq!(body.get("stream").is_some(), stream);
+    }
+    assert_eq!(
+        a.dialect.auth_scheme(),
+        polyroute_core::dialect::AuthScheme::Bearer
+    );
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use polyroute_core::catalog::{Catalog, EMBEDDED_JSON};
+use polyroute_core::dialect::Dialect;
 use polyroute_core::error::Error;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -118,7 +119,7 @@ fn claude_sonnet_has_anthropic_bedrock_and_vertex() {
         .find(|e| e.provider == "anthropic")
         .unwrap();
     assert_eq!(a.provider_model_id.as_deref(), Some("claude-sonnet-4-5"));
-    assert_eq!(c.provider("anthropic").unwrap().dialect, "anthropic");
+    assert_eq!(c.provider("anthropic").unwrap().dialect, Dialect::Anthropic);
     assert_eq!(c.provider("Amazon Bedrock").unwrap().slug, "amazon-bedrock");
     // Closed-weight models are not resold by third-party hosts.
     assert!(!providers
@@ -136,7 +137,10 @@ fn gemini_and_quantized_tags() {
         .find(|e| e.provider == "google-ai-studio")
         .unwrap();
     assert_eq!(e.provider_model_id.as_deref(), Some("gemini-2.5-flash"));
-    assert_eq!(c.provider("google-ai-studio").unwrap().dialect, "gemini");
+    assert_eq!(
+        c.provider("google-ai-studio").unwrap().dialect,
+        Dialect::Gemini
+    );
     let any_fp8 = c
         .models()
         .iter()

@@ -124,7 +124,7 @@ impl Router {
     pub(crate) fn metadata(ad: &Admission, dropped: &[String]) -> Value {
         let records = ad.plan.records();
         json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
-            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.code,
+            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.class.code(),
             "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>(),
             "dropped_params": dropped})
     }

@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use polyroute_core::providers::Dialect;
 use polyroute_core::{Catalog, Error, Result};
 use serde_json::Value;
 
@@ -166,9 +165,6 @@ impl RouterBuilder {
             if key.is_some() || s.no_auth {
                 credentials.insert(p.slug.clone());
             }
-            let Some(dialect) = Dialect::from_name(&p.dialect) else {
-                continue;
-            };
             let base_url = s
                 .base_url
                 .clone()
@@ -182,7 +178,6 @@ impl RouterBuilder {
                     base_url,
                     key,
                     headers: s.headers.clone(),
-                    dialect,
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
                 },
             );

@@ -53,7 +53,7 @@ impl Router {
             OutcomeClass::Overloaded | OutcomeClass::Timeout | OutcomeClass::RateLimited
         );
         self.inner.stores.health.record(
-            &format!("{}@{}", a.model, a.tag),
+            &polyroute_core::health::health_key(&a.model, &a.tag),
             Observation {
                 ok,
                 outage,

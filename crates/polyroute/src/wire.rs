@@ -3,33 +3,20 @@
 //! in-band error chunk for those. Request and response translation, stream state machines and error mapping
 //! all live in the core.
 
-use polyroute_core::plan::{Attempt, Outcome, OutcomeClass};
+use polyroute_core::plan::{self, Attempt, Outcome, OutcomeClass};
 use polyroute_core::providers::{ProviderFailure, ResponseContext, TranslateOptions};
 use polyroute_core::types::ChatRequest;
 use serde_json::{json, Map, Value};
 
-/// How to translate `req` for attempt `a`: `strict` is `provider.require_parameters`, native structured output
-/// comes from the endpoint's `supported_parameters`, Anthropic's default `max_tokens` from its output limit.
+/// How to translate `req` for attempt `a`: the core fills the dialect options from the catalog's facts about the
+/// endpoint and model ([`polyroute_core::plan::translate_options`]: strictness, native structured output, default
+/// `max_tokens`, adaptive vs budget thinking, which sampling parameters the model takes, API versions).
 pub(crate) fn translate_options<'a>(
     a: &'a Attempt,
     req: &ChatRequest,
     stream: bool,
 ) -> TranslateOptions<'a> {
-    let mut o = TranslateOptions::new(&a.provider, &a.upstream_model);
-    o.strict = req
-        .provider
-        .as_ref()
-        .and_then(|p| p.require_parameters)
-        .unwrap_or(false);
-    o.supports_native_structured_output = a
-        .supported_parameters
-        .iter()
-        .any(|p| p == "structured_outputs");
-    o.stream = stream;
-    if let Some(m) = a.max_completion_tokens.filter(|m| *m > 0) {
-        o.default_max_tokens = m;
-    }
-    o
+    plan::translate_options(&a.route, req, stream)
 }
 
 /// HTTP status shown to the caller for an engine-side failure of this class.

@@ -337,3 +337,220 @@ async fn images_are_translated_per_dialect() {
         }
     }
 }
+
+/// A catalog of Claude-like models on one Anthropic provider (`anth`) and one Vertex provider (`vtx`):
+/// `test/claude-new` takes effort levels and lists no sampling parameter (as `claude-opus-4.7` does);
+/// `test/claude-old` takes a thinking budget and lists `temperature`.
+fn claude_catalog(m: &polyroute_mock::MockServer) -> String {
+    let endpoint = |provider: &str, params: &[&str], dialect: Option<&str>| {
+        let mut e = json!({"provider": provider, "provider_name": provider, "tag": provider,
+            "provider_model_id": "claude-x", "context_length": 200_000, "max_completion_tokens": 8192,
+            "pricing": {"prompt": "0.000005", "completion": "0.000025"}, "supported_parameters": params});
+        if let Some(d) = dialect {
+            e["dialect"] = json!(d);
+        }
+        e
+    };
+    let model = |id: &str, efforts: bool, params: &[&str]| {
+        let mut m = json!({"id": id, "name": id, "created": 1_700_000_000, "context_length": 200_000,
+            "architecture": {"modality": "text->text", "input_modalities": ["text"], "output_modalities": ["text"],
+                             "tokenizer": "Claude"},
+            "pricing": {"prompt": "0.000005", "completion": "0.000025"},
+            "supported_parameters": params,
+            "endpoints": [endpoint("anth", params, None), endpoint("vtx", params, Some("anthropic-vertex"))]});
+        if efforts {
+            m["reasoning"] =
+                json!({"supported_efforts": ["max", "xhigh", "high", "medium", "low"]});
+        }
+        m
+    };
+    let new_params = ["max_tokens", "reasoning", "tools", "stream"];
+    let old_params = [
+        "max_tokens",
+        "reasoning",
+        "tools",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+    ];
+    json!({"version": 1,
+        "providers": [
+            {"slug": "anth", "name": "Anth", "dialect": "anthropic", "base_url": m.url()},
+            {"slug": "vtx", "name": "Vtx", "dialect": "gemini-vertex",
+             "base_url": format!("{}/v1/projects/p/locations/global", m.url())}],
+        "models": [model("test/claude-new", true, &new_params), model("test/claude-old", false, &old_params)]})
+    .to_string()
+}
+
+fn claude_req(model: &str, provider: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "think"}], "max_tokens": 4000,
+           "temperature": 0.5, "reasoning": {"effort": "high"},
+           "provider": {"order": [provider], "allow_fallbacks": false}})
+}
+
+fn claude_router(m: &polyroute_mock::MockServer) -> polyroute::Router {
+    polyroute::Router::builder()
+        .catalog_json(claude_catalog(m))
+        .options(polyroute::Options {
+            timeouts: relaxed_timeouts(),
+            read_env: false,
+            ..polyroute::Options::default()
+        })
+        .provider("anth", polyroute::ProviderSettings::with_key(KEY))
+        .provider("vtx", polyroute::ProviderSettings::with_key(KEY))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn catalog_facts_set_thinking_and_sampling_for_the_engine() {
+    let m = polyroute_mock::MockServer::start().await.unwrap();
+    let r = claude_router(&m);
+
+    // A model that rejects budget thinking and lists no sampling parameter: adaptive thinking, temperature dropped.
+    let ctx = RequestContext {
+        metadata: true,
+        ..Default::default()
+    };
+    let v = r
+        .chat_with(claude_req("test/claude-new", "anth"), &ctx)
+        .await
+        .unwrap();
+    let got = m.received().last().unwrap().body.clone();
+    assert_eq!(got["thinking"]["type"], "adaptive", "{got}");
+    assert!(got["thinking"].get("budget_tokens").is_none(), "{got}");
+    assert_eq!(got["output_config"]["effort"], "high", "{got}");
+    assert!(got.get("temperature").is_none(), "{got}");
+    let dropped = v
+        .pointer("/router_metadata/dropped_params")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        dropped
+            .as_array()
+            .is_some_and(|d| d.contains(&json!("temperature"))),
+        "temperature is reported as dropped: {v}"
+    );
+
+    // A model with a thinking budget that lists temperature: budget thinking (temperature 1 is all thinking
+    // allows, so the request's 0.5 is dropped by the dialect's own rule, not by the catalog).
+    r.chat(claude_req("test/claude-old", "anth")).await.unwrap();
+    let got = m.received().last().unwrap().body.clone();
+    assert_eq!(got["thinking"]["type"], "enabled", "{got}");
+    assert!(
+        got["thinking"]["budget_tokens"].as_u64().unwrap() > 0,
+        "{got}"
+    );
+    let mut plain = claude_req("test/claude-old", "anth");
+    plain.as_object_mut().unwrap().remove("reasoning");
+    r.chat(plain).await.unwrap();
+    let got = m.received().last().unwrap().body.clone();
+    assert_eq!(
+        got["temperature"], 0.5,
+        "a model that lists temperature gets it: {got}"
+    );
+}
+
+/// What one captured request looked like: path, lowercase headers, JSON body.
+type Captured = (String, Vec<(String, String)>, Value);
+
+/// A one-request HTTP capture on 127.0.0.1 (the loopback mock has no Vertex routes): answers `reply` as JSON and
+/// hands back the request it got.
+async fn capture_once(reply: Value) -> (String, tokio::task::JoinHandle<Captured>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the request head");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.lines();
+        let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        while buf.len() < head_end + len {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
+        let out = reply.to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}",
+            out.len()
+        );
+        s.write_all(resp.as_bytes()).await.unwrap();
+        s.shutdown().await.ok();
+        (path, headers, body)
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn claude_on_vertex_is_sent_the_anthropic_vertex_form() {
+    let m = polyroute_mock::MockServer::start().await.unwrap();
+    let answer = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "text", "text": "from vertex"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 7, "output_tokens": 3}});
+    let (vertex, captured) = capture_once(answer).await;
+    let catalog = claude_catalog(&m).replace(
+        &format!("{}/v1/projects/p/locations/global", m.url()),
+        &format!("{vertex}/v1/projects/p/locations/global"),
+    );
+    let r = polyroute::Router::builder()
+        .catalog_json(catalog)
+        .options(polyroute::Options {
+            timeouts: relaxed_timeouts(),
+            read_env: false,
+            ..polyroute::Options::default()
+        })
+        .provider("anth", polyroute::ProviderSettings::with_key(KEY))
+        .provider("vtx", polyroute::ProviderSettings::with_key(KEY))
+        .build()
+        .unwrap();
+    let v = r.chat(claude_req("test/claude-new", "vtx")).await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "from vertex");
+    assert_eq!(v["provider"], "vtx");
+    let (path, headers, body) = captured.await.unwrap();
+    let header = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        path,
+        "/v1/projects/p/locations/global/publishers/anthropic/models/claude-x:rawPredict"
+    );
+    assert_eq!(
+        header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert!(header("x-api-key").is_none());
+    assert!(header("anthropic-version").is_none());
+    assert!(body.get("model").is_none(), "{body}");
+    assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+    assert!(
+        body.get("contents").is_none(),
+        "never a Gemini body: {body}"
+    );
+    assert_eq!(body["messages"][0]["role"], "user");
+    assert_eq!(body["thinking"]["type"], "adaptive");
+    assert_eq!(m.calls(), 0, "nothing went to the Anthropic provider");
+}

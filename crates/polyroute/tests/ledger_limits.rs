@@ -40,7 +40,7 @@ async fn sqlite_ledger_survives_a_restart_and_bills_once_per_request() {
     assert_eq!(t.count, 3, "exactly one bill per served request");
     for id in &ids {
         let rec = l.get(id).await.unwrap().unwrap();
-        assert_eq!(rec.attempts.last().unwrap().code, "success");
+        assert_eq!(rec.attempts.last().unwrap().class.code(), "success");
     }
     let first = l.get(&ids[0]).await.unwrap().unwrap();
     assert_eq!(first.provider, "beta");

@@ -293,6 +293,6 @@ async fn require_parameters_refuses_what_the_dialect_would_drop() {
     body["provider"]["require_parameters"] = json!(true);
     let e = r.chat(body).await.unwrap_err();
     assert_eq!(e.attempts().len(), 1, "{e}");
-    assert_eq!(e.attempts()[0].code, "invalid_request");
+    assert_eq!(e.attempts()[0].class.code(), "invalid_request");
     assert_eq!(m.calls(), 0, "nothing was sent");
 }

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::cues::{LANGUAGES, PAIRS, PREPOSITIONS, SUBSTRINGS, WORDS};
+use super::cues::{CODE, LANGUAGES, MATH, PAIRS, PREPOSITIONS, SUBSTRINGS, SUMM, TRANS, WORDS};
 use crate::types::{ChatRequest, Message, Role};
 
 /// The task types the auto router distinguishes.
@@ -88,12 +88,6 @@ impl std::fmt::Display for TaskType {
     }
 }
 
-/// Categories scored from text (the feature-decided ones are not scored).
-pub(super) const CODE: usize = 0;
-pub(super) const MATH: usize = 1;
-pub(super) const TRANS: usize = 2;
-pub(super) const SUMM: usize = 3;
-pub(super) const EXTR: usize = 4;
 const N: usize = 5;
 /// Tie-break order and mapping of the scored categories.
 const SCORED: [TaskType; N] = [

@@ -1,6 +1,12 @@
 //! The cue tables of the classifier: words, word pairs, substrings, language names.
 
-use super::classify::{CODE, EXTR, MATH, SUMM, TRANS};
+/// Categories the classifier scores from text (the feature-decided ones are not scored); the cue tables below
+/// and the classifier index scores by these. from text (the feature-decided ones are not scored).
+pub(super) const CODE: usize = 0;
+pub(super) const MATH: usize = 1;
+pub(super) const TRANS: usize = 2;
+pub(super) const SUMM: usize = 3;
+pub(super) const EXTR: usize = 4;
 
 /// Word cues: (form, category, weight). Forms longer than 8 bytes are cut to 8 bytes and act as stems.
 pub(super) const WORDS: &[(&str, usize, f32)] = &[

@@ -37,9 +37,10 @@ pub const ROUTERS: &[&str] = &[
 /// The message of the 404 returned when no model is left.
 pub const NO_MATCH_MESSAGE: &str = "No models match your request and model restrictions";
 
-/// Which router decided.
+/// Which router decided (a [`crate::resolve::Strategy`] names how a requested slug was resolved; this names the
+/// model-choosing router).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
+pub enum RouterKind {
     /// `openrouter/auto`, `openrouter/auto-beta`.
     Auto,
     /// `openrouter/pareto-code`.
@@ -48,7 +49,7 @@ pub enum Strategy {
     Free,
 }
 
-impl Strategy {
+impl RouterKind {
     /// The router-metadata `strategy` value.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -71,7 +72,7 @@ pub struct AutoDecision {
     /// pareto-code; `None` for free and for pareto-code with `max_price`.
     pub tier: Option<&'static str>,
     /// Which router decided.
-    pub strategy: Strategy,
+    pub strategy: RouterKind,
     /// One line on why.
     pub explanation: String,
 }
@@ -178,7 +179,7 @@ impl AutoIndex {
                     models,
                     task_type: Some(task),
                     tier: Some(r.tier.as_str()),
-                    strategy: Strategy::Auto,
+                    strategy: RouterKind::Auto,
                     explanation,
                 })
             }
@@ -203,7 +204,7 @@ impl AutoIndex {
                     models,
                     task_type: None,
                     tier: c.tier.map(CodingTier::as_str),
-                    strategy: Strategy::Pareto,
+                    strategy: RouterKind::Pareto,
                     explanation,
                 })
             }
@@ -213,7 +214,7 @@ impl AutoIndex {
                     models,
                     task_type: None,
                     tier: None,
-                    strategy: Strategy::Free,
+                    strategy: RouterKind::Free,
                     explanation: "uniform random pick among free models that support the request"
                         .to_string(),
                 })

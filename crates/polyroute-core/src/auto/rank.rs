@@ -265,14 +265,18 @@ impl AutoIndex {
     /// after the first reads precomputed numbers).
     #[must_use]
     pub fn cached(catalog: &Catalog) -> Self {
-        let (facts, orders) = catalog.auto_cache(|| {
+        type Memo = (std::sync::Arc<Vec<ModelFacts>>, std::sync::Arc<Vec<usize>>);
+        let memo = catalog.memo::<Memo>(|| {
             let (f, p) = Self::compute(catalog);
             (std::sync::Arc::new(f), std::sync::Arc::new(p))
         });
-        Self {
-            catalog: catalog.clone(),
-            facts,
-            orders,
+        match memo {
+            Some(m) => Self {
+                catalog: catalog.clone(),
+                facts: std::sync::Arc::clone(&m.0),
+                orders: std::sync::Arc::clone(&m.1),
+            },
+            None => Self::new(catalog),
         }
     }
 

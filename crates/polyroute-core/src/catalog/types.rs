@@ -1,135 +1,12 @@
 //! Catalog value types: the OpenRouter model shape plus per-provider endpoints.
 //!
-//! Prices are exact decimals in USD per unit (per token for token prices), parsed once from decimal strings
-//! exactly as OpenRouter's `/api/v1/models` writes them.
+//! Prices live in [`super::pricing`].
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Unit prices of a model or endpoint, in USD per unit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pricing {
-    /// Per input token.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub prompt: Decimal,
-    /// Per output token (reasoning tokens included unless `internal_reasoning` is listed).
-    #[serde(with = "rust_decimal::serde::str")]
-    pub completion: Decimal,
-    /// Per request.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub request: Option<Decimal>,
-    /// Per input image.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub image: Option<Decimal>,
-    /// Per image token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub image_token: Option<Decimal>,
-    /// Per output image.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub image_output: Option<Decimal>,
-    /// Per input audio token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub audio: Option<Decimal>,
-    /// Per output audio token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub audio_output: Option<Decimal>,
-    /// Per cached input audio token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub input_audio_cache: Option<Decimal>,
-    /// Per web search.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub web_search: Option<Decimal>,
-    /// Per internal reasoning token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub internal_reasoning: Option<Decimal>,
-    /// Per cache-read input token.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub input_cache_read: Option<Decimal>,
-    /// Per cache-write input token (5-minute TTL).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub input_cache_write: Option<Decimal>,
-    /// Per cache-write input token (1-hour TTL).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "rust_decimal::serde::str_option"
-    )]
-    pub input_cache_write_1h: Option<Decimal>,
-    /// Fraction taken off every price: effective = price × (1 − discount).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "discount_serde"
-    )]
-    pub discount: Option<Decimal>,
-    /// Conditional prices (long prompts, UTC time windows).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub overrides: Vec<PricingOverride>,
-}
-
-/// A conditional price set: applies when the prompt is longer than `min_prompt_tokens` and/or the UTC time is in
-/// `[utc_start, utc_end)`. Later matching overrides win per key; missing keys inherit the base price.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PricingOverride {
-    /// Applies when prompt tokens are strictly greater than this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_prompt_tokens: Option<u64>,
-    /// Window start, `HHMM` UTC.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub utc_start: Option<String>,
-    /// Window end (exclusive), `HHMM` UTC; may wrap midnight.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub utc_end: Option<String>,
-    /// Price keys (`prompt`, `completion`, `input_cache_read`, …) to decimal strings.
-    #[serde(flatten)]
-    pub prices: std::collections::BTreeMap<String, Value>,
-}
+use super::pricing::Pricing;
+use crate::dialect::Dialect;
 
 /// Model architecture.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,20 +199,10 @@ pub struct Endpoint {
     /// Prompt caching without explicit markers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supports_implicit_caching: bool,
-    /// Derived numbers for fast filtering, filled in by the catalog when it is loaded (leave the default).
-    #[serde(skip)]
-    pub cache: EndpointCache,
-}
-
-/// Derived per-endpoint numbers, computed once when a catalog is built.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct EndpointCache {
-    /// Whether the numbers below were computed.
-    pub ready: bool,
-    /// Prompt price, USD per million tokens.
-    pub prompt_per_m: f64,
-    /// Completion price, USD per million tokens.
-    pub completion_per_m: f64,
+    /// Wire dialect of this endpoint when it differs from its provider's (a host serving several API families,
+    /// e.g. Claude on Google Vertex); `None` = the provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<Dialect>,
 }
 
 fn is_default_stats(s: &EndpointStats) -> bool {
@@ -347,6 +214,22 @@ impl Endpoint {
     #[must_use]
     pub fn supports(&self, p: &str) -> bool {
         self.supported_parameters.iter().any(|s| s == p)
+    }
+
+    /// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) names this
+    /// endpoint. A base slug or display name matches every endpoint of that provider except service-tier
+    /// endpoints; a full tag matches exactly one endpoint.
+    #[must_use]
+    pub fn matches_provider(&self, reference: &str) -> bool {
+        let r = reference;
+        if r.contains('/') {
+            return r.eq_ignore_ascii_case(&self.tag);
+        }
+        if self.service_tier.is_some() {
+            return false;
+        }
+        // The endpoint carries the provider's display name, so no catalog lookup is needed.
+        r.eq_ignore_ascii_case(&self.provider) || r.eq_ignore_ascii_case(&self.provider_name)
     }
 }
 
@@ -437,42 +320,11 @@ pub struct ProviderInfo {
     pub slug: String,
     /// Display name (`DeepInfra`).
     pub name: String,
-    /// Wire dialect: `openai`, `anthropic` or `gemini`.
-    pub dialect: String,
+    /// Default wire dialect of the provider's endpoints (`openai`, `anthropic`, `gemini`, … — see [`Dialect`]).
+    pub dialect: Dialect,
     /// Default API base URL.
     pub base_url: String,
     /// Environment variable conventionally holding the API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
-}
-
-/// `discount` is a JSON number in OpenRouter's schema; accept a number or a decimal string, write a number.
-mod discount_serde {
-    use rust_decimal::prelude::ToPrimitive;
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
-
-    #[allow(clippy::ref_option)]
-    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-        match v.and_then(|d| d.to_f64()) {
-            Some(f) => s.serialize_f64(f),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .to_string()
-                .parse()
-                .map(Some)
-                .map_err(serde::de::Error::custom),
-            Some(Value::String(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
-            Some(other) => Err(serde::de::Error::custom(format!(
-                "expected a number, got {other}"
-            ))),
-        }
-    }
 }

@@ -9,7 +9,7 @@
 //!    a sticky endpoint goes first unless `order` is set; `allow_fallbacks: false` without `order` keeps one;
 //! 5. flatten by partition (`model`: per model in request order; `none`: one global sort).
 
-mod outcome;
+mod options;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -21,14 +21,17 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use outcome::*;
+pub use crate::outcome::{Outcome, OutcomeClass};
+pub use options::translate_options;
 
-use crate::catalog::{Catalog, EndpointRoute, Pricing};
+use crate::auto::RouterKind;
+pub use crate::catalog::UnitPrices;
+use crate::catalog::{Catalog, EndpointRoute};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
+pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
-pub use crate::select::order::{EndpointHealth, HealthSnapshot};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
 
 /// Everything outside the request that a plan depends on.
@@ -55,40 +58,6 @@ impl Default for PlanContext<'_> {
             credentials: None,
             sticky: None,
             previous_router_model: None,
-        }
-    }
-}
-
-/// Unit prices in USD per million tokens (and per unit for fees), for display.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UnitPrices {
-    /// USD per million prompt tokens.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub prompt: Decimal,
-    /// USD per million completion tokens.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub completion: Decimal,
-    /// USD per request.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub request: Decimal,
-}
-
-pub(crate) fn ser_unit_prices<S: serde::Serializer>(
-    p: &Pricing,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    UnitPrices::of(p).serialize(s)
-}
-
-impl UnitPrices {
-    /// Unit prices of `p`, normalized.
-    #[must_use]
-    pub fn of(p: &Pricing) -> Self {
-        let m = Decimal::from(1_000_000);
-        Self {
-            prompt: (p.prompt * m).normalize(),
-            completion: (p.completion * m).normalize(),
-            request: p.request.unwrap_or_default().normalize(),
         }
     }
 }
@@ -174,7 +143,7 @@ fn group_order<'a>(
         for (rank, r) in order.iter().enumerate() {
             let mut i = 0;
             while i < c.len() {
-                if filters::provider_matches(r, c[i].endpoint) {
+                if c[i].endpoint.matches_provider(r) {
                     let x = c.remove(i);
                     out.push((x, Cow::Owned(format!("provider.order[{rank}] = {r}"))));
                 } else {
@@ -228,6 +197,20 @@ fn group_order<'a>(
         }
     }
     (out, excluded)
+}
+
+/// The exclusion of an endpoint whose dialect polyroute does not translate (checked after the hard filters, so
+/// a reason the caller chose — `only`, `ignore`, credentials — is reported first).
+fn untranslated(route: &EndpointRoute) -> Option<(ExclusionReason, String)> {
+    (!route.dialect.is_translated()).then(|| {
+        (
+            ExclusionReason::DialectUnsupported,
+            format!(
+                "{} speaks the {} dialect, which polyroute does not translate yet",
+                route.tag, route.dialect
+            ),
+        )
+    })
 }
 
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
@@ -293,7 +276,7 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         let routes = catalog.routes_of(&model.id);
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
-            match filters::check(&env, prefs, &facts, model, e) {
+            match filters::check(&env, prefs, &facts, model, e).or_else(|| untranslated(route)) {
                 Some((reason, detail)) => {
                     excluded.push(Exclusion {
                         model: model.id.clone(),
@@ -424,19 +407,19 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             model_index: c.model_index,
         })
         .collect();
-    let primary_prices = attempts[0].unit_prices.clone();
-    // The highest of each unit price, compared as f64 and taken exactly from the winning attempt.
-    let pick = |f: fn(&Attempt) -> f64, d: fn(&Attempt) -> Decimal| {
+    let primary_prices = attempts[0].prices.unit.clone();
+    // The highest of each unit price across the attempts.
+    let pick = |d: fn(&UnitPrices) -> Decimal| {
         attempts
             .iter()
-            .max_by(|a, b| f(a).total_cmp(&f(b)))
-            .map(d)
+            .map(|a| d(&a.prices.unit))
+            .max()
             .unwrap_or_default()
     };
     let worst_case_prices = UnitPrices {
-        prompt: pick(|a| a.unit_f64[0], |a| a.unit_prices.prompt),
-        completion: pick(|a| a.unit_f64[1], |a| a.unit_prices.completion),
-        request: pick(|a| a.unit_f64[2], |a| a.unit_prices.request),
+        prompt: pick(|u| u.prompt),
+        completion: pick(|u| u.completion),
+        request: pick(|u| u.request),
     };
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
@@ -517,7 +500,10 @@ fn route_router(
     let eligible = |m: &crate::catalog::Model| {
         m.endpoints
             .iter()
-            .any(|e| filters::check(&env, prefs, facts, m, e).is_none())
+            .zip(catalog.routes_of(&m.id))
+            .any(|(e, r)| {
+                r.dialect.is_translated() && filters::check(&env, prefs, facts, m, e).is_none()
+            })
     };
     let decision = crate::auto::route(
         slug,
@@ -527,10 +513,10 @@ fn route_router(
         ctx.seed,
         ctx.previous_router_model,
     )?;
-    let strategy = match slug {
-        "openrouter/free" => Strategy::Free,
-        "openrouter/pareto-code" => Strategy::Pareto,
-        _ => Strategy::Auto,
+    let strategy = match decision.strategy {
+        RouterKind::Free => Strategy::Free,
+        RouterKind::Pareto => Strategy::Pareto,
+        RouterKind::Auto => Strategy::Auto,
     };
     let info = json!({
         "router": slug,
@@ -581,7 +567,7 @@ impl Plan {
             provider: cur.provider.clone(),
             endpoint: cur.tag.clone(),
             status: outcome.status,
-            code: outcome.class.code().to_string(),
+            class: outcome.class,
             retry_after: outcome.retry_after,
             latency_ms: outcome.latency_ms,
         });
@@ -618,17 +604,9 @@ impl Plan {
             && self
                 .records
                 .iter()
-                .all(|r| r.code == OutcomeClass::RateLimited.code());
-        let all_avail = !self.records.is_empty()
-            && self.records.iter().all(|r| {
-                [
-                    OutcomeClass::RateLimited,
-                    OutcomeClass::Overloaded,
-                    OutcomeClass::Timeout,
-                ]
-                .iter()
-                .any(|c| c.code() == r.code)
-            });
+                .all(|r| r.class == OutcomeClass::RateLimited);
+        let all_avail =
+            !self.records.is_empty() && self.records.iter().all(|r| r.class.is_availability());
         let retry_after = self
             .records
             .iter()
@@ -656,20 +634,11 @@ impl Plan {
         }
         match last {
             Some(r) => {
-                let class = [
-                    OutcomeClass::RateLimited,
-                    OutcomeClass::Overloaded,
-                    OutcomeClass::Timeout,
-                    OutcomeClass::ContextLength,
-                    OutcomeClass::Moderation,
-                    OutcomeClass::Auth,
-                    OutcomeClass::InvalidRequest,
-                    OutcomeClass::PaymentRequired,
-                    OutcomeClass::NotFound,
-                ]
-                .into_iter()
-                .find(|c| c.code() == r.code)
-                .unwrap_or(OutcomeClass::Overloaded);
+                // A success is never the last record of a failed plan; treat it as an overload if it were.
+                let class = match r.class {
+                    OutcomeClass::Success => OutcomeClass::Overloaded,
+                    c => c,
+                };
                 let status = match class {
                     OutcomeClass::Overloaded => 502,
                     OutcomeClass::Timeout => 408,

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{Dialect, ProviderFailure};
-use crate::plan::{Outcome, OutcomeClass};
+use crate::outcome::{Outcome, OutcomeClass};
 
 /// What an error body says, dialect-independent.
 #[derive(Debug, Default)]
@@ -82,6 +82,7 @@ fn looks_like_context_length(msg: &str) -> bool {
 }
 
 fn classify(dialect: Dialect, status: u16, p: &Parsed) -> OutcomeClass {
+    let dialect = super::answer_family(dialect);
     let kind = p.kind.as_deref().unwrap_or("");
     let code = p.code.as_deref().unwrap_or("");
     let msg = p.message.as_deref().unwrap_or("");

@@ -52,58 +52,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::plan::Outcome;
+use crate::outcome::Outcome;
 use crate::types::{ChatRequest, Usage};
 
+pub use crate::dialect::{AuthScheme, Credential, Dialect, Framing};
 pub use body::NativeBody;
 pub use errors::map_error;
 pub use stream::StreamTranslator;
-
-/// A provider wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// OpenAI Chat Completions and OpenAI-compatible hosts.
-    OpenAi,
-    /// Anthropic Messages API.
-    Anthropic,
-    /// Google Gemini `generateContent` (Developer API, v1beta or v1).
-    Gemini,
-}
-
-impl Dialect {
-    /// Parse a catalog `dialect` string (`openai`, `anthropic`, `gemini`; `google` is accepted for gemini).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "openai" | "openai-compatible" | "openai_compatible" => Some(Self::OpenAi),
-            "anthropic" => Some(Self::Anthropic),
-            "gemini" | "google" | "google-ai-studio" => Some(Self::Gemini),
-            _ => None,
-        }
-    }
-
-    /// Stable name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-        }
-    }
-
-    /// Name of the header that carries the credential. For [`Dialect::OpenAi`] its value is `Bearer <key>`;
-    /// for the others the bare key.
-    #[must_use]
-    pub fn auth_header(self) -> &'static str {
-        match self {
-            Self::OpenAi => "authorization",
-            Self::Anthropic => "x-api-key",
-            Self::Gemini => "x-goog-api-key",
-        }
-    }
-}
 
 /// Gemini REST API version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +98,8 @@ pub struct TranslateOptions<'a> {
     pub gemini_api_version: GeminiApiVersion,
     /// `anthropic-version` header value.
     pub anthropic_version: &'a str,
+    /// Anthropic `anthropic_version` body field for [`Dialect::AnthropicVertex`] (`vertex-2023-10-16`).
+    pub anthropic_vertex_version: &'a str,
     /// Anthropic `max_tokens` when the request gives no output limit (the model's max output, from the catalog).
     pub default_max_tokens: u64,
     /// Anthropic model takes adaptive thinking (`thinking: {type: adaptive}` + `output_config.effort`, Claude
@@ -154,7 +111,8 @@ pub struct TranslateOptions<'a> {
 }
 
 impl<'a> TranslateOptions<'a> {
-    /// Defaults: not strict, no native structured output, not streaming, Gemini `v1beta`, Anthropic `2023-06-01`,
+    /// Defaults: not strict, no native structured output, not streaming, Gemini `v1beta`, Anthropic `2023-06-01`
+    /// (`vertex-2023-10-16` on Vertex),
     /// default `max_tokens` 4096, budget (not adaptive) thinking, sampling parameters accepted.
     #[must_use]
     pub fn new(provider: &'a str, upstream_model: &'a str) -> Self {
@@ -166,6 +124,7 @@ impl<'a> TranslateOptions<'a> {
             stream: false,
             gemini_api_version: GeminiApiVersion::V1Beta,
             anthropic_version: "2023-06-01",
+            anthropic_vertex_version: "vertex-2023-10-16",
             default_max_tokens: 4096,
             anthropic_adaptive_thinking: false,
             sampling_params: true,
@@ -255,7 +214,16 @@ pub fn build_request(
     match dialect {
         Dialect::OpenAi => openai::build_request(req, opts),
         Dialect::Anthropic => anthropic::build_request(req, opts),
+        Dialect::AnthropicVertex => anthropic::build_vertex_request(req, opts),
         Dialect::Gemini => gemini::build_request(req, opts),
+        Dialect::GeminiVertex => gemini::build_vertex_request(req, opts),
+        Dialect::OpenAiVertex | Dialect::BedrockConverse => Err(Error::invalid(
+            "provider",
+            format!(
+                "provider {} speaks the {dialect} dialect, which polyroute does not translate yet",
+                opts.provider
+            ),
+        )),
     }
 }
 
@@ -286,10 +254,10 @@ pub fn parse_response(
     if v.get("error").is_some_and(|e| !e.is_null()) {
         return Err(map_error(dialect, status, None, body, &ctx.provider_name));
     }
-    let out = match dialect {
-        Dialect::OpenAi => openai::parse_response(v, ctx),
+    let out = match answer_family(dialect) {
         Dialect::Anthropic => anthropic::parse_response(&v, ctx),
         Dialect::Gemini => gemini::parse_response(&v, ctx),
+        _ => openai::parse_response(v, ctx),
     };
     out.ok_or_else(|| {
         errors::invalid_response(
@@ -298,6 +266,17 @@ pub fn parse_response(
             body,
         )
     })
+}
+
+/// The dialect whose answers, streams and errors a dialect's answers look like: Anthropic on Vertex answers as
+/// Anthropic; the untranslated dialects are read as OpenAI (their requests are never built).
+pub(crate) fn answer_family(d: Dialect) -> Dialect {
+    match d {
+        Dialect::AnthropicVertex => Dialect::Anthropic,
+        Dialect::GeminiVertex => Dialect::Gemini,
+        Dialect::OpenAiVertex | Dialect::BedrockConverse => Dialect::OpenAi,
+        other => other,
+    }
 }
 
 /// How a dialect supports a capability.
@@ -332,8 +311,11 @@ pub const CAPABILITIES: &[&str] = &[
 pub fn capabilities(dialect: Dialect) -> Vec<(&'static str, Support)> {
     use Support::{Emulated, Native, Unsupported};
     let answers: [Support; 11] = match dialect {
+        Dialect::OpenAiVertex | Dialect::BedrockConverse => {
+            [Unsupported("the dialect is not translated yet; its endpoints are excluded from plans"); 11]
+        }
         Dialect::OpenAi => [Native, Native, Native, Native, Native, Native, Native, Native, Native, Native, Native],
-        Dialect::Anthropic => [
+        Dialect::Anthropic | Dialect::AnthropicVertex => [
             Native,
             Native,
             Native,
@@ -346,7 +328,7 @@ pub fn capabilities(dialect: Dialect) -> Vec<(&'static str, Support)> {
             Unsupported("logprobs and top_logprobs are dropped"),
             Native,
         ],
-        Dialect::Gemini => [
+        Dialect::Gemini | Dialect::GeminiVertex => [
             Native,
             Native,
             Native,

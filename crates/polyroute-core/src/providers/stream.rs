@@ -13,7 +13,7 @@ use super::common::{normalize_finish, usage_json};
 use super::errors::{invalid_response, map_error_value};
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
 use super::{anthropic, gemini, Dialect, ProviderFailure, ResponseContext};
-use crate::plan::OutcomeClass;
+use crate::outcome::OutcomeClass;
 use crate::sse::{SseEventRef, SseParser};
 use crate::types::Usage;
 
@@ -313,10 +313,10 @@ impl StreamTranslator {
     /// A translator for one streamed answer.
     #[must_use]
     pub fn new(dialect: Dialect, ctx: ResponseContext) -> Self {
-        let inner = match dialect {
-            Dialect::OpenAi => Inner::OpenAi,
+        let inner = match super::answer_family(dialect) {
             Dialect::Anthropic => Inner::Anthropic(anthropic::stream::State::default()),
             Dialect::Gemini => Inner::Gemini(gemini::stream::State::default()),
+            _ => Inner::OpenAi,
         };
         Self {
             parser: SseParser::new(),

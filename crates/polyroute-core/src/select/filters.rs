@@ -1,8 +1,9 @@
 //! Hard filters (semantics §3.2). Each filter returns the exclusion reason and a detail naming what did not fit.
 //!
 //! Filters run in this order and the first that fails is reported: disabled status, `only`, `ignore`, service tier,
-//! credentials, `zdr`, `data_collection`, `quantizations`, `max_price`, context fit, `require_parameters`, tools
-//! support, input modality.
+//! credentials, `zdr`, `data_collection`, `quantizations`, `max_price`, context fit, `require_parameters`, input
+//! modality. (Tools support is the soft preference in the plan, not a hard filter; an endpoint whose dialect polyroute
+//! does not translate is excluded by the plan after these filters.)
 
 use rust_decimal::Decimal;
 
@@ -30,8 +31,6 @@ pub struct RequestFacts {
     pub tier: Option<&'static str>,
     /// `max_price` prompt and completion limits converted once to USD per token.
     pub max_token_price: (Option<Decimal>, Option<Decimal>),
-    /// The same limits per million tokens as `f64`, for the fast path.
-    pub max_price_f64: (Option<f64>, Option<f64>),
 }
 
 impl RequestFacts {
@@ -67,16 +66,6 @@ impl RequestFacts {
                     let per_token = |x: Option<Decimal>| x.map(|v| v * Decimal::new(1, 6));
                     (per_token(m.prompt), per_token(m.completion))
                 }),
-            max_price_f64: req
-                .provider
-                .as_ref()
-                .and_then(|p| p.max_price.as_ref())
-                .map_or((None, None), |m| {
-                    let f = |x: Option<Decimal>| {
-                        x.and_then(|v| rust_decimal::prelude::ToPrimitive::to_f64(&v))
-                    };
-                    (f(m.prompt), f(m.completion))
-                }),
         }
     }
 }
@@ -106,24 +95,15 @@ fn preferred_params(req: &ChatRequest) -> Vec<&'static str> {
     out
 }
 
-/// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) matches an endpoint.
-/// A base slug or display name matches every endpoint of that provider except service-tier endpoints; a full tag
-/// matches exactly one endpoint.
+/// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) matches an endpoint;
+/// see [`Endpoint::matches_provider`].
 #[must_use]
 pub fn provider_matches(reference: &str, e: &Endpoint) -> bool {
-    let r = reference;
-    if r.contains('/') {
-        return r.eq_ignore_ascii_case(&e.tag);
-    }
-    if e.service_tier.is_some() {
-        return false;
-    }
-    // The endpoint carries the provider's display name, so no catalog lookup is needed.
-    r.eq_ignore_ascii_case(&e.provider) || r.eq_ignore_ascii_case(&e.provider_name)
+    e.matches_provider(reference)
 }
 
 fn listed(list: Option<&Vec<String>>, e: &Endpoint) -> bool {
-    list.is_some_and(|l| l.iter().any(|r| provider_matches(r, e)))
+    list.is_some_and(|l| l.iter().any(|r| e.matches_provider(r)))
 }
 
 /// Inputs that come from outside the request.
@@ -227,17 +207,13 @@ pub fn check(
                 ),
             ))
         };
-        let (fast_p, fast_c) = facts.max_price_f64;
-        let clearly_under = |price: f64, limit: Option<f64>| {
-            e.cache.ready && limit.is_none_or(|l| price < l * (1.0 - 1e-9))
-        };
         if let (Some(lim), Some(l)) = (facts.max_token_price.0, mp.prompt) {
-            if !clearly_under(e.cache.prompt_per_m, fast_p) && e.pricing.prompt > lim {
+            if e.pricing.prompt > lim {
                 return over("prompt", e.pricing.prompt * million, l, "/M tokens");
             }
         }
         if let (Some(lim), Some(l)) = (facts.max_token_price.1, mp.completion) {
-            if !clearly_under(e.cache.completion_per_m, fast_c) && e.pricing.completion > lim {
+            if e.pricing.completion > lim {
                 return over("completion", e.pricing.completion * million, l, "/M tokens");
             }
         }

@@ -1,63 +1,14 @@
 //! Ordering strategies over the eligible endpoints of one model (or of all models with `partition: none`).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 use crate::catalog::Endpoint;
+pub use crate::health::{EndpointHealth, HealthSnapshot, MIN_SAMPLES};
 use crate::types::{Percentiles, SortBy};
-
-/// Measured health of one endpoint, as the engine's rolling window reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EndpointHealth {
-    /// A failure (5xx, timeout, refused) in the last 30 seconds.
-    #[serde(default)]
-    pub recent_outage: bool,
-    /// Time to first token, milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_p50_ms: Option<f64>,
-    /// 90th percentile time to first token, milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_p90_ms: Option<f64>,
-    /// Throughput, tokens per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throughput_p50: Option<f64>,
-    /// 90th percentile throughput, tokens per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throughput_p90: Option<f64>,
-    /// Samples behind the figures.
-    #[serde(default)]
-    pub samples: u32,
-}
-
-/// Minimum samples before measured figures replace catalog figures.
-pub const MIN_SAMPLES: u32 = 5;
-
-/// Health observations for many endpoints, keyed `model@tag` (one model's endpoint) or `tag` (the endpoint for
-/// every model, e.g. a provider-wide outage).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct HealthSnapshot {
-    /// The observations.
-    pub endpoints: BTreeMap<String, EndpointHealth>,
-}
-
-impl HealthSnapshot {
-    /// The health of `tag` serving `model`.
-    #[must_use]
-    pub fn get(&self, model: &str, tag: &str) -> Option<&EndpointHealth> {
-        if self.endpoints.is_empty() {
-            return None;
-        }
-        self.endpoints
-            .get(&format!("{model}@{tag}"))
-            .or_else(|| self.endpoints.get(tag))
-    }
-}
 
 /// An eligible endpoint with what ordering needs.
 #[derive(Debug, Clone, Copy)]
@@ -72,10 +23,6 @@ pub struct Candidate<'a> {
     pub route: &'a std::sync::Arc<crate::catalog::EndpointRoute>,
     /// Its health, if observed.
     pub health: Option<&'a EndpointHealth>,
-    /// Ordering price, computed once: `3 × prompt + completion` per token (a 3:1 blend, scaled by 4).
-    pub price: Decimal,
-    /// The same as `f64` per million tokens, for weights.
-    pub price_f64: f64,
 }
 
 impl<'a> Candidate<'a> {
@@ -88,23 +35,19 @@ impl<'a> Candidate<'a> {
         route: &'a std::sync::Arc<crate::catalog::EndpointRoute>,
         health: Option<&'a EndpointHealth>,
     ) -> Self {
-        let price = route.order_price;
-        let price_f64 = route.order_price_f64;
         Self {
             model_index,
             model,
             endpoint,
             route,
             health,
-            price,
-            price_f64,
         }
     }
 
-    /// The price used for ordering and weighting: a 3:1 blend of prompt and completion price (scaled by 4).
+    /// The price used for ordering and weighting: the route's blended price ([`crate::catalog::RoutePrices`]).
     #[must_use]
     pub fn blended_price(&self) -> Decimal {
-        self.price
+        self.route.prices.blended
     }
 
     /// Whether the endpoint had an outage in the last 30 seconds.
@@ -233,20 +176,20 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
         .zip(0u32..)
         .map(|(x, i)| {
             let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-            let free = x.price.is_zero();
+            let free = x.blended_price().is_zero();
             // Free endpoints: uniform among themselves (equal weights), ahead of every priced endpoint.
             let key = if free {
                 u.ln()
             } else {
-                u.ln() * x.price_f64 * x.price_f64
+                u.ln() * x.route.prices.blended_per_m * x.route.prices.blended_per_m
             };
             (free, key, i)
         })
         .collect();
     keys.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
     unstable.sort_by(|a, b| {
-        a.price
-            .cmp(&b.price)
+        a.blended_price()
+            .cmp(&b.blended_price())
             .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
     });
     let mut out: Vec<Candidate<'a>> = Vec::with_capacity(keys.len() + unstable.len());

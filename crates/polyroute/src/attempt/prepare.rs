@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use polyroute_core::plan::{Attempt, OutcomeClass};
-use polyroute_core::providers::{self, Dialect, ProviderFailure, ResponseContext, ResponseHints};
+use polyroute_core::providers::{
+    self, Credential, ProviderFailure, ResponseContext, ResponseHints,
+};
 use polyroute_core::types::ChatRequest;
 use polyroute_core::Error;
 
@@ -22,7 +24,6 @@ pub(crate) struct Upstream {
     pub base: Option<reqwest::Url>,
     pub key: Option<ApiKey>,
     pub headers: Vec<(String, String)>,
-    pub dialect: Dialect,
     pub timeouts: Timeouts,
 }
 
@@ -93,7 +94,9 @@ impl Router {
         stream: bool,
     ) -> std::result::Result<Prepared, ProviderFailure> {
         let opts = wire::translate_options(a, req, stream);
-        let native = providers::build_request(up.dialect, req, &opts).map_err(|e| {
+        // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
+        let dialect = a.dialect;
+        let native = providers::build_request(dialect, req, &opts).map_err(|e| {
             wire::transport_failure(
                 OutcomeClass::InvalidRequest,
                 400,
@@ -108,11 +111,12 @@ impl Router {
         };
         rb = rb.header("content-type", "application/json").body(body);
         if let Some(k) = &up.key {
-            let v = match up.dialect {
-                Dialect::OpenAi => format!("Bearer {}", k.expose()),
-                _ => k.expose().to_string(),
-            };
-            rb = rb.header(up.dialect.auth_header(), v);
+            match dialect.auth_scheme().credential(k.expose()) {
+                Some(Credential::Header(name, value)) => rb = rb.header(name, value),
+                Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
+                // A signed scheme (SigV4) needs a signer; plans exclude those dialects until one exists.
+                None => {}
+            }
         }
         for (k, v) in native.headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
@@ -173,7 +177,6 @@ mod tests {
             base: reqwest::Url::parse(base.trim_end_matches('/')).ok(),
             key: None,
             headers: Vec::new(),
-            dialect: Dialect::OpenAi,
             timeouts: Timeouts::default(),
         }
     }

@@ -125,7 +125,7 @@ async fn try_stream(
             .ok()
             .and_then(std::result::Result::ok)
             .unwrap_or_default();
-        let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+        let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
         f.outcome.retry_after = f.outcome.retry_after.or(ra);
         return AttemptEnd::Failed(f);
     }
@@ -135,7 +135,7 @@ async fn try_stream(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if !ctype.contains("event-stream") {
+    if !a.dialect.framing().matches_content_type(&ctype) {
         return AttemptEnd::Failed(wire::transport_failure(
             OutcomeClass::Overloaded,
             status,
@@ -143,7 +143,7 @@ async fn try_stream(
             &a.provider_name,
         ));
     }
-    let mut tr = StreamTranslator::new(up.dialect, Router::response_ctx(ad, a, hints));
+    let mut tr = StreamTranslator::new(a.dialect, Router::response_ctx(ad, a, hints));
     let mut body = resp.bytes_stream();
     // Translated chunks not yet sent: held back until content appears (so a failure can still fall back).
     let mut held = tx.held();

@@ -94,7 +94,7 @@ async fn try_unary(
     };
     let ttft = ms(t0.elapsed());
     if !(200..300).contains(&status) {
-        let mut f = providers::map_error(up.dialect, status, ra, &body, &a.provider_name);
+        let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
         f.outcome.retry_after = f.outcome.retry_after.or(ra);
         return Err(f);
     }
@@ -107,7 +107,7 @@ async fn try_unary(
         ));
     }
     let (value, usage) = providers::parse_response(
-        up.dialect,
+        a.dialect,
         status,
         &body,
         &Router::response_ctx(ad, a, hints),

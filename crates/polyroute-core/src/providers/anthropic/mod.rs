@@ -90,6 +90,20 @@ pub(crate) fn build_request(
     req: &ChatRequest,
     opts: &TranslateOptions<'_>,
 ) -> Result<NativeRequest> {
+    build(req, opts, false)
+}
+
+/// The Anthropic request in Vertex AI's form: no `model` in the body (it is in the path),
+/// `anthropic_version` in the body instead of a header, `:rawPredict` or `:streamRawPredict` below
+/// `/publishers/anthropic/models/{model}`.
+pub(crate) fn build_vertex_request(
+    req: &ChatRequest,
+    opts: &TranslateOptions<'_>,
+) -> Result<NativeRequest> {
+    build(req, opts, true)
+}
+
+fn build(req: &ChatRequest, opts: &TranslateOptions<'_>, vertex: bool) -> Result<NativeRequest> {
     let mut cx = Ctx {
         opts,
         dropped: Vec::new(),
@@ -171,7 +185,7 @@ pub(crate) fn build_request(
         _ => None,
     };
     let mut body = Body {
-        model: opts.upstream_model,
+        model: (!vertex).then_some(opts.upstream_model),
         max_tokens,
         system,
         turns,
@@ -244,14 +258,39 @@ pub(crate) fn build_request(
     if opts.stream {
         body.set("stream", Field::Owned(Value::Bool(true)));
     }
+    if vertex {
+        body.set(
+            "anthropic_version",
+            Field::Owned(Value::String(opts.anthropic_vertex_version.to_string())),
+        );
+    }
     let body = NativeBody::from_serialize(&body, 1024 + 384 * req.messages.len())?;
+    let (path, headers) = if vertex {
+        let method = if opts.stream {
+            "streamRawPredict"
+        } else {
+            "rawPredict"
+        };
+        (
+            format!(
+                "/publishers/anthropic/models/{}:{method}",
+                opts.upstream_model
+            ),
+            Vec::new(),
+        )
+    } else {
+        (
+            "/v1/messages".to_string(),
+            vec![(
+                "anthropic-version".into(),
+                opts.anthropic_version.to_string(),
+            )],
+        )
+    };
     Ok(NativeRequest {
         body,
-        path: "/v1/messages".into(),
-        headers: vec![(
-            "anthropic-version".into(),
-            opts.anthropic_version.to_string(),
-        )],
+        path,
+        headers,
         dropped: cx.dropped,
         hints: cx.hints,
     })

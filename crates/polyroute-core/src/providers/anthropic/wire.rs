@@ -292,7 +292,8 @@ impl Serialize for Field<'_> {
 
 /// The request body: `model`, `max_tokens`, `system`, `messages`, then the other fields in insertion order.
 pub(super) struct Body<'r> {
-    pub model: &'r str,
+    /// `None` on Vertex, where the model is in the path.
+    pub model: Option<&'r str>,
     pub max_tokens: u64,
     pub system: Vec<Block<'r>>,
     pub turns: Vec<Turn<'r>>,
@@ -319,7 +320,9 @@ impl<'r> Body<'r> {
 impl Serialize for Body<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("model", self.model)?;
+        if let Some(model) = self.model {
+            m.serialize_entry("model", model)?;
+        }
         m.serialize_entry("max_tokens", &self.max_tokens)?;
         if !self.system.is_empty() {
             m.serialize_entry("system", &self.system)?;

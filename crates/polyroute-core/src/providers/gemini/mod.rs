@@ -84,6 +84,20 @@ pub(crate) fn build_request(
     req: &ChatRequest,
     opts: &TranslateOptions<'_>,
 ) -> Result<NativeRequest> {
+    build(req, opts, false)
+}
+
+/// The same request in Vertex AI's form: the body is identical; the path is
+/// `/publishers/google/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`) below the project's
+/// location URL.
+pub(crate) fn build_vertex_request(
+    req: &ChatRequest,
+    opts: &TranslateOptions<'_>,
+) -> Result<NativeRequest> {
+    build(req, opts, true)
+}
+
+fn build(req: &ChatRequest, opts: &TranslateOptions<'_>, vertex: bool) -> Result<NativeRequest> {
     let gen = generation(opts.upstream_model);
     let echo_ids = gen >= 3;
     let mut dropped = Vec::new();
@@ -275,12 +289,17 @@ pub(crate) fn build_request(
     } else {
         "generateContent"
     };
-    Ok(NativeRequest {
-        body,
-        path: format!(
+    let path = if vertex {
+        format!("/publishers/google/models/{model}:{method}")
+    } else {
+        format!(
             "/{}/models/{model}:{method}",
             opts.gemini_api_version.as_str()
-        ),
+        )
+    };
+    Ok(NativeRequest {
+        body,
+        path,
         headers: Vec::new(),
         dropped,
         hints,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The class of one attempt's outcome. Dialects classify provider answers into these; [`super::Plan::next`]
+/// The class of one attempt's outcome. Dialects classify provider answers into these; the plan's `next`
 /// decides from them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +30,26 @@ pub enum OutcomeClass {
 }
 
 impl OutcomeClass {
+    /// Every class, in declaration order.
+    pub const ALL: [Self; 10] = [
+        Self::Success,
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::Timeout,
+        Self::ContextLength,
+        Self::Moderation,
+        Self::Auth,
+        Self::InvalidRequest,
+        Self::PaymentRequired,
+        Self::NotFound,
+    ];
+
+    /// The class whose [`code`](Self::code) is `code`.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// Stable snake_case code (used in `previous_errors[].code`).
     #[must_use]
     pub fn code(self) -> &'static str {
@@ -132,5 +152,30 @@ impl Outcome {
             provider_code: None,
             latency_ms: None,
         }
+    }
+}
+
+/// Serde for an [`OutcomeClass`] written as its [`code`](OutcomeClass::code) (`rate_limited`,
+/// `context_length_exceeded`, `authentication`, …): the shape of `previous_errors[].code` and `attempts[].code`.
+pub mod as_code {
+    use super::OutcomeClass;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write the code.
+    ///
+    /// # Errors
+    /// Only the serializer's own.
+    pub fn serialize<S: Serializer>(c: &OutcomeClass, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.code())
+    }
+
+    /// Read a code.
+    ///
+    /// # Errors
+    /// An unknown code.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OutcomeClass, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        OutcomeClass::from_code(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome code {s:?}")))
     }
 }

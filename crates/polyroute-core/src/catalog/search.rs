@@ -1,0 +1,103 @@
+//! Finding models by a misspelt slug: legacy-spelling normalization and edit-distance suggestions.
+
+use super::Catalog;
+
+/// Normalize legacy spellings of a model slug: lowercase; `-` between two digits becomes `.` (`claude-3-5` →
+/// `claude-3.5`).
+#[must_use]
+pub fn normalize_slug(s: &str) -> String {
+    let lower = s.trim().to_ascii_lowercase();
+    let b = lower.as_bytes();
+    let mut out = String::with_capacity(lower.len());
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'-'
+            && i > 0
+            && i + 1 < b.len()
+            && b[i - 1].is_ascii_digit()
+            && b[i + 1].is_ascii_digit()
+        {
+            // Only single-digit version parts (`3-5`), not dates (`2024-08-06`).
+            let prev_single = i < 2 || !b[i - 2].is_ascii_digit();
+            let next_single = i + 2 >= b.len() || !b[i + 2].is_ascii_digit();
+            if prev_single && next_single {
+                out.push('.');
+                continue;
+            }
+        }
+        out.push(c as char);
+    }
+    out
+}
+
+impl Catalog {
+    /// The `n` catalog ids closest to `slug` (edit distance on the normalized strings; shared author first): the
+    /// suggestions of a `model_not_found` error.
+    #[must_use]
+    pub fn closest_ids(&self, slug: &str, n: usize) -> Vec<String> {
+        let target = normalize_slug(slug);
+        let author = target.split('/').next().unwrap_or("");
+        let mut scored: Vec<(usize, &str)> = self
+            .models()
+            .iter()
+            .filter(|m| !m.id.contains(':'))
+            .map(|m| {
+                let d = levenshtein(&target, &m.id);
+                let penalty = if m.id.split('/').next() == Some(author) {
+                    0
+                } else {
+                    8
+                };
+                (d + penalty, m.id.as_str())
+            })
+            .collect();
+        scored.sort_unstable();
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(_, s)| s.to_string())
+            .collect()
+    }
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let a = a.as_bytes();
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_legacy_versions() {
+        assert_eq!(
+            normalize_slug("anthropic/Claude-3-5-Sonnet"),
+            "anthropic/claude-3.5-sonnet"
+        );
+        assert_eq!(
+            normalize_slug("openai/gpt-4o-2024-08-06"),
+            "openai/gpt-4o-2024-08-06"
+        );
+        assert_eq!(
+            normalize_slug("meta-llama/llama-3-3-70b-instruct"),
+            "meta-llama/llama-3.3-70b-instruct"
+        );
+    }
+
+    #[test]
+    fn edit_distance() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+    }
+}
