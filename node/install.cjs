@@ -39,7 +39,9 @@ function platformSuffix() {
 function loads() {
   // A fresh process: a failed require is cached in this one.
   const r = spawnSync(process.execPath, ['-e', "require('./index.js')"], { cwd: here, encoding: 'utf8' })
-  return { ok: r.status === 0, error: (r.stderr || '').trim().split('\n').slice(0, 3).join('\n') }
+  const lines = (r.stderr || '').trim().split('\n')
+  const error = lines.find((l) => /^\s*(Error|\w+Error)\b/.test(l)) || lines[lines.length - 1] || ''
+  return { ok: r.status === 0, error: error.trim() }
 }
 
 function findSource() {
@@ -79,7 +81,8 @@ function main() {
   if (missing.length > 0) {
     say(
       `no prebuilt addon for ${suffix}, and building one from source needs: ${missing.join('; ')}.\n` +
-        `  Install what is missing and run npm install again.\n  Loading the addon said: ${first.error}`,
+        '  Install what is missing and run npm install again.' +
+        (/Cannot find native binding/.test(first.error) ? '' : `\n  Loading the addon said: ${first.error}`),
     )
     return 1
   }

@@ -2,7 +2,7 @@
 // `npm pack` / `npm publish` hooks (prepack, postpack): bundle the Rust source the addon is built from into
 // rust/, so that installing the tarball on a platform without a prebuilt addon can build one (install.cjs).
 // rust/ is a minimal Cargo workspace: the engine, its core, the Node binding and the loopback mock (a
-// dev-dependency Cargo resolves), the lock trimmed to them. `node pack-source.cjs clean` removes it again.
+// dev-dependency Cargo resolves), the lock trimmed to them; plus copies of the license files. `clean` removes both.
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -14,6 +14,7 @@ const out = path.join(here, 'rust')
 const crates = ['crates/polyroute-core', 'crates/polyroute', 'crates/polyroute-mock', 'bindings/node']
 // Never shipped: tests, benchmarks' outputs, build output.
 const skip = new Set(['tests', 'target', 'node_modules'])
+const licenses = ['LICENSE-MIT', 'LICENSE-APACHE']
 
 function copyDir(from, to) {
   fs.mkdirSync(to, { recursive: true })
@@ -32,6 +33,8 @@ function bundle() {
   for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'Cargo.lock']) {
     fs.copyFileSync(path.join(repo, f), path.join(out, f))
   }
+  // npm skips symlinks: the package's own license files are copies, made here and removed by `clean`.
+  for (const f of licenses) fs.copyFileSync(path.join(repo, f), path.join(here, f))
   // The workspace manifest with only the bundled members; workspace.package and .dependencies stay as they are.
   const manifest = fs
     .readFileSync(path.join(repo, 'Cargo.toml'), 'utf8')
@@ -47,7 +50,10 @@ function bundle() {
 
 const cmd = process.argv[2]
 if (cmd === 'bundle') bundle()
-else if (cmd === 'clean') fs.rmSync(out, { recursive: true, force: true })
+else if (cmd === 'clean') {
+  fs.rmSync(out, { recursive: true, force: true })
+  for (const f of licenses) fs.rmSync(path.join(here, f), { force: true })
+}
 else {
   console.error('usage: node pack-source.cjs bundle|clean')
   process.exitCode = 2
