@@ -95,7 +95,7 @@ while IFS=$'\t' read -r n file lang heading line; do
         WHEEL=$(ls "$CARGO_TARGET_DIR"/py-wheels/polyroute-*.whl | head -1)
       fi
       sed -e "s#\.venv#$VENV#g" \
-        -e "s#^pip install ./python #pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $WHEEL \&\& pip install --quiet --disable-pip-version-check #" \
+        -e "s#^pip install ./python #pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $WHEEL \&\& pip install --quiet --disable-pip-version-check --upgrade #" \
         "$block" >"$TMP/py-setup.sh"
       grep -q -- "$WHEEL" "$TMP/py-setup.sh" || fail "$where: the pip install line changed; update readme.sh"
       (cd "$TMP" && bash -euo pipefail "$TMP/py-setup.sh") || fail "$where failed"
