@@ -205,8 +205,29 @@ console.log("node sdk: 7 scenarios passed");
 JSEOF
 node "$NPMDIR/sdk_test.mjs"
 
-# 4. Graceful stop.
+# 4. The README's "With the OpenAI SDKs" examples (the ```python and ```js blocks of the Gateway section), as
+# written, against this gateway.
+"$ROOT/scripts/readme-blocks" "$TMP/blocks" README.md >"$TMP/blocks.idx"
+N_SDK=0
+while IFS=$'\t' read -r n _file lang heading _line; do
+  [ "$heading" = "With the OpenAI SDKs" ] || continue
+  case "$lang" in
+    python)
+      sed "s#http://127.0.0.1:8080#$URL#g" "$TMP/blocks/$n.$lang" >"$TMP/readme_$n.py"
+      out=$(POLYROUTE_KEY="$KEY" "$VENV/bin/python" "$TMP/readme_$n.py") ;;
+    js)
+      sed "s#http://127.0.0.1:8080#$URL#g" "$TMP/blocks/$n.$lang" >"$NPMDIR/readme_$n.mjs"
+      out=$(cd "$NPMDIR" && POLYROUTE_KEY="$KEY" node "readme_$n.mjs") ;;
+    *) echo "README: no runner for a $lang block under 'With the OpenAI SDKs'" >&2; exit 1 ;;
+  esac
+  case "$out" in *"hi"*) ;; *) echo "README $lang SDK example printed: $out" >&2; exit 1 ;; esac
+  N_SDK=$((N_SDK + 1))
+done <"$TMP/blocks.idx"
+[ "$N_SDK" -eq 2 ] || { echo "expected 2 SDK examples in the README, ran $N_SDK" >&2; exit 1; }
+echo "README SDK examples: ok ($N_SDK)"
+
+# 5. Graceful stop.
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 SERVE_PID=""
-echo "serve.sh: README examples, python sdk, node sdk: 3 passed, 0 failed"
+echo "serve.sh: README examples, python sdk, node sdk, README sdk examples: 4 passed, 0 failed"

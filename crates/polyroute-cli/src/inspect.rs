@@ -5,13 +5,17 @@ use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
 
-use anyhow::{anyhow, Context as _, Result};
+use std::collections::BTreeSet;
+
+use anyhow::{anyhow, bail, Context as _, Result};
 use polyroute_core::catalog::ModelFilter;
 use polyroute_core::cost::{cost, CostContext};
 use polyroute_core::plan::{plan, HealthSnapshot, PlanContext};
 use polyroute_core::{Catalog, ChatRequest, Error, Usage};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+
+use crate::present::{self, Col, Screen};
 
 /// Load the embedded catalog, a catalog file, and/or an overlay.
 ///
@@ -39,9 +43,63 @@ pub fn load_catalog(catalog: Option<&Path>, overlay: Option<&Path>) -> Result<Ca
     }
 }
 
+/// Reject filter values the catalog does not know (`--provider nonexistent`, `--input imgae`, `--param toolz`),
+/// naming the close matches, instead of listing 0 models.
+///
+/// # Errors
+/// The first unknown value, with suggestions.
+pub fn check_filter(catalog: &Catalog, filter: &ModelFilter) -> Result<()> {
+    let mut inputs = BTreeSet::new();
+    let mut outputs = BTreeSet::new();
+    let mut params = BTreeSet::new();
+    for m in catalog.models() {
+        inputs.extend(m.architecture.input_modalities.iter().map(String::as_str));
+        outputs.extend(m.architecture.output_modalities.iter().map(String::as_str));
+        params.extend(m.supported_parameters.iter().map(String::as_str));
+    }
+    let known = |set: &BTreeSet<&str>, v: &str| set.iter().any(|k| k.eq_ignore_ascii_case(v));
+    if let Some(x) = &filter.input_modality {
+        if !known(&inputs, x) {
+            bail!(
+                "--input: {}",
+                present::unknown("input modality", x, &Vec::from_iter(inputs))
+            );
+        }
+    }
+    if let Some(x) = &filter.output_modality {
+        if !known(&outputs, x) {
+            bail!(
+                "--output: {}",
+                present::unknown("output modality", x, &Vec::from_iter(outputs))
+            );
+        }
+    }
+    for p in &filter.supported_parameters {
+        if !known(&params, p) {
+            bail!(
+                "--param: {}",
+                present::unknown("parameter", p, &Vec::from_iter(params))
+            );
+        }
+    }
+    if let Some(p) = &filter.provider {
+        if catalog.provider(p).is_none() {
+            let mut names: Vec<&str> = Vec::new();
+            for info in catalog.providers() {
+                names.push(info.slug.as_str());
+                if !info.name.eq_ignore_ascii_case(&info.slug) {
+                    names.push(info.name.as_str());
+                }
+            }
+            bail!("--provider: {}", present::unknown("provider", p, &names));
+        }
+    }
+    Ok(())
+}
+
 /// `polyroute models`: list models passing the filter.
 #[must_use]
-pub fn models(catalog: &Catalog, filter: &ModelFilter, as_json: bool) -> String {
+pub fn models(catalog: &Catalog, filter: &ModelFilter, as_json: bool, screen: Screen) -> String {
     let list = catalog.filter_models(filter);
     if as_json {
         let data: Vec<Value> = list
@@ -50,37 +108,61 @@ pub fn models(catalog: &Catalog, filter: &ModelFilter, as_json: bool) -> String 
             .collect();
         return format!("{}\n", json!({ "data": data, "total_count": list.len() }));
     }
-    let mut out = String::new();
+    let m = Decimal::from(1_000_000);
+    let price = |model: &polyroute_core::catalog::Model, d: Decimal| {
+        if model.is_router() {
+            "var".to_string()
+        } else {
+            present::decimal(d * m)
+        }
+    };
+    let pin = present::align_decimals(
+        &list
+            .iter()
+            .map(|x| price(x, x.pricing.prompt))
+            .collect::<Vec<_>>(),
+    );
+    let pout = present::align_decimals(
+        &list
+            .iter()
+            .map(|x| price(x, x.pricing.completion))
+            .collect::<Vec<_>>(),
+    );
+    let rows = list
+        .iter()
+        .zip(pin.into_iter().zip(pout))
+        .map(|(model, (pin, pout))| {
+            let providers: Vec<&str> = model.endpoints.iter().map(|e| e.tag.as_str()).collect();
+            vec![
+                model.id.clone(),
+                model
+                    .context_length
+                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                pin,
+                pout,
+                model.endpoints.len().to_string(),
+                providers.join(", "),
+            ]
+        })
+        .collect();
+    let mut out = present::table(
+        screen,
+        &[
+            ("model", Col::Keep),
+            ("context", Col::Number),
+            ("$/M in", Col::Number),
+            ("$/M out", Col::Number),
+            ("eps", Col::Number),
+            ("providers", Col::Wrap),
+        ],
+        rows,
+    );
     let _ = writeln!(
         out,
-        "{:<52} {:>9} {:>9} {:>9} {:>4}  providers",
-        "model", "context", "$/M in", "$/M out", "eps"
+        "{} model{}",
+        list.len(),
+        if list.len() == 1 { "" } else { "s" }
     );
-    let m = Decimal::from(1_000_000);
-    for model in &list {
-        let providers: Vec<&str> = model.endpoints.iter().map(|e| e.tag.as_str()).collect();
-        let (pin, pout) = if model.is_router() {
-            ("var".to_string(), "var".to_string())
-        } else {
-            (
-                (model.pricing.prompt * m).normalize().to_string(),
-                (model.pricing.completion * m).normalize().to_string(),
-            )
-        };
-        let _ = writeln!(
-            out,
-            "{:<52} {:>9} {:>9} {:>9} {:>4}  {}",
-            model.id,
-            model
-                .context_length
-                .map_or_else(|| "-".into(), |c| c.to_string()),
-            pin,
-            pout,
-            model.endpoints.len(),
-            providers.join(", ")
-        );
-    }
-    let _ = writeln!(out, "{} models", list.len());
     out
 }
 
@@ -133,7 +215,13 @@ pub struct PlanOutput {
 
 /// `polyroute plan`.
 #[must_use]
-pub fn plan_command(catalog: &Catalog, request: &Value, seed: u64, as_json: bool) -> PlanOutput {
+pub fn plan_command(
+    catalog: &Catalog,
+    request: &Value,
+    seed: u64,
+    as_json: bool,
+    screen: Screen,
+) -> PlanOutput {
     let health = HealthSnapshot::default();
     let ctx = PlanContext {
         seed,
@@ -158,46 +246,66 @@ pub fn plan_command(catalog: &Catalog, request: &Value, seed: u64, as_json: bool
             if let Some(r) = &p.router {
                 let _ = writeln!(out, "router: {r}");
             }
-            let _ = writeln!(
-                out,
-                "\n  # {:<40} {:<24} {:>9} {:>9}  why",
-                "model", "endpoint", "$/M in", "$/M out"
-            );
             let m = Decimal::from(1_000_000);
-            for (i, a) in p.attempts.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{:>3} {:<40} {:<24} {:>9} {:>9}  {}",
-                    i + 1,
-                    a.model,
-                    a.tag,
-                    (a.pricing.prompt * m).normalize(),
-                    (a.pricing.completion * m).normalize(),
-                    a.reason
-                );
-            }
+            let pin = present::align_decimals(
+                &p.attempts
+                    .iter()
+                    .map(|a| present::decimal(a.pricing.prompt * m))
+                    .collect::<Vec<_>>(),
+            );
+            let pout = present::align_decimals(
+                &p.attempts
+                    .iter()
+                    .map(|a| present::decimal(a.pricing.completion * m))
+                    .collect::<Vec<_>>(),
+            );
+            let rows = p
+                .attempts
+                .iter()
+                .zip(pin.into_iter().zip(pout))
+                .enumerate()
+                .map(|(i, (a, (pin, pout)))| {
+                    vec![
+                        (i + 1).to_string(),
+                        a.model.clone(),
+                        a.tag.clone(),
+                        pin,
+                        pout,
+                        a.reason.to_string(),
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            out.push_str(&present::table(
+                screen,
+                &[
+                    ("#", Col::Number),
+                    ("model", Col::Keep),
+                    ("endpoint", Col::Keep),
+                    ("$/M in", Col::Number),
+                    ("$/M out", Col::Number),
+                    ("why", Col::Wrap),
+                ],
+                rows,
+            ));
             if !p.excluded.is_empty() {
                 let _ = writeln!(out, "\nexcluded:");
-                for e in &p.excluded {
-                    let _ = writeln!(
-                        out,
-                        "    {:<40} {:<24} {:<20} {}",
-                        e.model,
-                        e.endpoint,
-                        e.reason.as_str(),
-                        e.detail
-                    );
-                }
+                out.push_str(&exclusions(
+                    p.excluded
+                        .iter()
+                        .map(|e| (&e.model, &e.endpoint, e.reason.as_str(), &e.detail)),
+                    screen,
+                ));
             }
             let _ = writeln!(
                 out,
-                "\nprimary $/M in/out: {}/{}   worst case across fallbacks: {}/{}{}",
-                p.primary_prices.prompt,
-                p.primary_prices.completion,
-                p.worst_case_prices.prompt,
-                p.worst_case_prices.completion,
+                "\nprimary $/M in/out: {}/{}\nworst case across fallbacks: {}/{}{}",
+                present::decimal(p.primary_prices.prompt),
+                present::decimal(p.primary_prices.completion),
+                present::decimal(p.worst_case_prices.prompt),
+                present::decimal(p.worst_case_prices.completion),
                 if p.fallback_costs_more {
-                    "   (a fallback costs more than the primary)"
+                    " (a fallback costs more than the primary)"
                 } else {
                     ""
                 }
@@ -208,7 +316,7 @@ pub fn plan_command(catalog: &Catalog, request: &Value, seed: u64, as_json: bool
             }
         }
         Err(e) => PlanOutput {
-            text: error_text(&e, as_json),
+            text: error_text(&e, as_json, screen),
             failed: true,
         },
     }
@@ -216,24 +324,42 @@ pub fn plan_command(catalog: &Catalog, request: &Value, seed: u64, as_json: bool
 
 /// Render an error for the terminal or as the OpenRouter envelope.
 #[must_use]
-pub fn error_text(e: &Error, as_json: bool) -> String {
+pub fn error_text(e: &Error, as_json: bool, screen: Screen) -> String {
     if as_json {
         return format!("{}\n", e.to_envelope());
     }
     let mut out = format!("error [{}] (HTTP {}): {e}\n", e.code(), e.http_status());
     if let Some(u) = e.unavailable() {
-        for x in &u.excluded {
-            let _ = writeln!(
-                out,
-                "    {:<40} {:<24} {:<20} {}",
-                x.model,
-                x.endpoint,
-                x.reason.as_str(),
-                x.detail
-            );
+        if !u.excluded.is_empty() {
+            out.push_str(&exclusions(
+                u.excluded
+                    .iter()
+                    .map(|x| (&x.model, &x.endpoint, x.reason.as_str(), &x.detail)),
+                screen,
+            ));
         }
     }
     out
+}
+
+/// Excluded endpoints as a table: model, endpoint, reason, detail.
+fn exclusions<'a>(
+    rows: impl Iterator<Item = (&'a String, &'a String, &'a str, &'a String)>,
+    screen: Screen,
+) -> String {
+    let rows = rows
+        .map(|(m, e, r, d)| vec![m.clone(), e.clone(), r.to_string(), d.clone()])
+        .collect();
+    present::table(
+        screen,
+        &[
+            ("model", Col::Keep),
+            ("endpoint", Col::Keep),
+            ("reason", Col::Keep),
+            ("detail", Col::Wrap),
+        ],
+        rows,
+    )
 }
 
 /// `polyroute cost`.
@@ -263,7 +389,7 @@ pub fn cost_command(
             serde_json::to_value(&b).unwrap_or(Value::Null)
         ));
     }
-    let mut out = String::new();
+    let mut lines: Vec<(&str, Decimal)> = Vec::new();
     for (k, v) in [
         ("prompt", b.prompt),
         ("cache read", b.cache_read),
@@ -275,9 +401,21 @@ pub fn cost_command(
         ("web search", b.web_search),
     ] {
         if !v.is_zero() {
-            let _ = writeln!(out, "{k:<12} ${}", v.normalize());
+            lines.push((k, v));
         }
     }
-    let _ = writeln!(out, "{:<12} ${}", "total", b.total);
+    lines.push(("total", b.total));
+    let amounts = present::align_decimals(
+        &lines
+            .iter()
+            .map(|(_, v)| present::usd(*v))
+            .collect::<Vec<_>>(),
+    );
+    let width = amounts.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for ((k, _), amount) in lines.iter().zip(amounts) {
+        let line = format!("{k:<12} {amount:>width$}");
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
     Ok(out)
 }

@@ -2,4 +2,5 @@
 
 pub mod catalog_build;
 pub mod inspect;
+pub mod present;
 pub mod serve;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use polyroute_cli::present::Screen;
 use polyroute_cli::{catalog_build, inspect};
 use polyroute_core::catalog::ModelFilter;
 use polyroute_core::Usage;
@@ -190,7 +191,7 @@ fn main() -> ExitCode {
             search,
             json,
             cat,
-        } => inspect::load_catalog(cat.catalog.as_deref(), cat.overlay.as_deref()).map(|c| {
+        } => inspect::load_catalog(cat.catalog.as_deref(), cat.overlay.as_deref()).and_then(|c| {
             let filter = ModelFilter {
                 input_modality: input,
                 output_modality: output,
@@ -200,7 +201,9 @@ fn main() -> ExitCode {
                 free: free.then_some(true),
                 search,
             };
-            print!("{}", inspect::models(&c, &filter, json));
+            inspect::check_filter(&c, &filter)?;
+            print!("{}", inspect::models(&c, &filter, json, Screen::stdout()));
+            Ok(())
         }),
         Command::Plan {
             request,
@@ -228,7 +231,7 @@ fn main() -> ExitCode {
                         anyhow::bail!("give a request file (or - for stdin) or --model")
                     }
                 };
-                let out = inspect::plan_command(&c, &req, seed, json);
+                let out = inspect::plan_command(&c, &req, seed, json, Screen::stdout());
                 print!("{}", out.text);
                 Ok(out.failed)
             };

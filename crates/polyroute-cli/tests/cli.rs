@@ -167,3 +167,75 @@ fn models_filters_and_cost() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("model_not_found"));
 }
+
+/// Unknown filter values are errors naming the close match, not "0 models".
+#[test]
+fn models_rejects_unknown_filter_values_with_a_suggestion() {
+    for (args, expect) in [
+        (&["--provider", "opneai"][..], "did you mean \"openai\""),
+        (&["--input", "imgae"][..], "did you mean \"image\""),
+        (&["--param", "toolz"][..], "did you mean \"tools\""),
+        (&["--provider", "nonexistent"][..], "known: ai21"),
+    ] {
+        let mut full = vec!["models"];
+        full.extend_from_slice(args);
+        let out = polyroute(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let out = polyroute(&["models", "--provider", "DeepInfra", "--param", "tools"]);
+    assert!(out.status.success());
+}
+
+/// Off a terminal, COLUMNS sets the width (no colour); without it, one line per row.
+#[test]
+fn tables_fit_columns_and_align_prices() {
+    let run = |columns: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_polyroute"));
+        c.args([
+            "plan",
+            "-m",
+            "meta-llama/llama-3.3-70b-instruct",
+            "--seed",
+            "3",
+        ]);
+        match columns {
+            Some(w) => c.env("COLUMNS", w),
+            None => c.env_remove("COLUMNS"),
+        };
+        let out = c.output().expect("run polyroute");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let narrow = run(Some("90"));
+    assert!(narrow.lines().all(|l| l.chars().count() <= 90), "{narrow}");
+    assert!(!narrow.contains('\u{1b}'), "no colour off a terminal");
+    let wide = run(None);
+    assert!(wide.lines().any(|l| l.chars().count() > 90), "{wide}");
+    // Prices: the decimal points of one column line up.
+    let rows: Vec<&str> = wide
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert!(rows.len() >= 5, "{wide}");
+    let header = wide.lines().find(|l| l.contains("$/M in")).expect("header");
+    let col = header.find("$/M in").expect("column");
+    let dots: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            // Where the integer part of the price ends (its decimal point, present or implied).
+            let s = &r[col..];
+            let start = s.find(|c: char| c.is_ascii_digit()).expect("a price");
+            col + start + s[start..].find(|c: char| !c.is_ascii_digit()).unwrap_or(0)
+        })
+        .collect();
+    assert!(dots.windows(2).all(|w| w[0] == w[1]), "{wide}");
+    let out = polyroute(&["cost", "-m", "openai/gpt-4o", "--prompt-tokens", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("$0.0000025") && !text.contains("e-"),
+        "{text}"
+    );
+}
