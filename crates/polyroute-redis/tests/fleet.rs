@@ -89,7 +89,7 @@ async fn a_hundred_routers_never_exceed_the_budget_and_use_it_up() {
                         let scopes = [Scope::Router, key.clone()];
                         assert!(b.settle(&id, &scopes, Some(cost)).await.unwrap());
                         // A replayed settle (a retry after a lost reply) never bills twice.
-                        if i % 10 == 0 {
+                        if i.is_multiple_of(10) {
                             assert!(!b.settle(&id, &scopes, Some(cost)).await.unwrap());
                         }
                         *billed_total.lock().unwrap() += cost;
