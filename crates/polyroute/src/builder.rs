@@ -13,6 +13,7 @@ use crate::attempt::prepare::Upstream;
 use crate::config::{Options, ProviderSettings};
 use crate::health::HealthStore;
 use crate::router::{http_client, Inner, Router};
+use crate::router_config::{closest, RouterConfig};
 use crate::secret::ApiKey;
 use crate::state::memory::{MemoryBudget, MemoryLedger, MemoryRate, MemorySticky};
 use crate::state::{Ledger, MemoryHealth, Stores};
@@ -30,6 +31,24 @@ pub struct RouterBuilder {
     ledger: Option<Arc<dyn Ledger>>,
     ledger_path: Option<PathBuf>,
     health: Option<Arc<dyn HealthStore>>,
+    config_catalog: Option<Value>,
+    config_overlay: Option<Value>,
+    needs_state: bool,
+}
+
+/// A catalog or overlay given as a file path, JSON text, or the object itself.
+fn json_source(v: &Value, what: &str) -> Result<String> {
+    match v {
+        Value::String(s) if s.trim_start().starts_with('{') => Ok(s.clone()),
+        Value::String(p) => std::fs::read_to_string(p).map_err(|e| Error::Internal {
+            message: format!("cannot read {what} {p}: {e}"),
+        }),
+        Value::Object(_) => Ok(v.to_string()),
+        _ => Err(Error::invalid(
+            what,
+            "expected a file path, JSON text or an object",
+        )),
+    }
 }
 
 impl std::fmt::Debug for RouterBuilder {
@@ -116,6 +135,27 @@ impl RouterBuilder {
         self
     }
 
+    /// Apply a whole [`RouterConfig`]: providers, options, ledger file, and its catalog and overlay unless
+    /// [`Self::catalog`] (or its siblings) and [`Self::overlay`] set them. Its `state` servers are opened by
+    /// `polyroute-stores`, whose [`Stores`] go to [`Self::stores`]; building with `state` set and no stores is an
+    /// error rather than a silent fallback to memory.
+    #[must_use]
+    pub fn config(mut self, c: &RouterConfig) -> Self {
+        self.opts = c.options();
+        for (slug, s) in c.provider_settings() {
+            self.providers.insert(slug, s);
+        }
+        if let Some(p) = &c.ledger_path {
+            self.ledger_path = Some(p.clone());
+        }
+        self.config_catalog.clone_from(&c.catalog);
+        if self.overlay.is_none() {
+            self.config_overlay.clone_from(&c.overlay);
+        }
+        self.needs_state = !c.state.is_empty();
+        self
+    }
+
     /// Use this health store (default: in memory).
     #[must_use]
     pub fn health_store(mut self, h: Arc<dyn HealthStore>) -> Self {
@@ -137,10 +177,35 @@ impl RouterBuilder {
                 })?;
                 Catalog::from_json(&t)?
             }
-            (None, None, None) => Catalog::embedded()?,
+            (None, None, None) => match &self.config_catalog {
+                Some(v) => Catalog::from_json(&json_source(v, "catalog")?)?,
+                None => Catalog::embedded()?,
+            },
         };
         if let Some(o) = &self.overlay {
             catalog = catalog.overlay(o)?;
+        } else if let Some(o) = &self.config_overlay {
+            let text = json_source(o, "overlay")?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid("overlay", e.to_string()))?;
+            catalog = catalog.overlay(&v)?;
+        }
+        if self.needs_state && self.stores.is_none() {
+            return Err(Error::invalid(
+                "state",
+                "redis/postgres state is opened by polyroute-stores (`polyroute_stores::open`), not by the engine",
+            ));
+        }
+        for slug in self.providers.keys() {
+            if catalog.providers().iter().all(|p| &p.slug != slug) {
+                let hint = closest(slug, catalog.providers().iter().map(|p| p.slug.as_str()))
+                    .map(|c| format!(" (did you mean {c:?}?)"))
+                    .unwrap_or_default();
+                return Err(Error::invalid(
+                    "providers",
+                    format!("unknown provider {slug:?}{hint}"),
+                ));
+            }
         }
         let opts = self.opts;
         let mut upstreams = HashMap::new();

@@ -19,6 +19,35 @@ use crate::builder::RouterBuilder;
 use crate::config::Options;
 use crate::state::{Scope, Stores};
 
+/// Inputs of [`Router::plan_with`] (camelCase spellings accepted); each absent one is the router's own.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanInputs {
+    /// Seed of the weighted random order (default 0).
+    pub seed: Option<u64>,
+    /// Health observations (default: the router's observed health).
+    pub health: Option<plan::HealthSnapshot>,
+    /// Provider slugs holding credentials (default: the router's).
+    pub credentials: Option<Vec<String>>,
+    /// Endpoint tag the conversation is stuck to.
+    pub sticky: Option<String>,
+    /// Model a router (`openrouter/auto`) chose earlier in this session.
+    #[serde(alias = "previousModel")]
+    pub previous_model: Option<String>,
+}
+
+/// Conditions of [`Router::cost_with`] (camelCase spellings accepted).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostInputs {
+    /// Minute of the UTC day (0–1439) for time-window prices; absent = ignore time windows.
+    #[serde(alias = "utcMinute")]
+    pub utc_minute: Option<u16>,
+    /// The response's finish reason (default `"stop"`).
+    #[serde(alias = "finishReason")]
+    pub finish_reason: Option<String>,
+}
+
 pub(crate) struct Inner {
     pub catalog: Catalog,
     /// Connect timeout of every HTTP client this router opens.
@@ -83,6 +112,67 @@ impl Router {
     #[must_use]
     pub fn builder() -> RouterBuilder {
         RouterBuilder::default()
+    }
+
+    /// A router from a whole [`RouterConfig`](crate::RouterConfig) (`state` servers need
+    /// [`RouterBuilder::stores`]; see `polyroute-stores`).
+    ///
+    /// # Errors
+    /// As [`RouterBuilder::build`], and an unknown provider slug.
+    pub fn from_config(c: &crate::RouterConfig) -> Result<Router> {
+        Router::builder().config(c).build()
+    }
+
+    /// The plan with explicit inputs; every input left out is the router's own (seed 0, its credentials, its
+    /// observed health). Both bindings' `plan(request, …)` call this, so they plan alike.
+    ///
+    /// # Errors
+    /// As [`Router::plan`].
+    pub fn plan_with(&self, req: &ChatRequest, inputs: &PlanInputs) -> Result<plan::Plan> {
+        let observed;
+        let health = match &inputs.health {
+            Some(h) => h,
+            None => {
+                observed = self.inner.stores.health.snapshot();
+                &*observed
+            }
+        };
+        let creds: Option<BTreeSet<String>> = inputs
+            .credentials
+            .as_ref()
+            .map(|c| c.iter().cloned().collect());
+        let ctx = PlanContext {
+            seed: inputs.seed.unwrap_or(0),
+            health,
+            credentials: Some(creds.as_ref().unwrap_or(&self.inner.credentials)),
+            sticky: inputs.sticky.as_deref(),
+            previous_router_model: inputs.previous_model.as_deref(),
+        };
+        plan::plan(&self.inner.catalog, req, &ctx)
+    }
+
+    /// Cost with explicit conditions: `utc_minute` absent ignores time-window prices, `finish_reason` absent is
+    /// `"stop"` (a blank one applies zero-completion insurance). Both bindings' `cost(…, context)` call this.
+    ///
+    /// # Errors
+    /// As [`Router::cost`].
+    pub fn cost_with(
+        &self,
+        model: &str,
+        usage: &Value,
+        provider: Option<&str>,
+        inputs: &CostInputs,
+    ) -> Result<Value> {
+        let pricing = self.inner.catalog.pricing_for(model, provider)?;
+        let u: Usage = serde_json::from_value(usage.clone())
+            .map_err(|e| Error::invalid("usage", e.to_string()))?;
+        let ctx = CostContext {
+            utc_minute: inputs.utc_minute,
+            finish_reason: Some(inputs.finish_reason.as_deref().unwrap_or("stop")),
+        };
+        serde_json::to_value(cost::cost(pricing, &u, ctx)).map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })
     }
 
     /// The same router (catalog, credentials, ledger, spend, health, sticky routing) with its own upstream
