@@ -141,6 +141,9 @@ enum Command {
         /// Data directory [default: $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
+        /// The gateway's configuration file: its `[server] data_dir` is used unless --data-dir is given.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -180,7 +183,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve_cmd::serve(args),
-        Command::Keys { command, data_dir } => serve_cmd::keys(command, data_dir.as_deref()),
+        Command::Keys {
+            command,
+            data_dir,
+            config,
+        } => serve_cmd::keys(command, data_dir.as_deref(), config.as_deref()),
         Command::Models {
             input,
             output,

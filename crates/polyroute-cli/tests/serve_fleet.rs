@@ -32,13 +32,10 @@ async fn get(url: &str, key: &str, path: &str) -> Value {
 /// shares with the others is `[state]`.
 async fn replica(env: &Env, dir: &Path) -> Running {
     std::fs::copy(env.data().join("keys.json"), dir.join("keys.json")).unwrap();
-    let shared = env
-        .cfg
-        .state
-        .connect(env.cfg.ledger.as_deref(), dir)
+    let shared = serve::state::connect(&env.cfg.router.state, env.cfg.ledger.as_deref(), dir)
         .await
         .unwrap();
-    assert!(shared.is_some() != env.cfg.state.is_empty());
+    assert!(shared.is_some() != env.cfg.router.state.is_empty());
     let gw = Arc::new(Gateway::with_state(&env.cfg, dir, shared).unwrap());
     serve::start(gw, "127.0.0.1:0".parse().unwrap())
         .await
@@ -53,8 +50,8 @@ async fn two_replicas_share_one_key_limit_one_free_tier_and_one_ledger() {
     let redis = RedisServer::start().unwrap();
     let pg = PostgresServer::start().unwrap();
     let mut env = Env::new().await;
-    env.cfg.state.redis = Some(redis.url());
-    env.cfg.state.postgres = Some(pg.create_database("gateway").unwrap());
+    env.cfg.router.state.redis = Some(redis.url());
+    env.cfg.router.state.postgres = Some(pg.create_database("gateway").unwrap());
     let limit = 0.0003; // about five worst cases of one request
     let key = env.key(Some(limit));
     let free_key = env.key(None);

@@ -347,3 +347,69 @@ async fn worker_threads_share_keys_ledger_and_ids() {
         .sum();
     assert_eq!(requests, 120, "{act}");
 }
+
+/// `polyroute keys … --config F` and `polyroute serve --config F` use the same data directory (the config's
+/// `[server] data_dir`), so a key created that way is known to the gateway; before, `keys` ignored the config
+/// and wrote to the default directory (401 at the gateway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_read_the_configured_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let alpha = polyroute_mock::MockServer::labeled("alpha").await.unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &alpha.url());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[server]\n", "[server]\ndata_dir = \"configured\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    // Neither the default directories nor the working directory may be where the key lands.
+    let elsewhere = dir.path().join("home");
+    let out = Command::new(bin())
+        .args(["keys", "create", "--label", "cfg", "--config"])
+        .arg(&cfg)
+        .env("POLYROUTE_DATA_DIR", &elsewhere)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(dir.path().join("configured/keys.json").is_file());
+    assert!(!elsewhere.join("keys.json").exists());
+    let mut child = Command::new(bin())
+        .args(["serve", "--port", "0", "--config"])
+        .arg(&cfg)
+        .env("POLYROUTE_DATA_DIR", &elsewhere)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let srv = Server {
+        child,
+        url: line.trim().trim_start_matches("listening on ").to_string(),
+    };
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/api/v1/chat/completions", srv.url))
+        .bearer_auth(&key)
+        .json(&chat("acme/chat", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list = Command::new(bin())
+        .args(["keys", "list", "--json", "--config"])
+        .arg(&cfg)
+        .env("POLYROUTE_DATA_DIR", &elsewhere)
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1));
+}

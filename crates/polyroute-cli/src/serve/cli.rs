@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::{config, keys, Config, Gateway};
+use super::{keys, Config, Gateway};
 
 /// `polyroute serve` flags.
 #[derive(Debug, clap::Args)]
@@ -85,7 +85,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let dir = config::data_dir(args.data_dir.as_deref().or(cfg.server.data_dir.as_deref()));
+    let dir = cfg.data_dir(args.data_dir.as_deref());
     let host = args
         .host
         .or_else(|| cfg.server.host.clone())
@@ -112,7 +112,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
-        let shared = cfg.state.connect(cfg.ledger.as_deref(), &dir).await?;
+        let shared = super::state::connect(&cfg.router.state, cfg.ledger.as_deref(), &dir).await?;
         let gw = Arc::new(Gateway::with_state(&cfg, &dir, shared)?);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -137,9 +137,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
 /// Run a `keys` subcommand.
 ///
 /// # Errors
-/// The key file cannot be read or written, or no key matches.
-pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>) -> Result<()> {
-    let dir = config::data_dir(data_dir);
+/// The key file cannot be read or written, no key matches, or the configuration file is invalid.
+pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>, config_file: Option<&Path>) -> Result<()> {
+    // The same data directory `serve` uses for the same flags: --data-dir, else the config's, else the default.
+    let cfg = match config_file {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let dir = cfg.data_dir(data_dir);
     let mut out = std::io::stdout();
     match cmd {
         KeysCommand::Create { label, limit } => {

@@ -1,10 +1,16 @@
 //! The gateway configuration file (TOML) and the data directory.
 //!
+//! Every key outside `[server]` and `ledger` is the engine's [`RouterConfig`] (the type the Rust builder, Python's
+//! `Router(**options)` and Node's `new Router({...})` read), written either at the top level or under `[router]`:
+//!
 //! ```toml
 //! catalog = "catalog.json"          # default: the embedded catalog
 //! overlay = "my-endpoints.json"     # merged over the catalog
-//! env_keys = true                   # read provider keys from OPENAI_API_KEY, … (default true)
+//! read_env = true                   # read provider keys from OPENAI_API_KEY, … (default true; `env_keys` also)
 //! ledger = "sqlite"                 # or "memory" (the newest 10,000 records, nothing kept across restarts)
+//! same_endpoint_retries = 1
+//! retry_backoff_ms = 200
+//! sticky_ttl_ms = 600000
 //!
 //! [server]
 //! host = "127.0.0.1"
@@ -17,59 +23,40 @@
 //! api_key = "sk-…"
 //! base_url = "http://127.0.0.1:9000/v1"
 //! headers = { "x-extra" = "1" }
+//! timeouts = { first_token_ms = 30000 }
 //!
 //! [limits]
 //! free_per_minute = 20
 //! free_per_day = 50
-//! router_usd = 100.0
+//! router_usd = 100.0                # a number or a decimal string, read exactly
+//! user_usd = { alice = "5.00" }
 //!
-//! [timeouts]                        # milliseconds
-//! first_token = 60000
+//! [timeouts]
+//! first_token_ms = 60000            # the older bare names (`first_token = 60000`) are milliseconds too
 //!
 //! [state]                           # shared by several replicas (see `serve::state`); default: none
 //! redis = "redis://127.0.0.1:6379/"
 //! postgres = "postgres://polyroute@127.0.0.1/polyroute"
 //! ```
 //!
-//! Relative paths are resolved against the directory of the configuration file.
+//! Relative paths (catalog, overlay, ledger_path, data_dir) are resolved against the directory of the file.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use polyroute::{Limits, Options, ProviderSettings, Router, Timeouts};
-use rust_decimal::Decimal;
+use polyroute::{Router, RouterConfig};
 use serde::Deserialize;
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// Catalog file (default: embedded).
-    pub catalog: Option<PathBuf>,
-    /// Overlay file merged over the catalog.
-    pub overlay: Option<PathBuf>,
-    /// Read provider keys from their environment variables.
-    pub env_keys: Option<bool>,
     /// `sqlite` (default: `<data dir>/ledger.sqlite`, durable) or `memory` (the newest 10,000 records, lost on
-    /// exit; benchmarks).
+    /// exit; benchmarks). A `ledger_path` in the router options takes precedence.
     pub ledger: Option<String>,
     /// Listener and limits of the HTTP server.
-    #[serde(default)]
     pub server: ServerSection,
-    /// Per provider: key, base URL, headers.
-    #[serde(default)]
-    pub providers: BTreeMap<String, ProviderSection>,
-    /// Spend and free-tier limits.
-    #[serde(default)]
-    pub limits: LimitsSection,
-    /// Router timeouts in milliseconds.
-    #[serde(default)]
-    pub timeouts: TimeoutsSection,
-    /// Shared state on Valkey/Redis and PostgreSQL (see [`super::state`]).
-    #[serde(default)]
-    pub state: super::state::StateSection,
+    /// The engine's options.
+    pub router: RouterConfig,
 }
 
 /// `[server]`.
@@ -94,154 +81,126 @@ pub struct ServerSection {
     pub spin_us: Option<u64>,
 }
 
-/// `[providers.<slug>]`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSection {
-    /// Provider key.
-    pub api_key: Option<String>,
-    /// Base URL override.
-    pub base_url: Option<String>,
-    /// Extra headers sent to the provider.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Credentialed without a key (local servers).
-    #[serde(default)]
-    pub no_auth: bool,
-}
-
-impl std::fmt::Debug for ProviderSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderSection")
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("base_url", &self.base_url)
-            .field("no_auth", &self.no_auth)
-            .finish_non_exhaustive()
+/// The older spellings of the file, kept working: `env_keys` for `read_env`, bare millisecond names in
+/// `[timeouts]`.
+fn legacy(t: &mut toml::Table) -> Result<()> {
+    if let Some(v) = t.remove("env_keys") {
+        anyhow::ensure!(
+            !t.contains_key("read_env"),
+            "set read_env or env_keys, not both"
+        );
+        t.insert("read_env".into(), v);
     }
-}
-
-/// `[limits]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsSection {
-    /// `:free` requests per minute per key.
-    pub free_per_minute: Option<u32>,
-    /// `:free` requests per UTC day per key.
-    pub free_per_day: Option<u32>,
-    /// Most the whole gateway may spend (USD; a number or a decimal string, read exactly).
-    #[serde(default, with = "super::money")]
-    pub router_usd: Option<Decimal>,
-}
-
-/// `[timeouts]` (milliseconds).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeoutsSection {
-    /// Connect.
-    pub connect: Option<u64>,
-    /// To the first token.
-    pub first_token: Option<u64>,
-    /// Between chunks.
-    pub idle: Option<u64>,
-    /// Whole request.
-    pub total: Option<u64>,
+    if let Some(toml::Value::Table(tt)) = t.get_mut("timeouts") {
+        for bare in ["connect", "first_token", "idle", "total"] {
+            if let Some(v) = tt.remove(bare) {
+                let unit = format!("{bare}_ms");
+                anyhow::ensure!(
+                    !tt.contains_key(&unit),
+                    "timeouts: set {unit} or {bare}, not both"
+                );
+                tt.insert(unit, v);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Config {
+    /// Parse TOML text (relative paths stay as written).
+    ///
+    /// # Errors
+    /// Invalid TOML, an unknown key (named), or a value of the wrong type.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut top: toml::Table = toml::from_str(text)?;
+        let server: ServerSection = match top.remove("server") {
+            Some(v) => v.try_into().context("[server]")?,
+            None => ServerSection::default(),
+        };
+        let ledger = match top.remove("ledger") {
+            Some(toml::Value::String(s)) => Some(s),
+            Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other}"),
+            None => None,
+        };
+        let mut router = match top.remove("router") {
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => anyhow::bail!("[router] must be a table"),
+            None => toml::Table::new(),
+        };
+        legacy(&mut top)?;
+        legacy(&mut router)?;
+        for (k, v) in top {
+            anyhow::ensure!(
+                !router.contains_key(&k),
+                "{k} is set both at the top level and in [router]"
+            );
+            router.insert(k, v);
+        }
+        let router: RouterConfig = toml::Value::Table(router).try_into()?;
+        Ok(Self {
+            ledger,
+            server,
+            router,
+        })
+    }
+
     /// Read a file (relative paths inside are resolved against its directory).
     ///
     /// # Errors
-    /// Unreadable file or invalid TOML.
+    /// Unreadable file or invalid configuration.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut c: Self =
-            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        let mut c =
+            Self::parse(&text).with_context(|| format!("invalid config {}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut Option<PathBuf>| {
-            if let Some(x) = p.as_mut() {
-                if x.is_relative() {
-                    *x = dir.join(&*x);
-                }
+        let rel = |p: &Path| {
+            if p.is_relative() {
+                dir.join(p)
+            } else {
+                p.to_path_buf()
             }
         };
-        fix(&mut c.catalog);
-        fix(&mut c.overlay);
-        fix(&mut c.server.data_dir);
+        for v in [&mut c.router.catalog, &mut c.router.overlay]
+            .into_iter()
+            .flatten()
+        {
+            if let serde_json::Value::String(s) = v {
+                if !s.trim_start().starts_with('{') {
+                    *s = rel(Path::new(s.as_str())).to_string_lossy().into_owned();
+                }
+            }
+        }
+        c.router.ledger_path = c.router.ledger_path.as_deref().map(rel);
+        c.server.data_dir = c.server.data_dir.as_deref().map(rel);
         Ok(c)
+    }
+
+    /// The data directory: `explicit`, else this file's `[server] data_dir`, else the default ([`data_dir`]).
+    #[must_use]
+    pub fn data_dir(&self, explicit: Option<&Path>) -> PathBuf {
+        data_dir(explicit.or(self.server.data_dir.as_deref()))
     }
 
     /// Build the engine with this configuration: the ledger in `data_dir`, or `stores` (from `[state]`).
     ///
     /// # Errors
-    /// A bad catalog, overlay or ledger file.
+    /// A bad catalog, overlay or ledger file, or an unknown provider.
     pub fn router(
         &self,
         data_dir: &Path,
         health: std::sync::Arc<dyn polyroute::HealthStore>,
         stores: Option<polyroute::Stores>,
     ) -> Result<Router> {
-        let mut timeouts = Timeouts::default();
-        let t = &self.timeouts;
-        let ms = Duration::from_millis;
-        if let Some(v) = t.connect {
-            timeouts.connect = ms(v);
-        }
-        if let Some(v) = t.first_token {
-            timeouts.first_token = ms(v);
-        }
-        if let Some(v) = t.idle {
-            timeouts.idle = ms(v);
-        }
-        if let Some(v) = t.total {
-            timeouts.total = ms(v);
-        }
-        let mut limits = Limits::default();
-        if let Some(v) = self.limits.free_per_minute {
-            limits.free_per_minute = v;
-        }
-        if let Some(v) = self.limits.free_per_day {
-            limits.free_per_day = v;
-        }
-        limits.router_usd = self.limits.router_usd;
-        let opts = Options {
-            timeouts,
-            limits,
-            read_env: self.env_keys.unwrap_or(true),
-            ..Options::default()
-        };
-        let mut b = Router::builder().options(opts).health_store(health);
+        let mut b = Router::builder().config(&self.router).health_store(health);
         match (stores, self.ledger.as_deref()) {
             (Some(s), _) => b = b.stores(s),
+            (None, _) if self.router.ledger_path.is_some() => {}
             (None, None | Some("sqlite")) => b = b.ledger_path(data_dir.join("ledger.sqlite")),
             (None, Some("memory")) => {}
             (None, Some(other)) => {
                 anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}")
             }
-        }
-        if let Some(p) = &self.catalog {
-            b = b.catalog_file(p);
-        }
-        if let Some(p) = &self.overlay {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read overlay {}", p.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("overlay {} is not JSON", p.display()))?;
-            b = b.overlay(v);
-        }
-        for (slug, p) in &self.providers {
-            let mut s = ProviderSettings::default();
-            if let Some(k) = p.api_key.as_ref().filter(|k| !k.is_empty()) {
-                s = ProviderSettings::with_key(k.clone());
-            }
-            if let Some(u) = &p.base_url {
-                s = s.base_url(u.clone());
-            }
-            for (k, v) in &p.headers {
-                s = s.header(k.clone(), v.clone());
-            }
-            s.no_auth = p.no_auth;
-            b = b.provider(slug.clone(), s);
         }
         b.build()
             .map_err(|e| anyhow::anyhow!("cannot build router: {e}"))
@@ -274,10 +233,12 @@ pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
+    use std::time::Duration;
 
     #[test]
     fn parses_a_full_file() {
-        let c: Config = toml::from_str(
+        let c = Config::parse(
             r#"
 catalog = "c.json"
 env_keys = false
@@ -294,9 +255,88 @@ free_per_minute = 2
         )
         .unwrap_or_default();
         assert_eq!(c.server.body_limit, Some(1024));
-        assert_eq!(c.limits.free_per_minute, Some(2));
-        assert!(format!("{:?}", c.providers).contains("redacted"));
-        assert!(!format!("{:?}", c.providers).contains("sk-test-fake"));
-        assert!(toml::from_str::<Config>("bogus = 1").is_err());
+        assert_eq!(c.router.limits.free_per_minute, Some(2));
+        assert_eq!(c.router.read_env, Some(false));
+        assert!(format!("{:?}", c.router.providers).contains("redacted"));
+        assert!(!format!("{:?}", c.router.providers).contains("sk-test-fake"));
+        assert!(Config::parse("bogus = 1").is_err());
+        assert!(Config::parse("[limits]\nrouter = 1").is_err());
+    }
+
+    #[test]
+    fn every_engine_option_is_reachable_and_both_spellings_agree() {
+        let top = Config::parse(
+            r#"
+same_endpoint_retries = 2
+retry_backoff_ms = 50
+sticky_ttl_ms = 9000
+ledger_path = "/tmp/x.sqlite"
+[timeouts]
+first_token = 1500
+[limits]
+router_usd = "0.10"
+user_usd = { alice = 1.5 }
+default_user_usd = 3
+free_per_day = 7
+default_output_estimate = 100
+[providers.openai]
+timeouts = { idle_ms = 700 }
+[state]
+redis_prefix = "p"
+"#,
+        )
+        .unwrap_or_default();
+        let nested = Config::parse(
+            r#"
+[router]
+same_endpoint_retries = 2
+retry_backoff_ms = 50
+sticky_ttl_ms = 9000
+ledger_path = "/tmp/x.sqlite"
+timeouts = { first_token_ms = 1500 }
+limits = { router_usd = 0.1, user_usd = { alice = "1.5" }, default_user_usd = "3", free_per_day = 7, default_output_estimate = 100 }
+providers.openai.timeouts = { idle_ms = 700 }
+state = { redis_prefix = "p" }
+"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(top.router, nested.router);
+        let o = top.router.options();
+        assert_eq!(o.same_endpoint_retries, 2);
+        assert_eq!(o.retry_backoff, Duration::from_millis(50));
+        assert_eq!(o.sticky_ttl, Duration::from_millis(9000));
+        assert_eq!(o.timeouts.first_token, Duration::from_millis(1500));
+        assert_eq!(o.limits.router_usd, Some(Decimal::new(10, 2)));
+        assert_eq!(o.limits.user_usd.get("alice"), Some(&Decimal::new(15, 1)));
+        assert_eq!(o.limits.default_user_usd, Some(Decimal::from(3)));
+        assert_eq!(o.limits.free_per_day, 7);
+        assert_eq!(o.limits.default_output_estimate, 100);
+        let p = top.router.provider_settings();
+        assert_eq!(
+            p[0].1.timeouts.map(|t| t.idle),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(top.router.state.redis_prefix.as_deref(), Some("p"));
+        assert!(
+            Config::parse("same_endpoint_retries = 1\n[router]\nsame_endpoint_retries = 2")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_unknown_provider_names_the_close_match() {
+        let c = Config::parse("read_env = false\n[providers.opneai]\napi_key = \"sk-test-fake\"")
+            .unwrap_or_default();
+        let dir = std::env::temp_dir();
+        let e = c
+            .router(
+                &dir,
+                std::sync::Arc::new(polyroute::MemoryHealth::default()),
+                Some(polyroute::Stores::memory()),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("opneai") && e.contains("\"openai\""), "{e}");
     }
 }

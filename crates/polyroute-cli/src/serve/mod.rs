@@ -89,7 +89,7 @@ impl Gateway {
         Self::with_state(cfg, data_dir, None)
     }
 
-    /// [`Gateway::new`] with the shared state `[state]` connected to ([`state::StateSection::connect`]).
+    /// [`Gateway::new`] with the shared state `[state]` connected to ([`state::connect`]).
     ///
     /// # Errors
     /// As [`Gateway::new`].
@@ -111,8 +111,11 @@ impl Gateway {
         let keys = Arc::new(KeyStore::open(data_dir)?);
         let lim = polyroute::Limits::default();
         let free_limits = (
-            cfg.limits.free_per_minute.unwrap_or(lim.free_per_minute),
-            cfg.limits.free_per_day.unwrap_or(lim.free_per_day),
+            cfg.router
+                .limits
+                .free_per_minute
+                .unwrap_or(lim.free_per_minute),
+            cfg.router.limits.free_per_day.unwrap_or(lim.free_per_day),
         );
         let models = catalog_api::ModelRows::new(router.catalog());
         Ok(Self {

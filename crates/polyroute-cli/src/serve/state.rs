@@ -9,146 +9,34 @@
 //! redis_prefix = "polyroute"                        # key prefix (several fleets on one server)
 //! ```
 //!
-//! | set | ledger | budget | rate windows | sticky, health |
-//! |---|---|---|---|---|
-//! | nothing | `ledger` (SQLite file or memory) | from the ledger | SQLite file or memory | memory |
-//! | `redis` | `ledger` (per replica) | Redis | Redis | Redis |
-//! | `postgres` | PostgreSQL | PostgreSQL | SQLite file or memory (per replica) | memory |
-//! | both | PostgreSQL | Redis | Redis | Redis |
-//!
-//! The servers are connected to (and PostgreSQL migrated) at start; a server that cannot be reached then stops
-//! the gateway with an error naming it. Later failures fail the request that met them (a budget or window that
-//! cannot be read admits nothing) and the stores reconnect by themselves.
+//! The section is the engine's [`polyroute::StateConfig`], and the stores are opened by
+//! [`polyroute_stores::open`], the function the Python and Node bindings call for the same `state` option; its
+//! documentation has the table of which server takes over what. A server that cannot be reached at start stops
+//! the gateway with an error naming it.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Result;
-use polyroute::state::{memory, Stores};
-use polyroute::{HealthSnapshot, HealthStore, MemoryHealth};
-use polyroute_redis::{HealthOptions, RedisHealth, RedisOptions, RedisState};
-use serde::Deserialize;
+pub use polyroute::StateConfig as StateSection;
+pub use polyroute_stores::{Health, Shared};
 
-/// `[state]`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateSection {
-    /// Valkey/Redis URL (`redis://`, `rediss://`).
-    pub redis: Option<String>,
-    /// PostgreSQL URL (`postgres://`).
-    pub postgres: Option<String>,
-    /// Prefix of every Redis key (default `polyroute`).
-    pub redis_prefix: Option<String>,
-}
-
-impl std::fmt::Debug for StateSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // URLs may carry passwords.
-        f.debug_struct("StateSection")
-            .field("redis", &self.redis.as_ref().map(|_| "<set>"))
-            .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
-            .field("redis_prefix", &self.redis_prefix)
-            .finish()
-    }
-}
-
-/// The gateway's health window: in process, or shared through Redis.
-#[derive(Debug, Clone)]
-pub enum Health {
-    /// This process's observations only.
-    Memory(Arc<MemoryHealth>),
-    /// The fleet's, refreshed in the background.
-    Redis(Arc<RedisHealth>),
-}
-
-impl Health {
-    /// The current snapshot.
-    #[must_use]
-    pub fn snapshot(&self) -> Arc<HealthSnapshot> {
-        match self {
-            Health::Memory(h) => h.snapshot(),
-            Health::Redis(h) => h.snapshot(),
-        }
-    }
-
-    /// Success rate of `model@tag` over the window.
-    #[must_use]
-    pub fn success_rate(&self, key: &str) -> Option<f64> {
-        match self {
-            Health::Memory(h) => h.success_rate(key),
-            Health::Redis(h) => h.success_rate(key),
-        }
-    }
-
-    /// As the engine's health store.
-    #[must_use]
-    pub fn store(&self) -> Arc<dyn HealthStore> {
-        match self {
-            Health::Memory(h) => h.clone(),
-            Health::Redis(h) => h.clone(),
-        }
-    }
-}
-
-/// Stores and health built from `[state]`.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// For the router.
-    pub stores: Stores,
-    /// For the router and the endpoints API.
-    pub health: Health,
-}
-
-impl StateSection {
-    /// Whether anything is set.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.redis.is_none() && self.postgres.is_none()
-    }
-
-    /// Connect to the configured servers (None when none is configured). `ledger` is the top-level `ledger`
-    /// setting, used for what no server takes over. Call it inside the runtime that outlives the gateway: the
-    /// connections' and the health refresh's tasks run there.
-    ///
-    /// # Errors
-    /// A server cannot be reached, a migration fails, or `ledger` is invalid.
-    pub async fn connect(&self, ledger: Option<&str>, data_dir: &Path) -> Result<Option<Shared>> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        let both = self.redis.is_some() && self.postgres.is_some();
-        let mut stores = match ledger {
-            // Both servers take over everything: no local file is opened.
-            _ if both => Stores::memory(),
-            None | Some("sqlite") => Stores::sqlite(&data_dir.join("ledger.sqlite"))
-                .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?,
-            Some("memory") => Stores::memory(),
-            Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
-        };
-        let mut health = Health::Memory(Arc::new(MemoryHealth::default()));
-        if let Some(url) = &self.postgres {
-            let pg = polyroute_postgres::PostgresState::connect(url)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            stores.ledger = Arc::new(pg.ledger());
-            stores.budget = Arc::new(pg.budget());
-        }
-        if let Some(url) = &self.redis {
-            let mut opts = RedisOptions::default();
-            if let Some(p) = &self.redis_prefix {
-                opts.prefix.clone_from(p);
-            }
-            let redis = RedisState::connect_with(url, opts)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            stores.budget = Arc::new(redis.budget());
-            stores.rate = Arc::new(redis.rate());
-            stores.sticky = Arc::new(redis.sticky());
-            health = Health::Redis(Arc::new(redis.health(HealthOptions::default())));
-        } else {
-            stores.sticky = Arc::new(memory::MemorySticky::default());
-        }
-        stores.health = health.store();
-        Ok(Some(Shared { stores, health }))
-    }
+/// Connect to the servers `[state]` names (None when none is). `ledger` is the top-level `ledger` setting, used
+/// for what no server takes over. Call it inside the runtime that outlives the gateway.
+///
+/// # Errors
+/// A server cannot be reached, a migration fails, or `ledger` is invalid.
+pub async fn connect(
+    state: &StateSection,
+    ledger: Option<&str>,
+    data_dir: &Path,
+) -> Result<Option<Shared>> {
+    let file = data_dir.join("ledger.sqlite");
+    let local = match ledger {
+        None | Some("sqlite") => Some(file.as_path()),
+        Some("memory") => None,
+        Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
+    };
+    polyroute_stores::open(state, local)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

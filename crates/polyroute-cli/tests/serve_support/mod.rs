@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use polyroute_cli::serve::{self, config::ProviderSection, Config, Gateway, Running};
+use polyroute::ProviderConfig;
+use polyroute_cli::serve::{self, Config, Gateway, Running};
 use polyroute_mock::MockServer;
 use serde_json::{json, Value};
 
@@ -59,26 +60,24 @@ impl Env {
         let beta = MockServer::labeled("beta").await.unwrap();
         let cat = dir.path().join("catalog.json");
         std::fs::write(&cat, catalog().to_string()).unwrap();
-        let mut cfg = Config {
-            catalog: Some(cat),
-            env_keys: Some(false),
-            ..Config::default()
-        };
+        let mut cfg = Config::default();
+        cfg.router.catalog = Some(Value::String(cat.to_string_lossy().into_owned()));
+        cfg.router.read_env = Some(false);
         for (slug, m) in [("alpha", &alpha), ("beta", &beta)] {
-            cfg.providers.insert(
+            cfg.router.providers.insert(
                 slug.into(),
-                ProviderSection {
+                ProviderConfig {
                     api_key: Some(FAKE.into()),
                     base_url: Some(format!("{}/v1", m.url())),
-                    ..ProviderSection::default()
+                    ..ProviderConfig::default()
                 },
             );
         }
-        cfg.limits.free_per_minute = Some(2);
+        cfg.router.limits.free_per_minute = Some(2);
         cfg.server.keepalive_ms = Some(1000);
         cfg.server.body_limit = Some(64 * 1024);
-        cfg.timeouts.first_token = Some(2000);
-        cfg.timeouts.idle = Some(500);
+        cfg.router.timeouts.first_token_ms = Some(2000);
+        cfg.router.timeouts.idle_ms = Some(500);
         Self {
             dir,
             alpha,
