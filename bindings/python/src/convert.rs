@@ -10,15 +10,15 @@ mod ser;
 
 pub use ser::to_py as typed_to_py;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use polyroute::core::plan::HealthSnapshot;
-use polyroute::{ApiKey, Catalog, ChatRequest, Error, Limits, Options, ProviderSettings, Timeouts};
+use polyroute::{Catalog, ChatRequest, Error, RouterConfig};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
 use crate::errors::core_err;
@@ -268,195 +268,105 @@ pub fn sse_event(v: &Value) -> Vec<u8> {
 pub struct EngineConfig {
     /// The parsed catalog (overlay applied).
     pub catalog: Catalog,
-    /// Settings per provider slug.
-    pub providers: Vec<(String, ProviderSettings)>,
-    /// Router-wide options.
-    pub options: Options,
-    /// SQLite ledger file, if any.
-    pub ledger_path: Option<PathBuf>,
+    /// Every other option (its `catalog` and `overlay` unset).
+    pub config: RouterConfig,
 }
 
-fn err_type(what: &str, e: &PyErr, py: Python<'_>) -> PyErr {
-    PyTypeError::new_err(format!("{what}: {}", e.value(py)))
-}
-
-fn seconds(v: &Value, what: &str) -> PyResult<Duration> {
-    v.as_f64()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!("{what}: expected a non-negative number of seconds"))
-        })
-}
-
-fn timeouts(base: Timeouts, m: &mut Map<String, Value>, prefix: &str) -> PyResult<Timeouts> {
-    let mut t = base;
-    for (key, slot) in [
-        ("timeout", &mut t.total),
-        ("connect_timeout", &mut t.connect),
-        ("first_token_timeout", &mut t.first_token),
-        ("idle_timeout", &mut t.idle),
+/// Python's seconds spellings, kept working: `timeout`, `connect_timeout`, `first_token_timeout` and
+/// `idle_timeout` (router-wide and per provider), `retry_backoff` and `sticky_ttl`, all in seconds, become the
+/// configuration's `_ms` fields.
+fn seconds_to_ms(m: &mut Map<String, Value>, what: &str, top: bool) -> PyResult<()> {
+    let ms = |v: &Value, key: &str| -> PyResult<Value> {
+        v.as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Value::from((s * 1000.0).round() as u64))
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{what}{key}: expected a non-negative number of seconds"
+                ))
+            })
+    };
+    for (old, new) in [
+        ("timeout", "total_ms"),
+        ("connect_timeout", "connect_ms"),
+        ("first_token_timeout", "first_token_ms"),
+        ("idle_timeout", "idle_ms"),
     ] {
-        if let Some(v) = m.remove(key).filter(|v| !v.is_null()) {
-            *slot = seconds(&v, &format!("{prefix}{key}"))?;
-        }
-    }
-    Ok(t)
-}
-
-fn unknown(m: &Map<String, Value>, what: &str) -> PyResult<()> {
-    match m.keys().next() {
-        Some(k) => Err(PyTypeError::new_err(format!(
-            "{what}: unknown option {k:?}"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// `providers={"openai": {"api_key", "base_url", "headers", "no_auth", "timeout", …}}`.
-pub fn providers(
-    obj: Option<&Bound<'_, PyAny>>,
-    defaults: Timeouts,
-) -> PyResult<Vec<(String, ProviderSettings)>> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(Vec::new());
-    };
-    let Value::Object(all) = to_value(obj).map_err(|e| err_type("providers", &e, obj.py()))? else {
-        return Err(PyTypeError::new_err(
-            "providers must be a dict of provider slug to settings",
-        ));
-    };
-    let mut out = Vec::with_capacity(all.len());
-    for (slug, v) in all {
-        let what = format!("providers[{slug:?}]");
-        let Value::Object(mut m) = v else {
-            return Err(PyTypeError::new_err(format!("{what} must be a dict")));
-        };
-        let mut s = ProviderSettings::default();
-        if let Some(k) = m.remove("api_key").filter(|v| !v.is_null()) {
-            let k = k
-                .as_str()
-                .ok_or_else(|| PyTypeError::new_err(format!("{what}.api_key must be a str")))?;
-            s.api_key = Some(ApiKey::new(k));
-        }
-        if let Some(u) = m.remove("base_url").filter(|v| !v.is_null()) {
-            let u = u
-                .as_str()
-                .ok_or_else(|| PyTypeError::new_err(format!("{what}.base_url must be a str")))?;
-            s.base_url = Some(u.to_owned());
-        }
-        if let Some(h) = m.remove("headers").filter(|v| !v.is_null()) {
-            let Value::Object(h) = h else {
-                return Err(PyTypeError::new_err(format!(
-                    "{what}.headers must be a dict"
-                )));
-            };
-            for (name, value) in h {
-                let value = value.as_str().ok_or_else(|| {
-                    PyTypeError::new_err(format!("{what}.headers values must be str"))
-                })?;
-                s.headers.push((name, value.to_owned()));
+        if let Some(v) = m.remove(old).filter(|v| !v.is_null()) {
+            let v = ms(&v, old)?;
+            let t = m
+                .entry("timeouts")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(t) = t {
+                t.insert(new.into(), v);
             }
         }
-        if let Some(n) = m.remove("no_auth") {
-            s.no_auth = n.as_bool().unwrap_or(false);
-        }
-        let t = timeouts(defaults, &mut m, &format!("{what}."))?;
-        if t != defaults {
-            s.timeouts = Some(t);
-        }
-        unknown(&m, &what)?;
-        out.push((slug, s));
     }
-    Ok(out)
+    if top {
+        for (old, new) in [
+            ("retry_backoff", "retry_backoff_ms"),
+            ("sticky_ttl", "sticky_ttl_ms"),
+        ] {
+            if let Some(v) = m.remove(old).filter(|v| !v.is_null()) {
+                let v = ms(&v, old)?;
+                m.insert(new.into(), v);
+            }
+        }
+    }
+    Ok(())
 }
 
-fn decimal(v: &Value, what: &str) -> PyResult<rust_decimal::Decimal> {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    };
-    text.parse()
-        .map_err(|_| PyValueError::new_err(format!("{what}: expected a decimal amount in USD")))
-}
-
-fn limits(v: Value) -> PyResult<Limits> {
-    let Value::Object(mut m) = v else {
-        return Err(PyTypeError::new_err("limits must be a dict"));
-    };
-    let mut l = Limits::default();
-    if let Some(x) = m.remove("router_usd").filter(|v| !v.is_null()) {
-        l.router_usd = Some(decimal(&x, "limits.router_usd")?);
-    }
-    if let Some(x) = m.remove("default_user_usd").filter(|v| !v.is_null()) {
-        l.default_user_usd = Some(decimal(&x, "limits.default_user_usd")?);
-    }
-    if let Some(Value::Object(users)) = m.remove("user_usd") {
-        let mut out = HashMap::new();
-        for (u, x) in users {
-            out.insert(u, decimal(&x, "limits.user_usd")?);
-        }
-        l.user_usd = out;
-    }
-    for (key, slot) in [
-        ("free_per_minute", &mut l.free_per_minute),
-        ("free_per_day", &mut l.free_per_day),
-    ] {
-        if let Some(x) = m.remove(key).filter(|v| !v.is_null()) {
-            *slot = x
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| PyValueError::new_err(format!("limits.{key}: expected a count")))?;
-        }
-    }
-    if let Some(x) = m.remove("default_output_estimate").filter(|v| !v.is_null()) {
-        l.default_output_estimate = x.as_u64().ok_or_else(|| {
-            PyValueError::new_err("limits.default_output_estimate: expected a count")
-        })?;
-    }
-    unknown(&m, "limits")?;
-    Ok(l)
-}
-
-/// `Router(**options)`: `read_env`, the timeouts (seconds), `same_endpoint_retries`, `retry_backoff`,
-/// `sticky_ttl`, `limits`, `ledger_path`. Returns the options and the ledger path.
-pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<(Options, Option<PathBuf>)> {
-    let mut o = Options::default();
-    let Some(kw) = kwargs else {
-        return Ok((o, None));
-    };
+/// `Router(catalog, providers, **options)` as the engine's [`RouterConfig`] (the same type the gateway's TOML
+/// and Node's `new Router({...})` read; unknown options are a `TypeError`, bad values a `ValueError`).
+pub fn router_config(
+    providers: Option<&Bound<'_, PyAny>>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<RouterConfig> {
     let mut ledger = None;
-    if let Some(p) = kw.get_item("ledger_path")? {
-        kw.del_item("ledger_path")?;
-        if !p.is_none() {
-            ledger = Some(p.extract::<PathBuf>()?);
+    if let Some(kw) = options {
+        if let Some(p) = kw.get_item("ledger_path")? {
+            kw.del_item("ledger_path")?;
+            if !p.is_none() {
+                ledger = Some(p.extract::<PathBuf>()?);
+            }
         }
     }
-    let Value::Object(mut m) = to_value(kw.as_any())? else {
-        return Ok((o, ledger));
+    let mut m = match options {
+        Some(kw) => match to_value(kw.as_any())? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        None => Map::new(),
     };
-    o.timeouts = timeouts(o.timeouts, &mut m, "")?;
-    if let Some(x) = m.remove("read_env").filter(|v| !v.is_null()) {
-        o.read_env = x
-            .as_bool()
-            .ok_or_else(|| PyTypeError::new_err("read_env must be a bool"))?;
+    m.retain(|_, v| !v.is_null());
+    seconds_to_ms(&mut m, "", true)?;
+    if let Some(p) = providers.filter(|p| !p.is_none()) {
+        let Value::Object(mut all) = to_value(p)? else {
+            return Err(PyTypeError::new_err(
+                "providers must be a dict of provider slug to settings",
+            ));
+        };
+        for (slug, v) in &mut all {
+            if let Value::Object(s) = v {
+                s.retain(|_, v| !v.is_null());
+                seconds_to_ms(s, &format!("providers[{slug:?}]."), false)?;
+            }
+        }
+        m.insert("providers".into(), Value::Object(all));
     }
-    if let Some(x) = m.remove("same_endpoint_retries").filter(|v| !v.is_null()) {
-        o.same_endpoint_retries = x
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| PyValueError::new_err("same_endpoint_retries: expected a count"))?;
+    if let Some(p) = ledger {
+        m.insert(
+            "ledger_path".into(),
+            Value::String(p.to_string_lossy().into_owned()),
+        );
     }
-    if let Some(x) = m.remove("retry_backoff").filter(|v| !v.is_null()) {
-        o.retry_backoff = seconds(&x, "retry_backoff")?;
-    }
-    if let Some(x) = m.remove("sticky_ttl").filter(|v| !v.is_null()) {
-        o.sticky_ttl = seconds(&x, "sticky_ttl")?;
-    }
-    if let Some(x) = m.remove("limits").filter(|v| !v.is_null()) {
-        o.limits = limits(x)?;
-    }
-    unknown(&m, "Router")?;
-    Ok((o, ledger))
+    let v = Value::Object(m);
+    RouterConfig::deserialize(&v).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("unknown field") || text.contains("invalid type") {
+            PyTypeError::new_err(format!("Router: {text}"))
+        } else {
+            PyValueError::new_err(format!("Router: {text}"))
+        }
+    })
 }

@@ -4,10 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use polyroute::core::cost::{cost, CostContext};
-use polyroute::core::plan::{plan, PlanContext};
-use polyroute::core::Usage;
-use polyroute::{ChatStream, Error, RequestContext};
+use polyroute::{ChatStream, CostInputs, Error, PlanInputs, RequestContext};
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -30,12 +27,19 @@ pub struct Router {
 fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
     let mut b = polyroute::Router::builder()
         .catalog(c.catalog.clone())
-        .options(c.options.clone());
-    for (slug, s) in &c.providers {
-        b = b.provider(slug.clone(), s.clone());
-    }
-    if let Some(p) = &c.ledger_path {
-        b = b.ledger_path(p.clone());
+        .config(&c.config);
+    if !c.config.state.is_empty() {
+        // The same stores the gateway opens for the same `state`, connected on this process's runtime.
+        let rt = runtime().map_err(|e| Error::Internal {
+            message: e.to_string(),
+        })?;
+        let shared = rt.block_on(polyroute_stores::open(
+            &c.config.state,
+            c.config.ledger_path.as_deref(),
+        ))?;
+        if let Some(s) = shared {
+            b = b.stores(s.stores);
+        }
     }
     b.build()
 }
@@ -91,15 +95,12 @@ impl Router {
     ) -> PyResult<Self> {
         let src = convert::catalog_source(catalog)?;
         let overlay = convert::overlay(overlay)?;
-        let (options, ledger_path) = convert::options(options)?;
-        let providers = convert::providers(providers, options.timeouts)?;
+        let router_config = convert::router_config(providers, options)?;
         let catalog = detached(py, || convert::load_catalog(src, overlay.as_ref()))
             .map_err(|e| core_err(py, &e))?;
         let config = EngineConfig {
             catalog,
-            providers,
-            options,
-            ledger_path,
+            config: router_config,
         };
         let engine = detached(py, || build_engine(&config)).map_err(|e| core_err(py, &e))?;
         Ok(Self {
@@ -129,26 +130,18 @@ impl Router {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = convert::request(request)?;
         let engine = self.engine(py)?;
-        let explicit = seed.is_some()
-            || health.is_some()
-            || credentials.is_some()
-            || sticky.is_some()
-            || previous_model.is_some();
-        // Planning takes microseconds of pure CPU: releasing the GIL would cost more than it frees.
-        let out = if explicit {
-            let health = convert::health(health)?;
-            let creds = convert::credentials(credentials)?;
-            let ctx = PlanContext {
-                seed: seed.unwrap_or(0),
-                health: &health,
-                credentials: Some(creds.as_ref().unwrap_or_else(|| engine.credentials())),
-                sticky,
-                previous_router_model: previous_model,
-            };
-            plan(engine.catalog(), &req, &ctx)
-        } else {
-            engine.plan_request(&req)
+        let inputs = PlanInputs {
+            seed,
+            health: health
+                .filter(|h| !h.is_none())
+                .map(|h| convert::health(Some(h)))
+                .transpose()?,
+            credentials: convert::credentials(credentials)?.map(|c| c.into_iter().collect()),
+            sticky: sticky.map(str::to_owned),
+            previous_model: previous_model.map(str::to_owned),
         };
+        // Planning takes microseconds of pure CPU: releasing the GIL would cost more than it frees.
+        let out = engine.plan_with(&req, &inputs);
         let p = out.map_err(|e| core_err(py, &e))?;
         convert::typed_to_py(py, &p)
     }
@@ -169,18 +162,11 @@ impl Router {
         let out = if utc_minute.is_none() && finish_reason.is_none() {
             engine.cost(model, &usage, provider)
         } else {
-            (|| -> Result<Value, Error> {
-                let pricing = engine.catalog().pricing_for(model, provider)?;
-                let u: Usage = serde_json::from_value(usage)
-                    .map_err(|e| Error::invalid("usage", e.to_string()))?;
-                let ctx = CostContext {
-                    utc_minute,
-                    finish_reason: Some(finish_reason.unwrap_or("stop")),
-                };
-                serde_json::to_value(cost(pricing, &u, ctx)).map_err(|e| Error::Internal {
-                    message: e.to_string(),
-                })
-            })()
+            let inputs = CostInputs {
+                utc_minute,
+                finish_reason: finish_reason.map(str::to_owned),
+            };
+            engine.cost_with(model, &usage, provider, &inputs)
         };
         out.map_err(|e| core_err(py, &e))
             .and_then(|v| convert::to_py(py, &v))

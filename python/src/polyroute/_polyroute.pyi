@@ -40,8 +40,12 @@ class Router:
         same_endpoint_retries: int = ...,
         retry_backoff: float = ...,
         sticky_ttl: float = ...,
+        timeouts: Mapping[str, int] | None = ...,
+        retry_backoff_ms: int = ...,
+        sticky_ttl_ms: int = ...,
         limits: Mapping[str, Any] | None = ...,
         ledger_path: str | os.PathLike[str] | None = ...,
+        state: Mapping[str, str] | None = ...,
     ) -> Router: ...
     @property
     def credentials(self) -> list[str]:

@@ -136,6 +136,7 @@ class ProviderSettings(TypedDict, total=False):
     connect_timeout: float
     first_token_timeout: float
     idle_timeout: float
+    timeouts: dict[str, int]
 
 
 # ---------------------------------------------------------------- plans
