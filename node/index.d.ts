@@ -391,7 +391,10 @@ export declare class Router {
 /** Every stable error code a `PolyrouteError` can carry, in the core's order. */
 export declare function allCodes(): Array<`${ErrorCode}`>
 
-/** Conditions of a cost computation. Without it, cost uses the current UTC time and `finish_reason: "stop"`. */
+/**
+ * Conditions of a cost computation (the engine's `CostInputs`, as Python's). Without it, cost uses the current UTC
+ * time and `finish_reason: "stop"`; with it, an absent `finishReason` is `"stop"` too.
+ */
 export interface CostContextOptions {
   /** Minute of the UTC day (0–1439) for time-window prices; absent = ignore time windows. */
   utcMinute?: number
@@ -436,6 +439,22 @@ export declare enum ErrorCode {
   Internal = 'internal',
 }
 
+/** Spend limits (USD: a number or a decimal string, read exactly) and free-tier limits. */
+export interface LimitOptions {
+  /** Most the whole router may spend. */
+  routerUsd?: number | string
+  /** Per user key limits. */
+  userUsd?: Record<string, number | string>
+  /** Limit of user keys not listed in `userUsd`. */
+  defaultUserUsd?: number | string
+  /** `:free` model requests per minute (per user, or router-wide without one; default 20). */
+  freePerMinute?: number
+  /** `:free` model requests per UTC day (default 50). */
+  freePerDay?: number
+  /** Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096). */
+  defaultOutputEstimate?: number
+}
+
 /** Filters of `router.models(filters)`; every given filter must pass. */
 export interface ModelFilters {
   /** Accepts this input modality (`text`, `image`, `audio`, `file`, `video`). */
@@ -455,15 +474,15 @@ export interface ModelFilters {
 }
 
 /**
- * Inputs of a plan besides the request. Passing this object plans with exactly these inputs (the conformance
- * cases do); without it the router plans with its own credentials and observed health.
+ * Inputs of a plan besides the request (the engine's `PlanInputs`, as Python's `plan(request, **inputs)`): each
+ * absent one is the router's own (seed 0, its credentials, its observed health).
  */
 export interface PlanContextOptions {
-  /** Seed of the weighted random order (default 0). */
+  /** Seed of the weighted random order (a non-negative integer; default 0). */
   seed?: number
   /** Health observations keyed by `model@tag` or `tag`. */
   health?: { endpoints: Record<string, EndpointHealth> }
-  /** Provider slugs that hold credentials; absent = do not filter on credentials. */
+  /** Provider slugs that hold credentials (default: the router's). */
   credentials?: Array<string>
   /** Endpoint tag the conversation is stuck to. */
   sticky?: string
@@ -516,8 +535,26 @@ export interface RouterOptions {
   timeouts?: TimeoutOptions
   /** Extra tries of the same endpoint after an availability failure (default 0). */
   sameEndpointRetries?: number
+  /** Base backoff between same-endpoint retries in milliseconds (default 200). */
+  retryBackoffMs?: number
+  /** How long a conversation stays on the endpoint that served it, in milliseconds (default 600000). */
+  stickyTtlMs?: number
+  /** Spend and free-tier limits. */
+  limits?: LimitOptions
   /** Keep generation records in this SQLite file (default: in memory, the newest 10,000). */
   ledgerPath?: string
+  /** Shared state on Valkey/Redis and PostgreSQL (the same stores the gateway's `[state]` opens). */
+  state?: StateOptions
+}
+
+/** Shared state servers. */
+export interface StateOptions {
+  /** Valkey/Redis URL: budgets, rate windows, sticky routing, health. */
+  redis?: string
+  /** PostgreSQL URL: the ledger (and the budget when no redis is set). */
+  postgres?: string
+  /** Prefix of every Redis key (default `polyroute`). */
+  redisPrefix?: string
 }
 
 /** Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt. */

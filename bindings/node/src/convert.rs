@@ -1,103 +1,16 @@
 //! Every conversion between JavaScript values and the engine's types: router options, plan and cost contexts,
 //! model filters, and results that settle as either a value or a thrown `PolyrouteError`.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
-
 use napi::bindgen_prelude::{Env, ToNapiValue, TypeName, ValueType};
 use napi::sys;
 use napi_derive::napi;
-use polyroute::core::cost::{self, CostContext};
-use polyroute::core::plan::{self, HealthSnapshot, PlanContext};
 use polyroute::{
-    ApiKey, Catalog, ChatRequest, Error as CoreError, Options, ProviderSettings, RequestContext,
-    RouterBuilder, Timeouts, Usage,
+    ChatRequest, CostInputs, Error as CoreError, PlanInputs, RequestContext, RouterConfig,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::errors;
-
-/// How to reach one provider.
-#[napi(object)]
-#[derive(Default)]
-pub struct ProviderOptions {
-    /// API key. When absent, the provider's conventional environment variable (`OPENAI_API_KEY`, …) is read.
-    pub api_key: Option<String>,
-    /// Base URL override: a self-hosted OpenAI-compatible server, a proxy, a test mock.
-    pub base_url: Option<String>,
-    /// Extra headers sent with every request to this provider.
-    pub headers: Option<HashMap<String, String>>,
-    /// Treat the provider as credentialed without a key (local servers that need none).
-    pub no_auth: Option<bool>,
-    /// Timeouts for this provider (default: the router's).
-    pub timeouts: Option<TimeoutOptions>,
-}
-
-/// Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt.
-#[napi(object)]
-#[derive(Default, Clone, Copy)]
-pub struct TimeoutOptions {
-    /// TCP/TLS connect.
-    pub connect_ms: Option<u32>,
-    /// From sending the request to the response headers (and, when streaming, the first content token).
-    pub first_token_ms: Option<u32>,
-    /// Longest silence between two stream chunks.
-    pub idle_ms: Option<u32>,
-    /// The whole request, across all attempts.
-    pub total_ms: Option<u32>,
-}
-
-/// Options of `new Router(options)`. Every field is optional.
-#[napi(object)]
-#[derive(Default)]
-pub struct RouterOptions {
-    /// The catalog: a file path, JSON text, or a catalog object `{version, providers, models}`.
-    /// Default: the catalog embedded in the addon.
-    #[napi(ts_type = "string | CatalogFile")]
-    pub catalog: Option<Value>,
-    /// Merged over the catalog: new models and providers are added, endpoints replaced by tag.
-    #[napi(ts_type = "Partial<CatalogFile>")]
-    pub overlay: Option<Value>,
-    /// Settings per provider slug, e.g. `{ openai: { apiKey: 'sk-…', baseUrl: 'http://127.0.0.1:8000/v1' } }`.
-    pub providers: Option<HashMap<String, ProviderOptions>>,
-    /// Read provider keys from their conventional environment variables (default `true`).
-    pub read_env: Option<bool>,
-    /// Router-wide timeouts.
-    pub timeouts: Option<TimeoutOptions>,
-    /// Extra tries of the same endpoint after an availability failure (default 0).
-    pub same_endpoint_retries: Option<u32>,
-    /// Keep generation records in this SQLite file (default: in memory, the newest 10,000).
-    pub ledger_path: Option<String>,
-}
-
-/// Inputs of a plan besides the request. Passing this object plans with exactly these inputs (the conformance
-/// cases do); without it the router plans with its own credentials and observed health.
-#[napi(object)]
-#[derive(Default)]
-pub struct PlanContextOptions {
-    /// Seed of the weighted random order (default 0).
-    pub seed: Option<i64>,
-    /// Health observations keyed by `model@tag` or `tag`.
-    #[napi(ts_type = "{ endpoints: Record<string, EndpointHealth> }")]
-    pub health: Option<Value>,
-    /// Provider slugs that hold credentials; absent = do not filter on credentials.
-    pub credentials: Option<Vec<String>>,
-    /// Endpoint tag the conversation is stuck to.
-    pub sticky: Option<String>,
-    /// Model a router (`openrouter/auto`) chose earlier in this session.
-    pub previous_model: Option<String>,
-}
-
-/// Conditions of a cost computation. Without it, cost uses the current UTC time and `finish_reason: "stop"`.
-#[napi(object)]
-#[derive(Default)]
-pub struct CostContextOptions {
-    /// Minute of the UTC day (0–1439) for time-window prices; absent = ignore time windows.
-    pub utc_minute: Option<u32>,
-    /// The response's finish reason (`stop`, `length`, `error`, …); blank or `error` with no completion tokens
-    /// applies zero-completion insurance.
-    pub finish_reason: Option<String>,
-}
 
 /// Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`).
 #[napi(object)]
@@ -136,63 +49,22 @@ pub struct ModelFilters {
     pub search: Option<String>,
 }
 
-fn timeouts(base: Timeouts, t: Option<TimeoutOptions>) -> Timeouts {
-    let Some(t) = t else { return base };
-    let ms = |v: Option<u32>, d: Duration| v.map_or(d, |v| Duration::from_millis(u64::from(v)));
-    Timeouts {
-        connect: ms(t.connect_ms, base.connect),
-        first_token: ms(t.first_token_ms, base.first_token),
-        idle: ms(t.idle_ms, base.idle),
-        total: ms(t.total_ms, base.total),
-    }
-}
-
-/// A router builder from the JavaScript options.
-pub fn builder(options: Option<RouterOptions>) -> Result<RouterBuilder, CoreError> {
-    let o = options.unwrap_or_default();
-    let mut b = polyroute::Router::builder();
-    match o.catalog {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.trim_start().starts_with('{') => b = b.catalog_json(s),
-        Some(Value::String(path)) => b = b.catalog_file(path),
-        Some(v @ Value::Object(_)) => b = b.catalog(Catalog::from_value(&v)?),
-        Some(_) => {
-            return Err(errors::invalid(
-                "catalog",
-                "expected a path, JSON text or a catalog object",
-            ))
+/// The router from the JavaScript options: the object is the engine's `RouterConfig` in camelCase (the same
+/// keys as Python's `Router(**options)` and the gateway's TOML; unknown keys are refused).
+pub fn router(options: Option<Value>) -> Result<polyroute::Router, CoreError> {
+    let config = RouterConfig::from_value(&options.unwrap_or(Value::Null))?;
+    let mut b = polyroute::Router::builder().config(&config);
+    if !config.state.is_empty() {
+        // The same stores the gateway opens for the same `state`, on the addon's runtime.
+        let shared = napi::bindgen_prelude::block_on(polyroute_stores::open(
+            &config.state,
+            config.ledger_path.as_deref(),
+        ))?;
+        if let Some(s) = shared {
+            b = b.stores(s.stores);
         }
     }
-    if let Some(ov) = o.overlay {
-        b = b.overlay(ov);
-    }
-    let defaults = Options::default();
-    let router_timeouts = timeouts(defaults.timeouts, o.timeouts);
-    b = b.options(Options {
-        timeouts: router_timeouts,
-        same_endpoint_retries: o
-            .same_endpoint_retries
-            .unwrap_or(defaults.same_endpoint_retries),
-        read_env: o.read_env.unwrap_or(defaults.read_env),
-        ..defaults
-    });
-    for (slug, p) in o.providers.unwrap_or_default() {
-        let mut s = ProviderSettings {
-            api_key: p.api_key.map(ApiKey::new),
-            base_url: p.base_url,
-            no_auth: p.no_auth.unwrap_or(false),
-            timeouts: p.timeouts.map(|t| timeouts(router_timeouts, Some(t))),
-            ..ProviderSettings::default()
-        };
-        for (name, value) in p.headers.unwrap_or_default() {
-            s = s.header(name, value);
-        }
-        b = b.provider(slug, s);
-    }
-    if let Some(path) = o.ledger_path {
-        b = b.ledger_path(path);
-    }
-    Ok(b)
+    napi::bindgen_prelude::within_runtime_if_available(|| b.build())
 }
 
 /// The engine's request context from the JavaScript options.
@@ -213,54 +85,36 @@ pub fn request_context(o: Option<RequestOptions>) -> RequestContext {
 pub fn plan_text(
     router: &polyroute::Router,
     request: &str,
-    context: Option<PlanContextOptions>,
+    context: Option<Value>,
 ) -> Result<String, CoreError> {
     let value: Value =
         serde_json::from_str(request).map_err(|e| errors::invalid("request", e.to_string()))?;
     let req = ChatRequest::from_value(&value)?;
-    let Some(c) = context else {
+    let Some(c) = context.filter(|c| !c.is_null()) else {
         let plan = router.plan_request(&req)?;
         return serde_json::to_string(&plan).map_err(|e| CoreError::Internal {
             message: e.to_string(),
         });
     };
-    let health: HealthSnapshot = match c.health {
-        None | Some(Value::Null) => HealthSnapshot::default(),
-        Some(h) => serde_json::from_value(h)
-            .map_err(|e| errors::invalid("context.health", e.to_string()))?,
-    };
-    let credentials: Option<BTreeSet<String>> = c.credentials.map(|v| v.into_iter().collect());
-    let ctx = PlanContext {
-        seed: c.seed.map_or(0, |s| s.unsigned_abs()),
-        health: &health,
-        credentials: credentials.as_ref(),
-        sticky: c.sticky.as_deref(),
-        previous_router_model: c.previous_model.as_deref(),
-    };
-    let plan = plan::plan(router.catalog(), &req, &ctx)?;
+    let inputs =
+        PlanInputs::deserialize(&c).map_err(|e| errors::invalid("context", e.to_string()))?;
+    let plan = router.plan_with(&req, &inputs)?;
     serde_json::to_string(&plan).map_err(|e| CoreError::Internal {
         message: e.to_string(),
     })
 }
 
-/// The core cost with explicit conditions.
+/// The cost with explicit conditions ([`polyroute::Router::cost_with`], as Python's).
 pub fn cost_with(
-    catalog: &Catalog,
+    router: &polyroute::Router,
     model: &str,
-    usage: Value,
+    usage: &Value,
     provider: Option<&str>,
-    c: CostContextOptions,
+    context: &Value,
 ) -> Result<Value, CoreError> {
-    let pricing = catalog.pricing_for(model, provider)?;
-    let usage: Usage =
-        serde_json::from_value(usage).map_err(|e| errors::invalid("usage", e.to_string()))?;
-    let ctx = CostContext {
-        utc_minute: c.utc_minute.and_then(|m| u16::try_from(m).ok()),
-        finish_reason: c.finish_reason.as_deref(),
-    };
-    serde_json::to_value(cost::cost(pricing, &usage, ctx)).map_err(|e| CoreError::Internal {
-        message: e.to_string(),
-    })
+    let inputs =
+        CostInputs::deserialize(context).map_err(|e| errors::invalid("context", e.to_string()))?;
+    router.cost_with(model, usage, provider, &inputs)
 }
 
 /// The engine's filter object from the JavaScript filters.

@@ -5,6 +5,7 @@
 
 mod convert;
 mod errors;
+mod options;
 mod router;
 
 use napi::bindgen_prelude::Env;

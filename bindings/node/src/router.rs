@@ -8,10 +8,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::convert::{
-    self, ChatCompletionChunk, CostContextOptions, ModelFilters, PlanContextOptions,
-    RequestOptions, RouterOptions, Settled,
-};
+use crate::convert::{self, ChatCompletionChunk, ModelFilters, RequestOptions, Settled};
 use crate::errors;
 
 /// The routing engine: one long-lived, immutable router per process is the intended use; share it freely.
@@ -24,11 +21,12 @@ pub struct Router {
 impl Router {
     /// Build a router from a catalog (file path, JSON text, object, or the embedded default), an optional overlay
     /// and provider settings. Throws `PolyrouteError` (`invalid_catalog`, `invalid_request`, `internal`).
-    #[napi(constructor)]
-    pub fn new(env: Env, options: Option<RouterOptions>) -> napi::Result<Self> {
-        let inner = convert::builder(options)
-            .and_then(polyroute::RouterBuilder::build)
-            .map_err(|e| errors::to_napi(&env, &e))?;
+    #[napi(
+        constructor,
+        ts_args_type = "options?: RouterOptions | undefined | null"
+    )]
+    pub fn new(env: Env, options: Option<Value>) -> napi::Result<Self> {
+        let inner = convert::router(options).map_err(|e| errors::to_napi(&env, &e))?;
         Ok(Self { inner })
     }
 
@@ -39,7 +37,7 @@ impl Router {
         &self,
         env: Env,
         request: String,
-        context: Option<PlanContextOptions>,
+        context: Option<Value>,
     ) -> napi::Result<String> {
         convert::plan_text(&self.inner, &request, context).map_err(|e| errors::to_napi(&env, &e))
     }
@@ -56,13 +54,11 @@ impl Router {
         model: String,
         usage: Value,
         provider: Option<String>,
-        context: Option<CostContextOptions>,
+        context: Option<Value>,
     ) -> napi::Result<Value> {
-        match context {
+        match context.filter(|c| !c.is_null()) {
             None => self.inner.cost(&model, &usage, provider.as_deref()),
-            Some(c) => {
-                convert::cost_with(self.inner.catalog(), &model, usage, provider.as_deref(), c)
-            }
+            Some(c) => convert::cost_with(&self.inner, &model, &usage, provider.as_deref(), &c),
         }
         .map_err(|e| errors::to_napi(&env, &e))
     }

@@ -1,0 +1,134 @@
+//! The TypeScript declarations of the option objects (`index.d.ts`): `new Router(options)`, `plan(request,
+//! context)`, `cost(…, context)`. The values themselves are read by serde into the engine's one configuration
+//! type ([`polyroute::RouterConfig`], camelCase accepted) and its [`polyroute::PlanInputs`] /
+//! [`polyroute::CostInputs`], which refuse unknown keys; so these structs are declarations only.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use napi_derive::napi;
+use serde_json::Value;
+
+/// How to reach one provider.
+#[napi(object)]
+#[derive(Default)]
+pub struct ProviderOptions {
+    /// API key. When absent, the provider's conventional environment variable (`OPENAI_API_KEY`, …) is read.
+    pub api_key: Option<String>,
+    /// Base URL override: a self-hosted OpenAI-compatible server, a proxy, a test mock.
+    pub base_url: Option<String>,
+    /// Extra headers sent with every request to this provider.
+    pub headers: Option<HashMap<String, String>>,
+    /// Treat the provider as credentialed without a key (local servers that need none).
+    pub no_auth: Option<bool>,
+    /// Timeouts for this provider (default: the router's).
+    pub timeouts: Option<TimeoutOptions>,
+}
+
+/// Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt.
+#[napi(object)]
+#[derive(Default, Clone, Copy)]
+pub struct TimeoutOptions {
+    /// TCP/TLS connect.
+    pub connect_ms: Option<u32>,
+    /// From sending the request to the response headers (and, when streaming, the first content token).
+    pub first_token_ms: Option<u32>,
+    /// Longest silence between two stream chunks.
+    pub idle_ms: Option<u32>,
+    /// The whole request, across all attempts.
+    pub total_ms: Option<u32>,
+}
+
+/// Options of `new Router(options)`. Every field is optional.
+#[napi(object)]
+#[derive(Default)]
+pub struct RouterOptions {
+    /// The catalog: a file path, JSON text, or a catalog object `{version, providers, models}`.
+    /// Default: the catalog embedded in the addon.
+    #[napi(ts_type = "string | CatalogFile")]
+    pub catalog: Option<Value>,
+    /// Merged over the catalog: new models and providers are added, endpoints replaced by tag.
+    #[napi(ts_type = "Partial<CatalogFile>")]
+    pub overlay: Option<Value>,
+    /// Settings per provider slug, e.g. `{ openai: { apiKey: 'sk-…', baseUrl: 'http://127.0.0.1:8000/v1' } }`.
+    pub providers: Option<HashMap<String, ProviderOptions>>,
+    /// Read provider keys from their conventional environment variables (default `true`).
+    pub read_env: Option<bool>,
+    /// Router-wide timeouts.
+    pub timeouts: Option<TimeoutOptions>,
+    /// Extra tries of the same endpoint after an availability failure (default 0).
+    pub same_endpoint_retries: Option<u32>,
+    /// Base backoff between same-endpoint retries in milliseconds (default 200).
+    pub retry_backoff_ms: Option<u32>,
+    /// How long a conversation stays on the endpoint that served it, in milliseconds (default 600000).
+    pub sticky_ttl_ms: Option<u32>,
+    /// Spend and free-tier limits.
+    pub limits: Option<LimitOptions>,
+    /// Keep generation records in this SQLite file (default: in memory, the newest 10,000).
+    pub ledger_path: Option<String>,
+    /// Shared state on Valkey/Redis and PostgreSQL (the same stores the gateway's `[state]` opens).
+    pub state: Option<StateOptions>,
+}
+
+/// Spend limits (USD: a number or a decimal string, read exactly) and free-tier limits.
+#[napi(object)]
+#[derive(Default)]
+pub struct LimitOptions {
+    /// Most the whole router may spend.
+    #[napi(ts_type = "number | string")]
+    pub router_usd: Option<Value>,
+    /// Per user key limits.
+    #[napi(ts_type = "Record<string, number | string>")]
+    pub user_usd: Option<Value>,
+    /// Limit of user keys not listed in `userUsd`.
+    #[napi(ts_type = "number | string")]
+    pub default_user_usd: Option<Value>,
+    /// `:free` model requests per minute (per user, or router-wide without one; default 20).
+    pub free_per_minute: Option<u32>,
+    /// `:free` model requests per UTC day (default 50).
+    pub free_per_day: Option<u32>,
+    /// Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096).
+    pub default_output_estimate: Option<u32>,
+}
+
+/// Shared state servers.
+#[napi(object)]
+#[derive(Default)]
+pub struct StateOptions {
+    /// Valkey/Redis URL: budgets, rate windows, sticky routing, health.
+    pub redis: Option<String>,
+    /// PostgreSQL URL: the ledger (and the budget when no redis is set).
+    pub postgres: Option<String>,
+    /// Prefix of every Redis key (default `polyroute`).
+    pub redis_prefix: Option<String>,
+}
+
+/// Inputs of a plan besides the request (the engine's `PlanInputs`, as Python's `plan(request, **inputs)`): each
+/// absent one is the router's own (seed 0, its credentials, its observed health).
+#[napi(object)]
+#[derive(Default)]
+pub struct PlanContextOptions {
+    /// Seed of the weighted random order (a non-negative integer; default 0).
+    pub seed: Option<i64>,
+    /// Health observations keyed by `model@tag` or `tag`.
+    #[napi(ts_type = "{ endpoints: Record<string, EndpointHealth> }")]
+    pub health: Option<Value>,
+    /// Provider slugs that hold credentials (default: the router's).
+    pub credentials: Option<Vec<String>>,
+    /// Endpoint tag the conversation is stuck to.
+    pub sticky: Option<String>,
+    /// Model a router (`openrouter/auto`) chose earlier in this session.
+    pub previous_model: Option<String>,
+}
+
+/// Conditions of a cost computation (the engine's `CostInputs`, as Python's). Without it, cost uses the current UTC
+/// time and `finish_reason: "stop"`; with it, an absent `finishReason` is `"stop"` too.
+#[napi(object)]
+#[derive(Default)]
+pub struct CostContextOptions {
+    /// Minute of the UTC day (0–1439) for time-window prices; absent = ignore time windows.
+    pub utc_minute: Option<u32>,
+    /// The response's finish reason (`stop`, `length`, `error`, …); blank or `error` with no completion tokens
+    /// applies zero-completion insurance.
+    pub finish_reason: Option<String>,
+}
