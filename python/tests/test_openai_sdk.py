@@ -14,23 +14,29 @@ import polyroute
 BASE = "http://polyroute.invalid/v1"
 
 
-@pytest.fixture
-def client(mock_router: polyroute.Router) -> openai.OpenAI:
+# Every test runs with an httpx client and an httpx2 one (the openai SDK from version 3 is built on httpx2).
+HTTP_LIBS = ["httpx", "httpx2"]
+
+
+@pytest.fixture(params=HTTP_LIBS)
+def client(request: pytest.FixtureRequest, mock_router: polyroute.Router) -> openai.OpenAI:
+    lib = pytest.importorskip(request.param)
     return openai.OpenAI(
         base_url=BASE,
         api_key="sk-test-fake",
         max_retries=0,
-        http_client=httpx.Client(transport=polyroute.HTTPTransport(mock_router)),
+        http_client=lib.Client(transport=polyroute.HTTPTransport(mock_router)),
     )
 
 
-@pytest.fixture
-def aclient(mock_router: polyroute.Router) -> openai.AsyncOpenAI:
+@pytest.fixture(params=HTTP_LIBS)
+def aclient(request: pytest.FixtureRequest, mock_router: polyroute.Router) -> openai.AsyncOpenAI:
+    lib = pytest.importorskip(request.param)
     return openai.AsyncOpenAI(
         base_url=BASE,
         api_key="sk-test-fake",
         max_retries=0,
-        http_client=httpx.AsyncClient(transport=polyroute.AsyncHTTPTransport(mock_router)),
+        http_client=lib.AsyncClient(transport=polyroute.AsyncHTTPTransport(mock_router)),
     )
 
 

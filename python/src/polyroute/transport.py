@@ -13,15 +13,25 @@ No server and no network hop: ``POST …/chat/completions`` (streamed or not) ru
 ``router.stream_sse``; ``GET …/models`` lists the catalog; ``GET …/generation?id=`` returns a ledger record.
 Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
 its own ``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``.
+
+The transports serve ``httpx`` and ``httpx2`` clients alike (the openai SDK from version 3 is built on httpx2, whose
+client asserts that a response's stream is its own module's ``SyncByteStream``): every response and stream is made
+from the module of the request being answered.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
-import httpx
+try:
+    import httpx
+except ImportError:  # pragma: no cover - an environment with only httpx2 (openai >= 3 installs httpx2)
+    import httpx2 as httpx  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 from ._polyroute import AsyncChunkIterator, ChunkIterator, Router
 from .errors import PolyrouteError
@@ -33,17 +43,22 @@ _SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"
 _DONE = b"data: [DONE]\n\n"
 
 
-def _error(status: int, message: str, code: str) -> httpx.Response:
+def _module(request: Any) -> ModuleType:
+    """``httpx`` or ``httpx2``: the package whose ``Request`` this is."""
+    return sys.modules.get(type(request).__module__.split(".", 1)[0], httpx)
+
+
+def _error(mod: ModuleType, status: int, message: str, code: str) -> httpx.Response:
     body = {"error": {"code": status, "message": message, "metadata": {"polyroute_code": code}}}
-    return httpx.Response(status, headers=_JSON, content=json.dumps(body).encode())
+    return mod.Response(status, headers=_JSON, content=json.dumps(body).encode())  # type: ignore[no-any-return]
 
 
-def _from_exc(e: PolyrouteError) -> httpx.Response:
-    return httpx.Response(e.status, headers=_JSON, content=json.dumps(e.body).encode())
+def _from_exc(mod: ModuleType, e: PolyrouteError) -> httpx.Response:
+    return mod.Response(e.status, headers=_JSON, content=json.dumps(e.body).encode())  # type: ignore[no-any-return]
 
 
-def _ok(doc: Any) -> httpx.Response:
-    return httpx.Response(200, headers=_JSON, content=json.dumps(doc).encode())
+def _ok(mod: ModuleType, doc: Any) -> httpx.Response:
+    return mod.Response(200, headers=_JSON, content=json.dumps(doc).encode())  # type: ignore[no-any-return]
 
 
 def _model_row(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,44 +68,48 @@ def _model_row(m: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _body(request: httpx.Request, content: bytes) -> dict[str, Any] | httpx.Response:
+def _body(mod: ModuleType, content: bytes) -> dict[str, Any] | httpx.Response:
     try:
         doc = json.loads(content)
     except ValueError as e:
-        return _error(400, f"body is not valid JSON: {e}", "invalid_request")
+        return _error(mod, 400, f"body is not valid JSON: {e}", "invalid_request")
     if not isinstance(doc, dict):
-        return _error(400, "the request body must be a JSON object", "invalid_request")
+        return _error(mod, 400, "the request body must be a JSON object", "invalid_request")
     return doc
 
 
-def _get(router: Router, request: httpx.Request) -> httpx.Response:
+def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Response:
     path = request.url.path.rstrip("/")
     if path.endswith("/models"):
-        return _ok({"object": "list", "data": [_model_row(m) for m in router.models()]})
+        return _ok(mod, {"object": "list", "data": [_model_row(m) for m in router.models()]})
     if "/models/" in path:
         wanted = path.split("/models/", 1)[1]
         for m in router.models(search=wanted):
             if m["id"] == wanted:
-                return _ok(_model_row(m))
-        return _error(404, f"{wanted} is not a valid model ID", "model_not_found")
+                return _ok(mod, _model_row(m))
+        return _error(mod, 404, f"{wanted} is not a valid model ID", "model_not_found")
     if path.endswith("/generation"):
         gen_id = request.url.params.get("id", "")
         record = router.generation(gen_id)
         if record is None:
-            return _error(404, f"generation {gen_id!r} not found", "not_found")
-        return _ok({"data": record})
-    return _error(404, f"no route for GET {path}", "not_found")
+            return _error(mod, 404, f"generation {gen_id!r} not found", "not_found")
+        return _ok(mod, {"data": record})
+    return _error(mod, 404, f"no route for GET {path}", "not_found")
 
 
-class _SyncSSE(httpx.SyncByteStream):
-    def __init__(self, events: ChunkIterator) -> None:
-        self._events = events
+@functools.cache
+def _sync_sse(mod: ModuleType) -> Any:
+    class _SyncSSE(mod.SyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, events: ChunkIterator) -> None:
+            self._events = events
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._events)  # type: ignore[arg-type]
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(self._events)  # type: ignore[arg-type]
 
-    def close(self) -> None:
-        self._events.close()
+        def close(self) -> None:
+            self._events.close()
+
+    return _SyncSSE
 
 
 class HTTPTransport(httpx.BaseTransport):
@@ -100,35 +119,41 @@ class HTTPTransport(httpx.BaseTransport):
         self.router = router
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        mod = _module(request)
         try:
             if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
-                doc = _body(request, request.read())
-                if isinstance(doc, httpx.Response):
+                doc = _body(mod, request.read())
+                if not isinstance(doc, dict):
                     return doc
                 if doc.get("stream"):
-                    return httpx.Response(200, headers=_SSE_HEADERS, stream=_SyncSSE(self.router.stream_sse(doc)))
-                return _ok(self.router.chat(doc))
+                    stream = _sync_sse(mod)(self.router.stream_sse(doc))
+                    return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
+                return _ok(mod, self.router.chat(doc))
             if request.method == "GET":
-                return _get(self.router, request)
-            return _error(405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
+                return _get(mod, self.router, request)
+            return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
         except PolyrouteError as e:
-            return _from_exc(e)
+            return _from_exc(mod, e)
 
 
-class _AsyncSSE(httpx.AsyncByteStream):
-    def __init__(self, first: dict[str, Any] | None, rest: AsyncChunkIterator) -> None:
-        self._first = first
-        self._rest = rest
+@functools.cache
+def _async_sse(mod: ModuleType) -> Any:
+    class _AsyncSSE(mod.AsyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, first: dict[str, Any] | None, rest: AsyncChunkIterator) -> None:
+            self._first = first
+            self._rest = rest
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._first is not None:
-            yield b"data: " + json.dumps(self._first).encode() + b"\n\n"
-        try:
-            async for chunk in self._rest:
-                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
-        except PolyrouteError as e:
-            yield b"data: " + json.dumps(e.body).encode() + b"\n\n"
-        yield _DONE
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            if self._first is not None:
+                yield b"data: " + json.dumps(self._first).encode() + b"\n\n"
+            try:
+                async for chunk in self._rest:
+                    yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            except PolyrouteError as e:
+                yield b"data: " + json.dumps(e.body).encode() + b"\n\n"
+            yield _DONE
+
+    return _AsyncSSE
 
 
 class AsyncHTTPTransport(httpx.AsyncBaseTransport):
@@ -138,10 +163,11 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
         self.router = router
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        mod = _module(request)
         try:
             if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
-                doc = _body(request, await request.aread())
-                if isinstance(doc, httpx.Response):
+                doc = _body(mod, await request.aread())
+                if not isinstance(doc, dict):
                     return doc
                 if doc.get("stream"):
                     chunks = self.router.astream(doc)
@@ -151,10 +177,11 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                         first = dict(await chunks.__anext__())
                     except StopAsyncIteration:
                         first = None
-                    return httpx.Response(200, headers=_SSE_HEADERS, stream=_AsyncSSE(first, chunks))
-                return _ok(await self.router.achat(doc))
+                    stream = _async_sse(mod)(first, chunks)
+                    return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
+                return _ok(mod, await self.router.achat(doc))
             if request.method == "GET":
-                return _get(self.router, request)
-            return _error(405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
+                return _get(mod, self.router, request)
+            return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
         except PolyrouteError as e:
-            return _from_exc(e)
+            return _from_exc(mod, e)
