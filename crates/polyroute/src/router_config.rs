@@ -259,6 +259,8 @@ impl RouterConfig {
         self.providers
             .iter()
             .map(|(slug, p)| {
+                // Fields added to `ProviderSettings` later keep their defaults until configured here.
+                #[allow(clippy::needless_update)]
                 let s = ProviderSettings {
                     api_key: p
                         .api_key
