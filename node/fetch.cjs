@@ -3,8 +3,11 @@
 // `openai` SDK works with `fetch: router.fetch` and no server. Routes (any base path):
 //   POST …/chat/completions   JSON, or SSE bytes (`data: {chunk}\n\n` … `data: [DONE]\n\n`) when `stream: true`
 //   GET  …/models             `{object: 'list', data: [model rows]}`
+//   GET  …/models/{a}/{s}     one model row (the openai SDK's models.retrieve; also OpenRouter's …/model/{a}/{s})
+//   GET  …/models/count       `{data: {count}}`
 //   GET  …/generation?id=…    the generation record
-// The `HTTP-Referer`, `X-Title` and `x-session-id` headers become the request options.
+// The `HTTP-Referer`, `X-OpenRouter-Title` (else `X-Title`, as the gateway) and `x-session-id` headers become the
+// request options.
 // Failures answer with the OpenRouter error envelope and its HTTP status, so the SDK raises its APIError classes.
 
 const encoder = new TextEncoder()
@@ -57,7 +60,8 @@ function parseBody(text) {
 function requestOptions(headers) {
   const options = {}
   const referer = headers.get('http-referer')
-  const title = headers.get('x-title') ?? headers.get('x-openrouter-title')
+  // The gateway's precedence: X-OpenRouter-Title, then X-Title.
+  const title = headers.get('x-openrouter-title') ?? headers.get('x-title')
   const session = headers.get('x-session-id')
   if (referer) options.httpReferer = referer
   if (title) options.title = title
@@ -121,6 +125,16 @@ function createFetch(router) {
       }
       if (path.endsWith('/models') && method === 'GET') {
         return json(200, { object: 'list', data: router.models() })
+      }
+      if (path.endsWith('/models/count') && method === 'GET') {
+        return json(200, { data: { count: router.models().length } })
+      }
+      const one = /\/models?\/(.+)$/.exec(path) // the SDK sends the id's slash encoded (`test%2Fchat`)
+      if (one && method === 'GET') {
+        // `GET …/models/{author}/{slug}` (the openai SDK's models.retrieve) and OpenRouter's `…/model/{author}/{slug}`
+        const id = decodeURIComponent(one[1])
+        const row = router.models({ search: id }).find((m) => m.id === id)
+        return row ? json(200, row) : json(404, envelope(404, `${id} is not a valid model ID`, { polyroute_code: 'model_not_found' }))
       }
       if (path.endsWith('/generation') && method === 'GET') {
         const record = await router.generation(url.searchParams.get('id') ?? '')

@@ -152,6 +152,11 @@ test('openai SDK: models.list', async () => {
   const ids = []
   for await (const m of client.models.list()) ids.push(m.id)
   assert.ok(ids.includes('test/chat'))
+  // models.retrieve (GET …/models/{author}/{slug}), OpenRouter's …/model/{author}/{slug} and …/models/count
+  assert.equal((await client.models.retrieve('test/chat')).id, 'test/chat')
+  await assert.rejects(client.models.retrieve('test/none'), (e) => e instanceof OpenAI.NotFoundError)
+  assert.equal((await client.get('/model/test/chat')).id, 'test/chat')
+  assert.equal((await client.get('/models/count')).data.count, ids.length)
 })
 
 test('openai SDK: failures are APIError subclasses with the OpenRouter envelope', async () => {

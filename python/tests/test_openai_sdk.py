@@ -145,6 +145,21 @@ def test_models(client: openai.OpenAI) -> None:
     assert client.models.retrieve("test/model").id == "test/model"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("test/none")
+    # OpenRouter's paths beside the SDK's
+    assert client.get("/model/test/model", cast_to=object)["id"] == "test/model"  # type: ignore[index]
+    count = client.get("/models/count", cast_to=object)["data"]["count"]  # type: ignore[index]
+    assert count == len(ids)
+
+
+def test_session_and_metadata_headers(client: openai.OpenAI) -> None:
+    out = client.chat.completions.with_raw_response.create(
+        model="test/model",
+        messages=msgs(),  # type: ignore[arg-type]
+        extra_headers={"x-session-id": "s-1", "X-OpenRouter-Metadata": "enabled"},
+    )
+    body = json.loads(out.text)
+    # metadata on: the routing block (every attempt) is in the answer, as the gateway sends it
+    assert any(k.endswith("metadata") and isinstance(v, dict) for k, v in body.items()), body.keys()
 
 
 def test_async_client(aclient: openai.AsyncOpenAI) -> None:

@@ -10,7 +10,9 @@ Plug them into the official ``openai`` SDK (or any httpx client)::
     client.chat.completions.create(model="openai/gpt-4o", messages=[...], extra_body={"models": [...]})
 
 No server and no network hop: ``POST …/chat/completions`` (streamed or not) runs ``router.chat`` /
-``router.stream_sse``; ``GET …/models`` lists the catalog; ``GET …/generation?id=`` returns a ledger record.
+``router.stream_sse``; ``GET …/models`` lists the catalog, ``GET …/models/{author}/{slug}`` (and OpenRouter's
+``…/model/{author}/{slug}``) returns one model, ``GET …/models/count`` counts them; ``GET …/generation?id=``
+returns a ledger record. ``x-session-id`` and ``X-OpenRouter-Metadata: enabled`` are read as the gateway reads them.
 Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
 its own ``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``.
 
@@ -78,12 +80,22 @@ def _body(mod: ModuleType, content: bytes) -> dict[str, Any] | httpx.Response:
     return doc
 
 
+def _options(request: httpx.Request) -> dict[str, Any]:
+    """The session and metadata headers the gateway reads (``x-session-id``, ``X-OpenRouter-Metadata: enabled``)."""
+    h = request.headers
+    meta = h.get("x-openrouter-metadata") or h.get("x-openrouter-experimental-metadata") or ""
+    return {"session_id": h.get("x-session-id") or None, "metadata": meta.strip().lower() == "enabled"}
+
+
 def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Response:
     path = request.url.path.rstrip("/")
     if path.endswith("/models"):
         return _ok(mod, {"object": "list", "data": [_model_row(m) for m in router.models()]})
-    if "/models/" in path:
-        wanted = path.split("/models/", 1)[1]
+    if path.endswith("/models/count"):
+        return _ok(mod, {"data": {"count": len(router.models())}})
+    if "/models/" in path or "/model/" in path:
+        # `GET …/models/{author}/{slug}` (the openai SDK's models.retrieve) and OpenRouter's `…/model/{author}/{slug}`
+        wanted = path.split("/models/" if "/models/" in path else "/model/", 1)[1]
         for m in router.models(search=wanted):
             if m["id"] == wanted:
                 return _ok(mod, _model_row(m))
@@ -125,10 +137,11 @@ class HTTPTransport(httpx.BaseTransport):
                 doc = _body(mod, request.read())
                 if not isinstance(doc, dict):
                     return doc
+                opts = _options(request)
                 if doc.get("stream"):
-                    stream = _sync_sse(mod)(self.router.stream_sse(doc))
+                    stream = _sync_sse(mod)(self.router.stream_sse(doc, **opts))
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
-                return _ok(mod, self.router.chat(doc))
+                return _ok(mod, self.router.chat(doc, **opts))
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
@@ -169,8 +182,9 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                 doc = _body(mod, await request.aread())
                 if not isinstance(doc, dict):
                     return doc
+                opts = _options(request)
                 if doc.get("stream"):
-                    chunks = self.router.astream(doc)
+                    chunks = self.router.astream(doc, **opts)
                     # Wait for the first chunk so that an error before any content becomes an HTTP error status.
                     first: dict[str, Any] | None
                     try:
@@ -179,7 +193,7 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                         first = None
                     stream = _async_sse(mod)(first, chunks)
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
-                return _ok(mod, await self.router.achat(doc))
+                return _ok(mod, await self.router.achat(doc, **opts))
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
