@@ -38,7 +38,10 @@ async fn success_tells_the_truth_and_bills_once() {
         "cost {cost} for {tokens} tokens"
     );
     assert_eq!(
-        v["router_metadata"]["attempts"].as_array().unwrap().len(),
+        v["openrouter_metadata"]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     // upstream got the provider's model id and our key
@@ -76,7 +79,7 @@ async fn rate_limited_then_next_provider() {
         .unwrap();
     assert_eq!(v["provider"], "BETA Cloud");
     assert_eq!((m[0].calls(), m[1].calls()), (1, 1));
-    let att = v["router_metadata"]["attempts"].as_array().unwrap();
+    let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     assert_eq!(att.len(), 2);
     assert_eq!(att[0]["code"], "rate_limited");
     assert_eq!(att[0]["status"], 429);
@@ -148,7 +151,7 @@ async fn connect_refused_fails_over() {
         .await
         .unwrap();
     assert_eq!(v["provider"], "BETA Cloud");
-    let att = v["router_metadata"]["attempts"].as_array().unwrap();
+    let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     assert_eq!(att[0]["status"], 0);
     assert_eq!(att[0]["code"], "overloaded");
 }
@@ -178,7 +181,7 @@ async fn stall_before_first_byte_times_out_then_fails_over() {
     // alpha's first-token timeout (1 s) fired, far below the relaxed router-wide one (60 s) and the stall.
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     assert_eq!(v["provider"], "BETA Cloud");
-    assert_eq!(v["router_metadata"]["attempts"][0]["code"], "timeout");
+    assert_eq!(v["openrouter_metadata"]["attempts"][0]["code"], "timeout");
 }
 
 #[tokio::test]
