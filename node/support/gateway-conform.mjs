@@ -40,7 +40,7 @@ for (const [dialect, model] of Object.entries(DIALECTS)) {
     checked += 2 + s.events.length
   }
 }
-for (const [model, status] of [['moonshotai/kimi-k3', 502], ['mistralai/mistral-small-2603', 429], ['acme/not-a-model', 400]]) {
+for (const [model, status] of [['moonshotai/kimi-k3', 503], ['mistralai/mistral-small-2603', 429], ['acme/not-a-model', 400]]) {
   const r = await post(body(model))
   assert.equal(r.status, status, model)
   schema.error(status, await r.json())

@@ -94,7 +94,7 @@ test('fallback: openrouter_metadata says fallback, attempt 2', async () => {
   assert.deepEqual(r.openrouterMetadata.attempts.map((x) => x.status), [503, 200])
 })
 
-for (const [model, status] of [['test/oa-down', 502], ['test/an-down', 502], ['test/ge-limited', 429], ['test/oa-garbage', 502], ['acme/not-a-model', 400]]) {
+for (const [model, status] of [['test/oa-down', 503], ['test/an-down', 503], ['test/ge-limited', 429], ['test/oa-garbage', 503], ['acme/not-a-model', 400]]) {
   test(`error ${model}: body matches @openrouter/sdk (${status})`, async () => {
     await assert.rejects(router.chat(req(model)), (e) => {
       assert.equal(e.status, status)

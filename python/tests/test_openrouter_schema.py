@@ -113,11 +113,11 @@ def test_fallback_metadata(router: polyroute.Router) -> None:
 @pytest.mark.parametrize(
     ("model", "status"),
     [
-        ("test/broken", 502),
+        ("test/broken", 503),
         ("test/limited", 429),
-        ("test/down-anthropic", 502),
+        ("test/down-anthropic", 503),
         ("test/limited-gemini", 429),
-        ("test/garbage-openai", 502),
+        ("test/garbage-openai", 503),
         ("acme/not-a-model", 400),
     ],
 )
