@@ -126,7 +126,8 @@ impl Router {
     /// `RoutingStrategy`: `direct`, `alias`, `latest`, `auto`, `free`, `pareto`, or `fallback` when a later model
     /// of `models` served), `summary`, `attempt` (1-indexed attempt that served; the number of attempts when none
     /// did), `attempts[] {provider, model, status}`, `endpoints {total, available[] {provider, model, selected}}`,
-    /// `is_byok`, `region` (null), `generation_time` (ms). polyroute's own details ride along under names
+    /// `is_byok`, `region` (null), `generation_time` (ms), and for router models (`openrouter/auto` …) a `pipeline`
+    /// stage with the router's decision. polyroute's own details ride along under names
     /// OpenRouter does not use: `generation_id`, `provider_order` (how endpoints were ordered), per attempt
     /// `endpoint`, `code`, `latency_ms`, `retry_after`, and `dropped_params`.
     pub(crate) fn metadata(
@@ -174,7 +175,7 @@ impl Router {
                        "selected": served.is_some_and(|a| a.tag == x.tag && a.model == x.model)})
             })
             .collect();
-        json!({
+        let mut out = json!({
             "requested": requested,
             "strategy": strategy,
             "summary": summary,
@@ -190,6 +191,16 @@ impl Router {
             "generation_id": ad.gen_id,
             "provider_order": plan.strategy,
             "dropped_params": dropped,
-        })
+        });
+        // A router model's decision (task type, tier, candidate models) as OpenRouter's plugin pipeline stage.
+        if let Some(decision) = &plan.router {
+            let name = match strategy {
+                "pareto" => "pareto-router",
+                "free" => "free-router",
+                _ => "auto-router",
+            };
+            out["pipeline"] = json!([{"type": "plugin", "name": name, "data": decision}]);
+        }
+        out
     }
 }
