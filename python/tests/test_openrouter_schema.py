@@ -150,3 +150,37 @@ def test_stream_cut_after_content(router: polyroute.Router, dialect: str) -> Non
     assert rec is not None and float(rec["cost"]) == pytest.approx(chunks[-1]["usage"]["cost"])
     # The record keeps polyroute's itemized decimal breakdown.
     assert set(rec["cost_details"]) >= {"prompt", "completion", "total", "insured"}, rec
+
+
+def test_openrouter_sdk_in_process(router: polyroute.Router) -> None:
+    """The OpenRouter Python SDK itself, served in process through polyroute's httpx transport."""
+    import httpx
+    import openrouter
+    from openrouter import OpenRouter
+
+    http = httpx.Client(transport=polyroute.HTTPTransport(router))
+    with OpenRouter(api_key="sk-test-fake", server_url="http://polyroute.invalid/api/v1", client=http) as c:
+        msgs: Any = [{"role": "user", "content": "hello sdk"}]
+        res = c.chat.send(model="test/model", messages=msgs)
+        assert res.choices[0].message.content == "mock: hello sdk"
+        assert res.usage is not None and res.usage.cost_details is not None
+        assert res.usage.cost_details.upstream_inference_completions_cost > 0
+        chunks = list(c.chat.send(model="test/claude", messages=msgs, stream=True))
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "mock: hello sdk"
+        assert [ch.usage is not None for ch in chunks].count(True) == 1
+        res = c.chat.send(model="test/gemini", messages=msgs, tools=TOOLS)  # type: ignore[arg-type]
+        assert res.choices[0].message.tool_calls and res.choices[0].message.tool_calls[0].function.name == "get_weather"
+        names = [
+            t.function.name
+            for ch in c.chat.send(model="test/model", messages=msgs, tools=TOOLS, stream=True)  # type: ignore[arg-type]
+            if ch.choices
+            for t in ch.choices[0].delta.tool_calls or []
+            if t.function and t.function.name
+        ]
+        assert names == ["get_weather"]
+        res = c.chat.send(model="test/claude", messages=msgs, response_format=JSON_SCHEMA)  # type: ignore[arg-type]
+        assert isinstance(__import__("json").loads(str(res.choices[0].message.content)), dict)
+        res = c.chat.send(model="test/broken", models=["test/model"], messages=msgs)
+        assert res.model == "test/model"
+        with pytest.raises(openrouter.errors.BadRequestResponseError):
+            c.chat.send(model="acme/not-a-model", messages=msgs)
