@@ -5,6 +5,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Router } from 'polyroute'
+import { OpenRouter, HTTPClient } from '@openrouter/sdk'
+import * as orErrors from '@openrouter/sdk/models/errors'
 import { startMock, FAKE_KEY } from '../support/mock.mjs'
 import * as schema from '../support/openrouter-schema.mjs'
 
@@ -121,3 +123,31 @@ for (const slug of ['oa-cut', 'an-cut', 'ge-cut']) {
     assert.ok(chunks.at(-1).usage.completion_tokens >= 1)
   })
 }
+
+test('the OpenRouter TypeScript SDK itself, in process through router.fetch', async () => {
+  const c = new OpenRouter({ apiKey: 'sk-test-fake', serverURL: 'http://polyroute.local/api/v1', httpClient: new HTTPClient({ fetcher: router.fetch }) })
+  const msgs = [{ role: 'user', content: 'hello sdk' }]
+  const res = await c.chat.send({ chatRequest: { model: 'test/oa', messages: msgs } })
+  assert.ok(String(res.choices[0].message.content).includes('hello sdk'))
+  assert.ok(res.usage.costDetails.upstreamInferenceCompletionsCost > 0)
+  let text = ''
+  let usageChunks = 0
+  for await (const ch of await c.chat.send({ chatRequest: { model: 'test/an', messages: msgs, stream: true } })) {
+    text += ch.choices[0]?.delta?.content ?? ''
+    if (ch.usage) usageChunks += 1
+  }
+  assert.ok(text.includes('hello sdk'), text)
+  assert.equal(usageChunks, 1)
+  const tools = await c.chat.send({ chatRequest: { model: 'test/ge', messages: msgs, tools: TOOLS } })
+  assert.equal(tools.choices[0].message.toolCalls[0].function.name, 'get_weather')
+  const names = []
+  for await (const ch of await c.chat.send({ chatRequest: { model: 'test/oa', messages: msgs, tools: TOOLS, stream: true } })) {
+    for (const t of ch.choices[0]?.delta?.toolCalls ?? []) if (t.function?.name) names.push(t.function.name)
+  }
+  assert.deepEqual(names, ['get_weather'])
+  const js = await c.chat.send({ chatRequest: { model: 'test/an', messages: msgs, responseFormat: { type: 'json_schema', jsonSchema: JSON_SCHEMA.json_schema } } })
+  assert.equal(typeof JSON.parse(String(js.choices[0].message.content)), 'object')
+  const fb = await c.chat.send({ chatRequest: { model: 'test/oa-down', models: ['test/oa'], messages: msgs } })
+  assert.equal(fb.model, 'test/oa')
+  await assert.rejects(c.chat.send({ chatRequest: { model: 'acme/not-a-model', messages: msgs } }), (e) => e instanceof orErrors.BadRequestResponseError && e.statusCode === 400)
+})
