@@ -96,8 +96,8 @@ export interface Usage {
   requests?: number
   /** Total cost in USD of the serving attempt. */
   cost?: number
-  /** Itemized cost (decimal strings). */
-  cost_details?: CostBreakdown
+  /** OpenRouter's cost split (USD numbers); the itemized decimal breakdown is on the generation record. */
+  cost_details?: CostDetails
   [key: string]: unknown
 }
 
@@ -118,6 +118,10 @@ export interface ChatCompletion {
     logprobs?: unknown
   }>
   usage: Usage
+  /** The upstream fingerprint; null when the provider sent none. */
+  system_fingerprint: string | null
+  /** With `metadata: true`: OpenRouter's `openrouter_metadata` (requested, strategy, summary, attempts, ...). */
+  openrouter_metadata?: Record<string, unknown>
   [key: string]: unknown
 }
 
@@ -197,6 +201,14 @@ export interface EndpointHealth {
 }
 
 /** Itemized cost in USD, as exact decimal strings. */
+/** `usage.cost_details` in OpenRouter's shape (USD numbers). */
+export interface CostDetails {
+  upstream_inference_cost?: number | null
+  upstream_inference_prompt_cost: number
+  upstream_inference_completions_cost: number
+  server_tool_cost?: number | null
+}
+
 export interface CostBreakdown {
   prompt: string
   cache_read: string

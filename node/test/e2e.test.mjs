@@ -181,8 +181,8 @@ test('openai SDK: failures are APIError subclasses with the OpenRouter envelope'
 
 test('request options: metadata lists every attempt; attribution headers pass through fetch', async () => {
   const c = await router.chat({ model: 'test/broken', models: ['test/chat'], messages: hi() }, { metadata: true, user: 'u-1', sessionId: 's-1' })
-  assert.equal(c.router_metadata.generation_id, c.id)
-  assert.deepEqual(c.router_metadata.attempts.map((a) => a.provider).slice(0, 1), ['broken'])
+  assert.equal(c.openrouter_metadata.generation_id, c.id)
+  assert.deepEqual(c.openrouter_metadata.attempts.map((a) => a.provider).slice(0, 1), ['broken'])
   const record = await router.generation(c.id)
   assert.equal(record.user, 'u-1')
   const viaSdk = await client.chat.completions.create(

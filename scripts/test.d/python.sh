@@ -19,6 +19,9 @@ if [ -d crates/polyroute-mock ]; then
   export POLYROUTE_MOCK_BIN="$CARGO_TARGET_DIR/debug/polyroute-mock"
 fi
 
+# OpenRouter's Python SDK, pinned: its models validate what the Router emits (tests/test_openrouter_schema.py).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "openrouter==1.3.84"
+
 rm -rf "$WHEELS"
 (cd python && "$VENV/bin/maturin" build --quiet --profile "${POLYROUTE_PY_PROFILE:-dev}" \
   --interpreter "$VENV/bin/python" --out "$WHEELS")

@@ -24,7 +24,7 @@ pub struct RequestOptions {
     pub http_referer: Option<String>,
     /// `X-Title` of the calling app (attribution).
     pub title: Option<String>,
-    /// Add `router_metadata` (strategy and every attempt) to the response.
+    /// Add `openrouter_metadata` (strategy and every attempt) to the response.
     pub metadata: Option<bool>,
 }
 

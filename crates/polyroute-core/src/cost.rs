@@ -64,6 +64,36 @@ pub struct CostBreakdown {
     pub overrides_applied: Vec<usize>,
 }
 
+impl CostBreakdown {
+    /// The `usage.cost_details` object in OpenRouter's shape (numbers, USD): `upstream_inference_cost` (the whole
+    /// provider charge: polyroute calls providers with the operator's own keys), `upstream_inference_prompt_cost`
+    /// (uncached input, cache reads and writes, images, the request fee), `upstream_inference_completions_cost`
+    /// (completion and reasoning) and, when web searches were billed, `server_tool_cost`. The decimal breakdown
+    /// stays on the generation record.
+    #[must_use]
+    pub fn openrouter_details(&self) -> serde_json::Value {
+        let prompt = self.prompt + self.cache_read + self.cache_write + self.image + self.request;
+        let completions = self.completion + self.reasoning;
+        let mut m = serde_json::Map::with_capacity(4);
+        m.insert("upstream_inference_cost".into(), usd(self.total).into());
+        m.insert("upstream_inference_prompt_cost".into(), usd(prompt).into());
+        m.insert(
+            "upstream_inference_completions_cost".into(),
+            usd(completions).into(),
+        );
+        if !self.web_search.is_zero() {
+            m.insert("server_tool_cost".into(), usd(self.web_search).into());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// A USD amount as a JSON number (OpenRouter's `cost` fields are numbers).
+#[must_use]
+pub fn usd(d: Decimal) -> f64 {
+    d.normalize().to_string().parse::<f64>().unwrap_or(0.0)
+}
+
 /// The prices that apply under `usage`/`ctx`, discount included, and the overrides used.
 #[must_use]
 pub fn effective_pricing(

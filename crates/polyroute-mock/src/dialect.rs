@@ -164,9 +164,17 @@ pub fn wanted_tool(call: &Call) -> Option<String> {
             }
             s("/tool_choice/name").or_else(|| s("/tools/0/name"))
         }
-        Dialect::Gemini => s("/toolConfig/functionCallingConfig/allowedFunctionNames/0")
-            .or_else(|| s("/tools/0/functionDeclarations/0/name"))
-            .or_else(|| s("/tools/0/function_declarations/0/name")),
+        Dialect::Gemini => {
+            // `functionCallingConfig.mode = "NONE"` (either casing of the key) forbids function calls.
+            let mode = s("/toolConfig/functionCallingConfig/mode")
+                .or_else(|| s("/tool_config/function_calling_config/mode"));
+            if mode.is_some_and(|m| m.eq_ignore_ascii_case("none")) {
+                return None;
+            }
+            s("/toolConfig/functionCallingConfig/allowedFunctionNames/0")
+                .or_else(|| s("/tools/0/functionDeclarations/0/name"))
+                .or_else(|| s("/tools/0/function_declarations/0/name"))
+        }
     }
 }
 

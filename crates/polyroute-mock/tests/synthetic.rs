@@ -88,6 +88,14 @@ async fn tool_calls_in_each_dialect() {
     let part = &v["candidates"][0]["content"]["parts"][0]["functionCall"];
     assert_eq!(part["name"], "get_weather");
     assert_eq!(part["args"], args);
+
+    // Gemini with `functionCallingConfig.mode = "NONE"`: text, no functionCall (as tool_choice "none" elsewhere).
+    let mut none = body.clone();
+    none["toolConfig"] = json!({"functionCallingConfig": {"mode": "NONE"}});
+    let (_, v) = post(&s, "/v1beta/models/g:generateContent", &none).await;
+    let part = &v["candidates"][0]["content"]["parts"][0];
+    assert!(part.get("functionCall").is_none(), "{v}");
+    assert!(part["text"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
 }
 
 #[tokio::test]

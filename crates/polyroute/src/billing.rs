@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use polyroute_core::cost::{self, CostContext};
-use polyroute_core::plan::Attempt;
+use polyroute_core::plan::{Attempt, OutcomeClass};
+use polyroute_core::resolve::Strategy;
 use polyroute_core::types::ChatRequest;
 use polyroute_core::{Result, Usage};
 use serde_json::{json, Value};
@@ -89,7 +90,7 @@ impl Router {
             streamed,
             usage,
             cost: b.total,
-            cost_details: cost_details.clone(),
+            cost_details,
             finish_reason: finish,
             attempts: ad.plan.records().to_vec(),
             app_referer: ctx.http_referer.clone(),
@@ -115,17 +116,91 @@ impl Router {
                 .await;
         }
         let mut usage = serde_json::to_value(usage).unwrap_or(Value::Null);
-        usage["cost"] = json!(b.total.to_string().parse::<f64>().unwrap_or(0.0));
-        usage["cost_details"] = cost_details;
+        usage["cost"] = json!(cost::usd(b.total));
+        usage["cost_details"] = b.openrouter_details();
         Ok(usage)
     }
 
-    /// The `router_metadata` block.
-    pub(crate) fn metadata(ad: &Admission, dropped: &[String]) -> Value {
-        let records = ad.plan.records();
-        json!({"generation_id": ad.gen_id, "strategy": ad.plan.strategy, "attempts": records.iter().map(|r| json!({
-            "provider": r.provider, "endpoint": r.endpoint, "model": r.model, "status": r.status, "code": r.class.code(),
-            "latency_ms": r.latency_ms, "retry_after": r.retry_after})).collect::<Vec<_>>(),
-            "dropped_params": dropped})
+    /// The `openrouter_metadata` block (opt-in: `X-OpenRouter-Metadata: enabled`, in-process the `metadata`
+    /// request option), in OpenRouter's shape: `requested` (the model string asked for), `strategy` (OpenRouter's
+    /// `RoutingStrategy`: `direct`, `alias`, `latest`, `auto`, `free`, `pareto`, or `fallback` when a later model
+    /// of `models` served), `summary`, `attempt` (1-indexed attempt that served; the number of attempts when none
+    /// did), `attempts[] {provider, model, status}`, `endpoints {total, available[] {provider, model, selected}}`,
+    /// `is_byok`, `region` (null), `generation_time` (ms), and for router models (`openrouter/auto` …) a `pipeline`
+    /// stage with the router's decision. polyroute's own details ride along under names
+    /// OpenRouter does not use: `generation_id`, `provider_order` (how endpoints were ordered), per attempt
+    /// `endpoint`, `code`, `latency_ms`, `retry_after`, and `dropped_params`.
+    pub(crate) fn metadata(
+        ad: &Admission,
+        served: Option<&Attempt>,
+        dropped: &[String],
+        t0: Instant,
+    ) -> Value {
+        let generation_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let plan = &ad.plan;
+        let records = plan.records();
+        let requested = plan.requested_models.first().cloned().unwrap_or_default();
+        let strategy = match served {
+            Some(a) if a.model_index > 0 => "fallback",
+            _ => plan.models.first().map_or("direct", |m| match m.strategy {
+                Strategy::Direct => "direct",
+                Strategy::Alias => "alias",
+                Strategy::Latest => "latest",
+                Strategy::Auto => "auto",
+                Strategy::Pareto => "pareto",
+                Strategy::Free => "free",
+            }),
+        };
+        let attempt = records
+            .iter()
+            .position(|r| r.class == OutcomeClass::Success)
+            .map_or(records.len(), |i| i + 1);
+        let summary = match served {
+            Some(a) => format!(
+                "{requested} -> {} via {} (attempt {attempt} of {} planned, {strategy})",
+                a.model,
+                a.provider,
+                plan.attempts.len()
+            ),
+            None => format!(
+                "{requested}: no endpoint served ({} attempts)",
+                records.len()
+            ),
+        };
+        let available: Vec<Value> = plan
+            .attempts
+            .iter()
+            .map(|x| {
+                json!({"provider": x.provider, "model": x.model,
+                       "selected": served.is_some_and(|a| a.tag == x.tag && a.model == x.model)})
+            })
+            .collect();
+        let mut out = json!({
+            "requested": requested,
+            "strategy": strategy,
+            "summary": summary,
+            "attempt": attempt,
+            "attempts": records.iter().map(|r| json!({
+                "provider": r.provider, "model": r.model, "status": r.status,
+                "endpoint": r.endpoint, "code": r.class.code(), "latency_ms": r.latency_ms,
+                "retry_after": r.retry_after})).collect::<Vec<_>>(),
+            "endpoints": {"total": available.len(), "available": available},
+            "is_byok": false,
+            "region": null,
+            "generation_time": generation_ms,
+            "generation_id": ad.gen_id,
+            "provider_order": plan.strategy,
+            "dropped_params": dropped,
+        });
+        // A router model's decision (task type, tier, candidate models) as OpenRouter's plugin pipeline stage.
+        if let Some(decision) = &plan.router {
+            let name = match strategy {
+                "pareto" => "pareto-router",
+                "free" => "free-router",
+                _ => "auto-router",
+            };
+            out["pipeline"] = json!([{"type": "plugin", "name": name, "data": decision}]);
+        }
+        out
     }
 }

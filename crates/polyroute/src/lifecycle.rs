@@ -101,7 +101,8 @@ impl Router {
                     .await?;
                 out["usage"] = usage;
                 if ctx.metadata {
-                    out["router_metadata"] = Self::metadata(&ad, &served.dropped);
+                    out["openrouter_metadata"] =
+                        Self::metadata(&ad, Some(&attempt), &served.dropped, t0);
                 }
                 Ok(out)
             }
@@ -191,7 +192,8 @@ impl Router {
                 let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
                     "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
                 if ctx.metadata {
-                    last["router_metadata"] = Self::metadata(&ad, &served.dropped);
+                    last["openrouter_metadata"] =
+                        Self::metadata(&ad, Some(&attempt), &served.dropped, t0);
                 }
                 let _ = tx.chunk(last).await;
             }
@@ -201,8 +203,9 @@ impl Router {
                 partial,
                 err_chunk,
             } => {
-                // Content already reached the caller: no failover; bill what was generated, end in-band.
-                let _ = self
+                // Content already reached the caller: no failover; bill what was generated, end in-band with
+                // the error chunk, then the usage chunk of what was billed (as a finished stream's last chunk).
+                let usage = self
                     .bill(
                         &mut ad,
                         &attempt,
@@ -221,6 +224,17 @@ impl Router {
                     )
                 });
                 let _ = tx.chunk(chunk).await;
+                if let Ok(usage) = usage {
+                    let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
+                    let mut last = json!({"id": rc.id, "object": "chat.completion.chunk",
+                        "created": rc.created, "model": rc.model, "provider": rc.provider_name,
+                        "choices": [], "usage": usage});
+                    if ctx.metadata {
+                        last["openrouter_metadata"] =
+                            Self::metadata(&ad, Some(&attempt), &partial.dropped, t0);
+                    }
+                    let _ = tx.chunk(last).await;
+                }
             }
             Ended::Abandoned {
                 attempt,

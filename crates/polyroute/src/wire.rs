@@ -19,6 +19,10 @@ pub(crate) fn translate_options<'a>(
     plan::translate_options(&a.route, req, stream)
 }
 
+/// The message of a stream whose upstream body broke off before its end.
+pub(crate) const STREAM_INTERRUPTED: &str =
+    "Provider returned error: the upstream stream was interrupted before the response finished";
+
 /// HTTP status shown to the caller for an engine-side failure of this class.
 fn envelope_code(class: OutcomeClass) -> u16 {
     match class {
@@ -45,8 +49,7 @@ pub(crate) fn transport_failure(
     ProviderFailure {
         outcome: Outcome::failure(class, status, message),
         envelope: json!({"error": {"code": envelope_code(class), "message": message,
-            "metadata": {"provider_name": provider_name, "error_type": class.error_type(),
-                         "provider_code": null, "raw": null}}}),
+            "metadata": {"provider_name": provider_name, "error_type": class.error_type()}}}),
     }
 }
 

@@ -136,7 +136,7 @@ async fn text_through_each_dialect() {
         );
         let rec = r.generation(v["id"].as_str().unwrap()).await.unwrap();
         assert_eq!(rec["provider"], *slug);
-        assert_eq!(v["router_metadata"]["dropped_params"], json!([]));
+        assert_eq!(v["openrouter_metadata"]["dropped_params"], json!([]));
     }
 }
 
@@ -423,7 +423,7 @@ async fn catalog_facts_set_thinking_and_sampling_for_the_engine() {
     assert_eq!(got["output_config"]["effort"], "high", "{got}");
     assert!(got.get("temperature").is_none(), "{got}");
     let dropped = v
-        .pointer("/router_metadata/dropped_params")
+        .pointer("/openrouter_metadata/dropped_params")
         .cloned()
         .unwrap_or_default();
     assert!(

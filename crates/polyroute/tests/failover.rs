@@ -38,7 +38,10 @@ async fn success_tells_the_truth_and_bills_once() {
         "cost {cost} for {tokens} tokens"
     );
     assert_eq!(
-        v["router_metadata"]["attempts"].as_array().unwrap().len(),
+        v["openrouter_metadata"]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     // upstream got the provider's model id and our key
@@ -76,12 +79,42 @@ async fn rate_limited_then_next_provider() {
         .unwrap();
     assert_eq!(v["provider"], "BETA Cloud");
     assert_eq!((m[0].calls(), m[1].calls()), (1, 1));
-    let att = v["router_metadata"]["attempts"].as_array().unwrap();
+    let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     assert_eq!(att.len(), 2);
     assert_eq!(att[0]["code"], "rate_limited");
     assert_eq!(att[0]["status"], 429);
     assert_eq!(att[0]["retry_after"], 7.0);
     assert_eq!(att[1]["code"], "success");
+    // OpenRouter's metadata shape: the served attempt (1-indexed), the endpoints with the selected one.
+    let meta = &v["openrouter_metadata"];
+    assert_eq!(meta["requested"], "test/model");
+    assert_eq!(
+        meta["strategy"], "direct",
+        "a provider failover within one model"
+    );
+    assert_eq!(meta["attempt"], 2);
+    assert_eq!(meta["is_byok"], false);
+    assert!(meta["region"].is_null() && meta["summary"].as_str().is_some_and(|s| !s.is_empty()));
+    let eps = meta["endpoints"]["available"].as_array().unwrap();
+    assert_eq!(meta["endpoints"]["total"], eps.len());
+    let selected: Vec<&str> = eps
+        .iter()
+        .filter(|e| e["selected"] == true)
+        .filter_map(|e| e["provider"].as_str())
+        .collect();
+    assert_eq!(selected, ["beta"]);
+    // usage.cost_details in OpenRouter's shape: numbers that add up to the cost.
+    let cd = &v["usage"]["cost_details"];
+    let parts = cd["upstream_inference_prompt_cost"].as_f64().unwrap()
+        + cd["upstream_inference_completions_cost"].as_f64().unwrap();
+    assert!(
+        (parts - v["usage"]["cost"].as_f64().unwrap()).abs() < 1e-12,
+        "{cd}"
+    );
+    assert_eq!(cd["upstream_inference_cost"], v["usage"]["cost"]);
+    // The record keeps the itemized decimal breakdown.
+    let rec = r.generation(v["id"].as_str().unwrap()).await.unwrap();
+    assert!(rec["cost_details"]["total"].is_string(), "{rec}");
 }
 
 #[tokio::test]
@@ -148,7 +181,7 @@ async fn connect_refused_fails_over() {
         .await
         .unwrap();
     assert_eq!(v["provider"], "BETA Cloud");
-    let att = v["router_metadata"]["attempts"].as_array().unwrap();
+    let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     assert_eq!(att[0]["status"], 0);
     assert_eq!(att[0]["code"], "overloaded");
 }
@@ -178,7 +211,7 @@ async fn stall_before_first_byte_times_out_then_fails_over() {
     // alpha's first-token timeout (1 s) fired, far below the relaxed router-wide one (60 s) and the stall.
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     assert_eq!(v["provider"], "BETA Cloud");
-    assert_eq!(v["router_metadata"]["attempts"][0]["code"], "timeout");
+    assert_eq!(v["openrouter_metadata"]["attempts"][0]["code"], "timeout");
 }
 
 #[tokio::test]

@@ -182,7 +182,13 @@ async fn recorded_mid_stream_error_ends_in_band() {
     body["stream"] = json!(true);
     let chunks = collect_ok(r.chat_stream(body)).await;
     assert!(stream_text(&chunks).starts_with("First "), "{chunks:?}");
-    let last = chunks.last().unwrap();
+    // The in-band error chunk, then the usage chunk of what was billed, last.
+    let [.., last, usage] = chunks.as_slice() else {
+        panic!("{chunks:?}")
+    };
+    assert_eq!(usage["choices"], json!([]), "{usage}");
+    assert!(usage["usage"]["cost"].is_number(), "{usage}");
+    assert!(usage["usage"]["cost_details"]["upstream_inference_prompt_cost"].is_number());
     assert_eq!(last["choices"][0]["finish_reason"], "error", "{last}");
     let meta = &last["error"]["metadata"];
     assert_eq!(meta["provider_name"], "P Cloud", "{last}");
@@ -224,7 +230,7 @@ async fn recorded_provider_errors_are_classified_and_fail_over() {
         v["choices"][0]["message"]["content"],
         "m0: after two refusals"
     );
-    let att = v["router_metadata"]["attempts"].as_array().unwrap();
+    let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     let codes: Vec<&str> = att.iter().map(|a| a["code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
@@ -249,7 +255,7 @@ async fn dropped_parameters_are_visible_and_never_sent() {
     body["logprobs"] = json!(true);
     body["top_logprobs"] = json!(2);
     let v = r.chat_with(body.clone(), &ctx).await.unwrap();
-    let dropped = &v["router_metadata"]["dropped_params"];
+    let dropped = &v["openrouter_metadata"]["dropped_params"];
     assert!(
         dropped.as_array().unwrap().iter().any(|d| d == "logprobs"),
         "{dropped}"
@@ -269,7 +275,7 @@ async fn dropped_parameters_are_visible_and_never_sent() {
         .collect()
         .await;
     assert_eq!(
-        &chunks.last().unwrap()["router_metadata"]["dropped_params"],
+        &chunks.last().unwrap()["openrouter_metadata"]["dropped_params"],
         dropped
     );
 }

@@ -100,9 +100,23 @@ async fn cut_mid_stream_ends_in_band_without_failover() {
         "one two three four five six seven eight",
     );
     let chunks = collect(r.chat_stream(body)).await;
-    let last = chunks.last().unwrap().as_ref().unwrap();
+    // The in-band error chunk, then the usage chunk of what was billed.
+    let usage = chunks.last().unwrap().as_ref().unwrap();
+    assert_eq!(usage["choices"], json!([]), "{usage}");
+    assert!(
+        usage["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
+        "{usage}"
+    );
+    let last = chunks[chunks.len() - 2].as_ref().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "error");
-    assert!(last["error"]["message"].as_str().is_some());
+    // Said in OpenRouter's terms, not the HTTP library's.
+    let msg = last["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("Provider returned error"), "{msg}");
+    assert!(!msg.contains("decoding"), "{msg}");
+    assert!(
+        last["error"]["metadata"].get("provider_code").is_none(),
+        "{last}"
+    );
     assert!(!text_of(&chunks).is_empty());
     assert_eq!(
         m[1].calls(),
@@ -124,7 +138,8 @@ async fn idle_timeout_mid_stream_is_in_band() {
     .unwrap();
     m[0].script(["stall-after=3"]).unwrap();
     let chunks = collect(r.chat_stream(sreq(&["alpha"], "a b c d"))).await;
-    let last = chunks.last().unwrap().as_ref().unwrap();
+    assert!(chunks.last().unwrap().as_ref().unwrap()["usage"].is_object());
+    let last = chunks[chunks.len() - 2].as_ref().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "error");
     assert!(last["error"]["message"].as_str().unwrap().contains("idle"));
 }
@@ -265,7 +280,9 @@ async fn sse_bytes_match_the_chunk_stream_in_every_dialect() {
             assert_eq!(events, values, "{dialect} {fault}");
             let last = values.last().unwrap();
             if fault == "cut" {
-                assert_eq!(last["choices"][0]["finish_reason"], "error", "{dialect}");
+                assert!(last["usage"]["cost"].is_number(), "{dialect}");
+                let err = &values[values.len() - 2];
+                assert_eq!(err["choices"][0]["finish_reason"], "error", "{dialect}");
             } else {
                 assert!(last["usage"]["cost"].as_f64().unwrap() > 0.0, "{dialect}");
                 let content: String = values

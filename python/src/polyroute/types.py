@@ -25,6 +25,7 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "CostBreakdown",
+    "CostDetails",
     "ErrorBody",
     "ErrorEnvelope",
     "Exclusion",
@@ -213,6 +214,17 @@ class Usage(TypedDict, total=False):
     web_search_requests: int
     requests: int
     cost: float | str
+    cost_details: CostDetails
+
+
+class CostDetails(TypedDict, total=False):
+    """``usage.cost_details`` in OpenRouter's shape (USD numbers); the itemized decimal breakdown is on the
+    generation record (``Generation.cost_details``)."""
+
+    upstream_inference_cost: float | None
+    upstream_inference_prompt_cost: Required[float]
+    upstream_inference_completions_cost: Required[float]
+    server_tool_cost: float | None
 
 
 class CostBreakdown(TypedDict):
@@ -299,6 +311,8 @@ class ChatCompletion(TypedDict, total=False):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: str | None
+    openrouter_metadata: dict[str, JSON]
+    """With ``metadata=True``: OpenRouter's ``openrouter_metadata`` (requested, strategy, summary, attempts, ...)."""
 
 
 class ChunkChoice(TypedDict, total=False):
@@ -320,6 +334,9 @@ class ChatCompletionChunk(TypedDict, total=False):
     provider: str
     choices: list[ChunkChoice]
     usage: Usage
+    system_fingerprint: str
+    error: dict[str, JSON]
+    openrouter_metadata: dict[str, JSON]
 
 
 class Generation(TypedDict, total=False):
@@ -330,6 +347,7 @@ class Generation(TypedDict, total=False):
     provider: str
     total_cost: float | str
     usage: Usage
+    cost_details: CostBreakdown
     streamed: bool
     cancelled: bool
     """The caller went away before the answer ended; billed for what the provider produced."""

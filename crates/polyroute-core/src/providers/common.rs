@@ -266,6 +266,8 @@ pub(crate) fn completion(
     if !provider.is_empty() {
         m.insert("provider".into(), json!(provider));
     }
+    // Required by OpenRouter's `ChatResult` (nullable): translated dialects have no fingerprint.
+    m.insert("system_fingerprint".into(), Value::Null);
     m.insert("choices".into(), Value::Array(choices));
     m.insert("usage".into(), usage_json(usage));
     Value::Object(m)

@@ -226,18 +226,16 @@ fn failure_from(
         redact,
     );
     let code = envelope_code(class, effective);
-    let envelope = json!({
-        "error": {
-            "code": code,
-            "message": message,
-            "metadata": {
-                "provider_name": provider_name,
-                "error_type": class.error_type(),
-                "provider_code": provider_code,
-                "raw": raw,
-            }
-        }
+    // OpenRouter omits `provider_code` when the provider sent none (its schema: an optional string, not null).
+    let mut metadata = json!({
+        "provider_name": provider_name,
+        "error_type": class.error_type(),
+        "raw": raw,
     });
+    if let Some(pc) = provider_code {
+        metadata["provider_code"] = Value::String(pc);
+    }
+    let envelope = json!({"error": {"code": code, "message": message, "metadata": metadata}});
     ProviderFailure { outcome, envelope }
 }
 
@@ -282,7 +280,7 @@ pub(crate) fn invalid_response(provider_name: &str, message: &str, body: &[u8]) 
         "error": {
             "code": 502,
             "message": message,
-            "metadata": {"provider_name": provider_name, "error_type": OutcomeClass::Overloaded.error_type(), "provider_code": null, "raw": raw}
+            "metadata": {"provider_name": provider_name, "error_type": OutcomeClass::Overloaded.error_type(), "raw": raw}
         }
     });
     ProviderFailure { outcome, envelope }

@@ -433,6 +433,10 @@ pub(crate) fn parse_response(v: Value, ctx: &ResponseContext) -> Option<(Value, 
     obj.insert("id".into(), json!(id));
     obj.insert("model".into(), json!(model));
     obj.insert("object".into(), json!("chat.completion"));
+    // Required by OpenRouter's `ChatResult` (nullable): null when the host sends none or not a string.
+    if !obj.get("system_fingerprint").is_some_and(Value::is_string) {
+        obj.insert("system_fingerprint".into(), Value::Null);
+    }
     if ctx.created != 0 {
         obj.insert("created".into(), json!(ctx.created));
     }

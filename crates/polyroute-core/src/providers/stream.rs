@@ -66,6 +66,9 @@ pub(crate) struct StreamCore {
     pub failure: Option<ProviderFailure>,
     /// No more chunks (error emitted, or finished).
     pub done: bool,
+    /// The upstream `system_fingerprint`, when it sent one: chunks carry it then and omit it otherwise
+    /// (OpenRouter's chunk schema types it as an optional string, not nullable).
+    fingerprint: Option<String>,
     template: Option<Map<String, Value>>,
     /// `data: {"id":…,"choices":[` of the SSE encoding, built with the template.
     sse_prefix: Vec<u8>,
@@ -84,6 +87,7 @@ impl StreamCore {
             content_emitted: false,
             failure: None,
             done: false,
+            fingerprint: None,
             template: None,
             sse_prefix: Vec::new(),
         }
@@ -100,6 +104,16 @@ impl StreamCore {
         if self.model.is_empty() {
             if let Some(m) = model {
                 self.model = m.to_string();
+                self.template = None;
+            }
+        }
+    }
+
+    /// Adopt the upstream `system_fingerprint` (a string; null or absent leaves it as is).
+    pub fn adopt_fingerprint(&mut self, fp: Option<&str>) {
+        if let Some(f) = fp {
+            if self.fingerprint.as_deref() != Some(f) {
+                self.fingerprint = Some(f.to_string());
                 self.template = None;
             }
         }
@@ -132,6 +146,9 @@ impl StreamCore {
                     "provider".into(),
                     Value::String(self.ctx.provider_name.clone()),
                 );
+            }
+            if let Some(f) = &self.fingerprint {
+                m.insert("system_fingerprint".into(), Value::String(f.clone()));
             }
             m.insert("choices".into(), Value::Null);
             // The serialized template ends with `"choices":null}`; the prefix keeps it up to the colon.
@@ -449,6 +466,7 @@ fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'
         obj.get("id").and_then(Value::as_str),
         obj.get("model").and_then(Value::as_str),
     );
+    core.adopt_fingerprint(obj.get("system_fingerprint").and_then(Value::as_str));
     if let Some(u) = obj.get("usage").filter(|u| u.is_object()) {
         core.usage = Some(normalize_usage(u));
     }

@@ -175,11 +175,13 @@ async fn try_stream(
                 return end_failed(f, &tr, ttft, &dropped, relayed, None);
             }
             Ok(None) => None,
-            Ok(Some(Err(e))) => {
+            // The body broke off (connection reset, a cut chunk): said in OpenRouter's terms, not the HTTP
+            // library's (its text names no cause the caller can act on).
+            Ok(Some(Err(_))) => {
                 let f = wire::transport_failure(
                     OutcomeClass::Overloaded,
                     status,
-                    &format!("stream interrupted: {e}"),
+                    wire::STREAM_INTERRUPTED,
                     &a.provider_name,
                 );
                 return end_failed(f, &tr, ttft, &dropped, relayed, None);
