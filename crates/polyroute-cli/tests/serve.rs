@@ -504,3 +504,31 @@ async fn graceful_shutdown_finishes_an_in_flight_stream() {
     );
     stop.await.unwrap();
 }
+
+#[tokio::test]
+async fn one_model_and_the_count() {
+    let env = Env::new().await;
+    let key = env.key(None);
+    let srv = env.start().await;
+    let url = srv.url();
+    let (_, all) = get(&url, &key, "/api/v1/models?output_modalities=all").await;
+    let (s, v) = get(&url, &key, "/api/v1/models/count").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["count"], all["total_count"]);
+    let listed = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "acme/chat")
+        .unwrap()
+        .clone();
+    // The OpenAI SDKs' models.retrieve path and OpenRouter's singular path answer the row `/models` lists.
+    for path in ["/api/v1/models/acme/chat", "/api/v1/model/acme/chat"] {
+        let (s, v) = get(&url, &key, path).await;
+        assert_eq!((s, &v), (200, &listed), "{path}");
+    }
+    let (s, v) = get(&url, &key, "/api/v1/models/acme/none").await;
+    assert_eq!(s, 404);
+    assert_envelope(&v, 404);
+    srv.shutdown().await;
+}

@@ -31,7 +31,7 @@ struct Row {
     tags: Vec<String>,
 }
 
-fn model_json(m: &Model) -> Value {
+pub(super) fn model_json(m: &Model) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("endpoints");

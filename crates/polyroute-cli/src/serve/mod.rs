@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod model_api;
 pub mod money;
 pub mod spin;
 pub mod state;
@@ -194,6 +195,9 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
             "/api/v1/models/{author}/{slug}/endpoints",
             get(catalog_api::endpoints),
         )
+        .route("/api/v1/models/count", get(model_api::count))
+        .route("/api/v1/models/{author}/{slug}", get(model_api::one))
+        .route("/api/v1/model/{author}/{slug}", get(model_api::one))
         .route("/api/v1/providers", get(catalog_api::providers))
         .route("/api/v1/generation", get(account::generation))
         .route("/api/v1/key", get(account::key))
