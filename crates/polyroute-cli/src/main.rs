@@ -137,9 +137,18 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: serve_cmd::KeysCommand,
-        /// Data directory [default: $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
+        /// Data directory [default: the config's, else $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
+        /// The gateway's configuration: with `[state] postgres` the keys are in PostgreSQL.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Apply the PostgreSQL migrations of `[state] postgres` (the gateway also applies them on start).
+    Migrate {
+        /// The gateway's configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -179,7 +188,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve_cmd::serve(args),
-        Command::Keys { command, data_dir } => serve_cmd::keys(command, data_dir.as_deref()),
+        Command::Keys {
+            command,
+            data_dir,
+            config,
+        } => serve_cmd::keys(command, config.as_deref(), data_dir.as_deref()),
+        Command::Migrate { config } => serve_cmd::migrate(&config),
         Command::Models {
             input,
             output,

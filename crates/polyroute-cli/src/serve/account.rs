@@ -46,6 +46,48 @@ pub fn utc_iso(ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds of an ISO-8601 UTC time (`2027-01-31`, `2027-01-31T12:00:00Z`, fractions and `+00:00`
+/// accepted); None when it does not parse.
+#[must_use]
+pub fn parse_iso(t: &str) -> Option<i64> {
+    let t = t.trim();
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, ""));
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = time
+        .strip_suffix('Z')
+        .or_else(|| time.strip_suffix("+00:00"))
+        .unwrap_or(time);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut parts = hms.split(':').filter(|p| !p.is_empty());
+    let h: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let mi: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let s: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let ms: i64 = if frac.is_empty() {
+        0
+    } else {
+        let f: String = frac.chars().chain("000".chars()).take(3).collect();
+        f.parse().ok()?
+    };
+    // Howard Hinnant's days-from-civil.
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * DAY_MS + ((h * 60 + mi) * 60 + s) * 1000 + ms)
+}
+
 fn store_error(e: &polyroute::Error) -> ApiError {
     tracing::error!(error = %e, "state store read failed");
     ApiError::internal()
@@ -61,7 +103,7 @@ pub async fn generation(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -119,7 +161,7 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
 
 /// `GET /api/v1/key`: the calling key's label, limit and usage.
 pub async fn key(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -169,7 +211,7 @@ pub async fn activity(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -221,5 +263,13 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_iso(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            parse_iso("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(parse_iso("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(parse_iso("1970-01-01T00:00:00+00:00"), Some(0));
+        assert_eq!(parse_iso("2023-13-01"), None);
+        assert_eq!(parse_iso("tomorrow"), None);
     }
 }

@@ -60,7 +60,7 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };

@@ -100,15 +100,19 @@ impl Gateway {
     ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let (health, stores) = match shared {
-            Some(s) => (s.health, Some(s.stores)),
+        let (health, stores, keys) = match shared {
+            Some(s) => (s.health, Some(s.stores), s.keys),
             None => (
                 state::Health::Memory(Arc::new(MemoryHealth::default())),
+                None,
                 None,
             ),
         };
         let router = cfg.router(data_dir, health.store(), stores)?;
-        let keys = Arc::new(KeyStore::open(data_dir)?);
+        let keys = match keys {
+            Some(k) => k,
+            None => Arc::new(KeyStore::open(data_dir)?),
+        };
         let lim = polyroute::Limits::default();
         let free_limits = (
             cfg.limits.free_per_minute.unwrap_or(lim.free_per_minute),
@@ -157,11 +161,25 @@ impl Gateway {
         )
     }
 
-    /// The key of a request (`Authorization: Bearer …`).
+    /// The inference key of a request (`Authorization: Bearer …`).
     ///
     /// # Errors
-    /// 401 when missing, unknown or revoked.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
+    /// 401 when missing, unknown, revoked, disabled, expired or a management key.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
+        let k = self.authenticate_any(headers).await?;
+        if k.management {
+            return Err(ApiError::unauthorized(
+                "Management keys cannot be used for inference",
+            ));
+        }
+        Ok(k)
+    }
+
+    /// The key of a request, inference or management.
+    ///
+    /// # Errors
+    /// 401 when missing, unknown, revoked, disabled or expired.
+    pub async fn authenticate_any(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
         let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
             return Err(ApiError::unauthorized("No auth credentials found"));
         };
@@ -173,9 +191,10 @@ impl Gateway {
         if token.is_empty() {
             return Err(ApiError::unauthorized("No auth credentials found"));
         }
-        match self.keys.lookup(token) {
+        match self.keys.lookup_now(token).await {
             Lookup::Active(k) => Ok(k),
             Lookup::Revoked => Err(ApiError::unauthorized("This API key has been revoked")),
+            Lookup::Expired => Err(ApiError::unauthorized("This API key has expired")),
             Lookup::Unknown => Err(ApiError::unauthorized("User not found.")),
         }
     }

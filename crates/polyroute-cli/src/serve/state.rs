@@ -29,6 +29,8 @@ use polyroute::{HealthSnapshot, HealthStore, MemoryHealth};
 use polyroute_redis::{HealthOptions, RedisHealth, RedisOptions, RedisState};
 use serde::Deserialize;
 
+use super::keys::KeyStore;
+
 /// `[state]`.
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +99,8 @@ pub struct Shared {
     pub stores: Stores,
     /// For the router and the endpoints API.
     pub health: Health,
+    /// The gateway's keys, when they are in PostgreSQL (else the data dir's key file).
+    pub keys: Option<Arc<KeyStore>>,
 }
 
 impl StateSection {
@@ -126,12 +130,14 @@ impl StateSection {
             Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
         };
         let mut health = Health::Memory(Arc::new(MemoryHealth::default()));
+        let mut keys = None;
         if let Some(url) = &self.postgres {
             let pg = polyroute_postgres::PostgresState::connect(url)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             stores.ledger = Arc::new(pg.ledger());
             stores.budget = Arc::new(pg.budget());
+            keys = Some(KeyStore::postgres(pg.keys()).await?);
         }
         if let Some(url) = &self.redis {
             let mut opts = RedisOptions::default();
@@ -149,6 +155,10 @@ impl StateSection {
             stores.sticky = Arc::new(memory::MemorySticky::default());
         }
         stores.health = health.store();
-        Ok(Some(Shared { stores, health }))
+        Ok(Some(Shared {
+            stores,
+            health,
+            keys,
+        }))
     }
 }
