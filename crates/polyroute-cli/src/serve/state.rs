@@ -17,13 +17,32 @@
 //! | both | PostgreSQL | Redis | Redis | Redis |
 //!
 //! The servers are connected to (and PostgreSQL migrated) at start; a server that cannot be reached then stops
-//! the gateway with an error naming it. Later failures fail the request that met them (a budget or window that
-//! cannot be read admits nothing) and the stores reconnect by themselves.
+//! the gateway with an error naming it (`redis 127.0.0.1:6379`, `postgres 10.0.0.6:5432/polyroute`; never a
+//! password). Later, each concern follows its failure policy (`polyroute::state::policy`), and the stores
+//! reconnect by themselves:
+//!
+//! ```toml
+//! [state]
+//! budget_on_error = "closed"   # "closed": refuse the request (500 naming the server) | "open": admit, uncounted
+//! rate_on_error = "open"       # "open": admit uncounted | "closed": refuse
+//! sticky_on_error = "open"     # "open": route without stickiness | "closed": refuse
+//! ledger_on_error = "spool"    # "spool": append to a local file, fsync, replay when PostgreSQL answers | "closed"
+//! spool = "/var/lib/polyroute/ledger-spool.jsonl"   # default: <data dir>/ledger-spool.jsonl
+//! ```
+//!
+//! With `ledger_on_error = "spool"` an acknowledged generation is durable when its answer is sent: in PostgreSQL
+//! (committed) or in the local spool (fsynced). The spool is replayed every 500 ms while it holds records, and
+//! at the next start if the gateway was killed first; replays upsert by generation id, so nothing is counted
+//! twice. Keys are read from PostgreSQL every 200 ms; while it is down the replicas keep the last keys they read.
+//! Health is always observed in process; with Redis, the shared view refreshes when Redis answers.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
+use polyroute::state::policy::{
+    FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger,
+};
 use polyroute::state::{memory, Stores};
 use polyroute::{HealthSnapshot, HealthStore, MemoryHealth};
 use polyroute_redis::{HealthOptions, RedisHealth, RedisOptions, RedisState};
@@ -41,6 +60,27 @@ pub struct StateSection {
     pub postgres: Option<String>,
     /// Prefix of every Redis key (default `polyroute`).
     pub redis_prefix: Option<String>,
+    /// `closed` (default) or `open`.
+    pub budget_on_error: Option<String>,
+    /// `open` (default) or `closed`.
+    pub rate_on_error: Option<String>,
+    /// `open` (default) or `closed`.
+    pub sticky_on_error: Option<String>,
+    /// `spool` (default) or `closed`.
+    pub ledger_on_error: Option<String>,
+    /// The ledger spool file (default `<data dir>/ledger-spool.jsonl`).
+    pub spool: Option<std::path::PathBuf>,
+}
+
+fn on_error(name: &str, v: Option<&str>, default: OnError) -> Result<OnError> {
+    match v {
+        None => Ok(default),
+        Some("open") => Ok(OnError::Open),
+        Some("closed") => Ok(OnError::Closed),
+        Some(other) => {
+            anyhow::bail!("[state] {name} must be \"open\" or \"closed\", not {other:?}")
+        }
+    }
 }
 
 impl std::fmt::Debug for StateSection {
@@ -50,6 +90,11 @@ impl std::fmt::Debug for StateSection {
             .field("redis", &self.redis.as_ref().map(|_| "<set>"))
             .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
             .field("redis_prefix", &self.redis_prefix)
+            .field("budget_on_error", &self.budget_on_error)
+            .field("rate_on_error", &self.rate_on_error)
+            .field("sticky_on_error", &self.sticky_on_error)
+            .field("ledger_on_error", &self.ledger_on_error)
+            .field("spool", &self.spool)
             .finish()
     }
 }
@@ -120,6 +165,30 @@ impl StateSection {
         if self.is_empty() {
             return Ok(None);
         }
+        let budget_policy = on_error(
+            "budget_on_error",
+            self.budget_on_error.as_deref(),
+            OnError::Closed,
+        )?;
+        let rate_policy = on_error(
+            "rate_on_error",
+            self.rate_on_error.as_deref(),
+            OnError::Open,
+        )?;
+        let sticky_policy = on_error(
+            "sticky_on_error",
+            self.sticky_on_error.as_deref(),
+            OnError::Open,
+        )?;
+        let spool = match self.ledger_on_error.as_deref() {
+            None | Some("spool") => true,
+            Some("closed") => false,
+            Some(other) => {
+                anyhow::bail!(
+                    "[state] ledger_on_error must be \"spool\" or \"closed\", not {other:?}"
+                )
+            }
+        };
         let both = self.redis.is_some() && self.postgres.is_some();
         let mut stores = match ledger {
             // Both servers take over everything: no local file is opened.
@@ -135,7 +204,17 @@ impl StateSection {
             let pg = polyroute_postgres::PostgresState::connect(url)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            stores.ledger = Arc::new(pg.ledger());
+            stores.ledger = if spool {
+                let path = self
+                    .spool
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("ledger-spool.jsonl"));
+                let l = Arc::new(SpoolLedger::new(Arc::new(pg.ledger()), path));
+                l.spawn_replay(std::time::Duration::from_millis(500));
+                l
+            } else {
+                Arc::new(pg.ledger())
+            };
             stores.budget = Arc::new(pg.budget());
             keys = Some(KeyStore::postgres(pg.keys()).await?);
         }
@@ -148,11 +227,20 @@ impl StateSection {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             stores.budget = Arc::new(redis.budget());
-            stores.rate = Arc::new(redis.rate());
-            stores.sticky = Arc::new(redis.sticky());
+            stores.rate = match rate_policy {
+                OnError::Open => Arc::new(FailOpenRate::new(Arc::new(redis.rate()))),
+                OnError::Closed => Arc::new(redis.rate()),
+            };
+            stores.sticky = match sticky_policy {
+                OnError::Open => Arc::new(FailOpenSticky::new(Arc::new(redis.sticky()))),
+                OnError::Closed => Arc::new(redis.sticky()),
+            };
             health = Health::Redis(Arc::new(redis.health(HealthOptions::default())));
         } else {
             stores.sticky = Arc::new(memory::MemorySticky::default());
+        }
+        if budget_policy == OnError::Open {
+            stores.budget = Arc::new(FailOpenBudget::new(stores.budget.clone()));
         }
         stores.health = health.store();
         Ok(Some(Shared {

@@ -33,6 +33,7 @@ pub use crate::ledger::{GenerationRecord, Totals};
 #[cfg(feature = "test-battery")]
 pub mod battery;
 pub mod memory;
+pub mod policy;
 pub mod sqlite;
 
 /// A boxed, sendable future: what the async state traits return.
