@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use polyroute::{GenerationRecord, Scope};
+use polyroute::GenerationRecord;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -159,49 +159,17 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
     })
 }
 
-/// `GET /api/v1/key`: the calling key's label, limit and usage.
+/// `GET /api/v1/key`: the calling key's label, limits, usage, expiry and rate limits
+/// ([`key_json`](super::keys_api::key_json)).
 pub async fn key(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let key = match gw.authenticate(&headers).await {
+    let key = match gw.authenticate_any(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let now = now_ms();
-    let day_start = now - now.rem_euclid(DAY_MS);
-    let ledger = &gw.router.stores().ledger;
-    let scope = Scope::Key(key.id.clone());
-    let (day, week, month, usage) = match futures::try_join!(
-        ledger.summary(Some(&key.id), day_start),
-        ledger.summary(Some(&key.id), now - 7 * DAY_MS),
-        ledger.summary(Some(&key.id), now - 30 * DAY_MS),
-        gw.router.spent_in(&scope),
-    ) {
-        Ok(x) => x,
-        Err(e) => return store_error(&e).into_response(),
-    };
-    let free_today = usize::try_from(day.free_requests).unwrap_or(usize::MAX);
-    let (per_min, per_day) = gw.free_limits;
-    axum::Json(json!({"data": {
-        "label": key.label,
-        "id": key.id,
-        "limit": key.limit.map(f),
-        "limit_remaining": key.limit.map(|l| f((l - usage).max(Decimal::ZERO))),
-        "limit_reset": null,
-        "include_byok_in_limit": false,
-        "usage": f(usage),
-        "usage_daily": f(day.cost),
-        "usage_weekly": f(week.cost),
-        "usage_monthly": f(month.cost),
-        "byok_usage": 0, "byok_usage_daily": 0, "byok_usage_weekly": 0, "byok_usage_monthly": 0,
-        "is_free_tier": false,
-        "is_management_key": false,
-        "is_provisioning_key": false,
-        "expires_at": null,
-        "created_at": utc_iso(key.created_ms),
-        "free_model_daily_requests": {"limit": per_day, "used": free_today,
-                                      "remaining": (per_day as usize).saturating_sub(free_today)},
-        "rate_limit": {"requests": per_min, "interval": "1m"},
-    }}))
-    .into_response()
+    match super::keys_api::key_json(&gw, &key).await {
+        Ok(v) => axum::Json(json!({ "data": v })).into_response(),
+        Err(e) => store_error(&e).into_response(),
+    }
 }
 
 /// `GET /api/v1/activity[?date=YYYY-MM-DD]`: the calling key's last 30 days, one row per day, app, model and

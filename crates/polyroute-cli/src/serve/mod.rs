@@ -9,7 +9,9 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod key_policy;
 pub mod keys;
+pub mod keys_api;
 pub mod money;
 pub mod spin;
 pub mod state;
@@ -214,6 +216,13 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/api/v1/generation", get(account::generation))
         .route("/api/v1/key", get(account::key))
         .route("/api/v1/activity", get(account::activity))
+        .route("/api/v1/keys", get(keys_api::list).post(keys_api::create))
+        .route(
+            "/api/v1/keys/{hash}",
+            get(keys_api::get_one)
+                .patch(keys_api::update)
+                .delete(keys_api::delete),
+        )
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
