@@ -167,6 +167,7 @@ pub async fn admit(gw: &Gateway, key: &KeyEntry, request: &mut Value) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -4,6 +4,7 @@
 //! `GET /api/v1/providers`, `GET /api/v1/generation?id=`, `GET /api/v1/key`, `GET /api/v1/activity`, `GET /health`.
 
 pub mod account;
+pub mod cache;
 pub mod catalog_api;
 pub mod chat;
 pub mod cli;
@@ -55,6 +56,8 @@ pub struct Gateway {
     pub free_limits: (u32, u32),
     /// Request body limit in bytes.
     pub body_limit: usize,
+    /// OpenRouter's response cache (`X-OpenRouter-Cache`): in process, or Redis with `[state] redis`.
+    pub cache: Arc<dyn polyroute::state::cache::ResponseCache>,
     models: Arc<catalog_api::ModelRows>,
     seq: Arc<AtomicU64>,
     seed: u64,
@@ -102,14 +105,17 @@ impl Gateway {
     ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let (health, stores, keys) = match shared {
-            Some(s) => (s.health, Some(s.stores), s.keys),
+        let (health, stores, keys, cache) = match shared {
+            Some(s) => (s.health, Some(s.stores), s.keys, s.cache),
             None => (
                 state::Health::Memory(Arc::new(MemoryHealth::default())),
                 None,
                 None,
+                None,
             ),
         };
+        let cache =
+            cache.unwrap_or_else(|| Arc::new(polyroute::state::cache::MemoryCache::default()));
         let router = cfg.router(data_dir, health.store(), stores)?;
         let keys = match keys {
             Some(k) => k,
@@ -128,6 +134,7 @@ impl Gateway {
             keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            cache,
             models: Arc::new(models),
             seq: Arc::new(AtomicU64::new(0)),
             seed: rand::rngs::OsRng.next_u64(),
@@ -147,6 +154,7 @@ impl Gateway {
             keepalive: self.keepalive,
             free_limits: self.free_limits,
             body_limit: self.body_limit,
+            cache: self.cache.clone(),
             models: self.models.clone(),
             seq: self.seq.clone(),
             seed: self.seed,
@@ -206,7 +214,7 @@ impl Gateway {
 pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
-        .route("/api/v1/chat/completions", post(chat::completions))
+        .route("/api/v1/chat/completions", post(cache::completions))
         .route("/api/v1/models", get(catalog_api::models))
         .route(
             "/api/v1/models/{author}/{slug}/endpoints",

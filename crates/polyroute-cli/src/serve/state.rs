@@ -40,6 +40,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
+use polyroute::state::cache::ResponseCache;
 use polyroute::state::policy::{
     FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger,
 };
@@ -138,7 +139,7 @@ impl Health {
 }
 
 /// Stores and health built from `[state]`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Shared {
     /// For the router.
     pub stores: Stores,
@@ -146,6 +147,18 @@ pub struct Shared {
     pub health: Health,
     /// The gateway's keys, when they are in PostgreSQL (else the data dir's key file).
     pub keys: Option<Arc<KeyStore>>,
+    /// The response cache, when it is in Redis (else in process).
+    pub cache: Option<Arc<dyn ResponseCache>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("health", &self.health)
+            .field("keys", &self.keys)
+            .field("cache", &self.cache.as_ref().map(|_| "redis"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl StateSection {
@@ -200,6 +213,7 @@ impl StateSection {
         };
         let mut health = Health::Memory(Arc::new(MemoryHealth::default()));
         let mut keys = None;
+        let mut cache: Option<Arc<dyn ResponseCache>> = None;
         if let Some(url) = &self.postgres {
             let pg = polyroute_postgres::PostgresState::connect(url)
                 .await
@@ -226,6 +240,7 @@ impl StateSection {
             let redis = RedisState::connect_with(url, opts)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            cache = Some(Arc::new(redis.cache()));
             stores.budget = Arc::new(redis.budget());
             stores.rate = match rate_policy {
                 OnError::Open => Arc::new(FailOpenRate::new(Arc::new(redis.rate()))),
@@ -247,6 +262,7 @@ impl StateSection {
             stores,
             health,
             keys,
+            cache,
         }))
     }
 }
