@@ -11,7 +11,8 @@
 //!   `X-OpenRouter-Cache-TTL` and `X-OpenRouter-Cache-Source-Id` (the generation that produced it); a stream is
 //!   replayed as the same SSE events. It has its own generation id, billed 0: the ledger gets a copy of the
 //!   source record with cost 0 and `cost_details: {"cache_hit": true, "source_generation_id": …}`;
-//! - a miss carries `X-OpenRouter-Cache-Status: MISS`.
+//! - a miss carries `X-OpenRouter-Cache-Status: MISS`; a hit still passes the key's admission rules (rpm,
+//!   allowlists) first.
 //!
 //! The cache is in process by default and in Redis (shared by replicas) when `[state] redis` is set. A cache
 //! that cannot be read is a miss.
@@ -107,7 +108,14 @@ pub async fn completions(
         }
     } else {
         match gw.cache.get(&ck).await {
-            Ok(Some(hit)) => return replay(&gw, hit, ttl).await,
+            Ok(Some(hit)) => {
+                // The key's rules still apply to a hit (rpm counted, allowlists, changed since the miss).
+                let mut request = request;
+                if let Err(e) = super::key_policy::admit(&gw, &key, &mut request).await {
+                    return e.into_response();
+                }
+                return replay(&gw, hit, ttl).await;
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "response cache unreadable; answering afresh"),
         }
