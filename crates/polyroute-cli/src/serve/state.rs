@@ -16,6 +16,9 @@
 //! | `postgres` | PostgreSQL | PostgreSQL | SQLite file or memory (per replica) | memory |
 //! | both | PostgreSQL | Redis | Redis | Redis |
 //!
+//! Gateway keys follow `postgres` (else the data dir's `keys.json`); the response cache follows `redis` (else
+//! in process).
+//!
 //! The servers are connected to (and PostgreSQL migrated) at start; a server that cannot be reached then stops
 //! the gateway with an error naming it (`redis 127.0.0.1:6379`, `postgres 10.0.0.6:5432/polyroute`; never a
 //! password). Later, each concern follows its failure policy (`polyroute::state::policy`), and the stores
