@@ -138,12 +138,19 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: serve_cmd::KeysCommand,
-        /// Data directory [default: $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
+        /// Data directory [default: the config's, else $POLYROUTE_DATA_DIR, $XDG_DATA_HOME/polyroute, ~/.local/share/polyroute]
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
-        /// The gateway's configuration file: its `[server] data_dir` is used unless --data-dir is given.
+        /// The gateway's configuration: its `[server] data_dir` unless --data-dir is given; with `[state] postgres`
+        /// the keys are in PostgreSQL.
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+    },
+    /// Apply the PostgreSQL migrations of `[state] postgres` (the gateway also applies them on start).
+    Migrate {
+        /// The gateway's configuration.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -187,7 +194,8 @@ fn main() -> ExitCode {
             command,
             data_dir,
             config,
-        } => serve_cmd::keys(command, data_dir.as_deref(), config.as_deref()),
+        } => serve_cmd::keys(command, config.as_deref(), data_dir.as_deref()),
+        Command::Migrate { config } => serve_cmd::migrate(&config),
         Command::Models {
             input,
             output,

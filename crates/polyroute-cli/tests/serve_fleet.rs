@@ -28,10 +28,25 @@ async fn get(url: &str, key: &str, path: &str) -> Value {
         .unwrap()
 }
 
-/// One replica with its own data directory (as on another machine) holding a copy of the keys file: all it
-/// shares with the others is `[state]`.
+/// A key created in the fleet's PostgreSQL (where replicas read their keys when `[state] postgres` is set).
+async fn pg_key(env: &Env, limit: Option<f64>) -> String {
+    let url = env.cfg.router.state.postgres.as_deref().unwrap();
+    let pg = polyroute_postgres::PostgresState::connect(url)
+        .await
+        .unwrap();
+    serve::keys::KeyStore::postgres_once(pg.keys())
+        .create(
+            "test",
+            limit.map(|l| rust_decimal::Decimal::try_from(l).unwrap()),
+        )
+        .await
+        .unwrap()
+        .1
+}
+
+/// One replica with its own data directory (as on another machine): all it shares with the others is
+/// `[state]`, keys included.
 async fn replica(env: &Env, dir: &Path) -> Running {
-    std::fs::copy(env.data().join("keys.json"), dir.join("keys.json")).unwrap();
     let shared = serve::state::connect(&env.cfg.router.state, env.cfg.ledger.as_deref(), dir)
         .await
         .unwrap();
@@ -53,8 +68,8 @@ async fn two_replicas_share_one_key_limit_one_free_tier_and_one_ledger() {
     env.cfg.router.state.redis = Some(redis.url());
     env.cfg.router.state.postgres = Some(pg.create_database("gateway").unwrap());
     let limit = 0.0003; // about five worst cases of one request
-    let key = env.key(Some(limit));
-    let free_key = env.key(None);
+    let key = pg_key(&env, Some(limit)).await;
+    let free_key = pg_key(&env, None).await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let (a, b) = (
         replica(&env, dirs[0].path()).await,
@@ -91,6 +106,7 @@ async fn two_replicas_share_one_key_limit_one_free_tier_and_one_ledger() {
     // With both servers set, a replica keeps nothing of the state in its data directory.
     for d in &dirs {
         assert!(!d.path().join("ledger.sqlite").exists());
+        assert!(!d.path().join("keys.json").exists());
     }
     let (ka, kb) = (
         get(&urls[0], &key, "/api/v1/key").await,

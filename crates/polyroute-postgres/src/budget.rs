@@ -26,6 +26,8 @@ const RESERVE: usize = crate::ledger::COUNT;
 const SETTLE: usize = crate::ledger::COUNT + 1;
 const SPENT: usize = crate::ledger::COUNT + 2;
 const HELD: usize = crate::ledger::COUNT + 3;
+/// How many statements the budget prepares (the key store's follow).
+pub(crate) const COUNT: usize = 4;
 
 pub(crate) fn statements() -> Vec<String> {
     vec![

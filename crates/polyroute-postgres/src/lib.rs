@@ -20,12 +20,14 @@
 //!   returns; it survives a kill -9 of the router and of PostgreSQL.
 //! - **Aggregates** (`summary`, `activity`, `totals`) are computed by PostgreSQL (`count`, `sum(numeric)`,
 //!   `GROUP BY`); money is `numeric`, exact, and crosses the wire as text.
+//! - **Gateway keys**: [`PostgresKeys`], `polyroute_keys` (migration 3): id, SHA-256 hash, revision, record.
 //! - **Connections**: a few (default 4) multiplexed `tokio-postgres` connections, used round-robin; one that
 //!   has failed is re-opened by the next call that picks it, so a restarted server is used again without a
 //!   restart of the router. Errors name the server (`postgres host:port/db`), never the password.
 //! - **TLS**: not supported yet (plain TCP or a unix socket: keep the database on a private network).
 
 mod budget;
+mod keys;
 mod ledger;
 mod migrate;
 
@@ -37,6 +39,7 @@ use polyroute::Error;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 pub use budget::PostgresBudget;
+pub use keys::{KeyRow, PostgresKeys};
 pub use ledger::PostgresLedger;
 
 /// How to reach PostgreSQL.
@@ -121,6 +124,14 @@ impl PostgresState {
             pool: Arc::clone(&self.pool),
         }
     }
+
+    /// A gateway's API keys (hashes only).
+    #[must_use]
+    pub fn keys(&self) -> PostgresKeys {
+        PostgresKeys {
+            pool: Arc::clone(&self.pool),
+        }
+    }
 }
 
 /// Apply the migrations the database at `url` lacks (what `polyroute migrate` runs); answers the versions
@@ -193,6 +204,7 @@ impl Pool {
         let server: Arc<str> = Arc::from(format!("{host}:{port}/{db}"));
         let mut sql = ledger::statements();
         sql.extend(budget::statements());
+        sql.extend(keys::statements());
         Ok(Self {
             config,
             sql,

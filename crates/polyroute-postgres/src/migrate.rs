@@ -32,6 +32,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
      CREATE INDEX polyroute_generations_time ON polyroute_generations (created_ms);",
     ),
     (2, "budget", include_str!("budget.sql")),
+    (3, "keys", crate::keys::MIGRATION),
 ];
 
 /// An arbitrary constant naming polyroute's migration lock (`pg_advisory_xact_lock`).

@@ -48,7 +48,7 @@ async fn the_postgres_ledger_passes_the_battery_and_migrates_once() {
     )
     .await;
     let got: Vec<(i32, &str)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(got, [(1, "generations"), (2, "budget")]);
+    assert_eq!(got, [(1, "generations"), (2, "budget"), (3, "keys")]);
     assert!(
         migrate(&url).await.unwrap().is_empty(),
         "nothing left to migrate"

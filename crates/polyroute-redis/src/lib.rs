@@ -33,6 +33,7 @@
 //! 2⁵³ pico-dollars (9,007 USD), and within a few pico-dollars beyond.
 
 mod budget;
+mod cache;
 mod health;
 mod rate;
 mod sticky;
@@ -44,6 +45,7 @@ use polyroute::Error;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use budget::RedisBudget;
+pub use cache::RedisCache;
 pub use health::{HealthOptions, RedisHealth};
 pub use rate::RedisRate;
 pub use sticky::RedisSticky;
@@ -141,6 +143,12 @@ impl RedisState {
     #[must_use]
     pub fn sticky(&self) -> RedisSticky {
         RedisSticky::new(self.clone())
+    }
+
+    /// The response cache.
+    #[must_use]
+    pub fn cache(&self) -> RedisCache {
+        RedisCache::new(self.clone())
     }
 
     /// The shared health store: starts its background task on the current Tokio runtime (call it inside one).

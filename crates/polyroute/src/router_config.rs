@@ -184,6 +184,21 @@ pub struct StateConfig {
     /// Prefix of every Redis key (default `polyroute`).
     #[serde(alias = "redisPrefix", skip_serializing_if = "Option::is_none")]
     pub redis_prefix: Option<String>,
+    /// When the budget's server fails: `closed` (default: refuse the request) or `open` (admit, uncounted).
+    #[serde(alias = "budgetOnError", skip_serializing_if = "Option::is_none")]
+    pub budget_on_error: Option<String>,
+    /// When the rate limiter's server fails: `open` (default: admit uncounted) or `closed`.
+    #[serde(alias = "rateOnError", skip_serializing_if = "Option::is_none")]
+    pub rate_on_error: Option<String>,
+    /// When the sticky store's server fails: `open` (default: route without stickiness) or `closed`.
+    #[serde(alias = "stickyOnError", skip_serializing_if = "Option::is_none")]
+    pub sticky_on_error: Option<String>,
+    /// When PostgreSQL fails: `spool` (default: append to a local fsynced file, replay later) or `closed`.
+    #[serde(alias = "ledgerOnError", skip_serializing_if = "Option::is_none")]
+    pub ledger_on_error: Option<String>,
+    /// The ledger spool file (default `<data dir>/ledger-spool.jsonl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl StateConfig {
@@ -201,6 +216,11 @@ impl std::fmt::Debug for StateConfig {
             .field("redis", &self.redis.as_ref().map(|_| "<set>"))
             .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
             .field("redis_prefix", &self.redis_prefix)
+            .field("budget_on_error", &self.budget_on_error)
+            .field("rate_on_error", &self.rate_on_error)
+            .field("sticky_on_error", &self.sticky_on_error)
+            .field("ledger_on_error", &self.ledger_on_error)
+            .field("spool", &self.spool)
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use polyroute::{GenerationRecord, Scope};
+use polyroute::GenerationRecord;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -46,6 +46,48 @@ pub fn utc_iso(ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds of an ISO-8601 UTC time (`2027-01-31`, `2027-01-31T12:00:00Z`, fractions and `+00:00`
+/// accepted); None when it does not parse.
+#[must_use]
+pub fn parse_iso(t: &str) -> Option<i64> {
+    let t = t.trim();
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, ""));
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = time
+        .strip_suffix('Z')
+        .or_else(|| time.strip_suffix("+00:00"))
+        .unwrap_or(time);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut parts = hms.split(':').filter(|p| !p.is_empty());
+    let h: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let mi: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let s: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let ms: i64 = if frac.is_empty() {
+        0
+    } else {
+        let f: String = frac.chars().chain("000".chars()).take(3).collect();
+        f.parse().ok()?
+    };
+    // Howard Hinnant's days-from-civil.
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * DAY_MS + ((h * 60 + mi) * 60 + s) * 1000 + ms)
+}
+
 fn store_error(e: &polyroute::Error) -> ApiError {
     tracing::error!(error = %e, "state store read failed");
     ApiError::internal()
@@ -61,7 +103,7 @@ pub async fn generation(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -117,49 +159,17 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
     })
 }
 
-/// `GET /api/v1/key`: the calling key's label, limit and usage.
+/// `GET /api/v1/key`: the calling key's label, limits, usage, expiry and rate limits
+/// ([`key_json`](super::keys_api::key_json)).
 pub async fn key(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate_any(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let now = now_ms();
-    let day_start = now - now.rem_euclid(DAY_MS);
-    let ledger = &gw.router.stores().ledger;
-    let scope = Scope::Key(key.id.clone());
-    let (day, week, month, usage) = match futures::try_join!(
-        ledger.summary(Some(&key.id), day_start),
-        ledger.summary(Some(&key.id), now - 7 * DAY_MS),
-        ledger.summary(Some(&key.id), now - 30 * DAY_MS),
-        gw.router.spent_in(&scope),
-    ) {
-        Ok(x) => x,
-        Err(e) => return store_error(&e).into_response(),
-    };
-    let free_today = usize::try_from(day.free_requests).unwrap_or(usize::MAX);
-    let (per_min, per_day) = gw.free_limits;
-    axum::Json(json!({"data": {
-        "label": key.label,
-        "id": key.id,
-        "limit": key.limit.map(f),
-        "limit_remaining": key.limit.map(|l| f((l - usage).max(Decimal::ZERO))),
-        "limit_reset": null,
-        "include_byok_in_limit": false,
-        "usage": f(usage),
-        "usage_daily": f(day.cost),
-        "usage_weekly": f(week.cost),
-        "usage_monthly": f(month.cost),
-        "byok_usage": 0, "byok_usage_daily": 0, "byok_usage_weekly": 0, "byok_usage_monthly": 0,
-        "is_free_tier": false,
-        "is_management_key": false,
-        "is_provisioning_key": false,
-        "expires_at": null,
-        "created_at": utc_iso(key.created_ms),
-        "free_model_daily_requests": {"limit": per_day, "used": free_today,
-                                      "remaining": (per_day as usize).saturating_sub(free_today)},
-        "rate_limit": {"requests": per_min, "interval": "1m"},
-    }}))
-    .into_response()
+    match super::keys_api::key_json(&gw, &key).await {
+        Ok(v) => axum::Json(json!({ "data": v })).into_response(),
+        Err(e) => store_error(&e).into_response(),
+    }
 }
 
 /// `GET /api/v1/activity[?date=YYYY-MM-DD]`: the calling key's last 30 days, one row per day, app, model and
@@ -169,7 +179,7 @@ pub async fn activity(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -221,5 +231,13 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_iso(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            parse_iso("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(parse_iso("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(parse_iso("1970-01-01T00:00:00+00:00"), Some(0));
+        assert_eq!(parse_iso("2023-13-01"), None);
+        assert_eq!(parse_iso("tomorrow"), None);
     }
 }

@@ -42,7 +42,7 @@ fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
         metadata: meta,
         generation_id: Some(gen_id),
         // The key's credit limit is a budget scope: admission holds each request's worst case against it.
-        key_id: Some(key.id.clone()),
+        key_id: Some(super::key_policy::budget_id(key, super::now_ms())),
         key_limit: key.limit,
     }
 }
@@ -60,7 +60,7 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let key = match gw.authenticate(&headers) {
+    let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -76,10 +76,13 @@ pub async fn completions(
         }
         Err(r) => return ApiError::bad_request(r.body_text()).into_response(),
     };
-    let request = match parse_object(&body) {
+    let mut request = match parse_object(&body) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = super::key_policy::admit(&gw, &key, &mut request).await {
+        return e.into_response();
+    }
     let gen_id = gw.new_generation_id();
     let ctx = context(&headers, &key, gen_id.clone());
     if request.get("stream").and_then(Value::as_bool) == Some(true) {

@@ -46,6 +46,27 @@ pub enum KeysCommand {
         /// Credit limit in USD (default: unlimited).
         #[arg(long)]
         limit: Option<rust_decimal::Decimal>,
+        /// When the limit resets: daily, weekly or monthly (00:00 UTC) [default: never].
+        #[arg(long)]
+        limit_reset: Option<String>,
+        /// Expiry, ISO-8601 UTC (`2027-01-31T00:00:00Z`).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u64>,
+        /// Tokens per minute.
+        #[arg(long)]
+        tpm: Option<u64>,
+        /// Allowed model (repeat; default: all).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Allowed provider slug (repeat; default: all).
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+        /// A management key (`/api/v1/keys`), not an inference key.
+        #[arg(long)]
+        management: bool,
     },
     /// List keys (never the keys themselves).
     List {
@@ -53,9 +74,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key by id, label or the key itself.
+    /// Revoke a key by id, label, hash or the key itself.
     Revoke {
-        /// Key id, label or key.
+        /// Key id, label, hash or key.
         key: String,
     },
 }
@@ -134,30 +155,110 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// Run a `keys` subcommand.
+/// The key store `polyroute keys` works on: PostgreSQL when the config sets `[state] postgres`, else the key
+/// file of the data directory (`--data-dir`, else the config's, else the default).
 ///
 /// # Errors
-/// The key file cannot be read or written, no key matches, or the configuration file is invalid.
-pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>, config_file: Option<&Path>) -> Result<()> {
-    // The same data directory `serve` uses for the same flags: --data-dir, else the config's, else the default.
-    let cfg = match config_file {
+/// A bad config, or PostgreSQL cannot be reached.
+pub async fn key_store(config: Option<&Path>, data_dir: Option<&Path>) -> Result<keys::KeyStore> {
+    let cfg = match config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let dir = cfg.data_dir(data_dir);
+    if let Some(url) = &cfg.router.state.postgres {
+        let pg = polyroute_postgres::PostgresState::connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(keys::KeyStore::postgres_once(pg.keys()));
+    }
+    keys::KeyStore::open(&cfg.data_dir(data_dir))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+/// `polyroute migrate --config`: apply pending PostgreSQL migrations.
+///
+/// # Errors
+/// No `[state] postgres`, the server cannot be reached, or a migration fails.
+pub fn migrate(config: &Path) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let Some(url) = cfg.router.state.postgres.as_deref() else {
+        anyhow::bail!("{} sets no [state] postgres", config.display());
+    };
+    let applied = runtime()?
+        .block_on(polyroute_postgres::migrate(url))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = std::io::stdout();
+    if applied.is_empty() {
+        writeln!(out, "up to date")?;
+    } else {
+        let v: Vec<String> = applied.iter().map(ToString::to_string).collect();
+        writeln!(out, "applied migrations {}", v.join(", "))?;
+    }
+    Ok(())
+}
+
+/// Run a `keys` subcommand.
+///
+/// # Errors
+/// The key store cannot be read or written, or no key matches.
+pub fn keys(cmd: KeysCommand, config: Option<&Path>, data_dir: Option<&Path>) -> Result<()> {
+    runtime()?.block_on(keys_async(cmd, config, data_dir))
+}
+
+async fn keys_async(
+    cmd: KeysCommand,
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> Result<()> {
+    let store = key_store(config, data_dir).await?;
     let mut out = std::io::stdout();
     match cmd {
-        KeysCommand::Create { label, limit } => {
+        KeysCommand::Create {
+            label,
+            limit,
+            limit_reset,
+            expires_at,
+            rpm,
+            tpm,
+            models,
+            providers,
+            management,
+        } => {
             if limit.is_some_and(|l| l.is_sign_negative()) {
                 anyhow::bail!("--limit must be a non-negative number of USD");
             }
-            let (e, key) = keys::create(&dir, &label, limit)?;
+            let key = keys::new_key();
+            let mut e = keys::KeyEntry::new(&key, &label, limit);
+            e.limit_reset = match limit_reset.as_deref() {
+                None => None,
+                Some(r) => Some(keys::LimitReset::parse(r).with_context(|| {
+                    format!("--limit-reset must be daily, weekly or monthly, not {r:?}")
+                })?),
+            };
+            e.expires_ms = match expires_at.as_deref() {
+                None => None,
+                Some(t) => Some(super::account::parse_iso(t).with_context(|| {
+                    format!("--expires-at must be an ISO-8601 UTC time, not {t:?}")
+                })?),
+            };
+            e.rpm = rpm;
+            e.tpm = tpm;
+            e.models = models;
+            e.providers = providers;
+            e.management = management;
+            store.put(&e).await?;
             writeln!(
                 out,
                 "created key {} ({}) in {}",
                 e.id,
                 e.label,
-                dir.display()
+                store.place()
             )?;
             writeln!(
                 out,
@@ -168,12 +269,21 @@ pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>, config_file: Option<&Path
             writeln!(out, "{key}")?;
         }
         KeysCommand::List { json } => {
-            let all = keys::list(&dir)?;
+            let all: Vec<_> = store
+                .list()
+                .await?
+                .into_iter()
+                .filter(|k| k.deleted_ms.is_none())
+                .collect();
             if json {
                 let rows: Vec<serde_json::Value> = all
                     .iter()
                     .map(|k| {
-                        serde_json::json!({"id": k.id, "label": k.label, "prefix": k.prefix, "limit": k.limit.and_then(|l| rust_decimal::prelude::ToPrimitive::to_f64(&l)),
+                        serde_json::json!({"id": k.id, "label": k.label, "prefix": k.prefix, "hash": k.hash,
+                                           "limit": k.limit.and_then(|l| rust_decimal::prelude::ToPrimitive::to_f64(&l)),
+                                           "limit_reset": k.limit_reset.map(keys::LimitReset::as_str),
+                                           "expires_ms": k.expires_ms, "rpm": k.rpm, "tpm": k.tpm,
+                                           "management": k.management, "disabled": k.disabled,
                                            "created_ms": k.created_ms, "revoked": k.revoked_ms.is_some()})
                     })
                     .collect();
@@ -185,24 +295,30 @@ pub fn keys(cmd: KeysCommand, data_dir: Option<&Path>, config_file: Option<&Path
                     "id", "label", "key", "limit"
                 )?;
                 for k in all {
+                    let status = if k.revoked_ms.is_some() {
+                        "revoked"
+                    } else if k.disabled {
+                        "disabled"
+                    } else if !k.usable(keys::now_ms()) {
+                        "expired"
+                    } else if k.management {
+                        "management"
+                    } else {
+                        "active"
+                    };
                     writeln!(
                         out,
-                        "{:<18} {:<16} {:<18} {:>10}  {}",
+                        "{:<18} {:<16} {:<18} {:>10}  {status}",
                         k.id,
                         k.label,
                         k.prefix,
                         k.limit.map_or("-".to_string(), |l| format!("${l}")),
-                        if k.revoked_ms.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        }
                     )?;
                 }
             }
         }
         KeysCommand::Revoke { key } => {
-            for k in keys::revoke(&dir, &key)? {
+            for k in store.revoke(&key).await? {
                 writeln!(out, "revoked {} ({})", k.id, k.label)?;
             }
         }

@@ -4,12 +4,15 @@
 //! `GET /api/v1/providers`, `GET /api/v1/generation?id=`, `GET /api/v1/key`, `GET /api/v1/activity`, `GET /health`.
 
 pub mod account;
+pub mod cache;
 pub mod catalog_api;
 pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod key_policy;
 pub mod keys;
+pub mod keys_api;
 pub mod model_api;
 pub mod money;
 pub mod spin;
@@ -54,6 +57,8 @@ pub struct Gateway {
     pub free_limits: (u32, u32),
     /// Request body limit in bytes.
     pub body_limit: usize,
+    /// OpenRouter's response cache (`X-OpenRouter-Cache`): in process, or Redis with `[state] redis`.
+    pub cache: Arc<dyn polyroute::state::cache::ResponseCache>,
     models: Arc<catalog_api::ModelRows>,
     seq: Arc<AtomicU64>,
     seed: u64,
@@ -101,15 +106,22 @@ impl Gateway {
     ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let (health, stores) = match shared {
-            Some(s) => (s.health, Some(s.stores)),
+        let (health, stores, keys, cache) = match shared {
+            Some(s) => (s.health, Some(s.stores), s.keys, s.cache),
             None => (
                 state::Health::Memory(Arc::new(MemoryHealth::default())),
                 None,
+                None,
+                None,
             ),
         };
+        let cache =
+            cache.unwrap_or_else(|| Arc::new(polyroute::state::cache::MemoryCache::default()));
         let router = cfg.router(data_dir, health.store(), stores)?;
-        let keys = Arc::new(KeyStore::open(data_dir)?);
+        let keys = match keys {
+            Some(k) => k,
+            None => Arc::new(KeyStore::open(data_dir)?),
+        };
         let lim = polyroute::Limits::default();
         let free_limits = (
             cfg.router
@@ -126,6 +138,7 @@ impl Gateway {
             keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            cache,
             models: Arc::new(models),
             seq: Arc::new(AtomicU64::new(0)),
             seed: rand::rngs::OsRng.next_u64(),
@@ -145,6 +158,7 @@ impl Gateway {
             keepalive: self.keepalive,
             free_limits: self.free_limits,
             body_limit: self.body_limit,
+            cache: self.cache.clone(),
             models: self.models.clone(),
             seq: self.seq.clone(),
             seed: self.seed,
@@ -161,11 +175,25 @@ impl Gateway {
         )
     }
 
-    /// The key of a request (`Authorization: Bearer …`).
+    /// The inference key of a request (`Authorization: Bearer …`).
     ///
     /// # Errors
-    /// 401 when missing, unknown or revoked.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
+    /// 401 when missing, unknown, revoked, disabled, expired or a management key.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
+        let k = self.authenticate_any(headers).await?;
+        if k.management {
+            return Err(ApiError::unauthorized(
+                "Management keys cannot be used for inference",
+            ));
+        }
+        Ok(k)
+    }
+
+    /// The key of a request, inference or management.
+    ///
+    /// # Errors
+    /// 401 when missing, unknown, revoked, disabled or expired.
+    pub async fn authenticate_any(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
         let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
             return Err(ApiError::unauthorized("No auth credentials found"));
         };
@@ -177,9 +205,10 @@ impl Gateway {
         if token.is_empty() {
             return Err(ApiError::unauthorized("No auth credentials found"));
         }
-        match self.keys.lookup(token) {
+        match self.keys.lookup_now(token).await {
             Lookup::Active(k) => Ok(k),
             Lookup::Revoked => Err(ApiError::unauthorized("This API key has been revoked")),
+            Lookup::Expired => Err(ApiError::unauthorized("This API key has expired")),
             Lookup::Unknown => Err(ApiError::unauthorized("User not found.")),
         }
     }
@@ -189,7 +218,7 @@ impl Gateway {
 pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
-        .route("/api/v1/chat/completions", post(chat::completions))
+        .route("/api/v1/chat/completions", post(cache::completions))
         .route("/api/v1/models", get(catalog_api::models))
         .route(
             "/api/v1/models/{author}/{slug}/endpoints",
@@ -202,6 +231,13 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/api/v1/generation", get(account::generation))
         .route("/api/v1/key", get(account::key))
         .route("/api/v1/activity", get(account::activity))
+        .route("/api/v1/keys", get(keys_api::list).post(keys_api::create))
+        .route(
+            "/api/v1/keys/{hash}",
+            get(keys_api::get_one)
+                .patch(keys_api::update)
+                .delete(keys_api::delete),
+        )
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))

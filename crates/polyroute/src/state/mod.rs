@@ -7,6 +7,7 @@
 //! | [`RateLimiter`] | windows of counted events (the `:free` tiers today; per-key rpm/tpm next) | admission | memory, SQLite |
 //! | [`StickyStore`] | conversation → endpoint tag, with a TTL | admission, billing | memory |
 //! | [`HealthStore`] | attempt observations → planning snapshot (synchronous) | every attempt | memory |
+//! | [`cache::ResponseCache`] | OpenRouter's opt-in response cache (used by front ends, not the engine) | before and after the answer | memory, Redis |
 //!
 //! Every trait but [`HealthStore`] is async with boxed futures ([`BoxFut`]), so a Redis or PostgreSQL store
 //! implements it without blocking a runtime thread, and the engine calls the memory stores the same way. A store
@@ -32,7 +33,9 @@ pub use crate::ledger::{GenerationRecord, Totals};
 
 #[cfg(feature = "test-battery")]
 pub mod battery;
+pub mod cache;
 pub mod memory;
+pub mod policy;
 pub mod sqlite;
 
 /// A boxed, sendable future: what the async state traits return.

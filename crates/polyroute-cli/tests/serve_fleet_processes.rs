@@ -1,0 +1,422 @@
+//! A fleet of 3 `polyroute serve` processes sharing one Redis and one PostgreSQL (throwaway servers from
+//! polyroute-testsupport), many concurrent clients: the key's USD limit and rpm hold across the fleet, a
+//! conversation keeps its endpoint from any replica, a revocation is refused everywhere within 1 s,
+//! `/api/v1/key` is the same from every replica, and a gateway killed with SIGKILL mid-load loses no
+//! acknowledged generation while its holds expire.
+//!
+//! Not here: in-process Python and Node routers in the fleet (the bindings take `state` configuration once
+//! the unified RouterConfig lands).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod serve_support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use polyroute::state::Budget;
+use polyroute::Scope;
+use polyroute_mock::MockServer;
+use polyroute_testsupport::{skip_unless_available, PostgresServer, RedisServer};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use serve_support::{catalog, chat, FAKE};
+
+const TOTAL_MS: u64 = 2000;
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_polyroute")
+}
+
+fn write_config(dir: &Path, alpha: &str, beta: &str, redis: &str, pg: &str) -> PathBuf {
+    std::fs::write(dir.join("catalog.json"), catalog().to_string()).unwrap();
+    let cfg = format!(
+        r#"catalog = "catalog.json"
+env_keys = false
+
+[server]
+keepalive_ms = 1000
+workers = 1
+
+[timeouts]
+total = {TOTAL_MS}
+
+[state]
+redis = "{redis}"
+postgres = "{pg}"
+
+[providers.alpha]
+api_key = "{FAKE}"
+base_url = "{alpha}/v1"
+
+[providers.beta]
+api_key = "{FAKE}"
+base_url = "{beta}/v1"
+"#
+    );
+    let p = dir.join("polyroute.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+fn start(config: &Path, data: &Path) -> Proc {
+    let mut child = Command::new(bin())
+        .args(["serve", "--port", "0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_string();
+    Proc { child, url }
+}
+
+fn keys(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(["keys", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn create(config: &Path, label: &str, extra: &[&str]) -> String {
+    let mut a = vec!["create", "--label", label];
+    a.extend_from_slice(extra);
+    keys(config, &a).lines().last().unwrap().trim().to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Status (0 for a connection error) and generation id of one chat request.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+    session: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut r = http
+        .post(format!("{url}/api/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body);
+    if let Some(s) = session {
+        r = r.header("x-session-id", s);
+    }
+    match r.send().await {
+        Ok(resp) => {
+            let s = resp.status().as_u16();
+            let id = resp
+                .headers()
+                .get("x-generation-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let v = resp.json().await.unwrap_or(Value::Null);
+            (s, id, v)
+        }
+        Err(_) => (0, None, Value::Null),
+    }
+}
+
+async fn pg_rows(url: &str, user: &str) -> (HashSet<String>, Decimal) {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = c
+        .query(
+            "SELECT id, cost::text FROM polyroute_generations WHERE user_key = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    (
+        rows.iter().map(|r| r.get::<_, String>(0)).collect(),
+        rows.iter()
+            .map(|r| r.get::<_, String>(1).parse::<Decimal>().unwrap())
+            .sum(),
+    )
+}
+
+async fn key_info(url: &str, key: &str) -> Value {
+    client()
+        .get(format!("{url}/api/v1/key"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateway_processes_share_limits_sessions_keys_and_survive_kill_9() {
+    if !skip_unless_available("gateway process fleet test").expect("servers required") {
+        return;
+    }
+    let redis = RedisServer::start().unwrap();
+    let pg = PostgresServer::start().unwrap();
+    let pg_url = pg.create_database("fleet").unwrap();
+    let alpha = MockServer::labeled("alpha").await.unwrap();
+    let beta = MockServer::labeled("beta").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &beta.url(), &redis.url(), &pg_url);
+    let datas: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("data{i}")))
+        .collect();
+    let mut procs: Vec<Option<Proc>> = datas.iter().map(|d| Some(start(&cfg, d))).collect();
+    let urls: Vec<String> = procs
+        .iter()
+        .map(|p| p.as_ref().unwrap().url.clone())
+        .collect();
+    let http = client();
+
+    // 1. kill -9 mid-load: slow answers keep requests in flight when replica 2 dies.
+    let kill_key = create(&cfg, "kill", &["--limit", "1000"]);
+    let kill_list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
+    let kill_id = kill_list[0]["id"].as_str().unwrap().to_string();
+    alpha.set_fault(Some("slow-first-byte=150")).unwrap();
+    beta.set_fault(Some("slow-first-byte=150")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let lost = Arc::new(Mutex::new(0usize));
+    let mut tasks = Vec::new();
+    for c in 0..48 {
+        let (urls, key, stop, acked, lost, http) = (
+            urls.clone(),
+            kill_key.clone(),
+            stop.clone(),
+            acked.clone(),
+            lost.clone(),
+            http.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && i < 500 {
+                i += 1;
+                let (s, id, _) = post(
+                    &http,
+                    &urls[(c + i) % 3],
+                    &key,
+                    &chat("acme/chat", &format!("k{c} {i}")),
+                    None,
+                )
+                .await;
+                match s {
+                    200 => acked.lock().unwrap().push(id.unwrap()),
+                    0 => *lost.lock().unwrap() += 1,
+                    other => panic!("status {other}"),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let budget = polyroute_redis::RedisState::connect(&redis.url())
+        .await
+        .unwrap()
+        .budget();
+    let kill_scope = Scope::Key(kill_id.clone());
+    let killed = procs[2].take().unwrap();
+    let pid = killed.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t_kill = Instant::now();
+    drop(killed);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    alpha.set_fault(None).unwrap();
+    beta.set_fault(None).unwrap();
+    let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    let (rows, _) = pg_rows(&pg_url, &kill_id).await;
+    assert!(
+        acked.is_subset(&rows),
+        "{} acknowledged generations missing",
+        acked.difference(&rows).count()
+    );
+    let held_after_kill = budget.held(&kill_scope).await.unwrap();
+    assert!(
+        held_after_kill > Decimal::ZERO,
+        "no hold of the killed gateway to expire"
+    );
+    eprintln!(
+        "kill -9: {} acknowledged, all in the ledger; {} connection errors; held by the dead gateway {held_after_kill}",
+        acked.len(),
+        lost.lock().unwrap()
+    );
+    let urls: Vec<String> = urls[..2].to_vec();
+
+    // 2. USD limit and rpm across the fleet: 128 clients, 2 requests each.
+    let rpm = 40u64;
+    let limit = Decimal::new(3, 4); // $0.0003: about five worst cases of one request
+    let key = create(
+        &cfg,
+        "limited",
+        &["--limit", "0.0003", "--rpm", &rpm.to_string()],
+    );
+    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "limited")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tasks = Vec::new();
+    for c in 0..128 {
+        let (urls, key, http) = (urls.clone(), key.clone(), http.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..2 {
+                out.push(
+                    post(
+                        &http,
+                        &urls[(c + i) % 2],
+                        &key,
+                        &chat("acme/chat", &format!("l{c} {i}")),
+                        None,
+                    )
+                    .await
+                    .0,
+                );
+            }
+            out
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.extend(t.await.unwrap());
+    }
+    let n = |s: u16| statuses.iter().filter(|x| **x == s).count() as u64;
+    assert!(
+        statuses.iter().all(|s| [200, 402, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        n(200) + n(402),
+        rpm,
+        "admitted within the minute = rpm exactly (exact sliding log)"
+    );
+    assert!(n(200) > 0 && n(402) > 0, "200: {}, 402: {}", n(200), n(402));
+    let (rows, billed) = pg_rows(&pg_url, &id).await;
+    assert_eq!(rows.len() as u64, n(200));
+    assert!(billed <= limit, "billed {billed} over the limit {limit}");
+    assert_eq!(budget.spent(&Scope::Key(id.clone())).await.unwrap(), billed);
+    // The same /api/v1/key from every replica.
+    let infos: Vec<Value> = futures::future::join_all(urls.iter().map(|u| key_info(u, &key))).await;
+    assert_eq!(infos[0], infos[1]);
+    assert_eq!(infos[0]["data"]["rpm"], rpm);
+    eprintln!(
+        "limits: {} × 200, {} × 402, {} × 429; billed {billed} of {limit}",
+        n(200),
+        n(402),
+        n(429)
+    );
+
+    // 3. Sticky conversations: each keeps its first endpoint from either replica.
+    let plain = create(&cfg, "sticky", &[]);
+    for conv in 0..8 {
+        let session = format!("conversation-{conv}");
+        let body = chat("acme/chat", "hello");
+        let mut seen = Vec::new();
+        for turn in 0..4 {
+            let (s, _, v) = post(
+                &http,
+                &urls[(conv + turn) % 2],
+                &plain,
+                &body,
+                Some(&session),
+            )
+            .await;
+            assert_eq!(s, 200, "{v}");
+            seen.push(v["provider"].as_str().unwrap().to_string());
+        }
+        assert!(seen.iter().all(|p| *p == seen[0]), "{session}: {seen:?}");
+    }
+
+    // 4. Revocation: refused by every replica within 1 s.
+    let t0 = Instant::now();
+    keys(&cfg, &["revoke", "sticky"]);
+    let mut refused = vec![None; urls.len()];
+    while refused.iter().any(Option::is_none) && t0.elapsed() < Duration::from_secs(5) {
+        for (i, u) in urls.iter().enumerate() {
+            if refused[i].is_none()
+                && post(&http, u, &plain, &chat("acme/chat", "r"), None)
+                    .await
+                    .0
+                    == 401
+            {
+                refused[i] = Some(t0.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for r in &refused {
+        assert!(r.is_some_and(|t| t < Duration::from_secs(1)), "{refused:?}");
+    }
+
+    // 5. The dead gateway's holds expire (total timeout + 60 s margin) and free the key's budget.
+    let expiry = Duration::from_millis(TOTAL_MS) + Duration::from_secs(61);
+    while t_kill.elapsed() < expiry + Duration::from_secs(5) {
+        if budget.held(&kill_scope).await.unwrap() == Decimal::ZERO {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        budget.held(&kill_scope).await.unwrap(),
+        Decimal::ZERO,
+        "holds of the killed gateway never expired"
+    );
+    eprintln!(
+        "holds of the killed gateway gone {:?} after the kill",
+        t_kill.elapsed()
+    );
+    drop(procs);
+}
