@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const FD_RESERVE: u64 = 256;
 
 /// The answer to a connection over the cap (then closed).
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 95\r\n\r\n{\"error\":{\"code\":503,\"message\":\"Too many open connections to this gateway; retry shortly.\"}}\n";
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 93\r\n\r\n{\"error\":{\"code\":503,\"message\":\"Too many open connections to this gateway; retry shortly.\"}}\n";
 
 /// Limits on client connections.
 #[derive(Debug, Clone, Copy)]

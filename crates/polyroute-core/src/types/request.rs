@@ -427,14 +427,7 @@ impl ChatRequest {
                 return Err(Error::invalid("model", "must be a non-empty model slug"));
             }
         }
-        for (name, v) in [
-            ("max_tokens", self.max_tokens),
-            ("max_completion_tokens", self.max_completion_tokens),
-        ] {
-            if v == Some(0) {
-                return Err(Error::invalid(name, "must be an integer >= 1"));
-            }
-        }
+        super::limits::check(self)?;
         if let Some(r) = &self.route {
             if r != "fallback" && r != "sort" {
                 return Err(Error::invalid(
