@@ -101,7 +101,10 @@ pub fn request_limits(data: &[u8]) {
         }
         Err(e) => panic!("a request is refused with invalid_request only, not {e:?}"),
         Ok(req) => {
-            assert!(req.model.as_ref().is_none_or(|m| m.len() <= limits::MAX_MODEL_ID));
+            assert!(req
+                .model
+                .as_ref()
+                .is_none_or(|m| m.len() <= limits::MAX_MODEL_ID));
             assert!(req
                 .models
                 .iter()

@@ -65,7 +65,9 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
             }
             1 => {
                 let i = rng.below(b.len() + 1);
-                let interesting = [b'"', b'{', b'}', b'[', b']', b':', b',', b'\n', b'\\', 0xff, b'9'];
+                let interesting = [
+                    b'"', b'{', b'}', b'[', b']', b':', b',', b'\n', b'\\', 0xff, b'9',
+                ];
                 b.insert(i, interesting[rng.below(interesting.len())]);
             }
             2 if !b.is_empty() => {
@@ -122,7 +124,9 @@ fn fuzz_targets_bounded() {
             let input = mutate(&mut rng, &c);
             let r = std::panic::catch_unwind(|| f(&input));
             if r.is_err() {
-                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/artifacts").join(name);
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../fuzz/artifacts")
+                    .join(name);
                 let _ = std::fs::create_dir_all(&dir);
                 let path = dir.join(format!("crash-stable-{seed}-{n}"));
                 let _ = std::fs::write(&path, &input);
@@ -130,6 +134,9 @@ fn fuzz_targets_bounded() {
             }
             n += 1;
         }
-        println!("{name:<18} {} corpus inputs, {n} mutations in {secs} s: no failure", c.len());
+        println!(
+            "{name:<18} {} corpus inputs, {n} mutations in {secs} s: no failure",
+            c.len()
+        );
     }
 }

@@ -18,6 +18,8 @@ enum Mode {
     Echo401,
     /// A stream with one content chunk, then an in-band error echoing the key.
     StreamEcho,
+    /// A stream with one content chunk, then silence.
+    StreamStall,
     /// 200 JSON of `n` MiB without a `Content-Length` (read until close).
     Huge(usize),
     /// 200 JSON announcing `n` MiB in `Content-Length`.
@@ -81,6 +83,15 @@ async fn serve_one(mut s: TcpStream, mode: Mode) {
                 "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {content}\n\ndata: {err}\n\n"
             );
             let _ = s.write_all(resp.as_bytes()).await;
+        }
+        Mode::StreamStall => {
+            let content = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": null}]});
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {content}\n\n"
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
         }
         Mode::Huge(mib) | Mode::HugeDeclared(mib) => {
             let len = if let Mode::HugeDeclared(_) = mode {
@@ -185,4 +196,38 @@ async fn a_huge_answer_fails_clearly_instead_of_being_buffered() {
         let text = e.to_envelope().to_string();
         assert!(text.contains(r#""status":200"#), "{text}");
     }
+}
+
+#[tokio::test]
+async fn a_total_deadline_mid_stream_is_not_called_an_idle_timeout() {
+    let url = hostile(Mode::StreamStall).await;
+    let router = builder(&[P("h", "openai", url)])
+        .options(polyroute::Options {
+            timeouts: polyroute::Timeouts {
+                connect: Duration::from_secs(5),
+                first_token: Duration::from_secs(20),
+                idle: Duration::from_secs(20),
+                total: Duration::from_millis(700),
+            },
+            read_env: false,
+            ..polyroute::Options::default()
+        })
+        .build()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut s = router.chat_stream(req(true));
+    let mut all = String::new();
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(15), s.next())
+        .await
+        .expect("bounded")
+    {
+        match item {
+            Ok(v) => all.push_str(&v.to_string()),
+            Err(e) => all.push_str(&e.to_envelope().to_string()),
+        }
+    }
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(all.contains("Hi"), "{all}");
+    assert!(all.contains("total request timeout"), "{all}");
+    assert!(!all.contains("idle timeout"), "{all}");
 }
