@@ -244,6 +244,25 @@ async fn not_found() -> Response {
 
 static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// The most of an unauthenticated request's body read (and dropped) before its 401.
+const UNAUTHENTICATED_DRAIN: usize = 64 * 1024;
+
+/// Read and drop up to `max` bytes of `body` within `timeout`.
+async fn discard(body: axum::body::Body, max: usize, timeout: Duration) {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    let _ = tokio::time::timeout(timeout, async {
+        let mut seen = 0usize;
+        while let Some(Ok(b)) = s.next().await {
+            seen += b.len();
+            if seen > max {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// A request with a body (every `POST`) is authenticated from its headers before any of its body is read, and
 /// its body is then read within the size limit and the body timeout: an unknown key costs no body buffering, and
 /// a client that never sends its announced body holds the connection for the body timeout at most.
@@ -252,7 +271,10 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
         return Ok(req);
     }
     if let Err(e) = gw.authenticate(req.headers()) {
-        // The unread body is not drained: hyper closes the connection after this answer.
+        // Nothing is buffered for an unknown key. A small body (a client with a wrong key) is read and dropped so
+        // that the client gets its 401 rather than a reset; past that the connection closes after the answer.
+        let wait = gw.limits.body_timeout.min(Duration::from_secs(1));
+        discard(req.into_body(), UNAUTHENTICATED_DRAIN, wait).await;
         return Err(e.into_response());
     }
     let too_large = || {
