@@ -127,8 +127,11 @@ pub fn request_limits(data: &[u8]) {
     }
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (for the bounded stable runner).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sse_parser", sse_parser),
     ("stream_translate", stream_translate),
     ("build_request", build_request),

@@ -2,7 +2,13 @@
 //! `fuzz/corpus/<target>` when present) and deterministic mutations of it, for `POLYROUTE_FUZZ_SECS` seconds per
 //! target (default 2). `scripts/fuzz --bounded` runs it; it is ignored in the ordinary test run (the proptest
 //! smoke, `dialects_smoke`, covers that). Not coverage-guided: cargo-fuzz on nightly remains the long run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -204,7 +204,7 @@ impl Gateway {
 #[must_use]
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?.trim();
-    let (scheme, token) = v.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, token) = v.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

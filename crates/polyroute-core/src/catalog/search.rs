@@ -106,6 +106,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test timing the search, not the core
     fn suggestions_for_a_huge_slug_are_bounded() {
         let models: Vec<serde_json::Value> = (0..400)
             .map(|i| serde_json::json!({"id": format!("author{}/model-{i}", i % 7), "name": "m",

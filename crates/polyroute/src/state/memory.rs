@@ -595,6 +595,7 @@ mod tests {
     /// Past capacity an insert stays O(1): 20,000 inserts into a full store of 100,000 conversations take about
     /// what 20,000 inserts into an empty one do (each used to scan the whole map).
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn sticky_inserts_past_capacity_stay_cheap() {
         let s = MemorySticky::with_capacity(100_000);
         let ttl = Duration::from_secs(600);
