@@ -104,15 +104,20 @@ fn capped(field: &str, v: Option<&str>, max: usize) -> Result<()> {
 }
 
 /// A field name shortened for an error message (a hostile one may be megabytes long).
-fn shown(name: &str) -> String {
-    if name.len() <= 64 {
-        return name.to_string();
+pub(crate) fn shown(name: &str) -> String {
+    clip(name, 64)
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
     }
-    let mut end = 64;
-    while !name.is_char_boundary(end) {
+    let mut end = max;
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &name[..end])
+    format!("{}…", &text[..end])
 }
 
 /// The checks above, on a deserialized request.
@@ -183,7 +188,7 @@ pub(crate) fn check(req: &ChatRequest) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -255,6 +260,20 @@ mod tests {
         let long = "z".repeat(10_000);
         let f = field_of(with(&long, json!(1))).unwrap();
         assert!(f.len() < 80, "{}", f.len());
+        // Found by `scripts/fuzz --bounded`: an unknown nested field echoed whole in the path and the message.
+        let mut nested = serde_json::Map::new();
+        nested.insert("a".repeat(100_000), json!("x"));
+        match ChatRequest::from_value(&with("provider", Value::Object(nested))) {
+            Err(Error::InvalidRequest { field, message }) => {
+                assert!(
+                    field.len() < 80 && message.len() < 600,
+                    "{} / {}",
+                    field.len(),
+                    message.len()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         for k in [
             "temperature",
             "user",

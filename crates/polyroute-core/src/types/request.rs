@@ -359,7 +359,15 @@ impl ChatRequest {
     #[must_use]
     pub fn parse_error(path: &str, message: &str) -> Error {
         let msg = message.split(" at line ").next().unwrap_or(message);
-        Error::invalid(if path == "." { "$" } else { path }, msg.to_string())
+        // Both may echo a client's field name or value: bounded, whatever was sent.
+        Error::invalid(
+            if path == "." {
+                "$".to_string()
+            } else {
+                super::limits::shown(path)
+            },
+            super::limits::clip(msg, 512),
+        )
     }
 
     /// Finish a request deserialized from something other than a `Value` (the Python binding reads dicts
