@@ -9,6 +9,9 @@ pub mod catalog;
 pub mod cost;
 pub mod dialect;
 pub mod error;
+#[doc(hidden)]
+#[allow(clippy::panic)]
+pub mod fuzzing;
 pub mod health;
 pub mod outcome;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! task sends what it translates ([`ChunkTx`], [`Held`]).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use futures::Stream;
 use polyroute_core::providers::StreamTranslator;
 use polyroute_core::Result;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::wire;
@@ -56,11 +57,62 @@ impl Stream for ChatStream {
 /// A streamed completion as SSE bytes: each item holds one or more whole `data: {json}\n\n` events (the same
 /// chunks, in the same order, as a [`ChatStream`]); an error before any chunk comes as `Err`. No `[DONE]`.
 /// Dropping it cancels the upstream request, as for a [`ChatStream`].
-pub struct SseStream(Chan<Result<Bytes>>);
+pub struct SseStream(Chan<Result<Bytes>>, Arc<Semaphore>);
 
 impl SseStream {
-    pub(crate) fn new(rx: mpsc::Receiver<Result<Bytes>>, task: JoinHandle<()>) -> Self {
-        Self(Chan { rx, task })
+    pub(crate) fn new(rx: SseReceiver, task: JoinHandle<()>) -> Self {
+        Self(Chan { rx: rx.rx, task }, rx.room)
+    }
+}
+
+/// Bytes of SSE events a stream holds for a reader that has not taken them yet (256 KiB): past it the stream
+/// task waits (and so reads no more from the provider), whatever the size of each event.
+pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Permits an item of `len` bytes takes (an item larger than the whole budget takes all of it).
+fn permits(len: usize) -> u32 {
+    u32::try_from(len.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX)
+}
+
+/// The sending end of an SSE stream: an item channel bounded in bytes as well as in items.
+pub(crate) struct SseSender {
+    tx: mpsc::Sender<Result<Bytes>>,
+    room: Arc<Semaphore>,
+}
+
+/// The receiving end of [`SseSender`].
+pub(crate) struct SseReceiver {
+    rx: mpsc::Receiver<Result<Bytes>>,
+    room: Arc<Semaphore>,
+}
+
+/// An SSE channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] bytes.
+pub(crate) fn sse_channel() -> (SseSender, SseReceiver) {
+    let (tx, rx) = mpsc::channel(64);
+    let room = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
+    (
+        SseSender {
+            tx,
+            room: room.clone(),
+        },
+        SseReceiver { rx, room },
+    )
+}
+
+impl SseSender {
+    /// Send once the reader has room for `item`; false when the reader went away.
+    async fn send(&self, item: Result<Bytes>) -> bool {
+        let n = item.as_ref().map_or(0, |b| permits(b.len()));
+        if n > 0 {
+            tokio::select! {
+                p = self.room.acquire_many(n) => match p {
+                    Ok(p) => p.forget(),
+                    Err(_) => return false,
+                },
+                () = self.tx.closed() => return false,
+            }
+        }
+        self.tx.send(item).await.is_ok()
     }
 }
 
@@ -74,7 +126,11 @@ impl Stream for SseStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll(cx)
+        let r = self.0.poll(cx);
+        if let Poll::Ready(Some(Ok(b))) = &r {
+            self.1.add_permits(permits(b.len()) as usize);
+        }
+        r
     }
 }
 
@@ -89,7 +145,7 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
 /// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
     Values(mpsc::Sender<Result<Value>>),
-    Sse(mpsc::Sender<Result<Bytes>>),
+    Sse(SseSender),
 }
 
 impl ChunkTx {
@@ -105,7 +161,7 @@ impl ChunkTx {
     pub async fn closed(&self) {
         match self {
             ChunkTx::Values(tx) => tx.closed().await,
-            ChunkTx::Sse(tx) => tx.closed().await,
+            ChunkTx::Sse(tx) => tx.tx.closed().await,
         }
     }
 
@@ -113,7 +169,7 @@ impl ChunkTx {
     pub fn is_closed(&self) -> bool {
         match self {
             ChunkTx::Values(tx) => tx.is_closed(),
-            ChunkTx::Sse(tx) => tx.is_closed(),
+            ChunkTx::Sse(tx) => tx.tx.is_closed(),
         }
     }
 
@@ -124,7 +180,7 @@ impl ChunkTx {
             ChunkTx::Sse(tx) => {
                 let mut buf = Vec::with_capacity(256);
                 write_event(&mut buf, &v);
-                tx.send(Ok(Bytes::from(buf))).await.is_ok()
+                tx.send(Ok(Bytes::from(buf))).await
             }
         }
     }
@@ -133,7 +189,7 @@ impl ChunkTx {
     pub async fn error(&self, e: polyroute_core::Error) {
         let _ = match self {
             ChunkTx::Values(tx) => tx.send(Err(e)).await.is_ok(),
-            ChunkTx::Sse(tx) => tx.send(Err(e)).await.is_ok(),
+            ChunkTx::Sse(tx) => tx.send(Err(e)).await,
         };
     }
 
@@ -153,7 +209,7 @@ impl ChunkTx {
                     return true;
                 }
                 let bytes = Bytes::from(std::mem::replace(h, Vec::with_capacity(4096)));
-                tx.send(Ok(bytes)).await.is_ok()
+                tx.send(Ok(bytes)).await
             }
             // `held` comes from `ChunkTx::held`, so the forms always match.
             (ChunkTx::Values(_), Held::Sse(_)) | (ChunkTx::Sse(_), Held::Values(_)) => true,
@@ -288,6 +344,64 @@ mod tests {
         v.iter().for_each(|c| write_event(&mut encoded, c));
         assert_eq!(b, encoded);
         assert_eq!(ts.usage().map(|u| u.total_tokens), Some(4));
+    }
+
+    /// A reader that takes nothing holds at most [`STREAM_BUFFER_BYTES`] (plus one item), however large the
+    /// events: the producer waits.
+    #[tokio::test]
+    async fn a_stalled_reader_bounds_the_buffer_in_bytes() {
+        use futures::StreamExt;
+        let (tx, rx) = sse_channel();
+        let tx = ChunkTx::Sse(tx);
+        let producer = tokio::spawn(async move {
+            let mut sent = 0usize;
+            for _ in 0..64 {
+                let mut held = Held::Sse(vec![b'x'; 64 * 1024]);
+                if !tx.flush(&mut held).await {
+                    break;
+                }
+                sent += 64 * 1024;
+            }
+            sent
+        });
+        let mut stream = SseStream::new(rx, tokio::spawn(async {}));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !producer.is_finished(),
+            "the producer must wait for the reader"
+        );
+        // Reading everything lets it finish.
+        let mut got = 0usize;
+        while let Some(Ok(b)) = stream.next().await {
+            got += b.len();
+        }
+        let sent = producer.await.unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(sent, 64 * 64 * 1024);
+    }
+
+    #[tokio::test]
+    async fn the_buffer_is_counted_in_bytes_not_items() {
+        let (tx, rx) = sse_channel();
+        let tx = ChunkTx::Sse(tx);
+        let producer = tokio::spawn(async move {
+            let mut sent = 0usize;
+            for _ in 0..64 {
+                let mut held = Held::Sse(vec![b'x'; 64 * 1024]);
+                let ok =
+                    tokio::time::timeout(std::time::Duration::from_millis(50), tx.flush(&mut held))
+                        .await;
+                if !matches!(ok, Ok(true)) {
+                    break;
+                }
+                sent += 64 * 1024;
+            }
+            sent
+        });
+        let sent = producer.await.unwrap();
+        drop(rx);
+        assert!(sent <= STREAM_BUFFER_BYTES, "held {sent} bytes");
+        assert!(sent >= STREAM_BUFFER_BYTES / 2, "held only {sent} bytes");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::attempt::prepare::{internal, ms};
 use crate::attempt::{AttemptEnd, Driver, Served};
 use crate::health::Observation;
 use crate::router::{now_ms, splitmix, Router};
+use crate::secret::{scrub, scrub_value, ApiKey};
 use crate::wire;
 
 /// How the loop ended, when it did not end in an error (one value per request).
@@ -70,6 +71,37 @@ impl Router {
         tokio::time::sleep(Duration::from_millis(jitter)).await;
     }
 
+    /// Every configured provider credential.
+    fn secrets(&self) -> Vec<&ApiKey> {
+        self.inner
+            .upstreams
+            .values()
+            .filter_map(|u| u.key.as_ref())
+            .collect()
+    }
+
+    /// Scrub a provider's failure (its message and its whole envelope) with every configured credential, before it
+    /// reaches the plan, the health store, the ledger, a log or the caller.
+    pub(crate) fn scrub_failure(&self, f: &mut ProviderFailure) {
+        let keys = self.secrets();
+        if keys.is_empty() {
+            return;
+        }
+        f.outcome.message = scrub(&f.outcome.message, &keys);
+        if let Some(c) = &f.outcome.provider_code {
+            f.outcome.provider_code = Some(scrub(c, &keys));
+        }
+        scrub_value(&mut f.envelope, &keys);
+    }
+
+    /// Scrub an in-band chunk (a translator's error chunk) the same way.
+    pub(crate) fn scrub_chunk(&self, v: &mut Value) {
+        let keys = self.secrets();
+        if !keys.is_empty() {
+            scrub_value(v, &keys);
+        }
+    }
+
     async fn forget_sticky(&self, key: Option<u64>) {
         if let Some(k) = key {
             let _ = self.inner.stores.sticky.forget(k).await;
@@ -122,8 +154,12 @@ impl Router {
                 AttemptEnd::Broken {
                     mut failure,
                     partial,
-                    err_chunk,
+                    mut err_chunk,
                 } => {
+                    self.scrub_failure(&mut failure);
+                    if let Some(c) = err_chunk.as_mut() {
+                        self.scrub_chunk(c);
+                    }
                     failure.outcome.latency_ms = Some(lat);
                     self.observe(&attempt, &failure.outcome, None, None);
                     let _ = ad.plan.next(&failure.outcome);
@@ -138,6 +174,7 @@ impl Router {
                     return Ok(Ended::Abandoned { attempt, partial });
                 }
                 AttemptEnd::Failed(mut f) => {
+                    self.scrub_failure(&mut f);
                     f.outcome.latency_ms = Some(lat);
                     self.observe(&attempt, &f.outcome, None, None);
                     let availability = f.outcome.class.is_availability();

@@ -133,7 +133,7 @@ impl Router {
     /// any chunk as `Err` (so a server can still answer with their status) and no `[DONE]`. The translators
     /// write the events directly, without building chunk objects: faster than encoding a [`ChatStream`].
     pub fn chat_stream_events(&self, request: Value, ctx: RequestContext) -> SseStream {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = crate::chat_stream::sse_channel();
         SseStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Sse(tx)))
     }
 

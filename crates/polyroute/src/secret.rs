@@ -52,6 +52,33 @@ pub fn scrub(text: &str, keys: &[&ApiKey]) -> String {
     out
 }
 
+/// [`scrub`] every string inside `v` (keys and values), in place.
+pub fn scrub_value(v: &mut serde_json::Value, keys: &[&ApiKey]) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            if keys.iter().any(|k| k.0.len() >= 4 && s.contains(&k.0)) {
+                *s = scrub(s, keys);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub_value(x, keys)),
+        Value::Object(m) => {
+            let dirty: Vec<String> = m
+                .keys()
+                .filter(|name| keys.iter().any(|k| k.0.len() >= 4 && name.contains(&k.0)))
+                .cloned()
+                .collect();
+            for name in dirty {
+                if let Some(x) = m.remove(&name) {
+                    m.insert(scrub(&name, keys), x);
+                }
+            }
+            m.values_mut().for_each(|x| scrub_value(x, keys));
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +92,17 @@ mod tests {
             scrub("bad key sk-test-fake-secret given", &[&k]),
             "bad key *** given"
         );
+    }
+
+    #[test]
+    fn scrubs_every_string_of_a_value() {
+        let a = ApiKey::new("sk-test-fake-aaaa");
+        let b = ApiKey::new("sk-test-fake-bbbb");
+        let mut v = serde_json::json!({"error": {"message": "Incorrect API key provided: Bearer sk-test-fake-aaaa",
+            "metadata": {"raw": ["x sk-test-fake-bbbb y", {"sk-test-fake-aaaa": 1}]}}});
+        scrub_value(&mut v, &[&a, &b]);
+        let text = v.to_string();
+        assert!(!text.contains("sk-test-fake"), "{text}");
+        assert!(text.contains("Bearer ***"), "{text}");
     }
 }

@@ -187,8 +187,11 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
         let off = offset.unwrap_or(0);
         let lim = limit.unwrap_or(500).clamp(1, 1000);
         rows = rows.into_iter().skip(off).take(lim).collect();
-        if off + lim < total {
-            next = json!(format!("/api/v1/models?offset={}&limit={lim}", off + lim));
+        if off.saturating_add(lim) < total {
+            next = json!(format!(
+                "/api/v1/models?offset={}&limit={lim}",
+                off.saturating_add(lim)
+            ));
         }
     }
     Ok(
@@ -263,7 +266,9 @@ pub async fn endpoints(
 }
 
 /// `GET /api/v1/providers`.
-pub async fn providers(State(gw): State<Arc<Gateway>>) -> Response {
+pub async fn providers(State(gw): State<Arc<Gateway>>, headers: axum::http::HeaderMap) -> Response {
+    // Which providers hold credentials is shown to a caller with a key only.
+    let known = gw.authenticate_any(&headers).await.is_ok();
     let creds = gw.router.credentials();
     let data: Vec<Value> = gw
         .router
@@ -273,7 +278,7 @@ pub async fn providers(State(gw): State<Arc<Gateway>>) -> Response {
         .map(|p| {
             json!({"name": p.name, "slug": p.slug, "privacy_policy_url": null, "terms_of_service_url": null,
                    "status_page_url": null, "headquarters": null, "datacenters": [],
-                   "configured": creds.contains(&p.slug)})
+                   "configured": known.then(|| creds.contains(&p.slug))})
         })
         .collect();
     axum::Json(json!({ "data": data })).into_response()

@@ -134,16 +134,24 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
         let shared = super::state::connect(&cfg.router.state, cfg.ledger.as_deref(), &dir).await?;
-        let gw = Arc::new(Gateway::with_state(&cfg, &dir, shared)?);
+        let mut gw = Gateway::with_state(&cfg, &dir, shared)?;
+        // Raise the soft open-file limit, and keep the connection cap within it.
+        let fds = super::conn::raise_fd_limit();
+        gw.limits.max_connections = super::conn::cap_for_fds(gw.limits.max_connections, fds);
+        let gw = Arc::new(gw);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot bind {addr}"))?;
         let local = listener.local_addr()?;
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on http://{local}");
+        if let Some(w) = exposure_warning(&local) {
+            let _ = writeln!(std::io::stderr(), "{w}");
+        }
         let _ = out.flush();
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
-                       providers = ?gw.router.credentials(), workers, "gateway ready");
+                       providers = ?gw.router.credentials(), workers,
+                       max_connections = gw.limits.max_connections, open_files = ?fds, "gateway ready");
         super::serve_workers(
             listener,
             gw,
@@ -201,6 +209,23 @@ pub fn migrate(config: &Path) -> Result<()> {
         writeln!(out, "applied migrations {}", v.join(", "))?;
     }
     Ok(())
+}
+
+/// The warning printed when the gateway listens beyond loopback (`--host 0.0.0.0`, a LAN address).
+#[must_use]
+pub fn exposure_warning(addr: &SocketAddr) -> Option<String> {
+    let ip = addr.ip();
+    (!ip.is_loopback()).then(|| {
+        let what = if ip.is_unspecified() {
+            "every network interface"
+        } else {
+            "a network interface"
+        };
+        format!(
+            "warning: listening on {addr} ({what}): the gateway is reachable from the network; anyone who can \
+             connect can try keys. Use --host 127.0.0.1 unless this is intended, and put TLS in front of it."
+        )
+    })
 }
 
 /// Run a `keys` subcommand.

@@ -79,6 +79,12 @@ pub struct ServerSection {
     /// Busy-poll window after request activity in microseconds (default 0: off). Lower latency on machines
     /// where waking an idle CPU is slow, for up to this much CPU after every burst of requests.
     pub spin_us: Option<u64>,
+    /// Time to receive a request head, and the longest a keep-alive connection may sit idle (ms, default 10000).
+    pub header_timeout_ms: Option<u64>,
+    /// Time to receive a request body once its head arrived (ms, default 30000).
+    pub body_timeout_ms: Option<u64>,
+    /// Open client connections at most (default 4096, lowered to fit the open-file limit); further ones get a 503.
+    pub max_connections: Option<usize>,
 }
 
 /// The older spellings of the file, kept working: `env_keys` for `read_env`, bare millisecond names in

@@ -189,11 +189,11 @@ fn read_file(dir: &Path) -> Result<KeyFile> {
 }
 
 fn write_file(dir: &Path, f: &KeyFile) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::files::private_dir(dir)?;
     let p = file_of(dir);
     let tmp = dir.join(format!("keys.json.tmp{}", std::process::id()));
     let text = serde_json::to_string_pretty(f)?;
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    super::files::write_private(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, &p).with_context(|| format!("cannot replace {}", p.display()))?;
     Ok(())
 }

@@ -9,7 +9,9 @@ pub mod catalog_api;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod error;
+pub mod files;
 pub mod key_policy;
 pub mod keys;
 pub mod keys_api;
@@ -31,7 +33,6 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use polyroute::{MemoryHealth, Router};
 use rand::RngCore;
 use serde_json::Value;
@@ -59,6 +60,10 @@ pub struct Gateway {
     pub body_limit: usize,
     /// OpenRouter's response cache (`X-OpenRouter-Cache`): in process, or Redis with `[state] redis`.
     pub cache: Arc<dyn polyroute::state::cache::ResponseCache>,
+    /// Connection timeouts and cap.
+    pub limits: conn::ConnLimits,
+    /// Open client connections (shared by every worker).
+    pub open: conn::Open,
     models: Arc<catalog_api::ModelRows>,
     seq: Arc<AtomicU64>,
     seed: u64,
@@ -104,8 +109,7 @@ impl Gateway {
         data_dir: &Path,
         shared: Option<state::Shared>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        files::private_dir(data_dir)?;
         let (health, stores, keys, cache) = match shared {
             Some(s) => (s.health, Some(s.stores), s.keys, s.cache),
             None => (
@@ -139,6 +143,26 @@ impl Gateway {
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
             cache,
+            limits: conn::ConnLimits {
+                header_timeout: cfg
+                    .server
+                    .header_timeout_ms
+                    .map_or(conn::DEFAULT_HEADER_TIMEOUT, |ms| {
+                        Duration::from_millis(ms.max(1))
+                    }),
+                body_timeout: cfg
+                    .server
+                    .body_timeout_ms
+                    .map_or(conn::DEFAULT_BODY_TIMEOUT, |ms| {
+                        Duration::from_millis(ms.max(1))
+                    }),
+                max_connections: cfg
+                    .server
+                    .max_connections
+                    .unwrap_or(conn::DEFAULT_MAX_CONNECTIONS)
+                    .max(1),
+            },
+            open: conn::Open::default(),
             models: Arc::new(models),
             seq: Arc::new(AtomicU64::new(0)),
             seed: rand::rngs::OsRng.next_u64(),
@@ -159,6 +183,8 @@ impl Gateway {
             free_limits: self.free_limits,
             body_limit: self.body_limit,
             cache: self.cache.clone(),
+            limits: self.limits,
+            open: self.open.clone(),
             models: self.models.clone(),
             seq: self.seq.clone(),
             seed: self.seed,
@@ -194,17 +220,9 @@ impl Gateway {
     /// # Errors
     /// 401 when missing, unknown, revoked, disabled or expired.
     pub async fn authenticate_any(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
-        let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        let Some(token) = bearer_token(headers) else {
             return Err(ApiError::unauthorized("No auth credentials found"));
         };
-        let token = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .unwrap_or(v)
-            .trim();
-        if token.is_empty() {
-            return Err(ApiError::unauthorized("No auth credentials found"));
-        }
         match self.keys.lookup_now(token).await {
             Lookup::Active(k) => Ok(k),
             Lookup::Revoked => Err(ApiError::unauthorized("This API key has been revoked")),
@@ -212,6 +230,16 @@ impl Gateway {
             Lookup::Unknown => Err(ApiError::unauthorized("User not found.")),
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC 9110 section 11.1), the
+/// token non-empty; any other scheme, or a bare token, is no credential.
+#[must_use]
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get("authorization")?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The axum application.
@@ -259,10 +287,85 @@ async fn not_found() -> Response {
 
 static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Around every request: marks activity for busy polling (`spin.rs`) when it starts and ends, and with `-v` logs
-/// one line with a request id (never a key or a body).
-async fn per_request(State(_gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+/// The most of an unauthenticated request's body read (and dropped) before its 401.
+const UNAUTHENTICATED_DRAIN: usize = 64 * 1024;
+
+/// Read and drop up to `max` bytes of `body` within `timeout`.
+async fn discard(body: axum::body::Body, max: usize, timeout: Duration) {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    let _ = tokio::time::timeout(timeout, async {
+        let mut seen = 0usize;
+        while let Some(Ok(b)) = s.next().await {
+            seen += b.len();
+            if seen > max {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// A request with a body (every `POST`) is authenticated from its headers before any of its body is read, and
+/// its body is then read within the size limit and the body timeout: an unknown key costs no body buffering, and
+/// a client that never sends its announced body holds the connection for the body timeout at most.
+async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response> {
+    if req.method() != axum::http::Method::POST {
+        return Ok(req);
+    }
+    if let Err(e) = gw.authenticate_any(req.headers()).await {
+        // Nothing is buffered for an unknown key. A small body (a client with a wrong key) is read and dropped so
+        // that the client gets its 401 rather than a reset; past that the connection closes after the answer.
+        let wait = gw.limits.body_timeout.min(Duration::from_secs(1));
+        discard(req.into_body(), UNAUTHENTICATED_DRAIN, wait).await;
+        return Err(e.into_response());
+    }
+    let too_large = || {
+        ApiError::new(
+            413,
+            "invalid_request",
+            format!("Request body larger than {} bytes", gw.body_limit),
+        )
+        .into_response()
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gw.body_limit as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(
+        gw.limits.body_timeout,
+        axum::body::to_bytes(body, gw.body_limit),
+    )
+    .await
+    {
+        Err(_) => Err(ApiError::new(
+            408,
+            "invalid_request",
+            format!(
+                "Request body not received within {} ms",
+                gw.limits.body_timeout.as_millis()
+            ),
+        )
+        .into_response()),
+        Ok(Err(_)) => Err(too_large()),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+    }
+}
+
+/// Around every request: marks activity for busy polling (`spin.rs`) when it starts and ends, reads a body only
+/// after its key is known ([`body_after_auth`]), and with `-v` logs one line with a request id (never a key or a
+/// body).
+async fn per_request(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
     spin::active();
+    let req = match body_after_auth(&gw, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let log = tracing::enabled!(tracing::Level::INFO).then(|| {
         let id = REQ_SEQ.fetch_add(1, Ordering::Relaxed);
         (
@@ -321,7 +424,7 @@ impl Running {
 }
 
 /// SSE frames are small writes: without `TCP_NODELAY` they wait for delayed ACKs (tens of milliseconds).
-fn nodelay(tcp: &mut tokio::net::TcpStream) {
+fn nodelay(tcp: &tokio::net::TcpStream) {
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
     }
@@ -336,17 +439,32 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
         .await
         .with_context(|| format!("cannot bind {addr}"))?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
     let app = app(gw.clone());
+    let g = gw.clone();
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener.tap_io(nodelay), app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "server error");
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut log = conn::AcceptLog::default();
+        loop {
+            tokio::select! {
+                _ = &mut rx => break,
+                r = listener.accept() => match r {
+                    Ok((tcp, _)) => {
+                        nodelay(&tcp);
+                        match g.open.take(g.limits.max_connections) {
+                            Some(slot) => conn::serve(tcp, app.clone(), &g.limits, &graceful, slot),
+                            None => conn::refuse(tcp),
+                        }
+                    }
+                    Err(e) => {
+                        log.error(&e);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
         }
+        drop(listener);
+        graceful.shutdown().await;
     });
     Ok(Running {
         addr,
@@ -356,47 +474,15 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
     })
 }
 
-/// Connections handed to one worker thread by the accept loop.
-struct Handoff {
-    rx: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
-    addr: SocketAddr,
-}
-
-impl axum::serve::Listener for Handoff {
-    type Io = tokio::net::TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Some(std) = self.rx.recv().await else {
-                // The accept loop has stopped: graceful shutdown ends this worker's serve loop.
-                return std::future::pending().await;
-            };
-            let tcp = match tokio::net::TcpStream::from_std(std) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot register a connection");
-                    continue;
-                }
-            };
-            match tcp.peer_addr() {
-                Ok(peer) => return (tcp, peer),
-                Err(e) => tracing::debug!(error = %e, "connection closed before it was served"),
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
+/// A connection handed to a worker thread by the accept loop, with its place under the connection cap.
+type Handoff = tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, conn::Slot)>;
 
 /// One worker: a single-threaded runtime serving the connections it is handed until `stop` turns true, then
 /// finishing its in-flight requests and streams.
 fn spawn_worker(
     i: usize,
     gw: Arc<Gateway>,
-    conns: Handoff,
+    mut conns: Handoff,
     mut stop: tokio::sync::watch::Receiver<bool>,
     spin: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
@@ -411,14 +497,21 @@ fn spawn_worker(
         .spawn(move || {
             rt.block_on(async move {
                 spin::start(spin);
-                let r = axum::serve(conns, app(gw))
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, worker = i, "worker failed");
+                let app = app(gw.clone());
+                let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                loop {
+                    let next = tokio::select! {
+                        _ = stop.wait_for(|s| *s) => None,
+                        c = conns.recv() => c,
+                    };
+                    // None: stopping, or the accept loop has stopped.
+                    let Some((std, slot)) = next else { break };
+                    match tokio::net::TcpStream::from_std(std) {
+                        Ok(tcp) => conn::serve(tcp, app.clone(), &gw.limits, &graceful, slot),
+                        Err(e) => tracing::debug!(error = %e, "cannot register a connection"),
+                    }
                 }
+                graceful.shutdown().await;
             });
         })
         .context("cannot start a worker thread")
@@ -430,7 +523,8 @@ fn spawn_worker(
 ///
 /// Each worker runs a single-threaded tokio runtime with its own [`Gateway::for_worker`] copy, so a request, its
 /// upstream call and its answer never cross threads (on loopback a cross-thread wake-up costs as much as the
-/// gateway's own work). This runtime only accepts and deals connections out in turn.
+/// gateway's own work). This runtime only accepts, refuses connections over the cap ([`conn`]) and deals the
+/// others out in turn.
 ///
 /// # Errors
 /// A worker cannot be started.
@@ -441,7 +535,6 @@ pub async fn serve_workers(
     spin: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut senders = Vec::new();
     let mut threads = Vec::new();
@@ -452,34 +545,34 @@ pub async fn serve_workers(
         } else {
             Arc::new(gw.for_worker()?)
         };
-        threads.push(spawn_worker(
-            i,
-            g,
-            Handoff { rx, addr },
-            stop_rx.clone(),
-            spin,
-        )?);
+        threads.push(spawn_worker(i, g, rx, stop_rx.clone(), spin)?);
         senders.push(tx);
     }
     tokio::pin!(shutdown);
     let mut next = 0usize;
+    let mut log = conn::AcceptLog::default();
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             r = listener.accept() => match r {
-                Ok((mut tcp, _)) => {
-                    nodelay(&mut tcp);
+                Ok((tcp, _)) => {
+                    nodelay(&tcp);
+                    let Some(slot) = gw.open.take(gw.limits.max_connections) else {
+                        conn::refuse(tcp);
+                        continue;
+                    };
                     match tcp.into_std() {
                         Ok(std) => {
-                            let _ = senders[next % senders.len()].send(std);
+                            let _ = senders[next % senders.len()].send((std, slot));
                             next = next.wrapping_add(1);
                         }
                         Err(e) => tracing::debug!(error = %e, "cannot hand a connection over"),
                     }
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of file descriptors and the like: back off instead of spinning, and log at most once a
+                    // second.
+                    log.error(&e);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }

@@ -29,12 +29,21 @@ pub fn normalize_slug(s: &str) -> String {
     out
 }
 
+/// The longest prefix of a slug that suggestions compare (longer ids are refused at validation anyway).
+pub const MAX_SUGGEST_INPUT: usize = 256;
+
 impl Catalog {
     /// The `n` catalog ids closest to `slug` (edit distance on the normalized strings; shared author first): the
     /// suggestions of a `model_not_found` error.
     #[must_use]
     pub fn closest_ids(&self, slug: &str, n: usize) -> Vec<String> {
-        let target = normalize_slug(slug);
+        // Bounded whatever the input: only the first `MAX_SUGGEST_INPUT` bytes are compared, so one search costs
+        // at most that times the length of each id.
+        let mut end = slug.len().min(MAX_SUGGEST_INPUT);
+        while !slug.is_char_boundary(end) {
+            end -= 1;
+        }
+        let target = normalize_slug(&slug[..end]);
         let author = target.split('/').next().unwrap_or("");
         let mut scored: Vec<(usize, &str)> = self
             .models()
@@ -76,6 +85,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -93,6 +103,33 @@ mod tests {
             normalize_slug("meta-llama/llama-3-3-70b-instruct"),
             "meta-llama/llama-3.3-70b-instruct"
         );
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // a test timing the search, not the core
+    fn suggestions_for_a_huge_slug_are_bounded() {
+        let models: Vec<serde_json::Value> = (0..400)
+            .map(|i| serde_json::json!({"id": format!("author{}/model-{i}", i % 7), "name": "m",
+                "created": 1, "context_length": 1000, "pricing": {"prompt": "0", "completion": "0"},
+                "architecture": {"modality": "text->text", "input_modalities": ["text"],
+                    "output_modalities": ["text"], "tokenizer": "Other"},
+                "top_provider": {"context_length": 1000, "max_completion_tokens": 100, "is_moderated": false},
+                "supported_parameters": [], "endpoints": []}))
+            .collect();
+        let cat = Catalog::from_json(
+            &serde_json::json!({"version": 1, "providers": [], "models": models}).to_string(),
+        )
+        .expect("catalog");
+        let huge = format!("author3/{}", "x".repeat(1 << 20));
+        let t0 = std::time::Instant::now();
+        let got = cat.closest_ids(&huge, 3);
+        // Unbounded, this is 400 edit distances of 1 MiB by ~20 bytes: tens of seconds in a debug build.
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(got.len(), 3.min(cat.models().len()));
     }
 
     #[test]

@@ -251,7 +251,8 @@ pub fn check(
             ));
         }
     }
-    let need = facts.prompt_tokens + out;
+    // Saturating: a request built without validation may carry any `u64`.
+    let need = facts.prompt_tokens.saturating_add(out);
     if need > e.context_length {
         return Some((
             ExclusionReason::ContextLength,

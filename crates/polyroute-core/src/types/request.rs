@@ -359,7 +359,15 @@ impl ChatRequest {
     #[must_use]
     pub fn parse_error(path: &str, message: &str) -> Error {
         let msg = message.split(" at line ").next().unwrap_or(message);
-        Error::invalid(if path == "." { "$" } else { path }, msg.to_string())
+        // Both may echo a client's field name or value: bounded, whatever was sent.
+        Error::invalid(
+            if path == "." {
+                "$".to_string()
+            } else {
+                super::limits::shown(path)
+            },
+            super::limits::clip(msg, 512),
+        )
     }
 
     /// Finish a request deserialized from something other than a `Value` (the Python binding reads dicts
@@ -427,14 +435,7 @@ impl ChatRequest {
                 return Err(Error::invalid("model", "must be a non-empty model slug"));
             }
         }
-        for (name, v) in [
-            ("max_tokens", self.max_tokens),
-            ("max_completion_tokens", self.max_completion_tokens),
-        ] {
-            if v == Some(0) {
-                return Err(Error::invalid(name, "must be an integer >= 1"));
-            }
-        }
+        super::limits::check(self)?;
         if let Some(r) = &self.route {
             if r != "fallback" && r != "sort" {
                 return Err(Error::invalid(

@@ -16,6 +16,45 @@ use serde_json::Value;
 use crate::admission::Admission;
 use crate::router::Router;
 
+/// The largest non-streamed upstream answer read (32 MiB): a larger one fails the attempt with a clear error
+/// instead of being buffered whole.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The largest upstream error body read (1 MiB); the rest is dropped.
+pub(crate) const MAX_ERROR_BYTES: usize = 1024 * 1024;
+
+/// Why [`read_capped`] stopped.
+pub(crate) enum ReadError {
+    /// The body is larger than the cap.
+    TooLarge,
+    /// The transport failed.
+    Transport(reqwest::Error),
+}
+
+/// Read a response body of at most `cap` bytes (a `Content-Length` above it fails before reading anything).
+/// With `truncate`, a larger body is cut at `cap` instead of failing (error bodies).
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    truncate: bool,
+) -> Result<bytes::Bytes, ReadError> {
+    if !truncate && resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if buf.len() + chunk.len() > cap {
+            if truncate {
+                buf.extend_from_slice(&chunk[..cap - buf.len()]);
+                break;
+            }
+            return Err(ReadError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// What an attempt produced, for billing.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Served {

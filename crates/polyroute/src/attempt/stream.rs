@@ -12,7 +12,7 @@ use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
 use super::prepare::{ms, retry_after, Prepared};
-use super::{AttemptEnd, Driver, Served};
+use super::{read_capped, AttemptEnd, Driver, Served, MAX_ERROR_BYTES};
 use crate::admission::Admission;
 use crate::chat_stream::ChunkTx;
 use crate::router::Router;
@@ -120,11 +120,14 @@ async fn try_stream(
     let status = resp.status().as_u16();
     let ra = retry_after(resp.headers());
     if !(200..300).contains(&status) {
-        let body = tokio::time::timeout_at(first_deadline.into(), resp.bytes())
-            .await
-            .ok()
-            .and_then(std::result::Result::ok)
-            .unwrap_or_default();
+        let body = tokio::time::timeout_at(
+            first_deadline.into(),
+            read_capped(resp, MAX_ERROR_BYTES, true),
+        )
+        .await
+        .ok()
+        .and_then(std::result::Result::ok)
+        .unwrap_or_default();
         let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
         f.outcome.retry_after = f.outcome.retry_after.or(ra);
         return AttemptEnd::Failed(f);
@@ -151,10 +154,11 @@ async fn try_stream(
     let mut first_at: Option<Instant> = None;
     let mut relayed: u64 = 0;
     loop {
+        let idle_at = Instant::now() + up.timeouts.idle;
         let until = if tr.content_emitted() {
-            (Instant::now() + up.timeouts.idle).min(deadline)
+            idle_at.min(deadline)
         } else {
-            first_deadline.min(Instant::now() + up.timeouts.idle)
+            first_deadline.min(idle_at)
         };
         let next = tokio::select! {
             biased;
@@ -165,7 +169,10 @@ async fn try_stream(
         };
         let chunk = match next {
             Err(_) => {
-                let what = if tr.content_emitted() {
+                // Name the limit that expired: the total deadline, the idle gap or the first-token wait.
+                let what = if until >= deadline {
+                    "total request timeout"
+                } else if tr.content_emitted() {
                     "idle timeout between stream chunks"
                 } else {
                     "no first token before the first-token timeout"

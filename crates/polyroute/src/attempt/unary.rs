@@ -10,7 +10,9 @@ use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
 use super::prepare::{ms, retry_after, Prepared};
-use super::{AttemptEnd, Driver, Served};
+use super::{
+    read_capped, AttemptEnd, Driver, ReadError, Served, MAX_ERROR_BYTES, MAX_RESPONSE_BYTES,
+};
 use crate::admission::Admission;
 use crate::router::Router;
 use crate::wire;
@@ -80,7 +82,12 @@ async fn try_unary(
     let rest = deadline
         .saturating_duration_since(Instant::now())
         .min(up.timeouts.idle.max(up.timeouts.first_token));
-    let body = match tokio::time::timeout(rest, resp.bytes()).await {
+    let (cap, truncate) = if (200..300).contains(&status) {
+        (MAX_RESPONSE_BYTES, false)
+    } else {
+        (MAX_ERROR_BYTES, true)
+    };
+    let body = match tokio::time::timeout(rest, read_capped(resp, cap, truncate)).await {
         Err(_) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Timeout,
@@ -89,7 +96,15 @@ async fn try_unary(
                 &a.provider_name,
             ))
         }
-        Ok(Err(e)) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Err(ReadError::Transport(e))) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Err(ReadError::TooLarge)) => {
+            return Err(wire::transport_failure(
+                OutcomeClass::Overloaded,
+                status,
+                &format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                &a.provider_name,
+            ))
+        }
         Ok(Ok(b)) => b,
     };
     let ttft = ms(t0.elapsed());

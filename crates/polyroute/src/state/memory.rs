@@ -476,11 +476,46 @@ impl RateLimiter for MemoryRate {
 /// How many conversations a [`MemorySticky`] remembers by default.
 pub const MEMORY_STICKY_CAPACITY: usize = 100_000;
 
-/// Sticky routing in process memory, bounded: over capacity, expired entries go first, then arbitrary ones.
+/// Sticky routing in process memory, bounded: 16 shards, each its own lock, map and insertion queue. Over
+/// capacity a shard drops its oldest conversation (an expired one, when TTLs are alike), so an insert costs O(1)
+/// amortized whatever the number of conversations, and no lock spans the whole store.
 #[derive(Debug)]
 pub struct MemorySticky {
-    map: Mutex<HashMap<u64, (String, Instant)>>,
-    capacity: usize,
+    shards: Vec<Mutex<StickyShard>>,
+    per_shard: usize,
+}
+
+const STICKY_SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct StickyShard {
+    /// Key → (tag, expiry, generation of its newest queue entry).
+    map: HashMap<u64, (String, Instant, u64)>,
+    /// Keys in insertion order with the generation they were queued at (stale when the key was put again or
+    /// forgotten since).
+    queue: VecDeque<(u64, u64)>,
+    gen: u64,
+}
+
+impl StickyShard {
+    /// Drop the oldest live entry.
+    fn evict_one(&mut self) {
+        while let Some((k, g)) = self.queue.pop_front() {
+            if self.map.get(&k).is_some_and(|e| e.2 == g) {
+                self.map.remove(&k);
+                return;
+            }
+        }
+    }
+
+    /// Rebuild the queue from live entries once stale ones dominate (amortized O(1) per put).
+    fn compact(&mut self) {
+        if self.queue.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.queue
+                .retain(|(k, g)| map.get(k).is_some_and(|e| e.2 == *g));
+        }
+    }
 }
 
 impl Default for MemorySticky {
@@ -490,19 +525,27 @@ impl Default for MemorySticky {
 }
 
 impl MemorySticky {
-    /// At most `capacity` conversations (at least one).
+    /// At most `capacity` conversations (at least one per shard).
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            shards: (0..STICKY_SHARDS)
+                .map(|_| Mutex::new(StickyShard::default()))
+                .collect(),
+            per_shard: capacity.div_ceil(STICKY_SHARDS).max(1),
         }
     }
 
-    /// Number of entries (expired ones included until swept).
+    fn shard(&self, key: u64) -> MutexGuard<'_, StickyShard> {
+        // Keys are hashes already; mix anyway so that a pattern in low bits does not pick one shard.
+        let i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % STICKY_SHARDS;
+        lock(&self.shards[i])
+    }
+
+    /// Number of entries (expired ones included until evicted or read).
     #[must_use]
     pub fn len(&self) -> usize {
-        lock(&self.map).len()
+        self.shards.iter().map(|s| lock(s).map.len()).sum()
     }
 
     /// Whether empty.
@@ -514,11 +557,11 @@ impl MemorySticky {
 
 impl StickyStore for MemorySticky {
     fn get(&self, key: u64) -> BoxFut<'_, Result<Option<String>>> {
-        let mut m = lock(&self.map);
-        let r = match m.get(&key) {
-            Some((tag, until)) if Instant::now() < *until => Some(tag.clone()),
+        let mut m = self.shard(key);
+        let r = match m.map.get(&key) {
+            Some((tag, until, _)) if Instant::now() < *until => Some(tag.clone()),
             Some(_) => {
-                m.remove(&key);
+                m.map.remove(&key);
                 None
             }
             None => None,
@@ -528,27 +571,60 @@ impl StickyStore for MemorySticky {
 
     fn put(&self, key: u64, tag: &str, ttl: Duration) -> BoxFut<'_, Result<()>> {
         let now = Instant::now();
-        let mut m = lock(&self.map);
-        if m.len() >= self.capacity && !m.contains_key(&key) {
-            m.retain(|_, (_, until)| now < *until);
-            let over = (m.len() + 1).saturating_sub(self.capacity);
-            let drop: Vec<u64> = m.keys().take(over).copied().collect();
-            for k in drop {
-                m.remove(&k);
-            }
+        let mut m = self.shard(key);
+        if m.map.len() >= self.per_shard && !m.map.contains_key(&key) {
+            m.evict_one();
         }
-        m.insert(key, (tag.to_string(), now + ttl));
+        m.gen += 1;
+        let g = m.gen;
+        m.map.insert(key, (tag.to_string(), now + ttl, g));
+        m.queue.push_back((key, g));
+        m.compact();
         ready(Ok(()))
     }
 
     fn forget(&self, key: u64) -> BoxFut<'_, Result<()>> {
-        lock(&self.map).remove(&key);
+        self.shard(key).map.remove(&key);
         ready(Ok(()))
     }
 }
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past capacity an insert stays O(1): 20,000 inserts into a full store of 100,000 conversations take about
+    /// what 20,000 inserts into an empty one do (each used to scan the whole map).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn sticky_inserts_past_capacity_stay_cheap() {
+        let s = MemorySticky::with_capacity(100_000);
+        let ttl = Duration::from_secs(600);
+        let t0 = Instant::now();
+        for k in 0..100_000u64 {
+            block_on(s.put(k, "tag", ttl)).unwrap();
+        }
+        let fill = t0.elapsed();
+        let t1 = Instant::now();
+        for k in 100_000..120_000u64 {
+            block_on(s.put(k, "tag", ttl)).unwrap();
+        }
+        let past = t1.elapsed();
+        assert!(s.len() <= 100_000 + STICKY_SHARDS, "{}", s.len());
+        // 20k inserts vs 100k inserts: past capacity must not be slower per insert by more than a wide margin.
+        assert!(
+            past < fill + Duration::from_millis(200),
+            "fill {fill:?}, past capacity {past:?}"
+        );
+        // The newest are kept, the oldest gone.
+        assert_eq!(block_on(s.get(119_999)).unwrap().as_deref(), Some("tag"));
+        assert_eq!(block_on(s.get(0)).unwrap(), None);
+        // Re-putting one key many times does not grow the queue without bound.
+        for _ in 0..100_000 {
+            block_on(s.put(7, "t", ttl)).unwrap();
+        }
+        let queued: usize = s.shards.iter().map(|m| lock(m).queue.len()).sum();
+        assert!(queued < 300_000, "{queued}");
+    }
     use futures::executor::block_on;
     use polyroute_core::Usage;
     use serde_json::Value;

@@ -64,6 +64,20 @@ pub struct SqliteBudget(SqliteStore);
 #[derive(Debug, Clone)]
 pub struct SqliteRate(SqliteStore);
 
+/// Create a missing database file readable by its owner only (`0600`; SQLite gives its `-wal` and `-shm` files
+/// the same mode). Best effort: SQLite reports the error that matters when it opens the file.
+fn create_private(path: &Path) {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let _ = o.open(path);
+}
+
 impl SqliteStore {
     /// Open (or create) the file. A ledger written by an earlier version gains the budget tables, with each
     /// scope's spend seeded from its generations.
@@ -71,6 +85,7 @@ impl SqliteStore {
     /// # Errors
     /// The file cannot be opened or initialized.
     pub fn open(path: &Path) -> Result<Self> {
+        create_private(path);
         let mut conn = Connection::open(path).map_err(|e| db(&e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;

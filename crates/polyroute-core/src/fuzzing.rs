@@ -1,0 +1,140 @@
+//! The bodies of the fuzz targets (`fuzz/fuzz_targets/*.rs`, run by cargo-fuzz on nightly) as plain functions,
+//! so that a stable build can run the same checks over a corpus and its mutations (`scripts/fuzz --bounded`).
+//! Each panics when the property it checks does not hold; none does I/O.
+
+use crate::providers::{
+    build_request as build, map_error, parse_response as parse, Dialect, ResponseContext,
+    StreamTranslator, TranslateOptions,
+};
+use crate::sse::SseParser;
+use crate::types::limits;
+use crate::types::ChatRequest;
+
+/// The SSE parser must not panic and must give the same events for any split of the input.
+pub fn sse_parser(data: &[u8]) {
+    let Some((&cut, body)) = data.split_first() else {
+        return;
+    };
+    let mut p = SseParser::new();
+    let mut whole = p.push(body);
+    whole.extend(p.finish());
+    let c = usize::from(cut) * body.len() / 255;
+    let mut p = SseParser::new();
+    let mut split = p.push(&body[..c]);
+    split.extend(p.push(&body[c..]));
+    split.extend(p.finish());
+    assert_eq!(whole, split);
+}
+
+/// Every dialect's stream translator must not panic, must be split-invariant and must end the stream with a
+/// finish, usage or error chunk.
+pub fn stream_translate(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let d = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini][usize::from(sel % 3)];
+    let mut ctx = ResponseContext::default();
+    if sel & 4 != 0 {
+        ctx.hints.json_tool = Some("json_tool_call".into());
+        ctx.hints.json_tool_wrapped = sel & 8 != 0;
+    }
+    let mut t = StreamTranslator::new(d, ctx.clone());
+    let mut whole = t.push(body);
+    whole.extend(t.finish());
+    assert!(!whole.is_empty());
+    let c = usize::from(sel) * body.len() / 255;
+    let mut t = StreamTranslator::new(d, ctx);
+    let mut split = t.push(&body[..c]);
+    split.extend(t.push(&body[c..]));
+    split.extend(t.finish());
+    assert_eq!(whole, split);
+}
+
+/// Any JSON body that parses as a request must translate (or be refused with an error) without panicking.
+pub fn build_request(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Ok(req) = ChatRequest::from_value(&v) else {
+        return;
+    };
+    for (d, provider, model) in [
+        (Dialect::OpenAi, "groq", "llama"),
+        (Dialect::OpenAi, "openrouter", "x/y"),
+        (Dialect::Anthropic, "anthropic", "claude-sonnet-4-5"),
+        (Dialect::Gemini, "google-ai-studio", "gemini-2.5-flash"),
+        (Dialect::Gemini, "google-ai-studio", "gemini-3-pro-preview"),
+    ] {
+        for strict in [false, true] {
+            let mut o = TranslateOptions::new(provider, model);
+            o.strict = strict;
+            o.supports_native_structured_output = strict;
+            if let Ok(n) = build(d, &req, &o) {
+                assert!(n.body.is_object());
+            }
+        }
+    }
+}
+
+/// Response and error parsing must not panic on any body or status.
+pub fn parse_response(data: &[u8]) {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let status = [200u16, 201, 400, 401, 404, 429, 500, 529][usize::from(sel % 8)];
+    for d in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini] {
+        let _ = parse(d, status, body, &ResponseContext::default());
+        let f = map_error(d, status, Some(1.0), body, "p");
+        assert!(f.envelope["error"]["code"].is_u64());
+    }
+}
+
+/// The request parser with the gateway's limits: any body either is refused with an error naming a field, or
+/// gives a request within every limit (identifier lengths, output and `n` ranges, known fields only).
+pub fn request_limits(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    match ChatRequest::from_value(&v) {
+        Err(crate::Error::InvalidRequest { field, .. }) => {
+            assert!(!field.is_empty() && field.len() <= 80, "field {field:?}");
+        }
+        Err(e) => panic!("a request is refused with invalid_request only, not {e:?}"),
+        Ok(req) => {
+            assert!(req
+                .model
+                .as_ref()
+                .is_none_or(|m| m.len() <= limits::MAX_MODEL_ID));
+            assert!(req
+                .models
+                .iter()
+                .flatten()
+                .all(|m| m.len() <= limits::MAX_MODEL_ID));
+            assert!(req
+                .output_limit()
+                .is_none_or(|n| (1..=limits::MAX_OUTPUT_TOKENS).contains(&n)));
+            assert!(req
+                .extra
+                .keys()
+                .all(|k| limits::KNOWN_FIELDS.contains(&k.as_str())));
+            // The context arithmetic of selection cannot overflow for an accepted request.
+            assert!(req
+                .output_limit()
+                .unwrap_or(0)
+                .checked_add(u64::from(u32::MAX))
+                .is_some());
+        }
+    }
+}
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name (for the bounded stable runner).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("sse_parser", sse_parser),
+    ("stream_translate", stream_translate),
+    ("build_request", build_request),
+    ("parse_response", parse_response),
+    ("request_limits", request_limits),
+];

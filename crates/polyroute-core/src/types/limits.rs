@@ -1,0 +1,296 @@
+//! Limits on what a client may send, checked when a request is validated: identifier lengths, numeric ranges,
+//! and the set of top-level fields (an unknown one is a 400 naming it, as for every nested object).
+//!
+//! | field | allowed |
+//! |---|---|
+//! | `model`, `models[i]` | 1 to [`MAX_MODEL_ID`] bytes |
+//! | `provider.order/only/ignore[i]` | at most [`MAX_PROVIDER_ID`] bytes, at most [`MAX_PROVIDER_LIST`] entries |
+//! | `session_id`, `user` | at most [`MAX_SESSION_ID`] bytes |
+//! | `prompt_cache_key` | at most [`MAX_CACHE_KEY`] bytes |
+//! | `max_tokens`, `max_completion_tokens` | 1 to [`MAX_OUTPUT_TOKENS`] |
+//! | `n` | 1 to [`MAX_N`] |
+
+use serde_json::Value;
+
+use super::ChatRequest;
+use crate::error::{Error, Result};
+
+/// The longest model id accepted (bytes).
+pub const MAX_MODEL_ID: usize = 256;
+/// The longest provider slug or tag accepted in `provider` lists (bytes).
+pub const MAX_PROVIDER_ID: usize = 128;
+/// The most entries in one `provider` list.
+pub const MAX_PROVIDER_LIST: usize = 256;
+/// The longest `session_id` or `user` (bytes).
+pub const MAX_SESSION_ID: usize = 256;
+/// The longest `prompt_cache_key` (bytes).
+pub const MAX_CACHE_KEY: usize = 1024;
+/// The largest output limit accepted (a 32-bit signed integer, what providers parse).
+pub const MAX_OUTPUT_TOKENS: u64 = i32::MAX as u64;
+/// The most choices (`n`) accepted.
+pub const MAX_N: u64 = 128;
+
+/// Every top-level field a chat request may carry: the OpenAI Chat Completions fields and OpenRouter's
+/// extensions (current, deprecated and legacy ones that clients still send).
+pub const KNOWN_FIELDS: &[&str] = &[
+    // Typed by `ChatRequest`.
+    "model",
+    "models",
+    "route",
+    "provider",
+    "messages",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream",
+    "session_id",
+    "prompt_cache_key",
+    "service_tier",
+    "plugins",
+    // OpenAI sampling and output.
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "top_a",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "stop",
+    "n",
+    "parallel_tool_calls",
+    "prediction",
+    "stream_options",
+    "modalities",
+    "audio",
+    "store",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "functions",
+    "function_call",
+    // OpenRouter.
+    "reasoning",
+    "reasoning_effort",
+    "include_reasoning",
+    "verbosity",
+    "web_search_options",
+    "prompt_cache_options",
+    "cache_control",
+    "trace",
+    "debug",
+    "usage",
+    "transforms",
+    "image_config",
+    "stop_server_tools_when",
+    "prompt",
+];
+
+/// `field` as a string of at most `max` bytes (absent or not a string: nothing to check).
+fn capped(field: &str, v: Option<&str>, max: usize) -> Result<()> {
+    match v {
+        Some(s) if s.len() > max => Err(Error::invalid(
+            field,
+            format!("must be at most {max} bytes long (got {})", s.len()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A field name shortened for an error message (a hostile one may be megabytes long).
+pub(crate) fn shown(name: &str) -> String {
+    clip(name, 64)
+}
+
+/// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The checks above, on a deserialized request.
+pub(crate) fn check(req: &ChatRequest) -> Result<()> {
+    if let Some(name) = req
+        .extra
+        .keys()
+        .find(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+    {
+        return Err(Error::invalid(
+            shown(name),
+            "unknown field: not a Chat Completions or OpenRouter request parameter",
+        ));
+    }
+    capped("model", req.model.as_deref(), MAX_MODEL_ID)?;
+    for (i, m) in req.models.iter().flatten().enumerate() {
+        capped(&format!("models[{i}]"), Some(m), MAX_MODEL_ID)?;
+    }
+    if let Some(p) = &req.provider {
+        for (name, list) in [
+            ("order", &p.order),
+            ("only", &p.only),
+            ("ignore", &p.ignore),
+        ] {
+            let Some(list) = list else { continue };
+            if list.len() > MAX_PROVIDER_LIST {
+                return Err(Error::invalid(
+                    format!("provider.{name}"),
+                    format!("must have at most {MAX_PROVIDER_LIST} entries"),
+                ));
+            }
+            for (i, s) in list.iter().enumerate() {
+                capped(&format!("provider.{name}[{i}]"), Some(s), MAX_PROVIDER_ID)?;
+            }
+        }
+    }
+    capped("session_id", req.session_id.as_deref(), MAX_SESSION_ID)?;
+    capped(
+        "user",
+        req.extra.get("user").and_then(Value::as_str),
+        MAX_SESSION_ID,
+    )?;
+    capped(
+        "prompt_cache_key",
+        req.prompt_cache_key.as_deref(),
+        MAX_CACHE_KEY,
+    )?;
+    for (name, v) in [
+        ("max_tokens", req.max_tokens),
+        ("max_completion_tokens", req.max_completion_tokens),
+    ] {
+        if v.is_some_and(|n| n == 0 || n > MAX_OUTPUT_TOKENS) {
+            return Err(Error::invalid(
+                name,
+                format!("must be an integer from 1 to {MAX_OUTPUT_TOKENS}"),
+            ));
+        }
+    }
+    if let Some(n) = req.extra.get("n") {
+        if !n.as_u64().is_some_and(|n| (1..=MAX_N).contains(&n)) {
+            return Err(Error::invalid(
+                "n",
+                format!("must be an integer from 1 to {MAX_N}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(v: Value) -> Option<String> {
+        match ChatRequest::from_value(&v) {
+            Err(Error::InvalidRequest { field, .. }) => Some(field),
+            Err(e) => Some(format!("other: {e}")),
+            Ok(_) => None,
+        }
+    }
+
+    fn base() -> Value {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    }
+
+    fn with(k: &str, v: Value) -> Value {
+        let mut b = base();
+        b[k] = v;
+        b
+    }
+
+    #[test]
+    fn a_huge_model_id_is_a_400_naming_the_field() {
+        assert_eq!(
+            field_of(with("model", json!("a".repeat(1 << 20)))).as_deref(),
+            Some("model")
+        );
+        assert_eq!(
+            field_of(with("models", json!(["x/y", "b".repeat(300)]))).as_deref(),
+            Some("models[1]")
+        );
+        assert_eq!(
+            field_of(with("provider", json!({"order": ["c".repeat(200)]}))).as_deref(),
+            Some("provider.order[0]")
+        );
+        assert_eq!(
+            field_of(with("session_id", json!("s".repeat(257)))).as_deref(),
+            Some("session_id")
+        );
+        assert_eq!(field_of(with("model", json!("m".repeat(256)))), None);
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_a_400_naming_the_field() {
+        assert_eq!(
+            field_of(with("max_tokens", json!(u64::MAX))).as_deref(),
+            Some("max_tokens")
+        );
+        assert_eq!(
+            field_of(with("max_completion_tokens", json!(1u64 << 40))).as_deref(),
+            Some("max_completion_tokens")
+        );
+        assert_eq!(
+            field_of(with("n", json!(1_000_000_000u64))).as_deref(),
+            Some("n")
+        );
+        assert_eq!(field_of(with("n", json!(0))).as_deref(), Some("n"));
+        assert_eq!(field_of(with("n", json!(2))), None);
+        assert_eq!(field_of(with("max_tokens", json!(MAX_OUTPUT_TOKENS))), None);
+    }
+
+    #[test]
+    fn unknown_top_level_fields_are_a_400_naming_them() {
+        assert_eq!(
+            field_of(with("padding_field", json!(vec![0; 1000]))).as_deref(),
+            Some("padding_field")
+        );
+        let long = "z".repeat(10_000);
+        let f = field_of(with(&long, json!(1))).unwrap();
+        assert!(f.len() < 80, "{}", f.len());
+        // Found by `scripts/fuzz --bounded`: an unknown nested field echoed whole in the path and the message.
+        let mut nested = serde_json::Map::new();
+        nested.insert("a".repeat(100_000), json!("x"));
+        match ChatRequest::from_value(&with("provider", Value::Object(nested))) {
+            Err(Error::InvalidRequest { field, message }) => {
+                assert!(
+                    field.len() < 80 && message.len() < 600,
+                    "{} / {}",
+                    field.len(),
+                    message.len()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for k in [
+            "temperature",
+            "user",
+            "metadata",
+            "usage",
+            "transforms",
+            "stream_options",
+        ] {
+            let v = if k == "temperature" {
+                json!(0.5)
+            } else if k == "user" {
+                json!("u")
+            } else {
+                json!({})
+            };
+            let v = if k == "transforms" { json!([]) } else { v };
+            assert_eq!(field_of(with(k, v)), None, "{k}");
+        }
+    }
+}
