@@ -26,8 +26,8 @@ pub enum Dialect {
     /// Vertex AI's OpenAI-compatible endpoint for partner and open models (`/endpoints/openapi/chat/completions`).
     /// Declared, not translated yet: plans exclude these endpoints (`dialect_unsupported`).
     OpenAiVertex,
-    /// AWS Bedrock Converse (`/model/{id}/converse`, SigV4, binary event-stream framing). Declared, not translated
-    /// yet: plans exclude these endpoints (`dialect_unsupported`).
+    /// AWS Bedrock Converse (`/model/{id}/converse`, `/model/{id}/converse-stream`; SigV4 or a Bedrock API key
+    /// as a bearer token; binary event-stream framing).
     BedrockConverse,
 }
 
@@ -158,7 +158,7 @@ impl Dialect {
     /// the others with `dialect_unsupported`.
     #[must_use]
     pub fn is_translated(self) -> bool {
-        !matches!(self, Self::OpenAiVertex | Self::BedrockConverse)
+        !matches!(self, Self::OpenAiVertex)
     }
 
     /// Name of the header that carries the credential (`authorization`, `x-api-key`, `x-goog-api-key`); see
@@ -253,6 +253,7 @@ mod tests {
         assert!(!Framing::Sse.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Framing::AwsEventStream.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Dialect::AnthropicVertex.is_translated());
-        assert!(!Dialect::BedrockConverse.is_translated());
+        assert!(Dialect::BedrockConverse.is_translated());
+        assert!(!Dialect::OpenAiVertex.is_translated());
     }
 }

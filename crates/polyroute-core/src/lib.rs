@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cost;
 pub mod dialect;
 pub mod error;
+pub mod eventstream;
 pub mod health;
 pub mod outcome;
 pub mod plan;
