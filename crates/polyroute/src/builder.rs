@@ -143,6 +143,7 @@ impl RouterBuilder {
             catalog = catalog.overlay(o)?;
         }
         let opts = self.opts;
+        let aws_env = crate::auth::sigv4::AwsEnv::from_process(opts.read_env);
         let mut upstreams = HashMap::new();
         let mut credentials = BTreeSet::new();
         for p in catalog.providers() {
@@ -162,13 +163,14 @@ impl RouterBuilder {
                     .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
                     .map(ApiKey::new)
             });
-            if key.is_some() || s.no_auth {
+            let aws = crate::auth::aws_signer(p, &s, &aws_env);
+            if key.is_some() || s.no_auth || aws.is_some() {
                 credentials.insert(p.slug.clone());
             }
             let base_url = s
                 .base_url
                 .clone()
-                .unwrap_or_else(|| p.base_url.clone())
+                .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
             upstreams.insert(
@@ -179,6 +181,7 @@ impl RouterBuilder {
                     key,
                     headers: s.headers.clone(),
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
+                    aws,
                 },
             );
         }

@@ -44,6 +44,11 @@ pub struct ProviderSettings {
     pub timeouts: Option<Timeouts>,
     /// Treat the provider as credentialed even without a key (local servers that need none).
     pub no_auth: bool,
+    /// Cloud region (Amazon Bedrock: `us-east-1`; sets the default base URL and the SigV4 scope).
+    pub region: Option<String>,
+    /// AWS shared-config profile to sign with (default: the environment's keys, then `AWS_PROFILE`, then
+    /// `default`).
+    pub aws_profile: Option<String>,
 }
 
 impl ProviderSettings {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use polyroute_core::plan::{Attempt, OutcomeClass};
 use polyroute_core::providers::{
-    self, Credential, ProviderFailure, ResponseContext, ResponseHints,
+    self, AuthScheme, Credential, ProviderFailure, ResponseContext, ResponseHints,
 };
 use polyroute_core::types::ChatRequest;
 use polyroute_core::Error;
@@ -25,6 +25,8 @@ pub(crate) struct Upstream {
     pub key: Option<ApiKey>,
     pub headers: Vec<(String, String)>,
     pub timeouts: Timeouts,
+    /// AWS signer of a SigV4 provider (used when no bearer key is configured).
+    pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
 }
 
 impl Upstream {
@@ -65,6 +67,29 @@ pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+/// The failure of a non-2xx answer; Bedrock names its exception in `x-amzn-errortype`.
+pub(crate) fn status_failure(
+    a: &Attempt,
+    status: u16,
+    ra: Option<f64>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> ProviderFailure {
+    let mut f = match (a.dialect, error_type) {
+        (providers::Dialect::BedrockConverse, Some(t)) => {
+            providers::bedrock::map_error(status, ra, Some(t), body, &a.provider_name)
+        }
+        _ => providers::map_error(a.dialect, status, ra, body, &a.provider_name),
+    };
+    f.outcome.retry_after = f.outcome.retry_after.or(ra);
+    f
+}
+
+/// The `x-amzn-errortype` header.
+pub(crate) fn error_type(h: &reqwest::header::HeaderMap) -> Option<String> {
+    h.get("x-amzn-errortype")?.to_str().ok().map(str::to_string)
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {
@@ -121,11 +146,53 @@ impl Router {
         for (k, v) in native.headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
         }
+        if let (AuthScheme::SigV4 { .. }, None, Some(signer)) =
+            (dialect.auth_scheme(), &up.key, &up.aws)
+        {
+            rb = self.signed(rb, signer, a)?;
+        }
         Ok(Prepared {
             rb,
             hints: native.hints,
             dropped: native.dropped,
         })
+    }
+
+    /// Sign a built request with SigV4 (the signature covers method, URL, the headers set so far and the body).
+    #[allow(clippy::result_large_err)]
+    fn signed(
+        &self,
+        rb: reqwest::RequestBuilder,
+        signer: &crate::auth::sigv4::AwsSigner,
+        a: &Attempt,
+    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+        let fail = |m: String| {
+            wire::transport_failure(OutcomeClass::InvalidRequest, 400, &m, &a.provider_name)
+        };
+        let mut req = rb
+            .build()
+            .map_err(|e| fail(format!("cannot build the request: {e}")))?;
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let body = req.body().and_then(reqwest::Body::as_bytes).unwrap_or(b"");
+        let add = signer
+            .sign(
+                req.method().as_str(),
+                req.url().as_str(),
+                &headers,
+                body,
+                std::time::SystemTime::now(),
+            )
+            .map_err(fail)?;
+        for (k, v) in add {
+            let value = reqwest::header::HeaderValue::from_str(&v)
+                .map_err(|_| fail("cannot sign the request: bad header value".into()))?;
+            req.headers_mut().insert(k, value);
+        }
+        Ok(reqwest::RequestBuilder::from_parts(self.http.clone(), req))
     }
 
     pub(crate) fn failure_from_reqwest(
@@ -178,6 +245,7 @@ mod tests {
             key: None,
             headers: Vec::new(),
             timeouts: Timeouts::default(),
+            aws: None,
         }
     }
 

@@ -9,7 +9,7 @@ use polyroute_core::providers::{self, ProviderFailure};
 use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
-use super::prepare::{ms, retry_after, Prepared};
+use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
 use super::{AttemptEnd, Driver, Served};
 use crate::admission::Admission;
 use crate::router::Router;
@@ -71,6 +71,7 @@ async fn try_unary(
     };
     let status = resp.status().as_u16();
     let ra = retry_after(resp.headers());
+    let etype = error_type(resp.headers());
     let ctype = resp
         .headers()
         .get("content-type")
@@ -94,9 +95,7 @@ async fn try_unary(
     };
     let ttft = ms(t0.elapsed());
     if !(200..300).contains(&status) {
-        let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
-        f.outcome.retry_after = f.outcome.retry_after.or(ra);
-        return Err(f);
+        return Err(status_failure(a, status, ra, etype.as_deref(), &body));
     }
     if !ctype.contains("json") {
         return Err(wire::transport_failure(
