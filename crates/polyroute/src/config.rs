@@ -68,6 +68,27 @@ impl ProviderSettings {
         self
     }
 
+    /// Set the key (a Bedrock API key is sent as a bearer token instead of signing).
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// Set the cloud region.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sign with this AWS shared-config profile.
+    #[must_use]
+    pub fn aws_profile(mut self, profile: impl Into<String>) -> Self {
+        self.aws_profile = Some(profile.into());
+        self
+    }
+
     /// Add a header.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {

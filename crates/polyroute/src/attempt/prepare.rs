@@ -136,10 +136,14 @@ impl Router {
         };
         rb = rb.header("content-type", "application/json").body(body);
         if let Some(k) = &up.key {
-            match dialect.auth_scheme().credential(k.expose()) {
+            // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
+            let scheme = match dialect.auth_scheme() {
+                AuthScheme::SigV4 { .. } => AuthScheme::Bearer,
+                s => s,
+            };
+            match scheme.credential(k.expose()) {
                 Some(Credential::Header(name, value)) => rb = rb.header(name, value),
                 Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
-                // A signed scheme (SigV4) needs a signer; plans exclude those dialects until one exists.
                 None => {}
             }
         }
