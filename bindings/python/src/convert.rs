@@ -361,6 +361,14 @@ pub fn providers(
         if let Some(n) = m.remove("no_auth") {
             s.no_auth = n.as_bool().unwrap_or(false);
         }
+        for (field, slot) in [
+            ("region", &mut s.region),
+            ("aws_profile", &mut s.aws_profile),
+        ] {
+            if let Some(v) = m.remove(field) {
+                *slot = v.as_str().map(str::to_string);
+            }
+        }
         let t = timeouts(defaults, &mut m, &format!("{what}."))?;
         if t != defaults {
             s.timeouts = Some(t);

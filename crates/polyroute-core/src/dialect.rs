@@ -47,6 +47,19 @@ pub enum AuthScheme {
     },
 }
 
+impl AuthScheme {
+    /// A short label for tables and plans (`bearer`, `x-api-key`, `sigv4 bedrock`); never a credential.
+    #[must_use]
+    pub fn label(self) -> String {
+        match self {
+            Self::Bearer => "bearer".into(),
+            Self::Header(h) => h.to_string(),
+            Self::QueryKey(q) => format!("?{q}="),
+            Self::SigV4 { service } => format!("sigv4 {service}"),
+        }
+    }
+}
+
 /// What to add to a request to authenticate it with a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {

@@ -105,8 +105,15 @@ async fn bedrock_signed_requests_verify_with_botocore() {
         "/model/anthropic.claude-test-v1%3A0/converse-stream"
     );
 
-    // 3. A profile of the shared files.
+    // 3. A profile of the shared files; the plan names the scheme, region and source, never the secret.
     let r = router(&url, settings(&url).aws_profile("dev"));
+    let plan = r.plan(&req(&["bedrock"], "x")).unwrap();
+    assert_eq!(plan["attempts"][0]["dialect"], "bedrock-converse");
+    assert_eq!(
+        plan["attempts"][0]["auth"],
+        "sigv4 bedrock us-west-2 (profile dev)"
+    );
+    assert!(!plan.to_string().contains("fake-dev-secret"));
     let out = r.chat(req(&["bedrock"], "from a profile")).await.unwrap();
     assert_eq!(
         out["choices"][0]["message"]["content"],

@@ -108,6 +108,10 @@ pub struct ProviderSection {
     /// Credentialed without a key (local servers).
     #[serde(default)]
     pub no_auth: bool,
+    /// Cloud region (Amazon Bedrock).
+    pub region: Option<String>,
+    /// AWS shared-config profile to sign Bedrock requests with.
+    pub aws_profile: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderSection {
@@ -241,6 +245,8 @@ impl Config {
                 s = s.header(k.clone(), v.clone());
             }
             s.no_auth = p.no_auth;
+            s.region.clone_from(&p.region);
+            s.aws_profile.clone_from(&p.aws_profile);
             b = b.provider(slug.clone(), s);
         }
         b.build()
