@@ -150,7 +150,7 @@ fn decode_one(b: &[u8]) -> Result<Option<(Message, usize)>, FrameError> {
         return Err(FrameError::PreludeCrc);
     }
     let (t, h) = (total as usize, hlen as usize);
-    if t < MIN_MESSAGE || t > MAX_MESSAGE || h > t - MIN_MESSAGE {
+    if !(MIN_MESSAGE..=MAX_MESSAGE).contains(&t) || h > t - MIN_MESSAGE {
         return Err(FrameError::Length {
             total,
             headers: hlen,
