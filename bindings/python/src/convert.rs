@@ -364,6 +364,10 @@ pub fn providers(
         for (field, slot) in [
             ("region", &mut s.region),
             ("aws_profile", &mut s.aws_profile),
+            ("project", &mut s.project),
+            ("location", &mut s.location),
+            ("credentials_file", &mut s.credentials_file),
+            ("token_uri", &mut s.token_uri),
         ] {
             if let Some(v) = m.remove(field) {
                 *slot = v.as_str().map(str::to_string);

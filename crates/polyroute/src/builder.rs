@@ -164,7 +164,12 @@ impl RouterBuilder {
                     .map(ApiKey::new)
             });
             let aws = crate::auth::aws_signer(p, &s, &aws_env);
-            if key.is_some() || s.no_auth || aws.is_some() {
+            let gcp = if key.is_some() {
+                None
+            } else {
+                crate::auth::gcp_source(p, &s, opts.read_env)?
+            };
+            if key.is_some() || s.no_auth || aws.is_some() || gcp.is_some() {
                 credentials.insert(p.slug.clone());
             }
             let base_url = s
@@ -173,6 +178,7 @@ impl RouterBuilder {
                 .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
+            let base_url = crate::auth::vertex_base(p, &s, gcp.as_deref(), base_url);
             upstreams.insert(
                 p.slug.clone(),
                 Upstream {
@@ -182,6 +188,7 @@ impl RouterBuilder {
                     headers: s.headers.clone(),
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
                     aws,
+                    gcp,
                 },
             );
         }

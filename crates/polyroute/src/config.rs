@@ -49,6 +49,14 @@ pub struct ProviderSettings {
     /// AWS shared-config profile to sign with (default: the environment's keys, then `AWS_PROFILE`, then
     /// `default`).
     pub aws_profile: Option<String>,
+    /// Google Cloud project (Vertex AI: replaces `PROJECT-ID` in the base URL; default: the key file's).
+    pub project: Option<String>,
+    /// Google Cloud location (Vertex AI: `us-east5`, `global`; a region also picks the regional host).
+    pub location: Option<String>,
+    /// Google service-account key file (default: `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_file: Option<String>,
+    /// OAuth2 token endpoint override (default: the key file's `token_uri`).
+    pub token_uri: Option<String>,
 }
 
 impl ProviderSettings {
@@ -86,6 +94,27 @@ impl ProviderSettings {
     #[must_use]
     pub fn aws_profile(mut self, profile: impl Into<String>) -> Self {
         self.aws_profile = Some(profile.into());
+        self
+    }
+
+    /// Set the Google Cloud project.
+    #[must_use]
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Set the Google Cloud location.
+    #[must_use]
+    pub fn location(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// Use this Google service-account key file.
+    #[must_use]
+    pub fn credentials_file(mut self, path: impl Into<String>) -> Self {
+        self.credentials_file = Some(path.into());
         self
     }
 

@@ -112,6 +112,12 @@ pub struct ProviderSection {
     pub region: Option<String>,
     /// AWS shared-config profile to sign Bedrock requests with.
     pub aws_profile: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    pub project: Option<String>,
+    /// Google Cloud location (Vertex AI).
+    pub location: Option<String>,
+    /// Google service-account key file (Vertex AI).
+    pub credentials_file: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderSection {
@@ -247,6 +253,9 @@ impl Config {
             s.no_auth = p.no_auth;
             s.region.clone_from(&p.region);
             s.aws_profile.clone_from(&p.aws_profile);
+            s.project.clone_from(&p.project);
+            s.location.clone_from(&p.location);
+            s.credentials_file.clone_from(&p.credentials_file);
             b = b.provider(slug.clone(), s);
         }
         b.build()

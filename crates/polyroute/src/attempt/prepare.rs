@@ -27,6 +27,8 @@ pub(crate) struct Upstream {
     pub timeouts: Timeouts,
     /// AWS signer of a SigV4 provider (used when no bearer key is configured).
     pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
+    /// OAuth2 token source of a Vertex provider signing in with a service account.
+    pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
 }
 
 impl Upstream {
@@ -117,6 +119,7 @@ impl Router {
         up: &Upstream,
         req: &ChatRequest,
         stream: bool,
+        token: Option<&ApiKey>,
     ) -> std::result::Result<Prepared, ProviderFailure> {
         let opts = wire::translate_options(a, req, stream);
         // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
@@ -135,7 +138,9 @@ impl Router {
             None => self.http.post(format!("{}{}", up.base_url, native.path)),
         };
         rb = rb.header("content-type", "application/json").body(body);
-        if let Some(k) = &up.key {
+        if let Some(t) = token {
+            rb = rb.header("authorization", format!("Bearer {}", t.expose()));
+        } else if let Some(k) = &up.key {
             // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
             let scheme = match dialect.auth_scheme() {
                 AuthScheme::SigV4 { .. } => AuthScheme::Bearer,
@@ -250,6 +255,7 @@ mod tests {
             headers: Vec::new(),
             timeouts: Timeouts::default(),
             aws: None,
+            gcp: None,
         }
     }
 

@@ -86,7 +86,11 @@ async fn try_stream(
         Ok(u) => u,
         Err(f) => return AttemptEnd::Failed(f),
     };
-    let Prepared { rb, hints, dropped } = match router.prepare(a, up, req, true) {
+    let token = match router.access_token(a, up).await {
+        Ok(t) => t,
+        Err(f) => return AttemptEnd::Failed(f),
+    };
+    let Prepared { rb, hints, dropped } = match router.prepare(a, up, req, true, token.as_ref()) {
         Ok(p) => p,
         Err(f) => return AttemptEnd::Failed(f),
     };
@@ -126,6 +130,7 @@ async fn try_stream(
             .ok()
             .and_then(std::result::Result::ok)
             .unwrap_or_default();
+        router.token_rejected(up, status).await;
         return AttemptEnd::Failed(status_failure(a, status, ra, etype.as_deref(), &body));
     }
     let ctype = resp

@@ -51,7 +51,8 @@ async fn try_unary(
     deadline: Instant,
 ) -> Result<(Value, Served, Option<f64>), ProviderFailure> {
     let up = router.upstream(a)?;
-    let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false)?;
+    let token = router.access_token(a, up).await?;
+    let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false, token.as_ref())?;
     let t0 = Instant::now();
     let budget = up
         .timeouts
@@ -95,6 +96,7 @@ async fn try_unary(
     };
     let ttft = ms(t0.elapsed());
     if !(200..300).contains(&status) {
+        router.token_rejected(up, status).await;
         return Err(status_failure(a, status, ra, etype.as_deref(), &body));
     }
     if !ctype.contains("json") {
