@@ -230,10 +230,18 @@ pub fn plan_command(
     };
     let result = ChatRequest::from_value(request).and_then(|r| plan(catalog, &r, &ctx));
     match result {
-        Ok(p) if as_json => PlanOutput {
-            text: format!("{}\n", p.to_json()),
-            failed: false,
-        },
+        Ok(p) if as_json => {
+            let mut v = p.to_json();
+            if let Some(Value::Array(at)) = v.get_mut("attempts") {
+                for (j, a) in at.iter_mut().zip(&p.attempts) {
+                    j["auth"] = Value::String(a.dialect.auth_scheme().label());
+                }
+            }
+            PlanOutput {
+                text: format!("{v}\n"),
+                failed: false,
+            }
+        }
         Ok(p) => {
             let mut out = String::new();
             let models: Vec<&str> = p.models.iter().map(|m| m.id.as_str()).collect();
@@ -269,6 +277,8 @@ pub fn plan_command(
                         (i + 1).to_string(),
                         a.model.clone(),
                         a.tag.clone(),
+                        a.dialect.as_str().to_string(),
+                        a.dialect.auth_scheme().label(),
                         pin,
                         pout,
                         a.reason.to_string(),
@@ -282,6 +292,8 @@ pub fn plan_command(
                     ("#", Col::Number),
                     ("model", Col::Keep),
                     ("endpoint", Col::Keep),
+                    ("dialect", Col::Wrap),
+                    ("auth", Col::Wrap),
                     ("$/M in", Col::Number),
                     ("$/M out", Col::Number),
                     ("why", Col::Wrap),

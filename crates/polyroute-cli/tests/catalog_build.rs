@@ -82,15 +82,9 @@ fn provider_table_is_consistent() {
     assert_eq!(slug("moonshot"), Some("moonshotai"));
     assert_eq!(slug("zai"), Some("z-ai"));
     assert_eq!(slug("lambda_ai"), Some("lambda"));
-    // Every provider speaks a translated dialect by default, except Bedrock, whose Converse API is declared but not
-    // translated yet (its endpoints are excluded from plans rather than sent a wrong body).
+    // Every provider speaks a translated dialect by default (Bedrock speaks Converse).
     for p in &t.provider {
-        assert!(
-            p.dialect.is_translated() || p.slug == "amazon-bedrock",
-            "{}: {}",
-            p.slug,
-            p.dialect
-        );
+        assert!(p.dialect.is_translated(), "{}: {}", p.slug, p.dialect);
     }
     let vertex = t
         .provider

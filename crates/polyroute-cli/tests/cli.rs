@@ -222,6 +222,10 @@ fn tables_fit_columns_and_align_prices() {
     assert!(rows.len() >= 5, "{wide}");
     let header = wide.lines().find(|l| l.contains("$/M in")).expect("header");
     let col = header.find("$/M in").expect("column");
+    assert!(
+        header.contains("dialect") && header.contains("auth"),
+        "{header}"
+    );
     let dots: Vec<usize> = rows
         .iter()
         .map(|r| {

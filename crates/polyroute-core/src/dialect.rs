@@ -26,8 +26,8 @@ pub enum Dialect {
     /// Vertex AI's OpenAI-compatible endpoint for partner and open models (`/endpoints/openapi/chat/completions`).
     /// Declared, not translated yet: plans exclude these endpoints (`dialect_unsupported`).
     OpenAiVertex,
-    /// AWS Bedrock Converse (`/model/{id}/converse`, SigV4, binary event-stream framing). Declared, not translated
-    /// yet: plans exclude these endpoints (`dialect_unsupported`).
+    /// AWS Bedrock Converse (`/model/{id}/converse`, `/model/{id}/converse-stream`; SigV4 or a Bedrock API key
+    /// as a bearer token; binary event-stream framing).
     BedrockConverse,
 }
 
@@ -45,6 +45,19 @@ pub enum AuthScheme {
         /// The AWS service name in the credential scope (`bedrock`).
         service: &'static str,
     },
+}
+
+impl AuthScheme {
+    /// A short label for tables and plans (`bearer`, `x-api-key`, `sigv4 bedrock`); never a credential.
+    #[must_use]
+    pub fn label(self) -> String {
+        match self {
+            Self::Bearer => "bearer".into(),
+            Self::Header(h) => h.to_string(),
+            Self::QueryKey(q) => format!("?{q}="),
+            Self::SigV4 { service } => format!("sigv4 {service}"),
+        }
+    }
 }
 
 /// What to add to a request to authenticate it with a key.
@@ -158,7 +171,7 @@ impl Dialect {
     /// the others with `dialect_unsupported`.
     #[must_use]
     pub fn is_translated(self) -> bool {
-        !matches!(self, Self::OpenAiVertex | Self::BedrockConverse)
+        !matches!(self, Self::OpenAiVertex)
     }
 
     /// Name of the header that carries the credential (`authorization`, `x-api-key`, `x-goog-api-key`); see
@@ -253,6 +266,7 @@ mod tests {
         assert!(!Framing::Sse.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Framing::AwsEventStream.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Dialect::AnthropicVertex.is_translated());
-        assert!(!Dialect::BedrockConverse.is_translated());
+        assert!(Dialect::BedrockConverse.is_translated());
+        assert!(!Dialect::OpenAiVertex.is_translated());
     }
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cost;
 pub mod dialect;
 pub mod error;
+pub mod eventstream;
 #[doc(hidden)]
 #[allow(clippy::panic)]
 pub mod fuzzing;

@@ -681,17 +681,14 @@ fn claude_on_vertex_plans_and_builds_the_anthropic_vertex_form() {
     assert_eq!(a.tag, "google-vertex");
     assert_eq!(a.dialect, Dialect::AnthropicVertex);
     assert_eq!(p.to_json()["attempts"][0]["dialect"], "anthropic-vertex");
-    let bedrock = p
+    // Claude on Bedrock is translated (Converse) now: planned in its own dialect, never excluded for it.
+    assert!(p
         .excluded
         .iter()
-        .find(|e| e.endpoint == "amazon-bedrock")
-        .expect("bedrock is excluded");
-    assert_eq!(bedrock.reason.as_str(), "dialect_unsupported");
-    assert!(
-        bedrock.detail.contains("bedrock-converse"),
-        "{}",
-        bedrock.detail
-    );
+        .all(|e| e.reason.as_str() != "dialect_unsupported" || e.endpoint != "amazon-bedrock"));
+    if let Some(b) = p.attempts.iter().find(|a| a.tag == "amazon-bedrock") {
+        assert_eq!(b.dialect, Dialect::BedrockConverse);
+    }
     assert!(p.attempts.iter().all(|a| a.dialect.is_translated()));
 
     for (stream, method) in [(false, "rawPredict"), (true, "streamRawPredict")] {

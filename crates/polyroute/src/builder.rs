@@ -208,6 +208,7 @@ impl RouterBuilder {
             }
         }
         let opts = self.opts;
+        let aws_env = crate::auth::sigv4::AwsEnv::from_process(opts.read_env);
         let mut upstreams = HashMap::new();
         let mut credentials = BTreeSet::new();
         for p in catalog.providers() {
@@ -227,15 +228,22 @@ impl RouterBuilder {
                     .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
                     .map(ApiKey::new)
             });
-            if key.is_some() || s.no_auth {
+            let aws = crate::auth::aws_signer(p, &s, &aws_env);
+            let gcp = if key.is_some() {
+                None
+            } else {
+                crate::auth::gcp_source(p, &s, opts.read_env)?
+            };
+            if key.is_some() || s.no_auth || aws.is_some() || gcp.is_some() {
                 credentials.insert(p.slug.clone());
             }
             let base_url = s
                 .base_url
                 .clone()
-                .unwrap_or_else(|| p.base_url.clone())
+                .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
+            let base_url = crate::auth::vertex_base(p, &s, gcp.as_deref(), base_url);
             upstreams.insert(
                 p.slug.clone(),
                 Upstream {
@@ -244,6 +252,8 @@ impl RouterBuilder {
                     key,
                     headers: s.headers.clone(),
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
+                    aws,
+                    gcp,
                 },
             );
         }

@@ -44,6 +44,19 @@ pub struct ProviderSettings {
     pub timeouts: Option<Timeouts>,
     /// Treat the provider as credentialed even without a key (local servers that need none).
     pub no_auth: bool,
+    /// Cloud region (Amazon Bedrock: `us-east-1`; sets the default base URL and the SigV4 scope).
+    pub region: Option<String>,
+    /// AWS shared-config profile to sign with (default: the environment's keys, then `AWS_PROFILE`, then
+    /// `default`).
+    pub aws_profile: Option<String>,
+    /// Google Cloud project (Vertex AI: replaces `PROJECT-ID` in the base URL; default: the key file's).
+    pub project: Option<String>,
+    /// Google Cloud location (Vertex AI: `us-east5`, `global`; a region also picks the regional host).
+    pub location: Option<String>,
+    /// Google service-account key file (default: `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_file: Option<String>,
+    /// OAuth2 token endpoint override (default: the key file's `token_uri`).
+    pub token_uri: Option<String>,
 }
 
 impl ProviderSettings {
@@ -60,6 +73,48 @@ impl ProviderSettings {
     #[must_use]
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
+        self
+    }
+
+    /// Set the key (a Bedrock API key is sent as a bearer token instead of signing).
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// Set the cloud region.
+    #[must_use]
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sign with this AWS shared-config profile.
+    #[must_use]
+    pub fn aws_profile(mut self, profile: impl Into<String>) -> Self {
+        self.aws_profile = Some(profile.into());
+        self
+    }
+
+    /// Set the Google Cloud project.
+    #[must_use]
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Set the Google Cloud location.
+    #[must_use]
+    pub fn location(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// Use this Google service-account key file.
+    #[must_use]
+    pub fn credentials_file(mut self, path: impl Into<String>) -> Self {
+        self.credentials_file = Some(path.into());
         self
     }
 

@@ -27,6 +27,7 @@
 
 mod admission;
 mod attempt;
+mod auth;
 mod billing;
 mod builder;
 mod chat_stream;

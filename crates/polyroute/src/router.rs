@@ -205,9 +205,16 @@ impl Router {
     /// # Errors
     /// The core's planning errors (invalid request, unknown model, nothing eligible).
     pub fn plan(&self, request: &Value) -> Result<Value> {
-        Ok(self
-            .plan_request(&ChatRequest::from_value(request)?)?
-            .to_json())
+        let p = self.plan_request(&ChatRequest::from_value(request)?)?;
+        let mut v = p.to_json();
+        // How each attempt would authenticate (`sigv4 bedrock us-west-2 (profile dev)`); never the credential.
+        if let Some(Value::Array(at)) = v.get_mut("attempts") {
+            for (j, a) in at.iter_mut().zip(&p.attempts) {
+                let up = self.inner.upstreams.get(&a.provider);
+                j["auth"] = Value::String(crate::auth::describe(a.dialect.auth_scheme(), up));
+            }
+        }
+        Ok(v)
     }
 
     /// The plan for an already parsed request, as the core's [`plan::Plan`] (serialize it directly when JSON

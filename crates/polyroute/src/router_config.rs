@@ -85,6 +85,24 @@ pub struct ProviderConfig {
     pub no_auth: bool,
     /// Timeouts of this provider (unset ones: the router's).
     pub timeouts: TimeoutsConfig,
+    /// Cloud region (Amazon Bedrock; a Vertex region goes in `location`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// AWS shared-config profile whose credentials sign Bedrock requests.
+    #[serde(alias = "awsProfile", skip_serializing_if = "Option::is_none")]
+    pub aws_profile: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Google Cloud location (Vertex AI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Google service-account key file (Vertex AI; default `$GOOGLE_APPLICATION_CREDENTIALS`).
+    #[serde(alias = "credentialsFile", skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// OAuth2 token endpoint override (default: the service account's `token_uri`).
+    #[serde(alias = "tokenUri", skip_serializing_if = "Option::is_none")]
+    pub token_uri: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -295,6 +313,12 @@ impl RouterConfig {
                         .collect(),
                     timeouts: (!p.timeouts.is_empty()).then(|| p.timeouts.apply(base)),
                     no_auth: p.no_auth,
+                    region: p.region.clone(),
+                    aws_profile: p.aws_profile.clone(),
+                    project: p.project.clone(),
+                    location: p.location.clone(),
+                    credentials_file: p.credentials_file.clone(),
+                    token_uri: p.token_uri.clone(),
                     ..ProviderSettings::default()
                 };
                 (slug.clone(), s)

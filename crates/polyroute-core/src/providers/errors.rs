@@ -160,6 +160,9 @@ pub fn map_error(
     body: &[u8],
     provider_name: &str,
 ) -> ProviderFailure {
+    if dialect == Dialect::BedrockConverse {
+        return super::bedrock::map_error(status, retry_after, None, body, provider_name);
+    }
     let value: Option<Value> = serde_json::from_slice(body).ok();
     let parsed = value.as_ref().map(parse).unwrap_or_default();
     failure_from(

@@ -40,6 +40,7 @@
 //! ```
 
 pub mod anthropic;
+pub mod bedrock;
 mod body;
 mod common;
 mod errors;
@@ -217,7 +218,8 @@ pub fn build_request(
         Dialect::AnthropicVertex => anthropic::build_vertex_request(req, opts),
         Dialect::Gemini => gemini::build_request(req, opts),
         Dialect::GeminiVertex => gemini::build_vertex_request(req, opts),
-        Dialect::OpenAiVertex | Dialect::BedrockConverse => Err(Error::invalid(
+        Dialect::BedrockConverse => bedrock::build_request(req, opts),
+        Dialect::OpenAiVertex => Err(Error::invalid(
             "provider",
             format!(
                 "provider {} speaks the {dialect} dialect, which polyroute does not translate yet",
@@ -251,10 +253,11 @@ pub fn parse_response(
             ))
         }
     };
-    if v.get("error").is_some_and(|e| !e.is_null()) {
+    if dialect != Dialect::BedrockConverse && v.get("error").is_some_and(|e| !e.is_null()) {
         return Err(map_error(dialect, status, None, body, &ctx.provider_name));
     }
     let out = match answer_family(dialect) {
+        Dialect::BedrockConverse => bedrock::parse_response(&v, ctx),
         Dialect::Anthropic => anthropic::parse_response(&v, ctx),
         Dialect::Gemini => gemini::parse_response(&v, ctx),
         _ => openai::parse_response(v, ctx),
@@ -269,12 +272,13 @@ pub fn parse_response(
 }
 
 /// The dialect whose answers, streams and errors a dialect's answers look like: Anthropic on Vertex answers as
-/// Anthropic; the untranslated dialects are read as OpenAI (their requests are never built).
+/// Anthropic; Bedrock Converse is its own; the untranslated dialect is read as OpenAI (its requests are never
+/// built).
 pub(crate) fn answer_family(d: Dialect) -> Dialect {
     match d {
         Dialect::AnthropicVertex => Dialect::Anthropic,
         Dialect::GeminiVertex => Dialect::Gemini,
-        Dialect::OpenAiVertex | Dialect::BedrockConverse => Dialect::OpenAi,
+        Dialect::OpenAiVertex => Dialect::OpenAi,
         other => other,
     }
 }
@@ -311,7 +315,20 @@ pub const CAPABILITIES: &[&str] = &[
 pub fn capabilities(dialect: Dialect) -> Vec<(&'static str, Support)> {
     use Support::{Emulated, Native, Unsupported};
     let answers: [Support; 11] = match dialect {
-        Dialect::OpenAiVertex | Dialect::BedrockConverse => {
+        Dialect::BedrockConverse => [
+            Native,
+            Native,
+            Native,
+            Unsupported("parallel_tool_calls=false is dropped; the model decides"),
+            Emulated("a forced json_tool_call tool carries the schema"),
+            Emulated("base64 images and PDFs as bytes; image URLs are dropped"),
+            Emulated("Claude: thinking in additionalModelRequestFields; other families: dropped"),
+            Native,
+            Emulated("stopReason guardrail_intervened and content_filtered become finish_reason content_filter"),
+            Unsupported("logprobs and top_logprobs are dropped"),
+            Native,
+        ],
+        Dialect::OpenAiVertex => {
             [Unsupported("the dialect is not translated yet; its endpoints are excluded from plans"); 11]
         }
         Dialect::OpenAi => [Native, Native, Native, Native, Native, Native, Native, Native, Native, Native, Native],

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::common::{normalize_finish, usage_json};
 use super::errors::{invalid_response, map_error_value};
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
-use super::{anthropic, gemini, Dialect, ProviderFailure, ResponseContext};
+use super::{anthropic, bedrock, gemini, Dialect, ProviderFailure, ResponseContext};
 use crate::outcome::OutcomeClass;
 use crate::sse::{SseEventRef, SseParser};
 use crate::types::Usage;
@@ -315,6 +315,7 @@ enum Inner {
     OpenAi,
     Anthropic(anthropic::stream::State),
     Gemini(gemini::stream::State),
+    Bedrock(Box<bedrock::stream::State>),
 }
 
 /// Per-response stream state machine. Feed body bytes as they arrive with [`push`](Self::push); call
@@ -333,6 +334,7 @@ impl StreamTranslator {
         let inner = match super::answer_family(dialect) {
             Dialect::Anthropic => Inner::Anthropic(anthropic::stream::State::default()),
             Dialect::Gemini => Inner::Gemini(gemini::stream::State::default()),
+            Dialect::BedrockConverse => Inner::Bedrock(Box::default()),
             _ => Inner::OpenAi,
         };
         Self {
@@ -362,6 +364,12 @@ impl StreamTranslator {
     }
 
     fn feed(&mut self, bytes: &[u8], out: &mut ChunkOut<'_>) {
+        if let Inner::Bedrock(s) = &mut self.inner {
+            if !self.core.done {
+                s.push(&mut self.core, bytes, out);
+            }
+            return;
+        }
         let (core, inner) = (&mut self.core, &mut self.inner);
         self.parser.push_with(bytes, &mut |ev: SseEventRef<'_>| {
             on_event(core, inner, ev, out)
@@ -389,6 +397,7 @@ impl StreamTranslator {
             Inner::OpenAi => {}
             Inner::Anthropic(s) => s.on_end(&mut self.core, out),
             Inner::Gemini(s) => s.on_end(&mut self.core, out),
+            Inner::Bedrock(s) => s.on_end(&mut self.core, out),
         }
         self.core.end(out);
     }
@@ -441,6 +450,8 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
         Inner::OpenAi => openai_event(core, ev, out),
         Inner::Anthropic(s) => s.on_event(core, ev, out),
         Inner::Gemini(s) => s.on_event(core, ev, out),
+        // Fed by its own decoder, never through the SSE parser.
+        Inner::Bedrock(_) => {}
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use polyroute_core::plan::{Attempt, OutcomeClass};
 use polyroute_core::providers::{
-    self, Credential, ProviderFailure, ResponseContext, ResponseHints,
+    self, AuthScheme, Credential, ProviderFailure, ResponseContext, ResponseHints,
 };
 use polyroute_core::types::ChatRequest;
 use polyroute_core::Error;
@@ -25,6 +25,10 @@ pub(crate) struct Upstream {
     pub key: Option<ApiKey>,
     pub headers: Vec<(String, String)>,
     pub timeouts: Timeouts,
+    /// AWS signer of a SigV4 provider (used when no bearer key is configured).
+    pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
+    /// OAuth2 token source of a Vertex provider signing in with a service account.
+    pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
 }
 
 impl Upstream {
@@ -67,6 +71,29 @@ pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<f64> {
         .filter(|s| s.is_finite() && *s >= 0.0)
 }
 
+/// The failure of a non-2xx answer; Bedrock names its exception in `x-amzn-errortype`.
+pub(crate) fn status_failure(
+    a: &Attempt,
+    status: u16,
+    ra: Option<f64>,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> ProviderFailure {
+    let mut f = match (a.dialect, error_type) {
+        (providers::Dialect::BedrockConverse, Some(t)) => {
+            providers::bedrock::map_error(status, ra, Some(t), body, &a.provider_name)
+        }
+        _ => providers::map_error(a.dialect, status, ra, body, &a.provider_name),
+    };
+    f.outcome.retry_after = f.outcome.retry_after.or(ra);
+    f
+}
+
+/// The `x-amzn-errortype` header.
+pub(crate) fn error_type(h: &reqwest::header::HeaderMap) -> Option<String> {
+    h.get("x-amzn-errortype")?.to_str().ok().map(str::to_string)
+}
+
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -92,6 +119,7 @@ impl Router {
         up: &Upstream,
         req: &ChatRequest,
         stream: bool,
+        token: Option<&ApiKey>,
     ) -> std::result::Result<Prepared, ProviderFailure> {
         let opts = wire::translate_options(a, req, stream);
         // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
@@ -110,22 +138,70 @@ impl Router {
             None => self.http.post(format!("{}{}", up.base_url, native.path)),
         };
         rb = rb.header("content-type", "application/json").body(body);
-        if let Some(k) = &up.key {
-            match dialect.auth_scheme().credential(k.expose()) {
+        if let Some(t) = token {
+            rb = rb.header("authorization", format!("Bearer {}", t.expose()));
+        } else if let Some(k) = &up.key {
+            // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
+            let scheme = match dialect.auth_scheme() {
+                AuthScheme::SigV4 { .. } => AuthScheme::Bearer,
+                s => s,
+            };
+            match scheme.credential(k.expose()) {
                 Some(Credential::Header(name, value)) => rb = rb.header(name, value),
                 Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
-                // A signed scheme (SigV4) needs a signer; plans exclude those dialects until one exists.
                 None => {}
             }
         }
         for (k, v) in native.headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
         }
+        if let (AuthScheme::SigV4 { .. }, None, Some(signer)) =
+            (dialect.auth_scheme(), &up.key, &up.aws)
+        {
+            rb = self.signed(rb, signer, a)?;
+        }
         Ok(Prepared {
             rb,
             hints: native.hints,
             dropped: native.dropped,
         })
+    }
+
+    /// Sign a built request with SigV4 (the signature covers method, URL, the headers set so far and the body).
+    #[allow(clippy::result_large_err)]
+    fn signed(
+        &self,
+        rb: reqwest::RequestBuilder,
+        signer: &crate::auth::sigv4::AwsSigner,
+        a: &Attempt,
+    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+        let fail = |m: String| {
+            wire::transport_failure(OutcomeClass::InvalidRequest, 400, &m, &a.provider_name)
+        };
+        let mut req = rb
+            .build()
+            .map_err(|e| fail(format!("cannot build the request: {e}")))?;
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let body = req.body().and_then(reqwest::Body::as_bytes).unwrap_or(b"");
+        let add = signer
+            .sign(
+                req.method().as_str(),
+                req.url().as_str(),
+                &headers,
+                body,
+                std::time::SystemTime::now(),
+            )
+            .map_err(fail)?;
+        for (k, v) in add {
+            let value = reqwest::header::HeaderValue::from_str(&v)
+                .map_err(|_| fail("cannot sign the request: bad header value".into()))?;
+            req.headers_mut().insert(k, value);
+        }
+        Ok(reqwest::RequestBuilder::from_parts(self.http.clone(), req))
     }
 
     pub(crate) fn failure_from_reqwest(
@@ -178,6 +254,8 @@ mod tests {
             key: None,
             headers: Vec::new(),
             timeouts: Timeouts::default(),
+            aws: None,
+            gcp: None,
         }
     }
 

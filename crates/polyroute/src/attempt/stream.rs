@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use polyroute_core::plan::{Attempt, OutcomeClass};
-use polyroute_core::providers::{self, ProviderFailure, StreamTranslator};
+use polyroute_core::providers::{ProviderFailure, StreamTranslator};
 use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
-use super::prepare::{ms, retry_after, Prepared};
+use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
 use super::{read_capped, AttemptEnd, Driver, Served, MAX_ERROR_BYTES};
 use crate::admission::Admission;
 use crate::chat_stream::ChunkTx;
@@ -86,7 +86,11 @@ async fn try_stream(
         Ok(u) => u,
         Err(f) => return AttemptEnd::Failed(f),
     };
-    let Prepared { rb, hints, dropped } = match router.prepare(a, up, req, true) {
+    let token = match router.access_token(a, up).await {
+        Ok(t) => t,
+        Err(f) => return AttemptEnd::Failed(f),
+    };
+    let Prepared { rb, hints, dropped } = match router.prepare(a, up, req, true, token.as_ref()) {
         Ok(p) => p,
         Err(f) => return AttemptEnd::Failed(f),
     };
@@ -119,6 +123,7 @@ async fn try_stream(
     };
     let status = resp.status().as_u16();
     let ra = retry_after(resp.headers());
+    let etype = error_type(resp.headers());
     if !(200..300).contains(&status) {
         let body = tokio::time::timeout_at(
             first_deadline.into(),
@@ -128,9 +133,8 @@ async fn try_stream(
         .ok()
         .and_then(std::result::Result::ok)
         .unwrap_or_default();
-        let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
-        f.outcome.retry_after = f.outcome.retry_after.or(ra);
-        return AttemptEnd::Failed(f);
+        router.token_rejected(up, status).await;
+        return AttemptEnd::Failed(status_failure(a, status, ra, etype.as_deref(), &body));
     }
     let ctype = resp
         .headers()

@@ -9,7 +9,7 @@ use polyroute_core::providers::{self, ProviderFailure};
 use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
-use super::prepare::{ms, retry_after, Prepared};
+use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
 use super::{
     read_capped, AttemptEnd, Driver, ReadError, Served, MAX_ERROR_BYTES, MAX_RESPONSE_BYTES,
 };
@@ -53,7 +53,8 @@ async fn try_unary(
     deadline: Instant,
 ) -> Result<(Value, Served, Option<f64>), ProviderFailure> {
     let up = router.upstream(a)?;
-    let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false)?;
+    let token = router.access_token(a, up).await?;
+    let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false, token.as_ref())?;
     let t0 = Instant::now();
     let budget = up
         .timeouts
@@ -73,6 +74,7 @@ async fn try_unary(
     };
     let status = resp.status().as_u16();
     let ra = retry_after(resp.headers());
+    let etype = error_type(resp.headers());
     let ctype = resp
         .headers()
         .get("content-type")
@@ -109,9 +111,8 @@ async fn try_unary(
     };
     let ttft = ms(t0.elapsed());
     if !(200..300).contains(&status) {
-        let mut f = providers::map_error(a.dialect, status, ra, &body, &a.provider_name);
-        f.outcome.retry_after = f.outcome.retry_after.or(ra);
-        return Err(f);
+        router.token_rejected(up, status).await;
+        return Err(status_failure(a, status, ra, etype.as_deref(), &body));
     }
     if !ctype.contains("json") {
         return Err(wire::transport_failure(
