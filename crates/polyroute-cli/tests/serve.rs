@@ -323,6 +323,13 @@ async fn credit_limit_gives_402() {
     assert!(usage > 0.0 && usage <= 0.0002, "{k}");
     let remaining = k["data"]["limit_remaining"].as_f64().unwrap();
     assert!((remaining - (0.0002 - usage)).abs() < 1e-12, "{k}");
+    // OpenRouter's /credits reports the same money: the key's limit as its credits, its spend as usage.
+    let (s, c) = get(&srv.url(), &small, "/api/v1/credits").await;
+    assert_eq!(s, 200);
+    assert_eq!(c["data"]["total_credits"].as_f64(), Some(0.0002), "{c}");
+    assert_eq!(c["data"]["total_usage"].as_f64(), Some(usage), "{c}");
+    let (s, _) = get(&srv.url(), "sk-not-a-key", "/api/v1/credits").await;
+    assert_eq!(s, 401);
     srv.shutdown().await;
 }
 

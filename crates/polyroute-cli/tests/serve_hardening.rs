@@ -297,3 +297,13 @@ fn listening_beyond_loopback_is_announced() {
     assert!(w.contains("reachable from the network"), "{w}");
     assert!(exposure_warning(&"192.168.1.5:8080".parse().unwrap()).is_some());
 }
+
+#[test]
+fn serve_without_credentials_says_so() {
+    use serve::cli::credentials_warning;
+    let none = std::collections::BTreeSet::new();
+    let w = credentials_warning(&none).unwrap();
+    assert!(w.contains("no_credentials") && w.contains("api_key"), "{w}");
+    let one: std::collections::BTreeSet<String> = ["openai".to_string()].into();
+    assert!(credentials_warning(&one).is_none());
+}

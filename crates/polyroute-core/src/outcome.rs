@@ -27,11 +27,13 @@ pub enum OutcomeClass {
     PaymentRequired,
     /// The provider does not know the model (404).
     NotFound,
+    /// The provider could not be reached: connection refused, DNS or TLS failure. Fails over like an overload.
+    Unreachable,
 }
 
 impl OutcomeClass {
     /// Every class, in declaration order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Success,
         Self::RateLimited,
         Self::Overloaded,
@@ -42,6 +44,7 @@ impl OutcomeClass {
         Self::InvalidRequest,
         Self::PaymentRequired,
         Self::NotFound,
+        Self::Unreachable,
     ];
 
     /// The class whose [`code`](Self::code) is `code`.
@@ -64,6 +67,7 @@ impl OutcomeClass {
             Self::InvalidRequest => "invalid_request",
             Self::PaymentRequired => "payment_required",
             Self::NotFound => "not_found",
+            Self::Unreachable => "unreachable",
         }
     }
 
@@ -73,7 +77,7 @@ impl OutcomeClass {
         match self {
             Self::Success => "none",
             Self::RateLimited => "rate_limit_exceeded",
-            Self::Overloaded => "provider_unavailable",
+            Self::Overloaded | Self::Unreachable => "provider_unavailable",
             Self::Timeout => "timeout",
             Self::ContextLength => "context_length_exceeded",
             Self::Moderation => "content_policy_violation",
@@ -84,10 +88,13 @@ impl OutcomeClass {
         }
     }
 
-    /// Whether this is an availability failure (rate limit, overload, timeout) rather than a property of the request.
+    /// Whether this is an availability failure (rate limit, overload, timeout, unreachable) rather than a property of the request.
     #[must_use]
     pub fn is_availability(self) -> bool {
-        matches!(self, Self::RateLimited | Self::Overloaded | Self::Timeout)
+        matches!(
+            self,
+            Self::RateLimited | Self::Overloaded | Self::Timeout | Self::Unreachable
+        )
     }
 
     /// Classify a bare HTTP status (used when a body carries nothing more specific).

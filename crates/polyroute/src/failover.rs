@@ -51,7 +51,10 @@ impl Router {
         let ok = outcome.class == OutcomeClass::Success;
         let outage = matches!(
             outcome.class,
-            OutcomeClass::Overloaded | OutcomeClass::Timeout | OutcomeClass::RateLimited
+            OutcomeClass::Overloaded
+                | OutcomeClass::Unreachable
+                | OutcomeClass::Timeout
+                | OutcomeClass::RateLimited
         );
         self.inner.stores.health.record(
             &polyroute_core::health::health_key(&a.model, &a.tag),

@@ -33,7 +33,7 @@ fn envelope_code(class: OutcomeClass) -> u16 {
         OutcomeClass::NotFound => 404,
         OutcomeClass::Moderation => 403,
         OutcomeClass::ContextLength | OutcomeClass::InvalidRequest => 400,
-        OutcomeClass::Overloaded | OutcomeClass::Success => 502,
+        OutcomeClass::Overloaded | OutcomeClass::Unreachable | OutcomeClass::Success => 502,
     }
 }
 

@@ -183,7 +183,21 @@ async fn connect_refused_fails_over() {
     assert_eq!(v["provider"], "BETA Cloud");
     let att = v["openrouter_metadata"]["attempts"].as_array().unwrap();
     assert_eq!(att[0]["status"], 0);
-    assert_eq!(att[0]["code"], "overloaded");
+    // A dead port is named unreachable, not overloaded.
+    assert_eq!(att[0]["code"], "unreachable");
+}
+
+#[tokio::test]
+async fn only_unreachable_providers_say_unreachable_not_overloaded() {
+    let dead = |_| format!("http://127.0.0.1:{}/v1", closed_port());
+    let r = builder(&[P("alpha", "openai", dead(0)), P("beta", "openai", dead(1))])
+        .build()
+        .unwrap();
+    let e = r.chat(req(&["alpha", "beta"], "x")).await.unwrap_err();
+    assert_eq!(e.code(), "temporarily_unavailable");
+    let msg = e.to_string();
+    assert!(msg.contains("(unreachable)"), "{msg}");
+    assert!(!msg.contains("overloaded"), "{msg}");
 }
 
 #[tokio::test]

@@ -172,6 +172,26 @@ pub async fn key(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
     }
 }
 
+/// `GET /api/v1/credits`: OpenRouter's `{total_credits, total_usage}` for the calling key. A gateway key is not
+/// prepaid: `total_credits` is the key's credit limit (0 when it has none) and `total_usage` its spend, both in USD,
+/// read from the same record as `/api/v1/key`.
+pub async fn credits(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let key = match gw.authenticate_any(&headers).await {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    match super::keys_api::key_json(&gw, &key).await {
+        Ok(v) => {
+            let num = |f: &str| v.get(f).and_then(Value::as_f64).unwrap_or(0.0);
+            axum::Json(
+                json!({"data": {"total_credits": num("limit"), "total_usage": num("usage")}}),
+            )
+            .into_response()
+        }
+        Err(e) => store_error(&e).into_response(),
+    }
+}
+
 /// `GET /api/v1/activity[?date=YYYY-MM-DD]`: the calling key's last 30 days, one row per day, app, model and
 /// provider.
 pub async fn activity(

@@ -148,6 +148,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         if let Some(w) = exposure_warning(&local) {
             let _ = writeln!(std::io::stderr(), "{w}");
         }
+        if let Some(w) = credentials_warning(gw.router.credentials()) {
+            let _ = writeln!(std::io::stderr(), "{w}");
+        }
         let _ = out.flush();
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
                        providers = ?gw.router.credentials(), workers,
@@ -209,6 +212,18 @@ pub fn migrate(config: &Path) -> Result<()> {
         writeln!(out, "applied migrations {}", v.join(", "))?;
     }
     Ok(())
+}
+
+/// The warning printed when no provider holds a credential: every chat request would then fail with
+/// `no_credentials`, which a newcomer should learn at start, not at the first request.
+#[must_use]
+pub fn credentials_warning(credentials: &std::collections::BTreeSet<String>) -> Option<String> {
+    credentials.is_empty().then(|| {
+        "warning: no provider has credentials, so every chat request will fail with no_credentials. Set \
+         [providers.<slug>] api_key (or no_auth = true for a local server) in the config, or env_keys = true \
+         with OPENAI_API_KEY, ANTHROPIC_API_KEY, … in the environment."
+            .to_string()
+    })
 }
 
 /// The warning printed when the gateway listens beyond loopback (`--host 0.0.0.0`, a LAN address).

@@ -258,6 +258,7 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/api/v1/providers", get(catalog_api::providers))
         .route("/api/v1/generation", get(account::generation))
         .route("/api/v1/key", get(account::key))
+        .route("/api/v1/credits", get(account::credits))
         .route("/api/v1/activity", get(account::activity))
         .route("/api/v1/keys", get(keys_api::list).post(keys_api::create))
         .route(

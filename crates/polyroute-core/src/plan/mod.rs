@@ -628,8 +628,22 @@ impl Plan {
             )));
         }
         if all_avail {
+            // Name what actually happened, in a fixed order: "unreachable" is a configuration problem more often
+            // than a load problem, so it must not read as "overloaded".
+            let mut seen: Vec<&str> = Vec::new();
+            for (class, word) in [
+                (OutcomeClass::Unreachable, "unreachable"),
+                (OutcomeClass::Overloaded, "overloaded or failing"),
+                (OutcomeClass::Timeout, "timing out"),
+                (OutcomeClass::RateLimited, "rate limited"),
+            ] {
+                if self.records.iter().any(|r| r.class == class) {
+                    seen.push(word);
+                }
+            }
             return Error::TemporarilyUnavailable(mk(format!(
-                "all {n} providers tried are unavailable (overloaded, failing or timing out)"
+                "all {n} providers tried are unavailable ({})",
+                seen.join(", ")
             )));
         }
         match last {
@@ -640,7 +654,7 @@ impl Plan {
                     c => c,
                 };
                 let status = match class {
-                    OutcomeClass::Overloaded => 502,
+                    OutcomeClass::Overloaded | OutcomeClass::Unreachable => 502,
                     OutcomeClass::Timeout => 408,
                     OutcomeClass::Moderation => 403,
                     _ if r.status >= 400 => r.status,

@@ -264,7 +264,7 @@ fn envelope_code(class: OutcomeClass, status: u16) -> u16 {
     match class {
         OutcomeClass::RateLimited => 429,
         OutcomeClass::Overloaded if status == 529 => 529,
-        OutcomeClass::Overloaded => 502,
+        OutcomeClass::Overloaded | OutcomeClass::Unreachable => 502,
         OutcomeClass::Timeout => 408,
         OutcomeClass::Auth if status == 403 => 403,
         OutcomeClass::Auth => 401,

@@ -209,15 +209,18 @@ impl Router {
         a: &Attempt,
         up: &Upstream,
     ) -> ProviderFailure {
+        // A provider that cannot be reached (refused, DNS, TLS) is named as such, not as overloaded.
         let class = if e.is_timeout() {
             OutcomeClass::Timeout
+        } else if e.is_connect() {
+            OutcomeClass::Unreachable
         } else {
             OutcomeClass::Overloaded
         };
-        let what = if e.is_connect() {
-            "connection failed"
-        } else if e.is_timeout() {
+        let what = if e.is_timeout() {
             "timed out"
+        } else if e.is_connect() {
+            "unreachable (connection refused, DNS or TLS failure)"
         } else {
             "transport error"
         };
