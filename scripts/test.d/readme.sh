@@ -17,7 +17,10 @@ BIN="$CARGO_TARGET_DIR/debug"
 TMP=$(mktemp -d)
 MOCK_PID=""
 SERVE_PID=""
+SERVERS_PID=""
 cleanup() {
+  exec 9>&- 2>/dev/null || true # closing the state servers' stdin stops them (they clean up by PID)
+  [ -n "$SERVERS_PID" ] && wait "$SERVERS_PID" 2>/dev/null || true
   [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
   [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
@@ -36,6 +39,7 @@ expect() { # text needle what
 }
 
 cargo build -q -p polyroute-mock -p polyroute-cli -p polyroute-quickstart
+cargo build -q -p polyroute-cli --example state_servers
 
 "$BIN/polyroute-mock" --port 0 --wire-dir "$ROOT/../shared/data/wire" >"$TMP/mock.out" &
 MOCK_PID=$!
@@ -136,6 +140,35 @@ while IFS=$'\t' read -r n file lang heading line; do
       kill -TERM "$SERVE_PID"
       wait "$SERVE_PID" || true
       SERVE_PID=""
+      ;;
+    "README.md|toml|A fleet: \`[state]\`")
+      # The fleet configuration against real throwaway servers: Redis and PostgreSQL on loopback
+      # (polyroute-testsupport), the block's two URLs swapped for theirs. It must migrate, hold a key made from the
+      # command line, and start a gateway that knows that key.
+      mkfifo "$TMP/servers.in"
+      "$BIN/examples/state_servers" <"$TMP/servers.in" >"$TMP/servers.out" 2>"$TMP/servers.err" &
+      SERVERS_PID=$!
+      exec 9>"$TMP/servers.in"
+      for _ in $(seq 300); do grep -q '^postgres ' "$TMP/servers.out" 2>/dev/null && break; sleep 0.1; done
+      REDIS=$(sed -n 's/^redis //p' "$TMP/servers.out"); PG=$(sed -n 's/^postgres //p' "$TMP/servers.out")
+      [ -n "$REDIS" ] && [ -n "$PG" ] || { cat "$TMP/servers.err" >&2; fail "$where: throwaway servers did not start"; }
+      sed -e "s#redis://:password@10.0.0.5:6379/0#$REDIS#" -e "s#postgres://polyroute:pw@10.0.0.6/polyroute#$PG#" \
+        "$block" >"$TMP/fleet-state.toml"
+      grep -q "$REDIS" "$TMP/fleet-state.toml" && grep -q "$PG" "$TMP/fleet-state.toml" \
+        || fail "$where: the example URLs changed; update readme.sh"
+      { printf 'env_keys = false\n[providers.openai]\napi_key = "sk-test-fake"\nbase_url = "%s/v1"\n' "$MOCK"
+        cat "$TMP/fleet-state.toml"; } >"$TMP/fleet.toml"
+      out=$("$BIN/polyroute" migrate --config "$TMP/fleet.toml" 2>&1) || { printf '%s\n' "$out" >&2; fail "$where: migrate failed"; }
+      FKEY=$("$BIN/polyroute" keys --config "$TMP/fleet.toml" create --label fleet-readme | tail -1)
+      expect "$("$BIN/polyroute" keys --config "$TMP/fleet.toml" list)" "fleet-readme" "$where"
+      "$BIN/polyroute" serve --config "$TMP/fleet.toml" --data-dir "$TMP/fleet-data" --port 0 >"$TMP/fleet.out" 2>"$TMP/fleet.err" &
+      SERVE_PID=$!
+      FURL=$(first_line "$TMP/fleet.out" | sed 's/^listening on //')
+      case "$FURL" in http://127.0.0.1:*) ;; *) cat "$TMP/fleet.err" >&2; fail "$where: the fleet gateway did not start";; esac
+      out=$(curl -sS --fail-with-body "$FURL/api/v1/key" -H "Authorization: Bearer $FKEY") || fail "$where: /api/v1/key: $out"
+      expect "$out" '"label"' "$where"
+      kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
+      exec 9>&-; wait "$SERVERS_PID" || true; SERVERS_PID=""
       ;;
     "README.md|sh|Keys" | "README.md|sh|Chat completions" | "README.md|sh|Catalog, generations, key and activity")
       continue # serve.sh runs every ```sh block of the Gateway section, in order
