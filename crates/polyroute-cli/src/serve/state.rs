@@ -48,8 +48,8 @@ use polyroute::state::policy::{
     FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger,
 };
 use polyroute::state::{memory, Stores};
-use polyroute::{HealthSnapshot, HealthStore, MemoryHealth};
-use polyroute_redis::{HealthOptions, RedisHealth, RedisOptions, RedisState};
+use polyroute::MemoryHealth;
+use polyroute_redis::{HealthOptions, RedisOptions, RedisState};
 
 use super::keys::KeyStore;
 
@@ -66,43 +66,8 @@ fn on_error(name: &str, v: Option<&str>, default: OnError) -> Result<OnError> {
     }
 }
 
-/// The gateway's health window: in process, or shared through Redis.
-#[derive(Debug, Clone)]
-pub enum Health {
-    /// This process's observations only.
-    Memory(Arc<MemoryHealth>),
-    /// The fleet's, refreshed in the background.
-    Redis(Arc<RedisHealth>),
-}
-
-impl Health {
-    /// The current snapshot.
-    #[must_use]
-    pub fn snapshot(&self) -> Arc<HealthSnapshot> {
-        match self {
-            Health::Memory(h) => h.snapshot(),
-            Health::Redis(h) => h.snapshot(),
-        }
-    }
-
-    /// Success rate of `model@tag` over the window.
-    #[must_use]
-    pub fn success_rate(&self, key: &str) -> Option<f64> {
-        match self {
-            Health::Memory(h) => h.success_rate(key),
-            Health::Redis(h) => h.success_rate(key),
-        }
-    }
-
-    /// As the engine's health store.
-    #[must_use]
-    pub fn store(&self) -> Arc<dyn HealthStore> {
-        match self {
-            Health::Memory(h) => h.clone(),
-            Health::Redis(h) => h.clone(),
-        }
-    }
-}
+/// The health window, as the bindings open it too.
+pub use polyroute_stores::Health;
 
 /// Stores and health built from `[state]`.
 #[derive(Clone)]
