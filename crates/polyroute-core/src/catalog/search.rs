@@ -33,8 +33,10 @@ pub fn normalize_slug(s: &str) -> String {
 pub const MAX_SUGGEST_INPUT: usize = 256;
 
 impl Catalog {
-    /// The `n` catalog ids closest to `slug` (edit distance on the normalized strings; shared author first): the
-    /// suggestions of a `model_not_found` error.
+    /// The `n` catalog ids closest to `slug`: the suggestions of a `model_not_found` error. Ids whose model part
+    /// contains the one asked for come first (`claude-haiku` → `anthropic/claude-haiku-4.5`,
+    /// `meta-llama/llama-3.3-70b` → `…-70b-instruct`), shortest first; then the rest by edit distance on the
+    /// normalized strings. Within each, ids of the same author come first.
     #[must_use]
     pub fn closest_ids(&self, slug: &str, n: usize) -> Vec<String> {
         // Bounded whatever the input: only the first `MAX_SUGGEST_INPUT` bytes are compared, so one search costs
@@ -44,26 +46,30 @@ impl Catalog {
             end -= 1;
         }
         let target = normalize_slug(&slug[..end]);
-        let author = target.split('/').next().unwrap_or("");
-        let mut scored: Vec<(usize, &str)> = self
+        let (author, name) = match target.split_once('/') {
+            Some((a, n)) => (Some(a), n),
+            None => (None, target.as_str()),
+        };
+        let mut scored: Vec<(bool, usize, &str)> = self
             .models()
             .iter()
             .filter(|m| !m.id.contains(':'))
             .map(|m| {
-                let d = levenshtein(&target, &m.id);
-                let penalty = if m.id.split('/').next() == Some(author) {
-                    0
+                let (id_author, id_name) = m.id.split_once('/').unwrap_or(("", m.id.as_str()));
+                let other_author = author.is_some_and(|a| a != id_author);
+                let penalty = if other_author { 8 } else { 0 };
+                if name.len() >= 3 && id_name.contains(name) {
+                    (false, penalty + (id_name.len() - name.len()), m.id.as_str())
                 } else {
-                    8
-                };
-                (d + penalty, m.id.as_str())
+                    (true, penalty + levenshtein(&target, &m.id), m.id.as_str())
+                }
             })
             .collect();
         scored.sort_unstable();
         scored
             .into_iter()
             .take(n)
-            .map(|(_, s)| s.to_string())
+            .map(|(_, _, s)| s.to_string())
             .collect()
     }
 }
@@ -88,6 +94,38 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[allow(clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_prefer_ids_containing_the_name() {
+        let model = |id: &str| {
+            format!(r#"{{"id":"{id}","pricing":{{"prompt":"0","completion":"0"}},"endpoints":[]}}"#)
+        };
+        let ids = [
+            "anthropic/claude-haiku-4.5",
+            "openai/o1",
+            "meta-llama/llama-4-scout",
+            "meta-llama/llama-3.3-70b-instruct",
+        ];
+        let rows: Vec<String> = ids.iter().map(|i| model(i)).collect();
+        let c = Catalog::from_json(&format!(
+            r#"{{"providers":[],"models":[{}]}}"#,
+            rows.join(",")
+        ))
+        .expect("catalog");
+        assert_eq!(
+            c.closest_ids("claude-haiku", 1),
+            ["anthropic/claude-haiku-4.5"]
+        );
+        assert_eq!(
+            c.closest_ids("meta-llama/llama-3.3-70b", 2),
+            [
+                "meta-llama/llama-3.3-70b-instruct",
+                "meta-llama/llama-4-scout"
+            ]
+        );
+        // A typo still finds its id by edit distance.
+        assert_eq!(c.closest_ids("openai/o2", 1), ["openai/o1"]);
+    }
 
     #[test]
     fn normalizes_legacy_versions() {
