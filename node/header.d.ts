@@ -288,6 +288,8 @@ export interface Generation {
   provider_name: string
   endpoint: string
   streamed: boolean
+  /** The caller went away before the answer ended; billed for what the provider produced. */
+  cancelled: boolean
   usage: Usage
   /** Total cost in USD (decimal string). */
   cost: string

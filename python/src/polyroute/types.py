@@ -345,7 +345,8 @@ class Generation(TypedDict, total=False):
     id: Required[str]
     model: str
     provider: str
-    total_cost: float | str
+    cost: str
+    """Total cost in USD (decimal string)."""
     usage: Usage
     cost_details: CostBreakdown
     streamed: bool
