@@ -76,10 +76,12 @@ fn usage_sql(group: UsageGroup) -> String {
         UsageGroup::Key => "user_key",
     };
     format!(
-        "SELECT created_ms - ((created_ms % $3) + $3) % $3 AS bucket, {grp} AS grp, count(*), sum(cost)::text,
-                sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint
-         FROM polyroute_generations WHERE ($1::text IS NULL OR user_key = $1::text) AND created_ms >= $2
-         GROUP BY bucket, grp ORDER BY bucket, grp COLLATE \"C\" NULLS FIRST"
+        "SELECT * FROM (
+             SELECT created_ms - ((created_ms % $3) + $3) % $3 AS bucket, {grp} AS grp, count(*),
+                    sum(cost)::text, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint
+             FROM polyroute_generations WHERE ($1::text IS NULL OR user_key = $1::text) AND created_ms >= $2
+             GROUP BY bucket, grp) AS u
+         ORDER BY bucket, grp COLLATE \"C\" NULLS FIRST"
     )
 }
 
