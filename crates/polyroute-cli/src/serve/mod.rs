@@ -19,6 +19,7 @@ pub mod model_api;
 pub mod money;
 pub mod spin;
 pub mod state;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -267,6 +268,14 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
                 .patch(keys_api::update)
                 .delete(keys_api::delete),
         )
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*file}", get(ui::asset))
+        .route("/api/v1/ui/session", get(ui::session))
+        .route("/api/v1/ui/usage", get(ui::usage))
+        .route("/api/v1/ui/health", get(ui::health))
+        .route("/api/v1/ui/generations", get(ui::generations))
+        .route("/api/v1/ui/plan", get(ui::plan))
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))

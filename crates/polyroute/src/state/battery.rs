@@ -267,7 +267,10 @@ pub async fn ledger_usage_buckets(s: &Stores) -> Outcome {
     };
     let some = |t: &str| Some(t.to_string());
 
-    let rows = st(s.ledger.usage(q(UsageGroup::App, b0, Some(&user))).await, "usage")?;
+    let rows = st(
+        s.ledger.usage(q(UsageGroup::App, b0, Some(&user))).await,
+        "usage",
+    )?;
     let want = vec![
         (b0, None, 1, usd("0.4")),
         (b0, some("App A"), 1, usd("0.1")),
@@ -279,7 +282,10 @@ pub async fn ledger_usage_buckets(s: &Stores) -> Outcome {
         "by app (title, else referer; none first): {rows:?}"
     );
 
-    let rows = st(s.ledger.usage(q(UsageGroup::Model, b0, Some(&user))).await, "usage")?;
+    let rows = st(
+        s.ledger.usage(q(UsageGroup::Model, b0, Some(&user))).await,
+        "usage",
+    )?;
     let want = vec![
         (b0, some("test/model"), 2, usd("0.5")),
         (b0, some("test/other"), 1, usd("0.2")),
@@ -294,7 +300,9 @@ pub async fn ledger_usage_buckets(s: &Stores) -> Outcome {
     );
 
     let rows = st(
-        s.ledger.usage(q(UsageGroup::Provider, b1, Some(&user))).await,
+        s.ledger
+            .usage(q(UsageGroup::Provider, b1, Some(&user)))
+            .await,
         "usage",
     )?;
     check!(

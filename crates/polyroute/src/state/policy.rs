@@ -23,8 +23,8 @@ use rust_decimal::Decimal;
 
 use super::{
     ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery, RateDecision,
-    RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore, Totals, UsageQuery,
-    UsageRow, Window,
+    RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore, Totals,
+    UsageQuery, UsageRow, Window,
 };
 
 /// Fail open (carry on without the store) or closed (fail the request).
