@@ -156,7 +156,7 @@
       cursor: { drag: { x: false, y: false } },
       legend: { live: false },
       scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] } },
-      axes: [{}, { size: 60, values: (u, v) => v.map((x) => (field === "cost" ? "$" + fmtAxis(x) : fmtAxis(x))) }],
+      axes: [{}, { size: field === "cost" ? 78 : 50, values: (u, v) => v.map((x) => (field === "cost" ? "$" + fmtAxis(x) : fmtAxis(x))) }],
       series: [{}].concat(
         series.map((s, i) => ({
           label: groupLabel(group, s),
@@ -178,7 +178,7 @@
     const a = Math.abs(x);
     if (a >= 1000) return (x / 1000).toFixed(a >= 10000 ? 0 : 1) + "k";
     if (a >= 1) return String(Math.round(x * 100) / 100);
-    return x.toPrecision(2);
+    return String(Number(x.toPrecision(2)));
   }
 
   async function loadUsage() {
@@ -288,7 +288,7 @@
         el(
           "tr",
           { "data-id": g.id, "data-attempts": (g.provider_responses || []).length },
-          el("td", { title: g.id }, new Date(g.created_ms).toLocaleString()),
+          el("td", { class: "time", title: g.id }, new Date(g.created_ms).toLocaleString()),
           el("td", { class: "mono" }, g.model, g.cancelled ? el("span", { class: "bad" }, " · cancelled") : null),
           el("td", {}, g.provider_name),
           el("td", {}, app),
