@@ -173,6 +173,9 @@ while IFS=$'\t' read -r n file lang heading line; do
     "README.md|sh|Keys" | "README.md|sh|Chat completions" | "README.md|sh|Catalog, generations, key and activity")
       continue # serve.sh runs every ```sh block of the Gateway section, in order
       ;;
+    "README.md|sh|Dashboard")
+      continue # serve.sh runs it too (a ```sh block of the Gateway section)
+      ;;
     *)
       fail "$where: no runner for this block; run it here (or in serve.sh) so that it cannot rot"
       ;;

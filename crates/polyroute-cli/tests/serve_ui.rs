@@ -105,7 +105,14 @@ async fn dashboard_data_behind_a_key() {
     }
     let (s, _) = get(&base, None, "/ui/../Cargo.toml").await;
     assert_eq!(s, 404);
-    let (s, _) = get(&base, None, "/ui/vendor/LICENSE-uPlot").await;
+    let r = client()
+        .get(format!("{base}/ui/vendor/LICENSE-uPlot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Leon Sorokin"));
+    let (s, _) = get(&base, None, "/ui/vendor/nothing.js").await;
     assert_eq!(s, 404);
 
     // Every data endpoint refuses no key and a wrong key.

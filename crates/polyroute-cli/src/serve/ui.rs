@@ -52,6 +52,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("ui/vendor/uPlot.iife.min.js"),
     ),
     (
+        "vendor/LICENSE-uPlot",
+        "text/plain; charset=utf-8",
+        include_str!("ui/vendor/LICENSE-uPlot"),
+    ),
+    (
         "vendor/uPlot.min.css",
         "text/css; charset=utf-8",
         include_str!("ui/vendor/uPlot.min.css"),
@@ -93,7 +98,7 @@ pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
-/// `GET /ui/{*file}`: the page's script, style and vendored chart library.
+/// `GET /ui/{*file}`: the page's script, style and vendored chart library (with its license).
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(p, _, _)| *p == file) {
         Some((_, ct, body)) => page(ct, body),
