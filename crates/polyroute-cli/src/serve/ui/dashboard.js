@@ -277,6 +277,15 @@
     );
   }
 
+  // Today's times as a clock time; older ones with their date.
+  function when(t) {
+    const d = new Date(t);
+    const today = new Date();
+    return d.toDateString() === today.toDateString()
+      ? d.toLocaleTimeString()
+      : d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString();
+  }
+
   async function loadGenerations() {
     const v = await api("/api/v1/ui/generations?limit=50");
     const all = session && session.scope === "all";
@@ -288,7 +297,7 @@
         el(
           "tr",
           { "data-id": g.id, "data-attempts": (g.provider_responses || []).length },
-          el("td", { class: "time", title: g.id }, new Date(g.created_ms).toLocaleString()),
+          el("td", { class: "time", title: g.id + " · " + new Date(g.created_ms).toISOString() }, when(g.created_ms)),
           el("td", { class: "mono" }, g.model, g.cancelled ? el("span", { class: "bad" }, " · cancelled") : null),
           el("td", {}, g.provider_name),
           el("td", {}, app),
