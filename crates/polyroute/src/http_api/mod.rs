@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+pub use bytes::Bytes;
 use futures::Stream;
 use serde_json::Value;
 
