@@ -223,7 +223,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
-        .route("/api/v1/chat/completions", post(cache::completions))
+        .route(
+            "/api/v1/chat/completions",
+            // Other methods: the engine's 405.
+            post(cache::completions).fallback(api::forward),
+        )
         .route("/api/v1/key", get(account::key))
         .route("/api/v1/credits", get(account::credits))
         .route("/api/v1/activity", get(account::activity))

@@ -124,6 +124,7 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
         "cost_details": r.cost_details,
         "is_byok": false,
         "is_free": r.free,
+        "session_id": r.session_id,
         "http_referer": r.app_referer,
         "app_title": r.app_title,
         "provider_responses": r.attempts,
