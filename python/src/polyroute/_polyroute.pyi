@@ -16,7 +16,7 @@ from .types import (
     Usage,
 )
 
-__all__ = ["AsyncChunkIterator", "ChunkIterator", "Router", "__version__", "all_codes", "validate_request"]
+__all__ = ["AsyncChunkIterator", "ByteStream", "ChunkIterator", "Router", "__version__", "all_codes", "validate_request"]
 __version__: str
 
 _CatalogSource: TypeAlias = str | bytes | os.PathLike[str] | Mapping[str, Any]
