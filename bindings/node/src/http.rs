@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use napi::bindgen_prelude::{AsyncGenerator, Buffer};
+use napi::bindgen_prelude::{AsyncGenerator, Uint8Array};
 use napi_derive::napi;
 use polyroute::http_api::{Body, Caller, Request, SseBody};
 use tokio::sync::Mutex;
@@ -69,14 +69,14 @@ impl HttpAnswer {
 
     /// The whole body; null for a stream (iterate the answer for its chunks).
     #[napi(getter)]
-    pub fn body(&self) -> Option<Buffer> {
-        self.full.clone().map(Buffer::from)
+    pub fn body(&self) -> Option<Uint8Array> {
+        self.full.clone().map(Uint8Array::from)
     }
 }
 
 #[napi]
 impl AsyncGenerator for HttpAnswer {
-    type Yield = Buffer;
+    type Yield = Uint8Array;
     type Next = ();
     type Return = ();
 
@@ -91,7 +91,7 @@ impl AsyncGenerator for HttpAnswer {
                 return Ok(None);
             };
             match s.next().await {
-                Some(b) => Ok(Some(Buffer::from(b.to_vec()))),
+                Some(b) => Ok(Some(Uint8Array::from(b.to_vec()))),
                 None => {
                     *g = None;
                     Ok(None)

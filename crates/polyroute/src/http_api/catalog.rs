@@ -190,7 +190,7 @@ fn list_models(api: &HttpApi, q: &HashMap<String, String>) -> Result<Value, Resp
         }
     }
     Ok(
-        json!({"data": rows.iter().map(|r| &r.json).collect::<Vec<_>>(),
+        json!({"object": "list", "data": rows.iter().map(|r| &r.json).collect::<Vec<_>>(),
               "total_count": total, "links": {"next": next}}),
     )
 }
