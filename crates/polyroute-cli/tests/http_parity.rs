@@ -18,8 +18,10 @@ async fn the_gateway_answers_the_http_parity_table() {
     let mock = MockServer::start().await.unwrap();
     let t = http_table::table(&mock.url());
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.router = RouterConfig::from_value(&t["router"]).unwrap();
+    let mut cfg = Config {
+        router: RouterConfig::from_value(&t["router"]).unwrap(),
+        ..Config::default()
+    };
     cfg.router.catalog = Some(t["catalog"].clone());
     let key = serve::keys::create(dir.path(), "parity", None).unwrap().1;
     let gw = Arc::new(Gateway::new(&cfg, dir.path()).unwrap());

@@ -174,6 +174,7 @@ pub(crate) fn find(method: &str, target: &str) -> Result<Matched, Response> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
