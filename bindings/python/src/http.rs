@@ -39,6 +39,7 @@ pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<
             ByteStream {
                 rt,
                 stream: Arc::new(Mutex::new(Some(s))),
+                closed: tokio::sync::watch::channel(false).0,
             },
         )?
         .into_any(),
@@ -78,11 +79,20 @@ pub(crate) fn ahandle<'py>(
 pub struct ByteStream {
     rt: Arc<Runtime>,
     stream: Arc<Mutex<Option<SseBody>>>,
+    /// Set by `close`: a pending `next` stops waiting and drops the stream.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
-async fn next(stream: Arc<Mutex<Option<SseBody>>>) -> Option<Bytes> {
+async fn next(
+    stream: Arc<Mutex<Option<SseBody>>>,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+) -> Option<Bytes> {
     let mut g = stream.lock().await;
-    let item = g.as_mut()?.next().await;
+    let s = g.as_mut()?;
+    let item = tokio::select! {
+        item = s.next() => item,
+        _ = closed.wait_for(|c| *c) => None,
+    };
     if item.is_none() {
         *g = None;
     }
@@ -96,8 +106,8 @@ impl ByteStream {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        let s = self.stream.clone();
-        let item = detached(py, || self.rt.block_on(next(s)));
+        let (s, c) = (self.stream.clone(), self.closed.subscribe());
+        let item = detached(py, || self.rt.block_on(next(s, c)));
         item.map(|b| PyBytes::new(py, &b))
     }
 
@@ -106,15 +116,18 @@ impl ByteStream {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, next(self.stream.clone()), |py, item| match item {
+        let next = next(self.stream.clone(), self.closed.subscribe());
+        awaitable(py, next, |py, item| match item {
             None => Err(PyStopAsyncIteration::new_err(())),
             Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
         })
     }
 
-    /// Stop the stream and cancel the upstream request.
-    fn close(&self, py: Python<'_>) {
-        let s = self.stream.clone();
-        detached(py, || self.rt.block_on(async { s.lock().await.take() }));
+    /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).
+    fn close(&self) {
+        self.closed.send_replace(true);
+        if let Ok(mut g) = self.stream.try_lock() {
+            g.take();
+        }
     }
 }
