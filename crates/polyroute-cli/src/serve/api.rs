@@ -2,7 +2,7 @@
 //! under `/api/v1/` is answered by [`HttpApi::handle`](polyroute::HttpApi::handle); the gateway authenticates
 //! first (a route's [`Access`]: public routes show more to a known key, caller routes need an inference key) and
 //! passes the key's scope (its user, its budget scope with the credit limit) and its admission rules
-//! ([`key_policy::admit`](super::key_policy::admit)) as the [`Caller`].
+//! ([`key_policy::admit`]) as the [`Caller`].
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -20,7 +20,7 @@
 //!
 //! Who is asking is a [`Caller`]: the in-process transports use [`Caller::in_process`]; the gateway authenticates
 //! a key first and passes its scope (user, budget key, limit) and an [`Admit`] hook for the key's policies. To add
-//! a route, add a line to [`routes`](routes::ROUTES).
+//! a route, add a line to `ROUTES` in `routes.rs`.
 
 mod account;
 mod catalog;
