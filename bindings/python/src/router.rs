@@ -15,13 +15,15 @@ use tokio::task::AbortHandle;
 
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
-use crate::{detached, fork_generation, runtime};
+use crate::{detached, fork_generation, http, runtime};
 
 /// An LLM router: a catalog, provider settings and the engine that executes plans.
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct Router {
     config: EngineConfig,
     engine: Mutex<(u64, polyroute::Router)>,
+    /// The HTTP surface over `engine`, built on first use (per process, as the engine).
+    api: Mutex<Option<(u64, polyroute::HttpApi)>>,
 }
 
 fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
@@ -55,6 +57,22 @@ impl Router {
             std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
         }
         Ok(slot.1.clone())
+    }
+
+    /// This process's HTTP surface ([`polyroute::HttpApi`]).
+    fn api(&self, py: Python<'_>) -> PyResult<polyroute::HttpApi> {
+        let engine = self.engine(py)?;
+        let generation = fork_generation();
+        let mut slot = self.api.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((g, api)) = &*slot {
+            if *g == generation {
+                return Ok(api.clone());
+            }
+        }
+        let api = polyroute::HttpApi::new(engine);
+        // As for the engine: a parent's HTTP pool is leaked in a forked child, never dropped.
+        std::mem::forget(slot.replace((generation, api.clone())));
+        Ok(api)
     }
 
     fn open_stream(
@@ -106,6 +124,7 @@ impl Router {
         Ok(Self {
             config,
             engine: Mutex::new((fork_generation(), engine)),
+            api: Mutex::new(None),
         })
     }
 
@@ -283,6 +302,35 @@ impl Router {
         }
     }
 
+    /// One request through the engine's OpenRouter HTTP surface (what the httpx transports send):
+    /// `(status, headers, body)`, the body `bytes` or a `ByteStream` of SSE chunks.
+    #[pyo3(signature = (method, target, headers=Vec::new(), body=None))]
+    fn http(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+    ) -> PyResult<http::Answer> {
+        let api = self.api(py)?;
+        http::handle(py, &api, http::request(method, target, headers, body))
+    }
+
+    /// `await router.ahttp(...)`: [`Router.http`] on the running asyncio loop.
+    #[pyo3(signature = (method, target, headers=Vec::new(), body=None))]
+    fn ahttp<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api(py)?;
+        http::ahandle(py, api, http::request(method, target, headers, body))
+    }
+
     /// The ledger record of a generation (`gen-…` id), or None.
     fn generation<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine(py)?;
@@ -414,7 +462,7 @@ fn settle(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResul
 static SETTLE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
 
 /// Run `fut` on the Tokio runtime and return an asyncio future of the running loop that `finish` settles.
-fn awaitable<'py, T, F>(
+pub(crate) fn awaitable<'py, T, F>(
     py: Python<'py>,
     fut: F,
     finish: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,

@@ -377,7 +377,12 @@ pub async fn health(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respo
             |e| e.provider.clone(),
         );
         let provider_name = ep.map_or_else(|| provider.clone(), |e| e.provider_name.clone());
-        let uptime = gw.health.success_rate(k).map(|r| round2(r * 100.0));
+        let uptime = gw
+            .router
+            .stores()
+            .health
+            .success_rate(k)
+            .map(|r| round2(r * 100.0));
         let w = f64::from(h.samples);
         let p = provs.entry(provider.clone()).or_default();
         p.name.clone_from(&provider_name);
@@ -446,7 +451,7 @@ pub async fn generations(
     let rows: Vec<Value> = recs
         .iter()
         .map(|r| {
-            let mut v = super::account::generation_json(r);
+            let mut v = polyroute::http_api::generation_json(r);
             v["key"] = json!(r.user);
             v["key_label"] = json!(r.user.as_ref().and_then(|u| labels.get(u)));
             v["created_ms"] = json!(r.created_ms);

@@ -682,6 +682,7 @@ mod tests {
             ttft_ms: None,
             dropped_params: Vec::new(),
             cancelled: false,
+            session_id: None,
         }
     }
 
