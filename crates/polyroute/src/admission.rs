@@ -28,6 +28,8 @@ pub(crate) struct Admission {
     pub sticky_key: Option<u64>,
     pub reservation: Option<Reservation>,
     pub free: bool,
+    /// Time spent waiting (providers, the caller, backoff): the request's overhead is the rest.
+    pub waited: crate::metrics::Waited,
 }
 
 /// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
@@ -141,13 +143,26 @@ impl Router {
         };
         let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
         if free {
-            self.check_free(ctx.user.as_deref()).await?;
+            self.check_free(ctx.user.as_deref())
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::RateLimited { .. }) {
+                        inner.metrics.limit_refused("free_tier");
+                    }
+                })?;
         }
         let created_ms = now_ms();
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
             format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED))
         });
-        let reservation = self.reserve(&plan, req, ctx, &gen_id).await?;
+        let reservation = self
+            .reserve(&plan, req, ctx, &gen_id)
+            .await
+            .inspect_err(|e| {
+                if matches!(e, Error::PaymentRequired { .. }) {
+                    inner.metrics.limit_refused("budget");
+                }
+            })?;
         Ok(Admission {
             plan,
             gen_id,
@@ -155,6 +170,7 @@ impl Router {
             sticky_key,
             reservation: Some(reservation),
             free,
+            waited: crate::metrics::Waited::default(),
         })
     }
 

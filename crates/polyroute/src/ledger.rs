@@ -56,6 +56,10 @@ pub struct GenerationRecord {
     /// billed for what the provider produced up to then.
     #[serde(default)]
     pub cancelled: bool,
+    /// Milliseconds polyroute itself spent on the request: the total minus the time waiting on providers, on
+    /// the caller taking stream chunks, and in retry backoff (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_ms: Option<f64>,
 }
 
 impl GenerationRecord {

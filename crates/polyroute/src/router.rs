@@ -58,6 +58,10 @@ pub(crate) struct Inner {
     pub stores: Stores,
     pub seq: AtomicU64,
     pub seed_base: u64,
+    /// Always on; shared by every clone.
+    pub metrics: crate::metrics::Metrics,
+    /// The hook thread's queue, when hooks are set.
+    pub hooks: Option<crate::hooks::HookQueue>,
 }
 
 /// The routing engine. Cheap to clone; share one across tasks.
@@ -186,6 +190,14 @@ impl Router {
             inner: self.inner.clone(),
             http: http_client(self.inner.connect_timeout)?,
         })
+    }
+
+    /// The router's metrics (requests, attempts, tokens, cost, latency …; shared by every clone): render them
+    /// with [`Metrics::render`](crate::Metrics::render) (Prometheus text) or
+    /// [`Metrics::snapshot`](crate::Metrics::snapshot) (JSON).
+    #[must_use]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The catalog in use.

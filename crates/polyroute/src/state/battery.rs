@@ -91,6 +91,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
         ttft_ms: Some(0.5),
         dropped_params: Vec::new(),
         cancelled: false,
+        overhead_ms: None,
     }
 }
 

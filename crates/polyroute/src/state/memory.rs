@@ -651,6 +651,7 @@ mod tests {
             ttft_ms: None,
             dropped_params: Vec::new(),
             cancelled: false,
+            overhead_ms: None,
         }
     }
 
