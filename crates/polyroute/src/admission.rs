@@ -155,14 +155,7 @@ impl Router {
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
             format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED))
         });
-        let reservation = self
-            .reserve(&plan, req, ctx, &gen_id)
-            .await
-            .inspect_err(|e| {
-                if matches!(e, Error::PaymentRequired { .. }) {
-                    inner.metrics.limit_refused("budget");
-                }
-            })?;
+        let reservation = self.reserve(&plan, req, ctx, &gen_id).await?;
         Ok(Admission {
             plan,
             gen_id,
@@ -251,6 +244,11 @@ impl Router {
         match Reservation::place(self.inner.stores.budget.clone(), hold).await? {
             Ok(r) => Ok(r),
             Err(r) => {
+                self.inner.metrics.limit_refused(match r.scope {
+                    Scope::Router => "router_budget",
+                    Scope::User(_) => "user_budget",
+                    Scope::Key(_) => "key_credit",
+                });
                 let have = (r.spent + r.held).round_dp(6).normalize();
                 let est = r.amount.round_dp(6);
                 let l = r.limit;

@@ -60,6 +60,7 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let t0 = std::time::Instant::now();
     let key = match gw.authenticate(&headers).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
@@ -88,11 +89,12 @@ pub async fn completions(
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
         return stream(&gw, request, ctx, gen_id).await;
     }
-    let r = match gw.router.chat_with(request, &ctx).await {
+    let (r, timing) = gw.router.chat_timed(request, &ctx).await;
+    let r = match r {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(e) => ApiError::engine(&e, gw.free_limits).into_response(),
     };
-    with_gen_id(r, &gen_id)
+    super::observe::with_overhead(with_gen_id(r, &gen_id), t0, timing.waited)
 }
 
 fn data(v: &Value) -> Bytes {

@@ -2,6 +2,7 @@
 //!
 //! Routes: `POST /api/v1/chat/completions`, `GET /api/v1/models`, `GET /api/v1/models/{author}/{slug}/endpoints`,
 //! `GET /api/v1/providers`, `GET /api/v1/generation?id=`, `GET /api/v1/key`, `GET /api/v1/activity`, `GET /health`.
+//! `GET /metrics` and the `x-polyroute-overhead-ms` header: [`observe`].
 
 pub mod account;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod keys_api;
 pub mod model_api;
 pub mod money;
+pub mod observe;
 pub mod spin;
 pub mod state;
 
@@ -64,6 +66,8 @@ pub struct Gateway {
     pub limits: conn::ConnLimits,
     /// Open client connections (shared by every worker).
     pub open: conn::Open,
+    /// Serve `/metrics` without a key (`[server] metrics_public`).
+    pub metrics_public: bool,
     models: Arc<catalog_api::ModelRows>,
     seq: Arc<AtomicU64>,
     seed: u64,
@@ -163,6 +167,7 @@ impl Gateway {
                     .max(1),
             },
             open: conn::Open::default(),
+            metrics_public: cfg.server.metrics_public.unwrap_or(false),
             models: Arc::new(models),
             seq: Arc::new(AtomicU64::new(0)),
             seed: rand::rngs::OsRng.next_u64(),
@@ -185,6 +190,7 @@ impl Gateway {
             cache: self.cache.clone(),
             limits: self.limits,
             open: self.open.clone(),
+            metrics_public: self.metrics_public,
             models: self.models.clone(),
             seq: self.seq.clone(),
             seed: self.seed,
@@ -268,6 +274,7 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
                 .delete(keys_api::delete),
         )
         .route("/health", get(health))
+        .route("/metrics", get(observe::metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -260,8 +260,8 @@ impl Metrics {
         *g.fallbacks.entry(p).or_default() += 1;
     }
 
-    /// A request was refused by a limit before any provider was called (`budget`, `free_tier`, or a gateway's
-    /// own, e.g. `key_rate`).
+    /// A request was refused by a limit before any provider was called: the engine's `router_budget`,
+    /// `user_budget`, `key_credit` and `free_tier`, or a server's own (the gateway's `key_rpm`, `key_tpm`).
     pub fn limit_refused(&self, limit: &str) {
         let mut g = self.reg();
         let l = g.limit.id(limit);

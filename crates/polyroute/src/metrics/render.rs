@@ -209,7 +209,7 @@ fn families(m: &Metrics) -> Vec<Family> {
 
     let mut f = Family::new(
         "polyroute_limit_refusals_total",
-        "Requests refused by a limit before any provider was called (budget, free_tier, key_rate, ...).",
+        "Requests refused by a limit before any provider was called (router_budget, user_budget, key_credit, free_tier, key_rpm, key_tpm).",
         Kind::Counter,
     );
     for (k, v) in &g.refusals {

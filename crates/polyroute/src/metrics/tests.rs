@@ -112,7 +112,7 @@ fn requests_errors_and_refusals_are_counted_by_label() {
             message: "no".into(),
         }),
     );
-    m.limit_refused("budget");
+    m.limit_refused("router_budget");
     let s = m.snapshot();
     let req = |model, status| {
         value(
@@ -134,7 +134,11 @@ fn requests_errors_and_refusals_are_counted_by_label() {
     assert_eq!(err("provider_error", "beta"), Some(1.0));
     assert_eq!(err("payment_required", "none"), Some(1.0));
     assert_eq!(
-        value(&s, "polyroute_limit_refusals_total", &[("limit", "budget")]),
+        value(
+            &s,
+            "polyroute_limit_refusals_total",
+            &[("limit", "router_budget")]
+        ),
         Some(1.0)
     );
 }
