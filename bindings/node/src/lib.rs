@@ -5,6 +5,7 @@
 
 mod convert;
 mod errors;
+mod hooks;
 mod options;
 mod router;
 

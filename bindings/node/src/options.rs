@@ -68,6 +68,9 @@ pub struct RouterOptions {
     pub ledger_path: Option<String>,
     /// Shared state on Valkey/Redis and PostgreSQL (the same stores the gateway's `[state]` opens).
     pub state: Option<StateOptions>,
+    /// Functions called for every attempt and every generation, off the request's path.
+    #[napi(ts_type = "RouterHooks")]
+    pub hooks: Option<Value>,
 }
 
 /// Spend limits (USD: a number or a decimal string, read exactly) and free-tier limits.

@@ -6,6 +6,7 @@
 
 mod convert;
 mod errors;
+mod hooks;
 mod router;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,19 +15,27 @@ use tokio::task::AbortHandle;
 
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
+use crate::hooks::PyHooks;
 use crate::{detached, fork_generation, runtime};
 
 /// An LLM router: a catalog, provider settings and the engine that executes plans.
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct Router {
     config: EngineConfig,
+    hooks: Option<Arc<dyn polyroute::Hooks>>,
     engine: Mutex<(u64, polyroute::Router)>,
 }
 
-fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
+fn build_engine(
+    c: &EngineConfig,
+    hooks: Option<&Arc<dyn polyroute::Hooks>>,
+) -> Result<polyroute::Router, Error> {
     let mut b = polyroute::Router::builder()
         .catalog(c.catalog.clone())
         .config(&c.config);
+    if let Some(h) = hooks {
+        b = b.hooks(h.clone());
+    }
     if !c.config.state.is_empty() {
         // The same stores the gateway opens for the same `state`, connected on this process's runtime.
         let rt = runtime().map_err(|e| Error::Internal {
@@ -50,7 +58,8 @@ impl Router {
         let generation = fork_generation();
         let mut slot = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.0 != generation {
-            let fresh = build_engine(&self.config).map_err(|e| core_err(py, &e))?;
+            let fresh =
+                build_engine(&self.config, self.hooks.as_ref()).map_err(|e| core_err(py, &e))?;
             // The parent's HTTP pool belongs to a runtime that does not exist here: leak it, never drop it.
             std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
         }
@@ -85,14 +94,19 @@ fn ctx(user: Option<String>, session_id: Option<String>, metadata: bool) -> Requ
 #[pymethods]
 impl Router {
     #[new]
-    #[pyo3(signature = (catalog=None, providers=None, *, overlay=None, **options))]
+    #[pyo3(signature = (catalog=None, providers=None, *, overlay=None, hooks=None, **options))]
     fn new(
         py: Python<'_>,
         catalog: Option<&Bound<'_, PyAny>>,
         providers: Option<&Bound<'_, PyAny>>,
         overlay: Option<&Bound<'_, PyAny>>,
+        hooks: Option<&Bound<'_, PyAny>>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let hooks: Option<Arc<dyn polyroute::Hooks>> = match PyHooks::from_py(hooks)? {
+            Some(h) => Some(Arc::new(h)),
+            None => None,
+        };
         let src = convert::catalog_source(catalog)?;
         let overlay = convert::overlay(overlay)?;
         let router_config = convert::router_config(providers, options)?;
@@ -102,9 +116,11 @@ impl Router {
             catalog,
             config: router_config,
         };
-        let engine = detached(py, || build_engine(&config)).map_err(|e| core_err(py, &e))?;
+        let engine =
+            detached(py, || build_engine(&config, hooks.as_ref())).map_err(|e| core_err(py, &e))?;
         Ok(Self {
             config,
+            hooks,
             engine: Mutex::new((fork_generation(), engine)),
         })
     }
@@ -281,6 +297,19 @@ impl Router {
                 true,
             )),
         }
+    }
+
+    /// The router's metrics as a dict: `{name: {"type", "help", "samples": [{"labels", "value"}]}}` (a
+    /// histogram sample has `count`, `sum` and `buckets` instead of `value`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snap = self.engine(py)?.metrics().snapshot();
+        convert::to_py(py, &snap)
+    }
+
+    /// The router's metrics in the Prometheus text exposition format (to serve from the application's own
+    /// `/metrics`).
+    fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.engine(py)?.metrics().render())
     }
 
     /// The ledger record of a generation (`gen-…` id), or None.

@@ -32,6 +32,7 @@ class Router:
         providers: Mapping[str, ProviderSettings] | None = None,
         *,
         overlay: Mapping[str, Any] | str | None = None,
+        hooks: Any | None = None,
         read_env: bool = ...,
         timeout: float = ...,
         connect_timeout: float = ...,
@@ -97,6 +98,10 @@ class Router:
         self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
     ) -> ChunkIterator: ...
     def generation(self, id: str) -> Generation | None: ...
+    def metrics(self) -> dict[str, Any]:
+        """The router's metrics: ``{name: {"type", "help", "samples": [{"labels", "value"}]}}``."""
+    def metrics_text(self) -> str:
+        """The router's metrics in the Prometheus text exposition format."""
 
 @final
 class ChunkIterator:
