@@ -30,6 +30,8 @@ pub(crate) struct Admission {
     pub free: bool,
     /// Time spent waiting (providers, the caller, backoff): the request's overhead is the rest.
     pub waited: crate::metrics::Waited,
+    /// The request's span, when traces are on (set by the lifecycle).
+    pub trace: Option<crate::otel::ReqSpan>,
 }
 
 /// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
@@ -164,6 +166,7 @@ impl Router {
             reservation: Some(reservation),
             free,
             waited: crate::metrics::Waited::default(),
+            trace: None,
         })
     }
 

@@ -105,6 +105,9 @@ impl Router {
             overhead_ms: Some(ad.waited.overhead_ms(t0.elapsed())),
         };
         self.inner.metrics.generation(&rec);
+        if let Some(t) = &ad.trace {
+            t.generation(&rec);
+        }
         let hook_copy = self.inner.hooks.as_ref().map(|q| (q, rec.clone()));
         let stores = &self.inner.stores;
         // The record first: a cost is counted only for a recorded generation. A failed insert releases the hold

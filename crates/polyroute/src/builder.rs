@@ -35,6 +35,7 @@ pub struct RouterBuilder {
     config_overlay: Option<Value>,
     needs_state: bool,
     hooks: Option<Arc<dyn crate::hooks::Hooks>>,
+    telemetry: Option<crate::otel::TelemetryConfig>,
 }
 
 /// A catalog or overlay given as a file path, JSON text, or the object itself.
@@ -154,6 +155,14 @@ impl RouterBuilder {
             self.config_overlay.clone_from(&c.overlay);
         }
         self.needs_state = !c.state.is_empty();
+        self.telemetry = Some(c.telemetry.clone());
+        self
+    }
+
+    /// Export OpenTelemetry traces as configured ([`crate::otel`]; default: none).
+    #[must_use]
+    pub fn telemetry(mut self, t: crate::otel::TelemetryConfig) -> Self {
+        self.telemetry = Some(t);
         self
     }
 
@@ -301,6 +310,10 @@ impl RouterBuilder {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7);
+        let telemetry = match &self.telemetry {
+            Some(t) => crate::otel::Telemetry::start(t)?,
+            None => None,
+        };
         let hooks = match self.hooks {
             Some(h) => Some(
                 crate::hooks::HookQueue::start(h).map_err(|e| Error::Internal {
@@ -322,6 +335,7 @@ impl RouterBuilder {
                 seed_base,
                 metrics: crate::metrics::Metrics::default(),
                 hooks,
+                telemetry,
             }),
         })
     }

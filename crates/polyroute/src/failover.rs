@@ -69,6 +69,13 @@ impl Router {
                 self.inner.metrics.hook_dropped();
             }
         }
+        if let Some(t) = &ad.trace {
+            let took = Duration::from_secs_f64(outcome.latency_ms.unwrap_or(0.0).max(0.0) / 1000.0);
+            let started = std::time::SystemTime::now()
+                .checked_sub(took)
+                .unwrap_or_else(std::time::SystemTime::now);
+            t.attempt(a, n, outcome, started);
+        }
         let ok = outcome.class == OutcomeClass::Success;
         let outage = matches!(
             outcome.class,

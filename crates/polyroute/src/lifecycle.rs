@@ -26,6 +26,7 @@ use crate::chat_stream::{ChatStream, ChunkTx, SseStream};
 use crate::config::RequestContext;
 use crate::failover::Ended;
 use crate::metrics::{requested_model, Metrics};
+use crate::otel::ReqSpan;
 use crate::router::Router;
 use crate::wire;
 
@@ -121,9 +122,15 @@ impl Router {
         let task = tokio::spawn(async move {
             let _in_flight = Metrics::start(&me.inner);
             let model = requested_model(&request);
+            let span = me.trace_request(&request, &model, &ctx);
             let mut waited = Duration::ZERO;
-            let r = me.run_unary(request, &ctx, gone, &mut waited).await;
+            let r = me
+                .run_unary(request, &ctx, gone, &mut waited, span.clone())
+                .await;
             me.inner.metrics.request_end(&model, &r);
+            if let Some(s) = span {
+                s.end(r.as_ref());
+            }
             (r, waited)
         });
         let (r, waited) = task
@@ -140,10 +147,12 @@ impl Router {
         ctx: &RequestContext,
         gone: Arc<AtomicBool>,
         waited: &mut Duration,
+        span: Option<ReqSpan>,
     ) -> Result<Value> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
         let mut ad = Tracked(self.admit(&request, &req, ctx).await?, waited);
+        ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Unary {
             req: &req,
@@ -228,19 +237,36 @@ impl Router {
         tokio::spawn(async move {
             let _in_flight = Metrics::start(&me.inner);
             let model = requested_model(&request);
+            let span = me.trace_request(&request, &model, &ctx);
             guarded(&tx, async {
-                let r = me.run_stream(request, &ctx, &tx).await;
+                let r = me.run_stream(request, &ctx, &tx, span.clone()).await;
                 me.inner.metrics.request_end(&model, &r);
+                if let Some(s) = &span {
+                    s.end(r.as_ref().map(|()| &Value::Null));
+                }
                 r
             })
             .await;
         })
     }
 
-    async fn run_stream(&self, request: Value, ctx: &RequestContext, tx: &ChunkTx) -> Result<()> {
+    /// The request's span, when traces are on.
+    fn trace_request(&self, request: &Value, model: &str, ctx: &RequestContext) -> Option<ReqSpan> {
+        let t = self.inner.telemetry.as_ref()?;
+        Some(t.request(request, model, ctx.traceparent.as_deref()))
+    }
+
+    async fn run_stream(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+        tx: &ChunkTx,
+        span: Option<ReqSpan>,
+    ) -> Result<()> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
         let mut ad = self.admit(&request, &req, ctx).await?;
+        ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Streamed { req: &req, tx };
         match self.failover(&mut ad, &mut driver, deadline).await? {

@@ -62,6 +62,8 @@ pub(crate) struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// The hook thread's queue, when hooks are set.
     pub hooks: Option<crate::hooks::HookQueue>,
+    /// The tracer, when traces are on.
+    pub telemetry: Option<crate::otel::Telemetry>,
 }
 
 /// The routing engine. Cheap to clone; share one across tasks.
@@ -198,6 +200,14 @@ impl Router {
     #[must_use]
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Export the finished spans now (when traces are on; they are otherwise exported in batches, and when the
+    /// router is dropped).
+    pub fn flush_telemetry(&self) {
+        if let Some(t) = &self.inner.telemetry {
+            t.flush();
+        }
     }
 
     /// The catalog in use.

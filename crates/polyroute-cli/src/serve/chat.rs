@@ -44,6 +44,7 @@ fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
         // The key's credit limit is a budget scope: admission holds each request's worst case against it.
         key_id: Some(super::key_policy::budget_id(key, super::now_ms())),
         key_limit: key.limit,
+        traceparent: header(h, "traceparent"),
     }
 }
 
