@@ -2,8 +2,9 @@
 # Gateway metrics end to end: `polyroute serve` backed by the loopback `polyroute-mock` answers a known sequence of
 # requests (served, streamed, a fallback, provider errors, an unknown model, a key over its credit limit); then
 # `GET /metrics` is parsed by an independent parser (`prometheus_client` from PyPI) and its counts must match the
-# sequence; the overhead header and the `/generation` figure are checked too. 127.0.0.1 only; fake keys; both
-# processes are stopped by PID.
+# sequence; the overhead header and the `/generation` figure are checked too. With `[telemetry]` pointed at an
+# OTLP/HTTP receiver in the test, a request's `traceparent` header is the parent of its exported span (decoded with
+# `opentelemetry-proto` from PyPI). 127.0.0.1 only; fake keys; both processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -32,9 +33,16 @@ first_line() { # file: wait for the first line
 MOCK_PID=$!
 MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
 
+OTLP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+export OTLP_PORT
+
 # openai answers; anthropic always fails with a 503 (so anthropic models fall back or fail).
 cat >"$TMP/polyroute.toml" <<EOF
 env_keys = false
+
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:$OTLP_PORT"
+service_name = "gateway-test"
 
 [providers.openai]
 api_key = "sk-test-fake"
@@ -60,25 +68,48 @@ ADMIN_KEY=$(key --label scraper --management)
 export KEY ZERO_KEY ADMIN_KEY
 
 VENV="$CARGO_TARGET_DIR/metrics-venv"
-if ! "$VENV/bin/python" -c "import prometheus_client" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import prometheus_client, opentelemetry.proto" 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check prometheus_client
+  "$VENV/bin/pip" install -q --disable-pip-version-check prometheus_client opentelemetry-proto
 fi
 
 cat >"$TMP/metrics_test.py" <<'PYEOF'
 import json
 import os
+import threading
+import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
 URL = os.environ["URL"]
 
+# The OTLP/HTTP receiver the gateway exports its spans to.
+otlp = []
 
-def call(path, key, body=None):
+
+class Otlp(BaseHTTPRequestHandler):
+    def do_POST(self):
+        otlp.append((self.path, self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+receiver = HTTPServer(("127.0.0.1", int(os.environ["OTLP_PORT"])), Otlp)
+threading.Thread(target=receiver.serve_forever, daemon=True).start()
+
+
+def call(path, key, body=None, headers=None):
     req = urllib.request.Request(URL + path, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+                                 headers={"authorization": f"Bearer {key}", "content-type": "application/json",
+                                          **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read().decode()
@@ -86,9 +117,9 @@ def call(path, key, body=None):
         return e.code, dict(e.headers), e.read().decode()
 
 
-def chat(model, key=None, **extra):
+def chat(model, key=None, headers=None, **extra):
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
-    return call("/api/v1/chat/completions", key or os.environ["KEY"], body)
+    return call("/api/v1/chat/completions", key or os.environ["KEY"], body, headers)
 
 
 # The known sequence.
@@ -101,8 +132,11 @@ for _ in range(2):
     served.append(json.loads(body)["id"])
 st, h, body = chat("openai/gpt-4o-mini", stream=True)
 assert st == 200 and "data: [DONE]" in body, body
-st, h, body = chat("anthropic/claude-haiku-4.5", models=["anthropic/claude-haiku-4.5", "openai/gpt-4o-mini"])
+TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+st, h, body = chat("anthropic/claude-haiku-4.5", models=["anthropic/claude-haiku-4.5", "openai/gpt-4o-mini"],
+                   headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
 assert st == 200 and json.loads(body)["model"] == "openai/gpt-4o-mini", body
+traced_id = json.loads(body)["id"]
 st, h, body = chat("anthropic/claude-haiku-4.5")
 assert st >= 500, (st, body)
 assert "x-polyroute-overhead-ms" in h
@@ -171,7 +205,32 @@ assert abs(total("polyroute_cost_usd_total") - usage) < 1e-9, (total("polyroute_
 assert total("polyroute_tokens_total", type="prompt") > 0 and total("polyroute_tokens_total", type="completion") > 0
 assert total("polyroute_limit_refusals_total", limit="key_credit") == 1
 assert total("polyroute_in_flight_requests") == 0
-print("metrics.sh: sequence of 7 requests counted; /metrics auth; overhead header and record: ok")
+
+# The traced request: its span (exported in the next batch, within seconds) has the caller's span as parent, and
+# its two attempts (anthropic failed, openai served) are its children.
+spans = []
+for _ in range(150):
+    spans = []
+    for path, b in list(otlp):
+        assert path == "/v1/traces", path
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(b)
+        spans += [s for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    if any(s.parent_span_id.hex() == PARENT for s in spans):
+        break
+    time.sleep(0.1)
+mine = [s for s in spans if s.parent_span_id.hex() == PARENT]
+assert len(mine) == 1, spans
+root = mine[0]
+assert root.trace_id.hex() == TRACE and root.name == "chat anthropic/claude-haiku-4.5", root
+a = {kv.key: kv.value for kv in root.attributes}
+assert a["gen_ai.response.id"].string_value == traced_id
+assert a["gen_ai.provider.name"].string_value == "openai"
+assert a["polyroute.fallback_index"].int_value == 1
+kids = sorted((s for s in spans if s.parent_span_id == root.span_id), key=lambda s: s.start_time_unix_nano)
+outcomes = [{kv.key: kv.value.string_value for kv in s.attributes}["polyroute.attempt.outcome"] for s in kids]
+assert outcomes == ["overloaded", "success"], outcomes
+print("metrics.sh: sequence of 7 requests counted; /metrics auth; overhead header and record; traceparent: ok")
 PYEOF
 "$VENV/bin/python" "$TMP/metrics_test.py"
 

@@ -82,11 +82,17 @@ impl Router {
     }
 }
 
-fn ctx(user: Option<String>, session_id: Option<String>, metadata: bool) -> RequestContext {
+fn ctx(
+    user: Option<String>,
+    session_id: Option<String>,
+    metadata: bool,
+    traceparent: Option<String>,
+) -> RequestContext {
     RequestContext {
         user,
         session_id,
         metadata,
+        traceparent,
         ..RequestContext::default()
     }
 }
@@ -201,7 +207,7 @@ impl Router {
     }
 
     /// A chat completion, served by the first provider of the plan that succeeds.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn chat<'py>(
         &self,
         py: Python<'py>,
@@ -209,18 +215,19 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
         let engine = self.engine(py)?;
         let rt = runtime()?;
-        let c = ctx(user, session_id, metadata);
+        let c = ctx(user, session_id, metadata, traceparent);
         let out = detached(py, || rt.block_on(engine.chat_with(body, &c)));
         out.map_err(|e| core_err(py, &e))
             .and_then(|v| convert::to_py(py, &v))
     }
 
     /// `await router.achat(request)`: [`Router.chat`] on the running asyncio loop.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn achat<'py>(
         &self,
         py: Python<'py>,
@@ -228,10 +235,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
         let engine = self.engine(py)?;
-        let c = ctx(user, session_id, metadata);
+        let c = ctx(user, session_id, metadata, traceparent);
         awaitable(
             py,
             async move { engine.chat_with(body, &c).await },
@@ -243,7 +251,7 @@ impl Router {
     }
 
     /// The chunks of a streamed completion, as dicts; errors before the first chunk raise.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn stream(
         &self,
         py: Python<'_>,
@@ -251,14 +259,16 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<ChunkIterator> {
         let body = convert::body(request)?;
-        let (rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (rt, stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         Ok(ChunkIterator::new(rt, stream, None, false))
     }
 
     /// `async for chunk in router.astream(request)`.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn astream(
         &self,
         py: Python<'_>,
@@ -266,9 +276,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<AsyncChunkIterator> {
         let body = convert::body(request)?;
-        let (_rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (_rt, stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         Ok(AsyncChunkIterator {
             stream: Arc::new(tokio::sync::Mutex::new(stream)),
         })
@@ -276,7 +288,7 @@ impl Router {
 
     /// A streamed completion as server-sent-event bytes. Waits for the first chunk, so an error before any
     /// content raises (and can become an HTTP error status); later errors are written as an error event.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn stream_sse(
         &self,
         py: Python<'_>,
@@ -284,9 +296,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<ChunkIterator> {
         let body = convert::body(request)?;
-        let (rt, mut stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (rt, mut stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         let first = detached(py, || rt.block_on(stream.next()));
         match first {
             Some(Err(e)) => Err(core_err(py, &e)),
@@ -304,6 +318,13 @@ impl Router {
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let snap = self.engine(py)?.metrics().snapshot();
         convert::to_py(py, &snap)
+    }
+
+    /// Export the finished trace spans now (when `telemetry` is configured; otherwise they go in batches).
+    fn flush_telemetry(&self, py: Python<'_>) -> PyResult<()> {
+        let engine = self.engine(py)?;
+        detached(py, || engine.flush_telemetry());
+        Ok(())
     }
 
     /// The router's metrics in the Prometheus text exposition format (to serve from the application's own

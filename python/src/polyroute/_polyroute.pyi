@@ -47,6 +47,7 @@ class Router:
         limits: Mapping[str, Any] | None = ...,
         ledger_path: str | os.PathLike[str] | None = ...,
         state: Mapping[str, str] | None = ...,
+        telemetry: Mapping[str, Any] | None = ...,
     ) -> Router: ...
     @property
     def credentials(self) -> list[str]:
@@ -83,23 +84,55 @@ class Router:
         search: str | None = ...,
     ) -> list[Model]: ...
     def chat(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChatCompletion: ...
     def achat(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> Awaitable[ChatCompletion]: ...
     def stream(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChunkIterator: ...
     def astream(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> AsyncChunkIterator: ...
     def stream_sse(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChunkIterator: ...
     def generation(self, id: str) -> Generation | None: ...
     def metrics(self) -> dict[str, Any]:
         """The router's metrics: ``{name: {"type", "help", "samples": [{"labels", "value"}]}}``."""
+    def flush_telemetry(self) -> None:
+        """Export the finished trace spans now (with ``telemetry`` configured)."""
     def metrics_text(self) -> str:
         """The router's metrics in the Prometheus text exposition format."""
 

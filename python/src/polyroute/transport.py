@@ -81,10 +81,15 @@ def _body(mod: ModuleType, content: bytes) -> dict[str, Any] | httpx.Response:
 
 
 def _options(request: httpx.Request) -> dict[str, Any]:
-    """The session and metadata headers the gateway reads (``x-session-id``, ``X-OpenRouter-Metadata: enabled``)."""
+    """The headers the gateway reads: ``x-session-id``, ``X-OpenRouter-Metadata: enabled`` and W3C ``traceparent``
+    (the parent of polyroute's spans; OpenTelemetry's httpx instrumentation sets it from the caller's span)."""
     h = request.headers
     meta = h.get("x-openrouter-metadata") or h.get("x-openrouter-experimental-metadata") or ""
-    return {"session_id": h.get("x-session-id") or None, "metadata": meta.strip().lower() == "enabled"}
+    return {
+        "session_id": h.get("x-session-id") or None,
+        "metadata": meta.strip().lower() == "enabled",
+        "traceparent": h.get("traceparent") or None,
+    }
 
 
 def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Response:
