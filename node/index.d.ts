@@ -433,6 +433,8 @@ export declare class Router {
    * `/metrics`).
    */
   metricsText(): string
+  /** Export the finished trace spans now (with `telemetry` configured; otherwise they go in batches). */
+  flushTelemetry(): Promise<void>
   /**
    * The plan as JSON text, from the request as JSON text: the form `plan` uses (one parse on each side is
    * cheaper than converting the objects property by property).
@@ -584,6 +586,11 @@ export interface RequestOptions {
   title?: string
   /** Add `openrouter_metadata` (strategy and every attempt) to the response. */
   metadata?: boolean
+  /**
+   * The caller's W3C `traceparent` (e.g. from `propagation.inject` of `@opentelemetry/api`): the parent of the
+   * request's span when `telemetry` is configured.
+   */
+  traceparent?: string
 }
 
 /** Options of `new Router(options)`. Every field is optional. */
@@ -615,6 +622,8 @@ export interface RouterOptions {
   state?: StateOptions
   /** Functions called for every attempt and every generation, off the request's path. */
   hooks?: RouterHooks
+  /** OpenTelemetry traces (off unless `otlpEndpoint` is set). */
+  telemetry?: TelemetryOptions
 }
 
 /** Shared state servers. */
@@ -625,6 +634,18 @@ export interface StateOptions {
   postgres?: string
   /** Prefix of every Redis key (default `polyroute`). */
   redisPrefix?: string
+}
+
+/** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf). */
+export interface TelemetryOptions {
+  /** OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). */
+  otlpEndpoint?: string
+  /** Headers sent with every export (a collector's credentials). */
+  otlpHeaders?: Record<string, string>
+  /** `service.name` of the exported resource (default `polyroute`). */
+  serviceName?: string
+  /** Record prompt and completion content on request spans (default false). */
+  captureContent?: boolean
 }
 
 /** Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt. */

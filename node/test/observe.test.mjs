@@ -97,3 +97,43 @@ test('a throwing or rejecting hook never fails a request and is reported as a wa
 test('hooks must be functions', () => {
   assert.throws(() => new Router({ readEnv: false, hooks: { onAttempt: 3 } }), TypeError)
 })
+
+test('traces: a request span under the caller\'s traceparent is exported over OTLP/HTTP', async () => {
+  const { createServer } = await import('node:http')
+  const bodies = []
+  const server = createServer((req, res) => {
+    const parts = []
+    req.on('data', (c) => parts.push(c))
+    req.on('end', () => {
+      bodies.push({ path: req.url, body: Buffer.concat(parts) })
+      res.writeHead(200, { 'content-length': 0 })
+      res.end()
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  try {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const parent = '00f067aa0ba902b7'
+    const router = new Router({
+      ...fixture(mock.url),
+      telemetry: { otlpEndpoint: `http://127.0.0.1:${server.address().port}`, serviceName: 'node-test' },
+    })
+    const c = await router.chat(
+      { model: 'test/chat', messages: hi(), provider: { order: ['alpha'] } },
+      { traceparent: `00-${trace}-${parent}-01` },
+    )
+    await router.flushTelemetry()
+    assert.ok(bodies.length >= 1)
+    assert.ok(bodies.every((b) => b.path === '/v1/traces'))
+    // The protobuf carries the caller's trace id (in every span) and its span id (as the request span's parent),
+    // the generation id and the GenAI attribute names.
+    const all = Buffer.concat(bodies.map((b) => b.body))
+    assert.ok(all.indexOf(Buffer.from(trace, 'hex')) >= 0)
+    assert.ok(all.indexOf(Buffer.from(parent, 'hex')) >= 0)
+    for (const s of [c.id, 'gen_ai.request.model', 'gen_ai.usage.output_tokens', 'node-test', 'chat test/chat']) {
+      assert.ok(all.includes(s), s)
+    }
+  } finally {
+    server.close()
+  }
+})

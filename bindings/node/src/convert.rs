@@ -26,6 +26,9 @@ pub struct RequestOptions {
     pub title: Option<String>,
     /// Add `openrouter_metadata` (strategy and every attempt) to the response.
     pub metadata: Option<bool>,
+    /// The caller's W3C `traceparent` (e.g. from `propagation.inject` of `@opentelemetry/api`): the parent of the
+    /// request's span when `telemetry` is configured.
+    pub traceparent: Option<String>,
 }
 
 /// Filters of `router.models(filters)`; every given filter must pass.
@@ -82,6 +85,7 @@ pub fn request_context(o: Option<RequestOptions>) -> RequestContext {
         user: o.user,
         session_id: o.session_id,
         metadata: o.metadata.unwrap_or(false),
+        traceparent: o.traceparent,
         ..RequestContext::default()
     }
 }

@@ -47,6 +47,13 @@ impl Router {
         self.inner.metrics().render()
     }
 
+    /// Export the finished trace spans now (with `telemetry` configured; otherwise they go in batches).
+    #[napi]
+    pub async fn flush_telemetry(&self) {
+        let r = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || r.flush_telemetry()).await;
+    }
+
     /// The plan as JSON text, from the request as JSON text: the form `plan` uses (one parse on each side is
     /// cheaper than converting the objects property by property).
     #[napi(ts_args_type = "request: string, context?: PlanContextOptions")]
