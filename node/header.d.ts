@@ -298,7 +298,51 @@ export interface Generation {
   attempts: AttemptRecord[]
   latency_ms: number
   ttft_ms: number | null
+  /** Milliseconds polyroute itself spent: the total minus waiting on providers, the caller and backoff. */
+  overhead_ms?: number
   [key: string]: unknown
+}
+
+/** One attempt as it ended (`hooks.onAttempt`). */
+export interface AttemptEvent {
+  generation_id: string
+  /** 0-based position among the request's attempts (same-endpoint retries included). */
+  index: number
+  model: string
+  provider: string
+  endpoint: string
+  /** `success`, `overloaded`, `timeout`, `rate_limited`, `unreachable`, … */
+  code: string
+  /** HTTP status the provider answered with (0 when none arrived). */
+  status: number
+  latency_ms: number | null
+  /** The provider's error message, for a failed attempt. */
+  message?: string
+}
+
+/**
+ * `new Router({ hooks })`: called for every attempt and every generation from the router's hook queue, never on
+ * a request's path. A hook that throws (or returns a rejected promise) is reported with `process.emitWarning`.
+ */
+export interface RouterHooks {
+  onAttempt?: (event: AttemptEvent) => unknown
+  onGeneration?: (record: Generation) => unknown
+}
+
+/** One sample of `router.metrics()`: `value`, or for a histogram `count`, `sum` and cumulative `buckets`. */
+export interface MetricSample {
+  labels: Record<string, string>
+  value?: number
+  count?: number
+  sum?: number
+  buckets?: Record<string, number>
+}
+
+/** One metric of `router.metrics()`. */
+export interface MetricFamily {
+  type: 'counter' | 'gauge' | 'histogram'
+  help: string
+  samples: MetricSample[]
 }
 
 /** The OpenRouter error envelope. */

@@ -298,7 +298,51 @@ export interface Generation {
   attempts: AttemptRecord[]
   latency_ms: number
   ttft_ms: number | null
+  /** Milliseconds polyroute itself spent: the total minus waiting on providers, the caller and backoff. */
+  overhead_ms?: number
   [key: string]: unknown
+}
+
+/** One attempt as it ended (`hooks.onAttempt`). */
+export interface AttemptEvent {
+  generation_id: string
+  /** 0-based position among the request's attempts (same-endpoint retries included). */
+  index: number
+  model: string
+  provider: string
+  endpoint: string
+  /** `success`, `overloaded`, `timeout`, `rate_limited`, `unreachable`, … */
+  code: string
+  /** HTTP status the provider answered with (0 when none arrived). */
+  status: number
+  latency_ms: number | null
+  /** The provider's error message, for a failed attempt. */
+  message?: string
+}
+
+/**
+ * `new Router({ hooks })`: called for every attempt and every generation from the router's hook queue, never on
+ * a request's path. A hook that throws (or returns a rejected promise) is reported with `process.emitWarning`.
+ */
+export interface RouterHooks {
+  onAttempt?: (event: AttemptEvent) => unknown
+  onGeneration?: (record: Generation) => unknown
+}
+
+/** One sample of `router.metrics()`: `value`, or for a histogram `count`, `sum` and cumulative `buckets`. */
+export interface MetricSample {
+  labels: Record<string, string>
+  value?: number
+  count?: number
+  sum?: number
+  buckets?: Record<string, number>
+}
+
+/** One metric of `router.metrics()`. */
+export interface MetricFamily {
+  type: 'counter' | 'gauge' | 'histogram'
+  help: string
+  samples: MetricSample[]
 }
 
 /** The OpenRouter error envelope. */
@@ -397,6 +441,18 @@ export declare class Router {
    * and provider settings. Throws `PolyrouteError` (`invalid_catalog`, `invalid_request`, `internal`).
    */
   constructor(options?: RouterOptions | undefined | null)
+  /**
+   * The router's metrics: `{name: {type, help, samples: [{labels, value}]}}` (a histogram sample has `count`,
+   * `sum` and `buckets` instead of `value`).
+   */
+  metrics(): Record<string, MetricFamily>
+  /**
+   * The router's metrics in the Prometheus text exposition format (to serve from the application's own
+   * `/metrics`).
+   */
+  metricsText(): string
+  /** Export the finished trace spans now (with `telemetry` configured; otherwise they go in batches). */
+  flushTelemetry(): Promise<void>
   /**
    * The plan as JSON text, from the request as JSON text: the form `plan` uses (one parse on each side is
    * cheaper than converting the objects property by property).
@@ -553,6 +609,11 @@ export interface RequestOptions {
   title?: string
   /** Add `openrouter_metadata` (strategy and every attempt) to the response. */
   metadata?: boolean
+  /**
+   * The caller's W3C `traceparent` (e.g. from `propagation.inject` of `@opentelemetry/api`): the parent of the
+   * request's span when `telemetry` is configured.
+   */
+  traceparent?: string
 }
 
 /** Options of `new Router(options)`. Every field is optional. */
@@ -582,6 +643,10 @@ export interface RouterOptions {
   ledgerPath?: string
   /** Shared state on Valkey/Redis and PostgreSQL (the same stores the gateway's `[state]` opens). */
   state?: StateOptions
+  /** Functions called for every attempt and every generation, off the request's path. */
+  hooks?: RouterHooks
+  /** OpenTelemetry traces (off unless `otlpEndpoint` is set). */
+  telemetry?: TelemetryOptions
 }
 
 /** Shared state servers. */
@@ -592,6 +657,18 @@ export interface StateOptions {
   postgres?: string
   /** Prefix of every Redis key (default `polyroute`). */
   redisPrefix?: string
+}
+
+/** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf). */
+export interface TelemetryOptions {
+  /** OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). */
+  otlpEndpoint?: string
+  /** Headers sent with every export (a collector's credentials). */
+  otlpHeaders?: Record<string, string>
+  /** `service.name` of the exported resource (default `polyroute`). */
+  serviceName?: string
+  /** Record prompt and completion content on request spans (default false). */
+  captureContent?: boolean
 }
 
 /** Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt. */

@@ -7,6 +7,33 @@ const { createFetch } = require('./fetch.cjs')
 
 const fetchers = new WeakMap()
 
+/** `fn` that never throws into the addon: a throw or a rejected promise becomes a process warning. */
+function safe(fn, name) {
+  if (fn === undefined || fn === null) return undefined
+  if (typeof fn !== 'function') throw new TypeError(`hooks.${name} must be a function`)
+  const warn = (e) => process.emitWarning(`polyroute hooks.${name} failed: ${e && e.stack ? e.stack : e}`)
+  return (event) => {
+    try {
+      const r = fn(event)
+      if (r && typeof r.then === 'function') r.then(undefined, warn)
+    } catch (e) {
+      warn(e)
+    }
+  }
+}
+
+/** The native router, with `options.hooks` ({ onAttempt, onGeneration }) taken out and made safe. */
+class Router extends native.Router {
+  constructor(options) {
+    if (options && typeof options === 'object' && options.hooks != null) {
+      const { hooks, ...rest } = options
+      super(rest, { onAttempt: safe(hooks.onAttempt, 'onAttempt'), onGeneration: safe(hooks.onGeneration, 'onGeneration') })
+    } else {
+      super(options)
+    }
+  }
+}
+
 Object.defineProperty(native.Router.prototype, 'fetch', {
   configurable: true,
   enumerable: false,
@@ -37,7 +64,7 @@ function isPolyrouteError(e) {
 }
 
 module.exports = {
-  Router: native.Router,
+  Router,
   ChatStream: native.ChatStream,
   ErrorCode: native.ErrorCode,
   allCodes: native.allCodes,

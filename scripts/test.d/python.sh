@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Python package: build the abi3 wheel, install it into a venv under the target dir, check the stub against the
-# native module (mypy.stubtest), type-check the package, and run pytest (conformance cases, errors, threads, the
+# native module (mypy.stubtest), type-check the package, and run pytest (conformance cases, errors, threads, metrics,
+# hooks, OpenTelemetry spans decoded with opentelemetry-proto, the
 # openai SDK through polyroute's transports on httpx and on httpx2 against the loopback mock providers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +13,7 @@ WHEELS="$CARGO_TARGET_DIR/py-wheels"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade maturin pytest openai httpx httpx2 mypy
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade maturin pytest openai httpx httpx2 mypy opentelemetry-sdk opentelemetry-proto
 
 if [ -d crates/polyroute-mock ]; then
   cargo build --quiet -p polyroute-mock

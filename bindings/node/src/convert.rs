@@ -26,6 +26,9 @@ pub struct RequestOptions {
     pub title: Option<String>,
     /// Add `openrouter_metadata` (strategy and every attempt) to the response.
     pub metadata: Option<bool>,
+    /// The caller's W3C `traceparent` (e.g. from `propagation.inject` of `@opentelemetry/api`): the parent of the
+    /// request's span when `telemetry` is configured.
+    pub traceparent: Option<String>,
 }
 
 /// Filters of `router.models(filters)`; every given filter must pass.
@@ -51,9 +54,15 @@ pub struct ModelFilters {
 
 /// The router from the JavaScript options: the object is the engine's `RouterConfig` in camelCase (the same
 /// keys as Python's `Router(**options)` and the gateway's TOML; unknown keys are refused).
-pub fn router(options: Option<Value>) -> Result<polyroute::Router, CoreError> {
+pub fn router(
+    options: Option<Value>,
+    hooks: Option<std::sync::Arc<dyn polyroute::Hooks>>,
+) -> Result<polyroute::Router, CoreError> {
     let config = RouterConfig::from_value(&options.unwrap_or(Value::Null))?;
     let mut b = polyroute::Router::builder().config(&config);
+    if let Some(h) = hooks {
+        b = b.hooks(h);
+    }
     if !config.state.is_empty() {
         // The same stores the gateway opens for the same `state`, on the addon's runtime.
         let shared = napi::bindgen_prelude::block_on(polyroute_stores::open(
@@ -76,6 +85,7 @@ pub fn request_context(o: Option<RequestOptions>) -> RequestContext {
         user: o.user,
         session_id: o.session_id,
         metadata: o.metadata.unwrap_or(false),
+        traceparent: o.traceparent,
         ..RequestContext::default()
     }
 }

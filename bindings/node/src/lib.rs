@@ -5,6 +5,7 @@
 
 mod convert;
 mod errors;
+mod hooks;
 mod http;
 mod options;
 mod router;

@@ -68,6 +68,25 @@ pub struct RouterOptions {
     pub ledger_path: Option<String>,
     /// Shared state on Valkey/Redis and PostgreSQL (the same stores the gateway's `[state]` opens).
     pub state: Option<StateOptions>,
+    /// Functions called for every attempt and every generation, off the request's path.
+    #[napi(ts_type = "RouterHooks")]
+    pub hooks: Option<Value>,
+    /// OpenTelemetry traces (off unless `otlpEndpoint` is set).
+    pub telemetry: Option<TelemetryOptions>,
+}
+
+/// OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf).
+#[napi(object)]
+#[derive(Default)]
+pub struct TelemetryOptions {
+    /// OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended).
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export (a collector's credentials).
+    pub otlp_headers: Option<HashMap<String, String>>,
+    /// `service.name` of the exported resource (default `polyroute`).
+    pub service_name: Option<String>,
+    /// Record prompt and completion content on request spans (default false).
+    pub capture_content: Option<bool>,
 }
 
 /// Spend limits (USD: a number or a decimal string, read exactly) and free-tier limits.

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use napi::bindgen_prelude::{AsyncGenerator, Env};
+use napi::bindgen_prelude::{AsyncGenerator, Env, Object};
 use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::convert::{self, ChatCompletionChunk, ModelFilters, RequestOptions, Settled};
 use crate::errors;
+use crate::hooks::JsHooks;
 use crate::http::HttpAnswer;
 
 /// The routing engine: one long-lived, immutable router per process is the intended use; share it freely.
@@ -28,12 +29,35 @@ impl Router {
         constructor,
         ts_args_type = "options?: RouterOptions | undefined | null"
     )]
-    pub fn new(env: Env, options: Option<Value>) -> napi::Result<Self> {
-        let inner = convert::router(options).map_err(|e| errors::to_napi(&env, &e))?;
+    pub fn new(env: Env, options: Option<Value>, hooks: Option<Object<'_>>) -> napi::Result<Self> {
+        // `hooks` comes from the package entry, which takes it out of `options` (see `hooks.rs`).
+        let hooks = JsHooks::from_js(hooks)?.map(|h| Arc::new(h) as Arc<dyn polyroute::Hooks>);
+        let inner = convert::router(options, hooks).map_err(|e| errors::to_napi(&env, &e))?;
         Ok(Self {
             inner,
             api: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The router's metrics: `{name: {type, help, samples: [{labels, value}]}}` (a histogram sample has `count`,
+    /// `sum` and `buckets` instead of `value`).
+    #[napi(ts_return_type = "Record<string, MetricFamily>")]
+    pub fn metrics(&self) -> Value {
+        self.inner.metrics().snapshot()
+    }
+
+    /// The router's metrics in the Prometheus text exposition format (to serve from the application's own
+    /// `/metrics`).
+    #[napi]
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics().render()
+    }
+
+    /// Export the finished trace spans now (with `telemetry` configured; otherwise they go in batches).
+    #[napi]
+    pub async fn flush_telemetry(&self) {
+        let r = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || r.flush_telemetry()).await;
     }
 
     /// The plan as JSON text, from the request as JSON text: the form `plan` uses (one parse on each side is

@@ -6,6 +6,7 @@
 
 mod convert;
 mod errors;
+mod hooks;
 mod http;
 mod router;
 

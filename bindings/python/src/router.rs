@@ -15,21 +15,29 @@ use tokio::task::AbortHandle;
 
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
+use crate::hooks::PyHooks;
 use crate::{detached, fork_generation, http, runtime};
 
 /// An LLM router: a catalog, provider settings and the engine that executes plans.
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct Router {
     config: EngineConfig,
+    hooks: Option<Arc<dyn polyroute::Hooks>>,
     engine: Mutex<(u64, polyroute::Router)>,
     /// The HTTP surface over `engine`, built on first use (per process, as the engine).
     api: Mutex<Option<(u64, polyroute::HttpApi)>>,
 }
 
-fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
+fn build_engine(
+    c: &EngineConfig,
+    hooks: Option<&Arc<dyn polyroute::Hooks>>,
+) -> Result<polyroute::Router, Error> {
     let mut b = polyroute::Router::builder()
         .catalog(c.catalog.clone())
         .config(&c.config);
+    if let Some(h) = hooks {
+        b = b.hooks(h.clone());
+    }
     if !c.config.state.is_empty() {
         // The same stores the gateway opens for the same `state`, connected on this process's runtime.
         let rt = runtime().map_err(|e| Error::Internal {
@@ -52,7 +60,8 @@ impl Router {
         let generation = fork_generation();
         let mut slot = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.0 != generation {
-            let fresh = build_engine(&self.config).map_err(|e| core_err(py, &e))?;
+            let fresh =
+                build_engine(&self.config, self.hooks.as_ref()).map_err(|e| core_err(py, &e))?;
             // The parent's HTTP pool belongs to a runtime that does not exist here: leak it, never drop it.
             std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
         }
@@ -91,11 +100,17 @@ impl Router {
     }
 }
 
-fn ctx(user: Option<String>, session_id: Option<String>, metadata: bool) -> RequestContext {
+fn ctx(
+    user: Option<String>,
+    session_id: Option<String>,
+    metadata: bool,
+    traceparent: Option<String>,
+) -> RequestContext {
     RequestContext {
         user,
         session_id,
         metadata,
+        traceparent,
         ..RequestContext::default()
     }
 }
@@ -103,14 +118,19 @@ fn ctx(user: Option<String>, session_id: Option<String>, metadata: bool) -> Requ
 #[pymethods]
 impl Router {
     #[new]
-    #[pyo3(signature = (catalog=None, providers=None, *, overlay=None, **options))]
+    #[pyo3(signature = (catalog=None, providers=None, *, overlay=None, hooks=None, **options))]
     fn new(
         py: Python<'_>,
         catalog: Option<&Bound<'_, PyAny>>,
         providers: Option<&Bound<'_, PyAny>>,
         overlay: Option<&Bound<'_, PyAny>>,
+        hooks: Option<&Bound<'_, PyAny>>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let hooks: Option<Arc<dyn polyroute::Hooks>> = match PyHooks::from_py(hooks)? {
+            Some(h) => Some(Arc::new(h)),
+            None => None,
+        };
         let src = convert::catalog_source(catalog)?;
         let overlay = convert::overlay(overlay)?;
         let router_config = convert::router_config(providers, options)?;
@@ -120,9 +140,11 @@ impl Router {
             catalog,
             config: router_config,
         };
-        let engine = detached(py, || build_engine(&config)).map_err(|e| core_err(py, &e))?;
+        let engine =
+            detached(py, || build_engine(&config, hooks.as_ref())).map_err(|e| core_err(py, &e))?;
         Ok(Self {
             config,
+            hooks,
             engine: Mutex::new((fork_generation(), engine)),
             api: Mutex::new(None),
         })
@@ -204,7 +226,7 @@ impl Router {
     }
 
     /// A chat completion, served by the first provider of the plan that succeeds.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn chat<'py>(
         &self,
         py: Python<'py>,
@@ -212,18 +234,19 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
         let engine = self.engine(py)?;
         let rt = runtime()?;
-        let c = ctx(user, session_id, metadata);
+        let c = ctx(user, session_id, metadata, traceparent);
         let out = detached(py, || rt.block_on(engine.chat_with(body, &c)));
         out.map_err(|e| core_err(py, &e))
             .and_then(|v| convert::to_py(py, &v))
     }
 
     /// `await router.achat(request)`: [`Router.chat`] on the running asyncio loop.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn achat<'py>(
         &self,
         py: Python<'py>,
@@ -231,10 +254,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
         let engine = self.engine(py)?;
-        let c = ctx(user, session_id, metadata);
+        let c = ctx(user, session_id, metadata, traceparent);
         awaitable(
             py,
             async move { engine.chat_with(body, &c).await },
@@ -246,7 +270,7 @@ impl Router {
     }
 
     /// The chunks of a streamed completion, as dicts; errors before the first chunk raise.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn stream(
         &self,
         py: Python<'_>,
@@ -254,14 +278,16 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<ChunkIterator> {
         let body = convert::body(request)?;
-        let (rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (rt, stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         Ok(ChunkIterator::new(rt, stream, None, false))
     }
 
     /// `async for chunk in router.astream(request)`.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn astream(
         &self,
         py: Python<'_>,
@@ -269,9 +295,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<AsyncChunkIterator> {
         let body = convert::body(request)?;
-        let (_rt, stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (_rt, stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         Ok(AsyncChunkIterator {
             stream: Arc::new(tokio::sync::Mutex::new(stream)),
         })
@@ -279,7 +307,7 @@ impl Router {
 
     /// A streamed completion as server-sent-event bytes. Waits for the first chunk, so an error before any
     /// content raises (and can become an HTTP error status); later errors are written as an error event.
-    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn stream_sse(
         &self,
         py: Python<'_>,
@@ -287,9 +315,11 @@ impl Router {
         user: Option<String>,
         session_id: Option<String>,
         metadata: bool,
+        traceparent: Option<String>,
     ) -> PyResult<ChunkIterator> {
         let body = convert::body(request)?;
-        let (rt, mut stream) = self.open_stream(py, body, ctx(user, session_id, metadata))?;
+        let (rt, mut stream) =
+            self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         let first = detached(py, || rt.block_on(stream.next()));
         match first {
             Some(Err(e)) => Err(core_err(py, &e)),
@@ -329,6 +359,26 @@ impl Router {
     ) -> PyResult<Bound<'py, PyAny>> {
         let api = self.api(py)?;
         http::ahandle(py, api, http::request(method, target, headers, body))
+    }
+
+    /// The router's metrics as a dict: `{name: {"type", "help", "samples": [{"labels", "value"}]}}` (a
+    /// histogram sample has `count`, `sum` and `buckets` instead of `value`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snap = self.engine(py)?.metrics().snapshot();
+        convert::to_py(py, &snap)
+    }
+
+    /// Export the finished trace spans now (when `telemetry` is configured; otherwise they go in batches).
+    fn flush_telemetry(&self, py: Python<'_>) -> PyResult<()> {
+        let engine = self.engine(py)?;
+        detached(py, || engine.flush_telemetry());
+        Ok(())
+    }
+
+    /// The router's metrics in the Prometheus text exposition format (to serve from the application's own
+    /// `/metrics`).
+    fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.engine(py)?.metrics().render())
     }
 
     /// The ledger record of a generation (`gen-…` id), or None.

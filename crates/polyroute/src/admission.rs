@@ -28,6 +28,10 @@ pub(crate) struct Admission {
     pub sticky_key: Option<u64>,
     pub reservation: Option<Reservation>,
     pub free: bool,
+    /// Time spent waiting (providers, the caller, backoff): the request's overhead is the rest.
+    pub waited: crate::metrics::Waited,
+    /// The request's span, when traces are on (set by the lifecycle).
+    pub trace: Option<crate::otel::ReqSpan>,
 }
 
 /// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
@@ -141,7 +145,13 @@ impl Router {
         };
         let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
         if free {
-            self.check_free(ctx.user.as_deref()).await?;
+            self.check_free(ctx.user.as_deref())
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::RateLimited { .. }) {
+                        inner.metrics.limit_refused("free_tier");
+                    }
+                })?;
         }
         let created_ms = now_ms();
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
@@ -155,6 +165,8 @@ impl Router {
             sticky_key,
             reservation: Some(reservation),
             free,
+            waited: crate::metrics::Waited::default(),
+            trace: None,
         })
     }
 
@@ -235,6 +247,11 @@ impl Router {
         match Reservation::place(self.inner.stores.budget.clone(), hold).await? {
             Ok(r) => Ok(r),
             Err(r) => {
+                self.inner.metrics.limit_refused(match r.scope {
+                    Scope::Router => "router_budget",
+                    Scope::User(_) => "user_budget",
+                    Scope::Key(_) => "key_credit",
+                });
                 let have = (r.spent + r.held).round_dp(6).normalize();
                 let est = r.amount.round_dp(6);
                 let l = r.limit;

@@ -14,6 +14,7 @@ use crate::admission::Admission;
 use crate::attempt::prepare::ms;
 use crate::attempt::Served;
 use crate::config::RequestContext;
+use crate::hooks::Event;
 use crate::ledger::GenerationRecord;
 use crate::router::{utc_minute, Router};
 
@@ -102,11 +103,22 @@ impl Router {
             dropped_params: served.dropped.clone(),
             cancelled: ending == Ending::Cancelled,
             session_id: req.session_id.clone().or_else(|| ctx.session_id.clone()),
+            overhead_ms: Some(ad.waited.overhead_ms(t0.elapsed())),
         };
+        self.inner.metrics.generation(&rec);
+        if let Some(t) = &ad.trace {
+            t.generation(&rec);
+        }
+        let hook_copy = self.inner.hooks.as_ref().map(|q| (q, rec.clone()));
         let stores = &self.inner.stores;
         // The record first: a cost is counted only for a recorded generation. A failed insert releases the hold
         // (the reservation is dropped) and fails the request.
         stores.ledger.insert(rec).await?;
+        if let Some((q, rec)) = hook_copy {
+            if !q.send(Event::Generation(Box::new(rec))) {
+                self.inner.metrics.hook_dropped();
+            }
+        }
         if let Some(r) = ad.reservation.take() {
             r.commit(b.total).await?;
         }

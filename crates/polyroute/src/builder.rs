@@ -34,6 +34,8 @@ pub struct RouterBuilder {
     config_catalog: Option<Value>,
     config_overlay: Option<Value>,
     needs_state: bool,
+    hooks: Option<Arc<dyn crate::hooks::Hooks>>,
+    telemetry: Option<crate::otel::TelemetryConfig>,
 }
 
 /// A catalog or overlay given as a file path, JSON text, or the object itself.
@@ -153,6 +155,21 @@ impl RouterBuilder {
             self.config_overlay.clone_from(&c.overlay);
         }
         self.needs_state = !c.state.is_empty();
+        self.telemetry = Some(c.telemetry.clone());
+        self
+    }
+
+    /// Export OpenTelemetry traces as configured ([`crate::otel`]; default: none).
+    #[must_use]
+    pub fn telemetry(mut self, t: crate::otel::TelemetryConfig) -> Self {
+        self.telemetry = Some(t);
+        self
+    }
+
+    /// Call these hooks for every attempt and every generation, on a thread of their own ([`crate::hooks`]).
+    #[must_use]
+    pub fn hooks(mut self, hooks: Arc<dyn crate::hooks::Hooks>) -> Self {
+        self.hooks = Some(hooks);
         self
     }
 
@@ -293,6 +310,18 @@ impl RouterBuilder {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7);
+        let telemetry = match &self.telemetry {
+            Some(t) => crate::otel::Telemetry::start(t)?,
+            None => None,
+        };
+        let hooks = match self.hooks {
+            Some(h) => Some(
+                crate::hooks::HookQueue::start(h).map_err(|e| Error::Internal {
+                    message: format!("cannot start the hook thread: {e}"),
+                })?,
+            ),
+            None => None,
+        };
         Ok(Router {
             http,
             inner: Arc::new(Inner {
@@ -304,6 +333,9 @@ impl RouterBuilder {
                 stores,
                 seq: AtomicU64::new(0),
                 seed_base,
+                metrics: crate::metrics::Metrics::default(),
+                hooks,
+                telemetry,
             }),
         })
     }

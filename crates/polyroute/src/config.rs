@@ -215,4 +215,7 @@ pub struct RequestContext {
     /// The credit limit of `key_id` (USD): admission holds the request's worst-case cost against it, so
     /// concurrent requests never spend more than the limit.
     pub key_limit: Option<Decimal>,
+    /// The caller's W3C `traceparent` (`00-<trace id>-<span id>-<flags>`): the parent of the request's span when
+    /// traces are on ([`crate::otel`]); ignored when malformed.
+    pub traceparent: Option<String>,
 }

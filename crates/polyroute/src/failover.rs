@@ -13,6 +13,7 @@ use crate::admission::Admission;
 use crate::attempt::prepare::{internal, ms};
 use crate::attempt::{AttemptEnd, Driver, Served};
 use crate::health::Observation;
+use crate::hooks::{AttemptEvent, Event};
 use crate::router::{now_ms, splitmix, Router};
 use crate::secret::{scrub, scrub_value, ApiKey};
 use crate::wire;
@@ -41,13 +42,40 @@ pub(crate) enum Ended<T> {
 }
 
 impl Router {
+    /// Record an attempt's end: health, metrics, and the `on_attempt` hook (`n`: its 0-based index).
     fn observe(
         &self,
-        a: &Attempt,
+        (a, ad, n): (&Attempt, &Admission, u32),
         outcome: &Outcome,
         ttft_ms: Option<f64>,
         throughput: Option<f64>,
     ) {
+        self.inner
+            .metrics
+            .attempt(&a.provider, &a.model, outcome.class.code());
+        if let Some(q) = &self.inner.hooks {
+            let ev = AttemptEvent {
+                generation_id: ad.gen_id.clone(),
+                index: n,
+                model: a.model.clone(),
+                provider: a.provider.clone(),
+                endpoint: a.tag.clone(),
+                code: outcome.class.code().to_string(),
+                status: outcome.status,
+                latency_ms: outcome.latency_ms,
+                message: (outcome.class != OutcomeClass::Success).then(|| outcome.message.clone()),
+            };
+            if !q.send(Event::Attempt(ev)) {
+                self.inner.metrics.hook_dropped();
+            }
+        }
+        if let Some(t) = &ad.trace {
+            let took = Duration::from_secs_f64(outcome.latency_ms.unwrap_or(0.0).max(0.0) / 1000.0);
+            let started = std::time::SystemTime::now()
+                .checked_sub(took)
+                .unwrap_or_else(std::time::SystemTime::now);
+            t.attempt(a, n, outcome, started);
+        }
         let ok = outcome.class == OutcomeClass::Success;
         let outage = matches!(
             outcome.class,
@@ -123,6 +151,7 @@ impl Router {
             return Err(internal("plan has no attempts"));
         };
         let mut tries = 0;
+        let mut n: u32 = 0;
         loop {
             if driver.caller_gone() {
                 return Ok(Ended::Abandoned {
@@ -142,11 +171,13 @@ impl Router {
                 driver.attempt(self, ad, &attempt, deadline).await
             };
             let lat = ms(started.elapsed());
+            let at = n;
+            n += 1;
             match end {
                 AttemptEnd::Served { out, served, tput } => {
                     let mut ok = Outcome::success(200);
                     ok.latency_ms = Some(lat);
-                    self.observe(&attempt, &ok, served.ttft_ms, tput);
+                    self.observe((&attempt, ad, at), &ok, served.ttft_ms, tput);
                     let _ = ad.plan.next(&ok);
                     return Ok(Ended::Served {
                         attempt,
@@ -164,7 +195,7 @@ impl Router {
                         self.scrub_chunk(c);
                     }
                     failure.outcome.latency_ms = Some(lat);
-                    self.observe(&attempt, &failure.outcome, None, None);
+                    self.observe((&attempt, ad, at), &failure.outcome, None, None);
                     let _ = ad.plan.next(&failure.outcome);
                     return Ok(Ended::Broken {
                         attempt,
@@ -179,14 +210,14 @@ impl Router {
                 AttemptEnd::Failed(mut f) => {
                     self.scrub_failure(&mut f);
                     f.outcome.latency_ms = Some(lat);
-                    self.observe(&attempt, &f.outcome, None, None);
+                    self.observe((&attempt, ad, at), &f.outcome, None, None);
                     let availability = f.outcome.class.is_availability();
                     if availability
                         && tries < self.inner.opts.same_endpoint_retries
                         && Instant::now() < deadline
                     {
                         tries += 1;
-                        self.backoff(tries).await;
+                        ad.waited.time(self.backoff(tries)).await;
                         continue;
                     }
                     tries = 0;
@@ -194,7 +225,10 @@ impl Router {
                         self.forget_sticky(ad.sticky_key).await;
                     }
                     match ad.plan.next(&f.outcome) {
-                        Next::Try(a) => attempt = a,
+                        Next::Try(a) => {
+                            self.inner.metrics.fallback(&attempt.provider);
+                            attempt = a;
+                        }
                         Next::Fail(e) => return Err(e),
                         Next::Done => return Err(internal("plan reported done after a failure")),
                     }

@@ -59,6 +59,10 @@ pub struct GenerationRecord {
     /// The request's session (`session_id` in the body, else the `x-session-id` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Milliseconds polyroute itself spent on the request: the total minus the time waiting on providers, on
+    /// the caller taking stream chunks, and in retry backoff (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_ms: Option<f64>,
 }
 
 impl GenerationRecord {

@@ -7,7 +7,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
@@ -17,6 +17,7 @@ use polyroute_core::{Error, Result};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::admission::Admission;
 use crate::attempt::prepare::internal;
 use crate::attempt::stream::Streamed;
 use crate::attempt::unary::Unary;
@@ -24,6 +25,8 @@ use crate::billing::Ending;
 use crate::chat_stream::{ChatStream, ChunkTx, SseStream};
 use crate::config::RequestContext;
 use crate::failover::Ended;
+use crate::metrics::{requested_model, Metrics};
+use crate::otel::ReqSpan;
 use crate::router::Router;
 use crate::wire;
 
@@ -40,6 +43,46 @@ impl Drop for GoneOnDrop {
 
 fn panic_error() -> Error {
     internal("the request's task failed unexpectedly")
+}
+
+/// How long a request took ([`Router::chat_timed`]) and how much of that polyroute spent waiting: on providers
+/// (sending the upstream request and reading its answer), on the caller, and in retry backoff.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    /// From the call to the answer.
+    pub total: Duration,
+    /// Waiting on providers, the caller and backoff.
+    pub waited: Duration,
+}
+
+impl Timing {
+    /// The time polyroute itself spent: `total - waited`.
+    #[must_use]
+    pub fn overhead(&self) -> Duration {
+        self.total.saturating_sub(self.waited)
+    }
+}
+
+/// An admission that reports the time its request waited into `.1` when dropped (on every path out).
+struct Tracked<'a>(Admission, &'a mut Duration);
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        *self.1 = self.0.waited.get();
+    }
+}
+
+impl std::ops::Deref for Tracked<'_> {
+    type Target = Admission;
+    fn deref(&self) -> &Admission {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tracked<'_> {
+    fn deref_mut(&mut self) -> &mut Admission {
+        &mut self.0
+    }
 }
 
 impl Router {
@@ -61,14 +104,41 @@ impl Router {
     /// # Errors
     /// As [`Router::chat`].
     pub async fn chat_with(&self, request: Value, ctx: &RequestContext) -> Result<Value> {
+        self.chat_timed(request, ctx).await.0
+    }
+
+    /// [`Router::chat_with`] with the request's [`Timing`] (its overhead: what a server reports as
+    /// `x-polyroute-overhead-ms`).
+    pub async fn chat_timed(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+    ) -> (Result<Value>, Timing) {
+        let t0 = Instant::now();
         let gone = Arc::new(AtomicBool::new(false));
         let mut guard = GoneOnDrop(gone.clone(), true);
         let me = self.clone();
         let ctx = ctx.clone();
-        let task = tokio::spawn(async move { me.run_unary(request, &ctx, gone).await });
-        let r = task.await.unwrap_or_else(|_| Err(panic_error()));
+        let task = tokio::spawn(async move {
+            let _in_flight = Metrics::start(&me.inner);
+            let model = requested_model(&request);
+            let span = me.trace_request(&request, &model, &ctx);
+            let mut waited = Duration::ZERO;
+            let r = me
+                .run_unary(request, &ctx, gone, &mut waited, span.clone())
+                .await;
+            me.inner.metrics.request_end(&model, &r);
+            if let Some(s) = span {
+                s.end(r.as_ref());
+            }
+            (r, waited)
+        });
+        let (r, waited) = task
+            .await
+            .unwrap_or_else(|_| (Err(panic_error()), Duration::ZERO));
         guard.1 = false;
-        r
+        let total = t0.elapsed();
+        (r, Timing { total, waited })
     }
 
     async fn run_unary(
@@ -76,10 +146,13 @@ impl Router {
         request: Value,
         ctx: &RequestContext,
         gone: Arc<AtomicBool>,
+        waited: &mut Duration,
+        span: Option<ReqSpan>,
     ) -> Result<Value> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
-        let mut ad = self.admit(&request, &req, ctx).await?;
+        let mut ad = Tracked(self.admit(&request, &req, ctx).await?, waited);
+        ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Unary {
             req: &req,
@@ -162,14 +235,38 @@ impl Router {
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            guarded(&tx, me.run_stream(request, &ctx, &tx)).await;
+            let _in_flight = Metrics::start(&me.inner);
+            let model = requested_model(&request);
+            let span = me.trace_request(&request, &model, &ctx);
+            guarded(&tx, async {
+                let r = me.run_stream(request, &ctx, &tx, span.clone()).await;
+                me.inner.metrics.request_end(&model, &r);
+                if let Some(s) = &span {
+                    s.end(r.as_ref().map(|()| &Value::Null));
+                }
+                r
+            })
+            .await;
         })
     }
 
-    async fn run_stream(&self, request: Value, ctx: &RequestContext, tx: &ChunkTx) -> Result<()> {
+    /// The request's span, when traces are on.
+    fn trace_request(&self, request: &Value, model: &str, ctx: &RequestContext) -> Option<ReqSpan> {
+        let t = self.inner.telemetry.as_ref()?;
+        Some(t.request(request, model, ctx.traceparent.as_deref()))
+    }
+
+    async fn run_stream(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+        tx: &ChunkTx,
+        span: Option<ReqSpan>,
+    ) -> Result<()> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
         let mut ad = self.admit(&request, &req, ctx).await?;
+        ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Streamed { req: &req, tx };
         match self.failover(&mut ad, &mut driver, deadline).await? {

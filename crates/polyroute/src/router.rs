@@ -58,6 +58,12 @@ pub(crate) struct Inner {
     pub stores: Stores,
     pub seq: AtomicU64,
     pub seed_base: u64,
+    /// Always on; shared by every clone.
+    pub metrics: crate::metrics::Metrics,
+    /// The hook thread's queue, when hooks are set.
+    pub hooks: Option<crate::hooks::HookQueue>,
+    /// The tracer, when traces are on.
+    pub telemetry: Option<crate::otel::Telemetry>,
 }
 
 /// The routing engine. Cheap to clone; share one across tasks.
@@ -201,6 +207,22 @@ impl Router {
             now_ms() / 1000,
             splitmix(self.inner.seed_base ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D))
         )
+    }
+
+    /// The router's metrics (requests, attempts, tokens, cost, latency …; shared by every clone): render them
+    /// with [`Metrics::render`](crate::Metrics::render) (Prometheus text) or
+    /// [`Metrics::snapshot`](crate::Metrics::snapshot) (JSON).
+    #[must_use]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Export the finished spans now (when traces are on; they are otherwise exported in batches, and when the
+    /// router is dropped).
+    pub fn flush_telemetry(&self) {
+        if let Some(t) = &self.inner.telemetry {
+            t.flush();
+        }
     }
 
     /// The catalog in use.

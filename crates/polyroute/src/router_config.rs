@@ -66,6 +66,13 @@ pub struct RouterConfig {
     /// `polyroute-stores` crate opens them (the gateway and both bindings call it) and passes the
     /// [`Stores`](crate::Stores) to the builder.
     pub state: StateConfig,
+    /// OpenTelemetry traces (off unless `otlp_endpoint` is set).
+    #[serde(skip_serializing_if = "is_default")]
+    pub telemetry: crate::otel::TelemetryConfig,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// How to reach one provider.

@@ -32,6 +32,7 @@ class Router:
         providers: Mapping[str, ProviderSettings] | None = None,
         *,
         overlay: Mapping[str, Any] | str | None = None,
+        hooks: Any | None = None,
         read_env: bool = ...,
         timeout: float = ...,
         connect_timeout: float = ...,
@@ -46,6 +47,7 @@ class Router:
         limits: Mapping[str, Any] | None = ...,
         ledger_path: str | os.PathLike[str] | None = ...,
         state: Mapping[str, str] | None = ...,
+        telemetry: Mapping[str, Any] | None = ...,
     ) -> Router: ...
     @property
     def credentials(self) -> list[str]:
@@ -82,19 +84,49 @@ class Router:
         search: str | None = ...,
     ) -> list[Model]: ...
     def chat(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChatCompletion: ...
     def achat(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> Awaitable[ChatCompletion]: ...
     def stream(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChunkIterator: ...
     def astream(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> AsyncChunkIterator: ...
     def stream_sse(
-        self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
+        self,
+        request: _Request,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+        traceparent: str | None = None,
     ) -> ChunkIterator: ...
     def generation(self, id: str) -> Generation | None: ...
     def http(
@@ -106,6 +138,12 @@ class Router:
         self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
     ) -> Awaitable[tuple[int, list[tuple[str, str]], bytes | ByteStream]]:
         """:meth:`http` on the running asyncio loop."""
+    def metrics(self) -> dict[str, Any]:
+        """The router's metrics: ``{name: {"type", "help", "samples": [{"labels", "value"}]}}``."""
+    def flush_telemetry(self) -> None:
+        """Export the finished trace spans now (with ``telemetry`` configured)."""
+    def metrics_text(self) -> str:
+        """The router's metrics in the Prometheus text exposition format."""
 
 @final
 class ChunkIterator:

@@ -352,6 +352,9 @@ class Generation(TypedDict, total=False):
     streamed: bool
     cancelled: bool
     """The caller went away before the answer ended; billed for what the provider produced."""
+    latency_ms: float
+    overhead_ms: float
+    """Milliseconds polyroute itself spent (the total minus waiting on providers, the caller and backoff)."""
 
 
 # ---------------------------------------------------------------- errors

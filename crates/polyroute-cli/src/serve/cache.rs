@@ -114,6 +114,8 @@ pub async fn completions(
                 if let Err(e) = super::key_policy::admit(&gw, &key, &mut request).await {
                     return e.into_response();
                 }
+                let model = request.get("model").and_then(Value::as_str).unwrap_or("");
+                gw.router.metrics().cache_hit(model);
                 return replay(&gw, hit, ttl).await;
             }
             Ok(None) => {}

@@ -85,6 +85,8 @@ pub struct ServerSection {
     pub body_timeout_ms: Option<u64>,
     /// Open client connections at most (default 4096, lowered to fit the open-file limit); further ones get a 503.
     pub max_connections: Option<usize>,
+    /// Serve `GET /metrics` without a key (default false: a management key is required).
+    pub metrics_public: Option<bool>,
 }
 
 /// The older spellings of the file, kept working: `env_keys` for `read_env`, bare millisecond names in

@@ -140,6 +140,7 @@ pub async fn admit(gw: &Gateway, key: &KeyEntry, request: &mut Value) -> Result<
             .map(|r| r.usage.prompt_tokens + r.usage.completion_tokens)
             .sum();
         if used >= tpm {
+            gw.router.metrics().limit_refused("key_tpm");
             return Err(rate_error(
                 "key-tokens-per-minute",
                 tpm,
@@ -158,7 +159,10 @@ pub async fn admit(gw: &Gateway, key: &KeyEntry, request: &mut Value) -> Result<
             Ok(RateDecision::Limited {
                 window,
                 retry_after,
-            }) => return Err(rate_error(&window, rpm, retry_after)),
+            }) => {
+                gw.router.metrics().limit_refused("key_rpm");
+                return Err(rate_error(&window, rpm, retry_after));
+            }
             Err(e) => return Err(store_error(&e)),
         }
     }

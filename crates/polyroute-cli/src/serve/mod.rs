@@ -3,6 +3,7 @@
 //! The engine's routes ([`polyroute::http_api`]: chat completions, models, endpoints, providers, generation) under
 //! `/api/v1/`, behind the gateway's keys ([`api`]) and, for chat completions, the response cache ([`cache`]); the
 //! gateway's own routes: `GET /api/v1/key`, `/credits`, `/activity`, the keys API (`/api/v1/keys`), `GET /health`.
+//! `GET /metrics` and the `x-polyroute-overhead-ms` header: [`observe`].
 
 pub mod account;
 pub mod api;
@@ -17,6 +18,7 @@ pub mod key_policy;
 pub mod keys;
 pub mod keys_api;
 pub mod money;
+pub mod observe;
 pub mod spin;
 pub mod state;
 pub mod ui;
@@ -62,6 +64,8 @@ pub struct Gateway {
     pub limits: conn::ConnLimits,
     /// Open client connections (shared by every worker).
     pub open: conn::Open,
+    /// Serve `/metrics` without a key (`[server] metrics_public`).
+    pub metrics_public: bool,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -152,6 +156,7 @@ impl Gateway {
                     .max(1),
             },
             open: conn::Open::default(),
+            metrics_public: cfg.server.metrics_public.unwrap_or(false),
         })
     }
 
@@ -171,6 +176,7 @@ impl Gateway {
             cache: self.cache.clone(),
             limits: self.limits,
             open: self.open.clone(),
+            metrics_public: self.metrics_public,
         })
     }
 
@@ -248,6 +254,7 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/api/v1/ui/generations", get(ui::generations))
         .route("/api/v1/ui/plan", get(ui::plan))
         .route("/health", get(health))
+        .route("/metrics", get(observe::metrics))
         // Every other engine route (models, endpoints, providers, generation, …).
         .fallback(api::forward)
         .layer(DefaultBodyLimit::max(limit))

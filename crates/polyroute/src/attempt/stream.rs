@@ -107,7 +107,7 @@ async fn try_stream(
     let sent = tokio::select! {
         biased;
         () = tx.closed() => return AttemptEnd::Abandoned(None),
-        r = tokio::time::timeout_at(first_deadline.into(), rb.send()) => r,
+        r = ad.waited.time(tokio::time::timeout_at(first_deadline.into(), rb.send())) => r,
     };
     let resp = match sent {
         Err(_) => {
@@ -125,14 +125,16 @@ async fn try_stream(
     let ra = retry_after(resp.headers());
     let etype = error_type(resp.headers());
     if !(200..300).contains(&status) {
-        let body = tokio::time::timeout_at(
-            first_deadline.into(),
-            read_capped(resp, MAX_ERROR_BYTES, true),
-        )
-        .await
-        .ok()
-        .and_then(std::result::Result::ok)
-        .unwrap_or_default();
+        let body = ad
+            .waited
+            .time(tokio::time::timeout_at(
+                first_deadline.into(),
+                read_capped(resp, MAX_ERROR_BYTES, true),
+            ))
+            .await
+            .ok()
+            .and_then(std::result::Result::ok)
+            .unwrap_or_default();
         router.token_rejected(up, status).await;
         return AttemptEnd::Failed(status_failure(a, status, ra, etype.as_deref(), &body));
     }
@@ -169,7 +171,7 @@ async fn try_stream(
             () = tx.closed() => {
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
-            r = tokio::time::timeout_at(until.into(), body.next()) => r,
+            r = ad.waited.time(tokio::time::timeout_at(until.into(), body.next())) => r,
         };
         let chunk = match next {
             Err(_) => {
@@ -212,7 +214,7 @@ async fn try_stream(
             // Deliver what was translated before the failure, then end in-band.
             if tr.content_emitted() {
                 relayed += held.events();
-                if !tx.flush(&mut held).await {
+                if !ad.waited.time(tx.flush(&mut held)).await {
                     return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
                 }
             }
@@ -224,7 +226,7 @@ async fn try_stream(
                 first_at = Some(Instant::now());
             }
             relayed += held.events();
-            if !tx.flush(&mut held).await {
+            if !ad.waited.time(tx.flush(&mut held)).await {
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
         }
@@ -233,7 +235,7 @@ async fn try_stream(
         }
     }
     relayed += held.events();
-    if !tx.flush(&mut held).await {
+    if !ad.waited.time(tx.flush(&mut held)).await {
         return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
     }
     let usage = tr.usage().copied().unwrap_or_default();

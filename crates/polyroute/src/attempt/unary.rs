@@ -60,7 +60,11 @@ async fn try_unary(
         .timeouts
         .first_token
         .min(deadline.saturating_duration_since(t0));
-    let resp = match tokio::time::timeout(budget, rb.send()).await {
+    let resp = match ad
+        .waited
+        .time(tokio::time::timeout(budget, rb.send()))
+        .await
+    {
         Err(_) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Timeout,
@@ -89,7 +93,11 @@ async fn try_unary(
     } else {
         (MAX_ERROR_BYTES, true)
     };
-    let body = match tokio::time::timeout(rest, read_capped(resp, cap, truncate)).await {
+    let body = match ad
+        .waited
+        .time(tokio::time::timeout(rest, read_capped(resp, cap, truncate)))
+        .await
+    {
         Err(_) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Timeout,

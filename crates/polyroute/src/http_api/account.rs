@@ -113,6 +113,7 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
         "latency": r.latency_ms.round() as i64,
         "generation_time": r.ttft_ms.map(|t| (r.latency_ms - t).max(0.0).round() as i64),
         "time_to_first_token": r.ttft_ms,
+        "overhead_ms": r.overhead_ms,
         "tokens_prompt": u.prompt_tokens,
         "tokens_completion": u.completion_tokens,
         "native_tokens_prompt": u.prompt_tokens,

@@ -26,6 +26,7 @@ impl HttpApi {
 
 pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
     Box::pin(async move {
+        let t0 = std::time::Instant::now();
         let mut request = match parse_object(&c.req.body) {
             Ok(v) => v,
             Err(r) => return r,
@@ -43,10 +44,14 @@ pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Respo
         let r = if request.get("stream").and_then(Value::as_bool) == Some(true) {
             stream(api, request, ctx, &gen_id).await
         } else {
-            match api.router.chat_with(request, &ctx).await {
+            let (r, timing) = api.router.chat_timed(request, &ctx).await;
+            let r = match r {
                 Ok(answer) => Response::json(200, &answer),
                 Err(e) => error_response(&e, api.free_limits()),
-            }
+            };
+            // The time polyroute itself spent: this handler's time minus waiting on providers and backoff.
+            let ms = t0.elapsed().saturating_sub(timing.waited).as_secs_f64() * 1000.0;
+            r.with_header(super::OVERHEAD_HEADER, format!("{ms:.3}"))
         };
         r.with_header("x-generation-id", gen_id)
     })

@@ -49,6 +49,9 @@ pub use routes::Access;
 pub const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
 /// The last event of a stream.
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
+/// The response header with the milliseconds polyroute itself spent on a non-streamed request (the handler's
+/// time minus the time waiting on providers and in retry backoff; 3 decimals).
+pub const OVERHEAD_HEADER: &str = "x-polyroute-overhead-ms";
 
 /// One HTTP request.
 #[derive(Debug, Clone, Default)]

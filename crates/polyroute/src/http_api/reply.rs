@@ -80,6 +80,7 @@ pub(super) fn context(req: &Request, base: &RequestContext) -> RequestContext {
             .or_else(|| h("x-title"))
             .or_else(|| base.title.clone()),
         session_id: h("x-session-id").or_else(|| base.session_id.clone()),
+        traceparent: h("traceparent").or_else(|| base.traceparent.clone()),
         metadata: metadata || base.metadata,
         ..base.clone()
     }

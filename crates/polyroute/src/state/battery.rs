@@ -92,6 +92,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
         dropped_params: Vec::new(),
         cancelled: false,
         session_id: None,
+        overhead_ms: None,
     }
 }
 

@@ -683,6 +683,7 @@ mod tests {
             dropped_params: Vec::new(),
             cancelled: false,
             session_id: None,
+            overhead_ms: None,
         }
     }
 
