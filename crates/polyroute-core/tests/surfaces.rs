@@ -18,7 +18,9 @@ use polyroute_core::providers::{
     build_request, parse_response, Dialect, ResponseContext, StreamTranslator, TranslateOptions,
 };
 use polyroute_core::sse::SseParser;
-use polyroute_core::surfaces::{messages, responses, tokens, Event, MessagesStream, ResponsesStream};
+use polyroute_core::surfaces::{
+    messages, responses, tokens, Event, MessagesStream, ResponsesStream,
+};
 use polyroute_core::types::ChatRequest;
 use serde_json::{json, Value};
 
@@ -181,10 +183,18 @@ fn accumulate(events: &[(String, Value)]) -> Value {
                 let dl = &d["delta"];
                 match dl["type"].as_str().unwrap() {
                     "text_delta" => {
-                        b["text"] = json!(format!("{}{}", b["text"].as_str().unwrap(), dl["text"].as_str().unwrap()))
+                        b["text"] = json!(format!(
+                            "{}{}",
+                            b["text"].as_str().unwrap(),
+                            dl["text"].as_str().unwrap()
+                        ))
                     }
                     "thinking_delta" => {
-                        b["thinking"] = json!(format!("{}{}", b["thinking"].as_str().unwrap(), dl["thinking"].as_str().unwrap()))
+                        b["thinking"] = json!(format!(
+                            "{}{}",
+                            b["thinking"].as_str().unwrap(),
+                            dl["thinking"].as_str().unwrap()
+                        ))
                     }
                     "signature_delta" => b["signature"] = dl["signature"].clone(),
                     "input_json_delta" => partial[i].push_str(dl["partial_json"].as_str().unwrap()),
@@ -217,12 +227,19 @@ fn sse_events(text: &str) -> Vec<(String, Value)> {
     evs.extend(p.finish());
     evs.into_iter()
         .filter(|e| !e.data.trim().is_empty())
-        .map(|e| (e.event.unwrap_or_default(), serde_json::from_str(&e.data).unwrap()))
+        .map(|e| {
+            (
+                e.event.unwrap_or_default(),
+                serde_json::from_str(&e.data).unwrap(),
+            )
+        })
         .collect()
 }
 
 fn ours(evs: Vec<Event>) -> Vec<(String, Value)> {
-    evs.into_iter().map(|e| (e.name.to_string(), e.data)).collect()
+    evs.into_iter()
+        .map(|e| (e.name.to_string(), e.data))
+        .collect()
 }
 
 /// Native SSE → chat chunks (the dialect's stream translator) → Messages events.
@@ -282,20 +299,36 @@ fn recorded_anthropic_streams_relayed_through_chat_accumulate_to_the_same_messag
         normalize(&mut have);
         assert_eq!(have, want, "{name}: content");
         assert_eq!(got["stop_reason"], original["stop_reason"], "{name}");
-        assert_eq!(got["usage"]["output_tokens"], original["usage"]["output_tokens"], "{name}");
+        assert_eq!(
+            got["usage"]["output_tokens"], original["usage"]["output_tokens"],
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn openai_streams_become_messages_and_responses_events() {
-    let Some(text) = read(WIRE, "openai/stream.parallel_tool_calls.sse") else { return };
+    let Some(text) = read(WIRE, "openai/stream.parallel_tool_calls.sse") else {
+        return;
+    };
     let msgs = accumulate(&relay_messages(Dialect::OpenAi, &text));
-    let tools: Vec<&Value> = msgs["content"].as_array().unwrap().iter().filter(|b| b["type"] == "tool_use").collect();
+    let tools: Vec<&Value> = msgs["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .collect();
     assert_eq!(tools.len(), 2);
     assert!(tools[0]["input"].is_object() && tools[0]["input"].as_object().unwrap().len() > 0);
     assert_eq!(msgs["stop_reason"], "tool_use");
 
-    let mut t = StreamTranslator::new(Dialect::OpenAi, ResponseContext { id: "gen-2-x".into(), ..Default::default() });
+    let mut t = StreamTranslator::new(
+        Dialect::OpenAi,
+        ResponseContext {
+            id: "gen-2-x".into(),
+            ..Default::default()
+        },
+    );
     let mut chunks = t.push(text.as_bytes());
     chunks.extend(t.finish());
     let mut s = ResponsesStream::new(json!({"model": "m"}));
@@ -307,7 +340,10 @@ fn openai_streams_become_messages_and_responses_events() {
     let names: Vec<&str> = evs.iter().map(|e| e.name).collect();
     assert_eq!(&names[..2], ["response.created", "response.in_progress"]);
     assert_eq!(*names.last().unwrap(), "response.completed");
-    let seq: Vec<u64> = evs.iter().map(|e| e.data["sequence_number"].as_u64().unwrap()).collect();
+    let seq: Vec<u64> = evs
+        .iter()
+        .map(|e| e.data["sequence_number"].as_u64().unwrap())
+        .collect();
     assert!(seq.windows(2).all(|w| w[1] == w[0] + 1));
     let done = &evs.last().unwrap().data["response"];
     let calls: Vec<&Value> = done["output"].as_array().unwrap().iter().collect();
@@ -316,7 +352,9 @@ fn openai_streams_become_messages_and_responses_events() {
     for (oi, c) in calls.iter().enumerate() {
         let joined: String = evs
             .iter()
-            .filter(|e| e.name == "response.function_call_arguments.delta" && e.data["output_index"] == oi)
+            .filter(|e| {
+                e.name == "response.function_call_arguments.delta" && e.data["output_index"] == oi
+            })
             .map(|e| e.data["delta"].as_str().unwrap())
             .collect();
         assert_eq!(joined, c["arguments"].as_str().unwrap());
@@ -330,14 +368,30 @@ fn a_responses_request_with_tools_reasoning_and_a_schema_becomes_chat() {
     let body = vector("responses.tools.request.json");
     let chat = responses::to_chat(&body).unwrap();
     let req = ChatRequest::from_value(&chat).unwrap();
-    assert_eq!(chat["messages"][0], json!({"role": "system", "content": "You are a weather bot."}));
-    assert_eq!(chat["messages"][1]["content"][1], json!({"type": "image_url", "image_url": {"url": "https://example.com/map.png", "detail": "low"}}));
+    assert_eq!(
+        chat["messages"][0],
+        json!({"role": "system", "content": "You are a weather bot."})
+    );
+    assert_eq!(
+        chat["messages"][1]["content"][1],
+        json!({"type": "image_url", "image_url": {"url": "https://example.com/map.png", "detail": "low"}})
+    );
     let a = &chat["messages"][2];
     assert_eq!(a["role"], "assistant");
-    assert_eq!(a["tool_calls"].as_array().unwrap().len(), 2, "consecutive calls share one assistant message");
-    assert_eq!(a["tool_calls"][1]["function"]["arguments"], "{\"location\":\"Bogotá\"}");
+    assert_eq!(
+        a["tool_calls"].as_array().unwrap().len(),
+        2,
+        "consecutive calls share one assistant message"
+    );
+    assert_eq!(
+        a["tool_calls"][1]["function"]["arguments"],
+        "{\"location\":\"Bogotá\"}"
+    );
     assert_eq!(a["reasoning_details"][1]["data"], "gAAAAB-opaque");
-    assert_eq!(chat["messages"][3], json!({"role": "tool", "tool_call_id": "call_1", "content": "15C"}));
+    assert_eq!(
+        chat["messages"][3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "15C"})
+    );
     assert_eq!(chat["messages"][4]["tool_call_id"], "call_2");
     assert_eq!(chat["response_format"]["json_schema"]["name"], "weather");
     assert_eq!(chat["response_format"]["json_schema"]["strict"], true);
@@ -365,11 +419,19 @@ fn responses_answers_carry_items_status_and_usage_with_cost() {
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
                   "prompt_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
                   "completion_tokens_details": {"reasoning_tokens": 2}, "cost": 0.00002}});
-    let r = responses::from_chat(&answer, &json!({"model": "openai/gpt-4o-mini", "instructions": "hi"}));
+    let r = responses::from_chat(
+        &answer,
+        &json!({"model": "openai/gpt-4o-mini", "instructions": "hi"}),
+    );
     assert_eq!(r["object"], "response");
     assert_eq!(r["status"], "completed");
     assert_eq!(r["instructions"], "hi");
-    let types: Vec<&str> = r["output"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = r["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["reasoning", "message", "function_call"]);
     assert_eq!(r["output"][2]["call_id"], "call_a");
     assert_eq!(r["output"][1]["content"][0]["text"], "Checking.");
@@ -379,7 +441,10 @@ fn responses_answers_carry_items_status_and_usage_with_cost() {
     assert_eq!(r["usage"]["cost"], 0.00002);
     let m = messages::from_chat(&answer);
     assert_eq!(m["stop_reason"], "tool_use");
-    assert_eq!(m["usage"]["input_tokens"], 6, "Anthropic input_tokens exclude cache reads");
+    assert_eq!(
+        m["usage"]["input_tokens"], 6,
+        "Anthropic input_tokens exclude cache reads"
+    );
     assert_eq!(m["content"][2]["input"], json!({"x": 1}));
 
     let mut cut = answer.clone();
@@ -399,7 +464,10 @@ fn stateful_responses_and_bad_input_are_refused_naming_the_field() {
         responses::to_chat(&b).unwrap_err().to_string()
     };
     let e = with("previous_response_id", json!("resp_1"));
-    assert!(e.contains("previous_response_id") && e.contains("stateless"), "{e}");
+    assert!(
+        e.contains("previous_response_id") && e.contains("stateless"),
+        "{e}"
+    );
     let e = with("store", json!(true));
     assert!(e.contains("store") && e.contains("stateless"), "{e}");
     assert!(responses::to_chat(&{
@@ -409,24 +477,38 @@ fn stateful_responses_and_bad_input_are_refused_naming_the_field() {
     })
     .is_ok());
     assert!(with("input", json!(5)).contains("input"));
-    assert!(with("input", json!([{"type": "item_reference", "id": "x"}])).contains("input[0].type"));
+    assert!(
+        with("input", json!([{"type": "item_reference", "id": "x"}])).contains("input[0].type")
+    );
     assert!(with("text", json!({"format": {"type": "json_schema"}})).contains("text.format.schema"));
     assert!(with("bogus", json!(1)).contains("bogus"));
-    let e = responses::to_chat(&json!({"model": "m", "input": [{"type": "function_call", "name": "f"}]})).unwrap_err();
+    let e = responses::to_chat(
+        &json!({"model": "m", "input": [{"type": "function_call", "name": "f"}]}),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("input[0].call_id"), "{e}");
 
-    let mbase = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]});
+    let mbase =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]});
     let mwith = |p: &str, v: Value| {
         let mut b = mbase.clone();
         *b.pointer_mut(p).unwrap_or_else(|| panic!("{p}")) = v;
         messages::to_chat(&b).unwrap_err().to_string()
     };
     assert!(mwith("/max_tokens", json!("ten")).contains("max_tokens"));
-    assert!(mwith("/messages/0/content", json!([{"type": "image", "source": 3}])).contains("messages[0].content[0].source"));
-    assert!(mwith("/messages/0/content", json!([{"type": "tool_result"}])).contains("messages[0].content[0].tool_use_id"));
+    assert!(mwith(
+        "/messages/0/content",
+        json!([{"type": "image", "source": 3}])
+    )
+    .contains("messages[0].content[0].source"));
+    assert!(
+        mwith("/messages/0/content", json!([{"type": "tool_result"}]))
+            .contains("messages[0].content[0].tool_use_id")
+    );
     assert!(mwith("/messages/0/role", json!("robot")).contains("messages[0].role"));
     assert!(mwith("/messages", json!([])).contains("messages"));
-    let (status, body) = messages::error_of(&polyroute_core::Error::invalid("max_tokens", "required"));
+    let (status, body) =
+        messages::error_of(&polyroute_core::Error::invalid("max_tokens", "required"));
     assert_eq!(status, 400);
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -443,7 +525,17 @@ fn a_mid_stream_error_ends_both_streams_in_band() {
     evs.extend(m.push(&json!({"choices": [], "usage": {"prompt_tokens": 1}})));
     evs.extend(m.finish());
     let names: Vec<&str> = evs.iter().map(|e| e.name).collect();
-    assert_eq!(names, ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop", "error"]);
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "error"
+        ]
+    );
     assert_eq!(evs[5].data["error"]["type"], "api_error");
     assert!(m.ended());
 

@@ -272,7 +272,9 @@ fn user_turn(msgs: &mut Vec<Value>, blocks: &[Value], cpath: &str) -> Result<()>
     let mut parts = Vec::with_capacity(blocks.len());
     for (j, b) in blocks.iter().enumerate() {
         let path = format!("{cpath}[{j}]");
-        let bm = b.as_object().ok_or_else(|| Error::invalid(&path, "must be an object"))?;
+        let bm = b
+            .as_object()
+            .ok_or_else(|| Error::invalid(&path, "must be an object"))?;
         let cache = bm.get("cache_control").filter(|v| v.is_object());
         match bm.get("type").and_then(Value::as_str).unwrap_or("") {
             "tool_result" => msgs.push(tool_message(bm, &path)?),
@@ -390,7 +392,9 @@ fn assistant_turn(msgs: &mut Vec<Value>, blocks: &[Value], cpath: &str) -> Resul
     let mut last_cache: Option<Value> = None;
     for (j, b) in blocks.iter().enumerate() {
         let path = format!("{cpath}[{j}]");
-        let bm = b.as_object().ok_or_else(|| Error::invalid(&path, "must be an object"))?;
+        let bm = b
+            .as_object()
+            .ok_or_else(|| Error::invalid(&path, "must be an object"))?;
         last_cache = None;
         match bm.get("type").and_then(Value::as_str).unwrap_or("") {
             "text" => {
@@ -431,10 +435,7 @@ fn assistant_turn(msgs: &mut Vec<Value>, blocks: &[Value], cpath: &str) -> Resul
     let content = if parts.is_empty() {
         Value::Null
     } else if plain {
-        let text: Vec<&str> = parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect();
+        let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
         json!(text.concat())
     } else {
         Value::Array(parts)
@@ -539,12 +540,12 @@ fn thinking(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()> 
     if let Some(fmt) = oc.and_then(|o| o.get("format")).filter(|v| !v.is_null()) {
         match fmt.get("type").and_then(Value::as_str) {
             Some("json_schema") => {
-                let schema = fmt
-                    .get("schema")
-                    .filter(|s| s.is_object())
-                    .ok_or_else(|| {
-                        Error::invalid("output_config.format.schema", "required: a JSON schema object")
-                    })?;
+                let schema = fmt.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
+                    Error::invalid(
+                        "output_config.format.schema",
+                        "required: a JSON schema object",
+                    )
+                })?;
                 out.insert(
                     "response_format".into(),
                     json!({"type": "json_schema",
@@ -565,9 +566,15 @@ fn thinking(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()> 
         Some(t) => {
             match t.get("type").and_then(Value::as_str) {
                 Some("enabled") => {
-                    let budget = t.get("budget_tokens").and_then(Value::as_u64).ok_or_else(|| {
-                        Error::invalid("thinking.budget_tokens", "required: a positive integer")
-                    })?;
+                    let budget =
+                        t.get("budget_tokens")
+                            .and_then(Value::as_u64)
+                            .ok_or_else(|| {
+                                Error::invalid(
+                                    "thinking.budget_tokens",
+                                    "required: a positive integer",
+                                )
+                            })?;
                     reasoning.insert("max_tokens".into(), json!(budget));
                 }
                 Some("adaptive") => {
@@ -666,7 +673,11 @@ pub fn from_chat(answer: &Value) -> Value {
         }
     }
     if !thinking {
-        if let Some(r) = msg.get("reasoning").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        if let Some(r) = msg
+            .get("reasoning")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
             content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
         }
     }
@@ -689,7 +700,12 @@ pub fn from_chat(answer: &Value) -> Value {
     if !text.is_empty() {
         content.push(json!({"type": "text", "text": text}));
     }
-    for c in msg.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for c in msg
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let args = arguments_text(c.pointer("/function/arguments"));
         content.push(json!({"type": "tool_use",
             "id": c.get("id").and_then(Value::as_str).unwrap_or(""),

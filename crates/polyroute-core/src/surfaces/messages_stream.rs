@@ -131,11 +131,20 @@ impl MessagesStream {
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         self.reasoning(delta, &mut out);
-        if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(t) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             let i = self.block(Open::Text, || json!({"type": "text", "text": ""}), &mut out);
             Self::delta(&mut out, i, json!({"type": "text_delta", "text": t}));
         }
-        for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for tc in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.tool_call(tc, &mut out);
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -153,11 +162,19 @@ impl MessagesStream {
             for d in details {
                 match d.get("type").and_then(Value::as_str) {
                     Some("reasoning.text") => {
-                        if let Some(t) = d.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = d
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             let i = self.block(Open::Thinking, thinking_block, out);
                             Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
                         }
-                        if let Some(s) = d.get("signature").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                        if let Some(s) = d
+                            .get("signature")
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                        {
                             let i = self.block(Open::Thinking, thinking_block, out);
                             Self::delta(out, i, json!({"type": "signature_delta", "signature": s}));
                         }
@@ -169,10 +186,17 @@ impl MessagesStream {
                         self.next_index += 1;
                         out.push(ev("content_block_start", json!({"type": "content_block_start",
                             "index": index, "content_block": {"type": "redacted_thinking", "data": data}})));
-                        out.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+                        out.push(ev(
+                            "content_block_stop",
+                            json!({"type": "content_block_stop", "index": index}),
+                        ));
                     }
                     Some("reasoning.summary") => {
-                        if let Some(t) = d.get("summary").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = d
+                            .get("summary")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             let i = self.block(Open::Thinking, thinking_block, out);
                             Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
                         }
@@ -182,7 +206,11 @@ impl MessagesStream {
             }
             return;
         }
-        if let Some(t) = delta.get("reasoning").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(t) = delta
+            .get("reasoning")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             let i = self.block(Open::Thinking, thinking_block, out);
             Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
         }
@@ -194,7 +222,11 @@ impl MessagesStream {
         let index = match known {
             Some(b) if tc.get("id").is_none_or(Value::is_null) => b,
             _ => {
-                let id = tc.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+                let id = tc
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let name = tc
                     .pointer("/function/name")
                     .and_then(Value::as_str)
@@ -217,7 +249,11 @@ impl MessagesStream {
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
         {
-            Self::delta(out, index, json!({"type": "input_json_delta", "partial_json": a}));
+            Self::delta(
+                out,
+                index,
+                json!({"type": "input_json_delta", "partial_json": a}),
+            );
         }
     }
 

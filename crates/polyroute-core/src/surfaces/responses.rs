@@ -273,7 +273,12 @@ fn message_content(content: Option<&Value>, path: &str) -> Result<Value> {
     let parts = match content {
         Some(Value::String(s)) => return Ok(json!(s)),
         Some(Value::Array(a)) => a,
-        _ => return Err(Error::invalid(path, "required: a string or an array of content parts")),
+        _ => {
+            return Err(Error::invalid(
+                path,
+                "required: a string or an array of content parts",
+            ))
+        }
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
@@ -361,10 +366,9 @@ fn tools(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()> {
             out.insert("tool_choice".into(), json!(s));
         }
         Some(tc) if tc.get("type").and_then(Value::as_str) == Some("function") => {
-            let name = tc
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::invalid("tool_choice.name", "required for type `function`"))?;
+            let name = tc.get("name").and_then(Value::as_str).ok_or_else(|| {
+                Error::invalid("tool_choice.name", "required for type `function`")
+            })?;
             out.insert(
                 "tool_choice".into(),
                 json!({"type": "function", "function": {"name": name}}),
@@ -399,10 +403,9 @@ fn text(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()> {
             out.insert("response_format".into(), json!({"type": "json_object"}));
         }
         Some("json_schema") => {
-            let schema = f
-                .get("schema")
-                .filter(|s| s.is_object())
-                .ok_or_else(|| Error::invalid("text.format.schema", "required: a JSON schema object"))?;
+            let schema = f.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
+                Error::invalid("text.format.schema", "required: a JSON schema object")
+            })?;
             let name = f.get("name").and_then(Value::as_str).unwrap_or("output");
             let mut js = json!({"name": name, "schema": schema});
             for k in ["strict", "description"] {
@@ -520,14 +523,19 @@ pub fn from_chat(answer: &Value, req: &Value) -> Value {
             .collect(),
         _ => String::new(),
     };
-    let refusal = msg.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty());
+    let refusal = msg
+        .get("refusal")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
     if !text.is_empty() || refusal.is_some() {
         let part = match refusal {
             Some(r) if text.is_empty() => json!({"type": "refusal", "refusal": r}),
             _ => json!({"type": "output_text", "text": text, "annotations": []}),
         };
-        output.push(json!({"type": "message", "id": item_id("msg", id, 0), "status": "completed",
-                           "role": "assistant", "content": [part]}));
+        output.push(
+            json!({"type": "message", "id": item_id("msg", id, 0), "status": "completed",
+                           "role": "assistant", "content": [part]}),
+        );
     }
     for (n, c) in msg
         .get("tool_calls")

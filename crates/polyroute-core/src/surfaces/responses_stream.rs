@@ -14,9 +14,18 @@ use super::Event;
 
 #[derive(Debug)]
 enum Item {
-    Reasoning { text: String },
-    Text { text: String },
-    Tool { index: u64, call_id: String, name: String, args: String },
+    Reasoning {
+        text: String,
+    },
+    Text {
+        text: String,
+    },
+    Tool {
+        index: u64,
+        call_id: String,
+        name: String,
+        args: String,
+    },
 }
 
 /// The translator of one stream. Feed every chat chunk to [`ResponsesStream::push`], then call
@@ -79,8 +88,16 @@ impl ResponsesStream {
             return;
         }
         self.started = true;
-        self.id = chunk.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-        self.model = chunk.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+        self.id = chunk
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        self.model = chunk
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         self.created = chunk.get("created").and_then(Value::as_u64).unwrap_or(0);
         let r = self.response("in_progress");
         self.ev(out, "response.created", json!({"response": r}));
@@ -100,29 +117,58 @@ impl ResponsesStream {
         let done = match item {
             Item::Text { text } => {
                 let part = json!({"type": "output_text", "text": text, "annotations": []});
-                self.ev(out, "response.output_text.done", json!({"item_id": id, "output_index": oi,
-                    "content_index": 0, "text": text, "logprobs": []}));
-                self.ev(out, "response.content_part.done", json!({"item_id": id, "output_index": oi,
-                    "content_index": 0, "part": part}));
+                self.ev(
+                    out,
+                    "response.output_text.done",
+                    json!({"item_id": id, "output_index": oi,
+                    "content_index": 0, "text": text, "logprobs": []}),
+                );
+                self.ev(
+                    out,
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": oi,
+                    "content_index": 0, "part": part}),
+                );
                 json!({"type": "message", "id": id, "status": "completed", "role": "assistant",
                        "content": [part]})
             }
             Item::Reasoning { text } => {
                 let part = json!({"type": "summary_text", "text": text});
-                self.ev(out, "response.reasoning_summary_text.done", json!({"item_id": id,
-                    "output_index": oi, "summary_index": 0, "text": text}));
-                self.ev(out, "response.reasoning_summary_part.done", json!({"item_id": id,
-                    "output_index": oi, "summary_index": 0, "part": part}));
+                self.ev(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id,
+                    "output_index": oi, "summary_index": 0, "text": text}),
+                );
+                self.ev(
+                    out,
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id,
+                    "output_index": oi, "summary_index": 0, "part": part}),
+                );
                 json!({"type": "reasoning", "id": id, "summary": [part]})
             }
-            Item::Tool { call_id, name, args, .. } => {
-                self.ev(out, "response.function_call_arguments.done", json!({"item_id": id,
-                    "output_index": oi, "name": name, "arguments": args}));
+            Item::Tool {
+                call_id,
+                name,
+                args,
+                ..
+            } => {
+                self.ev(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id,
+                    "output_index": oi, "name": name, "arguments": args}),
+                );
                 json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
                        "arguments": args, "status": "completed"})
             }
         };
-        self.ev(out, "response.output_item.done", json!({"output_index": oi, "item": done}));
+        self.ev(
+            out,
+            "response.output_item.done",
+            json!({"output_index": oi, "item": done}),
+        );
         self.done.push(done);
     }
 
@@ -133,11 +179,24 @@ impl ResponsesStream {
         self.close(out);
         let id = item_id("msg", &self.id, self.output_index());
         let oi = self.output_index();
-        self.ev(out, "response.output_item.added", json!({"output_index": oi, "item": {"type": "message",
-            "id": id, "status": "in_progress", "role": "assistant", "content": []}}));
-        self.ev(out, "response.content_part.added", json!({"item_id": id, "output_index": oi,
-            "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
-        self.open = Some((Item::Text { text: String::new() }, id));
+        self.ev(
+            out,
+            "response.output_item.added",
+            json!({"output_index": oi, "item": {"type": "message",
+            "id": id, "status": "in_progress", "role": "assistant", "content": []}}),
+        );
+        self.ev(
+            out,
+            "response.content_part.added",
+            json!({"item_id": id, "output_index": oi,
+            "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        );
+        self.open = Some((
+            Item::Text {
+                text: String::new(),
+            },
+            id,
+        ));
     }
 
     fn open_reasoning(&mut self, out: &mut Vec<Event>) {
@@ -147,11 +206,24 @@ impl ResponsesStream {
         self.close(out);
         let id = item_id("rs", &self.id, self.output_index());
         let oi = self.output_index();
-        self.ev(out, "response.output_item.added", json!({"output_index": oi,
-            "item": {"type": "reasoning", "id": id, "summary": []}}));
-        self.ev(out, "response.reasoning_summary_part.added", json!({"item_id": id, "output_index": oi,
-            "summary_index": 0, "part": {"type": "summary_text", "text": ""}}));
-        self.open = Some((Item::Reasoning { text: String::new() }, id));
+        self.ev(
+            out,
+            "response.output_item.added",
+            json!({"output_index": oi,
+            "item": {"type": "reasoning", "id": id, "summary": []}}),
+        );
+        self.ev(
+            out,
+            "response.reasoning_summary_part.added",
+            json!({"item_id": id, "output_index": oi,
+            "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+        );
+        self.open = Some((
+            Item::Reasoning {
+                text: String::new(),
+            },
+            id,
+        ));
     }
 
     /// Translate one chat chunk.
@@ -165,13 +237,20 @@ impl ResponsesStream {
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
             self.close(&mut out);
             let code = err.get("code").cloned().unwrap_or(Value::Null);
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("provider error");
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("provider error");
             let code_s = match &code {
                 Value::String(s) => s.clone(),
                 Value::Null => "server_error".to_string(),
                 other => other.to_string(),
             };
-            self.ev(&mut out, "error", json!({"code": code_s, "message": message, "param": null}));
+            self.ev(
+                &mut out,
+                "error",
+                json!({"code": code_s, "message": message, "param": null}),
+            );
             let mut r = self.response("failed");
             r["output"] = Value::Array(self.done.clone());
             r["error"] = json!({"code": "server_error", "message": message});
@@ -186,27 +265,48 @@ impl ResponsesStream {
             return out;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(r) = delta.get("reasoning").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        if let Some(r) = delta
+            .get("reasoning")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
             self.open_reasoning(&mut out);
             if let Some((Item::Reasoning { text }, id)) = &mut self.open {
                 text.push_str(r);
                 let id = id.clone();
                 let oi = self.output_index();
-                self.ev(&mut out, "response.reasoning_summary_text.delta", json!({"item_id": id,
-                    "output_index": oi, "summary_index": 0, "delta": r}));
+                self.ev(
+                    &mut out,
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id,
+                    "output_index": oi, "summary_index": 0, "delta": r}),
+                );
             }
         }
-        if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(t) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             self.open_text(&mut out);
             if let Some((Item::Text { text }, id)) = &mut self.open {
                 text.push_str(t);
                 let id = id.clone();
                 let oi = self.output_index();
-                self.ev(&mut out, "response.output_text.delta", json!({"item_id": id,
-                    "output_index": oi, "content_index": 0, "delta": t, "logprobs": []}));
+                self.ev(
+                    &mut out,
+                    "response.output_text.delta",
+                    json!({"item_id": id,
+                    "output_index": oi, "content_index": 0, "delta": t, "logprobs": []}),
+                );
             }
         }
-        for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for tc in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.tool_call(tc, &mut out);
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -221,15 +321,31 @@ impl ResponsesStream {
             || !matches!(&self.open, Some((Item::Tool { index, .. }, _)) if *index == ti);
         if is_new {
             self.close(out);
-            let call_id = tc.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-            let name = tc.pointer("/function/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let call_id = tc
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let name = tc
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let id = item_id("fc", &self.id, self.tools);
             self.tools += 1;
             let oi = self.output_index();
             self.ev(out, "response.output_item.added", json!({"output_index": oi, "item": {
                 "type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": "",
                 "status": "in_progress"}}));
-            self.open = Some((Item::Tool { index: ti, call_id, name, args: String::new() }, id));
+            self.open = Some((
+                Item::Tool {
+                    index: ti,
+                    call_id,
+                    name,
+                    args: String::new(),
+                },
+                id,
+            ));
         }
         let Some(a) = tc
             .pointer("/function/arguments")
@@ -242,8 +358,12 @@ impl ResponsesStream {
             args.push_str(a);
             let id = id.clone();
             let oi = self.output_index();
-            self.ev(out, "response.function_call_arguments.delta", json!({"item_id": id,
-                "output_index": oi, "delta": a}));
+            self.ev(
+                out,
+                "response.function_call_arguments.delta",
+                json!({"item_id": id,
+                "output_index": oi, "delta": a}),
+            );
         }
     }
 

@@ -71,7 +71,11 @@ fn block(b: &Value) -> u64 {
     match b.get("type").and_then(Value::as_str) {
         Some("image") => IMAGE_TOKENS,
         Some("document") => match b.pointer("/source/type").and_then(Value::as_str) {
-            Some("text") => estimate_text(b.pointer("/source/data").and_then(Value::as_str).unwrap_or("")),
+            Some("text") => estimate_text(
+                b.pointer("/source/data")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            ),
             _ => DOCUMENT_TOKENS,
         },
         Some("text") => estimate_text(b.get("text").and_then(Value::as_str).unwrap_or("")),
@@ -81,7 +85,10 @@ fn block(b: &Value) -> u64 {
                 + b.get("input").map_or(0, |i| estimate_text(&i.to_string()))
         }
         Some("tool_result") => 3 + b.get("content").map_or(0, blocks),
-        _ => b.get("text").and_then(Value::as_str).map_or(0, estimate_text),
+        _ => b
+            .get("text")
+            .and_then(Value::as_str)
+            .map_or(0, estimate_text),
     }
 }
 
@@ -100,7 +107,12 @@ pub fn count_messages(body: &Value) -> Result<u64> {
     if let Some(s) = body.get("system") {
         n += blocks(s) + MESSAGE_TOKENS;
     }
-    for m in body.get("messages").and_then(Value::as_array).into_iter().flatten() {
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         n += MESSAGE_TOKENS + m.get("content").map_or(0, blocks);
     }
     let tools = body.get("tools").and_then(Value::as_array);
