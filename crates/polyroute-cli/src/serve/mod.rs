@@ -19,6 +19,7 @@ pub mod model_api;
 pub mod money;
 pub mod spin;
 pub mod state;
+pub mod surfaces;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -247,6 +248,12 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
         .route("/api/v1/chat/completions", post(cache::completions))
+        .route("/api/v1/messages", post(surfaces::messages))
+        .route(
+            "/api/v1/messages/count_tokens",
+            post(surfaces::count_tokens),
+        )
+        .route("/api/v1/responses", post(surfaces::responses))
         .route("/api/v1/models", get(catalog_api::models))
         .route(
             "/api/v1/models/{author}/{slug}/endpoints",

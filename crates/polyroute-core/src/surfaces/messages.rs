@@ -56,24 +56,12 @@ pub fn to_chat(body: &Value) -> Result<Value> {
         out.insert("model".into(), json!(model));
     }
     copy_common(m, &mut out, ROUTING_FIELDS);
-    if let Some(fb) = m.get("fallbacks").filter(|v| !v.is_null()) {
-        if out.contains_key("models") {
-            return Err(Error::invalid(
-                "fallbacks",
-                "cannot be combined with `models`",
-            ));
+    if m.get("fallbacks").is_some_and(|v| !v.is_null()) {
+        let mut folded = body.clone();
+        fold_fallbacks(&mut folded)?;
+        if let Some(models) = folded.get("models") {
+            out.insert("models".into(), models.clone());
         }
-        let list = fb
-            .as_array()
-            .ok_or_else(|| Error::invalid("fallbacks", "must be an array of {model}"))?;
-        let mut models: Vec<Value> = out.get("model").cloned().into_iter().collect();
-        for (i, f) in list.iter().enumerate() {
-            let slug = f.get("model").and_then(Value::as_str).ok_or_else(|| {
-                Error::invalid(format!("fallbacks[{i}].model"), "required string")
-            })?;
-            models.push(json!(slug));
-        }
-        out.insert("models".into(), Value::Array(models));
     }
     match opt_u64(m, "max_tokens", "max_tokens")? {
         Some(0) => return Err(Error::invalid("max_tokens", "must be at least 1")),
@@ -188,6 +176,44 @@ pub fn to_chat(body: &Value) -> Result<Value> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// Fold OpenRouter's Anthropic-style `fallbacks: [{model}]` into `models` (`model` first), in place, so that
+/// what checks `model`/`models` (a gateway key's model list) sees every model the request may use.
+///
+/// # Errors
+/// `fallbacks` combined with `models`, or not a list of `{model}`.
+pub fn fold_fallbacks(body: &mut Value) -> Result<()> {
+    let Some(m) = body.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(fb) = m.remove("fallbacks").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    if m.get("models").is_some_and(|v| !v.is_null()) {
+        return Err(Error::invalid(
+            "fallbacks",
+            "cannot be combined with `models`",
+        ));
+    }
+    let list = fb
+        .as_array()
+        .ok_or_else(|| Error::invalid("fallbacks", "must be an array of {model}"))?;
+    let mut models: Vec<Value> = m
+        .get("model")
+        .filter(|v| v.is_string())
+        .cloned()
+        .into_iter()
+        .collect();
+    for (i, f) in list.iter().enumerate() {
+        let slug = f
+            .get("model")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid(format!("fallbacks[{i}].model"), "required string"))?;
+        models.push(json!(slug));
+    }
+    m.insert("models".into(), Value::Array(models));
+    Ok(())
 }
 
 /// Text blocks (`system`, assistant text) as chat text parts, `cache_control` kept.
