@@ -7,6 +7,7 @@
 mod convert;
 mod errors;
 mod router;
+mod surfaces;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -78,6 +79,8 @@ fn _polyroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Router>()?;
     m.add_class::<router::ChunkIterator>()?;
     m.add_class::<router::AsyncChunkIterator>()?;
+    m.add_class::<surfaces::EventIterator>()?;
+    m.add_class::<surfaces::AsyncEventIterator>()?;
     m.add_function(wrap_pyfunction!(all_codes, m)?)?;
     m.add_function(wrap_pyfunction!(validate_request, m)?)?;
     let hook = wrap_pyfunction!(_after_fork_in_child, m)?;
