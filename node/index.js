@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.ChatStream = nativeBinding.ChatStream
 module.exports.Router = nativeBinding.Router
+module.exports.SurfaceEvents = nativeBinding.SurfaceEvents
 module.exports.allCodes = nativeBinding.allCodes
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.validateRequest = nativeBinding.validateRequest

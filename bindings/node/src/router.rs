@@ -14,7 +14,7 @@ use crate::errors;
 /// The routing engine: one long-lived, immutable router per process is the intended use; share it freely.
 #[napi]
 pub struct Router {
-    inner: polyroute::Router,
+    pub(crate) inner: polyroute::Router,
 }
 
 #[napi]
