@@ -319,7 +319,7 @@ fn openai_streams_become_messages_and_responses_events() {
         .filter(|b| b["type"] == "tool_use")
         .collect();
     assert_eq!(tools.len(), 2);
-    assert!(tools[0]["input"].is_object() && tools[0]["input"].as_object().unwrap().len() > 0);
+    assert!(!tools[0]["input"].as_object().unwrap().is_empty());
     assert_eq!(msgs["stop_reason"], "tool_use");
 
     let mut t = StreamTranslator::new(
