@@ -88,6 +88,9 @@ grep -q '"object":"chat.completion"' "$TMP/readme.out"
 grep -q 'data: \[DONE\]' "$TMP/readme.out"
 grep -q 'is not a valid model ID' "$TMP/readme.out"
 grep -q '"provider_responses"' "$TMP/readme.out"
+grep -q '"type":"message"' "$TMP/readme.out"
+grep -q '"input_tokens":' "$TMP/readme.out"
+grep -q 'event: response.completed' "$TMP/readme.out"
 echo "README examples: ok ($(grep -c '^curl\|^export\|^polyroute\|^GEN' "$TMP/readme.sh") commands)"
 
 key() { "$BIN/polyroute" keys create --label "$1" ${2:+--limit "$2"} | tail -1; }

@@ -33,7 +33,9 @@ pub fn anthropic_request_problem(body: &Value) -> Option<String> {
         Some(Value::Array(a)) => {
             for (i, s) in a.iter().enumerate() {
                 if s.get("type").and_then(Value::as_str) != Some("text")
-                    || s.get("text").and_then(Value::as_str).is_none_or(str::is_empty)
+                    || s.get("text")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
                 {
                     return Some(format!("system.{i}: must be a non-empty text block"));
                 }
@@ -64,16 +66,32 @@ pub fn anthropic_request_problem(body: &Value) -> Option<String> {
                     }
                 }
             }
-            _ => return Some(format!("messages.{i}.content: must be a string or a list of blocks")),
+            _ => {
+                return Some(format!(
+                    "messages.{i}.content: must be a string or a list of blocks"
+                ))
+            }
         }
         prev_tool_uses = tool_uses;
     }
-    for (i, tool) in b.get("tools").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, tool) in b
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if tool.get("type").is_some_and(|t| t != "custom") {
             continue; // server tools
         }
-        if !tool.get("name").and_then(Value::as_str).is_some_and(|n| id_ok(n, 128)) {
-            return Some(format!("tools.{i}.name: must match ^[a-zA-Z0-9_-]{{1,128}}$"));
+        if !tool
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| id_ok(n, 128))
+        {
+            return Some(format!(
+                "tools.{i}.name: must match ^[a-zA-Z0-9_-]{{1,128}}$"
+            ));
         }
         if tool.pointer("/input_schema/type").and_then(Value::as_str) != Some("object") {
             return Some(format!("tools.{i}.input_schema.type: must be object"));
@@ -110,19 +128,25 @@ fn block_problem(
 ) -> Option<String> {
     let ty = blk.get("type").and_then(Value::as_str).unwrap_or("");
     match ty {
-        "text" => {
-            if blk.get("text").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Some("text content blocks must be non-empty".into());
-            }
+        "text"
+            if blk
+                .get("text")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty) =>
+        {
+            return Some("text content blocks must be non-empty".into());
         }
         "image" => {
             let src = blk.get("source");
             let ok = match src.and_then(|s| s.get("type")).and_then(Value::as_str) {
                 Some("base64") => {
                     matches!(
-                        src.and_then(|s| s.get("media_type")).and_then(Value::as_str),
+                        src.and_then(|s| s.get("media_type"))
+                            .and_then(Value::as_str),
                         Some("image/jpeg" | "image/png" | "image/gif" | "image/webp")
-                    ) && src.and_then(|s| s.get("data")).is_some_and(Value::is_string)
+                    ) && src
+                        .and_then(|s| s.get("data"))
+                        .is_some_and(Value::is_string)
                 }
                 Some("url") => src.and_then(|s| s.get("url")).is_some_and(Value::is_string),
                 Some("file") => true,
@@ -132,10 +156,8 @@ fn block_problem(
                 return Some("image.source: invalid".into());
             }
         }
-        "document" => {
-            if blk.get("source").and_then(|s| s.get("type")).is_none() {
-                return Some("document.source: Field required".into());
-            }
+        "document" if blk.get("source").and_then(|x| x.get("type")).is_none() => {
+            return Some("document.source: Field required".into());
         }
         "tool_use" => {
             if role != "assistant" {
@@ -162,10 +184,8 @@ fn block_problem(
                 ));
             }
         }
-        "thinking" | "redacted_thinking" => {
-            if role != "assistant" {
-                return Some("thinking blocks belong to assistant turns".into());
-            }
+        "thinking" | "redacted_thinking" if role != "assistant" => {
+            return Some("thinking blocks belong to assistant turns".into());
         }
         "" => return Some("type: Field required".into()),
         _ => {}
@@ -184,7 +204,8 @@ mod tests {
         assert_eq!(anthropic_request_problem(&ok), None);
         let orphan = json!({"max_tokens": 10, "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]});
-        assert!(anthropic_request_problem(&orphan).is_some_and(|p| p.contains("unexpected tool_use_id")));
+        assert!(anthropic_request_problem(&orphan)
+            .is_some_and(|p| p.contains("unexpected tool_use_id")));
         let paired = json!({"max_tokens": 10, "messages": [
             {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]});
