@@ -7,8 +7,13 @@
 //! adds 3, each tool its JSON text, and a request with tools adds Anthropic's documented tool-use system prompt
 //! (346 tokens for `auto`/`none`, 313 for `any`/`tool`). Images count 1,600 (Anthropic's cost of an image at
 //! the largest size it keeps: about 1.15 megapixels / 750), documents 1,500 (one page; page counts are not
-//! read). Expect it to land within roughly a fifth of the provider's count on ordinary prose and code, and
-//! further off on unusual text; use the provider's own count when the exact number matters.
+//! read).
+//!
+//! How exact: not measured against any provider's count (no reference tokenizer is available offline, and
+//! Anthropic's `count_tokens` is a remote call). On polyroute's own README it gives 3.1 characters per token; the
+//! usual figure for OpenAI's tokenizers on English prose is about 4, so it likely overcounts for OpenAI models,
+//! errs towards more tokens generally (a safe side for context-fit checks), and images and PDFs are flat
+//! allowances. Use the provider's own count when the exact number matters.
 
 use serde_json::Value;
 
