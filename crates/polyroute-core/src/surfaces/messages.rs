@@ -15,9 +15,16 @@
 //!   `parallel_tool_calls: false`);
 //! - `thinking: enabled` → `reasoning.max_tokens` (the budget), `adaptive` → `reasoning.effort`
 //!   (`output_config.effort`, else medium), `disabled` → `reasoning.enabled: false`, `display: omitted` →
-//!   `reasoning.exclude`; `output_config.format` → `response_format: json_schema`;
+//!   `reasoning.exclude`; `output_config.format` → `response_format: json_schema` (`output_config.effort`
+//!   without adaptive thinking is left out: in chat terms it would turn reasoning on);
 //! - `stop_sequences` → `stop`, `metadata.user_id` → `user`, `service_tier: standard_only` → `default`;
-//!   `temperature`, `top_p`, `top_k`, `cache_control`, `stream` and OpenRouter's `models`, `provider`, … as is.
+//!   `temperature`, `top_p`, `top_k`, `cache_control`, `stream` and OpenRouter's `models`, `provider`, … as is;
+//!   Anthropic's server-side fields (`container`, `mcp_servers`, `context_management`, `inference_geo`, `speed`)
+//!   are accepted and left out; any other unknown field is refused naming it.
+//!
+//! What the round trip to an Anthropic endpoint does not keep: `caller` on replayed `tool_use` blocks (set by the
+//! API itself), empty text blocks, a `cache_control` on a `tool_use` block other than the turn's last, the order of
+//! an assistant turn's blocks (always thinking, text, tool_use), and `citations` on text blocks.
 //!
 //! Answer ([`from_chat`]): thinking blocks first (from `reasoning_details`, else the `reasoning` text), then the
 //! text, then one `tool_use` per tool call; `stop_reason` from the provider's own value when it is an Anthropic
@@ -621,11 +628,7 @@ fn thinking(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()> 
             }
         }
     }
-    if let Some(e) = effort {
-        if !reasoning.contains_key("max_tokens") && !reasoning.contains_key("enabled") {
-            reasoning.insert("effort".into(), json!(e));
-        }
-    }
+    // `output_config.effort` without `thinking` has no chat equivalent that would not turn reasoning on: left out.
     if !reasoning.is_empty() {
         out.insert("reasoning".into(), Value::Object(reasoning));
     }
