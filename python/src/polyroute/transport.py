@@ -12,7 +12,9 @@ Plug them into the official ``openai`` SDK (or any httpx client)::
 No server and no network hop: ``POST …/chat/completions`` (streamed or not) runs ``router.chat`` /
 ``router.stream_sse``; ``GET …/models`` lists the catalog, ``GET …/models/{author}/{slug}`` (and OpenRouter's
 ``…/model/{author}/{slug}``) returns one model, ``GET …/models/count`` counts them; ``GET …/generation?id=``
-returns a ledger record. ``x-session-id`` and ``X-OpenRouter-Metadata: enabled`` are read as the gateway reads them.
+returns a ledger record. ``POST …/messages`` (Anthropic Messages) and ``POST …/responses`` (OpenAI Responses) run
+``router.messages`` / ``router.responses`` (streamed as their own events), so ``anthropic.Anthropic(base_url=
+"http://polyroute.local", http_client=httpx.Client(transport=...))`` works too. ``x-session-id`` and ``X-OpenRouter-Metadata: enabled`` are read as the gateway reads them.
 Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
 its own ``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``.
 
@@ -35,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - an environment with only httpx2 (openai >= 3 installs httpx2)
     import httpx2 as httpx  # type: ignore[no-redef, import-not-found, unused-ignore]
 
-from ._polyroute import AsyncChunkIterator, ChunkIterator, Router
+from ._polyroute import AsyncChunkIterator, AsyncEventIterator, ChunkIterator, EventIterator, Router
 from .errors import PolyrouteError
 
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
@@ -109,6 +111,100 @@ def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Respo
     return _error(mod, 404, f"no route for GET {path}", "not_found")
 
 
+_ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                     403: "permission_error", 404: "not_found_error", 408: "timeout_error", 413: "invalid_request_error",
+                     429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+def _surface(request: httpx.Request) -> str | None:
+    """``messages`` or ``responses`` for a POST to one of those surfaces."""
+    path = request.url.path.rstrip("/")
+    if request.method != "POST":
+        return None
+    return "messages" if path.endswith("/messages") else "responses" if path.endswith("/responses") else None
+
+
+def _surface_error(mod: ModuleType, surface: str, e: PolyrouteError) -> httpx.Response:
+    if surface != "messages":
+        return _from_exc(mod, e)
+    err = e.body.get("error", e.body) if isinstance(e.body, dict) else {}
+    body = {"type": "error", "error": {"type": _ANTHROPIC_ERRORS.get(e.status, "api_error"),
+                                       "message": err.get("message", str(e))}}
+    return mod.Response(e.status, headers=_JSON, content=json.dumps(body).encode())  # type: ignore[no-any-return]
+
+
+def _event(e: Mapping[str, Any]) -> bytes:
+    return b"event: " + str(e.get("type", "")).encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n"
+
+
+@functools.cache
+def _sync_events(mod: ModuleType) -> Any:
+    class _SyncEvents(mod.SyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, first: Mapping[str, Any] | None, rest: EventIterator) -> None:
+            self._first, self._rest = first, rest
+
+        def __iter__(self) -> Iterator[bytes]:
+            if self._first is not None:
+                yield _event(self._first)
+            for e in self._rest:
+                yield _event(e)
+
+        def close(self) -> None:
+            self._rest.close()
+
+    return _SyncEvents
+
+
+@functools.cache
+def _async_events(mod: ModuleType) -> Any:
+    class _AsyncEvents(mod.AsyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, first: Mapping[str, Any] | None, rest: AsyncEventIterator) -> None:
+            self._first, self._rest = first, rest
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            if self._first is not None:
+                yield _event(self._first)
+            async for e in self._rest:
+                yield _event(e)
+
+    return _AsyncEvents
+
+
+def _serve_surface(mod: ModuleType, router: Router, surface: str, request: httpx.Request) -> httpx.Response:
+    doc = _body(mod, request.read())
+    if not isinstance(doc, dict):
+        return doc
+    call = router.messages if surface == "messages" else router.responses
+    try:
+        out = call(doc, **_options(request))
+        if not isinstance(out, EventIterator):
+            return _ok(mod, out)
+        # The first event is awaited here, so that an error before any content becomes an HTTP error status.
+        first = next(out, None)
+    except PolyrouteError as e:
+        return _surface_error(mod, surface, e)
+    return mod.Response(200, headers=_SSE_HEADERS, stream=_sync_events(mod)(first, out))  # type: ignore[no-any-return]
+
+
+async def _aserve_surface(mod: ModuleType, router: Router, surface: str, request: httpx.Request) -> httpx.Response:
+    doc = _body(mod, await request.aread())
+    if not isinstance(doc, dict):
+        return doc
+    call = router.amessages if surface == "messages" else router.aresponses
+    try:
+        out = await call(doc, **_options(request))
+        if not isinstance(out, AsyncEventIterator):
+            return _ok(mod, out)
+        first: Mapping[str, Any] | None
+        try:
+            first = await out.__anext__()
+        except StopAsyncIteration:
+            first = None
+    except PolyrouteError as e:
+        return _surface_error(mod, surface, e)
+    return mod.Response(200, headers=_SSE_HEADERS, stream=_async_events(mod)(first, out))  # type: ignore[no-any-return]
+
+
 @functools.cache
 def _sync_sse(mod: ModuleType) -> Any:
     class _SyncSSE(mod.SyncByteStream):  # type: ignore[name-defined, misc]
@@ -142,6 +238,9 @@ class HTTPTransport(httpx.BaseTransport):
                     stream = _sync_sse(mod)(self.router.stream_sse(doc, **opts))
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
                 return _ok(mod, self.router.chat(doc, **opts))
+            surface = _surface(request)
+            if surface is not None:
+                return _serve_surface(mod, self.router, surface, request)
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
@@ -194,6 +293,9 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                     stream = _async_sse(mod)(first, chunks)
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
                 return _ok(mod, await self.router.achat(doc, **opts))
+            surface = _surface(request)
+            if surface is not None:
+                return await _aserve_surface(mod, self.router, surface, request)
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
