@@ -6,6 +6,8 @@
 //   GET  …/models/{a}/{s}     one model row (the openai SDK's models.retrieve; also OpenRouter's …/model/{a}/{s})
 //   GET  …/models/count       `{data: {count}}`
 //   GET  …/generation?id=…    the generation record
+//   POST …/messages           Anthropic Messages (`new Anthropic({ fetch: router.fetch })`), JSON or its SSE events
+//   POST …/responses          OpenAI Responses (stateless), JSON or its SSE events
 // The `HTTP-Referer`, `X-OpenRouter-Title` (else `X-Title`, as the gateway) and `x-session-id` headers become the
 // request options.
 // Failures answer with the OpenRouter error envelope and its HTTP status, so the SDK raises its APIError classes.
@@ -111,6 +113,64 @@ async function streamResponse(router, body, options, signal) {
   })
 }
 
+const ANTHROPIC_ERRORS = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error',
+  403: 'permission_error', 404: 'not_found_error', 408: 'timeout_error', 413: 'invalid_request_error',
+  429: 'rate_limit_error', 503: 'overloaded_error', 504: 'timeout_error', 529: 'overloaded_error' }
+
+/** A failure on …/messages, in Anthropic's error shape. */
+function anthropicFailure(e) {
+  if (!(e && e.name === 'PolyrouteError' && e.body)) return failure(e)
+  const message = e.body.error?.message ?? e.message
+  return json(e.status, { type: 'error', error: { type: ANTHROPIC_ERRORS[e.status] ?? 'api_error', message } })
+}
+
+function event(value) {
+  return encoder.encode(`event: ${value.type}\ndata: ${JSON.stringify(value)}\n\n`)
+}
+
+/** A Messages or Responses stream as SSE events; an error before the first event is an HTTP error. */
+async function eventResponse(events, fail, signal) {
+  const it = events[Symbol.asyncIterator]()
+  let first
+  try {
+    first = await it.next()
+  } catch (e) {
+    return fail(e)
+  }
+  const stop = () => { it.return().catch(() => {}) }
+  if (signal) signal.addEventListener('abort', stop, { once: true })
+  const stream = new ReadableStream({
+    start(controller) {
+      if (first.done) controller.close()
+      else controller.enqueue(event(first.value))
+    },
+    async pull(controller) {
+      const r = await it.next()
+      if (r.done) controller.close()
+      else controller.enqueue(event(r.value))
+    },
+    cancel: stop,
+  })
+  return new Response(stream, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+}
+
+async function surface(router, path, method, text, headers, signal) {
+  const messages = path.endsWith('/messages')
+  const fail = messages ? anthropicFailure : failure
+  if (method !== 'POST') return json(405, envelope(405, `${method} is not allowed on ${path}`))
+  const body = parseBody(text)
+  const options = requestOptions(headers)
+  try {
+    if (body.stream) {
+      const events = messages ? router.messagesStream(body, options) : router.responsesStream(body, options)
+      return await eventResponse(events, fail, signal)
+    }
+    return json(200, await (messages ? router.messages(body, options) : router.responses(body, options)))
+  } catch (e) {
+    return fail(e)
+  }
+}
+
 /** A fetch function bound to `router`. */
 function createFetch(router) {
   return async function fetch(input, init = {}) {
@@ -122,6 +182,9 @@ function createFetch(router) {
         const body = parseBody(text)
         const options = requestOptions(headers)
         return body.stream ? await streamResponse(router, body, options, signal) : json(200, await router.chat(body, options))
+      }
+      if (path.endsWith('/messages') || path.endsWith('/responses')) {
+        return await surface(router, path, method, text, headers, signal)
       }
       if (path.endsWith('/models') && method === 'GET') {
         return json(200, { object: 'list', data: router.models() })

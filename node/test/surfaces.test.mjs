@@ -52,3 +52,24 @@ test('errors name the field; stateful Responses are refused', async () => {
   await assert.rejects(async () => { for await (const _ of router.responsesStream({ model: 'test/chat', input: 'x', previous_response_id: 'r' })) {} },
     (e) => e.code === 'invalid_request')
 })
+
+test('router.fetch serves …/messages and …/responses, JSON and SSE events', async () => {
+  const post = (path, body) => router.fetch(`http://polyroute.local${path}`, { method: 'POST', body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' } })
+  let r = await post('/v1/messages', body)
+  assert.equal(r.status, 200)
+  assert.ok((await r.json()).content[0].text.endsWith('hi node'))
+  r = await post('/v1/messages', { ...body, stream: true })
+  assert.equal(r.headers.get('content-type'), 'text/event-stream')
+  const text = await r.text()
+  assert.ok(text.startsWith('event: message_start\ndata: {'), text)
+  assert.ok(text.trimEnd().endsWith('event: message_stop\ndata: {"type":"message_stop"}'), text)
+  r = await post('/v1/messages', { model: 'acme/nope', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] })
+  assert.equal(r.status, 400)
+  assert.equal((await r.json()).error.type, 'invalid_request_error')
+  r = await post('/api/v1/responses', { model: 'test/chat', input: 'fetch me', stream: true })
+  assert.ok((await r.text()).includes('event: response.completed\n'))
+  r = await post('/api/v1/responses', { model: 'test/chat', input: 'x', previous_response_id: 'r' })
+  assert.equal(r.status, 400)
+  assert.match((await r.json()).error.message, /stateless/)
+})
