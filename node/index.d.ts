@@ -435,6 +435,24 @@ export declare class ChatStream {
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<ChatStream, ChatCompletionChunk, void, undefined>
 }
 
+/**
+ * An HTTP answer: status, headers, and the whole body or (streams) an async iterable of SSE chunks.
+ *
+ * This type implements JavaScript's async iterable protocol.
+ * It can be used with `for await...of` loops.
+ *
+ * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
+ */
+export declare class HttpAnswer {
+  /** The status code. */
+  get status(): number
+  /** Header names (lower case) and values. */
+  get headers(): Array<[string, string]>
+  /** The whole body; null for a stream (iterate the answer for its chunks). */
+  get body(): Uint8Array | null
+  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<HttpAnswer, Uint8Array, void, undefined>
+}
+
 /** The routing engine: one long-lived, immutable router per process is the intended use; share it freely. */
 export declare class Router {
   /**
@@ -461,6 +479,11 @@ export declare class Router {
    * `usage` with `cost`. Breaking out of the loop cancels the upstream request.
    */
   stream(request: ChatRequest, options?: RequestOptions): ChatStream
+  /**
+   * One request through the engine's OpenRouter HTTP surface, the one the gateway serves (`router.fetch` builds
+   * a WHATWG `Response` from the answer): `target` is the path with its query under any base (`/api/v1/models`).
+   */
+  http(method: string, target: string, headers: Array<[string, string]>, body?: string | null): Promise<HttpAnswer>
   /** The ledger record of a generation (`gen-…` id from a completion), or `null`. */
   generation(id: string): Promise<Generation | null>
   /**

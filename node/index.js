@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ChatStream = nativeBinding.ChatStream
+module.exports.HttpAnswer = nativeBinding.HttpAnswer
 module.exports.Router = nativeBinding.Router
 module.exports.SurfaceEvents = nativeBinding.SurfaceEvents
 module.exports.allCodes = nativeBinding.allCodes

@@ -174,6 +174,9 @@ while IFS=$'\t' read -r n file lang heading line; do
       "README.md|sh|Anthropic Messages and OpenAI Responses")
       continue # serve.sh runs every ```sh block of the Gateway section, in order
       ;;
+    "README.md|sh|Dashboard")
+      continue # serve.sh runs it too (a ```sh block of the Gateway section)
+      ;;
     *)
       fail "$where: no runner for this block; run it here (or in serve.sh) so that it cannot rot"
       ;;

@@ -5,6 +5,7 @@
 
 mod convert;
 mod errors;
+mod http;
 mod options;
 mod router;
 mod surfaces;

@@ -10,11 +10,14 @@ use tokio::sync::Mutex;
 
 use crate::convert::{self, ChatCompletionChunk, ModelFilters, RequestOptions, Settled};
 use crate::errors;
+use crate::http::HttpAnswer;
 
 /// The routing engine: one long-lived, immutable router per process is the intended use; share it freely.
 #[napi]
 pub struct Router {
     pub(crate) inner: polyroute::Router,
+    /// The HTTP surface over `inner`, built on first use.
+    api: std::sync::OnceLock<polyroute::HttpApi>,
 }
 
 #[napi]
@@ -27,7 +30,10 @@ impl Router {
     )]
     pub fn new(env: Env, options: Option<Value>) -> napi::Result<Self> {
         let inner = convert::router(options).map_err(|e| errors::to_napi(&env, &e))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            api: std::sync::OnceLock::new(),
+        })
     }
 
     /// The plan as JSON text, from the request as JSON text: the form `plan` uses (one parse on each side is
@@ -96,6 +102,24 @@ impl Router {
         ChatStream {
             inner: Arc::new(Mutex::new(Some(s))),
         }
+    }
+
+    /// One request through the engine's OpenRouter HTTP surface, the one the gateway serves (`router.fetch` builds
+    /// a WHATWG `Response` from the answer): `target` is the path with its query under any base (`/api/v1/models`).
+    #[napi(
+        ts_args_type = "method: string, target: string, headers: Array<[string, string]>, body?: string | null"
+    )]
+    pub async fn http(
+        &self,
+        method: String,
+        target: String,
+        headers: Vec<Vec<String>>,
+        body: Option<String>,
+    ) -> HttpAnswer {
+        let api = self
+            .api
+            .get_or_init(|| polyroute::HttpApi::new(self.inner.clone()));
+        crate::http::handle(api, method, target, headers, body).await
     }
 
     /// The ledger record of a generation (`gen-…` id from a completion), or `null`.

@@ -6,6 +6,7 @@
 
 mod convert;
 mod errors;
+mod http;
 mod router;
 mod surfaces;
 
@@ -81,6 +82,7 @@ fn _polyroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::AsyncChunkIterator>()?;
     m.add_class::<surfaces::EventIterator>()?;
     m.add_class::<surfaces::AsyncEventIterator>()?;
+    m.add_class::<http::ByteStream>()?;
     m.add_function(wrap_pyfunction!(all_codes, m)?)?;
     m.add_function(wrap_pyfunction!(validate_request, m)?)?;
     let hook = wrap_pyfunction!(_after_fork_in_child, m)?;

@@ -16,13 +16,15 @@ use tokio::task::AbortHandle;
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
 use crate::surfaces::Surface;
-use crate::{detached, fork_generation, runtime};
+use crate::{detached, fork_generation, http, runtime};
 
 /// An LLM router: a catalog, provider settings and the engine that executes plans.
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct Router {
     config: EngineConfig,
     engine: Mutex<(u64, polyroute::Router)>,
+    /// The HTTP surface over `engine`, built on first use (per process, as the engine).
+    api: Mutex<Option<(u64, polyroute::HttpApi)>>,
 }
 
 fn build_engine(c: &EngineConfig) -> Result<polyroute::Router, Error> {
@@ -56,6 +58,22 @@ impl Router {
             std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
         }
         Ok(slot.1.clone())
+    }
+
+    /// This process's HTTP surface ([`polyroute::HttpApi`]).
+    fn api(&self, py: Python<'_>) -> PyResult<polyroute::HttpApi> {
+        let engine = self.engine(py)?;
+        let generation = fork_generation();
+        let mut slot = self.api.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((g, api)) = &*slot {
+            if *g == generation {
+                return Ok(api.clone());
+            }
+        }
+        let api = polyroute::HttpApi::new(engine);
+        // As for the engine: a parent's HTTP pool is leaked in a forked child, never dropped.
+        std::mem::forget(slot.replace((generation, api.clone())));
+        Ok(api)
     }
 
     fn open_stream(
@@ -107,6 +125,7 @@ impl Router {
         Ok(Self {
             config,
             engine: Mutex::new((fork_generation(), engine)),
+            api: Mutex::new(None),
         })
     }
 
@@ -364,6 +383,35 @@ impl Router {
             body,
             ctx(user, session_id, metadata),
         )
+    }
+
+    /// One request through the engine's OpenRouter HTTP surface (what the httpx transports send):
+    /// `(status, headers, body)`, the body `bytes` or a `ByteStream` of SSE chunks.
+    #[pyo3(signature = (method, target, headers=Vec::new(), body=None))]
+    fn http(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+    ) -> PyResult<http::Answer> {
+        let api = self.api(py)?;
+        http::handle(py, &api, http::request(method, target, headers, body))
+    }
+
+    /// `await router.ahttp(...)`: [`Router.http`] on the running asyncio loop.
+    #[pyo3(signature = (method, target, headers=Vec::new(), body=None))]
+    fn ahttp<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api(py)?;
+        http::ahandle(py, api, http::request(method, target, headers, body))
     }
 
     /// The ledger record of a generation (`gen-…` id), or None.

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use polyroute::state::{
-    ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary, Totals, DAY_MS,
+    ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary, Totals, UsageGroup,
+    UsageQuery, UsageRow, DAY_MS,
 };
 use polyroute::{Error, Result};
 use rust_decimal::Decimal;
@@ -63,6 +64,25 @@ pub(crate) fn statements() -> Vec<String> {
         ),
         "SELECT user_key, sum(cost)::text, count(*) FROM polyroute_generations GROUP BY user_key".to_string(),
     ]
+}
+
+/// The dashboard's aggregate ([`Ledger::usage`]) for one grouping: run unprepared (one statement per grouping;
+/// a dashboard query, not a per-request one).
+fn usage_sql(group: UsageGroup) -> String {
+    let grp = match group {
+        UsageGroup::App => "coalesce(nullif(app_title, ''), nullif(app_referer, ''))",
+        UsageGroup::Model => "model",
+        UsageGroup::Provider => "provider",
+        UsageGroup::Key => "user_key",
+    };
+    format!(
+        "SELECT * FROM (
+             SELECT created_ms - ((created_ms % $3) + $3) % $3 AS bucket, {grp} AS grp, count(*),
+                    sum(cost)::text, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint
+             FROM polyroute_generations WHERE ($1::text IS NULL OR user_key = $1::text) AND created_ms >= $2
+             GROUP BY bucket, grp) AS u
+         ORDER BY bucket, grp COLLATE \"C\" NULLS FIRST"
+    )
 }
 
 /// The generation ledger on PostgreSQL (see the crate docs for durability and schema).
@@ -239,6 +259,29 @@ impl Ledger for PostgresLedger {
                     prompt_tokens: count(r.get(7)),
                     completion_tokens: count(r.get(8)),
                     reasoning_tokens: count(r.get(9)),
+                })
+                .collect())
+        })
+    }
+
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let sql = usage_sql(q.group);
+            let rows = c
+                .client
+                .query(sql.as_str(), &[&q.user, &q.since_ms, &q.bucket()])
+                .await
+                .map_err(|e| self.err("usage", &e))?;
+            Ok(rows
+                .iter()
+                .map(|r| UsageRow {
+                    bucket_ms: r.get(0),
+                    group: r.get(1),
+                    requests: count(r.get(2)),
+                    cost: dec(r.get(3)),
+                    prompt_tokens: count(r.get(4)),
+                    completion_tokens: count(r.get(5)),
                 })
                 .collect())
         })

@@ -159,6 +159,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl HealthStore for RedisHealth {
+    fn success_rate(&self, key: &str) -> Option<f64> {
+        RedisHealth::success_rate(self, key)
+    }
+
     fn record(&self, key: &str, obs: Observation) {
         let now = now_ms();
         if self

@@ -101,6 +101,7 @@ impl Router {
             ttft_ms: served.ttft_ms,
             dropped_params: served.dropped.clone(),
             cancelled: ending == Ending::Cancelled,
+            session_id: req.session_id.clone().or_else(|| ctx.session_id.clone()),
         };
         let stores = &self.inner.stores;
         // The record first: a cost is counted only for a recorded generation. A failed insert releases the hold

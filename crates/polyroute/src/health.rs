@@ -26,6 +26,11 @@ pub trait HealthStore: Send + Sync + 'static {
     fn record(&self, key: &str, obs: Observation);
     /// The current snapshot (cheap: shared).
     fn snapshot(&self) -> Arc<HealthSnapshot>;
+    /// Success rate of `key` over the window (None without samples, or when the store does not keep it): what
+    /// the endpoints API reports as uptime.
+    fn success_rate(&self, _key: &str) -> Option<f64> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +136,10 @@ impl MemoryHealth {
 }
 
 impl HealthStore for MemoryHealth {
+    fn success_rate(&self, key: &str) -> Option<f64> {
+        MemoryHealth::success_rate(self, key)
+    }
+
     fn record(&self, key: &str, obs: Observation) {
         let now = Instant::now();
         let new_endpoint;

@@ -56,6 +56,9 @@ pub struct GenerationRecord {
     /// billed for what the provider produced up to then.
     #[serde(default)]
     pub cancelled: bool,
+    /// The request's session (`session_id` in the body, else the `x-session-id` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 impl GenerationRecord {

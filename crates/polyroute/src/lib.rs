@@ -18,6 +18,8 @@
 //! ```
 //!
 //! The API is JSON values on purpose: the Python and Node bindings and the HTTP server are thin layers over it.
+//! [`http_api`] is the OpenRouter HTTP surface without sockets that the gateway and the bindings' in-process
+//! transports share.
 //!
 //! Every request goes through one lifecycle: admission (plan, free-tier windows, a budget hold held by a
 //! [`Reservation`]), one failover loop for unary and streamed attempts, then billing (the [`GenerationRecord`],
@@ -34,6 +36,7 @@ mod chat_stream;
 mod config;
 mod failover;
 mod health;
+pub mod http_api;
 mod ledger;
 mod lifecycle;
 mod reservation;
@@ -53,6 +56,7 @@ pub use builder::RouterBuilder;
 pub use chat_stream::{ChatStream, SseStream};
 pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
 pub use health::{HealthStore, MemoryHealth, Observation};
+pub use http_api::HttpApi;
 pub use ledger::{GenerationRecord, Totals};
 pub use reservation::Reservation;
 pub use router::{describe, CostInputs, PlanInputs, Router};

@@ -188,6 +188,21 @@ impl Router {
         })
     }
 
+    /// A fresh generation id (`gen-<unix seconds>-<16 hex>`), unique in this router: for a caller that must
+    /// name a request's generation before it runs ([`crate::RequestContext::generation_id`]).
+    #[must_use]
+    pub fn new_generation_id(&self) -> String {
+        let n = self
+            .inner
+            .seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(
+            "gen-{}-{:016x}",
+            now_ms() / 1000,
+            splitmix(self.inner.seed_base ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D))
+        )
+    }
+
     /// The catalog in use.
     #[must_use]
     pub fn catalog(&self) -> &Catalog {

@@ -21,7 +21,17 @@ from .types import (
     SurfaceEvent,
 )
 
-__all__ = ["AsyncChunkIterator", "AsyncEventIterator", "ChunkIterator", "EventIterator", "Router", "__version__", "all_codes", "validate_request"]
+__all__ = [
+    "AsyncChunkIterator",
+    "AsyncEventIterator",
+    "ByteStream",
+    "ChunkIterator",
+    "EventIterator",
+    "Router",
+    "__version__",
+    "all_codes",
+    "validate_request",
+]
 __version__: str
 
 _CatalogSource: TypeAlias = str | bytes | os.PathLike[str] | Mapping[str, Any]
@@ -136,6 +146,15 @@ class Router:
         session_id: str | None = None,
         metadata: bool = False,
     ) -> Awaitable[Response | AsyncEventIterator]: ...
+    def http(
+        self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes | ByteStream]:
+        """One request through the engine's OpenRouter HTTP surface: ``(status, headers, body)``, the body
+        ``bytes`` or a :class:`ByteStream` of SSE chunks."""
+    def ahttp(
+        self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
+    ) -> Awaitable[tuple[int, list[tuple[str, str]], bytes | ByteStream]]:
+        """:meth:`http` on the running asyncio loop."""
 
 @final
 class ChunkIterator:
@@ -168,6 +187,17 @@ class AsyncEventIterator:
 
     def __aiter__(self) -> AsyncEventIterator: ...
     def __anext__(self) -> Awaitable[SurfaceEvent]: ...
+
+@final
+class ByteStream:
+    """The SSE chunks of a streamed HTTP answer, for ``for`` and ``async for``."""
+
+    def __iter__(self) -> ByteStream: ...
+    def __next__(self) -> bytes: ...
+    def __aiter__(self) -> ByteStream: ...
+    def __anext__(self) -> Awaitable[bytes]: ...
+    def close(self) -> None:
+        """Stop the stream and cancel the upstream request."""
 
 def all_codes() -> list[str]:
     """Every stable error code of the core."""

@@ -9,14 +9,12 @@ Plug them into the official ``openai`` SDK (or any httpx client)::
     )
     client.chat.completions.create(model="openai/gpt-4o", messages=[...], extra_body={"models": [...]})
 
-No server and no network hop: ``POST …/chat/completions`` (streamed or not) runs ``router.chat`` /
-``router.stream_sse``; ``GET …/models`` lists the catalog, ``GET …/models/{author}/{slug}`` (and OpenRouter's
-``…/model/{author}/{slug}``) returns one model, ``GET …/models/count`` counts them; ``GET …/generation?id=``
-returns a ledger record. ``POST …/messages`` (Anthropic Messages) and ``POST …/responses`` (OpenAI Responses) run
-``router.messages`` / ``router.responses`` (streamed as their own events), so ``anthropic.Anthropic(base_url=
-"http://polyroute.local", http_client=httpx.Client(transport=...))`` works too. ``x-session-id`` and ``X-OpenRouter-Metadata: enabled`` are read as the gateway reads them.
-Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
-its own ``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``.
+No server and no network hop: each request goes to ``Router.http`` / ``Router.ahttp``, the engine's OpenRouter HTTP
+surface that the gateway and Node's ``router.fetch`` answer with too, so paths (chat completions streamed or not,
+``models``, ``models/count``, ``models/{author}/{slug}``, ``model/{author}/{slug}``, ``models/{..}/endpoints``,
+``providers``, ``generation?id=``, ``credits``), headers (``HTTP-Referer``, ``X-OpenRouter-Title``/``X-Title``,
+``x-session-id``, ``X-OpenRouter-Metadata``) and errors (status and OpenRouter envelope, so the SDK raises its own
+``APIStatusError`` subclasses with ``.body`` holding the envelope's ``error``) are the same everywhere.
 
 The transports serve ``httpx`` and ``httpx2`` clients alike (the openai SDK from version 3 is built on httpx2, whose
 client asserts that a response's stream is its own module's ``SyncByteStream``): every response and stream is made
@@ -26,9 +24,8 @@ from the module of the request being answered.
 from __future__ import annotations
 
 import functools
-import json
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -37,14 +34,9 @@ try:
 except ImportError:  # pragma: no cover - an environment with only httpx2 (openai >= 3 installs httpx2)
     import httpx2 as httpx  # type: ignore[no-redef, import-not-found, unused-ignore]
 
-from ._polyroute import AsyncChunkIterator, AsyncEventIterator, ChunkIterator, EventIterator, Router
-from .errors import PolyrouteError
+from ._polyroute import ByteStream, Router
 
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
-
-_JSON = {"content-type": "application/json"}
-_SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
-_DONE = b"data: [DONE]\n\n"
 
 
 def _module(request: Any) -> ModuleType:
@@ -52,172 +44,39 @@ def _module(request: Any) -> ModuleType:
     return sys.modules.get(type(request).__module__.split(".", 1)[0], httpx)
 
 
-def _error(mod: ModuleType, status: int, message: str, code: str) -> httpx.Response:
-    body = {"error": {"code": status, "message": message, "metadata": {"polyroute_code": code}}}
-    return mod.Response(status, headers=_JSON, content=json.dumps(body).encode())  # type: ignore[no-any-return]
-
-
-def _from_exc(mod: ModuleType, e: PolyrouteError) -> httpx.Response:
-    return mod.Response(e.status, headers=_JSON, content=json.dumps(e.body).encode())  # type: ignore[no-any-return]
-
-
-def _ok(mod: ModuleType, doc: Any) -> httpx.Response:
-    return mod.Response(200, headers=_JSON, content=json.dumps(doc).encode())  # type: ignore[no-any-return]
-
-
-def _model_row(m: Mapping[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in m.items() if k != "endpoints"}
-    row.setdefault("object", "model")
-    row.setdefault("owned_by", m["id"].split("/", 1)[0])
-    return row
-
-
-def _body(mod: ModuleType, content: bytes) -> dict[str, Any] | httpx.Response:
-    try:
-        doc = json.loads(content)
-    except ValueError as e:
-        return _error(mod, 400, f"body is not valid JSON: {e}", "invalid_request")
-    if not isinstance(doc, dict):
-        return _error(mod, 400, "the request body must be a JSON object", "invalid_request")
-    return doc
-
-
-def _options(request: httpx.Request) -> dict[str, Any]:
-    """The session and metadata headers the gateway reads (``x-session-id``, ``X-OpenRouter-Metadata: enabled``)."""
-    h = request.headers
-    meta = h.get("x-openrouter-metadata") or h.get("x-openrouter-experimental-metadata") or ""
-    return {"session_id": h.get("x-session-id") or None, "metadata": meta.strip().lower() == "enabled"}
-
-
-def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Response:
-    path = request.url.path.rstrip("/")
-    if path.endswith("/models"):
-        return _ok(mod, {"object": "list", "data": [_model_row(m) for m in router.models()]})
-    if path.endswith("/models/count"):
-        return _ok(mod, {"data": {"count": len(router.models())}})
-    if "/models/" in path or "/model/" in path:
-        # `GET …/models/{author}/{slug}` (the openai SDK's models.retrieve) and OpenRouter's `…/model/{author}/{slug}`
-        wanted = path.split("/models/" if "/models/" in path else "/model/", 1)[1]
-        for m in router.models(search=wanted):
-            if m["id"] == wanted:
-                return _ok(mod, _model_row(m))
-        return _error(mod, 404, f"{wanted} is not a valid model ID", "model_not_found")
-    if path.endswith("/generation"):
-        gen_id = request.url.params.get("id", "")
-        record = router.generation(gen_id)
-        if record is None:
-            return _error(mod, 404, f"generation {gen_id!r} not found", "not_found")
-        return _ok(mod, {"data": record})
-    return _error(mod, 404, f"no route for GET {path}", "not_found")
-
-
-_ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-                     403: "permission_error", 404: "not_found_error", 408: "timeout_error", 413: "invalid_request_error",
-                     429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
-
-
-def _surface(request: httpx.Request) -> str | None:
-    """``messages`` or ``responses`` for a POST to one of those surfaces."""
-    path = request.url.path.rstrip("/")
-    if request.method != "POST":
-        return None
-    return "messages" if path.endswith("/messages") else "responses" if path.endswith("/responses") else None
-
-
-def _surface_error(mod: ModuleType, surface: str, e: PolyrouteError) -> httpx.Response:
-    if surface != "messages":
-        return _from_exc(mod, e)
-    err = e.body.get("error", e.body) if isinstance(e.body, dict) else {}
-    body = {"type": "error", "error": {"type": _ANTHROPIC_ERRORS.get(e.status, "api_error"),
-                                       "message": err.get("message", str(e))}}
-    return mod.Response(e.status, headers=_JSON, content=json.dumps(body).encode())  # type: ignore[no-any-return]
-
-
-def _event(e: Mapping[str, Any]) -> bytes:
-    return b"event: " + str(e.get("type", "")).encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n"
+def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]]]:
+    return request.method, request.url.raw_path.decode("ascii"), list(request.headers.multi_items())
 
 
 @functools.cache
-def _sync_events(mod: ModuleType) -> Any:
-    class _SyncEvents(mod.SyncByteStream):  # type: ignore[name-defined, misc]
-        def __init__(self, first: Mapping[str, Any] | None, rest: EventIterator) -> None:
-            self._first, self._rest = first, rest
+def _sync_stream(mod: ModuleType) -> Any:
+    class _SyncStream(mod.SyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, chunks: ByteStream) -> None:
+            self._chunks = chunks
 
         def __iter__(self) -> Iterator[bytes]:
-            if self._first is not None:
-                yield _event(self._first)
-            for e in self._rest:
-                yield _event(e)
+            return iter(self._chunks)
 
         def close(self) -> None:
-            self._rest.close()
+            self._chunks.close()
 
-    return _SyncEvents
+    return _SyncStream
 
 
 @functools.cache
-def _async_events(mod: ModuleType) -> Any:
-    class _AsyncEvents(mod.AsyncByteStream):  # type: ignore[name-defined, misc]
-        def __init__(self, first: Mapping[str, Any] | None, rest: AsyncEventIterator) -> None:
-            self._first, self._rest = first, rest
+def _async_stream(mod: ModuleType) -> Any:
+    class _AsyncStream(mod.AsyncByteStream):  # type: ignore[name-defined, misc]
+        def __init__(self, chunks: ByteStream) -> None:
+            self._chunks = chunks
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            if self._first is not None:
-                yield _event(self._first)
-            async for e in self._rest:
-                yield _event(e)
+            async for chunk in self._chunks:
+                yield chunk
 
-    return _AsyncEvents
+        async def aclose(self) -> None:
+            self._chunks.close()
 
-
-def _serve_surface(mod: ModuleType, router: Router, surface: str, request: httpx.Request) -> httpx.Response:
-    doc = _body(mod, request.read())
-    if not isinstance(doc, dict):
-        return doc
-    call = router.messages if surface == "messages" else router.responses
-    try:
-        out = call(doc, **_options(request))
-        if not isinstance(out, EventIterator):
-            return _ok(mod, out)
-        # The first event is awaited here, so that an error before any content becomes an HTTP error status.
-        first = next(out, None)
-    except PolyrouteError as e:
-        return _surface_error(mod, surface, e)
-    return mod.Response(200, headers=_SSE_HEADERS, stream=_sync_events(mod)(first, out))  # type: ignore[no-any-return]
-
-
-async def _aserve_surface(mod: ModuleType, router: Router, surface: str, request: httpx.Request) -> httpx.Response:
-    doc = _body(mod, await request.aread())
-    if not isinstance(doc, dict):
-        return doc
-    call = router.amessages if surface == "messages" else router.aresponses
-    try:
-        out = await call(doc, **_options(request))
-        if not isinstance(out, AsyncEventIterator):
-            return _ok(mod, out)
-        first: Mapping[str, Any] | None
-        try:
-            first = await out.__anext__()
-        except StopAsyncIteration:
-            first = None
-    except PolyrouteError as e:
-        return _surface_error(mod, surface, e)
-    return mod.Response(200, headers=_SSE_HEADERS, stream=_async_events(mod)(first, out))  # type: ignore[no-any-return]
-
-
-@functools.cache
-def _sync_sse(mod: ModuleType) -> Any:
-    class _SyncSSE(mod.SyncByteStream):  # type: ignore[name-defined, misc]
-        def __init__(self, events: ChunkIterator) -> None:
-            self._events = events
-
-        def __iter__(self) -> Iterator[bytes]:
-            return iter(self._events)  # type: ignore[arg-type]
-
-        def close(self) -> None:
-            self._events.close()
-
-    return _SyncSSE
+    return _AsyncStream
 
 
 class HTTPTransport(httpx.BaseTransport):
@@ -228,44 +87,11 @@ class HTTPTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         mod = _module(request)
-        try:
-            if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
-                doc = _body(mod, request.read())
-                if not isinstance(doc, dict):
-                    return doc
-                opts = _options(request)
-                if doc.get("stream"):
-                    stream = _sync_sse(mod)(self.router.stream_sse(doc, **opts))
-                    return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
-                return _ok(mod, self.router.chat(doc, **opts))
-            surface = _surface(request)
-            if surface is not None:
-                return _serve_surface(mod, self.router, surface, request)
-            if request.method == "GET":
-                return _get(mod, self.router, request)
-            return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
-        except PolyrouteError as e:
-            return _from_exc(mod, e)
-
-
-@functools.cache
-def _async_sse(mod: ModuleType) -> Any:
-    class _AsyncSSE(mod.AsyncByteStream):  # type: ignore[name-defined, misc]
-        def __init__(self, first: dict[str, Any] | None, rest: AsyncChunkIterator) -> None:
-            self._first = first
-            self._rest = rest
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            if self._first is not None:
-                yield b"data: " + json.dumps(self._first).encode() + b"\n\n"
-            try:
-                async for chunk in self._rest:
-                    yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
-            except PolyrouteError as e:
-                yield b"data: " + json.dumps(e.body).encode() + b"\n\n"
-            yield _DONE
-
-    return _AsyncSSE
+        method, target, headers = _parts(request)
+        status, out, body = self.router.http(method, target, headers, request.read())
+        if isinstance(body, bytes):
+            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+        return mod.Response(status, headers=out, stream=_sync_stream(mod)(body))  # type: ignore[no-any-return]
 
 
 class AsyncHTTPTransport(httpx.AsyncBaseTransport):
@@ -276,28 +102,8 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         mod = _module(request)
-        try:
-            if request.method == "POST" and request.url.path.rstrip("/").endswith("/chat/completions"):
-                doc = _body(mod, await request.aread())
-                if not isinstance(doc, dict):
-                    return doc
-                opts = _options(request)
-                if doc.get("stream"):
-                    chunks = self.router.astream(doc, **opts)
-                    # Wait for the first chunk so that an error before any content becomes an HTTP error status.
-                    first: dict[str, Any] | None
-                    try:
-                        first = dict(await chunks.__anext__())
-                    except StopAsyncIteration:
-                        first = None
-                    stream = _async_sse(mod)(first, chunks)
-                    return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
-                return _ok(mod, await self.router.achat(doc, **opts))
-            surface = _surface(request)
-            if surface is not None:
-                return await _aserve_surface(mod, self.router, surface, request)
-            if request.method == "GET":
-                return _get(mod, self.router, request)
-            return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
-        except PolyrouteError as e:
-            return _from_exc(mod, e)
+        method, target, headers = _parts(request)
+        status, out, body = await self.router.ahttp(method, target, headers, await request.aread())
+        if isinstance(body, bytes):
+            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+        return mod.Response(status, headers=out, stream=_async_stream(mod)(body))  # type: ignore[no-any-return]

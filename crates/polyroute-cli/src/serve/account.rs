@@ -1,4 +1,4 @@
-//! Account APIs over the ledger: `GET /api/v1/generation?id=`, `/key`, `/activity`.
+//! Account APIs of gateway keys: `GET /api/v1/key`, `/credits`, `/activity` (`/generation` is the engine's).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use polyroute::GenerationRecord;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -16,35 +15,7 @@ use super::{now_ms, Gateway};
 
 use polyroute::state::DAY_MS;
 
-/// `YYYY-MM-DD` (UTC) of a Unix millisecond time.
-#[must_use]
-pub fn utc_date(ms: i64) -> String {
-    // Howard Hinnant's civil-from-days.
-    let z = ms.div_euclid(DAY_MS) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// ISO-8601 UTC time of a Unix millisecond time.
-#[must_use]
-pub fn utc_iso(ms: i64) -> String {
-    let s = ms.rem_euclid(DAY_MS) / 1000;
-    format!(
-        "{}T{:02}:{:02}:{:02}.{:03}Z",
-        utc_date(ms),
-        s / 3600,
-        (s / 60) % 60,
-        s % 60,
-        ms.rem_euclid(1000)
-    )
-}
+pub use polyroute::http_api::{generation_json, utc_date, utc_iso};
 
 /// Unix milliseconds of an ISO-8601 UTC time (`2027-01-31`, `2027-01-31T12:00:00Z`, fractions and `+00:00`
 /// accepted); None when it does not parse.
@@ -95,68 +66,6 @@ fn store_error(e: &polyroute::Error) -> ApiError {
 
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
-}
-
-/// `GET /api/v1/generation?id=gen-…` (only the calling key's generations).
-pub async fn generation(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let key = match gw.authenticate(&headers).await {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let Some(id) = q.get("id").filter(|s| !s.is_empty()) else {
-        return ApiError::bad_request("id is required").into_response();
-    };
-    let rec = match gw.router.stores().ledger.get(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return ApiError::not_found(format!("Generation {id} not found")).into_response()
-        }
-        Err(e) => return store_error(&e).into_response(),
-    };
-    if rec.user.as_deref() != Some(key.id.as_str()) {
-        return ApiError::not_found(format!("Generation {id} not found")).into_response();
-    }
-    axum::Json(json!({ "data": generation_json(&rec) })).into_response()
-}
-
-/// The OpenRouter `GenerationResponse.data` shape of a record.
-#[must_use]
-pub fn generation_json(r: &GenerationRecord) -> Value {
-    let u = &r.usage;
-    let cost = f(r.cost);
-    json!({
-        "id": r.id,
-        "created_at": utc_iso(r.created_ms),
-        "model": r.model,
-        "provider_name": r.provider_name,
-        "provider": r.provider,
-        "endpoint": r.endpoint,
-        "api_type": "completions",
-        "streamed": r.streamed,
-        "cancelled": r.cancelled,
-        "finish_reason": r.finish_reason,
-        "latency": r.latency_ms.round() as i64,
-        "generation_time": r.ttft_ms.map(|t| (r.latency_ms - t).max(0.0).round() as i64),
-        "time_to_first_token": r.ttft_ms,
-        "tokens_prompt": u.prompt_tokens,
-        "tokens_completion": u.completion_tokens,
-        "native_tokens_prompt": u.prompt_tokens,
-        "native_tokens_completion": u.completion_tokens,
-        "native_tokens_reasoning": u.completion_tokens_details.reasoning_tokens,
-        "native_tokens_cached": u.prompt_tokens_details.cached_tokens,
-        "total_cost": cost,
-        "usage": cost,
-        "cost_details": r.cost_details,
-        "is_byok": false,
-        "is_free": r.free,
-        "http_referer": r.app_referer,
-        "app_title": r.app_title,
-        "provider_responses": r.attempts,
-    })
 }
 
 /// `GET /api/v1/key`: the calling key's label, limits, usage, expiry and rate limits
@@ -248,9 +157,6 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
-        assert_eq!(utc_iso(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(
             parse_iso("2023-11-14T22:13:20.123Z"),
             Some(1_700_000_000_123)

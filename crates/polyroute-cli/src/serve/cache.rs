@@ -26,6 +26,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use polyroute::http_api::KEEPALIVE;
 use polyroute::state::cache::CachedResponse;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -36,7 +37,6 @@ use super::{chat, now_ms, parse_object, Gateway};
 
 /// Default TTL (s).
 pub const DEFAULT_TTL: u64 = 300;
-const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)

@@ -50,7 +50,7 @@ pub fn budget_id(key: &KeyEntry, now: i64) -> String {
     }
 }
 
-fn allowed(list: &[String], model: &str) -> bool {
+pub(crate) fn allowed(list: &[String], model: &str) -> bool {
     list.is_empty()
         || list.iter().any(|m| {
             m == model

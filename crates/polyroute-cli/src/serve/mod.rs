@@ -1,11 +1,12 @@
 //! `polyroute serve`: the engine behind an OpenRouter-compatible HTTP API (axum on tokio).
 //!
-//! Routes: `POST /api/v1/chat/completions`, `GET /api/v1/models`, `GET /api/v1/models/{author}/{slug}/endpoints`,
-//! `GET /api/v1/providers`, `GET /api/v1/generation?id=`, `GET /api/v1/key`, `GET /api/v1/activity`, `GET /health`.
+//! The engine's routes ([`polyroute::http_api`]: chat completions, models, endpoints, providers, generation) under
+//! `/api/v1/`, behind the gateway's keys ([`api`]) and, for chat completions, the response cache ([`cache`]); the
+//! gateway's own routes: `GET /api/v1/key`, `/credits`, `/activity`, the keys API (`/api/v1/keys`), `GET /health`.
 
 pub mod account;
+pub mod api;
 pub mod cache;
-pub mod catalog_api;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -15,11 +16,10 @@ pub mod files;
 pub mod key_policy;
 pub mod keys;
 pub mod keys_api;
-pub mod model_api;
 pub mod money;
 pub mod spin;
 pub mod state;
-pub mod surfaces;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,8 +34,7 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use polyroute::{MemoryHealth, Router};
-use rand::RngCore;
+use polyroute::{HttpApi, MemoryHealth, Router};
 use serde_json::Value;
 
 pub use config::Config;
@@ -49,12 +48,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub struct Gateway {
     /// The engine.
     pub router: Router,
+    /// The engine's HTTP surface over `router` (keep-alive interval from `[server] keepalive_ms`).
+    pub api: HttpApi,
     /// Gateway keys.
     pub keys: Arc<KeyStore>,
-    /// The engine's health window (read by the endpoints API).
-    pub health: state::Health,
-    /// `: OPENROUTER PROCESSING` interval.
-    pub keepalive: Duration,
     /// Free-tier limits (per minute, per day) for the `X-RateLimit-Limit` header.
     pub free_limits: (u32, u32),
     /// Request body limit in bytes.
@@ -65,9 +62,6 @@ pub struct Gateway {
     pub limits: conn::ConnLimits,
     /// Open client connections (shared by every worker).
     pub open: conn::Open,
-    models: Arc<catalog_api::ModelRows>,
-    seq: Arc<AtomicU64>,
-    seed: u64,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -83,13 +77,6 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 impl Gateway {
@@ -135,12 +122,13 @@ impl Gateway {
                 .unwrap_or(lim.free_per_minute),
             cfg.router.limits.free_per_day.unwrap_or(lim.free_per_day),
         );
-        let models = catalog_api::ModelRows::new(router.catalog());
+        let api = HttpApi::new(router.clone()).keepalive(Duration::from_millis(
+            cfg.server.keepalive_ms.unwrap_or(1000).max(1),
+        ));
         Ok(Self {
             router,
+            api,
             keys,
-            health,
-            keepalive: Duration::from_millis(cfg.server.keepalive_ms.unwrap_or(1000).max(1)),
             free_limits,
             body_limit: cfg.server.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
             cache,
@@ -164,9 +152,6 @@ impl Gateway {
                     .max(1),
             },
             open: conn::Open::default(),
-            models: Arc::new(models),
-            seq: Arc::new(AtomicU64::new(0)),
-            seed: rand::rngs::OsRng.next_u64(),
         })
     }
 
@@ -176,30 +161,22 @@ impl Gateway {
     /// # Errors
     /// The HTTP client cannot be built.
     pub fn for_worker(&self) -> Result<Self> {
+        let router = self.router.with_own_connections()?;
         Ok(Self {
-            router: self.router.with_own_connections()?,
+            api: self.api.with_router(router.clone()),
+            router,
             keys: self.keys.clone(),
-            health: self.health.clone(),
-            keepalive: self.keepalive,
             free_limits: self.free_limits,
             body_limit: self.body_limit,
             cache: self.cache.clone(),
             limits: self.limits,
             open: self.open.clone(),
-            models: self.models.clone(),
-            seq: self.seq.clone(),
-            seed: self.seed,
         })
     }
 
     /// A fresh generation id.
     pub fn new_generation_id(&self) -> String {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "gen-{}-{:016x}",
-            now_ms() / 1000,
-            splitmix(self.seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D))
-        )
+        self.router.new_generation_id()
     }
 
     /// The inference key of a request (`Authorization: Bearer …`).
@@ -247,23 +224,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
-        .route("/api/v1/chat/completions", post(cache::completions))
-        .route("/api/v1/messages", post(surfaces::messages))
         .route(
-            "/api/v1/messages/count_tokens",
-            post(surfaces::count_tokens),
+            "/api/v1/chat/completions",
+            // Other methods: the engine's 405.
+            post(cache::completions).fallback(api::forward),
         )
-        .route("/api/v1/responses", post(surfaces::responses))
-        .route("/api/v1/models", get(catalog_api::models))
-        .route(
-            "/api/v1/models/{author}/{slug}/endpoints",
-            get(catalog_api::endpoints),
-        )
-        .route("/api/v1/models/count", get(model_api::count))
-        .route("/api/v1/models/{author}/{slug}", get(model_api::one))
-        .route("/api/v1/model/{author}/{slug}", get(model_api::one))
-        .route("/api/v1/providers", get(catalog_api::providers))
-        .route("/api/v1/generation", get(account::generation))
         .route("/api/v1/key", get(account::key))
         .route("/api/v1/credits", get(account::credits))
         .route("/api/v1/activity", get(account::activity))
@@ -274,8 +239,17 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
                 .patch(keys_api::update)
                 .delete(keys_api::delete),
         )
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*file}", get(ui::asset))
+        .route("/api/v1/ui/session", get(ui::session))
+        .route("/api/v1/ui/usage", get(ui::usage))
+        .route("/api/v1/ui/health", get(ui::health))
+        .route("/api/v1/ui/generations", get(ui::generations))
+        .route("/api/v1/ui/plan", get(ui::plan))
         .route("/health", get(health))
-        .fallback(not_found)
+        // Every other engine route (models, endpoints, providers, generation, …).
+        .fallback(api::forward)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
@@ -287,10 +261,6 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
 async fn health(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(serde_json::json!({"status": "ok", "models": gw.router.catalog().models().len()}))
         .into_response()
-}
-
-async fn not_found() -> Response {
-    ApiError::not_found("Not Found").into_response()
 }
 
 static REQ_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -622,17 +592,10 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// Parse a JSON body already limited in size: 400 on bad JSON or a non-object.
+/// Parse a JSON body already limited in size: 400 on bad JSON or a non-object (the engine's rule).
 ///
 /// # Errors
 /// The OpenRouter-shaped 400.
 pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Invalid JSON in request body: {e}")))?;
-    if !v.is_object() {
-        return Err(ApiError::bad_request(
-            "The request body must be a JSON object",
-        ));
-    }
-    Ok(v)
+    polyroute::http_api::parse_object(body).map_err(ApiError::from)
 }

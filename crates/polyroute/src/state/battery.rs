@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use super::{
     now_ms, GenerationRecord, HoldRequest, LedgerQuery, RateDecision, Refusal, ReservationId,
-    Reserved, Scope, ScopeLimit, Span, Stores, Window, DAY_MS,
+    Reserved, Scope, ScopeLimit, Span, Stores, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 /// What a failed check reports.
@@ -91,6 +91,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
         ttft_ms: Some(0.5),
         dropped_params: Vec::new(),
         cancelled: false,
+        session_id: None,
     }
 }
 
@@ -101,6 +102,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
 pub async fn run_all(s: &Stores) -> Outcome {
     ledger_insert_get_replace(s).await?;
     ledger_summary_activity_list(s).await?;
+    ledger_usage_buckets(s).await?;
     budget_holds_against_limits(s).await?;
     budget_settle_is_idempotent(s).await?;
     budget_release_frees_the_hold(s).await?;
@@ -221,6 +223,113 @@ pub async fn ledger_summary_activity_list(s: &Stores) -> Outcome {
         listed.len() == 1 && listed[0].id == recs[2].id,
         "list: newest first, limited: {listed:?}"
     );
+    Ok(())
+}
+
+/// `usage`: one user's records in two hourly buckets grouped by app, model, provider and key, bucket starts,
+/// the `since` bound, and every user's records grouped by key (another user's beside them).
+///
+/// # Errors
+/// What failed.
+pub async fn ledger_usage_buckets(s: &Stores) -> Outcome {
+    const HOUR: i64 = 3_600_000;
+    let user = unique("usage-user");
+    let other = unique("usage-other");
+    let b0 = now_ms().div_euclid(HOUR) * HOUR - 2 * HOUR;
+    let b1 = b0 + HOUR;
+    let mut recs = vec![
+        record(&unique("gen"), Some(&user), b0 + 1000, "0.1"),
+        record(&unique("gen"), Some(&user), b0 + 2000, "0.2"),
+        record(&unique("gen"), Some(&user), b0 + 3000, "0.4"),
+        record(&unique("gen"), Some(&user), b1 + 5, "0.3"),
+        record(&unique("gen"), Some(&other), b0 + 1000, "5"),
+    ];
+    recs[0].app_title = Some("App A".into());
+    recs[0].app_referer = Some("https://ignored.example".into());
+    recs[1].app_referer = Some("https://b.example".into());
+    recs[1].model = "test/other".into();
+    recs[1].usage.completion_tokens = 7;
+    recs[3].app_title = Some(String::new());
+    recs[3].app_referer = Some("https://c.example".into());
+    recs[4].provider = "beta".into();
+    for r in &recs {
+        st(s.ledger.insert(r.clone()).await, "insert")?;
+    }
+    let q = |group, since_ms, user: Option<&str>| UsageQuery {
+        user: user.map(str::to_string),
+        since_ms,
+        bucket_ms: HOUR,
+        group,
+    };
+    let brief = |rows: &[UsageRow]| -> Vec<(i64, Option<String>, u64, Decimal)> {
+        rows.iter()
+            .map(|r| (r.bucket_ms, r.group.clone(), r.requests, r.cost))
+            .collect()
+    };
+    let some = |t: &str| Some(t.to_string());
+
+    let rows = st(
+        s.ledger.usage(q(UsageGroup::App, b0, Some(&user))).await,
+        "usage",
+    )?;
+    let want = vec![
+        (b0, None, 1, usd("0.4")),
+        (b0, some("App A"), 1, usd("0.1")),
+        (b0, some("https://b.example"), 1, usd("0.2")),
+        (b1, some("https://c.example"), 1, usd("0.3")),
+    ];
+    check!(
+        brief(&rows) == want,
+        "by app (title, else referer; none first): {rows:?}"
+    );
+
+    let rows = st(
+        s.ledger.usage(q(UsageGroup::Model, b0, Some(&user))).await,
+        "usage",
+    )?;
+    let want = vec![
+        (b0, some("test/model"), 2, usd("0.5")),
+        (b0, some("test/other"), 1, usd("0.2")),
+        (b1, some("test/model"), 1, usd("0.3")),
+    ];
+    check!(brief(&rows) == want, "by model: {rows:?}");
+    check!(
+        rows[0].prompt_tokens == 20
+            && rows[0].completion_tokens == 10
+            && rows[1].completion_tokens == 7,
+        "token sums: {rows:?}"
+    );
+
+    let rows = st(
+        s.ledger
+            .usage(q(UsageGroup::Provider, b1, Some(&user)))
+            .await,
+        "usage",
+    )?;
+    check!(
+        brief(&rows) == vec![(b1, some("alpha"), 1, usd("0.3"))],
+        "by provider since the second bucket: {rows:?}"
+    );
+
+    let rows = st(s.ledger.usage(q(UsageGroup::Key, b0, None)).await, "usage")?;
+    let mine: Vec<_> = brief(&rows)
+        .into_iter()
+        .filter(|r| r.1 == some(&user) || r.1 == some(&other))
+        .collect();
+    let mut want = vec![
+        (b0, some(&user), 3, usd("0.7")),
+        (b0, some(&other), 1, usd("5")),
+        (b1, some(&user), 1, usd("0.3")),
+    ];
+    want.sort();
+    check!(
+        mine == want,
+        "every user's records by key: {mine:?} (of {rows:?})"
+    );
+    let ordered = rows
+        .windows(2)
+        .all(|w| (w[0].bucket_ms, &w[0].group) < (w[1].bucket_ms, &w[1].group));
+    check!(ordered, "rows ascending by (bucket, group): {rows:?}");
     Ok(())
 }
 

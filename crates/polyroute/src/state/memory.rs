@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::{
     now_ms, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
     RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span, SpendSummary,
-    StickyStore, Totals, Window, DAY_MS,
+    StickyStore, Totals, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +166,25 @@ impl Ledger for MemoryLedger {
         ready(Ok(groups.into_values().collect()))
     }
 
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {
+        let m = lock(&self.recs);
+        let b = q.bucket();
+        let mut groups: BTreeMap<(i64, Option<String>), UsageRow> = BTreeMap::new();
+        for r in Self::matching(&m, q.user.as_deref(), q.since_ms) {
+            let key = (r.created_ms.div_euclid(b) * b, usage_group(r, q.group));
+            let g = groups.entry(key.clone()).or_insert_with(|| UsageRow {
+                bucket_ms: key.0,
+                group: key.1,
+                ..UsageRow::default()
+            });
+            g.requests += 1;
+            g.cost += r.cost;
+            g.prompt_tokens += r.usage.prompt_tokens;
+            g.completion_tokens += r.usage.completion_tokens;
+        }
+        ready(Ok(groups.into_values().collect()))
+    }
+
     fn totals(&self) -> BoxFut<'_, Result<Totals>> {
         let m = lock(&self.recs);
         let mut t = Totals::default();
@@ -173,6 +192,18 @@ impl Ledger for MemoryLedger {
             add_total(&mut t, r.user.as_deref(), r.cost);
         }
         ready(Ok(t))
+    }
+}
+
+/// The value of `group` for a record (see [`UsageGroup`]).
+#[must_use]
+pub fn usage_group(r: &GenerationRecord, group: UsageGroup) -> Option<String> {
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match group {
+        UsageGroup::App => set(&r.app_title).or_else(|| set(&r.app_referer)),
+        UsageGroup::Model => Some(r.model.clone()),
+        UsageGroup::Provider => Some(r.provider.clone()),
+        UsageGroup::Key => r.user.clone(),
     }
 }
 
@@ -651,6 +682,7 @@ mod tests {
             ttft_ms: None,
             dropped_params: Vec::new(),
             cancelled: false,
+            session_id: None,
         }
     }
 

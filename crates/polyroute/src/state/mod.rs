@@ -2,7 +2,7 @@
 //!
 //! | trait | what | hot path | implementations |
 //! |---|---|---|---|
-//! | [`Ledger`] | one [`GenerationRecord`] per generation, and the aggregates `/generation`, `/key`, `/activity` read | after the answer | memory, SQLite |
+//! | [`Ledger`] | one [`GenerationRecord`] per generation, and the aggregates `/generation`, `/key`, `/activity` and the dashboard read | after the answer | memory, SQLite |
 //! | [`Budget`] | spend per [`Scope`] (router, user, gateway key) and holds against limits | admission, billing | memory, SQLite |
 //! | [`RateLimiter`] | windows of counted events (the `:free` tiers today; per-key rpm/tpm next) | admission | memory, SQLite |
 //! | [`StickyStore`] | conversation → endpoint tag, with a TTL | admission, billing | memory |
@@ -104,6 +104,59 @@ pub struct LedgerQuery {
     pub limit: Option<usize>,
 }
 
+/// What [`Ledger::usage`] groups records by, besides the time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageGroup {
+    /// The calling app: its title (`X-OpenRouter-Title` / `X-Title`), else its `HTTP-Referer`; None when neither
+    /// was sent (an empty value counts as not sent).
+    App,
+    /// The model that served.
+    Model,
+    /// The provider (slug) that served.
+    Provider,
+    /// The user key the generation is billed to (a gateway key's id); None for records without one.
+    Key,
+}
+
+/// Which records [`Ledger::usage`] aggregates, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    /// Only this user's records (None: every record).
+    pub user: Option<String>,
+    /// Only records created at or after this time (Unix ms).
+    pub since_ms: i64,
+    /// Width of a time bucket in ms (values below 1 count as 1); buckets start at multiples of it since the
+    /// Unix epoch (`created_ms.div_euclid(bucket_ms) * bucket_ms`).
+    pub bucket_ms: i64,
+    /// The second grouping.
+    pub group: UsageGroup,
+}
+
+impl UsageQuery {
+    /// The bucket width actually used (at least 1 ms).
+    #[must_use]
+    pub fn bucket(&self) -> i64 {
+        self.bucket_ms.max(1)
+    }
+}
+
+/// One [`Ledger::usage`] row: the records of one time bucket and group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    /// Start of the bucket (Unix ms).
+    pub bucket_ms: i64,
+    /// The group's value (see [`UsageGroup`]).
+    pub group: Option<String>,
+    /// Generations in the row.
+    pub requests: u64,
+    /// Their summed cost (USD).
+    pub cost: Decimal,
+    /// Summed prompt tokens.
+    pub prompt_tokens: u64,
+    /// Summed completion tokens.
+    pub completion_tokens: u64,
+}
+
 /// Where generation records are kept, and the queries the account endpoints need, aggregated by the store.
 pub trait Ledger: Send + Sync + 'static {
     /// Store a record. Idempotent by `rec.id`: inserting an id that exists replaces that record (a replayed
@@ -128,6 +181,11 @@ pub trait Ledger: Send + Sync + 'static {
     /// Spend totals over every record kept (router-wide and per user): what a process-local [`Budget`] seeds its
     /// spend from at start.
     fn totals(&self) -> BoxFut<'_, Result<Totals>>;
+
+    /// Records matching `q` grouped by (time bucket, [`UsageGroup`] value): what the gateway's dashboard charts.
+    /// Rows in ascending order of (bucket, group), None before Some, groups compared bytewise. Computed by the
+    /// store (an SQL aggregate, not every record loaded into the caller).
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

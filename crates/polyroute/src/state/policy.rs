@@ -23,7 +23,8 @@ use rust_decimal::Decimal;
 
 use super::{
     ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery, RateDecision,
-    RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore, Totals, Window,
+    RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore, Totals,
+    UsageQuery, UsageRow, Window,
 };
 
 /// Fail open (carry on without the store) or closed (fail the request).
@@ -388,5 +389,9 @@ impl Ledger for SpoolLedger {
 
     fn totals(&self) -> BoxFut<'_, Result<Totals>> {
         self.inner.totals()
+    }
+
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {
+        self.inner.usage(q)
     }
 }

@@ -16,7 +16,7 @@ use super::memory::{add_total, decide, span_start};
 use super::{
     now_ms, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
     RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span, SpendSummary, Totals,
-    Window, DAY_MS,
+    UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 fn internal(m: impl Into<String>) -> Error {
@@ -117,6 +117,7 @@ impl SqliteStore {
              );
              CREATE INDEX IF NOT EXISTS generations_user ON generations(user_key);
              CREATE INDEX IF NOT EXISTS generations_user_time ON generations(user_key, created_ms);
+             CREATE INDEX IF NOT EXISTS generations_time ON generations(created_ms);
              CREATE TABLE IF NOT EXISTS budget_spent (scope TEXT PRIMARY KEY, spent TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS budget_holds (
                  id TEXT NOT NULL, scope TEXT NOT NULL, amount TEXT NOT NULL, expires_ms INTEGER NOT NULL,
@@ -371,6 +372,43 @@ impl Ledger for SqliteLedger {
 
     fn totals(&self) -> BoxFut<'_, Result<Totals>> {
         self.0.run(|c| totals_of(c))
+    }
+
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {
+        self.0.run(move |c| {
+            let grp = match q.group {
+                UsageGroup::App => {
+                    "coalesce(nullif(json_extract(record, '$.app_title'), ''),
+                              nullif(json_extract(record, '$.app_referer'), ''))"
+                }
+                UsageGroup::Model => "model",
+                UsageGroup::Provider => "provider",
+                UsageGroup::Key => "user_key",
+            };
+            let sql = format!(
+                "SELECT created_ms - ((created_ms % ?3) + ?3) % ?3 AS bucket, {grp} AS grp, count(*),
+                        group_concat(cost, ' '),
+                        coalesce(sum(json_extract(record, '$.usage.prompt_tokens')), 0),
+                        coalesce(sum(json_extract(record, '$.usage.completion_tokens')), 0)
+                 FROM generations WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2
+                 GROUP BY bucket, grp ORDER BY bucket, grp"
+            );
+            let mut st = c.prepare_cached(&sql).map_err(|e| db(&e))?;
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            let rows = st
+                .query_map(params![q.user, q.since_ms, q.bucket()], |r| {
+                    Ok(UsageRow {
+                        bucket_ms: r.get(0)?,
+                        group: r.get(1)?,
+                        requests: n(r.get(2)?),
+                        cost: dec_sum(r.get(3)?),
+                        prompt_tokens: n(r.get(4)?),
+                        completion_tokens: n(r.get(5)?),
+                    })
+                })
+                .map_err(|e| db(&e))?;
+            rows.map(|r| r.map_err(|e| db(&e))).collect()
+        })
     }
 }
 

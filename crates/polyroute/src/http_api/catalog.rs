@@ -1,17 +1,17 @@
-//! Catalog APIs: `GET /api/v1/models`, `/models/{author}/{slug}/endpoints`, `/providers` (OpenRouter shapes).
+//! Catalog routes: `GET …/models`, `…/models/count`, `…/models/{author}/{slug}` (and `…/model/{author}/{slug}`),
+//! `…/models/{author}/{slug}/endpoints`, `…/providers` (OpenRouter shapes). A model's row is the one `/models`
+//! lists, whichever path a client takes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
-use polyroute::core::catalog::{Endpoint, Model};
-use polyroute::Catalog;
+use polyroute_core::catalog::{Endpoint, Model};
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
-use super::Gateway;
+use super::routes::Call;
+use super::{HttpApi, Response};
+use crate::state::BoxFut;
+use crate::Catalog;
 
 /// The `/models` rows, built once.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ struct Row {
     tags: Vec<String>,
 }
 
-pub(super) fn model_json(m: &Model) -> Value {
+pub(crate) fn model_json(m: &Model) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("endpoints");
@@ -103,27 +103,21 @@ fn list(q: &HashMap<String, String>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn num(q: &HashMap<String, String>, key: &str) -> Result<Option<usize>, ApiError> {
+fn num(q: &HashMap<String, String>, key: &str) -> Result<Option<usize>, Response> {
     q.get(key)
         .map(|v| {
-            v.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("{key} must be a non-negative integer")))
+            v.parse::<usize>().map_err(|_| {
+                Response::error(
+                    400,
+                    "invalid_request",
+                    format!("{key} must be a non-negative integer"),
+                )
+            })
         })
         .transpose()
 }
 
-/// `GET /api/v1/models?supported_parameters=&output_modalities=&sort=&offset=&limit=`.
-pub async fn models(
-    State(gw): State<Arc<Gateway>>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    match models_inner(&gw, &q) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiError> {
+fn list_models(api: &HttpApi, q: &HashMap<String, String>) -> Result<Value, Response> {
     let params = list(q, "supported_parameters");
     let mut outputs = list(q, "output_modalities");
     if outputs.is_empty() {
@@ -133,14 +127,15 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
     let sort = q.get("sort").map(String::as_str);
     if let Some(s) = sort {
         if !SORTS.contains(&s) {
-            return Err(ApiError::bad_request(format!(
-                "sort must be one of {}",
-                SORTS.join(", ")
-            )));
+            return Err(Response::error(
+                400,
+                "invalid_request",
+                format!("sort must be one of {}", SORTS.join(", ")),
+            ));
         }
     }
-    let mut rows: Vec<&Row> = gw
-        .models
+    let mut rows: Vec<&Row> = api
+        .rows
         .rows
         .iter()
         .filter(|r| params.iter().all(|p| r.params.contains(p)))
@@ -152,7 +147,7 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
         Some("context-high-to-low") => rows.sort_by_key(|r| std::cmp::Reverse(r.context)),
         Some("newest") => rows.sort_by_key(|r| std::cmp::Reverse(r.created)),
         Some(s @ ("throughput-high-to-low" | "latency-low-to-high")) => {
-            let snap = gw.router.stores().health.snapshot();
+            let snap = api.router.stores().health.snapshot();
             let latency = s.starts_with("latency");
             let key = |r: &Row| -> f64 {
                 let vals = r.tags.iter().filter_map(|t| {
@@ -195,16 +190,18 @@ fn models_inner(gw: &Gateway, q: &HashMap<String, String>) -> Result<Value, ApiE
         }
     }
     Ok(
-        json!({"data": rows.iter().map(|r| &r.json).collect::<Vec<_>>(),
+        json!({"object": "list", "data": rows.iter().map(|r| &r.json).collect::<Vec<_>>(),
               "total_count": total, "links": {"next": next}}),
     )
 }
 
-fn endpoint_json(gw: &Gateway, m: &Model, e: &Endpoint) -> Value {
+fn endpoint_json(api: &HttpApi, m: &Model, e: &Endpoint) -> Value {
     let key = format!("{}@{}", m.id, e.tag);
-    let snap = gw.router.stores().health.snapshot();
+    let snap = api.router.stores().health.snapshot();
     let h = snap.endpoints.get(&key);
-    let uptime = gw
+    let uptime = api
+        .router
+        .stores()
         .health
         .success_rate(&key)
         .map(|r| (r * 10_000.0).round() / 100.0);
@@ -240,37 +237,62 @@ fn endpoint_json(gw: &Gateway, m: &Model, e: &Endpoint) -> Value {
     })
 }
 
-/// `GET /api/v1/models/{author}/{slug}/endpoints`.
-pub async fn endpoints(
-    State(gw): State<Arc<Gateway>>,
-    Path((author, slug)): Path<(String, String)>,
-) -> Response {
-    let id = format!("{author}/{slug}");
-    let Some(m) = gw.router.catalog().model(&id) else {
-        return ApiError::not_found(format!("Model {id} not found")).into_response();
+fn ready<'a>(r: Response) -> BoxFut<'a, Response> {
+    Box::pin(std::future::ready(r))
+}
+
+pub(super) fn models<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
+    ready(match list_models(api, &c.query) {
+        Ok(v) => Response::json(200, &v),
+        Err(r) => r,
+    })
+}
+
+pub(super) fn count<'a>(api: &'a HttpApi, _c: Call<'a>) -> BoxFut<'a, Response> {
+    let n = api.router.catalog().models().len();
+    ready(Response::json(200, &json!({"data": {"count": n}})))
+}
+
+pub(super) fn one<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
+    let id = c.params.join("/");
+    ready(match api.router.catalog().model(&id) {
+        Some(m) => Response::json(200, &model_json(m)),
+        None => Response::error(404, "not_found", format!("{id} is not a valid model ID")),
+    })
+}
+
+pub(super) fn endpoints<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
+    let id = c.params.join("/");
+    let Some(m) = api.router.catalog().model(&id) else {
+        return ready(Response::error(
+            404,
+            "not_found",
+            format!("Model {id} not found"),
+        ));
     };
     let eps: Vec<Value> = m
         .endpoints
         .iter()
-        .map(|e| endpoint_json(&gw, m, e))
+        .map(|e| endpoint_json(api, m, e))
         .collect();
-    axum::Json(json!({"data": {
-        "id": m.id,
-        "name": m.name.clone().unwrap_or_else(|| m.id.clone()),
-        "created": m.created,
-        "description": "",
-        "architecture": m.architecture,
-        "endpoints": eps,
-    }}))
-    .into_response()
+    ready(Response::json(
+        200,
+        &json!({"data": {
+            "id": m.id,
+            "name": m.name.clone().unwrap_or_else(|| m.id.clone()),
+            "created": m.created,
+            "description": "",
+            "architecture": m.architecture,
+            "endpoints": eps,
+        }}),
+    ))
 }
 
-/// `GET /api/v1/providers`.
-pub async fn providers(State(gw): State<Arc<Gateway>>, headers: axum::http::HeaderMap) -> Response {
-    // Which providers hold credentials is shown to a caller with a key only.
-    let known = gw.authenticate_any(&headers).await.is_ok();
-    let creds = gw.router.credentials();
-    let data: Vec<Value> = gw
+/// Which providers hold credentials is shown to a trusted caller only.
+pub(super) fn providers<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
+    let known = c.caller.trusted;
+    let creds = api.router.credentials();
+    let data: Vec<Value> = api
         .router
         .catalog()
         .providers()
@@ -281,5 +303,5 @@ pub async fn providers(State(gw): State<Arc<Gateway>>, headers: axum::http::Head
                    "configured": known.then(|| creds.contains(&p.slug))})
         })
         .collect();
-    axum::Json(json!({ "data": data })).into_response()
+    ready(Response::json(200, &json!({ "data": data })))
 }

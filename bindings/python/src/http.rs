@@ -1,0 +1,133 @@
+//! `Router.http` / `Router.ahttp`: one request through the engine's OpenRouter HTTP surface
+//! (`polyroute::http_api`), for the httpx transports; streamed bodies come back as a [`ByteStream`].
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use polyroute::http_api::{Body, Bytes, Caller, Request, Response, SseBody};
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tokio::runtime::Runtime;
+use tokio::sync::Mutex;
+
+use crate::router::awaitable;
+use crate::{detached, runtime};
+
+/// `(status, headers, body)`: body is `bytes`, or a [`ByteStream`] of SSE chunks.
+pub(crate) type Answer = (u16, Vec<(String, String)>, Py<PyAny>);
+
+pub(crate) fn request(
+    method: &str,
+    target: &str,
+    headers: Vec<(String, String)>,
+    body: Option<&[u8]>,
+) -> Request {
+    Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+        body: body.map(Bytes::copy_from_slice).unwrap_or_default(),
+    }
+}
+
+pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<Answer> {
+    let body = match r.body {
+        Body::Full(b) => PyBytes::new(py, &b).into_any().unbind(),
+        Body::Sse(s) => Py::new(
+            py,
+            ByteStream {
+                rt,
+                stream: Arc::new(Mutex::new(Some(s))),
+                closed: tokio::sync::watch::channel(false).0,
+            },
+        )?
+        .into_any(),
+    };
+    Ok((r.status, r.headers, body))
+}
+
+/// Answer `req` on the runtime, blocking (the GIL released).
+pub(crate) fn handle(py: Python<'_>, api: &polyroute::HttpApi, req: Request) -> PyResult<Answer> {
+    let rt = runtime()?;
+    let r = detached(py, || rt.block_on(api.handle(req, &Caller::in_process())));
+    answer(py, rt, r)
+}
+
+/// Answer `req` as an asyncio future.
+pub(crate) fn ahandle<'py>(
+    py: Python<'py>,
+    api: polyroute::HttpApi,
+    req: Request,
+) -> PyResult<Bound<'py, PyAny>> {
+    awaitable(
+        py,
+        async move { api.handle(req, &Caller::in_process()).await },
+        |py, r| {
+            let (status, headers, body) = answer(py, runtime()?, r)?;
+            Ok((status, headers, body)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind())
+        },
+    )
+}
+
+/// The SSE chunks of a streamed answer (`bytes`), for `for` and `async for`; closing it (or dropping it) cancels
+/// the upstream request.
+#[pyclass(frozen, module = "polyroute._polyroute")]
+pub struct ByteStream {
+    rt: Arc<Runtime>,
+    stream: Arc<Mutex<Option<SseBody>>>,
+    /// Set by `close`: a pending `next` stops waiting and drops the stream.
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+async fn next(
+    stream: Arc<Mutex<Option<SseBody>>>,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+) -> Option<Bytes> {
+    let mut g = stream.lock().await;
+    let s = g.as_mut()?;
+    let item = tokio::select! {
+        item = s.next() => item,
+        _ = closed.wait_for(|c| *c) => None,
+    };
+    if item.is_none() {
+        *g = None;
+    }
+    item
+}
+
+#[pymethods]
+impl ByteStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        let (s, c) = (self.stream.clone(), self.closed.subscribe());
+        let item = detached(py, || self.rt.block_on(next(s, c)));
+        item.map(|b| PyBytes::new(py, &b))
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let next = next(self.stream.clone(), self.closed.subscribe());
+        awaitable(py, next, |py, item| match item {
+            None => Err(PyStopAsyncIteration::new_err(())),
+            Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
+        })
+    }
+
+    /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).
+    fn close(&self) {
+        self.closed.send_replace(true);
+        if let Ok(mut g) = self.stream.try_lock() {
+            g.take();
+        }
+    }
+}

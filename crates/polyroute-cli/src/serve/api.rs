@@ -1,0 +1,132 @@
+//! The engine's HTTP surface ([`polyroute::http_api`]) behind the gateway's keys: every route the engine serves
+//! under `/api/v1/` is answered by [`HttpApi::handle`](polyroute::HttpApi::handle); the gateway authenticates
+//! first (a route's [`Access`]: public routes show more to a known key, caller routes need an inference key) and
+//! passes the key's scope (its user, its budget scope with the credit limit) and its admission rules
+//! ([`key_policy::admit`]) as the [`Caller`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use polyroute::http_api::{self, Access, Admit, Caller};
+use polyroute::state::BoxFut;
+use polyroute::RequestContext;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::keys::KeyEntry;
+use super::{key_policy, now_ms, Gateway};
+
+/// An engine answer as an axum response (a stream as a streamed body).
+pub fn to_axum(r: http_api::Response) -> Response {
+    let mut resp = match r.body {
+        http_api::Body::Full(b) => Response::new(axum::body::Body::from(b)),
+        http_api::Body::Sse(s) => {
+            Response::new(axum::body::Body::from_stream(s.map(Ok::<_, Infallible>)))
+        }
+    };
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    for (k, v) in r.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            h.append(k, v);
+        }
+    }
+    resp
+}
+
+/// An engine request from the parts of an axum one.
+#[must_use]
+pub fn engine_request(
+    method: &str,
+    target: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> http_api::Request {
+    http_api::Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body,
+    }
+}
+
+struct KeyRules {
+    gw: Arc<Gateway>,
+    key: Arc<KeyEntry>,
+}
+
+impl Admit for KeyRules {
+    fn admit<'a>(&'a self, request: &'a mut Value) -> BoxFut<'a, Result<(), http_api::Response>> {
+        Box::pin(async move {
+            key_policy::admit(&self.gw, &self.key, request)
+                .await
+                .map_err(ApiError::into_inner)
+        })
+    }
+}
+
+/// The caller of an authenticated inference key: billed as its user, its credit limit held as a budget scope of
+/// the current limit period, its admission rules run on each body.
+#[must_use]
+pub fn key_caller(gw: &Arc<Gateway>, key: Arc<KeyEntry>) -> Caller {
+    Caller {
+        context: RequestContext {
+            user: Some(key.id.clone()),
+            key_id: Some(key_policy::budget_id(&key, now_ms())),
+            key_limit: key.limit,
+            ..RequestContext::default()
+        },
+        trusted: true,
+        admit: Some(Arc::new(KeyRules {
+            gw: gw.clone(),
+            key,
+        })),
+    }
+}
+
+/// Every engine route under `/api/v1/` that the gateway has no route of its own for.
+pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if !path.starts_with("/api/v1/") {
+        return ApiError::not_found("Not Found").into_response();
+    }
+    let target = parts.uri.path_and_query().map_or(path, |p| p.as_str());
+    let method = parts.method.as_str();
+    let caller = match gw.api.access(method, target) {
+        Some(Access::Caller) => match gw.authenticate(&parts.headers).await {
+            Ok(k) => key_caller(&gw, k),
+            Err(e) => return e.into_response(),
+        },
+        Some(_) => Caller {
+            trusted: gw.authenticate_any(&parts.headers).await.is_ok(),
+            ..Caller::default()
+        },
+        None => Caller::default(),
+    };
+    // A body was already read within the limit (`body_after_auth`).
+    let body = match axum::body::to_bytes(body, gw.body_limit).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::bad_request("The request body cannot be read").into_response(),
+    };
+    let r = gw
+        .api
+        .handle(
+            engine_request(method, target, &parts.headers, body),
+            &caller,
+        )
+        .await;
+    to_axum(r)
+}

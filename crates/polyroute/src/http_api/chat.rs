@@ -1,0 +1,153 @@
+//! `POST …/chat/completions`: JSON answers and SSE streams.
+//!
+//! A stream waits up to the keep-alive interval for its first item: an error then is a plain JSON answer with its
+//! status; otherwise the status is 200, `: OPENROUTER PROCESSING` comments fill the wait before the first chunk,
+//! later errors are in-band error chunks, and the stream ends with `data: [DONE]`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use serde_json::{json, Value};
+
+use super::reply::{context, error_response, parse_object};
+use super::routes::Call;
+use super::{HttpApi, Response, SseBody, DONE, KEEPALIVE};
+use crate::state::BoxFut;
+use crate::{RequestContext, SseStream};
+
+impl HttpApi {
+    pub(super) fn free_limits(&self) -> (u32, u32) {
+        let l = &self.router.inner.opts.limits;
+        (l.free_per_minute, l.free_per_day)
+    }
+}
+
+pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
+    Box::pin(async move {
+        let mut request = match parse_object(&c.req.body) {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        if let Some(a) = &c.caller.admit {
+            if let Err(r) = a.admit(&mut request).await {
+                return r;
+            }
+        }
+        let mut ctx = context(c.req, &c.caller.context);
+        let gen_id = ctx
+            .generation_id
+            .get_or_insert_with(|| api.router.new_generation_id())
+            .clone();
+        let r = if request.get("stream").and_then(Value::as_bool) == Some(true) {
+            stream(api, request, ctx, &gen_id).await
+        } else {
+            match api.router.chat_with(request, &ctx).await {
+                Ok(answer) => Response::json(200, &answer),
+                Err(e) => error_response(&e, api.free_limits()),
+            }
+        };
+        r.with_header("x-generation-id", gen_id)
+    })
+}
+
+fn data(v: &Value) -> Bytes {
+    let mut s = Vec::with_capacity(256);
+    s.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut s, v).is_err() {
+        s.extend_from_slice(b"{}");
+    }
+    s.extend_from_slice(b"\n\n");
+    Bytes::from(s)
+}
+
+/// An engine error after the 200 headers went out: an in-band error chunk (OpenRouter §6.6).
+fn error_chunk(e: &crate::Error, id: &str, model: &Value) -> Value {
+    let env = e.to_envelope();
+    json!({"id": id, "object": "chat.completion.chunk", "created": crate::state::now_ms() / 1000,
+           "model": model, "error": env["error"],
+           "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]})
+}
+
+struct Sse {
+    s: SseStream,
+    head: VecDeque<Bytes>,
+    started: bool,
+    done: bool,
+    keepalive: Duration,
+    id: String,
+    model: Value,
+}
+
+async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
+    if let Some(b) = st.head.pop_front() {
+        return Some((b, st));
+    }
+    if st.done {
+        return None;
+    }
+    let item = if st.started {
+        st.s.next().await
+    } else {
+        match tokio::time::timeout(st.keepalive, st.s.next()).await {
+            Ok(x) => x,
+            Err(_) => return Some((Bytes::from_static(KEEPALIVE), st)),
+        }
+    };
+    st.started = true;
+    let mut frame = Vec::new();
+    let mut item = item;
+    loop {
+        match item {
+            Some(Ok(events)) => frame.extend_from_slice(&events),
+            Some(Err(e)) => frame.extend_from_slice(&data(&error_chunk(&e, &st.id, &st.model))),
+            None => {
+                st.done = true;
+                frame.extend_from_slice(DONE);
+                break;
+            }
+        }
+        // Chunks already waiting go out in the same write.
+        match st.s.next().now_or_never() {
+            Some(next) => item = next,
+            None => break,
+        }
+    }
+    Some((Bytes::from(frame), st))
+}
+
+async fn stream(api: &HttpApi, request: Value, ctx: RequestContext, id: &str) -> Response {
+    let model = request.get("model").cloned().unwrap_or(Value::Null);
+    let mut s = api.router.chat_stream_events(request, ctx);
+    let mut head = VecDeque::new();
+    let mut done = false;
+    match tokio::time::timeout(api.keepalive, s.next()).await {
+        Ok(Some(Err(e))) => return error_response(&e, api.free_limits()),
+        Ok(Some(Ok(events))) => head.push_back(events),
+        Ok(None) => {
+            head.push_back(Bytes::from_static(DONE));
+            done = true;
+        }
+        Err(_) => head.push_back(Bytes::from_static(KEEPALIVE)),
+    }
+    let started = head.front().is_some_and(|b| b.as_ref() != KEEPALIVE);
+    let st = Sse {
+        s,
+        head,
+        started,
+        done,
+        keepalive: api.keepalive,
+        id: id.to_string(),
+        model,
+    };
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/event-stream".into()),
+            ("cache-control".into(), "no-cache".into()),
+            ("x-accel-buffering".into(), "no".into()),
+        ],
+        body: super::Body::Sse(SseBody::new(futures::stream::unfold(st, next_frame))),
+    }
+}
