@@ -366,6 +366,69 @@ export interface PolyrouteError extends Error {
   body: ErrorEnvelope
 }
 
+/** An Anthropic Messages request (`router.messages`), with OpenRouter's `models` and `provider`. */
+export interface MessagesRequest {
+  model?: string
+  models?: string[]
+  provider?: ProviderPreferences
+  max_tokens: number
+  system?: string | Array<Record<string, unknown>>
+  messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }>
+  tools?: Array<Record<string, unknown>>
+  tool_choice?: Record<string, unknown>
+  thinking?: Record<string, unknown>
+  output_config?: Record<string, unknown>
+  stop_sequences?: string[]
+  [key: string]: unknown
+}
+
+/** An Anthropic Messages answer; `usage.cost` is polyroute's cost in USD. */
+export interface AnthropicMessage {
+  id: string
+  type: 'message'
+  role: 'assistant'
+  model: string
+  provider?: string
+  content: Array<Record<string, unknown>>
+  stop_reason: string
+  stop_sequence: string | null
+  usage: { input_tokens: number; output_tokens: number; cost?: number; [key: string]: unknown }
+  [key: string]: unknown
+}
+
+/** An OpenAI Responses request (`router.responses`); stateless: no `previous_response_id`, no `store: true`. */
+export interface ResponsesRequest {
+  model?: string
+  models?: string[]
+  provider?: ProviderPreferences
+  input: string | Array<Record<string, unknown>>
+  instructions?: string
+  tools?: Array<Record<string, unknown>>
+  text?: Record<string, unknown>
+  reasoning?: Record<string, unknown>
+  max_output_tokens?: number
+  [key: string]: unknown
+}
+
+/** An OpenAI Responses `response` object; `usage.cost` is polyroute's cost in USD. */
+export interface ResponseObject {
+  id: string
+  object: 'response'
+  created_at: number
+  status: 'completed' | 'incomplete' | 'failed' | 'in_progress'
+  model: string
+  provider?: string
+  output: Array<Record<string, unknown>>
+  usage: { input_tokens: number; output_tokens: number; total_tokens: number; cost?: number; [key: string]: unknown }
+  [key: string]: unknown
+}
+
+/** One event of `router.messagesStream` or `router.responsesStream`; `type` is the event name. */
+export interface SurfaceEvent {
+  type: string
+  [key: string]: unknown
+}
+
 /** Added to `Router` by the package entry (`require('polyroute')` / `import 'polyroute'`). */
 export interface Router {
   /**

@@ -366,6 +366,69 @@ export interface PolyrouteError extends Error {
   body: ErrorEnvelope
 }
 
+/** An Anthropic Messages request (`router.messages`), with OpenRouter's `models` and `provider`. */
+export interface MessagesRequest {
+  model?: string
+  models?: string[]
+  provider?: ProviderPreferences
+  max_tokens: number
+  system?: string | Array<Record<string, unknown>>
+  messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }>
+  tools?: Array<Record<string, unknown>>
+  tool_choice?: Record<string, unknown>
+  thinking?: Record<string, unknown>
+  output_config?: Record<string, unknown>
+  stop_sequences?: string[]
+  [key: string]: unknown
+}
+
+/** An Anthropic Messages answer; `usage.cost` is polyroute's cost in USD. */
+export interface AnthropicMessage {
+  id: string
+  type: 'message'
+  role: 'assistant'
+  model: string
+  provider?: string
+  content: Array<Record<string, unknown>>
+  stop_reason: string
+  stop_sequence: string | null
+  usage: { input_tokens: number; output_tokens: number; cost?: number; [key: string]: unknown }
+  [key: string]: unknown
+}
+
+/** An OpenAI Responses request (`router.responses`); stateless: no `previous_response_id`, no `store: true`. */
+export interface ResponsesRequest {
+  model?: string
+  models?: string[]
+  provider?: ProviderPreferences
+  input: string | Array<Record<string, unknown>>
+  instructions?: string
+  tools?: Array<Record<string, unknown>>
+  text?: Record<string, unknown>
+  reasoning?: Record<string, unknown>
+  max_output_tokens?: number
+  [key: string]: unknown
+}
+
+/** An OpenAI Responses `response` object; `usage.cost` is polyroute's cost in USD. */
+export interface ResponseObject {
+  id: string
+  object: 'response'
+  created_at: number
+  status: 'completed' | 'incomplete' | 'failed' | 'in_progress'
+  model: string
+  provider?: string
+  output: Array<Record<string, unknown>>
+  usage: { input_tokens: number; output_tokens: number; total_tokens: number; cost?: number; [key: string]: unknown }
+  [key: string]: unknown
+}
+
+/** One event of `router.messagesStream` or `router.responsesStream`; `type` is the event name. */
+export interface SurfaceEvent {
+  type: string
+  [key: string]: unknown
+}
+
 /** Added to `Router` by the package entry (`require('polyroute')` / `import 'polyroute'`). */
 export interface Router {
   /**
@@ -479,6 +542,40 @@ export declare class Router {
   http(method: string, target: string, headers: Array<[string, string]>, body?: string | null): Promise<HttpAnswer>
   /** The ledger record of a generation (`gen-…` id from a completion), or `null`. */
   generation(id: string): Promise<Generation | null>
+  /**
+   * An Anthropic Messages request (with OpenRouter's `models` and `provider`): the `message`, whose
+   * `usage.cost` is the cost in USD. Rejects with `PolyrouteError` (`invalid_request` names the field).
+   */
+  messages(request: MessagesRequest, options?: RequestOptions): Promise<AnthropicMessage>
+  /**
+   * A streamed Messages request: an async iterable of Anthropic's events (`message_start` … `message_stop`).
+   * An error before any content rejects the first `next()`; later failures are `error` events.
+   */
+  messagesStream(request: MessagesRequest, options?: RequestOptions): SurfaceEvents
+  /**
+   * An OpenAI Responses request: the `response` object, whose `usage.cost` is the cost in USD. Stateless:
+   * `previous_response_id` and `store: true` reject with `invalid_request`.
+   */
+  responses(request: ResponsesRequest, options?: RequestOptions): Promise<ResponseObject>
+  /**
+   * A streamed Responses request: an async iterable of the Responses events (`response.created` …
+   * `response.completed`).
+   */
+  responsesStream(request: ResponsesRequest, options?: RequestOptions): SurfaceEvents
+}
+
+/**
+ * Events of a streamed Messages or Responses request; each is an object whose `type` is the event name.
+ * Breaking out of the loop cancels the upstream request.
+ *
+ * This type implements JavaScript's async iterable protocol.
+ * It can be used with `for await...of` loops.
+ *
+ * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
+ */
+export declare class SurfaceEvents {
+
+  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<SurfaceEvents, SurfaceEvent, void, undefined>
 }
 
 /** Every stable error code a `PolyrouteError` can carry, in the core's order. */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.ChatStream = nativeBinding.ChatStream
 module.exports.HttpAnswer = nativeBinding.HttpAnswer
 module.exports.Router = nativeBinding.Router
+module.exports.SurfaceEvents = nativeBinding.SurfaceEvents
 module.exports.allCodes = nativeBinding.allCodes
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.validateRequest = nativeBinding.validateRequest

@@ -13,7 +13,7 @@ WHEELS="$CARGO_TARGET_DIR/py-wheels"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade maturin pytest openai httpx httpx2 mypy opentelemetry-sdk opentelemetry-proto
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade maturin pytest openai anthropic httpx httpx2 mypy opentelemetry-sdk opentelemetry-proto
 
 if [ -d crates/polyroute-mock ]; then
   cargo build --quiet -p polyroute-mock

@@ -59,6 +59,11 @@ base_url = "$MOCK/v1"
 api_key = "sk-test-fake"
 base_url = "$MOCK/v1"
 headers = { "x-mock-replay" = "openai/chat_completion.parallel_tool_calls.response.json" }
+
+[providers.mistral]
+api_key = "sk-test-fake"
+base_url = "$MOCK/v1"
+headers = { "x-mock-fault" = "cut" }
 EOF
 
 export POLYROUTE_DATA_DIR="$TMP/data"
@@ -83,6 +88,9 @@ grep -q '"object":"chat.completion"' "$TMP/readme.out"
 grep -q 'data: \[DONE\]' "$TMP/readme.out"
 grep -q 'is not a valid model ID' "$TMP/readme.out"
 grep -q '"provider_responses"' "$TMP/readme.out"
+grep -q '"type":"message"' "$TMP/readme.out"
+grep -q '"input_tokens":' "$TMP/readme.out"
+grep -q 'event: response.completed' "$TMP/readme.out"
 echo "README examples: ok ($(grep -c '^curl\|^export\|^polyroute\|^GEN' "$TMP/readme.sh") commands)"
 
 key() { "$BIN/polyroute" keys create --label "$1" ${2:+--limit "$2"} | tail -1; }
@@ -91,9 +99,9 @@ export KEY=$(key sdk) ZERO_KEY=$(key zero 0) FREE_KEY_PY=$(key free-py) FREE_KEY
 
 # 2. The openai Python SDK.
 VENV="$CARGO_TARGET_DIR/serve-sdk-venv"
-if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import openai, anthropic" 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q openai
+  "$VENV/bin/pip" install -q openai anthropic
 fi
 cat >"$TMP/sdk_test.py" <<'PYEOF'
 import os
@@ -154,9 +162,9 @@ PYEOF
 
 # 3. The openai npm SDK.
 NPMDIR="$CARGO_TARGET_DIR/serve-sdk-npm"
-if [ ! -d "$NPMDIR/node_modules/openai" ]; then
+if [ ! -d "$NPMDIR/node_modules/openai" ] || [ ! -d "$NPMDIR/node_modules/@anthropic-ai/sdk" ]; then
   mkdir -p "$NPMDIR"
-  (cd "$NPMDIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund openai)
+  (cd "$NPMDIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund openai @anthropic-ai/sdk)
 fi
 cat >"$NPMDIR/sdk_test.mjs" <<'JSEOF'
 import assert from "node:assert/strict";
@@ -205,6 +213,11 @@ console.log("node sdk: 7 scenarios passed");
 JSEOF
 node "$NPMDIR/sdk_test.mjs"
 
+# 3b. The Anthropic Messages and OpenAI Responses surfaces with the official SDKs (Python and npm).
+"$VENV/bin/python" "$ROOT/scripts/test.d/sdk_surfaces.py"
+cp "$ROOT/scripts/test.d/sdk_surfaces.mjs" "$NPMDIR/sdk_surfaces.mjs"
+node "$NPMDIR/sdk_surfaces.mjs"
+
 # 4. The README's "With the OpenAI SDKs" examples (the ```python and ```js blocks of the Gateway section), as
 # written, against this gateway.
 "$ROOT/scripts/readme-blocks" "$TMP/blocks" README.md >"$TMP/blocks.idx"
@@ -230,4 +243,4 @@ echo "README SDK examples: ok ($N_SDK)"
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 SERVE_PID=""
-echo "serve.sh: README examples, python sdk, node sdk, README sdk examples: 4 passed, 0 failed"
+echo "serve.sh: README examples, python sdk, node sdk, surface sdks, README sdk examples: 5 passed, 0 failed"

@@ -9,12 +9,14 @@ mod hooks;
 mod http;
 mod options;
 mod router;
+mod surfaces;
 
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 use serde_json::Value;
 
 pub use router::{ChatStream, Router};
+pub use surfaces::SurfaceEvents;
 
 /// Every stable error code a `PolyrouteError` can carry, in the core's order.
 #[napi(ts_return_type = "Array<`${ErrorCode}`>")]

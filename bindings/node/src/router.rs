@@ -16,7 +16,7 @@ use crate::http::HttpAnswer;
 /// The routing engine: one long-lived, immutable router per process is the intended use; share it freely.
 #[napi]
 pub struct Router {
-    inner: polyroute::Router,
+    pub(crate) inner: polyroute::Router,
     /// The HTTP surface over `inner`, built on first use.
     api: std::sync::OnceLock<polyroute::HttpApi>,
 }

@@ -9,6 +9,7 @@ mod errors;
 mod hooks;
 mod http;
 mod router;
+mod surfaces;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -80,6 +81,8 @@ fn _polyroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Router>()?;
     m.add_class::<router::ChunkIterator>()?;
     m.add_class::<router::AsyncChunkIterator>()?;
+    m.add_class::<surfaces::EventIterator>()?;
+    m.add_class::<surfaces::AsyncEventIterator>()?;
     m.add_class::<http::ByteStream>()?;
     m.add_function(wrap_pyfunction!(all_codes, m)?)?;
     m.add_function(wrap_pyfunction!(validate_request, m)?)?;

@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
 use crate::hooks::PyHooks;
+use crate::surfaces::Surface;
 use crate::{detached, fork_generation, http, runtime};
 
 /// An LLM router: a catalog, provider settings and the engine that executes plans.
@@ -330,6 +331,88 @@ impl Router {
                 true,
             )),
         }
+    }
+
+    /// An Anthropic Messages request (OpenRouter's `models`/`provider` too): the `message` dict, or with
+    /// `"stream": True` an iterator of event dicts.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn messages<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (body, engine) = (convert::body(request)?, self.engine(py)?);
+        crate::surfaces::call(
+            py,
+            engine,
+            Surface::Messages,
+            body,
+            ctx(user, session_id, metadata),
+        )
+    }
+
+    /// `await router.amessages(request)`: [`Router.messages`] on the running asyncio loop.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn amessages<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (body, engine) = (convert::body(request)?, self.engine(py)?);
+        crate::surfaces::acall(
+            py,
+            engine,
+            Surface::Messages,
+            body,
+            ctx(user, session_id, metadata),
+        )
+    }
+
+    /// An OpenAI Responses request (stateless): the `response` dict, or with `"stream": True` an iterator of
+    /// event dicts.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn responses<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (body, engine) = (convert::body(request)?, self.engine(py)?);
+        crate::surfaces::call(
+            py,
+            engine,
+            Surface::Responses,
+            body,
+            ctx(user, session_id, metadata),
+        )
+    }
+
+    /// `await router.aresponses(request)`: [`Router.responses`] on the running asyncio loop.
+    #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false))]
+    fn aresponses<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+        session_id: Option<String>,
+        metadata: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (body, engine) = (convert::body(request)?, self.engine(py)?);
+        crate::surfaces::acall(
+            py,
+            engine,
+            Surface::Responses,
+            body,
+            ctx(user, session_id, metadata),
+        )
     }
 
     /// One request through the engine's OpenRouter HTTP surface (what the httpx transports send):

@@ -1,6 +1,8 @@
 //! Dialect benchmarks: request translation (20 messages, 5 tools) to Anthropic and Gemini — `build_request` on a
 //! parsed request, up to the serialized body text the engine sends — and Anthropic SSE → OpenAI chunk throughput
-//! (as chunk objects, and SSE-encoded by `push_sse_into`).
+//! (as chunk objects, and SSE-encoded by `push_sse_into`). Beside them, the other surfaces: a Messages and a
+//! Responses request of the same size translated to chat and on to the Anthropic body, and the same stream
+//! relayed as Anthropic Messages events or Responses events (SSE text).
 //!
 //! `cargo bench -p polyroute-core --bench dialects -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -17,6 +19,7 @@ use polyroute_core::providers::{
     build_request, Dialect, ResponseContext, StreamTranslator, TranslateOptions,
 };
 use polyroute_core::sse::SseParser;
+use polyroute_core::surfaces::{messages, responses, Event, MessagesStream, ResponsesStream};
 use polyroute_core::types::ChatRequest;
 use serde_json::{json, Value};
 
@@ -62,6 +65,47 @@ fn request() -> ChatRequest {
     .unwrap()
 }
 
+/// The same conversation as [`request`], as a Messages request and as a Responses request.
+fn surface_requests() -> (Value, Value) {
+    let tools: Vec<Value> = (0..5)
+        .map(|i| json!({"name": format!("tool_{i}"), "description": "Look something up in a system of record.",
+            "input_schema": {"type": "object", "properties": {"query": {"type": "string"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 50}}, "required": ["query"]}}))
+        .collect();
+    let rtools: Vec<Value> = tools
+        .iter()
+        .map(|t| json!({"type": "function", "name": t["name"], "description": t["description"], "parameters": t["input_schema"]}))
+        .collect();
+    let (mut turns, mut items) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let q = format!("Question number {i}: please look up the status of order {i} and summarise it in two sentences.");
+        let id = format!("call_{i}");
+        turns.push(json!({"role": "user", "content": q}));
+        turns.push(json!({"role": "assistant", "content": [{"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": id, "name": format!("tool_{i}"), "input": {"query": "order status", "limit": 3}}]}));
+        turns.push(
+            json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id,
+            "content": "{\"status\":\"shipped\",\"eta\":\"2 days\"}"}]}),
+        );
+        turns.push(json!({"role": "assistant", "content": "The order has shipped and should arrive in two days."}));
+        items.push(json!({"role": "user", "content": q}));
+        items.push(
+            json!({"type": "function_call", "call_id": id, "name": format!("tool_{i}"),
+            "arguments": "{\"query\":\"order status\",\"limit\":3}"}),
+        );
+        items.push(json!({"type": "function_call_output", "call_id": id, "output": "{\"status\":\"shipped\"}"}));
+        items.push(json!({"role": "assistant", "content": "The order has shipped and should arrive in two days."}));
+    }
+    turns.push(json!({"role": "user", "content": "And the last one?"}));
+    items.push(json!({"role": "user", "content": "And the last one?"}));
+    (
+        json!({"model": "x/y", "max_tokens": 4096, "system": "You are a careful assistant.", "messages": turns,
+               "tools": tools, "tool_choice": {"type": "auto"}, "stop_sequences": ["END"]}),
+        json!({"model": "x/y", "max_output_tokens": 4096, "instructions": "You are a careful assistant.",
+               "input": items, "tools": rtools, "tool_choice": "auto"}),
+    )
+}
+
 fn anthropic_sse(target: usize) -> Vec<u8> {
     let mut s = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":377,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n\
         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
@@ -89,6 +133,27 @@ fn translate<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     c.bench_function(&format!("{prefix}/translate_20msg_5tools/gemini"), |b| {
         b.iter(|| build_request(Dialect::Gemini, black_box(&req), &g).unwrap());
     });
+    let (m, r) = surface_requests();
+    c.bench_function(
+        &format!("{prefix}/translate_21msg_5tools/messages_to_anthropic"),
+        |b| {
+            b.iter(|| {
+                let chat =
+                    ChatRequest::from_value(&messages::to_chat(black_box(&m)).unwrap()).unwrap();
+                build_request(Dialect::Anthropic, &chat, &a).unwrap()
+            });
+        },
+    );
+    c.bench_function(
+        &format!("{prefix}/translate_21msg_5tools/responses_to_anthropic"),
+        |b| {
+            b.iter(|| {
+                let chat =
+                    ChatRequest::from_value(&responses::to_chat(black_box(&r)).unwrap()).unwrap();
+                build_request(Dialect::Anthropic, &chat, &a).unwrap()
+            });
+        },
+    );
 }
 
 fn stream<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
@@ -122,6 +187,46 @@ fn stream<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
             t.finish_sse_into(&mut out);
             n += out.len();
             black_box(n)
+        });
+    });
+    group.bench_function("to_messages_events_sse", |b| {
+        b.iter(|| {
+            let mut t = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+            let mut m = MessagesStream::new();
+            let (mut chunks, mut out) = (Vec::new(), Vec::new());
+            for piece in body.chunks(4096) {
+                t.push_into(piece, &mut chunks);
+                for c in chunks.drain(..) {
+                    for e in m.push(&c) {
+                        e.write_sse(&mut out);
+                    }
+                }
+            }
+            for c in t.finish() {
+                out.extend(Event::sse(&m.push(&c)));
+            }
+            out.extend(Event::sse(&m.finish()));
+            black_box(out.len())
+        });
+    });
+    group.bench_function("to_responses_events_sse", |b| {
+        b.iter(|| {
+            let mut t = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
+            let mut r = ResponsesStream::new(Value::Null);
+            let (mut chunks, mut out) = (Vec::new(), Vec::new());
+            for piece in body.chunks(4096) {
+                t.push_into(piece, &mut chunks);
+                for c in chunks.drain(..) {
+                    for e in r.push(&c) {
+                        e.write_sse(&mut out);
+                    }
+                }
+            }
+            for c in t.finish() {
+                out.extend(Event::sse(&r.push(&c)));
+            }
+            out.extend(Event::sse(&r.finish()));
+            black_box(out.len())
         });
     });
     group.bench_function("sse_parse_only", |b| {

@@ -127,6 +127,98 @@ pub fn request_limits(data: &[u8]) {
     }
 }
 
+/// A field an error names must be short and non-empty (never the client's whole text).
+fn named_field(e: &crate::Error) {
+    match e {
+        crate::Error::InvalidRequest { field, .. } => {
+            assert!(!field.is_empty() && field.len() <= 120, "field {field:?}");
+        }
+        other => panic!("a surface request is refused with invalid_request only, not {other:?}"),
+    }
+}
+
+/// The chat request a surface gave must either be refused with a named field or translate for every dialect.
+fn chat_translates(chat: &serde_json::Value) {
+    match ChatRequest::from_value(chat) {
+        Err(e) => named_field(&e),
+        Ok(req) => {
+            for (d, provider, model) in [
+                (Dialect::OpenAi, "openai", "gpt-4o-mini"),
+                (Dialect::Anthropic, "anthropic", "claude-sonnet-4-5"),
+                (Dialect::Gemini, "google-ai-studio", "gemini-2.5-flash"),
+            ] {
+                if let Ok(n) = build(d, &req, &TranslateOptions::new(provider, model)) {
+                    assert!(n.body.is_object());
+                }
+            }
+        }
+    }
+}
+
+/// Any JSON body sent to `/messages` is refused naming a field, or becomes a chat request that translates;
+/// count_tokens never panics either.
+pub fn messages_request(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    match crate::surfaces::messages::to_chat(&v) {
+        Err(e) => named_field(&e),
+        Ok(chat) => chat_translates(&chat),
+    }
+    let _ = crate::surfaces::tokens::count_messages(&v);
+}
+
+/// Any JSON body sent to `/responses` is refused naming a field, or becomes a chat request that translates.
+pub fn responses_request(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    match crate::surfaces::responses::to_chat(&v) {
+        Err(e) => named_field(&e),
+        Ok(chat) => chat_translates(&chat),
+    }
+}
+
+/// Any provider stream, translated to chat chunks, gives well-formed Messages and Responses event streams: they
+/// open with `message_start` / `response.created` and close with `message_stop` or `error` / a terminal
+/// response event; any whole answer translates to both shapes.
+pub fn surface_streams(data: &[u8]) {
+    use crate::surfaces::{messages, responses, MessagesStream, ResponsesStream};
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let d = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini][usize::from(sel % 3)];
+    let mut t = StreamTranslator::new(d, ResponseContext::default());
+    let mut chunks = t.push(body);
+    chunks.extend(t.finish());
+    let mut m = MessagesStream::new();
+    let mut r = ResponsesStream::new(serde_json::Value::Null);
+    let (mut me, mut re) = (Vec::new(), Vec::new());
+    for c in &chunks {
+        me.extend(m.push(c));
+        re.extend(r.push(c));
+    }
+    me.extend(m.finish());
+    re.extend(r.finish());
+    assert_eq!(me.first().map(|e| e.name), Some("message_start"));
+    assert!(matches!(
+        me.last().map(|e| e.name),
+        Some("message_stop" | "error")
+    ));
+    assert_eq!(re.first().map(|e| e.name), Some("response.created"));
+    assert!(matches!(
+        re.last().map(|e| e.name),
+        Some("response.completed" | "response.incomplete" | "response.failed")
+    ));
+    if let Ok((answer, _)) = parse(d, 200, body, &ResponseContext::default()) {
+        assert_eq!(messages::from_chat(&answer)["type"], "message");
+        assert_eq!(
+            responses::from_chat(&answer, &serde_json::Value::Null)["object"],
+            "response"
+        );
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -137,4 +229,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("build_request", build_request),
     ("parse_response", parse_response),
     ("request_limits", request_limits),
+    ("messages_request", messages_request),
+    ("responses_request", responses_request),
+    ("surface_streams", surface_streams),
 ];

@@ -20,6 +20,7 @@ pub mod providers;
 pub mod resolve;
 pub mod select;
 pub mod sse;
+pub mod surfaces;
 pub mod types;
 
 pub use catalog::Catalog;

@@ -23,6 +23,8 @@ const SEEDS: &[&str] = &[
     "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n",
     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n",
     r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#,
+    r#"{"model":"a/b","max_tokens":8,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"x"},{"type":"tool_use","id":"t1","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"r"}]}],"tools":[{"name":"f","input_schema":{"type":"object"}}],"thinking":{"type":"enabled","budget_tokens":1024}}"#,
+    r#"{"model":"a/b","instructions":"i","input":[{"role":"user","content":[{"type":"input_text","text":"x"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"o"}],"tools":[{"type":"function","name":"f"}],"text":{"format":{"type":"json_schema","name":"n","schema":{"type":"object"}}}}"#,
 ];
 
 struct Rng(u64);
@@ -42,7 +44,10 @@ impl Rng {
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut dirs = vec![root.join("fuzz/corpus").join(target)];
+    let mut dirs = vec![
+        root.join("fuzz/corpus").join(target),
+        root.join("crates/polyroute-core/tests/wire/surfaces"),
+    ];
     if let Ok(rd) = std::fs::read_dir(root.join("../shared/data/wire")) {
         dirs.extend(rd.flatten().map(|e| e.path()));
     }

@@ -1,10 +1,10 @@
 //! The core's layering, enforced: no module imports one above it.
 //!
 //! ```text
-//! top      fuzzing (the fuzz targets' bodies: providers, sse, types; nothing imports it)
+//! top      fuzzing (the fuzz targets' bodies: providers, surfaces, sse, types; nothing imports it)
 //! floor 4  plan
 //! floor 3  resolve  select  cost  auto        (never each other)   providers (types, outcome, error, sse, eventstream,
-//!          dialect only)
+//!          dialect only)   surfaces (error, types only)
 //! floor 2  types
 //! floor 1  catalog
 //! floor 0  error  outcome  health  sse  eventstream  dialect
@@ -48,6 +48,7 @@ fn allowed(module: &str) -> Option<Vec<&'static str>> {
         "types" => with(&["catalog"]),
         "resolve" | "select" | "cost" | "auto" => with(&["catalog", "types"]),
         "providers" => vec!["error", "outcome", "sse", "eventstream", "dialect", "types"],
+        "surfaces" => vec!["error", "types"],
         "plan" => with(&[
             "catalog",
             "types",
@@ -57,7 +58,7 @@ fn allowed(module: &str) -> Option<Vec<&'static str>> {
             "auto",
             "providers",
         ]),
-        "fuzzing" => vec!["providers", "sse", "types", "error"],
+        "fuzzing" => vec!["providers", "surfaces", "sse", "types", "error"],
         _ => return None,
     })
 }

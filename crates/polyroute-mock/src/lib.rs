@@ -18,6 +18,10 @@
 //! of the server's script ([`MockServer::script`] or `POST /__mock/script`), else by the server's standing
 //! fault ([`MockServer::set_fault`]). `GET /__mock/calls` reports call counts and the received bodies.
 //!
+//! Before a synthetic answer, an Anthropic request body is checked against Anthropic's documented rules
+//! ([`shape`]); one Anthropic would refuse gets its 400 `invalid_request_error` (replays and injected faults
+//! answer whatever the body).
+//!
 //! Every response is written with one send on a `TCP_NODELAY` socket (a stream's head and first event
 //! together), so loopback timings are not distorted by Nagle's algorithm.
 
@@ -26,6 +30,7 @@ mod fault;
 mod http;
 pub mod replay;
 mod server;
+pub mod shape;
 
 pub use dialect::{Call, Dialect};
 pub use fault::Faults;

@@ -478,6 +478,15 @@ async fn respond(
             events,
         }) => (status, headers, body, events),
         None => {
+            // A synthetic answer is only given to a request the provider would accept.
+            if call.dialect == dialect::Dialect::Anthropic {
+                if let Some(problem) = crate::shape::anthropic_request_problem(&call.body) {
+                    let body = json!({"type": "error", "request_id": "req_mock",
+                                      "error": {"type": "invalid_request_error", "message": problem}});
+                    conn.send(&json_response(400, &body, &label, false)).await?;
+                    return Ok(true);
+                }
+            }
             let reply = Reply::new(call, &st.cfg.label, chunks, seq, req.body.len());
             if call.stream {
                 (

@@ -47,6 +47,7 @@ mod router;
 pub mod router_config;
 mod secret;
 pub mod state;
+mod surfaces;
 mod wire;
 
 pub use polyroute_core as core;
@@ -71,3 +72,4 @@ pub use secret::ApiKey;
 pub use state::memory::{MemoryLedger, MEMORY_LEDGER_CAPACITY};
 pub use state::sqlite::{SqliteLedger, SqliteStore};
 pub use state::{Budget, Ledger, RateLimiter, Scope, StickyStore, Stores};
+pub use surfaces::SurfaceStream;

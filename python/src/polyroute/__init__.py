@@ -10,7 +10,16 @@ from __future__ import annotations
 from . import types
 from typing import TYPE_CHECKING, Any
 
-from ._polyroute import AsyncChunkIterator, ChunkIterator, Router, __version__, all_codes, validate_request
+from ._polyroute import (
+    AsyncChunkIterator,
+    AsyncEventIterator,
+    ChunkIterator,
+    EventIterator,
+    Router,
+    __version__,
+    all_codes,
+    validate_request,
+)
 from .errors import (
     AuthenticationError,
     CatalogError,
@@ -41,6 +50,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AsyncChunkIterator",
+    "AsyncEventIterator",
+    "EventIterator",
     "AsyncHTTPTransport",
     "ChunkIterator",
     "HTTPTransport",

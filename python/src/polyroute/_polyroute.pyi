@@ -14,9 +14,24 @@ from .types import (
     Plan,
     ProviderSettings,
     Usage,
+    AnthropicMessage,
+    MessagesRequest,
+    Response,
+    ResponsesRequest,
+    SurfaceEvent,
 )
 
-__all__ = ["AsyncChunkIterator", "ByteStream", "ChunkIterator", "Router", "__version__", "all_codes", "validate_request"]
+__all__ = [
+    "AsyncChunkIterator",
+    "AsyncEventIterator",
+    "ByteStream",
+    "ChunkIterator",
+    "EventIterator",
+    "Router",
+    "__version__",
+    "all_codes",
+    "validate_request",
+]
 __version__: str
 
 _CatalogSource: TypeAlias = str | bytes | os.PathLike[str] | Mapping[str, Any]
@@ -129,6 +144,40 @@ class Router:
         traceparent: str | None = None,
     ) -> ChunkIterator: ...
     def generation(self, id: str) -> Generation | None: ...
+    def messages(
+        self,
+        request: MessagesRequest | Mapping[str, Any] | str | bytes,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+    ) -> AnthropicMessage | EventIterator:
+        """An Anthropic Messages request: the message, or with ``"stream": True`` an iterator of event dicts."""
+    def amessages(
+        self,
+        request: MessagesRequest | Mapping[str, Any] | str | bytes,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+    ) -> Awaitable[AnthropicMessage | AsyncEventIterator]: ...
+    def responses(
+        self,
+        request: ResponsesRequest | Mapping[str, Any] | str | bytes,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+    ) -> Response | EventIterator:
+        """An OpenAI Responses request (stateless): the response, or with ``"stream": True`` an event iterator."""
+    def aresponses(
+        self,
+        request: ResponsesRequest | Mapping[str, Any] | str | bytes,
+        *,
+        user: str | None = None,
+        session_id: str | None = None,
+        metadata: bool = False,
+    ) -> Awaitable[Response | AsyncEventIterator]: ...
     def http(
         self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
     ) -> tuple[int, list[tuple[str, str]], bytes | ByteStream]:
@@ -160,6 +209,22 @@ class AsyncChunkIterator:
 
     def __aiter__(self) -> AsyncChunkIterator: ...
     def __anext__(self) -> Awaitable[ChatCompletionChunk]: ...
+
+@final
+class EventIterator:
+    """Events of a streamed Messages or Responses request (dicts whose ``type`` is the event name)."""
+
+    def __iter__(self) -> EventIterator: ...
+    def __next__(self) -> SurfaceEvent: ...
+    def close(self) -> None:
+        """Stop the stream and cancel the upstream request."""
+
+@final
+class AsyncEventIterator:
+    """Events of a streamed Messages or Responses request, for ``async for``."""
+
+    def __aiter__(self) -> AsyncEventIterator: ...
+    def __anext__(self) -> Awaitable[SurfaceEvent]: ...
 
 @final
 class ByteStream:

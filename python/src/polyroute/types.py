@@ -42,6 +42,11 @@ __all__ = [
     "SortSpec",
     "UnitPrices",
     "Usage",
+    "MessagesRequest",
+    "AnthropicMessage",
+    "ResponsesRequest",
+    "Response",
+    "SurfaceEvent",
 ]
 
 JSON = Any
@@ -398,3 +403,74 @@ class ErrorEnvelope(TypedDict):
     """The OpenRouter error envelope."""
 
     error: ErrorBody
+
+
+# ---------------------------------------------------------------- other API surfaces
+
+
+class MessagesRequest(TypedDict, total=False):
+    """An Anthropic Messages request (``Router.messages``), with OpenRouter's ``models`` and ``provider``."""
+
+    model: str
+    models: list[str]
+    provider: ProviderPreferences
+    max_tokens: Required[int]
+    system: str | list[dict[str, JSON]]
+    messages: Required[list[dict[str, JSON]]]
+    tools: list[dict[str, JSON]]
+    tool_choice: dict[str, JSON]
+    thinking: dict[str, JSON]
+    output_config: dict[str, JSON]
+    stop_sequences: list[str]
+    stream: bool
+
+
+class AnthropicMessage(TypedDict, total=False):
+    """An Anthropic Messages answer (``Router.messages``); ``usage.cost`` is polyroute's cost in USD."""
+
+    id: Required[str]
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str
+    provider: str
+    content: list[dict[str, JSON]]
+    stop_reason: str
+    stop_sequence: str | None
+    usage: dict[str, JSON]
+
+
+class ResponsesRequest(TypedDict, total=False):
+    """An OpenAI Responses request (``Router.responses``); stateless: no ``previous_response_id``, no ``store``."""
+
+    model: str
+    models: list[str]
+    provider: ProviderPreferences
+    input: Required[str | list[dict[str, JSON]]]
+    instructions: str
+    tools: list[dict[str, JSON]]
+    tool_choice: str | dict[str, JSON]
+    text: dict[str, JSON]
+    reasoning: dict[str, JSON]
+    max_output_tokens: int
+    stream: bool
+
+
+class Response(TypedDict, total=False):
+    """An OpenAI Responses ``response`` object (``Router.responses``); ``usage.cost`` is the cost in USD."""
+
+    id: Required[str]
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "incomplete", "failed", "in_progress"]
+    model: str
+    provider: str
+    output: list[dict[str, JSON]]
+    incomplete_details: dict[str, JSON] | None
+    usage: dict[str, JSON]
+
+
+class SurfaceEvent(TypedDict, total=False):
+    """One event of a streamed Messages or Responses request; ``type`` is the event name."""
+
+    type: Required[str]
+

@@ -6,6 +6,8 @@
 //! | route | access | answer |
 //! |---|---|---|
 //! | `POST chat/completions` | caller | a completion, or SSE (`: OPENROUTER PROCESSING` until the first chunk) |
+//! | `POST messages`, `POST messages/count_tokens` | caller | Anthropic Messages (answer or its events; errors in Anthropic's shape), a token estimate |
+//! | `POST responses` | caller | OpenAI Responses, stateless (answer or its events) |
 //! | `GET models` | public | `/models` rows (`supported_parameters`, `output_modalities`, `sort`, `offset`, `limit`) |
 //! | `GET models/count` | public | `{data: {count}}` |
 //! | `GET models/{author}/{slug}`, `GET model/{author}/{slug}` | public | one `/models` row |
@@ -27,6 +29,7 @@ mod catalog;
 mod chat;
 mod reply;
 mod routes;
+mod surfaces;
 
 use std::fmt;
 use std::pin::Pin;

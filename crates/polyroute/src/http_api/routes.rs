@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{account, catalog, chat, percent_decode, Caller, HttpApi, Request, Response};
+use super::{account, catalog, chat, percent_decode, surfaces, Caller, HttpApi, Request, Response};
 use crate::state::BoxFut;
 
 /// Who may call a route (the gateway authenticates accordingly).
@@ -43,6 +43,24 @@ pub(crate) const ROUTES: &[Route] = &[
         path: &["chat", "completions"],
         access: Access::Caller,
         handler: chat::completions,
+    },
+    Route {
+        method: "POST",
+        path: &["messages"],
+        access: Access::Caller,
+        handler: surfaces::messages,
+    },
+    Route {
+        method: "POST",
+        path: &["messages", "count_tokens"],
+        access: Access::Caller,
+        handler: surfaces::count_tokens,
+    },
+    Route {
+        method: "POST",
+        path: &["responses"],
+        access: Access::Caller,
+        handler: surfaces::responses,
     },
     Route {
         method: "GET",
