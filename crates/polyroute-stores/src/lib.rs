@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use polyroute::state::policy::{FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger};
+use polyroute::state::policy::{
+    FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger,
+};
 use polyroute::state::{memory, Stores};
 use polyroute::{Error, HealthSnapshot, HealthStore, MemoryHealth, Result, StateConfig};
 use polyroute_postgres::PostgresState;
@@ -140,7 +142,11 @@ impl Policies {
                 state.budget_on_error.as_deref(),
                 OnError::Closed,
             )?,
-            rate: on_error("rate_on_error", state.rate_on_error.as_deref(), OnError::Open)?,
+            rate: on_error(
+                "rate_on_error",
+                state.rate_on_error.as_deref(),
+                OnError::Open,
+            )?,
             sticky: on_error(
                 "sticky_on_error",
                 state.sticky_on_error.as_deref(),
@@ -284,7 +290,10 @@ mod tests {
         let p = Policies::of(&s).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((p.rate, p.spool), (OnError::Closed, false));
         s.budget_on_error = Some("sometimes".into());
-        let e = Policies::of(&s).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = Policies::of(&s)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("budget_on_error"), "{e}");
     }
 
@@ -295,12 +304,18 @@ mod tests {
             sqlite: Some(PathBuf::from("/var/lib/pr/ledger.sqlite")),
             dir: None,
         };
-        assert_eq!(spool_path(&s, &l), PathBuf::from("/var/lib/pr/ledger-spool.jsonl"));
+        assert_eq!(
+            spool_path(&s, &l),
+            PathBuf::from("/var/lib/pr/ledger-spool.jsonl")
+        );
         let d = Local {
             sqlite: None,
             dir: Some(PathBuf::from("/srv/data")),
         };
-        assert_eq!(spool_path(&s, &d), PathBuf::from("/srv/data/ledger-spool.jsonl"));
+        assert_eq!(
+            spool_path(&s, &d),
+            PathBuf::from("/srv/data/ledger-spool.jsonl")
+        );
         let t = spool_path(&s, &Local::default());
         assert!(t.starts_with(std::env::temp_dir()), "{}", t.display());
         s.spool = Some(PathBuf::from("/x/spool.jsonl"));

@@ -304,6 +304,7 @@ impl RouterBuilder {
                 stores,
                 seq: AtomicU64::new(0),
                 seed_base,
+                settles: Arc::default(),
             }),
         })
     }
