@@ -465,6 +465,8 @@ export interface LimitOptions {
   freePerMinute?: number
   /** `:free` model requests per UTC day (default 50). */
   freePerDay?: number
+  /** Requests per minute of each user, every model (a sliding 60 s window, shared through `state.redis`). */
+  userRpm?: number
   /** Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096). */
   defaultOutputEstimate?: number
 }

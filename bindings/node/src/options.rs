@@ -87,6 +87,8 @@ pub struct LimitOptions {
     pub free_per_minute: Option<u32>,
     /// `:free` model requests per UTC day (default 50).
     pub free_per_day: Option<u32>,
+    /// Requests per minute of each user, every model (a sliding 60 s window, shared through `state.redis`).
+    pub user_rpm: Option<u32>,
     /// Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096).
     pub default_output_estimate: Option<u32>,
 }

@@ -149,11 +149,15 @@ impl Router {
                 if free {
                     self.check_free(ctx.user.as_deref()).await?;
                 }
-                let (tag, held) = tokio::join!(
+                let (tag, rate, held) = tokio::join!(
                     inner.stores.sticky.get(k),
+                    self.check_user_rpm(ctx.user.as_deref()),
                     self.reserve(&plan0, req, ctx, &gen_id)
                 );
+                // Over the rpm: the hold (if placed) is released as it drops. Refused by the budget: the rpm
+                // window counted the request anyway (never under-counts).
                 let held = held?;
+                rate?;
                 match tag.ok().flatten() {
                     None => (plan0, held),
                     Some(tag) => {
@@ -181,6 +185,7 @@ impl Router {
                 if free {
                     self.check_free(ctx.user.as_deref()).await?;
                 }
+                self.check_user_rpm(ctx.user.as_deref()).await?;
                 let held = self.reserve(&plan, req, ctx, &gen_id).await?;
                 (plan, held)
             }
@@ -216,6 +221,34 @@ impl Router {
             .stores
             .rate
             .hit(user.unwrap_or(""), &windows, 1)
+            .await?
+        {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited {
+                window,
+                retry_after,
+            } => Err(Error::RateLimited {
+                limit: window,
+                retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0)),
+            }),
+        }
+    }
+
+    /// `limits.user_rpm`: the user's requests per minute, every model (no user or no limit: nothing counted).
+    async fn check_user_rpm(&self, user: Option<&str>) -> Result<()> {
+        let (Some(user), Some(rpm)) = (user, self.inner.opts.limits.user_rpm) else {
+            return Ok(());
+        };
+        let w = [Window {
+            name: "user-requests-per-minute".into(),
+            limit: rpm,
+            span: Span::Sliding(Duration::from_secs(60)),
+        }];
+        match self
+            .inner
+            .stores
+            .rate
+            .hit(&format!("user-rpm:{user}"), &w, 1)
             .await?
         {
             RateDecision::Allowed => Ok(()),
