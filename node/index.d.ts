@@ -571,6 +571,16 @@ export interface StateOptions {
   postgres?: string
   /** Prefix of every Redis key (default `polyroute`). */
   redisPrefix?: string
+  /** When the budget's server fails: `closed` (default: the request fails) or `open` (admitted, uncounted). */
+  budgetOnError?: string
+  /** When the rate windows' server fails: `open` (default: admitted uncounted) or `closed`. */
+  rateOnError?: string
+  /** When the sticky store's server fails: `open` (default: routed without stickiness) or `closed`. */
+  stickyOnError?: string
+  /** When PostgreSQL fails: `spool` (default: a local fsynced file, replayed when it answers) or `closed`. */
+  ledgerOnError?: string
+  /** The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory). */
+  spool?: string
 }
 
 /** Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt. */

@@ -43,6 +43,7 @@ use std::time::Duration;
 
 use polyroute::Error;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
 
 pub use budget::RedisBudget;
 pub use cache::RedisCache;
@@ -102,9 +103,16 @@ impl RedisState {
     /// # Errors
     /// As [`RedisState::connect`].
     pub async fn connect_with(url: &str, opts: RedisOptions) -> polyroute::Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::Internal {
+        let bad_url = |e: redis::RedisError| Error::Internal {
             message: format!("redis url {}: {e}", redact(url)),
-        })?;
+        };
+        // TCP_NODELAY: commands issued together (the sticky lookup and the hold) leave in one round trip instead
+        // of the second waiting for the first one's acknowledgement (Nagle).
+        let info = url
+            .into_connection_info()
+            .map_err(bad_url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(bad_url)?;
         let server: Arc<str> = Arc::from(client.get_connection_info().addr().to_string());
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
