@@ -72,7 +72,7 @@ def catalog() -> dict:
 
 
 def chat(text: str) -> dict:
-    return {"model": "acme/chat", "messages": [{"role": "user", "content": text}]}
+    return {"model": "acme/chat", "messages": [{"role": "user", "content": text}], "max_tokens": 50}
 
 
 def post(url: str, body: dict, headers: dict) -> tuple[int, dict]:
@@ -120,7 +120,11 @@ def burst(targets: list[Target], key: str, user: str, tag: str) -> list[int]:
 
     def one(i: int) -> int:
         gate.wait(timeout=60)
-        return targets[i % len(targets)].send(key, user, f"{tag} {i}")[0]
+        t = targets[i % len(targets)]
+        s, v = t.send(key, user, f"{tag} {i}")
+        if s not in (200, 402, 429):
+            print(f"{t.kind} {t.url}: {s} {json.dumps(v)[:400]}", file=sys.stderr)
+        return s
 
     with ThreadPoolExecutor(CLIENTS) as ex:
         return list(ex.map(one, range(CLIENTS)))
@@ -201,7 +205,9 @@ def main() -> None:
     assert n.get(200, 0) == RPM and n.get(429, 0) == CLIENTS - RPM, n
     rows, _ = ledger(pg_url, ids["rpm"])
     assert rows == RPM, rows
-    print(f"rpm: {n} over {CLIENTS} clients (rpm {RPM})")
+    by_kind = {k: sum(1 for i, s in enumerate(st) if s == 200 and targets[i % len(targets)].kind == k)
+               for k in ("gateway", "python", "node")}
+    print(f"rpm: {n} over {CLIENTS} clients (rpm {RPM}); admitted by gateway/python/node: {by_kind}")
 
     # 3. Conversations keep their endpoint from any process (6 conversations x 6 turns: within the rpm).
     for conv in range(6):

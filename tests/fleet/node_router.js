@@ -16,7 +16,7 @@ const server = http.createServer((req, res) => {
     let payload
     try {
       const body = JSON.parse(Buffer.concat(parts).toString())
-      payload = await router.chat(body.request, { user: body.user, sessionId: body.session })
+      payload = await router.chat(body.request, { user: body.user ?? undefined, sessionId: body.session ?? undefined })
     } catch (e) {
       status = typeof e.status === 'number' ? e.status : 500
       payload = { code: e.code, message: String(e.message) }
