@@ -142,7 +142,11 @@ async fn rediss_urls_verify_the_server() {
     };
     assert_eq!(b.reserve(&hold).await.unwrap(), Reserved::Held);
     assert!(b
-        .settle(&hold.id, &[scope.clone()], Some(Decimal::new(3, 2)))
+        .settle(
+            &hold.id,
+            std::slice::from_ref(&scope),
+            Some(Decimal::new(3, 2))
+        )
         .await
         .unwrap());
     assert_eq!(b.spent(&scope).await.unwrap(), Decimal::new(3, 2));
@@ -150,8 +154,7 @@ async fn rediss_urls_verify_the_server() {
     // Without the root the certificate is not trusted: the connection is refused, naming the server.
     let err = RedisState::connect(&url)
         .await
-        .err()
-        .expect("an untrusted certificate was accepted");
+        .expect_err("an untrusted certificate was accepted");
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
