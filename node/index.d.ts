@@ -641,6 +641,8 @@ export interface LimitOptions {
   freePerMinute?: number
   /** `:free` model requests per UTC day (default 50). */
   freePerDay?: number
+  /** Requests per minute of each user, every model (a sliding 60 s window, shared through `state.redis`). */
+  userRpm?: number
   /** Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096). */
   defaultOutputEstimate?: number
 }
@@ -754,6 +756,16 @@ export interface StateOptions {
   postgres?: string
   /** Prefix of every Redis key (default `polyroute`). */
   redisPrefix?: string
+  /** When the budget's server fails: `closed` (default: the request fails) or `open` (admitted, uncounted). */
+  budgetOnError?: string
+  /** When the rate windows' server fails: `open` (default: admitted uncounted) or `closed`. */
+  rateOnError?: string
+  /** When the sticky store's server fails: `open` (default: routed without stickiness) or `closed`. */
+  stickyOnError?: string
+  /** When PostgreSQL fails: `spool` (default: a local fsynced file, replayed when it answers) or `closed`. */
+  ledgerOnError?: string
+  /** The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory). */
+  spool?: string
 }
 
 /** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf). */

@@ -106,6 +106,8 @@ pub struct LimitOptions {
     pub free_per_minute: Option<u32>,
     /// `:free` model requests per UTC day (default 50).
     pub free_per_day: Option<u32>,
+    /// Requests per minute of each user, every model (a sliding 60 s window, shared through `state.redis`).
+    pub user_rpm: Option<u32>,
     /// Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096).
     pub default_output_estimate: Option<u32>,
 }
@@ -120,6 +122,16 @@ pub struct StateOptions {
     pub postgres: Option<String>,
     /// Prefix of every Redis key (default `polyroute`).
     pub redis_prefix: Option<String>,
+    /// When the budget's server fails: `closed` (default: the request fails) or `open` (admitted, uncounted).
+    pub budget_on_error: Option<String>,
+    /// When the rate windows' server fails: `open` (default: admitted uncounted) or `closed`.
+    pub rate_on_error: Option<String>,
+    /// When the sticky store's server fails: `open` (default: routed without stickiness) or `closed`.
+    pub sticky_on_error: Option<String>,
+    /// When PostgreSQL fails: `spool` (default: a local fsynced file, replayed when it answers) or `closed`.
+    pub ledger_on_error: Option<String>,
+    /// The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory).
+    pub spool: Option<String>,
 }
 
 /// Inputs of a plan besides the request (the engine's `PlanInputs`, as Python's `plan(request, **inputs)`): each

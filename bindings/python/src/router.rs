@@ -350,7 +350,7 @@ impl Router {
             engine,
             Surface::Messages,
             body,
-            ctx(user, session_id, metadata),
+            ctx(user, session_id, metadata, None),
         )
     }
 
@@ -370,7 +370,7 @@ impl Router {
             engine,
             Surface::Messages,
             body,
-            ctx(user, session_id, metadata),
+            ctx(user, session_id, metadata, None),
         )
     }
 
@@ -391,7 +391,7 @@ impl Router {
             engine,
             Surface::Responses,
             body,
-            ctx(user, session_id, metadata),
+            ctx(user, session_id, metadata, None),
         )
     }
 
@@ -411,7 +411,7 @@ impl Router {
             engine,
             Surface::Responses,
             body,
-            ctx(user, session_id, metadata),
+            ctx(user, session_id, metadata, None),
         )
     }
 

@@ -157,4 +157,8 @@ impl Budget for PostgresBudget {
             Ok(dec(row.get(0)))
         })
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }

@@ -219,6 +219,10 @@ impl Budget for RedisBudget {
             Ok(from_pico(&v))
         })
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 fn int(v: &redis::Value) -> Option<i64> {

@@ -1,8 +1,11 @@
 //! [`RedisHealth`]: endpoint health shared by a fleet, with no Redis round trip on the request path.
 //!
 //! [`HealthStore::record`] puts the observation on a bounded in-process queue and returns; a background task
-//! writes queued observations in batches (one pipeline: `LPUSH` of each sample to `{p}:h:<endpoint>`, `LTRIM` to
-//! the newest [`HealthOptions::max_samples`], `PEXPIRE`, and `ZADD {p}:h:idx` with the time last seen) and, every
+//! buffers them and every [`HealthOptions::flush`] writes the buffer in one pipeline (per endpoint: one `LPUSH`
+//! of its new samples to `{p}:h:<endpoint>`, `LTRIM` to the newest [`HealthOptions::max_samples`], `PEXPIRE`,
+//! and `ZADD {p}:h:idx` with the time last seen), so the commands per flush follow the endpoints seen, not the
+//! requests. While Redis fails the buffer is kept (up to [`HealthOptions::queue`], the oldest dropped first)
+//! and written when Redis answers again. Every
 //! [`HealthOptions::refresh`], reads the index and the samples of the endpoints with new ones since its last read
 //! (one pipeline of `LRANGE`; an idle fleet costs one `ZRANGEBYSCORE` per refresh) and swaps
 //! in a new [`HealthSnapshot`] built like the memory store's (latency and throughput percentiles of the
@@ -12,9 +15,10 @@
 //! An outage this process observes is in its own snapshot at once (the next plan avoids the endpoint), and
 //! stays there for the outage window even if a refresh races the write. Outages other processes observe arrive
 //! with the next refresh. When Redis is unreachable, writes and refreshes fail quietly (see
-//! [`RedisHealth::last_error`]): the snapshot keeps its last refresh plus this process's own outages.
+//! [`RedisHealth::last_error`]): the snapshot keeps its last refresh plus this process's own outages, and the
+//! observations wait in the buffer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -37,7 +41,11 @@ pub struct HealthOptions {
     pub outage_window: Duration,
     /// How often the snapshot is rebuilt from Redis (default 500 ms).
     pub refresh: Duration,
-    /// Observations queued before new ones are dropped (default 10,000; see [`RedisHealth::dropped`]).
+    /// How often buffered observations are written (default 100 ms): one pipeline per flush, one `LPUSH` per
+    /// endpoint whatever the number of requests.
+    pub flush: Duration,
+    /// Observations buffered in process (while Redis is slow or down) before the oldest are dropped (default
+    /// 10,000; see [`RedisHealth::dropped`]).
     pub queue: usize,
 }
 
@@ -48,6 +56,7 @@ impl Default for HealthOptions {
             max_samples: 200,
             outage_window: Duration::from_secs(30),
             refresh: Duration::from_millis(500),
+            flush: Duration::from_millis(100),
             queue: 10_000,
         }
     }
@@ -141,7 +150,7 @@ impl RedisHealth {
             .copied()
     }
 
-    /// Observations dropped because the queue was full (Redis slower than the request rate).
+    /// Observations dropped because the buffer was full (Redis down or slower than the request rate for long).
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
@@ -203,7 +212,12 @@ impl HealthStore for RedisHealth {
 async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
     let mut tick = tokio::time::interval(inner.opts.refresh.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush = tokio::time::interval(inner.opts.flush.max(Duration::from_millis(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let cap = inner.opts.queue.max(1);
     let mut buf = Vec::with_capacity(1024);
+    // Observations not yet written: kept while Redis fails, written when it answers again.
+    let mut pending: VecDeque<(String, i64, Observation)> = VecDeque::new();
     let mut cache = Cache::new();
     loop {
         tokio::select! {
@@ -211,21 +225,34 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
                 if n == 0 {
                     return;
                 }
-                let mut obs = Vec::with_capacity(buf.len());
                 let mut syncs = Vec::new();
                 for m in buf.drain(..) {
                     match m {
-                        Msg::Obs(k, at, o) => obs.push((k, at, o)),
+                        Msg::Obs(k, at, o) => {
+                            if pending.len() >= cap {
+                                pending.pop_front();
+                                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            pending.push_back((k, at, o));
+                        }
                         Msg::Sync(tx) => syncs.push(tx),
                     }
                 }
-                let mut res = write(&inner, &obs).await;
-                if !syncs.is_empty() && res.is_ok() {
-                    res = refresh(&inner, &mut cache).await;
+                if !syncs.is_empty() {
+                    let mut res = flush_pending(&inner, &mut pending).await;
+                    if res.is_ok() {
+                        res = refresh(&inner, &mut cache).await;
+                    }
+                    note(&inner, &res);
+                    for tx in syncs {
+                        let _ = tx.send(res.clone());
+                    }
                 }
-                note(&inner, &res);
-                for tx in syncs {
-                    let _ = tx.send(res.clone());
+            }
+            _ = flush.tick() => {
+                if !pending.is_empty() {
+                    let res = flush_pending(&inner, &mut pending).await;
+                    note(&inner, &res);
                 }
             }
             _ = tick.tick() => {
@@ -234,6 +261,17 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Msg>) {
             }
         }
     }
+}
+
+/// Write every pending observation (one pipeline); they stay pending when Redis fails.
+async fn flush_pending(
+    inner: &Inner,
+    pending: &mut VecDeque<(String, i64, Observation)>,
+) -> Result<()> {
+    let obs = pending.make_contiguous();
+    write(inner, obs).await?;
+    pending.clear();
+    Ok(())
 }
 
 fn note(inner: &Inner, res: &Result<()>) {
@@ -276,19 +314,19 @@ async fn write(inner: &Inner, obs: &[(String, i64, Observation)]) -> Result<()> 
     }
     let o = &inner.opts;
     let idx = inner.st.key("h:idx");
-    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut pipe = redis::pipe();
+    // Per endpoint: its samples in time order (LPUSH of several values leaves the last one at the head) and the
+    // newest time.
+    let mut by: BTreeMap<&str, (Vec<String>, i64)> = BTreeMap::new();
     for (k, at, ob) in obs {
-        pipe.cmd("LPUSH")
-            .arg(inner.st.key(&format!("h:{k}")))
-            .arg(sample_text(*at, ob))
-            .ignore();
-        let e = last.entry(k.as_str()).or_insert(*at);
-        *e = (*e).max(*at);
+        let e = by.entry(k.as_str()).or_insert_with(|| (Vec::new(), *at));
+        e.0.push(sample_text(*at, ob));
+        e.1 = e.1.max(*at);
     }
     let keep = i64::try_from(o.max_samples.max(1)).unwrap_or(200) - 1;
-    for (k, at) in &last {
+    let mut pipe = redis::pipe();
+    for (k, (samples, at)) in &by {
         let lk = inner.st.key(&format!("h:{k}"));
+        pipe.cmd("LPUSH").arg(&lk).arg(samples).ignore();
         pipe.cmd("LTRIM").arg(&lk).arg(0).arg(keep).ignore();
         pipe.cmd("PEXPIRE").arg(&lk).arg(ms(o.window) * 2).ignore();
         pipe.cmd("ZADD").arg(&idx).arg(*at).arg(*k).ignore();

@@ -20,7 +20,9 @@
 //! # let _ = (budget, rate, sticky, health); Ok(()) }
 //! ```
 //!
-//! URLs: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS with the system's roots), `redis+unix:///path`.
+//! URLs: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS, the server verified with the system's roots or
+//! [`RedisOptions::tls_root_cert`]; tested against a TLS redis-server), `redis+unix:///path`. Cluster URLs are not
+//! supported yet.
 //! One multiplexed connection per [`RedisState`] (a `redis` connection manager: it reconnects after a failure;
 //! the call that met the failure gets an error naming the server, never its password).
 //!
@@ -43,6 +45,7 @@ use std::time::Duration;
 
 use polyroute::Error;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
 
 pub use budget::RedisBudget;
 pub use cache::RedisCache;
@@ -59,6 +62,9 @@ pub struct RedisOptions {
     pub connect_timeout: Duration,
     /// Give up on one command after this long (default 2 s): the call fails, the request's policy decides.
     pub response_timeout: Duration,
+    /// For `rediss://` URLs: the root certificate(s) to verify the server with, PEM (default None: the
+    /// system's trust store). The server is always verified (`#insecure` URLs are refused).
+    pub tls_root_cert: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -67,6 +73,7 @@ impl Default for RedisOptions {
             prefix: "polyroute".to_string(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
+            tls_root_cert: None,
         }
     }
 }
@@ -102,9 +109,26 @@ impl RedisState {
     /// # Errors
     /// As [`RedisState::connect`].
     pub async fn connect_with(url: &str, opts: RedisOptions) -> polyroute::Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::Internal {
+        let bad_url = |e: redis::RedisError| Error::Internal {
             message: format!("redis url {}: {e}", redact(url)),
-        })?;
+        };
+        // TCP_NODELAY: commands issued together (the sticky lookup and the hold) leave in one round trip instead
+        // of the second waiting for the first one's acknowledgement (Nagle).
+        let info = url
+            .into_connection_info()
+            .map_err(bad_url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = match &opts.tls_root_cert {
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(info),
+        }
+        .map_err(bad_url)?;
         let server: Arc<str> = Arc::from(client.get_connection_info().addr().to_string());
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))

@@ -66,4 +66,8 @@ impl StickyStore for RedisSticky {
                 .map_err(|e| store_error(&self.st.server, &e))
         })
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }

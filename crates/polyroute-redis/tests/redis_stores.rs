@@ -349,6 +349,25 @@ async fn health_is_shared_in_the_background_and_outages_are_local_at_once() {
         a.snapshot().endpoints.get("m@p1").map(|e| e.samples),
         Some(15)
     );
+    // What was observed while Redis was down is kept in process and written when it answers again (a fresh
+    // server: the 1000 samples kept, trimmed to the newest 200; all successes).
+    r.restart().unwrap();
+    let t = Instant::now();
+    while a.sync().await.is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "a never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.dropped(), 0);
+    let t = Instant::now();
+    while b.sync().await.is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "b never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        b.snapshot().endpoints.get("m@p1").map(|e| e.samples),
+        Some(200)
+    );
+    assert_eq!(b.success_rate("m@p1"), Some(1.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,37 +127,74 @@ impl Router {
         let n = inner.seq.fetch_add(1, Ordering::Relaxed);
         let seed = splitmix(inner.seed_base ^ n);
         let sticky_key = sticky_key(req, raw, ctx);
-        let sticky_tag = match sticky_key {
-            // A sticky store that fails is a miss, not an error.
-            Some(k) => inner.stores.sticky.get(k).await.ok().flatten(),
-            None => None,
-        };
-        let plan = {
+        let plan_with = |sticky: Option<&str>| {
             let health = inner.stores.health.snapshot();
             let pctx = PlanContext {
                 seed,
                 health: &health,
                 credentials: Some(&inner.credentials),
-                sticky: sticky_tag.as_deref(),
+                sticky,
                 ..PlanContext::default()
             };
-            plan::plan(&inner.catalog, req, &pctx)?
+            plan::plan(&inner.catalog, req, &pctx)
         };
-        let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
-        if free {
-            self.check_free(ctx.user.as_deref())
-                .await
-                .inspect_err(|e| {
-                    if matches!(e, Error::RateLimited { .. }) {
-                        inner.metrics.limit_refused("free_tier");
-                    }
-                })?;
-        }
         let created_ms = now_ms();
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
             format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED))
         });
-        let reservation = self.reserve(&plan, req, ctx, &gen_id).await?;
+        let remote = inner.stores.sticky.is_remote() && inner.stores.budget.is_remote();
+        let (plan, reservation) = match sticky_key {
+            // Shared stores: one round trip for the sticky lookup and the hold. The hold is sized on the plan
+            // without the sticky endpoint; stickiness only reorders the same endpoints, so the worst case is the
+            // same (when it is not, e.g. `allow_fallbacks: false`, a second hold is sized on the sticky plan).
+            Some(k) if remote => {
+                let plan0 = plan_with(None)?;
+                let free = plan0.attempts.iter().any(|a| a.model.ends_with(":free"));
+                if free {
+                    self.check_free(ctx.user.as_deref()).await?;
+                }
+                let (tag, rate, held) = tokio::join!(
+                    inner.stores.sticky.get(k),
+                    self.check_user_rpm(ctx.user.as_deref()),
+                    self.reserve(&plan0, req, ctx, &gen_id)
+                );
+                // Over the rpm: the hold (if placed) is released as it drops. Refused by the budget: the rpm
+                // window counted the request anyway (never under-counts).
+                let held = held?;
+                rate?;
+                match tag.ok().flatten() {
+                    None => (plan0, held),
+                    Some(tag) => {
+                        let plan = plan_with(Some(&tag))?;
+                        if plan.worst_case_prices == plan0.worst_case_prices {
+                            (plan, held)
+                        } else {
+                            drop(held);
+                            let again = self
+                                .reserve(&plan, req, ctx, &format!("{gen_id}~sticky"))
+                                .await?;
+                            (plan, again)
+                        }
+                    }
+                }
+            }
+            _ => {
+                // A sticky store that fails is a miss, not an error.
+                let tag = match sticky_key {
+                    Some(k) => inner.stores.sticky.get(k).await.ok().flatten(),
+                    None => None,
+                };
+                let plan = plan_with(tag.as_deref())?;
+                let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
+                if free {
+                    self.check_free(ctx.user.as_deref()).await?;
+                }
+                self.check_user_rpm(ctx.user.as_deref()).await?;
+                let held = self.reserve(&plan, req, ctx, &gen_id).await?;
+                (plan, held)
+            }
+        };
+        let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
         Ok(Admission {
             plan,
             gen_id,
@@ -190,6 +227,37 @@ impl Router {
             .stores
             .rate
             .hit(user.unwrap_or(""), &windows, 1)
+            .await?
+        {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited {
+                window,
+                retry_after,
+            } => {
+                self.inner.metrics.limit_refused("free_tier");
+                Err(Error::RateLimited {
+                    limit: window,
+                    retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0)),
+                })
+            }
+        }
+    }
+
+    /// `limits.user_rpm`: the user's requests per minute, every model (no user or no limit: nothing counted).
+    async fn check_user_rpm(&self, user: Option<&str>) -> Result<()> {
+        let (Some(user), Some(rpm)) = (user, self.inner.opts.limits.user_rpm) else {
+            return Ok(());
+        };
+        let w = [Window {
+            name: "user-requests-per-minute".into(),
+            limit: rpm,
+            span: Span::Sliding(Duration::from_secs(60)),
+        }];
+        match self
+            .inner
+            .stores
+            .rate
+            .hit(&format!("user-rpm:{user}"), &w, 1)
             .await?
         {
             RateDecision::Allowed => Ok(()),

@@ -119,14 +119,25 @@ impl Router {
                 self.inner.metrics.hook_dropped();
             }
         }
+        // The settle never fails the request once the record exists: with a remote budget it runs after the
+        // answer, and one that fails is retried until the store answers (see `Reservation::commit_or_retry`).
         if let Some(r) = ad.reservation.take() {
-            r.commit(b.total).await?;
+            r.commit_or_retry(b.total, &self.inner.settles).await;
         }
         if let Some(k) = ad.sticky_key {
-            let _ = stores
-                .sticky
-                .put(k, &a.tag, self.inner.opts.sticky_ttl)
-                .await;
+            let (sticky, tag, ttl) = (
+                stores.sticky.clone(),
+                a.tag.clone(),
+                self.inner.opts.sticky_ttl,
+            );
+            if sticky.is_remote() {
+                // After the answer, in the same write as the settle (one multiplexed connection).
+                tokio::spawn(async move {
+                    let _ = sticky.put(k, &tag, ttl).await;
+                });
+            } else {
+                let _ = sticky.put(k, &tag, ttl).await;
+            }
         }
         let mut usage = serde_json::to_value(usage).unwrap_or(Value::Null);
         usage["cost"] = json!(cost::usd(b.total));

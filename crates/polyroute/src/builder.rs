@@ -336,6 +336,7 @@ impl RouterBuilder {
                 metrics: crate::metrics::Metrics::default(),
                 hooks,
                 telemetry,
+                settles: Arc::default(),
             }),
         })
     }

@@ -146,6 +146,9 @@ pub struct Limits {
     pub free_per_minute: u32,
     /// `:free` model requests per UTC day.
     pub free_per_day: u32,
+    /// Requests per minute of each user key, every model (a sliding 60 s window in the rate store, shared by
+    /// every process on the same store; None: no limit). Requests without a user are not counted.
+    pub user_rpm: Option<u64>,
     /// Output tokens assumed for the worst-case estimate when the request sets no `max_tokens`.
     pub default_output_estimate: u64,
 }
@@ -158,6 +161,7 @@ impl Default for Limits {
             default_user_usd: None,
             free_per_minute: 20,
             free_per_day: 50,
+            user_rpm: None,
             default_output_estimate: 4096,
         }
     }

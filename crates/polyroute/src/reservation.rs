@@ -1,7 +1,9 @@
 //! [`Reservation`]: the only way the engine holds money. Admission places it; billing commits it with the actual
 //! cost; dropping it uncommitted (a cancelled task, a caller's timeout, a failed request) releases the hold.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use polyroute_core::Result;
 use rust_decimal::Decimal;
@@ -89,6 +91,109 @@ impl Reservation {
             .settle(&self.id, &self.scopes, Some(billed))
             .await
             .map(|_| ())
+    }
+}
+
+/// Settles this router handed to the background (after the answer, or after a failed settle), so readers of
+/// the spend can wait for them ([`Settles::wait`]).
+#[derive(Debug, Default)]
+pub(crate) struct Settles {
+    pending: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Settles {
+    /// Until no background settle is pending, or `max` passed.
+    pub(crate) async fn wait(&self, max: Duration) {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let idle = self.idle.notified();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn done(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Background settles pending now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
+/// How long a settle that keeps failing is retried (the store's settled markers live a day).
+const SETTLE_RETRY_FOR: Duration = Duration::from_secs(3_600);
+
+impl Reservation {
+    /// [`Reservation::commit`] that never fails the request: with a remote budget ([`Budget::is_remote`]) the
+    /// settle runs on a task (off the request path); with a local one it runs here. A settle that fails is
+    /// retried on a task with backoff (50 ms doubling to 2 s, for up to an hour) until the store answers:
+    /// settles are idempotent by id, so a retry never bills twice, and the hold keeps counting against the
+    /// limits until the settle lands, so no limit is exceeded meanwhile.
+    pub(crate) async fn commit_or_retry(mut self, billed: Decimal, settles: &Arc<Settles>) {
+        self.done = true;
+        let (budget, id, scopes) = (
+            self.budget.clone(),
+            self.id.clone(),
+            std::mem::take(&mut self.scopes),
+        );
+        if !budget.is_remote() {
+            match budget.settle(&id, &scopes, Some(billed)).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, id = %id, "settle failed; retrying in the background")
+                }
+            }
+        }
+        settles.pending.fetch_add(1, Ordering::AcqRel);
+        let settles = settles.clone();
+        let task = async move {
+            let t0 = tokio::time::Instant::now();
+            let mut wait = Duration::from_millis(50);
+            let mut logged = false;
+            loop {
+                match budget.settle(&id, &scopes, Some(billed)).await {
+                    Ok(_) => {
+                        if logged {
+                            tracing::warn!(id = %id, "deferred settle applied");
+                        }
+                        break;
+                    }
+                    Err(e) if t0.elapsed() < SETTLE_RETRY_FOR => {
+                        if !logged {
+                            tracing::warn!(error = %e, id = %id, "settle failed; retrying");
+                            logged = true;
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, id = %id, cost = %billed,
+                                        "settle abandoned: the spend is in the ledger, not in the budget");
+                        break;
+                    }
+                }
+            }
+            settles.done();
+        };
+        match self
+            .rt
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        {
+            Some(rt) => {
+                rt.spawn(task);
+            }
+            None => task.await,
+        }
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     pub hooks: Option<crate::hooks::HookQueue>,
     /// The tracer, when traces are on.
     pub telemetry: Option<crate::otel::Telemetry>,
+    /// Settles running after their answers (remote budgets) or retried after a failure.
+    pub settles: Arc<crate::reservation::Settles>,
 }
 
 /// The routing engine. Cheap to clone; share one across tasks.
@@ -346,7 +348,17 @@ impl Router {
     /// # Errors
     /// The budget store failed.
     pub async fn spent_in(&self, scope: &Scope) -> Result<Decimal> {
+        self.settled(Duration::from_secs(2)).await;
         self.inner.stores.budget.spent(scope).await
+    }
+
+    /// Wait until this router's background settles have landed, or `max` passed; answers how many are still
+    /// pending. With a remote budget (Redis, PostgreSQL) a generation's cost is added to the spend just after
+    /// its answer is sent (its hold counts against the limits until then), and a settle that met a failure is
+    /// retried until the store answers: readers of the spend ([`Router::spent_in`] calls this) wait here.
+    pub async fn settled(&self, max: Duration) -> usize {
+        self.inner.settles.wait(max).await;
+        self.inner.settles.pending()
     }
 }
 

@@ -188,6 +188,9 @@ pub struct LimitsConfig {
     /// `:free` model requests per UTC day (default 50).
     #[serde(alias = "freePerDay", skip_serializing_if = "Option::is_none")]
     pub free_per_day: Option<u32>,
+    /// Requests per minute of each user key, every model (sliding 60 s, shared through `state.redis`).
+    #[serde(alias = "userRpm", skip_serializing_if = "Option::is_none")]
+    pub user_rpm: Option<u64>,
     /// Output tokens assumed for the worst-case estimate when a request sets no `max_tokens` (default 4096).
     #[serde(
         alias = "defaultOutputEstimate",
@@ -289,6 +292,7 @@ impl RouterConfig {
                 default_user_usd: l.default_user_usd,
                 free_per_minute: l.free_per_minute.unwrap_or(dl.free_per_minute),
                 free_per_day: l.free_per_day.unwrap_or(dl.free_per_day),
+                user_rpm: l.user_rpm,
                 default_output_estimate: l
                     .default_output_estimate
                     .unwrap_or(dl.default_output_estimate),

@@ -148,3 +148,46 @@ async fn free_models_obey_free_tier_limits() {
     // paid models are not limited
     r.chat(req(&["alpha"], "x")).await.unwrap();
 }
+
+#[tokio::test]
+async fn user_rpm_counts_every_model_per_user_before_any_provider_call() {
+    let m = mocks(1).await;
+    let limits = Limits {
+        user_rpm: Some(2),
+        ..Limits::default()
+    };
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .options(Options {
+            timeouts: relaxed_timeouts(),
+            read_env: false,
+            limits,
+            ..Options::default()
+        })
+        .build()
+        .unwrap();
+    let as_user = |u: &str| RequestContext {
+        user: Some(u.into()),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        r.chat_with(req(&["alpha"], "x"), &as_user("u1"))
+            .await
+            .unwrap();
+    }
+    let e = r
+        .chat_with(req(&["alpha"], "x"), &as_user("u1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "rate_limited");
+    assert_eq!(e.http_status(), 429);
+    assert!(e.retry_after().unwrap() >= 1.0);
+    assert_eq!(m[0].calls(), 2);
+    // Another user has their own window; requests without a user are not counted.
+    r.chat_with(req(&["alpha"], "x"), &as_user("u2"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        r.chat(req(&["alpha"], "x")).await.unwrap();
+    }
+    assert_eq!(m[0].calls(), 6);
+}

@@ -44,27 +44,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use polyroute::state::cache::ResponseCache;
-use polyroute::state::policy::{
-    FailOpenBudget, FailOpenRate, FailOpenSticky, OnError, SpoolLedger,
-};
-use polyroute::state::{memory, Stores};
-use polyroute::MemoryHealth;
-use polyroute_redis::{HealthOptions, RedisOptions, RedisState};
+use polyroute::state::Stores;
 
 use super::keys::KeyStore;
 
 pub use polyroute::StateConfig as StateSection;
-
-fn on_error(name: &str, v: Option<&str>, default: OnError) -> Result<OnError> {
-    match v {
-        None => Ok(default),
-        Some("open") => Ok(OnError::Open),
-        Some("closed") => Ok(OnError::Closed),
-        Some(other) => {
-            anyhow::bail!("[state] {name} must be \"open\" or \"closed\", not {other:?}")
-        }
-    }
-}
 
 /// The health window, as the bindings open it too.
 pub use polyroute_stores::Health;
@@ -92,102 +76,48 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Connect to the configured servers (None when none is configured). `ledger` is the top-level `ledger`
-/// setting, used for what no server takes over. Call it inside the runtime that outlives the gateway: the
-/// connections' and the health refresh's tasks run there.
+/// Connect to the configured servers (None when none is configured): the stores and their failure policies are
+/// `polyroute_stores::open_with`'s (the same the Python and Node bindings open), the gateway's keys and
+/// response cache are added here. `ledger` is the top-level `ledger` setting, used for what no server takes
+/// over; the spool defaults to `<data dir>/ledger-spool.jsonl`. Call it inside the runtime that outlives the
+/// gateway: the connections' and the health refresh's tasks run there.
 ///
 /// # Errors
-/// A server cannot be reached, a migration fails, or `ledger` is invalid.
+/// A server cannot be reached, a migration fails, a policy or `ledger` is invalid.
 pub async fn connect(
     state: &StateSection,
     ledger: Option<&str>,
     data_dir: &Path,
 ) -> Result<Option<Shared>> {
-    let this = state;
-    if this.is_empty() {
+    if state.is_empty() {
         return Ok(None);
     }
-    let budget_policy = on_error(
-        "budget_on_error",
-        this.budget_on_error.as_deref(),
-        OnError::Closed,
-    )?;
-    let rate_policy = on_error(
-        "rate_on_error",
-        this.rate_on_error.as_deref(),
-        OnError::Open,
-    )?;
-    let sticky_policy = on_error(
-        "sticky_on_error",
-        this.sticky_on_error.as_deref(),
-        OnError::Open,
-    )?;
-    let spool = match this.ledger_on_error.as_deref() {
-        None | Some("spool") => true,
-        Some("closed") => false,
-        Some(other) => {
-            anyhow::bail!("[state] ledger_on_error must be \"spool\" or \"closed\", not {other:?}")
-        }
-    };
-    let both = this.redis.is_some() && this.postgres.is_some();
-    let mut stores = match ledger {
-        // Both servers take over everything: no local file is opened.
-        _ if both => Stores::memory(),
-        None | Some("sqlite") => Stores::sqlite(&data_dir.join("ledger.sqlite"))
-            .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?,
-        Some("memory") => Stores::memory(),
+    let sqlite = match ledger {
+        None | Some("sqlite") => Some(data_dir.join("ledger.sqlite")),
+        Some("memory") => None,
         Some(other) => anyhow::bail!("ledger must be \"sqlite\" or \"memory\", not {other:?}"),
     };
-    let mut health = Health::Memory(Arc::new(MemoryHealth::default()));
-    let mut keys = None;
-    let mut cache: Option<Arc<dyn ResponseCache>> = None;
-    if let Some(url) = &this.postgres {
-        let pg = polyroute_postgres::PostgresState::connect(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        stores.ledger = if spool {
-            let path = this
-                .spool
-                .clone()
-                .unwrap_or_else(|| data_dir.join("ledger-spool.jsonl"));
-            let l = Arc::new(SpoolLedger::new(Arc::new(pg.ledger()), path));
-            l.spawn_replay(std::time::Duration::from_millis(500));
-            l
-        } else {
-            Arc::new(pg.ledger())
-        };
-        stores.budget = Arc::new(pg.budget());
-        keys = Some(KeyStore::postgres(pg.keys()).await?);
-    }
-    if let Some(url) = &this.redis {
-        let mut opts = RedisOptions::default();
-        if let Some(p) = &this.redis_prefix {
-            opts.prefix.clone_from(p);
-        }
-        let redis = RedisState::connect_with(url, opts)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        cache = Some(Arc::new(redis.cache()));
-        stores.budget = Arc::new(redis.budget());
-        stores.rate = match rate_policy {
-            OnError::Open => Arc::new(FailOpenRate::new(Arc::new(redis.rate()))),
-            OnError::Closed => Arc::new(redis.rate()),
-        };
-        stores.sticky = match sticky_policy {
-            OnError::Open => Arc::new(FailOpenSticky::new(Arc::new(redis.sticky()))),
-            OnError::Closed => Arc::new(redis.sticky()),
-        };
-        health = Health::Redis(Arc::new(redis.health(HealthOptions::default())));
-    } else {
-        stores.sticky = Arc::new(memory::MemorySticky::default());
-    }
-    if budget_policy == OnError::Open {
-        stores.budget = Arc::new(FailOpenBudget::new(stores.budget.clone()));
-    }
-    stores.health = health.store();
+    let local = polyroute_stores::Local {
+        sqlite,
+        dir: Some(data_dir.to_path_buf()),
+    };
+    let Some(opened) = polyroute_stores::open_with(state, &local)
+        .await
+        .map_err(|e| anyhow::anyhow!("[state] {e}"))?
+    else {
+        return Ok(None);
+    };
+    let keys = match &opened.postgres {
+        Some(pg) => Some(KeyStore::postgres(pg.keys()).await?),
+        None => None,
+    };
+    let cache = opened
+        .redis
+        .as_ref()
+        .map(|r| Arc::new(r.cache()) as Arc<dyn ResponseCache>);
     Ok(Some(Shared {
-        stores,
-        health,
+        stores: opened.stores,
+        health: opened.health,
         keys,
         cache,
     }))

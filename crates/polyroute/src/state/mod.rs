@@ -307,6 +307,13 @@ pub trait Budget: Send + Sync + 'static {
         let _ = id;
         false
     }
+
+    /// Whether each call is a network round trip (Redis, PostgreSQL). The engine then settles after the answer
+    /// is sent (retrying until the store answers) and places the hold in the same round trip as the sticky
+    /// lookup; for local stores it settles before answering.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// The spend of each scope implied by a ledger's totals, for seeding a budget that starts without its own
@@ -386,6 +393,12 @@ pub trait StickyStore: Send + Sync + 'static {
     fn put(&self, key: u64, tag: &str, ttl: Duration) -> BoxFut<'_, Result<()>>;
     /// Forget `key` (its endpoint failed). Forgetting a missing key is not an error.
     fn forget(&self, key: u64) -> BoxFut<'_, Result<()>>;
+
+    /// Whether each call is a network round trip: the engine then stores the served endpoint after the answer
+    /// is sent, and looks it up in the same round trip as the budget hold.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -140,6 +140,10 @@ impl StickyStore for FailOpenSticky {
         let f = self.inner.forget(key);
         Box::pin(async move { self.settle(f.await, ()) })
     }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
 }
 
 /// A budget that admits when the store fails (no hold placed, the spend not added).
@@ -204,6 +208,10 @@ impl Budget for FailOpenBudget {
 
     fn release_now(&self, id: &ReservationId) -> bool {
         self.inner.release_now(id)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
     }
 }
 

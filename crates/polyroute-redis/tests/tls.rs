@@ -1,0 +1,162 @@
+//! `rediss://` against a throwaway redis-server listening with TLS (a test CA and a certificate for 127.0.0.1 made
+//! with the `openssl` command): verified with the CA given as the root, refused without it (the system's trust
+//! store does not know it; the error names the server). Verification cannot be turned off (the
+//! crate is built without `tls-rustls-insecure`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use polyroute::state::{Budget, HoldRequest, ReservationId, Reserved, Scope, ScopeLimit};
+use polyroute_redis::{RedisOptions, RedisState};
+use polyroute_testsupport::{skip_unless_available, RedisServer};
+use rust_decimal::Decimal;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_urls_verify_the_server() {
+    if !skip_unless_available("redis tls test").expect("servers required") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
+    let (ca, ca_key, cert, key, csr, ext) = (
+        d("ca.pem"),
+        d("ca.key"),
+        d("cert.pem"),
+        d("key.pem"),
+        d("leaf.csr"),
+        d("ext.cnf"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [Vec<&str>; 3] = [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=polyroute test ca",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    ];
+    for args in &steps {
+        let ok = Command::new("openssl")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("skipping the redis tls test: the openssl command cannot make certificates");
+            return;
+        }
+    }
+    let port = free_port();
+    let p = port.to_string();
+    let server = RedisServer::start_with(
+        None,
+        &[
+            "--tls-port",
+            &p,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let Ok(_server) = server else {
+        eprintln!("skipping the redis tls test: this redis-server does not take TLS options");
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{port}/");
+    let pem = std::fs::read(&ca).unwrap();
+
+    // Verified against the given root: a hold and its settle work over TLS.
+    let st = RedisState::connect_with(
+        &url,
+        RedisOptions {
+            tls_root_cert: Some(pem),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let b = st.budget();
+    let scope = Scope::Key("tls".into());
+    let hold = HoldRequest {
+        id: ReservationId("tls-1".into()),
+        amount: Decimal::new(5, 2),
+        scopes: vec![ScopeLimit {
+            scope: scope.clone(),
+            limit: Some(Decimal::ONE),
+        }],
+        ttl: std::time::Duration::from_secs(60),
+    };
+    assert_eq!(b.reserve(&hold).await.unwrap(), Reserved::Held);
+    assert!(b
+        .settle(
+            &hold.id,
+            std::slice::from_ref(&scope),
+            Some(Decimal::new(3, 2))
+        )
+        .await
+        .unwrap());
+    assert_eq!(b.spent(&scope).await.unwrap(), Decimal::new(3, 2));
+
+    // Without the root the certificate is not trusted: the connection is refused, naming the server.
+    let err = RedisState::connect(&url)
+        .await
+        .expect_err("an untrusted certificate was accepted");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+}
