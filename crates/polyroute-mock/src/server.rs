@@ -446,6 +446,12 @@ async fn respond(
         conn.send(&out).await?;
         return Ok(true);
     }
+    if req.path.ends_with("/embeddings") {
+        let (status, body) = crate::embeddings::respond(&call.body);
+        conn.send(&json_response(status, &body, &label, false))
+            .await?;
+        return Ok(true);
+    }
     let replay_spec = req
         .header("x-mock-replay")
         .map(str::to_string)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use polyroute_core::plan::{self, Plan, PlanContext};
 use polyroute_core::types::{ChatRequest, Role};
-use polyroute_core::{Error, Result};
+use polyroute_core::{Catalog, Error, Result};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -119,6 +119,19 @@ impl Router {
         req: &ChatRequest,
         ctx: &RequestContext,
     ) -> Result<Admission> {
+        self.admit_planned(raw, req, ctx, |c, p| plan::plan(c, req, p))
+            .await
+    }
+
+    /// [`Router::admit`] with another planner over the same routing request (the embeddings API plans its own
+    /// planning view with `plan_embeddings`; everything else — sticky, free tier, the hold — is shared).
+    pub(crate) async fn admit_planned(
+        &self,
+        raw: &Value,
+        req: &ChatRequest,
+        ctx: &RequestContext,
+        planner: impl FnOnce(&Catalog, &PlanContext<'_>) -> Result<Plan>,
+    ) -> Result<Admission> {
         let inner = &self.inner;
         let n = inner.seq.fetch_add(1, Ordering::Relaxed);
         let seed = splitmix(inner.seed_base ^ n);
@@ -137,7 +150,7 @@ impl Router {
                 sticky: sticky_tag.as_deref(),
                 ..PlanContext::default()
             };
-            plan::plan(&inner.catalog, req, &pctx)?
+            planner(&inner.catalog, &pctx)?
         };
         let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
         if free {

@@ -32,6 +32,7 @@ mod billing;
 mod builder;
 mod chat_stream;
 mod config;
+mod embeddings;
 mod failover;
 mod health;
 mod ledger;
