@@ -42,7 +42,8 @@ pub fn vector(input: &[u8], dims: u32) -> Vec<f32> {
 }
 
 /// Base64 (standard alphabet, padded) of the little-endian `f32` bytes.
-fn base64_f32(v: &[f32]) -> String {
+#[must_use]
+pub fn base64_f32(v: &[f32]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
