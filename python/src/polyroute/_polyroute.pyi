@@ -9,6 +9,7 @@ from .types import (
     ChatCompletionChunk,
     ChatRequest,
     CostBreakdown,
+    Embeddings,
     Generation,
     Model,
     Plan,
@@ -87,6 +88,8 @@ class Router:
     def achat(
         self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
     ) -> Awaitable[ChatCompletion]: ...
+    def embeddings(self, request: _Request, *, user: str | None = None) -> Embeddings: ...
+    def aembeddings(self, request: _Request, *, user: str | None = None) -> Awaitable[Embeddings]: ...
     def stream(
         self, request: _Request, *, user: str | None = None, session_id: str | None = None, metadata: bool = False
     ) -> ChunkIterator: ...

@@ -30,7 +30,7 @@ fn header(h: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The request context: attribution headers, the billed key, session, metadata opt-in.
-fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
+pub(super) fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
     let meta = header(h, "x-openrouter-metadata")
         .or_else(|| header(h, "x-openrouter-experimental-metadata"))
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
@@ -47,7 +47,7 @@ fn context(h: &HeaderMap, key: &KeyEntry, gen_id: String) -> RequestContext {
     }
 }
 
-fn with_gen_id(mut r: Response, id: &str) -> Response {
+pub(super) fn with_gen_id(mut r: Response, id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(id) {
         r.headers_mut().insert("x-generation-id", v);
     }

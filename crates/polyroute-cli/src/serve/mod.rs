@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod embeddings;
 pub mod error;
 pub mod files;
 pub mod key_policy;
@@ -248,6 +249,8 @@ pub fn app(gw: Arc<Gateway>) -> axum::Router {
     let limit = gw.body_limit;
     axum::Router::new()
         .route("/api/v1/chat/completions", post(cache::completions))
+        .route("/api/v1/embeddings", post(embeddings::create))
+        .route("/api/v1/embeddings/models", get(embeddings::models))
         .route("/api/v1/models", get(catalog_api::models))
         .route(
             "/api/v1/models/{author}/{slug}/endpoints",
