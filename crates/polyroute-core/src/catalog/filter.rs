@@ -42,14 +42,12 @@ impl ModelFilter {
                 return false;
             }
         }
-        match &self.output_modality {
-            Some(x) => {
-                if !m.architecture.output_modalities.iter().any(|i| i == x) {
-                    return false;
-                }
-            }
-            None if m.is_embedding() => return false,
-            None => {}
+        let wanted = match &self.output_modality {
+            Some(x) => m.architecture.output_modalities.iter().any(|i| i == x),
+            None => !m.is_embedding(),
+        };
+        if !wanted {
+            return false;
         }
         if !self
             .supported_parameters
