@@ -28,24 +28,43 @@ fn invalid(e: Error) -> (String, String) {
 }
 
 #[test]
-fn embedding_models_route_to_openai_compatible_endpoints_only() {
+fn embedding_models_route_to_openai_compatible_and_gemini_endpoints() {
     let c = cat();
     let p = plan_embeddings(
         &c,
-        &emb(json!({"model": "google/gemini-embedding-001", "models": ["openai/text-embedding-3-small"],
-            "input": "hello"})),
+        &emb(json!({"model": "google/gemini-embedding-2", "input": "hello"})),
         &PlanContext::default(),
     )
     .unwrap();
-    // Gemini's own endpoint is excluded with the reason; the fallback model's endpoints remain.
+    let tags: Vec<&str> = p.attempts.iter().map(|a| a.tag.as_str()).collect();
+    assert_eq!(tags, ["google-ai-studio"]);
+    // Vertex's embeddings API is not translated: excluded with the reason.
+    let vertex = p
+        .excluded
+        .iter()
+        .find(|x| x.endpoint == "google-vertex")
+        .unwrap();
+    assert_eq!(vertex.reason, ExclusionReason::DialectUnsupported);
+    assert!(
+        vertex.detail.contains("not translated"),
+        "{}",
+        vertex.detail
+    );
+    // Token arrays go to OpenAI-compatible endpoints only: the fallback model serves them.
+    let p = plan_embeddings(
+        &c,
+        &emb(json!({"model": "google/gemini-embedding-001", "models": ["openai/text-embedding-3-small"],
+            "input": [1, 2, 3]})),
+        &PlanContext::default(),
+    )
+    .unwrap();
     let gem = p
         .excluded
         .iter()
         .find(|x| x.model == "google/gemini-embedding-001")
         .unwrap();
     assert_eq!(gem.reason, ExclusionReason::DialectUnsupported);
-    assert!(gem.detail.contains("OpenAI-compatible"), "{}", gem.detail);
-    assert!(!p.attempts.is_empty());
+    assert!(gem.detail.contains("token-array"), "{}", gem.detail);
     assert!(p
         .attempts
         .iter()

@@ -88,7 +88,8 @@ pub fn classify(method: &str, path: &str, query: &str, body: &[u8]) -> Option<Ca
     let (_, tail) = path.split_once("/models/")?;
     let (model, action) = tail.rsplit_once(':')?;
     let stream = match action {
-        "generateContent" => false,
+        // `batchEmbedContents` is answered by `crate::embeddings` (after faults).
+        "generateContent" | "batchEmbedContents" => false,
         "streamGenerateContent" => true,
         _ => return None,
     };

@@ -162,10 +162,93 @@ pub fn respond(body: &Value) -> (u16, Value) {
     )
 }
 
+/// Answer a Gemini `batchEmbedContents` body for the model named in the path: `requests` non-empty, each with
+/// `model: "models/{model}"`, `content.parts[].text` (non-empty, joined), an optional positive
+/// `outputDimensionality` and `taskType`; nothing else. The answer is `{embeddings: [{values}]}` (Gemini reports no
+/// usage), vectors as for the OpenAI responder.
+#[must_use]
+pub fn respond_gemini(model: &str, body: &Value) -> (u16, Value) {
+    let Some(reqs) = body
+        .get("requests")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+    else {
+        return bad("requests must be a non-empty array".into());
+    };
+    if body.as_object().is_some_and(|o| o.len() != 1) {
+        return bad("only `requests` is allowed at the top level".into());
+    }
+    let mut out = Vec::with_capacity(reqs.len());
+    for (i, r) in reqs.iter().enumerate() {
+        let Some(o) = r.as_object() else {
+            return bad(format!("requests[{i}] is not an object"));
+        };
+        if let Some(k) = o.keys().find(|k| {
+            ![
+                "model",
+                "content",
+                "outputDimensionality",
+                "taskType",
+                "title",
+            ]
+            .contains(&k.as_str())
+        }) {
+            return bad(format!("requests[{i}]: unknown field {k}"));
+        }
+        if o.get("model").and_then(Value::as_str) != Some(&format!("models/{model}")) {
+            return bad(format!("requests[{i}].model must be models/{model}"));
+        }
+        let texts: Option<Vec<&str>> = o
+            .get("content")
+            .and_then(|c| c.get("parts"))
+            .and_then(Value::as_array)
+            .filter(|p| !p.is_empty())
+            .and_then(|p| {
+                p.iter()
+                    .map(|x| x.get("text").and_then(Value::as_str))
+                    .collect()
+            });
+        let Some(text) = texts.map(|t| t.concat()).filter(|t| !t.is_empty()) else {
+            return bad(format!("requests[{i}].content.parts must hold text"));
+        };
+        let dims = match o.get("outputDimensionality") {
+            None => 8,
+            Some(d) => match d.as_u64() {
+                Some(n @ 1..=4096) => n as u32,
+                _ => {
+                    return bad(format!(
+                        "requests[{i}].outputDimensionality must be 1 to 4096"
+                    ))
+                }
+            },
+        };
+        out.push(json!({"values": vector(text.as_bytes(), dims)}));
+    }
+    (200, json!({ "embeddings": out }))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemini_shapes() {
+        let ok = json!({"requests": [{"model": "models/g", "content": {"parts": [{"text": "hi"}]},
+                                      "outputDimensionality": 3}]});
+        let (s, b) = respond_gemini("g", &ok);
+        assert_eq!(s, 200);
+        assert_eq!(b["embeddings"][0]["values"], json!(vector(b"hi", 3)));
+        for bad in [
+            json!({"requests": []}),
+            json!({"requests": [{"model": "models/other", "content": {"parts": [{"text": "hi"}]}}]}),
+            json!({"requests": [{"model": "models/g", "content": {"parts": []}}]}),
+            json!({"requests": [{"model": "models/g", "content": {"parts": [{"text": "a"}]}, "dimensions": 3}]}),
+            json!({"requests": [{"model": "models/g", "content": {"parts": [{"text": "a"}]}}], "model": "x"}),
+        ] {
+            assert_eq!(respond_gemini("g", &bad).0, 400, "{bad}");
+        }
+    }
 
     #[test]
     fn shapes_and_determinism() {

@@ -1,7 +1,7 @@
 //! The embeddings API ([`Router::embeddings`]): the chat lifecycle's own pieces with an embeddings attempt.
 //! Admission ([`crate::admission`], planned by `plan_embeddings` over embedding models only) → the one failover loop
 //! ([`crate::failover`]) with the [`Embedder`] driver (`POST {base}/embeddings` on OpenAI-compatible endpoints,
-//! through the same request building and reading as a unary chat attempt) → billing ([`crate::billing`]: the
+//! `batchEmbedContents` on the Gemini API, through the same request building and reading as a unary chat attempt) → billing ([`crate::billing`]: the
 //! input tokens at the endpoint's embedding price, one ledger record, the hold committed). An embedding has no
 //! stream, so every failure before the answer fails over exactly as a unary chat attempt does.
 
@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use polyroute_core::cost::EMBEDDING_FINISH;
+use polyroute_core::dialect::Dialect;
 use polyroute_core::plan::{plan_embeddings, unsupported_dialect, Attempt, OutcomeClass};
 use polyroute_core::providers::ProviderFailure;
-use polyroute_core::types::embeddings::EmbeddingRequest;
+use polyroute_core::types::embeddings::{EmbeddingInput, EmbeddingRequest};
 use polyroute_core::{Error, Result, Usage};
 use serde_json::{json, Value};
 
@@ -66,7 +67,9 @@ async fn try_embed(
     req: &EmbeddingRequest,
     deadline: Instant,
 ) -> std::result::Result<(Value, Served), ProviderFailure> {
-    if let Some(why) = unsupported_dialect(a.dialect) {
+    let gemini = a.dialect == Dialect::Gemini;
+    let tokens = matches!(req.input, EmbeddingInput::Tokens(_));
+    if let Some(why) = unsupported_dialect(a.dialect, tokens) {
         // The plan excludes these endpoints; a hand-made catalog route still never gets a wrong body.
         return Err(wire::transport_failure(
             OutcomeClass::InvalidRequest,
@@ -77,10 +80,22 @@ async fn try_embed(
     }
     let up = router.upstream(a)?;
     let token = router.access_token(a, up).await?;
-    let body = serde_json::to_vec(&req.upstream_body(&a.upstream_model)).unwrap_or_default();
-    let rb = router.post_json(a, up, "/embeddings", body, &[], token.as_ref())?;
+    let (path, body) = match req.gemini_request(&a.upstream_model).filter(|_| gemini) {
+        Some((path, body)) => (path, body),
+        None => (
+            "/embeddings".to_string(),
+            req.upstream_body(&a.upstream_model),
+        ),
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let rb = router.post_json(a, up, &path, body, &[], token.as_ref())?;
     let (_, body, ms) = exchange(router, a, up, rb, deadline).await?;
-    let (out, prompt_tokens) = req.finish_response(&body, &a.model).map_err(|m| {
+    let finished = if gemini {
+        req.finish_gemini_response(&body, &a.model)
+    } else {
+        req.finish_response(&body, &a.model)
+    };
+    let (out, prompt_tokens) = finished.map_err(|m| {
         wire::transport_failure(OutcomeClass::Overloaded, 502, &m, &a.provider_name)
     })?;
     let usage = Usage {

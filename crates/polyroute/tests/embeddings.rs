@@ -24,12 +24,17 @@ fn model(id: &str, output: &str, endpoints: Vec<Value>) -> Value {
            "top_provider": {"context_length": 8192}, "endpoints": endpoints})
 }
 
-/// `test/embed` on alpha ($0.10/M) and beta ($0.20/M) and on gamma (a Gemini endpoint, excluded);
+/// `test/embed` on alpha ($0.10/M), beta ($0.20/M) and gamma (the Gemini API, $0.01/M);
 /// `test/embed-b` on beta only; `test/chat` a chat model on alpha.
 fn router(m: &[MockServer], limits: polyroute::Limits) -> Router {
     let prov = |slug: &str, dialect: &str, m: &MockServer| {
+        let base = if dialect == "openai" {
+            format!("{}/v1", m.url())
+        } else {
+            m.url()
+        };
         json!({"slug": slug, "name": format!("{} Cloud", slug.to_uppercase()), "dialect": dialect,
-               "base_url": format!("{}/v1", m.url())})
+               "base_url": base})
     };
     let cat = json!({"version": 1,
     "providers": [prov("alpha", "openai", &m[0]), prov("beta", "openai", &m[1]), prov("gamma", "gemini", &m[1])],
@@ -107,7 +112,7 @@ async fn fails_over_to_the_next_provider_and_bills_the_server_of_the_answer() {
 }
 
 #[tokio::test]
-async fn models_fallback_and_gemini_endpoints_excluded() {
+async fn models_fallback_and_the_gemini_api() {
     let m = mocks(2).await;
     let r = router(&m, polyroute::Limits::default());
     m[0].set_fault(Some("500")).unwrap();
@@ -116,7 +121,7 @@ async fn models_fallback_and_gemini_endpoints_excluded() {
     let out = r
         .embeddings(
             json!({"model": "test/embed", "models": ["test/embed-b"], "input": "x",
-            "provider": {"order": ["alpha", "beta"]}}),
+            "provider": {"order": ["alpha", "beta"], "ignore": ["gamma"]}}),
         )
         .await
         .unwrap();
@@ -142,14 +147,30 @@ async fn models_fallback_and_gemini_endpoints_excluded() {
             ("test/embed-b", "beta")
         ]
     );
-    let plan_excl = r
-        .embeddings(json!({"model": "test/embed", "input": "x", "provider": {"only": ["gamma"]}}))
+    // The Gemini API: batchEmbedContents with the key in its header; no usage, so the estimate is billed.
+    let out = r
+        .embeddings(
+            json!({"model": "test/embed", "input": ["abcdefgh", "ij"], "dimensions": 3,
+            "provider": {"only": ["gamma"]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["provider"], "GAMMA Cloud");
+    assert_eq!(floats(&out["data"][0]["embedding"]), vector(b"abcdefgh", 3));
+    assert_eq!(floats(&out["data"][1]["embedding"]), vector(b"ij", 3));
+    assert_eq!(out["usage"]["prompt_tokens"], 3);
+    let got = m[1].received().pop().unwrap();
+    assert_eq!(got.path, "/v1beta/models/gamma-embed:batchEmbedContents");
+    assert_eq!(got.header("x-goog-api-key"), Some(KEY));
+    assert_eq!(got.body["requests"][1]["outputDimensionality"], 3);
+    // Token arrays cannot go to the Gemini API: excluded with the reason.
+    let e = r
+        .embeddings(
+            json!({"model": "test/embed", "input": [1, 2], "provider": {"only": ["gamma"]}}),
+        )
         .await
         .unwrap_err();
-    assert!(
-        plan_excl.to_string().contains("dialect_unsupported"),
-        "{plan_excl}"
-    );
+    assert!(e.to_string().contains("dialect_unsupported"), "{e}");
 }
 
 #[tokio::test]

@@ -203,9 +203,9 @@ fn group_order<'a>(
 
 /// The exclusion of an endpoint whose dialect polyroute does not translate (checked after the hard filters, so
 /// a reason the caller chose — `only`, `ignore`, credentials — is reported first).
-fn untranslated(route: &EndpointRoute, embeddings: bool) -> Option<(ExclusionReason, String)> {
-    if embeddings {
-        return embeddings::unsupported_dialect(route.dialect).map(|why| {
+fn untranslated(route: &EndpointRoute, kind: Kind) -> Option<(ExclusionReason, String)> {
+    if let Kind::Embeddings { tokens } = kind {
+        return embeddings::unsupported_dialect(route.dialect, tokens).map(|why| {
             (
                 ExclusionReason::DialectUnsupported,
                 format!("{}: {why}", route.tag),
@@ -240,7 +240,19 @@ fn requested(req: &ChatRequest) -> Vec<String> {
 /// Resolution errors, or an availability error (`no_endpoints`, `constraint_filtered`, `privacy_restricted`)
 /// carrying every exclusion when no endpoint is left.
 pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Result<Plan> {
-    plan_for(catalog, req, ctx, false)
+    plan_for(catalog, req, ctx, Kind::Chat)
+}
+
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Chat completions: chat models only.
+    Chat,
+    /// The embeddings API: embedding models only; `tokens` when the input is token arrays.
+    Embeddings {
+        /// The input is token arrays (endpoints that embed text only are excluded).
+        tokens: bool,
+    },
 }
 
 /// The error for a model of the wrong kind: chat never routes to an embedding model, embeddings to nothing else.
@@ -260,14 +272,14 @@ fn wrong_kind(req: &ChatRequest, slug: &str, embeddings: bool) -> Error {
     Error::invalid(field, msg)
 }
 
-/// [`plan`] for chat (`embeddings: false`) or for the embeddings API (`embeddings: true`: only embedding models,
-/// no model-choosing routers).
+/// [`plan`] for chat or for the embeddings API (only embedding models, no model-choosing routers).
 pub(crate) fn plan_for(
     catalog: &Catalog,
     req: &ChatRequest,
     ctx: &PlanContext<'_>,
-    embeddings: bool,
+    kind: Kind,
 ) -> Result<Plan> {
+    let embeddings = kind != Kind::Chat;
     let requested_models = requested(req);
     let default_prefs = ProviderPreferences::default();
     let prefs = req.provider.as_ref().unwrap_or(&default_prefs);
@@ -336,7 +348,7 @@ pub(crate) fn plan_for(
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
             match filters::check(&env, prefs, &facts, model, e)
-                .or_else(|| untranslated(route, embeddings))
+                .or_else(|| untranslated(route, kind))
             {
                 Some((reason, detail)) => {
                     excluded.push(Exclusion {

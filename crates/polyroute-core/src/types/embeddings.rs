@@ -320,6 +320,58 @@ impl EmbeddingRequest {
     ) -> std::result::Result<(Value, u64), String> {
         let v: Value = serde_json::from_slice(body)
             .map_err(|e| format!("embeddings answer is not JSON: {e}"))?;
+        self.finish_value(&v, model)
+    }
+
+    /// The path and body of a Gemini API `batchEmbedContents` request for `upstream_model` (text inputs only; one
+    /// request per input, `outputDimensionality` from `dimensions`). `None` for token-array input.
+    #[must_use]
+    pub fn gemini_request(&self, upstream_model: &str) -> Option<(String, Value)> {
+        let EmbeddingInput::Text(texts) = &self.input else {
+            return None;
+        };
+        let model = upstream_model.trim_start_matches("models/");
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|t| {
+                let mut r = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": t}]}});
+                if let Some(d) = self.dimensions {
+                    r["outputDimensionality"] = json!(d);
+                }
+                r
+            })
+            .collect();
+        Some((
+            format!("/v1beta/models/{model}:batchEmbedContents"),
+            json!({ "requests": requests }),
+        ))
+    }
+
+    /// [`EmbeddingRequest::finish_response`] for a Gemini `batchEmbedContents` answer (`embeddings[].values`, in
+    /// input order; no usage, so the tokens billed are the estimate).
+    ///
+    /// # Errors
+    /// As [`EmbeddingRequest::finish_response`].
+    pub fn finish_gemini_response(
+        &self,
+        body: &[u8],
+        model: &str,
+    ) -> std::result::Result<(Value, u64), String> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("embeddings answer is not JSON: {e}"))?;
+        let list = v
+            .get("embeddings")
+            .and_then(Value::as_array)
+            .ok_or("Gemini embeddings answer has no `embeddings` array")?;
+        let data: Vec<Value> = list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| json!({"index": i, "embedding": e.get("values").cloned().unwrap_or(Value::Null)}))
+            .collect();
+        self.finish_value(&json!({ "data": data }), model)
+    }
+
+    fn finish_value(&self, v: &Value, model: &str) -> std::result::Result<(Value, u64), String> {
         let data = v
             .get("data")
             .and_then(Value::as_array)
@@ -484,6 +536,38 @@ mod tests {
             json!({"model": "text-embedding-3-small", "input": ["abcdefgh", "x"], "dimensions": 8,
                    "encoding_format": "float", "input_type": "query"})
         );
+    }
+
+    #[test]
+    fn gemini_requests_and_answers() {
+        let r = EmbeddingRequest::from_value(
+            &json!({"model": "m", "input": ["a", "b"], "dimensions": 2, "input_type": "query"}),
+        )
+        .unwrap();
+        let (path, body) = r.gemini_request("gemini-embedding-001").unwrap();
+        assert_eq!(
+            path,
+            "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+        assert_eq!(
+            body,
+            json!({"requests": [
+                {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 2},
+                {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}, "outputDimensionality": 2}]})
+        );
+        let (out, tokens) = r
+            .finish_gemini_response(
+                br#"{"embeddings":[{"values":[0.5,1]},{"values":[2,3]}]}"#,
+                "g/m",
+            )
+            .unwrap();
+        assert_eq!(out["data"][1]["embedding"], json!([2.0, 3.0]));
+        assert_eq!(tokens, 2);
+        assert!(r
+            .finish_gemini_response(br#"{"embeddings":[{"values":[1,2]}]}"#, "m")
+            .is_err());
+        let t = EmbeddingRequest::from_value(&json!({"model": "m", "input": [1, 2]})).unwrap();
+        assert!(t.gemini_request("x").is_none());
     }
 
     #[test]
