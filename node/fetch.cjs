@@ -2,6 +2,7 @@
 // `router.fetch`: a WHATWG fetch that answers the OpenAI-compatible API from a Router in-process, so the official
 // `openai` SDK works with `fetch: router.fetch` and no server. Routes (any base path):
 //   POST …/chat/completions   JSON, or SSE bytes (`data: {chunk}\n\n` … `data: [DONE]\n\n`) when `stream: true`
+//   POST …/embeddings         JSON (`router.embeddings`)
 //   GET  …/models             `{object: 'list', data: [model rows]}`
 //   GET  …/models/{a}/{s}     one model row (the openai SDK's models.retrieve; also OpenRouter's …/model/{a}/{s})
 //   GET  …/models/count       `{data: {count}}`
@@ -122,6 +123,9 @@ function createFetch(router) {
         const body = parseBody(text)
         const options = requestOptions(headers)
         return body.stream ? await streamResponse(router, body, options, signal) : json(200, await router.chat(body, options))
+      }
+      if (path.endsWith('/embeddings') && method === 'POST') {
+        return json(200, await router.embeddings(parseBody(text), requestOptions(headers)))
       }
       if (path.endsWith('/models') && method === 'GET') {
         return json(200, { object: 'list', data: router.models() })

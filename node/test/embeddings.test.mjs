@@ -1,6 +1,7 @@
 // router.embeddings against the loopback mock: vectors, dimensions, base64, model fallback, cost, errors.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import OpenAI from 'openai'
 import { Router } from 'polyroute'
 import { startMock, fixture } from '../support/mock.mjs'
 
@@ -45,4 +46,12 @@ test('embeddings: model fallback and errors', async () => {
     (err) => err.code === 'invalid_request' && /not an embedding model/.test(err.message))
   await assert.rejects(router.embeddings({ model: 'test/embed', input: [] }),
     (err) => err.code === 'invalid_request' && /input/.test(err.message))
+})
+
+test('embeddings: the openai SDK through router.fetch', async () => {
+  const client = new OpenAI({ apiKey: 'unused', baseURL: 'http://polyroute.local/api/v1', fetch: router.fetch, maxRetries: 0 })
+  // The SDK asks for base64 by default and decodes it.
+  const e = await client.embeddings.create({ model: 'test/embed', input: ['a b', 'c'], dimensions: 4 })
+  assert.deepEqual(e.data.map((d) => d.embedding.length), [4, 4])
+  assert.equal(e.usage.prompt_tokens, 3)
 })

@@ -82,3 +82,16 @@ def test_aembeddings(router: polyroute.Router) -> None:
 
     out = asyncio.run(main())
     assert out["usage"]["prompt_tokens"] == 3 and len(out["data"]) == 1
+
+
+def test_openai_sdk_through_the_transport(router: polyroute.Router) -> None:
+    import httpx
+    import openai
+
+    client = openai.OpenAI(base_url="http://polyroute.local/v1", api_key="unused", max_retries=0,
+                           http_client=httpx.Client(transport=polyroute.HTTPTransport(router)))
+    # The SDK asks for base64 by default and decodes it.
+    e = client.embeddings.create(model="test/embed", input=["one two", "three"], dimensions=4)
+    assert [len(d.embedding) for d in e.data] == [4, 4] and e.usage.prompt_tokens == 3
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="test/chat", input="x")

@@ -10,7 +10,7 @@ Plug them into the official ``openai`` SDK (or any httpx client)::
     client.chat.completions.create(model="openai/gpt-4o", messages=[...], extra_body={"models": [...]})
 
 No server and no network hop: ``POST …/chat/completions`` (streamed or not) runs ``router.chat`` /
-``router.stream_sse``; ``GET …/models`` lists the catalog, ``GET …/models/{author}/{slug}`` (and OpenRouter's
+``router.stream_sse``; ``POST …/embeddings`` runs ``router.embeddings``; ``GET …/models`` lists the catalog, ``GET …/models/{author}/{slug}`` (and OpenRouter's
 ``…/model/{author}/{slug}``) returns one model, ``GET …/models/count`` counts them; ``GET …/generation?id=``
 returns a ledger record. ``x-session-id`` and ``X-OpenRouter-Metadata: enabled`` are read as the gateway reads them.
 Failures come back as the HTTP status and OpenRouter error envelope that a gateway would send, so the SDK raises
@@ -142,6 +142,9 @@ class HTTPTransport(httpx.BaseTransport):
                     stream = _sync_sse(mod)(self.router.stream_sse(doc, **opts))
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
                 return _ok(mod, self.router.chat(doc, **opts))
+            if request.method == "POST" and request.url.path.rstrip("/").endswith("/embeddings"):
+                doc = _body(mod, request.read())
+                return _ok(mod, self.router.embeddings(doc)) if isinstance(doc, dict) else doc
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
@@ -194,6 +197,9 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                     stream = _async_sse(mod)(first, chunks)
                     return mod.Response(200, headers=_SSE_HEADERS, stream=stream)  # type: ignore[no-any-return]
                 return _ok(mod, await self.router.achat(doc, **opts))
+            if request.method == "POST" and request.url.path.rstrip("/").endswith("/embeddings"):
+                doc = _body(mod, await request.aread())
+                return _ok(mod, await self.router.aembeddings(doc)) if isinstance(doc, dict) else doc
             if request.method == "GET":
                 return _get(mod, self.router, request)
             return _error(mod, 405, f"{request.method} {request.url.path} is not served", "method_not_allowed")
