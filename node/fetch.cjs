@@ -127,11 +127,15 @@ function createFetch(router) {
       if (path.endsWith('/embeddings') && method === 'POST') {
         return json(200, await router.embeddings(parseBody(text), requestOptions(headers)))
       }
+      if (path.endsWith('/embeddings/models') && method === 'GET') {
+        return json(200, { object: 'list', data: router.models({ outputModality: 'embeddings' }) })
+      }
       if (path.endsWith('/models') && method === 'GET') {
         return json(200, { object: 'list', data: router.models() })
       }
       if (path.endsWith('/models/count') && method === 'GET') {
-        return json(200, { data: { count: router.models().length } })
+        // Every output modality, as the gateway counts (the default listing leaves embedding models out).
+        return json(200, { data: { count: router.models().length + router.models({ outputModality: 'embeddings' }).length } })
       }
       const one = /\/models?\/(.+)$/.exec(path) // the SDK sends the id's slash encoded (`test%2Fchat`)
       if (one && method === 'GET') {

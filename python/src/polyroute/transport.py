@@ -89,10 +89,15 @@ def _options(request: httpx.Request) -> dict[str, Any]:
 
 def _get(mod: ModuleType, router: Router, request: httpx.Request) -> httpx.Response:
     path = request.url.path.rstrip("/")
+    if path.endswith("/embeddings/models"):
+        rows = router.models(output_modality="embeddings")
+        return _ok(mod, {"object": "list", "data": [_model_row(m) for m in rows]})
     if path.endswith("/models"):
         return _ok(mod, {"object": "list", "data": [_model_row(m) for m in router.models()]})
     if path.endswith("/models/count"):
-        return _ok(mod, {"data": {"count": len(router.models())}})
+        # Every output modality, as the gateway counts (the default listing leaves embedding models out).
+        count = len(router.models()) + len(router.models(output_modality="embeddings"))
+        return _ok(mod, {"data": {"count": count}})
     if "/models/" in path or "/model/" in path:
         # `GET …/models/{author}/{slug}` (the openai SDK's models.retrieve) and OpenRouter's `…/model/{author}/{slug}`
         wanted = path.split("/models/" if "/models/" in path else "/model/", 1)[1]
