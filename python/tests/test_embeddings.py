@@ -95,7 +95,7 @@ def test_openai_sdk_through_the_transport(router: polyroute.Router) -> None:
     assert [len(d.embedding) for d in e.data] == [4, 4] and e.usage.prompt_tokens == 3
     with pytest.raises(openai.BadRequestError):
         client.embeddings.create(model="test/chat", input="x")
-    listed = client.get("/embeddings/models", cast_to=dict)
+    listed: Any = client.get("/embeddings/models", cast_to=object)
     assert [m["id"] for m in listed["data"]] == ["test/embed", "test/embed-broken"]
-    count = client.get("/models/count", cast_to=dict)
+    count: Any = client.get("/models/count", cast_to=object)
     assert count["data"]["count"] == 3
