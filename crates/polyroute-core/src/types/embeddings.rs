@@ -97,6 +97,12 @@ pub struct EmbeddingRequest {
 /// Fields that route the request (validated as in a chat request, never forwarded).
 const ROUTING_FIELDS: &[&str] = &["model", "models", "provider", "route", "session_id"];
 
+/// Provider-specific fields forwarded as given (Voyage, Cohere and NVIDIA endpoints read `input_type`).
+const FORWARDED_FIELDS: &[&str] = &["input_type"];
+
+/// Longest `user` (as for chat).
+const MAX_USER_BYTES: usize = 256;
+
 fn parse_input(v: &Value) -> Result<EmbeddingInput> {
     let bad = |field: String, m: &str| Error::invalid(field, m.to_string());
     let token = |x: &Value, field: String| -> Result<u32> {
@@ -215,7 +221,13 @@ impl EmbeddingRequest {
         };
         let user = match obj.get("user") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) if s.len() <= MAX_USER_BYTES => Some(s.clone()),
+            Some(Value::String(_)) => {
+                return Err(Error::invalid(
+                    "user",
+                    format!("at most {MAX_USER_BYTES} bytes"),
+                ))
+            }
             Some(_) => return Err(Error::invalid("user", "must be a string")),
         };
         if let Some(s) = obj.get("stream") {
@@ -234,8 +246,19 @@ impl EmbeddingRequest {
                 k if ROUTING_FIELDS.contains(&k) => {
                     routing.insert(k.to_string(), x.clone());
                 }
+                k if FORWARDED_FIELDS.contains(&k) => {
+                    extra.insert(k.to_string(), x.clone());
+                }
                 _ => {
-                    extra.insert(k.clone(), x.clone());
+                    let mut shown: String = k.chars().take(64).collect();
+                    if shown.len() < k.len() {
+                        shown.push('…');
+                    }
+                    return Err(Error::invalid(
+                        shown,
+                        "unknown parameter of an embeddings request (known: model, models, input, dimensions, \
+                         encoding_format, user, input_type, provider)",
+                    ));
                 }
             }
         }
@@ -510,6 +533,14 @@ mod tests {
         assert_eq!(
             field(json!({"model": "m", "input": "a", "stream": true})),
             "stream"
+        );
+        assert_eq!(
+            field(json!({"model": "m", "input": "a", "temperature": 1})),
+            "temperature"
+        );
+        assert_eq!(
+            field(json!({"model": "m", "input": "a", "user": "u".repeat(300)})),
+            "user"
         );
         assert_eq!(
             field(json!({"model": "m", "input": "a", "provider": {"sort": "cheapest"}})),
