@@ -102,6 +102,32 @@ export interface Usage {
 }
 
 /** A chat completion. */
+/** An embeddings request (`router.embeddings`), OpenAI-shaped with OpenRouter's `models` and `provider`. */
+export interface EmbeddingsRequest {
+  model?: string
+  models?: string[]
+  /** A string, strings, a token array or token arrays. */
+  input: string | string[] | number[] | number[][]
+  dimensions?: number
+  encoding_format?: 'float' | 'base64'
+  provider?: ProviderPreferences
+  user?: string
+  [key: string]: unknown
+}
+
+/** An embeddings answer; `id` is the ledger's `gen-…` id. */
+export interface Embeddings {
+  id: string
+  object: 'list'
+  /** Floats, or base64 of little-endian float32 with `encoding_format: 'base64'`. */
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>
+  model: string
+  /** Display name of the provider that served. */
+  provider: string
+  usage: { prompt_tokens: number; total_tokens: number; cost: number }
+  [key: string]: unknown
+}
+
 export interface ChatCompletion {
   /** `gen-…`: look it up with `router.generation(id)`. */
   id: string
@@ -530,6 +556,11 @@ export declare class Router {
   models(filters?: ModelFilters | undefined | null): Array<Model>
   /** A chat completion: routed, failed over, billed. Rejects with `PolyrouteError`. */
   chat(request: ChatRequest, options?: RequestOptions): Promise<ChatCompletion>
+  /**
+   * Embeddings (`input` strings or token arrays; `dimensions`, `encoding_format`, `provider`, `models`): routed,
+   * failed over, billed like a completion. Rejects with `PolyrouteError`.
+   */
+  embeddings(request: EmbeddingsRequest, options?: RequestOptions): Promise<Embeddings>
   /**
    * A streamed chat completion: an async iterable of `chat.completion.chunk` objects, the last carrying
    * `usage` with `cost`. Breaking out of the loop cancels the upstream request.

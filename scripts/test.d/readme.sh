@@ -170,8 +170,8 @@ while IFS=$'\t' read -r n file lang heading line; do
       kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
       exec 9>&-; wait "$SERVERS_PID" || true; SERVERS_PID=""
       ;;
-    "README.md|sh|Keys" | "README.md|sh|Chat completions" | "README.md|sh|Catalog, generations, key and activity" | \
-      "README.md|sh|Anthropic Messages and OpenAI Responses")
+    "README.md|sh|Keys" | "README.md|sh|Chat completions" | "README.md|sh|Embeddings" | \
+      "README.md|sh|Catalog, generations, key and activity" | "README.md|sh|Anthropic Messages and OpenAI Responses")
       continue # serve.sh runs every ```sh block of the Gateway section, in order
       ;;
     "README.md|sh|Dashboard")

@@ -156,7 +156,36 @@ except openai.RateLimitError as e:
     assert h["x-ratelimit-limit"] == "2" and h["x-ratelimit-remaining"] == "0", dict(h)
     assert int(h["retry-after"]) >= 1
 
-print("python sdk: 7 scenarios passed")
+# Embeddings: the SDK asks for base64 by default and decodes it; dimensions; a failing first provider (mistral
+# cuts its answer) falls back to the next model; the generation is in the ledger with its cost.
+import urllib.request, json
+e = c.embeddings.create(model="openai/text-embedding-3-small", input=["hello world", "x"], dimensions=4)
+assert [len(d.embedding) for d in e.data] == [4, 4], e
+assert all(-1.0 <= x < 1.0 for x in e.data[0].embedding) and e.data[0].embedding != e.data[1].embedding
+assert e.usage.prompt_tokens == 3, e.usage
+f = c.embeddings.create(model="openai/text-embedding-3-small", input="hello world", encoding_format="float",
+                        dimensions=4)
+assert f.data[0].embedding == e.data[0].embedding, (f.data[0].embedding, e.data[0].embedding)
+fb = c.embeddings.with_raw_response.create(model="mistralai/mistral-embed-2312", input="fallback",
+                                           extra_body={"models": ["openai/text-embedding-3-small"]})
+fbe = fb.parse()
+assert fbe.model == "openai/text-embedding-3-small", fbe.model
+gid = fb.headers["x-generation-id"]
+req = urllib.request.Request(f"{base}/generation?id={gid}", headers={"Authorization": f"Bearer {os.environ['KEY']}"})
+g = json.load(urllib.request.urlopen(req))["data"]
+assert g["model"] == "openai/text-embedding-3-small" and g["tokens_prompt"] == 1, g
+assert abs(g["total_cost"] - 1 * 0.00000002) < 1e-12, g["total_cost"]
+tried = [p["provider"] for p in g["provider_responses"]]
+assert tried[0] == "mistral" and tried[-1] == "openai", g["provider_responses"]
+try:
+    c.embeddings.create(model="openai/gpt-4o-mini", input="x")
+    raise SystemExit("expected 400 for a chat model")
+except openai.BadRequestError as err:
+    assert "not an embedding model" in str(err), err
+names = [m["id"] for m in json.load(urllib.request.urlopen(f"{base}/embeddings/models"))["data"]]
+assert "openai/text-embedding-3-small" in names and "openai/gpt-4o-mini" not in names, names
+
+print("python sdk: 8 scenarios passed")
 PYEOF
 "$VENV/bin/python" "$TMP/sdk_test.py"
 
@@ -209,7 +238,12 @@ for (let i = 0; i < 2; i++) await free.chat.completions.create({ model: "openai/
 await assert.rejects(free.chat.completions.create({ model: "openai/gpt-oss-20b:free", messages: msg("free") }),
   (e) => e instanceof OpenAI.RateLimitError && e.headers.get("x-ratelimit-limit") === "2" && Number(e.headers.get("retry-after")) >= 1);
 
-console.log("node sdk: 7 scenarios passed");
+const emb = await c.embeddings.create({ model: "openai/text-embedding-3-small", input: ["node", "two words"], dimensions: 3 });
+assert.deepEqual(emb.data.map((d) => d.embedding.length), [3, 3]);
+assert.equal(emb.usage.prompt_tokens, 3);
+assert.equal(emb.model, "openai/text-embedding-3-small");
+
+console.log("node sdk: 8 scenarios passed");
 JSEOF
 node "$NPMDIR/sdk_test.mjs"
 

@@ -115,6 +115,21 @@ impl Router {
         Ok(Settled(self.inner.chat_with(request, &ctx).await))
     }
 
+    /// Embeddings (`input` strings or token arrays; `dimensions`, `encoding_format`, `provider`, `models`): routed,
+    /// failed over, billed like a completion. Rejects with `PolyrouteError`.
+    #[napi(
+        ts_args_type = "request: EmbeddingsRequest, options?: RequestOptions",
+        ts_return_type = "Promise<Embeddings>"
+    )]
+    pub async fn embeddings(
+        &self,
+        request: Value,
+        options: Option<RequestOptions>,
+    ) -> napi::Result<Settled> {
+        let ctx = convert::request_context(options);
+        Ok(Settled(self.inner.embeddings_with(request, &ctx).await))
+    }
+
     /// A streamed chat completion: an async iterable of `chat.completion.chunk` objects, the last carrying
     /// `usage` with `cost`. Breaking out of the loop cancels the upstream request.
     #[napi(ts_args_type = "request: ChatRequest, options?: RequestOptions")]

@@ -270,6 +270,45 @@ impl Router {
         )
     }
 
+    /// Embeddings (`input` strings or token arrays; `dimensions`, `encoding_format`, `provider`, `models`),
+    /// billed and recorded like a completion.
+    #[pyo3(signature = (request, *, user=None))]
+    fn embeddings<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = convert::body(request)?;
+        let engine = self.engine(py)?;
+        let rt = runtime()?;
+        let c = ctx(user, None, false, None);
+        let out = detached(py, || rt.block_on(engine.embeddings_with(body, &c)));
+        out.map_err(|e| core_err(py, &e))
+            .and_then(|v| convert::to_py(py, &v))
+    }
+
+    /// `await router.aembeddings(request)`: [`Router.embeddings`] on the running asyncio loop.
+    #[pyo3(signature = (request, *, user=None))]
+    fn aembeddings<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        user: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body = convert::body(request)?;
+        let engine = self.engine(py)?;
+        let c = ctx(user, None, false, None);
+        awaitable(
+            py,
+            async move { engine.embeddings_with(body, &c).await },
+            |py, r| match r {
+                Ok(v) => Ok(convert::to_py(py, &v)?.unbind()),
+                Err(e) => Err(core_err(py, &e)),
+            },
+        )
+    }
+
     /// The chunks of a streamed completion, as dicts; errors before the first chunk raise.
     #[pyo3(signature = (request, *, user=None, session_id=None, metadata=false, traceparent=None))]
     fn stream(

@@ -14,6 +14,11 @@
 //! 3. a model left without endpoints (and every `:free` row) gets one `openrouter` endpoint with OpenRouter's price
 //!    and `top_provider` limits.
 //!
+//! Embedding models (rows with `output_modalities: [embeddings]` of OpenRouter's `output_modalities=all` list,
+//! `openrouter-models-all.json` beside the chat list) are added after the chat models and take their endpoints from
+//! LiteLLM's `mode: embedding` entries by the same rules; an embedding entry only ever matches an embedding model
+//! and a chat entry only a chat model. Their endpoints carry `embedding_dimensions` (`output_vector_size`).
+//!
 //! Output is minified JSON with a stable order (models in OpenRouter order, endpoints by tag, providers by slug).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -149,6 +154,8 @@ impl ProviderTable {
 pub struct Stats {
     /// Models written.
     pub models: usize,
+    /// Embedding models among them.
+    pub embedding_models: usize,
     /// Router rows (no endpoints).
     pub routers: usize,
     /// Endpoints written.
@@ -180,7 +187,11 @@ impl Stats {
     #[must_use]
     pub fn report(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "models: {} ({} routers)", self.models, self.routers);
+        let _ = writeln!(
+            s,
+            "models: {} ({} routers, {} embedding models)",
+            self.models, self.routers, self.embedding_models
+        );
         let _ = writeln!(
             s,
             "endpoints: {} (litellm {}, first-party at OpenRouter price {}, openrouter default {})",
@@ -239,6 +250,30 @@ pub fn build(openrouter_json: &str, litellm_json: &str) -> Result<BuildOutput> {
     build_with_table(openrouter_json, litellm_json, &ProviderTable::embedded()?)
 }
 
+/// Build the catalog with embedding models: `openrouter_all_json` is OpenRouter's `output_modalities=all` list,
+/// from which only the embedding rows are taken.
+///
+/// # Errors
+/// If an input is malformed or the result fails catalog validation.
+pub fn build_all(
+    openrouter_json: &str,
+    openrouter_all_json: &str,
+    litellm_json: &str,
+) -> Result<BuildOutput> {
+    build_with_tables(
+        openrouter_json,
+        Some(openrouter_all_json),
+        litellm_json,
+        &ProviderTable::embedded()?,
+    )
+}
+
+/// The OpenRouter `output_modalities=all` list expected beside the chat list (`openrouter-models-all.json`).
+#[must_use]
+pub fn all_models_path(openrouter: &Path) -> PathBuf {
+    openrouter.with_file_name("openrouter-models-all.json")
+}
+
 /// Default input and output paths, relative to the repository root.
 #[must_use]
 pub fn default_paths(repo_root: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -259,7 +294,10 @@ pub fn run(openrouter: &Path, litellm: &Path, out: &Path, check: bool) -> Result
         .with_context(|| format!("reading {}", openrouter.display()))?;
     let ll_text = std::fs::read_to_string(litellm)
         .with_context(|| format!("reading {}", litellm.display()))?;
-    let output = build(&or_text, &ll_text)?;
+    let all = all_models_path(openrouter);
+    let all_text =
+        std::fs::read_to_string(&all).with_context(|| format!("reading {}", all.display()))?;
+    let output = build_all(&or_text, &all_text, &ll_text)?;
     if check {
         let current =
             std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
@@ -532,7 +570,10 @@ fn flag(entry: &Map<String, Value>, field: &str) -> Option<bool> {
 fn litellm_pricing(entry: &Map<String, Value>, batch: bool) -> Option<Pricing> {
     let sfx = if batch { "_batches" } else { "" };
     let prompt = num(entry, &format!("input_cost_per_token{sfx}"))?;
-    let completion = num(entry, &format!("output_cost_per_token{sfx}"))?;
+    let embedding = entry.get("mode").and_then(Value::as_str) == Some("embedding");
+    // An embedding entry may omit its (zero) output price.
+    let completion = num(entry, &format!("output_cost_per_token{sfx}"))
+        .or_else(|| embedding.then_some(Decimal::ZERO))?;
     let mut p = Pricing {
         prompt,
         completion,
@@ -772,6 +813,7 @@ fn fallback_endpoint(
         input_modalities: None,
         supports_implicit_caching: false,
         dialect: p.endpoint_dialect(author(&model.id)),
+        embedding_dimensions: None,
     })
 }
 
@@ -782,6 +824,45 @@ fn fallback_endpoint(
 #[allow(clippy::too_many_lines)]
 pub fn build_with_table(
     openrouter_json: &str,
+    litellm_json: &str,
+    table: &ProviderTable,
+) -> Result<BuildOutput> {
+    build_with_tables(openrouter_json, None, litellm_json, table)
+}
+
+/// Embedding rows of OpenRouter's `output_modalities=all` list that the chat list lacks.
+fn embedding_rows(openrouter_all_json: &str, known: &[Model]) -> Result<Vec<Model>> {
+    let all: Value = serde_json::from_str(openrouter_all_json)
+        .context("parsing the OpenRouter all-modalities models file")?;
+    let rows = all
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("OpenRouter all-modalities file: expected `data` array"))?;
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let embedding = r
+            .pointer("/architecture/output_modalities")
+            .and_then(Value::as_array)
+            .is_some_and(|o| o.iter().any(|m| m.as_str() == Some("embeddings")));
+        if !embedding {
+            continue;
+        }
+        let m = model_facts(r, i).context("in the all-modalities file")?;
+        if !known.iter().any(|k| k.id == m.id) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Build with an explicit mapping table, optionally adding the embedding models of the all-modalities list.
+///
+/// # Errors
+/// If an input is malformed or the result fails catalog validation.
+#[allow(clippy::too_many_lines)]
+pub fn build_with_tables(
+    openrouter_json: &str,
+    openrouter_all_json: Option<&str>,
     litellm_json: &str,
     table: &ProviderTable,
 ) -> Result<BuildOutput> {
@@ -796,6 +877,10 @@ pub fn build_with_table(
         .enumerate()
         .map(|(i, r)| model_facts(r, i))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(all) = openrouter_all_json {
+        let extra = embedding_rows(all, &models)?;
+        models.extend(extra);
+    }
 
     let ll: Value = serde_json::from_str(litellm_json).context("parsing the LiteLLM price map")?;
     let ll = ll
@@ -812,6 +897,8 @@ pub fn build_with_table(
         if m.is_router() || variant(&m.id).is_some() {
             continue;
         }
+        // Embedding models live in their own key space: `e` + key.
+        let kind = if m.is_embedding() { "e" } else { "" };
         let own = last_segment(&m.id);
         let mut keys = vec![
             (0u8, format!("={}", own.to_ascii_lowercase())),
@@ -822,6 +909,7 @@ pub fn build_with_table(
             keys.push((2, name_key(last_segment(hf)).full));
         }
         for (prio, k) in keys {
+            let k = format!("{kind}{k}");
             match index.get(&k) {
                 Some(&(p, j)) if (p, models[j].id.len()) <= (prio, m.id.len()) => {}
                 _ => {
@@ -854,9 +942,12 @@ pub fn build_with_table(
             continue;
         };
         let mode = entry.get("mode").and_then(Value::as_str).unwrap_or("chat");
-        if !matches!(mode, "chat" | "responses") {
-            continue;
-        }
+        let kind = match mode {
+            "chat" | "responses" => "",
+            "embedding" if openrouter_all_json.is_some() => "e",
+            _ => continue,
+        };
+        let look = |k: &str| index.get(&format!("{kind}{k}"));
         let Some(&(pi, rank)) = litellm_to_provider.get(lp) else {
             *stats
                 .excluded_by_provider
@@ -869,20 +960,19 @@ pub fn build_with_table(
             continue;
         };
         let mut nk = name_key(&name);
-        let exact = index
-            .get(&format!("={}", name.to_ascii_lowercase()))
-            .or_else(|| index.get(&nk.full))
+        let exact = look(&format!("={}", name.to_ascii_lowercase()))
+            .or_else(|| look(&nk.full))
             .map(|&(_, i)| (i, false));
         if exact.is_some() {
             // The variant word is part of the model's own name (`gpt-4-turbo`), not an endpoint variant.
             nk.variant = None;
         }
         let hit = exact
-            .or_else(|| index.get(&nk.key).map(|&(_, i)| (i, false)))
+            .or_else(|| look(&nk.key).map(|&(_, i)| (i, false)))
             .or_else(|| {
                 nk.undated
                     .as_ref()
-                    .and_then(|u| index.get(u))
+                    .and_then(|u| look(u))
                     .map(|&(_, i)| (i, true))
             });
         let Some((mi, undated)) = hit else {
@@ -1047,6 +1137,7 @@ pub fn build_with_table(
         m.endpoints = eps;
     }
     stats.models = models.len();
+    stats.embedding_models = models.iter().filter(|m| m.is_embedding()).count();
 
     let used: BTreeSet<&str> = models
         .iter()
@@ -1116,6 +1207,10 @@ fn litellm_endpoint(
         input_modalities,
         supports_implicit_caching: false,
         dialect: p.endpoint_dialect(author(&model.id)),
+        embedding_dimensions: model
+            .is_embedding()
+            .then(|| uint(c.entry, "output_vector_size"))
+            .flatten(),
     })
 }
 

@@ -158,7 +158,8 @@ enum Command {
 enum CatalogCommand {
     /// Generate the embedded default catalog from the OpenRouter and LiteLLM snapshots.
     Build {
-        /// OpenRouter `/api/v1/models` file [default: ../shared/data/catalog/openrouter-models.json from the repo root]
+        /// OpenRouter `/api/v1/models` file [default: ../shared/data/catalog/openrouter-models.json from the repo root];
+        /// the embedding models come from `openrouter-models-all.json` beside it
         #[arg(long)]
         openrouter: Option<PathBuf>,
         /// LiteLLM price map [default: ../shared/data/catalog/litellm_model_prices.json from the repo root]

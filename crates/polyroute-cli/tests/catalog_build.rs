@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use polyroute_cli::catalog_build::{build, ProviderTable};
+use polyroute_cli::catalog_build::{build, build_all, ProviderTable};
 use polyroute_core::dialect::Dialect;
 
-fn sources() -> Option<(String, String)> {
+fn sources() -> Option<(String, String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/catalog");
     if !dir.is_dir() {
         eprintln!(
@@ -21,6 +21,7 @@ fn sources() -> Option<(String, String)> {
     Some((
         read("openrouter-models.json"),
         read("litellm_model_prices.json"),
+        read("openrouter-models-all.json"),
     ))
 }
 
@@ -32,8 +33,10 @@ fn committed() -> String {
 
 #[test]
 fn committed_catalog_equals_a_fresh_build() {
-    let Some((or, ll)) = sources() else { return };
-    let out = build(&or, &ll).unwrap();
+    let Some((or, ll, all)) = sources() else {
+        return;
+    };
+    let out = build_all(&or, &all, &ll).unwrap();
     assert!(
         out.json == committed(),
         "crates/polyroute-core/data/catalog.json is stale: run scripts/catalog-build"
@@ -42,11 +45,16 @@ fn committed_catalog_equals_a_fresh_build() {
 
 #[test]
 fn builds_are_byte_identical_and_meet_targets() {
-    let Some((or, ll)) = sources() else { return };
-    let a = build(&or, &ll).unwrap();
-    let b = build(&or, &ll).unwrap();
+    let Some((or, ll, all)) = sources() else {
+        return;
+    };
+    let a = build_all(&or, &all, &ll).unwrap();
+    let b = build_all(&or, &all, &ll).unwrap();
     assert_eq!(a.json, b.json);
-    assert_eq!(a.stats.models, 414);
+    assert_eq!(a.stats.models - a.stats.embedding_models, 414);
+    assert!(a.stats.embedding_models >= 30, "{}", a.stats.report());
+    // The chat-only build is unchanged by the embedding rows.
+    assert_eq!(build(&or, &ll).unwrap().stats.models, 414);
     assert!(a.stats.models_with_2plus >= 200, "{}", a.stats.report());
     assert_eq!(a.stats.models_without_endpoints, 0);
     assert!(!a.json.contains("\"description\""));
@@ -160,4 +168,52 @@ fn small_synthetic_build() {
     );
     assert!(v["models"][1]["endpoints"].as_array().unwrap().is_empty());
     assert_eq!(out.stats.excluded_by_provider.get("aihubmix"), Some(&1));
+}
+
+#[test]
+fn embedding_entries_match_only_embedding_models() {
+    let or = r#"{"data":[
+      {"id":"openai/text-embedding-3-small-chat","name":"chat","created":1,"context_length":8192,
+       "architecture":{"input_modalities":["text"],"output_modalities":["text"]},
+       "pricing":{"prompt":"0.000001","completion":"0.000002"},"top_provider":{"context_length":8192}}
+    ]}"#;
+    let all = r#"{"data":[
+      {"id":"openai/text-embedding-3-small","name":"emb","created":1,"context_length":8192,
+       "architecture":{"input_modalities":["text"],"output_modalities":["embeddings"]},
+       "pricing":{"prompt":"0.00000002","completion":"0"},"top_provider":{"context_length":8192}},
+      {"id":"openai/dall-e","name":"img","created":1,"context_length":10,
+       "architecture":{"input_modalities":["text"],"output_modalities":["image"]},
+       "pricing":{"prompt":"0","completion":"0"},"top_provider":{"context_length":10}}
+    ]}"#;
+    let ll = r#"{
+      "text-embedding-3-small":{"litellm_provider":"openai","mode":"embedding",
+        "input_cost_per_token":2e-08,"max_input_tokens":8191,"output_vector_size":1536},
+      "text-embedding-3-small-chat":{"litellm_provider":"openai","mode":"chat",
+        "input_cost_per_token":1e-06,"output_cost_per_token":2e-06}
+    }"#;
+    let out = build_all(or, all, ll).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.json).unwrap();
+    let ids: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "openai/text-embedding-3-small-chat",
+            "openai/text-embedding-3-small"
+        ]
+    );
+    let emb = &v["models"][1]["endpoints"][0];
+    assert_eq!(emb["provider"], "openai");
+    assert_eq!(emb["embedding_dimensions"], 1536);
+    assert_eq!(emb["context_length"], 8191);
+    assert_eq!(emb["pricing"]["prompt"], "0.00000002");
+    assert_eq!(emb["pricing"]["completion"], "0");
+    let chat = &v["models"][0]["endpoints"][0];
+    assert_eq!(chat["pricing"]["prompt"], "0.000001");
+    assert!(chat.get("embedding_dimensions").is_none());
+    assert_eq!(out.stats.embedding_models, 1);
 }

@@ -145,6 +145,33 @@ pub fn effective_pricing(
     (out, applied)
 }
 
+/// The finish reason recorded for an embeddings answer (the vectors are the whole answer, so chat's waiver of
+/// answers without completion tokens does not apply).
+pub const EMBEDDING_FINISH: &str = "stop";
+
+/// Price an embeddings request: `prompt_tokens` input tokens at the endpoint's prompt price (its embedding price;
+/// long-prompt and time-window overrides apply as for chat).
+#[must_use]
+pub fn embedding_cost(
+    pricing: &Pricing,
+    prompt_tokens: u64,
+    utc_minute: Option<u16>,
+) -> CostBreakdown {
+    let usage = Usage {
+        prompt_tokens,
+        total_tokens: prompt_tokens,
+        ..Usage::default()
+    };
+    cost(
+        pricing,
+        &usage,
+        CostContext {
+            utc_minute,
+            finish_reason: Some(EMBEDDING_FINISH),
+        },
+    )
+}
+
 /// Price `usage` under `pricing`.
 #[must_use]
 pub fn cost(pricing: &Pricing, usage: &Usage, ctx: CostContext<'_>) -> CostBreakdown {

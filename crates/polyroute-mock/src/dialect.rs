@@ -66,6 +66,16 @@ pub fn classify(method: &str, path: &str, query: &str, body: &[u8]) -> Option<Ca
             body,
         });
     }
+    if path.ends_with("/embeddings") {
+        // Answered by `crate::embeddings` (after faults, like any OpenAI call).
+        return Some(Call {
+            dialect: Dialect::OpenAi,
+            stream: false,
+            model: model_field,
+            include_usage: false,
+            body,
+        });
+    }
     if path.ends_with("/messages") {
         return Some(Call {
             dialect: Dialect::Anthropic,
@@ -78,7 +88,8 @@ pub fn classify(method: &str, path: &str, query: &str, body: &[u8]) -> Option<Ca
     let (_, tail) = path.split_once("/models/")?;
     let (model, action) = tail.rsplit_once(':')?;
     let stream = match action {
-        "generateContent" => false,
+        // `batchEmbedContents` is answered by `crate::embeddings` (after faults).
+        "generateContent" | "batchEmbedContents" => false,
         "streamGenerateContent" => true,
         _ => return None,
     };

@@ -5,6 +5,8 @@
 //! * OpenAI-compatible: `POST /v1/chat/completions` (any path ending in `/chat/completions`), `GET /v1/models`
 //! * Anthropic: `POST /v1/messages`
 //! * Gemini: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
+//! * OpenAI embeddings: `POST /v1/embeddings` (any path ending in `/embeddings`) and Gemini
+//!   `POST /v1beta/models/{model}:batchEmbedContents` (see [`embeddings`])
 //!
 //! Responses are synthetic by default (generated in code: the text is `"{label}: {last user message}"`), or
 //! replayed from recorded payloads in a wire directory (`x-mock-replay: openai/stream.text.sse`, or
@@ -26,6 +28,7 @@
 //! together), so loopback timings are not distorted by Nagle's algorithm.
 
 mod dialect;
+pub mod embeddings;
 mod fault;
 mod http;
 pub mod replay;

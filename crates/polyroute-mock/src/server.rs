@@ -446,6 +446,16 @@ async fn respond(
         conn.send(&out).await?;
         return Ok(true);
     }
+    if req.path.ends_with("/embeddings") || req.path.ends_with(":batchEmbedContents") {
+        let (status, body) = if call.dialect == dialect::Dialect::Gemini {
+            crate::embeddings::respond_gemini(&call.model, &call.body)
+        } else {
+            crate::embeddings::respond(&call.body)
+        };
+        conn.send(&json_response(status, &body, &label, false))
+            .await?;
+        return Ok(true);
+    }
     let replay_spec = req
         .header("x-mock-replay")
         .map(str::to_string)

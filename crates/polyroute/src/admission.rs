@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use polyroute_core::plan::{self, Plan, PlanContext};
 use polyroute_core::types::{ChatRequest, Role};
-use polyroute_core::{Error, Result};
+use polyroute_core::{Catalog, Error, Result};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -123,6 +123,19 @@ impl Router {
         req: &ChatRequest,
         ctx: &RequestContext,
     ) -> Result<Admission> {
+        self.admit_planned(raw, req, ctx, |c, p| plan::plan(c, req, p))
+            .await
+    }
+
+    /// [`Router::admit`] with another planner over the same routing request (the embeddings API plans its own
+    /// planning view with `plan_embeddings`; everything else — sticky, free tier, the hold — is shared).
+    pub(crate) async fn admit_planned(
+        &self,
+        raw: &Value,
+        req: &ChatRequest,
+        ctx: &RequestContext,
+        planner: impl Fn(&Catalog, &PlanContext<'_>) -> Result<Plan>,
+    ) -> Result<Admission> {
         let inner = &self.inner;
         let n = inner.seq.fetch_add(1, Ordering::Relaxed);
         let seed = splitmix(inner.seed_base ^ n);
@@ -136,7 +149,7 @@ impl Router {
                 sticky,
                 ..PlanContext::default()
             };
-            plan::plan(&inner.catalog, req, &pctx)
+            planner(&inner.catalog, &pctx)
         };
         let created_ms = now_ms();
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {

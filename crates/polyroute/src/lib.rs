@@ -34,6 +34,7 @@ mod billing;
 mod builder;
 mod chat_stream;
 mod config;
+mod embeddings;
 mod failover;
 mod health;
 pub mod hooks;

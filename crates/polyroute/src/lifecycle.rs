@@ -31,7 +31,7 @@ use crate::router::Router;
 use crate::wire;
 
 /// Sets its flag when dropped unless disarmed: tells a request's task that its caller stopped waiting.
-struct GoneOnDrop(Arc<AtomicBool>, bool);
+pub(crate) struct GoneOnDrop(pub(crate) Arc<AtomicBool>, pub(crate) bool);
 
 impl Drop for GoneOnDrop {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for GoneOnDrop {
     }
 }
 
-fn panic_error() -> Error {
+pub(crate) fn panic_error() -> Error {
     internal("the request's task failed unexpectedly")
 }
 

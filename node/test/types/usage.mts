@@ -10,6 +10,7 @@ import {
   type ChatCompletion,
   type ChatCompletionChunk,
   type CostBreakdown,
+  type Embeddings,
   type Generation,
   type Model,
   type Plan,
@@ -72,3 +73,9 @@ async function main(): Promise<void> {
 }
 
 void main
+
+// Embeddings: typed request and answer.
+const vectors: Promise<Embeddings> = router.embeddings({ model: 'openai/text-embedding-3-small', input: ['a', 'b'], dimensions: 8 })
+void vectors.then((e) => e.data[0].embedding)
+// @ts-expect-error encoding_format is float or base64
+void router.embeddings({ model: 'openai/text-embedding-3-small', input: 'a', encoding_format: 'int8' })

@@ -9,6 +9,7 @@ from .types import (
     ChatCompletionChunk,
     ChatRequest,
     CostBreakdown,
+    Embeddings,
     Generation,
     Model,
     Plan,
@@ -116,6 +117,8 @@ class Router:
         metadata: bool = False,
         traceparent: str | None = None,
     ) -> Awaitable[ChatCompletion]: ...
+    def embeddings(self, request: _Request, *, user: str | None = None) -> Embeddings: ...
+    def aembeddings(self, request: _Request, *, user: str | None = None) -> Awaitable[Embeddings]: ...
     def stream(
         self,
         request: _Request,

@@ -26,6 +26,9 @@ __all__ = [
     "ChunkChoice",
     "CostBreakdown",
     "CostDetails",
+    "Embedding",
+    "EmbeddingUsage",
+    "Embeddings",
     "ErrorBody",
     "ErrorEnvelope",
     "Exclusion",
@@ -318,6 +321,33 @@ class ChatCompletion(TypedDict, total=False):
     system_fingerprint: str | None
     openrouter_metadata: dict[str, JSON]
     """With ``metadata=True``: OpenRouter's ``openrouter_metadata`` (requested, strategy, summary, attempts, ...)."""
+
+
+class Embedding(TypedDict):
+    """One vector of ``Router.embeddings``: floats, or base64 of little-endian float32 (``encoding_format``)."""
+
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(TypedDict, total=False):
+    """Input tokens and their cost (USD)."""
+
+    prompt_tokens: Required[int]
+    total_tokens: int
+    cost: float
+
+
+class Embeddings(TypedDict, total=False):
+    """An OpenAI-shaped embeddings answer (``Router.embeddings``); ``id`` is the ledger's ``gen-...`` id."""
+
+    id: Required[str]
+    object: Literal["list"]
+    data: Required[list[Embedding]]
+    model: str
+    provider: str
+    usage: EmbeddingUsage
 
 
 class ChunkChoice(TypedDict, total=False):

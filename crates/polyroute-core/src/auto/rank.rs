@@ -319,7 +319,8 @@ impl AutoIndex {
                     caps: Caps::of(m),
                     reasoning: m.reasoning.is_some()
                         || m.supported_parameters.iter().any(|p| p == "reasoning"),
-                    router: m.is_router() || m.id.starts_with('~'),
+                    // Embedding models are never a router's choice for chat.
+                    router: m.is_router() || m.id.starts_with('~') || m.is_embedding(),
                     free: m.is_free(),
                     batch: m.id.ends_with(":batch"),
                     scores: [0.0; 8],

@@ -12,7 +12,8 @@ pub struct ModelFilter {
     /// Accepts this input modality (`image`, `audio`, `file`, `video`, `text`).
     #[serde(default)]
     pub input_modality: Option<String>,
-    /// Produces this output modality (`text`, `image`, …).
+    /// Produces this output modality (`text`, `image`, `embeddings`, …). When unset, embedding models are left
+    /// out (as OpenRouter's model list does by default).
     #[serde(default)]
     pub output_modality: Option<String>,
     /// Supports every one of these parameters (`tools`, `structured_outputs`, …).
@@ -41,10 +42,12 @@ impl ModelFilter {
                 return false;
             }
         }
-        if let Some(x) = &self.output_modality {
-            if !m.architecture.output_modalities.iter().any(|i| i == x) {
-                return false;
-            }
+        let wanted = match &self.output_modality {
+            Some(x) => m.architecture.output_modalities.iter().any(|i| i == x),
+            None => !m.is_embedding(),
+        };
+        if !wanted {
+            return false;
         }
         if !self
             .supported_parameters

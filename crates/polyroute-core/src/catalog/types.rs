@@ -203,6 +203,9 @@ pub struct Endpoint {
     /// e.g. Claude on Google Vertex); `None` = the provider's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialect: Option<Dialect>,
+    /// Length of the vectors an embedding endpoint returns by default (`None` for chat endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_dimensions: Option<u64>,
 }
 
 fn is_default_stats(s: &EndpointStats) -> bool {
@@ -304,6 +307,16 @@ impl Model {
     #[must_use]
     pub fn is_free(&self) -> bool {
         self.pricing.prompt.is_zero() && self.pricing.completion.is_zero()
+    }
+
+    /// Whether this is an embedding model (its only output is `embeddings`): chat never routes to it and the
+    /// embeddings API routes to nothing else.
+    #[must_use]
+    pub fn is_embedding(&self) -> bool {
+        self.architecture
+            .output_modalities
+            .iter()
+            .any(|m| m == "embeddings")
     }
 
     /// Whether the model accepts input modality `m`.

@@ -9,6 +9,7 @@
 //!    a sticky endpoint goes first unless `order` is set; `allow_fallbacks: false` without `order` keeps one;
 //! 5. flatten by partition (`model`: per model in request order; `none`: one global sort).
 
+mod embeddings;
 mod options;
 
 use std::borrow::Cow;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use crate::outcome::{Outcome, OutcomeClass};
+pub use embeddings::{plan_embeddings, unsupported_dialect};
 pub use options::translate_options;
 
 use crate::auto::RouterKind;
@@ -201,7 +203,15 @@ fn group_order<'a>(
 
 /// The exclusion of an endpoint whose dialect polyroute does not translate (checked after the hard filters, so
 /// a reason the caller chose — `only`, `ignore`, credentials — is reported first).
-fn untranslated(route: &EndpointRoute) -> Option<(ExclusionReason, String)> {
+fn untranslated(route: &EndpointRoute, kind: Kind) -> Option<(ExclusionReason, String)> {
+    if let Kind::Embeddings { tokens } = kind {
+        return embeddings::unsupported_dialect(route.dialect, tokens).map(|why| {
+            (
+                ExclusionReason::DialectUnsupported,
+                format!("{}: {why}", route.tag),
+            )
+        });
+    }
     (!route.dialect.is_translated()).then(|| {
         (
             ExclusionReason::DialectUnsupported,
@@ -230,14 +240,72 @@ fn requested(req: &ChatRequest) -> Vec<String> {
 /// Resolution errors, or an availability error (`no_endpoints`, `constraint_filtered`, `privacy_restricted`)
 /// carrying every exclusion when no endpoint is left.
 pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Result<Plan> {
+    plan_for(catalog, req, ctx, Kind::Chat)
+}
+
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Chat completions: chat models only.
+    Chat,
+    /// The embeddings API: embedding models only; `tokens` when the input is token arrays.
+    Embeddings {
+        /// The input is token arrays (endpoints that embed text only are excluded).
+        tokens: bool,
+    },
+}
+
+/// The error for a model of the wrong kind: chat never routes to an embedding model, embeddings to nothing else.
+fn wrong_kind(req: &ChatRequest, slug: &str, embeddings: bool) -> Error {
+    let field = if req.model.as_deref() == Some(slug) {
+        "model"
+    } else {
+        "models"
+    };
+    let msg = if embeddings {
+        format!(
+            "{slug} is not an embedding model; the embeddings API routes only to embedding models"
+        )
+    } else {
+        format!("{slug} is an embedding model; call the embeddings API (POST /api/v1/embeddings) instead")
+    };
+    Error::invalid(field, msg)
+}
+
+/// [`plan`] for chat or for the embeddings API (only embedding models, no model-choosing routers).
+pub(crate) fn plan_for(
+    catalog: &Catalog,
+    req: &ChatRequest,
+    ctx: &PlanContext<'_>,
+    kind: Kind,
+) -> Result<Plan> {
+    let embeddings = kind != Kind::Chat;
     let requested_models = requested(req);
     let default_prefs = ProviderPreferences::default();
     let prefs = req.provider.as_ref().unwrap_or(&default_prefs);
-    let facts = RequestFacts::new(req);
+    let mut facts = RequestFacts::new(req);
+    if embeddings {
+        // Each input is embedded on its own: the context must fit the longest one, and nothing is generated.
+        let mut one = req.clone();
+        facts.prompt_tokens = req
+            .messages
+            .iter()
+            .map(|m| {
+                one.messages = vec![m.clone()];
+                one.estimate_prompt_tokens()
+            })
+            .max()
+            .unwrap_or(0);
+        facts.output_limit = None;
+        facts.used_params.clear();
+    }
     let mut router: Option<Value> = None;
     let mut resolved: Vec<ResolvedModel> = Vec::new();
     for r in &requested_models {
         if resolve::is_router_slug(r) {
+            if embeddings {
+                return Err(wrong_kind(req, r, true));
+            }
             let (models, info) = route_router(catalog, req, r, ctx, prefs, &facts)?;
             router = Some(info);
             for m in models {
@@ -247,6 +315,9 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
             }
         } else {
             let m = resolve::resolve_one(catalog, r)?;
+            if catalog.model(&m.id).is_some_and(|x| x.is_embedding()) != embeddings {
+                return Err(wrong_kind(req, r, embeddings));
+            }
             if !resolved
                 .iter()
                 .any(|x| x.id == m.id && x.variant == m.variant)
@@ -276,7 +347,9 @@ pub fn plan(catalog: &Catalog, req: &ChatRequest, ctx: &PlanContext<'_>) -> Resu
         let routes = catalog.routes_of(&model.id);
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
-            match filters::check(&env, prefs, &facts, model, e).or_else(|| untranslated(route)) {
+            match filters::check(&env, prefs, &facts, model, e)
+                .or_else(|| untranslated(route, kind))
+            {
                 Some((reason, detail)) => {
                     excluded.push(Exclusion {
                         model: model.id.clone(),

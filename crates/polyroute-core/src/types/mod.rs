@@ -1,5 +1,6 @@
 //! OpenAI-shaped wire types used by routing and cost.
 
+pub mod embeddings;
 pub mod limits;
 pub mod request;
 mod usage;

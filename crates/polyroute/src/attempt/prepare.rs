@@ -132,10 +132,37 @@ impl Router {
                 &a.provider_name,
             )
         })?;
-        let body = native.body.into_bytes();
-        let mut rb = match up.endpoint(&native.path) {
+        let rb = self.post_json(
+            a,
+            up,
+            &native.path,
+            native.body.into_bytes(),
+            &native.headers,
+            token,
+        )?;
+        Ok(Prepared {
+            rb,
+            hints: native.hints,
+            dropped: native.dropped,
+        })
+    }
+
+    /// A JSON `POST` of `body` to `path` under the upstream's base URL, with the dialect's auth (a bearer token,
+    /// the key in its header or query, or a SigV4 signature), `headers`, then the upstream's own headers.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn post_json(
+        &self,
+        a: &Attempt,
+        up: &Upstream,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+        token: Option<&ApiKey>,
+    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+        let dialect = a.dialect;
+        let mut rb = match up.endpoint(path) {
             Some(url) => self.http.post(url),
-            None => self.http.post(format!("{}{}", up.base_url, native.path)),
+            None => self.http.post(format!("{}{}", up.base_url, path)),
         };
         rb = rb.header("content-type", "application/json").body(body);
         if let Some(t) = token {
@@ -152,7 +179,7 @@ impl Router {
                 None => {}
             }
         }
-        for (k, v) in native.headers.iter().chain(up.headers.iter()) {
+        for (k, v) in headers.iter().chain(up.headers.iter()) {
             rb = rb.header(k, v);
         }
         if let (AuthScheme::SigV4 { .. }, None, Some(signer)) =
@@ -160,11 +187,7 @@ impl Router {
         {
             rb = self.signed(rb, signer, a)?;
         }
-        Ok(Prepared {
-            rb,
-            hints: native.hints,
-            dropped: native.dropped,
-        })
+        Ok(rb)
     }
 
     /// Sign a built request with SigV4 (the signature covers method, URL, the headers set so far and the body).

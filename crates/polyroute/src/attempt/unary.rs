@@ -9,7 +9,7 @@ use polyroute_core::providers::{self, ProviderFailure};
 use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
-use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
+use super::prepare::{error_type, ms, retry_after, status_failure, Prepared, Upstream};
 use super::{
     read_capped, AttemptEnd, Driver, ReadError, Served, MAX_ERROR_BYTES, MAX_RESPONSE_BYTES,
 };
@@ -55,16 +55,50 @@ async fn try_unary(
     let up = router.upstream(a)?;
     let token = router.access_token(a, up).await?;
     let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false, token.as_ref())?;
+    let (status, body, ttft) = exchange(router, a, up, rb, deadline, &ad.waited).await?;
+    let (value, usage) = providers::parse_response(
+        a.dialect,
+        status,
+        &body,
+        &Router::response_ctx(ad, a, hints),
+    )?;
+    let finish = value
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let tput = Some(ttft)
+        .filter(|t| *t > 0.0)
+        .map(|t| usage.completion_tokens as f64 / (t / 1000.0));
+    Ok((
+        value,
+        Served {
+            usage,
+            finish,
+            ttft_ms: Some(ttft),
+            dropped,
+            relayed: 0,
+        },
+        tput,
+    ))
+}
+
+/// Send a built request and read its whole JSON answer within the upstream's timeouts and the deadline: the
+/// status, the body and the milliseconds it took, or the failure (timeouts, transport, a non-2xx answer mapped by
+/// the attempt's dialect, a body too large or not JSON).
+pub(crate) async fn exchange(
+    router: &Router,
+    a: &Attempt,
+    up: &Upstream,
+    rb: reqwest::RequestBuilder,
+    deadline: Instant,
+    waited: &crate::metrics::Waited,
+) -> Result<(u16, bytes::Bytes, f64), ProviderFailure> {
     let t0 = Instant::now();
     let budget = up
         .timeouts
         .first_token
         .min(deadline.saturating_duration_since(t0));
-    let resp = match ad
-        .waited
-        .time(tokio::time::timeout(budget, rb.send()))
-        .await
-    {
+    let resp = match waited.time(tokio::time::timeout(budget, rb.send())).await {
         Err(_) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Timeout,
@@ -93,8 +127,7 @@ async fn try_unary(
     } else {
         (MAX_ERROR_BYTES, true)
     };
-    let body = match ad
-        .waited
+    let body = match waited
         .time(tokio::time::timeout(rest, read_capped(resp, cap, truncate)))
         .await
     {
@@ -130,28 +163,5 @@ async fn try_unary(
             &a.provider_name,
         ));
     }
-    let (value, usage) = providers::parse_response(
-        a.dialect,
-        status,
-        &body,
-        &Router::response_ctx(ad, a, hints),
-    )?;
-    let finish = value
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let tput = Some(ttft)
-        .filter(|t| *t > 0.0)
-        .map(|t| usage.completion_tokens as f64 / (t / 1000.0));
-    Ok((
-        value,
-        Served {
-            usage,
-            finish,
-            ttft_ms: Some(ttft),
-            dropped,
-            relayed: 0,
-        },
-        tput,
-    ))
+    Ok((status, body, ttft))
 }

@@ -117,7 +117,7 @@ fn num(q: &HashMap<String, String>, key: &str) -> Result<Option<usize>, Response
         .transpose()
 }
 
-fn list_models(api: &HttpApi, q: &HashMap<String, String>) -> Result<Value, Response> {
+pub(super) fn list_models(api: &HttpApi, q: &HashMap<String, String>) -> Result<Value, Response> {
     let params = list(q, "supported_parameters");
     let mut outputs = list(q, "output_modalities");
     if outputs.is_empty() {

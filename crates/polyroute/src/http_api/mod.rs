@@ -27,6 +27,7 @@
 mod account;
 mod catalog;
 mod chat;
+mod embeddings;
 mod reply;
 mod routes;
 mod surfaces;

@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::{account, catalog, chat, percent_decode, surfaces, Caller, HttpApi, Request, Response};
+use super::{
+    account, catalog, chat, embeddings, percent_decode, surfaces, Caller, HttpApi, Request,
+    Response,
+};
 use crate::state::BoxFut;
 
 /// Who may call a route (the gateway authenticates accordingly).
@@ -61,6 +64,18 @@ pub(crate) const ROUTES: &[Route] = &[
         path: &["responses"],
         access: Access::Caller,
         handler: surfaces::responses,
+    },
+    Route {
+        method: "POST",
+        path: &["embeddings"],
+        access: Access::Caller,
+        handler: embeddings::create,
+    },
+    Route {
+        method: "GET",
+        path: &["embeddings", "models"],
+        access: Access::Public,
+        handler: embeddings::models,
     },
     Route {
         method: "GET",
