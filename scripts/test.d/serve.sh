@@ -64,6 +64,11 @@ headers = { "x-mock-replay" = "openai/chat_completion.parallel_tool_calls.respon
 api_key = "sk-test-fake"
 base_url = "$MOCK/v1"
 headers = { "x-mock-fault" = "cut" }
+
+[providers.perplexity]
+api_key = "sk-test-fake"
+base_url = "$MOCK/v1"
+headers = { "x-mock-fault" = "503" }
 EOF
 
 export POLYROUTE_DATA_DIR="$TMP/data"
@@ -156,8 +161,8 @@ except openai.RateLimitError as e:
     assert h["x-ratelimit-limit"] == "2" and h["x-ratelimit-remaining"] == "0", dict(h)
     assert int(h["retry-after"]) >= 1
 
-# Embeddings: the SDK asks for base64 by default and decodes it; dimensions; a failing first provider (mistral
-# cuts its answer) falls back to the next model; the generation is in the ledger with its cost.
+# Embeddings: the SDK asks for base64 by default and decodes it; dimensions; a failing first provider (perplexity
+# answers 503) falls back to the next model; the generation is in the ledger with its cost.
 import urllib.request, json
 e = c.embeddings.create(model="openai/text-embedding-3-small", input=["hello world", "x"], dimensions=4)
 assert [len(d.embedding) for d in e.data] == [4, 4], e
@@ -166,7 +171,7 @@ assert e.usage.prompt_tokens == 3, e.usage
 f = c.embeddings.create(model="openai/text-embedding-3-small", input="hello world", encoding_format="float",
                         dimensions=4)
 assert f.data[0].embedding == e.data[0].embedding, (f.data[0].embedding, e.data[0].embedding)
-fb = c.embeddings.with_raw_response.create(model="mistralai/mistral-embed-2312", input="fallback",
+fb = c.embeddings.with_raw_response.create(model="perplexity/pplx-embed-v1-0.6b", input="fallback",
                                            extra_body={"models": ["openai/text-embedding-3-small"]})
 fbe = fb.parse()
 assert fbe.model == "openai/text-embedding-3-small", fbe.model
@@ -176,7 +181,7 @@ g = json.load(urllib.request.urlopen(req))["data"]
 assert g["model"] == "openai/text-embedding-3-small" and g["tokens_prompt"] == 1, g
 assert abs(g["total_cost"] - 1 * 0.00000002) < 1e-12, g["total_cost"]
 tried = [p["provider"] for p in g["provider_responses"]]
-assert tried[0] == "mistral" and tried[-1] == "openai", g["provider_responses"]
+assert tried[0] == "perplexity" and tried[-1] == "openai", g["provider_responses"]
 try:
     c.embeddings.create(model="openai/gpt-4o-mini", input="x")
     raise SystemExit("expected 400 for a chat model")
