@@ -146,6 +146,7 @@ impl Router {
                 seed,
                 health: &health,
                 credentials: Some(&inner.credentials),
+                unconfigured: Some(&inner.unconfigured),
                 sticky,
                 ..PlanContext::default()
             };

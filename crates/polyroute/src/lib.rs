@@ -58,7 +58,7 @@ pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
 pub use builder::RouterBuilder;
 pub use chat_stream::{ChatStream, SseStream};
-pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
+pub use config::{AzureSettings, Limits, Options, ProviderSettings, RequestContext, Timeouts};
 pub use health::{HealthStore, MemoryHealth, Observation};
 pub use hooks::{AttemptEvent, Hooks};
 pub use http_api::HttpApi;

@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub connect_timeout: Duration,
     pub upstreams: HashMap<String, Upstream>,
     pub credentials: BTreeSet<String>,
+    /// Providers that cannot be reached until a setting is given (slug → what is missing).
+    pub unconfigured: std::collections::BTreeMap<String, String>,
     pub opts: Options,
     pub stores: Stores,
     pub seq: AtomicU64,
@@ -153,6 +155,7 @@ impl Router {
             seed: inputs.seed.unwrap_or(0),
             health,
             credentials: Some(creds.as_ref().unwrap_or(&self.inner.credentials)),
+            unconfigured: Some(&self.inner.unconfigured),
             sticky: inputs.sticky.as_deref(),
             previous_router_model: inputs.previous_model.as_deref(),
         };
@@ -267,6 +270,7 @@ impl Router {
             seed: 0,
             health: &health,
             credentials: Some(&self.inner.credentials),
+            unconfigured: Some(&self.inner.unconfigured),
             ..PlanContext::default()
         };
         plan::plan(&self.inner.catalog, req, &ctx)

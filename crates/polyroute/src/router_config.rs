@@ -110,12 +110,34 @@ pub struct ProviderConfig {
     /// OAuth2 token endpoint override (default: the service account's `token_uri`).
     #[serde(alias = "tokenUri", skip_serializing_if = "Option::is_none")]
     pub token_uri: Option<String>,
+    /// Azure resource name (Azure OpenAI, Azure AI Foundry); `base_url` wins when both are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Azure deployment of every model not in `deployments` (default: the catalog's model id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Azure deployment per model (catalog model id or the provider's model id → deployment name).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployments: BTreeMap<String, String>,
+    /// Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API.
+    #[serde(alias = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Azure API: `openai` (default) or `foundry` (Azure AI Foundry models).
+    #[serde(alias = "azureApi", skip_serializing_if = "Option::is_none")]
+    pub azure_api: Option<String>,
+    /// Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`.
+    #[serde(alias = "azureAdToken", skip_serializing)]
+    pub azure_ad_token: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderConfig")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "azure_ad_token",
+                &self.azure_ad_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("base_url", &self.base_url)
             .field("no_auth", &self.no_auth)
             .field("timeouts", &self.timeouts)
@@ -330,6 +352,22 @@ impl RouterConfig {
                     location: p.location.clone(),
                     credentials_file: p.credentials_file.clone(),
                     token_uri: p.token_uri.clone(),
+                    azure: crate::config::AzureSettings {
+                        resource: p.resource.clone(),
+                        deployment: p.deployment.clone(),
+                        deployments: p
+                            .deployments
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        api_version: p.api_version.clone(),
+                        api: p.azure_api.clone(),
+                        ad_token: p
+                            .azure_ad_token
+                            .as_deref()
+                            .filter(|k| !k.is_empty())
+                            .map(ApiKey::new),
+                    },
                     ..ProviderSettings::default()
                 };
                 (slug.clone(), s)
@@ -515,6 +553,32 @@ mod tests {
         assert_eq!(closest("opneai", known), Some("openai"));
         assert_eq!(closest("antropic", known), Some("anthropic"));
         assert_eq!(closest("mistral", known), None);
+    }
+
+    #[test]
+    fn azure_keys_reach_the_settings() {
+        let snake = RouterConfig::from_value(&json!({"providers": {"azure": {
+            "api_key": "k", "resource": "contoso", "deployment": "d", "deployments": {"openai/gpt-4o": "g"},
+            "api_version": "2024-10-21", "azure_api": "openai", "azure_ad_token": "ey-fake"}}}))
+        .unwrap_or_default();
+        let camel = RouterConfig::from_value(&json!({"providers": {"azure": {
+            "apiKey": "k", "resource": "contoso", "deployment": "d", "deployments": {"openai/gpt-4o": "g"},
+            "apiVersion": "2024-10-21", "azureApi": "openai", "azureAdToken": "ey-fake"}}}))
+        .unwrap_or_default();
+        assert_eq!(snake, camel);
+        let s = &snake.provider_settings()[0].1.azure;
+        assert_eq!(s.resource.as_deref(), Some("contoso"));
+        assert_eq!(s.deployments, vec![("openai/gpt-4o".into(), "g".into())]);
+        assert_eq!(s.api_version.as_deref(), Some("2024-10-21"));
+        assert_eq!(s.ad_token.as_ref().map(ApiKey::expose), Some("ey-fake"));
+        assert!(!format!("{snake:?}").contains("ey-fake"));
+        assert!(!serde_json::to_string(&snake)
+            .unwrap_or_default()
+            .contains("ey-fake"));
+        assert!(
+            RouterConfig::from_value(&json!({"providers": {"azure": {"deploymnet": "d"}}}))
+                .is_err()
+        );
     }
 
     #[test]

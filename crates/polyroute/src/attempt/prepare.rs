@@ -29,6 +29,8 @@ pub(crate) struct Upstream {
     pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
     /// OAuth2 token source of a Vertex provider signing in with a service account.
     pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
+    /// API, deployments and Entra token of an Azure provider.
+    pub azure: Option<std::sync::Arc<crate::auth::azure::AzureTarget>>,
 }
 
 impl Upstream {
@@ -121,10 +123,18 @@ impl Router {
         stream: bool,
         token: Option<&ApiKey>,
     ) -> std::result::Result<Prepared, ProviderFailure> {
-        let opts = wire::translate_options(a, req, stream);
+        let mut opts = wire::translate_options(a, req, stream);
+        // Azure: the body's model is the deployment, and the path depends on the configured API.
+        let azure = up
+            .azure
+            .as_deref()
+            .map(|az| (az, az.deployment_for(&a.model, &a.upstream_model)));
+        if let Some((_, deployment)) = azure {
+            opts.upstream_model = deployment;
+        }
         // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
         let dialect = a.dialect;
-        let native = providers::build_request(dialect, req, &opts).map_err(|e| {
+        let mut native = providers::build_request(dialect, req, &opts).map_err(|e| {
             wire::transport_failure(
                 OutcomeClass::InvalidRequest,
                 400,
@@ -132,6 +142,9 @@ impl Router {
                 &a.provider_name,
             )
         })?;
+        if let Some((az, deployment)) = azure {
+            native.path = az.chat_path(deployment);
+        }
         let rb = self.post_json(
             a,
             up,
@@ -282,6 +295,7 @@ mod tests {
             timeouts: Timeouts::default(),
             aws: None,
             gcp: None,
+            azure: None,
         }
     }
 
