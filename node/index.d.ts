@@ -725,6 +725,18 @@ export interface ProviderOptions {
   noAuth?: boolean
   /** Timeouts for this provider (default: the router's). */
   timeouts?: TimeoutOptions
+  /** Azure resource name (Azure OpenAI, Azure AI Foundry); `baseUrl` wins when both are set. */
+  resource?: string
+  /** Azure deployment of every model not in `deployments` (default: the catalog's model id). */
+  deployment?: string
+  /** Azure deployment per model (catalog model id or Azure's model id to deployment name). */
+  deployments?: Record<string, string>
+  /** Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API. */
+  apiVersion?: string
+  /** Azure API: `openai` (default) or `foundry` (Azure AI Foundry models). */
+  azureApi?: string
+  /** Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`. */
+  azureAdToken?: string
 }
 
 /** Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`). */

@@ -23,6 +23,18 @@ pub struct ProviderOptions {
     pub no_auth: Option<bool>,
     /// Timeouts for this provider (default: the router's).
     pub timeouts: Option<TimeoutOptions>,
+    /// Azure resource name (Azure OpenAI, Azure AI Foundry); `baseUrl` wins when both are set.
+    pub resource: Option<String>,
+    /// Azure deployment of every model not in `deployments` (default: the catalog's model id).
+    pub deployment: Option<String>,
+    /// Azure deployment per model (catalog model id or Azure's model id to deployment name).
+    pub deployments: Option<HashMap<String, String>>,
+    /// Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API.
+    pub api_version: Option<String>,
+    /// Azure API: `openai` (default) or `foundry` (Azure AI Foundry models).
+    pub azure_api: Option<String>,
+    /// Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`.
+    pub azure_ad_token: Option<String>,
 }
 
 /// Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt.

@@ -146,6 +146,18 @@ class ProviderSettings(TypedDict, total=False):
     first_token_timeout: float
     idle_timeout: float
     timeouts: dict[str, int]
+    region: str
+    aws_profile: str
+    project: str
+    location: str
+    credentials_file: str
+    token_uri: str
+    resource: str
+    deployment: str
+    deployments: dict[str, str]
+    api_version: str
+    azure_api: str
+    azure_ad_token: str
 
 
 # ---------------------------------------------------------------- plans
