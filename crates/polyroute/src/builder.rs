@@ -246,6 +246,19 @@ impl RouterBuilder {
                     .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
                     .map(ApiKey::new)
             });
+            // A pool: the key above first, then the pool's credentials.
+            let pool = if s.pool.is_empty() {
+                None
+            } else {
+                let first = key.clone().map(|k| crate::config::PoolCredential {
+                    key: k,
+                    weight: None,
+                    models: Vec::new(),
+                });
+                let all: Vec<_> = first.into_iter().chain(s.pool.iter().cloned()).collect();
+                crate::pool::CredentialPool::new(&all).map(Arc::new)
+            };
+            let key = key.or_else(|| pool.as_ref().and_then(|p| p.key(0).cloned()));
             let aws = crate::auth::aws_signer(p, &s, &aws_env);
             let gcp = if key.is_some() {
                 None
@@ -280,6 +293,7 @@ impl RouterBuilder {
                     aws,
                     gcp,
                     azure: azure.map(std::sync::Arc::new),
+                    pool,
                 },
             );
         }

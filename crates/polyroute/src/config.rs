@@ -59,6 +59,19 @@ pub struct ProviderSettings {
     pub token_uri: Option<String>,
     /// Azure OpenAI / Azure AI Foundry: resource, deployments, API version, Entra token.
     pub azure: AzureSettings,
+    /// More credentials (a pool), tried after `api_key` on 401, 403 and 429 before the next endpoint.
+    pub pool: Vec<PoolCredential>,
+}
+
+/// One credential of a provider's pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolCredential {
+    /// The key.
+    pub key: ApiKey,
+    /// Weight of a weighted order (when any credential of the pool has one; default 1); else the listed order.
+    pub weight: Option<u32>,
+    /// Models this credential may serve (catalog ids or the provider's ids); empty: every model.
+    pub models: Vec<String>,
 }
 
 /// How to reach an Azure OpenAI or Azure AI Foundry resource (providers of the `azure-openai` dialect).

@@ -128,6 +128,36 @@ pub struct ProviderConfig {
     /// Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`.
     #[serde(alias = "azureAdToken", skip_serializing)]
     pub azure_ad_token: Option<String>,
+    /// More keys (a pool), tried in this order after `api_key` when a key is answered 401, 403 or 429, before
+    /// the next endpoint.
+    #[serde(alias = "apiKeys", skip_serializing)]
+    pub api_keys: Vec<String>,
+    /// Pool credentials with a weight (any weight makes the order a weighted draw) and a model allowlist; after
+    /// `api_keys`.
+    #[serde(skip_serializing)]
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// One credential of a provider's pool.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The key.
+    pub key: String,
+    /// Weight in a weighted order (default 1).
+    pub weight: Option<u32>,
+    /// Models this key may serve (catalog ids such as `openai/gpt-4o`, or the provider's ids); empty: all.
+    pub models: Vec<String>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("key", &"<redacted>")
+            .field("weight", &self.weight)
+            .field("models", &self.models)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -368,6 +398,21 @@ impl RouterConfig {
                             .filter(|k| !k.is_empty())
                             .map(ApiKey::new),
                     },
+                    pool: p
+                        .api_keys
+                        .iter()
+                        .map(|k| crate::config::PoolCredential {
+                            key: ApiKey::new(k),
+                            weight: None,
+                            models: Vec::new(),
+                        })
+                        .chain(p.credentials.iter().map(|c| crate::config::PoolCredential {
+                            key: ApiKey::new(&c.key),
+                            weight: c.weight,
+                            models: c.models.clone(),
+                        }))
+                        .filter(|c| !c.key.is_empty())
+                        .collect(),
                     ..ProviderSettings::default()
                 };
                 (slug.clone(), s)
@@ -579,6 +624,27 @@ mod tests {
             RouterConfig::from_value(&json!({"providers": {"azure": {"deploymnet": "d"}}}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn pools_read_keys_and_credentials_without_showing_them() {
+        let c = RouterConfig::from_value(&json!({"providers": {"openai": {
+            "api_keys": ["sk-pool-a", ""],
+            "credentials": [{"key": "sk-pool-b", "weight": 3, "models": ["openai/gpt-4o"]}]}}}))
+        .unwrap_or_default();
+        let pool = &c.provider_settings()[0].1.pool;
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool[1].key.expose(), "sk-pool-b");
+        assert_eq!((pool[1].weight, pool[1].models.len()), (Some(3), 1));
+        for shown in [
+            format!("{c:?}"),
+            serde_json::to_string(&c).unwrap_or_default(),
+        ] {
+            assert!(!shown.contains("sk-pool"), "{shown}");
+        }
+        assert!(RouterConfig::from_value(&json!({"providers": {"openai": {
+            "credentials": [{"key": "k", "wieght": 1}]}}}))
+        .is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(crate) struct Upstream {
     pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
     /// API, deployments and Entra token of an Azure provider.
     pub azure: Option<std::sync::Arc<crate::auth::azure::AzureTarget>>,
+    /// Several credentials, tried in turn on 401, 403 and 429 (`key` is the first).
+    pub pool: Option<std::sync::Arc<crate::pool::CredentialPool>>,
 }
 
 impl Upstream {
@@ -111,6 +113,28 @@ impl Router {
                 &format!("no upstream configured for provider {}", a.provider),
                 &a.provider_name,
             )
+        })
+    }
+
+    /// The upstream of an attempt with the pool credential the failover loop chose for it.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn upstream_for(
+        &self,
+        a: &Attempt,
+        ad: &Admission,
+    ) -> std::result::Result<std::borrow::Cow<'_, Upstream>, ProviderFailure> {
+        let up = self.upstream(a)?;
+        let chosen = match (&up.pool, ad.credential) {
+            (Some(p), Some(i)) => p.key(i),
+            _ => None,
+        };
+        Ok(match chosen {
+            Some(k) if up.key.as_ref() != Some(k) => {
+                let mut u = up.clone();
+                u.key = Some(k.clone());
+                std::borrow::Cow::Owned(u)
+            }
+            _ => std::borrow::Cow::Borrowed(up),
         })
     }
 
@@ -296,6 +320,7 @@ mod tests {
             aws: None,
             gcp: None,
             azure: None,
+            pool: None,
         }
     }
 
