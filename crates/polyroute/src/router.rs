@@ -134,7 +134,9 @@ impl Router {
     }
 
     /// The plan with explicit inputs; every input left out is the router's own (seed 0, its credentials, its
-    /// observed health). Both bindings' `plan(request, …)` call this, so they plan alike.
+    /// observed health). Credentials given as an input describe a setup of their own, so the router's
+    /// `settings_missing` exclusions (an Azure provider without a resource) do not apply to them. Both bindings'
+    /// `plan(request, …)` call this, so they plan alike.
     ///
     /// # Errors
     /// As [`Router::plan`].
@@ -155,7 +157,8 @@ impl Router {
             seed: inputs.seed.unwrap_or(0),
             health,
             credentials: Some(creds.as_ref().unwrap_or(&self.inner.credentials)),
-            unconfigured: Some(&self.inner.unconfigured),
+            // Credentials given as an input describe a setup of their own: its providers count as configured.
+            unconfigured: creds.is_none().then_some(&self.inner.unconfigured),
             sticky: inputs.sticky.as_deref(),
             previous_router_model: inputs.previous_model.as_deref(),
         };

@@ -172,6 +172,14 @@ async fn config_keys_route_and_a_missing_resource_is_excluded() {
         "{detail}"
     );
     assert!(!env.to_string().contains(AZ_KEY));
+    // Credentials given as a plan input describe a setup of their own (the conformance runners use this).
+    let inputs = polyroute::PlanInputs {
+        credentials: Some(vec!["azure".into()]),
+        ..Default::default()
+    };
+    let chat = polyroute::ChatRequest::from_value(&req("x")).unwrap();
+    let p = r.plan_with(&chat, &inputs).unwrap();
+    assert_eq!(p.attempts[0].provider, "azure");
     assert_eq!(m.calls(), 0);
 
     // The same provider configured through the one config type (TOML, Python and Node read it alike).
