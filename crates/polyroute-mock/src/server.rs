@@ -639,6 +639,18 @@ async fn control(conn: &mut Conn, st: &State, req: &Request) -> io::Result<bool>
             reset(st);
             (200, json!({"ok": true}))
         }
+        ("POST", "/__mock/key-fault") => {
+            let key = body.get("key").and_then(Value::as_str).unwrap_or("");
+            let spec = body.get("fault").and_then(Value::as_str).unwrap_or("");
+            match Faults::parse(spec) {
+                Err(e) => (400, json!({"error": {"message": e}})),
+                Ok(_) if key.is_empty() => (400, json!({"error": {"message": "key is empty"}})),
+                Ok(_) => {
+                    st.lock().by_key.insert(key.to_string(), spec.to_string());
+                    (200, json!({"ok": true}))
+                }
+            }
+        }
         ("POST", "/__mock/script") => {
             let list = body.get("faults").unwrap_or(&body);
             let specs: Vec<String> = list

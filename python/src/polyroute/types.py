@@ -29,6 +29,7 @@ __all__ = [
     "Embedding",
     "EmbeddingUsage",
     "Embeddings",
+    "CredentialSettings",
     "ErrorBody",
     "ErrorEnvelope",
     "Exclusion",
@@ -134,6 +135,14 @@ class ChatRequest(TypedDict, total=False):
     reasoning: dict[str, JSON]
 
 
+class CredentialSettings(TypedDict, total=False):
+    """One credential of a provider's pool: ``{"key": ..., "weight": 2, "models": ["openai/gpt-4o"]}``."""
+
+    key: str
+    weight: int
+    models: list[str]
+
+
 class ProviderSettings(TypedDict, total=False):
     """How to reach one provider: ``Router(providers={"openai": {...}})``."""
 
@@ -158,6 +167,8 @@ class ProviderSettings(TypedDict, total=False):
     api_version: str
     azure_api: str
     azure_ad_token: str
+    api_keys: list[str]
+    credentials: list[CredentialSettings]
 
 
 # ---------------------------------------------------------------- plans
