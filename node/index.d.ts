@@ -626,6 +626,16 @@ export interface CostContextOptions {
   finishReason?: string
 }
 
+/** One credential of a provider's pool. */
+export interface CredentialOptions {
+  /** The key. */
+  key: string
+  /** Weight in a weighted order (default 1); any weight makes the order a weighted draw. */
+  weight?: number
+  /** Models this key may serve (catalog ids or the provider's ids); absent: every model. */
+  models?: Array<string>
+}
+
 /** The stable error codes (`PolyrouteError.code`), the vocabulary of the OpenRouter error model. */
 export declare enum ErrorCode {
   /** The request is malformed. */
@@ -737,6 +747,10 @@ export interface ProviderOptions {
   azureApi?: string
   /** Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`. */
   azureAdToken?: string
+  /** More keys (a pool), tried in order after `apiKey` on 401, 403 and 429 before the next endpoint. */
+  apiKeys?: Array<string>
+  /** Pool credentials with a weight and a model allowlist, after `apiKeys`. */
+  credentials?: Array<CredentialOptions>
 }
 
 /** Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`). */
