@@ -626,6 +626,16 @@ export interface CostContextOptions {
   finishReason?: string
 }
 
+/** One credential of a provider's pool. */
+export interface CredentialOptions {
+  /** The key. */
+  key: string
+  /** Weight in a weighted order (default 1); any weight makes the order a weighted draw. */
+  weight?: number
+  /** Models this key may serve (catalog ids or the provider's ids); absent: every model. */
+  models?: Array<string>
+}
+
 /** The stable error codes (`PolyrouteError.code`), the vocabulary of the OpenRouter error model. */
 export declare enum ErrorCode {
   /** The request is malformed. */
@@ -725,6 +735,22 @@ export interface ProviderOptions {
   noAuth?: boolean
   /** Timeouts for this provider (default: the router's). */
   timeouts?: TimeoutOptions
+  /** Azure resource name (Azure OpenAI, Azure AI Foundry); `baseUrl` wins when both are set. */
+  resource?: string
+  /** Azure deployment of every model not in `deployments` (default: the catalog's model id). */
+  deployment?: string
+  /** Azure deployment per model (catalog model id or Azure's model id to deployment name). */
+  deployments?: Record<string, string>
+  /** Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API. */
+  apiVersion?: string
+  /** Azure API: `openai` (default) or `foundry` (Azure AI Foundry models). */
+  azureApi?: string
+  /** Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`. */
+  azureAdToken?: string
+  /** More keys (a pool), tried in order after `apiKey` on 401, 403 and 429 before the next endpoint. */
+  apiKeys?: Array<string>
+  /** Pool credentials with a weight and a model allowlist, after `apiKeys`. */
+  credentials?: Array<CredentialOptions>
 }
 
 /** Facts about the caller of one request (`router.chat(request, options)`, `router.stream(request, options)`). */

@@ -23,6 +23,34 @@ pub struct ProviderOptions {
     pub no_auth: Option<bool>,
     /// Timeouts for this provider (default: the router's).
     pub timeouts: Option<TimeoutOptions>,
+    /// Azure resource name (Azure OpenAI, Azure AI Foundry); `baseUrl` wins when both are set.
+    pub resource: Option<String>,
+    /// Azure deployment of every model not in `deployments` (default: the catalog's model id).
+    pub deployment: Option<String>,
+    /// Azure deployment per model (catalog model id or Azure's model id to deployment name).
+    pub deployments: Option<HashMap<String, String>>,
+    /// Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API.
+    pub api_version: Option<String>,
+    /// Azure API: `openai` (default) or `foundry` (Azure AI Foundry models).
+    pub azure_api: Option<String>,
+    /// Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`.
+    pub azure_ad_token: Option<String>,
+    /// More keys (a pool), tried in order after `apiKey` on 401, 403 and 429 before the next endpoint.
+    pub api_keys: Option<Vec<String>>,
+    /// Pool credentials with a weight and a model allowlist, after `apiKeys`.
+    pub credentials: Option<Vec<CredentialOptions>>,
+}
+
+/// One credential of a provider's pool.
+#[napi(object)]
+#[derive(Default)]
+pub struct CredentialOptions {
+    /// The key.
+    pub key: String,
+    /// Weight in a weighted order (default 1); any weight makes the order a weighted draw.
+    pub weight: Option<u32>,
+    /// Models this key may serve (catalog ids or the provider's ids); absent: every model.
+    pub models: Option<Vec<String>>,
 }
 
 /// Timeouts in milliseconds; each expiry is a `timeout` outcome and the plan moves on to the next attempt.

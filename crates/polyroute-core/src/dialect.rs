@@ -29,6 +29,10 @@ pub enum Dialect {
     /// AWS Bedrock Converse (`/model/{id}/converse`, `/model/{id}/converse-stream`; SigV4 or a Bedrock API key
     /// as a bearer token; binary event-stream framing).
     BedrockConverse,
+    /// Azure OpenAI and Azure AI Foundry: the OpenAI Chat Completions body and answers, the key in the `api-key`
+    /// header (or an Entra ID bearer token), and a path the engine completes from the provider's settings
+    /// (deployment, `api-version`): see [`crate::providers::azure`].
+    AzureOpenAi,
 }
 
 /// Where the credential of a request goes.
@@ -105,7 +109,7 @@ impl Framing {
 
 impl Dialect {
     /// Every dialect.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::OpenAi,
         Self::Anthropic,
         Self::Gemini,
@@ -113,6 +117,7 @@ impl Dialect {
         Self::AnthropicVertex,
         Self::OpenAiVertex,
         Self::BedrockConverse,
+        Self::AzureOpenAi,
     ];
 
     /// Parse a catalog `dialect` string: a stable name ([`Dialect::as_str`]) or an alias (`google` and
@@ -127,6 +132,7 @@ impl Dialect {
             "anthropic-vertex" | "vertex-anthropic" => Some(Self::AnthropicVertex),
             "openai-vertex" | "vertex-openai" => Some(Self::OpenAiVertex),
             "bedrock-converse" => Some(Self::BedrockConverse),
+            "azure-openai" | "azure" | "azure-foundry" => Some(Self::AzureOpenAi),
             _ => None,
         }
     }
@@ -142,6 +148,7 @@ impl Dialect {
             Self::AnthropicVertex => "anthropic-vertex",
             Self::OpenAiVertex => "openai-vertex",
             Self::BedrockConverse => "bedrock-converse",
+            Self::AzureOpenAi => "azure-openai",
         }
     }
 
@@ -155,6 +162,7 @@ impl Dialect {
             Self::Anthropic => AuthScheme::Header("x-api-key"),
             Self::Gemini => AuthScheme::Header("x-goog-api-key"),
             Self::BedrockConverse => AuthScheme::SigV4 { service: "bedrock" },
+            Self::AzureOpenAi => AuthScheme::Header("api-key"),
         }
     }
 
@@ -268,5 +276,12 @@ mod tests {
         assert!(Dialect::AnthropicVertex.is_translated());
         assert!(Dialect::BedrockConverse.is_translated());
         assert!(!Dialect::OpenAiVertex.is_translated());
+        assert_eq!(
+            Dialect::AzureOpenAi.auth_scheme().credential(key),
+            Some(Credential::Header("api-key", "sk-fake".into()))
+        );
+        assert_eq!(Dialect::from_name("azure"), Some(Dialect::AzureOpenAi));
+        assert_eq!(Dialect::AzureOpenAi.framing(), Framing::Sse);
+        assert!(Dialect::AzureOpenAi.is_translated());
     }
 }

@@ -53,6 +53,9 @@ pub enum ExclusionReason {
     /// The endpoint speaks a wire dialect polyroute does not translate yet (Bedrock Converse, Vertex's
     /// OpenAI-compatible partner-model endpoint); no request in a wrong format is ever sent to it.
     DialectUnsupported,
+    /// The provider has a credential but lacks a setting its endpoints need (an Azure provider without a
+    /// `resource` or `base_url`); the detail names the setting.
+    SettingsMissing,
 }
 
 impl ExclusionReason {
@@ -77,6 +80,7 @@ impl ExclusionReason {
             Self::NoCredentials => "no_credentials",
             Self::Disabled => "disabled",
             Self::DialectUnsupported => "dialect_unsupported",
+            Self::SettingsMissing => "settings_missing",
         }
     }
 }

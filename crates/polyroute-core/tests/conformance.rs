@@ -116,6 +116,7 @@ fn run_plan(name: &str, catalog: &Catalog, input: &Value, expect: &Value) -> Res
         seed: input.get("seed").and_then(Value::as_u64).unwrap_or(0),
         health: &health,
         credentials: creds.as_ref(),
+        unconfigured: None,
         sticky: input.get("sticky").and_then(Value::as_str),
         previous_router_model: input.get("previous_model").and_then(Value::as_str),
     };

@@ -18,7 +18,9 @@
 //!
 //! Faults are chosen per request by the `x-mock-fault` header (see [`Faults::parse`]), else by the next entry
 //! of the server's script ([`MockServer::script`] or `POST /__mock/script`), else by the server's standing
-//! fault ([`MockServer::set_fault`]). `GET /__mock/calls` reports call counts and the received bodies.
+//! fault ([`MockServer::set_fault`]). A credential can carry its own fault ([`MockServer::fault_for_key`] or
+//! `POST /__mock/key-fault {"key": …, "fault": "401"}`), which wins over both. `GET /__mock/calls` reports call
+//! counts and the received bodies.
 //!
 //! Before a synthetic answer, an Anthropic request body is checked against Anthropic's documented rules
 //! ([`shape`]); one Anthropic would refuse gets its 400 `invalid_request_error` (replays and injected faults

@@ -91,6 +91,8 @@ impl Received {
 struct Mutable {
     script: VecDeque<String>,
     standing: Option<String>,
+    /// Fault per credential (the bearer token, `x-api-key`, `api-key` or `x-goog-api-key` value).
+    by_key: BTreeMap<String, String>,
     by_path: BTreeMap<String, u64>,
     by_fault: BTreeMap<String, u64>,
     received: VecDeque<Received>,
@@ -230,6 +232,21 @@ impl MockServer {
         Ok(())
     }
 
+    /// Answer every generation call that carries `key` (as a bearer token, `x-api-key`, `api-key` or
+    /// `x-goog-api-key`) with the fault `spec` (`401` for a revoked key, `429=3` for a rate-limited one), before
+    /// the `x-mock-fault` header and the script.
+    ///
+    /// # Errors
+    /// When the spec does not parse.
+    pub fn fault_for_key(&self, key: &str, spec: &str) -> Result<(), String> {
+        Faults::parse(spec)?;
+        self.state
+            .lock()
+            .by_key
+            .insert(key.to_string(), spec.to_string());
+        Ok(())
+    }
+
     /// Number of generation calls received (chat completions, messages, generateContent).
     #[must_use]
     pub fn calls(&self) -> u64 {
@@ -343,7 +360,14 @@ async fn handle(conn: &mut Conn, st: &State, req: &Request) -> io::Result<bool> 
     st.generation_calls.fetch_add(1, Ordering::Relaxed);
     let spec = {
         let mut m = st.lock();
-        let spec = match req.header("x-mock-fault") {
+        let credential = req
+            .header("authorization")
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
+            .or_else(|| req.header("x-api-key"))
+            .or_else(|| req.header("api-key"))
+            .or_else(|| req.header("x-goog-api-key"));
+        let by_key = credential.and_then(|k| m.by_key.get(k).cloned());
+        let spec = match by_key.as_deref().or(req.header("x-mock-fault")) {
             Some(h) => h.to_string(),
             None => m
                 .script
@@ -614,6 +638,18 @@ async fn control(conn: &mut Conn, st: &State, req: &Request) -> io::Result<bool>
         ("POST", "/__mock/reset") => {
             reset(st);
             (200, json!({"ok": true}))
+        }
+        ("POST", "/__mock/key-fault") => {
+            let key = body.get("key").and_then(Value::as_str).unwrap_or("");
+            let spec = body.get("fault").and_then(Value::as_str).unwrap_or("");
+            match Faults::parse(spec) {
+                Err(e) => (400, json!({"error": {"message": e}})),
+                Ok(_) if key.is_empty() => (400, json!({"error": {"message": "key is empty"}})),
+                Ok(_) => {
+                    st.lock().by_key.insert(key.to_string(), spec.to_string());
+                    (200, json!({"ok": true}))
+                }
+            }
         }
         ("POST", "/__mock/script") => {
             let list = body.get("faults").unwrap_or(&body);

@@ -32,6 +32,8 @@ pub(crate) struct Admission {
     pub waited: crate::metrics::Waited,
     /// The request's span, when traces are on (set by the lifecycle).
     pub trace: Option<crate::otel::ReqSpan>,
+    /// The pool credential the current attempt uses (set by the failover loop).
+    pub credential: Option<usize>,
 }
 
 /// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
@@ -146,6 +148,7 @@ impl Router {
                 seed,
                 health: &health,
                 credentials: Some(&inner.credentials),
+                unconfigured: Some(&inner.unconfigured),
                 sticky,
                 ..PlanContext::default()
             };
@@ -217,6 +220,7 @@ impl Router {
             free,
             waited: crate::metrics::Waited::default(),
             trace: None,
+            credential: None,
         })
     }
 

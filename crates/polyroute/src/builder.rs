@@ -228,6 +228,7 @@ impl RouterBuilder {
         let aws_env = crate::auth::sigv4::AwsEnv::from_process(opts.read_env);
         let mut upstreams = HashMap::new();
         let mut credentials = BTreeSet::new();
+        let mut unconfigured = std::collections::BTreeMap::new();
         for p in catalog.providers() {
             let s = self.providers.get(&p.slug).cloned().unwrap_or_default();
             let key = s.api_key.clone().filter(|k| !k.is_empty()).or_else(|| {
@@ -245,18 +246,38 @@ impl RouterBuilder {
                     .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()))
                     .map(ApiKey::new)
             });
+            // A pool: the key above first, then the pool's credentials.
+            let pool = if s.pool.is_empty() {
+                None
+            } else {
+                let first = key.clone().map(|k| crate::config::PoolCredential {
+                    key: k,
+                    weight: None,
+                    models: Vec::new(),
+                });
+                let all: Vec<_> = first.into_iter().chain(s.pool.iter().cloned()).collect();
+                crate::pool::CredentialPool::new(&all).map(Arc::new)
+            };
+            let key = key.or_else(|| pool.as_ref().and_then(|p| p.key(0).cloned()));
             let aws = crate::auth::aws_signer(p, &s, &aws_env);
             let gcp = if key.is_some() {
                 None
             } else {
                 crate::auth::gcp_source(p, &s, opts.read_env)?
             };
-            if key.is_some() || s.no_auth || aws.is_some() || gcp.is_some() {
+            let (azure, azure_base, missing) = crate::auth::azure::resolve(p, &s)?;
+            let entra = azure.as_ref().is_some_and(|a| a.ad_token.is_some());
+            if key.is_some() || s.no_auth || aws.is_some() || gcp.is_some() || entra {
                 credentials.insert(p.slug.clone());
+            }
+            if let Some(m) = missing {
+                unconfigured.insert(p.slug.clone(), m);
             }
             let base_url = s
                 .base_url
                 .clone()
+                .filter(|u| !u.trim().is_empty())
+                .or(azure_base)
                 .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
@@ -271,6 +292,8 @@ impl RouterBuilder {
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
                     aws,
                     gcp,
+                    azure: azure.map(std::sync::Arc::new),
+                    pool,
                 },
             );
         }
@@ -329,6 +352,7 @@ impl RouterBuilder {
                 connect_timeout,
                 upstreams,
                 credentials,
+                unconfigured,
                 opts,
                 stores,
                 seq: AtomicU64::new(0),

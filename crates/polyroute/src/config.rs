@@ -57,6 +57,47 @@ pub struct ProviderSettings {
     pub credentials_file: Option<String>,
     /// OAuth2 token endpoint override (default: the key file's `token_uri`).
     pub token_uri: Option<String>,
+    /// Azure OpenAI / Azure AI Foundry: resource, deployments, API version, Entra token.
+    pub azure: AzureSettings,
+    /// More credentials (a pool), tried after `api_key` on 401, 403 and 429 before the next endpoint.
+    pub pool: Vec<PoolCredential>,
+}
+
+/// One credential of a provider's pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolCredential {
+    /// The key.
+    pub key: ApiKey,
+    /// Weight of a weighted order (when any credential of the pool has one; default 1); else the listed order.
+    pub weight: Option<u32>,
+    /// Models this credential may serve (catalog ids or the provider's ids); empty: every model.
+    pub models: Vec<String>,
+}
+
+/// How to reach an Azure OpenAI or Azure AI Foundry resource (providers of the `azure-openai` dialect).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AzureSettings {
+    /// Resource name: the base URL becomes `https://{resource}.openai.azure.com/openai/v1` (v1 API),
+    /// `…/openai` (dated API) or `https://{resource}.services.ai.azure.com/models` (Foundry). `base_url` wins.
+    pub resource: Option<String>,
+    /// Deployment of every model not in `deployments` (default: the catalog's model id for the provider).
+    pub deployment: Option<String>,
+    /// Deployment per model (the catalog model id, `openai/gpt-4o`, or the provider's model id, `gpt-4o`).
+    pub deployments: Vec<(String, String)>,
+    /// A dated `api-version` (`2024-10-21`): selects the dated API (`/deployments/{deployment}/…`); unset: the v1 API.
+    pub api_version: Option<String>,
+    /// `openai` (default) or `foundry` (the Azure AI Foundry models API, `api-version` default `2024-05-01-preview`).
+    pub api: Option<String>,
+    /// A Microsoft Entra ID access token, sent as `Authorization: Bearer` instead of the `api-key` header.
+    pub ad_token: Option<ApiKey>,
+}
+
+impl AzureSettings {
+    /// Whether no field is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl ProviderSettings {
@@ -115,6 +156,13 @@ impl ProviderSettings {
     #[must_use]
     pub fn credentials_file(mut self, path: impl Into<String>) -> Self {
         self.credentials_file = Some(path.into());
+        self
+    }
+
+    /// Set the Azure resource, deployments and API version.
+    #[must_use]
+    pub fn azure(mut self, azure: AzureSettings) -> Self {
+        self.azure = azure;
         self
     }
 

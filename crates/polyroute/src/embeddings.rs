@@ -79,7 +79,8 @@ async fn try_embed(
             &a.provider_name,
         ));
     }
-    let up = router.upstream(a)?;
+    let up = router.upstream_for(a, ad)?;
+    let up = &*up;
     let token = router.access_token(a, up).await?;
     let (path, body) = match req.gemini_request(&a.upstream_model).filter(|_| gemini) {
         Some((path, body)) => (path, body),

@@ -102,13 +102,18 @@ impl Router {
         tokio::time::sleep(Duration::from_millis(jitter)).await;
     }
 
-    /// Every configured provider credential.
+    /// Every configured provider credential (pools included).
     fn secrets(&self) -> Vec<&ApiKey> {
         self.inner
             .upstreams
             .values()
-            .filter_map(|u| u.key.as_ref())
+            .flat_map(|u| u.key.iter().chain(u.pool.iter().flat_map(|p| p.keys())))
             .collect()
+    }
+
+    /// The credential pool of an attempt's provider, if it has one.
+    fn pool_of(&self, a: &Attempt) -> Option<std::sync::Arc<crate::pool::CredentialPool>> {
+        self.inner.upstreams.get(&a.provider)?.pool.clone()
     }
 
     /// Scrub a provider's failure (its message and its whole envelope) with every configured credential, before it
@@ -152,6 +157,8 @@ impl Router {
         };
         let mut tries = 0;
         let mut n: u32 = 0;
+        // Pool credentials already tried on the current endpoint.
+        let mut tried: Vec<usize> = Vec::new();
         loop {
             if driver.caller_gone() {
                 return Ok(Ended::Abandoned {
@@ -160,11 +167,32 @@ impl Router {
                 });
             }
             let started = Instant::now();
+            let pool = self.pool_of(&attempt);
+            let seed = splitmix(now_ms() as u64 ^ u64::from(n));
+            ad.credential = pool.as_ref().and_then(|p| {
+                p.pick(
+                    &attempt.model,
+                    &attempt.upstream_model,
+                    &tried,
+                    now_ms(),
+                    seed,
+                )
+            });
             let end = if Instant::now() >= deadline {
                 AttemptEnd::Failed(wire::transport_failure(
                     OutcomeClass::Timeout,
                     0,
                     "total request timeout",
+                    &attempt.provider_name,
+                ))
+            } else if pool.is_some() && ad.credential.is_none() {
+                AttemptEnd::Failed(wire::transport_failure(
+                    OutcomeClass::Auth,
+                    401,
+                    &format!(
+                        "no credential of {} is allowed for model {}",
+                        attempt.provider, attempt.model
+                    ),
                     &attempt.provider_name,
                 ))
             } else {
@@ -175,6 +203,9 @@ impl Router {
             n += 1;
             match end {
                 AttemptEnd::Served { out, served, tput } => {
+                    if let (Some(p), Some(i)) = (&pool, ad.credential) {
+                        p.succeeded(i);
+                    }
                     let mut ok = Outcome::success(200);
                     ok.latency_ms = Some(lat);
                     self.observe((&attempt, ad, at), &ok, served.ttft_ms, tput);
@@ -211,6 +242,22 @@ impl Router {
                     self.scrub_failure(&mut f);
                     f.outcome.latency_ms = Some(lat);
                     self.observe((&attempt, ad, at), &f.outcome, None, None);
+                    // A pool rotates on 401, 403 and 429: the next credential of this endpoint first.
+                    if let (Some(p), Some(i)) = (&pool, ad.credential) {
+                        if p.failed(i, f.outcome.status, f.outcome.retry_after, now_ms()) {
+                            tried.push(i);
+                            let next = p.pick(
+                                &attempt.model,
+                                &attempt.upstream_model,
+                                &tried,
+                                now_ms(),
+                                seed,
+                            );
+                            if next.is_some() && Instant::now() < deadline {
+                                continue;
+                            }
+                        }
+                    }
                     let availability = f.outcome.class.is_availability();
                     if availability
                         && tries < self.inner.opts.same_endpoint_retries
@@ -227,6 +274,7 @@ impl Router {
                     match ad.plan.next(&f.outcome) {
                         Next::Try(a) => {
                             self.inner.metrics.fallback(&attempt.provider);
+                            tried.clear();
                             attempt = a;
                         }
                         Next::Fail(e) => return Err(e),

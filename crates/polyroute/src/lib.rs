@@ -43,6 +43,7 @@ mod ledger;
 mod lifecycle;
 pub mod metrics;
 pub mod otel;
+mod pool;
 mod reservation;
 mod router;
 pub mod router_config;
@@ -58,7 +59,9 @@ pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
 pub use builder::RouterBuilder;
 pub use chat_stream::{ChatStream, SseStream};
-pub use config::{Limits, Options, ProviderSettings, RequestContext, Timeouts};
+pub use config::{
+    AzureSettings, Limits, Options, PoolCredential, ProviderSettings, RequestContext, Timeouts,
+};
 pub use health::{HealthStore, MemoryHealth, Observation};
 pub use hooks::{AttemptEvent, Hooks};
 pub use http_api::HttpApi;

@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub connect_timeout: Duration,
     pub upstreams: HashMap<String, Upstream>,
     pub credentials: BTreeSet<String>,
+    /// Providers that cannot be reached until a setting is given (slug → what is missing).
+    pub unconfigured: std::collections::BTreeMap<String, String>,
     pub opts: Options,
     pub stores: Stores,
     pub seq: AtomicU64,
@@ -132,7 +134,9 @@ impl Router {
     }
 
     /// The plan with explicit inputs; every input left out is the router's own (seed 0, its credentials, its
-    /// observed health). Both bindings' `plan(request, …)` call this, so they plan alike.
+    /// observed health). Credentials given as an input describe a setup of their own, so the router's
+    /// `settings_missing` exclusions (an Azure provider without a resource) do not apply to them. Both bindings'
+    /// `plan(request, …)` call this, so they plan alike.
     ///
     /// # Errors
     /// As [`Router::plan`].
@@ -153,6 +157,8 @@ impl Router {
             seed: inputs.seed.unwrap_or(0),
             health,
             credentials: Some(creds.as_ref().unwrap_or(&self.inner.credentials)),
+            // Credentials given as an input describe a setup of their own: its providers count as configured.
+            unconfigured: creds.is_none().then_some(&self.inner.unconfigured),
             sticky: inputs.sticky.as_deref(),
             previous_router_model: inputs.previous_model.as_deref(),
         };
@@ -267,6 +273,7 @@ impl Router {
             seed: 0,
             health: &health,
             credentials: Some(&self.inner.credentials),
+            unconfigured: Some(&self.inner.unconfigured),
             ..PlanContext::default()
         };
         plan::plan(&self.inner.catalog, req, &ctx)

@@ -110,12 +110,64 @@ pub struct ProviderConfig {
     /// OAuth2 token endpoint override (default: the service account's `token_uri`).
     #[serde(alias = "tokenUri", skip_serializing_if = "Option::is_none")]
     pub token_uri: Option<String>,
+    /// Azure resource name (Azure OpenAI, Azure AI Foundry); `base_url` wins when both are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Azure deployment of every model not in `deployments` (default: the catalog's model id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Azure deployment per model (catalog model id or the provider's model id → deployment name).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployments: BTreeMap<String, String>,
+    /// Azure dated `api-version` (`2024-10-21`): selects the dated API; unset: the v1 API.
+    #[serde(alias = "apiVersion", skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Azure API: `openai` (default) or `foundry` (Azure AI Foundry models).
+    #[serde(alias = "azureApi", skip_serializing_if = "Option::is_none")]
+    pub azure_api: Option<String>,
+    /// Microsoft Entra ID access token for Azure, sent as a bearer token instead of `api-key`.
+    #[serde(alias = "azureAdToken", skip_serializing)]
+    pub azure_ad_token: Option<String>,
+    /// More keys (a pool), tried in this order after `api_key` when a key is answered 401, 403 or 429, before
+    /// the next endpoint.
+    #[serde(alias = "apiKeys", skip_serializing)]
+    pub api_keys: Vec<String>,
+    /// Pool credentials with a weight (any weight makes the order a weighted draw) and a model allowlist; after
+    /// `api_keys`.
+    #[serde(skip_serializing)]
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// One credential of a provider's pool.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The key.
+    pub key: String,
+    /// Weight in a weighted order (default 1).
+    pub weight: Option<u32>,
+    /// Models this key may serve (catalog ids such as `openai/gpt-4o`, or the provider's ids); empty: all.
+    pub models: Vec<String>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("key", &"<redacted>")
+            .field("weight", &self.weight)
+            .field("models", &self.models)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderConfig")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "azure_ad_token",
+                &self.azure_ad_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("base_url", &self.base_url)
             .field("no_auth", &self.no_auth)
             .field("timeouts", &self.timeouts)
@@ -330,6 +382,37 @@ impl RouterConfig {
                     location: p.location.clone(),
                     credentials_file: p.credentials_file.clone(),
                     token_uri: p.token_uri.clone(),
+                    azure: crate::config::AzureSettings {
+                        resource: p.resource.clone(),
+                        deployment: p.deployment.clone(),
+                        deployments: p
+                            .deployments
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        api_version: p.api_version.clone(),
+                        api: p.azure_api.clone(),
+                        ad_token: p
+                            .azure_ad_token
+                            .as_deref()
+                            .filter(|k| !k.is_empty())
+                            .map(ApiKey::new),
+                    },
+                    pool: p
+                        .api_keys
+                        .iter()
+                        .map(|k| crate::config::PoolCredential {
+                            key: ApiKey::new(k),
+                            weight: None,
+                            models: Vec::new(),
+                        })
+                        .chain(p.credentials.iter().map(|c| crate::config::PoolCredential {
+                            key: ApiKey::new(&c.key),
+                            weight: c.weight,
+                            models: c.models.clone(),
+                        }))
+                        .filter(|c| !c.key.is_empty())
+                        .collect(),
                     ..ProviderSettings::default()
                 };
                 (slug.clone(), s)
@@ -515,6 +598,53 @@ mod tests {
         assert_eq!(closest("opneai", known), Some("openai"));
         assert_eq!(closest("antropic", known), Some("anthropic"));
         assert_eq!(closest("mistral", known), None);
+    }
+
+    #[test]
+    fn azure_keys_reach_the_settings() {
+        let snake = RouterConfig::from_value(&json!({"providers": {"azure": {
+            "api_key": "k", "resource": "contoso", "deployment": "d", "deployments": {"openai/gpt-4o": "g"},
+            "api_version": "2024-10-21", "azure_api": "openai", "azure_ad_token": "ey-fake"}}}))
+        .unwrap_or_default();
+        let camel = RouterConfig::from_value(&json!({"providers": {"azure": {
+            "apiKey": "k", "resource": "contoso", "deployment": "d", "deployments": {"openai/gpt-4o": "g"},
+            "apiVersion": "2024-10-21", "azureApi": "openai", "azureAdToken": "ey-fake"}}}))
+        .unwrap_or_default();
+        assert_eq!(snake, camel);
+        let s = &snake.provider_settings()[0].1.azure;
+        assert_eq!(s.resource.as_deref(), Some("contoso"));
+        assert_eq!(s.deployments, vec![("openai/gpt-4o".into(), "g".into())]);
+        assert_eq!(s.api_version.as_deref(), Some("2024-10-21"));
+        assert_eq!(s.ad_token.as_ref().map(ApiKey::expose), Some("ey-fake"));
+        assert!(!format!("{snake:?}").contains("ey-fake"));
+        assert!(!serde_json::to_string(&snake)
+            .unwrap_or_default()
+            .contains("ey-fake"));
+        assert!(
+            RouterConfig::from_value(&json!({"providers": {"azure": {"deploymnet": "d"}}}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn pools_read_keys_and_credentials_without_showing_them() {
+        let c = RouterConfig::from_value(&json!({"providers": {"openai": {
+            "api_keys": ["sk-pool-a", ""],
+            "credentials": [{"key": "sk-pool-b", "weight": 3, "models": ["openai/gpt-4o"]}]}}}))
+        .unwrap_or_default();
+        let pool = &c.provider_settings()[0].1.pool;
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool[1].key.expose(), "sk-pool-b");
+        assert_eq!((pool[1].weight, pool[1].models.len()), (Some(3), 1));
+        for shown in [
+            format!("{c:?}"),
+            serde_json::to_string(&c).unwrap_or_default(),
+        ] {
+            assert!(!shown.contains("sk-pool"), "{shown}");
+        }
+        assert!(RouterConfig::from_value(&json!({"providers": {"openai": {
+            "credentials": [{"key": "k", "wieght": 1}]}}}))
+        .is_err());
     }
 
     #[test]

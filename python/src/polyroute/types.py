@@ -29,6 +29,7 @@ __all__ = [
     "Embedding",
     "EmbeddingUsage",
     "Embeddings",
+    "CredentialSettings",
     "ErrorBody",
     "ErrorEnvelope",
     "Exclusion",
@@ -134,6 +135,14 @@ class ChatRequest(TypedDict, total=False):
     reasoning: dict[str, JSON]
 
 
+class CredentialSettings(TypedDict, total=False):
+    """One credential of a provider's pool: ``{"key": ..., "weight": 2, "models": ["openai/gpt-4o"]}``."""
+
+    key: str
+    weight: int
+    models: list[str]
+
+
 class ProviderSettings(TypedDict, total=False):
     """How to reach one provider: ``Router(providers={"openai": {...}})``."""
 
@@ -146,6 +155,20 @@ class ProviderSettings(TypedDict, total=False):
     first_token_timeout: float
     idle_timeout: float
     timeouts: dict[str, int]
+    region: str
+    aws_profile: str
+    project: str
+    location: str
+    credentials_file: str
+    token_uri: str
+    resource: str
+    deployment: str
+    deployments: dict[str, str]
+    api_version: str
+    azure_api: str
+    azure_ad_token: str
+    api_keys: list[str]
+    credentials: list[CredentialSettings]
 
 
 # ---------------------------------------------------------------- plans

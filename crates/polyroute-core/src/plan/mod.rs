@@ -13,7 +13,7 @@ mod embeddings;
 mod options;
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -45,6 +45,9 @@ pub struct PlanContext<'a> {
     pub health: &'a HealthSnapshot,
     /// Provider slugs that have credentials; `None` = don't filter on credentials.
     pub credentials: Option<&'a BTreeSet<String>>,
+    /// Providers whose endpoints cannot be reached until a setting is given (slug → what is missing); their
+    /// endpoints are excluded with `settings_missing`. `None` = none.
+    pub unconfigured: Option<&'a BTreeMap<String, String>>,
     /// Endpoint tag the conversation is stuck to (sticky routing), if any.
     pub sticky: Option<&'a str>,
     /// Model a router chose earlier in this session (router stickiness), if any.
@@ -58,6 +61,7 @@ impl Default for PlanContext<'_> {
             seed: 0,
             health: EMPTY.get_or_init(HealthSnapshot::default),
             credentials: None,
+            unconfigured: None,
             sticky: None,
             previous_router_model: None,
         }
@@ -223,6 +227,16 @@ fn untranslated(route: &EndpointRoute, kind: Kind) -> Option<(ExclusionReason, S
     })
 }
 
+/// The exclusion of an endpoint whose provider lacks a setting it needs (after the hard filters, before the
+/// dialect check).
+fn unconfigured(ctx: &PlanContext<'_>, route: &EndpointRoute) -> Option<(ExclusionReason, String)> {
+    let missing = ctx.unconfigured?.get(&route.provider)?;
+    Some((
+        ExclusionReason::SettingsMissing,
+        format!("{}: {missing}", route.tag),
+    ))
+}
+
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
 fn requested(req: &ChatRequest) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -348,6 +362,7 @@ pub(crate) fn plan_for(
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
             match filters::check(&env, prefs, &facts, model, e)
+                .or_else(|| unconfigured(ctx, route))
                 .or_else(|| untranslated(route, kind))
             {
                 Some((reason, detail)) => {

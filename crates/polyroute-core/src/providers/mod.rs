@@ -40,6 +40,7 @@
 //! ```
 
 pub mod anthropic;
+pub mod azure;
 pub mod bedrock;
 mod body;
 mod common;
@@ -214,6 +215,7 @@ pub fn build_request(
 ) -> Result<NativeRequest> {
     match dialect {
         Dialect::OpenAi => openai::build_request(req, opts),
+        Dialect::AzureOpenAi => azure::build_request(req, opts),
         Dialect::Anthropic => anthropic::build_request(req, opts),
         Dialect::AnthropicVertex => anthropic::build_vertex_request(req, opts),
         Dialect::Gemini => gemini::build_request(req, opts),
@@ -278,7 +280,7 @@ pub(crate) fn answer_family(d: Dialect) -> Dialect {
     match d {
         Dialect::AnthropicVertex => Dialect::Anthropic,
         Dialect::GeminiVertex => Dialect::Gemini,
-        Dialect::OpenAiVertex => Dialect::OpenAi,
+        Dialect::OpenAiVertex | Dialect::AzureOpenAi => Dialect::OpenAi,
         other => other,
     }
 }
@@ -331,7 +333,7 @@ pub fn capabilities(dialect: Dialect) -> Vec<(&'static str, Support)> {
         Dialect::OpenAiVertex => {
             [Unsupported("the dialect is not translated yet; its endpoints are excluded from plans"); 11]
         }
-        Dialect::OpenAi => [Native, Native, Native, Native, Native, Native, Native, Native, Native, Native, Native],
+        Dialect::OpenAi | Dialect::AzureOpenAi => [Native, Native, Native, Native, Native, Native, Native, Native, Native, Native, Native],
         Dialect::Anthropic | Dialect::AnthropicVertex => [
             Native,
             Native,

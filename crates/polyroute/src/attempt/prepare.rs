@@ -29,6 +29,10 @@ pub(crate) struct Upstream {
     pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
     /// OAuth2 token source of a Vertex provider signing in with a service account.
     pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
+    /// API, deployments and Entra token of an Azure provider.
+    pub azure: Option<std::sync::Arc<crate::auth::azure::AzureTarget>>,
+    /// Several credentials, tried in turn on 401, 403 and 429 (`key` is the first).
+    pub pool: Option<std::sync::Arc<crate::pool::CredentialPool>>,
 }
 
 impl Upstream {
@@ -112,6 +116,28 @@ impl Router {
         })
     }
 
+    /// The upstream of an attempt with the pool credential the failover loop chose for it.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn upstream_for(
+        &self,
+        a: &Attempt,
+        ad: &Admission,
+    ) -> std::result::Result<std::borrow::Cow<'_, Upstream>, ProviderFailure> {
+        let up = self.upstream(a)?;
+        let chosen = match (&up.pool, ad.credential) {
+            (Some(p), Some(i)) => p.key(i),
+            _ => None,
+        };
+        Ok(match chosen {
+            Some(k) if up.key.as_ref() != Some(k) => {
+                let mut u = up.clone();
+                u.key = Some(k.clone());
+                std::borrow::Cow::Owned(u)
+            }
+            _ => std::borrow::Cow::Borrowed(up),
+        })
+    }
+
     #[allow(clippy::result_large_err)]
     pub(crate) fn prepare(
         &self,
@@ -121,10 +147,18 @@ impl Router {
         stream: bool,
         token: Option<&ApiKey>,
     ) -> std::result::Result<Prepared, ProviderFailure> {
-        let opts = wire::translate_options(a, req, stream);
+        let mut opts = wire::translate_options(a, req, stream);
+        // Azure: the body's model is the deployment, and the path depends on the configured API.
+        let azure = up
+            .azure
+            .as_deref()
+            .map(|az| (az, az.deployment_for(&a.model, &a.upstream_model)));
+        if let Some((_, deployment)) = azure {
+            opts.upstream_model = deployment;
+        }
         // The endpoint's own dialect (Claude on Vertex speaks Anthropic on a Gemini-default provider).
         let dialect = a.dialect;
-        let native = providers::build_request(dialect, req, &opts).map_err(|e| {
+        let mut native = providers::build_request(dialect, req, &opts).map_err(|e| {
             wire::transport_failure(
                 OutcomeClass::InvalidRequest,
                 400,
@@ -132,6 +166,9 @@ impl Router {
                 &a.provider_name,
             )
         })?;
+        if let Some((az, deployment)) = azure {
+            native.path = az.chat_path(deployment);
+        }
         let rb = self.post_json(
             a,
             up,
@@ -282,6 +319,8 @@ mod tests {
             timeouts: Timeouts::default(),
             aws: None,
             gcp: None,
+            azure: None,
+            pool: None,
         }
     }
 

@@ -82,10 +82,11 @@ async fn try_stream(
     deadline: Instant,
     tx: &ChunkTx,
 ) -> AttemptEnd<()> {
-    let up = match router.upstream(a) {
+    let up = match router.upstream_for(a, ad) {
         Ok(u) => u,
         Err(f) => return AttemptEnd::Failed(f),
     };
+    let up = &*up;
     let token = match router.access_token(a, up).await {
         Ok(t) => t,
         Err(f) => return AttemptEnd::Failed(f),

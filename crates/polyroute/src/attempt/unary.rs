@@ -52,7 +52,8 @@ async fn try_unary(
     req: &ChatRequest,
     deadline: Instant,
 ) -> Result<(Value, Served, Option<f64>), ProviderFailure> {
-    let up = router.upstream(a)?;
+    let up = router.upstream_for(a, ad)?;
+    let up = &*up;
     let token = router.access_token(a, up).await?;
     let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false, token.as_ref())?;
     let (status, body, ttft) = exchange(router, a, up, rb, deadline, &ad.waited).await?;

@@ -1,5 +1,6 @@
 //! Credentials that are more than a key: AWS Signature V4 for Bedrock ([`sigv4`]).
 
+pub(crate) mod azure;
 pub(crate) mod gcp;
 pub(crate) mod sigv4;
 
@@ -20,7 +21,12 @@ pub(crate) fn describe(scheme: AuthScheme, up: Option<&Upstream>) -> String {
             "oauth2 service account (bearer)".into()
         }
         (AuthScheme::Bearer, _) => "bearer".into(),
-        (AuthScheme::Header(h), _) => format!("header {h}"),
+        (AuthScheme::Header(h), Some(u)) => match &u.azure {
+            Some(az) if az.ad_token.is_some() => "bearer (Entra ID token)".into(),
+            Some(az) => format!("header {h} (azure {})", az.api.as_str()),
+            None => format!("header {h}"),
+        },
+        (AuthScheme::Header(h), None) => format!("header {h}"),
         (AuthScheme::QueryKey(q), _) => format!("query {q}"),
     }
 }
@@ -116,6 +122,9 @@ impl crate::router::Router {
         a: &polyroute_core::plan::Attempt,
         up: &Upstream,
     ) -> Result<Option<crate::secret::ApiKey>, polyroute_core::providers::ProviderFailure> {
+        if let Some(t) = up.azure.as_ref().and_then(|az| az.ad_token.as_ref()) {
+            return Ok(Some(t.clone()));
+        }
         let (None, Some(g)) = (&up.key, &up.gcp) else {
             return Ok(None);
         };
