@@ -68,7 +68,7 @@ pub use http_api::HttpApi;
 pub use ledger::{GenerationRecord, Totals};
 pub use lifecycle::Timing;
 pub use metrics::Metrics;
-pub use otel::TelemetryConfig;
+pub use otel::{OtlpProtocol, TelemetryConfig};
 pub use reservation::Reservation;
 pub use router::{describe, CostInputs, PlanInputs, Router};
 pub use router_config::{LimitsConfig, ProviderConfig, RouterConfig, StateConfig, TimeoutsConfig};

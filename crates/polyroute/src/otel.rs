@@ -1,7 +1,8 @@
 //! OpenTelemetry traces following the GenAI semantic conventions, off by default: with
 //! [`TelemetryConfig::otlp_endpoint`] set, every request is one span (`chat {model}`, kind internal) with a child
-//! per attempt (`chat {model} {provider}`, kind client), exported over OTLP/HTTP (protobuf) by a batch processor on
-//! a thread of its own. The parent is the caller's W3C `traceparent` ([`RequestContext::traceparent`]: the
+//! per attempt (`chat {model} {provider}`, kind client), exported over OTLP/HTTP (protobuf) or, with
+//! [`TelemetryConfig::otlp_protocol`] `grpc`, OTLP/gRPC, by a batch processor on a thread of its own (the gRPC
+//! client's connection runs on a one-thread tokio runtime the router owns, so it needs no runtime of the caller's). The parent is the caller's W3C `traceparent` ([`RequestContext::traceparent`]: the
 //! gateway's header, a binding's argument), else the request span starts a trace.
 //!
 //! Attributes: `gen_ai.operation.name` (`chat`), `gen_ai.request.model`, `gen_ai.response.model`,
@@ -22,13 +23,14 @@ use opentelemetry::trace::{
     Tracer, TracerProvider as _,
 };
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value as OtelValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use polyroute_core::plan::{Attempt, Outcome, OutcomeClass};
 use polyroute_core::{Error, Result};
 use rust_decimal::prelude::ToPrimitive;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::ledger::GenerationRecord;
@@ -37,10 +39,16 @@ use crate::ledger::GenerationRecord;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
-    /// OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended unless the URL already ends
-    /// with it). Absent: no traces (the default).
+    /// OTLP endpoint: over HTTP e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended unless the URL already
+    /// ends with it), over gRPC e.g. `http://127.0.0.1:4317`. Absent: no traces (the default).
     #[serde(alias = "otlpEndpoint", skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` (the default) or `grpc`.
+    #[serde(
+        alias = "otlpProtocol",
+        skip_serializing_if = "OtlpProtocol::is_default"
+    )]
+    pub otlp_protocol: OtlpProtocol,
     /// Headers sent with every export (a collector's credentials).
     #[serde(alias = "otlpHeaders", skip_serializing_if = "BTreeMap::is_empty")]
     pub otlp_headers: BTreeMap<String, String>,
@@ -52,16 +60,66 @@ pub struct TelemetryConfig {
     pub capture_content: bool,
 }
 
+/// How spans are exported: `otlp_protocol` of [`TelemetryConfig`] (`http/protobuf` or `grpc`, as in
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies (`POST {endpoint}/v1/traces`).
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC (`TraceService/Export`).
+    Grpc,
+}
+
+impl OtlpProtocol {
+    /// Its configuration name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::Grpc => "grpc",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Serialize for OtlpProtocol {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OtlpProtocol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        match v.trim() {
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "grpc" => Ok(Self::Grpc),
+            other => Err(serde::de::Error::custom(format!(
+                "telemetry.otlp_protocol: unknown protocol `{other}` (expected `http/protobuf` or `grpc`)"
+            ))),
+        }
+    }
+}
+
 /// A router's tracer and its provider (flushed and shut down when the router is dropped).
 pub(crate) struct Telemetry {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     capture_content: bool,
+    /// The gRPC client's runtime (its connection's tasks), stopped after the provider's last export.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
         let _ = self.provider.shutdown_with_timeout(Duration::from_secs(5));
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -92,6 +150,20 @@ pub fn parse_traceparent(v: &str) -> Option<SpanContext> {
     ))
 }
 
+/// `otlp_headers` as gRPC metadata (lower-case ASCII names, visible ASCII values).
+fn metadata(headers: &BTreeMap<String, String>) -> Result<MetadataMap> {
+    let mut h = http::HeaderMap::new();
+    for (k, v) in headers {
+        let bad = |what: &str| Error::invalid("telemetry.otlp_headers", format!("{what} `{k}`"));
+        let name = http::HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| bad("invalid header name"))?;
+        let value =
+            http::HeaderValue::from_str(v.trim()).map_err(|_| bad("invalid value of header"))?;
+        h.insert(name, value);
+    }
+    Ok(MetadataMap::from_headers(h))
+}
+
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -103,20 +175,48 @@ impl Telemetry {
             return Ok(None);
         };
         let base = base.trim().trim_end_matches('/');
-        let url = if base.ends_with("/v1/traces") {
-            base.to_string()
-        } else {
-            format!("{base}/v1/traces")
-        };
         let fail =
             |e: &dyn std::fmt::Display| Error::invalid("telemetry.otlp_endpoint", e.to_string());
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(url)
-            .with_timeout(Duration::from_secs(10))
-            .with_headers(c.otlp_headers.clone().into_iter().collect())
-            .build()
-            .map_err(|e| fail(&e))?;
+        let (exporter, runtime) = match c.otlp_protocol {
+            OtlpProtocol::HttpProtobuf => {
+                let url = if base.ends_with("/v1/traces") {
+                    base.to_string()
+                } else {
+                    format!("{base}/v1/traces")
+                };
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_endpoint(url)
+                    .with_timeout(Duration::from_secs(10))
+                    .with_headers(c.otlp_headers.clone().into_iter().collect())
+                    .build()
+                    .map_err(|e| fail(&e))?;
+                (exporter, None)
+            }
+            OtlpProtocol::Grpc => {
+                // The batch processor exports from a plain thread; tonic's channel spawns its connection's tasks
+                // on the runtime current when it is built, so it gets one of its own that outlives every export.
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("polyroute-otlp-grpc")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Internal {
+                        message: format!("telemetry runtime: {e}"),
+                    })?;
+                let exporter = {
+                    let _in_rt = rt.enter();
+                    opentelemetry_otlp::SpanExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(base)
+                        .with_timeout(Duration::from_secs(10))
+                        .with_metadata(metadata(&c.otlp_headers)?)
+                        .build()
+                        .map_err(|e| fail(&e))?
+                };
+                (exporter, Some(rt))
+            }
+        };
         let resource = Resource::builder_empty()
             .with_service_name(c.service_name.clone().unwrap_or_else(|| "polyroute".into()))
             .build();
@@ -129,6 +229,7 @@ impl Telemetry {
             provider,
             tracer,
             capture_content: c.capture_content,
+            runtime,
         }))
     }
 

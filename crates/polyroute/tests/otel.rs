@@ -1,5 +1,6 @@
-//! OpenTelemetry traces: an OTLP/HTTP receiver in the test decodes the exported protobuf with the
-//! `opentelemetry-proto` types (an independent decoder) and checks span names, GenAI attributes and parenting.
+//! OpenTelemetry traces: an OTLP/HTTP receiver and an OTLP/gRPC receiver (tonic's `TraceService` server) in the
+//! test decode the exported protobuf with the `opentelemetry-proto` types (an independent decoder) and check span
+//! names, GenAI attributes and parenting.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,15 +12,22 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use futures::StreamExt;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
-use polyroute::{RequestContext, TelemetryConfig};
+use polyroute::{OtlpProtocol, RequestContext, TelemetryConfig};
 use prost::Message;
 
-/// A loopback OTLP/HTTP receiver: keeps every `POST /v1/traces` body, answers 200.
-/// Request paths and bodies the receiver got.
-type Got = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+/// The export requests a receiver got.
+type Got = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
+
+/// A loopback OTLP/HTTP receiver: keeps every `POST /v1/traces` body (decoded), answers 200; another path is a 404
+/// and is not kept.
 
 fn receiver() -> (String, Got) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -54,9 +62,16 @@ fn receiver() -> (String, Got) {
                     }
                     let mut body = vec![0; len];
                     r.read_exact(&mut body).unwrap();
-                    g.lock().unwrap().push((path, body));
-                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
+                    let status = if path == "/v1/traces" {
+                        g.lock()
+                            .unwrap()
+                            .push(ExportTraceServiceRequest::decode(body.as_slice()).unwrap());
+                        "200 OK"
+                    } else {
+                        "404 Not Found"
+                    };
+                    let head = format!("HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
+                    w.write_all(head.as_bytes()).unwrap();
                 }
             });
         }
@@ -64,11 +79,47 @@ fn receiver() -> (String, Got) {
     (url, got)
 }
 
-fn spans(got: &Mutex<Vec<(String, Vec<u8>)>>) -> Vec<Span> {
+/// A loopback OTLP/gRPC receiver: tonic's `TraceService` server keeping every export request, and the metadata
+/// value of `x-collector-key` each came with.
+struct Collector {
+    got: Got,
+    keys: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        r: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let key = r.metadata().get("x-collector-key");
+        let key = key.and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        self.keys.lock().unwrap().push(key);
+        self.got.lock().unwrap().push(r.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+async fn grpc_receiver() -> (String, Got, Arc<Mutex<Vec<String>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let got = Got::default();
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let svc = TraceServiceServer::new(Collector {
+        got: got.clone(),
+        keys: keys.clone(),
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l)),
+    );
+    (url, got, keys)
+}
+
+fn spans(got: &Mutex<Vec<ExportTraceServiceRequest>>) -> Vec<Span> {
     let mut out = Vec::new();
-    for (path, body) in got.lock().unwrap().iter() {
-        assert_eq!(path, "/v1/traces");
-        let req = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+    for req in got.lock().unwrap().iter().cloned() {
         for rs in req.resource_spans {
             let res = rs.resource.unwrap();
             let svc = res
@@ -106,16 +157,79 @@ const PARENT: &str = "00f067aa0ba902b7";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_follow_the_genai_conventions_under_the_callers_parent() {
     let (url, got) = receiver();
+    genai_spans_reach(
+        TelemetryConfig {
+            otlp_endpoint: Some(url),
+            ..TelemetryConfig::default()
+        },
+        &got,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_export_carries_the_same_spans() {
+    let (url, got, keys) = grpc_receiver().await;
+    genai_spans_reach(
+        TelemetryConfig {
+            otlp_endpoint: Some(url),
+            otlp_protocol: OtlpProtocol::Grpc,
+            otlp_headers: [("x-collector-key".to_string(), "fake-key-1".to_string())].into(),
+            ..TelemetryConfig::default()
+        },
+        &got,
+    )
+    .await;
+    let keys = keys.lock().unwrap();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "fake-key-1"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn the_protocol_is_configured_by_name() {
+    let c: TelemetryConfig = serde_json::from_value(serde_json::json!({
+        "otlpEndpoint": "http://127.0.0.1:4317", "otlpProtocol": "grpc"}))
+    .unwrap();
+    assert_eq!(c.otlp_protocol, OtlpProtocol::Grpc);
+    let c: TelemetryConfig =
+        serde_json::from_value(serde_json::json!({"otlp_protocol": "http/protobuf"})).unwrap();
+    assert_eq!(c, TelemetryConfig::default());
+    assert_eq!(
+        serde_json::to_value(TelemetryConfig {
+            otlp_protocol: OtlpProtocol::Grpc,
+            ..TelemetryConfig::default()
+        })
+        .unwrap(),
+        serde_json::json!({"otlp_protocol": "grpc", "capture_content": false})
+    );
+    let e = serde_json::from_value::<TelemetryConfig>(
+        serde_json::json!({"otlp_protocol": "http/json"}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("telemetry.otlp_protocol") && e.contains("http/json"),
+        "{e}"
+    );
+}
+
+/// A fallback under a caller's span, a failure and a stream through a router exporting with `telemetry` (its
+/// endpoint and protocol; the rest set here); the spans `got` checked.
+async fn genai_spans_reach(
+    telemetry: TelemetryConfig,
+    got: &Mutex<Vec<ExportTraceServiceRequest>>,
+) {
     let m = mocks(2).await;
     let r = builder(&[
         P("alpha", "openai", base(&m[0], "openai")),
         P("beta", "openai", base(&m[1], "openai")),
     ])
     .telemetry(TelemetryConfig {
-        otlp_endpoint: Some(url),
         service_name: Some("polyroute-test".into()),
         capture_content: true,
-        ..TelemetryConfig::default()
+        ..telemetry
     })
     .build()
     .unwrap();
@@ -148,7 +262,7 @@ async fn spans_follow_the_genai_conventions_under_the_callers_parent() {
         .await
         .unwrap();
 
-    let all = spans(&got);
+    let all = spans(got);
     let requests: Vec<&Span> = all
         .iter()
         .filter(|s| s.kind == SpanKind::Internal as i32)
