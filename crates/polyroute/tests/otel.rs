@@ -215,6 +215,33 @@ fn the_protocol_is_configured_by_name() {
     );
 }
 
+/// The gRPC exporter needs no runtime of the caller's (Python and Node build routers outside one): built, flushed
+/// with a collector that refuses connections, and dropped on a plain thread, without a panic; a bad header is an
+/// error naming the field.
+#[test]
+fn grpc_export_outside_a_runtime() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let grpc = TelemetryConfig {
+        otlp_endpoint: Some(url),
+        otlp_protocol: OtlpProtocol::Grpc,
+        ..TelemetryConfig::default()
+    };
+    let providers = [P("alpha", "openai", "http://127.0.0.1:9/v1".into())];
+    let r = builder(&providers).telemetry(grpc.clone()).build().unwrap();
+    r.flush_telemetry();
+    drop(r);
+    let bad = TelemetryConfig {
+        otlp_headers: [("x-key".to_string(), "line\nbreak".to_string())].into(),
+        ..grpc
+    };
+    let Err(e) = builder(&providers).telemetry(bad).build() else {
+        panic!("a header value with a line break was accepted")
+    };
+    assert!(e.to_string().contains("telemetry.otlp_headers"), "{e}");
+}
+
 /// A fallback under a caller's span, a failure and a stream through a router exporting with `telemetry` (its
 /// endpoint and protocol; the rest set here); the spans `got` checked.
 async fn genai_spans_reach(
