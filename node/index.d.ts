@@ -825,10 +825,12 @@ export interface StateOptions {
   spool?: string
 }
 
-/** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf). */
+/** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf) or OTLP/gRPC. */
 export interface TelemetryOptions {
   /** OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended). */
   otlpEndpoint?: string
+  /** `http/protobuf` (the default) or `grpc` (an OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`). */
+  otlpProtocol?: string
   /** Headers sent with every export (a collector's credentials). */
   otlpHeaders?: Record<string, string>
   /** `service.name` of the exported resource (default `polyroute`). */

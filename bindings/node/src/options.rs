@@ -103,12 +103,14 @@ pub struct RouterOptions {
     pub telemetry: Option<TelemetryOptions>,
 }
 
-/// OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf).
+/// OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf) or OTLP/gRPC.
 #[napi(object)]
 #[derive(Default)]
 pub struct TelemetryOptions {
     /// OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is appended).
     pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` (the default) or `grpc` (an OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`).
+    pub otlp_protocol: Option<String>,
     /// Headers sent with every export (a collector's credentials).
     pub otlp_headers: Option<HashMap<String, String>>,
     /// `service.name` of the exported resource (default `polyroute`).
