@@ -28,7 +28,6 @@ type Got = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 
 /// A loopback OTLP/HTTP receiver: keeps every `POST /v1/traces` body (decoded), answers 200; another path is a 404
 /// and is not kept.
-
 fn receiver() -> (String, Got) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
