@@ -1,4 +1,5 @@
-//! Credentials that are more than a key: AWS Signature V4 for Bedrock ([`sigv4`]).
+//! Credentials that are more than a key: AWS Signature V4 for Bedrock ([`sigv4`]), Google OAuth2 tokens and
+//! express-mode keys for Vertex AI ([`gcp`]), Azure ([`azure`]).
 
 pub(crate) mod azure;
 pub(crate) mod gcp;
@@ -17,9 +18,13 @@ pub(crate) fn describe(scheme: AuthScheme, up: Option<&Upstream>) -> String {
             None => format!("sigv4 {service} (no AWS credentials found)"),
         },
         (AuthScheme::SigV4 { service }, None) => format!("sigv4 {service}"),
-        (AuthScheme::Bearer, Some(u)) if u.key.is_none() && u.gcp.is_some() => {
-            "oauth2 service account (bearer)".into()
+        (AuthScheme::Bearer, Some(u)) if u.express && u.key.is_some() => {
+            "header x-goog-api-key (Vertex express mode)".into()
         }
+        (AuthScheme::Bearer, Some(u)) if u.key.is_none() => match &u.gcp {
+            Some(g) => format!("oauth2 {} (bearer, {})", g.kind(), g.source),
+            None => "bearer".into(),
+        },
         (AuthScheme::Bearer, _) => "bearer".into(),
         (AuthScheme::Header(h), Some(u)) => match &u.azure {
             Some(az) if az.ad_token.is_some() => "bearer (Entra ID token)".into(),
@@ -71,46 +76,120 @@ fn is_vertex(d: polyroute_core::providers::Dialect) -> bool {
     )
 }
 
-/// The access-token source of a Vertex provider without a key: the `credentials_file` setting (an unreadable one
-/// is an error), else `GOOGLE_APPLICATION_CREDENTIALS` (skipped when it is not a service-account key).
+/// What the engine reads to find Google credentials (the process environment and well-known files), gathered
+/// once per router; empty without `read_env`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GcpEnv {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub credentials: Option<String>,
+    /// gcloud's application-default credentials file: `$CLOUDSDK_CONFIG/application_default_credentials.json`,
+    /// else `~/.config/gcloud/application_default_credentials.json` (`%APPDATA%\gcloud\…` on Windows).
+    pub adc_file: Option<std::path::PathBuf>,
+    /// The metadata server's `host[:port]`: `GCE_METADATA_HOST`, else `metadata.google.internal` on a machine
+    /// whose firmware says Google (`/sys/class/dmi/id/product_name`), else none.
+    pub metadata_host: Option<String>,
+    /// `GOOGLE_CLOUD_PROJECT`: the project when neither the settings nor the credentials name one.
+    pub project: Option<String>,
+}
+
+impl GcpEnv {
+    pub fn from_process(read_env: bool) -> Self {
+        if !read_env {
+            return Self::default();
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let config_dir = var("CLOUDSDK_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                if cfg!(windows) {
+                    var("APPDATA").map(|d| std::path::Path::new(&d).join("gcloud"))
+                } else {
+                    var("HOME").map(|h| std::path::Path::new(&h).join(".config").join("gcloud"))
+                }
+            });
+        let on_gce = std::fs::read_to_string("/sys/class/dmi/id/product_name")
+            .is_ok_and(|n| n.trim().starts_with("Google"));
+        Self {
+            credentials: var("GOOGLE_APPLICATION_CREDENTIALS"),
+            adc_file: config_dir.map(|d| d.join("application_default_credentials.json")),
+            metadata_host: var("GCE_METADATA_HOST")
+                .or_else(|| on_gce.then(|| gcp::METADATA_HOST.to_string())),
+            project: var("GOOGLE_CLOUD_PROJECT"),
+        }
+    }
+}
+
+/// Whether a Vertex provider runs in express mode: an API key and no project, so requests go to the global
+/// host without `/projects/…/locations/…` and carry the key in `x-goog-api-key`.
+pub(crate) fn vertex_express(
+    p: &polyroute_core::catalog::ProviderInfo,
+    s: &crate::config::ProviderSettings,
+    has_key: bool,
+) -> bool {
+    is_vertex(p.dialect) && has_key && s.project.as_deref().is_none_or(|p| p.trim().is_empty())
+}
+
+/// The access-token source of a Vertex provider without a key, the first found of: the `credentials_file`
+/// setting (an unusable one is an error), `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application-default
+/// credentials file, the GCE metadata server. A file found but unusable is skipped with a warning naming it.
 pub(crate) fn gcp_source(
     p: &polyroute_core::catalog::ProviderInfo,
     s: &crate::config::ProviderSettings,
-    read_env: bool,
+    env: &GcpEnv,
 ) -> polyroute_core::Result<Option<std::sync::Arc<gcp::TokenSource>>> {
     if !is_vertex(p.dialect) || s.api_key.is_some() {
         return Ok(None);
     }
+    let token_uri = s.token_uri.as_deref();
     if let Some(f) = &s.credentials_file {
-        return gcp::TokenSource::from_file(std::path::Path::new(f), s.token_uri.as_deref())
+        return gcp::TokenSource::from_file(std::path::Path::new(f), token_uri)
             .map(|t| Some(std::sync::Arc::new(t)))
             .map_err(|message| polyroute_core::Error::Internal { message });
     }
-    let env = read_env
-        .then(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
-        .flatten()
-        .filter(|v| !v.trim().is_empty());
-    Ok(env.and_then(|f| {
-        gcp::TokenSource::from_file(std::path::Path::new(&f), s.token_uri.as_deref())
-            .ok()
-            .map(std::sync::Arc::new)
-    }))
+    let files = [
+        env.credentials
+            .as_ref()
+            .map(|f| (std::path::PathBuf::from(f), true)),
+        env.adc_file.clone().map(|f| (f, false)),
+    ];
+    for (path, named) in files.into_iter().flatten() {
+        // The well-known file is optional; a file named by the variable is expected to be there.
+        if !named && !path.is_file() {
+            continue;
+        }
+        match gcp::TokenSource::from_file(&path, token_uri) {
+            Ok(t) => return Ok(Some(std::sync::Arc::new(t))),
+            Err(e) => tracing::warn!(provider = %p.slug, "skipping Google credentials: {e}"),
+        }
+    }
+    match &env.metadata_host {
+        Some(host) => gcp::TokenSource::metadata(host)
+            .map(|t| Some(std::sync::Arc::new(t)))
+            .map_err(|message| polyroute_core::Error::Internal { message }),
+        None => Ok(None),
+    }
 }
 
-/// A Vertex provider's base URL with its project and location.
+/// A Vertex provider's base URL: with its project and location, or the express-mode URL.
 pub(crate) fn vertex_base(
     p: &polyroute_core::catalog::ProviderInfo,
     s: &crate::config::ProviderSettings,
     gcp: Option<&gcp::TokenSource>,
+    env: &GcpEnv,
+    express: bool,
     base: String,
 ) -> String {
     if !is_vertex(p.dialect) {
         return base;
     }
+    if express {
+        return gcp::express_url(&base);
+    }
     let project = s
         .project
         .as_deref()
-        .or_else(|| gcp.and_then(|g| g.project_id.as_deref()));
+        .or_else(|| gcp.and_then(|g| g.project_id.as_deref()))
+        .or(env.project.as_deref());
     gcp::vertex_url(&base, project, s.location.as_deref())
 }
 
