@@ -255,9 +255,10 @@ async fn vertex_adc_metadata_server_and_express_keys() {
     };
 
     // 1. gcloud's application-default credentials (CLOUDSDK_CONFIG), the refresh-token grant, cached 4 s.
+    // A metadata server is there too, but a file comes first.
     set_env(&[
         ("GOOGLE_APPLICATION_CREDENTIALS", None),
-        ("GCE_METADATA_HOST", None),
+        ("GCE_METADATA_HOST", Some(meta.host.as_str())),
         ("GOOGLE_CLOUD_PROJECT", None),
         ("CLOUDSDK_CONFIG", Some(gcloud.to_str().unwrap())),
     ]);
@@ -292,6 +293,7 @@ async fn vertex_adc_metadata_server_and_express_keys() {
         .path
         .starts_with("/v1/projects/test-project/locations/us-east5/publishers/google/models/"));
     assert_eq!(tokens.seen.lock().unwrap().len(), 2);
+    assert!(meta.seen.lock().unwrap().is_empty());
 
     // GOOGLE_APPLICATION_CREDENTIALS comes before gcloud's file: its refresh token is refused, and the error
     // names the file but holds no secret.
