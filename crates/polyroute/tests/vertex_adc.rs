@@ -164,9 +164,11 @@ fn token_endpoint() -> Handler {
                 json!({"access_token": format!("ya29.user-{n}"), "expires_in": 4, "token_type": "Bearer"}),
             )
         } else {
+            // A careless endpoint echoing the refresh token: the engine must not pass it on.
+            let echo = f.get("refresh_token").cloned().unwrap_or_default();
             (
                 400,
-                json!({"error": "invalid_grant", "error_description": "Bad Request"}),
+                json!({"error": "invalid_grant", "error_description": format!("Bad Request: {echo}")}),
             )
         }
     })
@@ -313,6 +315,7 @@ async fn vertex_adc_metadata_server_and_express_keys() {
         "{env}"
     );
     assert!(env.contains("revoked.json"), "{env}");
+    assert!(env.contains("Bad Request"), "{env}");
     for secret in [CLIENT_SECRET, "fake-revoked", REFRESH] {
         assert!(!env.contains(secret), "{env}");
     }
@@ -389,6 +392,16 @@ async fn vertex_adc_metadata_server_and_express_keys() {
     );
     assert_eq!(got[0].header("x-goog-api-key"), Some(EXPRESS_KEY));
     assert_eq!(got[0].header("authorization"), None);
+    // Streamed: the same path with `:streamGenerateContent`, the same key header.
+    let chunks = common::collect_ok(r.chat_stream(req("streamed"))).await;
+    assert!(common::stream_text(&chunks).contains("streamed"));
+    let got = vertex.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1].path,
+        "/v1/publishers/google/models/vertex-upstream-model:streamGenerateContent"
+    );
+    assert_eq!(got[1].header("x-goog-api-key"), Some(EXPRESS_KEY));
     assert_eq!(meta.seen.lock().unwrap().len(), 2, "no token for a key");
 
     set_env(&[("GCE_METADATA_HOST", None), ("CLOUDSDK_CONFIG", None)]);

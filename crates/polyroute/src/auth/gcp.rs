@@ -259,13 +259,7 @@ impl TokenSource {
                     .await
             }
         };
-        let (where_, refuser) = match &self.grant {
-            Grant::Metadata { .. } => (self.source.clone(), "the metadata server"),
-            _ => (
-                format!("the token endpoint {}", self.token_uri),
-                "the token endpoint",
-            ),
-        };
+        let metadata = matches!(self.grant, Grant::Metadata { .. });
         let resp = resp.map_err(|e| {
             let what = if e.is_connect() {
                 "cannot connect"
@@ -274,35 +268,64 @@ impl TokenSource {
             } else {
                 "request failed"
             };
-            format!(
-                "Google credentials ({} from {}): {what} to {where_}",
-                self.kind(),
-                self.source
-            )
+            if metadata {
+                format!(
+                    "Google credentials from the {}: {what} (not on Google Cloud? name a credentials file, \
+                     or the metadata host in GCE_METADATA_HOST)",
+                    self.source
+                )
+            } else {
+                format!(
+                    "Google credentials ({} from {}): {what} to the token endpoint {}",
+                    self.kind(),
+                    self.source,
+                    self.token_uri
+                )
+            }
         })?;
         let status = resp.status();
         let body = resp.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            // The token endpoint's error (`invalid_grant`, …) never holds a secret of ours.
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let what = v
                 .get("error_description")
                 .or_else(|| v.get("error"))
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or("no reason given");
+            // The endpoint's words are its own, but a secret of ours echoed back never gets further.
+            let what = match &self.grant {
+                Grant::AuthorizedUser {
+                    client_secret,
+                    refresh_token,
+                    ..
+                } => crate::secret::scrub(what, &[client_secret, refresh_token]),
+                _ => what.to_string(),
+            };
             let skew = if what.contains("iat") || what.contains("exp") {
                 " (check this machine's clock)"
             } else {
                 ""
             };
-            return Err(format!(
-                "{refuser} refused the {} from {} ({status}): {what}{skew}",
+            return Err(if metadata {
+                format!(
+                    "the {} refused the token request ({status}): {what}",
+                    self.source
+                )
+            } else {
+                format!(
+                    "the token endpoint refused the {} from {} ({status}): {what}{skew}",
+                    self.kind(),
+                    self.source
+                )
+            });
+        }
+        let a: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+            format!(
+                "the answer for the {} from {} has no access_token",
                 self.kind(),
                 self.source
-            ));
-        }
-        let a: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| format!("the answer of {where_} has no access_token"))?;
+            )
+        })?;
         let life = Duration::from_secs(a.expires_in.unwrap_or(3600));
         let margin = Duration::from_secs(60).min(life / 2);
         let token = ApiKey::new(a.access_token);

@@ -226,3 +226,84 @@ impl crate::router::Router {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use polyroute_core::catalog::ProviderInfo;
+    use polyroute_core::providers::Dialect;
+
+    fn vertex() -> ProviderInfo {
+        ProviderInfo {
+            slug: "google-vertex".into(),
+            name: "Google Vertex".into(),
+            dialect: Dialect::GeminiVertex,
+            base_url: "https://aiplatform.googleapis.com/v1/projects/PROJECT-ID/locations/global"
+                .into(),
+            api_key_env: None,
+        }
+    }
+
+    fn user_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn google_credentials_are_looked_up_in_order() {
+        let dir = std::env::temp_dir().join(format!("polyroute-gcp-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user =
+            r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
+        let adc = user_file(&dir, "adc.json", user);
+        let named = user_file(&dir, "named.json", user);
+        let bad = user_file(&dir, "bad.json", r#"{"type":"external_account"}"#);
+        let s = crate::config::ProviderSettings::default();
+        let found = |env: &GcpEnv, s: &crate::config::ProviderSettings| {
+            gcp_source(&vertex(), s, env)
+                .unwrap()
+                .map(|t| (t.kind(), t.source.clone()))
+        };
+        let full = GcpEnv {
+            credentials: Some(named.clone()),
+            adc_file: Some(adc.clone().into()),
+            metadata_host: Some("127.0.0.1:9".into()),
+            project: None,
+        };
+        assert_eq!(found(&full, &s), Some(("authorized user", named.clone())));
+        // An unusable GOOGLE_APPLICATION_CREDENTIALS is skipped for gcloud's file.
+        let env = GcpEnv {
+            credentials: Some(bad.clone()),
+            ..full.clone()
+        };
+        assert_eq!(found(&env, &s), Some(("authorized user", adc.clone())));
+        // No file: the metadata server; a missing well-known file is no error.
+        let env = GcpEnv {
+            credentials: None,
+            adc_file: Some(dir.join("absent.json")),
+            ..full.clone()
+        };
+        assert_eq!(
+            found(&env, &s),
+            Some((
+                "GCE metadata server",
+                "GCE metadata server 127.0.0.1:9".into()
+            ))
+        );
+        // Nothing at all: no source (the provider is left without credentials).
+        assert_eq!(found(&GcpEnv::default(), &s), None);
+        // The setting comes first, and an unusable one is a configuration error.
+        let set = s.clone().credentials_file(adc.clone());
+        assert_eq!(found(&full, &set), Some(("authorized user", adc)));
+        assert!(gcp_source(&vertex(), &s.clone().credentials_file(bad), &full).is_err());
+        // A key: no token source; express mode without a project, a bearer token with one.
+        let keyed = crate::config::ProviderSettings::with_key("fake-key");
+        assert_eq!(found(&full, &keyed), None);
+        assert!(vertex_express(&vertex(), &keyed, true));
+        assert!(!vertex_express(&vertex(), &keyed.project("p"), true));
+        assert!(!vertex_express(&vertex(), &s, false));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
