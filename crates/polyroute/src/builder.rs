@@ -282,7 +282,7 @@ impl RouterBuilder {
                 .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
-            let express = crate::auth::vertex_express(p, &s, key.is_some());
+            let express = crate::auth::vertex_express(p, &s, key.is_some(), &base_url);
             let base_url =
                 crate::auth::vertex_base(p, &s, gcp.as_deref(), &gcp_env, express, base_url);
             upstreams.insert(

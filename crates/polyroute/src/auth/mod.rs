@@ -119,14 +119,19 @@ impl GcpEnv {
     }
 }
 
-/// Whether a Vertex provider runs in express mode: an API key and no project, so requests go to the global
-/// host without `/projects/…/locations/…` and carry the key in `x-goog-api-key`.
+/// Whether a Vertex provider runs in express mode: an API key and no project (no `project` setting, and a base
+/// URL that names none: its `PROJECT-ID` placeholder left, or no `/projects/` at all), so requests go to the
+/// global host without `/projects/…/locations/…` and carry the key in `x-goog-api-key`.
 pub(crate) fn vertex_express(
     p: &polyroute_core::catalog::ProviderInfo,
     s: &crate::config::ProviderSettings,
     has_key: bool,
+    base: &str,
 ) -> bool {
-    is_vertex(p.dialect) && has_key && s.project.as_deref().is_none_or(|p| p.trim().is_empty())
+    is_vertex(p.dialect)
+        && has_key
+        && s.project.as_deref().is_none_or(|p| p.trim().is_empty())
+        && (base.contains("PROJECT-ID") || !base.contains("/projects/"))
 }
 
 /// The access-token source of a Vertex provider without a key, the first found of: the `credentials_file`
@@ -301,9 +306,27 @@ mod tests {
         // A key: no token source; express mode without a project, a bearer token with one.
         let keyed = crate::config::ProviderSettings::with_key("fake-key");
         assert_eq!(found(&full, &keyed), None);
-        assert!(vertex_express(&vertex(), &keyed, true));
-        assert!(!vertex_express(&vertex(), &keyed.project("p"), true));
-        assert!(!vertex_express(&vertex(), &s, false));
+        let base = vertex().base_url;
+        assert!(vertex_express(&vertex(), &keyed, true, &base));
+        assert!(vertex_express(
+            &vertex(),
+            &keyed,
+            true,
+            "http://127.0.0.1:9/v1"
+        ));
+        assert!(!vertex_express(
+            &vertex(),
+            &keyed.clone().project("p"),
+            true,
+            &base
+        ));
+        assert!(!vertex_express(
+            &vertex(),
+            &keyed,
+            true,
+            "http://127.0.0.1:9/v1/projects/p/locations/global"
+        ));
+        assert!(!vertex_express(&vertex(), &s, false, &base));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
