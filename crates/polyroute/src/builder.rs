@@ -285,6 +285,14 @@ impl RouterBuilder {
             let express = crate::auth::vertex_express(p, &s, key.is_some(), &base_url);
             let base_url =
                 crate::auth::vertex_base(p, &s, gcp.as_deref(), &gcp_env, express, base_url);
+            if gcp.is_some() && base_url.contains("PROJECT-ID") {
+                unconfigured.insert(
+                    p.slug.clone(),
+                    "the Google Cloud project is not known: set `project` (or GOOGLE_CLOUD_PROJECT), or use an \
+                     API key without a project (express mode)"
+                        .to_string(),
+                );
+            }
             upstreams.insert(
                 p.slug.clone(),
                 Upstream {

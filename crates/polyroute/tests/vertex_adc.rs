@@ -352,9 +352,23 @@ async fn vertex_adc_metadata_server_and_express_keys() {
     .unwrap();
     assert_eq!(plain.status(), 403);
 
+    // Without a project anywhere, the endpoint is left out of the plan (never sent to `PROJECT-ID`).
+    set_env(&[("GOOGLE_CLOUD_PROJECT", None)]);
+    let r = router(&vertex, ProviderSettings::default());
+    let env = r.chat(req("no project")).await.unwrap_err().to_envelope();
+    let av = &env["error"]["availability"];
+    assert_eq!(av["excluded_by"], json!(["settings_missing"]), "{env}");
+    let detail = av["excluded"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("`project`"), "{detail}");
+    assert_eq!(meta.seen.lock().unwrap().len(), 2, "no token fetched");
+    assert_eq!(vertex.received().len(), 2);
+
     // A metadata host that does not answer fails fast, and says which source it tried.
     let dead = format!("127.0.0.1:{}", closed_port());
-    set_env(&[("GCE_METADATA_HOST", Some(dead.as_str()))]);
+    set_env(&[
+        ("GCE_METADATA_HOST", Some(dead.as_str())),
+        ("GOOGLE_CLOUD_PROJECT", Some("gce-project")),
+    ]);
     let r = router(&vertex, ProviderSettings::default());
     let t0 = Instant::now();
     let env = r
