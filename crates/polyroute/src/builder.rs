@@ -226,6 +226,7 @@ impl RouterBuilder {
         }
         let opts = self.opts;
         let aws_env = crate::auth::sigv4::AwsEnv::from_process(opts.read_env);
+        let gcp_env = crate::auth::GcpEnv::from_process(opts.read_env);
         let mut upstreams = HashMap::new();
         let mut credentials = BTreeSet::new();
         let mut unconfigured = std::collections::BTreeMap::new();
@@ -263,7 +264,7 @@ impl RouterBuilder {
             let gcp = if key.is_some() {
                 None
             } else {
-                crate::auth::gcp_source(p, &s, opts.read_env)?
+                crate::auth::gcp_source(p, &s, &gcp_env)?
             };
             let (azure, azure_base, missing) = crate::auth::azure::resolve(p, &s)?;
             let entra = azure.as_ref().is_some_and(|a| a.ad_token.is_some());
@@ -281,7 +282,17 @@ impl RouterBuilder {
                 .unwrap_or_else(|| crate::auth::default_base_url(p, &s))
                 .trim_end_matches('/')
                 .to_string();
-            let base_url = crate::auth::vertex_base(p, &s, gcp.as_deref(), base_url);
+            let express = crate::auth::vertex_express(p, &s, key.is_some(), &base_url);
+            let base_url =
+                crate::auth::vertex_base(p, &s, gcp.as_deref(), &gcp_env, express, base_url);
+            if gcp.is_some() && base_url.contains("PROJECT-ID") {
+                unconfigured.insert(
+                    p.slug.clone(),
+                    "the Google Cloud project is not known: set `project` (or GOOGLE_CLOUD_PROJECT), or use an \
+                     API key without a project (express mode)"
+                        .to_string(),
+                );
+            }
             upstreams.insert(
                 p.slug.clone(),
                 Upstream {
@@ -292,6 +303,7 @@ impl RouterBuilder {
                     timeouts: s.timeouts.unwrap_or(opts.timeouts),
                     aws,
                     gcp,
+                    express,
                     azure: azure.map(std::sync::Arc::new),
                     pool,
                 },

@@ -49,11 +49,14 @@ pub struct ProviderSettings {
     /// AWS shared-config profile to sign with (default: the environment's keys, then `AWS_PROFILE`, then
     /// `default`).
     pub aws_profile: Option<String>,
-    /// Google Cloud project (Vertex AI: replaces `PROJECT-ID` in the base URL; default: the key file's).
+    /// Google Cloud project (Vertex AI: replaces `PROJECT-ID` in the base URL; default: the credentials' project,
+    /// then `GOOGLE_CLOUD_PROJECT`). A Vertex provider with an API key and no project uses express mode.
     pub project: Option<String>,
     /// Google Cloud location (Vertex AI: `us-east5`, `global`; a region also picks the regional host).
     pub location: Option<String>,
-    /// Google service-account key file (default: `GOOGLE_APPLICATION_CREDENTIALS`).
+    /// Google credentials file, a service-account key or gcloud's `authorized_user` credentials (default:
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's application-default credentials, then the GCE metadata
+    /// server).
     pub credentials_file: Option<String>,
     /// OAuth2 token endpoint override (default: the key file's `token_uri`).
     pub token_uri: Option<String>,
@@ -152,10 +155,17 @@ impl ProviderSettings {
         self
     }
 
-    /// Use this Google service-account key file.
+    /// Use this Google credentials file (a service-account key or `authorized_user` credentials).
     #[must_use]
     pub fn credentials_file(mut self, path: impl Into<String>) -> Self {
         self.credentials_file = Some(path.into());
+        self
+    }
+
+    /// Exchange Google credentials at this OAuth2 token endpoint (instead of the file's `token_uri`).
+    #[must_use]
+    pub fn token_uri(mut self, uri: impl Into<String>) -> Self {
+        self.token_uri = Some(uri.into());
         self
     }
 

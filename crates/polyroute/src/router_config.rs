@@ -98,16 +98,18 @@ pub struct ProviderConfig {
     /// AWS shared-config profile whose credentials sign Bedrock requests.
     #[serde(alias = "awsProfile", skip_serializing_if = "Option::is_none")]
     pub aws_profile: Option<String>,
-    /// Google Cloud project (Vertex AI).
+    /// Google Cloud project (Vertex AI; without one, an `api_key` selects express mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Google Cloud location (Vertex AI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// Google service-account key file (Vertex AI; default `$GOOGLE_APPLICATION_CREDENTIALS`).
+    /// Google credentials file, a service-account key or `authorized_user` credentials (Vertex AI; default
+    /// `$GOOGLE_APPLICATION_CREDENTIALS`, then gcloud's application-default credentials, then the GCE metadata
+    /// server).
     #[serde(alias = "credentialsFile", skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<String>,
-    /// OAuth2 token endpoint override (default: the service account's `token_uri`).
+    /// OAuth2 token endpoint override (default: the credentials file's `token_uri`).
     #[serde(alias = "tokenUri", skip_serializing_if = "Option::is_none")]
     pub token_uri: Option<String>,
     /// Azure resource name (Azure OpenAI, Azure AI Foundry); `base_url` wins when both are set.

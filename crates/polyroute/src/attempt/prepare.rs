@@ -29,6 +29,8 @@ pub(crate) struct Upstream {
     pub aws: Option<std::sync::Arc<crate::auth::sigv4::AwsSigner>>,
     /// OAuth2 token source of a Vertex provider signing in with a service account.
     pub gcp: Option<std::sync::Arc<crate::auth::gcp::TokenSource>>,
+    /// Vertex AI express mode: the key goes in `x-goog-api-key` (not as a bearer token).
+    pub express: bool,
     /// API, deployments and Entra token of an Azure provider.
     pub azure: Option<std::sync::Arc<crate::auth::azure::AzureTarget>>,
     /// Several credentials, tried in turn on 401, 403 and 429 (`key` is the first).
@@ -207,6 +209,7 @@ impl Router {
         } else if let Some(k) = &up.key {
             // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
             let scheme = match dialect.auth_scheme() {
+                _ if up.express => AuthScheme::Header("x-goog-api-key"),
                 AuthScheme::SigV4 { .. } => AuthScheme::Bearer,
                 s => s,
             };
@@ -319,6 +322,7 @@ mod tests {
             timeouts: Timeouts::default(),
             aws: None,
             gcp: None,
+            express: false,
             azure: None,
             pool: None,
         }

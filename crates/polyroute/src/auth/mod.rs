@@ -1,4 +1,5 @@
-//! Credentials that are more than a key: AWS Signature V4 for Bedrock ([`sigv4`]).
+//! Credentials that are more than a key: AWS Signature V4 for Bedrock ([`sigv4`]), Google OAuth2 tokens and
+//! express-mode keys for Vertex AI ([`gcp`]), Azure ([`azure`]).
 
 pub(crate) mod azure;
 pub(crate) mod gcp;
@@ -17,9 +18,13 @@ pub(crate) fn describe(scheme: AuthScheme, up: Option<&Upstream>) -> String {
             None => format!("sigv4 {service} (no AWS credentials found)"),
         },
         (AuthScheme::SigV4 { service }, None) => format!("sigv4 {service}"),
-        (AuthScheme::Bearer, Some(u)) if u.key.is_none() && u.gcp.is_some() => {
-            "oauth2 service account (bearer)".into()
+        (AuthScheme::Bearer, Some(u)) if u.express && u.key.is_some() => {
+            "header x-goog-api-key (Vertex express mode)".into()
         }
+        (AuthScheme::Bearer, Some(u)) if u.key.is_none() => match &u.gcp {
+            Some(g) => format!("oauth2 {} (bearer, {})", g.kind(), g.source),
+            None => "bearer".into(),
+        },
         (AuthScheme::Bearer, _) => "bearer".into(),
         (AuthScheme::Header(h), Some(u)) => match &u.azure {
             Some(az) if az.ad_token.is_some() => "bearer (Entra ID token)".into(),
@@ -71,46 +76,125 @@ fn is_vertex(d: polyroute_core::providers::Dialect) -> bool {
     )
 }
 
-/// The access-token source of a Vertex provider without a key: the `credentials_file` setting (an unreadable one
-/// is an error), else `GOOGLE_APPLICATION_CREDENTIALS` (skipped when it is not a service-account key).
+/// What the engine reads to find Google credentials (the process environment and well-known files), gathered
+/// once per router; empty without `read_env`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GcpEnv {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub credentials: Option<String>,
+    /// gcloud's application-default credentials file: `$CLOUDSDK_CONFIG/application_default_credentials.json`,
+    /// else `~/.config/gcloud/application_default_credentials.json` (`%APPDATA%\gcloud\…` on Windows).
+    pub adc_file: Option<std::path::PathBuf>,
+    /// The metadata server's `host[:port]`: `GCE_METADATA_HOST`, else `metadata.google.internal` on a machine
+    /// whose firmware says Google (`/sys/class/dmi/id/product_name`), else none.
+    pub metadata_host: Option<String>,
+    /// `GOOGLE_CLOUD_PROJECT`: the project when neither the settings nor the credentials name one.
+    pub project: Option<String>,
+}
+
+impl GcpEnv {
+    pub fn from_process(read_env: bool) -> Self {
+        if !read_env {
+            return Self::default();
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let config_dir = var("CLOUDSDK_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                if cfg!(windows) {
+                    var("APPDATA").map(|d| std::path::Path::new(&d).join("gcloud"))
+                } else {
+                    var("HOME").map(|h| std::path::Path::new(&h).join(".config").join("gcloud"))
+                }
+            });
+        let on_gce = std::fs::read_to_string("/sys/class/dmi/id/product_name")
+            .is_ok_and(|n| n.trim().starts_with("Google"));
+        Self {
+            credentials: var("GOOGLE_APPLICATION_CREDENTIALS"),
+            adc_file: config_dir.map(|d| d.join("application_default_credentials.json")),
+            metadata_host: var("GCE_METADATA_HOST")
+                .or_else(|| on_gce.then(|| gcp::METADATA_HOST.to_string())),
+            project: var("GOOGLE_CLOUD_PROJECT"),
+        }
+    }
+}
+
+/// Whether a Vertex provider runs in express mode: an API key and no project (no `project` setting, and a base
+/// URL that names none: its `PROJECT-ID` placeholder left, or no `/projects/` at all), so requests go to the
+/// global host without `/projects/…/locations/…` and carry the key in `x-goog-api-key`.
+pub(crate) fn vertex_express(
+    p: &polyroute_core::catalog::ProviderInfo,
+    s: &crate::config::ProviderSettings,
+    has_key: bool,
+    base: &str,
+) -> bool {
+    is_vertex(p.dialect)
+        && has_key
+        && s.project.as_deref().is_none_or(|p| p.trim().is_empty())
+        && (base.contains("PROJECT-ID") || !base.contains("/projects/"))
+}
+
+/// The access-token source of a Vertex provider without a key, the first found of: the `credentials_file`
+/// setting (an unusable one is an error), `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application-default
+/// credentials file, the GCE metadata server. A file found but unusable is skipped with a warning naming it.
 pub(crate) fn gcp_source(
     p: &polyroute_core::catalog::ProviderInfo,
     s: &crate::config::ProviderSettings,
-    read_env: bool,
+    env: &GcpEnv,
 ) -> polyroute_core::Result<Option<std::sync::Arc<gcp::TokenSource>>> {
     if !is_vertex(p.dialect) || s.api_key.is_some() {
         return Ok(None);
     }
+    let token_uri = s.token_uri.as_deref();
     if let Some(f) = &s.credentials_file {
-        return gcp::TokenSource::from_file(std::path::Path::new(f), s.token_uri.as_deref())
+        return gcp::TokenSource::from_file(std::path::Path::new(f), token_uri)
             .map(|t| Some(std::sync::Arc::new(t)))
             .map_err(|message| polyroute_core::Error::Internal { message });
     }
-    let env = read_env
-        .then(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
-        .flatten()
-        .filter(|v| !v.trim().is_empty());
-    Ok(env.and_then(|f| {
-        gcp::TokenSource::from_file(std::path::Path::new(&f), s.token_uri.as_deref())
-            .ok()
-            .map(std::sync::Arc::new)
-    }))
+    let files = [
+        env.credentials
+            .as_ref()
+            .map(|f| (std::path::PathBuf::from(f), true)),
+        env.adc_file.clone().map(|f| (f, false)),
+    ];
+    for (path, named) in files.into_iter().flatten() {
+        // The well-known file is optional; a file named by the variable is expected to be there.
+        if !named && !path.is_file() {
+            continue;
+        }
+        match gcp::TokenSource::from_file(&path, token_uri) {
+            Ok(t) => return Ok(Some(std::sync::Arc::new(t))),
+            Err(e) => tracing::warn!(provider = %p.slug, "skipping Google credentials: {e}"),
+        }
+    }
+    match &env.metadata_host {
+        Some(host) => gcp::TokenSource::metadata(host)
+            .map(|t| Some(std::sync::Arc::new(t)))
+            .map_err(|message| polyroute_core::Error::Internal { message }),
+        None => Ok(None),
+    }
 }
 
-/// A Vertex provider's base URL with its project and location.
+/// A Vertex provider's base URL: with its project and location, or the express-mode URL.
 pub(crate) fn vertex_base(
     p: &polyroute_core::catalog::ProviderInfo,
     s: &crate::config::ProviderSettings,
     gcp: Option<&gcp::TokenSource>,
+    env: &GcpEnv,
+    express: bool,
     base: String,
 ) -> String {
     if !is_vertex(p.dialect) {
         return base;
     }
+    if express {
+        return gcp::express_url(&base);
+    }
     let project = s
         .project
         .as_deref()
-        .or_else(|| gcp.and_then(|g| g.project_id.as_deref()));
+        .or_else(|| gcp.and_then(|g| g.project_id.as_deref()))
+        .or(env.project.as_deref());
     gcp::vertex_url(&base, project, s.location.as_deref())
 }
 
@@ -145,5 +229,104 @@ impl crate::router::Router {
                 g.invalidate().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use polyroute_core::catalog::ProviderInfo;
+    use polyroute_core::providers::Dialect;
+
+    fn vertex() -> ProviderInfo {
+        ProviderInfo {
+            slug: "google-vertex".into(),
+            name: "Google Vertex".into(),
+            dialect: Dialect::GeminiVertex,
+            base_url: "https://aiplatform.googleapis.com/v1/projects/PROJECT-ID/locations/global"
+                .into(),
+            api_key_env: None,
+        }
+    }
+
+    fn user_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn google_credentials_are_looked_up_in_order() {
+        let dir = std::env::temp_dir().join(format!("polyroute-gcp-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user =
+            r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
+        let adc = user_file(&dir, "adc.json", user);
+        let named = user_file(&dir, "named.json", user);
+        let bad = user_file(&dir, "bad.json", r#"{"type":"external_account"}"#);
+        let s = crate::config::ProviderSettings::default();
+        let found = |env: &GcpEnv, s: &crate::config::ProviderSettings| {
+            gcp_source(&vertex(), s, env)
+                .unwrap()
+                .map(|t| (t.kind(), t.source.clone()))
+        };
+        let full = GcpEnv {
+            credentials: Some(named.clone()),
+            adc_file: Some(adc.clone().into()),
+            metadata_host: Some("127.0.0.1:9".into()),
+            project: None,
+        };
+        assert_eq!(found(&full, &s), Some(("authorized user", named.clone())));
+        // An unusable GOOGLE_APPLICATION_CREDENTIALS is skipped for gcloud's file.
+        let env = GcpEnv {
+            credentials: Some(bad.clone()),
+            ..full.clone()
+        };
+        assert_eq!(found(&env, &s), Some(("authorized user", adc.clone())));
+        // No file: the metadata server; a missing well-known file is no error.
+        let env = GcpEnv {
+            credentials: None,
+            adc_file: Some(dir.join("absent.json")),
+            ..full.clone()
+        };
+        assert_eq!(
+            found(&env, &s),
+            Some((
+                "GCE metadata server",
+                "GCE metadata server 127.0.0.1:9".into()
+            ))
+        );
+        // Nothing at all: no source (the provider is left without credentials).
+        assert_eq!(found(&GcpEnv::default(), &s), None);
+        // The setting comes first, and an unusable one is a configuration error.
+        let set = s.clone().credentials_file(adc.clone());
+        assert_eq!(found(&full, &set), Some(("authorized user", adc)));
+        assert!(gcp_source(&vertex(), &s.clone().credentials_file(bad), &full).is_err());
+        // A key: no token source; express mode without a project, a bearer token with one.
+        let keyed = crate::config::ProviderSettings::with_key("fake-key");
+        assert_eq!(found(&full, &keyed), None);
+        let base = vertex().base_url;
+        assert!(vertex_express(&vertex(), &keyed, true, &base));
+        assert!(vertex_express(
+            &vertex(),
+            &keyed,
+            true,
+            "http://127.0.0.1:9/v1"
+        ));
+        assert!(!vertex_express(
+            &vertex(),
+            &keyed.clone().project("p"),
+            true,
+            &base
+        ));
+        assert!(!vertex_express(
+            &vertex(),
+            &keyed,
+            true,
+            "http://127.0.0.1:9/v1/projects/p/locations/global"
+        ));
+        assert!(!vertex_express(&vertex(), &s, false, &base));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
