@@ -211,7 +211,7 @@ def test_cancelled_achat_is_recorded_and_billed_once(mock_url: str, tmp_path: Pa
             break
         time.sleep(0.025)
     recs = records()
-    assert len(recs) == 1, recs
+    assert len(recs) == 1, (recs, [l for l in router.metrics_text().splitlines() if "_total{" in l])
     assert recs[0]["cancelled"] is True
     assert float(recs[0]["cost"]) > 0
     assert recs[0]["user"] == "u"
