@@ -15,9 +15,11 @@
 mod postgres;
 mod process;
 mod redis;
+mod redis_cluster;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_cluster::RedisCluster;
 
 use std::io;
 
