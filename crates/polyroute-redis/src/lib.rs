@@ -23,7 +23,7 @@
 //! URLs: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS, the server verified with the system's roots or
 //! [`RedisOptions::tls_root_cert`]; tested against a TLS redis-server), `redis+unix:///path`, and Redis Cluster:
 //! `redis+cluster://[user:password@]host:port,host:port,...` (`rediss+cluster://` with TLS; the hosts are seed
-//! nodes; tested against a 3-master cluster).
+//! nodes; tested against a 3-master cluster, with and without TLS).
 //! One multiplexed connection per [`RedisState`] (a `redis` connection manager: it reconnects after a failure;
 //! the call that met the failure gets an error naming the server, never its password); on a cluster, the `redis`
 //! crate's async cluster connection (one connection per node, `MOVED`/`ASK` followed, the slot map refreshed).

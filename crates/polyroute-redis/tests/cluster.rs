@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use polyroute::state::{battery, RateDecision, RateLimiter, Span, Stores, Window};
+use polyroute::state::{Budget, HoldRequest, ReservationId, Reserved, Scope, ScopeLimit};
 use polyroute::MemoryLedger;
-use polyroute_redis::{HealthOptions, RedisState};
+use polyroute_redis::{HealthOptions, RedisOptions, RedisState};
 use polyroute_testsupport::{skip_unless_available, RedisCluster};
+use rust_decimal::Decimal;
 
 fn dbsize(port: u16) -> u64 {
     let out = Command::new("redis-cli")
@@ -72,5 +74,153 @@ async fn redis_cluster_stores_pass_the_battery() {
     let err = RedisState::connect("redis+cluster://127.0.0.1:1/3")
         .await
         .expect_err("a database number was accepted on a cluster");
+    assert!(err.to_string().contains("cluster"), "{err}");
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it, in `dir`: (ca, cert, key); `None` when the openssl
+/// command cannot make them.
+fn make_certs(dir: &std::path::Path) -> Option<(String, String, String)> {
+    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (ca, ca_key, cert, key, csr, ext) = (
+        d("ca.pem"),
+        d("ca.key"),
+        d("cert.pem"),
+        d("key.pem"),
+        d("leaf.csr"),
+        d("ext.cnf"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .ok()?;
+    let steps: [Vec<&str>; 3] = [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=polyroute test ca",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    ];
+    for args in &steps {
+        let ok = Command::new("openssl")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return None;
+        }
+    }
+    Some((ca, cert, key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_cluster_urls_verify_every_node() {
+    if !skip_unless_available("redis cluster tls").expect("servers required") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = make_certs(dir.path()) else {
+        eprintln!(
+            "skipping the redis cluster tls test: the openssl command cannot make certificates"
+        );
+        return;
+    };
+    let c = RedisCluster::start_tls(&cert, &key, &ca).expect("a 3-master redis cluster with TLS");
+    let url = c.tls_url().unwrap();
+    let st = RedisState::connect_with(
+        &url,
+        RedisOptions {
+            tls_root_cert: Some(std::fs::read(&ca).unwrap()),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Holds on sixteen keys (each hold's scopes in one slot) and rate windows over every master, over TLS.
+    let b = st.budget();
+    for i in 0..16 {
+        let scope = Scope::Key(format!("tls-{i}"));
+        let hold = HoldRequest {
+            id: ReservationId(format!("tls-{i}")),
+            amount: Decimal::new(5, 2),
+            scopes: vec![
+                ScopeLimit {
+                    scope: scope.clone(),
+                    limit: Some(Decimal::ONE),
+                },
+                ScopeLimit {
+                    scope: Scope::User(format!("u-{i}")),
+                    limit: None,
+                },
+            ],
+            ttl: Duration::from_secs(60),
+        };
+        assert_eq!(b.reserve(&hold).await.unwrap(), Reserved::Held);
+        assert!(b
+            .settle(
+                &hold.id,
+                &[scope.clone(), Scope::User(format!("u-{i}"))],
+                Some(Decimal::new(3, 2))
+            )
+            .await
+            .unwrap());
+        assert_eq!(b.spent(&scope).await.unwrap(), Decimal::new(3, 2));
+        let w = [Window {
+            name: "rpm".into(),
+            limit: 5,
+            span: Span::Sliding(Duration::from_secs(60)),
+        }];
+        assert_eq!(
+            st.rate().hit(&format!("tls-{i}"), &w, 1).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
+    let sizes: Vec<u64> = c.nodes().iter().map(|n| dbsize(n.port())).collect();
+    assert!(sizes.iter().filter(|&&n| n > 0).count() >= 2, "{sizes:?}");
+
+    // Without the CA the nodes are not trusted: refused, naming the cluster.
+    let err = RedisState::connect(&url)
+        .await
+        .expect_err("an untrusted cluster was accepted");
+    eprintln!("untrusted cluster: {err}");
     assert!(err.to_string().contains("cluster"), "{err}");
 }

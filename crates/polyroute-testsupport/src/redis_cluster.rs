@@ -12,6 +12,7 @@ use crate::redis::RedisServer;
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    tls_ports: Vec<u16>,
 }
 
 impl RedisCluster {
@@ -22,6 +23,20 @@ impl RedisCluster {
     /// When `redis-server` or `redis-cli` (or `valkey-cli`) is missing, a node does not start, or the cluster
     /// does not form.
     pub fn start() -> io::Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// As [`RedisCluster::start`], each node also listening with TLS on another port (`--tls-port`, the cluster
+    /// bus in TLS too) with the PEM certificate `cert`, its `key` and the CA `ca`; clients are not asked for
+    /// certificates. [`RedisCluster::tls_url`] names those ports.
+    ///
+    /// # Errors
+    /// As [`RedisCluster::start`].
+    pub fn start_tls(cert: &str, key: &str, ca: &str) -> io::Result<Self> {
+        Self::start_inner(Some((cert, key, ca)))
+    }
+
+    fn start_inner(tls: Option<(&str, &str, &str)>) -> io::Result<Self> {
         let cli = which(&["redis-cli", "valkey-cli"]).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -29,21 +44,44 @@ impl RedisCluster {
             )
         })?;
         let mut nodes = Vec::new();
+        let mut tls_ports = Vec::new();
         for _ in 0..3 {
             let bus = free_port()?.to_string();
-            nodes.push(RedisServer::start_with(
-                None,
-                &[
-                    "--cluster-enabled",
+            let mut args: Vec<String> = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+                "--cluster-port",
+                &bus,
+            ]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+            if let Some((cert, key, ca)) = tls {
+                let p = free_port()?;
+                tls_ports.push(p);
+                for a in [
+                    "--tls-port",
+                    &p.to_string(),
+                    "--tls-cluster",
                     "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                    "--cluster-port",
-                    &bus,
-                ],
-            )?);
+                    "--tls-cert-file",
+                    cert,
+                    "--tls-key-file",
+                    key,
+                    "--tls-ca-cert-file",
+                    ca,
+                    "--tls-auth-clients",
+                    "no",
+                ] {
+                    args.push(a.to_string());
+                }
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            nodes.push(RedisServer::start_with(None, &args)?);
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -89,7 +127,7 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Ok(Self { nodes })
+        Ok(Self { nodes, tls_ports })
     }
 
     /// `redis+cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>/`.
@@ -101,6 +139,21 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
         format!("redis+cluster://{}/", hosts.join(","))
+    }
+
+    /// `rediss+cluster://127.0.0.1:<tls port>,…/` for a cluster started with [`RedisCluster::start_tls`]
+    /// (`None` otherwise).
+    #[must_use]
+    pub fn tls_url(&self) -> Option<String> {
+        if self.tls_ports.is_empty() {
+            return None;
+        }
+        let hosts: Vec<String> = self
+            .tls_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        Some(format!("rediss+cluster://{}/", hosts.join(",")))
     }
 
     /// The nodes (e.g. for their ports or PIDs).
