@@ -5,86 +5,10 @@
 //! `sslmode=disable` stays plain.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
 use polyroute::state::{Budget, HoldRequest, ReservationId, Reserved, Scope, ScopeLimit};
 use polyroute_postgres::{PostgresOptions, PostgresState};
-use polyroute_testsupport::{skip_unless_available, PostgresServer};
+use polyroute_testsupport::{skip_unless_available, PostgresServer, TestCerts};
 use rust_decimal::Decimal;
-
-/// CA, certificate and key in `dir` (SAN `DNS:localhost` only); `None` when openssl cannot make them.
-fn make_certs(dir: &std::path::Path) -> Option<(String, String, String)> {
-    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let (ca, ca_key, cert, key, csr, ext) = (
-        d("ca.pem"),
-        d("ca.key"),
-        d("cert.pem"),
-        d("key.pem"),
-        d("leaf.csr"),
-        d("ext.cnf"),
-    );
-    std::fs::write(
-        &ext,
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .ok()?;
-    let steps: [Vec<&str>; 3] = [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=polyroute test ca",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-        ],
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-            "-out",
-            &cert,
-        ],
-    ];
-    for args in &steps {
-        let ok = Command::new("openssl")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            return None;
-        }
-    }
-    Some((ca, cert, key))
-}
 
 async fn hold_and_settle(st: &PostgresState, id: &str) {
     let b = st.budget();
@@ -123,11 +47,11 @@ async fn sslmode_urls_verify_the_server() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some((ca, cert, key)) = make_certs(dir.path()) else {
+    let Some(TestCerts { ca, cert, key }) = TestCerts::make(dir.path(), "DNS:localhost") else {
         eprintln!("skipping the postgres tls test: the openssl command cannot make certificates");
         return;
     };
-    let pg = PostgresServer::start_tls(cert.as_ref(), key.as_ref()).expect("postgres with ssl=on");
+    let pg = PostgresServer::start_tls(&cert, &key).expect("postgres with ssl=on");
     let port = pg.port();
     let pem = std::fs::read(&ca).unwrap();
     let encrypted = || {
@@ -155,7 +79,7 @@ async fn sslmode_urls_verify_the_server() {
 
     // verify-ca to an address the certificate does not name, the CA as the URL's sslrootcert: the chain is
     // what counts.
-    let ca_q = ca.replace('/', "%2F");
+    let ca_q = ca.to_string_lossy().replace('/', "%2F");
     let by_ip = format!(
         "postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-ca&sslrootcert={ca_q}"
     );

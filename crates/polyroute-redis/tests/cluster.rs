@@ -10,7 +10,7 @@ use polyroute::state::{battery, RateDecision, RateLimiter, Span, Stores, Window}
 use polyroute::state::{Budget, HoldRequest, ReservationId, Reserved, Scope, ScopeLimit};
 use polyroute::MemoryLedger;
 use polyroute_redis::{HealthOptions, RedisOptions, RedisState};
-use polyroute_testsupport::{skip_unless_available, RedisCluster};
+use polyroute_testsupport::{skip_unless_available, RedisCluster, TestCerts};
 use rust_decimal::Decimal;
 
 fn dbsize(port: u16) -> u64 {
@@ -77,88 +77,13 @@ async fn redis_cluster_stores_pass_the_battery() {
     assert!(err.to_string().contains("cluster"), "{err}");
 }
 
-/// A test CA and a certificate for 127.0.0.1 signed by it, in `dir`: (ca, cert, key); `None` when the openssl
-/// command cannot make them.
-fn make_certs(dir: &std::path::Path) -> Option<(String, String, String)> {
-    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let (ca, ca_key, cert, key, csr, ext) = (
-        d("ca.pem"),
-        d("ca.key"),
-        d("cert.pem"),
-        d("key.pem"),
-        d("leaf.csr"),
-        d("ext.cnf"),
-    );
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .ok()?;
-    let steps: [Vec<&str>; 3] = [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=polyroute test ca",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-        ],
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-            "-out",
-            &cert,
-        ],
-    ];
-    for args in &steps {
-        let ok = Command::new("openssl")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            return None;
-        }
-    }
-    Some((ca, cert, key))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_cluster_urls_verify_every_node() {
     if !skip_unless_available("redis cluster tls").expect("servers required") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some((ca, cert, key)) = make_certs(dir.path()) else {
+    let Some(TestCerts { ca, cert, key }) = TestCerts::make(dir.path(), "IP:127.0.0.1") else {
         eprintln!(
             "skipping the redis cluster tls test: the openssl command cannot make certificates"
         );

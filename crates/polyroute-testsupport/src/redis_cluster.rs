@@ -2,6 +2,7 @@
 //! cluster bus on another free port), joined by `redis-cli --cluster create … --cluster-replicas 0`.
 
 use std::io;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,11 +33,11 @@ impl RedisCluster {
     ///
     /// # Errors
     /// As [`RedisCluster::start`].
-    pub fn start_tls(cert: &str, key: &str, ca: &str) -> io::Result<Self> {
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> io::Result<Self> {
         Self::start_inner(Some((cert, key, ca)))
     }
 
-    fn start_inner(tls: Option<(&str, &str, &str)>) -> io::Result<Self> {
+    fn start_inner(tls: Option<(&Path, &Path, &Path)>) -> io::Result<Self> {
         let cli = which(&["redis-cli", "valkey-cli"]).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -69,11 +70,11 @@ impl RedisCluster {
                     "--tls-cluster",
                     "yes",
                     "--tls-cert-file",
-                    cert,
+                    &cert.to_string_lossy(),
                     "--tls-key-file",
-                    key,
+                    &key.to_string_lossy(),
                     "--tls-ca-cert-file",
-                    ca,
+                    &ca.to_string_lossy(),
                     "--tls-auth-clients",
                     "no",
                 ] {
