@@ -28,7 +28,7 @@ async fn a_hundred_routers_never_exceed_the_budget_and_use_it_up() {
     let mut routers = Vec::new();
     for _ in 0..ROUTERS {
         routers.push(
-            PostgresState::connect_with(&url, one)
+            PostgresState::connect_with(&url, one.clone())
                 .await
                 .unwrap()
                 .budget(),
@@ -105,7 +105,7 @@ async fn a_hundred_routers_never_exceed_the_budget_and_use_it_up() {
     assert_eq!(check.held(&key).await.unwrap(), Decimal::ZERO);
 
     // A router that holds and vanishes (its connection dropped, never settling): the hold counts until it expires.
-    let gone = PostgresState::connect_with(&url, one)
+    let gone = PostgresState::connect_with(&url, one.clone())
         .await
         .unwrap()
         .budget();

@@ -102,6 +102,7 @@ async fn records_are_durable_across_a_server_restart_and_the_ledger_reconnects()
     let opts = PostgresOptions {
         connections: 2,
         connect_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
     };
     let ledger = PostgresLedger::connect_with(&url, opts).await.unwrap();
     let now = polyroute::state::now_ms();

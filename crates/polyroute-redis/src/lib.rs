@@ -21,13 +21,18 @@
 //! ```
 //!
 //! URLs: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS, the server verified with the system's roots or
-//! [`RedisOptions::tls_root_cert`]; tested against a TLS redis-server), `redis+unix:///path`. Cluster URLs are not
-//! supported yet.
+//! [`RedisOptions::tls_root_cert`]; tested against a TLS redis-server), `redis+unix:///path`, and Redis Cluster:
+//! `redis+cluster://[user:password@]host:port,host:port,...` (`rediss+cluster://` with TLS; the hosts are seed
+//! nodes; tested against a 3-master cluster, with and without TLS).
 //! One multiplexed connection per [`RedisState`] (a `redis` connection manager: it reconnects after a failure;
-//! the call that met the failure gets an error naming the server, never its password).
+//! the call that met the failure gets an error naming the server, never its password); on a cluster, the `redis`
+//! crate's async cluster connection (one connection per node, `MOVED`/`ASK` followed, the slot map refreshed).
 //!
 //! All keys start with a prefix (default `polyroute`) inside a hash tag, so one Valkey/Redis can serve several
-//! fleets and every multi-key script touches one cluster slot.
+//! fleets and every multi-key script and pipeline touches one cluster slot: `{prefix}:…` for the budget (a hold
+//! spans its router, user and key scopes), sticky, cache and health keys; `{prefix:r:<key>}:…` for each rate
+//! window's two keys. On a cluster, a fleet's budget, sticky, cache and health keys therefore live on one master
+//! (a cluster spreads the rate windows, and several fleets by prefix; it is for availability more than size).
 //!
 //! Money in Redis is an integer count of pico-dollars (10⁻¹² USD, `HINCRBY`, exact up to 9.2 million USD per
 //! scope): a hold is rounded up to the next pico-dollar, a billed cost to the nearest, a limit down. The limit
@@ -36,6 +41,7 @@
 
 mod budget;
 mod cache;
+mod conn;
 mod health;
 mod rate;
 mod sticky;
@@ -81,7 +87,7 @@ impl Default for RedisOptions {
 /// A connection to one Valkey/Redis server, from which the stores are made (they share it; clone freely).
 #[derive(Clone)]
 pub struct RedisState {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: conn::Conn,
     pub(crate) prefix: Arc<str>,
     pub(crate) server: Arc<str>,
 }
@@ -112,6 +118,12 @@ impl RedisState {
         let bad_url = |e: redis::RedisError| Error::Internal {
             message: format!("redis url {}: {e}", redact(url)),
         };
+        if let Some(nodes) = conn::cluster_nodes(url) {
+            let nodes = nodes.map_err(|m| Error::Internal {
+                message: format!("redis url {}: {m}", redact(url)),
+            })?;
+            return Self::connect_cluster(url, &nodes, &opts).await;
+        }
         // TCP_NODELAY: commands issued together (the sticky lookup and the hold) leave in one round trip instead
         // of the second waiting for the first one's acknowledgement (Nagle).
         let info = url
@@ -139,7 +151,39 @@ impl RedisState {
             .await
             .map_err(|e| store_error(&server, &e))?;
         Ok(Self {
-            conn,
+            conn: conn::Conn::Single(conn),
+            prefix: Arc::from(opts.prefix.as_str()),
+            server,
+        })
+    }
+
+    async fn connect_cluster(
+        url: &str,
+        nodes: &[String],
+        opts: &RedisOptions,
+    ) -> polyroute::Result<Self> {
+        let mut b = redis::cluster::ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(opts.response_timeout)
+            .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+            .retries(2)
+            .max_retry_wait(500);
+        if let Some(pem) = &opts.tls_root_cert {
+            b = b.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        }
+        let server: Arc<str> = Arc::from(format!("cluster {}", redact(url)));
+        let client = b.build().map_err(|e| Error::Internal {
+            message: format!("redis url {}: {e}", redact(url)),
+        })?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(|e| store_error(&server, &e))?;
+        Ok(Self {
+            conn: conn::Conn::Cluster(conn),
             prefix: Arc::from(opts.prefix.as_str()),
             server,
         })

@@ -4,11 +4,9 @@
 //! crate is built without `tls-rustls-insecure`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
 use polyroute::state::{Budget, HoldRequest, ReservationId, Reserved, Scope, ScopeLimit};
 use polyroute_redis::{RedisOptions, RedisState};
-use polyroute_testsupport::{skip_unless_available, RedisServer};
+use polyroute_testsupport::{skip_unless_available, RedisServer, TestCerts};
 use rust_decimal::Decimal;
 
 fn free_port() -> u16 {
@@ -25,76 +23,15 @@ async fn rediss_urls_verify_the_server() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let d = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
-    let (ca, ca_key, cert, key, csr, ext) = (
-        d("ca.pem"),
-        d("ca.key"),
-        d("cert.pem"),
-        d("key.pem"),
-        d("leaf.csr"),
-        d("ext.cnf"),
+    let Some(certs) = TestCerts::make(dir.path(), "IP:127.0.0.1") else {
+        eprintln!("skipping the redis tls test: the openssl command cannot make certificates");
+        return;
+    };
+    let (ca, cert, key) = (
+        certs.ca.to_string_lossy().into_owned(),
+        certs.cert.to_string_lossy().into_owned(),
+        certs.key.to_string_lossy().into_owned(),
     );
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let steps: [Vec<&str>; 3] = [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=polyroute test ca",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-        ],
-        vec![
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ],
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-            "-out",
-            &cert,
-        ],
-    ];
-    for args in &steps {
-        let ok = Command::new("openssl")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            eprintln!("skipping the redis tls test: the openssl command cannot make certificates");
-            return;
-        }
-    }
     let port = free_port();
     let p = port.to_string();
     let server = RedisServer::start_with(

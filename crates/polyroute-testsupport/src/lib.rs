@@ -12,12 +12,16 @@
 //! [`available`] lets a test skip with a message on a machine without the binaries, but CI has them: set
 //! `POLYROUTE_REQUIRE_SERVERS=1` (CI does) to turn a missing binary into a failure instead.
 
+mod certs;
 mod postgres;
 mod process;
 mod redis;
+mod redis_cluster;
 
+pub use certs::TestCerts;
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_cluster::RedisCluster;
 
 use std::io;
 

@@ -74,6 +74,7 @@ pub struct PostgresServer {
     port: u16,
     child: Option<Child>,
     guard: Option<Child>,
+    tls: bool,
 }
 
 impl PostgresServer {
@@ -82,6 +83,19 @@ impl PostgresServer {
     /// # Errors
     /// When the binaries are missing, `initdb` fails, or the server is not ready within 30 s.
     pub fn start() -> io::Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Start a server that also accepts TLS (`ssl=on`) with the PEM certificate `cert` and its key `key`
+    /// (copied into the server's directory, owned by the server's user, the key mode 0600).
+    ///
+    /// # Errors
+    /// As [`PostgresServer::start`], or when the files cannot be copied.
+    pub fn start_tls(cert: &Path, key: &Path) -> io::Result<Self> {
+        Self::start_inner(Some((cert, key)))
+    }
+
+    fn start_inner(tls: Option<(&Path, &Path)>) -> io::Result<Self> {
         let bin = bin_dir()?;
         let user = run_as()?;
         let dir = tempfile::Builder::new().prefix("polyroute-pg-").tempdir()?;
@@ -117,6 +131,17 @@ impl PostgresServer {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (from, to, mode) in [(cert, "server.crt", 0o644), (key, "server.key", 0o600)] {
+                let to = dir.path().join(to);
+                std::fs::copy(from, &to)?;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))?;
+                if let Some((u, g)) = user {
+                    std::os::unix::fs::chown(&to, Some(u), Some(g))?;
+                }
+            }
+        }
         let mut s = Self {
             bin,
             user,
@@ -124,6 +149,7 @@ impl PostgresServer {
             port: 0,
             child: None,
             guard: None,
+            tls: tls.is_some(),
         };
         let mut last = None;
         for _ in 0..3 {
@@ -153,6 +179,24 @@ impl PostgresServer {
             ))
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=300", "-c", "shared_buffers=16MB"])
+            .args(if self.tls {
+                vec![
+                    "-c".to_string(),
+                    "ssl=on".to_string(),
+                    "-c".to_string(),
+                    format!(
+                        "ssl_cert_file={}",
+                        self.dir.path().join("server.crt").display()
+                    ),
+                    "-c".to_string(),
+                    format!(
+                        "ssl_key_file={}",
+                        self.dir.path().join("server.key").display()
+                    ),
+                ]
+            } else {
+                Vec::new()
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
@@ -241,6 +285,27 @@ impl PostgresServer {
             )));
         }
         Ok(self.url_for(name))
+    }
+
+    /// Run `sql` with `psql` (a plain, non-TLS connection to database `postgres`); answers its unaligned,
+    /// tuples-only output, trimmed.
+    ///
+    /// # Errors
+    /// When `psql` fails.
+    pub fn psql(&self, sql: &str) -> io::Result<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .env("PGSSLMODE", "disable")
+            .args(["-X", "-At", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// Stop the server (fast shutdown, `SIGKILL` after 10 s); the data stays for [`PostgresServer::restart`].

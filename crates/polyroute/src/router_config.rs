@@ -257,10 +257,12 @@ pub struct LimitsConfig {
 #[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
-    /// Valkey/Redis URL (`redis://`, `rediss://`): budgets, rate windows, sticky routing, health.
+    /// Valkey/Redis URL (`redis://`, `rediss://`, or a cluster's `redis+cluster://h:p,h:p`): budgets, rate
+    /// windows, sticky routing, health.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<String>,
-    /// PostgreSQL URL (`postgres://`): the ledger (and the budget when no redis is set).
+    /// PostgreSQL URL (`postgres://`; TLS with `?sslmode=verify-full&sslrootcert=ca.pem`): the ledger (and the
+    /// budget when no redis is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<String>,
     /// Prefix of every Redis key (default `polyroute`).
