@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::{now_ms, Gateway};
 
-use polyroute::state::DAY_MS;
+use polyroute::state::{ActivityQuery, ACTIVITY_PAGE_MAX, DAY_MS};
 
 pub use polyroute::http_api::{generation_json, utc_date, utc_iso};
 
@@ -101,8 +101,11 @@ pub async fn credits(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
     }
 }
 
-/// `GET /api/v1/activity[?date=YYYY-MM-DD]`: the calling key's last 30 days, one row per day, app, model and
-/// provider.
+/// `GET /api/v1/activity[?date=YYYY-MM-DD][&offset=N][&limit=N]`: the calling key's last 30 days, one row per day,
+/// app, model and provider, newest day first. OpenRouter's endpoint takes only `date`; this one also pages
+/// (`limit` 1..=1000, default 1000; `offset` default 0) so one call's memory is bounded whatever the ledger size:
+/// the store groups, sorts and cuts the page, and the date filter is applied in the store. `links.next` is the
+/// next page's path, null on the last page.
 pub async fn activity(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -112,35 +115,35 @@ pub async fn activity(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let date = q.get("date").filter(|d| !d.is_empty());
-    if let Some(d) = date {
-        let ok = d.len() == 10
-            && d.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 => b == b'-',
-                _ => b.is_ascii_digit(),
-            });
-        if !ok {
-            return ApiError::bad_request("date must be YYYY-MM-DD").into_response();
-        }
-    }
-    let rows = match gw
-        .router
-        .stores()
-        .ledger
-        .activity(&key.id, now_ms() - 30 * DAY_MS)
-        .await
-    {
+    let (page, date) = match activity_page(&q, now_ms()) {
+        Ok(p) => p,
+        Err(m) => return ApiError::bad_request(m).into_response(),
+    };
+    let (offset, limit) = (page.offset, page.limit);
+    // One row more than the page tells whether a next page exists.
+    let query = ActivityQuery {
+        user: key.id.clone(),
+        limit: limit.saturating_add(1),
+        ..page
+    };
+    let mut rows = match gw.router.stores().ledger.activity(query).await {
         Ok(r) => r,
         Err(e) => return store_error(&e).into_response(),
     };
-    // Newest day first (and within a day, the store's order reversed).
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        let date = date.map(|d| format!("&date={d}")).unwrap_or_default();
+        json!(format!(
+            "/api/v1/activity?offset={}&limit={limit}{date}",
+            offset.saturating_add(limit)
+        ))
+    } else {
+        Value::Null
+    };
     let data: Vec<Value> = rows
         .iter()
-        .rev()
-        .map(|g| (utc_date(g.day * DAY_MS), g))
-        .filter(|(day, _)| date.is_none_or(|d| d == day))
-        .map(|(day, g)| {
-            json!({"date": day,
+        .map(|g| {
+            json!({"date": utc_date(g.day * DAY_MS),
                    "app": {"title": g.app_title.as_ref().filter(|t| !t.is_empty()), "http_referer": g.app_referer.as_ref().filter(|r| !r.is_empty())},
                    "model": g.model, "model_permaslug": g.model, "provider_name": g.provider_name,
                    "requests": g.requests, "usage": f(g.cost), "byok_usage_inference": 0,
@@ -148,10 +151,60 @@ pub async fn activity(
                    "reasoning_tokens": g.reasoning_tokens})
         })
         .collect();
-    axum::Json(json!({ "data": data })).into_response()
+    axum::Json(json!({ "data": data, "links": {"next": next} })).into_response()
+}
+
+/// The store query of an `/activity` call (its `user` left empty) and its `date`, from the query string at
+/// `now` (Unix ms): the last 30 days, narrowed to one UTC day by `date`; `offset`/`limit` paging. Err: the 400's
+/// message.
+///
+/// # Errors
+/// A malformed `date`, `offset` or `limit`, or a `limit` outside 1..=1000.
+pub fn activity_page(
+    q: &HashMap<String, String>,
+    now: i64,
+) -> Result<(ActivityQuery, Option<String>), &'static str> {
+    let mut since_ms = now.saturating_sub(30 * DAY_MS);
+    let mut until_ms = None;
+    let date = q.get("date").filter(|d| !d.is_empty());
+    if let Some(d) = date {
+        let ok = d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        let start = parse_iso(d)
+            .filter(|_| ok)
+            .ok_or("date must be YYYY-MM-DD")?;
+        since_ms = since_ms.max(start);
+        until_ms = Some(start.saturating_add(DAY_MS));
+    }
+    let num = |name: &str| -> Result<Option<usize>, &'static str> {
+        match q.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<usize>().map(Some).map_err(|_| match name {
+                "offset" => "offset must be a non-negative integer",
+                _ => "limit must be an integer from 1 to 1000",
+            }),
+        }
+    };
+    let offset = num("offset")?.unwrap_or(0);
+    let limit = num("limit")?.unwrap_or(ACTIVITY_PAGE_MAX);
+    if !(1..=ACTIVITY_PAGE_MAX).contains(&limit) {
+        return Err("limit must be an integer from 1 to 1000");
+    }
+    let page = ActivityQuery {
+        user: String::new(),
+        since_ms,
+        until_ms,
+        offset,
+        limit,
+    };
+    Ok((page, date.cloned()))
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests assert by panicking
 mod tests {
     use super::*;
 
@@ -165,5 +218,45 @@ mod tests {
         assert_eq!(parse_iso("1970-01-01T00:00:00+00:00"), Some(0));
         assert_eq!(parse_iso("2023-13-01"), None);
         assert_eq!(parse_iso("tomorrow"), None);
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn activity_pages() {
+        let now = parse_iso("2027-03-10T12:00:00Z").unwrap_or_default();
+        let (p, d) = activity_page(&q(&[]), now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((p.offset, p.limit, p.until_ms, d), (0, 1000, None, None));
+        assert_eq!(p.since_ms, now - 30 * DAY_MS);
+        let (p, d) = activity_page(
+            &q(&[("date", "2027-03-09"), ("offset", "5"), ("limit", "2")]),
+            now,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let day = parse_iso("2027-03-09").unwrap_or_default();
+        assert_eq!(
+            (p.since_ms, p.until_ms, p.offset, p.limit, d.as_deref()),
+            (day, Some(day + DAY_MS), 5, 2, Some("2027-03-09"))
+        );
+        // A date older than 30 days keeps the 30-day floor: an empty window, not a full scan.
+        let (p, _) =
+            activity_page(&q(&[("date", "2000-01-01")]), now).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.since_ms >= p.until_ms.unwrap_or(i64::MAX));
+        for bad in [
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", "-1"),
+            ("offset", "x"),
+            ("date", "2027-3-9"),
+            ("date", "2027-13-01"),
+            ("limit", "99999999999999999999999"),
+        ] {
+            assert!(activity_page(&q(&[bad]), now).is_err(), "{bad:?}");
+        }
     }
 }
