@@ -13,51 +13,11 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::{now_ms, Gateway};
 
-use polyroute::state::{ActivityQuery, ACTIVITY_PAGE_MAX, DAY_MS};
+use polyroute::state::{ActivityQuery, DAY_MS};
 
 pub use polyroute::http_api::{generation_json, utc_date, utc_iso};
 
-/// Unix milliseconds of an ISO-8601 UTC time (`2027-01-31`, `2027-01-31T12:00:00Z`, fractions and `+00:00`
-/// accepted); None when it does not parse.
-#[must_use]
-pub fn parse_iso(t: &str) -> Option<i64> {
-    let t = t.trim();
-    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, ""));
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let time = time
-        .strip_suffix('Z')
-        .or_else(|| time.strip_suffix("+00:00"))
-        .unwrap_or(time);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut parts = hms.split(':').filter(|p| !p.is_empty());
-    let h: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    let mi: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    let s: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let ms: i64 = if frac.is_empty() {
-        0
-    } else {
-        let f: String = frac.chars().chain("000".chars()).take(3).collect();
-        f.parse().ok()?
-    };
-    // Howard Hinnant's days-from-civil.
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * DAY_MS + ((h * 60 + mi) * 60 + s) * 1000 + ms)
-}
+pub use polyroute_core::account_query::parse_iso;
 
 fn store_error(e: &polyroute::Error) -> ApiError {
     tracing::error!(error = %e, "state store read failed");
@@ -155,8 +115,7 @@ pub async fn activity(
 }
 
 /// The store query of an `/activity` call (its `user` left empty) and its `date`, from the query string at
-/// `now` (Unix ms): the last 30 days, narrowed to one UTC day by `date`; `offset`/`limit` paging. Err: the 400's
-/// message.
+/// `now` (Unix ms) ([`activity_params`](polyroute_core::account_query::activity_params)). Err: the 400's message.
 ///
 /// # Errors
 /// A malformed `date`, `offset` or `limit`, or a `limit` outside 1..=1000.
@@ -164,43 +123,15 @@ pub fn activity_page(
     q: &HashMap<String, String>,
     now: i64,
 ) -> Result<(ActivityQuery, Option<String>), &'static str> {
-    let mut since_ms = now.saturating_sub(30 * DAY_MS);
-    let mut until_ms = None;
-    let date = q.get("date").filter(|d| !d.is_empty());
-    if let Some(d) = date {
-        let ok = d.len() == 10
-            && d.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 => b == b'-',
-                _ => b.is_ascii_digit(),
-            });
-        let start = parse_iso(d)
-            .filter(|_| ok)
-            .ok_or("date must be YYYY-MM-DD")?;
-        since_ms = since_ms.max(start);
-        until_ms = Some(start.saturating_add(DAY_MS));
-    }
-    let num = |name: &str| -> Result<Option<usize>, &'static str> {
-        match q.get(name).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => v.parse::<usize>().map(Some).map_err(|_| match name {
-                "offset" => "offset must be a non-negative integer",
-                _ => "limit must be an integer from 1 to 1000",
-            }),
-        }
-    };
-    let offset = num("offset")?.unwrap_or(0);
-    let limit = num("limit")?.unwrap_or(ACTIVITY_PAGE_MAX);
-    if !(1..=ACTIVITY_PAGE_MAX).contains(&limit) {
-        return Err("limit must be an integer from 1 to 1000");
-    }
+    let p = polyroute_core::account_query::activity_params(q, now)?;
     let page = ActivityQuery {
         user: String::new(),
-        since_ms,
-        until_ms,
-        offset,
-        limit,
+        since_ms: p.since_ms,
+        until_ms: p.until_ms,
+        offset: p.offset,
+        limit: p.limit,
     };
-    Ok((page, date.cloned()))
+    Ok((page, p.date))
 }
 
 #[cfg(test)]

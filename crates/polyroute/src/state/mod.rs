@@ -94,7 +94,7 @@ pub struct ActivityRow {
 }
 
 /// The most rows one [`Ledger::activity`] call returns (what the gateway's `/activity` pages by).
-pub const ACTIVITY_PAGE_MAX: usize = 1000;
+pub use polyroute_core::account_query::ACTIVITY_PAGE_MAX;
 
 /// Which `/activity` rows [`Ledger::activity`] returns: one page of a user's groups, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
