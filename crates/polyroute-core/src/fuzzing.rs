@@ -92,6 +92,13 @@ pub fn parse_response(data: &[u8]) {
 /// The request parser with the gateway's limits: any body either is refused with an error naming a field, or
 /// gives a request within every limit (identifier lengths, output and `n` ranges, known fields only).
 pub fn request_limits(data: &[u8]) {
+    if let Err(e) = limits::prescan_json(data) {
+        assert!(
+            matches!(&e, crate::Error::InvalidRequest { field, .. } if field == "body"),
+            "{e:?}"
+        );
+        return;
+    }
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
