@@ -478,6 +478,33 @@ async fn activity_groups_by_app_model_provider_and_day() {
     assert_eq!(s, 400);
     let (_, v) = get(&url, &key, "/api/v1/activity?date=1999-01-01").await;
     assert_eq!(v["data"], json!([]));
+    // Paged: newest first (within a day, "App B" before "App A"), one row per page, `links.next` to the rest.
+    assert_eq!(rows[0]["app"]["title"], "App B", "{v}");
+    assert_eq!(v["links"]["next"], Value::Null);
+    let (s, p1) = get(&url, &key, "/api/v1/activity?limit=1").await;
+    assert_eq!(s, 200);
+    assert_eq!(p1["data"], json!([rows[0]]));
+    let next = p1["links"]["next"].as_str().unwrap().to_string();
+    assert_eq!(next, "/api/v1/activity?offset=1&limit=1");
+    let (_, p2) = get(&url, &key, &next).await;
+    assert_eq!(p2["data"], json!([rows[1]]));
+    assert_eq!(p2["links"]["next"], Value::Null);
+    let today = rows[0]["date"].as_str().unwrap().to_string();
+    let (_, d) = get(
+        &url,
+        &key,
+        &format!("/api/v1/activity?date={today}&limit=1"),
+    )
+    .await;
+    assert_eq!(d["data"], json!([rows[0]]));
+    assert_eq!(
+        d["links"]["next"],
+        json!(format!("/api/v1/activity?offset=1&limit=1&date={today}"))
+    );
+    for bad in ["limit=0", "limit=1001", "offset=-1", "limit=x"] {
+        let (s, _) = get(&url, &key, &format!("/api/v1/activity?{bad}")).await;
+        assert_eq!(s, 400, "{bad}");
+    }
     srv.shutdown().await;
 }
 

@@ -188,6 +188,42 @@ async fn hostile_values_are_400s_naming_the_field() {
             "{field}: {v}"
         );
     }
+    // A body that would make a value tree far larger than itself is refused before it is parsed: 300,000 zeros
+    // (600 KB of text), and arrays nested 65 deep; a long string is not a shape problem.
+    let mut b = chat("acme/chat", "hi");
+    b["padding"] = json!(vec![0; 300_000]);
+    let (s, v) = post(&srv, &key, &b).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON values"),
+        "{v}"
+    );
+    let mut deep = json!(0);
+    for _ in 0..65 {
+        deep = json!([deep]);
+    }
+    let mut b = chat("acme/chat", "hi");
+    b["padding"] = deep;
+    let (s, v) = post(&srv, &key, &b).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nests deeper"),
+        "{v}"
+    );
+    // 300,000 brackets and commas inside a string pass the body check and reach routing (where the prompt is too
+    // long for the mock's context).
+    let (s, v) = post(&srv, &key, &chat("acme/chat", &"[{,".repeat(100_000))).await;
+    assert_eq!(
+        (s, &v["error"]["metadata"]["polyroute_code"]),
+        (404, &json!("constraint_filtered")),
+        "{v}"
+    );
     // Paging far past the end neither wraps nor panics.
     let r = client()
         .get(format!(

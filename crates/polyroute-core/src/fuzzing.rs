@@ -92,6 +92,13 @@ pub fn parse_response(data: &[u8]) {
 /// The request parser with the gateway's limits: any body either is refused with an error naming a field, or
 /// gives a request within every limit (identifier lengths, output and `n` ranges, known fields only).
 pub fn request_limits(data: &[u8]) {
+    if let Err(e) = limits::prescan_json(data) {
+        assert!(
+            matches!(&e, crate::Error::InvalidRequest { field, .. } if field == "body"),
+            "{e:?}"
+        );
+        return;
+    }
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
@@ -222,6 +229,53 @@ pub fn surface_streams(data: &[u8]) {
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
+/// The account endpoints' query strings (`/generation`, `/activity`, `/key`, `/credits`, `/keys`): any query
+/// either is refused with a message or gives parameters within their documented ranges; an accepted `date` is a
+/// day's start; nothing panics (the first six bytes pick the clock).
+pub fn account_queries(data: &[u8]) {
+    use crate::account_query as aq;
+    let (now_bytes, rest) = data.split_at(data.len().min(6));
+    // A clock within ±2^47 ms (±4,000 years) of the epoch, from the input.
+    let mut now: i64 = 0;
+    for b in now_bytes {
+        now = (now << 8) | i64::from(*b);
+    }
+    now -= 1 << 47;
+    let text = String::from_utf8_lossy(rest);
+    let q = aq::query_pairs(&text);
+    assert!(q.len() <= text.len() + 1, "more pairs than bytes");
+    match aq::activity_params(&q, now) {
+        Ok(p) => {
+            assert!((1..=aq::ACTIVITY_PAGE_MAX).contains(&p.limit), "{p:?}");
+            assert!(p.since_ms >= now - 30 * 86_400_000, "{p:?}");
+            match (&p.date, p.until_ms) {
+                (None, None) => {}
+                (Some(d), Some(until)) => {
+                    let start = aq::parse_iso(d).unwrap_or_else(|| panic!("{d:?} was accepted"));
+                    assert_eq!(until, start + 86_400_000, "{p:?}");
+                    assert_eq!(start.rem_euclid(86_400_000), 0, "{p:?}");
+                }
+                _ => panic!("date and until go together: {p:?}"),
+            }
+        }
+        Err(m) => assert!(m.contains("must be"), "{m}"),
+    }
+    if let Some(id) = aq::generation_id(&q) {
+        assert!(!id.is_empty());
+    }
+    let k = aq::keys_list_params(&q);
+    assert_eq!(
+        k.include_disabled,
+        q.get("include_disabled").is_some_and(|v| v == "true")
+    );
+    // Any text: parse_iso never panics, and a date without a time is a day's start.
+    if let Some(t) = aq::parse_iso(&text) {
+        if !text.trim().contains(['T', ' ']) {
+            assert_eq!(t.rem_euclid(86_400_000), 0, "{text:?}");
+        }
+    }
+}
+
 /// Every target, by name (for the bounded stable runner).
 pub const TARGETS: &[(&str, Target)] = &[
     ("sse_parser", sse_parser),
@@ -232,4 +286,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("messages_request", messages_request),
     ("responses_request", responses_request),
     ("surface_streams", surface_streams),
+    ("account_queries", account_queries),
 ];

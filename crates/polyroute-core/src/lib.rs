@@ -4,6 +4,7 @@
 //! returns decisions (an ordered attempt plan with the reason for every exclusion), translated payloads, costs and
 //! typed errors. It never opens a socket, reads the clock or the environment, or draws ambient randomness.
 
+pub mod account_query;
 pub mod auto;
 pub mod catalog;
 pub mod cost;

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use polyroute_core::fuzzing::TARGETS;
 
 const SEEDS: &[&str] = &[
+    "gAAAAAdate=2027-03-09&offset=5&limit=2&id=gen-1&include_disabled=true",
+    "gAAAAAdate=1999-12-31&limit=1000&offset=18446744073709551616",
+    "gAAAAAdate=2027-13-01T00:00:00.999Z&limit=0&id=&date=+2027-01-01",
     r#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"max_tokens":18446744073709551615}"#,
     r#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"n":1000000000,"stream":true}"#,
     r#"{"models":["a/b","c/d"],"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}],"provider":{"order":["p"],"sort":"price"}}"#,

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use polyroute::state::{
-    ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary, Totals, UsageGroup,
-    UsageQuery, UsageRow, DAY_MS,
+    ActivityQuery, ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary,
+    Totals, UsageGroup, UsageQuery, UsageRow, DAY_MS,
 };
 use polyroute::{Error, Result};
 use rust_decimal::Decimal;
@@ -57,10 +57,12 @@ pub(crate) fn statements() -> Vec<String> {
             "SELECT floor(created_ms::numeric / {DAY_MS})::bigint AS day, app_title, app_referer, model,
                     provider_name, count(*), sum(cost)::text, sum(prompt_tokens)::bigint,
                     sum(completion_tokens)::bigint, sum(reasoning_tokens)::bigint
-             FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2
+             FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2 AND created_ms < $3
              GROUP BY day, app_title, app_referer, model, provider_name
-             ORDER BY day, app_title COLLATE \"C\" NULLS FIRST, app_referer COLLATE \"C\" NULLS FIRST,
-                      model COLLATE \"C\", provider_name COLLATE \"C\""
+             ORDER BY day DESC, app_title COLLATE \"C\" DESC NULLS LAST,
+                      app_referer COLLATE \"C\" DESC NULLS LAST, model COLLATE \"C\" DESC,
+                      provider_name COLLATE \"C\" DESC
+             LIMIT $4 OFFSET $5"
         ),
         "SELECT user_key, sum(cost)::text, count(*) FROM polyroute_generations GROUP BY user_key".to_string(),
     ]
@@ -237,13 +239,17 @@ impl Ledger for PostgresLedger {
         })
     }
 
-    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
-        let user = user.to_string();
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
         Box::pin(async move {
             let c = self.conn().await?;
+            let (until, page) = (q.until(), i64::try_from(q.page()).unwrap_or(i64::MAX));
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
             let rows = c
                 .client
-                .query(&c.st[ACTIVITY], &[&user, &since_ms])
+                .query(
+                    &c.st[ACTIVITY],
+                    &[&q.user, &q.since_ms, &until, &page, &offset],
+                )
                 .await
                 .map_err(|e| self.err("activity", &e))?;
             Ok(rows

@@ -31,12 +31,13 @@ impl<T> Chan<T> {
 }
 
 /// The chunks of a streamed completion. Dropping it cancels the upstream request (the generation is still
-/// recorded, `cancelled`, and billed for what was produced).
-pub struct ChatStream(Chan<Result<Value>>);
+/// recorded, `cancelled`, and billed for what was produced). A reader that does not take chunks holds at most 64
+/// of them and about [`STREAM_BUFFER_BYTES`] of their size ([`value_weight`]); past that the stream task waits.
+pub struct ChatStream(Chan<Result<Value>>, Arc<Semaphore>);
 
 impl ChatStream {
-    pub(crate) fn new(rx: mpsc::Receiver<Result<Value>>, task: JoinHandle<()>) -> Self {
-        Self(Chan { rx, task })
+    pub(crate) fn new(rx: BoundedReceiver<Value>, task: JoinHandle<()>) -> Self {
+        Self(Chan { rx: rx.rx, task }, rx.room)
     }
 }
 
@@ -50,7 +51,11 @@ impl Stream for ChatStream {
     type Item = Result<Value>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll(cx)
+        let r = self.0.poll(cx);
+        if let Poll::Ready(Some(Ok(v))) = &r {
+            self.1.add_permits(permits(v.weight()) as usize);
+        }
+        r
     }
 }
 
@@ -65,8 +70,9 @@ impl SseStream {
     }
 }
 
-/// Bytes of SSE events a stream holds for a reader that has not taken them yet (256 KiB): past it the stream
-/// task waits (and so reads no more from the provider), whatever the size of each event.
+/// Bytes a stream holds for a reader that has not taken them yet (256 KiB; for a [`ChatStream`], the chunks'
+/// [`value_weight`]): past it the stream task waits (and so reads no more from the provider), whatever the size
+/// of each item.
 pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Permits an item of `len` bytes takes (an item larger than the whole budget takes all of it).
@@ -74,35 +80,78 @@ fn permits(len: usize) -> u32 {
     u32::try_from(len.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX)
 }
 
-/// The sending end of an SSE stream: an item channel bounded in bytes as well as in items.
-pub(crate) struct SseSender {
-    tx: mpsc::Sender<Result<Bytes>>,
+/// The size an item counts for in a stream's byte budget.
+pub(crate) trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Weigh for Value {
+    fn weight(&self) -> usize {
+        value_weight(self)
+    }
+}
+
+/// Approximate memory a JSON value holds: one node size per value plus its strings' and keys' bytes. Linear in
+/// the value (whose depth the JSON parser already bounds).
+#[must_use]
+pub fn value_weight(v: &Value) -> usize {
+    let node = std::mem::size_of::<Value>();
+    node.saturating_add(match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(value_weight).fold(0, usize::saturating_add),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len().saturating_add(node).saturating_add(value_weight(v)))
+            .fold(0, usize::saturating_add),
+    })
+}
+
+/// The sending end of a stream: an item channel bounded in bytes ([`Weigh`]) as well as in items.
+pub(crate) struct BoundedSender<T> {
+    tx: mpsc::Sender<Result<T>>,
     room: Arc<Semaphore>,
 }
 
-/// The receiving end of [`SseSender`].
-pub(crate) struct SseReceiver {
-    rx: mpsc::Receiver<Result<Bytes>>,
+/// The receiving end of a [`BoundedSender`]'s channel.
+pub(crate) struct BoundedReceiver<T> {
+    rx: mpsc::Receiver<Result<T>>,
     room: Arc<Semaphore>,
+}
+
+/// SSE bytes' sending end.
+pub(crate) type SseSender = BoundedSender<Bytes>;
+/// SSE bytes' receiving end.
+pub(crate) type SseReceiver = BoundedReceiver<Bytes>;
+
+/// A channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] of their weight.
+pub(crate) fn bounded_channel<T: Weigh>() -> (BoundedSender<T>, BoundedReceiver<T>) {
+    let (tx, rx) = mpsc::channel(64);
+    let room = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
+    (
+        BoundedSender {
+            tx,
+            room: room.clone(),
+        },
+        BoundedReceiver { rx, room },
+    )
 }
 
 /// An SSE channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] bytes.
 pub(crate) fn sse_channel() -> (SseSender, SseReceiver) {
-    let (tx, rx) = mpsc::channel(64);
-    let room = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
-    (
-        SseSender {
-            tx,
-            room: room.clone(),
-        },
-        SseReceiver { rx, room },
-    )
+    bounded_channel()
 }
 
-impl SseSender {
+impl<T: Weigh> BoundedSender<T> {
     /// Send once the reader has room for `item`; false when the reader went away.
-    async fn send(&self, item: Result<Bytes>) -> bool {
-        let n = item.as_ref().map_or(0, |b| permits(b.len()));
+    async fn send(&self, item: Result<T>) -> bool {
+        let n = item.as_ref().map_or(0, |b| permits(b.weight()));
         if n > 0 {
             tokio::select! {
                 p = self.room.acquire_many(n) => match p {
@@ -113,6 +162,18 @@ impl SseSender {
             }
         }
         self.tx.send(item).await.is_ok()
+    }
+}
+
+impl<T: Weigh> BoundedReceiver<T> {
+    /// The next item, its room given back (for readers inside the crate that do not wrap it in a stream).
+    #[cfg(test)]
+    pub(crate) async fn recv(&mut self) -> Option<Result<T>> {
+        let r = self.rx.recv().await;
+        if let Some(Ok(v)) = &r {
+            self.room.add_permits(permits(v.weight()) as usize);
+        }
+        r
     }
 }
 
@@ -144,7 +205,7 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
 
 /// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
-    Values(mpsc::Sender<Result<Value>>),
+    Values(BoundedSender<Value>),
     Sse(SseSender),
 }
 
@@ -160,7 +221,7 @@ impl ChunkTx {
     /// Resolves when the caller went away (the receiving stream was dropped).
     pub async fn closed(&self) {
         match self {
-            ChunkTx::Values(tx) => tx.closed().await,
+            ChunkTx::Values(tx) => tx.tx.closed().await,
             ChunkTx::Sse(tx) => tx.tx.closed().await,
         }
     }
@@ -168,7 +229,7 @@ impl ChunkTx {
     /// Whether the caller went away.
     pub fn is_closed(&self) -> bool {
         match self {
-            ChunkTx::Values(tx) => tx.is_closed(),
+            ChunkTx::Values(tx) => tx.tx.is_closed(),
             ChunkTx::Sse(tx) => tx.tx.is_closed(),
         }
     }
@@ -176,7 +237,7 @@ impl ChunkTx {
     /// Send one chunk; false when the caller went away.
     pub async fn chunk(&self, v: Value) -> bool {
         match self {
-            ChunkTx::Values(tx) => tx.send(Ok(v)).await.is_ok(),
+            ChunkTx::Values(tx) => tx.send(Ok(v)).await,
             ChunkTx::Sse(tx) => {
                 let mut buf = Vec::with_capacity(256);
                 write_event(&mut buf, &v);
@@ -188,7 +249,7 @@ impl ChunkTx {
     /// Send an error (the stream ends after it).
     pub async fn error(&self, e: polyroute_core::Error) {
         let _ = match self {
-            ChunkTx::Values(tx) => tx.send(Err(e)).await.is_ok(),
+            ChunkTx::Values(tx) => tx.send(Err(e)).await,
             ChunkTx::Sse(tx) => tx.send(Err(e)).await,
         };
     }
@@ -198,7 +259,7 @@ impl ChunkTx {
         match (self, held) {
             (ChunkTx::Values(tx), Held::Values(h)) => {
                 for v in h.drain(..) {
-                    if tx.send(Ok(v)).await.is_err() {
+                    if !tx.send(Ok(v)).await {
                         return false;
                     }
                 }
@@ -290,6 +351,7 @@ impl Held {
 mod tests {
     use super::*;
     use polyroute_core::providers::{Dialect, ResponseContext};
+    use serde_json::json;
 
     const CUT: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
@@ -402,6 +464,58 @@ mod tests {
         drop(rx);
         assert!(sent <= STREAM_BUFFER_BYTES, "held {sent} bytes");
         assert!(sent >= STREAM_BUFFER_BYTES / 2, "held only {sent} bytes");
+    }
+
+    /// A library reader ([`ChatStream`]) that takes nothing holds at most [`STREAM_BUFFER_BYTES`] of chunk weight,
+    /// however large each chunk (64 items of 64 KiB would be 4 MiB); reading lets the producer go on.
+    #[tokio::test]
+    async fn a_stalled_value_reader_bounds_the_buffer_in_bytes() {
+        use futures::StreamExt;
+        let chunk =
+            |i: usize| json!({"i": i, "choices": [{"delta": {"content": "x".repeat(64 * 1024)}}]});
+        let weight = value_weight(&chunk(0));
+        assert!(weight > 64 * 1024 && weight < 65 * 1024, "{weight}");
+        let (tx, rx) = bounded_channel::<Value>();
+        let tx = ChunkTx::Values(tx);
+        let producer = tokio::spawn(async move {
+            let mut sent = 0usize;
+            for i in 0..64 {
+                let ok =
+                    tokio::time::timeout(std::time::Duration::from_millis(50), tx.chunk(chunk(i)))
+                        .await;
+                if !matches!(ok, Ok(true)) {
+                    break;
+                }
+                sent += 1;
+            }
+            (sent, tx)
+        });
+        let (sent, tx) = producer.await.unwrap();
+        assert!(
+            sent * weight <= STREAM_BUFFER_BYTES,
+            "held {sent} chunks of {weight} bytes"
+        );
+        assert!(sent >= 2, "held only {sent} chunks");
+        // The reader takes them all, in order; then the producer has room again.
+        let mut stream = ChatStream::new(rx, tokio::spawn(async {}));
+        for i in 0..sent {
+            let v = stream.next().await.unwrap().unwrap();
+            assert_eq!(v["i"], json!(i));
+        }
+        for i in 0..sent {
+            let ok =
+                tokio::time::timeout(std::time::Duration::from_secs(5), tx.chunk(chunk(i))).await;
+            assert!(matches!(ok, Ok(true)), "room came back");
+        }
+    }
+
+    #[test]
+    fn weights() {
+        let node = std::mem::size_of::<Value>();
+        assert_eq!(value_weight(&json!(null)), node);
+        assert_eq!(value_weight(&json!("abc")), node + 3);
+        assert_eq!(value_weight(&json!([1, 2])), 3 * node);
+        assert_eq!(value_weight(&json!({"ab": "cd"})), 3 * node + 4);
     }
 
     #[test]

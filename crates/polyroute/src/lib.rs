@@ -58,7 +58,7 @@ pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
 pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
 pub use builder::RouterBuilder;
-pub use chat_stream::{ChatStream, SseStream};
+pub use chat_stream::{value_weight, ChatStream, SseStream, STREAM_BUFFER_BYTES};
 pub use config::{
     AzureSettings, Limits, Options, PoolCredential, ProviderSettings, RequestContext, Timeouts,
 };

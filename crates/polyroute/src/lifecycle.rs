@@ -15,7 +15,6 @@ use polyroute_core::providers::ResponseHints;
 use polyroute_core::types::ChatRequest;
 use polyroute_core::{Error, Result};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use crate::admission::Admission;
 use crate::attempt::prepare::internal;
@@ -198,7 +197,7 @@ impl Router {
 
     /// [`Router::chat_stream`] with caller context.
     pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = crate::chat_stream::bounded_channel();
         ChatStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Values(tx)))
     }
 
@@ -373,7 +372,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_stream_task_ends_with_an_error_item() {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = crate::chat_stream::bounded_channel();
         let tx = ChunkTx::Values(tx);
         let first = json!({"choices": [{"delta": {"content": "a"}}]});
         guarded(&tx, async {

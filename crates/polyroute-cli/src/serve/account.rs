@@ -13,51 +13,11 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::{now_ms, Gateway};
 
-use polyroute::state::DAY_MS;
+use polyroute::state::{ActivityQuery, DAY_MS};
 
 pub use polyroute::http_api::{generation_json, utc_date, utc_iso};
 
-/// Unix milliseconds of an ISO-8601 UTC time (`2027-01-31`, `2027-01-31T12:00:00Z`, fractions and `+00:00`
-/// accepted); None when it does not parse.
-#[must_use]
-pub fn parse_iso(t: &str) -> Option<i64> {
-    let t = t.trim();
-    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, ""));
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let time = time
-        .strip_suffix('Z')
-        .or_else(|| time.strip_suffix("+00:00"))
-        .unwrap_or(time);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut parts = hms.split(':').filter(|p| !p.is_empty());
-    let h: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    let mi: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    let s: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let ms: i64 = if frac.is_empty() {
-        0
-    } else {
-        let f: String = frac.chars().chain("000".chars()).take(3).collect();
-        f.parse().ok()?
-    };
-    // Howard Hinnant's days-from-civil.
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * DAY_MS + ((h * 60 + mi) * 60 + s) * 1000 + ms)
-}
+pub use polyroute_core::account_query::parse_iso;
 
 fn store_error(e: &polyroute::Error) -> ApiError {
     tracing::error!(error = %e, "state store read failed");
@@ -101,8 +61,11 @@ pub async fn credits(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
     }
 }
 
-/// `GET /api/v1/activity[?date=YYYY-MM-DD]`: the calling key's last 30 days, one row per day, app, model and
-/// provider.
+/// `GET /api/v1/activity[?date=YYYY-MM-DD][&offset=N][&limit=N]`: the calling key's last 30 days, one row per day,
+/// app, model and provider, newest day first. OpenRouter's endpoint takes only `date`; this one also pages
+/// (`limit` 1..=1000, default 1000; `offset` default 0) so one call's memory is bounded whatever the ledger size:
+/// the store groups, sorts and cuts the page, and the date filter is applied in the store. `links.next` is the
+/// next page's path, null on the last page.
 pub async fn activity(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -112,35 +75,35 @@ pub async fn activity(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let date = q.get("date").filter(|d| !d.is_empty());
-    if let Some(d) = date {
-        let ok = d.len() == 10
-            && d.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 => b == b'-',
-                _ => b.is_ascii_digit(),
-            });
-        if !ok {
-            return ApiError::bad_request("date must be YYYY-MM-DD").into_response();
-        }
-    }
-    let rows = match gw
-        .router
-        .stores()
-        .ledger
-        .activity(&key.id, now_ms() - 30 * DAY_MS)
-        .await
-    {
+    let (page, date) = match activity_page(&q, now_ms()) {
+        Ok(p) => p,
+        Err(m) => return ApiError::bad_request(m).into_response(),
+    };
+    let (offset, limit) = (page.offset, page.limit);
+    // One row more than the page tells whether a next page exists.
+    let query = ActivityQuery {
+        user: key.id.clone(),
+        limit: limit.saturating_add(1),
+        ..page
+    };
+    let mut rows = match gw.router.stores().ledger.activity(query).await {
         Ok(r) => r,
         Err(e) => return store_error(&e).into_response(),
     };
-    // Newest day first (and within a day, the store's order reversed).
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        let date = date.map(|d| format!("&date={d}")).unwrap_or_default();
+        json!(format!(
+            "/api/v1/activity?offset={}&limit={limit}{date}",
+            offset.saturating_add(limit)
+        ))
+    } else {
+        Value::Null
+    };
     let data: Vec<Value> = rows
         .iter()
-        .rev()
-        .map(|g| (utc_date(g.day * DAY_MS), g))
-        .filter(|(day, _)| date.is_none_or(|d| d == day))
-        .map(|(day, g)| {
-            json!({"date": day,
+        .map(|g| {
+            json!({"date": utc_date(g.day * DAY_MS),
                    "app": {"title": g.app_title.as_ref().filter(|t| !t.is_empty()), "http_referer": g.app_referer.as_ref().filter(|r| !r.is_empty())},
                    "model": g.model, "model_permaslug": g.model, "provider_name": g.provider_name,
                    "requests": g.requests, "usage": f(g.cost), "byok_usage_inference": 0,
@@ -148,10 +111,31 @@ pub async fn activity(
                    "reasoning_tokens": g.reasoning_tokens})
         })
         .collect();
-    axum::Json(json!({ "data": data })).into_response()
+    axum::Json(json!({ "data": data, "links": {"next": next} })).into_response()
+}
+
+/// The store query of an `/activity` call (its `user` left empty) and its `date`, from the query string at
+/// `now` (Unix ms) ([`activity_params`](polyroute_core::account_query::activity_params)). Err: the 400's message.
+///
+/// # Errors
+/// A malformed `date`, `offset` or `limit`, or a `limit` outside 1..=1000.
+pub fn activity_page(
+    q: &HashMap<String, String>,
+    now: i64,
+) -> Result<(ActivityQuery, Option<String>), &'static str> {
+    let p = polyroute_core::account_query::activity_params(q, now)?;
+    let page = ActivityQuery {
+        user: String::new(),
+        since_ms: p.since_ms,
+        until_ms: p.until_ms,
+        offset: p.offset,
+        limit: p.limit,
+    };
+    Ok((page, p.date))
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests assert by panicking
 mod tests {
     use super::*;
 
@@ -165,5 +149,45 @@ mod tests {
         assert_eq!(parse_iso("1970-01-01T00:00:00+00:00"), Some(0));
         assert_eq!(parse_iso("2023-13-01"), None);
         assert_eq!(parse_iso("tomorrow"), None);
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn activity_pages() {
+        let now = parse_iso("2027-03-10T12:00:00Z").unwrap_or_default();
+        let (p, d) = activity_page(&q(&[]), now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((p.offset, p.limit, p.until_ms, d), (0, 1000, None, None));
+        assert_eq!(p.since_ms, now - 30 * DAY_MS);
+        let (p, d) = activity_page(
+            &q(&[("date", "2027-03-09"), ("offset", "5"), ("limit", "2")]),
+            now,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let day = parse_iso("2027-03-09").unwrap_or_default();
+        assert_eq!(
+            (p.since_ms, p.until_ms, p.offset, p.limit, d.as_deref()),
+            (day, Some(day + DAY_MS), 5, 2, Some("2027-03-09"))
+        );
+        // A date older than 30 days keeps the 30-day floor: an empty window, not a full scan.
+        let (p, _) =
+            activity_page(&q(&[("date", "2000-01-01")]), now).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.since_ms >= p.until_ms.unwrap_or(i64::MAX));
+        for bad in [
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", "-1"),
+            ("offset", "x"),
+            ("date", "2027-3-9"),
+            ("date", "2027-13-01"),
+            ("limit", "99999999999999999999999"),
+        ] {
+            assert!(activity_page(&q(&[bad]), now).is_err(), "{bad:?}");
+        }
     }
 }

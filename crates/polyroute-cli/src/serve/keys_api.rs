@@ -205,8 +205,10 @@ pub async fn list(
     if let Err(e) = manager(&gw, &headers).await {
         return e.into_response();
     }
-    let disabled = q.get("include_disabled").is_some_and(|v| v == "true");
-    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let polyroute_core::account_query::KeysListParams {
+        include_disabled: disabled,
+        offset,
+    } = polyroute_core::account_query::keys_list_params(&q);
     let all = match gw.keys.list().await {
         Ok(a) => a,
         Err(e) => return store_error(&e).into_response(),

@@ -9,6 +9,7 @@
 //! | `prompt_cache_key` | at most [`MAX_CACHE_KEY`] bytes |
 //! | `max_tokens`, `max_completion_tokens` | 1 to [`MAX_OUTPUT_TOKENS`] |
 //! | `n` | 1 to [`MAX_N`] |
+//! | the body as JSON | at most [`MAX_JSON_DEPTH`] levels deep and [`MAX_JSON_VALUES`] values ([`prescan_json`], before it is parsed) |
 
 use serde_json::Value;
 
@@ -29,6 +30,60 @@ pub const MAX_CACHE_KEY: usize = 1024;
 pub const MAX_OUTPUT_TOKENS: u64 = i32::MAX as u64;
 /// The most choices (`n`) accepted.
 pub const MAX_N: u64 = 128;
+
+/// The deepest nesting of arrays and objects a request body may have.
+pub const MAX_JSON_DEPTH: usize = 64;
+/// The most JSON values (array elements and object members, counted by their openings and separators) a request
+/// body may hold: a value tree costs tens of bytes per value whatever its text, so this bounds what parsing
+/// a body can allocate (about 100 bytes a value) however the body is shaped. Long strings cost their length only.
+pub const MAX_JSON_VALUES: usize = 200_000;
+
+/// A single pass over a request body's bytes, before it is parsed into a value tree: refuses nesting deeper than
+/// [`MAX_JSON_DEPTH`] and more than [`MAX_JSON_VALUES`] values, so a small body cannot make a large tree
+/// (a 4 MB array of zeros would be two million values). Does not validate the JSON (the parser does); linear
+/// time, no allocation.
+///
+/// # Errors
+/// An [`Error::InvalidRequest`] naming the body (`field` = `body`) and the limit.
+pub fn prescan_json(body: &[u8]) -> Result<()> {
+    let (mut depth, mut values) = (0usize, 1usize);
+    let (mut in_str, mut escaped) = (false, false);
+    for &b in body {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                values += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Error::invalid(
+                        "body",
+                        format!("The request body nests deeper than {MAX_JSON_DEPTH} levels"),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
+            _ => continue,
+        }
+        if values > MAX_JSON_VALUES {
+            return Err(Error::invalid(
+                "body",
+                format!("The request body holds more than {MAX_JSON_VALUES} JSON values"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Every top-level field a chat request may carry: the OpenAI Chat Completions fields and OpenRouter's
 /// extensions (current, deprecated and legacy ones that clients still send).
@@ -199,6 +254,24 @@ mod tests {
             Err(e) => Some(format!("other: {e}")),
             Ok(_) => None,
         }
+    }
+
+    #[test]
+    fn prescan_counts_values_and_depth_outside_strings() {
+        assert!(prescan_json(br#"{"a":[1,2,{"b":"[[[,,,"}]}"#).is_ok());
+        let wide = format!("[{}0]", "0,".repeat(MAX_JSON_VALUES));
+        assert!(
+            matches!(prescan_json(wide.as_bytes()), Err(Error::InvalidRequest { field, .. }) if field == "body")
+        );
+        let ok = format!("[{}0]", "0,".repeat(MAX_JSON_VALUES - 3));
+        assert!(prescan_json(ok.as_bytes()).is_ok());
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(prescan_json(deep(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(prescan_json(deep(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        // Brackets and commas inside strings, escaped quotes included, do not count.
+        let s = format!(r#"{{"s":"\"{}"}}"#, "[,".repeat(MAX_JSON_VALUES));
+        let r = prescan_json(s.as_bytes());
+        assert!(r.is_ok(), "{r:?} {}", &s[..20]);
     }
 
     fn base() -> Value {

@@ -51,7 +51,7 @@ fn store_error(e: &crate::Error) -> Response {
 /// The generation `id`; a caller naming a user sees its own generations only.
 pub(super) fn generation<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
     Box::pin(async move {
-        let Some(id) = c.query.get("id").filter(|s| !s.is_empty()) else {
+        let Some(id) = polyroute_core::account_query::generation_id(&c.query) else {
             return Response::error(400, "invalid_request", "id is required");
         };
         let not_found = || Response::error(404, "not_found", format!("Generation {id} not found"));

@@ -9,11 +9,19 @@ pub(super) fn envelope(status: u16, error_type: &str, message: String) -> Value 
     json!({"error": {"code": status, "message": message, "metadata": {"error_type": error_type}}})
 }
 
-/// Parse a JSON body: 400 on bad JSON or a non-object.
+/// Parse a JSON body: 400 on bad JSON or a non-object, and, before any value tree is built, on a body nested
+/// deeper or holding more values than [`limits`](polyroute_core::types::limits) allow (`prescan_json`).
 ///
 /// # Errors
 /// The OpenRouter-shaped 400.
 pub fn parse_object(body: &[u8]) -> Result<Value, Response> {
+    if let Err(e) = polyroute_core::types::limits::prescan_json(body) {
+        let message = match e {
+            Error::InvalidRequest { message, .. } => message,
+            other => other.to_string(),
+        };
+        return Err(Response::error(400, "invalid_request", message));
+    }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         Response::error(
             400,

@@ -147,16 +147,6 @@ fn split_target(target: &str) -> (&str, &str) {
     t.split_once('?').unwrap_or((t, ""))
 }
 
-fn query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
-}
-
 /// The route of `method target`, or the 404 / 405 answer.
 pub(crate) fn find(method: &str, target: &str) -> Result<Matched, Response> {
     let (path, q) = split_target(target);
@@ -195,7 +185,7 @@ pub(crate) fn find(method: &str, target: &str) -> Result<Matched, Response> {
             access: r.access,
             handler: r.handler,
             params,
-            query: query(q),
+            query: polyroute_core::account_query::query_pairs(q),
         }),
         None if other_method => Err(Response::error(
             405,

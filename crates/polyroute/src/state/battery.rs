@@ -27,8 +27,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    now_ms, GenerationRecord, HoldRequest, LedgerQuery, RateDecision, Refusal, ReservationId,
-    Reserved, Scope, ScopeLimit, Span, Stores, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
+    now_ms, ActivityQuery, GenerationRecord, HoldRequest, LedgerQuery, RateDecision, Refusal,
+    ReservationId, Reserved, Scope, ScopeLimit, Span, Stores, UsageGroup, UsageQuery, UsageRow,
+    Window, DAY_MS,
 };
 
 /// What a failed check reports.
@@ -184,27 +185,51 @@ pub async fn ledger_summary_activity_list(s: &Stores) -> Outcome {
         (day.requests, day.cost) == (2, usd("0.5")),
         "summary since today: {day:?}"
     );
-    let rows = st(s.ledger.activity(&user, yesterday).await, "activity")?;
+    let page = |offset: usize, limit: usize, until_ms: Option<i64>| ActivityQuery {
+        user: user.clone(),
+        since_ms: yesterday,
+        until_ms,
+        offset,
+        limit,
+    };
+    let rows = st(s.ledger.activity(page(0, 10, None)).await, "activity")?;
     check!(
         rows.len() == 3,
         "three groups (two days, two apps today): {rows:?}"
     );
     check!(
-        rows[0].day == yesterday.div_euclid(DAY_MS) && rows[0].cost == usd("0.1"),
-        "oldest day first: {rows:?}"
+        rows[2].day == yesterday.div_euclid(DAY_MS) && rows[2].cost == usd("0.1"),
+        "newest day first: {rows:?}"
     );
     check!(
-        rows[1].app_title.is_none() && rows[2].app_title.as_deref() == Some("App"),
-        "no app before an app: {rows:?}"
+        rows[0].app_title.as_deref() == Some("App") && rows[1].app_title.is_none(),
+        "an app before no app: {rows:?}"
     );
     check!(
-        rows[2].requests == 1
-            && rows[2].prompt_tokens == 10
-            && rows[2].completion_tokens == 5
-            && rows[2].reasoning_tokens == 2
-            && rows[2].provider_name == "Alpha"
-            && rows[2].model == "test/model",
+        rows[0].requests == 1
+            && rows[0].prompt_tokens == 10
+            && rows[0].completion_tokens == 5
+            && rows[0].reasoning_tokens == 2
+            && rows[0].provider_name == "Alpha"
+            && rows[0].model == "test/model",
         "sums of a group: {rows:?}"
+    );
+    let second = st(s.ledger.activity(page(1, 1, None)).await, "activity page")?;
+    check!(
+        second == rows[1..2],
+        "offset 1, limit 1: the second row only: {second:?}"
+    );
+    let past = st(s.ledger.activity(page(2, 5, None)).await, "activity page")?;
+    check!(past == rows[2..], "the last page: {past:?}");
+    let none = st(s.ledger.activity(page(0, 0, None)).await, "activity page")?;
+    check!(none.is_empty(), "limit 0: no rows: {none:?}");
+    let day = st(
+        s.ledger.activity(page(0, 10, Some(today - 1000))).await,
+        "activity until",
+    )?;
+    check!(
+        day == rows[2..],
+        "until the start of today: yesterday only: {day:?}"
     );
     check!(
         rows.iter().map(|r| r.cost).sum::<Decimal>() == usd("0.6"),

@@ -9,9 +9,9 @@ use polyroute_core::Result;
 use rust_decimal::Decimal;
 
 use super::{
-    now_ms, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
-    RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span, SpendSummary,
-    StickyStore, Totals, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
+    now_ms, ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger,
+    LedgerQuery, RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span,
+    SpendSummary, StickyStore, Totals, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,10 +141,11 @@ impl Ledger for MemoryLedger {
         ready(Ok(s))
     }
 
-    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
         let m = lock(&self.recs);
         let mut groups: BTreeMap<ActivityKey, ActivityRow> = BTreeMap::new();
-        for r in Self::matching(&m, Some(user), since_ms) {
+        let until = q.until();
+        for r in Self::matching(&m, Some(&q.user), q.since_ms).filter(|r| r.created_ms < until) {
             let day = r.created_ms.div_euclid(DAY_MS);
             let key = (
                 day,
@@ -163,7 +164,12 @@ impl Ledger for MemoryLedger {
             });
             add_activity(g, r);
         }
-        ready(Ok(groups.into_values().collect()))
+        ready(Ok(groups
+            .into_values()
+            .rev()
+            .skip(q.offset)
+            .take(q.page())
+            .collect()))
     }
 
     fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {

@@ -93,6 +93,38 @@ pub struct ActivityRow {
     pub reasoning_tokens: u64,
 }
 
+/// The most rows one [`Ledger::activity`] call returns (what the gateway's `/activity` pages by).
+pub use polyroute_core::account_query::ACTIVITY_PAGE_MAX;
+
+/// Which `/activity` rows [`Ledger::activity`] returns: one page of a user's groups, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityQuery {
+    /// Only this user's records.
+    pub user: String,
+    /// Only records created at or after this time (Unix ms).
+    pub since_ms: i64,
+    /// Only records created before this time (Unix ms); None: no upper bound.
+    pub until_ms: Option<i64>,
+    /// Skip this many rows of the ordered result.
+    pub offset: usize,
+    /// At most this many rows (the store caps it at [`ACTIVITY_PAGE_MAX`]).
+    pub limit: usize,
+}
+
+impl ActivityQuery {
+    /// The row count actually returned at most (`limit` capped at [`ACTIVITY_PAGE_MAX`]).
+    #[must_use]
+    pub fn page(&self) -> usize {
+        self.limit.min(ACTIVITY_PAGE_MAX)
+    }
+
+    /// The upper time bound actually used (exclusive; `i64::MAX` when none).
+    #[must_use]
+    pub fn until(&self) -> i64 {
+        self.until_ms.unwrap_or(i64::MAX)
+    }
+}
+
 /// Which records [`Ledger::list`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerQuery {
@@ -174,9 +206,11 @@ pub trait Ledger: Send + Sync + 'static {
     /// Computed by the store (an SQL aggregate, not every record loaded into the caller).
     fn summary(&self, user: Option<&str>, since_ms: i64) -> BoxFut<'_, Result<SpendSummary>>;
 
-    /// `user`'s records created at or after `since_ms`, grouped by (UTC day, app title, app referer, model,
-    /// provider name); rows in ascending order of that tuple (None before Some).
-    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>>;
+    /// `q.user`'s records created in `[q.since_ms, q.until_ms)`, grouped by (UTC day, app title, app referer,
+    /// model, provider name); rows in descending order of that tuple (newest day first, Some before None, strings
+    /// compared bytewise), then `q.offset` rows skipped and at most [`ActivityQuery::page`] returned. Computed by
+    /// the store: one call's memory is bounded by the page whatever the ledger size.
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>>;
 
     /// Spend totals over every record kept (router-wide and per user): what a process-local [`Budget`] seeds its
     /// spend from at start.

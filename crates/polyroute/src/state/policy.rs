@@ -22,9 +22,9 @@ use polyroute_core::{Error, Result};
 use rust_decimal::Decimal;
 
 use super::{
-    ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery, RateDecision,
-    RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore, Totals,
-    UsageQuery, UsageRow, Window,
+    ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
+    RateDecision, RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore,
+    Totals, UsageQuery, UsageRow, Window,
 };
 
 /// Fail open (carry on without the store) or closed (fail the request).
@@ -391,8 +391,8 @@ impl Ledger for SpoolLedger {
         self.inner.summary(user, since_ms)
     }
 
-    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
-        self.inner.activity(user, since_ms)
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
+        self.inner.activity(q)
     }
 
     fn totals(&self) -> BoxFut<'_, Result<Totals>> {

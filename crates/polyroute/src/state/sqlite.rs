@@ -14,9 +14,9 @@ use rust_decimal::Decimal;
 
 use super::memory::{add_total, decide, span_start};
 use super::{
-    now_ms, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
-    RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span, SpendSummary, Totals,
-    UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
+    now_ms, ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger,
+    LedgerQuery, RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span,
+    SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 fn internal(m: impl Into<String>) -> Error {
@@ -329,8 +329,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn activity(&self, user: &str, since_ms: i64) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
-        let user = user.to_string();
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
         self.0.run(move |c| {
             let mut st = c
                 .prepare_cached(
@@ -344,14 +343,17 @@ impl Ledger for SqliteLedger {
                             coalesce(sum(json_extract(record, '$.usage.prompt_tokens')), 0),
                             coalesce(sum(json_extract(record, '$.usage.completion_tokens')), 0),
                             coalesce(sum(json_extract(record, '$.usage.completion_tokens_details.reasoning_tokens')), 0)
-                     FROM generations WHERE user_key = ?1 AND created_ms >= ?2
+                     FROM generations WHERE user_key = ?1 AND created_ms >= ?2 AND created_ms < ?3
                      GROUP BY day, title, referer, model, pname
-                     ORDER BY day, title, referer, model, pname",
+                     ORDER BY day DESC, title DESC, referer DESC, model DESC, pname DESC
+                     LIMIT ?4 OFFSET ?5",
                 )
                 .map_err(|e| db(&e))?;
             let n = |v: i64| u64::try_from(v).unwrap_or(0);
             let rows = st
-                .query_map(params![user, since_ms], |r| {
+                .query_map(
+                    params![q.user, q.since_ms, q.until(), i64::try_from(q.page()).unwrap_or(i64::MAX), i64::try_from(q.offset).unwrap_or(i64::MAX)],
+                    |r| {
                     Ok(ActivityRow {
                         day: r.get(0)?,
                         app_title: r.get(1)?,
@@ -364,7 +366,8 @@ impl Ledger for SqliteLedger {
                         completion_tokens: n(r.get(8)?),
                         reasoning_tokens: n(r.get(9)?),
                     })
-                })
+                },
+                )
                 .map_err(|e| db(&e))?;
             rows.map(|r| r.map_err(|e| db(&e))).collect()
         })
