@@ -110,7 +110,7 @@ await check("every dashboard endpoint refuses no key and a wrong key (401)", asy
   for (const p of ["session", "usage", "health", "generations", "plan?model=acme/chat"]) {
     const none = await fetch(BASE + "/api/v1/ui/" + p);
     eq(none.status, 401, p + " without a key");
-    const wrong = await fetch(BASE + "/api/v1/ui/" + p, { headers: { Authorization: "Bearer sk-pr-v1-not-a-real-key" } });
+    const wrong = await fetch(BASE + "/api/v1/ui/" + p, { headers: { Authorization: "Bearer sk-pr-v1-fake-not-a-key" } });
     eq(wrong.status, 401, p + " with a wrong key");
   }
 });
@@ -305,7 +305,7 @@ await check("the management session logged no console error or warning", async (
 await check("a wrong key is refused in the page", async () => {
   const page = await browser.newPage();
   const w = watch(page);
-  await login(page, "sk-pr-v1-wrong-wrong-wrong");
+  await login(page, "sk-pr-v1-fake-wrong-key");
   await page.waitForFunction(() => document.getElementById("login-error").textContent.length > 0);
   assert(await page.isHidden("#dash"), "dashboard shown for a wrong key");
   const text = await page.textContent("#login-error");
