@@ -172,14 +172,10 @@ def test_router_used_before_fork_works_in_child(mock_router: polyroute.Router) -
     assert mock_router.chat(req(text="again"))["choices"][0]["message"]["content"] == "mock: again"
 
 
-@pytest.mark.skip(
-    reason="flaky since session 5's merges: when other test modules are collected with this one, the router "
-    "serves and bills from a store that is not the ledger_path SQLite file (the file stays empty); under "
-    "investigation, see the closing note. The engine behaviour is covered by crates/polyroute/tests/lifecycle.rs."
-)
 def test_cancelled_achat_is_recorded_and_billed_once(mock_url: str, tmp_path: Path) -> None:
     """A cancelled task stops waiting, not the generation: the provider's answer is recorded as cancelled, once."""
-    import sqlite3
+    import subprocess
+    import sys
 
     from .mock import KEY, _model, catalog, provider_settings
 
@@ -200,8 +196,19 @@ def test_cancelled_achat_is_recorded_and_billed_once(mock_url: str, tmp_path: Pa
     router = polyroute.Router(cat, providers, read_env=False, ledger_path=str(ledger))
 
     def records() -> list[dict[str, Any]]:
-        with sqlite3.connect(ledger) as db:
-            return [json.loads(r[0]) for r in db.execute("SELECT record FROM generations")]
+        # Read the file from another process: Python's sqlite3 is a second copy of SQLite, and two copies in one
+        # process do not see each other's POSIX locks, so closing this reader would delete the router's live WAL
+        # (SQLite's "multiple copies of SQLite in one process" hazard; see python/README.md, the ledger file).
+        script = (
+            "import json, sqlite3, sys\n"
+            "db = sqlite3.connect(sys.argv[1])\n"
+            "print(json.dumps([r[0] for r in db.execute('SELECT record FROM generations')]))\n"
+            "db.close()\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(ledger)], capture_output=True, text=True, check=True, timeout=30
+        )
+        return [json.loads(r) for r in json.loads(out.stdout)]
 
     async def main() -> None:
         task = asyncio.ensure_future(router.achat(req("test/slow", text="cancel me"), user="u"))
