@@ -7,31 +7,10 @@
 # `opentelemetry-proto` from PyPI). 127.0.0.1 only; fake keys; both processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+source scripts/lib/gateway-test.sh
 cargo build -q -p polyroute-cli -p polyroute-mock
-BIN="$CARGO_TARGET_DIR/debug"
 
-TMP=$(mktemp -d)
-MOCK_PID=""
-SERVE_PID=""
-cleanup() {
-  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && wait "$MOCK_PID" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-first_line() { # file: wait for the first line
-  for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
-  head -1 "$1"
-}
-
-"$BIN/polyroute-mock" --port 0 >"$TMP/mock.out" &
-MOCK_PID=$!
-MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
+start_mock
 
 OTLP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 export OTLP_PORT
@@ -55,10 +34,7 @@ headers = { "x-mock-fault" = "503" }
 EOF
 
 export POLYROUTE_DATA_DIR="$TMP/data"
-"$BIN/polyroute" serve --config "$TMP/polyroute.toml" --port 0 >"$TMP/serve.out" &
-SERVE_PID=$!
-URL=$(first_line "$TMP/serve.out" | sed 's/^listening on //')
-case "$URL" in http://127.0.0.1:*) ;; *) echo "serve did not start: $URL" >&2; exit 1;; esac
+start_serve "$TMP/polyroute.toml"
 
 key() { "$BIN/polyroute" keys create "$@" | tail -1; }
 export URL
@@ -90,7 +66,6 @@ URL = os.environ["URL"]
 # The OTLP/HTTP receiver the gateway exports its spans to.
 otlp = []
 
-
 class Otlp(BaseHTTPRequestHandler):
     def do_POST(self):
         otlp.append((self.path, self.rfile.read(int(self.headers["content-length"]))))
@@ -101,10 +76,8 @@ class Otlp(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-
 receiver = HTTPServer(("127.0.0.1", int(os.environ["OTLP_PORT"])), Otlp)
 threading.Thread(target=receiver.serve_forever, daemon=True).start()
-
 
 def call(path, key, body=None, headers=None):
     req = urllib.request.Request(URL + path, data=None if body is None else json.dumps(body).encode(),
@@ -116,11 +89,9 @@ def call(path, key, body=None, headers=None):
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read().decode()
 
-
 def chat(model, key=None, headers=None, **extra):
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
     return call("/api/v1/chat/completions", key or os.environ["KEY"], body, headers)
-
 
 # The known sequence.
 served = []
@@ -167,10 +138,8 @@ for fam in text_string_to_metric_families(text):
     for s in fam.samples:
         samples.setdefault(s.name, []).append((s.labels, s.value))
 
-
 def total(name, **want):
     return sum(v for labels, v in samples.get(name, []) if all(labels.get(k) == w for k, w in want.items()))
-
 
 # Requests: 4 answered (2 + a stream + the fallback), the anthropic-only one failed, the unknown model, the 402.
 assert total("polyroute_requests_total", status="ok") == 4, samples["polyroute_requests_total"]
@@ -234,6 +203,4 @@ print("metrics.sh: sequence of 7 requests counted; /metrics auth; overhead heade
 PYEOF
 "$VENV/bin/python" "$TMP/metrics_test.py"
 
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
-SERVE_PID=""
+stop_serve

@@ -5,33 +5,12 @@
 # are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+source scripts/lib/gateway-test.sh
 cargo build -q -p polyroute-cli -p polyroute-mock
-BIN="$CARGO_TARGET_DIR/debug"
-
-TMP=$(mktemp -d)
-MOCK_PID=""
-SERVE_PID=""
-cleanup() {
-  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && wait "$MOCK_PID" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-first_line() { # file: wait for the first line
-  for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
-  head -1 "$1"
-}
 
 WIRE="$ROOT/../shared/data/wire"
 [ -d "$WIRE" ] || WIRE="$ROOT/crates/polyroute-mock/../../../shared/data/wire"
-"$BIN/polyroute-mock" --port 0 --wire-dir "$WIRE" >"$TMP/mock.out" &
-MOCK_PID=$!
-MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
+start_mock --wire-dir "$WIRE"
 
 cat >"$TMP/polyroute.toml" <<EOF
 env_keys = false
@@ -72,10 +51,7 @@ headers = { "x-mock-fault" = "503" }
 EOF
 
 export POLYROUTE_DATA_DIR="$TMP/data"
-"$BIN/polyroute" serve --config "$TMP/polyroute.toml" --port 0 >"$TMP/serve.out" &
-SERVE_PID=$!
-URL=$(first_line "$TMP/serve.out" | sed 's/^listening on //')
-case "$URL" in http://127.0.0.1:*) ;; *) echo "serve did not start: $URL" >&2; exit 1;; esac
+start_serve "$TMP/polyroute.toml"
 echo "gateway at $URL (pid $SERVE_PID), mock at $MOCK (pid $MOCK_PID)"
 
 # 1. Every ```sh block of the README section, in order, in one shell (exports carry over), against this gateway.
@@ -279,7 +255,5 @@ done <"$TMP/blocks.idx"
 echo "README SDK examples: ok ($N_SDK)"
 
 # 5. Graceful stop.
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
-SERVE_PID=""
+stop_serve
 echo "serve.sh: README examples, python sdk, node sdk, surface sdks, README sdk examples: 5 passed, 0 failed"

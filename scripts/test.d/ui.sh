@@ -6,8 +6,7 @@
 # desktop widths in $CARGO_TARGET_DIR/ui/. 127.0.0.1 only; fake keys; processes stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+source scripts/lib/gateway-test.sh
 
 # Debian's /usr/bin/chromium is a wrapper script; Playwright starts the browser binary itself.
 CHROMIUM="${POLYROUTE_CHROMIUM:-}"
@@ -19,7 +18,6 @@ if [ -z "$CHROMIUM" ]; then
 fi
 
 cargo build -q -p polyroute-cli -p polyroute-mock
-BIN="$CARGO_TARGET_DIR/debug"
 
 # playwright-core (no browser download: it drives the system chromium), pinned, outside the repository.
 NODE_DIR="$CARGO_TARGET_DIR/ui-node"
@@ -30,26 +28,7 @@ if [ "$(node -p "try{require('$NODE_DIR/node_modules/playwright-core/package.jso
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --no-save "playwright-core@$PW_VERSION" >/dev/null)
 fi
 
-TMP=$(mktemp -d)
-MOCK_PID=""
-SERVE_PID=""
-cleanup() {
-  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && wait "$MOCK_PID" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-first_line() { # file: wait for the first line
-  for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
-  head -1 "$1"
-}
-
-"$BIN/polyroute-mock" --port 0 --label mock >"$TMP/mock.out" &
-MOCK_PID=$!
-MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
+start_mock --label mock
 
 # A small catalog with round prices (USD per token), so that the test computes every cost itself.
 cat >"$TMP/catalog.json" <<'EOF'
@@ -96,10 +75,7 @@ headers = { "x-mock-fault" = "503" }
 EOF
 
 export POLYROUTE_DATA_DIR="$TMP/data"
-"$BIN/polyroute" serve --config "$TMP/polyroute.toml" --port 0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVE_PID=$!
-URL=$(first_line "$TMP/serve.out" | sed 's/^listening on //')
-case "$URL" in http://127.0.0.1:*) ;; *) cat "$TMP/serve.err" >&2; echo "serve did not start: $URL" >&2; exit 1;; esac
+start_serve "$TMP/polyroute.toml"
 echo "gateway at $URL (pid $SERVE_PID), mock at $MOCK (pid $MOCK_PID)"
 
 key() { "$BIN/polyroute" keys create --config "$TMP/polyroute.toml" "$@" | tail -1; }

@@ -7,32 +7,11 @@
 # 127.0.0.1 only; fake keys; both processes stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+source scripts/lib/gateway-test.sh
 OPENROUTER_PY="openrouter==1.3.84"
 cargo build -q -p polyroute-cli -p polyroute-mock
-BIN="$CARGO_TARGET_DIR/debug"
 
-TMP=$(mktemp -d)
-MOCK_PID=""
-SERVE_PID=""
-cleanup() {
-  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  [ -n "$SERVE_PID" ] && wait "$SERVE_PID" 2>/dev/null || true
-  [ -n "$MOCK_PID" ] && wait "$MOCK_PID" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-first_line() { # file: wait for the first line
-  for _ in $(seq 100); do [ -s "$1" ] && break; sleep 0.1; done
-  head -1 "$1"
-}
-
-"$BIN/polyroute-mock" --port 0 >"$TMP/mock.out" &
-MOCK_PID=$!
-MOCK="http://$(first_line "$TMP/mock.out" | sed 's/^listening on //')"
+start_mock
 
 # One provider per dialect answering normally; one per fault class: moonshotai 503 (before content), mistral 429,
 # deepseek cut mid-stream (after content).
@@ -68,10 +47,7 @@ headers = { "x-mock-fault" = "cut" }
 TOML
 
 export POLYROUTE_DATA_DIR="$TMP/data"
-"$BIN/polyroute" serve --config "$TMP/polyroute.toml" --port 0 >"$TMP/serve.out" &
-SERVE_PID=$!
-URL=$(first_line "$TMP/serve.out" | sed 's/^listening on //')
-case "$URL" in http://127.0.0.1:*) ;; *) echo "serve did not start: $URL" >&2; exit 1;; esac
+start_serve "$TMP/polyroute.toml"
 export URL
 export KEY=$("$BIN/polyroute" keys create --label wire | tail -1)
 
@@ -89,7 +65,5 @@ if [ ! -d node/node_modules/@openrouter/sdk ]; then
 fi
 node node/support/gateway-conform.mjs
 
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
-SERVE_PID=""
+stop_serve
 echo "wire.sh: openrouter python sdk, openrouter typescript sdk over http: 2 passed, 0 failed"
