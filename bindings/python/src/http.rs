@@ -31,13 +31,20 @@ pub(crate) fn request(
     }
 }
 
-pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<Answer> {
+/// `local`: `rt` is a calling thread's own runtime ([`crate::local`]), not the shared one.
+pub(crate) fn answer(
+    py: Python<'_>,
+    rt: Arc<Runtime>,
+    local: bool,
+    r: Response,
+) -> PyResult<Answer> {
     let body = match r.body {
         Body::Full(b) => PyBytes::new(py, &b).into_any().unbind(),
         Body::Sse(s) => Py::new(
             py,
             ByteStream {
                 rt,
+                local,
                 stream: Arc::new(Mutex::new(Some(s))),
                 closed: tokio::sync::watch::channel(false).0,
             },
@@ -47,11 +54,16 @@ pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<
     Ok((r.status, r.headers, body))
 }
 
-/// Answer `req` on the runtime, blocking (the GIL released).
-pub(crate) fn handle(py: Python<'_>, api: &polyroute::HttpApi, req: Request) -> PyResult<Answer> {
-    let rt = runtime()?;
+/// Answer `req` on `rt` (this thread's own runtime or the shared one), blocking (the GIL released).
+pub(crate) fn handle(
+    py: Python<'_>,
+    api: &polyroute::HttpApi,
+    rt: Arc<Runtime>,
+    req: Request,
+) -> PyResult<Answer> {
     let r = detached(py, || rt.block_on(api.handle(req, &Caller::in_process())));
-    answer(py, rt, r)
+    let local = !Arc::ptr_eq(&rt, &runtime()?);
+    answer(py, rt, local, r)
 }
 
 /// Answer `req` as an asyncio future.
@@ -64,7 +76,7 @@ pub(crate) fn ahandle<'py>(
         py,
         async move { api.handle(req, &Caller::in_process()).await },
         |py, r| {
-            let (status, headers, body) = answer(py, runtime()?, r)?;
+            let (status, headers, body) = answer(py, runtime()?, false, r)?;
             Ok((status, headers, body)
                 .into_pyobject(py)?
                 .into_any()
@@ -78,6 +90,8 @@ pub(crate) fn ahandle<'py>(
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ByteStream {
     rt: Arc<Runtime>,
+    /// `rt` is the runtime of the thread that made the call: only `block_on` on it drives the stream.
+    local: bool,
     stream: Arc<Mutex<Option<SseBody>>>,
     /// Set by `close`: a pending `next` stops waiting and drops the stream.
     closed: tokio::sync::watch::Sender<bool>,
@@ -117,10 +131,25 @@ impl ByteStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let next = next(self.stream.clone(), self.closed.subscribe());
-        awaitable(py, next, |py, item| match item {
+        let finish = |py: Python<'_>, item: Option<Bytes>| match item {
             None => Err(PyStopAsyncIteration::new_err(())),
             Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
-        })
+        };
+        if !self.local {
+            return awaitable(py, next, finish);
+        }
+        // A blocking call's stream read from asyncio: drive its thread's runtime from a blocking-pool thread.
+        let rt = self.rt.clone();
+        awaitable(
+            py,
+            async move {
+                tokio::task::spawn_blocking(move || rt.block_on(next))
+                    .await
+                    .ok()
+                    .flatten()
+            },
+            finish,
+        )
     }
 
     /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).

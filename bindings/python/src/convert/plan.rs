@@ -1,0 +1,148 @@
+//! `Router.plan`'s result as Python objects, the per-router parts made once.
+//!
+//! An attempt is its catalog route (an `Arc<EndpointRoute>` that never changes) plus a reason and a model index,
+//! so the route's part of the dict (names, dialect, decimal prices as text, limits) is built the first time the
+//! route is planned and copied after that (`dict.copy()` of a cached dict is one C call); unit prices are cached
+//! by their exact decimal representation the same way. The result is the same objects, in the same key order,
+//! as the generic serializer ([`super::ser`]) makes from the `Plan`; debug builds (the test suite's wheel) build
+//! both and raise if they differ.
+
+use std::sync::{Arc, Mutex};
+
+use polyroute::core::catalog::{EndpointRoute, UnitPrices};
+use polyroute::core::plan::Plan;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList};
+use rustc_hash::FxHashMap;
+
+use super::ser::{interned, to_py};
+
+/// At most this many routes (and as many price triples) are kept per router; past that, results are built
+/// without the cache.
+const CAP: usize = 4096;
+
+struct Route {
+    /// Held so the address used as the key stays this route's for as long as the entry lives.
+    _route: Arc<EndpointRoute>,
+    /// Every field of the route, `prices` included.
+    dict: Py<PyDict>,
+    /// The route's `prices` dict (copied into each attempt so callers never share it).
+    prices: Py<PyDict>,
+}
+
+type PriceKey = [[u8; 16]; 3];
+
+/// The per-router cache of route and price dicts.
+#[derive(Default)]
+pub struct PlanCache {
+    routes: Mutex<FxHashMap<usize, Route>>,
+    prices: Mutex<FxHashMap<PriceKey, Py<PyDict>>>,
+}
+
+fn price_key(p: &UnitPrices) -> PriceKey {
+    // `serialize` is the exact representation (scale included), so "1.0" and "1.00" stay apart.
+    [
+        p.prompt.serialize(),
+        p.completion.serialize(),
+        p.request.serialize(),
+    ]
+}
+
+impl PlanCache {
+    /// `p` as the dicts and lists the generic serializer makes of it.
+    pub fn to_py<'py>(&self, py: Python<'py>, p: &Plan) -> PyResult<Bound<'py, PyAny>> {
+        let fast = self.build(py, p)?;
+        if cfg!(debug_assertions) {
+            let generic = to_py(py, p)?;
+            if fast.repr()?.to_str()? != generic.repr()?.to_str()? {
+                return Err(pyo3::exceptions::PyAssertionError::new_err(format!(
+                    "plan conversion differs from the generic one:\n{}\n{}",
+                    fast.repr()?,
+                    generic.repr()?
+                )));
+            }
+        }
+        Ok(fast.into_any())
+    }
+
+    fn build<'py>(&self, py: Python<'py>, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
+        let k = |s: &str| interned(py, s);
+        let d = PyDict::new(py);
+        d.set_item(k("requested_models"), to_py(py, &p.requested_models)?)?;
+        d.set_item(k("models"), to_py(py, &p.models)?)?;
+        if let Some(r) = &p.router {
+            d.set_item(k("router"), to_py(py, r)?)?;
+        }
+        d.set_item(k("strategy"), k(p.strategy))?;
+        let mut attempts = Vec::with_capacity(p.attempts.len());
+        {
+            // A finalizer run by an allocation below could re-enter `plan` on this thread: never wait for the lock.
+            let mut routes = self.routes.try_lock().ok();
+            for a in &p.attempts {
+                let ad = match routes.as_deref_mut() {
+                    Some(cache) => route_dict(py, cache, &a.route)?,
+                    None => to_py(py, &*a.route)?.cast_into::<PyDict>()?,
+                };
+                ad.set_item(k("reason"), k(&a.reason))?;
+                ad.set_item(k("model_index"), a.model_index)?;
+                attempts.push(ad);
+            }
+        }
+        d.set_item(k("attempts"), PyList::new(py, attempts)?)?;
+        d.set_item(k("excluded"), to_py(py, &p.excluded)?)?;
+        d.set_item(k("primary_prices"), self.prices(py, &p.primary_prices)?)?;
+        d.set_item(
+            k("worst_case_prices"),
+            self.prices(py, &p.worst_case_prices)?,
+        )?;
+        d.set_item(
+            k("fallback_costs_more"),
+            PyBool::new(py, p.fallback_costs_more),
+        )?;
+        Ok(d)
+    }
+
+    fn prices<'py>(&self, py: Python<'py>, u: &UnitPrices) -> PyResult<Bound<'py, PyAny>> {
+        let Ok(mut cache) = self.prices.try_lock() else {
+            return to_py(py, u);
+        };
+        let key = price_key(u);
+        if let Some(d) = cache.get(&key) {
+            return Ok(d.bind(py).copy()?.into_any());
+        }
+        let d = to_py(py, u)?.cast_into::<PyDict>()?;
+        if cache.len() < CAP {
+            cache.insert(key, d.copy()?.unbind());
+        }
+        Ok(d.into_any())
+    }
+}
+
+/// A fresh dict of `route`'s fields (its own `prices` dict too), from the cache when the route is there.
+fn route_dict<'py>(
+    py: Python<'py>,
+    cache: &mut FxHashMap<usize, Route>,
+    route: &Arc<EndpointRoute>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let addr = Arc::as_ptr(route) as usize;
+    if let Some(r) = cache.get(&addr) {
+        let d = r.dict.bind(py).copy()?;
+        d.set_item(interned(py, "prices"), r.prices.bind(py).copy()?)?;
+        return Ok(d);
+    }
+    let d = to_py(py, &**route)?.cast_into::<PyDict>()?;
+    if cache.len() < CAP {
+        if let Some(prices) = d.get_item("prices")? {
+            let prices = prices.cast_into::<PyDict>()?;
+            cache.insert(
+                addr,
+                Route {
+                    _route: route.clone(),
+                    dict: d.copy()?.unbind(),
+                    prices: prices.copy()?.unbind(),
+                },
+            );
+        }
+    }
+    Ok(d)
+}
