@@ -53,6 +53,31 @@ def timed(fn: Callable[[], Any], n: int, warmup: int) -> list[float]:
     return out
 
 
+def timed_pair(
+    f: Callable[[], Any], g: Callable[[], Any], n: int, warmup: int, cpu: list[list[float]] | None = None
+) -> tuple[list[float], list[float]]:
+    """`f` and `g` timed alternately, so a change of machine load between them falls on both. With `cpu`, the
+    process CPU time of each call (every thread of this process, so the router's runtime threads too) goes in
+    `cpu[0]` and `cpu[1]`: unlike wall time it does not count waiting for the mock or for a CPU."""
+    for _ in range(warmup):
+        f()
+        g()
+    fs, gs = [], []
+    clock, pclock = time.perf_counter_ns, time.process_time_ns
+    for _ in range(n):
+        c0, t0 = pclock(), clock()
+        f()
+        t1, c1 = clock(), pclock()
+        g()
+        t2, c2 = clock(), pclock()
+        fs.append((t1 - t0) / 1000.0)
+        gs.append((t2 - t1) / 1000.0)
+        if cpu is not None:
+            cpu[0].append((c1 - c0) / 1000.0)
+            cpu[1].append((c2 - c1) / 1000.0)
+    return fs, gs
+
+
 def stats(xs: list[float]) -> tuple[float, float]:
     xs = sorted(xs)
     return statistics.median(xs), xs[int(len(xs) * 0.9)]
@@ -105,18 +130,28 @@ def main() -> None:
             r = conn.getresponse()
             json.loads(r.read())
 
-        direct_med = row("direct mock call (http.client keep-alive + json.loads)", timed(direct, args.chat_iterations, 200))
-        chat_med = row("polyroute Router.chat", timed(lambda: router.chat(request), args.chat_iterations, 200))
+        ds, cs = timed_pair(direct, lambda: router.chat(request), args.chat_iterations, 200)
+        direct_med = row("direct mock call (http.client keep-alive + json.loads)", ds)
+        chat_med = row("polyroute Router.chat", cs)
+        body = json.dumps(request).encode()
+        row(
+            "polyroute Router.http (POST /api/v1/chat/completions)",
+            timed(lambda: router.http("POST", "/api/v1/chat/completions", [], body), args.chat_iterations, 200),
+        )
         print(f"  {'polyroute added overhead':<58} median {chat_med - direct_med:9.2f} µs")
 
         sdk = None if args.no_openai else openai_rows(base, router, args.chat_iterations)
         print("\n[issue 21 in-process targets]")
         print(f"  {'Router.plan, 17-endpoint request':<44} {plan_wide:9.2f} µs   (target <= 5 µs)")
         if sdk is not None:
-            sdk_direct, sdk_inproc = sdk
+            sdk_direct, sdk_inproc, cpu_direct, cpu_inproc = sdk
             print(
                 f"  {'openai SDK via HTTPTransport over direct':<44} {sdk_inproc - sdk_direct:9.2f} µs"
                 f"   (target <= 20 µs; direct {sdk_direct:.2f} µs, in process {sdk_inproc:.2f} µs)"
+            )
+            print(
+                f"  {'  the same in CPU time of this process':<44} {cpu_inproc - cpu_direct:9.2f} µs"
+                f"   (direct {cpu_direct:.2f} µs, in process {cpu_inproc:.2f} µs)"
             )
 
         if args.no_litellm:
@@ -166,7 +201,7 @@ def wide_router() -> polyroute.Router:
     return polyroute.Router(providers=providers, read_env=False)
 
 
-def openai_rows(base: str, router: polyroute.Router, n: int) -> tuple[float, float] | None:
+def openai_rows(base: str, router: polyroute.Router, n: int) -> tuple[float, float, float, float] | None:
     """The openai SDK calling the mock directly, then through polyroute.HTTPTransport; medians in µs."""
     try:
         import openai  # noqa: PLC0415
@@ -187,16 +222,21 @@ def openai_rows(base: str, router: polyroute.Router, n: int) -> tuple[float, flo
         http_client=lib.Client(transport=polyroute.HTTPTransport(router)),
     )
     order = {"provider": {"order": ["alpha"]}}
-    d = row(
-        "openai SDK -> mock directly",
-        timed(lambda: direct.chat.completions.create(model="alpha-upstream", messages=MESSAGES), n, 200),
+    cpu: list[list[float]] = [[], []]
+    ds, ins = timed_pair(
+        lambda: direct.chat.completions.create(model="alpha-upstream", messages=MESSAGES),
+        lambda: inproc.chat.completions.create(model="test/model", messages=MESSAGES, extra_body=order),
+        n,
+        200,
+        cpu,
     )
-    i = row(
-        "openai SDK -> polyroute.HTTPTransport -> mock",
-        timed(lambda: inproc.chat.completions.create(model="test/model", messages=MESSAGES, extra_body=order), n, 200),
-    )
+    d = row("openai SDK -> mock directly", ds)
+    i = row("openai SDK -> polyroute.HTTPTransport -> mock", ins)
     print(f"  {'polyroute added overhead':<58} median {i - d:9.2f} µs")
-    return d, i
+    dc = row("  CPU time of this process: directly", cpu[0])
+    ic = row("  CPU time of this process: via HTTPTransport", cpu[1])
+    print(f"  {'  CPU time added':<58} median {ic - dc:9.2f} µs")
+    return d, i, dc, ic
 
 
 def _version(pkg: str) -> str:

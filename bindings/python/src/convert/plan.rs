@@ -7,15 +7,55 @@
 //! as the generic serializer ([`super::ser`]) makes from the `Plan`; debug builds (the test suite's wheel) build
 //! both and raise if they differ.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use polyroute::core::catalog::{EndpointRoute, UnitPrices};
 use polyroute::core::plan::Plan;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyList, PyString};
 use rustc_hash::FxHashMap;
 
 use super::ser::{interned, to_py};
+
+/// The plan's own dict keys, interned once per process.
+struct Keys {
+    requested_models: Py<PyString>,
+    models: Py<PyString>,
+    router: Py<PyString>,
+    strategy: Py<PyString>,
+    attempts: Py<PyString>,
+    excluded: Py<PyString>,
+    primary_prices: Py<PyString>,
+    worst_case_prices: Py<PyString>,
+    fallback_costs_more: Py<PyString>,
+    prices: Py<PyString>,
+    reason: Py<PyString>,
+    model_index: Py<PyString>,
+}
+
+static KEYS: PyOnceLock<Keys> = PyOnceLock::new();
+
+fn keys(py: Python<'_>) -> &Keys {
+    KEYS.get_or_init(py, || {
+        let k = |s: &str| PyString::intern(py, s).unbind();
+        Keys {
+            requested_models: k("requested_models"),
+            models: k("models"),
+            router: k("router"),
+            strategy: k("strategy"),
+            attempts: k("attempts"),
+            excluded: k("excluded"),
+            primary_prices: k("primary_prices"),
+            worst_case_prices: k("worst_case_prices"),
+            fallback_costs_more: k("fallback_costs_more"),
+            prices: k("prices"),
+            reason: k("reason"),
+            model_index: k("model_index"),
+        }
+    })
+}
 
 /// At most this many routes (and as many price triples) are kept per router; past that, results are built
 /// without the cache.
@@ -24,7 +64,8 @@ const CAP: usize = 4096;
 struct Route {
     /// Held so the address used as the key stays this route's for as long as the entry lives.
     _route: Arc<EndpointRoute>,
-    /// Every field of the route, `prices` included.
+    /// Every field of the route, `prices` included, then `reason` and `model_index` (None here): an attempt
+    /// is a copy with those two replaced, so its dict never grows.
     dict: Py<PyDict>,
     /// The route's `prices` dict (copied into each attempt so callers never share it).
     prices: Py<PyDict>,
@@ -32,11 +73,12 @@ struct Route {
 
 type PriceKey = [[u8; 16]; 3];
 
-/// The per-router cache of route and price dicts.
+/// The per-router cache of route and price dicts, and of the static strings (reasons, strategies) by address.
 #[derive(Default)]
 pub struct PlanCache {
     routes: Mutex<FxHashMap<usize, Route>>,
     prices: Mutex<FxHashMap<PriceKey, Py<PyDict>>>,
+    statics: Mutex<FxHashMap<(usize, usize), Py<PyString>>>,
 }
 
 fn price_key(p: &UnitPrices) -> PriceKey {
@@ -66,37 +108,43 @@ impl PlanCache {
     }
 
     fn build<'py>(&self, py: Python<'py>, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
-        let k = |s: &str| interned(py, s);
+        let k = keys(py);
         let d = PyDict::new(py);
-        d.set_item(k("requested_models"), to_py(py, &p.requested_models)?)?;
-        d.set_item(k("models"), to_py(py, &p.models)?)?;
+        d.set_item(&k.requested_models, to_py(py, &p.requested_models)?)?;
+        d.set_item(&k.models, to_py(py, &p.models)?)?;
         if let Some(r) = &p.router {
-            d.set_item(k("router"), to_py(py, r)?)?;
+            d.set_item(&k.router, to_py(py, r)?)?;
         }
-        d.set_item(k("strategy"), k(p.strategy))?;
+        let mut statics = self.statics.try_lock().ok();
+        d.set_item(
+            &k.strategy,
+            static_str(py, statics.as_deref_mut(), p.strategy),
+        )?;
         let mut attempts = Vec::with_capacity(p.attempts.len());
         {
-            // A finalizer run by an allocation below could re-enter `plan` on this thread: never wait for the lock.
+            // A finalizer run by an allocation below could re-enter `plan` on this thread: never wait for a lock.
             let mut routes = self.routes.try_lock().ok();
             for a in &p.attempts {
                 let ad = match routes.as_deref_mut() {
-                    Some(cache) => route_dict(py, cache, &a.route)?,
+                    Some(cache) => route_dict(py, k, cache, &a.route)?,
                     None => to_py(py, &*a.route)?.cast_into::<PyDict>()?,
                 };
-                ad.set_item(k("reason"), k(&a.reason))?;
-                ad.set_item(k("model_index"), a.model_index)?;
+                let reason = match &a.reason {
+                    Cow::Borrowed(s) => static_str(py, statics.as_deref_mut(), s),
+                    Cow::Owned(s) => PyString::new(py, s),
+                };
+                ad.set_item(&k.reason, reason)?;
+                ad.set_item(&k.model_index, a.model_index)?;
                 attempts.push(ad);
             }
         }
-        d.set_item(k("attempts"), PyList::new(py, attempts)?)?;
-        d.set_item(k("excluded"), to_py(py, &p.excluded)?)?;
-        d.set_item(k("primary_prices"), self.prices(py, &p.primary_prices)?)?;
+        drop(statics);
+        d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
+        d.set_item(&k.excluded, to_py(py, &p.excluded)?)?;
+        d.set_item(&k.primary_prices, self.prices(py, &p.primary_prices)?)?;
+        d.set_item(&k.worst_case_prices, self.prices(py, &p.worst_case_prices)?)?;
         d.set_item(
-            k("worst_case_prices"),
-            self.prices(py, &p.worst_case_prices)?,
-        )?;
-        d.set_item(
-            k("fallback_costs_more"),
+            &k.fallback_costs_more,
             PyBool::new(py, p.fallback_costs_more),
         )?;
         Ok(d)
@@ -118,21 +166,45 @@ impl PlanCache {
     }
 }
 
-/// A fresh dict of `route`'s fields (its own `prices` dict too), from the cache when the route is there.
+/// A `&'static str` as a Python string, cached by its address.
+fn static_str<'py>(
+    py: Python<'py>,
+    cache: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
+    s: &'static str,
+) -> Bound<'py, PyString> {
+    let Some(cache) = cache else {
+        return interned(py, s);
+    };
+    let id = (s.as_ptr() as usize, s.len());
+    if let Some(v) = cache.get(&id) {
+        return v.bind(py).clone();
+    }
+    let v = interned(py, s);
+    if cache.len() < CAP {
+        cache.insert(id, v.clone().unbind());
+    }
+    v
+}
+
+/// A fresh dict of `route`'s fields (its own `prices` dict too) followed by `reason` and `model_index` keys for
+/// the caller to set, from the cache when the route is there.
 fn route_dict<'py>(
     py: Python<'py>,
+    k: &Keys,
     cache: &mut FxHashMap<usize, Route>,
     route: &Arc<EndpointRoute>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let addr = Arc::as_ptr(route) as usize;
     if let Some(r) = cache.get(&addr) {
         let d = r.dict.bind(py).copy()?;
-        d.set_item(interned(py, "prices"), r.prices.bind(py).copy()?)?;
+        d.set_item(&k.prices, r.prices.bind(py).copy()?)?;
         return Ok(d);
     }
     let d = to_py(py, &**route)?.cast_into::<PyDict>()?;
+    d.set_item(&k.reason, py.None())?;
+    d.set_item(&k.model_index, py.None())?;
     if cache.len() < CAP {
-        if let Some(prices) = d.get_item("prices")? {
+        if let Some(prices) = d.get_item(&k.prices)? {
             let prices = prices.cast_into::<PyDict>()?;
             cache.insert(
                 addr,
