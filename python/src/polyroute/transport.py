@@ -49,6 +49,34 @@ def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]]]:
 
 
 @functools.cache
+def _preloadable(mod: ModuleType) -> bool:
+    """Whether ``mod``'s ``Response`` takes a body that is already read as ``_content`` (httpx and httpx2 do):
+    checked once per module, so a version that reads its body otherwise gets ``content=`` instead."""
+    try:
+        r = mod.Response(200, stream=mod.ByteStream(b"x"))
+        r._content = b"x"  # noqa: SLF001
+        r.is_stream_consumed = r.is_closed = True
+        return bool(r.read() == b"x" and r.content == b"x" and list(r.iter_bytes()) == [b"x"])
+    except Exception:  # noqa: BLE001 - any failure means: build it the documented way
+        return False
+
+
+def _full(mod: ModuleType, status: int, headers: list[tuple[str, str]], body: bytes) -> Any:
+    """The response with a complete body: what ``Response(status, headers=..., content=body)`` makes (the
+    ``Content-Length`` header added when absent, the body already read), without running the body through the
+    byte-stream decoding that ``content=`` does to read it."""
+    if not _preloadable(mod) or any(k.lower() == "content-encoding" for k, _ in headers):
+        return mod.Response(status, headers=headers, content=body)
+    r = mod.Response(status, headers=headers, stream=mod.ByteStream(body))
+    r.headers.setdefault("Content-Length", str(len(body)))
+    r._content = body  # noqa: SLF001
+    # As after reading the body.
+    r.is_stream_consumed = True
+    r.is_closed = True
+    return r
+
+
+@functools.cache
 def _sync_stream(mod: ModuleType) -> Any:
     class _SyncStream(mod.SyncByteStream):  # type: ignore[name-defined, misc]
         def __init__(self, chunks: ByteStream) -> None:
@@ -90,7 +118,7 @@ class HTTPTransport(httpx.BaseTransport):
         method, target, headers = _parts(request)
         status, out, body = self.router.http(method, target, headers, request.read())
         if isinstance(body, bytes):
-            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+            return _full(mod, status, out, body)
         return mod.Response(status, headers=out, stream=_sync_stream(mod)(body))  # type: ignore[no-any-return]
 
 
@@ -105,5 +133,5 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
         method, target, headers = _parts(request)
         status, out, body = await self.router.ahttp(method, target, headers, await request.aread())
         if isinstance(body, bytes):
-            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+            return _full(mod, status, out, body)
         return mod.Response(status, headers=out, stream=_async_stream(mod)(body))  # type: ignore[no-any-return]
