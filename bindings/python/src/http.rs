@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use polyroute::http_api::{Body, Bytes, Caller, Request, Response, SseBody};
-use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 use tokio::runtime::Runtime;
 use tokio::sync::Mutex;
 
@@ -17,16 +17,40 @@ use crate::{detached, runtime};
 /// `(status, headers, body)`: body is `bytes`, or a [`ByteStream`] of SSE chunks.
 pub(crate) type Answer = (u16, Vec<(String, String)>, Py<PyAny>);
 
+/// A header name or value: `str`, or `bytes` as httpx keeps them (`Headers.raw`, so the transports skip
+/// decoding every header in Python), read as UTF-8 and else as Latin-1.
+pub(crate) struct Text(String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(Self(s.to_str()?.to_owned()));
+        }
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            let b = b.as_bytes();
+            return Ok(Self(match std::str::from_utf8(b) {
+                Ok(s) => s.to_owned(),
+                Err(_) => b.iter().map(|&c| char::from(c)).collect(),
+            }));
+        }
+        Err(PyTypeError::new_err(
+            "header names and values must be str or bytes",
+        ))
+    }
+}
+
 pub(crate) fn request(
     method: &str,
     target: &str,
-    headers: Vec<(String, String)>,
+    headers: Vec<(Text, Text)>,
     body: Option<&[u8]>,
 ) -> Request {
     Request {
         method: method.to_string(),
         target: target.to_string(),
-        headers,
+        headers: headers.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
         body: body.map(Bytes::copy_from_slice).unwrap_or_default(),
     }
 }

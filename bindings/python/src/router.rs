@@ -467,7 +467,7 @@ impl Router {
         py: Python<'_>,
         method: &str,
         target: &str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(http::Text, http::Text)>,
         body: Option<&[u8]>,
     ) -> PyResult<http::Answer> {
         let (api, rt) = self.local.api(self.api(py)?)?;
@@ -481,7 +481,7 @@ impl Router {
         py: Python<'py>,
         method: &str,
         target: &str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(http::Text, http::Text)>,
         body: Option<&[u8]>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let api = self.api(py)?;

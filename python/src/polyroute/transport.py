@@ -44,8 +44,9 @@ def _module(request: Any) -> ModuleType:
     return sys.modules.get(type(request).__module__.split(".", 1)[0], httpx)
 
 
-def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]]]:
-    return request.method, request.url.raw_path.decode("ascii"), list(request.headers.multi_items())
+def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[bytes, bytes]]]:
+    # The headers as bytes, undecoded: Router.http reads them so.
+    return request.method, request.url.raw_path.decode("ascii"), request.headers.raw
 
 
 @functools.cache
