@@ -119,7 +119,7 @@ class HTTPTransport(httpx.BaseTransport):
         method, target, headers = _parts(request)
         status, out, body = self.router.http(method, target, headers, request.read())
         if isinstance(body, bytes):
-            return _full(mod, status, out, body)
+            return _full(mod, status, out, body)  # type: ignore[no-any-return]
         return mod.Response(status, headers=out, stream=_sync_stream(mod)(body))  # type: ignore[no-any-return]
 
 
@@ -134,5 +134,5 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
         method, target, headers = _parts(request)
         status, out, body = await self.router.ahttp(method, target, headers, await request.aread())
         if isinstance(body, bytes):
-            return _full(mod, status, out, body)
+            return _full(mod, status, out, body)  # type: ignore[no-any-return]
         return mod.Response(status, headers=out, stream=_async_stream(mod)(body))  # type: ignore[no-any-return]
