@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use polyroute::core::catalog::{EndpointRoute, UnitPrices};
-use polyroute::core::plan::Plan;
+use polyroute::core::plan::{Attempt, Plan};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyList, PyString};
@@ -69,6 +69,9 @@ struct Route {
     dict: Py<PyDict>,
     /// The route's `prices` dict (copied into each attempt so callers never share it).
     prices: Py<PyDict>,
+    /// The last attempt made of this route whose reason is a static string: (reason address, its length,
+    /// model index) and the dict (with this entry's `prices`), so the same attempt again is one copy.
+    last: Option<(usize, usize, usize, Py<PyDict>)>,
 }
 
 type PriceKey = [[u8; 16]; 3];
@@ -126,15 +129,13 @@ impl PlanCache {
             let mut routes = self.routes.try_lock().ok();
             for a in &p.attempts {
                 let ad = match routes.as_deref_mut() {
-                    Some(cache) => route_dict(py, k, cache, &a.route)?,
-                    None => to_py(py, &*a.route)?.cast_into::<PyDict>()?,
+                    Some(cache) => attempt_dict(py, k, cache, a, statics.as_deref_mut())?,
+                    None => {
+                        let d = to_py(py, &*a.route)?.cast_into::<PyDict>()?;
+                        set_reason(py, k, &d, a, statics.as_deref_mut())?;
+                        d
+                    }
                 };
-                let reason = match &a.reason {
-                    Cow::Borrowed(s) => static_str(py, statics.as_deref_mut(), s),
-                    Cow::Owned(s) => PyString::new(py, s),
-                };
-                ad.set_item(&k.reason, reason)?;
-                ad.set_item(&k.model_index, a.model_index)?;
                 attempts.push(ad);
             }
         }
@@ -186,21 +187,55 @@ fn static_str<'py>(
     v
 }
 
-/// A fresh dict of `route`'s fields (its own `prices` dict too) followed by `reason` and `model_index` keys for
-/// the caller to set, from the cache when the route is there.
-fn route_dict<'py>(
+/// Set an attempt dict's `reason` and `model_index`.
+fn set_reason(
+    py: Python<'_>,
+    k: &Keys,
+    d: &Bound<'_, PyDict>,
+    a: &Attempt,
+    statics: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
+) -> PyResult<()> {
+    let reason = match &a.reason {
+        Cow::Borrowed(s) => static_str(py, statics, s),
+        Cow::Owned(s) => PyString::new(py, s),
+    };
+    d.set_item(&k.reason, reason)?;
+    d.set_item(&k.model_index, a.model_index)
+}
+
+/// A fresh dict of attempt `a` (its own `prices` dict too), from the cache when its route is there.
+fn attempt_dict<'py>(
     py: Python<'py>,
     k: &Keys,
     cache: &mut FxHashMap<usize, Route>,
-    route: &Arc<EndpointRoute>,
+    a: &Attempt,
+    statics: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let addr = Arc::as_ptr(route) as usize;
-    if let Some(r) = cache.get(&addr) {
+    let addr = Arc::as_ptr(&a.route) as usize;
+    let stat = match &a.reason {
+        Cow::Borrowed(s) => Some((s.as_ptr() as usize, s.len(), a.model_index)),
+        Cow::Owned(_) => None,
+    };
+    if let Some(r) = cache.get_mut(&addr) {
+        if let (Some(id), Some((p, l, i, t))) = (stat, &r.last) {
+            if id == (*p, *l, *i) {
+                let d = t.bind(py).copy()?;
+                d.set_item(&k.prices, r.prices.bind(py).copy()?)?;
+                return Ok(d);
+            }
+        }
         let d = r.dict.bind(py).copy()?;
+        set_reason(py, k, &d, a, statics)?;
+        if let Some((p, l, i)) = stat {
+            let t = d.copy()?;
+            t.set_item(&k.prices, r.prices.bind(py))?;
+            r.last = Some((p, l, i, t.unbind()));
+        }
         d.set_item(&k.prices, r.prices.bind(py).copy()?)?;
         return Ok(d);
     }
-    let d = to_py(py, &**route)?.cast_into::<PyDict>()?;
+    // First time: the route's fields, with `reason` and `model_index` in their places.
+    let d = to_py(py, &*a.route)?.cast_into::<PyDict>()?;
     d.set_item(&k.reason, py.None())?;
     d.set_item(&k.model_index, py.None())?;
     if cache.len() < CAP {
@@ -209,12 +244,14 @@ fn route_dict<'py>(
             cache.insert(
                 addr,
                 Route {
-                    _route: route.clone(),
+                    _route: a.route.clone(),
                     dict: d.copy()?.unbind(),
                     prices: prices.copy()?.unbind(),
+                    last: None,
                 },
             );
         }
     }
+    set_reason(py, k, &d, a, statics)?;
     Ok(d)
 }
