@@ -8,11 +8,13 @@
 //! the whole call, connection included, on the thread that asked (the GIL released meanwhile). Everything else
 //! of the engine (catalog, credentials, ledger, spend, health, metrics, hooks) is the one shared engine.
 //!
+//! A thread gets its handles from its third blocking call on (a thread that makes one or two calls, as in a
+//! thread-per-request server, keeps using the shared connection pool), and they are dropped when the thread exits.
 //! The asyncio calls stay on the shared runtime. A forked child builds new runtimes and handles (the parent's
 //! are leaked there, never dropped), as for the shared ones.
 
-use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::cell::{Cell, RefCell};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::ThreadId;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -24,9 +26,44 @@ use crate::fork_generation;
 
 /// Threads that get handles of their own per router; calls from more threads use the shared engine.
 const MAX_THREADS: usize = 64;
+/// Blocking calls a thread makes on the shared engine before it gets handles of its own.
+const SHARED_CALLS: u32 = 2;
+
+type Slots = Mutex<FxHashMap<ThreadId, Handles>>;
+
+/// The routers that hold handles of this thread: its handles are removed from them when the thread exits.
+struct Owned {
+    thread: ThreadId,
+    routers: Vec<Weak<Slots>>,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        for slots in self.routers.drain(..).filter_map(|w| w.upgrade()) {
+            let removed = slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.thread);
+            drop(removed);
+        }
+    }
+}
 
 thread_local! {
     static RUNTIME: RefCell<Option<(u64, Arc<Runtime>)>> = const { RefCell::new(None) };
+    static CALLS: Cell<u32> = const { Cell::new(0) };
+    static OWNED: RefCell<Option<Owned>> = const { RefCell::new(None) };
+}
+
+/// Whether this thread has made enough blocking calls to get handles of its own (counting this one).
+fn settled() -> bool {
+    CALLS
+        .try_with(|c| {
+            let n = c.get();
+            c.set(n.saturating_add(1));
+            n >= SHARED_CALLS
+        })
+        .unwrap_or(false)
 }
 
 /// This thread's current-thread runtime.
@@ -65,7 +102,7 @@ struct Handles {
 /// A router's per-thread engine handles.
 #[derive(Default)]
 pub(crate) struct Local {
-    threads: Mutex<FxHashMap<ThreadId, Handles>>,
+    threads: Arc<Slots>,
 }
 
 impl Local {
@@ -76,6 +113,9 @@ impl Local {
         shared: &polyroute::Router,
         f: impl FnOnce(&mut Handles) -> T,
     ) -> PyResult<Option<T>> {
+        if !settled() {
+            return Ok(None);
+        }
         let generation = fork_generation();
         let id = std::thread::current().id();
         let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
@@ -89,6 +129,22 @@ impl Local {
             }
         }
         if threads.len() >= MAX_THREADS {
+            return Ok(None);
+        }
+        // Without a way to drop them when the thread exits, the thread keeps to the shared engine.
+        let registered = OWNED.try_with(|o| {
+            let mut o = o.borrow_mut();
+            let routers = &mut o
+                .get_or_insert_with(|| Owned {
+                    thread: id,
+                    routers: Vec::new(),
+                })
+                .routers;
+            // Routers dropped since: forget them.
+            routers.retain(|w| w.strong_count() > 0);
+            routers.push(Arc::downgrade(&self.threads));
+        });
+        if registered.is_err() {
             return Ok(None);
         }
         let engine = shared
