@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use polyroute::http_api::{Body, Bytes, Caller, Request, Response, SseBody};
-use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 use tokio::runtime::Runtime;
 use tokio::sync::Mutex;
 
@@ -17,27 +17,58 @@ use crate::{detached, runtime};
 /// `(status, headers, body)`: body is `bytes`, or a [`ByteStream`] of SSE chunks.
 pub(crate) type Answer = (u16, Vec<(String, String)>, Py<PyAny>);
 
+/// A header name or value: `str`, or `bytes` as httpx keeps them (`Headers.raw`, so the transports skip
+/// decoding every header in Python), read as UTF-8 and else as Latin-1.
+pub(crate) struct Text(String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(Self(s.to_str()?.to_owned()));
+        }
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            let b = b.as_bytes();
+            return Ok(Self(match std::str::from_utf8(b) {
+                Ok(s) => s.to_owned(),
+                Err(_) => b.iter().map(|&c| char::from(c)).collect(),
+            }));
+        }
+        Err(PyTypeError::new_err(
+            "header names and values must be str or bytes",
+        ))
+    }
+}
+
 pub(crate) fn request(
     method: &str,
     target: &str,
-    headers: Vec<(String, String)>,
+    headers: Vec<(Text, Text)>,
     body: Option<&[u8]>,
 ) -> Request {
     Request {
         method: method.to_string(),
         target: target.to_string(),
-        headers,
+        headers: headers.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
         body: body.map(Bytes::copy_from_slice).unwrap_or_default(),
     }
 }
 
-pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<Answer> {
+/// `local`: `rt` is a calling thread's own runtime ([`crate::local`]), not the shared one.
+pub(crate) fn answer(
+    py: Python<'_>,
+    rt: Arc<Runtime>,
+    local: bool,
+    r: Response,
+) -> PyResult<Answer> {
     let body = match r.body {
         Body::Full(b) => PyBytes::new(py, &b).into_any().unbind(),
         Body::Sse(s) => Py::new(
             py,
             ByteStream {
                 rt,
+                local,
                 stream: Arc::new(Mutex::new(Some(s))),
                 closed: tokio::sync::watch::channel(false).0,
             },
@@ -47,11 +78,16 @@ pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<
     Ok((r.status, r.headers, body))
 }
 
-/// Answer `req` on the runtime, blocking (the GIL released).
-pub(crate) fn handle(py: Python<'_>, api: &polyroute::HttpApi, req: Request) -> PyResult<Answer> {
-    let rt = runtime()?;
+/// Answer `req` on `rt` (this thread's own runtime or the shared one), blocking (the GIL released).
+pub(crate) fn handle(
+    py: Python<'_>,
+    api: &polyroute::HttpApi,
+    rt: Arc<Runtime>,
+    req: Request,
+) -> PyResult<Answer> {
     let r = detached(py, || rt.block_on(api.handle(req, &Caller::in_process())));
-    answer(py, rt, r)
+    let local = !Arc::ptr_eq(&rt, &runtime()?);
+    answer(py, rt, local, r)
 }
 
 /// Answer `req` as an asyncio future.
@@ -64,7 +100,7 @@ pub(crate) fn ahandle<'py>(
         py,
         async move { api.handle(req, &Caller::in_process()).await },
         |py, r| {
-            let (status, headers, body) = answer(py, runtime()?, r)?;
+            let (status, headers, body) = answer(py, runtime()?, false, r)?;
             Ok((status, headers, body)
                 .into_pyobject(py)?
                 .into_any()
@@ -78,6 +114,8 @@ pub(crate) fn ahandle<'py>(
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ByteStream {
     rt: Arc<Runtime>,
+    /// `rt` is the runtime of the thread that made the call: only `block_on` on it drives the stream.
+    local: bool,
     stream: Arc<Mutex<Option<SseBody>>>,
     /// Set by `close`: a pending `next` stops waiting and drops the stream.
     closed: tokio::sync::watch::Sender<bool>,
@@ -117,10 +155,25 @@ impl ByteStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let next = next(self.stream.clone(), self.closed.subscribe());
-        awaitable(py, next, |py, item| match item {
+        let finish = |py: Python<'_>, item: Option<Bytes>| match item {
             None => Err(PyStopAsyncIteration::new_err(())),
             Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
-        })
+        };
+        if !self.local {
+            return awaitable(py, next, finish);
+        }
+        // A blocking call's stream read from asyncio: drive its thread's runtime from a blocking-pool thread.
+        let rt = self.rt.clone();
+        awaitable(
+            py,
+            async move {
+                tokio::task::spawn_blocking(move || rt.block_on(next))
+                    .await
+                    .ok()
+                    .flatten()
+            },
+            finish,
+        )
     }
 
     /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).

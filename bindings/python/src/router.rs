@@ -27,6 +27,10 @@ pub struct Router {
     engine: Mutex<(u64, polyroute::Router)>,
     /// The HTTP surface over `engine`, built on first use (per process, as the engine).
     api: Mutex<Option<(u64, polyroute::HttpApi)>>,
+    /// The Python objects of plan results that depend only on the catalog.
+    plans: convert::PlanCache,
+    /// Per-thread engine handles for blocking calls (`chat`, `http`).
+    local: crate::local::Local,
 }
 
 fn build_engine(
@@ -148,6 +152,8 @@ impl Router {
             hooks,
             engine: Mutex::new((fork_generation(), engine)),
             api: Mutex::new(None),
+            plans: convert::PlanCache::default(),
+            local: crate::local::Local::default(),
         })
     }
 
@@ -185,7 +191,7 @@ impl Router {
         // Planning takes microseconds of pure CPU: releasing the GIL would cost more than it frees.
         let out = engine.plan_with(&req, &inputs);
         let p = out.map_err(|e| core_err(py, &e))?;
-        convert::typed_to_py(py, &p)
+        self.plans.to_py(py, &p)
     }
 
     /// The itemized cost of `usage` on `model` (at `provider`'s price, else the model-level price).
@@ -238,8 +244,7 @@ impl Router {
         traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
-        let engine = self.engine(py)?;
-        let rt = runtime()?;
+        let (engine, rt) = self.local.engine(self.engine(py)?)?;
         let c = ctx(user, session_id, metadata, traceparent);
         let out = detached(py, || rt.block_on(engine.chat_with(body, &c)));
         out.map_err(|e| core_err(py, &e))
@@ -462,11 +467,11 @@ impl Router {
         py: Python<'_>,
         method: &str,
         target: &str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(http::Text, http::Text)>,
         body: Option<&[u8]>,
     ) -> PyResult<http::Answer> {
-        let api = self.api(py)?;
-        http::handle(py, &api, http::request(method, target, headers, body))
+        let (api, rt) = self.local.api(self.api(py)?)?;
+        http::handle(py, &api, rt, http::request(method, target, headers, body))
     }
 
     /// `await router.ahttp(...)`: [`Router.http`] on the running asyncio loop.
@@ -476,7 +481,7 @@ impl Router {
         py: Python<'py>,
         method: &str,
         target: &str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(http::Text, http::Text)>,
         body: Option<&[u8]>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let api = self.api(py)?;

@@ -182,12 +182,20 @@ class Router:
         metadata: bool = False,
     ) -> Awaitable[Response | AsyncEventIterator]: ...
     def http(
-        self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]] | list[tuple[bytes, bytes]] = ...,
+        body: bytes | None = None,
     ) -> tuple[int, list[tuple[str, str]], bytes | ByteStream]:
         """One request through the engine's OpenRouter HTTP surface: ``(status, headers, body)``, the body
         ``bytes`` or a :class:`ByteStream` of SSE chunks."""
     def ahttp(
-        self, method: str, target: str, headers: list[tuple[str, str]] = ..., body: bytes | None = None
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]] | list[tuple[bytes, bytes]] = ...,
+        body: bytes | None = None,
     ) -> Awaitable[tuple[int, list[tuple[str, str]], bytes | ByteStream]]:
         """:meth:`http` on the running asyncio loop."""
     def metrics(self) -> dict[str, Any]:

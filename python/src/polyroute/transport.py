@@ -44,8 +44,37 @@ def _module(request: Any) -> ModuleType:
     return sys.modules.get(type(request).__module__.split(".", 1)[0], httpx)
 
 
-def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]]]:
-    return request.method, request.url.raw_path.decode("ascii"), list(request.headers.multi_items())
+def _parts(request: httpx.Request) -> tuple[str, str, list[tuple[bytes, bytes]]]:
+    # The headers as bytes, undecoded: Router.http reads them so.
+    return request.method, request.url.raw_path.decode("ascii"), request.headers.raw
+
+
+@functools.cache
+def _preloadable(mod: ModuleType) -> bool:
+    """Whether ``mod``'s ``Response`` takes a body that is already read as ``_content`` (httpx and httpx2 do):
+    checked once per module, so a version that reads its body otherwise gets ``content=`` instead."""
+    try:
+        r = mod.Response(200, stream=mod.ByteStream(b"x"))
+        r._content = b"x"  # noqa: SLF001
+        r.is_stream_consumed = r.is_closed = True
+        return bool(r.read() == b"x" and r.content == b"x" and list(r.iter_bytes()) == [b"x"])
+    except Exception:  # noqa: BLE001 - any failure means: build it the documented way
+        return False
+
+
+def _full(mod: ModuleType, status: int, headers: list[tuple[str, str]], body: bytes) -> Any:
+    """The response with a complete body: what ``Response(status, headers=..., content=body)`` makes (the
+    ``Content-Length`` header added when absent, the body already read), without running the body through the
+    byte-stream decoding that ``content=`` does to read it."""
+    if not _preloadable(mod) or any(k.lower() == "content-encoding" for k, _ in headers):
+        return mod.Response(status, headers=headers, content=body)
+    r = mod.Response(status, headers=headers, stream=mod.ByteStream(body))
+    r.headers.setdefault("Content-Length", str(len(body)))
+    r._content = body  # noqa: SLF001
+    # As after reading the body.
+    r.is_stream_consumed = True
+    r.is_closed = True
+    return r
 
 
 @functools.cache
@@ -90,7 +119,7 @@ class HTTPTransport(httpx.BaseTransport):
         method, target, headers = _parts(request)
         status, out, body = self.router.http(method, target, headers, request.read())
         if isinstance(body, bytes):
-            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+            return _full(mod, status, out, body)  # type: ignore[no-any-return]
         return mod.Response(status, headers=out, stream=_sync_stream(mod)(body))  # type: ignore[no-any-return]
 
 
@@ -105,5 +134,5 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
         method, target, headers = _parts(request)
         status, out, body = await self.router.ahttp(method, target, headers, await request.aread())
         if isinstance(body, bytes):
-            return mod.Response(status, headers=out, content=body)  # type: ignore[no-any-return]
+            return _full(mod, status, out, body)  # type: ignore[no-any-return]
         return mod.Response(status, headers=out, stream=_async_stream(mod)(body))  # type: ignore[no-any-return]

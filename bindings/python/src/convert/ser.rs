@@ -71,6 +71,13 @@ fn key<'py>(py: Python<'py>, cache: &KeyCache, s: &str) -> Bound<'py, PyString> 
     k
 }
 
+/// `s` as an interned Python string from this thread's key cache (for short strings that repeat on every call:
+/// field names, enum-like values).
+pub fn interned<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+    KEYS.try_with(|keys| key(py, keys, s))
+        .unwrap_or_else(|_| PyString::new(py, s))
+}
+
 /// `value` as Python objects.
 pub fn to_py<'py, T: Serialize + ?Sized>(
     py: Python<'py>,

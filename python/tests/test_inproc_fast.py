@@ -1,0 +1,104 @@
+"""The in-process fast paths: plan results built from per-router cached parts, blocking calls on the calling
+thread's own runtime, raw (bytes) headers for Router.http, and complete bodies handed to httpx already read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+import polyroute
+from polyroute import transport
+
+from .conftest import hi
+
+
+def test_plan_results_are_fresh_objects_each_call(basic_router: polyroute.Router) -> None:
+    first = basic_router.plan(hi())
+    second = basic_router.plan(hi())
+    assert first == second and len(first["attempts"]) >= 2
+    a, b = first["attempts"][0], second["attempts"][0]
+    assert a is not b and a["prices"] is not b["prices"]
+    # Changing one result leaves the routers' cached parts, and so the next result, as they were.
+    a["prices"]["prompt"] = "changed"
+    a["provider"] = "changed"
+    first["primary_prices"]["prompt"] = "changed"
+    third = basic_router.plan(hi())
+    assert third == second
+    assert list(third["attempts"][0]) == list(json.loads(json.dumps(second["attempts"][0])))
+
+
+def test_plan_keeps_the_per_attempt_reason_and_index(basic_router: polyroute.Router) -> None:
+    p = basic_router.plan(hi())
+    for i, a in enumerate(p["attempts"]):
+        assert isinstance(a["reason"], str) and a["reason"]
+        assert a["model_index"] == 0, (i, a)
+        assert list(a)[-2:] == ["reason", "model_index"]
+
+
+def test_http_takes_headers_as_bytes_or_str(mock_router: polyroute.Router) -> None:
+    as_str = mock_router.http("GET", "/api/v1/models/count", [("accept", "application/json")])
+    as_bytes = mock_router.http("GET", "/api/v1/models/count", [(b"Accept", b"application/json")])
+    assert as_str[0] == as_bytes[0] == 200
+    assert as_str[2] == as_bytes[2]
+    with pytest.raises(TypeError):
+        mock_router.http("GET", "/api/v1/models/count", [(1, 2)])  # type: ignore[arg-type]
+
+
+def test_blocking_calls_from_many_threads(mock_router: polyroute.Router) -> None:
+    body = json.dumps({"model": "test/model", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    errors: list[BaseException] = []
+    answers: list[Any] = []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                status, _, out = mock_router.http("POST", "/api/v1/chat/completions", [], body)
+                assert isinstance(out, bytes)
+                answers.append((status, json.loads(out)["choices"][0]["message"]["content"]))
+                answers.append(mock_router.chat(hi("test/model"))["choices"][0]["message"]["content"])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert len(answers) == 24
+    assert all(a == (200, "mock: hi") or a == "mock: hi" for a in answers)
+
+
+def test_a_blocking_stream_can_be_read_from_asyncio(mock_router: polyroute.Router) -> None:
+    body = json.dumps({"model": "test/model", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    status, _, stream = mock_router.http("POST", "/api/v1/chat/completions", [], body.encode())
+    assert status == 200 and isinstance(stream, polyroute._polyroute.ByteStream)
+
+    async def read() -> bytes:
+        return b"".join([chunk async for chunk in stream])
+
+    text = asyncio.run(asyncio.wait_for(read(), 20)).decode()
+    assert text.rstrip().endswith("data: [DONE]")
+    assert "mock" in text
+
+
+def test_a_complete_body_is_the_response_httpx_would_make() -> None:
+    out = [("content-type", "application/json"), ("x-generation-id", "gen-test")]
+    body = b'{"ok": true}'
+    made = transport._full(httpx, 200, out, body)  # noqa: SLF001
+    plain = httpx.Response(200, headers=out, content=body)
+    assert list(made.headers.multi_items()) == list(plain.headers.multi_items())
+    assert (made.content, made.is_closed, made.is_stream_consumed) == (
+        plain.content,
+        plain.is_closed,
+        plain.is_stream_consumed,
+    )
+    assert made.json() == {"ok": True} and made.read() == body
+    # An encoded body goes the documented way (httpx decodes it).
+    encoded = transport._full(httpx, 200, [*out, ("content-encoding", "identity")], body)  # noqa: SLF001
+    assert encoded.content == body
