@@ -1,5 +1,5 @@
-"""The in-process fast paths: plan results built from per-router cached parts, blocking calls on the calling
-thread's own runtime, raw (bytes) headers for Router.http, and complete bodies handed to httpx already read."""
+"""The in-process fast paths: plan results built from per-router cached parts, blocking calls from many threads,
+raw (bytes) headers for Router.http, and complete bodies handed to httpx already read."""
 
 from __future__ import annotations
 

@@ -55,20 +55,13 @@ pub(crate) fn request(
     }
 }
 
-/// `local`: `rt` is a calling thread's own runtime ([`crate::local`]), not the shared one.
-pub(crate) fn answer(
-    py: Python<'_>,
-    rt: Arc<Runtime>,
-    local: bool,
-    r: Response,
-) -> PyResult<Answer> {
+pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<Answer> {
     let body = match r.body {
         Body::Full(b) => PyBytes::new(py, &b).into_any().unbind(),
         Body::Sse(s) => Py::new(
             py,
             ByteStream {
                 rt,
-                local,
                 stream: Arc::new(Mutex::new(Some(s))),
                 closed: tokio::sync::watch::channel(false).0,
             },
@@ -78,16 +71,11 @@ pub(crate) fn answer(
     Ok((r.status, r.headers, body))
 }
 
-/// Answer `req` on `rt` (this thread's own runtime or the shared one), blocking (the GIL released).
-pub(crate) fn handle(
-    py: Python<'_>,
-    api: &polyroute::HttpApi,
-    rt: Arc<Runtime>,
-    req: Request,
-) -> PyResult<Answer> {
+/// Answer `req` on the runtime, blocking (the GIL released).
+pub(crate) fn handle(py: Python<'_>, api: &polyroute::HttpApi, req: Request) -> PyResult<Answer> {
+    let rt = runtime()?;
     let r = detached(py, || rt.block_on(api.handle(req, &Caller::in_process())));
-    let local = !Arc::ptr_eq(&rt, &runtime()?);
-    answer(py, rt, local, r)
+    answer(py, rt, r)
 }
 
 /// Answer `req` as an asyncio future.
@@ -100,7 +88,7 @@ pub(crate) fn ahandle<'py>(
         py,
         async move { api.handle(req, &Caller::in_process()).await },
         |py, r| {
-            let (status, headers, body) = answer(py, runtime()?, false, r)?;
+            let (status, headers, body) = answer(py, runtime()?, r)?;
             Ok((status, headers, body)
                 .into_pyobject(py)?
                 .into_any()
@@ -114,8 +102,6 @@ pub(crate) fn ahandle<'py>(
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ByteStream {
     rt: Arc<Runtime>,
-    /// `rt` is the runtime of the thread that made the call: only `block_on` on it drives the stream.
-    local: bool,
     stream: Arc<Mutex<Option<SseBody>>>,
     /// Set by `close`: a pending `next` stops waiting and drops the stream.
     closed: tokio::sync::watch::Sender<bool>,
@@ -155,25 +141,10 @@ impl ByteStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let next = next(self.stream.clone(), self.closed.subscribe());
-        let finish = |py: Python<'_>, item: Option<Bytes>| match item {
+        awaitable(py, next, |py, item| match item {
             None => Err(PyStopAsyncIteration::new_err(())),
             Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
-        };
-        if !self.local {
-            return awaitable(py, next, finish);
-        }
-        // A blocking call's stream read from asyncio: drive its thread's runtime from a blocking-pool thread.
-        let rt = self.rt.clone();
-        awaitable(
-            py,
-            async move {
-                tokio::task::spawn_blocking(move || rt.block_on(next))
-                    .await
-                    .ok()
-                    .flatten()
-            },
-            finish,
-        )
+        })
     }
 
     /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).

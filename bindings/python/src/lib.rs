@@ -8,7 +8,6 @@ mod convert;
 mod errors;
 mod hooks;
 mod http;
-mod local;
 mod router;
 mod surfaces;
 

@@ -29,8 +29,6 @@ pub struct Router {
     api: Mutex<Option<(u64, polyroute::HttpApi)>>,
     /// The Python objects of plan results that depend only on the catalog.
     plans: convert::PlanCache,
-    /// Per-thread engine handles for blocking calls (`chat`, `http`).
-    local: crate::local::Local,
 }
 
 fn build_engine(
@@ -153,7 +151,6 @@ impl Router {
             engine: Mutex::new((fork_generation(), engine)),
             api: Mutex::new(None),
             plans: convert::PlanCache::default(),
-            local: crate::local::Local::default(),
         })
     }
 
@@ -244,7 +241,8 @@ impl Router {
         traceparent: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let body = convert::body(request)?;
-        let (engine, rt) = self.local.engine(self.engine(py)?)?;
+        let engine = self.engine(py)?;
+        let rt = runtime()?;
         let c = ctx(user, session_id, metadata, traceparent);
         let out = detached(py, || rt.block_on(engine.chat_with(body, &c)));
         out.map_err(|e| core_err(py, &e))
@@ -470,8 +468,8 @@ impl Router {
         headers: Vec<(http::Text, http::Text)>,
         body: Option<&[u8]>,
     ) -> PyResult<http::Answer> {
-        let (api, rt) = self.local.api(self.api(py)?)?;
-        http::handle(py, &api, rt, http::request(method, target, headers, body))
+        let api = self.api(py)?;
+        http::handle(py, &api, http::request(method, target, headers, body))
     }
 
     /// `await router.ahttp(...)`: [`Router.http`] on the running asyncio loop.
