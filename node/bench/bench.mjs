@@ -131,11 +131,18 @@ async function interleaved(runs, n) {
     for (let i = 0; i < 50; i++) counts[k] = await f()
   }
   const samples = Object.fromEntries(Object.keys(runs).map((k) => [k, []]))
+  const cpu = Object.fromEntries(Object.keys(runs).map((k) => [k, 0]))
   const rounds = 10
   for (let r = 0; r < rounds; r++) {
-    for (const [k, f] of Object.entries(runs)) samples[k].push(...(await timeAsync(f, Math.ceil(n / rounds))))
+    for (const [k, f] of Object.entries(runs)) {
+      const c = process.cpuUsage()
+      samples[k].push(...(await timeAsync(f, Math.ceil(n / rounds))))
+      const d = process.cpuUsage(c)
+      cpu[k] += d.user + d.system
+    }
   }
-  return { s: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])), counts }
+  const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { ...stats(v), cpu: cpu[k] / v.length }]))
+  return { s, counts }
 }
 
 /** The openai SDK through `router.fetch` against the same SDK calling the mock directly, JSON and streamed. */
@@ -167,8 +174,12 @@ async function sdkSection(mock, router, messages) {
   }
   console.log('\n== openai SDK: direct to the mock vs through router.fetch (interleaved rounds)')
   const { s, counts } = await interleaved(runs, SDK_N)
-  for (const [k, v] of Object.entries(s)) line(`${k}${typeof counts[k] === 'number' ? ` [${counts[k]} chunks]` : ''}`, v)
+  for (const [k, v] of Object.entries(s)) {
+    line(`${k}${typeof counts[k] === 'number' ? ` [${counts[k]} chunks]` : ''}`, v)
+    console.log(`${''.padEnd(46)} CPU of this process per call ${us(v.cpu).padStart(11)}`)
+  }
   const m = (k) => s[k].median
+  const c = (k) => s[k].cpu
   const fetchOver = m('sdk JSON, router.fetch') - m('sdk JSON, direct to mock')
   const chunks = counts['sdk stream 64 pieces, router.fetch'] - counts['sdk stream 8 pieces, router.fetch']
   const slope = (a, b) => (m(b) - m(a)) / chunks
@@ -179,6 +190,14 @@ async function sdkSection(mock, router, messages) {
   console.log(`router.fetch added per JSON call (median − median):      ${us(fetchOver)}`)
   console.log(`router.fetch added per ${counts['sdk stream 8 pieces, router.fetch']}-chunk stream (median − median): ${us(stream8Over)}`)
   console.log(`per streamed chunk: direct ${us(directSlope)}, router.fetch ${us(fetchSlope)} (added ${us(fetchSlope - directSlope)}), router.stream ${us(objSlope)}`)
+  // CPU of this process (all its threads: the JS thread and the addon's runtime) per call: steadier than wall time
+  // on a loaded machine. The direct runs' share of the work done in the mock process is not counted on either side.
+  const cpuSlope = (a, b) => (c(b) - c(a)) / chunks
+  const cpuFetchOver = c('sdk JSON, router.fetch') - c('sdk JSON, direct to mock')
+  const cpuChunkFetch = cpuSlope('sdk stream 8 pieces, router.fetch', 'sdk stream 64 pieces, router.fetch')
+  const cpuChunkDirect = cpuSlope('sdk stream 8 pieces, direct to mock', 'sdk stream 64 pieces, direct to mock')
+  const cpuChunkObj = cpuSlope('router.stream 8 pieces (objects)', 'router.stream 64 pieces (objects)')
+  console.log(`CPU: router.fetch added per JSON call ${us(cpuFetchOver)}; per chunk: direct ${us(cpuChunkDirect)}, router.fetch ${us(cpuChunkFetch)} (added ${us(cpuChunkFetch - cpuChunkDirect)}), router.stream ${us(cpuChunkObj)}`)
   return {
     fetch_over_direct_us: fetchOver,
     stream8_over_direct_us: stream8Over,
@@ -186,6 +205,9 @@ async function sdkSection(mock, router, messages) {
     chunk_fetch_us: fetchSlope,
     chunk_fetch_added_us: fetchSlope - directSlope,
     chunk_router_stream_us: objSlope,
+    cpu_fetch_over_direct_us: cpuFetchOver,
+    cpu_chunk_fetch_added_us: cpuChunkFetch - cpuChunkDirect,
+    cpu_chunk_router_stream_us: cpuChunkObj,
   }
 }
 

@@ -152,10 +152,7 @@ impl HttpAnswer {
     pub fn body(&self) -> Option<Uint8Array> {
         self.full.clone().map(Uint8Array::from)
     }
-}
 
-#[napi]
-impl HttpAnswer {
     /// The SSE frames waiting now, or the next ones (waiting for them), concatenated; an empty buffer at the end
     /// (internal: `router.fetch`'s body stream).
     #[napi(skip_typescript)]
