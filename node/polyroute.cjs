@@ -58,14 +58,35 @@ const planRoutes = new WeakMap()
 /** A function `(reason, modelIndex) => attempt` for the route whose JSON is `text`. */
 function routeFactory(text) {
   const tpl = JSON.parse(text)
-  const keys = tpl !== null && typeof tpl === 'object' && !Array.isArray(tpl) ? Object.keys(tpl) : null
-  if (keys !== null && !keys.includes('__proto__') && !keys.includes('reason') && !keys.includes('model_index')) {
-    try {
-      const body = keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(tpl[k])}`).join(',')
-      // eslint-disable-next-line no-new-func
-      return new Function('reason', 'model_index', `return {${body}${body ? ',' : ''}reason,model_index}`)
-    } catch {
-      // Code generation disallowed (--disallow-code-generation-from-strings): parse each time instead.
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+  if (isObject(tpl) && !('reason' in tpl) && !('model_index' in tpl)) {
+    // The attempt as one object literal whose leaves are closure constants: every call makes fresh objects
+    // (nested ones too) through V8's fast literal path, with the keys in the route's order.
+    const leaves = []
+    let ok = true
+    const literal = (v) => {
+      if (Array.isArray(v)) return `[${v.map(literal).join(',')}]`
+      if (isObject(v)) {
+        return `{${Object.keys(v)
+          .map((k) => {
+            if (k === '__proto__') ok = false
+            return `${JSON.stringify(k)}:${literal(v[k])}`
+          })
+          .join(',')}}`
+      }
+      leaves.push(v)
+      return `c${leaves.length - 1}`
+    }
+    const body = literal(tpl).slice(1, -1)
+    if (ok) {
+      try {
+        const consts = leaves.map((_, i) => `c${i}=v[${i}]`).join(',')
+        // eslint-disable-next-line no-new-func
+        const make = new Function('v', `${consts ? `const ${consts};` : ''}return function attempt(reason,model_index){return {${body}${body ? ',' : ''}reason,model_index}}`)
+        return make(leaves)
+      } catch {
+        // Code generation disallowed (--disallow-code-generation-from-strings): parse each time instead.
+      }
     }
   }
   return (reason, modelIndex) => Object.assign(JSON.parse(text), { reason, model_index: modelIndex })

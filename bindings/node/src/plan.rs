@@ -5,7 +5,6 @@
 //! boundary as the JSON of its other fields plus three numbers per attempt.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use polyroute::core::catalog::EndpointRoute;
@@ -88,8 +87,11 @@ pub fn plan_compact(
                     })?;
                     g.ids.insert(key, id);
                     g.routes.push(Arc::clone(&a.route));
-                    let sep = if fresh.is_empty() { "" } else { "," };
-                    let _ = write!(fresh, "{sep}{id},");
+                    if !fresh.is_empty() {
+                        fresh.push(',');
+                    }
+                    number(&mut fresh, id as usize);
+                    fresh.push(',');
                     let text = serde_json::to_string(&*a.route).map_err(|e| internal(&e))?;
                     fresh.push_str(&serde_json::to_string(&text).map_err(|e| internal(&e))?);
                     id
@@ -105,7 +107,11 @@ pub fn plan_compact(
             if !nums.is_empty() {
                 nums.push(',');
             }
-            let _ = write!(nums, "{id},{r},{}", a.model_index);
+            number(&mut nums, id as usize);
+            nums.push(',');
+            number(&mut nums, r);
+            nums.push(',');
+            number(&mut nums, a.model_index);
         }
     }
     out.push_str(",\"r\":");
@@ -126,4 +132,21 @@ pub fn route_text(routes: &Routes, id: u32) -> Option<String> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let r = g.routes.get(usize::try_from(id).ok()?)?;
     serde_json::to_string(&**r).ok()
+}
+
+/// Append `n` in decimal (without `core::fmt`, which costs more than the rest of a compact attempt).
+fn number(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
