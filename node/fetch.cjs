@@ -1,36 +1,67 @@
 'use strict'
 // `router.fetch`: a WHATWG fetch that answers the OpenAI-compatible API from a Router in-process, so the official
-// `openai` SDK works with `fetch: router.fetch` and no server. Each request goes to the native `router.http`, the
-// engine's OpenRouter HTTP surface that the gateway and the Python transports answer with too: the same paths
-// (chat completions, streamed or not; models, models/count, models/{author}/{slug}, model/{author}/{slug},
-// models/{..}/endpoints, providers, generation?id=, credits; any base path), headers (HTTP-Referer,
-// X-OpenRouter-Title / X-Title, x-session-id, X-OpenRouter-Metadata) and errors (status and OpenRouter envelope,
-// so the SDK raises its APIError classes). Streams come back as a ReadableStream of SSE bytes; aborting the
-// request or cancelling the stream cancels the upstream request.
+// `openai` SDK works with `fetch: router.fetch` and no server. Each request goes to the engine's OpenRouter HTTP
+// surface (the native `router.fetchCall`, the surface the gateway and the Python transports answer with too): the
+// same paths (chat completions, streamed or not; models, models/count, models/{author}/{slug},
+// model/{author}/{slug}, models/{..}/endpoints, providers, generation?id=, credits; any base path), headers
+// (HTTP-Referer, X-OpenRouter-Title / X-Title, x-session-id, X-OpenRouter-Metadata) and errors (status and
+// OpenRouter envelope, so the SDK raises its APIError classes). Streams come back as a ReadableStream of SSE bytes
+// (every frame waiting is read in one call); aborting the request or cancelling the stream cancels the upstream
+// request.
 
-async function readRequest(input, init) {
-  const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url)
-  const isRequest = typeof input === 'object' && input !== null && !(input instanceof URL)
-  const method = (init.method ?? (isRequest ? input.method : 'GET')).toUpperCase()
-  let text
-  if (init.body !== undefined && init.body !== null) {
-    text = await new Response(init.body).text()
-  } else if (isRequest && input.body) {
-    text = await input.text()
-  }
-  const headers = [...new Headers(init.headers ?? (isRequest ? input.headers : undefined))]
-  return { target: url.pathname + url.search, method, text, headers, signal: init.signal ?? (isRequest ? input.signal : undefined) }
+/** The body of a request as the addon takes it: text, bytes, or null. */
+async function bodyOf(body) {
+  if (body === undefined || body === null) return null
+  if (typeof body === 'string') return body
+  if (Buffer.isBuffer(body)) return body
+  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  if (body instanceof ArrayBuffer) return Buffer.from(body)
+  return new Response(body).text()
 }
 
+/** Header pairs flattened (`[name, value, …]`), names lower case as `Headers` gives them. */
+function flatHeaders(init) {
+  const out = []
+  if (init === undefined || init === null) return out
+  for (const [k, v] of init instanceof Headers ? init : new Headers(init)) out.push(k, v)
+  return out
+}
+
+/** Target path (with its query), method, body, flat headers and signal of a fetch call. */
+async function readRequest(input, init) {
+  const isRequest = typeof input === 'object' && input !== null && !(input instanceof URL)
+  const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url)
+  const method = (init.method ?? (isRequest ? input.method : 'GET')).toUpperCase()
+  let body = null
+  if (init.body !== undefined && init.body !== null) body = await bodyOf(init.body)
+  else if (isRequest && input.body) body = await input.text()
+  const headers = flatHeaders(init.headers ?? (isRequest ? input.headers : undefined))
+  return { target: url.pathname + url.search, method, body, headers, signal: init.signal ?? (isRequest ? input.signal : undefined) }
+}
+
+/** The SSE frames of a streamed answer as a byte stream; reads what is waiting without a promise when it can. */
 function streamBody(answer, signal) {
-  const it = answer[Symbol.asyncIterator]()
-  const stop = () => { it.return().catch(() => {}) }
+  let closed = false
+  const stop = () => {
+    if (closed) return
+    closed = true
+    answer.close().catch(() => {})
+  }
   if (signal) signal.addEventListener('abort', stop, { once: true })
+  const deliver = (controller, buf) => {
+    if (buf.length === 0) {
+      closed = true
+      if (signal) signal.removeEventListener('abort', stop)
+      controller.close()
+    } else {
+      controller.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
+    }
+  }
   return new ReadableStream({
-    async pull(controller) {
-      const r = await it.next()
-      if (r.done) controller.close()
-      else controller.enqueue(new Uint8Array(r.value))
+    pull(controller) {
+      const ready = answer.readReady()
+      if (ready !== null) return deliver(controller, ready)
+      return answer.read().then((buf) => deliver(controller, buf))
     },
     cancel: stop,
   })
@@ -39,10 +70,12 @@ function streamBody(answer, signal) {
 /** A fetch function bound to `router`. */
 function createFetch(router) {
   return async function fetch(input, init = {}) {
-    const { target, method, text, headers, signal } = await readRequest(input, init)
-    const answer = await router.http(method, target, headers, text ?? null)
-    const body = answer.body
-    return new Response(body ?? streamBody(answer, signal), { status: answer.status, headers: answer.headers })
+    const { target, method, body, headers, signal } = await readRequest(input, init)
+    const a = await router.fetchCall(method, target, headers, body)
+    const h = new Headers()
+    const flat = a.headers
+    for (let i = 0; i < flat.length; i += 2) h.append(flat[i], flat[i + 1])
+    return new Response(a.body ?? streamBody(a.stream, signal), { status: a.status, headers: h })
   }
 }
 

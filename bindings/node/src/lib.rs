@@ -3,11 +3,13 @@
 // napi-derive expands `#[napi]` items into unsafe FFI glue; the hand-written code adds one conversion impl.
 #![allow(unsafe_code)]
 
+mod batch;
 mod convert;
 mod errors;
 mod hooks;
 mod http;
 mod options;
+mod plan;
 mod router;
 mod surfaces;
 

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use napi::bindgen_prelude::{AsyncGenerator, Env, Object};
 use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::batch::Batches;
 use crate::convert::{self, ChatCompletionChunk, ModelFilters, RequestOptions, Settled};
 use crate::errors;
 use crate::hooks::JsHooks;
@@ -18,7 +18,9 @@ use crate::http::HttpAnswer;
 pub struct Router {
     pub(crate) inner: polyroute::Router,
     /// The HTTP surface over `inner`, built on first use.
-    api: std::sync::OnceLock<polyroute::HttpApi>,
+    pub(crate) api: std::sync::OnceLock<polyroute::HttpApi>,
+    /// The endpoint routes `planCompact` has named.
+    pub(crate) routes: crate::plan::Routes,
 }
 
 #[napi]
@@ -36,6 +38,7 @@ impl Router {
         Ok(Self {
             inner,
             api: std::sync::OnceLock::new(),
+            routes: crate::plan::Routes::default(),
         })
     }
 
@@ -139,7 +142,7 @@ impl Router {
             self.inner.chat_stream_with(request, ctx)
         });
         ChatStream {
-            inner: Arc::new(Mutex::new(Some(s))),
+            inner: Arc::new(Mutex::new(Batches::new(Box::pin(s)))),
         }
     }
 
@@ -161,6 +164,40 @@ impl Router {
         crate::http::handle(api, method, target, headers, body).await
     }
 
+    /// `router.fetch`'s native call (internal): headers as a flat `[name, value, …]` list, the body as text or
+    /// bytes; answers `{ status, headers (flat), body: Buffer | null, stream: HttpAnswer | null }`.
+    #[napi(skip_typescript)]
+    pub async fn fetch_call(
+        &self,
+        method: String,
+        target: String,
+        headers: Vec<String>,
+        body: Option<napi::bindgen_prelude::Either<String, napi::bindgen_prelude::Buffer>>,
+    ) -> crate::http::FetchReply {
+        let api = self
+            .api
+            .get_or_init(|| polyroute::HttpApi::new(self.inner.clone()));
+        crate::http::fetch(api, method, target, headers, body).await
+    }
+
+    /// The plan in the compact form of `plan.rs` (internal: `router.plan` builds the plan object from it).
+    #[napi(skip_typescript)]
+    pub fn plan_compact(
+        &self,
+        env: Env,
+        request: String,
+        context: Option<Value>,
+    ) -> napi::Result<String> {
+        crate::plan::plan_compact(&self.inner, &self.routes, &request, context)
+            .map_err(|e| errors::to_napi(&env, &e))
+    }
+
+    /// The JSON text of an endpoint route `planCompact` named, or null (internal).
+    #[napi(skip_typescript)]
+    pub fn plan_route(&self, id: u32) -> Option<String> {
+        crate::plan::route_text(&self.routes, id)
+    }
+
     /// The ledger record of a generation (`gen-…` id from a completion), or `null`.
     #[napi(ts_return_type = "Promise<Generation | null>")]
     pub async fn generation(&self, id: String) -> Option<Value> {
@@ -171,7 +208,7 @@ impl Router {
 /// Chunks of a streamed completion (`for await (const chunk of router.stream(request))`).
 #[napi(async_iterator)]
 pub struct ChatStream {
-    inner: Arc<Mutex<Option<polyroute::ChatStream>>>,
+    pub(crate) inner: Arc<Mutex<Batches>>,
 }
 
 #[napi]
@@ -185,19 +222,7 @@ impl AsyncGenerator for ChatStream {
         _value: Option<Self::Next>,
     ) -> impl std::future::Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            let mut guard = inner.lock().await;
-            let Some(s) = guard.as_mut() else {
-                return Ok(None);
-            };
-            match s.next().await {
-                Some(item) => Ok(Some(Settled(item))),
-                None => {
-                    *guard = None;
-                    Ok(None)
-                }
-            }
-        }
+        async move { Ok(inner.lock().await.next_one().await.map(Settled)) }
     }
 
     fn complete(
@@ -206,8 +231,10 @@ impl AsyncGenerator for ChatStream {
     ) -> impl std::future::Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
         let inner = self.inner.clone();
         async move {
-            inner.lock().await.take();
+            inner.lock().await.close();
             Ok(None)
         }
     }
 }
+
+crate::batch::batch_methods!(ChatStream);

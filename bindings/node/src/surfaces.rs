@@ -9,6 +9,7 @@ use napi_derive::napi;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::batch::Batches;
 use crate::convert::{self, RequestOptions, Settled};
 use crate::router::Router;
 
@@ -76,28 +77,22 @@ impl Router {
 /// One streamed event (typed `SurfaceEvent` in `index.d.ts`).
 pub type SurfaceEvent = Settled;
 
-enum State {
-    /// A request that did not translate: rejected at the first `next()`.
-    Refused(polyroute::Error),
-    Open(polyroute::SurfaceStream),
-    Done,
-}
-
 /// Events of a streamed Messages or Responses request; each is an object whose `type` is the event name.
 /// Breaking out of the loop cancels the upstream request.
 #[napi(async_iterator)]
 pub struct SurfaceEvents {
-    inner: Arc<Mutex<State>>,
+    inner: Arc<Mutex<Batches>>,
 }
 
 impl SurfaceEvents {
     fn new(s: polyroute::Result<polyroute::SurfaceStream>) -> Self {
-        let st = match s {
-            Ok(s) => State::Open(s),
-            Err(e) => State::Refused(e),
+        // A request that did not translate is rejected at the first `next()`.
+        let b = match s {
+            Ok(s) => Batches::new(Box::pin(s.map(|item| item.map(|e| e.data)))),
+            Err(e) => Batches::refused(e),
         };
         Self {
-            inner: Arc::new(Mutex::new(st)),
+            inner: Arc::new(Mutex::new(b)),
         }
     }
 }
@@ -113,20 +108,7 @@ impl AsyncGenerator for SurfaceEvents {
         _value: Option<Self::Next>,
     ) -> impl std::future::Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            let mut guard = inner.lock().await;
-            match std::mem::replace(&mut *guard, State::Done) {
-                State::Done => Ok(None),
-                State::Refused(e) => Ok(Some(Settled(Err(e)))),
-                State::Open(mut s) => match s.next().await {
-                    Some(item) => {
-                        *guard = State::Open(s);
-                        Ok(Some(Settled(item.map(|e| e.data))))
-                    }
-                    None => Ok(None),
-                },
-            }
-        }
+        async move { Ok(inner.lock().await.next_one().await.map(Settled)) }
     }
 
     fn complete(
@@ -135,8 +117,10 @@ impl AsyncGenerator for SurfaceEvents {
     ) -> impl std::future::Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
         let inner = self.inner.clone();
         async move {
-            *inner.lock().await = State::Done;
+            inner.lock().await.close();
             Ok(None)
         }
     }
 }
+
+crate::batch::batch_methods!(SurfaceEvents);

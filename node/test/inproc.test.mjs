@@ -1,0 +1,135 @@
+// The in-process fast paths of the package entry: `router.plan` built from the compact plan (route templates
+// cached per router), streams iterated in batches, and `router.fetch` over the flat native call. Each must give
+// exactly what the plain paths give.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Router, ChatStream } from 'polyroute'
+import { startMock, fixture } from '../support/mock.mjs'
+
+let mock
+let router
+const hi = (text = 'hello there') => [{ role: 'user', content: text }]
+
+before(async () => {
+  mock = await startMock(['--chunks', '12'])
+  router = new Router(fixture(mock.url))
+})
+
+after(() => mock?.stop())
+
+test('plan: the same values and key order as planJson, for many models, twice (templates cached)', () => {
+  const embedded = new Router({ readEnv: false })
+  const models = embedded.models().filter((m) => (m.endpoints ?? []).length > 1).slice(0, 60)
+  assert.ok(models.length > 10)
+  for (let round = 0; round < 2; round++) {
+    for (const m of models) {
+      const req = { model: m.id, messages: hi(), max_tokens: 16 }
+      for (const ctx of [undefined, {}, { seed: 7, credentials: m.endpoints.map((e) => e.provider) }]) {
+        let want
+        try {
+          want = JSON.parse(embedded.planJson(JSON.stringify(req), ctx))
+        } catch (e) {
+          assert.throws(() => embedded.plan(req, ctx), { code: e.code })
+          continue
+        }
+        assert.equal(JSON.stringify(embedded.plan(req, ctx)), JSON.stringify(want), m.id)
+      }
+    }
+  }
+})
+
+test('plan: every attempt is a fresh object (mutating one plan leaves the next alone)', () => {
+  const req = { model: 'test/chat', messages: hi() }
+  const a = router.plan(req)
+  a.attempts[0].prices.prompt = 'changed'
+  a.attempts[0].provider = 'changed'
+  const b = router.plan(req)
+  assert.notEqual(b.attempts[0].prices.prompt, 'changed')
+  assert.notEqual(b.attempts[0].provider, 'changed')
+  assert.notEqual(a.attempts[0], b.attempts[0])
+})
+
+test('plan: an invalid request still throws invalid_request naming the field', () => {
+  assert.throws(() => router.plan({ model: 'test/chat', messages: 'nope' }), (e) => e.code === 'invalid_request')
+  assert.throws(() => router.plan({ model: 'test/chat', messages: hi(), max_tokens: 'x' }), (e) => e.code === 'invalid_request')
+})
+
+async function collect(stream) {
+  const out = []
+  for await (const c of stream) out.push(c)
+  return out
+}
+
+function text(chunks) {
+  return chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join('')
+}
+
+test('stream: one chunk per iteration, in order, ending with usage; still a ChatStream', async () => {
+  const s = router.stream({ model: 'test/chat', messages: hi('batched chunks'), provider: { order: ['alpha'] } })
+  assert.ok(s instanceof ChatStream)
+  const chunks = await collect(s)
+  assert.ok(chunks.length >= 13, `${chunks.length} chunks`)
+  for (const c of chunks) assert.equal(c.object, 'chat.completion.chunk')
+  assert.ok(text(chunks).includes('batched chunks'))
+  assert.equal(typeof chunks.at(-1).usage.cost, 'number')
+  const it = s[Symbol.asyncIterator]()
+  assert.deepEqual(await it.next(), { value: undefined, done: true })
+})
+
+test('stream: next() called many times without waiting yields the chunks in order', async () => {
+  const req = { model: 'test/chat', messages: hi('concurrent next calls'), provider: { order: ['alpha'] } }
+  const seq = await collect(router.stream(req))
+  const it = router.stream(req)[Symbol.asyncIterator]()
+  const results = await Promise.all(Array.from({ length: seq.length + 2 }, () => it.next()))
+  const values = results.filter((r) => !r.done).map((r) => r.value)
+  assert.equal(values.length, seq.length)
+  assert.ok(results.slice(seq.length).every((r) => r.done))
+  assert.equal(text(values), text(seq))
+  assert.deepEqual(values.map((c) => Object.keys(c)), seq.map((c) => Object.keys(c)))
+})
+
+test('stream: return() ends the iteration', async () => {
+  const it = router.stream({ model: 'test/chat', messages: hi('stop early') })[Symbol.asyncIterator]()
+  const first = await it.next()
+  assert.equal(first.done, false)
+  assert.deepEqual(await it.return(), { value: undefined, done: true })
+  assert.deepEqual(await it.next(), { value: undefined, done: true })
+})
+
+test('messagesStream: events in batches, the same sequence; a refused request rejects the first next()', async () => {
+  const events = await collect(router.messagesStream({ model: 'test/chat', max_tokens: 64, messages: hi('anthropic events') }))
+  assert.equal(events[0].type, 'message_start')
+  assert.equal(events.at(-1).type, 'message_stop')
+  const bad = router.messagesStream({ model: 'test/chat', messages: hi() })
+  await assert.rejects(bad[Symbol.asyncIterator]().next(), (e) => e.code === 'invalid_request')
+})
+
+test('fetch: a body given as bytes, text or a stream answers alike; a streamed answer is the SSE of the chunks', async () => {
+  const body = JSON.stringify({ model: 'test/chat', messages: hi('bytes body'), provider: { order: ['alpha'] } })
+  const url = 'http://polyroute.local/api/v1/chat/completions'
+  const headers = { 'content-type': 'application/json' }
+  for (const b of [body, new TextEncoder().encode(body), Buffer.from(body), new Blob([body])]) {
+    const r = await router.fetch(url, { method: 'POST', headers, body: b })
+    assert.equal(r.status, 200)
+    const c = await r.json()
+    assert.ok(c.choices[0].message.content.includes('bytes body'))
+  }
+  const r = await router.fetch(url, { method: 'POST', headers, body: body.replace('{', '{"stream":true,') })
+  assert.equal(r.headers.get('content-type'), 'text/event-stream')
+  const sse = await r.text()
+  const datas = sse.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6))
+  assert.equal(datas.at(-1), '[DONE]')
+  const chunks = datas.slice(0, -1).map((d) => JSON.parse(d))
+  assert.ok(text(chunks).includes('bytes body'))
+  assert.equal(typeof chunks.at(-1).usage.cost, 'number')
+})
+
+test('fetch: cancelling the body stream ends it', async () => {
+  const body = JSON.stringify({ model: 'test/chat', messages: hi('cancel me'), stream: true })
+  const r = await router.fetch('http://polyroute.local/api/v1/chat/completions', { method: 'POST', body })
+  const reader = r.body.getReader()
+  const first = await reader.read()
+  assert.equal(first.done, false)
+  await reader.cancel()
+  assert.equal((await reader.read()).done, true)
+})
