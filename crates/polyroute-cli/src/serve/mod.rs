@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod api;
+pub mod auth;
 pub mod cache;
 pub mod chat;
 pub mod cli;
