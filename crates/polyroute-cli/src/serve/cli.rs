@@ -127,11 +127,19 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if spin_us > 10_000 {
         anyhow::bail!("--spin-us must be at most 10000 (10 ms); got {spin_us}");
     }
+    let multi = std::env::var("POLYROUTE_EXPERIMENT_RUNTIME").is_ok_and(|v| v == "multi");
     // The accept loop and signal handling; requests run on the worker threads.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let rt = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
         let shared = super::state::connect(&cfg.router.state, cfg.ledger.as_deref(), &dir).await?;
         let mut gw = Gateway::with_state(&cfg, &dir, shared)?;
@@ -155,6 +163,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
                        providers = ?gw.router.credentials(), workers,
                        max_connections = gw.limits.max_connections, open_files = ?fds, "gateway ready");
+        if multi {
+            return super::serve_shared(listener, gw, super::shutdown_signal()).await;
+        }
         super::serve_workers(
             listener,
             gw,

@@ -577,6 +577,42 @@ pub async fn serve_workers(
     Ok(())
 }
 
+/// EXPERIMENT: serve on the current (multi-thread) runtime, every connection a task of its pool.
+///
+/// # Errors
+/// None today.
+pub async fn serve_shared(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = app(gw.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut log = conn::AcceptLog::default();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => {
+                    nodelay(&tcp);
+                    match gw.open.take(gw.limits.max_connections) {
+                        Some(slot) => conn::serve(tcp, app.clone(), &gw.limits, &graceful, slot),
+                        None => conn::refuse(tcp),
+                    }
+                }
+                Err(e) => {
+                    log.error(&e);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
