@@ -59,9 +59,13 @@ fn csv_field(s: &str) -> String {
 
 /// The `--csv` text of `rows` (JSON mode only) and the `missing` peers at each of `concs`.
 fn csv(rows: &[Value], missing: &[(String, String)], concs: &[usize]) -> String {
-    let mut out =
-        String::from("gateway,concurrency,p99_added_latency_ms,p50_added_latency_ms,available,note\n");
-    let ms = |v: &Value| v.as_f64().map_or(String::new(), |us| format!("{:.3}", us / 1000.0));
+    let mut out = String::from(
+        "gateway,concurrency,p99_added_latency_ms,p50_added_latency_ms,available,note\n",
+    );
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map_or(String::new(), |us| format!("{:.3}", us / 1000.0))
+    };
     let mut first: Option<&str> = None;
     for r in rows.iter().filter(|r| r["stream"] == json!(false)) {
         let name = r["target"].as_str().unwrap_or("");
@@ -70,7 +74,12 @@ fn csv(rows: &[Value], missing: &[(String, String)], concs: &[usize]) -> String 
             continue;
         }
         let line = match r.get("error").and_then(Value::as_str) {
-            Some(e) => format!("{},{},,,false,{}", csv_field(name), r["concurrency"], csv_field(e)),
+            Some(e) => format!(
+                "{},{},,,false,{}",
+                csv_field(name),
+                r["concurrency"],
+                csv_field(e)
+            ),
             None => format!(
                 "{},{},{},{},true,",
                 csv_field(name),
@@ -84,7 +93,11 @@ fn csv(rows: &[Value], missing: &[(String, String)], concs: &[usize]) -> String 
     }
     for (name, why) in missing {
         for c in concs {
-            out.push_str(&format!("{},{c},,,false,{}\n", csv_field(name), csv_field(why)));
+            out.push_str(&format!(
+                "{},{c},,,false,{}\n",
+                csv_field(name),
+                csv_field(why)
+            ));
         }
     }
     out

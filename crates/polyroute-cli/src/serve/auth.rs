@@ -210,7 +210,9 @@ mod tests {
         let at = c.slot_of("sk-test-fake-a");
         c.plant(at, "sk-test-fake-b", e.clone());
         assert!(c.get(at, "sk-test-fake-a", 0).is_none());
-        assert!(matches!(c.get(at, "sk-test-fake-b", 0), Some(Hit::Current(Some(k))) if k.id == e.id));
+        assert!(
+            matches!(c.get(at, "sk-test-fake-b", 0), Some(Hit::Current(Some(k))) if k.id == e.id)
+        );
         assert!(matches!(c.get(at, "sk-test-fake-b", 1), Some(Hit::Stale(h)) if *h == *e.hash));
     }
 

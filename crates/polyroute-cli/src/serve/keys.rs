@@ -732,7 +732,10 @@ mod tests {
         assert!(matches!(store.lookup(&key), Lookup::Unknown));
         // Unknown tokens take no slot.
         for i in 0..50 {
-            assert!(matches!(store.lookup(&format!("sk-test-fake-{i}")), Lookup::Unknown));
+            assert!(matches!(
+                store.lookup(&format!("sk-test-fake-{i}")),
+                Lookup::Unknown
+            ));
         }
         assert_eq!(store.cached_tokens(), 1);
     }
