@@ -27,8 +27,8 @@ pub struct ServeArgs {
     /// Worker threads [default: the config's, else one per CPU].
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Busy-poll this many microseconds after request activity before sleeping [default: the config's, else 0].
-    #[arg(long)]
+    /// Ignored: busy polling was removed (it did not pay at default settings); kept so old command lines run.
+    #[arg(long, hide = true)]
     pub spin_us: Option<u64>,
     /// More logs (-v: one line per request, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -123,23 +123,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
-    let spin_us = args.spin_us.or(cfg.server.spin_us).unwrap_or(0);
-    if spin_us > 10_000 {
-        anyhow::bail!("--spin-us must be at most 10000 (10 ms); got {spin_us}");
+    if args.spin_us.or(cfg.server.spin_us).is_some() {
+        tracing::warn!("spin_us / --spin-us is ignored: busy polling was removed");
     }
-    let multi = std::env::var("POLYROUTE_EXPERIMENT_RUNTIME").is_ok_and(|v| v == "multi");
     // The accept loop and signal handling; requests run on the worker threads.
-    let rt = if multi {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .context("cannot start the tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
         let shared = super::state::connect(&cfg.router.state, cfg.ledger.as_deref(), &dir).await?;
         let mut gw = Gateway::with_state(&cfg, &dir, shared)?;
@@ -163,14 +154,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(data_dir = %dir.display(), models = gw.router.catalog().models().len(),
                        providers = ?gw.router.credentials(), workers,
                        max_connections = gw.limits.max_connections, open_files = ?fds, "gateway ready");
-        if multi {
-            return super::serve_shared(listener, gw, super::shutdown_signal()).await;
-        }
         super::serve_workers(
             listener,
             gw,
             workers,
-            std::time::Duration::from_micros(spin_us),
             super::shutdown_signal(),
         )
         .await
