@@ -759,7 +759,8 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let took = refused.expect("the revoked key still works after 1 s");
+        assert!(refused.is_some(), "the revoked key still works after 1 s");
+        let took = refused.unwrap_or_default();
         assert!(took <= RECHECK + Duration::from_millis(100), "{took:?}");
     }
 }
