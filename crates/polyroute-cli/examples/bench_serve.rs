@@ -165,7 +165,8 @@ async fn measure(
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap();
-            for _ in 0..5 {
+            // Two warm-up requests per client and round: the connection and the first request's setup.
+            for _ in 0..2 {
                 one(&c, &t, stream).await?;
             }
             let mut v = Vec::with_capacity(per);
