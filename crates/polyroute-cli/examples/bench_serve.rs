@@ -1,10 +1,17 @@
 //! Load generator of `scripts/bench-serve`: one keep-alive HTTP client per concurrent worker, bounded loops,
 //! latency of whole responses (a stream until `[DONE]`), p50/p99 per target, mode and concurrency.
 //!
-//! `bench_serve --n 2000 [--concurrency 1,64] [--modes json,stream]
+//! `bench_serve --n 2000 [--concurrency 1,4,16,64] [--modes json,stream] [--csv PATH [--missing name=reason]…]
 //!   --target direct=http://127.0.0.1:1/v1/chat/completions --target name=url[|header:value]…`
 //! The first target is the baseline; targets take turns in 10 rounds. Prints one JSON line per measurement (on
 //! stderr) and all of them as one JSON array on stdout.
+//!
+//! `--csv PATH` also writes the non-streamed figures in the column layout of BerriAI's ai-gateway-bench
+//! `results/latency_vs_concurrency.csv` (`gateway,concurrency,p99_added_latency_ms`), with the p50 beside it:
+//! `gateway,concurrency,p99_added_latency_ms,p50_added_latency_ms,available,note`, added latency being the
+//! target's percentile minus the baseline's in the same run. A target that failed, and each `--missing
+//! name=reason` (a peer that could not be started), is a row per concurrency with `available` false and the
+//! reason in `note`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -39,6 +46,61 @@ fn parse_target(s: &str) -> Target {
         headers,
         model,
     }
+}
+
+/// One CSV field, quoted when it needs to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The `--csv` text of `rows` (JSON mode only) and the `missing` peers at each of `concs`.
+fn csv(rows: &[Value], missing: &[(String, String)], concs: &[usize]) -> String {
+    let mut out = String::from(
+        "gateway,concurrency,p99_added_latency_ms,p50_added_latency_ms,available,note\n",
+    );
+    let ms = |v: &Value| {
+        v.as_f64()
+            .map_or(String::new(), |us| format!("{:.3}", us / 1000.0))
+    };
+    let mut first: Option<&str> = None;
+    for r in rows.iter().filter(|r| r["stream"] == json!(false)) {
+        let name = r["target"].as_str().unwrap_or("");
+        // The baseline itself adds nothing.
+        if *first.get_or_insert(name) == name {
+            continue;
+        }
+        let line = match r.get("error").and_then(Value::as_str) {
+            Some(e) => format!(
+                "{},{},,,false,{}",
+                csv_field(name),
+                r["concurrency"],
+                csv_field(e)
+            ),
+            None => format!(
+                "{},{},{},{},true,",
+                csv_field(name),
+                r["concurrency"],
+                ms(&r["overhead_p99_us"]),
+                ms(&r["overhead_p50_us"])
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for (name, why) in missing {
+        for c in concs {
+            out.push_str(&format!(
+                "{},{c},,,false,{}\n",
+                csv_field(name),
+                csv_field(why)
+            ));
+        }
+    }
+    out
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -103,7 +165,8 @@ async fn measure(
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap();
-            for _ in 0..5 {
+            // Two warm-up requests per client and round: the connection and the first request's setup.
+            for _ in 0..2 {
                 one(&c, &t, stream).await?;
             }
             let mut v = Vec::with_capacity(per);
@@ -125,7 +188,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut n: usize = 2000;
     let mut targets = Vec::new();
-    let mut concs = vec![1usize, 64];
+    let mut concs = vec![1usize, 4, 16, 64];
+    let mut csv_path: Option<String> = None;
+    let mut missing: Vec<(String, String)> = Vec::new();
     let mut modes = vec![false, true];
     let mut i = 0;
     while i < args.len() {
@@ -140,6 +205,15 @@ async fn main() {
             }
             "--concurrency" => {
                 concs = args[i + 1].split(',').map(|x| x.parse().unwrap()).collect();
+                i += 2;
+            }
+            "--csv" => {
+                csv_path = Some(args[i + 1].clone());
+                i += 2;
+            }
+            "--missing" => {
+                let (name, why) = args[i + 1].split_once('=').expect("--missing name=reason");
+                missing.push((name.to_string(), why.to_string()));
                 i += 2;
             }
             "--modes" => {
@@ -197,6 +271,12 @@ async fn main() {
                 rows.push(row);
             }
         }
+    }
+    if let Some(p) = csv_path {
+        if let Some(dir) = std::path::Path::new(&p).parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&p, csv(&rows, &missing, &concs)).unwrap();
     }
     println!("{}", Value::Array(rows));
 }

@@ -2,7 +2,7 @@
 //! chat request with axum, forwards the body and `Authorization` header with one pooled reqwest client to a fixed
 //! upstream URL, and relays the answer (streams chunk by chunk). No parsing, routing, keys or accounting.
 //!
-//! `floor_proxy --upstream http://127.0.0.1:PORT/v1/chat/completions [--current-thread [--spin-us N]]` prints
+//! `floor_proxy --upstream http://127.0.0.1:PORT/v1/chat/completions [--current-thread]` prints
 //! `listening on http://ADDR`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use polyroute_cli::serve::spin;
 
 struct Upstream {
     url: String,
@@ -22,7 +21,6 @@ struct Upstream {
 }
 
 async fn forward(State(up): State<Arc<Upstream>>, headers: HeaderMap, body: Bytes) -> Response {
-    spin::active();
     let mut rb = up
         .http
         .post(&up.url)
@@ -54,7 +52,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let upstream = match args.as_slice() {
         [flag, url, ..] if flag == "--upstream" => url.clone(),
-        _ => panic!("usage: floor_proxy --upstream URL [--current-thread [--spin-us N]]"),
+        _ => panic!("usage: floor_proxy --upstream URL [--current-thread]"),
     };
     let rt = if args.iter().any(|a| a == "--current-thread") {
         tokio::runtime::Builder::new_current_thread()
@@ -73,12 +71,6 @@ fn main() {
             .tcp_nodelay(true)
             .build()
             .unwrap();
-        if let Some(i) = args.iter().position(|a| a == "--spin-us") {
-            // The gateway's busy polling (needs --current-thread), for a like-for-like floor.
-            spin::start(std::time::Duration::from_micros(
-                args[i + 1].parse().unwrap(),
-            ));
-        }
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(forward))
             .with_state(Arc::new(Upstream {

@@ -43,7 +43,21 @@ pub fn to_axum(r: http_api::Response) -> Response {
     resp
 }
 
-/// An engine request from the parts of an axum one.
+/// Headers the engine is not given: the gateway's own credential (the key stays in the gateway) and the
+/// connection's framing, which the engine never reads.
+fn gateway_only(name: &HeaderName) -> bool {
+    use axum::http::header;
+    [
+        header::AUTHORIZATION,
+        header::HOST,
+        header::CONTENT_LENGTH,
+        header::CONNECTION,
+        header::ACCEPT_ENCODING,
+    ]
+    .contains(name)
+}
+
+/// An engine request from the parts of an axum one (every header but [`gateway_only`] ones).
 #[must_use]
 pub fn engine_request(
     method: &str,
@@ -56,6 +70,7 @@ pub fn engine_request(
         target: target.to_string(),
         headers: headers
             .iter()
+            .filter(|(k, _)| !gateway_only(k))
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect(),
         body,

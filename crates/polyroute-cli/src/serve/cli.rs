@@ -27,8 +27,8 @@ pub struct ServeArgs {
     /// Worker threads [default: the config's, else one per CPU].
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Busy-poll this many microseconds after request activity before sleeping [default: the config's, else 0].
-    #[arg(long)]
+    /// Ignored: busy polling was removed (it did not pay at default settings); kept so old command lines run.
+    #[arg(long, hide = true)]
     pub spin_us: Option<u64>,
     /// More logs (-v: one line per request, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -123,9 +123,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
-    let spin_us = args.spin_us.or(cfg.server.spin_us).unwrap_or(0);
-    if spin_us > 10_000 {
-        anyhow::bail!("--spin-us must be at most 10000 (10 ms); got {spin_us}");
+    if args.spin_us.or(cfg.server.spin_us).is_some() {
+        tracing::warn!("spin_us / --spin-us is ignored: busy polling was removed");
     }
     // The accept loop and signal handling; requests run on the worker threads.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -159,7 +158,6 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             listener,
             gw,
             workers,
-            std::time::Duration::from_micros(spin_us),
             super::shutdown_signal(),
         )
         .await

@@ -76,8 +76,8 @@ pub struct ServerSection {
     /// Worker threads (default: one per CPU). Each runs its own single-threaded runtime and owns its
     /// connections, upstream ones included, from accept to close.
     pub workers: Option<usize>,
-    /// Busy-poll window after request activity in microseconds (default 0: off). Lower latency on machines
-    /// where waking an idle CPU is slow, for up to this much CPU after every burst of requests.
+    /// Ignored (with a warning): busy polling was removed, as it did not pay for its CPU; accepted so that
+    /// existing configuration files still load.
     pub spin_us: Option<u64>,
     /// Time to receive a request head, and the longest a keep-alive connection may sit idle (ms, default 10000).
     pub header_timeout_ms: Option<u64>,

@@ -8,10 +8,13 @@
 //!   about 250 ms; an unknown token is looked up at once (a key created a moment ago works on its first
 //!   request). When PostgreSQL cannot be reached the replicas keep the last keys they read.
 //!
-//! [`KeyStore`] is the seam: the same lookups and management calls over either place.
+//! [`KeyStore`] is the seam: the same lookups and management calls over either place. A token seen before is
+//! found through the [`TokenCache`](super::auth::TokenCache) without hashing it again; the store's generation
+//! (bumped whenever its keys change) keeps that cache exactly as current as the store.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +24,8 @@ use rand::RngCore;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::auth::{Hit, TokenCache};
 
 /// One key as stored (never the key itself).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -288,6 +293,9 @@ struct Cache {
 pub struct KeyStore {
     backend: Backend,
     cache: RwLock<Cache>,
+    /// Bumped (under the cache's write lock) whenever the keys in `cache` change.
+    generation: AtomicU64,
+    tokens: TokenCache,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -332,6 +340,8 @@ impl KeyStore {
                 checked: Instant::now(),
                 by_hash: HashMap::new(),
             }),
+            generation: AtomicU64::new(0),
+            tokens: TokenCache::default(),
         };
         s.reload()?;
         Ok(s)
@@ -347,6 +357,8 @@ impl KeyStore {
                 checked: Instant::now(),
                 by_hash: HashMap::new(),
             }),
+            generation: AtomicU64::new(0),
+            tokens: TokenCache::default(),
         }
     }
 
@@ -372,9 +384,15 @@ impl KeyStore {
 
     fn apply(&self, entries: impl Iterator<Item = KeyEntry>) {
         let mut c = self.write_cache();
+        let mut changed = false;
         for e in entries {
             c.by_hash.insert(e.hash.clone(), Arc::new(e));
+            changed = true;
         }
+        if changed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(c);
     }
 
     fn mtime(&self) -> Option<SystemTime> {
@@ -397,11 +415,14 @@ impl KeyStore {
             .into_iter()
             .map(|k| (k.hash.clone(), Arc::new(k)))
             .collect();
-        *self.write_cache() = Cache {
+        let mut c = self.write_cache();
+        *c = Cache {
             mtime,
             checked: Instant::now(),
             by_hash,
         };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(c);
         Ok(())
     }
 
@@ -439,56 +460,71 @@ impl KeyStore {
         }
     }
 
-    fn find(&self, h: &str) -> Lookup {
+    /// The entry of hash `h` and the generation it belongs to (read under one lock).
+    fn entry(&self, h: &str) -> (Option<Arc<KeyEntry>>, u64) {
         let c = self
             .cache
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match c.by_hash.get(h) {
-            None => Lookup::Unknown,
-            Some(k) if k.deleted_ms.is_some() => Lookup::Unknown,
-            Some(k) if k.revoked_ms.is_some() || k.disabled => Lookup::Revoked,
-            Some(k) if k.expires_ms.is_some_and(|e| now_ms() >= e) => Lookup::Expired,
-            Some(k) => Lookup::Active(k.clone()),
+        (
+            c.by_hash.get(h).cloned(),
+            self.generation.load(Ordering::Acquire),
+        )
+    }
+
+    fn file_changed(&self) -> bool {
+        if !matches!(self.backend, Backend::File(_)) {
+            return false;
         }
+        let seen = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .mtime;
+        seen != self.mtime()
+    }
+
+    /// The lookup of `token` and its SHA-256.
+    fn resolve(&self, token: &str) -> (Lookup, Arc<str>) {
+        self.refresh();
+        let at = self.tokens.slot_of(token);
+        let generation = self.generation.load(Ordering::Acquire);
+        let hash = match self.tokens.get(at, token, generation) {
+            Some(Hit::Current(Some(k))) => return (classify(Some(&k)), Arc::from(k.hash.as_str())),
+            Some(Hit::Current(None)) => Arc::from(hash_key(token)),
+            Some(Hit::Stale(h)) => h,
+            None => Arc::from(hash_key(token)),
+        };
+        let (mut found, mut generation) = self.entry(&hash);
+        // An unknown token in a file store: a key created a moment ago by another process works at once.
+        if found.is_none() && self.file_changed() {
+            self.invalidate();
+            (found, generation) = self.entry(&hash);
+        }
+        // Only tokens that name a key take a slot (see `auth`).
+        if found.is_some() {
+            self.tokens
+                .put(at, token, hash.clone(), found.clone(), generation);
+        }
+        (classify(found.as_ref()), hash)
     }
 
     /// Look up a bearer token in memory (a file store first re-reads a changed file).
     pub fn lookup(&self, token: &str) -> Lookup {
-        self.refresh();
-        let h = hash_key(token);
-        match self.find(&h) {
-            Lookup::Unknown if matches!(self.backend, Backend::File(_)) => {
-                let changed = {
-                    let c = self
-                        .cache
-                        .read()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    c.mtime != self.mtime()
-                };
-                if changed {
-                    self.invalidate();
-                    self.find(&h)
-                } else {
-                    Lookup::Unknown
-                }
-            }
-            found => found,
-        }
+        self.resolve(token).0
     }
 
     /// [`KeyStore::lookup`], and for an unknown token in PostgreSQL, one query by its hash (a key created on
     /// another replica a moment ago works on its first request).
     pub async fn lookup_now(&self, token: &str) -> Lookup {
-        let found = self.lookup(token);
+        let (found, h) = self.resolve(token);
         let (Lookup::Unknown, Backend::Postgres(pg)) = (&found, &self.backend) else {
             return found;
         };
-        let h = hash_key(token);
         match pg.by_hash(&h).await {
             Ok(Some(row)) => {
                 self.apply(parse_entry(&row.record).into_iter());
-                self.find(&h)
+                self.lookup(token)
             }
             Ok(None) => Lookup::Unknown,
             Err(e) => {
@@ -496,6 +532,12 @@ impl KeyStore {
                 Lookup::Unknown
             }
         }
+    }
+
+    /// How many tokens the cache of authenticated tokens holds.
+    #[must_use]
+    pub fn cached_tokens(&self) -> usize {
+        self.tokens.len()
     }
 
     /// Where the keys are (`<dir>/keys.json` or `postgres host:port/db`).
@@ -569,6 +611,17 @@ impl KeyStore {
             self.put(e).await?;
         }
         Ok(out)
+    }
+}
+
+/// What `entry` means for a request now.
+fn classify(entry: Option<&Arc<KeyEntry>>) -> Lookup {
+    match entry {
+        None => Lookup::Unknown,
+        Some(k) if k.deleted_ms.is_some() => Lookup::Unknown,
+        Some(k) if k.revoked_ms.is_some() || k.disabled => Lookup::Revoked,
+        Some(k) if k.expires_ms.is_some_and(|e| now_ms() >= e) => Lookup::Expired,
+        Some(k) => Lookup::Active(k.clone()),
     }
 }
 
@@ -654,5 +707,60 @@ mod tests {
         put_file(dir.path(), &x).unwrap();
         let store = KeyStore::open(dir.path()).unwrap();
         assert!(matches!(store.lookup(&key), Lookup::Expired));
+    }
+
+    #[test]
+    fn cached_tokens_follow_changes_in_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, key) = create(dir.path(), "ci", None).unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        assert!(matches!(store.lookup(&key), Lookup::Active(_)));
+        assert_eq!(store.cached_tokens(), 1);
+        // Limits changed: the next lookup returns the new entry.
+        e.rpm = Some(7);
+        put_file(dir.path(), &e).unwrap();
+        store.invalidate();
+        assert!(matches!(store.lookup(&key), Lookup::Active(k) if k.rpm == Some(7)));
+        e.disabled = true;
+        put_file(dir.path(), &e).unwrap();
+        store.invalidate();
+        assert!(matches!(store.lookup(&key), Lookup::Revoked));
+        e.disabled = false;
+        e.deleted_ms = Some(now_ms());
+        put_file(dir.path(), &e).unwrap();
+        store.invalidate();
+        assert!(matches!(store.lookup(&key), Lookup::Unknown));
+        // Unknown tokens take no slot.
+        for i in 0..50 {
+            assert!(matches!(
+                store.lookup(&format!("sk-test-fake-{i}")),
+                Lookup::Unknown
+            ));
+        }
+        assert_eq!(store.cached_tokens(), 1);
+    }
+
+    #[test]
+    fn a_revocation_written_by_another_process_is_seen_within_the_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, key) = create(dir.path(), "ci", None).unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        for _ in 0..100 {
+            assert!(matches!(store.lookup(&key), Lookup::Active(_)));
+        }
+        // What `polyroute keys revoke` in another process does: rewrite the file, nothing else.
+        revoke(dir.path(), &e.id).unwrap();
+        let t0 = Instant::now();
+        let mut refused = None;
+        for _ in 0..200 {
+            if matches!(store.lookup(&key), Lookup::Revoked) {
+                refused = Some(t0.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(refused.is_some(), "the revoked key still works after 1 s");
+        let took = refused.unwrap_or_default();
+        assert!(took <= RECHECK + Duration::from_millis(100), "{took:?}");
     }
 }

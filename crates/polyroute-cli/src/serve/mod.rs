@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod api;
+pub mod auth;
 pub mod cache;
 pub mod chat;
 pub mod cli;
@@ -19,7 +20,6 @@ pub mod keys;
 pub mod keys_api;
 pub mod money;
 pub mod observe;
-pub mod spin;
 pub mod state;
 pub mod ui;
 
@@ -342,11 +342,9 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
     }
 }
 
-/// Around every request: marks activity for busy polling (`spin.rs`) when it starts and ends, reads a body only
-/// after its key is known ([`body_after_auth`]), and with `-v` logs one line with a request id (never a key or a
-/// body).
+/// Around every request: reads a body only after its key is known ([`body_after_auth`]), and with `-v` logs one
+/// line with a request id (never a key or a body).
 async fn per_request(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
-    spin::active();
     let req = match body_after_auth(&gw, req).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -361,7 +359,6 @@ async fn per_request(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -
         )
     });
     let resp = next.run(req).await;
-    spin::active();
     if let Some((id, method, path, t0)) = log {
         let gen = resp
             .headers()
@@ -469,7 +466,6 @@ fn spawn_worker(
     gw: Arc<Gateway>,
     mut conns: Handoff,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    spin: Duration,
 ) -> Result<std::thread::JoinHandle<()>> {
     // Built here, so that a runtime that cannot start is an error of `serve_workers` rather than a worker whose
     // connections are silently dropped.
@@ -481,7 +477,6 @@ fn spawn_worker(
         .name(format!("polyroute-worker-{i}"))
         .spawn(move || {
             rt.block_on(async move {
-                spin::start(spin);
                 let app = app(gw.clone());
                 let graceful = hyper_util::server::graceful::GracefulShutdown::new();
                 loop {
@@ -503,8 +498,6 @@ fn spawn_worker(
 }
 
 /// Serve on `listener` with `workers` threads until `shutdown` resolves, then finish in-flight requests.
-/// With a non-zero `spin`, each worker keeps polling for that long after request activity before it sleeps
-/// (see `spin.rs`).
 ///
 /// Each worker runs a single-threaded tokio runtime with its own [`Gateway::for_worker`] copy, so a request, its
 /// upstream call and its answer never cross threads (on loopback a cross-thread wake-up costs as much as the
@@ -517,7 +510,6 @@ pub async fn serve_workers(
     listener: tokio::net::TcpListener,
     gw: Arc<Gateway>,
     workers: usize,
-    spin: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -530,7 +522,7 @@ pub async fn serve_workers(
         } else {
             Arc::new(gw.for_worker()?)
         };
-        threads.push(spawn_worker(i, g, rx, stop_rx.clone(), spin)?);
+        threads.push(spawn_worker(i, g, rx, stop_rx.clone())?);
         senders.push(tx);
     }
     tokio::pin!(shutdown);
