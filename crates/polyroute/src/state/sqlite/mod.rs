@@ -12,6 +12,7 @@
 //! only) reads through its writer.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polyroute_core::{Error, Result};
@@ -26,6 +27,8 @@ use super::{
 };
 
 mod queries;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 fn internal(m: impl Into<String>) -> Error {
@@ -54,6 +57,8 @@ struct Inner {
     path: Option<std::path::PathBuf>,
     /// Idle read connections.
     readers: Mutex<Vec<Connection>>,
+    /// Batches the writer has committed.
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -164,14 +169,23 @@ impl SqliteStore {
         create_private(path);
         let mut conn = Connection::open(path).map_err(|e| db(&e))?;
         init(&mut conn)?;
-        let jobs = writer::spawn(conn)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let jobs = writer::spawn(conn, commits.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs,
                 path: (!in_memory_path(path)).then(|| path.to_path_buf()),
                 readers: Mutex::new(Vec::new()),
+                commits,
             }),
         })
+    }
+
+    /// Transactions the writer has committed since the store was opened (each holds every write that arrived
+    /// while the one before was committing): with many concurrent writers, far fewer than the writes.
+    #[must_use]
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     /// A private in-memory database (tests).

@@ -8,6 +8,8 @@
 //! hang.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use polyroute_core::{Error, Result};
 use rusqlite::Connection;
@@ -88,17 +90,21 @@ where
     }
 }
 
-/// Start the writer thread on `conn` (in WAL mode, `synchronous=FULL`).
-pub(super) fn spawn(conn: Connection) -> Result<mpsc::Sender<Box<dyn Op>>> {
+/// Start the writer thread on `conn` (in WAL mode, `synchronous=FULL`); it counts its committed batches in
+/// `commits` and stops when every sender is dropped.
+pub(super) fn spawn(
+    conn: Connection,
+    commits: Arc<AtomicU64>,
+) -> Result<mpsc::Sender<Box<dyn Op>>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("polyroute-sqlite-writer".into())
-        .spawn(move || run(&conn, rx))
+        .spawn(move || run(&conn, rx, &commits))
         .map_err(|e| internal(format!("sqlite store: cannot start its writer: {e}")))?;
     Ok(tx)
 }
 
-fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>) {
+fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU64) {
     let mut full = true;
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -125,6 +131,9 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>) {
             r
         };
         let outcome = outcome.and_then(|()| apply(conn, &mut batch));
+        if outcome.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
         for op in batch.drain(..) {
             op.finish(outcome.clone());
         }
