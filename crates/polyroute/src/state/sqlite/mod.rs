@@ -221,7 +221,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (op, rx) = writer::Pending::new(durable, f);
+        let (op, rx) = writer::Pending::boxed(durable, f);
         let jobs = self.inner.jobs.clone();
         Box::pin(async move {
             jobs.send(op)

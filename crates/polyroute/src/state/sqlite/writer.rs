@@ -48,7 +48,7 @@ where
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
     /// The operation and the receiver of its answer.
-    pub(super) fn new(durable: bool, f: F) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
+    pub(super) fn boxed(durable: bool, f: F) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
         let (tx, rx) = oneshot::channel();
         let op = Box::new(Self {
             durable,
