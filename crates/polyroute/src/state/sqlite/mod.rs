@@ -1,15 +1,15 @@
 //! SQLite stores: ledger, budget and rate windows in one file (WAL), durable across restarts and shared by the
 //! processes that open the same file (nothing is cached in process: every call reads or changes the file).
 //!
-//! Writes go through one writer thread per store ([`writer`]): it applies whatever arrived while it was busy in
-//! arrival order inside one `BEGIN IMMEDIATE` transaction and commits once (group commit), then answers each
-//! caller. A generation record is on disk when its insert returns: a batch holding an insert commits with
-//! `synchronous=FULL`, one fsync for the whole batch. A batch of budget and rate-window changes only commits with
-//! `synchronous=NORMAL` (durable when the process dies, not necessarily when the machine loses power). A budget
-//! hold is checked and placed by one operation of the writer, after every operation that arrived before it, so
-//! holds stay atomic. Reads use their own connections (WAL lets them run beside the writer) on Tokio's blocking
-//! pool when a runtime is current, and see every write that has returned; an in-memory database (one connection
-//! only) reads through its writer.
+//! Writes go through one writer thread per store ([`writer`]): it takes whatever arrived while it was busy and
+//! commits it at once (group commit), then answers each caller. A generation record is on disk when its insert
+//! returns: the inserts of a batch commit together with `synchronous=FULL`, one fsync for all of them. Budget
+//! and rate-window changes commit with `synchronous=NORMAL` (durable when the process dies, not necessarily when
+//! the machine loses power), in their own transaction ahead of the batch's inserts, so they never wait for a
+//! disk. A budget hold is checked and placed by one operation of the writer, after every budget operation that
+//! arrived before it, so holds stay atomic. Reads use their own connections (WAL lets them run beside the
+//! writer) on Tokio's blocking pool when a runtime is current, and see every write that has returned; an
+//! in-memory database (one connection only) reads through its writer.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

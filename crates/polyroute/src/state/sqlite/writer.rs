@@ -1,11 +1,12 @@
 //! The writer of a [`SqliteStore`](super::SqliteStore): one thread owning the write connection, fed by a bounded
-//! channel. It takes whatever operations arrived while it was busy (at most [`MAX_BATCH`]), applies them in
-//! arrival order inside one `BEGIN IMMEDIATE` transaction, each under its own savepoint (an operation that fails
-//! changes nothing and fails alone), commits once — one fsync for the whole batch when any operation in it must be
-//! durable (`synchronous=FULL`), none otherwise (`NORMAL`: durable when the process dies) — and only then answers
-//! each waiter. A failed `BEGIN` or `COMMIT` answers every waiter of the batch with the error; a writer that stops
-//! (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter gets an error, never a
-//! hang.
+//! channel. It takes whatever operations arrived while it was busy (at most [`MAX_BATCH`]) and commits them in
+//! two transactions: first the budget and rate-window changes, in arrival order, with `synchronous=NORMAL` (no
+//! fsync: durable when the process dies, not necessarily when the machine loses power), answered at once; then
+//! the generation records with `synchronous=FULL`, one fsync for all of them, answered only after it. Within a
+//! transaction each operation runs under its own savepoint (an operation that fails changes nothing and fails
+//! alone). A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer that
+//! stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter gets an error,
+//! never a hang.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,28 +116,48 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU
                 Err(_) => break,
             }
         }
-        let durable = batch.iter().any(|op| op.durable());
-        let outcome = if durable == full {
-            Ok(())
+        // Budget and rate-window changes (in arrival order) commit first, without waiting for the disk, and are
+        // answered at once; the generation records then commit with one fsync (which also carries the first
+        // transaction's log to the disk). The two touch different tables, so only their own order matters.
+        let (mut durable, mut quick): (Vec<_>, Vec<_>) =
+            batch.drain(..).partition(|op| op.durable());
+        commit(conn, &mut quick, false, &mut full, commits);
+        commit(conn, &mut durable, true, &mut full, commits);
+    }
+}
+
+/// Apply `ops` in one transaction committed with `synchronous=FULL` when `durable` (else `NORMAL`), then answer
+/// each; `full` tracks the connection's current setting.
+fn commit(
+    c: &Connection,
+    ops: &mut Vec<Box<dyn Op>>,
+    durable: bool,
+    full: &mut bool,
+    commits: &AtomicU64,
+) {
+    if ops.is_empty() {
+        return;
+    }
+    let outcome = if durable == *full {
+        Ok(())
+    } else {
+        let pragma = if durable {
+            "PRAGMA synchronous=FULL"
         } else {
-            let pragma = if durable {
-                "PRAGMA synchronous=FULL"
-            } else {
-                "PRAGMA synchronous=NORMAL"
-            };
-            let r = conn.execute_batch(pragma).map_err(|e| db(&e));
-            if r.is_ok() {
-                full = durable;
-            }
-            r
+            "PRAGMA synchronous=NORMAL"
         };
-        let outcome = outcome.and_then(|()| apply(conn, &mut batch));
-        if outcome.is_ok() {
-            commits.fetch_add(1, Ordering::Relaxed);
+        let r = c.execute_batch(pragma).map_err(|e| db(&e));
+        if r.is_ok() {
+            *full = durable;
         }
-        for op in batch.drain(..) {
-            op.finish(outcome.clone());
-        }
+        r
+    };
+    let outcome = outcome.and_then(|()| apply(c, ops));
+    if outcome.is_ok() {
+        commits.fetch_add(1, Ordering::Relaxed);
+    }
+    for op in ops.drain(..) {
+        op.finish(outcome.clone());
     }
 }
 
