@@ -1,0 +1,400 @@
+//! SQLite stores: ledger, budget and rate windows in one file (WAL), durable across restarts and shared by the
+//! processes that open the same file (nothing is cached in process: every call reads or changes the file).
+//!
+//! Writes go through one writer thread per store ([`writer`]): it takes whatever arrived while it was busy and
+//! commits it at once (group commit), then answers each caller. A generation record is on disk when its insert
+//! returns: the inserts of a batch commit together with `synchronous=FULL`, one fsync for all of them. Budget
+//! and rate-window changes commit with `synchronous=NORMAL` (durable when the process dies, not necessarily when
+//! the machine loses power), in their own transaction ahead of the batch's inserts, so they never wait for a
+//! disk. A budget hold is checked and placed by one operation of the writer, after every budget operation that
+//! arrived before it, so holds stay atomic. Reads use their own connections (WAL lets them run beside the
+//! writer) on Tokio's blocking pool when a runtime is current, and see every write that has returned; an
+//! in-memory database (one connection only) reads through its writer.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polyroute_core::{Error, Result};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+
+use super::{
+    now_ms, ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger,
+    LedgerQuery, RateDecision, RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary,
+    Totals, UsageQuery, UsageRow, Window,
+};
+
+mod queries;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+fn internal(m: impl Into<String>) -> Error {
+    Error::Internal { message: m.into() }
+}
+
+fn db(e: &rusqlite::Error) -> Error {
+    internal(format!("sqlite store: {e}"))
+}
+
+/// Read connections kept open between reads (more are opened while many reads run at once, then closed).
+const READERS_KEPT: usize = 4;
+
+/// One SQLite file holding the ledger (`generations`), the budget (`budget_spent`, `budget_holds`,
+/// `budget_settled`) and the rate windows (`rate_events`). Open it once; [`SqliteStore::ledger`],
+/// [`SqliteStore::budget`] and [`SqliteStore::rate`] share its writer and read connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The writer's queue (bounded: callers wait for room).
+    jobs: mpsc::Sender<Box<dyn writer::Op>>,
+    /// Where read connections come from; None for an in-memory database (reads go through the writer).
+    path: Option<std::path::PathBuf>,
+    /// Idle read connections.
+    readers: Mutex<Vec<Connection>>,
+    /// Batches the writer has committed.
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ledger of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteLedger(SqliteStore);
+
+/// The budget of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteBudget(SqliteStore);
+
+/// The rate windows of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteRate(SqliteStore);
+
+/// Create a missing database file readable by its owner only (`0600`; SQLite gives its `-wal` and `-shm` files
+/// the same mode). Best effort: SQLite reports the error that matters when it opens the file.
+fn create_private(path: &Path) {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let _ = o.open(path);
+}
+
+/// Whether `path` names a database that lives in one connection's memory.
+fn in_memory_path(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.is_empty()
+        || name == ":memory:"
+        || (name.starts_with("file:") && name.contains("mode=memory"))
+}
+
+/// Create the tables (a ledger written by an earlier version gains the budget tables, with each scope's spend
+/// seeded from its generations).
+fn init(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA busy_timeout=5000;",
+    )
+    .map_err(|e| db(&e))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| db(&e))?;
+    let had_budget: bool = tx
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='budget_spent'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| db(&e))?
+        > 0;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS generations (
+             id TEXT PRIMARY KEY,
+             created_ms INTEGER NOT NULL,
+             user_key TEXT,
+             model TEXT NOT NULL,
+             provider TEXT NOT NULL,
+             cost TEXT NOT NULL,
+             free INTEGER NOT NULL,
+             record TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS generations_user ON generations(user_key);
+         CREATE INDEX IF NOT EXISTS generations_user_time ON generations(user_key, created_ms);
+         CREATE INDEX IF NOT EXISTS generations_time ON generations(created_ms);
+         CREATE TABLE IF NOT EXISTS budget_spent (scope TEXT PRIMARY KEY, spent TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS budget_holds (
+             id TEXT NOT NULL, scope TEXT NOT NULL, amount TEXT NOT NULL, expires_ms INTEGER NOT NULL,
+             PRIMARY KEY (id, scope)
+         );
+         CREATE INDEX IF NOT EXISTS budget_holds_scope ON budget_holds(scope, expires_ms);
+         CREATE INDEX IF NOT EXISTS budget_holds_expiry ON budget_holds(expires_ms);
+         CREATE TABLE IF NOT EXISTS budget_settled (id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS budget_settled_at ON budget_settled(at_ms);
+         CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at_ms INTEGER NOT NULL, amount INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at_ms);",
+    )
+    .map_err(|e| db(&e))?;
+    if !had_budget {
+        let t = queries::totals(&tx)?;
+        for (s, c) in super::seed_scopes(&t) {
+            queries::set_spent(&tx, &s.as_key(), c)?;
+        }
+    }
+    tx.commit().map_err(|e| db(&e))
+}
+
+impl SqliteStore {
+    /// Open (or create) the file and start its writer thread. A ledger written by an earlier version gains the
+    /// budget tables, with each scope's spend seeded from its generations.
+    ///
+    /// # Errors
+    /// The file cannot be opened or initialized.
+    pub fn open(path: &Path) -> Result<Self> {
+        create_private(path);
+        let mut conn = Connection::open(path).map_err(|e| db(&e))?;
+        init(&mut conn)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let jobs = writer::spawn(conn, commits.clone())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                jobs,
+                path: (!in_memory_path(path)).then(|| path.to_path_buf()),
+                readers: Mutex::new(Vec::new()),
+                commits,
+            }),
+        })
+    }
+
+    /// Transactions the writer has committed since the store was opened (each holds every write that arrived
+    /// while the one before was committing): with many concurrent writers, far fewer than the writes.
+    #[must_use]
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// A private in-memory database (tests).
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub fn in_memory() -> Result<Self> {
+        Self::open(Path::new(":memory:"))
+    }
+
+    /// The ledger.
+    #[must_use]
+    pub fn ledger(&self) -> SqliteLedger {
+        SqliteLedger(self.clone())
+    }
+
+    /// The budget.
+    #[must_use]
+    pub fn budget(&self) -> SqliteBudget {
+        SqliteBudget(self.clone())
+    }
+
+    /// The rate windows.
+    #[must_use]
+    pub fn rate(&self) -> SqliteRate {
+        SqliteRate(self.clone())
+    }
+
+    /// Run `f` in the writer's next batch, after every operation queued before it; answers once the batch has
+    /// committed (on disk when `durable`).
+    fn write<'a, T, F>(&self, durable: bool, f: F) -> BoxFut<'a, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (op, rx) = writer::Pending::boxed(durable, f);
+        let jobs = self.inner.jobs.clone();
+        Box::pin(async move {
+            jobs.send(op)
+                .await
+                .map_err(|_| internal("sqlite store: its writer has stopped"))?;
+            rx.await
+                .map_err(|_| internal("sqlite store: its writer stopped before answering"))?
+        })
+    }
+
+    /// Run the query `f` on a read connection (on the blocking pool when a Tokio runtime is current), or through
+    /// the writer for an in-memory database.
+    fn read<'a, T, F>(&self, f: F) -> BoxFut<'a, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if self.inner.path.is_none() {
+            return self.write(false, f);
+        }
+        let inner = self.inner.clone();
+        let call = move || {
+            let conn = inner.reader()?;
+            let r = f(&conn);
+            inner.put_back(conn);
+            r
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                let task = h.spawn_blocking(call);
+                Box::pin(async move {
+                    task.await
+                        .map_err(|e| internal(format!("sqlite store task: {e}")))?
+                })
+            }
+            Err(_) => Box::pin(std::future::ready(call())),
+        }
+    }
+}
+
+impl Inner {
+    /// An idle read connection, or a new one.
+    fn reader(&self) -> Result<Connection> {
+        if let Some(c) = self.readers.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(c);
+        }
+        let path = self
+            .path
+            .as_deref()
+            .ok_or_else(|| internal("sqlite store: no file to read"))?;
+        let c = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db(&e))?;
+        c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=1;")
+            .map_err(|e| db(&e))?;
+        Ok(c)
+    }
+
+    /// Keep `c` for the next read (up to [`READERS_KEPT`]).
+    fn put_back(&self, c: Connection) {
+        if let Ok(mut v) = self.readers.lock() {
+            if v.len() < READERS_KEPT {
+                v.push(c);
+            }
+        }
+    }
+}
+
+impl SqliteLedger {
+    /// Open (or create) a ledger file (with the budget and rate tables beside it).
+    ///
+    /// # Errors
+    /// When the file cannot be opened or initialized.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(SqliteStore::open(path)?.ledger())
+    }
+
+    /// An in-memory SQLite database (for tests).
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub fn in_memory() -> Result<Self> {
+        Ok(SqliteStore::in_memory()?.ledger())
+    }
+
+    /// The store this ledger is part of.
+    #[must_use]
+    pub fn store(&self) -> &SqliteStore {
+        &self.0
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
+        // Serialized by the caller's task, not the writer thread: the writer only runs SQL.
+        let json = match serde_json::to_string(&rec) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(std::future::ready(Err(internal(e.to_string())))),
+        };
+        self.0.write(true, move |c| queries::insert(c, &rec, &json))
+    }
+
+    fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {
+        let id = id.to_string();
+        self.0.read(move |c| queries::get(c, &id))
+    }
+
+    fn list(&self, q: LedgerQuery) -> BoxFut<'_, Result<Vec<GenerationRecord>>> {
+        self.0.read(move |c| queries::list(c, &q))
+    }
+
+    fn summary(&self, user: Option<&str>, since_ms: i64) -> BoxFut<'_, Result<SpendSummary>> {
+        let user = user.map(str::to_string);
+        self.0
+            .read(move |c| queries::summary(c, user.as_deref(), since_ms))
+    }
+
+    fn activity(&self, q: ActivityQuery) -> BoxFut<'_, Result<Vec<ActivityRow>>> {
+        self.0.read(move |c| queries::activity(c, &q))
+    }
+
+    fn totals(&self) -> BoxFut<'_, Result<Totals>> {
+        self.0.read(queries::totals)
+    }
+
+    fn usage(&self, q: UsageQuery) -> BoxFut<'_, Result<Vec<UsageRow>>> {
+        self.0.read(move |c| queries::usage(c, &q))
+    }
+}
+
+impl Budget for SqliteBudget {
+    fn reserve(&self, req: &HoldRequest) -> BoxFut<'_, Result<Reserved>> {
+        let req = req.clone();
+        self.0.write(false, move |c| queries::reserve(c, &req))
+    }
+
+    fn settle(
+        &self,
+        id: &ReservationId,
+        scopes: &[Scope],
+        billed: Option<Decimal>,
+    ) -> BoxFut<'_, Result<bool>> {
+        let id = id.0.clone();
+        let scopes: Vec<String> = scopes.iter().map(Scope::as_key).collect();
+        self.0
+            .write(false, move |c| queries::settle(c, &id, &scopes, billed))
+    }
+
+    fn spent(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
+        let key = scope.as_key();
+        self.0.read(move |c| queries::spent(c, &key))
+    }
+
+    fn held(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
+        let key = scope.as_key();
+        self.0.read(move |c| queries::held(c, &key, now_ms()))
+    }
+}
+
+impl RateLimiter for SqliteRate {
+    fn hit(&self, key: &str, windows: &[Window], amount: u64) -> BoxFut<'_, Result<RateDecision>> {
+        let key = key.to_string();
+        let windows = windows.to_vec();
+        self.0
+            .write(false, move |c| queries::hit(c, &key, &windows, amount))
+    }
+
+    fn used(&self, key: &str, span: Span) -> BoxFut<'_, Result<u64>> {
+        let key = key.to_string();
+        self.0.read(move |c| queries::used(c, &key, span))
+    }
+}

@@ -1,0 +1,377 @@
+//! The SQL of the SQLite stores: each function runs on a connection it is given (the writer's, inside its batch
+//! transaction, or a read connection) and knows nothing of threads or batches.
+
+use polyroute_core::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
+
+use super::super::memory::{add_total, decide, span_start};
+use super::super::{
+    now_ms, ActivityQuery, ActivityRow, GenerationRecord, HoldRequest, LedgerQuery, RateDecision,
+    Refusal, Reserved, Span, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window,
+    DAY_MS,
+};
+use super::{db, internal};
+
+/// Settled reservation ids are remembered this long (idempotent settles).
+const SETTLED_KEEP_MS: i64 = 2 * DAY_MS;
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap_or_default()
+}
+
+/// Sum of space-separated decimals (an SQL `group_concat(cost, ' ')`), exactly.
+fn dec_sum(text: Option<String>) -> Decimal {
+    text.as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(dec)
+        .sum()
+}
+
+fn n(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ledger
+// ---------------------------------------------------------------------------------------------------------------
+
+pub(super) fn totals(c: &Connection) -> Result<Totals> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT user_key, group_concat(cost, ' '), count(*) FROM generations GROUP BY user_key",
+        )
+        .map_err(|e| db(&e))?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(|e| db(&e))?;
+    let mut t = Totals::default();
+    for row in rows {
+        let (user, costs, count) = row.map_err(|e| db(&e))?;
+        let c = dec_sum(costs);
+        add_total(&mut t, user.as_deref(), c);
+        t.count += n(count).saturating_sub(1);
+    }
+    Ok(t)
+}
+
+fn parse_rec(text: &str) -> Result<GenerationRecord> {
+    serde_json::from_str(text).map_err(|e| internal(format!("ledger record: {e}")))
+}
+
+/// Store (or replace) a record whose JSON form is `json`.
+pub(super) fn insert(c: &Connection, rec: &GenerationRecord, json: &str) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO generations (id, created_ms, user_key, model, provider, cost, free, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            rec.id,
+            rec.created_ms,
+            rec.user,
+            rec.model,
+            rec.provider,
+            rec.cost.to_string(),
+            i64::from(rec.free),
+            json
+        ])
+    })
+    .map_err(|e| db(&e))?;
+    Ok(())
+}
+
+pub(super) fn get(c: &Connection, id: &str) -> Result<Option<GenerationRecord>> {
+    let text: Option<String> = c
+        .prepare_cached("SELECT record FROM generations WHERE id = ?1")
+        .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
+        .map_err(|e| db(&e))?;
+    text.as_deref().map(parse_rec).transpose()
+}
+
+pub(super) fn list(c: &Connection, q: &LedgerQuery) -> Result<Vec<GenerationRecord>> {
+    let limit = q.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let mut st = c
+        .prepare_cached(
+            "SELECT record FROM generations WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2
+             ORDER BY created_ms DESC LIMIT ?3",
+        )
+        .map_err(|e| db(&e))?;
+    let rows = st
+        .query_map(params![q.user, since, limit], |r| r.get::<_, String>(0))
+        .map_err(|e| db(&e))?;
+    let mut out = Vec::new();
+    for t in rows {
+        out.push(parse_rec(&t.map_err(|e| db(&e))?)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn summary(c: &Connection, user: Option<&str>, since_ms: i64) -> Result<SpendSummary> {
+    c.prepare_cached(
+        "SELECT count(*), group_concat(cost, ' '), coalesce(sum(free), 0) FROM generations
+         WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![user, since_ms], |r| {
+            Ok(SpendSummary {
+                requests: n(r.get(0)?),
+                cost: dec_sum(r.get(1)?),
+                free_requests: n(r.get(2)?),
+            })
+        })
+    })
+    .map_err(|e| db(&e))
+}
+
+pub(super) fn activity(c: &Connection, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT created_ms / 86400000 AS day,
+                    json_extract(record, '$.app_title') AS title,
+                    json_extract(record, '$.app_referer') AS referer,
+                    model,
+                    json_extract(record, '$.provider_name') AS pname,
+                    count(*),
+                    group_concat(cost, ' '),
+                    coalesce(sum(json_extract(record, '$.usage.prompt_tokens')), 0),
+                    coalesce(sum(json_extract(record, '$.usage.completion_tokens')), 0),
+                    coalesce(sum(json_extract(record, '$.usage.completion_tokens_details.reasoning_tokens')), 0)
+             FROM generations WHERE user_key = ?1 AND created_ms >= ?2 AND created_ms < ?3
+             GROUP BY day, title, referer, model, pname
+             ORDER BY day DESC, title DESC, referer DESC, model DESC, pname DESC
+             LIMIT ?4 OFFSET ?5",
+        )
+        .map_err(|e| db(&e))?;
+    let page = i64::try_from(q.page()).unwrap_or(i64::MAX);
+    let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+    let rows = st
+        .query_map(params![q.user, q.since_ms, q.until(), page, offset], |r| {
+            Ok(ActivityRow {
+                day: r.get(0)?,
+                app_title: r.get(1)?,
+                app_referer: r.get(2)?,
+                model: r.get(3)?,
+                provider_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                requests: n(r.get(5)?),
+                cost: dec_sum(r.get(6)?),
+                prompt_tokens: n(r.get(7)?),
+                completion_tokens: n(r.get(8)?),
+                reasoning_tokens: n(r.get(9)?),
+            })
+        })
+        .map_err(|e| db(&e))?;
+    rows.map(|r| r.map_err(|e| db(&e))).collect()
+}
+
+pub(super) fn usage(c: &Connection, q: &UsageQuery) -> Result<Vec<UsageRow>> {
+    let grp = match q.group {
+        UsageGroup::App => {
+            "coalesce(nullif(json_extract(record, '$.app_title'), ''),
+                      nullif(json_extract(record, '$.app_referer'), ''))"
+        }
+        UsageGroup::Model => "model",
+        UsageGroup::Provider => "provider",
+        UsageGroup::Key => "user_key",
+    };
+    let sql = format!(
+        "SELECT created_ms - ((created_ms % ?3) + ?3) % ?3 AS bucket, {grp} AS grp, count(*),
+                group_concat(cost, ' '),
+                coalesce(sum(json_extract(record, '$.usage.prompt_tokens')), 0),
+                coalesce(sum(json_extract(record, '$.usage.completion_tokens')), 0)
+         FROM generations WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2
+         GROUP BY bucket, grp ORDER BY bucket, grp"
+    );
+    let mut st = c.prepare_cached(&sql).map_err(|e| db(&e))?;
+    let rows = st
+        .query_map(params![q.user, q.since_ms, q.bucket()], |r| {
+            Ok(UsageRow {
+                bucket_ms: r.get(0)?,
+                group: r.get(1)?,
+                requests: n(r.get(2)?),
+                cost: dec_sum(r.get(3)?),
+                prompt_tokens: n(r.get(4)?),
+                completion_tokens: n(r.get(5)?),
+            })
+        })
+        .map_err(|e| db(&e))?;
+    rows.map(|r| r.map_err(|e| db(&e))).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Budget
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Live holds on `scope` at `now`.
+pub(super) fn held(c: &Connection, scope: &str, now: i64) -> Result<Decimal> {
+    let mut st = c
+        .prepare_cached("SELECT amount FROM budget_holds WHERE scope = ?1 AND expires_ms > ?2")
+        .map_err(|e| db(&e))?;
+    let rows = st
+        .query_map(params![scope, now], |r| r.get::<_, String>(0))
+        .map_err(|e| db(&e))?;
+    let mut total = Decimal::ZERO;
+    for r in rows {
+        total += dec(&r.map_err(|e| db(&e))?);
+    }
+    Ok(total)
+}
+
+pub(super) fn spent(c: &Connection, scope: &str) -> Result<Decimal> {
+    c.prepare_cached("SELECT spent FROM budget_spent WHERE scope = ?1")
+        .and_then(|mut st| st.query_row([scope], |r| r.get::<_, String>(0)).optional())
+        .map(|v| v.as_deref().map(dec).unwrap_or_default())
+        .map_err(|e| db(&e))
+}
+
+/// Seed `scope`'s spend (a ledger from before the budget tables).
+pub(super) fn set_spent(c: &Connection, scope: &str, total: Decimal) -> Result<()> {
+    c.prepare_cached("INSERT OR REPLACE INTO budget_spent (scope, spent) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![scope, total.to_string()]))
+        .map(drop)
+        .map_err(|e| db(&e))
+}
+
+/// [`Budget::reserve`](super::super::Budget::reserve), inside the caller's transaction.
+pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
+    let now = now_ms();
+    c.prepare_cached("DELETE FROM budget_holds WHERE expires_ms <= ?1")
+        .and_then(|mut st| st.execute([now]))
+        .map_err(|e| db(&e))?;
+    let known: i64 = c
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM budget_holds WHERE id = ?1)
+                  + (SELECT count(*) FROM budget_settled WHERE id = ?1)",
+        )
+        .and_then(|mut st| st.query_row([&req.id.0], |r| r.get(0)))
+        .map_err(|e| db(&e))?;
+    if known > 0 {
+        return Ok(Reserved::Held);
+    }
+    for sl in &req.scopes {
+        let Some(limit) = sl.limit else { continue };
+        let key = sl.scope.as_key();
+        let spent = spent(c, &key)?;
+        let held = held(c, &key, now)?;
+        if spent + held + req.amount > limit {
+            return Ok(Reserved::Refused(Refusal {
+                scope: sl.scope.clone(),
+                limit,
+                spent,
+                held,
+                amount: req.amount,
+            }));
+        }
+    }
+    let expires = now.saturating_add(i64::try_from(req.ttl.as_millis()).unwrap_or(i64::MAX / 2));
+    let mut st = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO budget_holds (id, scope, amount, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(|e| db(&e))?;
+    let amount = req.amount.to_string();
+    for sl in &req.scopes {
+        st.execute(params![req.id.0, sl.scope.as_key(), amount, expires])
+            .map_err(|e| db(&e))?;
+    }
+    Ok(Reserved::Held)
+}
+
+/// [`Budget::settle`](super::super::Budget::settle), inside the caller's transaction.
+pub(super) fn settle(
+    c: &Connection,
+    id: &str,
+    scopes: &[String],
+    billed: Option<Decimal>,
+) -> Result<bool> {
+    let now = now_ms();
+    let fresh = c
+        .prepare_cached("INSERT OR IGNORE INTO budget_settled (id, at_ms) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![id, now]))
+        .map_err(|e| db(&e))?
+        == 1;
+    if !fresh {
+        return Ok(false);
+    }
+    c.prepare_cached("DELETE FROM budget_holds WHERE id = ?1")
+        .and_then(|mut st| st.execute([id]))
+        .map_err(|e| db(&e))?;
+    if let Some(b) = billed {
+        for s in scopes {
+            let total = spent(c, s)? + b;
+            set_spent(c, s, total)?;
+        }
+    }
+    c.prepare_cached("DELETE FROM budget_settled WHERE at_ms < ?1")
+        .and_then(|mut st| st.execute([now - SETTLED_KEEP_MS]))
+        .map_err(|e| db(&e))?;
+    Ok(true)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rate windows
+// ---------------------------------------------------------------------------------------------------------------
+
+/// [`RateLimiter::hit`](super::super::RateLimiter::hit), inside the caller's transaction.
+pub(super) fn hit(
+    c: &Connection,
+    key: &str,
+    windows: &[Window],
+    amount: u64,
+) -> Result<RateDecision> {
+    let now = now_ms();
+    let from = windows
+        .iter()
+        .map(|w| span_start(w.span, now))
+        .min()
+        .unwrap_or(now);
+    c.prepare_cached("DELETE FROM rate_events WHERE key = ?1 AND at_ms < ?2")
+        .and_then(|mut st| st.execute(params![key, from.min(now - DAY_MS)]))
+        .map_err(|e| db(&e))?;
+    let events: Vec<(i64, u64)> = {
+        let mut st = c
+            .prepare_cached(
+                "SELECT at_ms, amount FROM rate_events WHERE key = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+            )
+            .map_err(|e| db(&e))?;
+        let rows = st
+            .query_map(params![key, from], |r| {
+                Ok((r.get::<_, i64>(0)?, n(r.get::<_, i64>(1)?)))
+            })
+            .map_err(|e| db(&e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| db(&e))?
+    };
+    let d = decide(&events, windows, amount, now);
+    if d == RateDecision::Allowed {
+        c.prepare_cached("INSERT INTO rate_events (key, at_ms, amount) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| {
+                st.execute(params![key, now, i64::try_from(amount).unwrap_or(i64::MAX)])
+            })
+            .map_err(|e| db(&e))?;
+    }
+    Ok(d)
+}
+
+pub(super) fn used(c: &Connection, key: &str, span: Span) -> Result<u64> {
+    let now = now_ms();
+    let start = span_start(span, now);
+    let start = match span {
+        Span::Sliding(_) => start + 1,
+        Span::UtcDay => start,
+    };
+    c.prepare_cached(
+        "SELECT coalesce(sum(amount), 0) FROM rate_events WHERE key = ?1 AND at_ms >= ?2",
+    )
+    .and_then(|mut st| st.query_row(params![key, start], |r| r.get::<_, i64>(0)))
+    .map(n)
+    .map_err(|e| db(&e))
+}

@@ -1,0 +1,213 @@
+//! The writer of the SQLite stores: group commit, atomic holds under concurrency, and errors that reach every
+//! waiter (the trait contracts themselves are checked by the state battery in `tests/state.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use polyroute_core::Usage;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::writer::Op;
+use super::*;
+use crate::state::ScopeLimit;
+
+fn temp_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "polyroute-sqlite-writer-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (dir.join("state.sqlite"), dir)
+}
+
+fn record(id: &str, cost: &str) -> GenerationRecord {
+    GenerationRecord {
+        id: id.to_string(),
+        created_ms: now_ms(),
+        model: "test/model".into(),
+        provider: "alpha".into(),
+        provider_name: "Alpha".into(),
+        endpoint: "alpha".into(),
+        streamed: false,
+        usage: Usage::default(),
+        cost: cost.parse().unwrap(),
+        cost_details: Value::Null,
+        finish_reason: Some("stop".into()),
+        attempts: Vec::new(),
+        app_referer: None,
+        app_title: None,
+        user: Some("u".into()),
+        free: false,
+        latency_ms: 1.0,
+        ttft_ms: None,
+        dropped_params: Vec::new(),
+        cancelled: false,
+        session_id: None,
+        overhead_ms: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_share_commits_and_all_land() {
+    let (path, dir) = temp_db("group");
+    let store = SqliteStore::open(&path).unwrap();
+    let ledger = store.ledger();
+    let before = store.commits();
+    let n = 300;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let l = ledger.clone();
+            tokio::spawn(async move { l.insert(record(&format!("gen-{i}"), "0.001")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let commits = store.commits() - before;
+    assert!(
+        commits >= 1 && commits < n,
+        "{commits} commits for {n} inserts"
+    );
+    // Every insert is readable from another connection (and another handle on the file).
+    let other = SqliteStore::open(&path).unwrap().ledger();
+    let s = other.summary(None, 0).await.unwrap();
+    assert_eq!(s.requests, n);
+    assert_eq!(s.cost, Decimal::new(300, 3));
+    assert!(other.get("gen-17").await.unwrap().is_some());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_holds_never_exceed_a_limit() {
+    let (path, dir) = temp_db("holds");
+    let budget = SqliteStore::open(&path).unwrap().budget();
+    let scope = Scope::Key("k".into());
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (b, scope) = (budget.clone(), scope.clone());
+            tokio::spawn(async move {
+                b.reserve(&HoldRequest {
+                    id: ReservationId(format!("r{i}")),
+                    amount: Decimal::ONE,
+                    scopes: vec![ScopeLimit {
+                        scope,
+                        limit: Some(Decimal::TEN),
+                    }],
+                    ttl: Duration::from_secs(60),
+                })
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut held = 0;
+    for t in tasks {
+        if t.await.unwrap() == Reserved::Held {
+            held += 1;
+        }
+    }
+    assert_eq!(held, 10);
+    assert_eq!(budget.held(&scope).await.unwrap(), Decimal::TEN);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operation_changes_nothing_and_fails_alone() {
+    let store = SqliteStore::in_memory().unwrap();
+    let ledger = store.ledger();
+    // Writes a record, then fails: its savepoint is rolled back, the batch still commits the others.
+    let bad = store.write(true, |c| {
+        queries::insert(c, &record("gen-bad", "1"), "{}")?;
+        c.execute_batch("INSERT INTO no_such_table VALUES (1)")
+            .map_err(|e| db(&e))
+    });
+    let good = ledger.insert(record("gen-good", "2"));
+    let panics = store.write(false, |_| -> Result<()> {
+        panic!("an operation that panics")
+    });
+    let (bad, good, panics) = tokio::join!(bad, good, panics);
+    assert!(bad.is_err());
+    good.unwrap();
+    assert!(panics.is_err());
+    assert!(ledger.get("gen-bad").await.unwrap().is_none());
+    assert!(ledger.get("gen-good").await.unwrap().is_some());
+    // The writer survived the panic.
+    ledger.insert(record("gen-after", "3")).await.unwrap();
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_file_fails_every_waiter_of_the_batch_then_recovers() {
+    let (path, dir) = temp_db("busy");
+    let store = SqliteStore::open(&path).unwrap();
+    let ledger = store.ledger();
+    store
+        .write(false, |c| {
+            c.execute_batch("PRAGMA busy_timeout=50")
+                .map_err(|e| db(&e))
+        })
+        .await
+        .unwrap();
+    // Another connection holds the write lock: the batch cannot begin.
+    let mut other = Connection::open(&path).unwrap();
+    let tx = other
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let waiters: Vec<_> = (0..5)
+        .map(|i| ledger.insert(record(&format!("gen-locked-{i}"), "1")))
+        .collect();
+    for r in futures::future::join_all(waiters).await {
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("locked"), "{e}");
+    }
+    tx.rollback().unwrap();
+    ledger.insert(record("gen-unlocked", "1")).await.unwrap();
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An operation that kills the writer thread (a panic outside any operation's own guard).
+struct Crash;
+
+impl Op for Crash {
+    fn durable(&self) -> bool {
+        false
+    }
+    fn apply(&mut self, _: &Connection) -> bool {
+        panic!("the writer thread dies")
+    }
+    fn finish(self: Box<Self>, _: Result<()>) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_writer_answers_every_waiter_with_an_error() {
+    let store = SqliteStore::in_memory().unwrap();
+    let ledger = store.ledger();
+    let queued: Vec<_> = (0..20)
+        .map(|i| {
+            let l = ledger.clone();
+            tokio::spawn(async move { l.insert(record(&format!("gen-{i}"), "1")).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    store.inner.jobs.send(Box::new(Crash)).await.ok().unwrap();
+    let after: Vec<_> = (0..20)
+        .map(|i| ledger.insert(record(&format!("gen-late-{i}"), "1")))
+        .collect();
+    // Each waiter is answered (committed before the crash, or an error), none hangs.
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut all = futures::future::join_all(after).await;
+        for t in queued {
+            all.push(t.await.unwrap());
+        }
+        all
+    })
+    .await
+    .expect("a waiter hung");
+    let errors = answered.iter().filter(|r| r.is_err()).count();
+    assert!(errors >= 20, "{errors} errors");
+    let e = ledger.get("gen-0").await.unwrap_err();
+    assert!(e.to_string().contains("writer"), "{e}");
+}
