@@ -44,9 +44,46 @@ fn usage_so_far(served: &Served, req: &ChatRequest, default_out: u64) -> Usage {
     u
 }
 
+/// What [`Router::bill`] billed: the usage and its cost.
+pub(crate) struct Billed {
+    pub usage: Usage,
+    pub cost: cost::CostBreakdown,
+}
+
+impl Billed {
+    /// The answer's `usage` object: the usage with `cost` and `cost_details`.
+    pub fn to_value(&self) -> Value {
+        let mut usage = serde_json::to_value(self.usage).unwrap_or(Value::Null);
+        usage["cost"] = json!(cost::usd(self.cost.total));
+        usage["cost_details"] = self.cost.openrouter_details();
+        usage
+    }
+
+    /// [`Billed::to_value`] written as JSON text (the same bytes serializing it gives).
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        // Writing into a `Vec` cannot fail, nor can serializing these plain values.
+        let _ = serde_json::to_writer(&mut *buf, &self.usage);
+        if buf.last() == Some(&b'}') {
+            buf.pop();
+        }
+        buf.extend_from_slice(b",\"cost\":");
+        let _ = serde_json::to_writer(&mut *buf, &cost::usd(self.cost.total));
+        buf.extend_from_slice(b",\"cost_details\":{");
+        for (i, (k, v)) in self.cost.openrouter_detail_fields().into_iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *buf, k);
+            buf.push(b':');
+            let _ = serde_json::to_writer(&mut *buf, &v);
+        }
+        buf.extend_from_slice(b"}}");
+    }
+}
+
 impl Router {
     /// Bill `served` (attempt `a` of `ad`): the record, the reservation committed, the sticky endpoint; returns
-    /// the `usage` object with `cost` and `cost_details`.
+    /// what was billed (its `usage` object with `cost` and `cost_details`: [`Billed`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn bill(
         &self,
@@ -58,7 +95,7 @@ impl Router {
         ending: Ending,
         ctx: &RequestContext,
         t0: Instant,
-    ) -> Result<Value> {
+    ) -> Result<Billed> {
         let partial = ending == Ending::Cancelled || served.finish.as_deref() == Some("error");
         let usage = if partial {
             usage_so_far(served, req, self.inner.opts.limits.default_output_estimate)
@@ -139,10 +176,7 @@ impl Router {
                 let _ = sticky.put(k, &tag, ttl).await;
             }
         }
-        let mut usage = serde_json::to_value(usage).unwrap_or(Value::Null);
-        usage["cost"] = json!(cost::usd(b.total));
-        usage["cost_details"] = b.openrouter_details();
-        Ok(usage)
+        Ok(Billed { usage, cost: b })
     }
 
     /// The `openrouter_metadata` block (opt-in: `X-OpenRouter-Metadata: enabled`, in-process the `metadata`
