@@ -7,11 +7,13 @@
 use std::borrow::Cow;
 
 use serde::de::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use super::common::normalize_finish;
 use super::json::Json;
-use super::{Dialect, ResponseContext};
-use crate::types::{CompletionTokensDetails, PromptTokensDetails, Usage};
+use super::openai::{HostQuirks, MaxTokensField, OPENROUTER_ONLY};
+use super::{Dialect, NativeBody, ResponseContext, TranslateOptions};
+use crate::types::{ChatRequest, CompletionTokensDetails, PromptTokensDetails, Role, Usage};
 
 /// Append the compact JSON text of `v` (writing to a `Vec` cannot fail, nor can serializing these values).
 pub(crate) fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
@@ -290,4 +292,214 @@ pub fn splice_response<'a>(
         usage,
         finish,
     })
+}
+
+/// The OpenAI-compatible request body written straight from the typed request (no `Value` tree): for requests
+/// whose translation only drops OpenRouter's own fields, sets the model, the output limit and the stream flags.
+/// `None` when anything else applies (a parameter the host rejects or renames, reasoning to map, message or tool
+/// edits for the host); the `Value` path then translates. The same fields and values as that path's body.
+pub(crate) fn openai_body(
+    req: &ChatRequest,
+    opts: &TranslateOptions<'_>,
+    q: &HostQuirks,
+) -> Option<NativeBody> {
+    let ext = q.openrouter_extensions;
+    for k in req.extra.keys() {
+        let k = k.as_str();
+        if matches!(k, "reasoning" | "reasoning_effort" | "stream_options")
+            || q.rejects.contains(&k)
+            || q.renames.iter().any(|(from, _)| *from == k)
+        {
+            return None;
+        }
+    }
+    if q.tool_choice_required != "required"
+        && req.tool_choice.as_ref().and_then(Value::as_str) == Some("required")
+    {
+        return None;
+    }
+    for m in &req.messages {
+        if !m.extra.is_empty()
+            || (m.role == Role::Developer && !q.developer_role)
+            || (!q.message_name && m.role != Role::Tool && m.name.is_some())
+        {
+            return None;
+        }
+        if let (false, Some(Value::Array(parts))) = (ext, &m.content) {
+            if parts.iter().any(|p| p.get("cache_control").is_some()) {
+                return None;
+            }
+        }
+    }
+    if let (false, Some(tools)) = (ext, &req.tools) {
+        if tools.iter().any(|t| t.get("cache_control").is_some()) {
+            return None;
+        }
+    }
+    let view = OpenAiBody { req, opts, q };
+    NativeBody::from_serialize(&view, 256 + req.messages.len() * 128).ok()
+}
+
+struct OpenAiBody<'a> {
+    req: &'a ChatRequest,
+    opts: &'a TranslateOptions<'a>,
+    q: &'a HostQuirks,
+}
+
+impl serde::Serialize for OpenAiBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (r, ext) = (self.req, self.q.openrouter_extensions);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.opts.upstream_model)?;
+        m.serialize_entry("messages", &r.messages)?;
+        if ext {
+            if let Some(p) = &r.provider {
+                m.serialize_entry("provider", p)?;
+            }
+        }
+        if let Some(t) = &r.tools {
+            m.serialize_entry("tools", t)?;
+        }
+        if let Some(t) = &r.tool_choice {
+            m.serialize_entry("tool_choice", t)?;
+        }
+        if let Some(f) = &r.response_format {
+            m.serialize_entry("response_format", f)?;
+        }
+        if ext {
+            if let Some(sid) = &r.session_id {
+                m.serialize_entry("session_id", sid)?;
+            }
+        }
+        if let Some(k) = &r.prompt_cache_key {
+            m.serialize_entry("prompt_cache_key", k)?;
+        }
+        if let Some(t) = &r.service_tier {
+            m.serialize_entry("service_tier", t)?;
+        }
+        if ext {
+            if let Some(p) = &r.plugins {
+                m.serialize_entry("plugins", p)?;
+            }
+        }
+        for (k, v) in &r.extra {
+            if !ext && OPENROUTER_ONLY.contains(&k.as_str()) {
+                continue;
+            }
+            m.serialize_entry(k, v)?;
+        }
+        if let Some(l) = r.output_limit() {
+            let field = match self.q.max_tokens_field {
+                MaxTokensField::MaxTokens => "max_tokens",
+                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            };
+            m.serialize_entry(field, &l)?;
+        }
+        if self.opts.stream {
+            m.serialize_entry("stream", &true)?;
+            m.serialize_entry("stream_options", &IncludeUsage)?;
+        }
+        m.end()
+    }
+}
+
+/// `{"include_usage": true}`.
+struct IncludeUsage;
+
+impl serde::Serialize for IncludeUsage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("include_usage", &true)?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // tests assert by unwrapping
+mod tests {
+    use super::*;
+    use crate::providers::openai::{build_request_value, quirks};
+    use serde_json::json;
+
+    const WIRE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/wire/openai"
+    );
+
+    fn requests() -> Vec<Value> {
+        let mut out: Vec<Value> = std::fs::read_dir(WIRE)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".request.json"))
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect();
+        assert!(out.len() >= 3, "recorded requests");
+        let base = json!({"model": "openai/gpt-4o-mini", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "caf\u{e9} \"q\""}]}]});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        out.extend([
+            base.clone(),
+            with(json!({"max_tokens": 64, "stream": true, "temperature": 0.5, "user": "u", "usage": {"include": true},
+                        "provider": {"order": ["openai"]}, "session_id": "s", "models": ["a/b"], "seed": 3,
+                        "top_k": 4, "prompt_cache_key": "k", "service_tier": "auto", "debug": null, "n": 2})),
+            with(json!({"max_completion_tokens": 9, "max_tokens": 5, "tool_choice": "required",
+                        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]})),
+            with(json!({"reasoning": {"effort": "high"}})),
+            with(json!({"reasoning_effort": "low", "stream_options": {"include_usage": false}})),
+            with(json!({"messages": [{"role": "developer", "content": "x"}, {"role": "user", "content": "y", "name": "n"}]})),
+            with(json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "t", "cache_control": {"type": "ephemeral"}}]}]})),
+            with(json!({"messages": [{"role": "assistant", "content": "a", "reasoning": "r"}, {"role": "user", "content": "b"}]})),
+            with(json!({"tools": [{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}]})),
+            with(json!({"plugins": [{"id": "web"}], "route": "fallback", "top_a": 0.1, "logit_bias": {"1": 2}})),
+        ]);
+        out
+    }
+
+    /// Where the fast path writes a body, it has the fields and values of the `Value` path's body.
+    #[test]
+    fn typed_bodies_match_the_value_path() {
+        let mut taken = 0;
+        for (i, r) in requests().iter().enumerate() {
+            let req = ChatRequest::from_value(r).unwrap();
+            for host in [
+                "openai",
+                "groq",
+                "mistral",
+                "openrouter",
+                "deepseek",
+                "somehost",
+            ] {
+                for stream in [false, true] {
+                    let mut opts = TranslateOptions::new(host, "up-model");
+                    opts.stream = stream;
+                    let q = quirks(host);
+                    let Some(fast) = openai_body(&req, &opts, q) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let slow = build_request_value(&req, &opts, q).unwrap();
+                    assert_eq!(
+                        fast.value(),
+                        slow.body.value(),
+                        "request {i}, {host}, stream {stream}"
+                    );
+                    assert!(
+                        slow.dropped.is_empty(),
+                        "request {i}, {host}: {:?}",
+                        slow.dropped
+                    );
+                }
+            }
+        }
+        assert!(taken >= 40, "the fast path wrote only {taken} bodies");
+    }
 }
