@@ -352,11 +352,13 @@ impl Held {
 
     /// The body ended: the translator's final chunks, without its usage chunk (the engine sends the billed one).
     pub fn finish(&mut self, tr: &mut StreamTranslator) {
-        let mut v = tr.finish();
-        v.retain(|c| !wire::is_usage_chunk(c));
         match self {
-            Held::Values(h) => h.extend(v),
-            Held::Sse(b) => v.iter().for_each(|c| write_event(b, c)),
+            Held::Values(h) => {
+                let mut v = tr.finish();
+                v.retain(|c| !wire::is_usage_chunk(c));
+                h.extend(v);
+            }
+            Held::Sse(b) => tr.finish_sse_into_without_usage(b),
         }
     }
 

@@ -294,7 +294,9 @@ impl Router {
         tx: ChunkTx,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
+        // Boxed: the stream task's state is large (the attempt, its translator and timers), and spawning moves
+        // a future several times; a box moves as a pointer.
+        tokio::spawn(Box::pin(async move {
             let _in_flight = Metrics::start(&me.inner);
             let model = requested_model(&request);
             let span = me.trace_request(&request, &model, &ctx);
@@ -307,7 +309,7 @@ impl Router {
                 r
             })
             .await;
-        })
+        }))
     }
 
     /// The request's span, when traces are on.

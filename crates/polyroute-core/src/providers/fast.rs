@@ -150,8 +150,11 @@ impl SplicedAnswer {
     /// The answer with `usage` (a JSON object's text) in its slot.
     #[must_use]
     pub fn with_usage(self, usage: &[u8]) -> Vec<u8> {
-        let mut out = self.text;
-        out.splice(self.usage_at..self.usage_at, usage.iter().copied());
+        let (head, tail) = self.text.split_at(self.usage_at.min(self.text.len()));
+        let mut out = Vec::with_capacity(self.text.len() + usage.len());
+        out.extend_from_slice(head);
+        out.extend_from_slice(usage);
+        out.extend_from_slice(tail);
         out
     }
 

@@ -76,6 +76,8 @@ pub(crate) struct StreamCore {
     template: Option<Map<String, Value>>,
     /// `data: {"id":…,"choices":[` of the SSE encoding, built with the template.
     sse_prefix: Vec<u8>,
+    /// The end leaves out the usage chunk (the engine sends the billed one).
+    skip_usage_chunk: bool,
 }
 
 impl StreamCore {
@@ -94,6 +96,7 @@ impl StreamCore {
             fingerprint: None,
             template: None,
             sse_prefix: Vec::new(),
+            skip_usage_chunk: false,
         }
     }
 
@@ -294,7 +297,7 @@ impl StreamCore {
             self.fail(out, f);
             return;
         }
-        if let Some(u) = self.usage {
+        if let (Some(u), false) = (self.usage, self.skip_usage_chunk) {
             let mut chunk = self.envelope(Vec::new());
             if let Some(obj) = chunk.as_object_mut() {
                 obj.insert("usage".into(), usage_json(&u));
@@ -464,6 +467,13 @@ impl StreamTranslator {
     /// [`finish`](Self::finish) with the chunks SSE-encoded as by [`push_sse_into`](Self::push_sse_into) (the
     /// engine still writes `data: [DONE]\n\n` after them).
     pub fn finish_sse_into(&mut self, out: &mut Vec<u8>) {
+        self.end(&mut ChunkOut::Sse(out));
+    }
+
+    /// [`finish_sse_into`](Self::finish_sse_into) without the usage chunk (`choices: []` with `usage`); the
+    /// usage stays readable in [`usage`](Self::usage).
+    pub fn finish_sse_into_without_usage(&mut self, out: &mut Vec<u8>) {
+        self.core.skip_usage_chunk = true;
         self.end(&mut ChunkOut::Sse(out));
     }
 
