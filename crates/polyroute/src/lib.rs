@@ -2,7 +2,7 @@
 //!
 //! The embeddable routing engine: one OpenAI-compatible interface over many LLM providers, with provider
 //! routing, model fallback, streaming and exact cost accounting. It executes the plans of [`polyroute_core`]
-//! over HTTP (tokio + reqwest with rustls, pooled keep-alive, HTTP/2 where offered).
+//! over HTTP (tokio + reqwest with rustls, pooled keep-alive, HTTP/2 where offered, gzip).
 //!
 //! ```no_run
 //! # async fn demo() -> polyroute::Result<()> {

@@ -78,10 +78,7 @@ pub struct Router {
     pub(crate) http: reqwest::Client,
 }
 
-/// The upstream HTTP client: rustls, pooled keep-alive, `TCP_NODELAY`, proxies from the environment
-/// (`HTTPS_PROXY`, `NO_PROXY`, …). Configured for API calls: redirects are not followed (a provider API answers,
-/// it does not redirect; a 3xx is the attempt's failure) and answers are not compressed (no `Accept-Encoding` is
-/// sent, so no decoding layer runs: model answers are small and streamed).
+/// The upstream HTTP client: rustls, pooled keep-alive, `TCP_NODELAY`, gzip.
 pub(crate) fn http_client(connect: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_rustls_tls()
@@ -89,8 +86,7 @@ pub(crate) fn http_client(connect: Duration) -> Result<reqwest::Client> {
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(2048)
         .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_gzip()
+        .gzip(true)
         .user_agent(concat!("polyroute/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Internal {
