@@ -425,6 +425,7 @@ async fn guarded(tx: &ChunkTx, body: impl std::future::Future<Output = Result<()
 #[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn a_panicking_stream_task_ends_with_an_error_item() {
