@@ -419,8 +419,9 @@ impl serde::Serialize for IncludeUsage {
     }
 }
 
+// Tests assert by unwrapping, and read the recorded requests (test data; the core itself never reads files).
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)] // tests assert by unwrapping
+#[allow(clippy::unwrap_used, clippy::panic, clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use crate::providers::openai::{build_request_value, quirks};
