@@ -72,19 +72,26 @@ impl CostBreakdown {
     /// stays on the generation record.
     #[must_use]
     pub fn openrouter_details(&self) -> serde_json::Value {
-        let prompt = self.prompt + self.cache_read + self.cache_write + self.image + self.request;
-        let completions = self.completion + self.reasoning;
         let mut m = serde_json::Map::with_capacity(4);
-        m.insert("upstream_inference_cost".into(), usd(self.total).into());
-        m.insert("upstream_inference_prompt_cost".into(), usd(prompt).into());
-        m.insert(
-            "upstream_inference_completions_cost".into(),
-            usd(completions).into(),
-        );
-        if !self.web_search.is_zero() {
-            m.insert("server_tool_cost".into(), usd(self.web_search).into());
+        for (k, v) in self.openrouter_detail_fields() {
+            m.insert(k.into(), v.into());
         }
         serde_json::Value::Object(m)
+    }
+
+    /// The fields of [`CostBreakdown::openrouter_details`], in order, as `(name, USD)`.
+    #[must_use]
+    pub fn openrouter_detail_fields(&self) -> Vec<(&'static str, f64)> {
+        let prompt = self.prompt + self.cache_read + self.cache_write + self.image + self.request;
+        let completions = self.completion + self.reasoning;
+        let mut out = Vec::with_capacity(4);
+        out.push(("upstream_inference_cost", usd(self.total)));
+        out.push(("upstream_inference_prompt_cost", usd(prompt)));
+        out.push(("upstream_inference_completions_cost", usd(completions)));
+        if !self.web_search.is_zero() {
+            out.push(("server_tool_cost", usd(self.web_search)));
+        }
+        out
     }
 }
 

@@ -173,6 +173,58 @@ fn synthetic_anthropic_streams_encode_like_the_chunks() {
     }
 }
 
+/// OpenAI-dialect events the borrowed fast path writes itself, and ones it leaves to the `Value` path.
+#[test]
+fn synthetic_openai_streams_encode_like_the_chunks() {
+    let ev = |data: &str| format!("data: {data}\n\n");
+    let bodies = [
+        // Role, content with escapes and non-ASCII, an empty piece, finish, usage with details.
+        [
+            ev(r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}"#),
+            ev(r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"caf\u00e9 \"q\" \n \ud83d\ude00 <&>"},"finish_reason":null}]}"#),
+            ev(r#"{"id":"c1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#),
+            ev(r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#),
+            ev(r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}"#),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat(),
+        // No role chunk; a second choice; tool-call fragments; DeepSeek's cache field; repeated keys.
+        [
+            ev(r#"{"id":"c2","model":"m2","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null},{"index":0,"delta":{"content":"a","content":"b"}}]}"#),
+            ev(r#"{"id":"c2","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"x\":1.50e2}"}}]},"finish_reason":"tool_calls"}]}"#),
+            ev(r#"{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1,"prompt_cache_hit_tokens":3}}"#),
+        ]
+        .concat(),
+        // Left to the `Value` path: reasoning to rename, logprobs, a native reason of its own, a non-string id,
+        // an index that is not a u64, an error mid-stream.
+        [
+            ev(r#"{"id":"c3","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"think"},"finish_reason":null}]}"#),
+            ev(r#"{"id":"c3","choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[]},"finish_reason":null}]}"#),
+            ev(r#"{"id":7,"choices":[{"index":-1,"delta":{"content":"y"},"finish_reason":null}]}"#),
+            ev(r#"{"id":"c3","choices":[{"index":0,"delta":{"content":"z"},"finish_reason":"stop","native_finish_reason":"eos"}]}"#),
+        ]
+        .concat(),
+        [
+            ev(r#"{"id":"c4","choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}"#),
+            ev(r#"{"error":{"message":"overloaded","code":503}}"#),
+        ]
+        .concat(),
+        // A stream cut before its finish reason; `usage: null`, `error: null`, `choices: null`.
+        [
+            ev(r#"{"id":"c5","error":null,"usage":null,"choices":[{"index":0,"delta":{"content":"cut"},"finish_reason":null}]}"#),
+            ev(r#"{"id":"c5","choices":null}"#),
+        ]
+        .concat(),
+    ];
+    for (i, b) in bodies.iter().enumerate() {
+        check(
+            Dialect::OpenAi,
+            b.as_bytes(),
+            &format!("synthetic openai {i}"),
+        );
+    }
+}
+
 fn sse_ish() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
         Just(b"data: ".to_vec()),

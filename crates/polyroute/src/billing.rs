@@ -44,9 +44,106 @@ fn usage_so_far(served: &Served, req: &ChatRequest, default_out: u64) -> Usage {
     u
 }
 
+/// What [`Router::bill`] billed: the usage and its cost.
+pub(crate) struct Billed {
+    pub usage: Usage,
+    pub cost: cost::CostBreakdown,
+}
+
+impl Billed {
+    /// The answer's `usage` object: the usage with `cost` and `cost_details`.
+    pub fn to_value(&self) -> Value {
+        let mut usage = serde_json::to_value(self.usage).unwrap_or(Value::Null);
+        usage["cost"] = json!(cost::usd(self.cost.total));
+        usage["cost_details"] = self.cost.openrouter_details();
+        usage
+    }
+
+    /// [`Billed::to_value`] written as JSON text (the same bytes serializing it gives).
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        // Writing into a `Vec` cannot fail, nor can serializing these plain values.
+        write_usage_fields(buf, &self.usage);
+        buf.extend_from_slice(b",\"cost\":");
+        let _ = serde_json::to_writer(&mut *buf, &cost::usd(self.cost.total));
+        buf.extend_from_slice(b",\"cost_details\":{");
+        for (i, (k, v)) in self.cost.openrouter_detail_fields().into_iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *buf, k);
+            buf.push(b':');
+            let _ = serde_json::to_writer(&mut *buf, &v);
+        }
+        buf.extend_from_slice(b"}}");
+    }
+}
+
+/// `{` and the fields of `usage` as its `Serialize` writes them (zeros left out where it leaves them out), without
+/// the closing brace.
+fn write_usage_fields(buf: &mut Vec<u8>, u: &Usage) {
+    fn num(buf: &mut Vec<u8>, key: &str, n: u64) {
+        buf.push(b'"');
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(b"\":");
+        let mut digits = [0u8; 20];
+        let (mut i, mut n) = (digits.len(), n);
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&digits[i..]);
+    }
+    let (p, c) = (&u.prompt_tokens_details, &u.completion_tokens_details);
+    buf.push(b'{');
+    num(buf, "prompt_tokens", u.prompt_tokens);
+    buf.push(b',');
+    num(buf, "completion_tokens", u.completion_tokens);
+    buf.push(b',');
+    num(buf, "total_tokens", u.total_tokens);
+    buf.extend_from_slice(b",\"prompt_tokens_details\":{");
+    num(buf, "cached_tokens", p.cached_tokens);
+    buf.push(b',');
+    num(buf, "cache_write_tokens", p.cache_write_tokens);
+    for (k, n) in [
+        ("cache_write_1h_tokens", p.cache_write_1h_tokens),
+        ("audio_tokens", p.audio_tokens),
+    ] {
+        if n != 0 {
+            buf.push(b',');
+            num(buf, k, n);
+        }
+    }
+    buf.extend_from_slice(b"},\"completion_tokens_details\":{");
+    num(buf, "reasoning_tokens", c.reasoning_tokens);
+    for (k, n) in [
+        ("image_tokens", c.image_tokens),
+        ("audio_tokens", c.audio_tokens),
+    ] {
+        if n != 0 {
+            buf.push(b',');
+            num(buf, k, n);
+        }
+    }
+    buf.push(b'}');
+    for (k, n, skip) in [
+        ("images", u.images, 0),
+        ("web_search_requests", u.web_search_requests, 0),
+        ("requests", u.requests, 1),
+    ] {
+        if n != skip {
+            buf.push(b',');
+            num(buf, k, n);
+        }
+    }
+}
+
 impl Router {
     /// Bill `served` (attempt `a` of `ad`): the record, the reservation committed, the sticky endpoint; returns
-    /// the `usage` object with `cost` and `cost_details`.
+    /// what was billed (its `usage` object with `cost` and `cost_details`: [`Billed`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn bill(
         &self,
@@ -58,7 +155,7 @@ impl Router {
         ending: Ending,
         ctx: &RequestContext,
         t0: Instant,
-    ) -> Result<Value> {
+    ) -> Result<Billed> {
         let partial = ending == Ending::Cancelled || served.finish.as_deref() == Some("error");
         let usage = if partial {
             usage_so_far(served, req, self.inner.opts.limits.default_output_estimate)
@@ -139,10 +236,7 @@ impl Router {
                 let _ = sticky.put(k, &tag, ttl).await;
             }
         }
-        let mut usage = serde_json::to_value(usage).unwrap_or(Value::Null);
-        usage["cost"] = json!(cost::usd(b.total));
-        usage["cost_details"] = b.openrouter_details();
-        Ok(usage)
+        Ok(Billed { usage, cost: b })
     }
 
     /// The `openrouter_metadata` block (opt-in: `X-OpenRouter-Metadata: enabled`, in-process the `metadata`
@@ -226,5 +320,55 @@ impl Router {
             out["pipeline"] = json!([{"type": "plugin", "name": name, "data": decision}]);
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use polyroute_core::types::{CompletionTokensDetails, PromptTokensDetails};
+    use rust_decimal::Decimal;
+
+    /// The usage text is what serializing the `Value` gives, for zero and non-zero optional fields.
+    #[test]
+    fn usage_text_matches_the_value() {
+        for i in 0u64..64 {
+            let bit = |b: u64| if i & (1 << b) != 0 { 3 + b } else { 0 };
+            let usage = Usage {
+                prompt_tokens: 10 + i,
+                completion_tokens: i,
+                total_tokens: 10 + 2 * i,
+                prompt_tokens_details: PromptTokensDetails {
+                    cached_tokens: bit(0),
+                    cache_write_tokens: 1,
+                    cache_write_1h_tokens: bit(1),
+                    audio_tokens: bit(2),
+                },
+                completion_tokens_details: CompletionTokensDetails {
+                    reasoning_tokens: 0,
+                    image_tokens: bit(3),
+                    audio_tokens: bit(4),
+                },
+                images: bit(5),
+                web_search_requests: bit(1),
+                requests: if i % 3 == 0 { 1 } else { i },
+            };
+            let cost = cost::CostBreakdown {
+                total: Decimal::new(15 + i as i64, 7),
+                prompt: Decimal::new(5, 7),
+                completion: Decimal::new(10 + i as i64, 7),
+                web_search: Decimal::new(i as i64 % 2, 2),
+                ..cost::CostBreakdown::default()
+            };
+            let b = Billed { usage, cost };
+            let mut text = Vec::new();
+            b.write_json(&mut text);
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                serde_json::to_string(&b.to_value()).unwrap(),
+                "case {i}"
+            );
+        }
     }
 }

@@ -7,12 +7,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
-use polyroute_core::providers::StreamTranslator;
+use polyroute_core::providers::{ResponseContext, StreamTranslator};
 use polyroute_core::Result;
 use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::billing::Billed;
 use crate::wire;
 
 /// A channel receiver and its producing task. Dropping it closes the channel: the task sees that at its next
@@ -246,6 +247,46 @@ impl ChunkTx {
         }
     }
 
+    /// Send a stream's last chunk: `choices: []` with the billed `usage` (and `openrouter_metadata` when asked
+    /// for); false when the caller went away. SSE: written as text, the bytes of encoding the chunk value.
+    pub async fn usage_chunk(
+        &self,
+        rc: &ResponseContext,
+        billed: &Billed,
+        metadata: Option<Value>,
+    ) -> bool {
+        match self {
+            ChunkTx::Values(_) => {
+                let mut last = serde_json::json!({"id": rc.id, "object": "chat.completion.chunk",
+                    "created": rc.created, "model": rc.model, "provider": rc.provider_name,
+                    "choices": [], "usage": billed.to_value()});
+                if let Some(m) = metadata {
+                    last["openrouter_metadata"] = m;
+                }
+                self.chunk(last).await
+            }
+            ChunkTx::Sse(tx) => {
+                let mut buf = Vec::with_capacity(512);
+                buf.extend_from_slice(b"data: {\"id\":");
+                let _ = serde_json::to_writer(&mut buf, &rc.id);
+                buf.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+                let _ = serde_json::to_writer(&mut buf, &rc.created);
+                buf.extend_from_slice(b",\"model\":");
+                let _ = serde_json::to_writer(&mut buf, &rc.model);
+                buf.extend_from_slice(b",\"provider\":");
+                let _ = serde_json::to_writer(&mut buf, &rc.provider_name);
+                buf.extend_from_slice(b",\"choices\":[],\"usage\":");
+                billed.write_json(&mut buf);
+                if let Some(m) = metadata {
+                    buf.extend_from_slice(b",\"openrouter_metadata\":");
+                    let _ = serde_json::to_writer(&mut buf, &m);
+                }
+                buf.extend_from_slice(b"}\n\n");
+                tx.send(Ok(Bytes::from(buf))).await
+            }
+        }
+    }
+
     /// Send an error (the stream ends after it).
     pub async fn error(&self, e: polyroute_core::Error) {
         let _ = match self {
@@ -311,11 +352,13 @@ impl Held {
 
     /// The body ended: the translator's final chunks, without its usage chunk (the engine sends the billed one).
     pub fn finish(&mut self, tr: &mut StreamTranslator) {
-        let mut v = tr.finish();
-        v.retain(|c| !wire::is_usage_chunk(c));
         match self {
-            Held::Values(h) => h.extend(v),
-            Held::Sse(b) => v.iter().for_each(|c| write_event(b, c)),
+            Held::Values(h) => {
+                let mut v = tr.finish();
+                v.retain(|c| !wire::is_usage_chunk(c));
+                h.extend(v);
+            }
+            Held::Sse(b) => tr.finish_sse_into_without_usage(b),
         }
     }
 

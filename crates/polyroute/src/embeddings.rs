@@ -176,7 +176,7 @@ impl Router {
                 } else {
                     Ending::Complete
                 };
-                let usage = self
+                let billed = self
                     .bill(
                         &mut ad, &attempt, &served, &planning, false, ending, ctx, t0,
                     )
@@ -186,7 +186,7 @@ impl Router {
                 out["usage"] = json!({
                     "prompt_tokens": served.usage.prompt_tokens,
                     "total_tokens": served.usage.total_tokens,
-                    "cost": usage["cost"],
+                    "cost": polyroute_core::cost::usd(billed.cost.total),
                 });
                 if ctx.metadata {
                     out["openrouter_metadata"] =

@@ -14,12 +14,12 @@ use futures::{FutureExt, Stream, StreamExt};
 use polyroute_core::providers::ResponseHints;
 use polyroute_core::types::ChatRequest;
 use polyroute_core::{Error, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::admission::Admission;
 use crate::attempt::prepare::internal;
 use crate::attempt::stream::Streamed;
-use crate::attempt::unary::Unary;
+use crate::attempt::unary::{Answer, Unary};
 use crate::billing::Ending;
 use crate::chat_stream::{ChatStream, ChunkTx, SseStream};
 use crate::config::RequestContext;
@@ -28,6 +28,28 @@ use crate::metrics::{requested_model, Metrics};
 use crate::otel::ReqSpan;
 use crate::router::Router;
 use crate::wire;
+
+/// A finished non-streamed answer: a value, or JSON text (an OpenAI-dialect answer passed through).
+pub(crate) enum Finished {
+    Value(Value),
+    Text(Vec<u8>),
+}
+
+impl Finished {
+    fn into_value(self) -> Value {
+        match self {
+            Finished::Value(v) => v,
+            Finished::Text(t) => serde_json::from_slice(&t).unwrap_or(Value::Null),
+        }
+    }
+
+    fn into_text(self) -> Vec<u8> {
+        match self {
+            Finished::Value(v) => serde_json::to_vec(&v).unwrap_or_default(),
+            Finished::Text(t) => t,
+        }
+    }
+}
 
 /// Sets its flag when dropped unless disarmed: tells a request's task that its caller stopped waiting.
 pub(crate) struct GoneOnDrop(pub(crate) Arc<AtomicBool>, pub(crate) bool);
@@ -113,6 +135,29 @@ impl Router {
         request: Value,
         ctx: &RequestContext,
     ) -> (Result<Value>, Timing) {
+        let (r, timing) = self.chat_timed_as(request, ctx, false).await;
+        (r.map(Finished::into_value), timing)
+    }
+
+    /// [`Router::chat_timed`] as the answer's JSON text. An answer in OpenAI's dialect is passed through as text
+    /// with `id`, `model`, `provider` and the billed `usage` spliced in (no `Value` is built) unless traces or
+    /// `openrouter_metadata` need the value.
+    pub(crate) async fn chat_timed_text(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+    ) -> (Result<Vec<u8>>, Timing) {
+        let (r, timing) = self.chat_timed_as(request, ctx, true).await;
+        (r.map(Finished::into_text), timing)
+    }
+
+    async fn chat_timed_as(
+        &self,
+        request: Value,
+        ctx: &RequestContext,
+        text: bool,
+    ) -> (Result<Finished>, Timing) {
+        let text = text && self.inner.telemetry.is_none() && !ctx.metadata;
         let t0 = Instant::now();
         let gone = Arc::new(AtomicBool::new(false));
         let mut guard = GoneOnDrop(gone.clone(), true);
@@ -124,11 +169,16 @@ impl Router {
             let span = me.trace_request(&request, &model, &ctx);
             let mut waited = Duration::ZERO;
             let r = me
-                .run_unary(request, &ctx, gone, &mut waited, span.clone())
+                .run_unary(request, &ctx, gone, &mut waited, span.clone(), text)
                 .await;
             me.inner.metrics.request_end(&model, &r);
             if let Some(s) = span {
-                s.end(r.as_ref());
+                // Traces are on: the answer is a value (`text` is off).
+                s.end(match &r {
+                    Ok(Finished::Value(v)) => Ok(v),
+                    Ok(Finished::Text(_)) => Ok(&Value::Null),
+                    Err(e) => Err(e),
+                });
             }
             (r, waited)
         });
@@ -147,7 +197,8 @@ impl Router {
         gone: Arc<AtomicBool>,
         waited: &mut Duration,
         span: Option<ReqSpan>,
-    ) -> Result<Value> {
+        text: bool,
+    ) -> Result<Finished> {
         let t0 = Instant::now();
         let req = ChatRequest::from_value(&request)?;
         let mut ad = Tracked(self.admit(&request, &req, ctx).await?, waited);
@@ -156,11 +207,12 @@ impl Router {
         let mut driver = Unary {
             req: &req,
             gone: gone.clone(),
+            text,
         };
         match self.failover(&mut ad, &mut driver, deadline).await? {
             Ended::Served {
                 attempt,
-                mut out,
+                out,
                 served,
             } => {
                 let ending = if gone.load(Ordering::Relaxed) {
@@ -168,15 +220,24 @@ impl Router {
                 } else {
                     Ending::Complete
                 };
-                let usage = self
+                let billed = self
                     .bill(&mut ad, &attempt, &served, &req, false, ending, ctx, t0)
                     .await?;
-                out["usage"] = usage;
-                if ctx.metadata {
-                    out["openrouter_metadata"] =
-                        Self::metadata(&ad, Some(&attempt), &served.dropped, t0);
+                match out {
+                    Answer::Spliced(s) => {
+                        let mut usage = Vec::with_capacity(320);
+                        billed.write_json(&mut usage);
+                        Ok(Finished::Text(s.with_usage(&usage)))
+                    }
+                    Answer::Value(mut out) => {
+                        out["usage"] = billed.to_value();
+                        if ctx.metadata {
+                            out["openrouter_metadata"] =
+                                Self::metadata(&ad, Some(&attempt), &served.dropped, t0);
+                        }
+                        Ok(Finished::Value(out))
+                    }
                 }
-                Ok(out)
             }
             // A unary attempt neither breaks after content nor is abandoned mid-answer; the caller left between
             // attempts: nothing more to bill (the reservation is released when `ad` drops).
@@ -233,7 +294,9 @@ impl Router {
         tx: ChunkTx,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
+        // Boxed: the stream task's state is large (the attempt, its translator and timers), and spawning moves
+        // a future several times; a box moves as a pointer.
+        tokio::spawn(Box::pin(async move {
             let _in_flight = Metrics::start(&me.inner);
             let model = requested_model(&request);
             let span = me.trace_request(&request, &model, &ctx);
@@ -246,7 +309,7 @@ impl Router {
                 r
             })
             .await;
-        })
+        }))
     }
 
     /// The request's span, when traces are on.
@@ -272,7 +335,7 @@ impl Router {
             Ended::Served {
                 attempt, served, ..
             } => {
-                let usage = self
+                let billed = self
                     .bill(
                         &mut ad,
                         &attempt,
@@ -285,13 +348,10 @@ impl Router {
                     )
                     .await?;
                 let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
-                let mut last = json!({"id": rc.id, "object": "chat.completion.chunk", "created": rc.created,
-                    "model": rc.model, "provider": rc.provider_name, "choices": [], "usage": usage});
-                if ctx.metadata {
-                    last["openrouter_metadata"] =
-                        Self::metadata(&ad, Some(&attempt), &served.dropped, t0);
-                }
-                let _ = tx.chunk(last).await;
+                let meta = ctx
+                    .metadata
+                    .then(|| Self::metadata(&ad, Some(&attempt), &served.dropped, t0));
+                let _ = tx.usage_chunk(&rc, &billed, meta).await;
             }
             Ended::Broken {
                 attempt,
@@ -320,16 +380,12 @@ impl Router {
                     )
                 });
                 let _ = tx.chunk(chunk).await;
-                if let Ok(usage) = usage {
+                if let Ok(billed) = usage {
                     let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
-                    let mut last = json!({"id": rc.id, "object": "chat.completion.chunk",
-                        "created": rc.created, "model": rc.model, "provider": rc.provider_name,
-                        "choices": [], "usage": usage});
-                    if ctx.metadata {
-                        last["openrouter_metadata"] =
-                            Self::metadata(&ad, Some(&attempt), &partial.dropped, t0);
-                    }
-                    let _ = tx.chunk(last).await;
+                    let meta = ctx
+                        .metadata
+                        .then(|| Self::metadata(&ad, Some(&attempt), &partial.dropped, t0));
+                    let _ = tx.usage_chunk(&rc, &billed, meta).await;
                 }
             }
             Ended::Abandoned {
@@ -369,6 +425,7 @@ async fn guarded(tx: &ChunkTx, body: impl std::future::Future<Output = Result<()
 #[allow(clippy::panic, clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn a_panicking_stream_task_ends_with_an_error_item() {

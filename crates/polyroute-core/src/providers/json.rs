@@ -40,6 +40,32 @@ impl<'a> Json<'a> {
         matches!(self, Json::Object(_) | Json::Ref(Value::Object(_)))
     }
 
+    /// `self[key]` of a parsed object (keys are unique after parsing; a `Ref` is not looked into).
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Object(o) => o.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, as `Value::as_str` gives it.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            Json::Ref(v) => v.as_str(),
+            _ => None,
+        }
+    }
+
+    /// The number as a `u64`, as `Value::as_u64` gives it.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Number(n) => n.as_u64(),
+            Json::Ref(v) => v.as_u64(),
+            _ => None,
+        }
+    }
+
     /// The same value, owning its strings.
     pub fn into_owned(self) -> Json<'static> {
         match self {
@@ -176,7 +202,7 @@ fn drop_at(drop: &[bool], i: usize) -> bool {
     drop.get(i).copied().unwrap_or(false)
 }
 
-impl<'de> Deserialize<'de> for Json<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {

@@ -45,6 +45,7 @@ pub mod bedrock;
 mod body;
 mod common;
 mod errors;
+mod fast;
 pub mod gemini;
 mod json;
 pub mod openai;
@@ -60,6 +61,7 @@ use crate::types::{ChatRequest, Usage};
 pub use crate::dialect::{AuthScheme, Credential, Dialect, Framing};
 pub use body::NativeBody;
 pub use errors::map_error;
+pub use fast::{splice_response, SplicedAnswer};
 pub use stream::StreamTranslator;
 
 /// Gemini REST API version.

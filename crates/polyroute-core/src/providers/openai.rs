@@ -191,7 +191,7 @@ pub fn quirks(provider: &str) -> &'static HostQuirks {
 }
 
 /// OpenRouter-only request fields, never sent to a host that is not OpenRouter.
-const OPENROUTER_ONLY: &[&str] = &[
+pub(crate) const OPENROUTER_ONLY: &[&str] = &[
     "models",
     "provider",
     "route",
@@ -215,6 +215,24 @@ pub(crate) fn build_request(
     opts: &TranslateOptions<'_>,
 ) -> Result<NativeRequest> {
     let q = quirks(opts.provider);
+    if let Some(body) = super::fast::openai_body(req, opts, q) {
+        return Ok(NativeRequest {
+            body,
+            path: "/chat/completions".into(),
+            headers: Vec::new(),
+            dropped: Vec::new(),
+            hints: ResponseHints::default(),
+        });
+    }
+    build_request_value(req, opts, q)
+}
+
+/// [`build_request`] by editing the request as a `Value` (every host quirk).
+pub(crate) fn build_request_value(
+    req: &ChatRequest,
+    opts: &TranslateOptions<'_>,
+    q: &HostQuirks,
+) -> Result<NativeRequest> {
     let mut body = match serde_json::to_value(req) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),

@@ -7,10 +7,14 @@
 //! A provider error mid-stream becomes the final chunk, carrying `error` and `finish_reason: "error"`; a stream
 //! that ends before a finish reason is such an error too. `[DONE]` is the engine's to write.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::common::{normalize_finish, usage_json};
 use super::errors::{invalid_response, map_error_value};
+use super::fast;
+use super::json::Json;
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
 use super::{anthropic, bedrock, gemini, Dialect, ProviderFailure, ResponseContext};
 use crate::outcome::OutcomeClass;
@@ -72,6 +76,8 @@ pub(crate) struct StreamCore {
     template: Option<Map<String, Value>>,
     /// `data: {"id":…,"choices":[` of the SSE encoding, built with the template.
     sse_prefix: Vec<u8>,
+    /// The end leaves out the usage chunk (the engine sends the billed one).
+    skip_usage_chunk: bool,
 }
 
 impl StreamCore {
@@ -90,6 +96,7 @@ impl StreamCore {
             fingerprint: None,
             template: None,
             sse_prefix: Vec::new(),
+            skip_usage_chunk: false,
         }
     }
 
@@ -290,7 +297,7 @@ impl StreamCore {
             self.fail(out, f);
             return;
         }
-        if let Some(u) = self.usage {
+        if let (Some(u), false) = (self.usage, self.skip_usage_chunk) {
             let mut chunk = self.envelope(Vec::new());
             if let Some(obj) = chunk.as_object_mut() {
                 obj.insert("usage".into(), usage_json(&u));
@@ -298,6 +305,80 @@ impl StreamCore {
             out.push(chunk);
         }
         self.done = true;
+    }
+}
+
+impl StreamCore {
+    /// [`openai_event`] for an event [`fast::Event::parse`] accepted, SSE-encoded: the same bytes.
+    fn apply_fast(&mut self, buf: &mut Vec<u8>, ev: fast::Event<'_>) {
+        self.adopt(ev.id.as_deref(), ev.model.as_deref());
+        self.adopt_fingerprint(ev.system_fingerprint.as_deref());
+        if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
+            self.usage = Some(fast::normalize_usage(u));
+        }
+        for c in ev.choices.into_iter().flatten() {
+            let delta = match c.delta {
+                Some(Json::Object(d)) => d,
+                _ => Vec::new(),
+            };
+            let finish = c.finish_reason.as_deref().map(|n| (n, normalize_finish(n)));
+            self.emit_entries(buf, c.index.unwrap_or(0), &delta, finish);
+        }
+    }
+
+    /// [`StreamCore::emit`] of a delta held as parsed entries, written as its SSE event.
+    fn emit_entries(
+        &mut self,
+        buf: &mut Vec<u8>,
+        index: u64,
+        delta: &[(Cow<'_, str>, Json<'_>)],
+        finish: Option<(&str, &'static str)>,
+    ) {
+        if self.done {
+            return;
+        }
+        let mut add_role = false;
+        if !self.roles_sent.contains(&index) {
+            self.roles_sent.push(index);
+            add_role = !delta.iter().any(|(k, _)| k == "role");
+        }
+        if delta
+            .iter()
+            .any(|(k, v)| k != "role" && fast::has_payload(v))
+        {
+            self.content_emitted = true;
+        }
+        self.ensure_template();
+        buf.extend_from_slice(&self.sse_prefix);
+        buf.extend_from_slice(b"{\"index\":");
+        write_json(buf, &index);
+        buf.extend_from_slice(b",\"delta\":{");
+        let mut first = true;
+        if add_role {
+            buf.extend_from_slice(b"\"role\":\"assistant\"");
+            first = false;
+        }
+        for (k, v) in delta {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            write_json(buf, k.as_ref());
+            buf.push(b':');
+            write_json(buf, v);
+        }
+        match finish {
+            None => buf.extend_from_slice(b"},\"finish_reason\":null}]}\n\n"),
+            Some((native, norm)) => {
+                self.finish_reason = Some(norm);
+                self.native_finish = Some(native.to_string());
+                buf.extend_from_slice(b"},\"finish_reason\":");
+                write_json(buf, norm);
+                buf.extend_from_slice(b",\"native_finish_reason\":");
+                write_json(buf, native);
+                buf.extend_from_slice(b"}]}\n\n");
+            }
+        }
     }
 }
 
@@ -389,6 +470,13 @@ impl StreamTranslator {
         self.end(&mut ChunkOut::Sse(out));
     }
 
+    /// [`finish_sse_into`](Self::finish_sse_into) without the usage chunk (`choices: []` with `usage`); the
+    /// usage stays readable in [`usage`](Self::usage).
+    pub fn finish_sse_into_without_usage(&mut self, out: &mut Vec<u8>) {
+        self.core.skip_usage_chunk = true;
+        self.end(&mut ChunkOut::Sse(out));
+    }
+
     fn end(&mut self, out: &mut ChunkOut<'_>) {
         let (core, inner) = (&mut self.core, &mut self.inner);
         self.parser
@@ -459,6 +547,13 @@ fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'
     let data = ev.data.trim();
     if data == "[DONE]" || data.is_empty() {
         return;
+    }
+    if let ChunkOut::Sse(buf) = out {
+        // The usual event (content, role, finish, usage): parsed borrowed and written straight out.
+        if let Some(ev) = fast::Event::parse(data) {
+            core.apply_fast(buf, ev);
+            return;
+        }
     }
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) else {
         return;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use polyroute_core::plan::{Attempt, OutcomeClass};
-use polyroute_core::providers::{self, ProviderFailure};
+use polyroute_core::providers::{self, ProviderFailure, SplicedAnswer};
 use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
@@ -17,14 +17,22 @@ use crate::admission::Admission;
 use crate::router::Router;
 use crate::wire;
 
-/// Drives unary attempts; `gone` is set when the caller stopped waiting.
+/// Drives unary attempts; `gone` is set when the caller stopped waiting. With `text`, an answer in OpenAI's
+/// dialect is kept as text with its fields spliced in ([`Answer::Spliced`]) instead of becoming a `Value`.
 pub(crate) struct Unary<'r> {
     pub req: &'r ChatRequest,
     pub gone: Arc<AtomicBool>,
+    pub text: bool,
+}
+
+/// A translated answer: a `Value`, or OpenAI-dialect text awaiting its billed `usage`.
+pub(crate) enum Answer {
+    Value(Value),
+    Spliced(SplicedAnswer),
 }
 
 impl Driver for Unary<'_> {
-    type Out = Value;
+    type Out = Answer;
 
     async fn attempt<'a>(
         &'a mut self,
@@ -32,8 +40,8 @@ impl Driver for Unary<'_> {
         ad: &'a Admission,
         a: &'a Attempt,
         deadline: Instant,
-    ) -> AttemptEnd<Value> {
-        match try_unary(router, ad, a, self.req, deadline).await {
+    ) -> AttemptEnd<Answer> {
+        match try_unary(router, ad, a, self.req, deadline, self.text).await {
             Ok((out, served, tput)) => AttemptEnd::Served { out, served, tput },
             Err(f) => AttemptEnd::Failed(f),
         }
@@ -51,22 +59,33 @@ async fn try_unary(
     a: &Attempt,
     req: &ChatRequest,
     deadline: Instant,
-) -> Result<(Value, Served, Option<f64>), ProviderFailure> {
+    text: bool,
+) -> Result<(Answer, Served, Option<f64>), ProviderFailure> {
     let up = router.upstream_for(a, ad)?;
     let up = &*up;
     let token = router.access_token(a, up).await?;
     let Prepared { rb, hints, dropped } = router.prepare(a, up, req, false, token.as_ref())?;
     let (status, body, ttft) = exchange(router, a, up, rb, deadline, &ad.waited).await?;
-    let (value, usage) = providers::parse_response(
-        a.dialect,
-        status,
-        &body,
-        &Router::response_ctx(ad, a, hints),
-    )?;
-    let finish = value
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let rctx = Router::response_ctx(ad, a, hints);
+    let spliced = if text {
+        providers::splice_response(a.dialect, &body, &rctx)
+    } else {
+        None
+    };
+    let (value, usage, finish) = match spliced {
+        Some(s) => {
+            let (usage, finish) = (s.usage, s.finish.map(str::to_string));
+            (Answer::Spliced(s), usage, finish)
+        }
+        None => {
+            let (value, usage) = providers::parse_response(a.dialect, status, &body, &rctx)?;
+            let finish = value
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            (Answer::Value(value), usage, finish)
+        }
+    };
     let tput = Some(ttft)
         .filter(|t| *t > 0.0)
         .map(|t| usage.completion_tokens as f64 / (t / 1000.0));

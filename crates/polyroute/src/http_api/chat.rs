@@ -44,9 +44,13 @@ pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Respo
         let r = if request.get("stream").and_then(Value::as_bool) == Some(true) {
             stream(api, request, ctx, &gen_id).await
         } else {
-            let (r, timing) = api.router.chat_timed(request, &ctx).await;
+            let (r, timing) = api.router.chat_timed_text(request, &ctx).await;
             let r = match r {
-                Ok(answer) => Response::json(200, &answer),
+                Ok(answer) => Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: super::Body::Full(Bytes::from(answer)),
+                },
                 Err(e) => error_response(&e, api.free_limits()),
             };
             // The time polyroute itself spent: this handler's time minus waiting on providers and backoff.
