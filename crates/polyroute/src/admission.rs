@@ -34,6 +34,8 @@ pub(crate) struct Admission {
     pub trace: Option<crate::otel::ReqSpan>,
     /// The pool credential the current attempt uses (set by the failover loop).
     pub credential: Option<usize>,
+    /// What the generation's record says it was (set by the embeddings driver).
+    pub api_type: crate::ledger::ApiType,
 }
 
 /// Feeds a JSON value into a hasher without serializing it: values equal as JSON text hash equally (objects
@@ -221,6 +223,7 @@ impl Router {
             waited: crate::metrics::Waited::default(),
             trace: None,
             credential: None,
+            api_type: crate::ledger::ApiType::default(),
         })
     }
 

@@ -201,6 +201,7 @@ impl Router {
             cancelled: ending == Ending::Cancelled,
             session_id: req.session_id.clone().or_else(|| ctx.session_id.clone()),
             overhead_ms: Some(ad.waited.overhead_ms(t0.elapsed())),
+            api_type: ad.api_type,
         };
         self.inner.metrics.generation(&rec);
         if let Some(t) = &ad.trace {

@@ -160,6 +160,7 @@ impl Router {
         let mut ad = self
             .admit_planned(&request, &planning, ctx, |c, p| plan_embeddings(c, &req, p))
             .await?;
+        ad.api_type = crate::ledger::ApiType::Embeddings;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Embedder {
             req: &req,

@@ -63,6 +63,38 @@ pub struct GenerationRecord {
     /// the caller taking stream chunks, and in retry backoff (absent in records written before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overhead_ms: Option<f64>,
+    /// The kind of call, OpenRouter's `api_type` (left out of the record for `completions`, the default, so
+    /// records written before it was kept read as chat).
+    #[serde(default, skip_serializing_if = "ApiType::is_completions")]
+    pub api_type: ApiType,
+}
+
+/// OpenRouter's `api_type` of a generation: chat completions (and the Messages and Responses surfaces, which
+/// are served as chat) or embeddings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiType {
+    /// `completions`.
+    #[default]
+    Completions,
+    /// `embeddings`.
+    Embeddings,
+}
+
+impl ApiType {
+    /// `completions` or `embeddings`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+        }
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+    fn is_completions(&self) -> bool {
+        *self == Self::Completions
+    }
 }
 
 impl GenerationRecord {

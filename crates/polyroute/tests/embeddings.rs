@@ -97,6 +97,13 @@ async fn fails_over_to_the_next_provider_and_bills_the_server_of_the_answer() {
     assert_eq!(rec["usage"]["prompt_tokens"], 5);
     assert_eq!(rec["cost"], "0.000001");
     assert_eq!(rec["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(rec["api_type"], "embeddings");
+    // `/api/v1/generation` says what OpenRouter says of an embedding.
+    let typed: polyroute::GenerationRecord = serde_json::from_value(rec.clone()).unwrap();
+    assert_eq!(
+        polyroute::http_api::generation_json(&typed)["api_type"],
+        "embeddings"
+    );
     assert_eq!(r.spent(None).await.unwrap(), Decimal::new(1, 6));
     // What beta received: the upstream model id, floats asked for, no routing field.
     let got = m[1].received().pop().unwrap();

@@ -106,7 +106,7 @@ pub fn generation_json(r: &GenerationRecord) -> Value {
         "provider_name": r.provider_name,
         "provider": r.provider,
         "endpoint": r.endpoint,
-        "api_type": "completions",
+        "api_type": r.api_type.as_str(),
         "streamed": r.streamed,
         "cancelled": r.cancelled,
         "finish_reason": r.finish_reason,

@@ -53,6 +53,7 @@ fn rec(
         cancelled: false,
         session_id: None,
         overhead_ms: Some(0.2),
+        api_type: crate::ledger::ApiType::Completions,
     }
 }
 

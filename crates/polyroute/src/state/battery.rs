@@ -94,6 +94,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
         cancelled: false,
         session_id: None,
         overhead_ms: None,
+        api_type: crate::ledger::ApiType::Completions,
     }
 }
 

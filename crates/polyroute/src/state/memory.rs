@@ -690,6 +690,7 @@ mod tests {
             cancelled: false,
             session_id: None,
             overhead_ms: None,
+            api_type: crate::ledger::ApiType::Completions,
         }
     }
 
