@@ -46,6 +46,7 @@ fn record(id: &str, cost: &str) -> GenerationRecord {
         cancelled: false,
         session_id: None,
         overhead_ms: None,
+        api_type: crate::ledger::ApiType::Completions,
     }
 }
 
