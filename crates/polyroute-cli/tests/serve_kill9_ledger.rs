@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
-use serve_support::{catalog, chat, sse_events, FAKE};
+use serde_json::json;
+use serve_support::{acknowledged_chat, catalog, chat, FAKE};
 
 const CLIENTS: usize = 64;
 
@@ -105,33 +105,7 @@ async fn client(
         let mut body = chat("acme/chat", &format!("kill9 {i} {n}"));
         let stream = (i + n).is_multiple_of(4);
         body["stream"] = json!(stream);
-        let Ok(r) = c
-            .post(format!("{url}/api/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-            .await
-        else {
-            return;
-        };
-        if r.status() != 200 {
-            return;
-        }
-        let Ok(text) = r.text().await else { return };
-        let id = if stream {
-            // Acknowledged: the usage chunk and [DONE] arrived.
-            let ev = sse_events(&text);
-            if ev.last() != Some(&json!("[DONE]")) {
-                return;
-            }
-            ev.iter()
-                .find(|e| e.get("usage").is_some_and(|u| !u.is_null()))
-                .and_then(|e| e["id"].as_str().map(str::to_string))
-        } else {
-            serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-        };
+        let id = acknowledged_chat(&c, &url, &key, &body).await;
         match id {
             Some(id) => acked.lock().unwrap().push(id),
             None => return,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use serve_support::{catalog, chat, sse_events, FAKE};
+use serve_support::{acknowledged_chat, catalog, chat, sse_events, FAKE};
 
 struct Server {
     child: Child,
@@ -193,34 +193,8 @@ async fn kill_9_under_load_keeps_every_acknowledged_generation() {
                 let mut body = chat("acme/chat", &format!("load {i} {n}"));
                 let stream = (i + n) % 3 == 0;
                 body["stream"] = json!(stream);
-                let Ok(r) = c
-                    .post(format!("{url}/api/v1/chat/completions"))
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await
-                else {
-                    return;
-                };
-                if r.status() != 200 {
-                    return;
-                }
-                let Ok(text) = r.text().await else { return };
-                let id = if stream {
-                    // acknowledged = the final usage chunk and [DONE] arrived
-                    let ev = sse_events(&text);
-                    if ev.last() != Some(&json!("[DONE]")) {
-                        return;
-                    }
-                    ev.iter()
-                        .find(|e| e.get("usage").is_some_and(|u| !u.is_null()))
-                        .map(|e| e["id"].clone())
-                } else {
-                    serde_json::from_str::<Value>(&text)
-                        .ok()
-                        .map(|v| v["id"].clone())
-                };
-                match id.and_then(|v| v.as_str().map(str::to_string)) {
+                let id = acknowledged_chat(&c, &url, &key, &body).await;
+                match id {
                     Some(id) => acked.lock().unwrap().push(id),
                     None => return,
                 }

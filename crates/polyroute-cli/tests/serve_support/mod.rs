@@ -119,3 +119,38 @@ pub fn sse_events(body: &str) -> Vec<Value> {
         .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_string())))
         .collect()
 }
+
+/// One chat request (`body`, streamed when its `stream` is true) to the gateway at `url`: the generation id when
+/// the answer was acknowledged in full (a 200 and, for a stream, the usage chunk and `[DONE]`), else None (the
+/// gateway went away, refused, or cut the answer).
+pub async fn acknowledged_chat(
+    c: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> Option<String> {
+    let r = c
+        .post(format!("{url}/api/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let text = r.text().await.ok()?;
+    if body["stream"] == json!(true) {
+        let ev = sse_events(&text);
+        if ev.last() != Some(&json!("[DONE]")) {
+            return None;
+        }
+        ev.iter()
+            .find(|e| e.get("usage").is_some_and(|u| !u.is_null()))
+            .and_then(|e| e["id"].as_str().map(str::to_string))
+    } else {
+        serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+    }
+}
