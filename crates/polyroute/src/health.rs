@@ -58,13 +58,27 @@ const WINDOW: Duration = Duration::from_secs(300);
 const MAX_SAMPLES: usize = 200;
 const REFRESH: Duration = Duration::from_millis(250);
 
-fn pct(mut v: Vec<f64>, p: f64) -> Option<f64> {
+/// The index of percentile `p` in a sorted list of `len` values (the nearest rank, rounded).
+fn rank(len: usize, p: f64) -> usize {
+    (((len as f64 - 1.0) * p).round() as usize).min(len - 1)
+}
+
+/// The 50th and 90th percentiles of `v` (nearest rank), as sorting it would give them, found by selection
+/// (linear on average) rather than a full sort: the snapshot is rebuilt often under load.
+fn p50_p90(v: &mut [f64]) -> (Option<f64>, Option<f64>) {
     if v.is_empty() {
-        return None;
+        return (None, None);
     }
-    v.sort_by(f64::total_cmp);
-    let idx = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v.get(idx.min(v.len() - 1)).copied()
+    let (i50, i90) = (rank(v.len(), 0.5), rank(v.len(), 0.9));
+    let (below, p90, _) = v.select_nth_unstable_by(i90, f64::total_cmp);
+    let p90 = *p90;
+    // `below` holds the i90 smallest values, so the i50-th smallest of all is the i50-th smallest of `below`.
+    let p50 = if i50 < i90 {
+        *below.select_nth_unstable_by(i50, f64::total_cmp).1
+    } else {
+        p90
+    };
+    (Some(p50), Some(p90))
 }
 
 impl MemoryHealth {
@@ -94,25 +108,27 @@ impl MemoryHealth {
             let recent_outage = q
                 .iter()
                 .any(|s| s.obs.outage && now.duration_since(s.at) <= self.outage_window);
-            let ttft: Vec<f64> = q
+            let mut ttft: Vec<f64> = q
                 .iter()
                 .filter(|s| s.obs.ok)
                 .filter_map(|s| s.obs.ttft_ms)
                 .collect();
-            let tput: Vec<f64> = q
+            let mut tput: Vec<f64> = q
                 .iter()
                 .filter(|s| s.obs.ok)
                 .filter_map(|s| s.obs.throughput)
                 .collect();
             let samples = u32::try_from(q.len()).unwrap_or(u32::MAX);
+            let (latency_p50_ms, latency_p90_ms) = p50_p90(&mut ttft);
+            let (throughput_p50, throughput_p90) = p50_p90(&mut tput);
             snap.endpoints.insert(
                 k.clone(),
                 EndpointHealth {
                     recent_outage,
-                    latency_p50_ms: pct(ttft.clone(), 0.5),
-                    latency_p90_ms: pct(ttft, 0.9),
-                    throughput_p50: pct(tput.clone(), 0.5),
-                    throughput_p90: pct(tput, 0.9),
+                    latency_p50_ms,
+                    latency_p90_ms,
+                    throughput_p50,
+                    throughput_p90,
                     samples,
                 },
             );
@@ -189,6 +205,28 @@ impl HealthStore for MemoryHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selected_percentiles_equal_sorted_ones() {
+        fn sorted(v: &[f64], p: f64) -> Option<f64> {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(rank(v.len(), p)).copied()
+        }
+        assert_eq!(p50_p90(&mut []), (None, None));
+        // A fixed pseudo-random sequence (with repeats) of every length up to 200.
+        let mut x: u64 = 12345;
+        for len in 1..=200usize {
+            let v: Vec<f64> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((x >> 33) % 97) as f64 * 1.5
+                })
+                .collect();
+            let want = (sorted(&v, 0.5), sorted(&v, 0.9));
+            assert_eq!(p50_p90(&mut v.clone()), want, "len {len}");
+        }
+    }
 
     #[test]
     fn outage_is_visible_at_once_and_percentiles_come_from_successes() {
