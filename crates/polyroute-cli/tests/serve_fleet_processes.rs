@@ -11,9 +11,8 @@
 mod serve_support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,21 +23,11 @@ use polyroute_mock::MockServer;
 use polyroute_testsupport::{skip_unless_available, PostgresServer, RedisServer};
 use rust_decimal::Decimal;
 use serde_json::Value;
-use serve_support::{catalog, chat, FAKE};
+use serve_support::{catalog, chat, spawn_serve, ServeProcess, FAKE};
 
 const TOTAL_MS: u64 = 2000;
 
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Proc = ServeProcess;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_polyroute")
@@ -76,25 +65,7 @@ base_url = "{beta}/v1"
 }
 
 fn start(config: &Path, data: &Path) -> Proc {
-    let mut child = Command::new(bin())
-        .args(["serve", "--port", "0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_string();
-    Proc { child, url }
+    spawn_serve(config, data, &[], Stdio::null())
 }
 
 fn keys(config: &Path, args: &[&str]) -> String {

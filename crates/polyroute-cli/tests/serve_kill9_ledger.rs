@@ -7,15 +7,14 @@
 mod serve_support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde_json::json;
-use serve_support::{acknowledged_chat, catalog, chat, FAKE};
+use serve_support::{acknowledged_chat, catalog, chat, spawn_serve, ServeProcess, FAKE};
 
 const CLIENTS: usize = 64;
 
@@ -44,37 +43,10 @@ base_url = "{beta}/v1"
     p
 }
 
-/// A child process killed (SIGKILL) when dropped, whatever happened.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(cfg: &Path, data: &Path) -> (Proc, String) {
-    let mut child = Command::new(bin())
-        .args(["serve", "--port", "0", "--config"])
-        .arg(cfg)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (Proc(child), url)
+fn start(cfg: &Path, data: &Path) -> (ServeProcess, String) {
+    let p = spawn_serve(cfg, data, &[], Stdio::inherit());
+    let url = p.url.clone();
+    (p, url)
 }
 
 fn create_key(data: &Path) -> String {
@@ -126,7 +98,7 @@ async fn sigkill_under_64_clients_loses_no_acknowledged_generation_or_spend() {
     let cfg = write_config(dir.path(), &alpha.url(), &beta.url());
     let key = create_key(&data);
     let (mut proc, url) = start(&cfg, &data);
-    let pid = proc.0.id();
+    let pid = proc.child.id();
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let c = reqwest::Client::builder()
@@ -154,7 +126,7 @@ async fn sigkill_under_64_clients_loses_no_acknowledged_generation_or_spend() {
         .status()
         .unwrap();
     assert!(status.success(), "kill -KILL {pid}");
-    proc.0.wait().unwrap();
+    proc.child.wait().unwrap();
     for t in tasks {
         tokio::time::timeout(Duration::from_secs(30), t)
             .await

@@ -6,24 +6,16 @@ mod serve_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use serve_support::{acknowledged_chat, catalog, chat, sse_events, FAKE};
+use serve_support::{
+    acknowledged_chat, catalog, chat, spawn_serve, sse_events, ServeProcess, FAKE,
+};
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = ServeProcess;
 
 /// What a gateway process needs: a data directory, the two labeled mocks, a config naming them, and a key
 /// without a credit limit. The directory and mocks live as long as the value.
@@ -83,27 +75,7 @@ fn start(config: &Path, data: &Path) -> Server {
 }
 
 fn start_with(config: &Path, data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(bin())
-        .args(["serve", "--port", "0", "--config"])
-        .arg(config)
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Server { child, url }
+    spawn_serve(config, data, extra, Stdio::inherit())
 }
 
 fn create_key(data: &Path, limit: Option<&str>) -> String {

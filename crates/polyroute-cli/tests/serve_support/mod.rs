@@ -1,7 +1,9 @@
 //! Shared fixtures of the gateway tests: a small catalog whose providers point at loopback mocks.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use polyroute::ProviderConfig;
@@ -153,4 +155,43 @@ pub async fn acknowledged_chat(
             .ok()
             .and_then(|v| v["id"].as_str().map(str::to_string))
     }
+}
+
+/// A `polyroute serve` child process, killed (SIGKILL) and reaped when dropped, whatever happened.
+pub struct ServeProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the built `polyroute serve` on a free loopback port with `config`, the data directory `data` and `extra`
+/// arguments; returns once it printed `listening on <url>` (its stderr goes to `stderr`).
+pub fn spawn_serve(config: &Path, data: &Path, extra: &[&str], stderr: Stdio) -> ServeProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyroute"))
+        .args(["serve", "--port", "0", "--config"])
+        .arg(config)
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    ServeProcess { child, url }
 }
