@@ -121,7 +121,10 @@ pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let target = parts.uri.path_and_query().map_or(path, |p| p.as_str());
     let method = parts.method.as_str();
     let caller = match gw.api.access(method, target) {
-        Some(Access::Caller) => match gw.authenticate(&parts.headers).await {
+        Some(Access::Caller) => match gw
+            .authenticate_as(&parts.headers, parts.extensions.get())
+            .await
+        {
             Ok(k) => key_caller(&gw, k),
             Err(e) => return e.into_response(),
         },

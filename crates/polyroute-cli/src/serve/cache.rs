@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::{chat, now_ms, parse_object, Gateway};
+use super::{chat, now_ms, parse_object, Authenticated, Gateway};
 
 /// Default TTL (s).
 pub const DEFAULT_TTL: u64 = 300;
@@ -68,15 +68,16 @@ pub fn cache_key(key_hash: &str, model: &str, stream: bool, body: &[u8]) -> Stri
 /// The handler: [`chat::completions`] behind the cache.
 pub async fn completions(
     State(gw): State<Arc<Gateway>>,
+    known: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let on = header(&headers, "x-openrouter-cache").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let Ok(bytes) = body.as_ref() else {
-        return chat::completions(State(gw), headers, body).await;
+        return chat::completions(State(gw), known, headers, body).await;
     };
     if !on {
-        return chat::completions(State(gw), headers, body).await;
+        return chat::completions(State(gw), known, headers, body).await;
     }
     let ttl = match header(&headers, "x-openrouter-cache-ttl") {
         None => DEFAULT_TTL,
@@ -95,7 +96,7 @@ pub async fn completions(
         Err(e) => return e.into_response(),
     };
     let Ok(request) = parse_object(bytes) else {
-        return chat::completions(State(gw), headers, body).await;
+        return chat::completions(State(gw), known, headers, body).await;
     };
     let model = request.get("model").and_then(Value::as_str).unwrap_or("");
     let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
@@ -123,7 +124,7 @@ pub async fn completions(
         }
     }
     let bytes = bytes.clone();
-    let resp = chat::completions(State(gw.clone()), headers, Ok(bytes)).await;
+    let resp = chat::completions(State(gw.clone()), known, headers, Ok(bytes)).await;
     store(&gw, resp, ck, stream, ttl).await
 }
 

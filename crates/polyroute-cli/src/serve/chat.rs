@@ -6,21 +6,22 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::api::{engine_request, key_caller, to_axum};
 use super::error::ApiError;
-use super::Gateway;
+use super::{Authenticated, Gateway};
 
 /// The handler.
 pub async fn completions(
     State(gw): State<Arc<Gateway>>,
+    known: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let key = match gw.authenticate(&headers).await {
+    let key = match gw.authenticate_as(&headers, known.as_deref()).await {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };

@@ -190,7 +190,23 @@ impl Gateway {
     /// # Errors
     /// 401 when missing, unknown, revoked, disabled, expired or a management key.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
-        let k = self.authenticate_any(headers).await?;
+        self.authenticate_as(headers, None).await
+    }
+
+    /// [`Gateway::authenticate`] reusing the key the middleware already authenticated the request with
+    /// ([`Authenticated`], on every `POST`), so the token is not looked up twice.
+    ///
+    /// # Errors
+    /// As [`Gateway::authenticate`].
+    pub async fn authenticate_as(
+        &self,
+        headers: &HeaderMap,
+        known: Option<&Authenticated>,
+    ) -> Result<Arc<KeyEntry>, ApiError> {
+        let k = match known {
+            Some(Authenticated(k)) => k.clone(),
+            None => self.authenticate_any(headers).await?,
+        };
         if k.management {
             return Err(ApiError::unauthorized(
                 "Management keys cannot be used for inference",
@@ -215,6 +231,10 @@ impl Gateway {
         }
     }
 }
+
+/// The key a `POST` was authenticated with before its body was read (a request extension set by the middleware).
+#[derive(Clone)]
+pub struct Authenticated(pub Arc<KeyEntry>);
 
 /// The token of `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC 9110 section 11.1), the
 /// token non-empty; any other scheme, or a bare token, is no credential.
@@ -298,13 +318,16 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
     if req.method() != axum::http::Method::POST {
         return Ok(req);
     }
-    if let Err(e) = gw.authenticate_any(req.headers()).await {
-        // Nothing is buffered for an unknown key. A small body (a client with a wrong key) is read and dropped so
-        // that the client gets its 401 rather than a reset; past that the connection closes after the answer.
-        let wait = gw.limits.body_timeout.min(Duration::from_secs(1));
-        discard(req.into_body(), UNAUTHENTICATED_DRAIN, wait).await;
-        return Err(e.into_response());
-    }
+    let key = match gw.authenticate_any(req.headers()).await {
+        Ok(k) => k,
+        Err(e) => {
+            // Nothing is buffered for an unknown key. A small body (a client with a wrong key) is read and dropped so
+            // that the client gets its 401 rather than a reset; past that the connection closes after the answer.
+            let wait = gw.limits.body_timeout.min(Duration::from_secs(1));
+            discard(req.into_body(), UNAUTHENTICATED_DRAIN, wait).await;
+            return Err(e.into_response());
+        }
+    };
     let too_large = || {
         ApiError::new(
             413,
@@ -321,7 +344,8 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
     if declared.is_some_and(|n| n > gw.body_limit as u64) {
         return Err(too_large());
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(Authenticated(key));
     match tokio::time::timeout(
         gw.limits.body_timeout,
         axum::body::to_bytes(body, gw.body_limit),

@@ -151,7 +151,11 @@ fn split_target(target: &str) -> (&str, &str) {
 pub(crate) fn find(method: &str, target: &str) -> Result<Matched, Response> {
     let (path, q) = split_target(target);
     // Decoded before splitting: the SDKs send a model id's slash as `%2F`.
-    let decoded = percent_decode(path, false);
+    let decoded = if path.contains('%') {
+        std::borrow::Cow::Owned(percent_decode(path, false))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    };
     let segs: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
     let mut best: Option<(&Route, Vec<String>)> = None;
     let mut other_method = false;
