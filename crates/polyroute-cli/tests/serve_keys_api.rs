@@ -84,6 +84,26 @@ async fn management_api_and_key_limits() {
     // Allowlists: another model is refused; the allowed one is served by the allowed provider only.
     let (s, _, v) = call("POST", &chat_url, &key, Some(chat("acme/big", "x"))).await;
     assert_eq!(s, 403, "{v}");
+    // Fallbacks are filtered, a provider list is intersected; what is left empty is refused (before the rpm).
+    let mut only_models = chat("acme/chat", "x");
+    only_models.as_object_mut().unwrap().remove("model");
+    only_models["models"] = json!(["acme/big", "other/x"]);
+    let (s, _, v) = call("POST", &chat_url, &key, Some(only_models)).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v.to_string().contains("none of the requested models"),
+        "{v}"
+    );
+    let mut alpha_only = chat("acme/chat", "x");
+    alpha_only["provider"] = json!({"only": ["alpha"]});
+    let (s, _, v) = call("POST", &chat_url, &key, Some(alpha_only)).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v.to_string().contains("none of the providers"), "{v}");
+    // A body that is not a valid request meets the key's rules first, as before it is validated.
+    let mut invalid = chat("acme/big", "x");
+    invalid["messages"] = json!([]);
+    let (s, _, v) = call("POST", &chat_url, &key, Some(invalid)).await;
+    assert_eq!(s, 403, "{v}");
     let (a0, b0) = (env.alpha.calls(), env.beta.calls());
     for i in 0..2 {
         let (s, _, v) = call(

@@ -57,10 +57,7 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
                 h.write_u64(n.as_f64().map_or(0, f64::to_bits));
             }
         }
-        Value::String(s) => {
-            h.write_u8(3);
-            s.hash(h);
-        }
+        Value::String(s) => hash_str(s, h),
         Value::Array(a) => {
             h.write_u8(4);
             h.write_usize(a.len());
@@ -79,6 +76,11 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
     }
 }
 
+fn hash_str(s: &str, h: &mut impl Hasher) {
+    h.write_u8(3);
+    s.hash(h);
+}
+
 fn hash_opt(v: Option<&Value>, h: &mut impl Hasher) {
     match v {
         Some(v) => hash_value(v, h),
@@ -88,13 +90,27 @@ fn hash_opt(v: Option<&Value>, h: &mut impl Hasher) {
 
 /// The conversation key of sticky routing: model(s) and the session key, else the opening messages. None when
 /// the request pins its provider order or has no user message.
-fn sticky_key(req: &ChatRequest, raw: &Value, ctx: &RequestContext) -> Option<u64> {
+fn sticky_key(req: &ChatRequest, ctx: &RequestContext) -> Option<u64> {
     if req.provider.as_ref().is_some_and(|p| p.order.is_some()) {
         return None;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    hash_opt(raw.get("model"), &mut h);
-    hash_opt(raw.get("models"), &mut h);
+    // As the request's `Value` hashed them (the key is shared through the store with processes of other
+    // versions); an explicit `null` hashes as absent.
+    match &req.model {
+        Some(m) => hash_str(m, &mut h),
+        None => h.write_u8(0xff),
+    }
+    match &req.models {
+        Some(ms) => {
+            h.write_u8(4);
+            h.write_usize(ms.len());
+            for m in ms {
+                hash_str(m, &mut h);
+            }
+        }
+        None => h.write_u8(0xff),
+    }
     if let Some(k) = req
         .session_id
         .as_ref()
@@ -121,13 +137,8 @@ fn sticky_key(req: &ChatRequest, raw: &Value, ctx: &RequestContext) -> Option<u6
 
 impl Router {
     /// Plan the request and admit it under the free-tier and spend limits.
-    pub(crate) async fn admit(
-        &self,
-        raw: &Value,
-        req: &ChatRequest,
-        ctx: &RequestContext,
-    ) -> Result<Admission> {
-        self.admit_planned(raw, req, ctx, |c, p| plan::plan(c, req, p))
+    pub(crate) async fn admit(&self, req: &ChatRequest, ctx: &RequestContext) -> Result<Admission> {
+        self.admit_planned(req, ctx, |c, p| plan::plan(c, req, p))
             .await
     }
 
@@ -135,7 +146,6 @@ impl Router {
     /// planning view with `plan_embeddings`; everything else — sticky, free tier, the hold — is shared).
     pub(crate) async fn admit_planned(
         &self,
-        raw: &Value,
         req: &ChatRequest,
         ctx: &RequestContext,
         planner: impl Fn(&Catalog, &PlanContext<'_>) -> Result<Plan>,
@@ -143,7 +153,7 @@ impl Router {
         let inner = &self.inner;
         let n = inner.seq.fetch_add(1, Ordering::Relaxed);
         let seed = splitmix(inner.seed_base ^ n);
-        let sticky_key = sticky_key(req, raw, ctx);
+        let sticky_key = sticky_key(req, ctx);
         let plan_with = |sticky: Option<&str>| {
             let health = inner.stores.health.snapshot();
             let pctx = PlanContext {

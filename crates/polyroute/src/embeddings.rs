@@ -158,7 +158,7 @@ impl Router {
         let req = EmbeddingRequest::from_value(&request)?;
         let planning = req.planning();
         let mut ad = self
-            .admit_planned(&request, &planning, ctx, |c, p| plan_embeddings(c, &req, p))
+            .admit_planned(&planning, ctx, |c, p| plan_embeddings(c, &req, p))
             .await?;
         ad.api_type = crate::ledger::ApiType::Embeddings;
         let deadline = t0 + self.inner.opts.timeouts.total;

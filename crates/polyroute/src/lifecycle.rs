@@ -51,6 +51,41 @@ impl Finished {
     }
 }
 
+/// A chat request on its way in: the JSON value of the library API, or the request the HTTP surface already
+/// parsed from the body ([`ChatRequest::from_slice`]: no `Value` tree is built).
+pub(crate) enum ChatInput {
+    Json(Value),
+    Parsed(Box<ChatRequest>),
+}
+
+impl From<Value> for ChatInput {
+    fn from(v: Value) -> Self {
+        ChatInput::Json(v)
+    }
+}
+
+impl ChatInput {
+    /// The model asked for (metrics): `model`, else the first of `models`.
+    fn model(&self) -> String {
+        match self {
+            ChatInput::Json(v) => requested_model(v),
+            ChatInput::Parsed(r) => r
+                .model
+                .clone()
+                .or_else(|| r.models.as_ref().and_then(|m| m.first().cloned()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Parsed and validated (the library API's value is parsed here, on the request's task).
+    fn into_request(self) -> Result<ChatRequest> {
+        match self {
+            ChatInput::Json(v) => ChatRequest::from_value(&v),
+            ChatInput::Parsed(r) => Ok(*r),
+        }
+    }
+}
+
 /// Sets its flag when dropped unless disarmed: tells a request's task that its caller stopped waiting.
 pub(crate) struct GoneOnDrop(pub(crate) Arc<AtomicBool>, pub(crate) bool);
 
@@ -135,7 +170,7 @@ impl Router {
         request: Value,
         ctx: &RequestContext,
     ) -> (Result<Value>, Timing) {
-        let (r, timing) = self.chat_timed_as(request, ctx, false).await;
+        let (r, timing) = self.chat_timed_as(request.into(), ctx, false).await;
         (r.map(Finished::into_value), timing)
     }
 
@@ -144,7 +179,7 @@ impl Router {
     /// `openrouter_metadata` need the value.
     pub(crate) async fn chat_timed_text(
         &self,
-        request: Value,
+        request: ChatInput,
         ctx: &RequestContext,
     ) -> (Result<Vec<u8>>, Timing) {
         let (r, timing) = self.chat_timed_as(request, ctx, true).await;
@@ -153,7 +188,7 @@ impl Router {
 
     async fn chat_timed_as(
         &self,
-        request: Value,
+        request: ChatInput,
         ctx: &RequestContext,
         text: bool,
     ) -> (Result<Finished>, Timing) {
@@ -165,7 +200,7 @@ impl Router {
         let ctx = ctx.clone();
         let task = tokio::spawn(async move {
             let _in_flight = Metrics::start(&me.inner);
-            let model = requested_model(&request);
+            let model = request.model();
             let span = me.trace_request(&request, &model, &ctx);
             let mut waited = Duration::ZERO;
             let r = me
@@ -192,7 +227,7 @@ impl Router {
 
     async fn run_unary(
         &self,
-        request: Value,
+        request: ChatInput,
         ctx: &RequestContext,
         gone: Arc<AtomicBool>,
         waited: &mut Duration,
@@ -200,8 +235,8 @@ impl Router {
         text: bool,
     ) -> Result<Finished> {
         let t0 = Instant::now();
-        let req = ChatRequest::from_value(&request)?;
-        let mut ad = Tracked(self.admit(&request, &req, ctx).await?, waited);
+        let req = request.into_request()?;
+        let mut ad = Tracked(self.admit(&req, ctx).await?, waited);
         ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Unary {
@@ -259,13 +294,21 @@ impl Router {
     /// [`Router::chat_stream`] with caller context.
     pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
         let (tx, rx) = crate::chat_stream::bounded_channel();
-        ChatStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Values(tx)))
+        ChatStream::new(
+            rx,
+            self.spawn_stream(request.into(), ctx, ChunkTx::Values(tx)),
+        )
     }
 
     /// [`Router::chat_stream_with`] as SSE events, `data: {json}\n\n` (several per item), with errors before
     /// any chunk as `Err` (so a server can still answer with their status) and no `[DONE]`. The translators
     /// write the events directly, without building chunk objects: faster than encoding a [`ChatStream`].
     pub fn chat_stream_events(&self, request: Value, ctx: RequestContext) -> SseStream {
+        self.chat_stream_input(request.into(), ctx)
+    }
+
+    /// [`Router::chat_stream_events`] of a request on its way in (the HTTP surface's, already parsed).
+    pub(crate) fn chat_stream_input(&self, request: ChatInput, ctx: RequestContext) -> SseStream {
         let (tx, rx) = crate::chat_stream::sse_channel();
         SseStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Sse(tx)))
     }
@@ -289,7 +332,7 @@ impl Router {
 
     fn spawn_stream(
         &self,
-        request: Value,
+        request: ChatInput,
         ctx: RequestContext,
         tx: ChunkTx,
     ) -> tokio::task::JoinHandle<()> {
@@ -298,7 +341,7 @@ impl Router {
         // a future several times; a box moves as a pointer.
         tokio::spawn(Box::pin(async move {
             let _in_flight = Metrics::start(&me.inner);
-            let model = requested_model(&request);
+            let model = request.model();
             let span = me.trace_request(&request, &model, &ctx);
             guarded(&tx, async {
                 let r = me.run_stream(request, &ctx, &tx, span.clone()).await;
@@ -313,21 +356,34 @@ impl Router {
     }
 
     /// The request's span, when traces are on.
-    fn trace_request(&self, request: &Value, model: &str, ctx: &RequestContext) -> Option<ReqSpan> {
+    fn trace_request(
+        &self,
+        request: &ChatInput,
+        model: &str,
+        ctx: &RequestContext,
+    ) -> Option<ReqSpan> {
         let t = self.inner.telemetry.as_ref()?;
-        Some(t.request(request, model, ctx.traceparent.as_deref()))
+        let parsed;
+        let value = match request {
+            ChatInput::Json(v) => v,
+            ChatInput::Parsed(r) => {
+                parsed = serde_json::to_value(r).unwrap_or(Value::Null);
+                &parsed
+            }
+        };
+        Some(t.request(value, model, ctx.traceparent.as_deref()))
     }
 
     async fn run_stream(
         &self,
-        request: Value,
+        request: ChatInput,
         ctx: &RequestContext,
         tx: &ChunkTx,
         span: Option<ReqSpan>,
     ) -> Result<()> {
         let t0 = Instant::now();
-        let req = ChatRequest::from_value(&request)?;
-        let mut ad = self.admit(&request, &req, ctx).await?;
+        let req = request.into_request()?;
+        let mut ad = self.admit(&req, ctx).await?;
         ad.trace = span;
         let deadline = t0 + self.inner.opts.timeouts.total;
         let mut driver = Streamed { req: &req, tx };

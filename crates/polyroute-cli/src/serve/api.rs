@@ -17,6 +17,8 @@ use polyroute::state::BoxFut;
 use polyroute::RequestContext;
 use serde_json::Value;
 
+use polyroute::ChatRequest;
+
 use super::error::ApiError;
 use super::keys::KeyEntry;
 use super::{key_policy, now_ms, Gateway};
@@ -86,6 +88,17 @@ impl Admit for KeyRules {
     fn admit<'a>(&'a self, request: &'a mut Value) -> BoxFut<'a, Result<(), http_api::Response>> {
         Box::pin(async move {
             key_policy::admit(&self.gw, &self.key, request)
+                .await
+                .map_err(ApiError::into_inner)
+        })
+    }
+
+    fn admit_chat<'a>(
+        &'a self,
+        request: &'a mut ChatRequest,
+    ) -> BoxFut<'a, Result<(), http_api::Response>> {
+        Box::pin(async move {
+            key_policy::admit_chat(&self.gw, &self.key, request)
                 .await
                 .map_err(ApiError::into_inner)
         })

@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use polyroute::state::{LedgerQuery, RateDecision, Span, Window, DAY_MS};
+use polyroute::ChatRequest;
 use serde_json::{json, Value};
 
 use super::account::{parse_iso, utc_date};
@@ -79,8 +80,8 @@ fn store_error(e: &polyroute::Error) -> ApiError {
     ApiError::internal()
 }
 
-/// Apply `key`'s allowlists to `request` (in place) and its rpm and tpm: the one admission hook of
-/// `chat/completions`.
+/// Apply `key`'s allowlists to `request` (in place) and its rpm and tpm: the admission hook of the surfaces whose
+/// bodies stay JSON values (messages, responses, embeddings, and a chat body the typed parse refused).
 ///
 /// # Errors
 /// 403 for a model or provider the key does not allow; 429 over rpm or tpm; 500 when the rate store fails
@@ -124,6 +125,53 @@ pub async fn admit(gw: &Gateway, key: &KeyEntry, request: &mut Value) -> Result<
             }
         }
     }
+    limits(gw, key).await
+}
+
+/// [`admit`] for a chat request already parsed (the `chat/completions` hook): the same rules on the typed
+/// fields.
+///
+/// # Errors
+/// As [`admit`].
+pub async fn admit_chat(
+    gw: &Gateway,
+    key: &KeyEntry,
+    req: &mut ChatRequest,
+) -> Result<(), ApiError> {
+    if !key.models.is_empty() {
+        let model = req.model.as_deref().unwrap_or("");
+        if !model.is_empty() && !allowed(&key.models, model) {
+            return Err(forbidden(format!(
+                "This key does not allow the model {model}"
+            )));
+        }
+        let no_model = model.is_empty();
+        if let Some(ms) = req.models.as_mut() {
+            ms.retain(|m| allowed(&key.models, m));
+            if ms.is_empty() && no_model {
+                return Err(forbidden(
+                    "This key allows none of the requested models".into(),
+                ));
+            }
+        }
+    }
+    if !key.providers.is_empty() {
+        let mut only: Vec<String> = key.providers.clone();
+        if let Some(asked) = req.provider.as_ref().and_then(|p| p.only.as_ref()) {
+            only.retain(|p| asked.contains(p));
+            if only.is_empty() {
+                return Err(forbidden(
+                    "This key allows none of the providers in provider.only".into(),
+                ));
+            }
+        }
+        req.provider.get_or_insert_with(Default::default).only = Some(only);
+    }
+    limits(gw, key).await
+}
+
+/// The key's tpm and rpm (the rpm counted when admitted).
+async fn limits(gw: &Gateway, key: &KeyEntry) -> Result<(), ApiError> {
     let stores = gw.router.stores();
     if let Some(tpm) = key.tpm {
         let recent = stores

@@ -3,6 +3,7 @@
 pub mod embeddings;
 pub mod limits;
 pub mod request;
+mod request_de;
 mod usage;
 
 pub use request::*;

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use crate::catalog::Quantization;
 use crate::error::{Error, Result};
 
-/// A chat message. `content` is a string, an array of parts, or null.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A chat message. `content` is a string, an array of parts, or null. (Deserialized by hand: see
+/// `request_de.rs`.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: Role,
@@ -257,8 +258,8 @@ pub struct ProviderPreferences {
     pub max_price: Option<MaxPrice>,
 }
 
-/// The request, typed where routing needs it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The request, typed where routing needs it. (Deserialized by hand: see `request_de.rs`.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatRequest {
     /// Model slug (or router, alias, variant).
     #[serde(default, skip_serializing_if = "Option::is_none")]

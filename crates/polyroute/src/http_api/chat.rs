@@ -11,9 +11,10 @@ use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use serde_json::{json, Value};
 
-use super::reply::{context, error_response, parse_object};
+use super::reply::{context, error_response, parse_chat, parse_object};
 use super::routes::Call;
 use super::{HttpApi, Response, SseBody, DONE, KEEPALIVE};
+use crate::lifecycle::ChatInput;
 use crate::state::BoxFut;
 use crate::{RequestContext, SseStream};
 
@@ -27,21 +28,39 @@ impl HttpApi {
 pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Response> {
     Box::pin(async move {
         let t0 = std::time::Instant::now();
-        let mut request = match parse_object(&c.req.body) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if let Some(a) = &c.caller.admit {
-            if let Err(r) = a.admit(&mut request).await {
-                return r;
+        let (request, streamed) = match parse_chat(&c.req.body) {
+            // The common case: the body read straight into the typed request, no `Value` tree.
+            Some(mut req) => {
+                if let Some(a) = &c.caller.admit {
+                    if let Err(r) = a.admit_chat(&mut req).await {
+                        return r;
+                    }
+                }
+                let streamed = req.stream == Some(true);
+                (ChatInput::Parsed(Box::new(req)), streamed)
             }
-        }
+            // A body the typed parse refuses takes the `Value` path, which keeps its answer: the JSON error, or
+            // admission's rules first and then the engine naming the bad field.
+            None => {
+                let mut request = match parse_object(&c.req.body) {
+                    Ok(v) => v,
+                    Err(r) => return r,
+                };
+                if let Some(a) = &c.caller.admit {
+                    if let Err(r) = a.admit(&mut request).await {
+                        return r;
+                    }
+                }
+                let streamed = request.get("stream").and_then(Value::as_bool) == Some(true);
+                (ChatInput::Json(request), streamed)
+            }
+        };
         let mut ctx = context(c.req, &c.caller.context);
         let gen_id = ctx
             .generation_id
             .get_or_insert_with(|| api.router.new_generation_id())
             .clone();
-        let r = if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let r = if streamed {
             stream(api, request, ctx, &gen_id).await
         } else {
             let (r, timing) = api.router.chat_timed_text(request, &ctx).await;
@@ -130,9 +149,12 @@ async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
     Some((Bytes::from(frame), st))
 }
 
-async fn stream(api: &HttpApi, request: Value, ctx: RequestContext, id: &str) -> Response {
-    let model = request.get("model").cloned().unwrap_or(Value::Null);
-    let mut s = api.router.chat_stream_events(request, ctx);
+async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str) -> Response {
+    let model = match &request {
+        ChatInput::Json(v) => v.get("model").cloned().unwrap_or(Value::Null),
+        ChatInput::Parsed(r) => r.model.clone().map_or(Value::Null, Value::String),
+    };
+    let mut s = api.router.chat_stream_input(request, ctx);
     let mut head = VecDeque::new();
     let mut done = false;
     match tokio::time::timeout(api.keepalive, s.next()).await {

@@ -200,6 +200,23 @@ impl Response {
 pub trait Admit: Send + Sync {
     /// Check (and possibly narrow, e.g. `provider.only`) the request.
     fn admit<'a>(&'a self, request: &'a mut Value) -> BoxFut<'a, Result<(), Response>>;
+
+    /// [`Admit::admit`] for a chat request already parsed and validated (`chat/completions` parses the body
+    /// straight into the typed request). The default goes through a `Value`; implement it to skip that.
+    fn admit_chat<'a>(
+        &'a self,
+        request: &'a mut polyroute_core::types::request::ChatRequest,
+    ) -> BoxFut<'a, Result<(), Response>> {
+        Box::pin(async move {
+            let internal =
+                |e: &dyn fmt::Display| Response::error(500, "internal", format!("admission: {e}"));
+            let mut v = serde_json::to_value(&*request).map_err(|e| internal(&e))?;
+            self.admit(&mut v).await?;
+            *request = polyroute_core::types::request::ChatRequest::from_value(&v)
+                .map_err(|e| reply::error_response(&e, (0, 0)))?;
+            Ok(())
+        })
+    }
 }
 
 /// Who is asking.

@@ -39,6 +39,13 @@ pub fn parse_object(body: &[u8]) -> Result<Value, Response> {
     Ok(v)
 }
 
+/// A chat request body read straight into the typed request (within the size and nesting limits), or `None`
+/// for anything it refuses: the caller then takes the [`parse_object`] path, which words the answer.
+pub(crate) fn parse_chat(body: &[u8]) -> Option<polyroute_core::types::ChatRequest> {
+    polyroute_core::types::limits::prescan_json(body).ok()?;
+    polyroute_core::types::ChatRequest::try_from_slice(body)
+}
+
 /// An engine error as an answer: its status and envelope; `Retry-After` and `X-RateLimit-*` on rate limits
 /// (`free_limits`: the per-minute and per-day caps those headers name). An internal error is masked (500).
 #[must_use]
