@@ -24,7 +24,7 @@ use crate::attempt::{AttemptEnd, Driver, Served};
 use crate::billing::Ending;
 use crate::config::RequestContext;
 use crate::failover::Ended;
-use crate::lifecycle::{panic_error, GoneOnDrop};
+use crate::lifecycle::{panic_error, Detachable};
 use crate::router::Router;
 use crate::wire;
 
@@ -132,20 +132,20 @@ impl Router {
             .await
     }
 
-    /// [`Router::embeddings`] with caller context (attribution, user key, gateway key and its limit). Runs on a
-    /// task of its own, like [`Router::chat_with`]: a caller that stops waiting does not cut billing short.
+    /// [`Router::embeddings`] with caller context (attribution, user key, gateway key and its limit). Like
+    /// [`Router::chat_with`], a caller that stops waiting does not cut billing short.
     ///
     /// # Errors
     /// As [`Router::embeddings`].
     pub async fn embeddings_with(&self, request: Value, ctx: &RequestContext) -> Result<Value> {
         let gone = Arc::new(AtomicBool::new(false));
-        let mut guard = GoneOnDrop(gone.clone(), true);
         let me = self.clone();
         let ctx = ctx.clone();
-        let task = tokio::spawn(async move { me.run_embeddings(request, &ctx, gone).await });
-        let r = task.await.unwrap_or_else(|_| Err(panic_error()));
-        guard.1 = false;
-        r
+        Detachable::new(gone.clone(), async move {
+            me.run_embeddings(request, &ctx, gone).await
+        })
+        .await
+        .unwrap_or_else(|| Err(panic_error()))
     }
 
     async fn run_embeddings(

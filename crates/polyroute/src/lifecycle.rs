@@ -1,12 +1,16 @@
 //! The request lifecycle behind [`Router::chat`] and [`Router::chat_stream`]: admission
 //! ([`crate::admission`]) → the one failover loop ([`crate::failover`]) with a unary or streamed attempt driver
-//! ([`crate::attempt`]) → billing ([`crate::billing`]). Each request runs on a task of its own, so a caller that
-//! goes away (a dropped stream, a cancelled task, a timeout) does not cut billing short: a generation the provider
-//! produced is recorded (`cancelled`) and billed, and a request that produced nothing releases its hold.
+//! ([`crate::attempt`]) → billing ([`crate::billing`]). A stream runs on a task of its own, and a non-streamed
+//! request moves to one when its caller leaves ([`Detachable`]), so a caller that goes away (a dropped stream, a
+//! cancelled task, a timeout) does not cut billing short: a generation the provider produced is recorded
+//! (`cancelled`) and billed, and a request that produced nothing releases its hold.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -86,13 +90,53 @@ impl ChatInput {
     }
 }
 
-/// Sets its flag when dropped unless disarmed: tells a request's task that its caller stopped waiting.
-pub(crate) struct GoneOnDrop(pub(crate) Arc<AtomicBool>, pub(crate) bool);
+/// A request's work, run in its caller's task. When the caller stops waiting (drops this future) before the work
+/// is done, `gone` is set and the rest of the work runs on a task of its own: an attempt under way is still
+/// recorded and billed, and no further attempt starts. So a request costs no task of its own unless its caller
+/// leaves. Resolves to `None` when the work panicked (the caller answers [`panic_error`]).
+pub(crate) struct Detachable<T: Send + 'static> {
+    work: Option<Pin<Box<dyn Future<Output = std::thread::Result<T>> + Send>>>,
+    gone: Arc<AtomicBool>,
+}
 
-impl Drop for GoneOnDrop {
+impl<T: Send + 'static> Detachable<T> {
+    pub(crate) fn new(
+        gone: Arc<AtomicBool>,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Self {
+        Self {
+            work: Some(Box::pin(AssertUnwindSafe(work).catch_unwind())),
+            gone,
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Detachable<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let Some(work) = this.work.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match work.as_mut().poll(cx) {
+            Poll::Ready(r) => {
+                this.work = None;
+                Poll::Ready(r.ok())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Detachable<T> {
     fn drop(&mut self) {
-        if self.1 {
-            self.0.store(true, Ordering::Relaxed);
+        if let Some(work) = self.work.take() {
+            self.gone.store(true, Ordering::Relaxed);
+            // Outside a runtime (it is shutting down) the work ends here, as a task of that runtime would.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(work);
+            }
         }
     }
 }
@@ -153,8 +197,8 @@ impl Router {
 
     /// [`Router::chat`] with caller context (attribution, user key, session, metadata).
     ///
-    /// The request runs on a task of its own: when the caller stops waiting (drops this future, e.g. in a
-    /// timeout), the attempt under way still finishes and is recorded (`cancelled`) and billed, and no further
+    /// When the caller stops waiting (drops this future, e.g. in a timeout), the request moves to a task of its
+    /// own: the attempt under way still finishes and is recorded (`cancelled`) and billed, and no further
     /// attempt is started.
     ///
     /// # Errors
@@ -195,10 +239,9 @@ impl Router {
         let text = text && self.inner.telemetry.is_none() && !ctx.metadata;
         let t0 = Instant::now();
         let gone = Arc::new(AtomicBool::new(false));
-        let mut guard = GoneOnDrop(gone.clone(), true);
         let me = self.clone();
         let ctx = ctx.clone();
-        let task = tokio::spawn(async move {
+        let work = Detachable::new(gone.clone(), async move {
             let _in_flight = Metrics::start(&me.inner);
             let model = request.model();
             let span = me.trace_request(&request, &model, &ctx);
@@ -217,10 +260,9 @@ impl Router {
             }
             (r, waited)
         });
-        let (r, waited) = task
+        let (r, waited) = work
             .await
-            .unwrap_or_else(|_| (Err(panic_error()), Duration::ZERO));
-        guard.1 = false;
+            .unwrap_or_else(|| (Err(panic_error()), Duration::ZERO));
         let total = t0.elapsed();
         (r, Timing { total, waited })
     }
@@ -482,6 +524,37 @@ async fn guarded(tx: &ChunkTx, body: impl std::future::Future<Output = Result<()
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn detached_work_finishes_after_its_caller_leaves() {
+        let gone = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let seen = gone.clone();
+        let work = Detachable::new(gone.clone(), async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = tx.send(seen.load(Ordering::Relaxed));
+        });
+        // The caller gives up first: the flag is up, and the work still runs to its end and sees it.
+        assert!(tokio::time::timeout(Duration::from_millis(1), work)
+            .await
+            .is_err());
+        assert!(gone.load(Ordering::Relaxed));
+        let saw_gone = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        assert_eq!(saw_gone.ok().and_then(Result::ok), Some(true));
+        // A caller that waits gets the answer, and the flag stays down.
+        let stays = Arc::new(AtomicBool::new(false));
+        assert_eq!(Detachable::new(stays.clone(), async { 7 }).await, Some(7));
+        assert!(!stays.load(Ordering::Relaxed));
+        // A panic is `None`, not an unwinding caller.
+        let flag = stays.clone();
+        let fails = Detachable::new(Arc::new(AtomicBool::new(false)), async move {
+            if flag.load(Ordering::Relaxed) {
+                return 1;
+            }
+            panic!("the work failed")
+        });
+        assert_eq!(fails.await, None);
+    }
 
     #[tokio::test]
     async fn a_panicking_stream_task_ends_with_an_error_item() {
