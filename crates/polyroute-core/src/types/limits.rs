@@ -46,43 +46,70 @@ pub const MAX_JSON_VALUES: usize = 200_000;
 /// # Errors
 /// An [`Error::InvalidRequest`] naming the body (`field` = `body`) and the limit.
 pub fn prescan_json(body: &[u8]) -> Result<()> {
+    match scan(body, MAX_JSON_DEPTH, MAX_JSON_VALUES) {
+        None => Ok(()),
+        Some(Over::Depth) => Err(Error::invalid(
+            "body",
+            format!("The request body nests deeper than {MAX_JSON_DEPTH} levels"),
+        )),
+        Some(Over::Values) => Err(Error::invalid(
+            "body",
+            format!("The request body holds more than {MAX_JSON_VALUES} JSON values"),
+        )),
+    }
+}
+
+/// Which limit a body went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Depth,
+    Values,
+}
+
+/// [`prescan_json`]'s pass with the limits as arguments: the first limit gone over, if any.
+fn scan(body: &[u8], max_depth: usize, max_values: usize) -> Option<Over> {
     let (mut depth, mut values) = (0usize, 1usize);
-    let (mut in_str, mut escaped) = (false, false);
-    for &b in body {
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        i += 1;
         match b {
-            b'"' => in_str = true,
+            // A string is skipped whole: to its closing quote, past escaped characters (most of a body's bytes
+            // are in strings, so they are searched, not stepped through).
+            b'"' => {
+                i = string_end(body, i);
+                continue;
+            }
             b'[' | b'{' => {
                 depth += 1;
                 values += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return Err(Error::invalid(
-                        "body",
-                        format!("The request body nests deeper than {MAX_JSON_DEPTH} levels"),
-                    ));
+                if depth > max_depth {
+                    return Some(Over::Depth);
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             b',' => values += 1,
             _ => continue,
         }
-        if values > MAX_JSON_VALUES {
-            return Err(Error::invalid(
-                "body",
-                format!("The request body holds more than {MAX_JSON_VALUES} JSON values"),
-            ));
+        if values > max_values {
+            return Some(Over::Values);
         }
     }
-    Ok(())
+    None
+}
+
+/// The index just past the closing quote of the string whose contents start at `i` (the body's end when it is
+/// not closed: the parser then refuses the body).
+fn string_end(body: &[u8], mut i: usize) -> usize {
+    while let Some(k) = memchr::memchr2(b'"', b'\\', body.get(i..).unwrap_or_default()) {
+        let at = i + k;
+        if body[at] == b'"' {
+            return at + 1;
+        }
+        // A backslash and the character it escapes.
+        i = at + 2;
+    }
+    body.len()
 }
 
 /// Every top-level field a chat request may carry: the OpenAI Chat Completions fields and OpenRouter's
@@ -253,6 +280,52 @@ mod tests {
             Err(Error::InvalidRequest { field, .. }) => Some(field),
             Err(e) => Some(format!("other: {e}")),
             Ok(_) => None,
+        }
+    }
+
+    /// The byte-by-byte pass the string search replaced: the oracle.
+    fn stepped(body: &[u8], max_depth: usize, max_values: usize) -> Option<Over> {
+        let (mut depth, mut values) = (0usize, 1usize);
+        let (mut in_str, mut escaped) = (false, false);
+        for &b in body {
+            if in_str {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    values += 1;
+                    if depth > max_depth {
+                        return Some(Over::Depth);
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                b',' => values += 1,
+                _ => continue,
+            }
+            if values > max_values {
+                return Some(Over::Values);
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_string_search_counts_as_stepping_does(
+            body in proptest::collection::vec(proptest::sample::select(b"\"\\[]{},a ".to_vec()), 0..200),
+            max_depth in 0usize..6,
+            max_values in 0usize..12,
+        ) {
+            proptest::prop_assert_eq!(scan(&body, max_depth, max_values), stepped(&body, max_depth, max_values));
         }
     }
 

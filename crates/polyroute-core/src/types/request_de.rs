@@ -187,7 +187,7 @@ impl ChatRequest {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     /// The `Value` path the typed parse must equal: read the body into a tree, then [`ChatRequest::from_value`].
