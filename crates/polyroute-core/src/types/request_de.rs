@@ -188,6 +188,8 @@ impl ChatRequest {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    // The test reads the conformance cases and the recorded requests; the core itself never does.
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     /// The `Value` path the typed parse must equal: read the body into a tree, then [`ChatRequest::from_value`].
