@@ -168,7 +168,7 @@ impl Router {
         };
         let created_ms = now_ms();
         let gen_id = ctx.generation_id.clone().unwrap_or_else(|| {
-            format!("gen-{}-{:016x}", created_ms / 1000, splitmix(seed ^ 0x5EED))
+            crate::router::generation_id(created_ms / 1000, splitmix(seed ^ 0x5EED))
         });
         let remote = inner.stores.sticky.is_remote() && inner.stores.budget.is_remote();
         let (plan, reservation) = match sticky_key {

@@ -210,10 +210,9 @@ impl Router {
             .inner
             .seq
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!(
-            "gen-{}-{:016x}",
+        generation_id(
             now_ms() / 1000,
-            splitmix(self.inner.seed_base ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            splitmix(self.inner.seed_base ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D)),
         )
     }
 
@@ -369,6 +368,19 @@ impl Router {
     }
 }
 
+/// `gen-<unix seconds>-<bits as 16 hex digits>`, written without the formatting machinery (one per request).
+pub(crate) fn generation_id(secs: i64, bits: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    id.push_str("gen-");
+    id.push_str(itoa::Buffer::new().format(secs));
+    id.push('-');
+    for shift in (0..16).rev() {
+        id.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+    }
+    id
+}
+
 pub(crate) fn utc_minute() -> u16 {
     u16::try_from((now_ms() / 60_000) % 1440).unwrap_or(0)
 }
@@ -377,4 +389,22 @@ pub(crate) fn utc_minute() -> u16 {
 #[must_use]
 pub fn describe(router: &Router) -> Value {
     json!({"providers_with_credentials": router.inner.credentials, "models": router.inner.catalog.models().len()})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generation_ids_read_as_the_formatted_ones() {
+        for (secs, bits) in [
+            (0, 0),
+            (1_764_633_600, 0x0123_4567_89ab_cdef),
+            (i64::MAX, u64::MAX),
+            (-5, 1),
+        ] {
+            assert_eq!(
+                super::generation_id(secs, bits),
+                format!("gen-{secs}-{bits:016x}")
+            );
+        }
+    }
 }

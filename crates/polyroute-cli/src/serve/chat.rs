@@ -38,5 +38,5 @@ pub async fn completions(
         Err(r) => return ApiError::bad_request(r.body_text()).into_response(),
     };
     let req = engine_request("POST", "/api/v1/chat/completions", &headers, body);
-    to_axum(gw.api.handle(req, &key_caller(&gw, key)).await)
+    to_axum(gw.api.chat_completions(req, &key_caller(&gw, key)).await)
 }

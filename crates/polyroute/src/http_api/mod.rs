@@ -309,6 +309,17 @@ impl HttpApi {
         routes::find(method, target).ok().map(|m| m.access)
     }
 
+    /// [`HttpApi::handle`] for a `POST …/chat/completions` the server routed itself (no route lookup).
+    pub async fn chat_completions(&self, req: Request, caller: &Caller) -> Response {
+        let call = routes::Call {
+            req: &req,
+            params: Vec::new(),
+            query: std::collections::HashMap::new(),
+            caller,
+        };
+        chat::completions(self, call).await
+    }
+
     /// Answer one request.
     pub async fn handle(&self, req: Request, caller: &Caller) -> Response {
         let m = match routes::find(&req.method, &req.target) {
