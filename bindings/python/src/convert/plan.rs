@@ -230,11 +230,10 @@ fn build<'py>(py: Python<'py>, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, P
         .collect::<PyResult<Vec<_>>>()?;
     d.set_item(&k.models, PyList::new(py, models)?)?;
     d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
-    let attempts = p
-        .attempts
-        .iter()
-        .map(|a| attempt_dict(py, k, c, a))
-        .collect::<PyResult<Vec<_>>>()?;
+    let mut attempts = Vec::with_capacity(p.attempts.len());
+    for a in &p.attempts {
+        attempts.push(attempt_dict(py, k, c, a)?);
+    }
     d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
     let excluded = p
         .excluded
@@ -320,6 +319,18 @@ fn set_reason(
     d.set_item(&k.model_index, a.model_index)
 }
 
+/// A copy of `t` with `key` set to a copy of `value` (one attempt: its route's dict and its own `prices`).
+fn copy_with<'py>(
+    py: Python<'py>,
+    t: &Py<PyDict>,
+    key: &Py<PyString>,
+    value: &Py<PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = t.bind(py).copy()?;
+    d.set_item(key, value.bind(py).copy()?)?;
+    Ok(d)
+}
+
 /// A fresh dict of attempt `a` (its own `prices` dict too), from the cache when its route is there.
 fn attempt_dict<'py>(
     py: Python<'py>,
@@ -335,9 +346,7 @@ fn attempt_dict<'py>(
     if let Some(r) = c.routes.get_mut(&addr) {
         if let (Some(id), Some((p, l, i, t))) = (stat, &r.last) {
             if id == (*p, *l, *i) {
-                let d = t.bind(py).copy()?;
-                d.set_item(&k.prices, r.prices.bind(py).copy()?)?;
-                return Ok(d);
+                return copy_with(py, t, &k.prices, &r.prices);
             }
         }
         let d = r.dict.bind(py).copy()?;
