@@ -32,6 +32,29 @@ def test_plan_results_are_fresh_objects_each_call(basic_router: polyroute.Router
     assert list(third["attempts"][0]) == list(json.loads(json.dumps(second["attempts"][0])))
 
 
+def test_plan_models_and_exclusions_are_fresh_objects_each_call(basic_router: polyroute.Router) -> None:
+    req = hi(provider={"sort": "price"})
+    first = basic_router.plan(req, credentials=["gamma"])
+    second = basic_router.plan(req, credentials=["gamma"])
+    assert first == second and first["excluded"] and first["models"]
+    for key in ("requested_models", "models", "excluded", "attempts", "primary_prices", "worst_case_prices"):
+        assert first[key] is not second[key], key
+    assert first["models"][0] is not second["models"][0]
+    assert first["excluded"][0] is not second["excluded"][0]
+    # Changing one result's resolved models, exclusions and lists leaves the next result as it was.
+    first["models"][0]["id"] = "changed"
+    first["excluded"][0]["reason"] = "changed"
+    first["requested_models"].append("changed")
+    first["worst_case_prices"]["prompt"] = "changed"
+    first["strategy"] = "changed"
+    third = basic_router.plan(req, credentials=["gamma"])
+    assert third == second
+    assert list(third) == list(json.loads(json.dumps(second)))
+    # A request that excludes differently gets its own exclusions, not the cached ones.
+    other = basic_router.plan(hi(provider={"sort": "price"}), credentials=["alpha"])
+    assert other["excluded"] != second["excluded"]
+
+
 def test_plan_keeps_the_per_attempt_reason_and_index(basic_router: polyroute.Router) -> None:
     p = basic_router.plan(hi())
     for i, a in enumerate(p["attempts"]):

@@ -3,23 +3,31 @@
 //! An attempt is its catalog route (an `Arc<EndpointRoute>` that never changes) plus a reason and a model index,
 //! so the route's part of the dict (names, dialect, decimal prices as text, limits) is built the first time the
 //! route is planned and copied after that (`dict.copy()` of a cached dict is one C call); unit prices are cached
-//! by their exact decimal representation the same way. The result is the same objects, in the same key order,
-//! as the generic serializer ([`super::ser`]) makes from the `Plan`; debug builds (the test suite's wheel) build
-//! both and raise if they differ.
+//! by their exact decimal representation the same way, resolved models and exclusions by their content, and the
+//! requested model strings too (Python strings are immutable, so results may share them; every dict and list is
+//! fresh). The top-level dict is a copy of a template that already has every key in its place, so filling it
+//! never resizes it. The result is the same objects, in the same key order, as the generic serializer
+//! ([`super::ser`]) makes from the `Plan`; debug builds (the test suite's wheel) build both and raise if they
+//! differ. When the cache is in use (another thread, or a finalizer re-entering `plan` on this one), the result
+//! is built by the generic serializer: no call ever waits for a lock.
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+use std::mem::discriminant;
 use std::sync::{Arc, Mutex};
 
 use polyroute::core::catalog::{EndpointRoute, UnitPrices};
+use polyroute::core::error::Exclusion;
 use polyroute::core::plan::{Attempt, Plan};
+use polyroute::core::resolve::ResolvedModel;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyList, PyString};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::ser::{interned, to_py};
 
-/// The plan's own dict keys, interned once per process.
+/// The plan's own dict keys, interned once per process, and the two top-level templates.
 struct Keys {
     requested_models: Py<PyString>,
     models: Py<PyString>,
@@ -33,14 +41,37 @@ struct Keys {
     prices: Py<PyString>,
     reason: Py<PyString>,
     model_index: Py<PyString>,
+    /// Every key of a plan without `router`, in the serializer's order, each set to None (never handed out).
+    top: Py<PyDict>,
+    /// The same with `router` after `models`.
+    top_router: Py<PyDict>,
 }
 
 static KEYS: PyOnceLock<Keys> = PyOnceLock::new();
 
-fn keys(py: Python<'_>) -> &Keys {
-    KEYS.get_or_init(py, || {
+fn keys(py: Python<'_>) -> PyResult<&Keys> {
+    KEYS.get_or_try_init(py, || {
         let k = |s: &str| PyString::intern(py, s).unbind();
-        Keys {
+        let template = |with_router: bool| -> PyResult<Py<PyDict>> {
+            let d = PyDict::new(py);
+            for name in [
+                "requested_models",
+                "models",
+                "router",
+                "strategy",
+                "attempts",
+                "excluded",
+                "primary_prices",
+                "worst_case_prices",
+                "fallback_costs_more",
+            ] {
+                if with_router || name != "router" {
+                    d.set_item(PyString::intern(py, name), py.None())?;
+                }
+            }
+            Ok(d.unbind())
+        };
+        Ok(Keys {
             requested_models: k("requested_models"),
             models: k("models"),
             router: k("router"),
@@ -53,12 +84,14 @@ fn keys(py: Python<'_>) -> &Keys {
             prices: k("prices"),
             reason: k("reason"),
             model_index: k("model_index"),
-        }
+            top: template(false)?,
+            top_router: template(true)?,
+        })
     })
 }
 
-/// At most this many routes (and as many price triples) are kept per router; past that, results are built
-/// without the cache.
+/// At most this many entries are kept in each of a router's caches; past that, results are built without
+/// caching the new parts.
 const CAP: usize = 4096;
 
 struct Route {
@@ -76,12 +109,63 @@ struct Route {
 
 type PriceKey = [[u8; 16]; 3];
 
-/// The per-router cache of route and price dicts, and of the static strings (reasons, strategies) by address.
+/// Dicts of values that hold only strings (so a shallow copy is a fresh, independent result), found by a hash
+/// of their content and then compared.
+struct Memo<K> {
+    map: FxHashMap<u64, Vec<(K, Py<PyDict>)>>,
+    len: usize,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Self {
+            map: FxHashMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<K: PartialEq + Clone + serde::Serialize> Memo<K> {
+    /// A fresh dict of `key`: a copy of the cached one, else made by the generic serializer (and cached).
+    fn dict<'py>(&mut self, py: Python<'py>, hash: u64, key: &K) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(bucket) = self.map.get(&hash) {
+            if let Some((_, d)) = bucket.iter().find(|(k, _)| k == key) {
+                return d.bind(py).copy();
+            }
+        }
+        let d = to_py(py, key)?.cast_into::<PyDict>()?;
+        if self.len < CAP {
+            let kept = d.copy()?.unbind();
+            self.map.entry(hash).or_default().push((key.clone(), kept));
+            self.len += 1;
+        }
+        Ok(d)
+    }
+}
+
+fn hash_with(f: impl FnOnce(&mut FxHasher)) -> u64 {
+    let mut h = FxHasher::default();
+    f(&mut h);
+    h.finish()
+}
+
+/// A router's cached parts of plan results.
+#[derive(Default)]
+struct Parts {
+    routes: FxHashMap<usize, Route>,
+    prices: FxHashMap<PriceKey, Py<PyDict>>,
+    /// `&'static str`s (reasons, strategies) by address.
+    statics: FxHashMap<(usize, usize), Py<PyString>>,
+    /// Requested model strings.
+    strings: FxHashMap<Box<str>, Py<PyString>>,
+    models: Memo<ResolvedModel>,
+    exclusions: Memo<Exclusion>,
+}
+
+/// The per-router cache of the Python objects of plan results.
 #[derive(Default)]
 pub struct PlanCache {
-    routes: Mutex<FxHashMap<usize, Route>>,
-    prices: Mutex<FxHashMap<PriceKey, Py<PyDict>>>,
-    statics: Mutex<FxHashMap<(usize, usize), Py<PyString>>>,
+    parts: Mutex<Parts>,
 }
 
 fn price_key(p: &UnitPrices) -> PriceKey {
@@ -96,7 +180,11 @@ fn price_key(p: &UnitPrices) -> PriceKey {
 impl PlanCache {
     /// `p` as the dicts and lists the generic serializer makes of it.
     pub fn to_py<'py>(&self, py: Python<'py>, p: &Plan) -> PyResult<Bound<'py, PyAny>> {
-        let fast = self.build(py, p)?;
+        // A finalizer run by an allocation below could re-enter `plan` on this thread: never wait for the lock.
+        let fast = match self.parts.try_lock() {
+            Ok(mut parts) => build(py, &mut parts, p)?.into_any(),
+            Err(_) => to_py(py, p)?,
+        };
         if cfg!(debug_assertions) {
             let generic = to_py(py, p)?;
             if fast.repr()?.to_str()? != generic.repr()?.to_str()? {
@@ -107,75 +195,103 @@ impl PlanCache {
                 )));
             }
         }
-        Ok(fast.into_any())
+        Ok(fast)
     }
+}
 
-    fn build<'py>(&self, py: Python<'py>, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
-        let k = keys(py);
-        let d = PyDict::new(py);
-        d.set_item(&k.requested_models, to_py(py, &p.requested_models)?)?;
-        d.set_item(&k.models, to_py(py, &p.models)?)?;
-        if let Some(r) = &p.router {
+fn build<'py>(py: Python<'py>, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
+    let k = keys(py)?;
+    let d = match &p.router {
+        None => k.top.bind(py).copy()?,
+        Some(r) => {
+            let d = k.top_router.bind(py).copy()?;
             d.set_item(&k.router, to_py(py, r)?)?;
+            d
         }
-        let mut statics = self.statics.try_lock().ok();
-        d.set_item(
-            &k.strategy,
-            static_str(py, statics.as_deref_mut(), p.strategy),
-        )?;
-        let mut attempts = Vec::with_capacity(p.attempts.len());
-        {
-            // A finalizer run by an allocation below could re-enter `plan` on this thread: never wait for a lock.
-            let mut routes = self.routes.try_lock().ok();
-            for a in &p.attempts {
-                let ad = match routes.as_deref_mut() {
-                    Some(cache) => attempt_dict(py, k, cache, a, statics.as_deref_mut())?,
-                    None => {
-                        let d = to_py(py, &*a.route)?.cast_into::<PyDict>()?;
-                        set_reason(py, k, &d, a, statics.as_deref_mut())?;
-                        d
-                    }
-                };
-                attempts.push(ad);
-            }
-        }
-        drop(statics);
-        d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
-        d.set_item(&k.excluded, to_py(py, &p.excluded)?)?;
-        d.set_item(&k.primary_prices, self.prices(py, &p.primary_prices)?)?;
-        d.set_item(&k.worst_case_prices, self.prices(py, &p.worst_case_prices)?)?;
-        d.set_item(
-            &k.fallback_costs_more,
-            PyBool::new(py, p.fallback_costs_more),
-        )?;
-        Ok(d)
+    };
+    let requested = p
+        .requested_models
+        .iter()
+        .map(|s| string(py, &mut c.strings, s))
+        .collect::<Vec<_>>();
+    d.set_item(&k.requested_models, PyList::new(py, requested)?)?;
+    let models = p
+        .models
+        .iter()
+        .map(|m| {
+            let h = hash_with(|h| {
+                m.requested.hash(h);
+                m.id.hash(h);
+                discriminant(&m.strategy).hash(h);
+                m.variant.map(|v| discriminant(&v)).hash(h);
+            });
+            c.models.dict(py, h, m)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item(&k.models, PyList::new(py, models)?)?;
+    d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
+    let mut attempts = Vec::with_capacity(p.attempts.len());
+    for a in &p.attempts {
+        attempts.push(attempt_dict(py, k, c, a)?);
     }
+    d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
+    let excluded = p
+        .excluded
+        .iter()
+        .map(|e| {
+            let h = hash_with(|h| {
+                e.model.hash(h);
+                e.endpoint.hash(h);
+                e.reason.hash(h);
+                e.detail.hash(h);
+            });
+            c.exclusions.dict(py, h, e)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item(&k.excluded, PyList::new(py, excluded)?)?;
+    d.set_item(&k.primary_prices, prices(py, c, &p.primary_prices)?)?;
+    d.set_item(&k.worst_case_prices, prices(py, c, &p.worst_case_prices)?)?;
+    d.set_item(
+        &k.fallback_costs_more,
+        PyBool::new(py, p.fallback_costs_more),
+    )?;
+    Ok(d)
+}
 
-    fn prices<'py>(&self, py: Python<'py>, u: &UnitPrices) -> PyResult<Bound<'py, PyAny>> {
-        let Ok(mut cache) = self.prices.try_lock() else {
-            return to_py(py, u);
-        };
-        let key = price_key(u);
-        if let Some(d) = cache.get(&key) {
-            return Ok(d.bind(py).copy()?.into_any());
-        }
-        let d = to_py(py, u)?.cast_into::<PyDict>()?;
-        if cache.len() < CAP {
-            cache.insert(key, d.copy()?.unbind());
-        }
-        Ok(d.into_any())
+fn prices<'py>(py: Python<'py>, c: &mut Parts, u: &UnitPrices) -> PyResult<Bound<'py, PyDict>> {
+    let key = price_key(u);
+    if let Some(d) = c.prices.get(&key) {
+        return d.bind(py).copy();
     }
+    let d = to_py(py, u)?.cast_into::<PyDict>()?;
+    if c.prices.len() < CAP {
+        c.prices.insert(key, d.copy()?.unbind());
+    }
+    Ok(d)
+}
+
+/// A string that repeats from call to call (a requested model), shared between results.
+fn string<'py>(
+    py: Python<'py>,
+    cache: &mut FxHashMap<Box<str>, Py<PyString>>,
+    s: &str,
+) -> Bound<'py, PyString> {
+    if let Some(v) = cache.get(s) {
+        return v.bind(py).clone();
+    }
+    let v = PyString::new(py, s);
+    if cache.len() < CAP {
+        cache.insert(s.into(), v.clone().unbind());
+    }
+    v
 }
 
 /// A `&'static str` as a Python string, cached by its address.
 fn static_str<'py>(
     py: Python<'py>,
-    cache: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
+    cache: &mut FxHashMap<(usize, usize), Py<PyString>>,
     s: &'static str,
 ) -> Bound<'py, PyString> {
-    let Some(cache) = cache else {
-        return interned(py, s);
-    };
     let id = (s.as_ptr() as usize, s.len());
     if let Some(v) = cache.get(&id) {
         return v.bind(py).clone();
@@ -193,7 +309,7 @@ fn set_reason(
     k: &Keys,
     d: &Bound<'_, PyDict>,
     a: &Attempt,
-    statics: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
+    statics: &mut FxHashMap<(usize, usize), Py<PyString>>,
 ) -> PyResult<()> {
     let reason = match &a.reason {
         Cow::Borrowed(s) => static_str(py, statics, s),
@@ -203,29 +319,38 @@ fn set_reason(
     d.set_item(&k.model_index, a.model_index)
 }
 
+/// A copy of `t` with `key` set to a copy of `value` (one attempt: its route's dict and its own `prices`).
+fn copy_with<'py>(
+    py: Python<'py>,
+    t: &Py<PyDict>,
+    key: &Py<PyString>,
+    value: &Py<PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = t.bind(py).copy()?;
+    d.set_item(key, value.bind(py).copy()?)?;
+    Ok(d)
+}
+
 /// A fresh dict of attempt `a` (its own `prices` dict too), from the cache when its route is there.
 fn attempt_dict<'py>(
     py: Python<'py>,
     k: &Keys,
-    cache: &mut FxHashMap<usize, Route>,
+    c: &mut Parts,
     a: &Attempt,
-    statics: Option<&mut FxHashMap<(usize, usize), Py<PyString>>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let addr = Arc::as_ptr(&a.route) as usize;
     let stat = match &a.reason {
         Cow::Borrowed(s) => Some((s.as_ptr() as usize, s.len(), a.model_index)),
         Cow::Owned(_) => None,
     };
-    if let Some(r) = cache.get_mut(&addr) {
+    if let Some(r) = c.routes.get_mut(&addr) {
         if let (Some(id), Some((p, l, i, t))) = (stat, &r.last) {
             if id == (*p, *l, *i) {
-                let d = t.bind(py).copy()?;
-                d.set_item(&k.prices, r.prices.bind(py).copy()?)?;
-                return Ok(d);
+                return copy_with(py, t, &k.prices, &r.prices);
             }
         }
         let d = r.dict.bind(py).copy()?;
-        set_reason(py, k, &d, a, statics)?;
+        set_reason(py, k, &d, a, &mut c.statics)?;
         if let Some((p, l, i)) = stat {
             let t = d.copy()?;
             t.set_item(&k.prices, r.prices.bind(py))?;
@@ -238,10 +363,10 @@ fn attempt_dict<'py>(
     let d = to_py(py, &*a.route)?.cast_into::<PyDict>()?;
     d.set_item(&k.reason, py.None())?;
     d.set_item(&k.model_index, py.None())?;
-    if cache.len() < CAP {
+    if c.routes.len() < CAP {
         if let Some(prices) = d.get_item(&k.prices)? {
             let prices = prices.cast_into::<PyDict>()?;
-            cache.insert(
+            c.routes.insert(
                 addr,
                 Route {
                     _route: a.route.clone(),
@@ -252,6 +377,6 @@ fn attempt_dict<'py>(
             );
         }
     }
-    set_reason(py, k, &d, a, statics)?;
+    set_reason(py, k, &d, a, &mut c.statics)?;
     Ok(d)
 }
