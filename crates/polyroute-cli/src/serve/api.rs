@@ -35,14 +35,23 @@ pub fn to_axum(r: http_api::Response) -> Response {
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     for (k, v) in r.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
+        if let (Some(k), Ok(v)) = (header_name(&k), HeaderValue::try_from(v)) {
             h.append(k, v);
         }
     }
     resp
+}
+
+/// A header name of an engine answer: the ones every chat answer carries without parsing them.
+fn header_name(k: &str) -> Option<HeaderName> {
+    Some(match k {
+        "content-type" => axum::http::header::CONTENT_TYPE,
+        "x-generation-id" => HeaderName::from_static("x-generation-id"),
+        polyroute::http_api::OVERHEAD_HEADER => {
+            HeaderName::from_static(polyroute::http_api::OVERHEAD_HEADER)
+        }
+        _ => return HeaderName::from_bytes(k.as_bytes()).ok(),
+    })
 }
 
 /// Headers the engine is not given: the gateway's own credential (the key stays in the gateway) and the
