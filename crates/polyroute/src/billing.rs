@@ -15,7 +15,7 @@ use crate::attempt::prepare::ms;
 use crate::attempt::Served;
 use crate::config::RequestContext;
 use crate::hooks::Event;
-use crate::ledger::GenerationRecord;
+use crate::ledger::{CostDetails, GenerationRecord};
 use crate::router::{utc_minute, Router};
 
 /// How a generation ended, for its record.
@@ -66,7 +66,7 @@ impl Billed {
         buf.extend_from_slice(b",\"cost\":");
         let _ = serde_json::to_writer(&mut *buf, &cost::usd(self.cost.total));
         buf.extend_from_slice(b",\"cost_details\":{");
-        for (i, (k, v)) in self.cost.openrouter_detail_fields().into_iter().enumerate() {
+        for (i, (k, v)) in self.cost.openrouter_detail_fields().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
@@ -177,7 +177,6 @@ impl Router {
                 finish_reason: finish.as_deref(),
             },
         );
-        let cost_details = serde_json::to_value(&b).unwrap_or(Value::Null);
         let rec = GenerationRecord {
             id: ad.gen_id.clone(),
             created_ms: ad.created_ms,
@@ -188,7 +187,7 @@ impl Router {
             streamed,
             usage,
             cost: b.total,
-            cost_details,
+            cost_details: CostDetails::Breakdown(b.clone()),
             finish_reason: finish,
             attempts: ad.plan.records().to_vec(),
             app_referer: ctx.http_referer.clone(),

@@ -100,7 +100,10 @@ impl<'a> Canon<'a> {
             return Err(Decline);
         }
         let k = self.string(out)?;
-        if self.keys[mark..].iter().any(|r| out[r.clone()] == out[k.clone()]) {
+        if self.keys[mark..]
+            .iter()
+            .any(|r| out[r.clone()] == out[k.clone()])
+        {
             return Err(Decline);
         }
         self.keys.push(k.clone());
@@ -172,7 +175,8 @@ impl<'a> Canon<'a> {
         // of range become `f64`s, spelled as serde_json spells them.
         let kept = !float
             && if neg {
-                s[digits] != b'0' && (n < 19 || std::str::from_utf8(text).is_ok_and(|t| t.parse::<i64>().is_ok()))
+                s[digits] != b'0'
+                    && (n < 19 || std::str::from_utf8(text).is_ok_and(|t| t.parse::<i64>().is_ok()))
             } else {
                 n < 20 || std::str::from_utf8(text).is_ok_and(|t| t.parse::<u64>().is_ok())
             };

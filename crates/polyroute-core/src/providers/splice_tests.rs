@@ -32,20 +32,61 @@ fn check_copy(t: &str) -> bool {
 #[test]
 fn tokens_are_written_as_a_value_writes_them() {
     let taken = [
-        "0", "-1", "18446744073709551615", "-9223372036854775808", "18446744073709551616",
-        "-9223372036854775809", "-0", "1.5", "-2.5E-3", "1E5", "10.0", "123456789012345678901234",
-        r#""plain""#, r#""caf\u00e9""#, r#""\u001F\u001f\u0008\u000a\u0000\u007f""#, r#""a\/b""#,
-        r#""\ud83d\ude00 é \"q\" \\ \b\f\n\r\t""#, "\"\u{7f}\u{10ffff}\"", "true", "false", "null",
-        " [ 1 , { \"a\" : [ ] , \"b\" : { } } , \"x\" ] ", "{\"a\":{\"a\":{\"a\":1}},\"b\":{\"a\":2}}",
-        "{\"\\u0061\":1,\"b\":2}", "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
+        "0",
+        "-1",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "-0",
+        "1.5",
+        "-2.5E-3",
+        "1E5",
+        "10.0",
+        "123456789012345678901234",
+        r#""plain""#,
+        r#""caf\u00e9""#,
+        r#""\u001F\u001f\u0008\u000a\u0000\u007f""#,
+        r#""a\/b""#,
+        r#""\ud83d\ude00 é \"q\" \\ \b\f\n\r\t""#,
+        "\"\u{7f}\u{10ffff}\"",
+        "true",
+        "false",
+        "null",
+        " [ 1 , { \"a\" : [ ] , \"b\" : { } } , \"x\" ] ",
+        "{\"a\":{\"a\":{\"a\":1}},\"b\":{\"a\":2}}",
+        "{\"\\u0061\":1,\"b\":2}",
+        "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
     ];
     for t in taken {
         assert!(check_copy(t), "{t:?}: declined");
     }
     let declined = [
-        "", "01", "-", "1.", "1e", ".5", "+1", "tru", "nul", "\"open", "\"\\x\"", "\"\\ud800\"", "\"\\u12\"",
-        "\"tab\there\"", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,}", "{\"a\":1,\"a\":2}",
-        "{\"a\":1,\"\\u0061\":2}", "{1:2}", "[1] x", "NaN", "1.5-3", "1e400",
+        "",
+        "01",
+        "-",
+        "1.",
+        "1e",
+        ".5",
+        "+1",
+        "tru",
+        "nul",
+        "\"open",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "\"\\u12\"",
+        "\"tab\there\"",
+        "[1,]",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{\"a\":1,}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"\\u0061\":2}",
+        "{1:2}",
+        "[1] x",
+        "NaN",
+        "1.5-3",
+        "1e400",
     ];
     for t in declined {
         assert!(!check_copy(t), "{t:?}: taken");
@@ -128,7 +169,10 @@ fn answers_splice_like_the_tree_path() {
 
 #[test]
 fn recorded_answers_are_copied() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/wire/openai");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/wire/openai"
+    );
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -136,7 +180,11 @@ fn recorded_answers_are_copied() {
             let body = std::fs::read_to_string(&p).unwrap();
             assert!(check_splice(&body), "{}", p.display());
             let v: Value = serde_json::from_str(&body).unwrap();
-            assert!(check_splice(&serde_json::to_string_pretty(&v).unwrap()), "{} (pretty)", p.display());
+            assert!(
+                check_splice(&serde_json::to_string_pretty(&v).unwrap()),
+                "{} (pretty)",
+                p.display()
+            );
             n += 1;
         }
     }
@@ -152,21 +200,43 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(|f| json!(f)),
         "[a-z]{0,6}".prop_map(Value::String),
         any::<String>().prop_map(Value::String),
-        prop::sample::select(vec!["stop", "length", "end_turn", "tool_calls", "x\"y", "\u{1}\u{8}/\u{7f}"])
-            .prop_map(|s| Value::String(s.into())),
+        prop::sample::select(vec![
+            "stop",
+            "length",
+            "end_turn",
+            "tool_calls",
+            "x\"y",
+            "\u{1}\u{8}/\u{7f}"
+        ])
+        .prop_map(|s| Value::String(s.into())),
     ]
 }
 
 fn tree() -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
-        "id", "model", "object", "created", "provider", "usage", "error", "choices", "finish_reason",
-        "native_finish_reason", "message", "content", "system_fingerprint", "a", "é\n", "reasoning_content",
+        "id",
+        "model",
+        "object",
+        "created",
+        "provider",
+        "usage",
+        "error",
+        "choices",
+        "finish_reason",
+        "native_finish_reason",
+        "message",
+        "content",
+        "system_fingerprint",
+        "a",
+        "é\n",
+        "reasoning_content",
     ]);
     leaf().prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((keys.clone(), inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|kv| Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
         ]
     })
 }

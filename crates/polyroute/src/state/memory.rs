@@ -677,7 +677,7 @@ mod tests {
             streamed: false,
             usage: Usage::default(),
             cost: Decimal::new(cost, 2),
-            cost_details: Value::Null,
+            cost_details: Value::Null.into(),
             finish_reason: None,
             attempts: Vec::new(),
             app_referer: None,
