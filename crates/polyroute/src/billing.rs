@@ -61,7 +61,7 @@ impl Billed {
 
     /// [`Billed::to_value`] written as JSON text (the same bytes serializing it gives).
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        // Writing into a `Vec` cannot fail, nor can serializing these plain values.
+        // Writing into a `Vec` cannot fail, nor can serializing these plain numbers; the keys are plain ASCII.
         write_usage_fields(buf, &self.usage);
         buf.extend_from_slice(b",\"cost\":");
         let _ = serde_json::to_writer(&mut *buf, &cost::usd(self.cost.total));
@@ -70,8 +70,9 @@ impl Billed {
             if i > 0 {
                 buf.push(b',');
             }
-            let _ = serde_json::to_writer(&mut *buf, k);
-            buf.push(b':');
+            buf.push(b'"');
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(b"\":");
             let _ = serde_json::to_writer(&mut *buf, &v);
         }
         buf.extend_from_slice(b"}}");

@@ -362,7 +362,13 @@ impl MemoryBudget {
         st.unhold(id);
         if let Some(c) = billed {
             for s in scopes {
-                *st.spent.entry(s.clone()).or_default() += c;
+                // The scope is cloned only the first time it spends.
+                match st.spent.get_mut(s) {
+                    Some(v) => *v += c,
+                    None => {
+                        st.spent.insert(s.clone(), c);
+                    }
+                }
             }
         }
         st.remember_settled(id.clone());
