@@ -80,24 +80,46 @@ impl CostBreakdown {
     }
 
     /// The fields of [`CostBreakdown::openrouter_details`], in order, as `(name, USD)`.
-    #[must_use]
-    pub fn openrouter_detail_fields(&self) -> Vec<(&'static str, f64)> {
+    pub fn openrouter_detail_fields(&self) -> impl Iterator<Item = (&'static str, f64)> {
         let prompt = self.prompt + self.cache_read + self.cache_write + self.image + self.request;
         let completions = self.completion + self.reasoning;
-        let mut out = Vec::with_capacity(4);
-        out.push(("upstream_inference_cost", usd(self.total)));
-        out.push(("upstream_inference_prompt_cost", usd(prompt)));
-        out.push(("upstream_inference_completions_cost", usd(completions)));
-        if !self.web_search.is_zero() {
-            out.push(("server_tool_cost", usd(self.web_search)));
-        }
-        out
+        let web = !self.web_search.is_zero();
+        [
+            ("upstream_inference_cost", usd(self.total)),
+            ("upstream_inference_prompt_cost", usd(prompt)),
+            ("upstream_inference_completions_cost", usd(completions)),
+            (
+                "server_tool_cost",
+                if web { usd(self.web_search) } else { 0.0 },
+            ),
+        ]
+        .into_iter()
+        .take(if web { 4 } else { 3 })
     }
 }
 
-/// A USD amount as a JSON number (OpenRouter's `cost` fields are numbers).
+/// A USD amount as a JSON number (OpenRouter's `cost` fields are numbers): the `f64` nearest the decimal, as
+/// parsing its text gives.
 #[must_use]
 pub fn usd(d: Decimal) -> f64 {
+    // Exact powers of ten in `f64` (10^22 is the largest).
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (m, scale) = (d.mantissa(), d.scale() as usize);
+    // A mantissa and a power of ten both exact in `f64`: one correctly rounded division gives the nearest
+    // `f64` to their quotient, which is what correctly rounded parsing of the text gives.
+    if m.unsigned_abs() < 1 << 53 && scale < POW10.len() {
+        #[allow(clippy::cast_precision_loss)] // below 2^53: exact
+        let m = m as f64;
+        return m / POW10[scale];
+    }
+    usd_by_text(d)
+}
+
+/// [`usd`] through the decimal's text (any mantissa and scale).
+fn usd_by_text(d: Decimal) -> f64 {
     d.normalize().to_string().parse::<f64>().unwrap_or(0.0)
 }
 
@@ -353,6 +375,39 @@ mod tests {
             cost(&p, &usage(10, 1), ctx(6 * 60)).completion,
             dec("0.000004")
         );
+    }
+
+    /// The division gives what parsing the text gives, zeros and negative amounts included.
+    #[test]
+    fn usd_matches_parsing_the_text() {
+        let mut cases = vec![
+            Decimal::ZERO,
+            Decimal::new(0, 9),
+            -Decimal::new(0, 3),
+            Decimal::MAX,
+            Decimal::MIN,
+            dec("0.0105"),
+            dec("0.000000000000000000000000001"),
+            dec("1.5e-7"),
+            dec("123456789.123456789"),
+            Decimal::new((1 << 53) - 1, 22),
+            Decimal::new(1 << 53, 22),
+            Decimal::new(-(1 << 53) + 1, 7),
+        ];
+        // A deterministic spread of mantissas and scales (a linear congruential sequence).
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let bits = (x >> 58) as u32;
+            let m = (x >> 6) as i64 >> (63 - bits.min(62));
+            let scale = (x % 29) as u32;
+            cases.push(Decimal::new(m, scale.min(28)));
+        }
+        for d in cases {
+            assert_eq!(usd(d).to_bits(), usd_by_text(d).to_bits(), "{d:?}");
+        }
     }
 
     #[test]

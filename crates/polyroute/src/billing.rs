@@ -15,7 +15,7 @@ use crate::attempt::prepare::ms;
 use crate::attempt::Served;
 use crate::config::RequestContext;
 use crate::hooks::Event;
-use crate::ledger::GenerationRecord;
+use crate::ledger::{CostDetails, GenerationRecord};
 use crate::router::{utc_minute, Router};
 
 /// How a generation ended, for its record.
@@ -61,17 +61,18 @@ impl Billed {
 
     /// [`Billed::to_value`] written as JSON text (the same bytes serializing it gives).
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        // Writing into a `Vec` cannot fail, nor can serializing these plain values.
+        // Writing into a `Vec` cannot fail, nor can serializing these plain numbers; the keys are plain ASCII.
         write_usage_fields(buf, &self.usage);
         buf.extend_from_slice(b",\"cost\":");
         let _ = serde_json::to_writer(&mut *buf, &cost::usd(self.cost.total));
         buf.extend_from_slice(b",\"cost_details\":{");
-        for (i, (k, v)) in self.cost.openrouter_detail_fields().into_iter().enumerate() {
+        for (i, (k, v)) in self.cost.openrouter_detail_fields().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            let _ = serde_json::to_writer(&mut *buf, k);
-            buf.push(b':');
+            buf.push(b'"');
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(b"\":");
             let _ = serde_json::to_writer(&mut *buf, &v);
         }
         buf.extend_from_slice(b"}}");
@@ -177,7 +178,6 @@ impl Router {
                 finish_reason: finish.as_deref(),
             },
         );
-        let cost_details = serde_json::to_value(&b).unwrap_or(Value::Null);
         let rec = GenerationRecord {
             id: ad.gen_id.clone(),
             created_ms: ad.created_ms,
@@ -188,7 +188,7 @@ impl Router {
             streamed,
             usage,
             cost: b.total,
-            cost_details,
+            cost_details: CostDetails::Breakdown(b.clone()),
             finish_reason: finish,
             attempts: ad.plan.records().to_vec(),
             app_referer: ctx.http_referer.clone(),

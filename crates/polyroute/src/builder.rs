@@ -306,6 +306,7 @@ impl RouterBuilder {
                     express,
                     azure: azure.map(std::sync::Arc::new),
                     pool,
+                    endpoints: Default::default(),
                 },
             );
         }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use polyroute_core::cost::CostBreakdown;
 use polyroute_core::error::AttemptRecord;
 use polyroute_core::Usage;
 use rust_decimal::Decimal;
@@ -32,7 +33,7 @@ pub struct GenerationRecord {
     #[serde(with = "rust_decimal::serde::str")]
     pub cost: Decimal,
     /// Itemized cost.
-    pub cost_details: Value,
+    pub cost_details: CostDetails,
     /// Normalized finish reason.
     pub finish_reason: Option<String>,
     /// Every attempt, in order (the last one served).
@@ -94,6 +95,81 @@ impl ApiType {
     #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
     fn is_completions(&self) -> bool {
         *self == Self::Completions
+    }
+}
+
+/// A record's itemized cost: the [`CostBreakdown`] billed (kept as it is, written as JSON only when the record
+/// is), or other JSON (a cache hit's note, a record read back from a store). Either way it reads and writes as
+/// the JSON object it stands for; two are equal when their JSON is.
+#[derive(Debug, Clone)]
+pub enum CostDetails {
+    /// The billed breakdown (its JSON: decimals as strings, `insured`, `overrides_applied`).
+    Breakdown(CostBreakdown),
+    /// Any JSON.
+    Json(Value),
+}
+
+impl CostDetails {
+    /// As JSON.
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        match self {
+            Self::Breakdown(b) => serde_json::to_value(b).unwrap_or(Value::Null),
+            Self::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl Default for CostDetails {
+    fn default() -> Self {
+        Self::Json(Value::Null)
+    }
+}
+
+impl From<Value> for CostDetails {
+    fn from(v: Value) -> Self {
+        Self::Json(v)
+    }
+}
+
+impl From<CostBreakdown> for CostDetails {
+    fn from(b: CostBreakdown) -> Self {
+        Self::Breakdown(b)
+    }
+}
+
+impl PartialEq for CostDetails {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Breakdown(a), Self::Breakdown(b)) => a == b,
+            (Self::Json(a), Self::Json(b)) => a == b,
+            (Self::Breakdown(_), Self::Json(v)) => self == v,
+            (Self::Json(v), Self::Breakdown(_)) => other == v,
+        }
+    }
+}
+
+impl PartialEq<Value> for CostDetails {
+    fn eq(&self, other: &Value) -> bool {
+        match self {
+            Self::Json(v) => v == other,
+            Self::Breakdown(_) => self.to_value() == *other,
+        }
+    }
+}
+
+impl Serialize for CostDetails {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Breakdown(b) => b.serialize(s),
+            Self::Json(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CostDetails {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Self::Json)
     }
 }
 

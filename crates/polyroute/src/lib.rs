@@ -65,7 +65,7 @@ pub use config::{
 pub use health::{HealthStore, MemoryHealth, Observation};
 pub use hooks::{AttemptEvent, Hooks};
 pub use http_api::HttpApi;
-pub use ledger::{ApiType, GenerationRecord, Totals};
+pub use ledger::{ApiType, CostDetails, GenerationRecord, Totals};
 pub use lifecycle::Timing;
 pub use metrics::Metrics;
 pub use otel::{OtlpProtocol, TelemetryConfig};

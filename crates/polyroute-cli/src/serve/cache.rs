@@ -138,7 +138,7 @@ async fn replay(gw: &Gateway, hit: CachedResponse, ttl: u64) -> Response {
             rec.created_ms = now_ms();
             rec.cost = Decimal::ZERO;
             rec.cost_details =
-                json!({"cache_hit": true, "source_generation_id": hit.generation_id});
+                json!({"cache_hit": true, "source_generation_id": hit.generation_id}).into();
             rec.latency_ms = 0.0;
             rec.ttft_ms = None;
             rec.attempts = Vec::new();

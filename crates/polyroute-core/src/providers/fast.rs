@@ -147,6 +147,20 @@ pub struct SplicedAnswer {
 }
 
 impl SplicedAnswer {
+    pub(crate) fn new(
+        text: Vec<u8>,
+        usage_at: usize,
+        usage: Usage,
+        finish: Option<&'static str>,
+    ) -> Self {
+        SplicedAnswer {
+            text,
+            usage_at,
+            usage,
+            finish,
+        }
+    }
+
     /// The answer with `usage` (a JSON object's text) in its slot.
     #[must_use]
     pub fn with_usage(self, usage: &[u8]) -> Vec<u8> {
@@ -175,16 +189,25 @@ fn set<'a>(entries: &mut Vec<(Cow<'a, str>, Json<'a>)>, key: &'static str, v: Js
 
 /// The fast path of [`super::parse_response`] for a 2xx answer of the OpenAI family: the same answer (same bytes,
 /// `usage` aside, which the engine writes after billing), or `None` when the `Value` path must decide (an error
-/// body, invalid JSON, an unexpected shape, host reasoning fields to rename).
+/// body, invalid JSON, an unexpected shape, host reasoning fields to rename). The text is copied
+/// ([`super::splice::splice`]) when the copier handles it, else parsed into a borrowed tree and written back
+/// ([`splice_tree`]).
 #[must_use]
-pub fn splice_response<'a>(
+pub fn splice_response(
     dialect: Dialect,
-    body: &'a [u8],
-    ctx: &'a ResponseContext,
+    body: &[u8],
+    ctx: &ResponseContext,
 ) -> Option<SplicedAnswer> {
     if super::answer_family(dialect) != Dialect::OpenAi {
         return None;
     }
+    super::splice::splice(body, ctx)
+        .ok()
+        .or_else(|| splice_tree(body, ctx))
+}
+
+/// [`splice_response`] over a borrowed [`Json`] tree (repeated keys merged as a `Value` merges them).
+pub(crate) fn splice_tree<'a>(body: &'a [u8], ctx: &'a ResponseContext) -> Option<SplicedAnswer> {
     let text = std::str::from_utf8(body).ok()?;
     let Json::Object(mut obj) = Json::parse(text)? else {
         return None;

@@ -49,6 +49,7 @@ mod fast;
 pub mod gemini;
 mod json;
 pub mod openai;
+mod splice;
 mod stream;
 
 use serde::{Deserialize, Serialize};

@@ -35,11 +35,47 @@ pub(crate) struct Upstream {
     pub azure: Option<std::sync::Arc<crate::auth::azure::AzureTarget>>,
     /// Several credentials, tried in turn on 401, 403 and 429 (`key` is the first).
     pub pool: Option<std::sync::Arc<crate::pool::CredentialPool>>,
+    /// The URLs [`Upstream::endpoint`] joined, by path (shared by clones).
+    pub endpoints: EndpointCache,
+}
+
+/// Joined endpoint URLs by path, at most [`EndpointCache::MAX`] of them (joining costs more than a lookup).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EndpointCache(std::sync::Arc<std::sync::Mutex<Vec<(String, reqwest::Url)>>>);
+
+impl EndpointCache {
+    const MAX: usize = 16;
+
+    fn get_or(
+        &self,
+        path: &str,
+        join: impl FnOnce() -> Option<reqwest::Url>,
+    ) -> Option<reqwest::Url> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, u)) = lock().iter().find(|(p, _)| p == path) {
+            return Some(u.clone());
+        }
+        let u = join()?;
+        let mut m = lock();
+        if m.len() < Self::MAX && !m.iter().any(|(p, _)| p == path) {
+            m.push((path.to_string(), u.clone()));
+        }
+        Some(u)
+    }
 }
 
 impl Upstream {
-    /// `base_url` + `path` (which may carry a query, e.g. `?alt=sse`) without parsing the scheme and host again.
+    /// `base_url` + `path` (which may carry a query, e.g. `?alt=sse`) without parsing the scheme and host again
+    /// (joined once per path).
     pub fn endpoint(&self, path: &str) -> Option<reqwest::Url> {
+        self.endpoints.get_or(path, || self.join(path))
+    }
+
+    fn join(&self, path: &str) -> Option<reqwest::Url> {
         let base = self.base.as_ref()?;
         if base.query().is_some() || base.cannot_be_a_base() {
             return None;
@@ -203,7 +239,12 @@ impl Router {
             Some(url) => self.http.post(url),
             None => self.http.post(format!("{}{}", up.base_url, path)),
         };
-        rb = rb.header("content-type", "application/json").body(body);
+        rb = rb
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .body(body);
         if let Some(t) = token {
             rb = rb.header("authorization", format!("Bearer {}", t.expose()));
         } else if let Some(k) = &up.key {
@@ -325,6 +366,7 @@ mod tests {
             express: false,
             azure: None,
             pool: None,
+            endpoints: EndpointCache::default(),
         }
     }
 
@@ -344,6 +386,8 @@ mod tests {
                 "/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
             ] {
                 let fast = u.endpoint(path).expect("parsed base").to_string();
+                // The second time from the cache.
+                assert_eq!(u.endpoint(path).expect("cached").to_string(), fast);
                 let slow = reqwest::Url::parse(&format!("{}{}", u.base_url, path))
                     .expect("valid")
                     .to_string();

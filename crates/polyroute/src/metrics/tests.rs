@@ -40,7 +40,7 @@ fn rec(
             ..Usage::default()
         },
         cost: Decimal::from_str(cost).unwrap(),
-        cost_details: json!({}),
+        cost_details: json!({}).into(),
         finish_reason: Some("stop".into()),
         attempts: vec![a; attempts],
         app_referer: None,

@@ -81,7 +81,7 @@ pub fn record(id: &str, user: Option<&str>, created_ms: i64, cost: &str) -> Gene
             ..Usage::default()
         },
         cost: usd(cost),
-        cost_details: Value::Null,
+        cost_details: Value::Null.into(),
         finish_reason: Some("stop".into()),
         attempts: Vec::new(),
         app_referer: None,

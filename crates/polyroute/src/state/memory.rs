@@ -362,7 +362,13 @@ impl MemoryBudget {
         st.unhold(id);
         if let Some(c) = billed {
             for s in scopes {
-                *st.spent.entry(s.clone()).or_default() += c;
+                // The scope is cloned only the first time it spends.
+                match st.spent.get_mut(s) {
+                    Some(v) => *v += c,
+                    None => {
+                        st.spent.insert(s.clone(), c);
+                    }
+                }
             }
         }
         st.remember_settled(id.clone());
@@ -677,7 +683,7 @@ mod tests {
             streamed: false,
             usage: Usage::default(),
             cost: Decimal::new(cost, 2),
-            cost_details: Value::Null,
+            cost_details: Value::Null.into(),
             finish_reason: None,
             attempts: Vec::new(),
             app_referer: None,

@@ -33,7 +33,7 @@ fn record(id: &str, cost: &str) -> GenerationRecord {
         streamed: false,
         usage: Usage::default(),
         cost: cost.parse().unwrap(),
-        cost_details: Value::Null,
+        cost_details: Value::Null.into(),
         finish_reason: Some("stop".into()),
         attempts: Vec::new(),
         app_referer: None,
