@@ -71,6 +71,11 @@ async fn concurrent_inserts_share_commits_and_all_land() {
         commits >= 1 && commits < n,
         "{commits} commits for {n} inserts"
     );
+    let syncs = store.syncs();
+    assert!(
+        syncs >= 1 && syncs <= commits,
+        "{syncs} syncs for {commits} commits"
+    );
     // Every insert is readable from another connection (and another handle on the file).
     let other = SqliteStore::open(&path).unwrap().ledger();
     let s = other.summary(None, 0).await.unwrap();
@@ -211,4 +216,155 @@ async fn a_dead_writer_answers_every_waiter_with_an_error() {
     assert!(errors >= 20, "{errors} errors");
     let e = ledger.get("gen-0").await.unwrap_err();
     assert!(e.to_string().contains("writer"), "{e}");
+}
+
+/// A sync the test lets through one at a time: `entered` hears of each call, `gate` releases it.
+fn gated_sync() -> (
+    writer::SyncFn,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<std::io::Result<()>>,
+) {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let f: writer::SyncFn = Box::new(move || {
+        let _ = entered_tx.send(());
+        gate_rx
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("gate dropped")))
+    });
+    (f, entered, gate)
+}
+
+/// Until the syncer has called the sync (bounded).
+async fn sync_entered(entered: &Arc<Mutex<std::sync::mpsc::Receiver<()>>>) {
+    let e = entered.clone();
+    tokio::task::spawn_blocking(move || {
+        e.lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the syncer never synced")
+    })
+    .await
+    .unwrap();
+}
+
+async fn still_pending<T>(h: &mut tokio::task::JoinHandle<T>) -> bool {
+    tokio::time::timeout(Duration::from_millis(200), h)
+        .await
+        .is_err()
+}
+
+fn hold(id: &str) -> HoldRequest {
+    HoldRequest {
+        id: ReservationId(id.into()),
+        amount: Decimal::ONE,
+        scopes: vec![ScopeLimit {
+            scope: Scope::Key("k".into()),
+            limit: Some(Decimal::TEN),
+        }],
+        ttl: Duration::from_secs(60),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_is_answered_only_after_its_sync_and_holds_never_wait_for_it() {
+    let (path, dir) = temp_db("sync");
+    let (f, entered, gate) = gated_sync();
+    let entered = Arc::new(Mutex::new(entered));
+    let store = SqliteStore::open_with(&path, Some(f)).unwrap();
+    let ledger = store.ledger();
+    let l = ledger.clone();
+    let mut first = tokio::spawn(async move { l.insert(record("gen-1", "1")).await });
+    sync_entered(&entered).await;
+    // Committed (another connection reads it) but not answered while its sync runs.
+    assert!(still_pending(&mut first).await);
+    assert!(ledger.get("gen-1").await.unwrap().is_some());
+    // Holds, settles and a second batch's insert go through the writer meanwhile.
+    let budget = store.budget();
+    assert_eq!(budget.reserve(&hold("r1")).await.unwrap(), Reserved::Held);
+    let settled = budget.settle(
+        &ReservationId("r1".into()),
+        &[Scope::Key("k".into())],
+        Some(Decimal::ONE),
+    );
+    assert!(settled.await.unwrap());
+    let l = ledger.clone();
+    let mut second = tokio::spawn(async move { l.insert(record("gen-2", "2")).await });
+    assert!(still_pending(&mut second).await);
+    assert!(ledger.get("gen-2").await.unwrap().is_some());
+    // The first sync answers the first insert only: the second was committed after that sync began.
+    gate.send(Ok(())).unwrap();
+    first.await.unwrap().unwrap();
+    sync_entered(&entered).await;
+    assert!(still_pending(&mut second).await);
+    gate.send(Ok(())).unwrap();
+    second.await.unwrap().unwrap();
+    assert_eq!(store.syncs(), 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_its_inserts_and_every_later_one() {
+    let (path, dir) = temp_db("sync-fails");
+    let (f, entered, gate) = gated_sync();
+    let store = SqliteStore::open_with(&path, Some(f)).unwrap();
+    let ledger = store.ledger();
+    gate.send(Err(std::io::Error::other("disk on fire")))
+        .unwrap();
+    let e = ledger.insert(record("gen-1", "1")).await.unwrap_err();
+    assert!(e.to_string().contains("disk on fire"), "{e}");
+    // Later syncs would succeed, but a lost WAL frame hides every later one: the store refuses durable writes.
+    gate.send(Ok(())).unwrap();
+    let e = ledger.insert(record("gen-2", "1")).await.unwrap_err();
+    assert!(
+        e.to_string().contains("until the store is opened again"),
+        "{e}"
+    );
+    assert_eq!(
+        entered.try_iter().count(),
+        1,
+        "synced again after a failure"
+    );
+    assert_eq!(store.syncs(), 0);
+    // Budget changes do not wait for a sync.
+    let budget = store.budget();
+    assert_eq!(budget.reserve(&hold("r1")).await.unwrap(), Reserved::Held);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_wal_file_is_followed_when_deleted() {
+    use std::os::unix::fs::MetadataExt;
+    let (path, dir) = temp_db("wal-file");
+    let wal = dir.join("state.sqlite-wal");
+    std::fs::write(&path, b"db").unwrap();
+    std::fs::write(&wal, b"old").unwrap();
+    let mut w = writer::WalFile::open(&path).unwrap();
+    w.sync().unwrap();
+    // Deleted and made anew: the new file is synced and followed.
+    std::fs::remove_file(&wal).unwrap();
+    std::fs::write(&wal, b"new").unwrap();
+    w.sync().unwrap();
+    let ino = std::fs::metadata(&wal).unwrap().ino();
+    assert_eq!(w.inode().unwrap(), ino);
+    // Deleted and not made anew: nothing to sync but the database file.
+    std::fs::remove_file(&wal).unwrap();
+    w.sync().unwrap();
+    assert!(!wal.exists());
+    assert!(writer::WalFile::open(&path).is_err(), "no WAL to open");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_in_wal_mode_syncs_apart_from_its_writer() {
+    let (path, dir) = temp_db("wal-mode");
+    let store = SqliteStore::open(&path).unwrap();
+    store.ledger().insert(record("gen-1", "1")).await.unwrap();
+    assert_eq!(store.syncs(), 1);
+    // In memory there is no file to sync: the writer answers after its commit.
+    let mem = SqliteStore::in_memory().unwrap();
+    mem.ledger().insert(record("gen-1", "1")).await.unwrap();
+    assert_eq!(mem.syncs(), 0);
+    let _ = std::fs::remove_dir_all(dir);
 }

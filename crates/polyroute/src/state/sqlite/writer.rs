@@ -1,14 +1,33 @@
 //! The writer of a [`SqliteStore`](super::SqliteStore): one thread owning the write connection, fed by a bounded
-//! channel. It takes whatever operations arrived while it was busy (at most [`MAX_BATCH`]) and commits them in
-//! two transactions: first the budget and rate-window changes, in arrival order, with `synchronous=NORMAL` (no
-//! fsync: durable when the process dies, not necessarily when the machine loses power), answered at once; then
-//! the generation records with `synchronous=FULL`, one fsync for all of them, answered only after it. Within a
-//! transaction each operation runs under its own savepoint (an operation that fails changes nothing and fails
-//! alone). A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer that
-//! stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter gets an error,
-//! never a hang.
+//! channel, and beside it a syncer thread that makes the write-ahead log durable.
+//!
+//! The writer takes whatever operations arrived while it was busy (at most [`MAX_BATCH`]) and commits them in
+//! one transaction, in arrival order, with `synchronous=NORMAL`: the commit writes the batch's WAL frames (to
+//! the OS, no fsync). Budget and rate-window changes are answered at once (durable when the process dies, not
+//! necessarily when the machine loses power). Generation records go to the syncer, which `fdatasync`s the WAL
+//! file (once for every batch that arrived while it was busy) and only then answers them, while the writer
+//! already applies the next batch: holds and settles never wait for a disk.
+//!
+//! Why an acknowledged record survives a power loss: its frames are in the WAL file (the writer's `write`
+//! returned before the syncer is told), and the syncer's `fdatasync` of that file came after. A checkpoint
+//! does not lose them either: with `synchronous` at `NORMAL` or above SQLite syncs the WAL before copying frames
+//! into the database file and syncs the database file before it marks them copied, and it starts the WAL over
+//! (overwriting frames) only once every frame is marked copied; the WAL header it then writes is synced too.
+//! The syncer holds its own descriptor of the WAL file; a WAL that was deleted meanwhile (only a connection that
+//! believes itself the last one deletes it, after a checkpoint) is re-opened, and it and the database file are
+//! synced. A failed sync fails its waiters and every later durable write (the kernel may have dropped the
+//! pages, and WAL frames are chained: a lost frame hides every later one), until the store is opened again.
+//!
+//! Within a transaction each operation runs under its own savepoint (an operation that fails changes nothing and
+//! fails alone). A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer
+//! or syncer that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
+//! gets an error, never a hang. Without a WAL file to sync (an in-memory database, or a file whose journal could
+//! not be switched to WAL) the writer commits with `synchronous=FULL` and answers everyone after the commit.
 
+use std::fs::File;
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -26,12 +45,13 @@ pub(super) const QUEUE: usize = 1024;
 
 /// One operation for the writer: apply it inside the batch, then answer its waiter with the commit's outcome.
 pub(super) trait Op: Send {
-    /// Whether the batch holding this operation must reach the disk before anyone is answered.
+    /// Whether its answer must wait until the batch holding it is on disk.
     fn durable(&self) -> bool;
     /// Run against the write connection (inside the batch transaction and a savepoint); false when it failed
     /// (its savepoint is then rolled back).
     fn apply(&mut self, c: &Connection) -> bool;
-    /// Answer the waiter: `Ok` when the batch committed (the operation's own result is then what it answers).
+    /// Answer the waiter: `Ok` when the batch committed (and, for a durable operation, reached the disk); the
+    /// operation's own result is then what it answers.
     fn finish(self: Box<Self>, commit: Result<()>);
 }
 
@@ -91,22 +111,135 @@ where
     }
 }
 
-/// Start the writer thread on `conn` (in WAL mode, `synchronous=FULL`); it counts its committed batches in
-/// `commits` and stops when every sender is dropped.
+/// Makes every WAL frame written so far durable (the syncer's one blocking call).
+pub(super) type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
+
+/// The WAL file of a database, synced by its own descriptor.
+pub(super) struct WalFile {
+    db: PathBuf,
+    wal: PathBuf,
+    file: File,
+}
+
+fn open_rw(path: &Path) -> io::Result<File> {
+    // Write access only because some systems refuse to flush a read-only handle; nothing is written.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
+impl WalFile {
+    /// The WAL of the database file `db` (which must exist: SQLite creates it when the connection first reads
+    /// in WAL mode). Syncs the directory once, so that the WAL's directory entry is on disk too.
+    pub(super) fn open(db: &Path) -> io::Result<Self> {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let file = open_rw(&wal)?;
+        // Best effort, as SQLite's own directory sync: not every file system syncs directories.
+        #[cfg(unix)]
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(Self {
+            db: db.to_path_buf(),
+            wal,
+            file,
+        })
+    }
+
+    /// `fdatasync` the WAL. When the file was deleted meanwhile, its frames were checkpointed into the database
+    /// file first: the database file and the new WAL (if any) are synced, and the new WAL is kept.
+    pub(super) fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        if !self.unlinked()? {
+            return Ok(());
+        }
+        open_rw(&self.db)?.sync_all()?;
+        match open_rw(&self.wal) {
+            Ok(f) => {
+                f.sync_all()?;
+                self.file = f;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The inode of the file synced (tests).
+    #[cfg(all(test, unix))]
+    pub(super) fn inode(&self) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(self.file.metadata()?.ino())
+    }
+
+    #[cfg(unix)]
+    fn unlinked(&self) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(self.file.metadata()?.nlink() == 0)
+    }
+
+    #[cfg(not(unix))]
+    fn unlinked(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Counters of a store's writer and syncer.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    /// Transactions committed.
+    pub(super) commits: AtomicU64,
+    /// WAL syncs done (each answers every durable operation of the batches committed before it).
+    pub(super) syncs: AtomicU64,
+}
+
+/// Start the writer thread on `conn` (in WAL mode) and, with `sync`, the syncer thread: the connection is set
+/// to `synchronous=NORMAL` and durable operations are answered after `sync`; without it, to
+/// `synchronous=FULL` and every operation is answered after its commit. Both threads stop when every sender is
+/// dropped.
 pub(super) fn spawn(
     conn: Connection,
-    commits: Arc<AtomicU64>,
+    sync: Option<SyncFn>,
+    counts: Arc<Counts>,
 ) -> Result<mpsc::Sender<Box<dyn Op>>> {
+    let pragma = if sync.is_some() {
+        "PRAGMA synchronous=NORMAL"
+    } else {
+        "PRAGMA synchronous=FULL"
+    };
+    conn.execute_batch(pragma).map_err(|e| db(&e))?;
+    let synced = match sync {
+        Some(f) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let c = counts.clone();
+            std::thread::Builder::new()
+                .name("polyroute-sqlite-sync".into())
+                .spawn(move || syncer(f, &rx, &c))
+                .map_err(|e| internal(format!("sqlite store: cannot start its syncer: {e}")))?;
+            Some(tx)
+        }
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("polyroute-sqlite-writer".into())
-        .spawn(move || run(&conn, rx, &commits))
+        .spawn(move || run(&conn, rx, synced.as_ref(), &counts))
         .map_err(|e| internal(format!("sqlite store: cannot start its writer: {e}")))?;
     Ok(tx)
 }
 
-fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU64) {
-    let mut full = true;
+/// Durable operations of committed batches, on their way to the syncer.
+type Synced = std::sync::mpsc::Sender<Vec<Box<dyn Op>>>;
+
+fn run(
+    conn: &Connection,
+    mut rx: mpsc::Receiver<Box<dyn Op>>,
+    synced: Option<&Synced>,
+    counts: &Counts,
+) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -116,48 +249,55 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU
                 Err(_) => break,
             }
         }
-        // Budget and rate-window changes (in arrival order) commit first, without waiting for the disk, and are
-        // answered at once; the generation records then commit with one fsync (which also carries the first
-        // transaction's log to the disk). The two touch different tables, so only their own order matters.
-        let (mut durable, mut quick): (Vec<_>, Vec<_>) =
-            batch.drain(..).partition(|op| op.durable());
-        commit(conn, &mut quick, false, &mut full, commits);
-        commit(conn, &mut durable, true, &mut full, commits);
+        let outcome = apply(conn, &mut batch);
+        if outcome.is_ok() {
+            counts.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        // The durable operations go to the syncer first (its fsync starts at once), then the others are answered.
+        if let (Ok(()), Some(synced)) = (&outcome, synced) {
+            let (durable, quick): (Vec<_>, Vec<_>) = batch.drain(..).partition(|op| op.durable());
+            batch.extend(quick);
+            if !durable.is_empty() {
+                if let Err(std::sync::mpsc::SendError(ops)) = synced.send(durable) {
+                    for op in ops {
+                        op.finish(Err(internal("sqlite store: its syncer has stopped")));
+                    }
+                }
+            }
+        }
+        for op in batch.drain(..) {
+            op.finish(outcome.clone());
+        }
     }
 }
 
-/// Apply `ops` in one transaction committed with `synchronous=FULL` when `durable` (else `NORMAL`), then answer
-/// each; `full` tracks the connection's current setting.
-fn commit(
-    c: &Connection,
-    ops: &mut Vec<Box<dyn Op>>,
-    durable: bool,
-    full: &mut bool,
-    commits: &AtomicU64,
-) {
-    if ops.is_empty() {
-        return;
-    }
-    let outcome = if durable == *full {
-        Ok(())
-    } else {
-        let pragma = if durable {
-            "PRAGMA synchronous=FULL"
-        } else {
-            "PRAGMA synchronous=NORMAL"
-        };
-        let r = c.execute_batch(pragma).map_err(|e| db(&e));
-        if r.is_ok() {
-            *full = durable;
+/// The syncer: waits for committed durable operations, syncs once for all that arrived meanwhile, answers them.
+fn syncer(mut sync: SyncFn, rx: &std::sync::mpsc::Receiver<Vec<Box<dyn Op>>>, counts: &Counts) {
+    let mut failed: Option<String> = None;
+    while let Ok(mut ops) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            ops.extend(more);
         }
-        r
-    };
-    let outcome = outcome.and_then(|()| apply(c, ops));
-    if outcome.is_ok() {
-        commits.fetch_add(1, Ordering::Relaxed);
-    }
-    for op in ops.drain(..) {
-        op.finish(outcome.clone());
+        if failed.is_none() {
+            match catch_unwind(AssertUnwindSafe(&mut sync)) {
+                Ok(Ok(())) => {
+                    counts.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    failed = Some(format!("the write-ahead log could not be synced: {e}"))
+                }
+                Err(_) => failed = Some("syncing the write-ahead log panicked".into()),
+            }
+        }
+        let outcome = match &failed {
+            None => Ok(()),
+            Some(m) => Err(internal(format!(
+                "sqlite store: {m} (durable writes fail until the store is opened again)"
+            ))),
+        };
+        for op in ops {
+            op.finish(outcome.clone());
+        }
     }
 }
 
