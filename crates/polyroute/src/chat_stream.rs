@@ -154,15 +154,26 @@ impl<T: Weigh> BoundedSender<T> {
     async fn send(&self, item: Result<T>) -> bool {
         let n = item.as_ref().map_or(0, |b| permits(b.weight()));
         if n > 0 {
-            tokio::select! {
-                p = self.room.acquire_many(n) => match p {
-                    Ok(p) => p.forget(),
-                    Err(_) => return false,
-                },
-                () = self.tx.closed() => return false,
+            // Usually the reader keeps up: take the room without setting up a wait.
+            match self.room.try_acquire_many(n) {
+                Ok(p) => p.forget(),
+                Err(tokio::sync::TryAcquireError::Closed) => return false,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    tokio::select! {
+                        p = self.room.acquire_many(n) => match p {
+                            Ok(p) => p.forget(),
+                            Err(_) => return false,
+                        },
+                        () = self.tx.closed() => return false,
+                    }
+                }
             }
         }
-        self.tx.send(item).await.is_ok()
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(item)) => self.tx.send(item).await.is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 }
 
@@ -338,7 +349,9 @@ impl Held {
     pub fn events(&self) -> u64 {
         match self {
             Held::Values(v) => v.len() as u64,
-            Held::Sse(b) => b.windows(2).filter(|w| *w == b"\n\n").count() as u64,
+            // Compact JSON has no raw newline and every event starts with `data: `, so each event holds
+            // exactly two: its closing blank line.
+            Held::Sse(b) => (b.iter().filter(|&&c| c == b'\n').count() / 2) as u64,
         }
     }
 

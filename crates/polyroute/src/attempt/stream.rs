@@ -162,20 +162,31 @@ async fn try_stream(
     let mut ttft: Option<f64> = None;
     let mut first_at: Option<Instant> = None;
     let mut relayed: u64 = 0;
+    // One wait for the caller going away and one timer for the whole body, reset before each read (a timer
+    // made and dropped per read, and a fresh wait on the channel each time, cost more than the read).
+    let closed = tx.closed();
+    tokio::pin!(closed);
+    let timer = tokio::time::sleep_until(first_deadline.into());
+    tokio::pin!(timer);
     loop {
-        let idle_at = Instant::now() + up.timeouts.idle;
+        let now = Instant::now();
+        let idle_at = now + up.timeouts.idle;
         let until = if tr.content_emitted() {
             idle_at.min(deadline)
         } else {
             first_deadline.min(idle_at)
         };
+        timer.as_mut().reset(until.into());
+        // As `timeout_at(until, body.next())`: the read first, then the deadline.
         let next = tokio::select! {
             biased;
-            () = tx.closed() => {
+            () = &mut closed => {
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
-            r = ad.waited.time(tokio::time::timeout_at(until.into(), body.next())) => r,
+            r = body.next() => Ok(r),
+            () = &mut timer => Err(()),
         };
+        ad.waited.add(now.elapsed());
         let chunk = match next {
             Err(_) => {
                 // Name the limit that expired: the total deadline, the idle gap or the first-token wait.
