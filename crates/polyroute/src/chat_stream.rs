@@ -321,7 +321,9 @@ impl ChunkTx {
                 if h.is_empty() {
                     return true;
                 }
-                let bytes = Bytes::from(std::mem::replace(h, Vec::with_capacity(4096)));
+                // A copy of exactly the held bytes (one allocation, no shared header); the buffer is reused.
+                let bytes = Bytes::copy_from_slice(h);
+                h.clear();
                 tx.send(Ok(bytes)).await
             }
             // `held` comes from `ChunkTx::held`, so the forms always match.
