@@ -120,6 +120,35 @@ const MAX_DEPTH: usize = 32;
 /// Objects with more keys than this are left to serde (repeated keys are checked pairwise).
 const MAX_KEYS: usize = 32;
 
+/// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
+#[inline]
+fn string_stop(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const QUOTE: u64 = LO * b'"' as u64;
+    const BACKSLASH: u64 = LO * b'\\' as u64;
+    const SPACE: u64 = LO * 0x20;
+    let words = s.chunks_exact(8);
+    let tail = words.remainder();
+    for (w, bytes) in words.enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        let v = u64::from_le_bytes(b);
+        let (q, e) = (v ^ QUOTE, v ^ BACKSLASH);
+        // Flags a byte equal to `"` or `\`, or below 0x20; the lowest flagged byte is always a true match.
+        let z =
+            (q.wrapping_sub(LO) & !q) | (e.wrapping_sub(LO) & !e) | (v.wrapping_sub(SPACE) & !v);
+        let z = z & HI;
+        if z != 0 {
+            return Some(w * 8 + (z.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = s.len() - tail.len();
+    tail.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| base + p)
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     text: &'a str,
@@ -127,6 +156,7 @@ struct Scanner<'a> {
 }
 
 /// A struct field seen twice fails serde's derived parse: give up.
+#[inline]
 fn once<T>(slot: &mut Option<T>, seen: &mut bool, v: Option<T>) -> Option<()> {
     if std::mem::replace(seen, true) {
         return None;
@@ -136,27 +166,32 @@ fn once<T>(slot: &mut Option<T>, seen: &mut bool, v: Option<T>) -> Option<()> {
 }
 
 impl<'a> Scanner<'a> {
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
     }
 
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
+    #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
+    #[inline]
     fn lit(&mut self, word: &[u8]) -> Option<()> {
         let end = self.i.checked_add(word.len())?;
         (self.b.get(self.i..end)? == word).then(|| self.i = end)
     }
 
     /// `null` (consumed) or not.
+    #[inline]
     fn null(&mut self) -> Option<bool> {
         if self.peek()? == b'n' {
             self.lit(b"null")?;
@@ -187,13 +222,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn key(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = self.b.get(start..)?;
-        let n = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let n = string_stop(rest)?;
         if rest[n] != b'"' {
             return None;
         }
@@ -206,9 +240,7 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = self.b.get(start..)?;
-        let n = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let n = string_stop(rest)?;
         match rest[n] {
             b'"' => {
                 self.i = start + n + 1;
@@ -269,9 +301,7 @@ impl<'a> Scanner<'a> {
                 c if c < 0x20 => return None,
                 _ => {
                     let rest = self.b.get(self.i..)?;
-                    let n = rest
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+                    let n = string_stop(rest)?;
                     out.push_str(self.text.get(self.i..self.i + n)?);
                     self.i += n;
                 }
@@ -290,6 +320,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An integer without sign, fraction or exponent that fits a `u64` (at most 19 digits; no leading zero).
+    #[inline]
     fn uint(&mut self) -> Option<u64> {
         self.ws();
         let rest = self.b.get(self.i..)?;
@@ -309,6 +340,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `null` or a string.
+    #[inline]
     fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null()? {
             return Some(None);
@@ -317,6 +349,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `null` (`None`) or any value, as an `Option<Json>` field reads it.
+    #[inline]
     fn opt_value(&mut self) -> Option<Option<Json<'a>>> {
         if self.null()? {
             return Some(None);

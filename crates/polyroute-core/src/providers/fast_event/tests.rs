@@ -209,3 +209,20 @@ proptest! {
         prop_assert!(agrees(&data), "{}", data);
     }
 }
+
+/// The eight-at-a-time search finds what a byte-by-byte search finds.
+#[test]
+fn string_stop_matches_a_scan() {
+    let mut buf = vec![b'x'; 40];
+    for i in 0..40 {
+        for t in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            buf[i] = t;
+            for start in 0..=i {
+                assert_eq!(string_stop(&buf[start..]), Some(i - start), "{t} at {i}");
+            }
+            // Bytes around the stop that must not stop the search.
+            buf[i] = [0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xc3, 0xff][i % 8];
+        }
+    }
+    assert_eq!(string_stop(&buf), None);
+}
