@@ -445,6 +445,17 @@ mod tests {
         assert_eq!(ev.unwrap()["choices"][0]["finish_reason"], "error");
     }
 
+    /// The SSE form counts as many events as the value form holds chunks (each event's one blank line).
+    #[test]
+    fn events_are_counted_alike_in_both_forms() {
+        let (values, sse, _, _) = both(CUT);
+        assert!(values.events() >= 3, "{}", values.events());
+        assert_eq!(values.events(), sse.events());
+        let Held::Sse(b) = &sse else { panic!("form") };
+        let blank_lines = b.windows(2).filter(|w| *w == b"\n\n").count() as u64;
+        assert_eq!(sse.events(), blank_lines);
+    }
+
     #[test]
     fn finish_drops_the_usage_chunk_in_both_forms() {
         let ok = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
