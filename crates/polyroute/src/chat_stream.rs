@@ -154,15 +154,26 @@ impl<T: Weigh> BoundedSender<T> {
     async fn send(&self, item: Result<T>) -> bool {
         let n = item.as_ref().map_or(0, |b| permits(b.weight()));
         if n > 0 {
-            tokio::select! {
-                p = self.room.acquire_many(n) => match p {
-                    Ok(p) => p.forget(),
-                    Err(_) => return false,
-                },
-                () = self.tx.closed() => return false,
+            // Usually the reader keeps up: take the room without setting up a wait.
+            match self.room.try_acquire_many(n) {
+                Ok(p) => p.forget(),
+                Err(tokio::sync::TryAcquireError::Closed) => return false,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    tokio::select! {
+                        p = self.room.acquire_many(n) => match p {
+                            Ok(p) => p.forget(),
+                            Err(_) => return false,
+                        },
+                        () = self.tx.closed() => return false,
+                    }
+                }
             }
         }
-        self.tx.send(item).await.is_ok()
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(item)) => self.tx.send(item).await.is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 }
 
@@ -310,7 +321,9 @@ impl ChunkTx {
                 if h.is_empty() {
                     return true;
                 }
-                let bytes = Bytes::from(std::mem::replace(h, Vec::with_capacity(4096)));
+                // A copy of exactly the held bytes (one allocation, no shared header); the buffer is reused.
+                let bytes = Bytes::copy_from_slice(h);
+                h.clear();
                 tx.send(Ok(bytes)).await
             }
             // `held` comes from `ChunkTx::held`, so the forms always match.
@@ -338,7 +351,9 @@ impl Held {
     pub fn events(&self) -> u64 {
         match self {
             Held::Values(v) => v.len() as u64,
-            Held::Sse(b) => b.windows(2).filter(|w| *w == b"\n\n").count() as u64,
+            // Compact JSON has no raw newline and every event starts with `data: `, so each event holds
+            // exactly two: its closing blank line.
+            Held::Sse(b) => (b.iter().filter(|&&c| c == b'\n').count() / 2) as u64,
         }
     }
 
@@ -428,6 +443,17 @@ mod tests {
         );
         assert!(ev.is_some() && ev == es, "{ev:?} vs {es:?}");
         assert_eq!(ev.unwrap()["choices"][0]["finish_reason"], "error");
+    }
+
+    /// The SSE form counts as many events as the value form holds chunks (each event's one blank line).
+    #[test]
+    fn events_are_counted_alike_in_both_forms() {
+        let (values, sse, _, _) = both(CUT);
+        assert!(values.events() >= 2, "{}", values.events());
+        assert_eq!(values.events(), sse.events());
+        let Held::Sse(b) = &sse else { panic!("form") };
+        let blank_lines = b.windows(2).filter(|w| *w == b"\n\n").count() as u64;
+        assert_eq!(sse.events(), blank_lines);
     }
 
     #[test]

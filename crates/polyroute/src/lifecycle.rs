@@ -379,22 +379,28 @@ impl Router {
         tx: ChunkTx,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        // Boxed: the stream task's state is large (the attempt, its translator and timers), and spawning moves
-        // a future several times; a box moves as a pointer.
-        tokio::spawn(Box::pin(async move {
-            let _in_flight = Metrics::start(&me.inner);
-            let model = request.model();
-            let span = me.trace_request(&request, &model, &ctx);
-            guarded(&tx, async {
-                let r = me.run_stream(request, &ctx, &tx, span.clone()).await;
-                me.inner.metrics.request_end(&model, &r);
-                if let Some(s) = &span {
-                    s.end(r.as_ref().map(|()| &Value::Null));
-                }
-                r
-            })
-            .await;
-        }))
+        // The stream task's state is large (the attempt, its translator, billing); a future is moved whole, so
+        // the spawned one is small and builds the large one in a heap slot allocated first, when it first runs.
+        tokio::spawn(async move {
+            let task = Box::write(Box::new_uninit(), me.stream_task(request, ctx, tx));
+            Box::into_pin(task).await;
+        })
+    }
+
+    /// The body of a stream's task.
+    async fn stream_task(self, request: ChatInput, ctx: RequestContext, tx: ChunkTx) {
+        let _in_flight = Metrics::start(&self.inner);
+        let model = request.model();
+        let span = self.trace_request(&request, &model, &ctx);
+        guarded(&tx, async {
+            let r = self.run_stream(request, &ctx, &tx, span.clone()).await;
+            self.inner.metrics.request_end(&model, &r);
+            if let Some(s) = &span {
+                s.end(r.as_ref().map(|()| &Value::Null));
+            }
+            r
+        })
+        .await;
     }
 
     /// The request's span, when traces are on.

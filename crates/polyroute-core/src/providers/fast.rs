@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::common::normalize_finish;
@@ -53,83 +52,6 @@ pub(crate) fn normalize_usage(u: &Json<'_>) -> Usage {
             audio_tokens: u64_at(c, "audio_tokens"),
         },
         ..Usage::default()
-    }
-}
-
-/// A present field, `null` included (`Some(Json::Null)`), so "absent" and "null" can be told apart.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json<'de>>, D::Error> {
-    Json::deserialize(d).map(Some)
-}
-
-/// One `chat.completion.chunk` as the fast path reads it. Fields it does not name are skipped unparsed; a field
-/// of another type or a repeated field fails the parse (the `Value` path then decides).
-#[derive(serde::Deserialize)]
-pub(crate) struct Event<'a> {
-    #[serde(borrow, default)]
-    pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub model: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub system_fingerprint: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub usage: Option<Json<'a>>,
-    #[serde(borrow, default)]
-    pub error: Option<Json<'a>>,
-    #[serde(borrow, default)]
-    pub choices: Option<Vec<Choice<'a>>>,
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct Choice<'a> {
-    #[serde(default)]
-    pub index: Option<u64>,
-    #[serde(borrow, default)]
-    pub delta: Option<Json<'a>>,
-    #[serde(borrow, default)]
-    pub finish_reason: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    pub native_finish_reason: Option<Json<'a>>,
-    #[serde(borrow, default)]
-    pub logprobs: Option<Json<'a>>,
-}
-
-impl<'a> Event<'a> {
-    /// Parse one event's data; `None` when the fast path does not handle it: not this shape, an error, a choice
-    /// with `logprobs` or its own `native_finish_reason`, or a delta with host reasoning fields to rename.
-    pub fn parse(data: &'a str) -> Option<Self> {
-        let ev: Event<'a> = serde_json::from_str(data).ok()?;
-        if ev.error.as_ref().is_some_and(|e| !matches!(e, Json::Null)) {
-            return None;
-        }
-        for c in ev.choices.iter().flatten() {
-            if c.native_finish_reason.is_some()
-                || c.logprobs
-                    .as_ref()
-                    .is_some_and(|l| !matches!(l, Json::Null))
-                || c.delta
-                    .as_ref()
-                    .is_some_and(|d| d.get("reasoning_content").is_some())
-            {
-                return None;
-            }
-        }
-        Some(ev)
-    }
-}
-
-/// Whether a delta field carries something (as the `Value` path judges content).
-pub(crate) fn has_payload(v: &Json<'_>) -> bool {
-    match v {
-        Json::Null => false,
-        Json::Str(s) => !s.is_empty(),
-        Json::Array(a) => !a.is_empty(),
-        Json::Ref(r) => match r {
-            serde_json::Value::Null => false,
-            serde_json::Value::String(s) => !s.is_empty(),
-            serde_json::Value::Array(a) => !a.is_empty(),
-            _ => true,
-        },
-        _ => true,
     }
 }
 

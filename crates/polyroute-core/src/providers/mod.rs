@@ -46,6 +46,7 @@ mod body;
 mod common;
 mod errors;
 mod fast;
+mod fast_event;
 pub mod gemini;
 mod json;
 pub mod openai;

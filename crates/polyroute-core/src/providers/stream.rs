@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::common::{normalize_finish, usage_json};
 use super::errors::{invalid_response, map_error_value};
 use super::fast;
+use super::fast_event;
 use super::json::Json;
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
 use super::{anthropic, bedrock, gemini, Dialect, ProviderFailure, ResponseContext};
@@ -105,13 +106,13 @@ impl StreamCore {
         if self.id.is_empty() {
             if let Some(i) = id {
                 self.id = i.to_string();
-                self.template = None;
+                self.invalidate();
             }
         }
         if self.model.is_empty() {
             if let Some(m) = model {
                 self.model = m.to_string();
-                self.template = None;
+                self.invalidate();
             }
         }
     }
@@ -121,7 +122,7 @@ impl StreamCore {
         if let Some(f) = fp {
             if self.fingerprint.as_deref() != Some(f) {
                 self.fingerprint = Some(f.to_string());
-                self.template = None;
+                self.invalidate();
             }
         }
     }
@@ -137,10 +138,16 @@ impl StreamCore {
         Value::Object(m)
     }
 
-    /// Build the envelope template (and its SSE prefix) unless it is current.
+    /// The envelope's fixed fields changed: rebuild the template and the SSE prefix when next needed.
+    fn invalidate(&mut self) {
+        self.template = None;
+        self.sse_prefix.clear();
+    }
+
+    /// Build the envelope template unless it is current.
     fn ensure_template(&mut self) {
         if self.template.is_none() {
-            let mut m = Map::with_capacity(6);
+            let mut m = Map::with_capacity(7);
             m.insert("id".into(), Value::String(self.id.clone()));
             m.insert(
                 "object".into(),
@@ -158,14 +165,30 @@ impl StreamCore {
                 m.insert("system_fingerprint".into(), Value::String(f.clone()));
             }
             m.insert("choices".into(), Value::Null);
-            // The serialized template ends with `"choices":null}`; the prefix keeps it up to the colon.
-            self.sse_prefix.clear();
-            self.sse_prefix.extend_from_slice(b"data: ");
-            write_json(&mut self.sse_prefix, &m);
-            let keep = self.sse_prefix.len().saturating_sub("null}".len());
-            self.sse_prefix.truncate(keep);
-            self.sse_prefix.push(b'[');
             self.template = Some(m);
+        }
+    }
+
+    /// Write `data: {"id":…,"choices":[` (the template's serialization up to its `choices` value) unless it is
+    /// current; written as text, the bytes of serializing the template.
+    fn ensure_prefix(&mut self) {
+        if self.sse_prefix.is_empty() {
+            let b = &mut self.sse_prefix;
+            b.extend_from_slice(b"data: {\"id\":");
+            write_json(b, &self.id);
+            b.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+            write_json(b, &self.ctx.created);
+            b.extend_from_slice(b",\"model\":");
+            write_json(b, &self.model);
+            if !self.ctx.provider_name.is_empty() {
+                b.extend_from_slice(b",\"provider\":");
+                write_json(b, &self.ctx.provider_name);
+            }
+            if let Some(f) = &self.fingerprint {
+                b.extend_from_slice(b",\"system_fingerprint\":");
+                write_json(b, f);
+            }
+            b.extend_from_slice(b",\"choices\":[");
         }
     }
 
@@ -222,7 +245,7 @@ impl StreamCore {
         if finish.is_none() && extra.is_none() {
             if let ChunkOut::Sse(buf) = out {
                 // Hot path, SSE: write the chunk straight into the buffer.
-                self.ensure_template();
+                self.ensure_prefix();
                 buf.extend_from_slice(&self.sse_prefix);
                 buf.extend_from_slice(b"{\"index\":");
                 write_json(buf, &index);
@@ -309,8 +332,8 @@ impl StreamCore {
 }
 
 impl StreamCore {
-    /// [`openai_event`] for an event [`fast::Event::parse`] accepted, SSE-encoded: the same bytes.
-    fn apply_fast(&mut self, buf: &mut Vec<u8>, ev: fast::Event<'_>) {
+    /// [`openai_event`] for an event [`fast_event::Event::parse`] accepted, SSE-encoded: the same bytes.
+    fn apply_fast(&mut self, buf: &mut Vec<u8>, ev: fast_event::Event<'_>) {
         self.adopt(ev.id.as_deref(), ev.model.as_deref());
         self.adopt_fingerprint(ev.system_fingerprint.as_deref());
         if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
@@ -344,11 +367,11 @@ impl StreamCore {
         }
         if delta
             .iter()
-            .any(|(k, v)| k != "role" && fast::has_payload(v))
+            .any(|(k, v)| k != "role" && fast_event::has_payload(v))
         {
             self.content_emitted = true;
         }
-        self.ensure_template();
+        self.ensure_prefix();
         buf.extend_from_slice(&self.sse_prefix);
         buf.extend_from_slice(b"{\"index\":");
         write_json(buf, &index);
@@ -550,7 +573,7 @@ fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'
     }
     if let ChunkOut::Sse(buf) = out {
         // The usual event (content, role, finish, usage): parsed borrowed and written straight out.
-        if let Some(ev) = fast::Event::parse(data) {
+        if let Some(ev) = fast_event::Event::parse(data) {
             core.apply_fast(buf, ev);
             return;
         }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use polyroute_core::plan::{Attempt, OutcomeClass};
 use polyroute_core::providers::{ProviderFailure, StreamTranslator};
 use polyroute_core::types::ChatRequest;
@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
 use super::{read_capped, AttemptEnd, Driver, Served, MAX_ERROR_BYTES};
 use crate::admission::Admission;
-use crate::chat_stream::ChunkTx;
+use crate::chat_stream::{ChunkTx, Held};
+use crate::metrics::Waited;
 use crate::router::Router;
 use crate::wire;
 
@@ -42,6 +43,19 @@ impl Driver for Streamed<'_> {
     fn caller_gone(&self) -> bool {
         self.tx.is_closed()
     }
+}
+
+/// Send the held chunks; false when the caller went away. Time spent waiting for the caller to make room
+/// counts as waiting (a send that does not wait is not timed).
+async fn flush(tx: &ChunkTx, held: &mut Held, waited: &Waited) -> bool {
+    let mut send = std::pin::pin!(tx.flush(held));
+    if let Some(ok) = send.as_mut().now_or_never() {
+        return ok;
+    }
+    let t = Instant::now();
+    let ok = send.await;
+    waited.add(t.elapsed());
+    ok
 }
 
 /// What the translator has produced so far.
@@ -162,20 +176,31 @@ async fn try_stream(
     let mut ttft: Option<f64> = None;
     let mut first_at: Option<Instant> = None;
     let mut relayed: u64 = 0;
+    // One wait for the caller going away and one timer for the whole body, reset before each read (a timer
+    // made and dropped per read, and a fresh wait on the channel each time, cost more than the read).
+    let closed = tx.closed();
+    tokio::pin!(closed);
+    let timer = tokio::time::sleep_until(first_deadline.into());
+    tokio::pin!(timer);
     loop {
-        let idle_at = Instant::now() + up.timeouts.idle;
+        let now = Instant::now();
+        let idle_at = now + up.timeouts.idle;
         let until = if tr.content_emitted() {
             idle_at.min(deadline)
         } else {
             first_deadline.min(idle_at)
         };
+        timer.as_mut().reset(until.into());
+        // As `timeout_at(until, body.next())`: the read first, then the deadline.
         let next = tokio::select! {
             biased;
-            () = tx.closed() => {
+            () = &mut closed => {
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
-            r = ad.waited.time(tokio::time::timeout_at(until.into(), body.next())) => r,
+            r = body.next() => Ok(r),
+            () = &mut timer => Err(()),
         };
+        ad.waited.add(now.elapsed());
         let chunk = match next {
             Err(_) => {
                 // Name the limit that expired: the total deadline, the idle gap or the first-token wait.
@@ -217,7 +242,7 @@ async fn try_stream(
             // Deliver what was translated before the failure, then end in-band.
             if tr.content_emitted() {
                 relayed += held.events();
-                if !ad.waited.time(tx.flush(&mut held)).await {
+                if !flush(tx, &mut held, &ad.waited).await {
                     return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
                 }
             }
@@ -229,7 +254,7 @@ async fn try_stream(
                 first_at = Some(Instant::now());
             }
             relayed += held.events();
-            if !ad.waited.time(tx.flush(&mut held)).await {
+            if !flush(tx, &mut held, &ad.waited).await {
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
         }
@@ -238,7 +263,7 @@ async fn try_stream(
         }
     }
     relayed += held.events();
-    if !ad.waited.time(tx.flush(&mut held)).await {
+    if !flush(tx, &mut held, &ad.waited).await {
         return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
     }
     let usage = tr.usage().copied().unwrap_or_default();

@@ -128,10 +128,24 @@ async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
         }
     };
     st.started = true;
-    let mut frame = Vec::new();
-    let mut item = item;
+    // The usual case, one item and nothing else waiting: it goes out as it came (no copy).
+    let first = match item {
+        Some(Ok(events)) => events,
+        Some(Err(e)) => data(&error_chunk(&e, &st.id, &st.model)),
+        None => {
+            st.done = true;
+            return Some((Bytes::from_static(DONE), st));
+        }
+    };
+    let mut next = match st.s.next().now_or_never() {
+        Some(next) => next,
+        None => return Some((first, st)),
+    };
+    // Chunks already waiting go out in the same write.
+    let mut frame = Vec::with_capacity(first.len() + 512);
+    frame.extend_from_slice(&first);
     loop {
-        match item {
+        match next {
             Some(Ok(events)) => frame.extend_from_slice(&events),
             Some(Err(e)) => frame.extend_from_slice(&data(&error_chunk(&e, &st.id, &st.model))),
             None => {
@@ -140,9 +154,8 @@ async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
                 break;
             }
         }
-        // Chunks already waiting go out in the same write.
         match st.s.next().now_or_never() {
-            Some(next) => item = next,
+            Some(n) => next = n,
             None => break,
         }
     }

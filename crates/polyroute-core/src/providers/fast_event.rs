@@ -1,0 +1,475 @@
+//! One OpenAI-dialect stream event (`chat.completion.chunk`) as the fast path reads it ([`Event`]), and a
+//! hand-written scanner for it. The scanner reads a strict subset of JSON (keys without escapes, integers without
+//! sign, fraction or exponent, no repeated keys, bounded depth) straight into borrowed [`Json`]; for anything
+//! outside that subset it gives up and the serde-derived parse decides. Where it accepts an event it yields what
+//! that parse yields (tests compare the two), at a fraction of the cost.
+
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer};
+use serde_json::Number;
+
+use super::json::Json;
+
+/// A present field, `null` included (`Some(Json::Null)`), so "absent" and "null" can be told apart.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json<'de>>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+/// One `chat.completion.chunk` as the fast path reads it. Fields it does not name are skipped unparsed; a field
+/// of another type or a repeated field fails the parse (the `Value` path then decides).
+#[derive(serde::Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Event<'a> {
+    #[serde(borrow, default)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub system_fingerprint: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub usage: Option<Json<'a>>,
+    #[serde(borrow, default)]
+    pub error: Option<Json<'a>>,
+    #[serde(borrow, default)]
+    pub choices: Option<Vec<Choice<'a>>>,
+}
+
+#[derive(serde::Deserialize, Debug, Default, PartialEq)]
+pub(crate) struct Choice<'a> {
+    #[serde(default)]
+    pub index: Option<u64>,
+    #[serde(borrow, default)]
+    pub delta: Option<Json<'a>>,
+    #[serde(borrow, default)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub native_finish_reason: Option<Json<'a>>,
+    #[serde(borrow, default)]
+    pub logprobs: Option<Json<'a>>,
+}
+
+impl<'a> Event<'a> {
+    /// Parse one event's data; `None` when the fast path does not handle it: not this shape, an error, a choice
+    /// with `logprobs` or its own `native_finish_reason`, or a delta with host reasoning fields to rename.
+    pub fn parse(data: &'a str) -> Option<Self> {
+        let ev = match scan(data) {
+            Some(ev) => ev,
+            None => serde_json::from_str(data).ok()?,
+        };
+        ev.handled().then_some(ev)
+    }
+
+    /// The serde-derived parse alone (the scanner's reference).
+    #[cfg(test)]
+    pub fn parse_serde(data: &'a str) -> Option<Self> {
+        let ev: Event<'a> = serde_json::from_str(data).ok()?;
+        ev.handled().then_some(ev)
+    }
+
+    /// Whether the fast path handles this event.
+    fn handled(&self) -> bool {
+        if self
+            .error
+            .as_ref()
+            .is_some_and(|e| !matches!(e, Json::Null))
+        {
+            return false;
+        }
+        !self.choices.iter().flatten().any(|c| {
+            c.native_finish_reason.is_some()
+                || c.logprobs
+                    .as_ref()
+                    .is_some_and(|l| !matches!(l, Json::Null))
+                || c.delta
+                    .as_ref()
+                    .is_some_and(|d| d.get("reasoning_content").is_some())
+        })
+    }
+}
+
+/// Whether a delta field carries something (as the `Value` path judges content).
+pub(crate) fn has_payload(v: &Json<'_>) -> bool {
+    match v {
+        Json::Null => false,
+        Json::Str(s) => !s.is_empty(),
+        Json::Array(a) => !a.is_empty(),
+        Json::Ref(r) => match r {
+            serde_json::Value::Null => false,
+            serde_json::Value::String(s) => !s.is_empty(),
+            serde_json::Value::Array(a) => !a.is_empty(),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// The scanner's reading of `data` as an [`Event`] (before [`Event::handled`]); `None` when it gives up.
+pub(crate) fn scan(data: &str) -> Option<Event<'_>> {
+    let mut s = Scanner {
+        b: data.as_bytes(),
+        text: data,
+        i: 0,
+    };
+    let ev = s.event()?;
+    s.ws();
+    (s.i == s.b.len()).then_some(ev)
+}
+
+/// Nesting deeper than this is left to serde (whose own limit is 128).
+const MAX_DEPTH: usize = 32;
+/// Objects with more keys than this are left to serde (repeated keys are checked pairwise).
+const MAX_KEYS: usize = 32;
+
+/// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
+#[inline]
+fn string_stop(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const QUOTE: u64 = LO * b'"' as u64;
+    const BACKSLASH: u64 = LO * b'\\' as u64;
+    const SPACE: u64 = LO * 0x20;
+    let words = s.chunks_exact(8);
+    let tail = words.remainder();
+    for (w, bytes) in words.enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        let v = u64::from_le_bytes(b);
+        let (q, e) = (v ^ QUOTE, v ^ BACKSLASH);
+        // Flags a byte equal to `"` or `\`, or below 0x20; the lowest flagged byte is always a true match.
+        let z =
+            (q.wrapping_sub(LO) & !q) | (e.wrapping_sub(LO) & !e) | (v.wrapping_sub(SPACE) & !v);
+        let z = z & HI;
+        if z != 0 {
+            return Some(w * 8 + (z.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = s.len() - tail.len();
+    tail.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| base + p)
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    text: &'a str,
+    i: usize,
+}
+
+/// A struct field seen twice fails serde's derived parse: give up.
+#[inline]
+fn once<T>(slot: &mut Option<T>, seen: &mut bool, v: Option<T>) -> Option<()> {
+    if std::mem::replace(seen, true) {
+        return None;
+    }
+    *slot = v;
+    Some(())
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    #[inline]
+    fn lit(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(word.len())?;
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// `null` (consumed) or not.
+    #[inline]
+    fn null(&mut self) -> Option<bool> {
+        if self.peek()? == b'n' {
+            self.lit(b"null")?;
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// Iterate an object's keys: `f(self, key)` reads each value. Keys with escapes give up.
+    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let k = self.key()?;
+            self.eat(b':')?;
+            f(self, k)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    #[inline]
+    fn key(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let n = string_stop(rest)?;
+        if rest[n] != b'"' {
+            return None;
+        }
+        self.i = start + n + 1;
+        self.text.get(start..start + n)
+    }
+
+    /// A string; borrowed unless it has escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let n = string_stop(rest)?;
+        match rest[n] {
+            b'"' => {
+                self.i = start + n + 1;
+                self.text.get(start..start + n).map(Cow::Borrowed)
+            }
+            b'\\' => {
+                let mut out = String::with_capacity(n + 16);
+                out.push_str(self.text.get(start..start + n)?);
+                self.i = start + n;
+                self.escaped(&mut out)?;
+                Some(Cow::Owned(out))
+            }
+            _ => None,
+        }
+    }
+
+    /// The rest of a string from a backslash on, decoded into `out` (serde_json's escapes; a lone surrogate gives
+    /// up).
+    fn escaped(&mut self, out: &mut String) -> Option<()> {
+        loop {
+            let c = *self.b.get(self.i)?;
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    let e = *self.b.get(self.i + 1)?;
+                    self.i += 2;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = match hi {
+                                0xD800..=0xDBFF => {
+                                    self.lit(b"\\u")?;
+                                    let lo = self.hex4()?;
+                                    if !(0xDC00..=0xDFFF).contains(&lo) {
+                                        return None;
+                                    }
+                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                }
+                                0xDC00..=0xDFFF => return None,
+                                _ => hi,
+                            };
+                            out.push(char::from_u32(cp)?);
+                        }
+                        _ => return None,
+                    }
+                }
+                c if c < 0x20 => return None,
+                _ => {
+                    let rest = self.b.get(self.i..)?;
+                    let n = string_stop(rest)?;
+                    out.push_str(self.text.get(self.i..self.i + n)?);
+                    self.i += n;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.b.get(self.i..self.i + 4)?;
+        let mut v = 0u32;
+        for &c in h {
+            v = (v << 4) | char::from(c).to_digit(16)?;
+        }
+        self.i += 4;
+        Some(v)
+    }
+
+    /// An integer without sign, fraction or exponent that fits a `u64` (at most 19 digits; no leading zero).
+    #[inline]
+    fn uint(&mut self) -> Option<u64> {
+        self.ws();
+        let rest = self.b.get(self.i..)?;
+        let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 19 || (n > 1 && rest[0] == b'0') {
+            return None;
+        }
+        if matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut v = 0u64;
+        for &c in &rest[..n] {
+            v = v * 10 + u64::from(c - b'0');
+        }
+        self.i += n;
+        Some(v)
+    }
+
+    /// `null` or a string.
+    #[inline]
+    fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// `null` (`None`) or any value, as an `Option<Json>` field reads it.
+    #[inline]
+    fn opt_value(&mut self) -> Option<Option<Json<'a>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.value(0).map(Some)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        Some(match self.peek()? {
+            b'"' => Json::Str(self.string()?),
+            b'{' => {
+                let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+                self.object(|s, k| {
+                    if entries.len() >= MAX_KEYS || entries.iter().any(|(e, _)| e == k) {
+                        return None;
+                    }
+                    let v = s.value(depth + 1)?;
+                    entries.push((Cow::Borrowed(k), v));
+                    Some(())
+                })?;
+                Json::Object(entries)
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        match self.peek()? {
+                            b',' => self.i += 1,
+                            b']' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                Json::Array(items)
+            }
+            b'n' => {
+                self.lit(b"null")?;
+                Json::Null
+            }
+            b't' => {
+                self.lit(b"true")?;
+                Json::Bool(true)
+            }
+            b'f' => {
+                self.lit(b"false")?;
+                Json::Bool(false)
+            }
+            _ => Json::Number(Number::from(self.uint()?)),
+        })
+    }
+
+    fn event(&mut self) -> Option<Event<'a>> {
+        let mut ev = Event::default();
+        let mut seen = [false; 6];
+        self.object(|s, k| match k {
+            "id" => once(&mut ev.id, &mut seen[0], s.opt_str()?),
+            "model" => once(&mut ev.model, &mut seen[1], s.opt_str()?),
+            "system_fingerprint" => once(&mut ev.system_fingerprint, &mut seen[2], s.opt_str()?),
+            "usage" => once(&mut ev.usage, &mut seen[3], s.opt_value()?),
+            "error" => once(&mut ev.error, &mut seen[4], s.opt_value()?),
+            "choices" => {
+                let v = if s.null()? { None } else { Some(s.choices()?) };
+                once(&mut ev.choices, &mut seen[5], v)
+            }
+            _ => s.value(0).map(drop),
+        })?;
+        Some(ev)
+    }
+
+    fn choices(&mut self) -> Option<Vec<Choice<'a>>> {
+        self.eat(b'[')?;
+        let mut out = Vec::with_capacity(1);
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(out);
+        }
+        loop {
+            out.push(self.choice()?);
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn choice(&mut self) -> Option<Choice<'a>> {
+        let mut c = Choice::default();
+        let mut seen = [false; 5];
+        self.object(|s, k| match k {
+            "index" => {
+                let v = if s.null()? { None } else { Some(s.uint()?) };
+                once(&mut c.index, &mut seen[0], v)
+            }
+            "delta" => once(&mut c.delta, &mut seen[1], s.opt_value()?),
+            "finish_reason" => once(&mut c.finish_reason, &mut seen[2], s.opt_str()?),
+            "native_finish_reason" => {
+                let v = s.value(0)?;
+                once(&mut c.native_finish_reason, &mut seen[3], Some(v))
+            }
+            "logprobs" => once(&mut c.logprobs, &mut seen[4], s.opt_value()?),
+            _ => s.value(0).map(drop),
+        })?;
+        Some(c)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // tests assert by unwrapping
+mod tests;
