@@ -357,7 +357,7 @@ pub(crate) fn plan_for(
             credentials: ctx.credentials,
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
-        let mut eligible: Vec<Candidate<'_>> = Vec::new();
+        let mut eligible: Vec<Candidate<'_>> = Vec::with_capacity(model.endpoints.len());
         let routes = catalog.routes_of(&model.id);
         for (e, route) in model.endpoints.iter().zip(routes) {
             any_endpoint = true;
@@ -428,12 +428,18 @@ pub(crate) fn plan_for(
         let mi = g[0].model_index;
         let sort = sort_for(mi);
         // Preferred cutoffs: a stable partition, meeting ones first.
-        let (mut good, bad): (Vec<_>, Vec<_>) = g.into_iter().partition(|c| {
-            c.meets_preferences(
-                prefs.preferred_min_throughput.as_ref(),
-                prefs.preferred_max_latency.as_ref(),
-            )
-        });
+        let (mut good, bad): (Vec<_>, Vec<_>) =
+            if prefs.preferred_min_throughput.is_none() && prefs.preferred_max_latency.is_none() {
+                // Without cutoffs every candidate meets them: no partition to make.
+                (g, Vec::new())
+            } else {
+                g.into_iter().partition(|c| {
+                    c.meets_preferences(
+                        prefs.preferred_min_throughput.as_ref(),
+                        prefs.preferred_max_latency.as_ref(),
+                    )
+                })
+            };
         let (mut part, ex) = if bad.is_empty() || good.is_empty() {
             good.extend(bad);
             group_order(good, prefs, sort, &mut rng)
@@ -482,7 +488,11 @@ pub(crate) fn plan_for(
                 (false, None) => "weighted_random",
             };
         }
-        ordered.extend(part);
+        if ordered.is_empty() {
+            ordered = part;
+        } else {
+            ordered.extend(part);
+        }
     }
     if ordered.is_empty() {
         return Err(empty_error(requested_models, excluded, any_endpoint));
@@ -496,14 +506,9 @@ pub(crate) fn plan_for(
         })
         .collect();
     let primary_prices = attempts[0].prices.unit.clone();
-    // The highest of each unit price across the attempts.
-    let pick = |d: fn(&UnitPrices) -> Decimal| {
-        attempts
-            .iter()
-            .map(|a| d(&a.prices.unit))
-            .max()
-            .unwrap_or_default()
-    };
+    // The highest of each unit price across the attempts (the last of equal ones, as `Iterator::max`).
+    let pick =
+        |d: fn(&UnitPrices) -> Decimal| max_price(attempts.iter().map(|a| d(&a.prices.unit)));
     let worst_case_prices = UnitPrices {
         prompt: pick(|u| u.prompt),
         completion: pick(|u| u.completion),
@@ -526,6 +531,44 @@ pub(crate) fn plan_for(
         skip: vec![false; n],
         last_message: None,
     })
+}
+
+/// `10^k` for `k` in `0..=28`.
+const POW10: [i128; 29] = {
+    let mut t = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// An exact integer key of a decimal (its value times 10²⁸), ordered as the decimal; `None` when it does not fit.
+fn price_key(d: Decimal) -> Option<i128> {
+    let scale = usize::try_from(d.scale()).ok()?;
+    d.mantissa()
+        .checked_mul(*POW10.get(28usize.checked_sub(scale)?)?)
+}
+
+/// The largest price, the last of equal ones (what `Iterator::max` returns), compared by integer keys where they
+/// fit (a `Decimal` comparison rescales on every call); zero when there is none.
+fn max_price(prices: impl Iterator<Item = Decimal>) -> Decimal {
+    let mut best: Option<(Decimal, Option<i128>)> = None;
+    for d in prices {
+        let k = price_key(d);
+        let take = match &best {
+            None => true,
+            Some((b, bk)) => match (k, bk) {
+                (Some(k), Some(bk)) => k >= *bk,
+                _ => d >= *b,
+            },
+        };
+        if take {
+            best = Some((d, k));
+        }
+    }
+    best.map(|(d, _)| d).unwrap_or_default()
 }
 
 fn empty_error(
