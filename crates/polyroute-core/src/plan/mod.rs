@@ -11,6 +11,7 @@
 
 mod embeddings;
 mod options;
+mod prices;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +36,7 @@ use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
+use prices::max_price;
 
 /// Everything outside the request that a plan depends on.
 #[derive(Debug, Clone, Copy)]
@@ -350,7 +352,7 @@ pub(crate) fn plan_for(
     let mut groups: Vec<Vec<Candidate<'_>>> = Vec::new();
     let mut any_endpoint = false;
     for (mi, rm) in resolved.iter().enumerate() {
-        let Some(model) = catalog.model(&rm.id) else {
+        let Some((model, routes, by_provider)) = catalog.model_entry(&rm.id) else {
             continue;
         };
         let env = FilterEnv {
@@ -358,10 +360,20 @@ pub(crate) fn plan_for(
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
         let mut eligible: Vec<Candidate<'_>> = Vec::with_capacity(model.endpoints.len());
-        let routes = catalog.routes_of(&model.id);
-        for (e, route) in model.endpoints.iter().zip(routes) {
+        // Credentials: one merge over the sorted set for a wide model, a lookup per endpoint for a narrow one.
+        let merged = match ctx.credentials {
+            Some(creds) if model.endpoints.len() >= 4 => {
+                filters::credentialed(creds, &model.endpoints, by_provider)
+            }
+            _ => Vec::new(),
+        };
+        for (i, (e, route)) in model.endpoints.iter().zip(routes).enumerate() {
             any_endpoint = true;
-            match filters::check(&env, prefs, &facts, model, e)
+            let credential = match merged.get(i) {
+                Some(&has) => Some(has),
+                None => ctx.credentials.map(|c| c.contains(&e.provider)),
+            };
+            match filters::check_with(&env, prefs, &facts, model, e, credential)
                 .or_else(|| unconfigured(ctx, route))
                 .or_else(|| untranslated(route, kind))
             {
@@ -531,44 +543,6 @@ pub(crate) fn plan_for(
         skip: vec![false; n],
         last_message: None,
     })
-}
-
-/// `10^k` for `k` in `0..=28`.
-const POW10: [i128; 29] = {
-    let mut t = [1i128; 29];
-    let mut i = 1;
-    while i < 29 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
-/// An exact integer key of a decimal (its value times 10²⁸), ordered as the decimal; `None` when it does not fit.
-fn price_key(d: Decimal) -> Option<i128> {
-    let scale = usize::try_from(d.scale()).ok()?;
-    d.mantissa()
-        .checked_mul(*POW10.get(28usize.checked_sub(scale)?)?)
-}
-
-/// The largest price, the last of equal ones (what `Iterator::max` returns), compared by integer keys where they
-/// fit (a `Decimal` comparison rescales on every call); zero when there is none.
-fn max_price(prices: impl Iterator<Item = Decimal>) -> Decimal {
-    let mut best: Option<(Decimal, Option<i128>)> = None;
-    for d in prices {
-        let k = price_key(d);
-        let take = match &best {
-            None => true,
-            Some((b, bk)) => match (k, bk) {
-                (Some(k), Some(bk)) => k >= *bk,
-                _ => d >= *b,
-            },
-        };
-        if take {
-            best = Some((d, k));
-        }
-    }
-    best.map(|(d, _)| d).unwrap_or_default()
 }
 
 fn empty_error(
