@@ -241,7 +241,9 @@ fn unconfigured(ctx: &PlanContext<'_>, route: &EndpointRoute) -> Option<(Exclusi
 
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
 fn requested(req: &ChatRequest) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(
+        usize::from(req.model.is_some()) + req.models.as_ref().map_or(0, Vec::len),
+    );
     for m in req.model.iter().chain(req.models.iter().flatten()) {
         if !out.contains(m) {
             out.push(m.clone());
@@ -316,7 +318,7 @@ pub(crate) fn plan_for(
         facts.used_params.clear();
     }
     let mut router: Option<Value> = None;
-    let mut resolved: Vec<ResolvedModel> = Vec::new();
+    let mut resolved: Vec<ResolvedModel> = Vec::with_capacity(requested_models.len());
     for r in &requested_models {
         if resolve::is_router_slug(r) {
             if embeddings {
