@@ -104,6 +104,34 @@ fn benches(c: &mut Criterion) {
             ))
         });
     });
+    // Issue 21's request: the embedded catalog's 17-endpoint model, every host credentialed (as the Python and
+    // Node benches configure it).
+    let embedded = Catalog::embedded().expect("embedded");
+    let creds: std::collections::BTreeSet<String> = embedded
+        .providers()
+        .iter()
+        .map(|p| p.slug.clone())
+        .collect();
+    let unconfigured = std::collections::BTreeMap::new();
+    let wide = ChatRequest::from_value(&json!({
+        "model": "meta-llama/llama-3.3-70b-instruct",
+        "messages": [{"role": "user", "content": "hello"}]
+    }))
+    .expect("request");
+    let mut seed = 0u64;
+    c.bench_function("plan_17_endpoints_embedded_all_hosts", |b| {
+        b.iter(|| {
+            seed = seed.wrapping_add(1);
+            let ctx = PlanContext {
+                seed,
+                health: &health,
+                credentials: Some(&creds),
+                unconfigured: Some(&unconfigured),
+                ..PlanContext::default()
+            };
+            black_box(plan(&embedded, black_box(&wide), &ctx).expect("plan"))
+        });
+    });
     let mut g = c.benchmark_group("catalog");
     g.sample_size(20);
     g.bench_function("load_embedded", |b| {

@@ -107,9 +107,15 @@ fn upstream_default(model: &str) -> String {
 /// catalog does not name the modules above it.
 type Memo = Arc<dyn std::any::Any + Send + Sync>;
 
+/// A model, its routes (endpoint order) and its endpoint indices sorted by provider slug.
+pub(crate) type ModelEntry<'a> = (&'a Model, &'a [Arc<EndpointRoute>], &'a [u32]);
+
 struct Inner {
     memo: std::sync::OnceLock<Memo>,
     routes: Vec<Vec<Arc<EndpointRoute>>>,
+    /// Per model: its endpoint indices sorted by provider slug (stable), for one merge against a sorted
+    /// credential set instead of a set lookup per endpoint.
+    by_provider: Vec<Box<[u32]>>,
     models: Vec<Model>,
     providers: Vec<ProviderInfo>,
     by_id: HashMap<String, usize>,
@@ -236,10 +242,25 @@ impl Catalog {
                     .collect()
             })
             .collect();
+        let by_provider = models
+            .iter()
+            .map(|m| {
+                let mut idx: Vec<u32> = (0..m.endpoints.len())
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .collect();
+                idx.sort_by(|&a, &b| {
+                    m.endpoints[a as usize]
+                        .provider
+                        .cmp(&m.endpoints[b as usize].provider)
+                });
+                idx.into_boxed_slice()
+            })
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 memo: std::sync::OnceLock::new(),
                 routes,
+                by_provider,
                 models,
                 providers,
                 by_id,
@@ -365,6 +386,23 @@ impl Catalog {
             .get(model)
             .or_else(|| self.inner.by_canonical.get(model))
             .map_or(&[], |&i| &self.inner.routes[i])
+    }
+
+    /// A model with its precomputed routes (endpoint order) and its endpoint indices sorted by provider slug:
+    /// what the planner reads, in one lookup.
+    #[must_use]
+    pub(crate) fn model_entry(&self, id: &str) -> Option<ModelEntry<'_>> {
+        self.inner
+            .by_id
+            .get(id)
+            .or_else(|| self.inner.by_canonical.get(id))
+            .map(|&i| {
+                (
+                    &self.inner.models[i],
+                    &self.inner.routes[i][..],
+                    &self.inner.by_provider[i][..],
+                )
+            })
     }
 
     /// A value derived from this catalog, computed by `init` on first use and shared by every later call (one

@@ -11,6 +11,7 @@
 
 mod embeddings;
 mod options;
+mod prices;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +36,7 @@ use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
+use prices::max_price;
 
 /// Everything outside the request that a plan depends on.
 #[derive(Debug, Clone, Copy)]
@@ -239,7 +241,9 @@ fn unconfigured(ctx: &PlanContext<'_>, route: &EndpointRoute) -> Option<(Exclusi
 
 /// Resolve the request's models: `model` first, then `models` (duplicates removed).
 fn requested(req: &ChatRequest) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(
+        usize::from(req.model.is_some()) + req.models.as_ref().map_or(0, Vec::len),
+    );
     for m in req.model.iter().chain(req.models.iter().flatten()) {
         if !out.contains(m) {
             out.push(m.clone());
@@ -314,7 +318,7 @@ pub(crate) fn plan_for(
         facts.used_params.clear();
     }
     let mut router: Option<Value> = None;
-    let mut resolved: Vec<ResolvedModel> = Vec::new();
+    let mut resolved: Vec<ResolvedModel> = Vec::with_capacity(requested_models.len());
     for r in &requested_models {
         if resolve::is_router_slug(r) {
             if embeddings {
@@ -350,18 +354,28 @@ pub(crate) fn plan_for(
     let mut groups: Vec<Vec<Candidate<'_>>> = Vec::new();
     let mut any_endpoint = false;
     for (mi, rm) in resolved.iter().enumerate() {
-        let Some(model) = catalog.model(&rm.id) else {
+        let Some((model, routes, by_provider)) = catalog.model_entry(&rm.id) else {
             continue;
         };
         let env = FilterEnv {
             credentials: ctx.credentials,
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
-        let mut eligible: Vec<Candidate<'_>> = Vec::new();
-        let routes = catalog.routes_of(&model.id);
-        for (e, route) in model.endpoints.iter().zip(routes) {
+        let mut eligible: Vec<Candidate<'_>> = Vec::with_capacity(model.endpoints.len());
+        // Credentials: one merge over the sorted set for a wide model, a lookup per endpoint for a narrow one.
+        let merged = match ctx.credentials {
+            Some(creds) if model.endpoints.len() >= 4 => {
+                filters::credentialed(creds, &model.endpoints, by_provider)
+            }
+            _ => Vec::new(),
+        };
+        for (i, (e, route)) in model.endpoints.iter().zip(routes).enumerate() {
             any_endpoint = true;
-            match filters::check(&env, prefs, &facts, model, e)
+            let credential = match merged.get(i) {
+                Some(&has) => Some(has),
+                None => ctx.credentials.map(|c| c.contains(&e.provider)),
+            };
+            match filters::check_with(&env, prefs, &facts, model, e, credential)
                 .or_else(|| unconfigured(ctx, route))
                 .or_else(|| untranslated(route, kind))
             {
@@ -428,12 +442,18 @@ pub(crate) fn plan_for(
         let mi = g[0].model_index;
         let sort = sort_for(mi);
         // Preferred cutoffs: a stable partition, meeting ones first.
-        let (mut good, bad): (Vec<_>, Vec<_>) = g.into_iter().partition(|c| {
-            c.meets_preferences(
-                prefs.preferred_min_throughput.as_ref(),
-                prefs.preferred_max_latency.as_ref(),
-            )
-        });
+        let (mut good, bad): (Vec<_>, Vec<_>) =
+            if prefs.preferred_min_throughput.is_none() && prefs.preferred_max_latency.is_none() {
+                // Without cutoffs every candidate meets them: no partition to make.
+                (g, Vec::new())
+            } else {
+                g.into_iter().partition(|c| {
+                    c.meets_preferences(
+                        prefs.preferred_min_throughput.as_ref(),
+                        prefs.preferred_max_latency.as_ref(),
+                    )
+                })
+            };
         let (mut part, ex) = if bad.is_empty() || good.is_empty() {
             good.extend(bad);
             group_order(good, prefs, sort, &mut rng)
@@ -482,7 +502,11 @@ pub(crate) fn plan_for(
                 (false, None) => "weighted_random",
             };
         }
-        ordered.extend(part);
+        if ordered.is_empty() {
+            ordered = part;
+        } else {
+            ordered.extend(part);
+        }
     }
     if ordered.is_empty() {
         return Err(empty_error(requested_models, excluded, any_endpoint));
@@ -496,14 +520,9 @@ pub(crate) fn plan_for(
         })
         .collect();
     let primary_prices = attempts[0].prices.unit.clone();
-    // The highest of each unit price across the attempts.
-    let pick = |d: fn(&UnitPrices) -> Decimal| {
-        attempts
-            .iter()
-            .map(|a| d(&a.prices.unit))
-            .max()
-            .unwrap_or_default()
-    };
+    // The highest of each unit price across the attempts (the last of equal ones, as `Iterator::max`).
+    let pick =
+        |d: fn(&UnitPrices) -> Decimal| max_price(attempts.iter().map(|a| d(&a.prices.unit)));
     let worst_case_prices = UnitPrices {
         prompt: pick(|u| u.prompt),
         completion: pick(|u| u.completion),

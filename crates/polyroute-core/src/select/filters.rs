@@ -95,6 +95,46 @@ fn preferred_params(req: &ChatRequest) -> Vec<&'static str> {
     out
 }
 
+/// Whether each endpoint's provider is in `creds`, in endpoint order, from `by_provider` (the endpoint indices
+/// sorted by provider slug): one merge over the two sorted sequences instead of a set lookup per endpoint.
+#[must_use]
+pub(crate) fn credentialed(
+    creds: &std::collections::BTreeSet<String>,
+    endpoints: &[Endpoint],
+    by_provider: &[u32],
+) -> Vec<bool> {
+    let mut out = vec![false; endpoints.len()];
+    let mut set = creds.iter().peekable();
+    for &i in by_provider {
+        let Some(e) = endpoints.get(i as usize) else {
+            continue;
+        };
+        let p = e.provider.as_bytes();
+        while let Some(c) = set.peek() {
+            match cmp_bytes(c.as_bytes(), p) {
+                std::cmp::Ordering::Less => {
+                    set.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    out[i as usize] = true;
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+    }
+    out
+}
+
+/// Byte-wise lexicographic order (the order of `str`), deciding on the first byte without a `memcmp` call when
+/// it differs (slugs mostly differ there).
+fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match a.first().cmp(&b.first()) {
+        std::cmp::Ordering::Equal => a.cmp(b),
+        o => o,
+    }
+}
+
 /// Whether a provider reference (`deepinfra`, `deepinfra/fp8`, `DeepInfra`, `openai/priority`) matches an endpoint;
 /// see [`Endpoint::matches_provider`].
 #[must_use]
@@ -122,6 +162,21 @@ pub fn check(
     facts: &RequestFacts,
     model: &Model,
     e: &Endpoint,
+) -> Option<(ExclusionReason, String)> {
+    let credential = env.credentials.map(|c| c.contains(&e.provider));
+    check_with(env, prefs, facts, model, e, credential)
+}
+
+/// [`check`] with the credential lookup done by the caller: `credential` is whether `env.credentials` holds the
+/// endpoint's provider (`None` when `env.credentials` is `None`).
+#[must_use]
+pub(crate) fn check_with(
+    env: &FilterEnv<'_>,
+    prefs: &ProviderPreferences,
+    facts: &RequestFacts,
+    model: &Model,
+    e: &Endpoint,
+    credential: Option<bool>,
 ) -> Option<(ExclusionReason, String)> {
     if e.status < 0 {
         return Some((
@@ -155,8 +210,8 @@ pub fn check(
             ));
         }
     }
-    if let Some(creds) = env.credentials {
-        if !creds.contains(&e.provider) {
+    if let Some(has) = credential {
+        if !has {
             return Some((
                 ExclusionReason::NoCredentials,
                 format!("no API key configured for {}", e.provider),
@@ -311,3 +366,56 @@ pub const PREFERRED_PARAMS: &[&str] = &[
     "structured_outputs",
     "verbosity",
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::Catalog;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The merge gives, for every endpoint of every embedded model, what a set lookup gives.
+        #[test]
+        fn credentialed_is_a_lookup(mask in any::<u64>(), extra in proptest::collection::vec("[a-z]{0,3}", 0..4)) {
+            let cat = Catalog::embedded().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut creds: BTreeSet<String> = cat
+                .providers()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask >> (i % 64) & 1 == 1)
+                .map(|(_, p)| p.slug.clone())
+                .collect();
+            creds.extend(extra);
+            for m in cat.models() {
+                let Some((model, _, by_provider)) = cat.model_entry(&m.id) else {
+                    return Err(TestCaseError::fail("model without entry"));
+                };
+                let got = credentialed(&creds, &model.endpoints, by_provider);
+                let want: Vec<bool> = model.endpoints.iter().map(|e| creds.contains(&e.provider)).collect();
+                prop_assert_eq!(got, want, "{}", m.id);
+            }
+        }
+    }
+
+    #[test]
+    fn cmp_bytes_is_str_order() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "b",
+            "deepinfra",
+            "deepinfra/turbo",
+            "z-ai",
+            "zz",
+            "A",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.cmp(b), "{a} {b}");
+            }
+        }
+    }
+}

@@ -170,7 +170,12 @@ pub fn sort_by(c: &mut [Candidate<'_>], by: SortBy) {
 /// distribution as drawing one endpoint at a time with probability proportional to its weight among those left.
 pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<Candidate<'a>> {
     // Candidates arrive in catalog order, so the result depends only on the seed and the catalog.
-    let (stable, mut unstable): (Vec<_>, Vec<_>) = c.into_iter().partition(|x| !x.unstable());
+    let (stable, mut unstable): (Vec<_>, Vec<_>) = if c.iter().any(Candidate::unstable) {
+        c.into_iter().partition(|x| !x.unstable())
+    } else {
+        // The usual case: nothing had an outage, so no partition (and no allocation) is needed.
+        (c, Vec::new())
+    };
     let mut keys: Vec<(bool, f64, u32)> = stable
         .iter()
         .zip(0u32..)
