@@ -119,18 +119,22 @@ test('stream: next() called many times without waiting yields the chunks in orde
 })
 
 test('stream: the chunks are those of the SSE answer of router.fetch (same keys, text and usage)', async () => {
-  const req = { model: 'test/chat', messages: hi('same chunks both ways'), provider: { order: ['alpha'] } }
-  const chunks = await collect(router.stream(req))
-  const r = await router.fetch('http://polyroute.local/api/v1/chat/completions', {
-    method: 'POST',
-    body: JSON.stringify({ ...req, stream: true }),
-  })
-  const sse = (await r.text()).split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
-  const viaFetch = sse.map((e) => JSON.parse(e.slice(6)))
-  assert.equal(chunks.length, viaFetch.length)
-  assert.deepEqual(chunks.map((c) => Object.keys(c)), viaFetch.map((c) => Object.keys(c)))
-  assert.equal(text(chunks), text(viaFetch))
-  assert.deepEqual(Object.keys(chunks.at(-1).usage), Object.keys(viaFetch.at(-1).usage))
+  // Several message lengths: the events' line ends fall at every offset of the addon's 8-byte newline search.
+  for (const words of ['same chunks both ways', 'x', 'ab cde fghijkl mnopqrstu vwxyz0123 456789abcdef ghijklmnopqrstuv']) {
+    const req = { model: 'test/chat', messages: hi(words), provider: { order: ['alpha'] } }
+    const chunks = await collect(router.stream(req))
+    const r = await router.fetch('http://polyroute.local/api/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify({ ...req, stream: true }),
+    })
+    const sse = (await r.text()).split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+    const viaFetch = sse.map((e) => JSON.parse(e.slice(6)))
+    assert.equal(chunks.length, viaFetch.length)
+    assert.deepEqual(chunks.map((c) => Object.keys(c)), viaFetch.map((c) => Object.keys(c)))
+    assert.equal(text(chunks), text(viaFetch))
+    assert.ok(text(chunks).includes(words.split(' ').at(-1)), text(chunks))
+    assert.deepEqual(Object.keys(chunks.at(-1).usage), Object.keys(viaFetch.at(-1).usage))
+  }
 })
 
 test('stream: return() ends the iteration', async () => {

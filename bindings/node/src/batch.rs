@@ -213,12 +213,50 @@ fn internal(e: &serde_json::Error) -> CoreError {
 
 /// The JSON texts of the `data:` lines of SSE `events` (other lines, blank lines and `[DONE]` are skipped).
 fn events(b: &[u8]) -> impl Iterator<Item = &[u8]> {
-    b.split(|&c| c == b'\n').filter_map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let data = line.strip_prefix(b"data:")?;
-        let data = data.strip_prefix(b" ").unwrap_or(data);
-        (!data.is_empty() && data != b"[DONE]").then_some(data)
+    let mut rest = b;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let (line, next) = match find_newline(rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(data) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let data = data.strip_prefix(b" ").unwrap_or(data);
+            if !data.is_empty() && data != b"[DONE]" {
+                return Some(data);
+            }
+        }
+        None
     })
+}
+
+/// The position of the first `\n` in `b`, eight bytes at a time (an event is one long line of JSON).
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const NL: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ NL;
+        // A byte of `x` is zero where `b` has a newline; the lowest flagged byte is always a real one.
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\n')
+        .map(|p| at + p)
 }
 
 fn push(buf: &mut Vec<u8>, item: &Item) -> Result<(), CoreError> {
