@@ -21,8 +21,9 @@ use serde_json::Value;
 
 use crate::errors;
 
-/// Distinct plan heads a router numbers; past this, plans with new heads come back as JSON text.
-pub const MAX_HEADS: usize = 4096;
+/// Distinct plan heads a router numbers (each kept as a copy of the plan without attempts: a few KiB); past this,
+/// plans with new heads come back as JSON text.
+pub const MAX_HEADS: usize = 1024;
 
 /// A multiply-rotate hash (the Fx hash) for the maps here: their keys are addresses and digests, which SipHash's
 /// flooding resistance does not need to protect.
