@@ -49,47 +49,93 @@ Object.defineProperty(native.Router.prototype, 'fetch', {
   },
 })
 
-// `router.plan`: the addon sends the plan without its attempts plus three numbers per attempt (endpoint route,
-// reason, model index) and, the first time it names a route, the route's JSON (see bindings/node/src/plan.rs).
-// Each route becomes a function that returns a fresh attempt object from constants, so a plan costs one small
-// JSON.parse and one cheap call per attempt; the values and key order are those of `planJson`.
-const planRoutes = new WeakMap()
+// `router.plan`: the addon numbers each endpoint route and each distinct plan head (the plan without its
+// attempts, with the attempts' reasons) once per router, and writes a plan as numbers into a Uint32Array kept
+// per router: `[head, (route, reason, model index) × attempts]` (see bindings/node/src/plan.rs). Each route and
+// each head becomes a function that returns fresh objects from constants, fetched as JSON the first time its
+// number is seen, so a plan costs no JSON parse at all: one call per attempt and one for the head. The values
+// and key order are those of `planJson`. A plan whose head the addon does not number comes as the compact JSON
+// text `{p, r, a: [route, reason, model index, …], t: [route, route JSON, …]}` instead.
+const planState = new WeakMap()
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/**
+ * A function returning a fresh copy of `tpl` (a parsed JSON object) with `extra` (parameter names) appended as
+ * keys, or null when code generation is disallowed or a key is `__proto__`. The copy is one object literal whose
+ * leaves are closure constants: every call makes fresh objects (nested ones too) through V8's fast literal path,
+ * with the keys in the template's order.
+ */
+function literalFactory(tpl, extra) {
+  const leaves = []
+  let ok = true
+  const literal = (v) => {
+    if (Array.isArray(v)) return `[${v.map(literal).join(',')}]`
+    if (isObject(v)) {
+      return `{${Object.keys(v)
+        .map((k) => {
+          if (k === '__proto__') ok = false
+          return `${JSON.stringify(k)}:${literal(v[k])}`
+        })
+        .join(',')}}`
+    }
+    leaves.push(v)
+    return `c${leaves.length - 1}`
+  }
+  const body = literal(tpl).slice(1, -1)
+  if (!ok) return null
+  try {
+    const consts = leaves.map((_, i) => `c${i}=v[${i}]`).join(',')
+    const keys = extra.join(',')
+    const all = body && keys ? `${body},${keys}` : body || keys
+    // eslint-disable-next-line no-new-func
+    const make = new Function('v', `${consts ? `const ${consts};` : ''}return function make(${keys}){return {${all}}}`)
+    return make(leaves)
+  } catch {
+    // Code generation disallowed (--disallow-code-generation-from-strings).
+    return null
+  }
+}
 
 /** A function `(reason, modelIndex) => attempt` for the route whose JSON is `text`. */
 function routeFactory(text) {
   const tpl = JSON.parse(text)
-  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
   if (isObject(tpl) && !('reason' in tpl) && !('model_index' in tpl)) {
-    // The attempt as one object literal whose leaves are closure constants: every call makes fresh objects
-    // (nested ones too) through V8's fast literal path, with the keys in the route's order.
-    const leaves = []
-    let ok = true
-    const literal = (v) => {
-      if (Array.isArray(v)) return `[${v.map(literal).join(',')}]`
-      if (isObject(v)) {
-        return `{${Object.keys(v)
-          .map((k) => {
-            if (k === '__proto__') ok = false
-            return `${JSON.stringify(k)}:${literal(v[k])}`
-          })
-          .join(',')}}`
-      }
-      leaves.push(v)
-      return `c${leaves.length - 1}`
-    }
-    const body = literal(tpl).slice(1, -1)
-    if (ok) {
-      try {
-        const consts = leaves.map((_, i) => `c${i}=v[${i}]`).join(',')
-        // eslint-disable-next-line no-new-func
-        const make = new Function('v', `${consts ? `const ${consts};` : ''}return function attempt(reason,model_index){return {${body}${body ? ',' : ''}reason,model_index}}`)
-        return make(leaves)
-      } catch {
-        // Code generation disallowed (--disallow-code-generation-from-strings): parse each time instead.
-      }
-    }
+    const make = literalFactory(tpl, ['reason', 'model_index'])
+    if (make !== null) return make
   }
   return (reason, modelIndex) => Object.assign(JSON.parse(text), { reason, model_index: modelIndex })
+}
+
+/** `{ make: () => plan head (fresh, "attempts": []), reasons }` for the head whose JSON is `text`. */
+function headFactory(text) {
+  const o = JSON.parse(text)
+  const make = isObject(o.p) ? literalFactory(o.p, []) : null
+  return { make: make ?? (() => JSON.parse(text).p), reasons: o.r }
+}
+
+/** The plan from the compact JSON text. */
+function fromCompact(router, routes, text) {
+  const o = JSON.parse(text)
+  const t = o.t
+  for (let i = 0; i < t.length; i += 2) routes[t[i]] = routeFactory(t[i + 1])
+  const a = o.a
+  const r = o.r
+  const attempts = []
+  for (let i = 0; i < a.length; i += 3) attempts.push(routeOf(router, routes, a[i])(r[a[i + 1]], a[i + 2]))
+  o.p.attempts = attempts
+  return o.p
+}
+
+/** The factory of route `id`, fetched from the addon the first time. */
+function routeOf(router, routes, id) {
+  let f = routes[id]
+  if (f === undefined) {
+    const text = router.planRoute(id)
+    if (text === null) throw new Error(`polyroute: unknown endpoint route ${id}`)
+    f = routes[id] = routeFactory(text)
+  }
+  return f
 }
 
 /** The ordered attempt plan: the request crosses the boundary as JSON text, the plan as described above. */
@@ -98,28 +144,37 @@ Object.defineProperty(native.Router.prototype, 'plan', {
   enumerable: false,
   writable: true,
   value: function plan(request, context) {
-    const o = JSON.parse(this.planCompact(JSON.stringify(request ?? null), context))
-    let routes = planRoutes.get(this)
-    if (routes === undefined) {
-      routes = []
-      planRoutes.set(this, routes)
+    let st = planState.get(this)
+    if (st === undefined) {
+      st = { routes: [], heads: [], buf: new Uint32Array(64) }
+      planState.set(this, st)
     }
-    const t = o.t
-    for (let i = 0; i < t.length; i += 2) routes[t[i]] = routeFactory(t[i + 1])
-    const a = o.a
-    const r = o.r
+    const text = JSON.stringify(request ?? null)
+    let n = this.planInto(text, context, st.buf)
+    if (typeof n === 'number' && n > st.buf.length) {
+      st.buf = new Uint32Array(n + 64)
+      n = this.planInto(text, context, st.buf)
+      // Still no room (the plan grew between the calls): the compact text.
+      if (typeof n === 'number' && n > st.buf.length) n = this.planCompact(text, context)
+    }
+    if (typeof n !== 'number') return fromCompact(this, st.routes, n)
+    const buf = st.buf
+    const routes = st.routes
+    let h = st.heads[buf[0]]
+    if (h === undefined) {
+      const ht = this.planHead(buf[0])
+      if (ht === null) throw new Error(`polyroute: unknown plan head ${buf[0]}`)
+      h = st.heads[buf[0]] = headFactory(ht)
+    }
+    const r = h.reasons
     const attempts = []
-    for (let i = 0; i < a.length; i += 3) {
-      let f = routes[a[i]]
-      if (f === undefined) {
-        const text = this.planRoute(a[i])
-        if (text === null) throw new Error(`polyroute: unknown endpoint route ${a[i]}`)
-        f = routes[a[i]] = routeFactory(text)
-      }
-      attempts.push(f(r[a[i + 1]], a[i + 2]))
+    for (let i = 1; i < n; i += 3) {
+      const f = routes[buf[i]]
+      attempts.push((f === undefined ? routeOf(this, routes, buf[i]) : f)(r[buf[i + 1]], buf[i + 2]))
     }
-    o.p.attempts = attempts
-    return o.p
+    const p = h.make()
+    p.attempts = attempts
+    return p
   },
 })
 

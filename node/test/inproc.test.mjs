@@ -1,6 +1,7 @@
-// The in-process fast paths of the package entry: `router.plan` built from the compact plan (route templates
-// cached per router), streams iterated in batches, and `router.fetch` over the flat native call. Each must give
-// exactly what the plain paths give.
+// The in-process fast paths of the package entry: `router.plan` built from numbered routes and heads (templates
+// cached per router; the compact JSON text when a head is not numbered), streams iterated in batches of the
+// engine's SSE events, and `router.fetch` over the flat native call. Each must give exactly what the plain paths
+// give.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Router, ChatStream } from 'polyroute'
@@ -49,6 +50,35 @@ test('plan: every attempt is a fresh object (mutating one plan leaves the next a
   assert.notEqual(a.attempts[0], b.attempts[0])
 })
 
+test('plan: the head is fresh too (mutating one plan leaves the next alone)', () => {
+  const req = { model: 'test/chat', messages: hi() }
+  const a = router.plan(req)
+  a.models[0].id = 'changed'
+  a.requested_models.push('changed')
+  a.primary_prices.prompt = 'changed'
+  a.excluded.push({ changed: true })
+  const b = router.plan(req)
+  assert.equal(JSON.stringify(b), router.planJson(JSON.stringify(req)))
+  assert.notEqual(a.models, b.models)
+})
+
+test('plan: a plan longer than the number buffer, and a router decision (plan sent as text), equal planJson', () => {
+  const embedded = new Router({ readEnv: false })
+  const all = embedded.models()
+  const credentials = [...new Set(all.flatMap((m) => (m.endpoints ?? []).map((e) => e.provider)))]
+  const big = all.filter((m) => (m.endpoints ?? []).length > 4).sort((x, y) => y.endpoints.length - x.endpoints.length)
+  const long = { model: big[0].id, models: big.slice(0, 3).map((m) => m.id), messages: hi() }
+  const auto = { model: 'openrouter/auto', messages: hi() }
+  for (let round = 0; round < 2; round++) {
+    for (const req of [long, auto, long]) {
+      const got = embedded.plan(req, { credentials })
+      assert.equal(JSON.stringify(got), embedded.planJson(JSON.stringify(req), { credentials }))
+      if (req === long) assert.ok(got.attempts.length > 21, `${got.attempts.length} attempts`)
+      else assert.ok(got.router !== undefined)
+    }
+  }
+})
+
 test('plan: an invalid request still throws invalid_request naming the field', () => {
   assert.throws(() => router.plan({ model: 'test/chat', messages: 'nope' }), (e) => e.code === 'invalid_request')
   assert.throws(() => router.plan({ model: 'test/chat', messages: hi(), max_tokens: 'x' }), (e) => e.code === 'invalid_request')
@@ -86,6 +116,25 @@ test('stream: next() called many times without waiting yields the chunks in orde
   assert.ok(results.slice(seq.length).every((r) => r.done))
   assert.equal(text(values), text(seq))
   assert.deepEqual(values.map((c) => Object.keys(c)), seq.map((c) => Object.keys(c)))
+})
+
+test('stream: the chunks are those of the SSE answer of router.fetch (same keys, text and usage)', async () => {
+  // Several message lengths: the events' line ends fall at every offset of the addon's 8-byte newline search.
+  for (const words of ['same chunks both ways', 'x', 'ab cde fghijkl mnopqrstu vwxyz0123 456789abcdef ghijklmnopqrstuv']) {
+    const req = { model: 'test/chat', messages: hi(words), provider: { order: ['alpha'] } }
+    const chunks = await collect(router.stream(req))
+    const r = await router.fetch('http://polyroute.local/api/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify({ ...req, stream: true }),
+    })
+    const sse = (await r.text()).split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]')
+    const viaFetch = sse.map((e) => JSON.parse(e.slice(6)))
+    assert.equal(chunks.length, viaFetch.length)
+    assert.deepEqual(chunks.map((c) => Object.keys(c)), viaFetch.map((c) => Object.keys(c)))
+    assert.equal(text(chunks), text(viaFetch))
+    assert.ok(text(chunks).includes(words.split(' ').at(-1)), text(chunks))
+    assert.deepEqual(Object.keys(chunks.at(-1).usage), Object.keys(viaFetch.at(-1).usage))
+  }
 })
 
 test('stream: return() ends the iteration', async () => {

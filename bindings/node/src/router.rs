@@ -138,11 +138,13 @@ impl Router {
     #[napi(ts_args_type = "request: ChatRequest, options?: RequestOptions")]
     pub fn stream(&self, request: Value, options: Option<RequestOptions>) -> ChatStream {
         let ctx = convert::request_context(options);
+        // The SSE form: the engine writes each chunk's JSON text directly (no chunk values), and the batches
+        // pass that text through to JavaScript (see batch.rs).
         let s = napi::bindgen_prelude::within_runtime_if_available(|| {
-            self.inner.chat_stream_with(request, ctx)
+            self.inner.chat_stream_events(request, ctx)
         });
         ChatStream {
-            inner: Arc::new(Mutex::new(Batches::new(Box::pin(s)))),
+            inner: Arc::new(Mutex::new(Batches::sse(s))),
         }
     }
 
@@ -190,6 +192,33 @@ impl Router {
     ) -> napi::Result<String> {
         crate::plan::plan_compact(&self.inner, &self.routes, &request, context)
             .map_err(|e| errors::to_napi(&env, &e))
+    }
+
+    /// The plan as numbers written into `out` (`[head, (route, reason, model index) × attempts]`; see plan.rs),
+    /// answering how many numbers it takes (more than `out` holds: nothing was written, call again with room),
+    /// or the compact JSON text when its head is not numbered (internal: `router.plan`).
+    #[napi(skip_typescript)]
+    pub fn plan_into(
+        &self,
+        env: Env,
+        request: String,
+        context: Option<Value>,
+        mut out: napi::bindgen_prelude::Uint32ArraySlice<'_>,
+    ) -> napi::Result<napi::bindgen_prelude::Either<u32, String>> {
+        // SAFETY: the slice is the caller's `Uint32Array`, written only here, synchronously on the JavaScript
+        // thread, while no JavaScript runs.
+        let buf = unsafe { out.as_mut() };
+        match crate::plan::plan_into(&self.inner, &self.routes, &request, context, buf) {
+            Ok(crate::plan::Planned::Numbers(n)) => Ok(napi::bindgen_prelude::Either::A(n)),
+            Ok(crate::plan::Planned::Text(t)) => Ok(napi::bindgen_prelude::Either::B(t)),
+            Err(e) => Err(errors::to_napi(&env, &e)),
+        }
+    }
+
+    /// The JSON text `{"p": plan head, "r": [reasons]}` of a head `planInto` numbered, or null (internal).
+    #[napi(skip_typescript)]
+    pub fn plan_head(&self, id: u32) -> Option<String> {
+        crate::plan::head_text(&self.routes, id)
     }
 
     /// The JSON text of an endpoint route `planCompact` named, or null (internal).
