@@ -69,6 +69,13 @@ impl SseParser {
         Self::default()
     }
 
+    /// Bytes held for what has not been dispatched yet: the unfinished line and the event being assembled. A
+    /// caller bounds it (an upstream that never ends a line or an event would grow it without end).
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.len() + self.event.len() + self.stray.len()
+    }
+
     /// Feed bytes; returns the events completed by them.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
@@ -258,6 +265,17 @@ mod tests {
         let mut v = p.push(input);
         v.extend(p.finish());
         v
+    }
+
+    #[test]
+    fn buffered_counts_what_is_not_dispatched() {
+        let mut p = SseParser::new();
+        assert!(p.push(b"data: abc").is_empty());
+        assert_eq!(p.buffered(), 9);
+        assert!(p.push(b"\ndata: de\n").is_empty());
+        assert!(p.buffered() >= 6, "{}", p.buffered());
+        assert_eq!(p.push(b"\n").len(), 1);
+        assert_eq!(p.buffered(), 0);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Faults {
     pub chunk_delay: Option<Duration>,
     /// Stop sending (but keep the connection open) after this many stream events.
     pub stall_after: Option<usize>,
+    /// After two stream events (the role, then the first piece of content), a `data:` line of this many bytes with no line end, and the stream ends: a
+    /// provider that would make a client buffer without bound.
+    pub endless_line: Option<usize>,
 }
 
 impl Faults {
@@ -35,7 +38,8 @@ impl Faults {
     }
 
     /// Parse a spec such as `429`, `429=7` (Retry-After 7 s), `stall`, `cut`, `garbage`, `wrong-content-type`,
-    /// `slow-first-byte=250`, `chunk-delay=20`, `stall-after=3`, `close`, `ok`/`none`; comma-separated entries combine.
+    /// `slow-first-byte=250`, `chunk-delay=20`, `stall-after=3`, `endless-line=40000000`, `close`,
+    /// `ok`/`none`; comma-separated entries combine.
     ///
     /// # Errors
     /// A message naming the entry that is not understood.
@@ -60,6 +64,12 @@ impl Faults {
                 "wrong-content-type" => f.wrong_content_type = true,
                 "slow-first-byte" => f.first_byte_delay = Some(ms(arg)?),
                 "chunk-delay" | "slow-chunks" => f.chunk_delay = Some(ms(arg)?),
+                "endless-line" => {
+                    f.endless_line = Some(
+                        arg.and_then(|a| a.parse().ok())
+                            .ok_or_else(|| format!("fault {part:?} needs a byte count"))?,
+                    );
+                }
                 "stall-after" => {
                     f.stall_after = Some(
                         arg.and_then(|a| a.parse().ok())

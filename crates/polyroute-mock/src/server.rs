@@ -552,6 +552,12 @@ async fn respond(
         } else {
             None
         };
+        if let Some(n) = f.endless_line {
+            events.truncate(2);
+            let mut line = b"data: ".to_vec();
+            line.resize(line.len() + n, b'x');
+            events.push(line);
+        }
         return send_stream(conn, st, status, hdrs, events, f, cut_after).await;
     }
     let mut body = body.unwrap_or_default();

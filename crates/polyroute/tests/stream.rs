@@ -182,6 +182,26 @@ async fn all_fail_before_content_yields_one_error() {
 }
 
 #[tokio::test]
+async fn an_event_that_never_ends_is_cut_off_at_the_size_cap() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    // The first piece of content, then 40 MB of one `data:` line: past the 32 MiB cap.
+    m[0].script(["endless-line=40000000"]).unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha"], "hello there"))).await;
+    assert!(!text_of(&chunks).is_empty(), "{chunks:?}");
+    // The stream ends in band, saying which limit cut it off (without the cap the line is read whole).
+    let err = chunks
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .find(|c| c.get("error").is_some())
+        .expect("an in-band error chunk");
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("larger than 33554432 bytes"), "{msg}");
+}
+
+#[tokio::test]
 async fn dropping_the_stream_cancels_upstream() {
     let m = mocks(1).await;
     let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])

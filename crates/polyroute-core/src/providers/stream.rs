@@ -455,6 +455,12 @@ impl StreamTranslator {
         out
     }
 
+    /// Bytes of the upstream stream held for an event not yet complete ([`SseParser::buffered`]).
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.parser.buffered()
+    }
+
     /// Like [`push`](Self::push), appending to `out`.
     pub fn push_into(&mut self, bytes: &[u8], out: &mut Vec<Value>) {
         self.feed(bytes, &mut ChunkOut::Values(out));

@@ -12,7 +12,7 @@ use polyroute_core::types::ChatRequest;
 use serde_json::Value;
 
 use super::prepare::{error_type, ms, retry_after, status_failure, Prepared};
-use super::{read_capped, AttemptEnd, Driver, Served, MAX_ERROR_BYTES};
+use super::{read_capped, AttemptEnd, Driver, Served, MAX_ERROR_BYTES, MAX_RESPONSE_BYTES};
 use crate::admission::Admission;
 use crate::chat_stream::{ChunkTx, Held};
 use crate::metrics::Waited;
@@ -234,6 +234,17 @@ async fn try_stream(
             Some(b) => held.push(&mut tr, b),
             // The translator's usage chunk is replaced by the billed one (with cost) after the ledger.
             None => held.finish(&mut tr),
+        }
+        // An upstream that never ends a line or an event (broken or hostile) is cut off at the answer size
+        // cap instead of being buffered without end: a broken stream, as a cut connection is.
+        if tr.buffered() > MAX_RESPONSE_BYTES {
+            let f = wire::transport_failure(
+                OutcomeClass::Overloaded,
+                status,
+                &format!("Stream event larger than {MAX_RESPONSE_BYTES} bytes"),
+                &a.provider_name,
+            );
+            return end_failed(f, &tr, ttft, &dropped, relayed, None);
         }
         if let Some(f) = tr.failure() {
             let f = f.clone();
