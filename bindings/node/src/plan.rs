@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use polyroute::core::catalog::EndpointRoute;
@@ -25,55 +25,10 @@ use crate::errors;
 /// plans with new heads come back as JSON text.
 pub const MAX_HEADS: usize = 1024;
 
-/// A multiply-rotate hash (the Fx hash) for the maps here: their keys are addresses and digests, which SipHash's
-/// flooding resistance does not need to protect.
-#[derive(Default)]
-struct Fx(u64);
+// The maps here hash with FxHash (`rustc-hash`): their keys are addresses and digests, which SipHash's flooding
+// resistance does not need to protect.
 
-impl Fx {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// The routes and heads a router's plans have named.
 #[derive(Default)]
@@ -154,7 +109,7 @@ impl RoutesInner {
 
 /// A digest of a head: its strings, prices and flags.
 fn digest(p: &Plan, reasons: &[Cow<'static, str>]) -> u64 {
-    let mut h = Fx::default();
+    let mut h = rustc_hash::FxHasher::default();
     p.requested_models.hash(&mut h);
     for m in &p.models {
         m.requested.hash(&mut h);
