@@ -93,31 +93,18 @@ pub async fn admit(gw: &Gateway, key: &KeyEntry, request: &mut Value) -> Result<
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if !model.is_empty() && !allowed(&key.models, &model) {
-            return Err(forbidden(format!(
-                "This key does not allow the model {model}"
-            )));
-        }
+        check_model(key, &model)?;
         if let Some(Value::Array(ms)) = request.get_mut("models") {
             ms.retain(|m| m.as_str().is_some_and(|m| allowed(&key.models, m)));
-            if ms.is_empty() && model.is_empty() {
-                return Err(forbidden(
-                    "This key allows none of the requested models".into(),
-                ));
-            }
+            check_fallbacks_left(ms.is_empty(), &model)?;
         }
     }
     if !key.providers.is_empty() {
-        let mut only: Vec<String> = key.providers.clone();
-        if let Some(Value::Array(asked)) = request.pointer("/provider/only") {
-            let asked: Vec<&str> = asked.iter().filter_map(Value::as_str).collect();
-            only.retain(|p| asked.contains(&p.as_str()));
-            if only.is_empty() {
-                return Err(forbidden(
-                    "This key allows none of the providers in provider.only".into(),
-                ));
-            }
-        }
+        let asked = match request.pointer("/provider/only") {
+            Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>()),
+            _ => None,
+        };
+        let only = providers_allowed(key, asked.as_deref())?;
         if let Some(obj) = request.as_object_mut() {
             let p = obj.entry("provider").or_insert_with(|| json!({}));
             if let Some(p) = p.as_object_mut() {
@@ -140,34 +127,57 @@ pub async fn admit_chat(
 ) -> Result<(), ApiError> {
     if !key.models.is_empty() {
         let model = req.model.as_deref().unwrap_or("");
-        if !model.is_empty() && !allowed(&key.models, model) {
-            return Err(forbidden(format!(
-                "This key does not allow the model {model}"
-            )));
-        }
-        let no_model = model.is_empty();
+        check_model(key, model)?;
         if let Some(ms) = req.models.as_mut() {
             ms.retain(|m| allowed(&key.models, m));
-            if ms.is_empty() && no_model {
-                return Err(forbidden(
-                    "This key allows none of the requested models".into(),
-                ));
-            }
+            check_fallbacks_left(ms.is_empty(), model)?;
         }
     }
     if !key.providers.is_empty() {
-        let mut only: Vec<String> = key.providers.clone();
-        if let Some(asked) = req.provider.as_ref().and_then(|p| p.only.as_ref()) {
-            only.retain(|p| asked.contains(p));
-            if only.is_empty() {
-                return Err(forbidden(
-                    "This key allows none of the providers in provider.only".into(),
-                ));
-            }
-        }
+        let asked = req
+            .provider
+            .as_ref()
+            .and_then(|p| p.only.as_ref())
+            .map(|a| a.iter().map(String::as_str).collect::<Vec<_>>());
+        let only = providers_allowed(key, asked.as_deref())?;
         req.provider.get_or_insert_with(Default::default).only = Some(only);
     }
     limits(gw, key).await
+}
+
+/// The key's model allowlist on the requested `model` (empty: none asked for).
+fn check_model(key: &KeyEntry, model: &str) -> Result<(), ApiError> {
+    if !model.is_empty() && !allowed(&key.models, model) {
+        return Err(forbidden(format!(
+            "This key does not allow the model {model}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a request left with no model: no `model`, and no allowed fallback.
+fn check_fallbacks_left(none_left: bool, model: &str) -> Result<(), ApiError> {
+    if none_left && model.is_empty() {
+        return Err(forbidden(
+            "This key allows none of the requested models".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The key's provider allowlist, intersected with the request's own `provider.only` (when it has one): the
+/// `provider.only` the request is given.
+fn providers_allowed(key: &KeyEntry, asked: Option<&[&str]>) -> Result<Vec<String>, ApiError> {
+    let mut only = key.providers.clone();
+    if let Some(asked) = asked {
+        only.retain(|p| asked.contains(&p.as_str()));
+        if only.is_empty() {
+            return Err(forbidden(
+                "This key allows none of the providers in provider.only".into(),
+            ));
+        }
+    }
+    Ok(only)
 }
 
 /// The key's tpm and rpm (the rpm counted when admitted).

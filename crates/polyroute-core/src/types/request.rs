@@ -399,9 +399,7 @@ impl ChatRequest {
     /// # Errors
     /// [`Error::InvalidRequest`].
     pub fn from_json(text: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::invalid("$", format!("body is not valid JSON: {e}")))?;
-        Self::from_value(&v)
+        Self::from_slice(text.as_bytes())
     }
 
     fn validate(&self) -> Result<()> {
