@@ -230,7 +230,7 @@ impl Router {
             );
             if sticky.is_remote() {
                 // After the answer, in the same write as the settle (one multiplexed connection).
-                tokio::spawn(async move {
+                self.inner.settles.spawn(async move {
                     let _ = sticky.put(k, &tag, ttl).await;
                 });
             } else {

@@ -123,6 +123,20 @@ impl Settles {
         }
     }
 
+    /// Run `work` on a task of its own as background work of the request that [`Settles::wait`] waits for
+    /// (a sticky write sent after the answer).
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let me = self.clone();
+        tokio::spawn(async move {
+            work.await;
+            me.done();
+        });
+    }
+
     /// Background settles pending now.
     pub(crate) fn pending(&self) -> usize {
         self.pending.load(Ordering::Acquire)

@@ -358,8 +358,8 @@ impl Router {
         self.inner.stores.budget.spent(scope).await
     }
 
-    /// Wait until this router's background settles have landed, or `max` passed; answers how many are still
-    /// pending. With a remote budget (Redis, PostgreSQL) a generation's cost is added to the spend just after
+    /// Wait until this router's background settles (and the sticky writes sent after answers) have landed, or
+    /// `max` passed; answers how many are still pending. With a remote budget (Redis, PostgreSQL) a generation's cost is added to the spend just after
     /// its answer is sent (its hold counts against the limits until then), and a settle that met a failure is
     /// retried until the store answers: readers of the spend ([`Router::spent_in`] calls this) wait here.
     pub async fn settled(&self, max: Duration) -> usize {

@@ -55,40 +55,6 @@ impl<T: StickyStore> StickyStore for Remote<T> {
     }
 }
 
-/// A remote sticky store that counts its writes, so a test can wait for the write spawned after an answer.
-struct CountedSticky(Remote<MemorySticky>, Arc<std::sync::atomic::AtomicUsize>);
-
-impl StickyStore for CountedSticky {
-    fn get(&self, key: u64) -> BoxFut<'_, Result<Option<String>>> {
-        self.0.get(key)
-    }
-    fn put(&self, key: u64, tag: &str, ttl: Duration) -> BoxFut<'_, Result<()>> {
-        let f = self.0.put(key, tag, ttl);
-        let n = self.1.clone();
-        Box::pin(async move {
-            let r = f.await;
-            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            r
-        })
-    }
-    fn forget(&self, key: u64) -> BoxFut<'_, Result<()>> {
-        self.0.forget(key)
-    }
-    fn is_remote(&self) -> bool {
-        true
-    }
-}
-
-/// Wait (at most 2 s) until `n` sticky writes landed.
-async fn puts_landed(count: &std::sync::atomic::AtomicUsize, n: usize) {
-    for _ in 0..200 {
-        if count.load(std::sync::atomic::Ordering::SeqCst) >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn chat(text: &str, max_tokens: u64) -> Value {
     json!({"model": "test/model", "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens})
 }
@@ -103,8 +69,7 @@ async fn sticky_rpm_and_hold_in_one_step_settle_after_the_answer() {
     limits.user_usd.insert("tight".into(), Decimal::new(1, 4)); // $0.0001
     let mut stores = Stores::memory();
     stores.budget = Arc::new(Remote(MemoryBudget::default()));
-    let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    stores.sticky = Arc::new(CountedSticky(Remote(MemorySticky::default()), puts.clone()));
+    stores.sticky = Arc::new(Remote(MemorySticky::default()));
     let r = builder(&[
         P("alpha", "openai", base(&m[0], "openai")),
         P("beta", "openai", base(&m[1], "openai")),
@@ -133,8 +98,9 @@ async fn sticky_rpm_and_hold_in_one_step_settle_after_the_answer() {
             .await
             .unwrap();
         seen.push(v["provider"].as_str().unwrap().to_string());
-        // The sticky write is spawned after the answer: the next turn of a conversation comes after it.
-        puts_landed(&puts, turn + 1).await;
+        // The sticky write is sent after the answer: `settled` waits for it, as the next turn of a conversation
+        // comes after it.
+        assert_eq!(r.settled(Duration::from_secs(2)).await, 0);
         billed += v["usage"]["cost"]
             .as_f64()
             .map(|c| Decimal::try_from(c).unwrap())
