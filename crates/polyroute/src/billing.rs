@@ -210,8 +210,22 @@ impl Router {
         let hook_copy = self.inner.hooks.as_ref().map(|q| (q, rec.clone()));
         let stores = &self.inner.stores;
         // The record first: a cost is counted only for a recorded generation. A failed insert releases the hold
-        // (the reservation is dropped) and fails the request.
-        stores.ledger.insert(rec).await?;
+        // (the reservation is dropped) and fails the request. When the ledger keeps the budget too (one SQLite
+        // file), the record and its settle are one write, so a crash cannot keep one without the other.
+        let settle_later = match ad.reservation.take() {
+            Some(r) if stores.ledger.settles_with(r.budget()) => {
+                stores
+                    .ledger
+                    .insert_settled(rec, r.settle_order(b.total))
+                    .await?;
+                r.settled_with_record();
+                None
+            }
+            r => {
+                stores.ledger.insert(rec).await?;
+                r
+            }
+        };
         if let Some((q, rec)) = hook_copy {
             if !q.send(Event::Generation(Box::new(rec))) {
                 self.inner.metrics.hook_dropped();
@@ -219,7 +233,7 @@ impl Router {
         }
         // The settle never fails the request once the record exists: with a remote budget it runs after the
         // answer, and one that fails is retried until the store answers (see `Reservation::commit_or_retry`).
-        if let Some(r) = ad.reservation.take() {
+        if let Some(r) = settle_later {
             r.commit_or_retry(b.total, &self.inner.settles).await;
         }
         if let Some(k) = ad.sticky_key {

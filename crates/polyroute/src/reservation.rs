@@ -8,7 +8,7 @@ use std::time::Duration;
 use polyroute_core::Result;
 use rust_decimal::Decimal;
 
-use crate::state::{Budget, HoldRequest, Refusal, ReservationId, Reserved, Scope};
+use crate::state::{Budget, HoldRequest, Refusal, ReservationId, Reserved, Scope, SettleOrder};
 
 /// A hold on a [`Budget`] over one request's scopes. Commit it with [`Reservation::commit`]; dropping it
 /// uncommitted releases the hold (at once for stores that can, else on a task spawned on the runtime the hold
@@ -79,6 +79,29 @@ impl Reservation {
     #[must_use]
     pub fn amount(&self) -> Decimal {
         self.amount
+    }
+
+    /// The budget the hold is on.
+    #[must_use]
+    pub fn budget(&self) -> &dyn Budget {
+        &*self.budget
+    }
+
+    /// The settle that commits this reservation with `billed`, for a ledger that writes it with the record
+    /// ([`Ledger::insert_settled`](crate::state::Ledger::insert_settled)); mark it done with
+    /// [`Reservation::settled_with_record`] once that write succeeded.
+    #[must_use]
+    pub fn settle_order(&self, billed: Decimal) -> SettleOrder {
+        SettleOrder {
+            id: self.id.clone(),
+            scopes: self.scopes.clone(),
+            billed,
+        }
+    }
+
+    /// The reservation was settled with its record: nothing is left to release.
+    pub fn settled_with_record(mut self) {
+        self.done = true;
     }
 
     /// End the hold and add `billed` to the spend of every scope. Idempotent in the store (by id).

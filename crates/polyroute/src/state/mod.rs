@@ -196,6 +196,23 @@ pub trait Ledger: Send + Sync + 'static {
     /// stores (SQLite, PostgreSQL); the memory store keeps a bounded number of the newest records.
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>>;
 
+    /// Whether this ledger keeps `budget`'s spend in its own store, so that [`Ledger::insert_settled`] can write a
+    /// record and its settle in one transaction.
+    fn settles_with(&self, budget: &dyn Budget) -> bool {
+        let _ = budget;
+        false
+    }
+
+    /// Store `rec` and apply `settle` (as [`Budget::settle`] with `Some(billed)`) in one atomic write: after a
+    /// crash both are there or neither is, and a failure applies neither. Only for a budget this ledger
+    /// [`settles_with`](Ledger::settles_with); the engine otherwise inserts, then settles.
+    fn insert_settled(&self, rec: GenerationRecord, settle: SettleOrder) -> BoxFut<'_, Result<()>> {
+        let _ = (rec, settle);
+        Box::pin(std::future::ready(Err(polyroute_core::Error::Internal {
+            message: "this ledger cannot settle a budget with its records".into(),
+        })))
+    }
+
     /// The record with this id, if kept.
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>>;
 
@@ -266,6 +283,17 @@ impl std::fmt::Display for ReservationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A settle written with its generation record ([`Ledger::insert_settled`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleOrder {
+    /// The reservation settled (the generation id).
+    pub id: ReservationId,
+    /// Every scope of the reservation.
+    pub scopes: Vec<Scope>,
+    /// The cost added to each scope's spend.
+    pub billed: Decimal,
 }
 
 /// A hold to place: `amount` against every scope in `scopes`, alive until settled or until `ttl` passes.
@@ -340,6 +368,12 @@ pub trait Budget: Send + Sync + 'static {
     fn release_now(&self, id: &ReservationId) -> bool {
         let _ = id;
         false
+    }
+
+    /// This budget as [`Any`](std::any::Any), for a ledger of the same store to recognize it
+    /// ([`Ledger::settles_with`]); None for budgets no ledger writes.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
     }
 
     /// Whether each call is a network round trip (Redis, PostgreSQL). The engine then settles after the answer

@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 
 use super::{
     now_ms, ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger,
-    LedgerQuery, RateDecision, RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary,
-    Totals, UsageQuery, UsageRow, Window,
+    LedgerQuery, RateDecision, RateLimiter, ReservationId, Reserved, Scope, SettleOrder, Span,
+    SpendSummary, Totals, UsageQuery, UsageRow, Window,
 };
 
 mod queries;
@@ -364,6 +364,26 @@ impl Ledger for SqliteLedger {
         self.0.write(true, move |c| queries::insert(c, &rec, &json))
     }
 
+    fn settles_with(&self, budget: &dyn Budget) -> bool {
+        budget
+            .as_any()
+            .and_then(|a| a.downcast_ref::<SqliteBudget>())
+            .is_some_and(|b| Arc::ptr_eq(&b.0.inner, &self.0.inner))
+    }
+
+    fn insert_settled(&self, rec: GenerationRecord, settle: SettleOrder) -> BoxFut<'_, Result<()>> {
+        let json = match serde_json::to_string(&rec) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(std::future::ready(Err(internal(e.to_string())))),
+        };
+        let scopes: Vec<String> = settle.scopes.iter().map(Scope::as_key).collect();
+        // One operation, so one savepoint: a failed settle takes the insert back with it.
+        self.0.write(true, move |c| {
+            queries::insert(c, &rec, &json)?;
+            queries::settle(c, &settle.id.0, &scopes, Some(settle.billed)).map(drop)
+        })
+    }
+
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {
         let id = id.to_string();
         self.0.read(move |c| queries::get(c, &id))
@@ -418,6 +438,10 @@ impl Budget for SqliteBudget {
     fn held(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
         let key = scope.as_key();
         self.0.read(move |c| queries::held(c, &key, now_ms()))
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 

@@ -368,3 +368,81 @@ async fn a_file_in_wal_mode_syncs_apart_from_its_writer() {
     assert_eq!(mem.syncs(), 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A record and its settle are one write: both land, a replay bills nothing more, and a settle that fails takes
+/// the record back with it (so a crash or an error never keeps one without the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_and_its_settle_land_together_or_not_at_all() {
+    let (path, dir) = temp_db("joint");
+    let store = SqliteStore::open(&path).unwrap();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    // Only this store's own budget is settled with its records.
+    assert!(ledger.settles_with(&budget));
+    let other = SqliteStore::open(&path).unwrap();
+    assert!(!ledger.settles_with(&other.budget()));
+    assert!(!ledger.settles_with(&crate::state::memory::MemoryBudget::default()));
+
+    let scopes = vec![Scope::Router, Scope::User("u".into())];
+    let hold = HoldRequest {
+        id: ReservationId("gen-joint".into()),
+        amount: Decimal::ONE,
+        scopes: scopes
+            .iter()
+            .map(|s| ScopeLimit {
+                scope: s.clone(),
+                limit: Some(Decimal::TEN),
+            })
+            .collect(),
+        ttl: Duration::from_secs(60),
+    };
+    assert_eq!(budget.reserve(&hold).await.unwrap(), Reserved::Held);
+    let order = SettleOrder {
+        id: hold.id.clone(),
+        scopes: scopes.clone(),
+        billed: Decimal::new(25, 2),
+    };
+    ledger
+        .insert_settled(record("gen-joint", "0.25"), order.clone())
+        .await
+        .unwrap();
+    // Read through another handle on the file: the record, the spend on every scope, the hold gone.
+    let (l2, b2) = (other.ledger(), other.budget());
+    assert!(l2.get("gen-joint").await.unwrap().is_some());
+    for s in &scopes {
+        assert_eq!(b2.spent(s).await.unwrap(), Decimal::new(25, 2), "{s:?}");
+        assert_eq!(b2.held(s).await.unwrap(), Decimal::ZERO, "{s:?}");
+    }
+    // A replay replaces the record and bills nothing more; a later settle of the id is a no-op.
+    ledger
+        .insert_settled(record("gen-joint", "0.25"), order)
+        .await
+        .unwrap();
+    assert!(!budget
+        .settle(&hold.id, &scopes, Some(Decimal::ONE))
+        .await
+        .unwrap());
+    assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
+
+    // A settle that fails (the file refuses new settled ids) leaves no record and no spend behind.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TRIGGER refuse_settles BEFORE INSERT ON budget_settled
+         BEGIN SELECT RAISE(ABORT, 'settles refused'); END;",
+    )
+    .unwrap();
+    let e = ledger
+        .insert_settled(
+            record("gen-refused", "1"),
+            SettleOrder {
+                id: ReservationId("gen-refused".into()),
+                scopes: scopes.clone(),
+                billed: Decimal::ONE,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("settles refused"), "{e}");
+    assert!(l2.get("gen-refused").await.unwrap().is_none());
+    assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
+    let _ = std::fs::remove_dir_all(dir);
+}
