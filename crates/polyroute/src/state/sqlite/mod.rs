@@ -197,6 +197,7 @@ impl SqliteStore {
             }),
             _ => None,
         };
+        queries::register_functions(&conn)?;
         let counts = Arc::new(writer::Counts::default());
         let jobs = writer::spawn(conn, sync, counts.clone())?;
         Ok(Self {
@@ -254,7 +255,7 @@ impl SqliteStore {
     fn write<'a, T, F>(&self, durable: bool, f: F) -> BoxFut<'a, Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         let (op, rx) = writer::Pending::boxed(durable, f);
         let jobs = self.inner.jobs.clone();
@@ -272,7 +273,7 @@ impl SqliteStore {
     fn read<'a, T, F>(&self, f: F) -> BoxFut<'a, Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         if self.inner.path.is_none() {
             return self.write(false, f);

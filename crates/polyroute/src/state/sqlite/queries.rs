@@ -2,6 +2,8 @@
 //! transaction, or a read connection) and knows nothing of threads or batches.
 
 use polyroute_core::Result;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 
@@ -286,6 +288,66 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
     Ok(Reserved::Held)
 }
 
+/// The exact decimal sum `polyroute_dec_add(spent, amount)` that [`add_spent`] runs in SQL, registered on the
+/// writer's connection: spends stay decimal text (exact, any scale), and each scope's spend changes in one
+/// statement instead of a read and a write.
+pub(super) fn register_functions(c: &Connection) -> Result<()> {
+    c.create_scalar_function(
+        "polyroute_dec_add",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let (a, b) = (text_dec(ctx.get_raw(0)), text_dec(ctx.get_raw(1)));
+            a.checked_add(b).map(|t| t.to_string()).ok_or_else(|| {
+                rusqlite::Error::UserFunctionError("the spend does not fit a decimal".into())
+            })
+        },
+    )
+    .map_err(|e| db(&e))
+}
+
+/// A decimal stored as text (anything else, or text that does not parse, reads as zero, as [`dec`] does).
+fn text_dec(v: ValueRef<'_>) -> Decimal {
+    match v {
+        ValueRef::Text(t) => std::str::from_utf8(t).map(dec).unwrap_or_default(),
+        _ => Decimal::ZERO,
+    }
+}
+
+/// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice), a few scopes per statement.
+fn add_spent(c: &Connection, scopes: &[String], amount: Decimal) -> Result<()> {
+    const UPSERT: [&str; 4] = [
+        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1)
+         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1)
+         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1)
+         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1), (?5, ?1)
+         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+    ];
+    let amount = amount.to_string();
+    for chunk in scopes.chunks(UPSERT.len()) {
+        let mut st = c
+            .prepare_cached(UPSERT[chunk.len() - 1])
+            .map_err(|e| db(&e))?;
+        st.raw_bind_parameter(1, &amount).map_err(|e| db(&e))?;
+        for (i, s) in chunk.iter().enumerate() {
+            st.raw_bind_parameter(i + 2, s).map_err(|e| db(&e))?;
+        }
+        st.raw_execute().map_err(|e| db(&e))?;
+    }
+    Ok(())
+}
+
+/// Forget settled ids older than they are kept (the writer runs it now and then, not per settle).
+pub(super) fn forget_old_settles(c: &Connection, now: i64) -> Result<()> {
+    c.prepare_cached("DELETE FROM budget_settled WHERE at_ms < ?1")
+        .and_then(|mut st| st.execute([now - SETTLED_KEEP_MS]))
+        .map(drop)
+        .map_err(|e| db(&e))
+}
+
 /// [`Budget::settle`](super::super::Budget::settle), inside the caller's transaction.
 pub(super) fn settle(
     c: &Connection,
@@ -306,14 +368,8 @@ pub(super) fn settle(
         .and_then(|mut st| st.execute([id]))
         .map_err(|e| db(&e))?;
     if let Some(b) = billed {
-        for s in scopes {
-            let total = spent(c, s)? + b;
-            set_spent(c, s, total)?;
-        }
+        add_spent(c, scopes, b)?;
     }
-    c.prepare_cached("DELETE FROM budget_settled WHERE at_ms < ?1")
-        .and_then(|mut st| st.execute([now - SETTLED_KEEP_MS]))
-        .map_err(|e| db(&e))?;
     Ok(true)
 }
 

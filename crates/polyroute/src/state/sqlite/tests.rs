@@ -446,3 +446,90 @@ async fn a_record_and_its_settle_land_together_or_not_at_all() {
     assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Spends are summed exactly in SQL at any scale, a scope listed more times than one statement takes is added
+/// each time, and an overflowing sum fails the settle without changing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spends_add_exactly_and_overflow_changes_nothing() {
+    let store = SqliteStore::in_memory().unwrap();
+    let budget = store.budget();
+    let scopes: Vec<Scope> = (0..6).map(|i| Scope::User(format!("u{i}"))).collect();
+    let tiny = Decimal::new(1, 27);
+    for i in 0..3 {
+        let id = ReservationId(format!("s{i}"));
+        assert!(budget.settle(&id, &scopes, Some(tiny)).await.unwrap());
+    }
+    for s in &scopes {
+        assert_eq!(budget.spent(s).await.unwrap(), Decimal::new(3, 27), "{s:?}");
+    }
+    // Five entries, one scope twice: one statement takes four, the rest goes in a second.
+    let twice = vec![
+        Scope::Router,
+        Scope::Key("k".into()),
+        Scope::Router,
+        Scope::User("x".into()),
+        Scope::Key("k2".into()),
+    ];
+    budget
+        .settle(
+            &ReservationId("t".into()),
+            &twice,
+            Some(Decimal::new(15, 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(3, 0)
+    );
+    assert_eq!(
+        budget.spent(&Scope::Key("k2".into())).await.unwrap(),
+        Decimal::new(15, 1)
+    );
+    // Past Decimal::MAX the settle fails whole: no spend, and the id is not taken.
+    let big = vec![Scope::Router];
+    let id = ReservationId("huge".into());
+    budget
+        .settle(&id, &big, Some(Decimal::MAX))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(3, 0)
+    );
+    assert!(budget.settle(&id, &big, Some(Decimal::ONE)).await.unwrap());
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(4, 0)
+    );
+}
+
+/// The writer forgets settled ids older than they are kept on its first batch (and then about once a minute),
+/// not on every settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_settled_ids_are_forgotten_by_the_writer() {
+    let (path, dir) = temp_db("tidy");
+    drop(SqliteStore::open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "INSERT INTO budget_settled (id, at_ms) VALUES ('ancient', 0);
+         INSERT INTO budget_settled (id, at_ms) VALUES ('recent', strftime('%s','now') * 1000);",
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    // Any write makes the first batch.
+    store
+        .budget()
+        .settle(&ReservationId("now".into()), &[Scope::Router], None)
+        .await
+        .unwrap();
+    let ids: Vec<String> = c
+        .prepare("SELECT id FROM budget_settled ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, ["now", "recent"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

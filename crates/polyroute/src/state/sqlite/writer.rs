@@ -18,8 +18,10 @@
 //! synced. A failed sync fails its waiters and every later durable write (the kernel may have dropped the
 //! pages, and WAL frames are chained: a lost frame hides every later one), until the store is opened again.
 //!
-//! Within a transaction each operation runs under its own savepoint (an operation that fails changes nothing and
-//! fails alone). A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer
+//! A batch runs its operations one after the other in its transaction. When one fails, the transaction is
+//! rolled back and the batch run again with each operation under its own savepoint, so an operation that fails
+//! changes nothing and fails alone (operations are pure functions of the database, so the second run decides as
+//! the first would have without the failed one). About once a minute the writer also forgets old settled ids. A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer
 //! or syncer that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
 //! gets an error, never a hang. Without a WAL file to sync (an in-memory database, or a file whose journal could
 //! not be switched to WAL) the writer commits with `synchronous=FULL` and answers everyone after the commit.
@@ -47,8 +49,8 @@ pub(super) const QUEUE: usize = 1024;
 pub(super) trait Op: Send {
     /// Whether its answer must wait until the batch holding it is on disk.
     fn durable(&self) -> bool;
-    /// Run against the write connection (inside the batch transaction and a savepoint); false when it failed
-    /// (its savepoint is then rolled back).
+    /// Run against the write connection, inside the batch transaction; false when it failed. It may run again
+    /// (after the batch was rolled back, under a savepoint of its own); the last run's result is answered.
     fn apply(&mut self, c: &Connection) -> bool;
     /// Answer the waiter: `Ok` when the batch committed (and, for a durable operation, reached the disk); the
     /// operation's own result is then what it answers.
@@ -58,7 +60,7 @@ pub(super) trait Op: Send {
 /// An [`Op`] from a closure: its result is kept until the batch commits, then sent to the waiter.
 pub(super) struct Pending<T, F> {
     durable: bool,
-    f: Option<F>,
+    f: F,
     result: Option<Result<T>>,
     tx: oneshot::Sender<Result<T>>,
 }
@@ -66,14 +68,14 @@ pub(super) struct Pending<T, F> {
 impl<T, F> Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
 {
     /// The operation and the receiver of its answer.
     pub(super) fn boxed(durable: bool, f: F) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
         let (tx, rx) = oneshot::channel();
         let op = Box::new(Self {
             durable,
-            f: Some(f),
+            f,
             result: None,
             tx,
         });
@@ -84,18 +86,15 @@ where
 impl<T, F> Op for Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
 {
     fn durable(&self) -> bool {
         self.durable
     }
 
     fn apply(&mut self, c: &Connection) -> bool {
-        let r = match self.f.take() {
-            Some(f) => catch_unwind(AssertUnwindSafe(|| f(c)))
-                .unwrap_or_else(|_| Err(internal("sqlite store: an operation panicked"))),
-            None => Err(internal("sqlite store: operation applied twice")),
-        };
+        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(c)))
+            .unwrap_or_else(|_| Err(internal("sqlite store: an operation panicked")));
         let ok = r.is_ok();
         self.result = Some(r);
         ok
@@ -234,6 +233,9 @@ pub(super) fn spawn(
 /// Durable operations of committed batches, on their way to the syncer.
 type Synced = std::sync::mpsc::Sender<Vec<Box<dyn Op>>>;
 
+/// How often the writer forgets old settled ids.
+const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn run(
     conn: &Connection,
     mut rx: mpsc::Receiver<Box<dyn Op>>,
@@ -241,6 +243,7 @@ fn run(
     counts: &Counts,
 ) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
+    let mut next_tidy = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -249,7 +252,11 @@ fn run(
                 Err(_) => break,
             }
         }
-        let outcome = apply(conn, &mut batch);
+        let tidy = std::time::Instant::now() >= next_tidy;
+        if tidy {
+            next_tidy = std::time::Instant::now() + TIDY_EVERY;
+        }
+        let outcome = apply(conn, &mut batch, tidy);
         if outcome.is_ok() {
             counts.commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -308,16 +315,27 @@ fn step(c: &Connection, sql: &str) -> Result<()> {
         .map_err(|e| db(&e))
 }
 
-/// Apply `batch` in one transaction and commit it; on an error of the transaction itself, roll it back.
-fn apply(c: &Connection, batch: &mut [Box<dyn Op>]) -> Result<()> {
-    step(c, "BEGIN IMMEDIATE")?;
+/// Apply `batch` in one transaction and commit it (with `tidy`, forgetting old settled ids too); on an error of
+/// the transaction itself, roll it back.
+fn apply(c: &Connection, batch: &mut [Box<dyn Op>], tidy: bool) -> Result<()> {
     let r = (|| {
-        for op in batch.iter_mut() {
-            step(c, "SAVEPOINT op")?;
-            if !op.apply(c) {
-                step(c, "ROLLBACK TO op")?;
+        step(c, "BEGIN IMMEDIATE")?;
+        // Every operation at once; `all` stops at the first that fails, whose partial changes the rollback below
+        // takes back with the rest.
+        if !batch.iter_mut().all(|op| op.apply(c)) {
+            step(c, "ROLLBACK")?;
+            step(c, "BEGIN IMMEDIATE")?;
+            for op in batch.iter_mut() {
+                step(c, "SAVEPOINT op")?;
+                if !op.apply(c) {
+                    step(c, "ROLLBACK TO op")?;
+                }
+                step(c, "RELEASE op")?;
             }
-            step(c, "RELEASE op")?;
+        }
+        if tidy {
+            // Housekeeping only: a failure leaves the ids for the next time.
+            let _ = super::queries::forget_old_settles(c, super::now_ms());
         }
         step(c, "COMMIT")
     })();
