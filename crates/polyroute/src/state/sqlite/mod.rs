@@ -6,7 +6,9 @@
 //! answers budget and rate-window changes (durable when the process dies, not necessarily when the machine loses
 //! power). A generation record is on disk when its insert returns: a syncer thread `fdatasync`s the WAL after
 //! the commit, once for every batch committed meanwhile, and only then answers the batch's inserts, while the
-//! writer goes on with the next batch, so holds and settles never wait for a disk. A budget hold is checked and
+//! writer goes on with the next batch, so holds and settles never wait for a disk (a settle written with its
+//! record, [`Ledger::insert_settled`], is answered with the record: one write, so a crash keeps both or neither,
+//! and one operation for the writer instead of two). A budget hold is checked and
 //! placed by one operation of the writer, after every budget operation that arrived before it, so holds stay
 //! atomic. Reads use their own connections (WAL lets them run beside the writer) on Tokio's blocking pool when a
 //! runtime is current, and see every write that has returned (and a committed record a moment before its insert
