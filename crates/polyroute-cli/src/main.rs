@@ -372,3 +372,40 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
+
+    /// Every block the allocator gives back is aligned as its layout asks, through the plain and the aligned entry
+    /// points alike, zeroed when asked, and keeps its bytes and its alignment when it grows or shrinks.
+    #[test]
+    #[allow(unsafe_code, clippy::unwrap_used)]
+    fn blocks_are_aligned_as_asked() {
+        for align in [1usize, 2, 4, 8, 16, 32, 64, 4096] {
+            for size in (1..=200).chain([1000, 5000, 70_000]) {
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: non-zero sizes; every block is freed with the layout it was allocated with.
+                unsafe {
+                    let p = alloc(layout);
+                    assert!(!p.is_null());
+                    assert_eq!(p as usize % align, 0, "alloc {size} {align}");
+                    p.write_bytes(0xA5, size);
+                    let grown = size * 3 + 7;
+                    let q = realloc(p, layout, grown);
+                    assert_eq!(q as usize % align, 0, "realloc {size}->{grown} {align}");
+                    assert!((0..size).all(|i| *q.add(i) == 0xA5));
+                    let small = size.div_ceil(2);
+                    let r = realloc(q, Layout::from_size_align(grown, align).unwrap(), small);
+                    assert_eq!(r as usize % align, 0, "realloc {grown}->{small} {align}");
+                    assert!((0..small).all(|i| *r.add(i) == 0xA5));
+                    dealloc(r, Layout::from_size_align(small, align).unwrap());
+                    let z = alloc_zeroed(layout);
+                    assert_eq!(z as usize % align, 0, "zeroed {size} {align}");
+                    assert!((0..size).all(|i| *z.add(i) == 0));
+                    dealloc(z, layout);
+                }
+            }
+        }
+    }
+}
