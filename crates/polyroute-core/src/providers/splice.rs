@@ -94,17 +94,23 @@ impl<'a> Canon<'a> {
     }
 
     /// Read an object key into `out` (declines a key already read since `mark`); returns its range in `out`.
-    pub fn key(&mut self, out: &mut Vec<u8>, mark: usize) -> R<Range<usize>> {
+    /// `seen` holds a bit per key read in this object (of its length and last character): the earlier keys are
+    /// compared only when the bit is already set.
+    pub fn key(&mut self, out: &mut Vec<u8>, mark: usize, seen: &mut u64) -> R<Range<usize>> {
         if self.peek()? != b'"' || self.keys.len() - mark >= MAX_KEYS {
             return Err(Decline);
         }
         let k = self.string(out)?;
-        if self.keys[mark..]
-            .iter()
-            .any(|r| out[r.clone()] == out[k.clone()])
+        let token = &out[k.clone()];
+        let bit = 1u64 << ((token.len() * 7 + usize::from(token[token.len() - 2])) & 63);
+        if *seen & bit != 0
+            && self.keys[mark..]
+                .iter()
+                .any(|r| out[r.clone()] == out[k.clone()])
         {
             return Err(Decline);
         }
+        *seen |= bit;
         self.keys.push(k.clone());
         Ok(k)
     }
@@ -252,11 +258,12 @@ impl<'a> Canon<'a> {
         self.eat(b'{')?;
         out.push(b'{');
         let mark = self.begin_keys();
+        let mut seen = 0u64;
         if self.peek()? == b'}' {
             self.pos += 1;
         } else {
             loop {
-                let k = self.key(out, mark)?;
+                let k = self.key(out, mark, &mut seen)?;
                 self.eat(b':')?;
                 out.push(b':');
                 field(self, out, k)?;
