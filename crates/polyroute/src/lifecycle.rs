@@ -302,9 +302,7 @@ impl Router {
                     .await?;
                 match out {
                     Answer::Spliced(s) => {
-                        let mut usage = Vec::with_capacity(320);
-                        billed.write_json(&mut usage);
-                        Ok(Finished::Text(s.with_usage(&usage)))
+                        Ok(Finished::Text(s.with_usage_from(|b| billed.write_json(b))))
                     }
                     Answer::Value(mut out) => {
                         out["usage"] = billed.to_value();

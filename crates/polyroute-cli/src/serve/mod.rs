@@ -240,7 +240,11 @@ pub struct Authenticated(pub Arc<KeyEntry>);
 /// token non-empty; any other scheme, or a bare token, is no credential.
 #[must_use]
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?.trim();
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = v.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -631,7 +631,8 @@ pub(crate) fn splice(body: &[u8], ctx: &ResponseContext) -> R<SplicedAnswer> {
     if c.peek()? != b'{' {
         return Err(Decline);
     }
-    let mut out = Vec::with_capacity(body.len() + 192);
+    // Room for the fields set here and the billed `usage` written later (`with_usage_from`).
+    let mut out = Vec::with_capacity(body.len() + 640);
     let mut seen = Seen::default();
     let (mut finish, mut usage_norm, mut usage_at) = (None, Usage::default(), None);
     c.object_with(&mut out, |c, out, k| {

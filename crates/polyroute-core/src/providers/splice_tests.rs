@@ -128,6 +128,11 @@ fn check_splice(body: &str) -> bool {
         );
         taken = Some(fast.is_ok());
         if let Ok(fast) = fast {
+            let usage = br#"{"prompt_tokens":1,"cost":0.5}"#;
+            assert_eq!(
+                fast.clone().with_usage_from(|b| b.extend_from_slice(usage)),
+                fast.clone().with_usage(usage)
+            );
             let tree = splice_tree(body.as_bytes(), &ctx);
             assert_eq!(Some(fast), tree, "{body}: ctx {ctx:?}");
         }
