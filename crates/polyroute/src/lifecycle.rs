@@ -104,8 +104,9 @@ impl<T: Send + 'static> Detachable<T> {
         gone: Arc<AtomicBool>,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Self {
+        // The work is boxed first: the large future is copied once, into its box, and not again with its wrapper.
         Self {
-            work: Some(Box::pin(AssertUnwindSafe(work).catch_unwind())),
+            work: Some(Box::pin(AssertUnwindSafe(Box::pin(work)).catch_unwind())),
             gone,
         }
     }
