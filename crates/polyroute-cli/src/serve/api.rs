@@ -34,6 +34,8 @@ pub fn to_axum(r: http_api::Response) -> Response {
     *resp.status_mut() =
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
+    // One allocation for the answer's few headers instead of growing from empty.
+    h.reserve(r.headers.len());
     for (k, v) in r.headers {
         if let (Some(k), Some(v)) = (header_name(&k), header_value(v)) {
             h.append(k, v);
