@@ -88,14 +88,18 @@ pub fn engine_request(
     headers: &HeaderMap,
     body: Bytes,
 ) -> http_api::Request {
+    // Sized once (a filtered iterator gives no size hint, so collecting would grow the vector step by step).
+    let mut kept = Vec::with_capacity(headers.len());
+    kept.extend(
+        headers
+            .iter()
+            .filter(|(k, _)| !gateway_only(k))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))),
+    );
     http_api::Request {
         method: method.to_string(),
         target: target.to_string(),
-        headers: headers
-            .iter()
-            .filter(|(k, _)| !gateway_only(k))
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
+        headers: kept,
         body,
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use polyroute::http_api::KEEPALIVE;
@@ -89,7 +89,13 @@ async fn cached(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let on = header(&headers, "x-openrouter-cache").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    // Looked up by a constant name: every chat request asks, and a `&str` name is parsed on each lookup.
+    const CACHE: HeaderName = HeaderName::from_static("x-openrouter-cache");
+    let on = headers
+        .get(CACHE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let Ok(bytes) = body.as_ref() else {
         return chat::completions(State(gw), known, headers, body).await;
     };
