@@ -319,10 +319,12 @@ impl Router {
         gen_id: &str,
     ) -> Result<Reservation> {
         let lim = &self.inner.opts.limits;
-        let mut scopes = vec![ScopeLimit {
+        // Room for the user's and the key's scopes.
+        let mut scopes = Vec::with_capacity(3);
+        scopes.push(ScopeLimit {
             scope: Scope::Router,
             limit: lim.router_usd,
-        }];
+        });
         if let Some(u) = &ctx.user {
             scopes.push(ScopeLimit {
                 scope: Scope::User(u.clone()),

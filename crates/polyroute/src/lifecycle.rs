@@ -104,8 +104,9 @@ impl<T: Send + 'static> Detachable<T> {
         gone: Arc<AtomicBool>,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Self {
+        // The work is boxed first: the large future is copied once, into its box, and not again with its wrapper.
         Self {
-            work: Some(Box::pin(AssertUnwindSafe(work).catch_unwind())),
+            work: Some(Box::pin(AssertUnwindSafe(Box::pin(work)).catch_unwind())),
             gone,
         }
     }
@@ -302,9 +303,7 @@ impl Router {
                     .await?;
                 match out {
                     Answer::Spliced(s) => {
-                        let mut usage = Vec::with_capacity(320);
-                        billed.write_json(&mut usage);
-                        Ok(Finished::Text(s.with_usage(&usage)))
+                        Ok(Finished::Text(s.with_usage_from(|b| billed.write_json(b))))
                     }
                     Answer::Value(mut out) => {
                         out["usage"] = billed.to_value();

@@ -34,24 +34,36 @@ pub fn to_axum(r: http_api::Response) -> Response {
     *resp.status_mut() =
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
+    // One allocation for the answer's few headers instead of growing from empty.
+    h.reserve(r.headers.len());
     for (k, v) in r.headers {
-        if let (Some(k), Ok(v)) = (header_name(&k), HeaderValue::try_from(v)) {
+        if let (Some(k), Some(v)) = (header_name(&k), header_value(v)) {
             h.append(k, v);
         }
     }
     resp
 }
 
-/// A header name of an engine answer: the ones every chat answer carries without parsing them.
+const GENERATION_ID: HeaderName = HeaderName::from_static("x-generation-id");
+const OVERHEAD: HeaderName = HeaderName::from_static(polyroute::http_api::OVERHEAD_HEADER);
+
+/// A header name of an engine answer: the ones every chat answer carries without parsing them (constants,
+/// checked once at compile time).
 fn header_name(k: &str) -> Option<HeaderName> {
     Some(match k {
         "content-type" => axum::http::header::CONTENT_TYPE,
-        "x-generation-id" => HeaderName::from_static("x-generation-id"),
-        polyroute::http_api::OVERHEAD_HEADER => {
-            HeaderName::from_static(polyroute::http_api::OVERHEAD_HEADER)
-        }
+        "x-generation-id" => GENERATION_ID,
+        polyroute::http_api::OVERHEAD_HEADER => OVERHEAD,
         _ => return HeaderName::from_bytes(k.as_bytes()).ok(),
     })
+}
+
+/// A header value of an engine answer: a JSON answer's content type without checking it again.
+fn header_value(v: String) -> Option<HeaderValue> {
+    match v.as_str() {
+        "application/json" => Some(HeaderValue::from_static("application/json")),
+        _ => HeaderValue::try_from(v).ok(),
+    }
 }
 
 /// Headers the engine is not given: the gateway's own credential (the key stays in the gateway) and the
@@ -76,14 +88,18 @@ pub fn engine_request(
     headers: &HeaderMap,
     body: Bytes,
 ) -> http_api::Request {
+    // Sized once (a filtered iterator gives no size hint, so collecting would grow the vector step by step).
+    let mut kept = Vec::with_capacity(headers.len());
+    kept.extend(
+        headers
+            .iter()
+            .filter(|(k, _)| !gateway_only(k))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))),
+    );
     http_api::Request {
         method: method.to_string(),
         target: target.to_string(),
-        headers: headers
-            .iter()
-            .filter(|(k, _)| !gateway_only(k))
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
+        headers: kept,
         body,
     }
 }

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::{Extension, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use polyroute::http_api::KEEPALIVE;
@@ -65,14 +65,37 @@ pub fn cache_key(key_hash: &str, model: &str, stream: bool, body: &[u8]) -> Stri
     hex::encode(h.finalize())
 }
 
-/// The handler: [`chat::completions`] behind the cache.
-pub async fn completions(
-    State(gw): State<Arc<Gateway>>,
+/// The handler: [`chat::completions`] behind the cache. A request the middleware authenticated carries its body
+/// already read ([`Authenticated`]): its headers are moved out and the body taken from there, instead of the
+/// extractors' copy of the headers and second read of the body.
+pub async fn completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let known = req.extensions().get::<Authenticated>().cloned();
+    let (known, headers, body) = match known {
+        Some(a) => {
+            let body = Ok(a.1.clone());
+            (Some(Extension(a)), req.into_parts().0.headers, body)
+        }
+        None => {
+            let headers = req.headers().clone();
+            (None, headers, Bytes::from_request(req, &gw).await)
+        }
+    };
+    cached(gw, known, headers, body).await
+}
+
+async fn cached(
+    gw: Arc<Gateway>,
     known: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let on = header(&headers, "x-openrouter-cache").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    // Looked up by a constant name: every chat request asks, and a `&str` name is parsed on each lookup.
+    const CACHE: HeaderName = HeaderName::from_static("x-openrouter-cache");
+    let on = headers
+        .get(CACHE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let Ok(bytes) = body.as_ref() else {
         return chat::completions(State(gw), known, headers, body).await;
     };

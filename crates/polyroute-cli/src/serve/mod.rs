@@ -204,7 +204,7 @@ impl Gateway {
         known: Option<&Authenticated>,
     ) -> Result<Arc<KeyEntry>, ApiError> {
         let k = match known {
-            Some(Authenticated(k)) => k.clone(),
+            Some(Authenticated(k, _)) => k.clone(),
             None => self.authenticate_any(headers).await?,
         };
         if k.management {
@@ -232,15 +232,21 @@ impl Gateway {
     }
 }
 
-/// The key a `POST` was authenticated with before its body was read (a request extension set by the middleware).
+/// The key a `POST` was authenticated with before its body was read, and that body as read within the limit (a
+/// request extension set by the middleware; the chat handler takes the body from here instead of reading the
+/// request's again).
 #[derive(Clone)]
-pub struct Authenticated(pub Arc<KeyEntry>);
+pub struct Authenticated(pub Arc<KeyEntry>, pub axum::body::Bytes);
 
 /// The token of `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC 9110 section 11.1), the
 /// token non-empty; any other scheme, or a bare token, is no credential.
 #[must_use]
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?.trim();
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = v.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -345,7 +351,6 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
         return Err(too_large());
     }
     let (mut parts, body) = req.into_parts();
-    parts.extensions.insert(Authenticated(key));
     match tokio::time::timeout(
         gw.limits.body_timeout,
         axum::body::to_bytes(body, gw.body_limit),
@@ -362,7 +367,10 @@ async fn body_after_auth(gw: &Gateway, req: Request) -> Result<Request, Response
         )
         .into_response()),
         Ok(Err(_)) => Err(too_large()),
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Ok(bytes)) => {
+            parts.extensions.insert(Authenticated(key, bytes.clone()));
+            Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        }
     }
 }
 

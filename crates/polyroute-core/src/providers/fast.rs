@@ -94,6 +94,19 @@ impl SplicedAnswer {
         out
     }
 
+    /// The answer with the `usage` value `write` appends in its slot: written in place (the text keeps room
+    /// for it), without a buffer of its own.
+    #[must_use]
+    pub fn with_usage_from(self, write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut text = self.text;
+        let at = self.usage_at.min(text.len());
+        let tail = text.len() - at;
+        write(&mut text);
+        // [tail, usage] becomes [usage, tail].
+        text[at..].rotate_left(tail);
+        text
+    }
+
     /// The answer with `usage` in its slot, as a [`serde_json::Value`].
     #[must_use]
     pub fn into_value(self, usage: &[u8]) -> serde_json::Value {

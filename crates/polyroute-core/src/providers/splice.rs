@@ -8,8 +8,7 @@
 use std::ops::Range;
 
 use super::common::normalize_finish;
-use super::fast::{normalize_usage, write_json, SplicedAnswer};
-use super::json::Json;
+use super::fast::{write_json, SplicedAnswer};
 use super::ResponseContext;
 use crate::types::Usage;
 
@@ -95,17 +94,23 @@ impl<'a> Canon<'a> {
     }
 
     /// Read an object key into `out` (declines a key already read since `mark`); returns its range in `out`.
-    pub fn key(&mut self, out: &mut Vec<u8>, mark: usize) -> R<Range<usize>> {
+    /// `seen` holds a bit per key read in this object (of its length and last character): the earlier keys are
+    /// compared only when the bit is already set.
+    pub fn key(&mut self, out: &mut Vec<u8>, mark: usize, seen: &mut u64) -> R<Range<usize>> {
         if self.peek()? != b'"' || self.keys.len() - mark >= MAX_KEYS {
             return Err(Decline);
         }
         let k = self.string(out)?;
-        if self.keys[mark..]
-            .iter()
-            .any(|r| out[r.clone()] == out[k.clone()])
+        let token = &out[k.clone()];
+        let bit = 1u64 << ((token.len() * 7 + usize::from(token[token.len() - 2])) & 63);
+        if *seen & bit != 0
+            && self.keys[mark..]
+                .iter()
+                .any(|r| out[r.clone()] == out[k.clone()])
         {
             return Err(Decline);
         }
+        *seen |= bit;
         self.keys.push(k.clone());
         Ok(k)
     }
@@ -117,9 +122,7 @@ impl<'a> Canon<'a> {
         let mut i = start + 1;
         let mut plain = true;
         loop {
-            while i < s.len() && !STOP[s[i] as usize] {
-                i += 1;
-            }
+            i = plain_run(s, i);
             match s.get(i).ok_or(Decline)? {
                 b'"' => break,
                 b'\\' => match s.get(i + 1).ok_or(Decline)? {
@@ -242,18 +245,28 @@ impl<'a> Canon<'a> {
     }
 
     fn object(&mut self, out: &mut Vec<u8>) -> R<()> {
+        self.object_with(out, |c, out, _| c.value(out))
+    }
+
+    /// Read an object (at its `{`) into `out`; `field` reads each value, given the range of its key in `out`.
+    fn object_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut field: impl FnMut(&mut Self, &mut Vec<u8>, Range<usize>) -> R<()>,
+    ) -> R<()> {
         self.enter()?;
-        self.pos += 1;
+        self.eat(b'{')?;
         out.push(b'{');
         let mark = self.begin_keys();
+        let mut seen = 0u64;
         if self.peek()? == b'}' {
             self.pos += 1;
         } else {
             loop {
-                self.key(out, mark)?;
+                let k = self.key(out, mark, &mut seen)?;
                 self.eat(b':')?;
                 out.push(b':');
-                self.value(out)?;
+                field(self, out, k)?;
                 if self.more(b'}')? {
                     out.push(b',');
                 } else {
@@ -283,6 +296,32 @@ impl<'a> Canon<'a> {
     }
 }
 
+/// The end of the run of plain string bytes (not [`STOP`]) from `i`: eight bytes at a time, then byte by byte.
+#[inline]
+fn plain_run(s: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = s.get(i..).and_then(|t| t.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(*chunk);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        // A byte's high bit is set where it is `"`, `\` or below 0x20; bits above the first such byte may be set
+        // by borrows, so only the lowest one is read.
+        let hit = ((quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && !STOP[s[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
 /// Whether serde_json writes the character of `\uXXXX` (`hex`) this way: control characters other than the five
 /// with short escapes, as `\u00xx` in lowercase.
 fn written_as_u_escape(hex: &[u8]) -> bool {
@@ -309,27 +348,61 @@ fn decoded(token: &[u8]) -> R<std::borrow::Cow<'_, str>> {
     }
 }
 
-/// The keys the splice looks at (as compact JSON string tokens).
+/// The keys the splice looks at (as compact JSON string tokens): the answer's own, a choice's and `usage`'s.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
+    Id,
+    Model,
+    Object,
+    SystemFingerprint,
+    Created,
+    Provider,
     Choices,
     Usage,
     Error,
     FinishReason,
     NativeFinishReason,
     Message,
+    PromptTokens,
+    CompletionTokens,
+    PromptCacheHitTokens,
+    PromptTokensDetails,
+    CompletionTokensDetails,
+    CachedTokens,
+    CacheWriteTokens,
+    CacheWrite1hTokens,
+    AudioTokens,
+    ReasoningTokens,
+    ImageTokens,
     Other,
 }
 
 impl Field {
     fn of(token: &[u8]) -> Field {
         match token {
+            b"\"id\"" => Field::Id,
+            b"\"model\"" => Field::Model,
+            b"\"object\"" => Field::Object,
+            b"\"system_fingerprint\"" => Field::SystemFingerprint,
+            b"\"created\"" => Field::Created,
+            b"\"provider\"" => Field::Provider,
             b"\"choices\"" => Field::Choices,
             b"\"usage\"" => Field::Usage,
             b"\"error\"" => Field::Error,
             b"\"finish_reason\"" => Field::FinishReason,
             b"\"native_finish_reason\"" => Field::NativeFinishReason,
             b"\"message\"" => Field::Message,
+            b"\"prompt_tokens\"" => Field::PromptTokens,
+            b"\"completion_tokens\"" => Field::CompletionTokens,
+            b"\"prompt_cache_hit_tokens\"" => Field::PromptCacheHitTokens,
+            b"\"prompt_tokens_details\"" => Field::PromptTokensDetails,
+            b"\"completion_tokens_details\"" => Field::CompletionTokensDetails,
+            b"\"cached_tokens\"" => Field::CachedTokens,
+            b"\"cache_write_tokens\"" => Field::CacheWriteTokens,
+            b"\"cache_write_1h_tokens\"" => Field::CacheWrite1hTokens,
+            b"\"audio_tokens\"" => Field::AudioTokens,
+            b"\"reasoning_tokens\"" => Field::ReasoningTokens,
+            b"\"image_tokens\"" => Field::ImageTokens,
             _ => Field::Other,
         }
     }
@@ -343,6 +416,113 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The number a compact value token holds, as `Value::as_u64` reads it: only a non-negative integer (the copier
+/// writes integers out of `u64`'s range as floats, so digits alone always fit).
+fn token_u64(t: &[u8]) -> Option<u64> {
+    if t.is_empty() {
+        return None;
+    }
+    t.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Append `s` as a JSON string, as serde_json writes it (escaping only `"`, `\` and control characters).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| STOP[b as usize]) {
+        write_json(out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Append `n` in decimal, as serde_json writes a `u64`.
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Read the `usage` value into `out`, normalized as [`super::fast::normalize_usage`] normalizes its parsed tree (no tree built).
+fn usage(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Usage> {
+    let mut u = Usage::default();
+    if c.peek()? != b'{' {
+        c.value(out)?;
+        return Ok(u);
+    }
+    let (mut cached, mut hit) = (None, None);
+    c.object_with(out, |c, out, k| {
+        let key = Field::of(&out[k]);
+        if matches!(
+            key,
+            Field::PromptTokensDetails | Field::CompletionTokensDetails
+        ) && c.peek()? == b'{'
+        {
+            return c.object_with(out, |c, out, k| {
+                let inner = Field::of(&out[k]);
+                let at = out.len();
+                c.value(out)?;
+                let n = token_u64(&out[at..]);
+                let (p, d) = (
+                    &mut u.prompt_tokens_details,
+                    &mut u.completion_tokens_details,
+                );
+                match (key, inner) {
+                    (Field::PromptTokensDetails, Field::CachedTokens) => cached = n,
+                    (Field::PromptTokensDetails, Field::CacheWriteTokens) => {
+                        p.cache_write_tokens = n.unwrap_or(0);
+                    }
+                    (Field::PromptTokensDetails, Field::CacheWrite1hTokens) => {
+                        p.cache_write_1h_tokens = n.unwrap_or(0);
+                    }
+                    (Field::PromptTokensDetails, Field::AudioTokens) => {
+                        p.audio_tokens = n.unwrap_or(0);
+                    }
+                    (Field::CompletionTokensDetails, Field::ReasoningTokens) => {
+                        d.reasoning_tokens = n.unwrap_or(0);
+                    }
+                    (Field::CompletionTokensDetails, Field::ImageTokens) => {
+                        d.image_tokens = n.unwrap_or(0);
+                    }
+                    (Field::CompletionTokensDetails, Field::AudioTokens) => {
+                        d.audio_tokens = n.unwrap_or(0);
+                    }
+                    _ => {}
+                }
+                Ok(())
+            });
+        }
+        let at = out.len();
+        c.value(out)?;
+        let n = token_u64(&out[at..]);
+        match key {
+            Field::PromptTokens => u.prompt_tokens = n.unwrap_or(0),
+            Field::CompletionTokens => u.completion_tokens = n.unwrap_or(0),
+            Field::PromptCacheHitTokens => hit = n,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    u.prompt_tokens_details.cached_tokens = cached.or(hit).unwrap_or(0);
+    Ok(u)
+}
+
 /// Read the `choices` array into `out`, normalizing each choice's `finish_reason` (the native one kept as
 /// `native_finish_reason` when the choice has none); returns the first choice's normalized reason.
 fn choices(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Option<&'static str>> {
@@ -354,17 +534,17 @@ fn choices(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Option<&'static str>> {
         out.push(b']');
         return Ok(None);
     }
-    let mut i = 0usize;
+    let mut first = true;
     loop {
         if c.peek()? == b'{' {
             let norm = choice(c, out)?;
-            if i == 0 {
+            if first {
                 finish = norm;
             }
         } else {
             c.value(out)?;
         }
-        i += 1;
+        first = false;
         if c.more(b']')? {
             out.push(b',');
         } else {
@@ -375,205 +555,178 @@ fn choices(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Option<&'static str>> {
     Ok(finish)
 }
 
+/// Where a choice's native finish reason is: already in the output (normalizing left it as it was), or a copy.
+enum Native {
+    At(Range<usize>),
+    Copy(Vec<u8>),
+}
+
 fn choice(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Option<&'static str>> {
-    c.eat(b'{')?;
-    out.push(b'{');
-    let mark = c.begin_keys();
-    let (mut norm, mut native, mut has_native) = (None, None::<Vec<u8>>, false);
-    if c.peek()? == b'}' {
-        c.eat(b'}')?;
-    } else {
-        loop {
-            let k = c.key(out, mark)?;
-            c.eat(b':')?;
-            out.push(b':');
-            let at = out.len();
-            c.value(out)?;
-            let key = Field::of(&out[k]);
-            match key {
-                Field::FinishReason if out[at] == b'"' => {
-                    let n = normalize_finish(&decoded(&out[at..])?);
-                    native = Some(out[at..].to_vec());
-                    norm = Some(n);
+    let (mut norm, mut native, mut has_native) = (None, None, false);
+    c.object_with(out, |c, out, k| {
+        let key = Field::of(&out[k]);
+        let at = out.len();
+        c.value(out)?;
+        match key {
+            Field::FinishReason if out[at] == b'"' => {
+                let n = normalize_finish(&decoded(&out[at..])?);
+                norm = Some(n);
+                if out[at + 1..out.len() - 1] == *n.as_bytes() {
+                    native = Some(Native::At(at..out.len()));
+                } else {
+                    native = Some(Native::Copy(out[at..].to_vec()));
                     out.truncate(at);
-                    write_json(out, n);
+                    write_str(out, n);
                 }
-                Field::NativeFinishReason => has_native = true,
-                Field::Message if contains(&out[at..], REASONING_KEY) => return Err(Decline),
-                _ => {}
             }
-            if !c.more(b'}')? {
-                break;
-            }
-            out.push(b',');
+            Field::NativeFinishReason => has_native = true,
+            Field::Message if contains(&out[at..], REASONING_KEY) => return Err(Decline),
+            _ => {}
         }
-    }
-    c.end_keys(mark);
+        Ok(())
+    })?;
     if let (Some(native), false) = (native, has_native) {
+        // Before the closing brace.
+        out.pop();
         out.extend_from_slice(b",\"native_finish_reason\":");
-        out.extend_from_slice(&native);
+        match native {
+            Native::At(r) => out.extend_from_within(r),
+            Native::Copy(t) => out.extend_from_slice(&t),
+        }
+        out.push(b'}');
     }
-    out.push(b'}');
     Ok(norm)
 }
 
+/// Which of the fields the engine sets the answer has (in place, where the `Value` path's `insert` keeps them).
+#[derive(Default)]
+struct Seen {
+    id: bool,
+    model: bool,
+    object: bool,
+    fingerprint: bool,
+    created: bool,
+    provider: bool,
+    choices: bool,
+}
+
+/// Replace the string token at `out[at..]` with `set` when it is not empty, else keep it when it is a string and
+/// write `""` when not (the `Value` path's `as_str().unwrap_or("")`).
+fn set_string(out: &mut Vec<u8>, at: usize, set: &str) {
+    if !set.is_empty() {
+        out.truncate(at);
+        write_str(out, set);
+    } else if out.get(at) != Some(&b'"') {
+        out.truncate(at);
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
 /// [`super::splice_response`] by copying (see the module's note); [`Decline`] sends the answer to the tree path.
+/// One pass writes the answer: the engine's fields replaced in place, the missing ones appended in the `Value`
+/// path's order, and an empty `usage` slot.
 pub(crate) fn splice(body: &[u8], ctx: &ResponseContext) -> R<SplicedAnswer> {
     std::str::from_utf8(body).map_err(|_| Decline)?;
     let mut c = Canon::new(body);
-    c.eat(b'{')?;
-    // Keys and values in compact form; `fields` holds their ranges in order.
-    let mut vals = Vec::with_capacity(body.len() + 64);
-    let mut fields: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(12);
-    let (mut finish, mut has_choices, mut usage) = (None, false, Usage::default());
-    let mark = c.begin_keys();
-    if c.peek()? == b'}' {
-        c.eat(b'}')?;
-    } else {
-        loop {
-            let k = c.key(&mut vals, mark)?;
-            c.eat(b':')?;
-            let at = vals.len();
-            match Field::of(&vals[k.clone()]) {
-                Field::Choices => {
-                    finish = choices(&mut c, &mut vals)?;
-                    has_choices = true;
-                }
-                Field::Usage => {
-                    c.value(&mut vals)?;
-                    let text = std::str::from_utf8(&vals[at..]).map_err(|_| Decline)?;
-                    usage = normalize_usage(&Json::parse(text).ok_or(Decline)?);
-                }
-                Field::Error => {
-                    c.value(&mut vals)?;
-                    if &vals[at..] != b"null" {
-                        return Err(Decline);
-                    }
-                }
-                _ => c.value(&mut vals)?,
-            }
-            fields.push((k, at..vals.len()));
-            if !c.more(b'}')? {
-                break;
-            }
-        }
-    }
-    c.end_keys(mark);
-    if !c.at_end() || !has_choices {
+    if c.peek()? != b'{' {
         return Err(Decline);
     }
-    Ok(assemble(&vals, &fields, ctx, usage, finish))
-}
-
-/// The answer from its compact fields with the engine's own set (in place when present, else appended in the
-/// `Value` path's order) and an empty `usage` slot.
-fn assemble(
-    vals: &[u8],
-    fields: &[(Range<usize>, Range<usize>)],
-    ctx: &ResponseContext,
-    usage: Usage,
-    finish: Option<&'static str>,
-) -> SplicedAnswer {
-    let mut out = Vec::with_capacity(vals.len() + 192);
-    let mut usage_at = 0;
-    let (mut seen_id, mut seen_model, mut seen_object, mut seen_fp) = (false, false, false, false);
-    let (mut seen_created, mut seen_provider, mut seen_usage) = (false, false, false);
-    // A field's string, written as the `Value` path writes `as_str().unwrap_or("")`.
-    let string_or_empty = |out: &mut Vec<u8>, v: &[u8]| {
-        if v.first() == Some(&b'"') {
-            out.extend_from_slice(v);
-        } else {
-            out.extend_from_slice(b"\"\"");
-        }
-    };
-    out.push(b'{');
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let (key, val) = (&vals[k.clone()], &vals[v.clone()]);
-        out.extend_from_slice(key);
-        out.push(b':');
+    // Room for the fields set here and the billed `usage` written later (`with_usage_from`).
+    let mut out = Vec::with_capacity(body.len() + 640);
+    let mut seen = Seen::default();
+    let (mut finish, mut usage_norm, mut usage_at) = (None, Usage::default(), None);
+    c.object_with(&mut out, |c, out, k| {
+        let key = Field::of(&out[k]);
+        let at = out.len();
         match key {
-            b"\"id\"" => {
-                seen_id = true;
-                if ctx.id.is_empty() {
-                    string_or_empty(&mut out, val);
-                } else {
-                    write_json(&mut out, &ctx.id);
-                }
+            Field::Choices => {
+                finish = choices(c, out)?;
+                seen.choices = true;
+                return Ok(());
             }
-            b"\"model\"" => {
-                seen_model = true;
-                if ctx.model.is_empty() {
-                    string_or_empty(&mut out, val);
-                } else {
-                    write_json(&mut out, &ctx.model);
-                }
+            Field::Usage => {
+                usage_norm = usage(c, out)?;
+                out.truncate(at);
+                usage_at = Some(at);
+                return Ok(());
             }
-            b"\"object\"" => {
-                seen_object = true;
+            _ => c.value(out)?,
+        }
+        match key {
+            Field::Error if out[at..] != *b"null" => return Err(Decline),
+            Field::Id => {
+                seen.id = true;
+                set_string(out, at, &ctx.id);
+            }
+            Field::Model => {
+                seen.model = true;
+                set_string(out, at, &ctx.model);
+            }
+            Field::Object => {
+                seen.object = true;
+                out.truncate(at);
                 out.extend_from_slice(b"\"chat.completion\"");
             }
-            b"\"system_fingerprint\"" => {
-                seen_fp = true;
-                if val.first() == Some(&b'"') {
-                    out.extend_from_slice(val);
-                } else {
+            Field::SystemFingerprint => {
+                seen.fingerprint = true;
+                if out[at] != b'"' {
+                    out.truncate(at);
                     out.extend_from_slice(b"null");
                 }
             }
-            b"\"created\"" if ctx.created != 0 => {
-                seen_created = true;
-                write_json(&mut out, &ctx.created);
+            Field::Created if ctx.created != 0 => {
+                seen.created = true;
+                out.truncate(at);
+                write_u64(out, ctx.created);
             }
-            b"\"provider\"" if !ctx.provider_name.is_empty() => {
-                seen_provider = true;
-                write_json(&mut out, &ctx.provider_name);
+            Field::Provider if !ctx.provider_name.is_empty() => {
+                seen.provider = true;
+                out.truncate(at);
+                write_str(out, &ctx.provider_name);
             }
-            b"\"usage\"" => {
-                seen_usage = true;
-                usage_at = out.len();
-            }
-            _ => out.extend_from_slice(val),
+            _ => {}
         }
+        Ok(())
+    })?;
+    if !c.at_end() || !seen.choices {
+        return Err(Decline);
     }
+    // The fields the answer lacks go before the closing brace.
+    out.pop();
     let add = |out: &mut Vec<u8>, key: &[u8]| {
         if out.len() > 1 {
             out.push(b',');
         }
         out.extend_from_slice(key);
     };
-    if !seen_id {
+    if !seen.id {
         add(&mut out, b"\"id\":");
-        let id = if ctx.id.is_empty() { "" } else { &ctx.id };
-        write_json(&mut out, id);
+        write_str(&mut out, &ctx.id);
     }
-    if !seen_model {
+    if !seen.model {
         add(&mut out, b"\"model\":");
-        let m = if ctx.model.is_empty() { "" } else { &ctx.model };
-        write_json(&mut out, m);
+        write_str(&mut out, &ctx.model);
     }
-    if !seen_object {
+    if !seen.object {
         add(&mut out, b"\"object\":\"chat.completion\"");
     }
-    if !seen_fp {
+    if !seen.fingerprint {
         add(&mut out, b"\"system_fingerprint\":null");
     }
-    if !seen_created && ctx.created != 0 {
+    if !seen.created && ctx.created != 0 {
         add(&mut out, b"\"created\":");
-        write_json(&mut out, &ctx.created);
+        write_u64(&mut out, ctx.created);
     }
-    if !seen_provider && !ctx.provider_name.is_empty() {
+    if !seen.provider && !ctx.provider_name.is_empty() {
         add(&mut out, b"\"provider\":");
-        write_json(&mut out, &ctx.provider_name);
+        write_str(&mut out, &ctx.provider_name);
     }
-    if !seen_usage {
+    let usage_at = usage_at.unwrap_or_else(|| {
         add(&mut out, b"\"usage\":");
-        usage_at = out.len();
-    }
+        out.len()
+    });
     out.push(b'}');
-    SplicedAnswer::new(out, usage_at, usage, finish)
+    Ok(SplicedAnswer::new(out, usage_at, usage_norm, finish))
 }
 
 #[cfg(test)]

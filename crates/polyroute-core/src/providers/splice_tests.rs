@@ -128,6 +128,11 @@ fn check_splice(body: &str) -> bool {
         );
         taken = Some(fast.is_ok());
         if let Ok(fast) = fast {
+            let usage = br#"{"prompt_tokens":1,"cost":0.5}"#;
+            assert_eq!(
+                fast.clone().with_usage_from(|b| b.extend_from_slice(usage)),
+                fast.clone().with_usage(usage)
+            );
             let tree = splice_tree(body.as_bytes(), &ctx);
             assert_eq!(Some(fast), tree, "{body}: ctx {ctx:?}");
         }
@@ -331,5 +336,107 @@ proptest! {
         let tree_took = splice_tree(t.as_bytes(), &ResponseContext::default()).is_some();
         let took = check_splice(&t);
         prop_assert!(!took || tree_took);
+    }
+}
+
+#[test]
+fn usage_is_read_as_the_tree_path_reads_it() {
+    let usages = [
+        r#"{"prompt_tokens":16,"completion_tokens":5,"total_tokens":21}"#,
+        r#"{"prompt_tokens":16.0,"completion_tokens":-5,"total_tokens":1}"#,
+        r#"{"prompt_tokens":-0,"completion_tokens":"5"}"#,
+        r#"{"prompt_tokens":18446744073709551615,"completion_tokens":0}"#,
+        r#"{"prompt_tokens":18446744073709551616,"completion_tokens":1e2}"#,
+        r#"{"prompt_cache_hit_tokens":4,"prompt_tokens_details":{"cached_tokens":2.5}}"#,
+        r#"{"prompt_cache_hit_tokens":4,"prompt_tokens_details":{"cached_tokens":3}}"#,
+        r#"{"prompt_cache_hit_tokens":4,"prompt_tokens_details":null}"#,
+        r#"{"prompt_tokens_details":{"cached_tokens":1,"cache_write_tokens":2,"cache_write_1h_tokens":3,"audio_tokens":4,"reasoning_tokens":9}}"#,
+        r#"{"completion_tokens_details":{"reasoning_tokens":1,"image_tokens":2,"audio_tokens":3,"cached_tokens":9}}"#,
+        r#"{"completion_tokens_details":[1,2],"prompt_tokens_details":"x","cached_tokens":5,"reasoning_tokens":6}"#,
+        r#"{ "prompt_tokens" : 1 , "prompt_tokens_details" : { "cached_tokens" : 1 } }"#,
+        r#"{"\u0070rompt_tokens":7,"usage":{"prompt_tokens":8}}"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#"7"#,
+        r#""usage""#,
+    ];
+    for u in usages {
+        let body = format!(r#"{{"id":"x","choices":[{{"finish_reason":"stop"}}],"usage":{u}}}"#);
+        assert!(check_splice(&body), "{body}: declined");
+    }
+    for u in [
+        r#"{"prompt_tokens":1,"prompt_tokens":2}"#,
+        r#"{"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":2}}"#,
+    ] {
+        let body = format!(r#"{{"choices":[],"usage":{u}}}"#);
+        assert!(!check_splice(&body), "{body}: taken");
+    }
+}
+
+#[test]
+fn plain_runs_end_where_bytes_do() {
+    let mut s: Vec<u8> = (0u8..=255).collect();
+    s.extend_from_slice(&[b'a'; 40]);
+    for start in 0..s.len() {
+        let want = (start..s.len())
+            .find(|&i| STOP[s[i] as usize])
+            .unwrap_or(s.len());
+        assert_eq!(plain_run(&s, start), want, "{start}");
+    }
+    for stop in [0u8, 0x1f, b'"', b'\\'] {
+        for at in 0..24 {
+            let mut t = vec![0xe9u8; 24];
+            t[at] = stop;
+            assert_eq!(plain_run(&t, 0), at);
+        }
+    }
+}
+
+fn usage_value() -> impl Strategy<Value = Value> {
+    let n = prop_oneof![
+        (0u64..1_000_000).prop_map(|n| json!(n)),
+        (-5i64..0).prop_map(|n| json!(n)),
+        Just(json!(2.5)),
+        Just(json!("3")),
+        Just(Value::Null),
+    ];
+    let keys = |ks: Vec<&'static str>, v: BoxedStrategy<Value>| {
+        prop::collection::vec((prop::sample::select(ks), v), 0..5)
+            .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    };
+    let detail_keys = vec![
+        "cached_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "audio_tokens",
+        "reasoning_tokens",
+        "image_tokens",
+        "x",
+    ];
+    let details = prop_oneof![keys(detail_keys, n.clone().boxed()), n.clone()].boxed();
+    let field = prop_oneof![n, details].boxed();
+    keys(
+        vec![
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "prompt_cache_hit_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+            "cached_tokens",
+        ],
+        field,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    /// Any `usage` in any spelling: normalized as the tree path normalizes it.
+    #[test]
+    fn usage_splices_like_the_tree(u in usage_value(), style in 0u8..8) {
+        let mut t = String::new();
+        spell(&json!({"choices": [{"finish_reason": "length"}], "usage": u}), style, &mut t);
+        prop_assert!(check_splice(&t), "declined {}", t);
     }
 }

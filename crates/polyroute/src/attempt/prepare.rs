@@ -136,6 +136,14 @@ pub(crate) fn error_type(h: &reqwest::header::HeaderMap) -> Option<String> {
     h.get("x-amzn-errortype")?.to_str().ok().map(str::to_string)
 }
 
+/// The value of `Authorization: Bearer <key>` (checked as a header value when the request is built).
+fn bearer(key: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(7 + key.len());
+    v.extend_from_slice(b"Bearer ");
+    v.extend_from_slice(key.as_bytes());
+    v
+}
+
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -246,7 +254,7 @@ impl Router {
             )
             .body(body);
         if let Some(t) = token {
-            rb = rb.header("authorization", format!("Bearer {}", t.expose()));
+            rb = rb.header(reqwest::header::AUTHORIZATION, bearer(t.expose()));
         } else if let Some(k) = &up.key {
             // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
             let scheme = match dialect.auth_scheme() {
@@ -254,10 +262,16 @@ impl Router {
                 AuthScheme::SigV4 { .. } => AuthScheme::Bearer,
                 s => s,
             };
-            match scheme.credential(k.expose()) {
-                Some(Credential::Header(name, value)) => rb = rb.header(name, value),
-                Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
-                None => {}
+            match scheme {
+                // The common case, written without formatting or parsing the header name.
+                AuthScheme::Bearer => {
+                    rb = rb.header(reqwest::header::AUTHORIZATION, bearer(k.expose()));
+                }
+                _ => match scheme.credential(k.expose()) {
+                    Some(Credential::Header(name, value)) => rb = rb.header(name, value),
+                    Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
+                    None => {}
+                },
             }
         }
         for (k, v) in headers.iter().chain(up.headers.iter()) {
@@ -350,7 +364,7 @@ impl Router {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used)]
+#[allow(clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -367,6 +381,26 @@ mod tests {
             azure: None,
             pool: None,
             endpoints: EndpointCache::default(),
+        }
+    }
+
+    #[test]
+    fn bearer_headers_are_the_formatted_ones() {
+        let c = reqwest::Client::new();
+        for key in ["sk-test-1", "", "a b\tc", "bad\nkey", "caf\u{e9}"] {
+            let new = c
+                .post("http://127.0.0.1:9/v1")
+                .header(reqwest::header::AUTHORIZATION, bearer(key))
+                .build();
+            let old = c
+                .post("http://127.0.0.1:9/v1")
+                .header("authorization", format!("Bearer {key}"))
+                .build();
+            match (new, old) {
+                (Ok(n), Ok(o)) => assert_eq!(n.headers(), o.headers(), "{key:?}"),
+                (Err(n), Err(o)) => assert_eq!(n.to_string(), o.to_string(), "{key:?}"),
+                (n, o) => panic!("{key:?}: {n:?} / {o:?}"),
+            }
         }
     }
 

@@ -131,18 +131,32 @@ pub(crate) async fn exchange(
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
-    let ra = retry_after(resp.headers());
-    let etype = error_type(resp.headers());
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ok = (200..300).contains(&status);
+    // Only a failure reads `retry-after` and the error type; only a success needs its content type.
+    let (ra, etype) = if ok {
+        (None, None)
+    } else {
+        (retry_after(resp.headers()), error_type(resp.headers()))
+    };
+    // A success that is not JSON: its content type (lower case) for the error.
+    let not_json = if ok {
+        let ctype = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let json = ctype
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"json"));
+        (!json).then(|| ctype.to_ascii_lowercase())
+    } else {
+        None
+    };
     let rest = deadline
         .saturating_duration_since(Instant::now())
         .min(up.timeouts.idle.max(up.timeouts.first_token));
-    let (cap, truncate) = if (200..300).contains(&status) {
+    let (cap, truncate) = if ok {
         (MAX_RESPONSE_BYTES, false)
     } else {
         (MAX_ERROR_BYTES, true)
@@ -171,11 +185,11 @@ pub(crate) async fn exchange(
         Ok(Ok(b)) => b,
     };
     let ttft = ms(t0.elapsed());
-    if !(200..300).contains(&status) {
+    if !ok {
         router.token_rejected(up, status).await;
         return Err(status_failure(a, status, ra, etype.as_deref(), &body));
     }
-    if !ctype.contains("json") {
+    if let Some(ctype) = not_json {
         return Err(wire::transport_failure(
             OutcomeClass::Overloaded,
             status,

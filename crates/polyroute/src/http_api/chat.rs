@@ -60,28 +60,45 @@ pub(super) fn completions<'a>(api: &'a HttpApi, c: Call<'a>) -> BoxFut<'a, Respo
             .generation_id
             .get_or_insert_with(|| api.router.new_generation_id())
             .clone();
-        let r = if streamed {
+        let mut r = if streamed {
             stream(api, request, ctx, &gen_id).await
         } else {
             let (r, timing) = api.router.chat_timed_text(request, &ctx).await;
-            let r = match r {
-                Ok(answer) => Response {
-                    status: 200,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: super::Body::Full(Bytes::from(answer)),
-                },
+            let mut r = match r {
+                Ok(answer) => {
+                    // Room for the two headers added below.
+                    let mut headers = Vec::with_capacity(3);
+                    headers.push(("content-type".into(), "application/json".into()));
+                    Response {
+                        status: 200,
+                        headers,
+                        body: super::Body::Full(Bytes::from(answer)),
+                    }
+                }
                 Err(e) => error_response(&e, api.free_limits()),
             };
             // The time polyroute itself spent: this handler's time minus waiting on providers and backoff.
-            // Milliseconds with three decimals, written from whole microseconds (no float formatting).
             let us = t0.elapsed().saturating_sub(timing.waited).as_micros();
-            r.with_header(
-                super::OVERHEAD_HEADER,
-                format!("{}.{:03}", us / 1000, us % 1000),
-            )
+            r.headers
+                .push((super::OVERHEAD_HEADER.into(), millis_text(us)));
+            r
         };
-        r.with_header("x-generation-id", gen_id)
+        // Header names already in lower case (as `with_header` writes them).
+        r.headers.push(("x-generation-id".into(), gen_id));
+        r
     })
+}
+
+/// Milliseconds with three decimals from whole microseconds (`12.345`; no float formatting).
+fn millis_text(us: u128) -> String {
+    let mut s = String::with_capacity(24);
+    s.push_str(itoa::Buffer::new().format(us / 1000));
+    s.push('.');
+    let frac = us % 1000;
+    for d in [frac / 100, frac / 10 % 10, frac % 10] {
+        s.push(char::from(b'0' + u8::try_from(d).unwrap_or(0)));
+    }
+    s
 }
 
 fn data(v: &Value) -> Bytes {
@@ -197,5 +214,31 @@ async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str
             ("x-accel-buffering".into(), "no".into()),
         ],
         body: super::Body::Sse(SseBody::new(futures::stream::unfold(st, next_frame))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn millis_read_as_the_formatted_ones() {
+        for us in [
+            0u128,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            1001,
+            12_345,
+            1_000_000,
+            u128::MAX,
+        ] {
+            assert_eq!(
+                super::millis_text(us),
+                format!("{}.{:03}", us / 1000, us % 1000)
+            );
+        }
     }
 }
