@@ -33,17 +33,19 @@ thread_local! {
     };
 }
 
-/// Where a state machine's chunks go: chunk objects, or their SSE encoding (`data: <json>\n\n` each).
+/// Where a state machine's chunks go: chunk objects, or their SSE encoding (`data: <json>\n\n` each) and the
+/// count of events written, kept as they are written (so a reader need not count them in the bytes).
 pub(crate) enum ChunkOut<'o> {
     Values(&'o mut Vec<Value>),
-    Sse(&'o mut Vec<u8>),
+    Sse(&'o mut Vec<u8>, &'o mut u64),
 }
 
 impl ChunkOut<'_> {
     fn push(&mut self, chunk: Value) {
         match self {
             ChunkOut::Values(v) => v.push(chunk),
-            ChunkOut::Sse(buf) => {
+            ChunkOut::Sse(buf, n) => {
+                **n += 1;
                 buf.extend_from_slice(b"data: ");
                 write_json(buf, &chunk);
                 buf.extend_from_slice(b"\n\n");
@@ -243,8 +245,9 @@ impl StreamCore {
             self.content_emitted = true;
         }
         if finish.is_none() && extra.is_none() {
-            if let ChunkOut::Sse(buf) = out {
+            if let ChunkOut::Sse(buf, n) = out {
                 // Hot path, SSE: write the chunk straight into the buffer.
+                **n += 1;
                 self.ensure_prefix();
                 buf.extend_from_slice(&self.sse_prefix);
                 buf.extend_from_slice(b"{\"index\":");
@@ -333,7 +336,7 @@ impl StreamCore {
 
 impl StreamCore {
     /// [`openai_event`] for an event [`fast_event::Event::parse`] accepted, SSE-encoded: the same bytes.
-    fn apply_fast(&mut self, buf: &mut Vec<u8>, ev: fast_event::Event<'_>) {
+    fn apply_fast(&mut self, buf: &mut Vec<u8>, n: &mut u64, ev: fast_event::Event<'_>) {
         self.adopt(ev.id.as_deref(), ev.model.as_deref());
         self.adopt_fingerprint(ev.system_fingerprint.as_deref());
         if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
@@ -345,7 +348,7 @@ impl StreamCore {
                 _ => Vec::new(),
             };
             let finish = c.finish_reason.as_deref().map(|n| (n, normalize_finish(n)));
-            self.emit_entries(buf, c.index.unwrap_or(0), &delta, finish);
+            self.emit_entries(buf, n, c.index.unwrap_or(0), &delta, finish);
         }
     }
 
@@ -353,6 +356,7 @@ impl StreamCore {
     fn emit_entries(
         &mut self,
         buf: &mut Vec<u8>,
+        n: &mut u64,
         index: u64,
         delta: &[(Cow<'_, str>, Json<'_>)],
         finish: Option<(&str, &'static str)>,
@@ -371,6 +375,7 @@ impl StreamCore {
         {
             self.content_emitted = true;
         }
+        *n += 1;
         self.ensure_prefix();
         buf.extend_from_slice(&self.sse_prefix);
         buf.extend_from_slice(b"{\"index\":");
@@ -416,7 +421,8 @@ fn has_payload(v: &Value) -> bool {
 
 #[derive(Debug)]
 enum Inner {
-    OpenAi,
+    /// The envelope of its last content event, to read the next ones by their delta alone.
+    OpenAi(fast_event::Memo),
     Anthropic(anthropic::stream::State),
     Gemini(gemini::stream::State),
     Bedrock(Box<bedrock::stream::State>),
@@ -429,6 +435,8 @@ pub struct StreamTranslator {
     parser: SseParser,
     core: StreamCore,
     inner: Inner,
+    /// SSE events written so far ([`sse_events`](Self::sse_events)).
+    sse_events: u64,
 }
 
 impl StreamTranslator {
@@ -439,12 +447,13 @@ impl StreamTranslator {
             Dialect::Anthropic => Inner::Anthropic(anthropic::stream::State::default()),
             Dialect::Gemini => Inner::Gemini(gemini::stream::State::default()),
             Dialect::BedrockConverse => Inner::Bedrock(Box::default()),
-            _ => Inner::OpenAi,
+            _ => Inner::OpenAi(fast_event::Memo::default()),
         };
         Self {
             parser: SseParser::new(),
             core: StreamCore::new(ctx),
             inner,
+            sse_events: 0,
         }
     }
 
@@ -470,7 +479,9 @@ impl StreamTranslator {
     /// `data: <json>\n\n`, exactly the bytes of `serde_json::to_vec(&chunk)` in that frame. Faster: the usual
     /// text and argument fragments are written straight into `out` without building chunk objects.
     pub fn push_sse_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        self.feed(bytes, &mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.feed(bytes, &mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     fn feed(&mut self, bytes: &[u8], out: &mut ChunkOut<'_>) {
@@ -496,14 +507,18 @@ impl StreamTranslator {
     /// [`finish`](Self::finish) with the chunks SSE-encoded as by [`push_sse_into`](Self::push_sse_into) (the
     /// engine still writes `data: [DONE]\n\n` after them).
     pub fn finish_sse_into(&mut self, out: &mut Vec<u8>) {
-        self.end(&mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.end(&mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     /// [`finish_sse_into`](Self::finish_sse_into) without the usage chunk (`choices: []` with `usage`); the
     /// usage stays readable in [`usage`](Self::usage).
     pub fn finish_sse_into_without_usage(&mut self, out: &mut Vec<u8>) {
         self.core.skip_usage_chunk = true;
-        self.end(&mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.end(&mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     fn end(&mut self, out: &mut ChunkOut<'_>) {
@@ -511,12 +526,18 @@ impl StreamTranslator {
         self.parser
             .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, out));
         match &mut self.inner {
-            Inner::OpenAi => {}
+            Inner::OpenAi(_) => {}
             Inner::Anthropic(s) => s.on_end(&mut self.core, out),
             Inner::Gemini(s) => s.on_end(&mut self.core, out),
             Inner::Bedrock(s) => s.on_end(&mut self.core, out),
         }
         self.core.end(out);
+    }
+
+    /// How many SSE events the `*_sse_into` methods have written so far (one per chunk).
+    #[must_use]
+    pub fn sse_events(&self) -> u64 {
+        self.sse_events
     }
 
     /// Normalized usage, once the provider reported it.
@@ -564,7 +585,7 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
         return;
     }
     match inner {
-        Inner::OpenAi => openai_event(core, ev, out),
+        Inner::OpenAi(memo) => openai_event(core, memo, ev, out),
         Inner::Anthropic(s) => s.on_event(core, ev, out),
         Inner::Gemini(s) => s.on_event(core, ev, out),
         // Fed by its own decoder, never through the SSE parser.
@@ -572,18 +593,32 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
     }
 }
 
-fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'_>) {
+fn openai_event(
+    core: &mut StreamCore,
+    memo: &mut fast_event::Memo,
+    ev: SseEventRef<'_>,
+    out: &mut ChunkOut<'_>,
+) {
     let data = ev.data.trim();
     if data == "[DONE]" || data.is_empty() {
         return;
     }
-    if let ChunkOut::Sse(buf) = out {
-        // The usual event (content, role, finish, usage): parsed borrowed and written straight out.
-        if let Some(ev) = fast_event::Event::parse(data) {
-            core.apply_fast(buf, ev);
-            return;
+    if let ChunkOut::Sse(buf, n) = out {
+        // The usual event (content, role, finish, usage): parsed borrowed and written straight out; a content
+        // event in the envelope of the one before has only its delta read.
+        match memo.parse(data) {
+            Some(fast_event::Fast::Delta(index, delta)) => {
+                core.emit_entries(buf, n, index, &delta, None);
+                return;
+            }
+            Some(fast_event::Fast::Event(ev)) => {
+                core.apply_fast(buf, n, ev);
+                return;
+            }
+            None => {}
         }
     }
+    memo.forget();
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) else {
         return;
     };
