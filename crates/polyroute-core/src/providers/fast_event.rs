@@ -228,7 +228,7 @@ const MAX_KEYS: usize = 32;
 
 /// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
 #[inline]
-fn string_stop(s: &[u8]) -> Option<usize> {
+pub(crate) fn string_stop(s: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     const QUOTE: u64 = LO * b'"' as u64;

@@ -59,6 +59,19 @@ fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
     let _ = serde_json::to_writer(&mut *buf, v);
 }
 
+/// Append `s` as a JSON string, the bytes serde_json writes: it escapes only `"`, `\` and control bytes, so
+/// text without them (the usual content piece) is copied as it is.
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    if fast_event::string_stop(s.as_bytes()).is_none() {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        write_json(buf, s);
+    }
+}
+
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
 #[derive(Debug)]
 pub(crate) struct StreamCore {
@@ -391,9 +404,12 @@ impl StreamCore {
                 buf.push(b',');
             }
             first = false;
-            write_json(buf, k.as_ref());
+            write_str(buf, k);
             buf.push(b':');
-            write_json(buf, v);
+            match v {
+                Json::Str(s) => write_str(buf, s),
+                _ => write_json(buf, v),
+            }
         }
         match finish {
             None => buf.extend_from_slice(b"},\"finish_reason\":null}]}\n\n"),
@@ -669,5 +685,21 @@ fn openai_event(
             if has_finish { native.as_deref() } else { None },
             extra,
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests assert by unwrapping
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A string is written as serde_json writes it, whatever it holds.
+        #[test]
+        fn strings_are_written_as_serde_writes_them(s in "\\PC{0,24}|[\\x00-\\x7f]{0,24}|[a-z\"\\\\\n\u{7f}\u{e9}]{0,24}") {
+            let mut got = Vec::new();
+            super::write_str(&mut got, &s);
+            prop_assert_eq!(got, serde_json::to_vec(&s).unwrap());
+        }
     }
 }
