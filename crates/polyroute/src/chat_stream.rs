@@ -71,6 +71,14 @@ impl SseStream {
     }
 }
 
+impl SseStream {
+    /// Whether a poll now would wait: nothing is queued and the stream task still runs (checked without the
+    /// poll's cost).
+    pub(crate) fn nothing_waiting(&self) -> bool {
+        self.0.rx.is_empty() && !self.0.rx.is_closed()
+    }
+}
+
 /// Bytes a stream holds for a reader that has not taken them yet (256 KiB; for a [`ChatStream`], the chunks'
 /// [`value_weight`]): past it the stream task waits (and so reads no more from the provider), whatever the size
 /// of each item.

@@ -167,6 +167,9 @@ impl Stream for Sse {
                 return Poll::Ready(Some(Bytes::from_static(DONE)));
             }
         };
+        if st.s.nothing_waiting() {
+            return Poll::Ready(Some(first));
+        }
         let mut next = match st.s.poll_next_unpin(cx) {
             Poll::Ready(next) => next,
             Poll::Pending => return Poll::Ready(Some(first)),
@@ -182,6 +185,9 @@ impl Stream for Sse {
                     frame.extend_from_slice(DONE);
                     break;
                 }
+            }
+            if st.s.nothing_waiting() {
+                break;
             }
             match st.s.poll_next_unpin(cx) {
                 Poll::Ready(n) => next = n,
