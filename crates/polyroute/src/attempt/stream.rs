@@ -198,14 +198,18 @@ async fn try_stream(
             timer.as_mut().reset(until.into());
             armed = until;
         }
+        // The caller going away is checked first, as a flag (the wait for it is polled only when the read waits).
+        if tx.is_closed() {
+            return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+        }
         // As `timeout_at(until, body.next())`: the read first, then the deadline.
         let next = loop {
             tokio::select! {
                 biased;
+                r = body.next() => break Ok(r),
                 () = &mut closed => {
                     return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
                 }
-                r = body.next() => break Ok(r),
                 () = &mut timer => {
                     if armed >= until {
                         break Err(());
