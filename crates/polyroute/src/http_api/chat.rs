@@ -4,7 +4,6 @@
 //! status; otherwise the status is 200, `: OPENROUTER PROCESSING` comments fill the wait before the first chunk,
 //! later errors are in-band error chunks, and the stream ends with `data: [DONE]`.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -110,7 +109,7 @@ fn error_chunk(e: &crate::Error, id: &str, model: &Value) -> Value {
 /// an async step): a frame is one poll, with no step future built and moved per frame.
 struct Sse {
     s: SseStream,
-    head: VecDeque<Bytes>,
+    head: Option<Bytes>,
     started: bool,
     done: bool,
     keepalive: Duration,
@@ -135,7 +134,7 @@ impl Stream for Sse {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let st = self.get_mut();
-        if let Some(b) = st.head.pop_front() {
+        if let Some(b) = st.head.take() {
             return Poll::Ready(Some(b));
         }
         if st.done {
@@ -204,21 +203,21 @@ async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str
         ChatInput::Parsed(r) => r.model.clone().map_or(Value::Null, Value::String),
     };
     let mut s = api.router.chat_stream_input(request, ctx);
-    let mut head = VecDeque::new();
+    let head;
     let mut done = false;
     match tokio::time::timeout(api.keepalive, s.next()).await {
         Ok(Some(Err(e))) => return error_response(&e, api.free_limits()),
-        Ok(Some(Ok(events))) => head.push_back(events),
+        Ok(Some(Ok(events))) => head = events,
         Ok(None) => {
-            head.push_back(Bytes::from_static(DONE));
+            head = Bytes::from_static(DONE);
             done = true;
         }
-        Err(_) => head.push_back(Bytes::from_static(KEEPALIVE)),
+        Err(_) => head = Bytes::from_static(KEEPALIVE),
     }
-    let started = head.front().is_some_and(|b| b.as_ref() != KEEPALIVE);
+    let started = head.as_ref() != KEEPALIVE;
     let st = Sse {
         s,
-        head,
+        head: Some(head),
         started,
         done,
         keepalive: api.keepalive,
