@@ -72,6 +72,14 @@ fn write_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Append a choice index as JSON (the usual one digit without the general integer writer).
+fn write_index(buf: &mut Vec<u8>, index: u64) {
+    match u8::try_from(index) {
+        Ok(d @ 0..=9) => buf.push(b'0' + d),
+        _ => write_json(buf, &index),
+    }
+}
+
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
 #[derive(Debug)]
 pub(crate) struct StreamCore {
@@ -392,7 +400,7 @@ impl StreamCore {
         self.ensure_prefix();
         buf.extend_from_slice(&self.sse_prefix);
         buf.extend_from_slice(b"{\"index\":");
-        write_json(buf, &index);
+        write_index(buf, index);
         buf.extend_from_slice(b",\"delta\":{");
         let mut first = true;
         if add_role {
@@ -609,13 +617,22 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
     }
 }
 
+/// `data.trim()`, without its per-character look at each end when both ends are visible ASCII (the usual
+/// event, `{…}`).
+fn trimmed(data: &str) -> &str {
+    match (data.as_bytes().first(), data.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => data,
+        _ => data.trim(),
+    }
+}
+
 fn openai_event(
     core: &mut StreamCore,
     memo: &mut fast_event::Memo,
     ev: SseEventRef<'_>,
     out: &mut ChunkOut<'_>,
 ) {
-    let data = ev.data.trim();
+    let data = trimmed(ev.data);
     if data == "[DONE]" || data.is_empty() {
         return;
     }
@@ -700,6 +717,20 @@ mod tests {
             let mut got = Vec::new();
             super::write_str(&mut got, &s);
             prop_assert_eq!(got, serde_json::to_vec(&s).unwrap());
+        }
+
+        /// An index is written as serde_json writes it.
+        #[test]
+        fn indexes_are_written_as_serde_writes_them(i in prop_oneof![0u64..20, proptest::num::u64::ANY]) {
+            let mut got = Vec::new();
+            super::write_index(&mut got, i);
+            prop_assert_eq!(got, serde_json::to_vec(&i).unwrap());
+        }
+
+        /// Data is trimmed as `str::trim` trims it.
+        #[test]
+        fn data_is_trimmed_as_trim_does(s in "[ \\t\\n\u{a0}\u{2003}]{0,2}[{}a-z \u{e9}\u{a0}]{0,6}[ \\t\\r\u{85}\u{3000}]{0,2}") {
+            prop_assert_eq!(super::trimmed(&s), s.trim());
         }
     }
 }
