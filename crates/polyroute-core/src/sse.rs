@@ -255,29 +255,9 @@ impl SseParser {
     }
 }
 
-/// Position of the first `\n` or `\r`, eight bytes at a time (the parser's hot loop).
+/// Position of the first `\n` or `\r` (the parser's hot loop; memchr searches many bytes at a time).
 fn find_eol(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    const CR: u64 = LO * b'\r' as u64;
-    let words = s.chunks_exact(8);
-    let tail = words.remainder();
-    for (w, bytes) in words.enumerate() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(bytes);
-        let v = u64::from_le_bytes(b);
-        let (a, c) = (v ^ NL, v ^ CR);
-        // A zero byte in `a` or `c` marks a match; the lowest flagged byte is always a true match.
-        let z = (a.wrapping_sub(LO) & !a & HI) | (c.wrapping_sub(LO) & !c & HI);
-        if z != 0 {
-            return Some(w * 8 + (z.trailing_zeros() / 8) as usize);
-        }
-    }
-    let base = s.len() - tail.len();
-    tail.iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|p| base + p)
+    memchr::memchr2(b'\n', b'\r', s)
 }
 
 fn push_utf8(dst: &mut String, bytes: &[u8]) {
