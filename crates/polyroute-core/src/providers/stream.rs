@@ -198,18 +198,18 @@ impl StreamCore {
         if self.sse_prefix.is_empty() {
             let b = &mut self.sse_prefix;
             b.extend_from_slice(b"data: {\"id\":");
-            write_json(b, &self.id);
+            write_str(b, &self.id);
             b.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
             write_json(b, &self.ctx.created);
             b.extend_from_slice(b",\"model\":");
-            write_json(b, &self.model);
+            write_str(b, &self.model);
             if !self.ctx.provider_name.is_empty() {
                 b.extend_from_slice(b",\"provider\":");
-                write_json(b, &self.ctx.provider_name);
+                write_str(b, &self.ctx.provider_name);
             }
             if let Some(f) = &self.fingerprint {
                 b.extend_from_slice(b",\"system_fingerprint\":");
-                write_json(b, f);
+                write_str(b, f);
             }
             b.extend_from_slice(b",\"choices\":[");
         }
