@@ -123,6 +123,12 @@ impl SseParser {
         while let Some(i) = find_eol(input) {
             let term = input[i];
             if self.line.is_empty() {
+                if term == b'\n' && input.get(i + 1) == Some(&b'\n') {
+                    if let Some(rest) = self.whole_data_event(&input[..i], input, i, sink) {
+                        input = rest;
+                        continue;
+                    }
+                }
                 self.process_line(&input[..i], sink);
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -141,6 +147,31 @@ impl SseParser {
             }
         }
         self.line.extend_from_slice(input);
+    }
+
+    /// The usual event, one `data:` line and a blank line, whole in the input with nothing else pending: handed
+    /// to `sink` straight from the input (as `process_line` then `dispatch` would hand it, without the copy into
+    /// the data buffer); the input after it, or `None` when it is not that case.
+    fn whole_data_event<'i>(
+        &mut self,
+        line: &[u8],
+        input: &'i [u8],
+        eol: usize,
+        sink: &mut Sink<'_>,
+    ) -> Option<&'i [u8]> {
+        if self.has_data || !self.stray.is_empty() {
+            return None;
+        }
+        let v = line.strip_prefix(b"data:")?;
+        let data = std::str::from_utf8(v.strip_prefix(b" ").unwrap_or(v)).ok()?;
+        let event = self.has_event.then_some(self.event.as_str());
+        sink(SseEventRef {
+            event,
+            data,
+            raw: false,
+        });
+        self.has_event = false;
+        input.get(eol + 2..)
     }
 
     /// End of body: flush an unterminated last line and a pending event.
@@ -224,29 +255,9 @@ impl SseParser {
     }
 }
 
-/// Position of the first `\n` or `\r`, eight bytes at a time (the parser's hot loop).
+/// Position of the first `\n` or `\r` (the parser's hot loop; memchr searches many bytes at a time).
 fn find_eol(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    const CR: u64 = LO * b'\r' as u64;
-    let words = s.chunks_exact(8);
-    let tail = words.remainder();
-    for (w, bytes) in words.enumerate() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(bytes);
-        let v = u64::from_le_bytes(b);
-        let (a, c) = (v ^ NL, v ^ CR);
-        // A zero byte in `a` or `c` marks a match; the lowest flagged byte is always a true match.
-        let z = (a.wrapping_sub(LO) & !a & HI) | (c.wrapping_sub(LO) & !c & HI);
-        if z != 0 {
-            return Some(w * 8 + (z.trailing_zeros() / 8) as usize);
-        }
-    }
-    let base = s.len() - tail.len();
-    tail.iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|p| base + p)
+    memchr::memchr2(b'\n', b'\r', s)
 }
 
 fn push_utf8(dst: &mut String, bytes: &[u8]) {
@@ -324,6 +335,49 @@ mod tests {
             }
         }
         assert_eq!(find_eol(&buf), None);
+    }
+
+    /// Events as a byte-at-a-time feed reads them (which never sees a line and its blank line together).
+    fn one_byte_at_a_time(input: &[u8]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut v = Vec::new();
+        for b in input {
+            v.extend(p.push(std::slice::from_ref(b)));
+        }
+        v.extend(p.finish());
+        v
+    }
+
+    proptest::proptest! {
+        /// Whole `data:` events read straight from the input are the events a byte-at-a-time feed reads, however
+        /// the input is cut.
+        #[test]
+        fn whole_events_read_from_the_input_match_a_byte_feed(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "data: {\"a\":1}\n\n", "data:x\n\n", "data: \n\n", "data:  two spaces\n\n", "data: a\n",
+                "event: e\n", ": comment\n", "\n", "\r\n", "\r", "id: 1\n", "raw line\n", "data: caf\u{e9}\n\n",
+                "data: \u{fffd}\n\n", "dat", "a: y\n\n", "data", ":z\n\n", "\u{feff}",
+            ]), 0..16),
+            bad_utf8 in proptest::bool::ANY,
+            cut in 1usize..40,
+        ) {
+            let mut input = pieces.concat().into_bytes();
+            if bad_utf8 {
+                input.extend_from_slice(b"data: \xff\xfe\n\ndata: ok\n\n");
+            }
+            let want = one_byte_at_a_time(&input);
+            let mut p = SseParser::new();
+            let mut got = Vec::new();
+            for piece in input.chunks(cut) {
+                got.extend(p.push(piece));
+            }
+            got.extend(p.finish());
+            proptest::prop_assert_eq!(&got, &want);
+            let mut p = SseParser::new();
+            let mut whole = p.push(&input);
+            whole.extend(p.finish());
+            proptest::prop_assert_eq!(whole, want);
+        }
     }
 
     #[test]

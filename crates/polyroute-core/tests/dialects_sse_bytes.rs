@@ -255,3 +255,114 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// OpenAI events built from an envelope before the delta, a delta and the text after it: runs of events in one
+/// envelope are read by their delta alone after the first, which must write what the `Value` path writes
+/// whatever comes between (another fingerprint, whitespace, a second choice, a finish, usage, an event the
+/// fast path leaves to the `Value` path).
+fn memo_stream() -> impl Strategy<Value = Vec<u8>> {
+    let head = prop::sample::select(vec![
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp2","choices":[{"index":0,"delta":"#,
+        r#"{"id":"c2","model":"m2","choices":[{"index":1,"delta":"#,
+        r#" { "id" : "c1" , "choices" : [ { "delta" :  "#,
+        r#"{"id":"c1","usage":null,"error":null,"choices":[{"index":0,"delta":"#,
+        r#"{"choices":[{"index":0,"delta":"#,
+    ]);
+    let delta = prop::sample::select(vec![
+        r#"{"content":"x"}"#,
+        r#"{"content":"caf\u00e9 \"q\" \n \ud83d\ude00"}"#,
+        "{}",
+        r#"{"role":"assistant","content":"","refusal":null}"#,
+        r#"{"reasoning_content":"r"}"#,
+        "null",
+        r#""text""#,
+        r#"{"content":"a","content":"b"}"#,
+        r#"{"tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]}"#,
+        r#"{"content":"x"} "#,
+        r#"{"content":1.5}"#,
+        r#"{"content":"x""#,
+    ]);
+    let tail = prop::sample::select(vec![
+        r#","logprobs":null,"finish_reason":null}]}"#,
+        r#","finish_reason":null}]}"#,
+        r#","finish_reason":"ab"}]}"#,
+        r#","finish_reason":nul }]}"#,
+        "}]}",
+        " } ] } ",
+        r#","finish_reason":"stop"}]}"#,
+        r#","logprobs":{"content":[]},"finish_reason":null}]}"#,
+        r#","native_finish_reason":"eos","finish_reason":"stop"}]}"#,
+        r#"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        r#","delta":{}}]}"#,
+        r#"},{"index":1,"delta":{"content":"y"}}]}"#,
+        r#","index":0}]}"#,
+        "}]",
+    ]);
+    let event = prop_oneof![
+        8 => (head, delta, tail).prop_map(|(h, d, t)| format!("data: {h}{d}{t}\n\n")),
+        1 => Just(r#"data: {"error":{"message":"overloaded","code":503}}"#.to_string() + "\n\n"),
+        1 => Just("data: [DONE]\n\n".to_string()),
+    ];
+    prop::collection::vec(event, 1..14).prop_map(|v| v.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn openai_events_in_one_envelope_encode_like_the_chunks(body in memo_stream()) {
+        check(Dialect::OpenAi, &body, &String::from_utf8_lossy(&body));
+    }
+}
+
+/// The usual stream (role, several content events, finish, usage) and variants of it where the envelope
+/// changes between content events.
+#[test]
+fn content_runs_encode_like_the_chunks() {
+    let env = |fp: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000001,"model":"gpt-4o-mini","system_fingerprint":"{fp}","choices":[{{"index":0,"delta":"#
+        )
+    };
+    let ev = |fp: &str, delta: &str, finish: &str| {
+        format!(
+            "data: {}{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n",
+            env(fp)
+        )
+    };
+    let usage = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000001,\"model\":\"gpt-4o-mini\",\"system_fingerprint\":\"fp\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5,\"total_tokens\":35}}\n\n";
+    let bodies = [
+        [
+            ev(
+                "fp",
+                r#"{"role":"assistant","content":"","refusal":null}"#,
+                "null",
+            ),
+            ev("fp", r#"{"content":"mock:"}"#, "null"),
+            ev("fp", r#"{"content":" hi"}"#, "null"),
+            ev("fp", r#"{"content":"a\nb \u00e9"}"#, "null"),
+            ev("fp", "{}", r#""stop""#),
+            usage.to_string(),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat(),
+        // The fingerprint changes and changes back: each event's own is adopted.
+        [
+            ev("fp", r#"{"role":"assistant","content":""}"#, "null"),
+            ev("fp", r#"{"content":"a"}"#, "null"),
+            ev("fp2", r#"{"content":"b"}"#, "null"),
+            ev("fp", r#"{"content":"c"}"#, "null"),
+            // Not a plain delta (it finishes), in another envelope: the next plain one adopts its own again.
+            ev("fp2", r#"{"content":"b"}"#, r#""ab""#),
+            ev("fp", r#"{"content":"c"}"#, "null"),
+            ev("fp", r#"{"reasoning_content":"r"}"#, "null"),
+            ev("fp", r#"{"content":"d"}"#, "null"),
+            ev("fp", r#"{"content":"e"}"#, r#""length""#),
+        ]
+        .concat(),
+    ];
+    for (i, b) in bodies.iter().enumerate() {
+        check(Dialect::OpenAi, b.as_bytes(), &format!("content run {i}"));
+    }
+}

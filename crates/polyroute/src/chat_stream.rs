@@ -71,6 +71,14 @@ impl SseStream {
     }
 }
 
+impl SseStream {
+    /// Whether a poll now would wait: nothing is queued and the stream task still runs (checked without the
+    /// poll's cost).
+    pub(crate) fn nothing_waiting(&self) -> bool {
+        self.0.rx.is_empty() && !self.0.rx.is_closed()
+    }
+}
+
 /// Bytes a stream holds for a reader that has not taken them yet (256 KiB; for a [`ChatStream`], the chunks'
 /// [`value_weight`]): past it the stream task waits (and so reads no more from the provider), whatever the size
 /// of each item.
@@ -226,7 +234,7 @@ impl ChunkTx {
     pub fn held(&self) -> Held {
         match self {
             ChunkTx::Values(_) => Held::Values(Vec::new()),
-            ChunkTx::Sse(_) => Held::Sse(Vec::with_capacity(4096)),
+            ChunkTx::Sse(_) => Held::Sse(Vec::with_capacity(4096), 0),
         }
     }
 
@@ -317,25 +325,27 @@ impl ChunkTx {
                 }
                 true
             }
-            (ChunkTx::Sse(tx), Held::Sse(h)) => {
+            (ChunkTx::Sse(tx), Held::Sse(h, n)) => {
                 if h.is_empty() {
                     return true;
                 }
                 // A copy of exactly the held bytes (one allocation, no shared header); the buffer is reused.
                 let bytes = Bytes::copy_from_slice(h);
                 h.clear();
+                *n = 0;
                 tx.send(Ok(bytes)).await
             }
             // `held` comes from `ChunkTx::held`, so the forms always match.
-            (ChunkTx::Values(_), Held::Sse(_)) | (ChunkTx::Sse(_), Held::Values(_)) => true,
+            (ChunkTx::Values(_), Held::Sse(..)) | (ChunkTx::Sse(_), Held::Values(_)) => true,
         }
     }
 }
 
-/// Translated chunks not yet sent: values, or their SSE encoding written by the translator directly.
+/// Translated chunks not yet sent: values, or their SSE encoding written by the translator directly and how
+/// many events that is (as the translator counted them while writing).
 pub(crate) enum Held {
     Values(Vec<Value>),
-    Sse(Vec<u8>),
+    Sse(Vec<u8>, u64),
 }
 
 impl Held {
@@ -343,17 +353,15 @@ impl Held {
     pub fn mark(&self) -> usize {
         match self {
             Held::Values(v) => v.len(),
-            Held::Sse(b) => b.len(),
+            Held::Sse(b, _) => b.len(),
         }
     }
 
-    /// How many chunks are held (SSE: events, each ending in a blank line; compact JSON has no raw newline).
+    /// How many chunks are held.
     pub fn events(&self) -> u64 {
         match self {
             Held::Values(v) => v.len() as u64,
-            // Compact JSON has no raw newline and every event starts with `data: `, so each event holds
-            // exactly two: its closing blank line.
-            Held::Sse(b) => (b.iter().filter(|&&c| c == b'\n').count() / 2) as u64,
+            Held::Sse(_, n) => *n,
         }
     }
 
@@ -361,7 +369,11 @@ impl Held {
     pub fn push(&mut self, tr: &mut StreamTranslator, bytes: &[u8]) {
         match self {
             Held::Values(v) => tr.push_into(bytes, v),
-            Held::Sse(b) => tr.push_sse_into(bytes, b),
+            Held::Sse(b, n) => {
+                let before = tr.sse_events();
+                tr.push_sse_into(bytes, b);
+                *n += tr.sse_events() - before;
+            }
         }
     }
 
@@ -373,7 +385,11 @@ impl Held {
                 v.retain(|c| !wire::is_usage_chunk(c));
                 h.extend(v);
             }
-            Held::Sse(b) => tr.finish_sse_into_without_usage(b),
+            Held::Sse(b, n) => {
+                let before = tr.sse_events();
+                tr.finish_sse_into_without_usage(b);
+                *n += tr.sse_events() - before;
+            }
         }
     }
 
@@ -381,7 +397,7 @@ impl Held {
     pub fn pop_error_since(&mut self, mark: usize) -> Option<Value> {
         let last = match self {
             Held::Values(h) => (h.len() > mark).then(|| h.pop()).flatten(),
-            Held::Sse(b) => {
+            Held::Sse(b, n) => {
                 if b.len() <= mark || !b.ends_with(b"\n\n") {
                     return None;
                 }
@@ -397,6 +413,7 @@ impl Held {
                     .and_then(|e| e.strip_prefix(b"data: "))
                     .and_then(|j| serde_json::from_slice::<Value>(j).ok());
                 b.truncate(start);
+                *n = n.saturating_sub(1);
                 v
             }
         };
@@ -418,7 +435,7 @@ mod tests {
 
     fn both(body: &[u8]) -> (Held, Held, Option<Value>, Option<Value>) {
         let mut values = Held::Values(Vec::new());
-        let mut sse = Held::Sse(Vec::new());
+        let mut sse = Held::Sse(Vec::new(), 0);
         let mut tv = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
         let mut ts = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
         let (mv, ms) = (values.mark(), sse.mark());
@@ -432,7 +449,7 @@ mod tests {
     #[test]
     fn sse_form_matches_values_and_splits_off_the_error_chunk() {
         let (values, sse, ev, es) = both(CUT);
-        let (Held::Values(v), Held::Sse(b)) = (values, sse) else {
+        let (Held::Values(v), Held::Sse(b, _)) = (values, sse) else {
             panic!("forms")
         };
         let mut encoded = Vec::new();
@@ -451,7 +468,9 @@ mod tests {
         let (values, sse, _, _) = both(CUT);
         assert!(values.events() >= 2, "{}", values.events());
         assert_eq!(values.events(), sse.events());
-        let Held::Sse(b) = &sse else { panic!("form") };
+        let Held::Sse(b, _) = &sse else {
+            panic!("form")
+        };
         let blank_lines = b.windows(2).filter(|w| *w == b"\n\n").count() as u64;
         assert_eq!(sse.events(), blank_lines);
     }
@@ -462,12 +481,12 @@ mod tests {
             event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n";
         let mut tv = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
         let mut ts = StreamTranslator::new(Dialect::Anthropic, ResponseContext::default());
-        let (mut values, mut sse) = (Held::Values(Vec::new()), Held::Sse(Vec::new()));
+        let (mut values, mut sse) = (Held::Values(Vec::new()), Held::Sse(Vec::new(), 0));
         values.push(&mut tv, ok);
         sse.push(&mut ts, ok);
         values.finish(&mut tv);
         sse.finish(&mut ts);
-        let (Held::Values(v), Held::Sse(b)) = (values, sse) else {
+        let (Held::Values(v), Held::Sse(b, _)) = (values, sse) else {
             panic!("forms")
         };
         assert!(!v.is_empty() && v.iter().all(|c| !wire::is_usage_chunk(c)));
@@ -487,7 +506,7 @@ mod tests {
         let producer = tokio::spawn(async move {
             let mut sent = 0usize;
             for _ in 0..64 {
-                let mut held = Held::Sse(vec![b'x'; 64 * 1024]);
+                let mut held = Held::Sse(vec![b'x'; 64 * 1024], 1);
                 if !tx.flush(&mut held).await {
                     break;
                 }
@@ -518,7 +537,7 @@ mod tests {
         let producer = tokio::spawn(async move {
             let mut sent = 0usize;
             for _ in 0..64 {
-                let mut held = Held::Sse(vec![b'x'; 64 * 1024]);
+                let mut held = Held::Sse(vec![b'x'; 64 * 1024], 1);
                 let ok =
                     tokio::time::timeout(std::time::Duration::from_millis(50), tx.flush(&mut held))
                         .await;
@@ -589,7 +608,7 @@ mod tests {
 
     #[test]
     fn nothing_new_means_nothing_popped() {
-        let mut sse = Held::Sse(b"data: {\"error\":{}}\n\n".to_vec());
+        let mut sse = Held::Sse(b"data: {\"error\":{}}\n\n".to_vec(), 1);
         let m = sse.mark();
         assert!(sse.pop_error_since(m).is_none());
         assert_eq!(sse.mark(), m);

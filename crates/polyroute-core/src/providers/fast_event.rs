@@ -51,12 +51,34 @@ pub(crate) struct Choice<'a> {
 impl<'a> Event<'a> {
     /// Parse one event's data; `None` when the fast path does not handle it: not this shape, an error, a choice
     /// with `logprobs` or its own `native_finish_reason`, or a delta with host reasoning fields to rename.
+    /// ([`Memo::parse`] is this, for a stream's events one after another.)
+    #[cfg(test)]
     pub fn parse(data: &'a str) -> Option<Self> {
         let ev = match scan(data) {
             Some(ev) => ev,
             None => serde_json::from_str(data).ok()?,
         };
         ev.handled().then_some(ev)
+    }
+
+    /// Whether this event is a plain delta of one choice and nothing else (no usage, error, finish or
+    /// logprobs): the shape a [`Memo`] remembers.
+    fn plain_delta(&self) -> Option<u64> {
+        if self.usage.is_some() || self.error.is_some() {
+            return None;
+        }
+        match self.choices.as_deref() {
+            Some(
+                [Choice {
+                    index,
+                    delta: Some(Json::Object(_)),
+                    finish_reason: None,
+                    native_finish_reason: None,
+                    logprobs: None,
+                }],
+            ) => Some(index.unwrap_or(0)),
+            _ => None,
+        }
     }
 
     /// The serde-derived parse alone (the scanner's reference).
@@ -87,6 +109,96 @@ impl<'a> Event<'a> {
     }
 }
 
+/// A delta's entries as the scanner reads them.
+pub(crate) type Entries<'a> = Vec<(Cow<'a, str>, Json<'a>)>;
+
+/// What [`Memo::parse`] read: a whole event, or only the delta of an event that is the remembered one but
+/// for its delta (for choice `index`).
+pub(crate) enum Fast<'a> {
+    Event(Event<'a>),
+    Delta(u64, Entries<'a>),
+}
+
+/// The text around the delta of the last plain delta event a stream scanned (its envelope, `{"id":…,
+/// "choices":[{"index":0,"delta":` before and `,"finish_reason":null}]}` after). A provider repeats it in every
+/// content event, so an event with the same text around its delta is read by scanning the delta alone: the
+/// scanner reads identical text identically, so the whole scan would give the remembered event with this
+/// delta. Applying such an event changes only what its delta changes (the identity it carries was adopted when
+/// it was first read), so the memo is only valid while every event since it was taken was read through it
+/// ([`Memo::forget`] otherwise).
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    index: u64,
+    valid: bool,
+}
+
+impl Memo {
+    /// [`Event::parse`], reading only the delta when `data` is the remembered event but for it; remembers a
+    /// plain delta event it scans whole, and forgets any other (a caller forgets too for an event it reads
+    /// otherwise).
+    pub fn parse<'a>(&mut self, data: &'a str) -> Option<Fast<'a>> {
+        if let Some(d) = self.delta(data) {
+            return Some(Fast::Delta(self.index, d));
+        }
+        let mut s = Scanner::new(data);
+        let Some(ev) = s.whole() else {
+            self.valid = false;
+            let ev: Event<'a> = serde_json::from_str(data).ok()?;
+            return ev.handled().then_some(Fast::Event(ev));
+        };
+        if !ev.handled() {
+            self.valid = false;
+            return None;
+        }
+        match (ev.plain_delta(), s.delta_span) {
+            (Some(index), Some((start, end))) => {
+                self.head.clear();
+                self.head.extend_from_slice(&s.b[..start]);
+                self.tail.clear();
+                self.tail.extend_from_slice(&s.b[end..]);
+                self.index = index;
+                self.valid = true;
+            }
+            _ => self.valid = false,
+        }
+        Some(Fast::Event(ev))
+    }
+
+    /// The event in hand was not read through the memo.
+    pub fn forget(&mut self) {
+        self.valid = false;
+    }
+
+    /// The delta of `data` when `data` is the remembered text with another object as its delta (one the fast
+    /// path handles).
+    fn delta<'a>(&self, data: &'a str) -> Option<Entries<'a>> {
+        if !self.valid {
+            return None;
+        }
+        let b = data.as_bytes();
+        let end = b.len().checked_sub(self.tail.len())?;
+        if end <= self.head.len()
+            || b[self.head.len()] != b'{'
+            || !b.starts_with(&self.head)
+            || !b.ends_with(&self.tail)
+        {
+            return None;
+        }
+        // The tail starts with ASCII (what follows a delta's closing brace), so `end` is a char boundary.
+        let mut s = Scanner::new(data.get(..end)?);
+        s.i = self.head.len();
+        let Json::Object(entries) = s.value(0)? else {
+            return None;
+        };
+        if s.i != end || entries.iter().any(|(k, _)| k == "reasoning_content") {
+            return None;
+        }
+        Some(entries)
+    }
+}
+
 /// Whether a delta field carries something (as the `Value` path judges content).
 pub(crate) fn has_payload(v: &Json<'_>) -> bool {
     match v {
@@ -104,15 +216,9 @@ pub(crate) fn has_payload(v: &Json<'_>) -> bool {
 }
 
 /// The scanner's reading of `data` as an [`Event`] (before [`Event::handled`]); `None` when it gives up.
+#[cfg(test)]
 pub(crate) fn scan(data: &str) -> Option<Event<'_>> {
-    let mut s = Scanner {
-        b: data.as_bytes(),
-        text: data,
-        i: 0,
-    };
-    let ev = s.event()?;
-    s.ws();
-    (s.i == s.b.len()).then_some(ev)
+    Scanner::new(data).whole()
 }
 
 /// Nesting deeper than this is left to serde (whose own limit is 128).
@@ -122,7 +228,7 @@ const MAX_KEYS: usize = 32;
 
 /// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
 #[inline]
-fn string_stop(s: &[u8]) -> Option<usize> {
+pub(crate) fn string_stop(s: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     const QUOTE: u64 = LO * b'"' as u64;
@@ -153,6 +259,8 @@ struct Scanner<'a> {
     b: &'a [u8],
     text: &'a str,
     i: usize,
+    /// Where the last choice's `delta` value starts and ends (for [`Memo`]).
+    delta_span: Option<(usize, usize)>,
 }
 
 /// A struct field seen twice fails serde's derived parse: give up.
@@ -166,6 +274,15 @@ fn once<T>(slot: &mut Option<T>, seen: &mut bool, v: Option<T>) -> Option<()> {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            b: text.as_bytes(),
+            text,
+            i: 0,
+            delta_span: None,
+        }
+    }
+
     #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.i) {
@@ -411,6 +528,13 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// The text as one event, nothing but whitespace after it.
+    fn whole(&mut self) -> Option<Event<'a>> {
+        let ev = self.event()?;
+        self.ws();
+        (self.i == self.b.len()).then_some(ev)
+    }
+
     fn event(&mut self) -> Option<Event<'a>> {
         let mut ev = Event::default();
         let mut seen = [false; 6];
@@ -457,7 +581,13 @@ impl<'a> Scanner<'a> {
                 let v = if s.null()? { None } else { Some(s.uint()?) };
                 once(&mut c.index, &mut seen[0], v)
             }
-            "delta" => once(&mut c.delta, &mut seen[1], s.opt_value()?),
+            "delta" => {
+                s.ws();
+                let start = s.i;
+                let v = s.opt_value()?;
+                s.delta_span = Some((start, s.i));
+                once(&mut c.delta, &mut seen[1], v)
+            }
             "finish_reason" => once(&mut c.finish_reason, &mut seen[2], s.opt_str()?),
             "native_finish_reason" => {
                 let v = s.value(0)?;

@@ -33,17 +33,19 @@ thread_local! {
     };
 }
 
-/// Where a state machine's chunks go: chunk objects, or their SSE encoding (`data: <json>\n\n` each).
+/// Where a state machine's chunks go: chunk objects, or their SSE encoding (`data: <json>\n\n` each) and the
+/// count of events written, kept as they are written (so a reader need not count them in the bytes).
 pub(crate) enum ChunkOut<'o> {
     Values(&'o mut Vec<Value>),
-    Sse(&'o mut Vec<u8>),
+    Sse(&'o mut Vec<u8>, &'o mut u64),
 }
 
 impl ChunkOut<'_> {
     fn push(&mut self, chunk: Value) {
         match self {
             ChunkOut::Values(v) => v.push(chunk),
-            ChunkOut::Sse(buf) => {
+            ChunkOut::Sse(buf, n) => {
+                **n += 1;
                 buf.extend_from_slice(b"data: ");
                 write_json(buf, &chunk);
                 buf.extend_from_slice(b"\n\n");
@@ -55,6 +57,27 @@ impl ChunkOut<'_> {
 /// Append the JSON text of `v` (writing to a `Vec` cannot fail, nor can serializing these values).
 fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
     let _ = serde_json::to_writer(&mut *buf, v);
+}
+
+/// Append `s` as a JSON string, the bytes serde_json writes: it escapes only `"`, `\` and control bytes, so
+/// text without them (the usual content piece) is copied as it is.
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    if fast_event::string_stop(s.as_bytes()).is_none() {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        write_json(buf, s);
+    }
+}
+
+/// Append a choice index as JSON (the usual one digit without the general integer writer).
+fn write_index(buf: &mut Vec<u8>, index: u64) {
+    match u8::try_from(index) {
+        Ok(d @ 0..=9) => buf.push(b'0' + d),
+        _ => write_json(buf, &index),
+    }
 }
 
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
@@ -175,18 +198,18 @@ impl StreamCore {
         if self.sse_prefix.is_empty() {
             let b = &mut self.sse_prefix;
             b.extend_from_slice(b"data: {\"id\":");
-            write_json(b, &self.id);
+            write_str(b, &self.id);
             b.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
             write_json(b, &self.ctx.created);
             b.extend_from_slice(b",\"model\":");
-            write_json(b, &self.model);
+            write_str(b, &self.model);
             if !self.ctx.provider_name.is_empty() {
                 b.extend_from_slice(b",\"provider\":");
-                write_json(b, &self.ctx.provider_name);
+                write_str(b, &self.ctx.provider_name);
             }
             if let Some(f) = &self.fingerprint {
                 b.extend_from_slice(b",\"system_fingerprint\":");
-                write_json(b, f);
+                write_str(b, f);
             }
             b.extend_from_slice(b",\"choices\":[");
         }
@@ -243,8 +266,9 @@ impl StreamCore {
             self.content_emitted = true;
         }
         if finish.is_none() && extra.is_none() {
-            if let ChunkOut::Sse(buf) = out {
+            if let ChunkOut::Sse(buf, n) = out {
                 // Hot path, SSE: write the chunk straight into the buffer.
+                **n += 1;
                 self.ensure_prefix();
                 buf.extend_from_slice(&self.sse_prefix);
                 buf.extend_from_slice(b"{\"index\":");
@@ -333,7 +357,7 @@ impl StreamCore {
 
 impl StreamCore {
     /// [`openai_event`] for an event [`fast_event::Event::parse`] accepted, SSE-encoded: the same bytes.
-    fn apply_fast(&mut self, buf: &mut Vec<u8>, ev: fast_event::Event<'_>) {
+    fn apply_fast(&mut self, buf: &mut Vec<u8>, n: &mut u64, ev: fast_event::Event<'_>) {
         self.adopt(ev.id.as_deref(), ev.model.as_deref());
         self.adopt_fingerprint(ev.system_fingerprint.as_deref());
         if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
@@ -345,7 +369,7 @@ impl StreamCore {
                 _ => Vec::new(),
             };
             let finish = c.finish_reason.as_deref().map(|n| (n, normalize_finish(n)));
-            self.emit_entries(buf, c.index.unwrap_or(0), &delta, finish);
+            self.emit_entries(buf, n, c.index.unwrap_or(0), &delta, finish);
         }
     }
 
@@ -353,6 +377,7 @@ impl StreamCore {
     fn emit_entries(
         &mut self,
         buf: &mut Vec<u8>,
+        n: &mut u64,
         index: u64,
         delta: &[(Cow<'_, str>, Json<'_>)],
         finish: Option<(&str, &'static str)>,
@@ -371,10 +396,11 @@ impl StreamCore {
         {
             self.content_emitted = true;
         }
+        *n += 1;
         self.ensure_prefix();
         buf.extend_from_slice(&self.sse_prefix);
         buf.extend_from_slice(b"{\"index\":");
-        write_json(buf, &index);
+        write_index(buf, index);
         buf.extend_from_slice(b",\"delta\":{");
         let mut first = true;
         if add_role {
@@ -386,9 +412,12 @@ impl StreamCore {
                 buf.push(b',');
             }
             first = false;
-            write_json(buf, k.as_ref());
+            write_str(buf, k);
             buf.push(b':');
-            write_json(buf, v);
+            match v {
+                Json::Str(s) => write_str(buf, s),
+                _ => write_json(buf, v),
+            }
         }
         match finish {
             None => buf.extend_from_slice(b"},\"finish_reason\":null}]}\n\n"),
@@ -416,7 +445,8 @@ fn has_payload(v: &Value) -> bool {
 
 #[derive(Debug)]
 enum Inner {
-    OpenAi,
+    /// The envelope of its last content event, to read the next ones by their delta alone.
+    OpenAi(fast_event::Memo),
     Anthropic(anthropic::stream::State),
     Gemini(gemini::stream::State),
     Bedrock(Box<bedrock::stream::State>),
@@ -429,6 +459,8 @@ pub struct StreamTranslator {
     parser: SseParser,
     core: StreamCore,
     inner: Inner,
+    /// SSE events written so far ([`sse_events`](Self::sse_events)).
+    sse_events: u64,
 }
 
 impl StreamTranslator {
@@ -439,12 +471,13 @@ impl StreamTranslator {
             Dialect::Anthropic => Inner::Anthropic(anthropic::stream::State::default()),
             Dialect::Gemini => Inner::Gemini(gemini::stream::State::default()),
             Dialect::BedrockConverse => Inner::Bedrock(Box::default()),
-            _ => Inner::OpenAi,
+            _ => Inner::OpenAi(fast_event::Memo::default()),
         };
         Self {
             parser: SseParser::new(),
             core: StreamCore::new(ctx),
             inner,
+            sse_events: 0,
         }
     }
 
@@ -470,7 +503,9 @@ impl StreamTranslator {
     /// `data: <json>\n\n`, exactly the bytes of `serde_json::to_vec(&chunk)` in that frame. Faster: the usual
     /// text and argument fragments are written straight into `out` without building chunk objects.
     pub fn push_sse_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        self.feed(bytes, &mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.feed(bytes, &mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     fn feed(&mut self, bytes: &[u8], out: &mut ChunkOut<'_>) {
@@ -496,14 +531,18 @@ impl StreamTranslator {
     /// [`finish`](Self::finish) with the chunks SSE-encoded as by [`push_sse_into`](Self::push_sse_into) (the
     /// engine still writes `data: [DONE]\n\n` after them).
     pub fn finish_sse_into(&mut self, out: &mut Vec<u8>) {
-        self.end(&mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.end(&mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     /// [`finish_sse_into`](Self::finish_sse_into) without the usage chunk (`choices: []` with `usage`); the
     /// usage stays readable in [`usage`](Self::usage).
     pub fn finish_sse_into_without_usage(&mut self, out: &mut Vec<u8>) {
         self.core.skip_usage_chunk = true;
-        self.end(&mut ChunkOut::Sse(out));
+        let mut n = self.sse_events;
+        self.end(&mut ChunkOut::Sse(out, &mut n));
+        self.sse_events = n;
     }
 
     fn end(&mut self, out: &mut ChunkOut<'_>) {
@@ -511,12 +550,18 @@ impl StreamTranslator {
         self.parser
             .finish_with(&mut |ev: SseEventRef<'_>| on_event(core, inner, ev, out));
         match &mut self.inner {
-            Inner::OpenAi => {}
+            Inner::OpenAi(_) => {}
             Inner::Anthropic(s) => s.on_end(&mut self.core, out),
             Inner::Gemini(s) => s.on_end(&mut self.core, out),
             Inner::Bedrock(s) => s.on_end(&mut self.core, out),
         }
         self.core.end(out);
+    }
+
+    /// How many SSE events the `*_sse_into` methods have written so far (one per chunk).
+    #[must_use]
+    pub fn sse_events(&self) -> u64 {
+        self.sse_events
     }
 
     /// Normalized usage, once the provider reported it.
@@ -564,7 +609,7 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
         return;
     }
     match inner {
-        Inner::OpenAi => openai_event(core, ev, out),
+        Inner::OpenAi(memo) => openai_event(core, memo, ev, out),
         Inner::Anthropic(s) => s.on_event(core, ev, out),
         Inner::Gemini(s) => s.on_event(core, ev, out),
         // Fed by its own decoder, never through the SSE parser.
@@ -572,18 +617,41 @@ fn on_event(core: &mut StreamCore, inner: &mut Inner, ev: SseEventRef<'_>, out: 
     }
 }
 
-fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'_>) {
-    let data = ev.data.trim();
+/// `data.trim()`, without its per-character look at each end when both ends are visible ASCII (the usual
+/// event, `{…}`).
+fn trimmed(data: &str) -> &str {
+    match (data.as_bytes().first(), data.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => data,
+        _ => data.trim(),
+    }
+}
+
+fn openai_event(
+    core: &mut StreamCore,
+    memo: &mut fast_event::Memo,
+    ev: SseEventRef<'_>,
+    out: &mut ChunkOut<'_>,
+) {
+    let data = trimmed(ev.data);
     if data == "[DONE]" || data.is_empty() {
         return;
     }
-    if let ChunkOut::Sse(buf) = out {
-        // The usual event (content, role, finish, usage): parsed borrowed and written straight out.
-        if let Some(ev) = fast_event::Event::parse(data) {
-            core.apply_fast(buf, ev);
-            return;
+    if let ChunkOut::Sse(buf, n) = out {
+        // The usual event (content, role, finish, usage): parsed borrowed and written straight out; a content
+        // event in the envelope of the one before has only its delta read.
+        match memo.parse(data) {
+            Some(fast_event::Fast::Delta(index, delta)) => {
+                core.emit_entries(buf, n, index, &delta, None);
+                return;
+            }
+            Some(fast_event::Fast::Event(ev)) => {
+                core.apply_fast(buf, n, ev);
+                return;
+            }
+            None => {}
         }
     }
+    memo.forget();
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) else {
         return;
     };
@@ -634,5 +702,35 @@ fn openai_event(core: &mut StreamCore, ev: SseEventRef<'_>, out: &mut ChunkOut<'
             if has_finish { native.as_deref() } else { None },
             extra,
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests assert by unwrapping
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A string is written as serde_json writes it, whatever it holds.
+        #[test]
+        fn strings_are_written_as_serde_writes_them(s in "\\PC{0,24}|[\\x00-\\x7f]{0,24}|[a-z\"\\\\\n\u{7f}\u{e9}]{0,24}") {
+            let mut got = Vec::new();
+            super::write_str(&mut got, &s);
+            prop_assert_eq!(got, serde_json::to_vec(&s).unwrap());
+        }
+
+        /// An index is written as serde_json writes it.
+        #[test]
+        fn indexes_are_written_as_serde_writes_them(i in prop_oneof![0u64..20, proptest::num::u64::ANY]) {
+            let mut got = Vec::new();
+            super::write_index(&mut got, i);
+            prop_assert_eq!(got, serde_json::to_vec(&i).unwrap());
+        }
+
+        /// Data is trimmed as `str::trim` trims it.
+        #[test]
+        fn data_is_trimmed_as_trim_does(s in "[ \\t\\n\u{a0}\u{2003}]{0,2}[{}a-z \u{e9}\u{a0}]{0,6}[ \\t\\r\u{85}\u{3000}]{0,2}") {
+            prop_assert_eq!(super::trimmed(&s), s.trim());
+        }
     }
 }

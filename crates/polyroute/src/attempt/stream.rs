@@ -182,6 +182,10 @@ async fn try_stream(
     tokio::pin!(closed);
     let timer = tokio::time::sleep_until(first_deadline.into());
     tokio::pin!(timer);
+    // When the timer is set to fire. A read's limit only moves later (the idle gap runs from a later read; the
+    // first-token wait gives way to the later total deadline), so the timer is moved back only when it fires
+    // before the current limit: not on every read, which costs as much as the read.
+    let mut armed = first_deadline;
     loop {
         let now = Instant::now();
         let idle_at = now + up.timeouts.idle;
@@ -190,15 +194,30 @@ async fn try_stream(
         } else {
             first_deadline.min(idle_at)
         };
-        timer.as_mut().reset(until.into());
+        if until < armed {
+            timer.as_mut().reset(until.into());
+            armed = until;
+        }
+        // The caller going away is checked first, as a flag (the wait for it is polled only when the read waits).
+        if tx.is_closed() {
+            return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+        }
         // As `timeout_at(until, body.next())`: the read first, then the deadline.
-        let next = tokio::select! {
-            biased;
-            () = &mut closed => {
-                return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+        let next = loop {
+            tokio::select! {
+                biased;
+                r = body.next() => break Ok(r),
+                () = &mut closed => {
+                    return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+                }
+                () = &mut timer => {
+                    if armed >= until {
+                        break Err(());
+                    }
+                    timer.as_mut().reset(until.into());
+                    armed = until;
+                }
             }
-            r = body.next() => Ok(r),
-            () = &mut timer => Err(()),
         };
         ad.waited.add(now.elapsed());
         let chunk = match next {

@@ -4,11 +4,13 @@
 //! status; otherwise the status is 200, `: OPENROUTER PROCESSING` comments fill the wait before the first chunk,
 //! later errors are in-band error chunks, and the stream ends with `data: [DONE]`.
 
-use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
 use super::reply::{context, error_response, parse_chat, parse_object};
@@ -119,64 +121,97 @@ fn error_chunk(e: &crate::Error, id: &str, model: &Value) -> Value {
            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]})
 }
 
+/// The SSE body of a stream: what came before the body was answered (`head`), then the stream's items, several
+/// in one frame when they are already waiting, then `[DONE]`. Written as a stream by hand (not an `unfold` of
+/// an async step): a frame is one poll, with no step future built and moved per frame.
 struct Sse {
     s: SseStream,
-    head: VecDeque<Bytes>,
+    head: Option<Bytes>,
     started: bool,
     done: bool,
     keepalive: Duration,
+    /// The keep-alive wait while no item has come yet (a comment goes out each time it ends).
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
     id: String,
     model: Value,
 }
 
-async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
-    if let Some(b) = st.head.pop_front() {
-        return Some((b, st));
-    }
-    if st.done {
-        return None;
-    }
-    let item = if st.started {
-        st.s.next().await
-    } else {
-        match tokio::time::timeout(st.keepalive, st.s.next()).await {
-            Ok(x) => x,
-            Err(_) => return Some((Bytes::from_static(KEEPALIVE), st)),
+impl Sse {
+    /// An item as the bytes that go out.
+    fn frame(&self, item: Result<Bytes, crate::Error>) -> Bytes {
+        match item {
+            Ok(events) => events,
+            Err(e) => data(&error_chunk(&e, &self.id, &self.model)),
         }
-    };
-    st.started = true;
-    // The usual case, one item and nothing else waiting: it goes out as it came (no copy).
-    let first = match item {
-        Some(Ok(events)) => events,
-        Some(Err(e)) => data(&error_chunk(&e, &st.id, &st.model)),
-        None => {
-            st.done = true;
-            return Some((Bytes::from_static(DONE), st));
+    }
+}
+
+impl Stream for Sse {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let st = self.get_mut();
+        if let Some(b) = st.head.take() {
+            return Poll::Ready(Some(b));
         }
-    };
-    let mut next = match st.s.next().now_or_never() {
-        Some(next) => next,
-        None => return Some((first, st)),
-    };
-    // Chunks already waiting go out in the same write.
-    let mut frame = Vec::with_capacity(first.len() + 512);
-    frame.extend_from_slice(&first);
-    loop {
-        match next {
-            Some(Ok(events)) => frame.extend_from_slice(&events),
-            Some(Err(e)) => frame.extend_from_slice(&data(&error_chunk(&e, &st.id, &st.model))),
+        if st.done {
+            return Poll::Ready(None);
+        }
+        let item = match st.s.poll_next_unpin(cx) {
+            Poll::Ready(item) => item,
+            Poll::Pending if st.started => return Poll::Pending,
+            Poll::Pending => {
+                // Before the first item: a keep-alive comment each interval without one.
+                let keepalive = st.keepalive;
+                let wait = st
+                    .wait
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(keepalive)));
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                st.wait = None;
+                return Poll::Ready(Some(Bytes::from_static(KEEPALIVE)));
+            }
+        };
+        st.started = true;
+        st.wait = None;
+        // The usual case, one item and nothing else waiting: it goes out as it came (no copy).
+        let first = match item {
+            Some(item) => st.frame(item),
             None => {
                 st.done = true;
-                frame.extend_from_slice(DONE);
+                return Poll::Ready(Some(Bytes::from_static(DONE)));
+            }
+        };
+        if st.s.nothing_waiting() {
+            return Poll::Ready(Some(first));
+        }
+        let mut next = match st.s.poll_next_unpin(cx) {
+            Poll::Ready(next) => next,
+            Poll::Pending => return Poll::Ready(Some(first)),
+        };
+        // Chunks already waiting go out in the same write.
+        let mut frame = Vec::with_capacity(first.len() + 512);
+        frame.extend_from_slice(&first);
+        loop {
+            match next {
+                Some(item) => frame.extend_from_slice(&st.frame(item)),
+                None => {
+                    st.done = true;
+                    frame.extend_from_slice(DONE);
+                    break;
+                }
+            }
+            if st.s.nothing_waiting() {
                 break;
             }
+            match st.s.poll_next_unpin(cx) {
+                Poll::Ready(n) => next = n,
+                Poll::Pending => break,
+            }
         }
-        match st.s.next().now_or_never() {
-            Some(n) => next = n,
-            None => break,
-        }
+        Poll::Ready(Some(Bytes::from(frame)))
     }
-    Some((Bytes::from(frame), st))
 }
 
 async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str) -> Response {
@@ -185,24 +220,25 @@ async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str
         ChatInput::Parsed(r) => r.model.clone().map_or(Value::Null, Value::String),
     };
     let mut s = api.router.chat_stream_input(request, ctx);
-    let mut head = VecDeque::new();
+    let head;
     let mut done = false;
     match tokio::time::timeout(api.keepalive, s.next()).await {
         Ok(Some(Err(e))) => return error_response(&e, api.free_limits()),
-        Ok(Some(Ok(events))) => head.push_back(events),
+        Ok(Some(Ok(events))) => head = events,
         Ok(None) => {
-            head.push_back(Bytes::from_static(DONE));
+            head = Bytes::from_static(DONE);
             done = true;
         }
-        Err(_) => head.push_back(Bytes::from_static(KEEPALIVE)),
+        Err(_) => head = Bytes::from_static(KEEPALIVE),
     }
-    let started = head.front().is_some_and(|b| b.as_ref() != KEEPALIVE);
+    let started = head.as_ref() != KEEPALIVE;
     let st = Sse {
         s,
-        head,
+        head: Some(head),
         started,
         done,
         keepalive: api.keepalive,
+        wait: None,
         id: id.to_string(),
         model,
     };
@@ -213,7 +249,7 @@ async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str
             ("cache-control".into(), "no-cache".into()),
             ("x-accel-buffering".into(), "no".into()),
         ],
-        body: super::Body::Sse(SseBody::new(futures::stream::unfold(st, next_frame))),
+        body: super::Body::Sse(SseBody::new(st)),
     }
 }
 

@@ -226,3 +226,49 @@ fn string_stop_matches_a_scan() {
     }
     assert_eq!(string_stop(&buf), None);
 }
+
+/// In the usual stream, content events after the first are read by their delta alone, and each reading is the
+/// whole event's: the remembered envelope around the new delta.
+#[test]
+fn content_events_in_one_envelope_are_read_by_their_delta() {
+    let ev = |delta: &str, finish: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{{"index":2,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]}}"#
+        )
+    };
+    let events = [
+        ev(r#"{"role":"assistant","content":""}"#, "null"),
+        ev(r#"{"content":"a"}"#, "null"),
+        ev(r#"{"content":"b\n\u00e9"}"#, "null"),
+        ev(r#"{"reasoning_content":"r"}"#, "null"),
+        ev(r#"{"content":"c"}"#, "null"),
+        ev("{}", r#""stop""#),
+        ev(r#"{"content":"d"}"#, "null"),
+    ];
+    let mut memo = Memo::default();
+    let mut kinds = String::new();
+    for data in &events {
+        let whole = Event::parse(data);
+        match memo.parse(data) {
+            Some(Fast::Delta(index, d)) => {
+                kinds.push('d');
+                let whole = whole.unwrap();
+                assert_eq!(whole.plain_delta(), Some(index));
+                let c = &whole.choices.as_ref().unwrap()[0];
+                assert_eq!(c.delta, Some(Json::Object(d)));
+            }
+            Some(Fast::Event(e)) => {
+                kinds.push('e');
+                assert_eq!(Some(e), whole);
+            }
+            None => {
+                kinds.push('-');
+                assert!(whole.is_none());
+                memo.forget();
+            }
+        }
+    }
+    // The role event is scanned whole, the next two by their delta; reasoning is left to the `Value` path, so
+    // the next is scanned whole again; the finish is not a plain delta, so the one after it is scanned whole.
+    assert_eq!(kinds, "edd-eee");
+}
