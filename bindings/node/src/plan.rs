@@ -320,19 +320,7 @@ pub fn head_text(routes: &Routes, id: u32) -> Option<String> {
     Some(format!("{{\"p\":{p},\"r\":{r}}}"))
 }
 
-/// Append `n` in decimal (without `core::fmt`, which costs more than the rest of a compact attempt).
-fn number(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+/// Append `n` in decimal (with `itoa`: `core::fmt` costs more than the rest of a compact attempt).
+fn number(out: &mut String, n: usize) {
+    out.push_str(itoa::Buffer::new().format(n));
 }

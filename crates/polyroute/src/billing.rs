@@ -86,17 +86,7 @@ fn write_usage_fields(buf: &mut Vec<u8>, u: &Usage) {
         buf.push(b'"');
         buf.extend_from_slice(key.as_bytes());
         buf.extend_from_slice(b"\":");
-        let mut digits = [0u8; 20];
-        let (mut i, mut n) = (digits.len(), n);
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        buf.extend_from_slice(&digits[i..]);
+        buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
     let (p, c) = (&u.prompt_tokens_details, &u.completion_tokens_details);
     buf.push(b'{');

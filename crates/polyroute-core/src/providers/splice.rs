@@ -443,19 +443,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Append `n` in decimal, as serde_json writes a `u64`.
-fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+/// Append `n` in decimal, as serde_json writes a `u64` (with the same `itoa`).
+fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Read the `usage` value into `out`, normalized as [`super::fast::normalize_usage`] normalizes its parsed tree (no tree built).
