@@ -28,6 +28,8 @@ pub struct Faults {
     /// After two stream events (the role, then the first piece of content), a `data:` line of this many bytes with no line end, and the stream ends: a
     /// provider that would make a client buffer without bound.
     pub endless_line: Option<usize>,
+    /// A non-streamed answer's head (and half its body) at once, the rest of the body after this.
+    pub body_delay: Option<Duration>,
 }
 
 impl Faults {
@@ -38,7 +40,7 @@ impl Faults {
     }
 
     /// Parse a spec such as `429`, `429=7` (Retry-After 7 s), `stall`, `cut`, `garbage`, `wrong-content-type`,
-    /// `slow-first-byte=250`, `chunk-delay=20`, `stall-after=3`, `endless-line=40000000`, `close`,
+    /// `slow-first-byte=250`, `slow-body=1500`, `chunk-delay=20`, `stall-after=3`, `endless-line=40000000`, `close`,
     /// `ok`/`none`; comma-separated entries combine.
     ///
     /// # Errors
@@ -64,6 +66,7 @@ impl Faults {
                 "wrong-content-type" => f.wrong_content_type = true,
                 "slow-first-byte" => f.first_byte_delay = Some(ms(arg)?),
                 "chunk-delay" | "slow-chunks" => f.chunk_delay = Some(ms(arg)?),
+                "slow-body" => f.body_delay = Some(ms(arg)?),
                 "endless-line" => {
                     f.endless_line = Some(
                         arg.and_then(|a| a.parse().ok())

@@ -573,6 +573,14 @@ async fn respond(
         conn.send(&out).await?;
         return Ok(false);
     }
+    if let Some(d) = f.body_delay {
+        let half = body.len() / 2;
+        out.extend_from_slice(&body[..half]);
+        conn.send(&out).await?;
+        tokio::time::sleep(d).await;
+        conn.send(&body[half..]).await?;
+        return Ok(true);
+    }
     out.extend_from_slice(&body);
     conn.send(&out).await?;
     Ok(true)

@@ -364,3 +364,44 @@ async fn sticky_routing_keeps_a_session_on_one_endpoint() {
         assert_eq!(r.chat(body.clone()).await.unwrap()["provider"], first);
     }
 }
+
+/// The body's wait is its own: once the headers arrived, the body has until the idle (or first-token) timeout
+/// from then, not what was left of the first-token wait. A body slower than that times out and fails over.
+#[tokio::test]
+async fn a_slow_body_gets_its_own_wait_and_a_stalled_one_times_out() {
+    let m = mocks(2).await;
+    let alpha = |idle_ms: u64| {
+        builder(&[
+            P("alpha", "openai", base(&m[0], "openai")),
+            P("beta", "openai", base(&m[1], "openai")),
+        ])
+        .provider(
+            "alpha",
+            polyroute::ProviderSettings::with_key(KEY).timeouts(polyroute::Timeouts {
+                idle: Duration::from_millis(idle_ms),
+                ..fast_timeouts()
+            }),
+        )
+        .build()
+        .unwrap()
+    };
+    let ctx = RequestContext {
+        metadata: true,
+        ..Default::default()
+    };
+    // Headers at once, the body 1.5 s later: past the 1 s first-token timeout from the start, within the 3 s idle.
+    m[0].script(["slow-body=1500"]).unwrap();
+    let v = alpha(3000)
+        .chat_with(req(&["alpha", "beta"], "x"), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(v["provider"], "ALPHA Cloud", "{v}");
+    // The same body against a 1 s idle timeout: the attempt times out and beta serves.
+    m[0].script(["slow-body=2500"]).unwrap();
+    let v = alpha(1000)
+        .chat_with(req(&["alpha", "beta"], "x"), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(v["provider"], "BETA Cloud", "{v}");
+    assert_eq!(v["openrouter_metadata"]["attempts"][0]["code"], "timeout");
+}
