@@ -86,12 +86,7 @@ impl SplicedAnswer {
     /// The answer with `usage` (a JSON object's text) in its slot.
     #[must_use]
     pub fn with_usage(self, usage: &[u8]) -> Vec<u8> {
-        let (head, tail) = self.text.split_at(self.usage_at.min(self.text.len()));
-        let mut out = Vec::with_capacity(self.text.len() + usage.len());
-        out.extend_from_slice(head);
-        out.extend_from_slice(usage);
-        out.extend_from_slice(tail);
-        out
+        self.with_usage_from(|b| b.extend_from_slice(usage))
     }
 
     /// The answer with the `usage` value `write` appends in its slot: written in place (the text keeps room

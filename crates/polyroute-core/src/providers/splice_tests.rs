@@ -128,11 +128,20 @@ fn check_splice(body: &str) -> bool {
         );
         taken = Some(fast.is_ok());
         if let Ok(fast) = fast {
-            let usage = br#"{"prompt_tokens":1,"cost":0.5}"#;
+            // The usage written in place lands in the answer's `usage` and nowhere else: the answer with it and
+            // the answer with `null` there are the same JSON apart from that value.
+            let answer = |u: &[u8]| -> Value {
+                let text = fast.clone().with_usage_from(|b| b.extend_from_slice(u));
+                serde_json::from_slice(&text).unwrap()
+            };
+            let mut with = answer(br#"{"prompt_tokens":1,"cost":0.5}"#);
             assert_eq!(
-                fast.clone().with_usage_from(|b| b.extend_from_slice(usage)),
-                fast.clone().with_usage(usage)
+                with["usage"],
+                json!({"prompt_tokens": 1, "cost": 0.5}),
+                "{body}"
             );
+            with["usage"] = Value::Null;
+            assert_eq!(with, answer(b"null"), "{body}");
             let tree = splice_tree(body.as_bytes(), &ctx);
             assert_eq!(Some(fast), tree, "{body}: ctx {ctx:?}");
         }
