@@ -1,8 +1,17 @@
 //! [`ChatStream`] and [`SseStream`]: the caller's end of a streamed completion, and where the engine's stream
-//! task sends what it translates ([`ChunkTx`], [`Held`]).
+//! work sends what it translates ([`ChunkTx`], [`Held`]).
+//!
+//! A [`ChatStream`]'s work runs on a task of its own and sends chunk values over a channel. An [`SseStream`] runs
+//! its work inside the reader's own poll (no task, no channel, no wake-up of another task per event): a poll
+//! drives the work until it waits, and what it wrote goes to a queue the same poll takes from. When the reader
+//! drops the stream before the work is done, the work moves to a task of its own and sees the reader gone, so a
+//! generation is still recorded and billed, as with a task from the start.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -63,19 +72,136 @@ impl Stream for ChatStream {
 /// A streamed completion as SSE bytes: each item holds one or more whole `data: {json}\n\n` events (the same
 /// chunks, in the same order, as a [`ChatStream`]); an error before any chunk comes as `Err`. No `[DONE]`.
 /// Dropping it cancels the upstream request, as for a [`ChatStream`].
-pub struct SseStream(Chan<Result<Bytes>>, Arc<Semaphore>);
-
-impl SseStream {
-    pub(crate) fn new(rx: SseReceiver, task: JoinHandle<()>) -> Self {
-        Self(Chan { rx: rx.rx, task }, rx.room)
-    }
+///
+/// The stream's work runs inside this stream's polls (within the runtime it was made in, whichever thread
+/// polls), and on a task of that runtime once the stream is dropped before the work ended.
+pub struct SseStream {
+    queue: Arc<SseQueue>,
+    work: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    rt: tokio::runtime::Handle,
 }
 
 impl SseStream {
-    /// Whether a poll now would wait: nothing is queued and the stream task still runs (checked without the
-    /// poll's cost).
+    /// A stream whose work `make` builds around the sending end. Must be called within a tokio runtime (the
+    /// work's home once the stream is dropped early).
+    pub(crate) fn new<F>(make: impl FnOnce(ChunkTx) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let queue = Arc::new(SseQueue::default());
+        // The work's state is large (the attempt, its translator, billing): built straight into its heap slot.
+        let work: Box<F> = Box::write(Box::new_uninit(), make(ChunkTx::Sse(queue.clone())));
+        let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::into_pin(work);
+        Self {
+            queue,
+            work: Some(work),
+            rt: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Whether a poll now would find nothing queued while the work still runs (checked without the poll's
+    /// cost; the work itself is driven only by a poll).
     pub(crate) fn nothing_waiting(&self) -> bool {
-        self.0.rx.is_empty() && !self.0.rx.is_closed()
+        self.work.is_some() && self.queue.is_empty()
+    }
+}
+
+impl Drop for SseStream {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            // The reader is gone: the work sees it at its next step (a send fails, the wait for the caller
+            // ends), cancels the upstream request and bills what was produced, on a task of its own.
+            self.queue.gone.store(true, Ordering::Release);
+            self.queue.clear();
+            drop(self.rt.spawn(work));
+        }
+    }
+}
+
+/// What an [`SseStream`]'s work has written and the reader not yet taken: at most 64 items and
+/// [`STREAM_BUFFER_BYTES`] (an item larger than that alone), past which the work waits for the reader.
+#[derive(Default)]
+pub(crate) struct SseQueue {
+    /// The reader dropped the stream.
+    gone: AtomicBool,
+    q: Mutex<Queued>,
+}
+
+#[derive(Default)]
+struct Queued {
+    items: VecDeque<Result<Bytes>>,
+    bytes: usize,
+}
+
+/// Items an [`SseQueue`] holds at most.
+const QUEUED_ITEMS: usize = 64;
+
+impl SseQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        // The queue's state is consistent after every statement: a panic elsewhere leaves it usable.
+        self.q.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().items.is_empty()
+    }
+
+    fn pop(&self) -> Option<Result<Bytes>> {
+        let mut q = self.lock();
+        let item = q.items.pop_front()?;
+        if let Ok(b) = &item {
+            q.bytes -= b.len();
+        }
+        Some(item)
+    }
+
+    fn clear(&self) {
+        let mut q = self.lock();
+        q.items.clear();
+        q.bytes = 0;
+    }
+
+    /// Queue `item` when there is room (taken from `item`): `Ready(true)`; `Ready(false)` when the reader is
+    /// gone. `Pending` when full, with no waker kept: the reader takes an item first and polls the work again
+    /// only after the queue is empty, so the work is always polled again while the reader is there.
+    fn try_push(&self, item: &mut Option<Result<Bytes>>) -> Poll<bool> {
+        if self.gone.load(Ordering::Acquire) {
+            return Poll::Ready(false);
+        }
+        let mut q = self.lock();
+        let n = match item {
+            Some(Ok(b)) => b.len(),
+            Some(Err(_)) => 0,
+            None => return Poll::Ready(true),
+        };
+        let full = q.items.len() >= QUEUED_ITEMS || q.bytes.saturating_add(n) > STREAM_BUFFER_BYTES;
+        if full && !q.items.is_empty() {
+            return Poll::Pending;
+        }
+        if let Some(it) = item.take() {
+            q.bytes += n;
+            q.items.push_back(it);
+        }
+        Poll::Ready(true)
+    }
+
+    /// Send once the reader has room for `item`; false when the reader went away.
+    async fn send(&self, item: Result<Bytes>) -> bool {
+        let mut item = Some(item);
+        std::future::poll_fn(|_| self.try_push(&mut item)).await
+    }
+
+    /// Resolves when the reader went away (no waker is kept: the flag is set only before the work moves to a
+    /// task of its own, which polls it afresh).
+    async fn closed(&self) {
+        std::future::poll_fn(|_| {
+            if self.gone.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -134,11 +260,6 @@ pub(crate) struct BoundedReceiver<T> {
     room: Arc<Semaphore>,
 }
 
-/// SSE bytes' sending end.
-pub(crate) type SseSender = BoundedSender<Bytes>;
-/// SSE bytes' receiving end.
-pub(crate) type SseReceiver = BoundedReceiver<Bytes>;
-
 /// A channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] of their weight.
 pub(crate) fn bounded_channel<T: Weigh>() -> (BoundedSender<T>, BoundedReceiver<T>) {
     let (tx, rx) = mpsc::channel(64);
@@ -150,11 +271,6 @@ pub(crate) fn bounded_channel<T: Weigh>() -> (BoundedSender<T>, BoundedReceiver<
         },
         BoundedReceiver { rx, room },
     )
-}
-
-/// An SSE channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] bytes.
-pub(crate) fn sse_channel() -> (SseSender, SseReceiver) {
-    bounded_channel()
 }
 
 impl<T: Weigh> BoundedSender<T> {
@@ -207,11 +323,26 @@ impl Stream for SseStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let r = self.0.poll(cx);
-        if let Poll::Ready(Some(Ok(b))) = &r {
-            self.1.add_permits(permits(b.len()) as usize);
+        let this = &mut *self;
+        if let Some(item) = this.queue.pop() {
+            return Poll::Ready(Some(item));
         }
-        r
+        let Some(work) = this.work.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // The work's timers, sockets and tasks are the runtime's, whichever thread polls.
+        let polled = {
+            let _rt = this.rt.enter();
+            work.as_mut().poll(cx)
+        };
+        if polled.is_ready() {
+            this.work = None;
+        }
+        match this.queue.pop() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if this.work.is_none() => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -226,7 +357,7 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
 /// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
     Values(BoundedSender<Value>),
-    Sse(SseSender),
+    Sse(Arc<SseQueue>),
 }
 
 impl ChunkTx {
@@ -242,7 +373,7 @@ impl ChunkTx {
     pub async fn closed(&self) {
         match self {
             ChunkTx::Values(tx) => tx.tx.closed().await,
-            ChunkTx::Sse(tx) => tx.tx.closed().await,
+            ChunkTx::Sse(q) => q.closed().await,
         }
     }
 
@@ -250,7 +381,7 @@ impl ChunkTx {
     pub fn is_closed(&self) -> bool {
         match self {
             ChunkTx::Values(tx) => tx.tx.is_closed(),
-            ChunkTx::Sse(tx) => tx.tx.is_closed(),
+            ChunkTx::Sse(q) => q.gone.load(Ordering::Acquire),
         }
     }
 
@@ -496,62 +627,106 @@ mod tests {
         assert_eq!(ts.usage().map(|u| u.total_tokens), Some(4));
     }
 
-    /// A reader that takes nothing holds at most [`STREAM_BUFFER_BYTES`] (plus one item), however large the
-    /// events: the producer waits.
-    #[tokio::test]
-    async fn a_stalled_reader_bounds_the_buffer_in_bytes() {
-        use futures::StreamExt;
-        let (tx, rx) = sse_channel();
-        let tx = ChunkTx::Sse(tx);
-        let producer = tokio::spawn(async move {
-            let mut sent = 0usize;
-            for _ in 0..64 {
-                let mut held = Held::Sse(vec![b'x'; 64 * 1024], 1);
+    /// An SSE stream whose work flushes `n` items of `size` bytes, counting what it queued.
+    fn producing(n: usize, size: usize) -> (SseStream, Arc<std::sync::atomic::AtomicUsize>) {
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = queued.clone();
+        let s = SseStream::new(move |tx| async move {
+            for _ in 0..n {
+                let mut held = Held::Sse(vec![b'x'; size], 1);
                 if !tx.flush(&mut held).await {
                     break;
                 }
-                sent += 64 * 1024;
+                count.fetch_add(size, Ordering::SeqCst);
             }
-            sent
         });
-        let mut stream = SseStream::new(rx, tokio::spawn(async {}));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(
-            !producer.is_finished(),
-            "the producer must wait for the reader"
-        );
-        // Reading everything lets it finish.
-        let mut got = 0usize;
+        (s, queued)
+    }
+
+    /// A reader that takes nothing holds at most [`STREAM_BUFFER_BYTES`] and 64 items, however large or small
+    /// the events: the work waits. Reading everything lets it finish, every byte in order.
+    #[tokio::test]
+    async fn a_stalled_reader_bounds_the_queue_in_bytes_and_items() {
+        use futures::StreamExt;
+        let (mut stream, queued) = producing(64, 64 * 1024);
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), 64 * 1024);
+        // Nothing more runs while the reader takes nothing.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let held = queued.load(Ordering::SeqCst);
+        assert!(held <= STREAM_BUFFER_BYTES, "held {held} bytes");
+        assert!(held >= STREAM_BUFFER_BYTES / 2, "held only {held} bytes");
+        let mut got = first.len();
         while let Some(Ok(b)) = stream.next().await {
             got += b.len();
         }
-        let sent = producer.await.unwrap();
-        assert_eq!(got, sent);
-        assert_eq!(sent, 64 * 64 * 1024);
+        assert_eq!(got, 64 * 64 * 1024);
+        assert_eq!(queued.load(Ordering::SeqCst), got);
+
+        let (mut stream, queued) = producing(1000, 10);
+        assert_eq!(stream.next().await.unwrap().unwrap().len(), 10);
+        assert_eq!(
+            queued.load(Ordering::SeqCst),
+            QUEUED_ITEMS * 10,
+            "items cap"
+        );
+        let mut n = 1;
+        while let Some(Ok(_)) = stream.next().await {
+            n += 1;
+        }
+        assert_eq!(n, 1000);
     }
 
+    /// A reader that drops the stream early: the work moves to a task of its own, sees the reader gone (its
+    /// sends fail, its wait for the caller ends) and runs to its end.
     #[tokio::test]
-    async fn the_buffer_is_counted_in_bytes_not_items() {
-        let (tx, rx) = sse_channel();
-        let tx = ChunkTx::Sse(tx);
-        let producer = tokio::spawn(async move {
-            let mut sent = 0usize;
-            for _ in 0..64 {
-                let mut held = Held::Sse(vec![b'x'; 64 * 1024], 1);
-                let ok =
-                    tokio::time::timeout(std::time::Duration::from_millis(50), tx.flush(&mut held))
-                        .await;
-                if !matches!(ok, Ok(true)) {
-                    break;
-                }
-                sent += 64 * 1024;
-            }
-            sent
+    async fn a_dropped_stream_s_work_goes_on_and_sees_the_reader_gone() {
+        use futures::StreamExt;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let mut stream = SseStream::new(move |tx| async move {
+            let mut held = Held::Sse(b"data: {}\n\n".to_vec(), 1);
+            assert!(tx.flush(&mut held).await);
+            assert!(!tx.is_closed());
+            // Waits until the reader leaves (a tokio sleep as well, to show the work keeps its runtime).
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            tx.closed().await;
+            let mut held = Held::Sse(b"data: {}\n\n".to_vec(), 1);
+            let _ = done_tx.send((tx.is_closed(), tx.flush(&mut held).await));
         });
-        let sent = producer.await.unwrap();
-        drop(rx);
-        assert!(sent <= STREAM_BUFFER_BYTES, "held {sent} bytes");
-        assert!(sent >= STREAM_BUFFER_BYTES / 2, "held only {sent} bytes");
+        assert_eq!(&stream.next().await.unwrap().unwrap()[..], b"data: {}\n\n");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(30), stream.next())
+                .await
+                .is_err(),
+            "the work waits for the reader to leave"
+        );
+        drop(stream);
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
+        assert_eq!(seen.ok().and_then(Result::ok), Some((true, false)));
+    }
+
+    /// A stream polled from a thread outside its runtime (a binding's synchronous read) runs its work within
+    /// the runtime it was made in: timers and tasks work.
+    #[test]
+    fn a_stream_polled_off_its_runtime_runs_in_it() {
+        use futures::StreamExt;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut stream = rt.block_on(async {
+            SseStream::new(|tx| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                let t = tokio::spawn(async { 7 });
+                let mut held = Held::Sse(format!("data: {}\n\n", t.await.unwrap()).into_bytes(), 1);
+                tx.flush(&mut held).await;
+            })
+        });
+        let got = std::thread::spawn(move || futures::executor::block_on(stream.next()))
+            .join()
+            .unwrap();
+        assert_eq!(&got.unwrap().unwrap()[..], b"data: 7\n\n");
     }
 
     /// A library reader ([`ChatStream`]) that takes nothing holds at most [`STREAM_BUFFER_BYTES`] of chunk weight,

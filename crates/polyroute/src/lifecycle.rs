@@ -1,7 +1,8 @@
 //! The request lifecycle behind [`Router::chat`] and [`Router::chat_stream`]: admission
 //! ([`crate::admission`]) → the one failover loop ([`crate::failover`]) with a unary or streamed attempt driver
-//! ([`crate::attempt`]) → billing ([`crate::billing`]). A stream runs on a task of its own, and a non-streamed
-//! request moves to one when its caller leaves ([`Detachable`]), so a caller that goes away (a dropped stream, a
+//! ([`crate::attempt`]) → billing ([`crate::billing`]). A value stream runs on a task of its own; an SSE stream
+//! and a non-streamed request run in their caller's polls and move to a task of their own when their caller leaves
+//! ([`Detachable`], [`SseStream`]), so a caller that goes away (a dropped stream, a
 //! cancelled task, a timeout) does not cut billing short: a generation the provider produced is recorded
 //! (`cancelled`) and billed, and a request that produced nothing releases its hold.
 
@@ -349,9 +350,10 @@ impl Router {
     }
 
     /// [`Router::chat_stream_events`] of a request on its way in (the HTTP surface's, already parsed).
+    /// Its work runs inside the stream's polls (no task of its own unless the stream is dropped early).
     pub(crate) fn chat_stream_input(&self, request: ChatInput, ctx: RequestContext) -> SseStream {
-        let (tx, rx) = crate::chat_stream::sse_channel();
-        SseStream::new(rx, self.spawn_stream(request, ctx, ChunkTx::Sse(tx)))
+        let me = self.clone();
+        SseStream::new(move |tx| me.stream_task(request, ctx, tx))
     }
 
     /// [`Router::chat_stream`] as SSE bytes (`data: {json}\n\n` … `data: [DONE]\n\n`); an error before any
