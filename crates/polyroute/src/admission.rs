@@ -26,6 +26,8 @@ pub(crate) struct Admission {
     pub gen_id: String,
     pub created_ms: i64,
     pub sticky_key: Option<u64>,
+    /// The endpoint the sticky lookup found (None: no key, a miss, or a store that failed).
+    pub sticky_found: Option<String>,
     pub reservation: Option<Reservation>,
     pub free: bool,
     /// Time spent waiting (providers, the caller, backoff): the request's overhead is the rest.
@@ -171,6 +173,7 @@ impl Router {
             crate::router::generation_id(created_ms / 1000, splitmix(seed ^ 0x5EED))
         });
         let remote = inner.stores.sticky.is_remote() && inner.stores.budget.is_remote();
+        let mut sticky_found = None;
         let (plan, reservation) = match sticky_key {
             // Shared stores: one round trip for the sticky lookup and the hold. The hold is sized on the plan
             // without the sticky endpoint; stickiness only reorders the same endpoints, so the worst case is the
@@ -190,10 +193,11 @@ impl Router {
                 // window counted the request anyway (never under-counts).
                 let held = held?;
                 rate?;
-                match tag.ok().flatten() {
+                sticky_found = tag.ok().flatten();
+                match &sticky_found {
                     None => (plan0, held),
                     Some(tag) => {
-                        let plan = plan_with(Some(&tag))?;
+                        let plan = plan_with(Some(tag))?;
                         if plan.worst_case_prices == plan0.worst_case_prices {
                             (plan, held)
                         } else {
@@ -208,11 +212,10 @@ impl Router {
             }
             _ => {
                 // A sticky store that fails is a miss, not an error.
-                let tag = match sticky_key {
-                    Some(k) => inner.stores.sticky.get(k).await.ok().flatten(),
-                    None => None,
-                };
-                let plan = plan_with(tag.as_deref())?;
+                if let Some(k) = sticky_key {
+                    sticky_found = inner.stores.sticky.get(k).await.ok().flatten();
+                }
+                let plan = plan_with(sticky_found.as_deref())?;
                 let free = plan.attempts.iter().any(|a| a.model.ends_with(":free"));
                 if free {
                     self.check_free(ctx.user.as_deref()).await?;
@@ -228,6 +231,7 @@ impl Router {
             gen_id,
             created_ms,
             sticky_key,
+            sticky_found,
             reservation: Some(reservation),
             free,
             waited: crate::metrics::Waited::default(),

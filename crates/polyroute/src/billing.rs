@@ -232,7 +232,11 @@ impl Router {
                 a.tag.clone(),
                 self.inner.opts.sticky_ttl,
             );
-            if sticky.is_remote() {
+            // A conversation's first answer (or one served elsewhere than its sticky endpoint) sets where its
+            // next turn goes: written before the answer, so a next turn sent at once to any replica finds it.
+            // Otherwise the write only renews the entry's life.
+            let renews = ad.sticky_found.as_deref() == Some(a.tag.as_str());
+            if sticky.is_remote() && renews {
                 // After the answer, in the same write as the settle (one multiplexed connection).
                 self.inner.settles.spawn(async move {
                     let _ = sticky.put(k, &tag, ttl).await;
