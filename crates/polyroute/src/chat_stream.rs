@@ -10,11 +10,12 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use futures::Stream;
 use polyroute_core::providers::{ResponseContext, StreamTranslator};
 use polyroute_core::Result;
@@ -78,7 +79,30 @@ impl Stream for ChatStream {
 pub struct SseStream {
     queue: Arc<SseQueue>,
     work: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Whether the work was woken, and the reader to wake then.
+    flag: Arc<WorkWaker>,
+    /// The waker the work is polled with (over `flag`): it notes that the work was woken, then wakes the reader.
+    waker: Waker,
     rt: tokio::runtime::Handle,
+}
+
+/// What wakes an [`SseStream`]'s work: a flag, so that the reader's polls for other reasons (a server polls its
+/// body whenever it has written) do not poll the whole work again, and the reader's waker.
+#[derive(Default)]
+struct WorkWaker {
+    woken: AtomicBool,
+    reader: AtomicWaker,
+}
+
+impl std::task::Wake for WorkWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.reader.wake();
+    }
 }
 
 impl SseStream {
@@ -92,9 +116,14 @@ impl SseStream {
         // The work's state is large (the attempt, its translator, billing): built straight into its heap slot.
         let work: Box<F> = Box::write(Box::new_uninit(), make(ChunkTx::Sse(queue.clone())));
         let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::into_pin(work);
+        let flag = Arc::new(WorkWaker::default());
+        // The first poll runs the work.
+        flag.woken.store(true, Ordering::Relaxed);
         Self {
             queue,
             work: Some(work),
+            waker: Waker::from(flag.clone()),
+            flag,
             rt: tokio::runtime::Handle::current(),
         }
     }
@@ -124,6 +153,10 @@ impl Drop for SseStream {
 pub(crate) struct SseQueue {
     /// The reader dropped the stream.
     gone: AtomicBool,
+    /// The work waits for room (it keeps no waker: the reader polls it again once the queue is empty).
+    blocked: AtomicBool,
+    /// How many items `q` holds (read without the lock: most reader polls find none).
+    len: AtomicUsize,
     q: Mutex<Queued>,
 }
 
@@ -143,12 +176,16 @@ impl SseQueue {
     }
 
     fn is_empty(&self) -> bool {
-        self.lock().items.is_empty()
+        self.len.load(Ordering::Acquire) == 0
     }
 
     fn pop(&self) -> Option<Result<Bytes>> {
+        if self.is_empty() {
+            return None;
+        }
         let mut q = self.lock();
         let item = q.items.pop_front()?;
+        self.len.store(q.items.len(), Ordering::Release);
         if let Ok(b) = &item {
             q.bytes -= b.len();
         }
@@ -159,6 +196,7 @@ impl SseQueue {
         let mut q = self.lock();
         q.items.clear();
         q.bytes = 0;
+        self.len.store(0, Ordering::Release);
     }
 
     /// Queue `item` when there is room (taken from `item`): `Ready(true)`; `Ready(false)` when the reader is
@@ -176,11 +214,13 @@ impl SseQueue {
         };
         let full = q.items.len() >= QUEUED_ITEMS || q.bytes.saturating_add(n) > STREAM_BUFFER_BYTES;
         if full && !q.items.is_empty() {
+            self.blocked.store(true, Ordering::Relaxed);
             return Poll::Pending;
         }
         if let Some(it) = item.take() {
             q.bytes += n;
             q.items.push_back(it);
+            self.len.store(q.items.len(), Ordering::Release);
         }
         Poll::Ready(true)
     }
@@ -330,10 +370,18 @@ impl Stream for SseStream {
         let Some(work) = this.work.as_mut() else {
             return Poll::Ready(None);
         };
-        // The work's timers, sockets and tasks are the runtime's, whichever thread polls.
+        // The work runs only when something it waits on woke it, or when it waits for the room now made.
+        this.flag.reader.register(cx.waker());
+        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
+        let room = this.queue.blocked.swap(false, Ordering::Relaxed);
+        if !woken && !room {
+            return Poll::Pending;
+        }
         let polled = {
-            let _rt = this.rt.enter();
-            work.as_mut().poll(cx)
+            // The work's timers, sockets and tasks are the runtime's: a poll from outside any task (a binding's
+            // synchronous read on its own thread) enters it.
+            let _rt = tokio::task::try_id().is_none().then(|| this.rt.enter());
+            work.as_mut().poll(&mut Context::from_waker(&this.waker))
         };
         if polled.is_ready() {
             this.work = None;
@@ -703,6 +751,55 @@ mod tests {
         drop(stream);
         let seen = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
         assert_eq!(seen.ok().and_then(Result::ok), Some((true, false)));
+    }
+
+    /// A reader's polls run the work only when the work was woken (or waits for room): a server that polls its
+    /// body after every write does not walk the whole work each time.
+    #[tokio::test]
+    async fn the_work_is_polled_only_when_woken() {
+        use futures::StreamExt;
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let wake: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let (p, w) = (polls.clone(), wake.clone());
+        let mut stream = SseStream::new(move |tx| async move {
+            let mut step = 0;
+            std::future::poll_fn(|cx| {
+                p.fetch_add(1, Ordering::SeqCst);
+                step += 1;
+                if step < 3 {
+                    *w.lock().unwrap() = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            let mut held = Held::Sse(b"data: 1\n\n".to_vec(), 1);
+            tx.flush(&mut held).await;
+        });
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..10 {
+            assert!(stream.poll_next_unpin(&mut cx).is_pending());
+        }
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1,
+            "only the first poll ran the work"
+        );
+        wake.lock().unwrap().take().unwrap().wake();
+        for _ in 0..10 {
+            assert!(stream.poll_next_unpin(&mut cx).is_pending());
+        }
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            2,
+            "one more run after one wake"
+        );
+        wake.lock().unwrap().take().unwrap().wake();
+        assert_eq!(&stream.next().await.unwrap().unwrap()[..], b"data: 1\n\n");
+        assert!(stream.next().await.is_none());
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
     }
 
     /// A stream polled from a thread outside its runtime (a binding's synchronous read) runs its work within
