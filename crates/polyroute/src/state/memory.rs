@@ -1,7 +1,7 @@
 //! In-process stores: [`MemoryLedger`], [`MemoryBudget`], [`MemoryRate`], [`MemorySticky`] (and the health window,
 //! [`MemoryHealth`](crate::MemoryHealth)). Lost on exit; each process has its own.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,10 @@ use super::{
     LedgerQuery, RateDecision, RateLimiter, Refusal, ReservationId, Reserved, Scope, Span,
     SpendSummary, StickyStore, Totals, UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
+
+/// The stores' maps hash with foldhash (seeded per map from the process's random state) rather than SipHash:
+/// several lookups per request, keyed by generation ids, scopes and rate keys, some of them caller-chosen.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
