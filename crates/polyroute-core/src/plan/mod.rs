@@ -11,7 +11,6 @@
 
 mod embeddings;
 mod options;
-mod prices;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +18,6 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -29,14 +27,13 @@ pub use options::translate_options;
 
 use crate::auto::RouterKind;
 pub use crate::catalog::UnitPrices;
-use crate::catalog::{Catalog, EndpointRoute};
+use crate::catalog::{Catalog, EndpointRoute, RoutePrices};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
-use prices::max_price;
 
 /// Everything outside the request that a plan depends on.
 #[derive(Debug, Clone, Copy)]
@@ -520,14 +517,8 @@ pub(crate) fn plan_for(
         })
         .collect();
     let primary_prices = attempts[0].prices.unit.clone();
-    // The highest of each unit price across the attempts (the last of equal ones, as `Iterator::max`).
-    let pick =
-        |d: fn(&UnitPrices) -> Decimal| max_price(attempts.iter().map(|a| d(&a.prices.unit)));
-    let worst_case_prices = UnitPrices {
-        prompt: pick(|u| u.prompt),
-        completion: pick(|u| u.completion),
-        request: pick(|u| u.request),
-    };
+    // The highest of each unit price across the attempts, compared by the integer keys the routes keep.
+    let worst_case_prices = RoutePrices::worst_case(attempts.iter().map(|a| &a.prices));
     let fallback_costs_more = worst_case_prices != primary_prices;
     let n = attempts.len();
     Ok(Plan {
