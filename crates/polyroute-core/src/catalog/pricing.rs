@@ -359,6 +359,25 @@ impl UnitPrices {
     }
 }
 
+/// `10^k` for `k` in `0..=28`.
+const POW10: [i128; 29] = {
+    let mut t = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// An exact integer key of a decimal (its value times 10²⁸), ordered as the decimal; `None` when it does not fit.
+/// (A `Decimal` comparison rescales its operands on every call.)
+pub(crate) fn price_key(d: Decimal) -> Option<i128> {
+    let scale = usize::try_from(d.scale()).ok()?;
+    d.mantissa()
+        .checked_mul(*POW10.get(28usize.checked_sub(scale)?)?)
+}
+
 /// What planning reads about an endpoint's price, computed once per catalog: the display unit prices and the
 /// blended price — `(3 × prompt + completion) / 4` in USD per million tokens, the one 3:1 blend every ordering,
 /// weighting and tiering uses.
@@ -370,6 +389,10 @@ pub struct RoutePrices {
     pub blended: Decimal,
     /// The blend as `f64` (the weighted draw).
     pub blended_per_m: f64,
+    /// Exact integer keys of `unit`'s prompt, completion and request prices ([`price_key`]), so a plan's
+    /// worst-case prices compare integers instead of rescaling decimals; `None` where a key does not fit (and
+    /// in a `default()` value, whose prices are then compared as decimals).
+    unit_keys: [Option<i128>; 3],
 }
 
 impl RoutePrices {
@@ -383,7 +406,67 @@ impl RoutePrices {
             // Scaled in f64 the same way as before the blend got one unit: a power-of-two factor keeps the
             // weighted draw's keys (and so every seeded order) bit-for-bit what they were.
             blended_per_m: sum.to_f64().unwrap_or(f64::MAX) * 1e6 / 4.0,
+            unit_keys: [None; 3],
         }
+        .keyed()
+    }
+
+    /// These prices with `unit_keys` made from `unit`.
+    fn keyed(mut self) -> Self {
+        let u = &self.unit;
+        self.unit_keys = [
+            price_key(u.prompt),
+            price_key(u.completion),
+            price_key(u.request),
+        ];
+        self
+    }
+
+    /// Whether unit price `i` (0 prompt, 1 completion, 2 request) is at least `other`'s, by the integer keys
+    /// where both have one, else as decimals.
+    fn unit_ge(&self, other: &Self, i: usize) -> bool {
+        let part = |p: &Self| match i {
+            0 => p.unit.prompt,
+            1 => p.unit.completion,
+            _ => p.unit.request,
+        };
+        match (self.unit_keys[i], other.unit_keys[i]) {
+            (Some(a), Some(b)) => a >= b,
+            _ => part(self) >= part(other),
+        }
+    }
+
+    /// The highest of each unit price across `prices` (the last of equal ones, as `Iterator::max` picks, so the
+    /// representation is that one's: `0.10` and `0.1` stay what they are); zeros when there is none.
+    #[must_use]
+    pub(crate) fn worst_case<'a>(prices: impl IntoIterator<Item = &'a Self>) -> UnitPrices {
+        let mut it = prices.into_iter();
+        let Some(first) = it.next() else {
+            return UnitPrices::default();
+        };
+        let mut best = [first; 3];
+        for p in it {
+            for (i, b) in best.iter_mut().enumerate() {
+                if p.unit_ge(b, i) {
+                    *b = p;
+                }
+            }
+        }
+        UnitPrices {
+            prompt: best[0].unit.prompt,
+            completion: best[1].unit.completion,
+            request: best[2].unit.request,
+        }
+    }
+
+    /// Prices with these unit prices (and their keys), the blend left zero.
+    #[cfg(test)]
+    pub(crate) fn of_unit(unit: UnitPrices) -> Self {
+        Self {
+            unit,
+            ..Self::default()
+        }
+        .keyed()
     }
 
     /// Serialize as the [`UnitPrices`] (the `prices` of a plan attempt).
@@ -547,5 +630,89 @@ mod tests {
         assert!((r.blended_per_m - 2.0).abs() < 1e-12);
         assert_eq!(r.unit.prompt, Decimal::ONE);
         assert_eq!(r.unit.completion, Decimal::from(5));
+    }
+
+    mod worst_case {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn dec() -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                (any::<i64>(), 0u32..=28).prop_map(|(m, s)| Decimal::new(m, s)),
+                (0i64..2000, 0u32..=12).prop_map(|(m, s)| Decimal::new(m, s)),
+                Just(Decimal::MAX),
+                Just(Decimal::MIN),
+                Just(Decimal::ZERO),
+            ]
+        }
+
+        /// Prices whose prompt, completion and request prices are the given decimals.
+        fn routes(v: &[(Decimal, Decimal, Decimal)]) -> Vec<RoutePrices> {
+            v.iter()
+                .map(|&(prompt, completion, request)| {
+                    RoutePrices::of_unit(UnitPrices {
+                        prompt,
+                        completion,
+                        request,
+                    })
+                })
+                .collect()
+        }
+
+        proptest! {
+            /// Each price is the one `Iterator::max` picks (the same representation: scale included).
+            #[test]
+            fn is_iterator_max(v in proptest::collection::vec((dec(), dec(), dec()), 0..12)) {
+                let got = RoutePrices::worst_case(&routes(&v));
+                let max = |f: fn(&(Decimal, Decimal, Decimal)) -> Decimal| {
+                    v.iter().map(f).max().unwrap_or_default()
+                };
+                for (g, w) in [
+                    (got.prompt, max(|t| t.0)),
+                    (got.completion, max(|t| t.1)),
+                    (got.request, max(|t| t.2)),
+                ] {
+                    prop_assert_eq!(g, w);
+                    prop_assert_eq!(g.to_string(), w.to_string());
+                }
+            }
+
+            /// Keys order as the decimals do.
+            #[test]
+            fn keys_order_as_decimals(a in dec(), b in dec()) {
+                if let (Some(x), Some(y)) = (price_key(a), price_key(b)) {
+                    prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+                }
+            }
+        }
+
+        #[test]
+        fn equal_values_keep_the_last() {
+            let a = Decimal::new(10, 2);
+            let b = Decimal::new(1, 1);
+            let z = Decimal::ZERO;
+            let ab = RoutePrices::worst_case(&routes(&[(a, z, z), (b, z, z)]));
+            assert_eq!(ab.prompt.to_string(), "0.1");
+            let ba = RoutePrices::worst_case(&routes(&[(b, z, z), (a, z, z)]));
+            assert_eq!(ba.prompt.to_string(), "0.10");
+        }
+
+        #[test]
+        fn default_prices_compare_as_decimals() {
+            let mut high = RoutePrices::default();
+            high.unit.prompt = Decimal::new(5, 1);
+            let keyed = RoutePrices::of_unit(UnitPrices {
+                prompt: Decimal::new(4, 1),
+                ..UnitPrices::default()
+            });
+            assert_eq!(
+                RoutePrices::worst_case([&keyed, &high]).prompt,
+                Decimal::new(5, 1)
+            );
+            assert_eq!(
+                RoutePrices::worst_case([&high, &keyed]).prompt,
+                Decimal::new(5, 1)
+            );
+        }
     }
 }

@@ -11,7 +11,6 @@
 
 mod embeddings;
 mod options;
-mod prices;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +18,6 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -29,14 +27,13 @@ pub use options::translate_options;
 
 use crate::auto::RouterKind;
 pub use crate::catalog::UnitPrices;
-use crate::catalog::{Catalog, EndpointRoute};
+use crate::catalog::{Catalog, EndpointRoute, RoutePrices};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
 use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
-use prices::max_price;
 
 /// Everything outside the request that a plan depends on.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +124,7 @@ pub struct Plan {
     cursor: usize,
     #[serde(skip)]
     records: Vec<AttemptRecord>,
+    /// Attempts `next` will pass over, by index; empty until an outcome marks one.
     #[serde(skip)]
     skip: Vec<bool>,
     #[serde(skip)]
@@ -353,6 +351,8 @@ pub(crate) fn plan_for(
     let mut excluded: Vec<Exclusion> = Vec::new();
     let mut groups: Vec<Vec<Candidate<'_>>> = Vec::new();
     let mut any_endpoint = false;
+    // Without observations (the usual case for a fresh router) no endpoint has health to look up.
+    let health = (!ctx.health.endpoints.is_empty()).then_some(ctx.health);
     for (mi, rm) in resolved.iter().enumerate() {
         let Some((model, routes, by_provider)) = catalog.model_entry(&rm.id) else {
             continue;
@@ -392,7 +392,7 @@ pub(crate) fn plan_for(
                     &model.id,
                     e,
                     route,
-                    ctx.health.get(&model.id, &e.tag),
+                    health.and_then(|h| h.get(&model.id, &e.tag)),
                 )),
             }
         }
@@ -520,16 +520,9 @@ pub(crate) fn plan_for(
         })
         .collect();
     let primary_prices = attempts[0].prices.unit.clone();
-    // The highest of each unit price across the attempts (the last of equal ones, as `Iterator::max`).
-    let pick =
-        |d: fn(&UnitPrices) -> Decimal| max_price(attempts.iter().map(|a| d(&a.prices.unit)));
-    let worst_case_prices = UnitPrices {
-        prompt: pick(|u| u.prompt),
-        completion: pick(|u| u.completion),
-        request: pick(|u| u.request),
-    };
+    // The highest of each unit price across the attempts, compared by the integer keys the routes keep.
+    let worst_case_prices = RoutePrices::worst_case(attempts.iter().map(|a| &a.prices));
     let fallback_costs_more = worst_case_prices != primary_prices;
-    let n = attempts.len();
     Ok(Plan {
         requested_models,
         models: resolved,
@@ -542,7 +535,7 @@ pub(crate) fn plan_for(
         fallback_costs_more,
         cursor: 0,
         records: Vec::new(),
-        skip: vec![false; n],
+        skip: Vec::new(),
         last_message: None,
     })
 }
@@ -687,16 +680,20 @@ impl Plan {
             if a.model_index != cur.model_index {
                 continue;
             }
-            match outcome.class {
-                OutcomeClass::ContextLength if a.context_length <= cur.context_length => {
-                    self.skip[i] = true
+            let pass = match outcome.class {
+                OutcomeClass::ContextLength => a.context_length <= cur.context_length,
+                OutcomeClass::InvalidRequest => true,
+                _ => false,
+            };
+            if pass {
+                if self.skip.is_empty() {
+                    self.skip = vec![false; self.attempts.len()];
                 }
-                OutcomeClass::InvalidRequest => self.skip[i] = true,
-                _ => {}
+                self.skip[i] = true;
             }
         }
         self.cursor += 1;
-        while self.cursor < self.attempts.len() && self.skip[self.cursor] {
+        while self.cursor < self.attempts.len() && self.skip.get(self.cursor) == Some(&true) {
             self.cursor += 1;
         }
         match self.attempts.get(self.cursor) {

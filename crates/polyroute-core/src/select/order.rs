@@ -161,6 +161,17 @@ pub fn sort_by(c: &mut [Candidate<'_>], by: SortBy) {
     }
 }
 
+/// `x` as an unsigned integer ordered as `f64::total_cmp` orders the floats: a negative float's bits all flipped
+/// (larger magnitudes come first), a positive one's sign bit set (after every negative one).
+fn total_order_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
 /// The default order (semantics §3.4): endpoints without a recent outage are drawn one after another by weighted
 /// random sampling without replacement, weight = 1 / price² (free endpoints first, uniformly among themselves);
 /// endpoints with a recent outage follow, cheapest first.
@@ -176,7 +187,10 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
         // The usual case: nothing had an outage, so no partition (and no allocation) is needed.
         (c, Vec::new())
     };
-    let mut keys: Vec<(bool, f64, u32)> = stable
+    // Each endpoint's place as one integer, so the sort compares integers: free endpoints first, then keys
+    // largest first (in `f64::total_cmp`'s order), then the catalog order (equal keys keep it, as a stable sort
+    // by the first two would).
+    let mut keys: Vec<u128> = stable
         .iter()
         .zip(0u32..)
         .map(|(x, i)| {
@@ -188,17 +202,46 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
             } else {
                 u.ln() * x.route.prices.blended_per_m * x.route.prices.blended_per_m
             };
-            (free, key, i)
+            (u128::from(!free) << 96) | (u128::from(!total_order_bits(key)) << 32) | u128::from(i)
         })
         .collect();
-    keys.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    keys.sort_unstable();
     unstable.sort_by(|a, b| {
         a.blended_price()
             .cmp(&b.blended_price())
             .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
     });
     let mut out: Vec<Candidate<'a>> = Vec::with_capacity(keys.len() + unstable.len());
-    out.extend(keys.iter().map(|&(_, _, i)| stable[i as usize]));
+    // The low 32 bits are the index (`as` keeps exactly them).
+    #[allow(clippy::cast_possible_truncation)]
+    out.extend(keys.iter().map(|&k| stable[k as u32 as usize]));
     out.extend(unstable);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            (-1e6f64..0.0),
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::NEG_INFINITY),
+            Just(f64::INFINITY),
+            Just(f64::MIN_POSITIVE),
+            Just(-f64::MIN_POSITIVE),
+        ]
+    }
+
+    proptest! {
+        /// The integers order as `f64::total_cmp` orders the floats (NaNs and signed zeros included).
+        #[test]
+        fn total_order_bits_is_total_cmp(a in float(), b in float()) {
+            prop_assert_eq!(total_order_bits(a).cmp(&total_order_bits(b)), a.total_cmp(&b));
+        }
+    }
 }
