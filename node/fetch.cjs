@@ -19,11 +19,14 @@ async function bodyOf(body) {
   return new Response(body).text()
 }
 
-/** Header pairs flattened (`[name, value, …]`), names lower case as `Headers` gives them. */
+/**
+ * Header pairs as one text, `name\nvalue\n…` (names lower case as `Headers` gives them; `Headers` refuses a line
+ * feed in a name or a value), so one string crosses into the addon instead of an array of them.
+ */
 function flatHeaders(init) {
-  const out = []
-  if (init === undefined || init === null) return out
-  for (const [k, v] of init instanceof Headers ? init : new Headers(init)) out.push(k, v)
+  if (init === undefined || init === null) return ''
+  let out = ''
+  for (const [k, v] of init instanceof Headers ? init : new Headers(init)) out += out === '' ? `${k}\n${v}` : `\n${k}\n${v}`
   return out
 }
 

@@ -4,6 +4,7 @@
 // the addon's threads; the mock's work is not counted), steady whatever else loads the machine.
 //
 //   node bench/icount.mjs MODE N      MODE: plan17 directJSON fetchJSON direct8 direct64 fetch8 fetch64 rs8 rs64
+//                                           cannedJSON canned8 canned64
 import { Router } from 'polyroute'
 import OpenAI from 'openai'
 import { startMock, fixture, FAKE_KEY } from '../support/mock.mjs'
@@ -23,7 +24,25 @@ try {
     direct[k] = new OpenAI({ ...opts, baseURL: `${mocks[k].url}/v1` })
     inproc[k] = new OpenAI({ ...opts, baseURL: 'http://polyroute.local/api/v1', fetch: routers[k].fetch })
   }
+  // The SDK's own cost, with no transport: a fetch that answers each call with a Response of bytes captured once
+  // from the mock (the whole body in one piece). A router.fetch figure minus its canned one is what the in-process
+  // transport costs (engine, upstream I/O, addon and fetch.cjs), which the direct figures (undici's fetch to the
+  // mock, itself more than router.fetch) do not show.
+  const captured = {}
+  for (const k of [1, 8, 64]) {
+    const body = JSON.stringify(k === 1 ? dreq : streamed(dreq))
+    const r = await fetch(`${mocks[k].url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${FAKE_KEY}` }, body })
+    captured[k] = { bytes: new Uint8Array(await r.arrayBuffer()), headers: [...r.headers] }
+  }
+  const canned = {}
+  for (const k of [1, 8, 64]) {
+    const cannedFetch = async () => new Response(captured[k].bytes, { status: 200, headers: captured[k].headers })
+    canned[k] = new OpenAI({ ...opts, baseURL: 'http://canned.local/v1', fetch: cannedFetch })
+  }
   const modes = {
+    cannedJSON: () => canned[1].chat.completions.create(dreq),
+    canned8: async () => drain(await canned[8].chat.completions.create(streamed(dreq))),
+    canned64: async () => drain(await canned[64].chat.completions.create(streamed(dreq))),
     directJSON: () => direct[1].chat.completions.create(dreq),
     fetchJSON: () => inproc[1].chat.completions.create(preq),
     direct8: async () => drain(await direct[8].chat.completions.create(streamed(dreq))),

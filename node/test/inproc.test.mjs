@@ -153,6 +153,21 @@ test('messagesStream: events in batches, the same sequence; a refused request re
   await assert.rejects(bad[Symbol.asyncIterator]().next(), (e) => e.code === 'invalid_request')
 })
 
+test('fetch: request headers cross as they are (empty values, colons and spaces, a Headers object, none at all)', async () => {
+  const body = JSON.stringify({ model: 'test/chat', messages: hi('headers'), provider: { order: ['alpha'] } })
+  const url = 'http://polyroute.local/api/v1/chat/completions'
+  const headers = new Headers({ 'x-empty': '', 'content-type': 'application/json', 'X-Title': 'Title: with  spaces', 'HTTP-Referer': 'https://hdr.example/a?b=c' })
+  for (let i = 0; i < 12; i++) headers.append(`x-extra-${i}`, i % 2 ? '' : `v${i}`)
+  const r = await router.fetch(url, { method: 'POST', headers, body })
+  assert.equal(r.status, 200)
+  const rec = await router.generation((await r.json()).id)
+  assert.equal(rec.app_title, 'Title: with  spaces')
+  assert.equal(rec.app_referer, 'https://hdr.example/a?b=c')
+  const bare = await router.fetch('http://polyroute.local/api/v1/models/count')
+  assert.equal(bare.status, 200)
+  assert.equal(typeof (await bare.json()).data.count, 'number')
+})
+
 test('fetch: a body given as bytes, text or a stream answers alike; a streamed answer is the SSE of the chunks', async () => {
   const body = JSON.stringify({ model: 'test/chat', messages: hi('bytes body'), provider: { order: ['alpha'] } })
   const url = 'http://polyroute.local/api/v1/chat/completions'

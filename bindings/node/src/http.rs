@@ -37,20 +37,18 @@ pub(crate) async fn handle(
     answer(api.handle(req, &Caller::in_process()).await)
 }
 
-/// `router.fetch`'s native call: headers as a flat `[name, value, …]` list, the body as text or bytes; the answer
-/// as one object (see [`FetchReply`]).
+/// `router.fetch`'s native call: headers as one text, `name\nvalue\n…` (names and values as `Headers` gives
+/// them, which never hold a line feed; one string crosses the boundary instead of an array of them, which cost
+/// ~35k instructions for the openai SDK's dozen headers), the body as text or bytes; the answer as one object
+/// (see [`FetchReply`]).
 pub(crate) async fn fetch(
     api: &polyroute::HttpApi,
     method: String,
     target: String,
-    headers: Vec<String>,
+    headers: String,
     body: Option<Either<String, Buffer>>,
 ) -> FetchReply {
-    let mut it = headers.into_iter();
-    let mut pairs = Vec::with_capacity(it.len() / 2);
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        pairs.push((k, v));
-    }
+    let pairs = header_pairs(&headers);
     let body = match body {
         None => Bytes::new(),
         Some(Either::A(s)) => Bytes::from(s),
@@ -63,6 +61,20 @@ pub(crate) async fn fetch(
         body,
     };
     FetchReply(answer(api.handle(req, &Caller::in_process()).await))
+}
+
+/// The `(name, value)` pairs of a `name\nvalue\n…` text (empty: none; a trailing name without a value is
+/// dropped).
+fn header_pairs(text: &str) -> Vec<(String, String)> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let mut it = text.split('\n');
+    let mut pairs = Vec::with_capacity(16);
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    pairs
 }
 
 fn answer(r: polyroute::http_api::Response) -> HttpAnswer {

@@ -166,14 +166,14 @@ impl Router {
         crate::http::handle(api, method, target, headers, body).await
     }
 
-    /// `router.fetch`'s native call (internal): headers as a flat `[name, value, …]` list, the body as text or
+    /// `router.fetch`'s native call (internal): headers as one `name\nvalue\n…` text, the body as text or
     /// bytes; answers `{ status, headers (flat), body: Buffer | null, stream: HttpAnswer | null }`.
     #[napi(skip_typescript)]
     pub async fn fetch_call(
         &self,
         method: String,
         target: String,
-        headers: Vec<String>,
+        headers: String,
         body: Option<napi::bindgen_prelude::Either<String, napi::bindgen_prelude::Buffer>>,
     ) -> crate::http::FetchReply {
         let api = self
