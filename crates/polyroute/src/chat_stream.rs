@@ -20,35 +20,23 @@ use futures::Stream;
 use polyroute_core::providers::{ResponseContext, StreamTranslator};
 use polyroute_core::Result;
 use serde_json::Value;
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinHandle;
 
 use crate::billing::Billed;
 use crate::wire;
 
-/// A channel receiver and its producing task. Dropping it closes the channel: the task sees that at its next
-/// wait, cancels the upstream request and bills what the provider produced up to then (a generation the caller
-/// abandoned is still a generation), so the task is not aborted.
-struct Chan<T> {
-    rx: mpsc::Receiver<T>,
-    #[allow(dead_code)] // kept so the task's handle lives as long as the stream
-    task: JoinHandle<()>,
-}
-
-impl<T> Chan<T> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
 /// The chunks of a streamed completion. Dropping it cancels the upstream request (the generation is still
 /// recorded, `cancelled`, and billed for what was produced). A reader that does not take chunks holds at most 64
-/// of them and about [`STREAM_BUFFER_BYTES`] of their size ([`value_weight`]); past that the stream task waits.
-pub struct ChatStream(Chan<Result<Value>>, Arc<Semaphore>);
+/// of them and about [`STREAM_BUFFER_BYTES`] of their size ([`value_weight`]); past that the stream's work waits.
+/// The work runs inside this stream's polls, as an [`SseStream`]'s does.
+pub struct ChatStream(Inline<Value>);
 
 impl ChatStream {
-    pub(crate) fn new(rx: BoundedReceiver<Value>, task: JoinHandle<()>) -> Self {
-        Self(Chan { rx: rx.rx, task }, rx.room)
+    /// A stream whose work `make` builds around the sending end (within a tokio runtime).
+    pub(crate) fn new<F>(make: impl FnOnce(ChunkTx) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Self(Inline::new(|q| make(ChunkTx::Values(q))))
     }
 }
 
@@ -62,22 +50,49 @@ impl Stream for ChatStream {
     type Item = Result<Value>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let r = self.0.poll(cx);
-        if let Poll::Ready(Some(Ok(v))) = &r {
-            self.1.add_permits(permits(v.weight()) as usize);
-        }
-        r
+        self.0.poll_item(cx)
     }
 }
 
 /// A streamed completion as SSE bytes: each item holds one or more whole `data: {json}\n\n` events (the same
 /// chunks, in the same order, as a [`ChatStream`]); an error before any chunk comes as `Err`. No `[DONE]`.
 /// Dropping it cancels the upstream request, as for a [`ChatStream`].
-///
-/// The stream's work runs inside this stream's polls (within the runtime it was made in, whichever thread
-/// polls), and on a task of that runtime once the stream is dropped before the work ended.
-pub struct SseStream {
-    queue: Arc<SseQueue>,
+pub struct SseStream(Inline<Bytes>);
+
+impl SseStream {
+    /// A stream whose work `make` builds around the sending end (within a tokio runtime).
+    pub(crate) fn new<F>(make: impl FnOnce(ChunkTx) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Self(Inline::new(|q| make(ChunkTx::Sse(q))))
+    }
+
+    /// Whether a poll now would find nothing queued while the work still runs (checked without the poll's
+    /// cost; the work itself is driven only by a poll).
+    pub(crate) fn nothing_waiting(&self) -> bool {
+        self.0.work.is_some() && self.0.queue.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SseStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SseStream")
+    }
+}
+
+impl Stream for SseStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_item(cx)
+    }
+}
+
+/// The reader's end of a stream whose work runs inside the reader's polls (within the runtime it was made in,
+/// whichever thread polls), and on a task of that runtime once the reader drops it before the work ended.
+struct Inline<T: Weigh> {
+    queue: Arc<Queue<T>>,
     work: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// Whether the work was woken, and the reader to wake then.
     flag: Arc<WorkWaker>,
@@ -86,8 +101,8 @@ pub struct SseStream {
     rt: tokio::runtime::Handle,
 }
 
-/// What wakes an [`SseStream`]'s work: a flag, so that the reader's polls for other reasons (a server polls its
-/// body whenever it has written) do not poll the whole work again, and the reader's waker.
+/// What wakes an [`Inline`] stream's work: a flag, so that the reader's polls for other reasons (a server polls
+/// its body whenever it has written) do not poll the whole work again, and the reader's waker.
 #[derive(Default)]
 struct WorkWaker {
     woken: AtomicBool,
@@ -105,16 +120,14 @@ impl std::task::Wake for WorkWaker {
     }
 }
 
-impl SseStream {
-    /// A stream whose work `make` builds around the sending end. Must be called within a tokio runtime (the
-    /// work's home once the stream is dropped early).
-    pub(crate) fn new<F>(make: impl FnOnce(ChunkTx) -> F) -> Self
+impl<T: Weigh> Inline<T> {
+    fn new<F>(make: impl FnOnce(Arc<Queue<T>>) -> F) -> Self
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let queue = Arc::new(SseQueue::default());
+        let queue = Arc::new(Queue::default());
         // The work's state is large (the attempt, its translator, billing): built straight into its heap slot.
-        let work: Box<F> = Box::write(Box::new_uninit(), make(ChunkTx::Sse(queue.clone())));
+        let work: Box<F> = Box::write(Box::new_uninit(), make(queue.clone()));
         let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::into_pin(work);
         let flag = Arc::new(WorkWaker::default());
         // The first poll runs the work.
@@ -128,14 +141,38 @@ impl SseStream {
         }
     }
 
-    /// Whether a poll now would find nothing queued while the work still runs (checked without the poll's
-    /// cost; the work itself is driven only by a poll).
-    pub(crate) fn nothing_waiting(&self) -> bool {
-        self.work.is_some() && self.queue.is_empty()
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        if let Some(item) = self.queue.pop() {
+            return Poll::Ready(Some(item));
+        }
+        let Some(work) = self.work.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // The work runs only when something it waits on woke it, or when it waits for the room now made.
+        self.flag.reader.register(cx.waker());
+        let woken = self.flag.woken.swap(false, Ordering::AcqRel);
+        let room = self.queue.blocked.swap(false, Ordering::Relaxed);
+        if !woken && !room {
+            return Poll::Pending;
+        }
+        let polled = {
+            // The work's timers, sockets and tasks are the runtime's: a poll from outside any task (a binding's
+            // synchronous read on its own thread, a `block_on`) enters it.
+            let _rt = tokio::task::try_id().is_none().then(|| self.rt.enter());
+            work.as_mut().poll(&mut Context::from_waker(&self.waker))
+        };
+        if polled.is_ready() {
+            self.work = None;
+        }
+        match self.queue.pop() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if self.work.is_none() => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
 }
 
-impl Drop for SseStream {
+impl<T: Weigh> Drop for Inline<T> {
     fn drop(&mut self) {
         if let Some(work) = self.work.take() {
             // The reader is gone: the work sees it at its next step (a send fails, the wait for the caller
@@ -147,30 +184,43 @@ impl Drop for SseStream {
     }
 }
 
-/// What an [`SseStream`]'s work has written and the reader not yet taken: at most 64 items and
-/// [`STREAM_BUFFER_BYTES`] (an item larger than that alone), past which the work waits for the reader.
-#[derive(Default)]
-pub(crate) struct SseQueue {
+/// What a stream's work has written and the reader not yet taken: at most 64 items and [`STREAM_BUFFER_BYTES`]
+/// of their weight (an item larger than that alone), past which the work waits for the reader.
+pub(crate) struct Queue<T> {
     /// The reader dropped the stream.
     gone: AtomicBool,
     /// The work waits for room (it keeps no waker: the reader polls it again once the queue is empty).
     blocked: AtomicBool,
     /// How many items `q` holds (read without the lock: most reader polls find none).
     len: AtomicUsize,
-    q: Mutex<Queued>,
+    q: Mutex<Queued<T>>,
 }
 
-#[derive(Default)]
-struct Queued {
-    items: VecDeque<Result<Bytes>>,
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Self {
+            gone: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            len: AtomicUsize::new(0),
+            q: Mutex::new(Queued {
+                items: VecDeque::new(),
+                bytes: 0,
+            }),
+        }
+    }
+}
+
+struct Queued<T> {
+    /// Each item with the weight it was counted for.
+    items: VecDeque<(Result<T>, usize)>,
     bytes: usize,
 }
 
-/// Items an [`SseQueue`] holds at most.
+/// Items a [`Queue`] holds at most.
 const QUEUED_ITEMS: usize = 64;
 
-impl SseQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+impl<T: Weigh> Queue<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued<T>> {
         // The queue's state is consistent after every statement: a panic elsewhere leaves it usable.
         self.q.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -179,16 +229,14 @@ impl SseQueue {
         self.len.load(Ordering::Acquire) == 0
     }
 
-    fn pop(&self) -> Option<Result<Bytes>> {
+    fn pop(&self) -> Option<Result<T>> {
         if self.is_empty() {
             return None;
         }
         let mut q = self.lock();
-        let item = q.items.pop_front()?;
+        let (item, weight) = q.items.pop_front()?;
         self.len.store(q.items.len(), Ordering::Release);
-        if let Ok(b) = &item {
-            q.bytes -= b.len();
-        }
+        q.bytes -= weight;
         Some(item)
     }
 
@@ -200,42 +248,44 @@ impl SseQueue {
     }
 
     /// Queue `item` when there is room (taken from `item`): `Ready(true)`; `Ready(false)` when the reader is
-    /// gone. `Pending` when full, with no waker kept: the reader takes an item first and polls the work again
-    /// only after the queue is empty, so the work is always polled again while the reader is there.
-    fn try_push(&self, item: &mut Option<Result<Bytes>>) -> Poll<bool> {
+    /// gone. `Pending` when full, with no waker kept but the `blocked` flag: the reader takes an item first and
+    /// polls the work again once the queue is empty, so the work is always polled again while the reader is there.
+    fn try_push(&self, item: &mut Option<Result<T>>, weight: usize) -> Poll<bool> {
         if self.gone.load(Ordering::Acquire) {
             return Poll::Ready(false);
         }
         let mut q = self.lock();
-        let n = match item {
-            Some(Ok(b)) => b.len(),
-            Some(Err(_)) => 0,
-            None => return Poll::Ready(true),
-        };
-        let full = q.items.len() >= QUEUED_ITEMS || q.bytes.saturating_add(n) > STREAM_BUFFER_BYTES;
+        let full =
+            q.items.len() >= QUEUED_ITEMS || q.bytes.saturating_add(weight) > STREAM_BUFFER_BYTES;
         if full && !q.items.is_empty() {
             self.blocked.store(true, Ordering::Relaxed);
             return Poll::Pending;
         }
         if let Some(it) = item.take() {
-            q.bytes += n;
-            q.items.push_back(it);
+            q.bytes += weight;
+            q.items.push_back((it, weight));
             self.len.store(q.items.len(), Ordering::Release);
         }
         Poll::Ready(true)
     }
 
     /// Send once the reader has room for `item`; false when the reader went away.
-    async fn send(&self, item: Result<Bytes>) -> bool {
+    async fn send(&self, item: Result<T>) -> bool {
+        let weight = item.as_ref().map_or(0, Weigh::weight);
         let mut item = Some(item);
-        std::future::poll_fn(|_| self.try_push(&mut item)).await
+        std::future::poll_fn(|_| self.try_push(&mut item, weight)).await
+    }
+
+    /// Whether the reader went away.
+    fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
     }
 
     /// Resolves when the reader went away (no waker is kept: the flag is set only before the work moves to a
     /// task of its own, which polls it afresh).
     async fn closed(&self) {
         std::future::poll_fn(|_| {
-            if self.gone.load(Ordering::Acquire) {
+            if self.is_gone() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -246,14 +296,9 @@ impl SseQueue {
 }
 
 /// Bytes a stream holds for a reader that has not taken them yet (256 KiB; for a [`ChatStream`], the chunks'
-/// [`value_weight`]): past it the stream task waits (and so reads no more from the provider), whatever the size
+/// [`value_weight`]): past it the stream's work waits (and so reads no more from the provider), whatever the size
 /// of each item.
 pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
-
-/// Permits an item of `len` bytes takes (an item larger than the whole budget takes all of it).
-fn permits(len: usize) -> u32 {
-    u32::try_from(len.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX)
-}
 
 /// The size an item counts for in a stream's byte budget.
 pub(crate) trait Weigh {
@@ -288,112 +333,6 @@ pub fn value_weight(v: &Value) -> usize {
     })
 }
 
-/// The sending end of a stream: an item channel bounded in bytes ([`Weigh`]) as well as in items.
-pub(crate) struct BoundedSender<T> {
-    tx: mpsc::Sender<Result<T>>,
-    room: Arc<Semaphore>,
-}
-
-/// The receiving end of a [`BoundedSender`]'s channel.
-pub(crate) struct BoundedReceiver<T> {
-    rx: mpsc::Receiver<Result<T>>,
-    room: Arc<Semaphore>,
-}
-
-/// A channel holding at most 64 items and [`STREAM_BUFFER_BYTES`] of their weight.
-pub(crate) fn bounded_channel<T: Weigh>() -> (BoundedSender<T>, BoundedReceiver<T>) {
-    let (tx, rx) = mpsc::channel(64);
-    let room = Arc::new(Semaphore::new(STREAM_BUFFER_BYTES));
-    (
-        BoundedSender {
-            tx,
-            room: room.clone(),
-        },
-        BoundedReceiver { rx, room },
-    )
-}
-
-impl<T: Weigh> BoundedSender<T> {
-    /// Send once the reader has room for `item`; false when the reader went away.
-    async fn send(&self, item: Result<T>) -> bool {
-        let n = item.as_ref().map_or(0, |b| permits(b.weight()));
-        if n > 0 {
-            // Usually the reader keeps up: take the room without setting up a wait.
-            match self.room.try_acquire_many(n) {
-                Ok(p) => p.forget(),
-                Err(tokio::sync::TryAcquireError::Closed) => return false,
-                Err(tokio::sync::TryAcquireError::NoPermits) => {
-                    tokio::select! {
-                        p = self.room.acquire_many(n) => match p {
-                            Ok(p) => p.forget(),
-                            Err(_) => return false,
-                        },
-                        () = self.tx.closed() => return false,
-                    }
-                }
-            }
-        }
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(item)) => self.tx.send(item).await.is_ok(),
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-}
-
-impl<T: Weigh> BoundedReceiver<T> {
-    /// The next item, its room given back (for readers inside the crate that do not wrap it in a stream).
-    #[cfg(test)]
-    pub(crate) async fn recv(&mut self) -> Option<Result<T>> {
-        let r = self.rx.recv().await;
-        if let Some(Ok(v)) = &r {
-            self.room.add_permits(permits(v.weight()) as usize);
-        }
-        r
-    }
-}
-
-impl std::fmt::Debug for SseStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SseStream")
-    }
-}
-
-impl Stream for SseStream {
-    type Item = Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if let Some(item) = this.queue.pop() {
-            return Poll::Ready(Some(item));
-        }
-        let Some(work) = this.work.as_mut() else {
-            return Poll::Ready(None);
-        };
-        // The work runs only when something it waits on woke it, or when it waits for the room now made.
-        this.flag.reader.register(cx.waker());
-        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
-        let room = this.queue.blocked.swap(false, Ordering::Relaxed);
-        if !woken && !room {
-            return Poll::Pending;
-        }
-        let polled = {
-            // The work's timers, sockets and tasks are the runtime's: a poll from outside any task (a binding's
-            // synchronous read on its own thread) enters it.
-            let _rt = tokio::task::try_id().is_none().then(|| this.rt.enter());
-            work.as_mut().poll(&mut Context::from_waker(&this.waker))
-        };
-        if polled.is_ready() {
-            this.work = None;
-        }
-        match this.queue.pop() {
-            Some(item) => Poll::Ready(Some(item)),
-            None if this.work.is_none() => Poll::Ready(None),
-            None => Poll::Pending,
-        }
-    }
-}
-
 /// Append `data: <json>\n\n` (the encoding `StreamTranslator::push_sse_into` writes).
 pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
     buf.extend_from_slice(b"data: ");
@@ -404,8 +343,8 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
 
 /// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
-    Values(BoundedSender<Value>),
-    Sse(Arc<SseQueue>),
+    Values(Arc<Queue<Value>>),
+    Sse(Arc<Queue<Bytes>>),
 }
 
 impl ChunkTx {
@@ -420,7 +359,7 @@ impl ChunkTx {
     /// Resolves when the caller went away (the receiving stream was dropped).
     pub async fn closed(&self) {
         match self {
-            ChunkTx::Values(tx) => tx.tx.closed().await,
+            ChunkTx::Values(q) => q.closed().await,
             ChunkTx::Sse(q) => q.closed().await,
         }
     }
@@ -428,8 +367,8 @@ impl ChunkTx {
     /// Whether the caller went away.
     pub fn is_closed(&self) -> bool {
         match self {
-            ChunkTx::Values(tx) => tx.tx.is_closed(),
-            ChunkTx::Sse(q) => q.gone.load(Ordering::Acquire),
+            ChunkTx::Values(q) => q.is_gone(),
+            ChunkTx::Sse(q) => q.is_gone(),
         }
     }
 
@@ -676,8 +615,8 @@ mod tests {
     }
 
     /// An SSE stream whose work flushes `n` items of `size` bytes, counting what it queued.
-    fn producing(n: usize, size: usize) -> (SseStream, Arc<std::sync::atomic::AtomicUsize>) {
-        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    fn producing(n: usize, size: usize) -> (SseStream, Arc<AtomicUsize>) {
+        let queued = Arc::new(AtomicUsize::new(0));
         let count = queued.clone();
         let s = SseStream::new(move |tx| async move {
             for _ in 0..n {
@@ -758,7 +697,7 @@ mod tests {
     #[tokio::test]
     async fn the_work_is_polled_only_when_woken() {
         use futures::StreamExt;
-        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let polls = Arc::new(AtomicUsize::new(0));
         let wake: Arc<Mutex<Option<Waker>>> = Arc::default();
         let (p, w) = (polls.clone(), wake.clone());
         let mut stream = SseStream::new(move |tx| async move {
@@ -827,7 +766,7 @@ mod tests {
     }
 
     /// A library reader ([`ChatStream`]) that takes nothing holds at most [`STREAM_BUFFER_BYTES`] of chunk weight,
-    /// however large each chunk (64 items of 64 KiB would be 4 MiB); reading lets the producer go on.
+    /// however large each chunk (64 items of 64 KiB would be 4 MiB); reading takes them all, in order.
     #[tokio::test]
     async fn a_stalled_value_reader_bounds_the_buffer_in_bytes() {
         use futures::StreamExt;
@@ -835,38 +774,30 @@ mod tests {
             |i: usize| json!({"i": i, "choices": [{"delta": {"content": "x".repeat(64 * 1024)}}]});
         let weight = value_weight(&chunk(0));
         assert!(weight > 64 * 1024 && weight < 65 * 1024, "{weight}");
-        let (tx, rx) = bounded_channel::<Value>();
-        let tx = ChunkTx::Values(tx);
-        let producer = tokio::spawn(async move {
-            let mut sent = 0usize;
+        let sent = Arc::new(AtomicUsize::new(0));
+        let count = sent.clone();
+        let mut stream = ChatStream::new(move |tx| async move {
             for i in 0..64 {
-                let ok =
-                    tokio::time::timeout(std::time::Duration::from_millis(50), tx.chunk(chunk(i)))
-                        .await;
-                if !matches!(ok, Ok(true)) {
+                if !tx.chunk(chunk(i)).await {
                     break;
                 }
-                sent += 1;
+                count.fetch_add(1, Ordering::SeqCst);
             }
-            (sent, tx)
         });
-        let (sent, tx) = producer.await.unwrap();
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first["i"], json!(0));
+        let held = sent.load(Ordering::SeqCst);
         assert!(
-            sent * weight <= STREAM_BUFFER_BYTES,
-            "held {sent} chunks of {weight} bytes"
+            held * weight <= STREAM_BUFFER_BYTES,
+            "held {held} chunks of {weight} bytes"
         );
-        assert!(sent >= 2, "held only {sent} chunks");
-        // The reader takes them all, in order; then the producer has room again.
-        let mut stream = ChatStream::new(rx, tokio::spawn(async {}));
-        for i in 0..sent {
+        assert!(held >= 2, "held only {held} chunks");
+        for i in 1..64 {
             let v = stream.next().await.unwrap().unwrap();
             assert_eq!(v["i"], json!(i));
         }
-        for i in 0..sent {
-            let ok =
-                tokio::time::timeout(std::time::Duration::from_secs(5), tx.chunk(chunk(i))).await;
-            assert!(matches!(ok, Ok(true)), "room came back");
-        }
+        assert!(stream.next().await.is_none());
+        assert_eq!(sent.load(Ordering::SeqCst), 64);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The request lifecycle behind [`Router::chat`] and [`Router::chat_stream`]: admission
 //! ([`crate::admission`]) → the one failover loop ([`crate::failover`]) with a unary or streamed attempt driver
-//! ([`crate::attempt`]) → billing ([`crate::billing`]). A value stream runs on a task of its own; an SSE stream
-//! and a non-streamed request run in their caller's polls and move to a task of their own when their caller leaves
-//! ([`Detachable`], [`SseStream`]), so a caller that goes away (a dropped stream, a
+//! ([`crate::attempt`]) → billing ([`crate::billing`]). A stream and a non-streamed request run in their
+//! caller's polls and move to a task of their own when their caller leaves ([`Detachable`], [`ChatStream`]), so a caller that goes away (a dropped stream, a
 //! cancelled task, a timeout) does not cut billing short: a generation the provider produced is recorded
 //! (`cancelled`) and billed, and a request that produced nothing releases its hold.
 
@@ -335,11 +334,8 @@ impl Router {
 
     /// [`Router::chat_stream`] with caller context.
     pub fn chat_stream_with(&self, request: Value, ctx: RequestContext) -> ChatStream {
-        let (tx, rx) = crate::chat_stream::bounded_channel();
-        ChatStream::new(
-            rx,
-            self.spawn_stream(request.into(), ctx, ChunkTx::Values(tx)),
-        )
+        let me = self.clone();
+        ChatStream::new(move |tx| me.stream_task(request.into(), ctx, tx))
     }
 
     /// [`Router::chat_stream_with`] as SSE events, `data: {json}\n\n` (several per item), with errors before
@@ -373,22 +369,7 @@ impl Router {
             }))
     }
 
-    fn spawn_stream(
-        &self,
-        request: ChatInput,
-        ctx: RequestContext,
-        tx: ChunkTx,
-    ) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
-        // The stream task's state is large (the attempt, its translator, billing); a future is moved whole, so
-        // the spawned one is small and builds the large one in a heap slot allocated first, when it first runs.
-        tokio::spawn(async move {
-            let task = Box::write(Box::new_uninit(), me.stream_task(request, ctx, tx));
-            Box::into_pin(task).await;
-        })
-    }
-
-    /// The body of a stream's task.
+    /// The work of a stream (run inside its reader's polls).
     async fn stream_task(self, request: ChatInput, ctx: RequestContext, tx: ChunkTx) {
         let _in_flight = Metrics::start(&self.inner);
         let model = request.model();
@@ -565,21 +546,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_stream_task_ends_with_an_error_item() {
-        let (tx, mut rx) = crate::chat_stream::bounded_channel();
-        let tx = ChunkTx::Values(tx);
         let first = json!({"choices": [{"delta": {"content": "a"}}]});
-        guarded(&tx, async {
-            assert!(tx.chunk(first.clone()).await);
-            if tx.is_closed() {
-                return Ok(());
-            }
-            panic!("boom");
-        })
-        .await;
-        drop(tx);
-        assert_eq!(rx.recv().await.unwrap().unwrap(), first);
-        let e = rx.recv().await.unwrap().unwrap_err();
+        let sent = first.clone();
+        let mut stream = ChatStream::new(move |tx| async move {
+            guarded(&tx, async {
+                assert!(tx.chunk(sent).await);
+                if tx.is_closed() {
+                    return Ok(());
+                }
+                panic!("boom");
+            })
+            .await;
+        });
+        assert_eq!(stream.next().await.unwrap().unwrap(), first);
+        let e = stream.next().await.unwrap().unwrap_err();
         assert_eq!(e.code(), "internal");
-        assert!(rx.recv().await.is_none());
+        assert!(stream.next().await.is_none());
     }
 }
