@@ -1,9 +1,9 @@
 //! [`ChatStream`] and [`SseStream`]: the caller's end of a streamed completion, and where the engine's stream
 //! work sends what it translates ([`ChunkTx`], [`Held`]).
 //!
-//! A [`ChatStream`]'s work runs on a task of its own and sends chunk values over a channel. An [`SseStream`] runs
-//! its work inside the reader's own poll (no task, no channel, no wake-up of another task per event): a poll
-//! drives the work until it waits, and what it wrote goes to a queue the same poll takes from. When the reader
+//! Both forms run their work inside the reader's own poll (no task, no channel, no wake-up of another task per
+//! event): a poll drives the work until it waits, and what it wrote goes to a queue the same poll takes from.
+//! The work is polled only when something it waits on woke it (or it waits for room the reader just made). When the reader
 //! drops the stream before the work is done, the work moves to a task of its own and sees the reader gone, so a
 //! generation is still recorded and billed, as with a task from the start.
 
@@ -341,7 +341,7 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
     buf.extend_from_slice(b"\n\n");
 }
 
-/// Where a stream task sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
+/// Where a stream's work sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
     Values(Arc<Queue<Value>>),
     Sse(Arc<Queue<Bytes>>),

@@ -1,9 +1,10 @@
 //! The request lifecycle behind [`Router::chat`] and [`Router::chat_stream`]: admission
 //! ([`crate::admission`]) → the one failover loop ([`crate::failover`]) with a unary or streamed attempt driver
 //! ([`crate::attempt`]) → billing ([`crate::billing`]). A stream and a non-streamed request run in their
-//! caller's polls and move to a task of their own when their caller leaves ([`Detachable`], [`ChatStream`]), so a caller that goes away (a dropped stream, a
-//! cancelled task, a timeout) does not cut billing short: a generation the provider produced is recorded
-//! (`cancelled`) and billed, and a request that produced nothing releases its hold.
+//! caller's polls and move to a task of their own when their caller leaves ([`Detachable`], [`ChatStream`]), so
+//! a caller that goes away (a dropped stream, a cancelled task, a timeout) does not cut billing short: a
+//! generation the provider produced is recorded (`cancelled`) and billed, and a request that produced nothing
+//! releases its hold.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -497,7 +498,7 @@ impl Router {
     }
 }
 
-/// Run a stream task's body; an error, or a panic, ends the stream with an error item (in-band: the caller
+/// Run a stream's work; an error, or a panic, ends the stream with an error item (in-band: the caller
 /// never sees a stream that just stops).
 async fn guarded(tx: &ChunkTx, body: impl std::future::Future<Output = Result<()>>) {
     match AssertUnwindSafe(body).catch_unwind().await {

@@ -35,8 +35,9 @@ impl Driver for Streamed<'_> {
         a: &'a Attempt,
         deadline: Instant,
     ) -> impl Future<Output = AttemptEnd<()>> + Send + 'a {
-        // Boxed: an attempt's state (request, translator, timers) is the largest part of a stream task, which
-        // is moved whole when spawned; boxed, it is allocated once, when the attempt starts.
+        // Boxed: an attempt's state (request, translator, timers) is the largest part of a stream's work, which
+        // is moved whole into its heap slot (and again if it moves to a task); boxed, it is allocated once, when
+        // the attempt starts.
         Box::pin(try_stream(router, ad, a, self.req, deadline, self.tx))
     }
 
