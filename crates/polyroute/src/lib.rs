@@ -2,7 +2,8 @@
 //!
 //! The embeddable routing engine: one OpenAI-compatible interface over many LLM providers, with provider
 //! routing, model fallback, streaming and exact cost accounting. It executes the plans of [`polyroute_core`]
-//! over HTTP (tokio + reqwest with rustls, pooled keep-alive, HTTP/2 where offered, gzip).
+//! over HTTP (tokio + hyper with rustls, pooled keep-alive, HTTP/2 where offered; through reqwest when the
+//! environment names a proxy: `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY`, with `NO_PROXY`).
 //!
 //! ```no_run
 //! # async fn demo() -> polyroute::Result<()> {
@@ -39,6 +40,7 @@ mod failover;
 mod health;
 pub mod hooks;
 pub mod http_api;
+mod http_client;
 mod ledger;
 mod lifecycle;
 pub mod metrics;

@@ -75,23 +75,12 @@ pub(crate) struct Inner {
 pub struct Router {
     pub(crate) inner: Arc<Inner>,
     /// The upstream connection pool (clones share it; [`Router::with_own_connections`] opens another).
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: crate::http_client::HttpClient,
 }
 
-/// The upstream HTTP client: rustls, pooled keep-alive, `TCP_NODELAY`, gzip.
-pub(crate) fn http_client(connect: Duration) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .connect_timeout(connect)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(2048)
-        .tcp_nodelay(true)
-        .gzip(true)
-        .user_agent(concat!("polyroute/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Internal {
-            message: format!("http client: {e}"),
-        })
+/// The upstream HTTP client ([`crate::http_client`]).
+pub(crate) fn http_client(connect: Duration) -> Result<crate::http_client::HttpClient> {
+    crate::http_client::HttpClient::new(connect)
 }
 
 impl std::fmt::Debug for Router {

@@ -173,7 +173,18 @@ impl Drop for ServeProcess {
 /// Start the built `polyroute serve` on a free loopback port with `config`, the data directory `data` and `extra`
 /// arguments; returns once it printed `listening on <url>` (its stderr goes to `stderr`).
 pub fn spawn_serve(config: &Path, data: &Path, extra: &[&str], stderr: Stdio) -> ServeProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyroute"))
+    spawn_serve_env(config, data, extra, stderr, |c| c)
+}
+
+/// [`spawn_serve`] with the child's environment changed by `env` first.
+pub fn spawn_serve_env(
+    config: &Path,
+    data: &Path,
+    extra: &[&str],
+    stderr: Stdio,
+    env: impl FnOnce(&mut Command) -> &mut Command,
+) -> ServeProcess {
+    let mut child = env(&mut Command::new(env!("CARGO_BIN_EXE_polyroute")))
         .args(["serve", "--port", "0", "--config"])
         .arg(config)
         .args(extra)

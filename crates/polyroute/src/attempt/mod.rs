@@ -28,21 +28,22 @@ pub(crate) enum ReadError {
     /// The body is larger than the cap.
     TooLarge,
     /// The transport failed.
-    Transport(reqwest::Error),
+    Transport(crate::http_client::TransportError),
 }
 
 /// Read a response body of at most `cap` bytes (a `Content-Length` above it fails before reading anything).
 /// With `truncate`, a larger body is cut at `cap` instead of failing (error bodies).
 pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
+    resp: crate::http_client::UpResponse,
     cap: usize,
     truncate: bool,
 ) -> Result<bytes::Bytes, ReadError> {
     if !truncate && resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(ReadError::TooLarge);
     }
+    let mut body = resp.into_body();
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+    while let Some(chunk) = body.chunk().await.map_err(ReadError::Transport)? {
         if buf.len() + chunk.len() > cap {
             if truncate {
                 buf.extend_from_slice(&chunk[..cap - buf.len()]);

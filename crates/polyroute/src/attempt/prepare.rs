@@ -105,7 +105,7 @@ pub(crate) fn internal(m: impl Into<String>) -> Error {
     Error::Internal { message: m.into() }
 }
 
-pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<f64> {
+pub(crate) fn retry_after(h: &http::HeaderMap) -> Option<f64> {
     let v = h.get("retry-after")?.to_str().ok()?;
     v.trim()
         .parse::<f64>()
@@ -132,7 +132,7 @@ pub(crate) fn status_failure(
 }
 
 /// The `x-amzn-errortype` header.
-pub(crate) fn error_type(h: &reqwest::header::HeaderMap) -> Option<String> {
+pub(crate) fn error_type(h: &http::HeaderMap) -> Option<String> {
     h.get("x-amzn-errortype")?.to_str().ok().map(str::to_string)
 }
 
@@ -319,11 +319,14 @@ impl Router {
                 .map_err(|_| fail("cannot sign the request: bad header value".into()))?;
             req.headers_mut().insert(k, value);
         }
-        Ok(reqwest::RequestBuilder::from_parts(self.http.clone(), req))
+        Ok(reqwest::RequestBuilder::from_parts(
+            self.http.reqwest().clone(),
+            req,
+        ))
     }
 
-    pub(crate) fn failure_from_reqwest(
-        e: &reqwest::Error,
+    pub(crate) fn failure_from_transport(
+        e: &crate::http_client::TransportError,
         a: &Attempt,
         up: &Upstream,
     ) -> ProviderFailure {
@@ -342,7 +345,7 @@ impl Router {
         } else {
             "transport error"
         };
-        // reqwest errors carry the URL but never headers; scrub anyway.
+        // Transport errors carry the URL but never headers; scrub anyway.
         let keys: Vec<&ApiKey> = up.key.iter().collect();
         let msg = scrub(&format!("{what}: {e}"), &keys);
         wire::transport_failure(class, 0, &msg, &a.provider_name)

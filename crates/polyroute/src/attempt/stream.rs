@@ -125,7 +125,7 @@ async fn try_stream(
     let sent = tokio::select! {
         biased;
         () = tx.closed() => return AttemptEnd::Abandoned(None),
-        r = ad.waited.time(tokio::time::timeout_at(first_deadline.into(), rb.send())) => r,
+        r = ad.waited.time(tokio::time::timeout_at(first_deadline.into(), router.http.send(rb))) => r,
     };
     let resp = match sent {
         Err(_) => {
@@ -136,7 +136,7 @@ async fn try_stream(
                 &a.provider_name,
             ))
         }
-        Ok(Err(e)) => return AttemptEnd::Failed(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Err(e)) => return AttemptEnd::Failed(Router::failure_from_transport(&e, a, up)),
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
@@ -171,7 +171,7 @@ async fn try_stream(
         ));
     }
     let mut tr = StreamTranslator::new(a.dialect, Router::response_ctx(ad, a, hints));
-    let mut body = resp.bytes_stream();
+    let mut body = resp.into_body();
     // Translated chunks not yet sent: held back until content appears (so a failure can still fall back).
     let mut held = tx.held();
     let mut ttft: Option<f64> = None;

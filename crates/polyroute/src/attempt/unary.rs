@@ -118,7 +118,10 @@ pub(crate) async fn exchange(
         .timeouts
         .first_token
         .min(deadline.saturating_duration_since(t0));
-    let resp = match waited.time(tokio::time::timeout(budget, rb.send())).await {
+    let resp = match waited
+        .time(tokio::time::timeout(budget, router.http.send(rb)))
+        .await
+    {
         Err(_) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Timeout,
@@ -127,7 +130,7 @@ pub(crate) async fn exchange(
                 &a.provider_name,
             ))
         }
-        Ok(Err(e)) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Err(e)) => return Err(Router::failure_from_transport(&e, a, up)),
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
@@ -142,7 +145,7 @@ pub(crate) async fn exchange(
     let not_json = if ok {
         let ctype = resp
             .headers()
-            .get(reqwest::header::CONTENT_TYPE)
+            .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let json = ctype
@@ -173,7 +176,7 @@ pub(crate) async fn exchange(
                 &a.provider_name,
             ))
         }
-        Ok(Err(ReadError::Transport(e))) => return Err(Router::failure_from_reqwest(&e, a, up)),
+        Ok(Err(ReadError::Transport(e))) => return Err(Router::failure_from_transport(&e, a, up)),
         Ok(Err(ReadError::TooLarge)) => {
             return Err(wire::transport_failure(
                 OutcomeClass::Overloaded,

@@ -212,7 +212,7 @@ impl crate::router::Router {
         let (None, Some(g)) = (&up.key, &up.gcp) else {
             return Ok(None);
         };
-        g.token(&self.http).await.map(Some).map_err(|m| {
+        g.token(self.http.reqwest()).await.map(Some).map_err(|m| {
             crate::wire::transport_failure(
                 polyroute_core::plan::OutcomeClass::Auth,
                 401,
