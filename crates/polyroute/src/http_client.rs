@@ -1,6 +1,6 @@
-//! The upstream HTTP client: requests are built with reqwest's builder (headers, query, SigV4 signing) and sent
-//! through hyper's pooled client over rustls, which skips what an upstream call never uses (redirect following,
-//! response decompression, parsing the URL again on every request). When the environment names a proxy
+//! The upstream HTTP client: an [`UpRequest`] (a `POST` with its URI, headers and body, written by
+//! [`crate::attempt::prepare`]) goes through hyper's pooled client over rustls, which skips what an upstream call
+//! never uses (redirect following, response decompression, parsing the URL again on every request). When the environment names a proxy
 //! (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, upper or lower case), every request goes through reqwest instead, which
 //! honours those variables and `NO_PROXY`.
 //!
@@ -16,8 +16,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use polyroute_core::Error;
 
-type Direct =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, reqwest::Body>;
+type Direct = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<HttpConnector>,
+    http_body_util::Full<Bytes>,
+>;
 
 /// The environment variables that name a proxy (reqwest's, which then sends every request).
 const PROXY_VARS: [&str; 6] = [
@@ -35,16 +37,22 @@ const USER_AGENT: &str = concat!("polyroute/", env!("CARGO_PKG_VERSION"));
 /// Builds and sends upstream requests (cheap to clone; clones share the connection pool).
 #[derive(Clone)]
 pub(crate) struct HttpClient {
-    /// Builds every request; sends them when `direct` is `None` (a proxy is configured).
+    /// Sends requests when `direct` is `None` (a proxy is configured); calls token endpoints.
     reqwest: reqwest::Client,
     direct: Option<Direct>,
+}
+
+/// A `POST` to send upstream.
+#[derive(Debug)]
+pub(crate) struct UpRequest {
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
 /// Why sending or reading failed.
 #[derive(Debug)]
 pub(crate) enum TransportError {
-    /// The request could not be built (a bad URL or header).
-    Build(reqwest::Error),
     /// Sending through reqwest (proxied) or reading its body.
     Reqwest(reqwest::Error),
     /// Connecting or sending through hyper.
@@ -56,7 +64,7 @@ pub(crate) enum TransportError {
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let top: &dyn std::error::Error = match self {
-            Self::Build(e) | Self::Reqwest(e) => e,
+            Self::Reqwest(e) => e,
             Self::Send(e) => e,
             Self::Body(e) => e,
         };
@@ -75,7 +83,6 @@ impl TransportError {
     /// Whether the failure is a timeout (of connecting or of the connection), anywhere in its chain.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Build(_) => false,
             Self::Reqwest(e) => e.is_timeout(),
             Self::Send(e) => chain_timed_out(e),
             Self::Body(e) => e.is_timeout() || chain_timed_out(e),
@@ -85,7 +92,7 @@ impl TransportError {
     /// Whether the upstream could not be reached (refused, DNS, TLS).
     pub fn is_connect(&self) -> bool {
         match self {
-            Self::Build(_) | Self::Body(_) => false,
+            Self::Body(_) => false,
             Self::Reqwest(e) => e.is_connect(),
             Self::Send(e) => e.is_connect(),
         }
@@ -168,14 +175,9 @@ impl HttpClient {
         Ok(HttpClient { reqwest, direct })
     }
 
-    /// The reqwest client (requests are built with it; token endpoints are called through it).
+    /// The reqwest client (token endpoints are called through it).
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.reqwest
-    }
-
-    /// A `POST` to `url`.
-    pub fn post<U: reqwest::IntoUrl>(&self, url: U) -> reqwest::RequestBuilder {
-        self.reqwest.post(url)
     }
 
     /// Whether requests go through reqwest (a proxy is configured).
@@ -185,9 +187,23 @@ impl HttpClient {
     }
 
     /// Send a request and wait for its response headers.
-    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Result<UpResponse, TransportError> {
+    pub async fn send(&self, req: UpRequest) -> Result<UpResponse, TransportError> {
+        let UpRequest {
+            uri,
+            mut headers,
+            body,
+        } = req;
         let Some(direct) = &self.direct else {
-            let resp = rb.send().await.map_err(TransportError::Reqwest)?;
+            let mut r = http::Request::new(body);
+            *r.method_mut() = http::Method::POST;
+            *r.uri_mut() = uri;
+            *r.headers_mut() = headers;
+            let r = reqwest::Request::try_from(r).map_err(TransportError::Reqwest)?;
+            let resp = self
+                .reqwest
+                .execute(r)
+                .await
+                .map_err(TransportError::Reqwest)?;
             let (head, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
             return Ok(UpResponse {
                 status: head.status,
@@ -195,20 +211,20 @@ impl HttpClient {
                 body: UpBody::Proxied(body),
             });
         };
-        let req = rb.build().map_err(TransportError::Build)?;
-        let mut req =
-            http::Request::<reqwest::Body>::try_from(req).map_err(TransportError::Build)?;
-        let h = req.headers_mut();
-        if !h.contains_key(http::header::USER_AGENT) {
-            h.insert(
+        if !headers.contains_key(http::header::USER_AGENT) {
+            headers.insert(
                 http::header::USER_AGENT,
                 http::HeaderValue::from_static(USER_AGENT),
             );
         }
-        if !h.contains_key(http::header::ACCEPT) {
-            h.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
+        if !headers.contains_key(http::header::ACCEPT) {
+            headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
         }
-        let resp = direct.request(req).await.map_err(TransportError::Send)?;
+        let mut r = http::Request::new(http_body_util::Full::new(body));
+        *r.method_mut() = http::Method::POST;
+        *r.uri_mut() = uri;
+        *r.headers_mut() = headers;
+        let resp = direct.request(r).await.map_err(TransportError::Send)?;
         let (head, body) = resp.into_parts();
         Ok(UpResponse {
             status: head.status,
@@ -349,6 +365,18 @@ mod tests {
             })
     }
 
+    fn post(url: &str, headers: &[(&'static str, &'static str)], body: &[u8]) -> UpRequest {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in headers {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        UpRequest {
+            uri: url.parse().unwrap(),
+            headers: h,
+            body: Bytes::copy_from_slice(body),
+        }
+    }
+
     async fn body_of(resp: UpResponse) -> Vec<u8> {
         let mut body = resp.into_body();
         let mut out = Vec::new();
@@ -393,11 +421,14 @@ mod tests {
         for proxied in [false, true] {
             let c = HttpClient::build(Duration::from_secs(2), proxied).unwrap();
             let (url, mut heads) = server(JSON).await;
-            let rb = c
-                .post(format!("{url}/v1/chat/completions?x=1"))
-                .header("content-type", "application/json")
-                .header("authorization", "Bearer sk-test-fake")
-                .body(b"{\"a\":1}".to_vec());
+            let rb = post(
+                &format!("{url}/v1/chat/completions?x=1"),
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", "Bearer sk-test-fake"),
+                ],
+                b"{\"a\":1}",
+            );
             let resp = c.send(rb).await.unwrap();
             assert_eq!(resp.status(), 200);
             assert_eq!(resp.headers()["x-test"], "yes");
@@ -422,10 +453,7 @@ mod tests {
             );
 
             let (url, mut heads) = server(CHUNKED).await;
-            let resp = c
-                .send(c.post(format!("{url}/s")).body(Vec::new()))
-                .await
-                .unwrap();
+            let resp = c.send(post(&format!("{url}/s"), &[], b"")).await.unwrap();
             assert_eq!(resp.content_length(), None);
             assert_eq!(body_of(resp).await, b"hello world");
             assert!(heads
@@ -456,7 +484,7 @@ mod tests {
         for proxied in [false, true] {
             let c = HttpClient::build(Duration::from_secs(2), proxied).unwrap();
             for url in [format!("http://{closed}/v1"), format!("{tls}/v1")] {
-                let Err(e) = c.send(c.post(&url).body(Vec::new())).await else {
+                let Err(e) = c.send(post(&url, &[], b"")).await else {
                     panic!("{url} answered");
                 };
                 assert!(e.is_connect(), "{url}: {e}");
@@ -464,10 +492,7 @@ mod tests {
             }
         }
         let c = HttpClient::build(Duration::from_secs(2), false).unwrap();
-        let Err(e) = c
-            .send(c.post(format!("http://{closed}/v1")).body(Vec::new()))
-            .await
-        else {
+        let Err(e) = c.send(post(&format!("http://{closed}/v1"), &[], b"")).await else {
             panic!("answered");
         };
         // The message names the cause, not only hyper's "client error (Connect)".

@@ -12,6 +12,7 @@ use polyroute_core::Error;
 
 use crate::admission::Admission;
 use crate::config::Timeouts;
+use crate::http_client::UpRequest;
 use crate::router::Router;
 use crate::secret::{scrub, ApiKey};
 use crate::wire;
@@ -39,9 +40,27 @@ pub(crate) struct Upstream {
     pub endpoints: EndpointCache,
 }
 
+/// An endpoint's URL, and the same as the URI a request is sent to.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub url: reqwest::Url,
+    pub uri: http::Uri,
+}
+
+impl Endpoint {
+    /// `url` and the URI it spells (None when that is not a valid URI).
+    fn new(url: reqwest::Url) -> Option<Endpoint> {
+        let uri = http::Uri::try_from(url.as_str()).ok()?;
+        Some(Endpoint { url, uri })
+    }
+}
+
 /// Joined endpoint URLs by path, at most [`EndpointCache::MAX`] of them (joining costs more than a lookup).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct EndpointCache(std::sync::Arc<std::sync::Mutex<Vec<(String, reqwest::Url)>>>);
+pub(crate) struct EndpointCache(std::sync::Arc<std::sync::Mutex<Joined>>);
+
+/// Endpoints by the path joined to the base URL.
+type Joined = Vec<(String, std::sync::Arc<Endpoint>)>;
 
 impl EndpointCache {
     const MAX: usize = 16;
@@ -49,8 +68,8 @@ impl EndpointCache {
     fn get_or(
         &self,
         path: &str,
-        join: impl FnOnce() -> Option<reqwest::Url>,
-    ) -> Option<reqwest::Url> {
+        join: impl FnOnce() -> Option<Endpoint>,
+    ) -> Option<std::sync::Arc<Endpoint>> {
         let lock = || {
             self.0
                 .lock()
@@ -59,7 +78,7 @@ impl EndpointCache {
         if let Some((_, u)) = lock().iter().find(|(p, _)| p == path) {
             return Some(u.clone());
         }
-        let u = join()?;
+        let u = std::sync::Arc::new(join()?);
         let mut m = lock();
         if m.len() < Self::MAX && !m.iter().any(|(p, _)| p == path) {
             m.push((path.to_string(), u.clone()));
@@ -71,8 +90,9 @@ impl EndpointCache {
 impl Upstream {
     /// `base_url` + `path` (which may carry a query, e.g. `?alt=sse`) without parsing the scheme and host again
     /// (joined once per path).
-    pub fn endpoint(&self, path: &str) -> Option<reqwest::Url> {
-        self.endpoints.get_or(path, || self.join(path))
+    pub fn endpoint(&self, path: &str) -> Option<std::sync::Arc<Endpoint>> {
+        self.endpoints
+            .get_or(path, || self.join(path).and_then(Endpoint::new))
     }
 
     fn join(&self, path: &str) -> Option<reqwest::Url> {
@@ -96,7 +116,7 @@ impl Upstream {
 
 /// A request ready to send, and what translating its answer needs.
 pub(crate) struct Prepared {
-    pub rb: reqwest::RequestBuilder,
+    pub rb: UpRequest,
     pub hints: ResponseHints,
     pub dropped: Vec<String>,
 }
@@ -137,11 +157,14 @@ pub(crate) fn error_type(h: &http::HeaderMap) -> Option<String> {
 }
 
 /// The value of `Authorization: Bearer <key>` (checked as a header value when the request is built).
-fn bearer(key: &str) -> Vec<u8> {
+/// `Bearer <key>` as a sensitive header value (None when the key has bytes a header cannot carry).
+fn bearer(key: &str) -> Option<http::HeaderValue> {
     let mut v = Vec::with_capacity(7 + key.len());
     v.extend_from_slice(b"Bearer ");
     v.extend_from_slice(key.as_bytes());
-    v
+    let mut h = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()?;
+    h.set_sensitive(true);
+    Some(h)
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {
@@ -241,20 +264,36 @@ impl Router {
         body: Vec<u8>,
         headers: &[(String, String)],
         token: Option<&ApiKey>,
-    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+    ) -> std::result::Result<UpRequest, ProviderFailure> {
         let dialect = a.dialect;
-        let mut rb = match up.endpoint(path) {
-            Some(url) => self.http.post(url),
-            None => self.http.post(format!("{}{}", up.base_url, path)),
-        };
-        rb = rb
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                reqwest::header::HeaderValue::from_static("application/json"),
+        // A request that cannot be written (a bad URL, header name or value) fails as transport errors do.
+        let bad = |what: &str| {
+            let keys: Vec<&ApiKey> = up.key.iter().chain(token).collect();
+            wire::transport_failure(
+                OutcomeClass::Overloaded,
+                0,
+                &scrub(&format!("transport error: {what}"), &keys),
+                &a.provider_name,
             )
-            .body(body);
+        };
+        let endpoint = match up.endpoint(path) {
+            Some(e) => e,
+            None => std::sync::Arc::new(
+                reqwest::Url::parse(&format!("{}{}", up.base_url, path))
+                    .ok()
+                    .and_then(Endpoint::new)
+                    .ok_or_else(|| bad(&format!("invalid URL {}{}", up.base_url, path)))?,
+            ),
+        };
+        let mut uri = endpoint.uri.clone();
+        let mut h = http::HeaderMap::with_capacity(4 + headers.len() + up.headers.len());
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let auth = |key: &str| bearer(key).ok_or_else(|| bad("invalid authorization header value"));
         if let Some(t) = token {
-            rb = rb.header(reqwest::header::AUTHORIZATION, bearer(t.expose()));
+            h.append(http::header::AUTHORIZATION, auth(t.expose())?);
         } else if let Some(k) = &up.key {
             // A key for a signed scheme is a bearer token (Bedrock API keys); otherwise the request is signed.
             let scheme = match dialect.auth_scheme() {
@@ -265,64 +304,77 @@ impl Router {
             match scheme {
                 // The common case, written without formatting or parsing the header name.
                 AuthScheme::Bearer => {
-                    rb = rb.header(reqwest::header::AUTHORIZATION, bearer(k.expose()));
+                    h.append(http::header::AUTHORIZATION, auth(k.expose())?);
                 }
                 _ => match scheme.credential(k.expose()) {
-                    Some(Credential::Header(name, value)) => rb = rb.header(name, value),
-                    Some(Credential::Query(name, value)) => rb = rb.query(&[(name, value)]),
+                    Some(Credential::Header(name, value)) => {
+                        let mut v = http::HeaderValue::try_from(value)
+                            .map_err(|_| bad(&format!("invalid value of header {name}")))?;
+                        v.set_sensitive(true);
+                        h.append(http::HeaderName::from_static(name), v);
+                    }
+                    Some(Credential::Query(name, value)) => {
+                        let mut url = endpoint.url.clone();
+                        url.query_pairs_mut().append_pair(name, &value);
+                        uri = http::Uri::try_from(url.as_str())
+                            .map_err(|_| bad("invalid URL with the key's query parameter"))?;
+                    }
                     None => {}
                 },
             }
         }
         for (k, v) in headers.iter().chain(up.headers.iter()) {
-            rb = rb.header(k, v);
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| bad(&format!("invalid header name {k:?}")))?;
+            let value = http::HeaderValue::try_from(v.as_str())
+                .map_err(|_| bad(&format!("invalid value of header {k}")))?;
+            h.append(name, value);
         }
+        let mut req = UpRequest {
+            uri,
+            headers: h,
+            body: bytes::Bytes::from(body),
+        };
         if let (AuthScheme::SigV4 { .. }, None, Some(signer)) =
             (dialect.auth_scheme(), &up.key, &up.aws)
         {
-            rb = self.signed(rb, signer, a)?;
+            Self::sign(&mut req, signer, a)?;
         }
-        Ok(rb)
+        Ok(req)
     }
 
-    /// Sign a built request with SigV4 (the signature covers method, URL, the headers set so far and the body).
+    /// Sign a `POST` with SigV4 (the signature covers method, URL, the headers set so far and the body).
     #[allow(clippy::result_large_err)]
-    fn signed(
-        &self,
-        rb: reqwest::RequestBuilder,
+    fn sign(
+        req: &mut UpRequest,
         signer: &crate::auth::sigv4::AwsSigner,
         a: &Attempt,
-    ) -> std::result::Result<reqwest::RequestBuilder, ProviderFailure> {
+    ) -> std::result::Result<(), ProviderFailure> {
         let fail = |m: String| {
             wire::transport_failure(OutcomeClass::InvalidRequest, 400, &m, &a.provider_name)
         };
-        let mut req = rb
-            .build()
-            .map_err(|e| fail(format!("cannot build the request: {e}")))?;
         let headers: Vec<(String, String)> = req
-            .headers()
+            .headers
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
-        let body = req.body().and_then(reqwest::Body::as_bytes).unwrap_or(b"");
         let add = signer
             .sign(
-                req.method().as_str(),
-                req.url().as_str(),
+                "POST",
+                &req.uri.to_string(),
                 &headers,
-                body,
+                &req.body,
                 std::time::SystemTime::now(),
             )
             .map_err(fail)?;
         for (k, v) in add {
-            let value = reqwest::header::HeaderValue::from_str(&v)
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| fail("cannot sign the request: bad header name".into()))?;
+            let value = http::HeaderValue::from_str(&v)
                 .map_err(|_| fail("cannot sign the request: bad header value".into()))?;
-            req.headers_mut().insert(k, value);
+            req.headers.insert(name, value);
         }
-        Ok(reqwest::RequestBuilder::from_parts(
-            self.http.reqwest().clone(),
-            req,
-        ))
+        Ok(())
     }
 
     pub(crate) fn failure_from_transport(
@@ -389,21 +441,18 @@ mod tests {
 
     #[test]
     fn bearer_headers_are_the_formatted_ones() {
-        let c = reqwest::Client::new();
-        for key in ["sk-test-1", "", "a b\tc", "bad\nkey", "caf\u{e9}"] {
-            let new = c
-                .post("http://127.0.0.1:9/v1")
-                .header(reqwest::header::AUTHORIZATION, bearer(key))
-                .build();
-            let old = c
-                .post("http://127.0.0.1:9/v1")
-                .header("authorization", format!("Bearer {key}"))
-                .build();
-            match (new, old) {
-                (Ok(n), Ok(o)) => assert_eq!(n.headers(), o.headers(), "{key:?}"),
-                (Err(n), Err(o)) => assert_eq!(n.to_string(), o.to_string(), "{key:?}"),
-                (n, o) => panic!("{key:?}: {n:?} / {o:?}"),
-            }
+        for key in [
+            "sk-test-1",
+            "",
+            "a b\tc",
+            "bad\nkey",
+            "caf\u{e9}",
+            "del\u{7f}",
+        ] {
+            let new = bearer(key);
+            let old = http::HeaderValue::from_str(&format!("Bearer {key}")).ok();
+            assert_eq!(new, old, "{key:?}");
+            assert!(new.is_none_or(|v| v.is_sensitive()), "{key:?}");
         }
     }
 
@@ -422,9 +471,12 @@ mod tests {
                 "/v1/messages",
                 "/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
             ] {
-                let fast = u.endpoint(path).expect("parsed base").to_string();
+                let e = u.endpoint(path).expect("parsed base");
+                let fast = e.url.to_string();
+                // The URI sent is the URL joined.
+                assert_eq!(e.uri.to_string(), fast);
                 // The second time from the cache.
-                assert_eq!(u.endpoint(path).expect("cached").to_string(), fast);
+                assert_eq!(u.endpoint(path).expect("cached").url.to_string(), fast);
                 let slow = reqwest::Url::parse(&format!("{}{}", u.base_url, path))
                     .expect("valid")
                     .to_string();

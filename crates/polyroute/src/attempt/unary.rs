@@ -109,7 +109,7 @@ pub(crate) async fn exchange(
     router: &Router,
     a: &Attempt,
     up: &Upstream,
-    rb: reqwest::RequestBuilder,
+    rb: crate::http_client::UpRequest,
     deadline: Instant,
     waited: &crate::metrics::Waited,
 ) -> Result<(u16, bytes::Bytes, f64), ProviderFailure> {
