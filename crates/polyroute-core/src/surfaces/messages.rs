@@ -34,7 +34,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{arguments_object, arguments_text, copy_common, object, opt_array, opt_str, opt_u64};
+use super::{
+    arguments_object, arguments_text, copy_common, object, opt_array, opt_str, opt_u64, At,
+};
 use super::{req_str, usage_counts, ROUTING_FIELDS};
 use crate::error::{Error, Result};
 
@@ -679,7 +681,7 @@ pub fn usage(u: &Value) -> Value {
 /// Translate a chat completion (as the engine returns it) into a Messages response.
 #[must_use]
 pub fn from_chat(answer: &Value) -> Value {
-    let choice = answer.pointer("/choices/0").unwrap_or(&Value::Null);
+    let choice = answer.at(&["choices", "0"]).unwrap_or(&Value::Null);
     let msg = choice.get("message").unwrap_or(&Value::Null);
     let mut content = Vec::new();
     let mut thinking = false;
@@ -735,10 +737,10 @@ pub fn from_chat(answer: &Value) -> Value {
         .into_iter()
         .flatten()
     {
-        let args = arguments_text(c.pointer("/function/arguments"));
+        let args = arguments_text(c.at(&["function", "arguments"]));
         content.push(json!({"type": "tool_use",
             "id": c.get("id").and_then(Value::as_str).unwrap_or(""),
-            "name": c.pointer("/function/name").and_then(Value::as_str).unwrap_or(""),
+            "name": c.at(&["function", "name"]).and_then(Value::as_str).unwrap_or(""),
             "input": arguments_object(&args)}));
     }
     let reason = stop_reason(
@@ -784,7 +786,7 @@ pub fn error_body(status: u16, envelope: &Value) -> Value {
     let e = envelope.get("error").unwrap_or(envelope);
     let message = e.get("message").and_then(Value::as_str).unwrap_or("error");
     let mut err = json!({"type": error_type(status), "message": message});
-    if let Some(t) = e.pointer("/metadata/error_type").filter(|v| v.is_string()) {
+    if let Some(t) = e.at(&["metadata", "error_type"]).filter(|v| v.is_string()) {
         err["error_type"] = t.clone();
     }
     json!({"type": "error", "error": err})

@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 
 use super::messages::{error_body, stop_reason, usage};
+use super::At;
 use super::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +127,7 @@ impl MessagesStream {
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
+        let Some(choice) = chunk.at(&["choices", "0"]) else {
             return out;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
@@ -228,7 +229,7 @@ impl MessagesStream {
                     .unwrap_or("")
                     .to_string();
                 let name = tc
-                    .pointer("/function/name")
+                    .at(&["function", "name"])
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
@@ -245,7 +246,7 @@ impl MessagesStream {
             }
         };
         if let Some(a) = tc
-            .pointer("/function/arguments")
+            .at(&["function", "arguments"])
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
         {

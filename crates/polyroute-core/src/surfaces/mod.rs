@@ -124,15 +124,40 @@ const ROUTING_FIELDS: &[&str] = &[
     "usage",
 ];
 
+/// `serde_json::Value::pointer` for a path of plain tokens (no `~` escapes), without the allocations `pointer`
+/// makes for every token: an object's member by name, an array's element by a decimal index.
+pub(crate) trait At {
+    fn at(&self, path: &[&str]) -> Option<&Value>;
+}
+
+impl At for Value {
+    fn at(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(self, |v, k| match v {
+            Value::Object(m) => m.get(*k),
+            Value::Array(a) => {
+                // As `pointer`: digits only, and no leading zero but for "0" itself.
+                if k.is_empty()
+                    || !k.bytes().all(|b| b.is_ascii_digit())
+                    || (k.len() > 1 && k.starts_with('0'))
+                {
+                    return None;
+                }
+                a.get(k.parse::<usize>().ok()?)
+            }
+            _ => None,
+        })
+    }
+}
+
 /// A chat usage object's token counts: (prompt incl. cache, completion, cached reads, cache writes, reasoning).
 fn usage_counts(u: &Value) -> (u64, u64, u64, u64, u64) {
-    let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let n = |p: &[&str]| u.at(p).and_then(Value::as_u64).unwrap_or(0);
     (
-        n("/prompt_tokens"),
-        n("/completion_tokens"),
-        n("/prompt_tokens_details/cached_tokens"),
-        n("/prompt_tokens_details/cache_write_tokens"),
-        n("/completion_tokens_details/reasoning_tokens"),
+        n(&["prompt_tokens"]),
+        n(&["completion_tokens"]),
+        n(&["prompt_tokens_details", "cached_tokens"]),
+        n(&["prompt_tokens_details", "cache_write_tokens"]),
+        n(&["completion_tokens_details", "reasoning_tokens"]),
     )
 }
 
@@ -156,4 +181,37 @@ fn arguments_object(text: &str) -> Value {
 /// The short id part of a generation id, for item ids (`gen-1700000000-ab12` → `1700000000ab12`).
 fn id_tail(id: &str) -> String {
     id.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+#[cfg(test)]
+mod at_tests {
+    use super::At;
+    use serde_json::json;
+
+    #[test]
+    fn at_reads_what_pointer_reads() {
+        let v = json!({"choices": [{"delta": {"content": "x"}}, 2], "a": {"0": 1, "01": 2, "b": null},
+                       "u": {"prompt_tokens": 3}});
+        for p in [
+            "/choices/0",
+            "/choices/1",
+            "/choices/2",
+            "/choices/01",
+            "/choices/x",
+            "/choices/-1",
+            "/choices/+1",
+            "/choices/",
+            "/choices/0/delta/content",
+            "/a/0",
+            "/a/01",
+            "/a/b",
+            "/a/c",
+            "/u/prompt_tokens",
+            "/u/prompt_tokens/x",
+            "/missing",
+        ] {
+            let parts: Vec<&str> = p[1..].split('/').collect();
+            assert_eq!(v.at(&parts), v.pointer(p), "{p}");
+        }
+    }
 }

@@ -18,7 +18,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{arguments_text, copy_common, id_tail, object, opt_array, opt_str, opt_u64, req_str};
+use super::{
+    arguments_text, copy_common, id_tail, object, opt_array, opt_str, opt_u64, req_str, At,
+};
 use super::{usage_counts, ROUTING_FIELDS};
 use crate::error::{Error, Result};
 
@@ -493,7 +495,7 @@ pub fn status_of(finish: Option<&str>) -> (&'static str, Value) {
 #[must_use]
 pub fn from_chat(answer: &Value, req: &Value) -> Value {
     let id = answer.get("id").and_then(Value::as_str).unwrap_or("");
-    let choice = answer.pointer("/choices/0").unwrap_or(&Value::Null);
+    let choice = answer.at(&["choices", "0"]).unwrap_or(&Value::Null);
     let msg = choice.get("message").unwrap_or(&Value::Null);
     let mut output = Vec::new();
     let summary: Vec<Value> = match msg.get("reasoning").and_then(Value::as_str) {
@@ -546,8 +548,8 @@ pub fn from_chat(answer: &Value, req: &Value) -> Value {
     {
         output.push(json!({"type": "function_call", "id": item_id("fc", id, n),
             "call_id": c.get("id").and_then(Value::as_str).unwrap_or(""),
-            "name": c.pointer("/function/name").and_then(Value::as_str).unwrap_or(""),
-            "arguments": arguments_text(c.pointer("/function/arguments")),
+            "name": c.at(&["function", "name"]).and_then(Value::as_str).unwrap_or(""),
+            "arguments": arguments_text(c.at(&["function", "arguments"])),
             "status": "completed"}));
     }
     let (status, incomplete) = status_of(choice.get("finish_reason").and_then(Value::as_str));

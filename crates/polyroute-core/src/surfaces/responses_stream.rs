@@ -10,6 +10,7 @@
 use serde_json::{json, Value};
 
 use super::responses::{item_id, skeleton, status_of, usage};
+use super::At;
 use super::Event;
 
 #[derive(Debug)]
@@ -261,7 +262,7 @@ impl ResponsesStream {
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
+        let Some(choice) = chunk.at(&["choices", "0"]) else {
             return out;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
@@ -327,7 +328,7 @@ impl ResponsesStream {
                 .unwrap_or("")
                 .to_string();
             let name = tc
-                .pointer("/function/name")
+                .at(&["function", "name"])
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
@@ -348,7 +349,7 @@ impl ResponsesStream {
             ));
         }
         let Some(a) = tc
-            .pointer("/function/arguments")
+            .at(&["function", "arguments"])
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
         else {

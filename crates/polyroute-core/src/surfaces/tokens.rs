@@ -15,6 +15,7 @@
 //! errs towards more tokens generally (a safe side for context-fit checks), and images and PDFs are flat
 //! allowances. Use the provider's own count when the exact number matters.
 
+use super::At;
 use serde_json::Value;
 
 use crate::error::Result;
@@ -75,9 +76,9 @@ fn blocks(content: &Value) -> u64 {
 fn block(b: &Value) -> u64 {
     match b.get("type").and_then(Value::as_str) {
         Some("image") => IMAGE_TOKENS,
-        Some("document") => match b.pointer("/source/type").and_then(Value::as_str) {
+        Some("document") => match b.at(&["source", "type"]).and_then(Value::as_str) {
             Some("text") => estimate_text(
-                b.pointer("/source/data")
+                b.at(&["source", "data"])
                     .and_then(Value::as_str)
                     .unwrap_or(""),
             ),
@@ -123,7 +124,7 @@ pub fn count_messages(body: &Value) -> Result<u64> {
     let tools = body.get("tools").and_then(Value::as_array);
     if let Some(tools) = tools.filter(|t| !t.is_empty()) {
         let forced = matches!(
-            body.pointer("/tool_choice/type").and_then(Value::as_str),
+            body.at(&["tool_choice", "type"]).and_then(Value::as_str),
             Some("any" | "tool")
         );
         n += if forced { 313 } else { 346 };
