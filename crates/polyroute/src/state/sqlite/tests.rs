@@ -291,15 +291,31 @@ async fn an_insert_is_answered_only_after_its_sync_and_holds_never_wait_for_it()
     let l = ledger.clone();
     let mut second = tokio::spawn(async move { l.insert(record("gen-2", "2")).await });
     assert!(still_pending(&mut second).await);
+    // A durable insert arriving while the syncer is busy waits in the writer's open batch (only committed
+    // when the syncer is idle; holds and settles meanwhile commit at once, above).
+    assert!(ledger.get("gen-2").await.unwrap().is_none());
+    // A hold arriving meanwhile is answered at once, and commits the waiting insert with it.
+    assert_eq!(budget.reserve(&hold("r2")).await.unwrap(), Reserved::Held);
     assert!(ledger.get("gen-2").await.unwrap().is_some());
-    // The first sync answers the first insert only: the second was committed after that sync began.
+    let l = ledger.clone();
+    let mut third = tokio::spawn(async move { l.insert(record("gen-3", "3")).await });
+    assert!(still_pending(&mut third).await);
+    assert!(ledger.get("gen-3").await.unwrap().is_none());
+    // The first sync answers the first insert only; the syncer goes on with the second at once (the third
+    // still waits), and only when it is idle is the third committed, and synced.
     gate.send(Ok(())).unwrap();
     first.await.unwrap().unwrap();
     sync_entered(&entered).await;
     assert!(still_pending(&mut second).await);
+    assert!(ledger.get("gen-3").await.unwrap().is_none());
     gate.send(Ok(())).unwrap();
     second.await.unwrap().unwrap();
-    assert_eq!(store.syncs(), 2);
+    sync_entered(&entered).await;
+    assert!(ledger.get("gen-3").await.unwrap().is_some());
+    assert!(still_pending(&mut third).await);
+    gate.send(Ok(())).unwrap();
+    third.await.unwrap().unwrap();
+    assert_eq!(store.syncs(), 3);
     let _ = std::fs::remove_dir_all(dir);
 }
 
