@@ -160,8 +160,9 @@ async fn sigkill_under_64_clients_loses_no_acknowledged_generation_or_spend() {
             gens.insert(id, (user, dec(&cost)));
         }
     }
+    // Settled ids: those settled apart, and those marked in the row of the record they were settled with.
     let settled: HashSet<String> = db
-        .prepare("SELECT id FROM budget_settled")
+        .prepare("SELECT id FROM budget_settled UNION ALL SELECT id FROM generations WHERE settled")
         .unwrap()
         .query_map([], |r| r.get::<_, String>(0))
         .unwrap()

@@ -49,7 +49,8 @@ const READERS_KEPT: usize = 4;
 const STATEMENTS_KEPT: usize = 64;
 
 /// One SQLite file holding the ledger (`generations`), the budget (`budget_spent`, `budget_holds`,
-/// `budget_settled`) and the rate windows (`rate_events`). Open it once; [`SqliteStore::ledger`],
+/// `budget_settled`, and the `settled` mark of a record settled with its own reservation) and the rate windows
+/// (`rate_events`). Open it once; [`SqliteStore::ledger`],
 /// [`SqliteStore::budget`] and [`SqliteStore::rate`] share its writer and read connections.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -132,8 +133,18 @@ fn init(conn: &mut Connection) -> Result<bool> {
         )
         .map_err(|e| db(&e))?
         > 0;
+    let had_generations: bool = tx
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='generations'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| db(&e))?
+        > 0;
     // `generations_user` (an earlier version's index on `user_key` alone) is dropped: `generations_user_time`
-    // serves the same lookups, and every insert paid for both.
+    // serves the same lookups, and every insert paid for both. `settled` (1: the reservation of the record's
+    // own id was settled with it, [`Ledger::insert_settled`]) marks in the record's row what `budget_settled`
+    // would otherwise hold, so such a record writes one row and its indexes, not three more trees.
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS generations (
              id TEXT PRIMARY KEY,
@@ -143,7 +154,8 @@ fn init(conn: &mut Connection) -> Result<bool> {
              provider TEXT NOT NULL,
              cost TEXT NOT NULL,
              free INTEGER NOT NULL,
-             record TEXT NOT NULL
+             record TEXT NOT NULL,
+             settled INTEGER NOT NULL DEFAULT 0
          );
          DROP INDEX IF EXISTS generations_user;
          CREATE INDEX IF NOT EXISTS generations_user_time ON generations(user_key, created_ms);
@@ -161,6 +173,11 @@ fn init(conn: &mut Connection) -> Result<bool> {
          CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at_ms);",
     )
     .map_err(|e| db(&e))?;
+    // A ledger written by an earlier version gains the column (its settles are all in `budget_settled`).
+    if had_generations && !queries::has_settled_column(&tx)? {
+        tx.execute_batch("ALTER TABLE generations ADD COLUMN settled INTEGER NOT NULL DEFAULT 0")
+            .map_err(|e| db(&e))?;
+    }
     if !had_budget {
         let t = queries::totals(&tx)?;
         for (s, c) in super::seed_scopes(&t) {
@@ -382,6 +399,9 @@ impl Ledger for SqliteLedger {
         let scopes: Vec<String> = settle.scopes.iter().map(Scope::as_key).collect();
         // One operation, so one savepoint: a failed settle takes the insert back with it.
         self.0.write(true, move |c| {
+            if settle.id.0 == rec.id {
+                return queries::insert_settled(c, &rec, &json, &scopes, settle.billed);
+            }
             queries::insert(c, &rec, &json)?;
             queries::settle(c, &settle.id.0, &scopes, Some(settle.billed)).map(drop)
         })

@@ -15,7 +15,8 @@ use super::super::{
 };
 use super::{db, internal};
 
-/// Settled reservation ids are remembered this long (idempotent settles).
+/// Settled reservation ids are remembered this long in `budget_settled` (idempotent settles); a reservation
+/// settled with the record of its id is remembered by the record's row, as long as the record is kept.
 const SETTLED_KEEP_MS: i64 = 2 * DAY_MS;
 
 fn dec(text: &str) -> Decimal {
@@ -69,11 +70,26 @@ fn parse_rec(text: &str) -> Result<GenerationRecord> {
     serde_json::from_str(text).map_err(|e| internal(format!("ledger record: {e}")))
 }
 
-/// Store (or replace) a record whose JSON form is `json`.
-pub(super) fn insert(c: &Connection, rec: &GenerationRecord, json: &str) -> Result<()> {
+/// Whether `generations` has its `settled` column (a ledger written by an earlier version has not).
+pub(super) fn has_settled_column(c: &Connection) -> Result<bool> {
+    c.query_row(
+        "SELECT count(*) FROM pragma_table_info('generations') WHERE name = 'settled'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(|e| db(&e))
+}
+
+/// Store (or replace) a record whose JSON form is `json`; with `settled`, mark it settled too (a replaced
+/// record keeps its mark either way).
+fn upsert(c: &Connection, rec: &GenerationRecord, json: &str, settled: bool) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR REPLACE INTO generations (id, created_ms, user_key, model, provider, cost, free, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO generations (id, created_ms, user_key, model, provider, cost, free, record, settled)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(id) DO UPDATE SET created_ms = excluded.created_ms, user_key = excluded.user_key,
+             model = excluded.model, provider = excluded.provider, cost = excluded.cost, free = excluded.free,
+             record = excluded.record, settled = max(settled, excluded.settled)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -84,11 +100,46 @@ pub(super) fn insert(c: &Connection, rec: &GenerationRecord, json: &str) -> Resu
             rec.provider,
             rec.cost.to_string(),
             i64::from(rec.free),
-            json
+            json,
+            i64::from(settled)
         ])
     })
     .map_err(|e| db(&e))?;
     Ok(())
+}
+
+/// Store (or replace) a record whose JSON form is `json`.
+pub(super) fn insert(c: &Connection, rec: &GenerationRecord, json: &str) -> Result<()> {
+    upsert(c, rec, json, false)
+}
+
+/// Whether the reservation `id` is settled: in `budget_settled`, or marked in the row of the record of the
+/// same id ([`insert_settled`]).
+fn is_settled(c: &Connection, id: &str) -> Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)
+             OR EXISTS (SELECT 1 FROM budget_settled WHERE id = ?1)",
+    )
+    .and_then(|mut st| st.query_row([id], |r| r.get::<_, bool>(0)))
+    .map_err(|e| db(&e))
+}
+
+/// [`Ledger::insert_settled`](super::super::Ledger::insert_settled) of a record settling the reservation of its
+/// own id: the record, marked settled in its row (not in `budget_settled`), the reservation's holds gone and
+/// `billed` added to each of `scopes`. A reservation settled before only has its record stored (or replaced).
+pub(super) fn insert_settled(
+    c: &Connection,
+    rec: &GenerationRecord,
+    json: &str,
+    scopes: &[String],
+    billed: Decimal,
+) -> Result<()> {
+    if is_settled(c, &rec.id)? {
+        return insert(c, rec, json);
+    }
+    upsert(c, rec, json, true)?;
+    delete_holds(c, &rec.id)?;
+    add_spent(c, scopes, billed)
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> Result<Option<GenerationRecord>> {
@@ -252,7 +303,8 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
     let known: i64 = c
         .prepare_cached(
             "SELECT (SELECT count(*) FROM budget_holds WHERE id = ?1)
-                  + (SELECT count(*) FROM budget_settled WHERE id = ?1)",
+                  + (SELECT count(*) FROM budget_settled WHERE id = ?1)
+                  + (SELECT count(*) FROM generations WHERE id = ?1 AND settled)",
         )
         .and_then(|mut st| st.query_row([&req.id.0], |r| r.get(0)))
         .map_err(|e| db(&e))?;
@@ -348,6 +400,14 @@ pub(super) fn forget_old_settles(c: &Connection, now: i64) -> Result<()> {
         .map_err(|e| db(&e))
 }
 
+/// Drop the holds of the reservation `id`.
+fn delete_holds(c: &Connection, id: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM budget_holds WHERE id = ?1")
+        .and_then(|mut st| st.execute([id]))
+        .map(drop)
+        .map_err(|e| db(&e))
+}
+
 /// [`Budget::settle`](super::super::Budget::settle), inside the caller's transaction.
 pub(super) fn settle(
     c: &Connection,
@@ -356,6 +416,13 @@ pub(super) fn settle(
     billed: Option<Decimal>,
 ) -> Result<bool> {
     let now = now_ms();
+    let marked: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)")
+        .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+        .map_err(|e| db(&e))?;
+    if marked {
+        return Ok(false);
+    }
     let fresh = c
         .prepare_cached("INSERT OR IGNORE INTO budget_settled (id, at_ms) VALUES (?1, ?2)")
         .and_then(|mut st| st.execute(params![id, now]))
@@ -364,9 +431,7 @@ pub(super) fn settle(
     if !fresh {
         return Ok(false);
     }
-    c.prepare_cached("DELETE FROM budget_holds WHERE id = ?1")
-        .and_then(|mut st| st.execute([id]))
-        .map_err(|e| db(&e))?;
+    delete_holds(c, id)?;
     if let Some(b) = billed {
         add_spent(c, scopes, b)?;
     }

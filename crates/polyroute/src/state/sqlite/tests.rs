@@ -291,15 +291,31 @@ async fn an_insert_is_answered_only_after_its_sync_and_holds_never_wait_for_it()
     let l = ledger.clone();
     let mut second = tokio::spawn(async move { l.insert(record("gen-2", "2")).await });
     assert!(still_pending(&mut second).await);
+    // A durable insert arriving while the syncer is busy waits in the writer's open batch (only committed
+    // when the syncer is idle; holds and settles meanwhile commit at once, above).
+    assert!(ledger.get("gen-2").await.unwrap().is_none());
+    // A hold arriving meanwhile is answered at once, and commits the waiting insert with it.
+    assert_eq!(budget.reserve(&hold("r2")).await.unwrap(), Reserved::Held);
     assert!(ledger.get("gen-2").await.unwrap().is_some());
-    // The first sync answers the first insert only: the second was committed after that sync began.
+    let l = ledger.clone();
+    let mut third = tokio::spawn(async move { l.insert(record("gen-3", "3")).await });
+    assert!(still_pending(&mut third).await);
+    assert!(ledger.get("gen-3").await.unwrap().is_none());
+    // The first sync answers the first insert only; the syncer goes on with the second at once (the third
+    // still waits), and only when it is idle is the third committed, and synced.
     gate.send(Ok(())).unwrap();
     first.await.unwrap().unwrap();
     sync_entered(&entered).await;
     assert!(still_pending(&mut second).await);
+    assert!(ledger.get("gen-3").await.unwrap().is_none());
     gate.send(Ok(())).unwrap();
     second.await.unwrap().unwrap();
-    assert_eq!(store.syncs(), 2);
+    sync_entered(&entered).await;
+    assert!(ledger.get("gen-3").await.unwrap().is_some());
+    assert!(still_pending(&mut third).await);
+    gate.send(Ok(())).unwrap();
+    third.await.unwrap().unwrap();
+    assert_eq!(store.syncs(), 3);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -423,10 +439,81 @@ async fn a_record_and_its_settle_land_together_or_not_at_all() {
         .unwrap());
     assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
 
-    // A settle that fails (the file refuses new settled ids) leaves no record and no spend behind.
+    // The settle is marked in the record's row, not in `budget_settled`; the id is known to holds as settled.
     let c = rusqlite::Connection::open(&path).unwrap();
+    let (settled, separate): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT settled FROM generations WHERE id = 'gen-joint'),
+                    (SELECT count(*) FROM budget_settled)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((settled, separate), (1, 0));
+    assert_eq!(budget.reserve(&hold).await.unwrap(), Reserved::Held);
+    assert_eq!(budget.held(&Scope::Router).await.unwrap(), Decimal::ZERO);
+    // A plain insert replacing the record keeps its mark: a later settle still bills nothing.
+    ledger.insert(record("gen-joint", "0.25")).await.unwrap();
+    assert!(!budget
+        .settle(&hold.id, &scopes, Some(Decimal::ONE))
+        .await
+        .unwrap());
+    assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
+
+    // A reservation settled apart first: its record with the settle is stored, and billed nothing more.
+    assert!(budget
+        .settle(
+            &ReservationId("gen-apart".into()),
+            &scopes,
+            Some(Decimal::ONE)
+        )
+        .await
+        .unwrap());
+    ledger
+        .insert_settled(
+            record("gen-apart", "1"),
+            SettleOrder {
+                id: ReservationId("gen-apart".into()),
+                scopes: scopes.clone(),
+                billed: Decimal::ONE,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(l2.get("gen-apart").await.unwrap().is_some());
+    assert_eq!(
+        b2.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(125, 2)
+    );
+
+    // A settle of another id than the record's is kept in `budget_settled`.
+    ledger
+        .insert_settled(
+            record("gen-other", "0.5"),
+            SettleOrder {
+                id: ReservationId("res-other".into()),
+                scopes: scopes.clone(),
+                billed: Decimal::new(5, 1),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!budget
+        .settle(
+            &ReservationId("res-other".into()),
+            &scopes,
+            Some(Decimal::ONE)
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        b2.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(175, 2)
+    );
+
+    // A settle that fails (the file refuses spend changes) leaves no record, no mark and no spend behind.
     c.execute_batch(
-        "CREATE TRIGGER refuse_settles BEFORE INSERT ON budget_settled
+        "CREATE TRIGGER refuse_settles BEFORE UPDATE ON budget_spent
          BEGIN SELECT RAISE(ABORT, 'settles refused'); END;",
     )
     .unwrap();
@@ -443,7 +530,19 @@ async fn a_record_and_its_settle_land_together_or_not_at_all() {
         .unwrap_err();
     assert!(e.to_string().contains("settles refused"), "{e}");
     assert!(l2.get("gen-refused").await.unwrap().is_none());
-    assert_eq!(b2.spent(&Scope::Router).await.unwrap(), Decimal::new(25, 2));
+    assert_eq!(
+        b2.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(175, 2)
+    );
+    c.execute_batch("DROP TRIGGER refuse_settles").unwrap();
+    assert!(budget
+        .settle(
+            &ReservationId("gen-refused".into()),
+            &scopes,
+            Some(Decimal::ONE)
+        )
+        .await
+        .unwrap());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -531,5 +630,102 @@ async fn old_settled_ids_are_forgotten_by_the_writer() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(ids, ["now", "recent"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A ledger file written by an earlier version (no `settled` column, settles in `budget_settled` only) opens:
+/// it gains the column, its records and settles read as before, and new records settle in their rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_from_an_earlier_version_opens_and_keeps_its_settles() {
+    let (path, dir) = temp_db("earlier");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE generations (
+                 id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, user_key TEXT, model TEXT NOT NULL,
+                 provider TEXT NOT NULL, cost TEXT NOT NULL, free INTEGER NOT NULL, record TEXT NOT NULL
+             );
+             CREATE INDEX generations_user_time ON generations(user_key, created_ms);
+             CREATE INDEX generations_time ON generations(created_ms);
+             CREATE TABLE budget_spent (scope TEXT PRIMARY KEY, spent TEXT NOT NULL);
+             CREATE TABLE budget_holds (
+                 id TEXT NOT NULL, scope TEXT NOT NULL, amount TEXT NOT NULL, expires_ms INTEGER NOT NULL,
+                 PRIMARY KEY (id, scope)
+             );
+             CREATE TABLE budget_settled (id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+             CREATE TABLE rate_events (key TEXT NOT NULL, at_ms INTEGER NOT NULL, amount INTEGER NOT NULL);
+             INSERT INTO budget_spent VALUES ('router', '0.5');
+             INSERT INTO budget_settled VALUES ('gen-old', strftime('%s','now') * 1000);",
+        )
+        .unwrap();
+        let rec = record("gen-old", "0.5");
+        c.execute(
+            "INSERT INTO generations VALUES (?1, ?2, 'u', 'test/model', 'alpha', '0.5', 0, ?3)",
+            rusqlite::params![rec.id, rec.created_ms, serde_json::to_string(&rec).unwrap()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    assert_eq!(
+        ledger.get("gen-old").await.unwrap().unwrap().cost,
+        Decimal::new(5, 1)
+    );
+    let s = ledger.summary(Some("u"), 0).await.unwrap();
+    assert_eq!((s.requests, s.cost), (1, Decimal::new(5, 1)));
+    // The old settle is still known: settling again or replaying the record with its settle bills nothing.
+    let old = ReservationId("gen-old".into());
+    assert!(!budget
+        .settle(&old, &[Scope::Router], Some(Decimal::ONE))
+        .await
+        .unwrap());
+    ledger
+        .insert_settled(
+            record("gen-old", "0.5"),
+            SettleOrder {
+                id: old,
+                scopes: vec![Scope::Router],
+                billed: Decimal::ONE,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(5, 1)
+    );
+    // A new record settles in its row.
+    ledger
+        .insert_settled(
+            record("gen-new", "0.25"),
+            SettleOrder {
+                id: ReservationId("gen-new".into()),
+                scopes: vec![Scope::Router],
+                billed: Decimal::new(25, 2),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(75, 2)
+    );
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let marks: Vec<(String, i64)> = c
+        .prepare("SELECT id, settled FROM generations ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        marks,
+        [("gen-new".to_string(), 1), ("gen-old".to_string(), 0)]
+    );
+    // Opening it again changes nothing more.
+    drop(store);
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(again.ledger().summary(None, 0).await.unwrap().requests, 2);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -6,7 +6,13 @@
 //! the OS, no fsync). Budget and rate-window changes are answered at once (durable when the process dies, not
 //! necessarily when the machine loses power). Generation records go to the syncer, which `fdatasync`s the WAL
 //! file (once for every batch that arrived while it was busy) and only then answers them, while the writer
-//! already applies the next batch: holds and settles never wait for a disk.
+//! already applies the next batch: holds and settles never wait for a disk. A batch of durable operations only,
+//! begun while the syncer is busy, stays open and applies what arrives until the syncer goes idle (it says so
+//! with a [`Tick`] through the writer's queue), an operation that must not wait arrives, or the batch is full:
+//! its records could only be synced after the sync under way anyway, and one commit then holds them all (each
+//! commit rewrites the last pages of every index it touches, so fewer, larger commits write fewer WAL frames
+//! per record). Answers to waiters on Tokio runtimes are given by one task per runtime thread and batch
+//! ([`answer`]): a runtime thread is woken once per batch, not once per waiter.
 //!
 //! Why an acknowledged record survives a power loss: its frames are in the WAL file (the writer's `write`
 //! returned before the syncer is told), and the syncer's `fdatasync` of that file came after. A checkpoint
@@ -30,7 +36,7 @@ use std::fs::File;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use polyroute_core::{Error, Result};
@@ -55,11 +61,109 @@ pub(super) trait Op: Send {
     /// Answer the waiter: `Ok` when the batch committed (and, for a durable operation, reached the disk); the
     /// operation's own result is then what it answers.
     fn finish(self: Box<Self>, commit: Result<()>);
+    /// Whether this is the syncer's word that it went idle ([`Tick`]), not an operation.
+    fn tick(&self) -> bool {
+        false
+    }
+    /// The thread and Tokio runtime the waiter asked from, if it ran on one ([`answer`]).
+    fn home(&self) -> Option<&Home> {
+        None
+    }
+}
+
+/// Where a waiter asked from: its thread and its Tokio runtime.
+pub(super) type Home = (std::thread::ThreadId, tokio::runtime::Handle);
+
+/// Answer `ops` with `outcome`. Waking a task of a runtime from a thread outside it costs that runtime a wake-up
+/// (a system call); the operations asked from one runtime thread are answered by one task spawned there, so a
+/// batch wakes each runtime thread once, and its tasks are woken from inside (the others are answered here).
+fn answer(ops: Vec<Box<dyn Op>>, outcome: &Result<()>) {
+    let mut groups: Vec<(Home, Vec<Box<dyn Op>>)> = Vec::new();
+    for op in ops {
+        let Some(home) = op.home() else {
+            op.finish(outcome.clone());
+            continue;
+        };
+        match groups.iter_mut().find(|(h, _)| h.0 == home.0) {
+            Some((_, g)) => g.push(op),
+            None => {
+                let home = home.clone();
+                groups.push((home, vec![op]));
+            }
+        }
+    }
+    for ((_, rt), mut g) in groups {
+        if g.len() == 1 {
+            if let Some(op) = g.pop() {
+                op.finish(outcome.clone());
+            }
+            continue;
+        }
+        let outcome = outcome.clone();
+        // A runtime that has shut down drops the task, and with it the senders: its waiters get an error.
+        drop(rt.spawn(async move {
+            for op in g {
+                op.finish(outcome.clone());
+            }
+        }));
+    }
+}
+
+/// The syncer's word to a writer waiting for it ([`Pace`]): the syncer went idle, commit now.
+struct Tick;
+
+impl Op for Tick {
+    fn durable(&self) -> bool {
+        false
+    }
+    fn apply(&mut self, _: &Connection) -> bool {
+        true
+    }
+    fn finish(self: Box<Self>, _: Result<()>) {}
+    fn tick(&self) -> bool {
+        true
+    }
+}
+
+/// Whether the syncer is busy, and whether the writer holds an open batch until it is idle (see [`run`]).
+#[derive(Debug, Default)]
+struct Pace {
+    /// Durable operations were handed to the syncer and it has not gone idle since.
+    syncing: AtomicBool,
+    /// The writer holds an open batch of durable operations, waiting for the syncer (or more operations).
+    waiting: AtomicBool,
+}
+
+/// The syncer's side of [`Pace`]: tells a waiting writer that the syncer went idle (also when the syncer
+/// stops, so a writer never waits for a syncer that is gone).
+struct Idle {
+    pace: Arc<Pace>,
+    /// Weak, so that the syncer does not keep the writer's queue open.
+    writer: mpsc::WeakSender<Box<dyn Op>>,
+}
+
+impl Idle {
+    fn now(&self) {
+        self.pace.syncing.store(false, Ordering::SeqCst);
+        if self.pace.waiting.swap(false, Ordering::SeqCst) {
+            if let Some(w) = self.writer.upgrade() {
+                // When the queue is full, what is queued wakes the writer, and it sees the syncer idle.
+                let _ = w.try_send(Box::new(Tick));
+            }
+        }
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.now();
+    }
 }
 
 /// An [`Op`] from a closure: its result is kept until the batch commits, then sent to the waiter.
 pub(super) struct Pending<T, F> {
     durable: bool,
+    home: Option<Home>,
     f: F,
     result: Option<Result<T>>,
     tx: oneshot::Sender<Result<T>>,
@@ -75,6 +179,9 @@ where
         let (tx, rx) = oneshot::channel();
         let op = Box::new(Self {
             durable,
+            home: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| (std::thread::current().id(), h)),
             f,
             result: None,
             tx,
@@ -90,6 +197,10 @@ where
 {
     fn durable(&self) -> bool {
         self.durable
+    }
+
+    fn home(&self) -> Option<&Home> {
+        self.home.as_ref()
     }
 
     fn apply(&mut self, c: &Connection) -> bool {
@@ -210,22 +321,27 @@ pub(super) fn spawn(
         "PRAGMA synchronous=FULL"
     };
     conn.execute_batch(pragma).map_err(|e| db(&e))?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let pace = Arc::new(Pace::default());
     let synced = match sync {
         Some(f) => {
-            let (tx, rx) = std::sync::mpsc::channel();
+            let (stx, srx) = std::sync::mpsc::channel();
             let c = counts.clone();
+            let idle = Idle {
+                pace: pace.clone(),
+                writer: tx.downgrade(),
+            };
             std::thread::Builder::new()
                 .name("polyroute-sqlite-sync".into())
-                .spawn(move || syncer(f, &rx, &c))
+                .spawn(move || syncer(f, &srx, &c, &idle))
                 .map_err(|e| internal(format!("sqlite store: cannot start its syncer: {e}")))?;
-            Some(tx)
+            Some(stx)
         }
         None => None,
     };
-    let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("polyroute-sqlite-writer".into())
-        .spawn(move || run(&conn, rx, synced.as_ref(), &counts))
+        .spawn(move || run(&conn, rx, synced.as_ref(), &counts, &pace))
         .map_err(|e| internal(format!("sqlite store: cannot start its writer: {e}")))?;
     Ok(tx)
 }
@@ -236,27 +352,72 @@ type Synced = std::sync::mpsc::Sender<Vec<Box<dyn Op>>>;
 /// How often the writer forgets old settled ids.
 const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Add the operations already queued to `batch` (up to [`MAX_BATCH`]), leaving ticks out; whether one was
+/// seen (the syncer went idle).
+fn take_queued(rx: &mut mpsc::Receiver<Box<dyn Op>>, batch: &mut Vec<Box<dyn Op>>) -> bool {
+    let mut ticked = false;
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) if op.tick() => ticked = true,
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
+    }
+    ticked
+}
+
 fn run(
     conn: &Connection,
     mut rx: mpsc::Receiver<Box<dyn Op>>,
     synced: Option<&Synced>,
     counts: &Counts,
+    pace: &Pace,
 ) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut next_tidy = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
+        if first.tick() {
+            continue;
+        }
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+        take_queued(&mut rx, &mut batch);
+        let mut tx = Batch::begin(conn);
+        tx.apply(&mut batch);
+        // While the syncer is busy, a batch of durable operations only stays open and takes what arrives: its
+        // records would only be synced after the sync under way anyway, and one commit then holds every record
+        // that arrived meanwhile (fewer WAL frames and commits per record). It commits when the syncer goes
+        // idle, when an operation that must not wait for a disk arrives, or when it is full.
+        while synced.is_some()
+            && tx.open()
+            && batch.len() < MAX_BATCH
+            && batch.iter().all(|op| op.durable())
+            && pace.syncing.load(Ordering::SeqCst)
+        {
+            pace.waiting.store(true, Ordering::SeqCst);
+            if !pace.syncing.load(Ordering::SeqCst) {
+                pace.waiting.store(false, Ordering::SeqCst);
+                break;
+            }
+            let Some(op) = rx.blocking_recv() else {
+                break;
+            };
+            if op.tick() {
+                break;
+            }
+            pace.waiting.store(false, Ordering::SeqCst);
+            batch.push(op);
+            let ticked = take_queued(&mut rx, &mut batch);
+            tx.apply(&mut batch);
+            if ticked {
+                break;
             }
         }
+        pace.waiting.store(false, Ordering::SeqCst);
         let tidy = std::time::Instant::now() >= next_tidy;
         if tidy {
             next_tidy = std::time::Instant::now() + TIDY_EVERY;
         }
-        let outcome = apply(conn, &mut batch, tidy);
+        let outcome = tx.commit(tidy);
         if outcome.is_ok() {
             counts.commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -265,23 +426,36 @@ fn run(
             let (durable, quick): (Vec<_>, Vec<_>) = batch.drain(..).partition(|op| op.durable());
             batch.extend(quick);
             if !durable.is_empty() {
+                pace.syncing.store(true, Ordering::SeqCst);
                 if let Err(std::sync::mpsc::SendError(ops)) = synced.send(durable) {
+                    pace.syncing.store(false, Ordering::SeqCst);
                     for op in ops {
                         op.finish(Err(internal("sqlite store: its syncer has stopped")));
                     }
                 }
             }
         }
-        for op in batch.drain(..) {
-            op.finish(outcome.clone());
-        }
+        answer(std::mem::take(&mut batch), &outcome);
     }
 }
 
 /// The syncer: waits for committed durable operations, syncs once for all that arrived meanwhile, answers them.
-fn syncer(mut sync: SyncFn, rx: &std::sync::mpsc::Receiver<Vec<Box<dyn Op>>>, counts: &Counts) {
+fn syncer(
+    mut sync: SyncFn,
+    rx: &std::sync::mpsc::Receiver<Vec<Box<dyn Op>>>,
+    counts: &Counts,
+    idle: &Idle,
+) {
     let mut failed: Option<String> = None;
-    while let Ok(mut ops) = rx.recv() {
+    let mut next: Option<Vec<Box<dyn Op>>> = None;
+    loop {
+        let mut ops = match next.take() {
+            Some(ops) => ops,
+            None => match rx.recv() {
+                Ok(ops) => ops,
+                Err(_) => break,
+            },
+        };
         while let Ok(more) = rx.try_recv() {
             ops.extend(more);
         }
@@ -302,8 +476,12 @@ fn syncer(mut sync: SyncFn, rx: &std::sync::mpsc::Receiver<Vec<Box<dyn Op>>>, co
                 "sqlite store: {m} (durable writes fail until the store is opened again)"
             ))),
         };
-        for op in ops {
-            op.finish(outcome.clone());
+        answer(ops, &outcome);
+        // Idle, unless more was committed meanwhile.
+        match rx.try_recv() {
+            Ok(more) => next = Some(more),
+            Err(std::sync::mpsc::TryRecvError::Empty) => idle.now(),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
         }
     }
 }
@@ -315,37 +493,86 @@ fn step(c: &Connection, sql: &str) -> Result<()> {
         .map_err(|e| db(&e))
 }
 
-/// Apply `batch` in one transaction and commit it (with `tidy`, forgetting old settled ids too); on an error of
-/// the transaction itself, roll it back.
-fn apply(c: &Connection, batch: &mut [Box<dyn Op>], tidy: bool) -> Result<()> {
-    let r = (|| {
-        step(c, "BEGIN IMMEDIATE")?;
-        // Every operation at once; `all` stops at the first that fails, whose partial changes the rollback below
-        // takes back with the rest.
-        if !batch.iter_mut().all(|op| op.apply(c)) {
-            step(c, "ROLLBACK")?;
-            step(c, "BEGIN IMMEDIATE")?;
-            for op in batch.iter_mut() {
+/// The transaction of a batch, open while operations are added to it.
+struct Batch<'c> {
+    c: &'c Connection,
+    /// Every operation runs under a savepoint of its own (after one failed).
+    careful: bool,
+    /// Operations of the batch applied so far.
+    applied: usize,
+    /// What failed the transaction itself (`BEGIN`, a savepoint, the rollback): nothing more is applied.
+    failed: Option<Error>,
+}
+
+impl<'c> Batch<'c> {
+    fn begin(c: &'c Connection) -> Self {
+        Batch {
+            c,
+            careful: false,
+            applied: 0,
+            failed: step(c, "BEGIN IMMEDIATE").err(),
+        }
+    }
+
+    /// Whether operations can still be added.
+    fn open(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Apply the operations of `batch` not applied yet. Every operation at once; when one fails, its partial
+    /// changes and the rest are rolled back, and the batch so far runs again with each operation under its own
+    /// savepoint, as every later one then does.
+    fn apply(&mut self, batch: &mut [Box<dyn Op>]) {
+        if self.failed.is_some() {
+            return;
+        }
+        let c = self.c;
+        let r = (|| {
+            if !self.careful {
+                if batch[self.applied..].iter_mut().all(|op| op.apply(c)) {
+                    return Ok(());
+                }
+                step(c, "ROLLBACK")?;
+                step(c, "BEGIN IMMEDIATE")?;
+                self.careful = true;
+                self.applied = 0;
+            }
+            for op in &mut batch[self.applied..] {
                 step(c, "SAVEPOINT op")?;
                 if !op.apply(c) {
                     step(c, "ROLLBACK TO op")?;
                 }
                 step(c, "RELEASE op")?;
             }
+            Ok(())
+        })();
+        self.applied = batch.len();
+        if let Err(e) = r {
+            self.failed = Some(e);
         }
-        if tidy {
-            // Housekeeping only: a failure leaves the ids for the next time.
-            let _ = super::queries::forget_old_settles(c, super::now_ms());
-        }
-        step(c, "COMMIT")
-    })();
-    if let Err(e) = &r {
-        if !c.is_autocommit() {
-            let _ = c.execute_batch("ROLLBACK");
-        }
-        return Err(Error::Internal {
-            message: format!("sqlite store: batch not committed: {e}"),
-        });
     }
-    r
+
+    /// Commit (with `tidy`, forgetting old settled ids too); on an error of the transaction itself, roll it back.
+    fn commit(self, tidy: bool) -> Result<()> {
+        let c = self.c;
+        let r = match self.failed {
+            Some(e) => Err(e),
+            None => {
+                if tidy {
+                    // Housekeeping only: a failure leaves the ids for the next time.
+                    let _ = super::queries::forget_old_settles(c, super::now_ms());
+                }
+                step(c, "COMMIT")
+            }
+        };
+        if let Err(e) = &r {
+            if !c.is_autocommit() {
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            return Err(Error::Internal {
+                message: format!("sqlite store: batch not committed: {e}"),
+            });
+        }
+        r
+    }
 }
