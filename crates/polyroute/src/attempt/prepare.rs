@@ -156,7 +156,6 @@ pub(crate) fn error_type(h: &http::HeaderMap) -> Option<String> {
     h.get("x-amzn-errortype")?.to_str().ok().map(str::to_string)
 }
 
-/// The value of `Authorization: Bearer <key>` (checked as a header value when the request is built).
 /// `Bearer <key>` as a sensitive header value (None when the key has bytes a header cannot carry).
 fn bearer(key: &str) -> Option<http::HeaderValue> {
     let mut v = Vec::with_capacity(7 + key.len());
@@ -311,7 +310,9 @@ impl Router {
                         let mut v = http::HeaderValue::try_from(value)
                             .map_err(|_| bad(&format!("invalid value of header {name}")))?;
                         v.set_sensitive(true);
-                        h.append(http::HeaderName::from_static(name), v);
+                        let name = http::HeaderName::from_bytes(name.as_bytes())
+                            .map_err(|_| bad(&format!("invalid header name {name:?}")))?;
+                        h.append(name, v);
                     }
                     Some(Credential::Query(name, value)) => {
                         let mut url = endpoint.url.clone();
