@@ -268,6 +268,10 @@ fn memo_stream() -> impl Strategy<Value = Vec<u8>> {
         r#" { "id" : "c1" , "choices" : [ { "delta" :  "#,
         r#"{"id":"c1","usage":null,"error":null,"choices":[{"index":0,"delta":"#,
         r#"{"choices":[{"index":0,"delta":"#,
+        // An escaped id: the envelope before `choices` is not remembered.
+        r#"{"id":"c\u0031","model":"m","choices":[{"index":0,"delta":"#,
+        // The same envelope before another first choice.
+        r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":3,"logprobs":null,"delta":"#,
     ]);
     let delta = prop::sample::select(vec![
         r#"{"content":"x"}"#,
@@ -282,6 +286,20 @@ fn memo_stream() -> impl Strategy<Value = Vec<u8>> {
         r#"{"content":"x"} "#,
         r#"{"content":1.5}"#,
         r#"{"content":"x""#,
+        // Written as serde_json writes them (copied as they are), and not (read and written back).
+        r#"{"content":"a\nb\t\"q\" \\ \r\b\f é"}"#,
+        r#"{"content":"a\/b"}"#,
+        r#"{"content":"\u0041\u001f"}"#,
+        r#"{"content": "x"}"#,
+        r#"{ "content":"x"}"#,
+        r#"{"content":"x" }"#,
+        r#"{"content":null,"tool_calls":[]}"#,
+        r#"{"content":"","refusal":null}"#,
+        r#"{"tool_calls":[{"index":0,"function":{"arguments":""}}],"x":[true,false,null,{},[],12]}"#,
+        r#"{"tool_calls":[ ]}"#,
+        r#"{"content":01}"#,
+        r#"{"role":"assistant"}"#,
+        r#"{"refusal":null}"#,
     ]);
     let tail = prop::sample::select(vec![
         r#","logprobs":null,"finish_reason":null}]}"#,
@@ -298,13 +316,30 @@ fn memo_stream() -> impl Strategy<Value = Vec<u8>> {
         r#"},{"index":1,"delta":{"content":"y"}}]}"#,
         r#","index":0}]}"#,
         "}]",
+        // Identity after the choices: new, or repeating what the envelope had.
+        r#","finish_reason":null}],"system_fingerprint":"fp3"}"#,
+        r#","finish_reason":null}],"id":"c9"}"#,
+        r#"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"model":"m4"}"#,
     ]);
+    // Most events repeat the stream's own envelope (so runs of them are read by their delta), the others
+    // take any.
     let event = prop_oneof![
-        8 => (head, delta, tail).prop_map(|(h, d, t)| format!("data: {h}{d}{t}\n\n")),
-        1 => Just(r#"data: {"error":{"message":"overloaded","code":503}}"#.to_string() + "\n\n"),
-        1 => Just("data: [DONE]\n\n".to_string()),
+        6 => (Just(None), delta.clone()).prop_map(|(e, d)| (e, d)),
+        3 => (head.clone(), delta, tail.clone()).prop_map(|(h, d, t)| (Some((h, t)), d)),
+        1 => Just((Some(("", "")), r#"data: {"error":{"message":"overloaded","code":503}}"#)),
+        1 => Just((Some(("", "")), "data: [DONE]")),
     ];
-    prop::collection::vec(event, 1..14).prop_map(|v| v.concat().into_bytes())
+    (head, tail, prop::collection::vec(event, 1..14)).prop_map(|(h0, t0, events)| {
+        let mut body = String::new();
+        for (envelope, d) in events {
+            match envelope {
+                None => body.push_str(&format!("data: {h0}{d}{t0}\n\n")),
+                Some(("", "")) => body.push_str(&format!("{d}\n\n")),
+                Some((h, t)) => body.push_str(&format!("data: {h}{d}{t}\n\n")),
+            }
+        }
+        body.into_bytes()
+    })
 }
 
 proptest! {

@@ -117,6 +117,19 @@ pub(crate) type Entries<'a> = Vec<(Cow<'a, str>, Json<'a>)>;
 pub(crate) enum Fast<'a> {
     Event(Event<'a>),
     Delta(u64, Entries<'a>),
+    /// A delta already in the form it is written in, read without building it.
+    Raw(u64, RawDelta<'a>),
+}
+
+/// A delta object whose text is what writing its entries back gives (no whitespace, strings escaped as
+/// serde_json escapes them): it is copied as it is.
+pub(crate) struct RawDelta<'a> {
+    /// The object's text, braces included.
+    pub text: &'a str,
+    /// It has a `role` entry.
+    pub role: bool,
+    /// An entry other than `role` carries something ([`has_payload`]).
+    pub payload: bool,
 }
 
 /// The text around the delta of the last plain delta event a stream scanned (its envelope, `{"id":…,
@@ -132,24 +145,69 @@ pub(crate) struct Memo {
     tail: Vec<u8>,
     index: u64,
     valid: bool,
+    /// The envelope of the last event scanned whole, for events that share it but not the delta's envelope (a
+    /// finish, the usage event).
+    envelope: Envelope,
+}
+
+/// The text of an event before its `"choices"` key (`{"id":…,"model":…,` ), with what the scanner had read
+/// from it: an event that starts with the same text is scanned from its `choices` key on, with the same
+/// fields set (the strings borrowed from the new text at the same places), which is what the whole scan gives.
+#[derive(Debug, Default)]
+struct Envelope {
+    text: Vec<u8>,
+    /// The scanner's state at the `choices` key.
+    at: EnvelopeAt,
+    valid: bool,
+}
+
+/// Where the scanner stood at an event's `choices` key: which fields it had seen, and where the values of
+/// `id`, `model` and `system_fingerprint` are (`None`: absent or `null`).
+#[derive(Debug, Default, Clone, Copy)]
+struct EnvelopeAt {
+    end: usize,
+    seen: [bool; 6],
+    spans: [Option<(usize, usize)>; 3],
 }
 
 impl Memo {
-    /// [`Event::parse`], reading only the delta when `data` is the remembered event but for it; remembers a
-    /// plain delta event it scans whole, and forgets any other (a caller forgets too for an event it reads
-    /// otherwise).
+    /// [`Event::parse`], reading only the delta when `data` is the remembered event but for it, or only what
+    /// follows the remembered envelope; remembers a plain delta event it scans, and forgets any other (a
+    /// caller forgets too for an event it reads otherwise).
     pub fn parse<'a>(&mut self, data: &'a str) -> Option<Fast<'a>> {
         if let Some(d) = self.delta(data) {
-            return Some(Fast::Delta(self.index, d));
+            return Some(match d {
+                Ok(raw) => Fast::Raw(self.index, raw),
+                Err(entries) => Fast::Delta(self.index, entries),
+            });
         }
         let mut s = Scanner::new(data);
-        let Some(ev) = s.whole() else {
+        let resumed = self.envelope.valid && data.as_bytes().starts_with(&self.envelope.text);
+        let scanned = if resumed {
+            s.resume(self.envelope.at)
+        } else {
+            s.whole()
+        };
+        let Some(ev) = scanned else {
             self.valid = false;
+            self.envelope.valid = false;
             let ev: Event<'a> = serde_json::from_str(data).ok()?;
             return ev.handled().then_some(Fast::Event(ev));
         };
+        if !resumed {
+            match s.envelope {
+                Some(at) => {
+                    self.envelope.text.clear();
+                    self.envelope.text.extend_from_slice(&s.b[..at.end]);
+                    self.envelope.at = at;
+                    self.envelope.valid = true;
+                }
+                None => self.envelope.valid = false,
+            }
+        }
         if !ev.handled() {
             self.valid = false;
+            self.envelope.valid = false;
             return None;
         }
         match (ev.plain_delta(), s.delta_span) {
@@ -169,11 +227,12 @@ impl Memo {
     /// The event in hand was not read through the memo.
     pub fn forget(&mut self) {
         self.valid = false;
+        self.envelope.valid = false;
     }
 
     /// The delta of `data` when `data` is the remembered text with another object as its delta (one the fast
-    /// path handles).
-    fn delta<'a>(&self, data: &'a str) -> Option<Entries<'a>> {
+    /// path handles): as it is when it is written as it would be written back, else as entries.
+    fn delta<'a>(&self, data: &'a str) -> Option<Result<RawDelta<'a>, Entries<'a>>> {
         if !self.valid {
             return None;
         }
@@ -187,7 +246,20 @@ impl Memo {
             return None;
         }
         // The tail starts with ASCII (what follows a delta's closing brace), so `end` is a char boundary.
-        let mut s = Scanner::new(data.get(..end)?);
+        let text = data.get(..end)?;
+        let mut s = Scanner::new(text);
+        s.i = self.head.len();
+        if let Some(facts) = s.canonical_delta() {
+            if s.i == end {
+                return (!facts.reasoning).then(|| {
+                    Ok(RawDelta {
+                        text: &text[self.head.len()..],
+                        role: facts.role,
+                        payload: facts.payload,
+                    })
+                });
+            }
+        }
         s.i = self.head.len();
         let Json::Object(entries) = s.value(0)? else {
             return None;
@@ -195,8 +267,15 @@ impl Memo {
         if s.i != end || entries.iter().any(|(k, _)| k == "reasoning_content") {
             return None;
         }
-        Some(entries)
+        Some(Err(entries))
     }
+}
+
+/// What [`Scanner::canonical_delta`] found in a delta.
+struct DeltaFacts {
+    role: bool,
+    payload: bool,
+    reasoning: bool,
 }
 
 /// Whether a delta field carries something (as the `Value` path judges content).
@@ -261,6 +340,13 @@ struct Scanner<'a> {
     i: usize,
     /// Where the last choice's `delta` value starts and ends (for [`Memo`]).
     delta_span: Option<(usize, usize)>,
+    /// Where the last object key read starts (its opening quote).
+    key_at: usize,
+    /// The scanner's state at the event's `choices` key, when what came before it can be remembered (no
+    /// `usage` or `error` before it, and no escaped `id`, `model` or `system_fingerprint`).
+    envelope: Option<EnvelopeAt>,
+    /// What the envelope holds is not remembered (an escaped identity string).
+    envelope_spoilt: bool,
 }
 
 /// A struct field seen twice fails serde's derived parse: give up.
@@ -280,6 +366,9 @@ impl<'a> Scanner<'a> {
             text,
             i: 0,
             delta_span: None,
+            key_at: 0,
+            envelope: None,
+            envelope_spoilt: false,
         }
     }
 
@@ -318,13 +407,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// Iterate an object's keys: `f(self, key)` reads each value. Keys with escapes give up.
-    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(());
         }
+        self.members(f)
+    }
+
+    /// An object's members from a key on, through its closing brace.
+    fn members(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         loop {
+            self.ws();
+            self.key_at = self.i;
             let k = self.key()?;
             self.eat(b':')?;
             f(self, k)?;
@@ -528,6 +624,113 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// A delta object written as it would be written back ([`Scanner::canonical`]), with what the fast path
+    /// asks of its entries; `None` when it is not so written, or not in the scanner's subset.
+    fn canonical_delta(&mut self) -> Option<DeltaFacts> {
+        let mut facts = DeltaFacts {
+            role: false,
+            payload: false,
+            reasoning: false,
+        };
+        self.canonical_object(0, |k, payload| match k {
+            "role" => facts.role = true,
+            "reasoning_content" => facts.reasoning = true,
+            _ => facts.payload |= payload,
+        })?;
+        Some(facts)
+    }
+
+    /// A value exactly as serde_json writes what [`value`](Self::value) reads from it: no whitespace, strings
+    /// with no escapes but `\"`, `\\`, `\n`, `\r`, `\t`, `\b` and `\f` (what it writes for those
+    /// characters; it writes `/` and non-ASCII as they are), integers in the subset. Returns whether the value
+    /// carries something ([`has_payload`]); `None` when it is not so written (the text is then read by `value`).
+    fn canonical(&mut self, depth: usize) -> Option<bool> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match *self.b.get(self.i)? {
+            b'"' => self.canonical_str(),
+            b'{' => self.canonical_object(depth, |_, _| ()).map(|()| true),
+            b'[' => {
+                self.i += 1;
+                if *self.b.get(self.i)? == b']' {
+                    self.i += 1;
+                    return Some(false);
+                }
+                loop {
+                    self.canonical(depth + 1)?;
+                    match *self.b.get(self.i)? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(true);
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'n' => self.lit(b"null").map(|()| false),
+            b't' => self.lit(b"true").map(|()| true),
+            b'f' => self.lit(b"false").map(|()| true),
+            _ => self.uint().map(|_| true),
+        }
+    }
+
+    /// A canonical string (see [`canonical`](Self::canonical)); whether it is not empty.
+    fn canonical_str(&mut self) -> Option<bool> {
+        let start = self.i;
+        self.i += 1;
+        loop {
+            let n = string_stop(self.b.get(self.i..)?)?;
+            self.i += n;
+            match self.b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Some(self.i - start > 2);
+                }
+                b'\\' => match self.b.get(self.i + 1)? {
+                    b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => self.i += 2,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+    }
+
+    /// A canonical object (see [`canonical`](Self::canonical)): `f(key, payload)` for each entry. Repeated keys
+    /// and more than [`MAX_KEYS`] give up, as [`value`](Self::value) does.
+    fn canonical_object(&mut self, depth: usize, mut f: impl FnMut(&str, bool)) -> Option<()> {
+        self.i += 1;
+        if *self.b.get(self.i)? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut keys: [&str; MAX_KEYS] = [""; MAX_KEYS];
+        let mut n = 0;
+        loop {
+            if *self.b.get(self.i)? != b'"' {
+                return None;
+            }
+            let k = self.key()?;
+            if n >= MAX_KEYS || keys[..n].contains(&k) || *self.b.get(self.i)? != b':' {
+                return None;
+            }
+            keys[n] = k;
+            n += 1;
+            self.i += 1;
+            let payload = self.canonical(depth + 1)?;
+            f(k, payload);
+            match *self.b.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// The text as one event, nothing but whitespace after it.
     fn whole(&mut self) -> Option<Event<'a>> {
         let ev = self.event()?;
@@ -535,22 +738,92 @@ impl<'a> Scanner<'a> {
         (self.i == self.b.len()).then_some(ev)
     }
 
+    /// [`whole`](Self::whole) for a text that starts with a remembered envelope: the scan from its `choices`
+    /// key on, with the fields the envelope set.
+    fn resume(&mut self, at: EnvelopeAt) -> Option<Event<'a>> {
+        let text = self.text;
+        let borrowed = |span: Option<(usize, usize)>| -> Option<Option<Cow<'a, str>>> {
+            match span {
+                None => Some(None),
+                Some((a, z)) => text.get(a..z).map(|t| Some(Cow::Borrowed(t))),
+            }
+        };
+        let mut ev = Event {
+            id: borrowed(at.spans[0])?,
+            model: borrowed(at.spans[1])?,
+            system_fingerprint: borrowed(at.spans[2])?,
+            ..Event::default()
+        };
+        let mut seen = at.seen;
+        self.i = at.end;
+        self.envelope = Some(at);
+        self.event_members(&mut ev, &mut seen)?;
+        self.ws();
+        (self.i == self.b.len()).then_some(ev)
+    }
+
     fn event(&mut self) -> Option<Event<'a>> {
         let mut ev = Event::default();
         let mut seen = [false; 6];
-        self.object(|s, k| match k {
-            "id" => once(&mut ev.id, &mut seen[0], s.opt_str()?),
-            "model" => once(&mut ev.model, &mut seen[1], s.opt_str()?),
-            "system_fingerprint" => once(&mut ev.system_fingerprint, &mut seen[2], s.opt_str()?),
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(ev);
+        }
+        self.event_members(&mut ev, &mut seen)?;
+        Some(ev)
+    }
+
+    /// An identity string (`id`, `model`, `system_fingerprint`): its value, and where it stands for the
+    /// envelope (`None` for `null`; an escaped string cannot be re-borrowed, so it spoils the envelope).
+    fn identity(&mut self, span: &mut Option<(usize, usize)>) -> Option<Option<Cow<'a, str>>> {
+        self.ws();
+        let start = self.i;
+        let v = self.opt_str()?;
+        *span = match &v {
+            None => None,
+            Some(Cow::Borrowed(_)) => Some((start + 1, self.i - 1)),
+            Some(Cow::Owned(_)) => {
+                self.envelope_spoilt = true;
+                None
+            }
+        };
+        Some(v)
+    }
+
+    fn event_members(&mut self, ev: &mut Event<'a>, seen: &mut [bool; 6]) -> Option<()> {
+        let mut spans: [Option<(usize, usize)>; 3] = [None; 3];
+        if let Some(at) = &self.envelope {
+            spans = at.spans;
+        }
+        self.members(|s, k| match k {
+            "id" => {
+                let v = s.identity(&mut spans[0])?;
+                once(&mut ev.id, &mut seen[0], v)
+            }
+            "model" => {
+                let v = s.identity(&mut spans[1])?;
+                once(&mut ev.model, &mut seen[1], v)
+            }
+            "system_fingerprint" => {
+                let v = s.identity(&mut spans[2])?;
+                once(&mut ev.system_fingerprint, &mut seen[2], v)
+            }
             "usage" => once(&mut ev.usage, &mut seen[3], s.opt_value()?),
             "error" => once(&mut ev.error, &mut seen[4], s.opt_value()?),
             "choices" => {
+                if !seen[3] && !seen[4] && !seen[5] && !s.envelope_spoilt {
+                    s.envelope = Some(EnvelopeAt {
+                        end: s.key_at,
+                        seen: *seen,
+                        spans,
+                    });
+                }
                 let v = if s.null()? { None } else { Some(s.choices()?) };
                 once(&mut ev.choices, &mut seen[5], v)
             }
             _ => s.value(0).map(drop),
-        })?;
-        Some(ev)
+        })
     }
 
     fn choices(&mut self) -> Option<Vec<Choice<'a>>> {

@@ -197,6 +197,13 @@ impl StreamCore {
     fn ensure_prefix(&mut self) {
         if self.sse_prefix.is_empty() {
             let b = &mut self.sse_prefix;
+            // Sized once: the fixed text is under 128 bytes, the strings may grow by escaping.
+            b.reserve(
+                128 + self.id.len()
+                    + self.model.len()
+                    + self.ctx.provider_name.len()
+                    + self.fingerprint.as_ref().map_or(0, String::len),
+            );
             b.extend_from_slice(b"data: {\"id\":");
             write_str(b, &self.id);
             b.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
@@ -371,6 +378,42 @@ impl StreamCore {
             let finish = c.finish_reason.as_deref().map(|n| (n, normalize_finish(n)));
             self.emit_entries(buf, n, c.index.unwrap_or(0), &delta, finish);
         }
+    }
+
+    /// [`StreamCore::emit_entries`] of a delta whose text is what writing its entries gives: copied.
+    fn emit_raw(
+        &mut self,
+        buf: &mut Vec<u8>,
+        n: &mut u64,
+        index: u64,
+        delta: &fast_event::RawDelta<'_>,
+    ) {
+        if self.done {
+            return;
+        }
+        let mut add_role = false;
+        if !self.roles_sent.contains(&index) {
+            self.roles_sent.push(index);
+            add_role = !delta.role;
+        }
+        self.content_emitted |= delta.payload;
+        *n += 1;
+        self.ensure_prefix();
+        buf.reserve(self.sse_prefix.len() + delta.text.len() + 64);
+        buf.extend_from_slice(&self.sse_prefix);
+        buf.extend_from_slice(b"{\"index\":");
+        write_index(buf, index);
+        buf.extend_from_slice(b",\"delta\":");
+        match delta.text.strip_prefix('{').filter(|_| add_role) {
+            // The role goes first, as `emit_entries` writes it.
+            Some("}") => buf.extend_from_slice(b"{\"role\":\"assistant\"}"),
+            Some(rest) => {
+                buf.extend_from_slice(b"{\"role\":\"assistant\",");
+                buf.extend_from_slice(rest.as_bytes());
+            }
+            None => buf.extend_from_slice(delta.text.as_bytes()),
+        }
+        buf.extend_from_slice(b",\"finish_reason\":null}]}\n\n");
     }
 
     /// [`StreamCore::emit`] of a delta held as parsed entries, written as its SSE event.
@@ -642,6 +685,10 @@ fn openai_event(
         match memo.parse(data) {
             Some(fast_event::Fast::Delta(index, delta)) => {
                 core.emit_entries(buf, n, index, &delta, None);
+                return;
+            }
+            Some(fast_event::Fast::Raw(index, delta)) => {
+                core.emit_raw(buf, n, index, &delta);
                 return;
             }
             Some(fast_event::Fast::Event(ev)) => {
