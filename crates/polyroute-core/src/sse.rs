@@ -102,11 +102,18 @@ impl SseParser {
                 input = &input[1..];
             }
         }
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        if !self.started && self.line.is_empty() && (input.len() >= BOM.len() || input[0] != BOM[0])
+        {
+            // The BOM check on a first push that holds it whole or cannot start one: no copy.
+            self.started = true;
+            self.feed(input.strip_prefix(BOM).unwrap_or(input), sink);
+            return;
+        }
         if !self.started {
             // Strip a UTF-8 BOM, which may itself arrive split across pushes.
             let mut probe = std::mem::take(&mut self.line);
             probe.extend_from_slice(input);
-            const BOM: &[u8] = b"\xEF\xBB\xBF";
             if probe.len() < BOM.len() && BOM.starts_with(&probe) {
                 self.line = probe;
                 return;

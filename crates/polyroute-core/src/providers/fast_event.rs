@@ -304,6 +304,8 @@ pub(crate) fn scan(data: &str) -> Option<Event<'_>> {
 const MAX_DEPTH: usize = 32;
 /// Objects with more keys than this are left to serde (repeated keys are checked pairwise).
 const MAX_KEYS: usize = 32;
+/// Objects with more keys than this are not copied as they are (a delta has a few).
+const CANON_KEYS: usize = 8;
 
 /// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
 #[inline]
@@ -698,21 +700,21 @@ impl<'a> Scanner<'a> {
     }
 
     /// A canonical object (see [`canonical`](Self::canonical)): `f(key, payload)` for each entry. Repeated keys
-    /// and more than [`MAX_KEYS`] give up, as [`value`](Self::value) does.
+    /// give up, as [`value`](Self::value) does, and so do more than [`CANON_KEYS`] (`value` reads those).
     fn canonical_object(&mut self, depth: usize, mut f: impl FnMut(&str, bool)) -> Option<()> {
         self.i += 1;
         if *self.b.get(self.i)? == b'}' {
             self.i += 1;
             return Some(());
         }
-        let mut keys: [&str; MAX_KEYS] = [""; MAX_KEYS];
+        let mut keys: [&str; CANON_KEYS] = [""; CANON_KEYS];
         let mut n = 0;
         loop {
             if *self.b.get(self.i)? != b'"' {
                 return None;
             }
             let k = self.key()?;
-            if n >= MAX_KEYS || keys[..n].contains(&k) || *self.b.get(self.i)? != b':' {
+            if n >= CANON_KEYS || keys[..n].contains(&k) || *self.b.get(self.i)? != b':' {
                 return None;
             }
             keys[n] = k;

@@ -468,9 +468,9 @@ impl StreamCore {
                 self.finish_reason = Some(norm);
                 self.native_finish = Some(native.to_string());
                 buf.extend_from_slice(b"},\"finish_reason\":");
-                write_json(buf, norm);
+                write_str(buf, norm);
                 buf.extend_from_slice(b",\"native_finish_reason\":");
-                write_json(buf, native);
+                write_str(buf, native);
                 buf.extend_from_slice(b"}]}\n\n");
             }
         }
