@@ -109,27 +109,11 @@ impl<'a> Event<'a> {
     }
 }
 
-/// A delta's entries as the scanner reads them.
-pub(crate) type Entries<'a> = Vec<(Cow<'a, str>, Json<'a>)>;
-
-/// What [`Memo::parse`] read: a whole event, or only the delta of an event that is the remembered one but
+/// What [`Memo::parse`] read: a whole event, or only the delta text of an event that is the remembered one but
 /// for its delta (for choice `index`).
 pub(crate) enum Fast<'a> {
     Event(Event<'a>),
-    Delta(u64, Entries<'a>),
-    /// A delta already in the form it is written in, read without building it.
-    Raw(u64, RawDelta<'a>),
-}
-
-/// A delta object whose text is what writing its entries back gives (no whitespace, strings escaped as
-/// serde_json escapes them): it is copied as it is.
-pub(crate) struct RawDelta<'a> {
-    /// The object's text, braces included.
-    pub text: &'a str,
-    /// It has a `role` entry.
-    pub role: bool,
-    /// An entry other than `role` carries something ([`has_payload`]).
-    pub payload: bool,
+    Delta(u64, &'a str),
 }
 
 /// The text around the delta of the last plain delta event a stream scanned (its envelope, `{"id":…,
@@ -176,10 +160,7 @@ impl Memo {
     /// caller forgets too for an event it reads otherwise).
     pub fn parse<'a>(&mut self, data: &'a str) -> Option<Fast<'a>> {
         if let Some(d) = self.delta(data) {
-            return Some(match d {
-                Ok(raw) => Fast::Raw(self.index, raw),
-                Err(entries) => Fast::Delta(self.index, entries),
-            });
+            return Some(Fast::Delta(self.index, d));
         }
         let mut s = Scanner::new(data);
         let resumed = self.envelope.valid && data.as_bytes().starts_with(&self.envelope.text);
@@ -230,9 +211,9 @@ impl Memo {
         self.envelope.valid = false;
     }
 
-    /// The delta of `data` when `data` is the remembered text with another object as its delta (one the fast
-    /// path handles): as it is when it is written as it would be written back, else as entries.
-    fn delta<'a>(&self, data: &'a str) -> Option<Result<RawDelta<'a>, Entries<'a>>> {
+    /// The delta's text when `data` is the remembered text with another object as its delta (the caller reads
+    /// it, and forgets the memo when it does not handle it).
+    fn delta<'a>(&self, data: &'a str) -> Option<&'a str> {
         if !self.valid {
             return None;
         }
@@ -245,37 +226,9 @@ impl Memo {
         {
             return None;
         }
-        // The tail starts with ASCII (what follows a delta's closing brace), so `end` is a char boundary.
-        let text = data.get(..end)?;
-        let mut s = Scanner::new(text);
-        s.i = self.head.len();
-        if let Some(facts) = s.canonical_delta() {
-            if s.i == end {
-                return (!facts.reasoning).then(|| {
-                    Ok(RawDelta {
-                        text: &text[self.head.len()..],
-                        role: facts.role,
-                        payload: facts.payload,
-                    })
-                });
-            }
-        }
-        s.i = self.head.len();
-        let Json::Object(entries) = s.value(0)? else {
-            return None;
-        };
-        if s.i != end || entries.iter().any(|(k, _)| k == "reasoning_content") {
-            return None;
-        }
-        Some(Err(entries))
+        // The head ends and the tail starts with ASCII (around a delta's braces), so both are char boundaries.
+        data.get(self.head.len()..end)
     }
-}
-
-/// What [`Scanner::canonical_delta`] found in a delta.
-struct DeltaFacts {
-    role: bool,
-    payload: bool,
-    reasoning: bool,
 }
 
 /// Whether a delta field carries something (as the `Value` path judges content).
@@ -304,8 +257,6 @@ pub(crate) fn scan(data: &str) -> Option<Event<'_>> {
 const MAX_DEPTH: usize = 32;
 /// Objects with more keys than this are left to serde (repeated keys are checked pairwise).
 const MAX_KEYS: usize = 32;
-/// Objects with more keys than this are not copied as they are (a delta has a few).
-const CANON_KEYS: usize = 8;
 
 /// Position of the first `"`, `\\` or control byte (what ends a plain run of string text), eight bytes at a time.
 #[inline]
@@ -624,113 +575,6 @@ impl<'a> Scanner<'a> {
             }
             _ => Json::Number(Number::from(self.uint()?)),
         })
-    }
-
-    /// A delta object written as it would be written back ([`Scanner::canonical`]), with what the fast path
-    /// asks of its entries; `None` when it is not so written, or not in the scanner's subset.
-    fn canonical_delta(&mut self) -> Option<DeltaFacts> {
-        let mut facts = DeltaFacts {
-            role: false,
-            payload: false,
-            reasoning: false,
-        };
-        self.canonical_object(0, |k, payload| match k {
-            "role" => facts.role = true,
-            "reasoning_content" => facts.reasoning = true,
-            _ => facts.payload |= payload,
-        })?;
-        Some(facts)
-    }
-
-    /// A value exactly as serde_json writes what [`value`](Self::value) reads from it: no whitespace, strings
-    /// with no escapes but `\"`, `\\`, `\n`, `\r`, `\t`, `\b` and `\f` (what it writes for those
-    /// characters; it writes `/` and non-ASCII as they are), integers in the subset. Returns whether the value
-    /// carries something ([`has_payload`]); `None` when it is not so written (the text is then read by `value`).
-    fn canonical(&mut self, depth: usize) -> Option<bool> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        match *self.b.get(self.i)? {
-            b'"' => self.canonical_str(),
-            b'{' => self.canonical_object(depth, |_, _| ()).map(|()| true),
-            b'[' => {
-                self.i += 1;
-                if *self.b.get(self.i)? == b']' {
-                    self.i += 1;
-                    return Some(false);
-                }
-                loop {
-                    self.canonical(depth + 1)?;
-                    match *self.b.get(self.i)? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(true);
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'n' => self.lit(b"null").map(|()| false),
-            b't' => self.lit(b"true").map(|()| true),
-            b'f' => self.lit(b"false").map(|()| true),
-            _ => self.uint().map(|_| true),
-        }
-    }
-
-    /// A canonical string (see [`canonical`](Self::canonical)); whether it is not empty.
-    fn canonical_str(&mut self) -> Option<bool> {
-        let start = self.i;
-        self.i += 1;
-        loop {
-            let n = string_stop(self.b.get(self.i..)?)?;
-            self.i += n;
-            match self.b[self.i] {
-                b'"' => {
-                    self.i += 1;
-                    return Some(self.i - start > 2);
-                }
-                b'\\' => match self.b.get(self.i + 1)? {
-                    b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => self.i += 2,
-                    _ => return None,
-                },
-                _ => return None,
-            }
-        }
-    }
-
-    /// A canonical object (see [`canonical`](Self::canonical)): `f(key, payload)` for each entry. Repeated keys
-    /// give up, as [`value`](Self::value) does, and so do more than [`CANON_KEYS`] (`value` reads those).
-    fn canonical_object(&mut self, depth: usize, mut f: impl FnMut(&str, bool)) -> Option<()> {
-        self.i += 1;
-        if *self.b.get(self.i)? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        let mut keys: [&str; CANON_KEYS] = [""; CANON_KEYS];
-        let mut n = 0;
-        loop {
-            if *self.b.get(self.i)? != b'"' {
-                return None;
-            }
-            let k = self.key()?;
-            if n >= CANON_KEYS || keys[..n].contains(&k) || *self.b.get(self.i)? != b':' {
-                return None;
-            }
-            keys[n] = k;
-            n += 1;
-            self.i += 1;
-            let payload = self.canonical(depth + 1)?;
-            f(k, payload);
-            match *self.b.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
     }
 
     /// The text as one event, nothing but whitespace after it.

@@ -50,7 +50,7 @@ mod fast_event;
 pub mod gemini;
 mod json;
 pub mod openai;
-mod splice;
+pub(crate) mod splice;
 mod stream;
 
 use serde::{Deserialize, Serialize};

@@ -48,12 +48,23 @@ pub(crate) struct Canon<'a> {
 
 impl<'a> Canon<'a> {
     pub fn new(s: &'a [u8]) -> Self {
+        Self::reusing(s, Vec::with_capacity(16))
+    }
+
+    /// A reader that keeps its keys in `keys` (emptied first; [`Canon::into_keys`] gives it back for the next).
+    pub fn reusing(s: &'a [u8], mut keys: Vec<Range<usize>>) -> Self {
+        keys.clear();
         Canon {
             s,
             pos: 0,
             depth: 0,
-            keys: Vec::with_capacity(16),
+            keys,
         }
+    }
+
+    /// The keys buffer, for [`Canon::reusing`].
+    pub fn into_keys(self) -> Vec<Range<usize>> {
+        self.keys
     }
 
     fn ws(&mut self) {
@@ -278,6 +289,21 @@ impl<'a> Canon<'a> {
         out.push(b'}');
         self.depth -= 1;
         Ok(())
+    }
+
+    /// Read an object (at its `{`) into `out`; `entry(key, value)` sees each entry's key and value tokens as
+    /// written.
+    pub fn object_entries(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut entry: impl FnMut(&[u8], &[u8]),
+    ) -> R<()> {
+        self.object_with(out, |c, out, k| {
+            let v = out.len();
+            c.value(out)?;
+            entry(&out[k], &out[v..]);
+            Ok(())
+        })
     }
 
     /// After an element: `true` at a `,` (consumed), `false` at `close` (consumed).

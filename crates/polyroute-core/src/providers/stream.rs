@@ -17,6 +17,7 @@ use super::fast;
 use super::fast_event;
 use super::json::Json;
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
+use super::splice::Canon;
 use super::{anthropic, bedrock, gemini, Dialect, ProviderFailure, ResponseContext};
 use crate::outcome::OutcomeClass;
 use crate::sse::{SseEventRef, SseParser};
@@ -102,6 +103,8 @@ pub(crate) struct StreamCore {
     sse_prefix: Vec<u8>,
     /// The end leaves out the usage chunk (the engine sends the billed one).
     skip_usage_chunk: bool,
+    /// The copier's key buffer, kept from one delta to the next.
+    canon_keys: Vec<std::ops::Range<usize>>,
 }
 
 impl StreamCore {
@@ -121,6 +124,7 @@ impl StreamCore {
             template: None,
             sse_prefix: Vec::new(),
             skip_usage_chunk: false,
+            canon_keys: Vec::new(),
         }
     }
 
@@ -380,40 +384,41 @@ impl StreamCore {
         }
     }
 
-    /// [`StreamCore::emit_entries`] of a delta whose text is what writing its entries gives: copied.
-    fn emit_raw(
-        &mut self,
-        buf: &mut Vec<u8>,
-        n: &mut u64,
-        index: u64,
-        delta: &fast_event::RawDelta<'_>,
-    ) {
+    /// [`StreamCore::emit_entries`] of a delta object given as its text, written in serde_json's compact form
+    /// by the splice's copier as it is read; false, with nothing written, when the copier declines the text, the
+    /// delta has host reasoning to rename, or the choice's first delta needs its role added.
+    fn emit_delta_text(&mut self, buf: &mut Vec<u8>, n: &mut u64, index: u64, text: &str) -> bool {
         if self.done {
-            return;
+            return true;
         }
-        let mut add_role = false;
         if !self.roles_sent.contains(&index) {
-            self.roles_sent.push(index);
-            add_role = !delta.role;
+            return false;
         }
-        self.content_emitted |= delta.payload;
-        *n += 1;
         self.ensure_prefix();
-        buf.reserve(self.sse_prefix.len() + delta.text.len() + 64);
+        let mark = buf.len();
+        buf.reserve(self.sse_prefix.len() + text.len() + 64);
         buf.extend_from_slice(&self.sse_prefix);
         buf.extend_from_slice(b"{\"index\":");
         write_index(buf, index);
         buf.extend_from_slice(b",\"delta\":");
-        match delta.text.strip_prefix('{').filter(|_| add_role) {
-            // The role goes first, as `emit_entries` writes it.
-            Some("}") => buf.extend_from_slice(b"{\"role\":\"assistant\"}"),
-            Some(rest) => {
-                buf.extend_from_slice(b"{\"role\":\"assistant\",");
-                buf.extend_from_slice(rest.as_bytes());
-            }
-            None => buf.extend_from_slice(delta.text.as_bytes()),
+        let (mut payload, mut reasoning) = (false, false);
+        let mut c = Canon::reusing(text.as_bytes(), std::mem::take(&mut self.canon_keys));
+        let read = c.object_entries(buf, |k, v| match k {
+            b"\"role\"" => {}
+            b"\"reasoning_content\"" => reasoning = true,
+            // What `has_payload` says of the value.
+            _ => payload |= !matches!(v, b"null" | b"\"\"" | b"[]"),
+        });
+        let whole = c.at_end();
+        self.canon_keys = c.into_keys();
+        if read.is_err() || !whole || reasoning {
+            buf.truncate(mark);
+            return false;
         }
         buf.extend_from_slice(b",\"finish_reason\":null}]}\n\n");
+        *n += 1;
+        self.content_emitted |= payload;
+        true
     }
 
     /// [`StreamCore::emit`] of a delta held as parsed entries, written as its SSE event.
@@ -684,12 +689,15 @@ fn openai_event(
         // event in the envelope of the one before has only its delta read.
         match memo.parse(data) {
             Some(fast_event::Fast::Delta(index, delta)) => {
-                core.emit_entries(buf, n, index, &delta, None);
-                return;
-            }
-            Some(fast_event::Fast::Raw(index, delta)) => {
-                core.emit_raw(buf, n, index, &delta);
-                return;
+                if core.emit_delta_text(buf, n, index, delta) {
+                    return;
+                }
+                // Not handled by its delta alone: read whole.
+                memo.forget();
+                if let Some(fast_event::Fast::Event(ev)) = memo.parse(data) {
+                    core.apply_fast(buf, n, ev);
+                    return;
+                }
             }
             Some(fast_event::Fast::Event(ev)) => {
                 core.apply_fast(buf, n, ev);
