@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use futures::task::AtomicWaker;
 use futures::Stream;
-use polyroute_core::providers::{ResponseContext, StreamTranslator};
+use polyroute_core::providers::{write_json_str, ResponseContext, StreamTranslator};
 use polyroute_core::Result;
 use serde_json::Value;
 
@@ -405,13 +405,13 @@ impl ChunkTx {
             ChunkTx::Sse(tx) => {
                 let mut buf = Vec::with_capacity(512);
                 buf.extend_from_slice(b"data: {\"id\":");
-                let _ = serde_json::to_writer(&mut buf, &rc.id);
+                write_json_str(&mut buf, &rc.id);
                 buf.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-                let _ = serde_json::to_writer(&mut buf, &rc.created);
+                buf.extend_from_slice(itoa::Buffer::new().format(rc.created).as_bytes());
                 buf.extend_from_slice(b",\"model\":");
-                let _ = serde_json::to_writer(&mut buf, &rc.model);
+                write_json_str(&mut buf, &rc.model);
                 buf.extend_from_slice(b",\"provider\":");
-                let _ = serde_json::to_writer(&mut buf, &rc.provider_name);
+                write_json_str(&mut buf, &rc.provider_name);
                 buf.extend_from_slice(b",\"choices\":[],\"usage\":");
                 billed.write_json(&mut buf);
                 if let Some(m) = metadata {

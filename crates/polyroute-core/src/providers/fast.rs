@@ -19,6 +19,19 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T)
     let _ = serde_json::to_writer(&mut *buf, v);
 }
 
+/// Append `s` as a JSON string, the bytes serde_json writes: it escapes only `"`, `\` and control bytes, so text
+/// without them (the usual string) is copied as it is.
+pub fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    if super::fast_event::string_stop(s.as_bytes()).is_none() {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        write_json(buf, s);
+    }
+}
+
 fn u64_at(v: Option<&Json<'_>>, key: &str) -> u64 {
     v.and_then(|v| v.get(key))
         .and_then(Json::as_u64)

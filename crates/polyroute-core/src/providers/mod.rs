@@ -63,7 +63,7 @@ use crate::types::{ChatRequest, Usage};
 pub use crate::dialect::{AuthScheme, Credential, Dialect, Framing};
 pub use body::NativeBody;
 pub use errors::map_error;
-pub use fast::{splice_response, SplicedAnswer};
+pub use fast::{splice_response, write_json_str, SplicedAnswer};
 pub use stream::StreamTranslator;
 
 /// Gemini REST API version.

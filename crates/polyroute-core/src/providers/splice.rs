@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use super::common::normalize_finish;
-use super::fast::{write_json, SplicedAnswer};
+use super::fast::{write_json, write_json_str, SplicedAnswer};
 use super::ResponseContext;
 use crate::types::Usage;
 
@@ -457,18 +457,6 @@ fn token_u64(t: &[u8]) -> Option<u64> {
     })
 }
 
-/// Append `s` as a JSON string, as serde_json writes it (escaping only `"`, `\` and control characters).
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| STOP[b as usize]) {
-        write_json(out, s);
-    } else {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
-}
-
 /// Append `n` in decimal, as serde_json writes a `u64` (with the same `itoa`).
 fn write_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -592,7 +580,7 @@ fn choice(c: &mut Canon<'_>, out: &mut Vec<u8>) -> R<Option<&'static str>> {
                 } else {
                     native = Some(Native::Copy(out[at..].to_vec()));
                     out.truncate(at);
-                    write_str(out, n);
+                    write_json_str(out, n);
                 }
             }
             Field::NativeFinishReason => has_native = true,
@@ -631,7 +619,7 @@ struct Seen {
 fn set_string(out: &mut Vec<u8>, at: usize, set: &str) {
     if !set.is_empty() {
         out.truncate(at);
-        write_str(out, set);
+        write_json_str(out, set);
     } else if out.get(at) != Some(&b'"') {
         out.truncate(at);
         out.extend_from_slice(b"\"\"");
@@ -698,7 +686,7 @@ pub(crate) fn splice(body: &[u8], ctx: &ResponseContext) -> R<SplicedAnswer> {
             Field::Provider if !ctx.provider_name.is_empty() => {
                 seen.provider = true;
                 out.truncate(at);
-                write_str(out, &ctx.provider_name);
+                write_json_str(out, &ctx.provider_name);
             }
             _ => {}
         }
@@ -717,11 +705,11 @@ pub(crate) fn splice(body: &[u8], ctx: &ResponseContext) -> R<SplicedAnswer> {
     };
     if !seen.id {
         add(&mut out, b"\"id\":");
-        write_str(&mut out, &ctx.id);
+        write_json_str(&mut out, &ctx.id);
     }
     if !seen.model {
         add(&mut out, b"\"model\":");
-        write_str(&mut out, &ctx.model);
+        write_json_str(&mut out, &ctx.model);
     }
     if !seen.object {
         add(&mut out, b"\"object\":\"chat.completion\"");
@@ -735,7 +723,7 @@ pub(crate) fn splice(body: &[u8], ctx: &ResponseContext) -> R<SplicedAnswer> {
     }
     if !seen.provider && !ctx.provider_name.is_empty() {
         add(&mut out, b"\"provider\":");
-        write_str(&mut out, &ctx.provider_name);
+        write_json_str(&mut out, &ctx.provider_name);
     }
     let usage_at = usage_at.unwrap_or_else(|| {
         add(&mut out, b"\"usage\":");

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::common::{normalize_finish, usage_json};
 use super::errors::{invalid_response, map_error_value};
-use super::fast;
+use super::fast::{self, write_json, write_json_str};
 use super::fast_event;
 use super::json::Json;
 use super::openai::{normalize_choice_finish, normalize_reasoning_field, normalize_usage};
@@ -52,24 +52,6 @@ impl ChunkOut<'_> {
                 buf.extend_from_slice(b"\n\n");
             }
         }
-    }
-}
-
-/// Append the JSON text of `v` (writing to a `Vec` cannot fail, nor can serializing these values).
-fn write_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
-    let _ = serde_json::to_writer(&mut *buf, v);
-}
-
-/// Append `s` as a JSON string, the bytes serde_json writes: it escapes only `"`, `\` and control bytes, so
-/// text without them (the usual content piece) is copied as it is.
-fn write_str(buf: &mut Vec<u8>, s: &str) {
-    if fast_event::string_stop(s.as_bytes()).is_none() {
-        buf.reserve(s.len() + 2);
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
-    } else {
-        write_json(buf, s);
     }
 }
 
@@ -209,18 +191,18 @@ impl StreamCore {
                     + self.fingerprint.as_ref().map_or(0, String::len),
             );
             b.extend_from_slice(b"data: {\"id\":");
-            write_str(b, &self.id);
+            write_json_str(b, &self.id);
             b.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
             write_json(b, &self.ctx.created);
             b.extend_from_slice(b",\"model\":");
-            write_str(b, &self.model);
+            write_json_str(b, &self.model);
             if !self.ctx.provider_name.is_empty() {
                 b.extend_from_slice(b",\"provider\":");
-                write_str(b, &self.ctx.provider_name);
+                write_json_str(b, &self.ctx.provider_name);
             }
             if let Some(f) = &self.fingerprint {
                 b.extend_from_slice(b",\"system_fingerprint\":");
-                write_str(b, f);
+                write_json_str(b, f);
             }
             b.extend_from_slice(b",\"choices\":[");
         }
@@ -460,10 +442,10 @@ impl StreamCore {
                 buf.push(b',');
             }
             first = false;
-            write_str(buf, k);
+            write_json_str(buf, k);
             buf.push(b':');
             match v {
-                Json::Str(s) => write_str(buf, s),
+                Json::Str(s) => write_json_str(buf, s),
                 _ => write_json(buf, v),
             }
         }
@@ -473,9 +455,9 @@ impl StreamCore {
                 self.finish_reason = Some(norm);
                 self.native_finish = Some(native.to_string());
                 buf.extend_from_slice(b"},\"finish_reason\":");
-                write_str(buf, norm);
+                write_json_str(buf, norm);
                 buf.extend_from_slice(b",\"native_finish_reason\":");
-                write_str(buf, native);
+                write_json_str(buf, native);
                 buf.extend_from_slice(b"}]}\n\n");
             }
         }
@@ -770,7 +752,7 @@ mod tests {
         #[test]
         fn strings_are_written_as_serde_writes_them(s in "\\PC{0,24}|[\\x00-\\x7f]{0,24}|[a-z\"\\\\\n\u{7f}\u{e9}]{0,24}") {
             let mut got = Vec::new();
-            super::write_str(&mut got, &s);
+            super::write_json_str(&mut got, &s);
             prop_assert_eq!(got, serde_json::to_vec(&s).unwrap());
         }
 
