@@ -24,19 +24,6 @@ const MAX_DEPTH: u32 = 100;
 /// Objects with more keys than this are left to the tree path (repeated keys are found by comparing pairs).
 const MAX_KEYS: usize = 64;
 
-/// Bytes that end a plain run inside a string: `"`, `\` and control characters.
-static STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 /// A reader of JSON text that writes each value it reads in serde_json's compact form.
 pub(crate) struct Canon<'a> {
     s: &'a [u8],
@@ -322,30 +309,12 @@ impl<'a> Canon<'a> {
     }
 }
 
-/// The end of the run of plain string bytes (not [`STOP`]) from `i`: eight bytes at a time, then byte by byte.
+/// The end of the run of plain string bytes (not `"`, `\\` or a control byte) from `i`.
 #[inline]
-fn plain_run(s: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = s.get(i..).and_then(|t| t.first_chunk::<8>()) {
-        let w = u64::from_le_bytes(*chunk);
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let slash = w ^ (ONES * u64::from(b'\\'));
-        // A byte's high bit is set where it is `"`, `\` or below 0x20; bits above the first such byte may be set
-        // by borrows, so only the lowest one is read.
-        let hit = ((quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash)
-            | (w.wrapping_sub(ONES * 0x20) & !w))
-            & HIGH;
-        if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < s.len() && !STOP[s[i] as usize] {
-        i += 1;
-    }
-    i
+fn plain_run(s: &[u8], i: usize) -> usize {
+    s.get(i..)
+        .and_then(super::fast_event::string_stop)
+        .map_or(s.len().max(i), |n| i + n)
 }
 
 /// Whether serde_json writes the character of `\uXXXX` (`hex`) this way: control characters other than the five
