@@ -8,6 +8,7 @@
 
 mod de;
 mod plan;
+mod req;
 mod ser;
 
 pub use plan::PlanCache;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 
 use polyroute::core::plan::HealthSnapshot;
 use polyroute::{Catalog, ChatRequest, Error, RouterConfig};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Deserialize;
@@ -122,12 +123,29 @@ pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// Raises what [`body`] followed by `ChatRequest::from_value` raises: `TypeError`/`ValueError` for objects that are
 /// not JSON, the core's invalid-request error (naming the field) for a request that does not parse or validate.
 pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
-    use serde::Deserialize;
     let py = obj.py();
-    if obj.cast::<PyDict>().is_err() {
+    let Ok(d) = obj.cast::<PyDict>() else {
         let v = body(obj)?;
         return ChatRequest::from_value(&v).map_err(|e| core_err(py, &e));
+    };
+    if let Some(r) = req::read(d) {
+        if cfg!(debug_assertions) {
+            let generic = serde_request(obj);
+            if !generic.as_ref().is_ok_and(|g| req::same(&r, g)) {
+                return Err(PyAssertionError::new_err(format!(
+                    "request read differs from the serde path:\n{r:?}\n{generic:?}"
+                )));
+            }
+        }
+        return r.validated().map_err(|e| core_err(py, &e));
     }
+    serde_request(obj).and_then(|r| r.validated().map_err(|e| core_err(py, &e)))
+}
+
+/// A request dict read through serde ([`de`]), not yet validated.
+fn serde_request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
+    use serde::Deserialize;
+    let py = obj.py();
     let parsed = match ChatRequest::deserialize(de::PyDe(obj)) {
         Ok(r) => Ok(r),
         Err(de::DeError::Py(e)) => return Err(e),
@@ -143,9 +161,7 @@ pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
             }
         },
     };
-    parsed
-        .and_then(ChatRequest::validated)
-        .map_err(|e| core_err(py, &e))
+    parsed.map_err(|e| core_err(py, &e))
 }
 
 /// Where a catalog comes from.

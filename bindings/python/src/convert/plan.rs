@@ -209,46 +209,46 @@ fn build<'py>(py: Python<'py>, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, P
             d
         }
     };
-    let requested = p
-        .requested_models
-        .iter()
-        .map(|s| string(py, &mut c.strings, s))
-        .collect::<Vec<_>>();
-    d.set_item(&k.requested_models, PyList::new(py, requested)?)?;
-    let models = p
-        .models
-        .iter()
-        .map(|m| {
+    // Each list is filled as its items are made (no vector of them first).
+    let requested = PyList::new(
+        py,
+        p.requested_models
+            .iter()
+            .map(|s| string(py, &mut c.strings, s)),
+    )?;
+    d.set_item(&k.requested_models, requested)?;
+    let models = PyList::new(
+        py,
+        p.models.iter().map(|m| {
             let h = hash_with(|h| {
                 m.requested.hash(h);
                 m.id.hash(h);
                 discriminant(&m.strategy).hash(h);
                 m.variant.map(|v| discriminant(&v)).hash(h);
             });
-            c.models.dict(py, h, m)
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    d.set_item(&k.models, PyList::new(py, models)?)?;
+            Made(c.models.dict(py, h, m))
+        }),
+    )?;
+    d.set_item(&k.models, models)?;
     d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
-    let mut attempts = Vec::with_capacity(p.attempts.len());
-    for a in &p.attempts {
-        attempts.push(attempt_dict(py, k, c, a)?);
-    }
-    d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
-    let excluded = p
-        .excluded
-        .iter()
-        .map(|e| {
+    let attempts = PyList::new(
+        py,
+        p.attempts.iter().map(|a| Made(attempt_dict(py, k, c, a))),
+    )?;
+    d.set_item(&k.attempts, attempts)?;
+    let excluded = PyList::new(
+        py,
+        p.excluded.iter().map(|e| {
             let h = hash_with(|h| {
                 e.model.hash(h);
                 e.endpoint.hash(h);
                 e.reason.hash(h);
                 e.detail.hash(h);
             });
-            c.exclusions.dict(py, h, e)
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    d.set_item(&k.excluded, PyList::new(py, excluded)?)?;
+            Made(c.exclusions.dict(py, h, e))
+        }),
+    )?;
+    d.set_item(&k.excluded, excluded)?;
     d.set_item(&k.primary_prices, prices(py, c, &p.primary_prices)?)?;
     d.set_item(&k.worst_case_prices, prices(py, c, &p.worst_case_prices)?)?;
     d.set_item(
@@ -256,6 +256,19 @@ fn build<'py>(py: Python<'py>, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, P
         PyBool::new(py, p.fallback_costs_more),
     )?;
     Ok(d)
+}
+
+/// A list item made while the list is filled: a failure to make it fails the list.
+struct Made<'py>(PyResult<Bound<'py, PyDict>>);
+
+impl<'py> IntoPyObject<'py> for Made<'py> {
+    type Target = PyDict;
+    type Output = Bound<'py, PyDict>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, _py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.0
+    }
 }
 
 fn prices<'py>(py: Python<'py>, c: &mut Parts, u: &UnitPrices) -> PyResult<Bound<'py, PyDict>> {
