@@ -2,9 +2,10 @@
 //!
 //! Requests, usages, filters and catalogs arrive as dicts (or JSON text) and become `serde_json::Value`s; results
 //! go back as plain dicts, lists, strings and numbers. Nothing else in the binding touches Python object layout.
-//! The hot path (`Router.plan`) skips the `Value` tree both ways: [`request`] deserializes the dict straight into a
-//! `ChatRequest` (`de`), and [`PlanCache`] builds the plan's dicts from the typed plan, each catalog route's part
-//! made once per router (`plan`, over the generic serializer `ser`).
+//! The hot path (`Router.plan`) skips the `Value` tree both ways: [`request`] reads the dict straight into a
+//! `ChatRequest` (the common fields one by one, `req`, else through serde, `de`), and [`PlanCache`] builds the
+//! plan's dicts from the typed plan, each catalog route's part made once per router (`plan`, over the generic
+//! serializer `ser`).
 
 mod de;
 mod plan;
