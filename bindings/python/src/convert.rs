@@ -124,23 +124,39 @@ pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// Raises what [`body`] followed by `ChatRequest::from_value` raises: `TypeError`/`ValueError` for objects that are
 /// not JSON, the core's invalid-request error (naming the field) for a request that does not parse or validate.
 pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
+    let mut r = req::empty();
+    request_into(obj, &mut r)?;
+    Ok(r)
+}
+
+/// [`request`] into `out` (made by [`empty_request`]), so the large request is built where it is used, not moved
+/// there; on an error `out` holds no meaningful request.
+pub fn request_into(obj: &Bound<'_, PyAny>, out: &mut ChatRequest) -> PyResult<()> {
     let py = obj.py();
     let Ok(d) = obj.cast::<PyDict>() else {
         let v = body(obj)?;
-        return ChatRequest::from_value(&v).map_err(|e| core_err(py, &e));
+        // `from_value` validates.
+        *out = ChatRequest::from_value(&v).map_err(|e| core_err(py, &e))?;
+        return Ok(());
     };
-    if let Some(r) = req::read(d) {
+    if req::read(d, out).is_some() {
         if cfg!(debug_assertions) {
             let generic = serde_request(obj);
-            if !generic.as_ref().is_ok_and(|g| req::same(&r, g)) {
+            if !generic.as_ref().is_ok_and(|g| req::same(out, g)) {
                 return Err(PyAssertionError::new_err(format!(
-                    "request read differs from the serde path:\n{r:?}\n{generic:?}"
+                    "request read differs from the serde path:\n{out:?}\n{generic:?}"
                 )));
             }
         }
-        return r.validated().map_err(|e| core_err(py, &e));
+    } else {
+        *out = serde_request(obj)?;
     }
-    serde_request(obj).and_then(|r| r.validated().map_err(|e| core_err(py, &e)))
+    out.validate_in_place().map_err(|e| core_err(py, &e))
+}
+
+/// A request with no field set, for [`request_into`].
+pub fn empty_request() -> ChatRequest {
+    req::empty()
 }
 
 /// A request dict read through serde ([`de`]), not yet validated.

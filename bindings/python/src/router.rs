@@ -184,7 +184,8 @@ impl Router {
         sticky: Option<&str>,
         previous_model: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = convert::request(request)?;
+        let mut req = convert::empty_request();
+        convert::request_into(request, &mut req)?;
         let engine = self.shared_engine(py)?;
         let inputs = PlanInputs {
             seed,

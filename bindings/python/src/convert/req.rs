@@ -99,9 +99,9 @@ fn messages(v: &Bound<'_, PyAny>) -> Option<Vec<Message>> {
     }
 }
 
-/// The request in `d` before validation, or `None` when the serde path must decide.
-pub(super) fn read(d: &Bound<'_, PyDict>) -> Option<ChatRequest> {
-    let mut r = ChatRequest {
+/// A request with no field set (what [`read`] fills).
+pub(super) fn empty() -> ChatRequest {
+    ChatRequest {
         model: None,
         models: None,
         route: None,
@@ -118,7 +118,12 @@ pub(super) fn read(d: &Bound<'_, PyDict>) -> Option<ChatRequest> {
         service_tier: None,
         plugins: None,
         extra: Map::new(),
-    };
+    }
+}
+
+/// Fill `r` (as [`empty`] makes it) with the request in `d`, before validation, in place (a request is a large
+/// value to move); `None` when the serde path must decide (`r` is then partly filled).
+pub(super) fn read(d: &Bound<'_, PyDict>, r: &mut ChatRequest) -> Option<()> {
     let mut msgs = None;
     for (k, v) in d.iter() {
         match key(&k)? {
@@ -141,7 +146,7 @@ pub(super) fn read(d: &Bound<'_, PyDict>) -> Option<ChatRequest> {
         }
     }
     r.messages = msgs?;
-    Some(r)
+    Some(())
 }
 
 /// Whether two parsed requests are the same, `extra`'s order included (map equality ignores it).
