@@ -63,6 +63,61 @@ def test_plan_keeps_the_per_attempt_reason_and_index(basic_router: polyroute.Rou
         assert list(a)[-2:] == ["reason", "model_index"]
 
 
+class _Str(str):
+    """A str subclass: read as text, as the JSON path reads it."""
+
+
+# Requests read from a dict field by field (the common fields directly, the rest by their own deserializers):
+# each must plan, or fail, exactly as the same request sent as JSON text.
+_REQUESTS: list[Any] = [
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}]},
+    {"messages": [{"role": "user", "content": "hi"}], "model": "test/open-70b", "temperature": 0.2, "user": "u"},
+    {"model": "test/open-70b", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "x"}]},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": None, "name": "n", "cache_control": {}}]},
+    {"model": None, "models": ["test/open-70b"], "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "stream": False},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "seed": -3, "stop": ["a"]},
+    {
+        "model": "test/open-70b",
+        "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "1"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": "auto",
+        "session_id": "s",
+        "service_tier": "auto",
+        "route": "fallback",
+    },
+    # Not the common shapes: a str subclass, messages in a tuple.
+    {"model": _Str("test/open-70b"), "messages": [{"role": _Str("user"), "content": _Str("hi")}]},
+    {"model": "test/open-70b", "messages": ({"role": "user", "content": "hi"},)},
+    # Errors: each names the same field the same way.
+    {"model": "test/open-70b"},
+    {"model": "test/open-70b", "messages": []},
+    {"model": 5, "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "test/open-70b", "messages": [{"role": "robot", "content": "hi"}]},
+    {"model": "test/open-70b", "messages": [{"content": "hi"}]},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -1},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"},
+    {"model": "test/open-70b", "messages": [{"role": "user", "content": "hi"}], "provider": {"nope": 1}},
+    {"model": "test/open-70b", "messages": {"role": "user"}},
+]
+
+
+@pytest.mark.parametrize("req", _REQUESTS)
+def test_a_request_dict_plans_as_its_json_text(basic_router: polyroute.Router, req: dict[str, Any]) -> None:
+    def outcome(r: Any) -> Any:
+        try:
+            return basic_router.plan(r)
+        except Exception as e:  # noqa: BLE001  (the error is the outcome compared)
+            return (type(e), str(e))
+
+    assert outcome(req) == outcome(json.dumps(req))
+
+
 def test_http_takes_headers_as_bytes_or_str(mock_router: polyroute.Router) -> None:
     as_str = mock_router.http("GET", "/api/v1/models/count", [("accept", "application/json")])
     as_bytes = mock_router.http("GET", "/api/v1/models/count", [(b"Accept", b"application/json")])

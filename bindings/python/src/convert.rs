@@ -2,12 +2,14 @@
 //!
 //! Requests, usages, filters and catalogs arrive as dicts (or JSON text) and become `serde_json::Value`s; results
 //! go back as plain dicts, lists, strings and numbers. Nothing else in the binding touches Python object layout.
-//! The hot path (`Router.plan`) skips the `Value` tree both ways: [`request`] deserializes the dict straight into a
-//! `ChatRequest` (`de`), and [`PlanCache`] builds the plan's dicts from the typed plan, each catalog route's part
-//! made once per router (`plan`, over the generic serializer `ser`).
+//! The hot path (`Router.plan`) skips the `Value` tree both ways: [`request`] reads the dict straight into a
+//! `ChatRequest` (the common fields one by one, `req`, else through serde, `de`), and [`PlanCache`] builds the
+//! plan's dicts from the typed plan, each catalog route's part made once per router (`plan`, over the generic
+//! serializer `ser`).
 
 mod de;
 mod plan;
+mod req;
 mod ser;
 
 pub use plan::PlanCache;
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 
 use polyroute::core::plan::HealthSnapshot;
 use polyroute::{Catalog, ChatRequest, Error, RouterConfig};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Deserialize;
@@ -122,12 +124,45 @@ pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// Raises what [`body`] followed by `ChatRequest::from_value` raises: `TypeError`/`ValueError` for objects that are
 /// not JSON, the core's invalid-request error (naming the field) for a request that does not parse or validate.
 pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
+    let mut r = req::empty();
+    request_into(obj, &mut r)?;
+    Ok(r)
+}
+
+/// [`request`] into `out` (made by [`empty_request`]), so the large request is built where it is used, not moved
+/// there; on an error `out` holds no meaningful request.
+pub fn request_into(obj: &Bound<'_, PyAny>, out: &mut ChatRequest) -> PyResult<()> {
+    let py = obj.py();
+    let Ok(d) = obj.cast::<PyDict>() else {
+        let v = body(obj)?;
+        // `from_value` validates.
+        *out = ChatRequest::from_value(&v).map_err(|e| core_err(py, &e))?;
+        return Ok(());
+    };
+    if req::read(d, out).is_some() {
+        if cfg!(debug_assertions) {
+            let generic = serde_request(obj);
+            if !generic.as_ref().is_ok_and(|g| req::same(out, g)) {
+                return Err(PyAssertionError::new_err(format!(
+                    "request read differs from the serde path:\n{out:?}\n{generic:?}"
+                )));
+            }
+        }
+    } else {
+        *out = serde_request(obj)?;
+    }
+    out.validate_in_place().map_err(|e| core_err(py, &e))
+}
+
+/// A request with no field set, for [`request_into`].
+pub fn empty_request() -> ChatRequest {
+    req::empty()
+}
+
+/// A request dict read through serde ([`de`]), not yet validated.
+fn serde_request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
     use serde::Deserialize;
     let py = obj.py();
-    if obj.cast::<PyDict>().is_err() {
-        let v = body(obj)?;
-        return ChatRequest::from_value(&v).map_err(|e| core_err(py, &e));
-    }
     let parsed = match ChatRequest::deserialize(de::PyDe(obj)) {
         Ok(r) => Ok(r),
         Err(de::DeError::Py(e)) => return Err(e),
@@ -143,9 +178,7 @@ pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
             }
         },
     };
-    parsed
-        .and_then(ChatRequest::validated)
-        .map_err(|e| core_err(py, &e))
+    parsed.map_err(|e| core_err(py, &e))
 }
 
 /// Where a catalog comes from.

@@ -24,7 +24,7 @@ use crate::{detached, fork_generation, http, runtime};
 pub struct Router {
     config: EngineConfig,
     hooks: Option<Arc<dyn polyroute::Hooks>>,
-    engine: Mutex<(u64, polyroute::Router)>,
+    engine: Mutex<(u64, Arc<polyroute::Router>)>,
     /// The HTTP surface over `engine`, built on first use (per process, as the engine).
     api: Mutex<Option<(u64, polyroute::HttpApi)>>,
     /// The Python objects of plan results that depend only on the catalog.
@@ -58,17 +58,23 @@ fn build_engine(
 }
 
 impl Router {
-    /// This process's engine; a forked child builds its own on first use.
-    fn engine(&self, py: Python<'_>) -> PyResult<polyroute::Router> {
+    /// This process's engine, shared (what `plan`, `cost` and `models` read: one reference count, not a clone of
+    /// the router and its HTTP pool handle); a forked child builds its own on first use.
+    fn shared_engine(&self, py: Python<'_>) -> PyResult<Arc<polyroute::Router>> {
         let generation = fork_generation();
         let mut slot = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.0 != generation {
             let fresh =
                 build_engine(&self.config, self.hooks.as_ref()).map_err(|e| core_err(py, &e))?;
             // The parent's HTTP pool belongs to a runtime that does not exist here: leak it, never drop it.
-            std::mem::forget(std::mem::replace(&mut *slot, (generation, fresh)));
+            std::mem::forget(std::mem::replace(&mut *slot, (generation, Arc::new(fresh))));
         }
         Ok(slot.1.clone())
+    }
+
+    /// This process's engine, owned (for calls that move it into a future or a stream).
+    fn engine(&self, py: Python<'_>) -> PyResult<polyroute::Router> {
+        Ok(polyroute::Router::clone(&*self.shared_engine(py)?))
     }
 
     /// This process's HTTP surface ([`polyroute::HttpApi`]).
@@ -148,7 +154,7 @@ impl Router {
         Ok(Self {
             config,
             hooks,
-            engine: Mutex::new((fork_generation(), engine)),
+            engine: Mutex::new((fork_generation(), Arc::new(engine))),
             api: Mutex::new(None),
             plans: convert::PlanCache::default(),
         })
@@ -157,7 +163,12 @@ impl Router {
     /// Provider slugs that hold a credential (a key given or found in the environment, or `no_auth`).
     #[getter]
     fn credentials(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        Ok(self.engine(py)?.credentials().iter().cloned().collect())
+        Ok(self
+            .shared_engine(py)?
+            .credentials()
+            .iter()
+            .cloned()
+            .collect())
     }
 
     /// The ordered attempt plan for a request, with every exclusion and its reason.
@@ -173,8 +184,9 @@ impl Router {
         sticky: Option<&str>,
         previous_model: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = convert::request(request)?;
-        let engine = self.engine(py)?;
+        let mut req = convert::empty_request();
+        convert::request_into(request, &mut req)?;
+        let engine = self.shared_engine(py)?;
         let inputs = PlanInputs {
             seed,
             health: health
@@ -203,7 +215,7 @@ impl Router {
         finish_reason: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let usage = convert::to_value(usage)?;
-        let engine = self.engine(py)?;
+        let engine = self.shared_engine(py)?;
         let out = if utc_minute.is_none() && finish_reason.is_none() {
             engine.cost(model, &usage, provider)
         } else {
@@ -225,7 +237,10 @@ impl Router {
         filters: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let f = convert::filters(filters)?;
-        let rows = self.engine(py)?.models(&f).map_err(|e| core_err(py, &e))?;
+        let rows = self
+            .shared_engine(py)?
+            .models(&f)
+            .map_err(|e| core_err(py, &e))?;
         convert::to_py_list(py, &rows)
     }
 

@@ -45,6 +45,7 @@ fn main() {
         unconfigured: Some(&unconfigured),
         sticky: None,
         previous_router_model: None,
+        credential_marks: None,
     };
     let mut attempts = 0;
     for i in 0..n + 100 {

@@ -119,6 +119,7 @@ fn run_plan(name: &str, catalog: &Catalog, input: &Value, expect: &Value) -> Res
         unconfigured: None,
         sticky: input.get("sticky").and_then(Value::as_str),
         previous_router_model: input.get("previous_model").and_then(Value::as_str),
+        credential_marks: None,
     };
     let result = req.and_then(|r| plan(catalog, &r, &ctx));
     if expect.get("error").is_some() {

@@ -352,3 +352,85 @@ fn filters_report_first_failing_reason() {
         Some(ExclusionReason::DataPolicyZdr)
     );
 }
+
+/// A router's precomputed credential marks plan exactly as the merge over the set does, and are read only for
+/// the set they hold and the catalog they were made for.
+#[test]
+fn credential_marks_plan_as_the_merge_does() {
+    use polyroute_core::select::filters::CredentialMarks;
+    use std::collections::BTreeSet;
+    let cat = Catalog::embedded().expect("embedded catalog");
+    let model = "meta-llama/llama-3.3-70b-instruct";
+    let providers: BTreeSet<String> = cat
+        .model(model)
+        .expect("wide model")
+        .endpoints
+        .iter()
+        .map(|e| e.provider.clone())
+        .collect();
+    assert!(providers.len() >= 8, "{providers:?}");
+    // Every other provider, plus one the model does not have.
+    let mut some: BTreeSet<String> = providers.iter().step_by(2).cloned().collect();
+    some.insert("aaa-not-a-host".into());
+    let r = req(json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    let health = HealthSnapshot::default();
+    let marks = CredentialMarks::new(&cat, some.clone());
+    let other_catalog = CredentialMarks::new(&Catalog::embedded().expect("embedded"), some.clone());
+    for seed in 0..20 {
+        let base = PlanContext {
+            seed,
+            health: &health,
+            credentials: Some(&some),
+            ..PlanContext::default()
+        };
+        let merged = plan(&cat, &r, &base).expect("plan");
+        assert!(merged
+            .excluded
+            .iter()
+            .any(|e| e.reason == ExclusionReason::NoCredentials));
+        let marked = plan(
+            &cat,
+            &r,
+            &PlanContext {
+                credentials: Some(marks.credentials()),
+                credential_marks: Some(&marks),
+                ..base
+            },
+        )
+        .expect("plan");
+        assert_eq!(marked, merged, "seed {seed}");
+        // Marks made over another catalog are not read (the set is the same, so neither is the plan).
+        let elsewhere = plan(
+            &cat,
+            &r,
+            &PlanContext {
+                credentials: Some(other_catalog.credentials()),
+                credential_marks: Some(&other_catalog),
+                ..base
+            },
+        )
+        .expect("plan");
+        assert_eq!(elsewhere, merged, "seed {seed}");
+    }
+    // Marks for one set are not read when the plan's set is another: every provider credentialed here.
+    let all = PlanContext {
+        health: &health,
+        credentials: Some(&providers),
+        ..PlanContext::default()
+    };
+    let full = plan(&cat, &r, &all).expect("plan");
+    let with_stale = plan(
+        &cat,
+        &r,
+        &PlanContext {
+            credential_marks: Some(&marks),
+            ..all
+        },
+    )
+    .expect("plan");
+    assert_eq!(with_stale, full);
+    assert!(!full
+        .excluded
+        .iter()
+        .any(|e| e.reason == ExclusionReason::NoCredentials));
+}

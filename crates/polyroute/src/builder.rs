@@ -361,6 +361,10 @@ impl RouterBuilder {
         Ok(Router {
             http,
             inner: Arc::new(Inner {
+                credential_marks: polyroute_core::select::filters::CredentialMarks::new(
+                    &catalog,
+                    credentials.clone(),
+                ),
                 catalog,
                 connect_timeout,
                 upstreams,

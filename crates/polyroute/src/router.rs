@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub connect_timeout: Duration,
     pub upstreams: HashMap<String, Upstream>,
     pub credentials: BTreeSet<String>,
+    /// The same set with its per-model credential flags over `catalog`, made on first need (what plans read).
+    pub credential_marks: polyroute_core::select::filters::CredentialMarks,
     /// Providers that cannot be reached until a setting is given (slug → what is missing).
     pub unconfigured: std::collections::BTreeMap<String, String>,
     pub opts: Options,
@@ -145,11 +147,17 @@ impl Router {
         let ctx = PlanContext {
             seed: inputs.seed.unwrap_or(0),
             health,
-            credentials: Some(creds.as_ref().unwrap_or(&self.inner.credentials)),
+            // The router's own set is the one its precomputed marks hold.
+            credentials: Some(
+                creds
+                    .as_ref()
+                    .unwrap_or(self.inner.credential_marks.credentials()),
+            ),
             // Credentials given as an input describe a setup of their own: its providers count as configured.
             unconfigured: creds.is_none().then_some(&self.inner.unconfigured),
             sticky: inputs.sticky.as_deref(),
             previous_router_model: inputs.previous_model.as_deref(),
+            credential_marks: Some(&self.inner.credential_marks),
         };
         plan::plan(&self.inner.catalog, req, &ctx)
     }
@@ -260,8 +268,9 @@ impl Router {
         let ctx = PlanContext {
             seed: 0,
             health: &health,
-            credentials: Some(&self.inner.credentials),
+            credentials: Some(self.inner.credential_marks.credentials()),
             unconfigured: Some(&self.inner.unconfigured),
+            credential_marks: Some(&self.inner.credential_marks),
             ..PlanContext::default()
         };
         plan::plan(&self.inner.catalog, req, &ctx)

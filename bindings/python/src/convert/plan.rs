@@ -5,8 +5,8 @@
 //! route is planned and copied after that (`dict.copy()` of a cached dict is one C call); unit prices are cached
 //! by their exact decimal representation the same way, resolved models and exclusions by their content, and the
 //! requested model strings too (Python strings are immutable, so results may share them; every dict and list is
-//! fresh). The top-level dict is a copy of a template that already has every key in its place, so filling it
-//! never resizes it. The result is the same objects, in the same key order, as the generic serializer
+//! fresh). The top-level dict is a copy of a template that already has every key in its place (and, for a plan
+//! without `router`, its strategy and `fallback_costs_more` values), so filling it never resizes it. The result is the same objects, in the same key order, as the generic serializer
 //! ([`super::ser`]) makes from the `Plan`; debug builds (the test suite's wheel) build both and raise if they
 //! differ. When the cache is in use (another thread, or a finalizer re-entering `plan` on this one), the result
 //! is built by the generic serializer: no call ever waits for a lock.
@@ -156,6 +156,8 @@ struct Parts {
     prices: FxHashMap<PriceKey, Py<PyDict>>,
     /// `&'static str`s (reasons, strategies) by address.
     statics: FxHashMap<(usize, usize), Py<PyString>>,
+    /// Top-level templates of plans without `router`, by strategy (address) and `fallback_costs_more`.
+    tops: FxHashMap<(usize, usize, bool), Py<PyDict>>,
     /// Requested model strings.
     strings: FxHashMap<Box<str>, Py<PyString>>,
     models: Memo<ResolvedModel>,
@@ -202,60 +204,96 @@ impl PlanCache {
 fn build<'py>(py: Python<'py>, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
     let k = keys(py)?;
     let d = match &p.router {
-        None => k.top.bind(py).copy()?,
+        None => top(py, k, c, p)?,
         Some(r) => {
             let d = k.top_router.bind(py).copy()?;
             d.set_item(&k.router, to_py(py, r)?)?;
+            d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
+            d.set_item(
+                &k.fallback_costs_more,
+                PyBool::new(py, p.fallback_costs_more),
+            )?;
             d
         }
     };
-    let requested = p
-        .requested_models
-        .iter()
-        .map(|s| string(py, &mut c.strings, s))
-        .collect::<Vec<_>>();
-    d.set_item(&k.requested_models, PyList::new(py, requested)?)?;
-    let models = p
-        .models
-        .iter()
-        .map(|m| {
+    // Each list is filled as its items are made (no vector of them first).
+    let requested = PyList::new(
+        py,
+        p.requested_models
+            .iter()
+            .map(|s| string(py, &mut c.strings, s)),
+    )?;
+    d.set_item(&k.requested_models, requested)?;
+    let models = PyList::new(
+        py,
+        p.models.iter().map(|m| {
             let h = hash_with(|h| {
                 m.requested.hash(h);
                 m.id.hash(h);
                 discriminant(&m.strategy).hash(h);
                 m.variant.map(|v| discriminant(&v)).hash(h);
             });
-            c.models.dict(py, h, m)
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    d.set_item(&k.models, PyList::new(py, models)?)?;
-    d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
-    let mut attempts = Vec::with_capacity(p.attempts.len());
-    for a in &p.attempts {
-        attempts.push(attempt_dict(py, k, c, a)?);
-    }
-    d.set_item(&k.attempts, PyList::new(py, attempts)?)?;
-    let excluded = p
-        .excluded
-        .iter()
-        .map(|e| {
+            Made(c.models.dict(py, h, m))
+        }),
+    )?;
+    d.set_item(&k.models, models)?;
+    let attempts = PyList::new(
+        py,
+        p.attempts.iter().map(|a| Made(attempt_dict(py, k, c, a))),
+    )?;
+    d.set_item(&k.attempts, attempts)?;
+    let excluded = PyList::new(
+        py,
+        p.excluded.iter().map(|e| {
             let h = hash_with(|h| {
                 e.model.hash(h);
                 e.endpoint.hash(h);
                 e.reason.hash(h);
                 e.detail.hash(h);
             });
-            c.exclusions.dict(py, h, e)
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    d.set_item(&k.excluded, PyList::new(py, excluded)?)?;
+            Made(c.exclusions.dict(py, h, e))
+        }),
+    )?;
+    d.set_item(&k.excluded, excluded)?;
     d.set_item(&k.primary_prices, prices(py, c, &p.primary_prices)?)?;
     d.set_item(&k.worst_case_prices, prices(py, c, &p.worst_case_prices)?)?;
+    Ok(d)
+}
+
+/// A fresh top-level dict of a plan without `router`: a copy of the template for its strategy and
+/// `fallback_costs_more` (every other key None, filled by the caller), made the first time that pair is seen.
+fn top<'py>(py: Python<'py>, k: &Keys, c: &mut Parts, p: &Plan) -> PyResult<Bound<'py, PyDict>> {
+    let id = (
+        p.strategy.as_ptr() as usize,
+        p.strategy.len(),
+        p.fallback_costs_more,
+    );
+    if let Some(t) = c.tops.get(&id) {
+        return t.bind(py).copy();
+    }
+    let d = k.top.bind(py).copy()?;
+    d.set_item(&k.strategy, static_str(py, &mut c.statics, p.strategy))?;
     d.set_item(
         &k.fallback_costs_more,
         PyBool::new(py, p.fallback_costs_more),
     )?;
+    if c.tops.len() < CAP {
+        c.tops.insert(id, d.copy()?.unbind());
+    }
     Ok(d)
+}
+
+/// A list item made while the list is filled: a failure to make it fails the list.
+struct Made<'py>(PyResult<Bound<'py, PyDict>>);
+
+impl<'py> IntoPyObject<'py> for Made<'py> {
+    type Target = PyDict;
+    type Output = Bound<'py, PyDict>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, _py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.0
+    }
 }
 
 fn prices<'py>(py: Python<'py>, c: &mut Parts, u: &UnitPrices) -> PyResult<Bound<'py, PyDict>> {

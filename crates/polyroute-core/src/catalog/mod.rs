@@ -107,8 +107,9 @@ fn upstream_default(model: &str) -> String {
 /// catalog does not name the modules above it.
 type Memo = Arc<dyn std::any::Any + Send + Sync>;
 
-/// A model, its routes (endpoint order) and its endpoint indices sorted by provider slug.
-pub(crate) type ModelEntry<'a> = (&'a Model, &'a [Arc<EndpointRoute>], &'a [u32]);
+/// A model, its routes (endpoint order), its endpoint indices sorted by provider slug, and its index in the
+/// catalog.
+pub(crate) type ModelEntry<'a> = (&'a Model, &'a [Arc<EndpointRoute>], &'a [u32], usize);
 
 struct Inner {
     memo: std::sync::OnceLock<Memo>,
@@ -388,8 +389,8 @@ impl Catalog {
             .map_or(&[], |&i| &self.inner.routes[i])
     }
 
-    /// A model with its precomputed routes (endpoint order) and its endpoint indices sorted by provider slug:
-    /// what the planner reads, in one lookup.
+    /// A model with its precomputed routes (endpoint order), its endpoint indices sorted by provider slug and its
+    /// index: what the planner reads, in one lookup.
     #[must_use]
     pub(crate) fn model_entry(&self, id: &str) -> Option<ModelEntry<'_>> {
         self.inner
@@ -401,8 +402,30 @@ impl Catalog {
                     &self.inner.models[i],
                     &self.inner.routes[i][..],
                     &self.inner.by_provider[i][..],
+                    i,
                 )
             })
+    }
+
+    /// Whether `other` is this catalog (the same shared data, not an equal copy).
+    #[must_use]
+    pub(crate) fn is(&self, other: &Catalog) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Number of models.
+    #[must_use]
+    pub(crate) fn model_count(&self) -> usize {
+        self.inner.models.len()
+    }
+
+    /// Model `index` and its endpoint indices sorted by provider slug.
+    #[must_use]
+    pub(crate) fn model_at(&self, index: usize) -> Option<(&Model, &[u32])> {
+        Some((
+            self.inner.models.get(index)?,
+            self.inner.by_provider.get(index)?,
+        ))
     }
 
     /// A value derived from this catalog, computed by `init` on first use and shared by every later call (one

@@ -31,7 +31,7 @@ use crate::catalog::{Catalog, EndpointRoute, RoutePrices};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
-use crate::select::filters::{self, FilterEnv, RequestFacts, PREFERRED_PARAMS};
+use crate::select::filters::{self, CredentialMarks, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
 
@@ -51,6 +51,10 @@ pub struct PlanContext<'a> {
     pub sticky: Option<&'a str>,
     /// Model a router chose earlier in this session (router stickiness), if any.
     pub previous_router_model: Option<&'a str>,
+    /// Precomputed credential flags ([`CredentialMarks`]): read instead of merging `credentials` against each
+    /// model's providers when `credentials` is the very set the marks hold and they were made for the catalog
+    /// planned against (otherwise ignored). `None` = merge.
+    pub credential_marks: Option<&'a CredentialMarks>,
 }
 
 impl Default for PlanContext<'_> {
@@ -63,6 +67,7 @@ impl Default for PlanContext<'_> {
             unconfigured: None,
             sticky: None,
             previous_router_model: None,
+            credential_marks: None,
         }
     }
 }
@@ -131,18 +136,26 @@ pub struct Plan {
     last_message: Option<String>,
 }
 
-type Ordered<'a> = Vec<(Candidate<'a>, Cow<'static, str>)>;
 type Dropped<'a> = Vec<(Candidate<'a>, ExclusionReason, String)>;
 
-/// Order one group of eligible candidates; returns the ordered candidates with the reason for each position and
-/// the candidates dropped by `allow_fallbacks: false`.
+/// A candidate as the attempt it becomes, at its position for `reason`.
+fn attempt(c: &Candidate<'_>, reason: Cow<'static, str>) -> Attempt {
+    Attempt {
+        route: Arc::clone(c.route),
+        reason,
+        model_index: c.model_index,
+    }
+}
+
+/// Order one group of eligible candidates; returns the ordered attempts (each with the reason for its position)
+/// and the candidates dropped by `allow_fallbacks: false`.
 fn group_order<'a>(
     mut c: Vec<Candidate<'a>>,
     prefs: &ProviderPreferences,
     sort: Option<SortBy>,
     rng: &mut ChaCha8Rng,
-) -> (Ordered<'a>, Dropped<'a>) {
-    let mut out: Ordered<'a> = Vec::with_capacity(c.len());
+) -> (Vec<Attempt>, Dropped<'a>) {
+    let mut out: Vec<Attempt> = Vec::with_capacity(c.len());
     let mut excluded: Dropped<'a> = Vec::new();
     let allow = prefs.allow_fallbacks != Some(false);
     if let Some(order) = &prefs.order {
@@ -151,7 +164,10 @@ fn group_order<'a>(
             while i < c.len() {
                 if c[i].endpoint.matches_provider(r) {
                     let x = c.remove(i);
-                    out.push((x, Cow::Owned(format!("provider.order[{rank}] = {r}"))));
+                    out.push(attempt(
+                        &x,
+                        Cow::Owned(format!("provider.order[{rank}] = {r}")),
+                    ));
                 } else {
                     i += 1;
                 }
@@ -185,22 +201,23 @@ fn group_order<'a>(
         (Some(_), true) => "fallback after provider.order, sorted",
         (None, true) => "fallback after provider.order, weighted by 1/price²",
     };
+    // `allow_fallbacks: false` without `order` keeps the first choice only (`out` is still empty here).
+    let keep_one = !allow && prefs.order.is_none();
     for x in rest {
-        let why = if x.unstable() && sort.is_none() {
-            "recent outage: tried after stable endpoints"
-        } else {
-            label
-        };
-        out.push((x, Cow::Borrowed(why)));
-    }
-    if !allow && prefs.order.is_none() && out.len() > 1 {
-        for (x, _) in out.drain(1..) {
+        if keep_one && !out.is_empty() {
             excluded.push((
                 x,
                 ExclusionReason::AllowFallbacks,
                 "allow_fallbacks is false: only the first choice".into(),
             ));
+            continue;
         }
+        let why = if x.unstable() && sort.is_none() {
+            "recent outage: tried after stable endpoints"
+        } else {
+            label
+        };
+        out.push(attempt(&x, Cow::Borrowed(why)));
     }
     (out, excluded)
 }
@@ -354,7 +371,7 @@ pub(crate) fn plan_for(
     // Without observations (the usual case for a fresh router) no endpoint has health to look up.
     let health = (!ctx.health.endpoints.is_empty()).then_some(ctx.health);
     for (mi, rm) in resolved.iter().enumerate() {
-        let Some((model, routes, by_provider)) = catalog.model_entry(&rm.id) else {
+        let Some((model, routes, by_provider, index)) = catalog.model_entry(&rm.id) else {
             continue;
         };
         let env = FilterEnv {
@@ -362,12 +379,18 @@ pub(crate) fn plan_for(
             variant_tier: rm.variant.and_then(|v| v.tier()),
         };
         let mut eligible: Vec<Candidate<'_>> = Vec::with_capacity(model.endpoints.len());
-        // Credentials: one merge over the sorted set for a wide model, a lookup per endpoint for a narrow one.
-        let merged = match ctx.credentials {
-            Some(creds) if model.endpoints.len() >= 4 => {
-                filters::credentialed(creds, &model.endpoints, by_provider)
+        // Credentials: the router's precomputed marks when they are for this set and catalog, else one merge over
+        // the sorted set for a wide model, a lookup per endpoint for a narrow one.
+        let marked = match (ctx.credentials, ctx.credential_marks) {
+            (Some(creds), Some(m)) if std::ptr::eq(creds, m.credentials()) => m.of(catalog, index),
+            _ => None,
+        };
+        let merged: Cow<'_, [bool]> = match (marked, ctx.credentials) {
+            (Some(m), _) => Cow::Borrowed(m),
+            (None, Some(creds)) if model.endpoints.len() >= 4 => {
+                Cow::Owned(filters::credentialed(creds, &model.endpoints, by_provider))
             }
-            _ => Vec::new(),
+            _ => Cow::Borrowed(&[]),
         };
         for (i, (e, route)) in model.endpoints.iter().zip(routes).enumerate() {
             any_endpoint = true;
@@ -428,7 +451,7 @@ pub(crate) fn plan_for(
             .map(|s| s.by)
             .or_else(|| resolved[mi].variant.map(|v| v.sort()))
     };
-    let mut ordered: Ordered<'_> = Vec::new();
+    let mut attempts: Vec<Attempt> = Vec::new();
     let mut strategy: &'static str = "";
     let group_list: Vec<Vec<Candidate<'_>>> = if partition == Partition::None && groups.len() > 1 {
         vec![groups.into_iter().flatten().collect()]
@@ -460,11 +483,9 @@ pub(crate) fn plan_for(
         } else {
             let (mut pa, mut ea) = group_order(good, prefs, sort, &mut rng);
             let (pb, eb) = group_order(bad, prefs, sort, &mut rng);
-            pa.extend(pb.into_iter().map(|(x, w)| {
-                (
-                    x,
-                    Cow::Owned(format!("{w}; below preferred throughput/latency")),
-                )
+            pa.extend(pb.into_iter().map(|mut a| {
+                a.reason = Cow::Owned(format!("{}; below preferred throughput/latency", a.reason));
+                a
             }));
             ea.extend(eb);
             (pa, ea)
@@ -478,18 +499,10 @@ pub(crate) fn plan_for(
             });
         }
         if let (Some(tag), None) = (ctx.sticky, &prefs.order) {
-            if let Some(p) = part
-                .iter()
-                .position(|(c, _)| c.endpoint.tag == tag && c.model_index == 0)
-            {
-                let (c, _) = part.remove(p);
-                part.insert(
-                    0,
-                    (
-                        c,
-                        Cow::Borrowed("sticky: this conversation's cached provider"),
-                    ),
-                );
+            if let Some(p) = part.iter().position(|a| a.tag == tag && a.model_index == 0) {
+                let mut a = part.remove(p);
+                a.reason = Cow::Borrowed("sticky: this conversation's cached provider");
+                part.insert(0, a);
             }
         }
         if strategy.is_empty() {
@@ -502,23 +515,15 @@ pub(crate) fn plan_for(
                 (false, None) => "weighted_random",
             };
         }
-        if ordered.is_empty() {
-            ordered = part;
+        if attempts.is_empty() {
+            attempts = part;
         } else {
-            ordered.extend(part);
+            attempts.extend(part);
         }
     }
-    if ordered.is_empty() {
+    if attempts.is_empty() {
         return Err(empty_error(requested_models, excluded, any_endpoint));
     }
-    let attempts: Vec<Attempt> = ordered
-        .into_iter()
-        .map(|(c, reason)| Attempt {
-            route: Arc::clone(c.route),
-            reason,
-            model_index: c.model_index,
-        })
-        .collect();
     let primary_prices = attempts[0].prices.unit.clone();
     // The highest of each unit price across the attempts, compared by the integer keys the routes keep.
     let worst_case_prices = RoutePrices::worst_case(attempts.iter().map(|a| &a.prices));

@@ -7,7 +7,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::catalog::{Endpoint, Model, Quantization};
+use crate::catalog::{Catalog, Endpoint, Model, Quantization};
 use crate::error::ExclusionReason;
 use crate::types::{ChatRequest, DataCollection, ProviderPreferences};
 
@@ -124,6 +124,48 @@ pub(crate) fn credentialed(
         }
     }
     out
+}
+
+/// Whether each endpoint's provider holds a credential, for one catalog and one credential set, made per model
+/// on first need and kept: a router plans against the same set every time, so a plan reads these flags instead
+/// of merging the set against the model's providers (see [`crate::plan::PlanContext::credential_marks`]).
+#[derive(Debug)]
+pub struct CredentialMarks {
+    catalog: Catalog,
+    credentials: std::collections::BTreeSet<String>,
+    per_model: Box<[std::sync::OnceLock<Box<[bool]>>]>,
+}
+
+impl CredentialMarks {
+    /// Marks for `credentials` over `catalog`'s models (each model's computed when first read).
+    #[must_use]
+    pub fn new(catalog: &Catalog, credentials: std::collections::BTreeSet<String>) -> Self {
+        Self {
+            catalog: catalog.clone(),
+            credentials,
+            per_model: (0..catalog.model_count())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// The credential set the marks are for (pass this very set as the plan's `credentials`).
+    #[must_use]
+    pub fn credentials(&self) -> &std::collections::BTreeSet<String> {
+        &self.credentials
+    }
+
+    /// The marks of model `index` of `catalog`, in endpoint order; `None` for another catalog.
+    pub(crate) fn of(&self, catalog: &Catalog, index: usize) -> Option<&[bool]> {
+        if !self.catalog.is(catalog) {
+            return None;
+        }
+        let (model, by_provider) = catalog.model_at(index)?;
+        let cell = self.per_model.get(index)?;
+        Some(cell.get_or_init(|| {
+            credentialed(&self.credentials, &model.endpoints, by_provider).into_boxed_slice()
+        }))
+    }
 }
 
 /// Byte-wise lexicographic order (the order of `str`), deciding on the first byte without a `memcmp` call when
@@ -389,7 +431,7 @@ mod tests {
                 .collect();
             creds.extend(extra);
             for m in cat.models() {
-                let Some((model, _, by_provider)) = cat.model_entry(&m.id) else {
+                let Some((model, _, by_provider, _)) = cat.model_entry(&m.id) else {
                     return Err(TestCaseError::fail("model without entry"));
                 };
                 let got = credentialed(&creds, &model.endpoints, by_provider);

@@ -181,7 +181,7 @@ fn total_order_bits(x: f64) -> u64 {
 /// distribution as drawing one endpoint at a time with probability proportional to its weight among those left.
 pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<Candidate<'a>> {
     // Candidates arrive in catalog order, so the result depends only on the seed and the catalog.
-    let (stable, mut unstable): (Vec<_>, Vec<_>) = if c.iter().any(Candidate::unstable) {
+    let (mut stable, mut unstable): (Vec<_>, Vec<_>) = if c.iter().any(Candidate::unstable) {
         c.into_iter().partition(|x| !x.unstable())
     } else {
         // The usual case: nothing had an outage, so no partition (and no allocation) is needed.
@@ -211,12 +211,24 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
             .cmp(&b.blended_price())
             .then_with(|| a.endpoint.tag.cmp(&b.endpoint.tag))
     });
-    let mut out: Vec<Candidate<'a>> = Vec::with_capacity(keys.len() + unstable.len());
-    // The low 32 bits are the index (`as` keeps exactly them).
+    // The drawn order in `stable` itself (no second vector). The low 32 bits are the index (`as` keeps exactly
+    // them).
     #[allow(clippy::cast_possible_truncation)]
-    out.extend(keys.iter().map(|&k| stable[k as u32 as usize]));
-    out.extend(unstable);
-    out
+    gather_in_place(&mut stable, |j| keys[j] as u32 as usize);
+    stable.extend(unstable);
+    stable
+}
+
+/// Reorder `v` so that position `i` holds what was at `source(i)` (`source` a permutation of the indices), without
+/// a second vector: a value already moved by an earlier swap is found by following the sources back.
+fn gather_in_place<T>(v: &mut [T], source: impl Fn(usize) -> usize) {
+    for i in 0..v.len() {
+        let mut k = source(i);
+        while k < i {
+            k = source(k);
+        }
+        v.swap(i, k);
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +250,17 @@ mod tests {
     }
 
     proptest! {
+        /// The in-place reorder equals gathering into a new vector, for every permutation.
+        #[test]
+        fn gather_in_place_is_a_gather(p in Just((0..40usize).collect::<Vec<_>>()).prop_shuffle(), n in 0..40usize) {
+            let p: Vec<usize> = p.into_iter().filter(|&i| i < n).collect();
+            let v: Vec<usize> = (0..n).map(|i| 1000 + i).collect();
+            let want: Vec<usize> = p.iter().map(|&i| v[i]).collect();
+            let mut got = v;
+            gather_in_place(&mut got, |j| p[j]);
+            prop_assert_eq!(got, want);
+        }
+
         /// The integers order as `f64::total_cmp` orders the floats (NaNs and signed zeros included).
         #[test]
         fn total_order_bits_is_total_cmp(a in float(), b in float()) {

@@ -378,7 +378,17 @@ impl ChatRequest {
     /// [`Error::InvalidRequest`] naming the field and what is allowed.
     pub fn validated(self) -> Result<Self> {
         let mut req = self;
-        if let Some(p) = req.provider.as_mut() {
+        req.validate_in_place()?;
+        Ok(req)
+    }
+
+    /// [`ChatRequest::validated`] without moving the request (a large value): trim the provider lists and
+    /// validate.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming the field and what is allowed.
+    pub fn validate_in_place(&mut self) -> Result<()> {
+        if let Some(p) = self.provider.as_mut() {
             for list in [p.order.as_mut(), p.only.as_mut(), p.ignore.as_mut()]
                 .into_iter()
                 .flatten()
@@ -390,8 +400,7 @@ impl ChatRequest {
                 }
             }
         }
-        req.validate()?;
-        Ok(req)
+        self.validate()
     }
 
     /// Parse from JSON text.
