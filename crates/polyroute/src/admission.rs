@@ -161,7 +161,10 @@ impl Router {
             let pctx = PlanContext {
                 seed,
                 health: &health,
-                credentials: Some(&inner.credentials),
+                // The set the router's precomputed credential marks were made from (the same as
+                // `inner.credentials`), so the planner uses the marks instead of comparing the set again.
+                credentials: Some(inner.credential_marks.credentials()),
+                credential_marks: Some(&inner.credential_marks),
                 unconfigured: Some(&inner.unconfigured),
                 sticky,
                 ..PlanContext::default()
