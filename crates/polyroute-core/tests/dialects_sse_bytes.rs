@@ -5,8 +5,9 @@
     clippy::disallowed_methods
 )]
 //! `StreamTranslator::push_sse_into` / `finish_sse_into` write exactly `data: <json>\n\n` for each chunk that
-//! `push_into` / `finish` return: recorded streams, synthetic Anthropic streams and random SSE-ish bytes, under
-//! several contexts and splits.
+//! `push_into` / `finish` return, and both give what the reference translator (every event through the `Value`
+//! path, `StreamTranslator::reference`) gives: recorded streams, synthetic Anthropic streams and random SSE-ish
+//! bytes, under several contexts and splits.
 
 use std::path::Path;
 
@@ -48,9 +49,20 @@ fn contexts() -> Vec<ResponseContext> {
     ]
 }
 
-/// The chunks of `push_into` + `finish`, framed as SSE events.
-fn framed_values(d: Dialect, ctx: &ResponseContext, body: &[u8], cut: usize) -> (Vec<u8>, String) {
-    let mut t = StreamTranslator::new(d, ctx.clone());
+/// The chunks of `push_into` + `finish`, framed as SSE events; with `reference`, from the translator that reads
+/// every event through the `Value` path.
+fn framed_values(
+    d: Dialect,
+    ctx: &ResponseContext,
+    body: &[u8],
+    cut: usize,
+    reference: bool,
+) -> (Vec<u8>, String) {
+    let mut t = if reference {
+        StreamTranslator::reference(d, ctx.clone())
+    } else {
+        StreamTranslator::new(d, ctx.clone())
+    };
     let mut chunks = Vec::new();
     for piece in body.chunks(cut.max(1)) {
         t.push_into(piece, &mut chunks);
@@ -89,15 +101,20 @@ fn sse_bytes(d: Dialect, ctx: &ResponseContext, body: &[u8], cut: usize) -> (Vec
 fn check(d: Dialect, body: &[u8], name: &str) {
     for ctx in contexts() {
         for cut in [1, 7, 64, 4096, body.len()] {
-            let (want, want_state) = framed_values(d, &ctx, body, cut);
-            let (got, got_state) = sse_bytes(d, &ctx, body, cut);
+            let (want, want_state) = framed_values(d, &ctx, body, cut, true);
             assert!(!want.is_empty(), "{name}: no chunks");
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "{name}: cut {cut}, ctx {ctx:?}"
-            );
-            assert_eq!(got_state, want_state, "{name}: cut {cut}");
+            // The fast paths, SSE-encoded and as chunk objects, give what the `Value` path gives.
+            for (got, got_state) in [
+                sse_bytes(d, &ctx, body, cut),
+                framed_values(d, &ctx, body, cut, false),
+            ] {
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{name}: cut {cut}, ctx {ctx:?}"
+                );
+                assert_eq!(got_state, want_state, "{name}: cut {cut}");
+            }
         }
     }
 }
@@ -250,9 +267,9 @@ proptest! {
     fn random_streams_encode_like_the_chunks(body in sse_ish(), cut in 1usize..64, d in 0usize..3, c in 0usize..4) {
         let ctx = &contexts()[c];
         let d = DIALECTS[d];
-        let want = framed_values(d, ctx, &body, cut);
-        let got = sse_bytes(d, ctx, &body, cut);
-        prop_assert_eq!(got, want);
+        let want = framed_values(d, ctx, &body, cut, true);
+        prop_assert_eq!(&sse_bytes(d, ctx, &body, cut), &want);
+        prop_assert_eq!(&framed_values(d, ctx, &body, cut, false), &want);
     }
 }
 

@@ -123,8 +123,10 @@ pub(crate) enum Fast<'a> {
 /// delta. Applying such an event changes only what its delta changes (the identity it carries was adopted when
 /// it was first read), so the memo is only valid while every event since it was taken was read through it
 /// ([`Memo::forget`] otherwise).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Memo {
+    /// The fast path is used at all (off only in [`StreamTranslator::reference`](super::StreamTranslator::reference)).
+    pub enabled: bool,
     head: Vec<u8>,
     tail: Vec<u8>,
     index: u64,
@@ -132,6 +134,19 @@ pub(crate) struct Memo {
     /// The envelope of the last event scanned whole, for events that share it but not the delta's envelope (a
     /// finish, the usage event).
     envelope: Envelope,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            head: Vec::new(),
+            tail: Vec::new(),
+            index: 0,
+            valid: false,
+            envelope: Envelope::default(),
+        }
+    }
 }
 
 /// The text of an event before its `"choices"` key (`{"id":…,"model":…,` ), with what the scanner had read

@@ -36,6 +36,28 @@ impl<'a> Json<'a> {
         Json::Object(Vec::new())
     }
 
+    /// The `Value` this is (what parsing its text into a `Value` gives).
+    pub fn into_value(self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(n) => Value::Number(n),
+            Json::Str(s) => Value::String(s.into_owned()),
+            Json::Array(a) => Value::Array(a.into_iter().map(Json::into_value).collect()),
+            Json::Object(entries) => Value::Object(Self::into_map(entries)),
+            Json::Ref(v) => v.clone(),
+        }
+    }
+
+    /// An object's entries as a `Value` map (a repeated key keeps its first position and its last value).
+    pub fn into_map(entries: Vec<(Cow<'a, str>, Json<'a>)>) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::with_capacity(entries.len());
+        for (k, v) in entries {
+            m.insert(k.into_owned(), v.into_value());
+        }
+        m
+    }
+
     pub fn is_object(&self) -> bool {
         matches!(self, Json::Object(_) | Json::Ref(Value::Object(_)))
     }

@@ -366,6 +366,56 @@ impl StreamCore {
         }
     }
 
+    /// [`openai_event`] into chunk objects for an event the fast path reads (the content events of one
+    /// envelope by their delta alone): the chunks the `Value` path builds, without parsing the event into a
+    /// `Value`. False when the fast path does not read it (the memo forgotten; the `Value` path then decides).
+    fn fast_values(
+        &mut self,
+        memo: &mut fast_event::Memo,
+        data: &str,
+        out: &mut ChunkOut<'_>,
+    ) -> bool {
+        let ev = match memo.parse(data) {
+            Some(fast_event::Fast::Delta(index, text)) => {
+                // The delta as the `Value` path reads it from the whole event.
+                match serde_json::from_str::<Value>(text) {
+                    Ok(Value::Object(delta)) if !delta.contains_key("reasoning_content") => {
+                        self.emit(out, index, delta, None, None);
+                        return true;
+                    }
+                    _ => {
+                        memo.forget();
+                        match memo.parse(data) {
+                            Some(fast_event::Fast::Event(ev)) => ev,
+                            _ => return false,
+                        }
+                    }
+                }
+            }
+            Some(fast_event::Fast::Event(ev)) => ev,
+            None => return false,
+        };
+        self.adopt(ev.id.as_deref(), ev.model.as_deref());
+        self.adopt_fingerprint(ev.system_fingerprint.as_deref());
+        if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
+            self.usage = Some(fast::normalize_usage(u));
+        }
+        for c in ev.choices.into_iter().flatten() {
+            let delta = match c.delta {
+                Some(Json::Object(d)) => Json::into_map(d),
+                _ => Map::new(),
+            };
+            self.emit(
+                out,
+                c.index.unwrap_or(0),
+                delta,
+                c.finish_reason.as_deref(),
+                None,
+            );
+        }
+        true
+    }
+
     /// [`StreamCore::emit_entries`] of a delta object given as its text, written in serde_json's compact form
     /// by the splice's copier as it is read; false, with nothing written, when the copier declines the text, the
     /// delta has host reasoning to rename, or the choice's first delta needs its role added.
@@ -509,6 +559,18 @@ impl StreamTranslator {
             inner,
             sse_events: 0,
         }
+    }
+
+    /// A translator that reads every OpenAI-dialect event through the `Value` path (no fast path): the
+    /// reference the fast paths are tested against. Not for production use.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn reference(dialect: Dialect, ctx: ResponseContext) -> Self {
+        let mut t = Self::new(dialect, ctx);
+        if let Inner::OpenAi(memo) = &mut t.inner {
+            memo.enabled = false;
+        }
+        t
     }
 
     /// Feed body bytes (any split); returns the chunks completed by them.
@@ -666,7 +728,9 @@ fn openai_event(
     if data == "[DONE]" || data.is_empty() {
         return;
     }
-    if let ChunkOut::Sse(buf, n) = out {
+    if !memo.enabled {
+        // The reference translator: every event through the `Value` path.
+    } else if let ChunkOut::Sse(buf, n) = out {
         // The usual event (content, role, finish, usage): parsed borrowed and written straight out; a content
         // event in the envelope of the one before has only its delta read.
         match memo.parse(data) {
@@ -687,6 +751,8 @@ fn openai_event(
             }
             None => {}
         }
+    } else if core.fast_values(memo, data, out) {
+        return;
     }
     memo.forget();
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) else {
