@@ -124,12 +124,12 @@ pub fn body(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 /// Raises what [`body`] followed by `ChatRequest::from_value` raises: `TypeError`/`ValueError` for objects that are
 /// not JSON, the core's invalid-request error (naming the field) for a request that does not parse or validate.
 pub fn request(obj: &Bound<'_, PyAny>) -> PyResult<ChatRequest> {
-    let mut r = req::empty();
+    let mut r = ChatRequest::default();
     request_into(obj, &mut r)?;
     Ok(r)
 }
 
-/// [`request`] into `out` (made by [`empty_request`]), so the large request is built where it is used, not moved
+/// [`request`] into `out` (made by `ChatRequest::default()`), so the large request is built where it is used, not moved
 /// there; on an error `out` holds no meaningful request.
 pub fn request_into(obj: &Bound<'_, PyAny>, out: &mut ChatRequest) -> PyResult<()> {
     let py = obj.py();
@@ -152,11 +152,6 @@ pub fn request_into(obj: &Bound<'_, PyAny>, out: &mut ChatRequest) -> PyResult<(
         *out = serde_request(obj)?;
     }
     out.validate_in_place().map_err(|e| core_err(py, &e))
-}
-
-/// A request with no field set, for [`request_into`].
-pub fn empty_request() -> ChatRequest {
-    req::empty()
 }
 
 /// A request dict read through serde ([`de`]), not yet validated.

@@ -184,7 +184,7 @@ impl Router {
         sticky: Option<&str>,
         previous_model: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut req = convert::empty_request();
+        let mut req = polyroute::ChatRequest::default();
         convert::request_into(request, &mut req)?;
         let engine = self.shared_engine(py)?;
         let inputs = PlanInputs {

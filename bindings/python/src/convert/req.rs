@@ -99,28 +99,6 @@ fn messages(v: &Bound<'_, PyAny>) -> Option<Vec<Message>> {
     }
 }
 
-/// A request with no field set (what [`read`] fills).
-pub(super) fn empty() -> ChatRequest {
-    ChatRequest {
-        model: None,
-        models: None,
-        route: None,
-        provider: None,
-        messages: Vec::new(),
-        tools: None,
-        tool_choice: None,
-        response_format: None,
-        max_tokens: None,
-        max_completion_tokens: None,
-        stream: None,
-        session_id: None,
-        prompt_cache_key: None,
-        service_tier: None,
-        plugins: None,
-        extra: Map::new(),
-    }
-}
-
 /// Fill `r` (as [`empty`] makes it) with the request in `d`, before validation, in place (a request is a large
 /// value to move); `None` when the serde path must decide (`r` is then partly filled).
 pub(super) fn read(d: &Bound<'_, PyDict>, r: &mut ChatRequest) -> Option<()> {

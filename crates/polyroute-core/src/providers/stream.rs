@@ -349,13 +349,18 @@ impl StreamCore {
 }
 
 impl StreamCore {
-    /// [`openai_event`] for an event [`fast_event::Event::parse`] accepted, SSE-encoded: the same bytes.
-    fn apply_fast(&mut self, buf: &mut Vec<u8>, n: &mut u64, ev: fast_event::Event<'_>) {
+    /// What an event the fast path read says besides its choices: identity, fingerprint, usage.
+    fn adopt_event(&mut self, ev: &fast_event::Event<'_>) {
         self.adopt(ev.id.as_deref(), ev.model.as_deref());
         self.adopt_fingerprint(ev.system_fingerprint.as_deref());
         if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
             self.usage = Some(fast::normalize_usage(u));
         }
+    }
+
+    /// [`openai_event`] for an event [`fast_event::Event::parse`] accepted, SSE-encoded: the same bytes.
+    fn apply_fast(&mut self, buf: &mut Vec<u8>, n: &mut u64, ev: fast_event::Event<'_>) {
+        self.adopt_event(&ev);
         for c in ev.choices.into_iter().flatten() {
             let delta = match c.delta {
                 Some(Json::Object(d)) => d,
@@ -395,11 +400,7 @@ impl StreamCore {
             Some(fast_event::Fast::Event(ev)) => ev,
             None => return false,
         };
-        self.adopt(ev.id.as_deref(), ev.model.as_deref());
-        self.adopt_fingerprint(ev.system_fingerprint.as_deref());
-        if let Some(u) = ev.usage.as_ref().filter(|u| u.is_object()) {
-            self.usage = Some(fast::normalize_usage(u));
-        }
+        self.adopt_event(&ev);
         for c in ev.choices.into_iter().flatten() {
             let delta = match c.delta {
                 Some(Json::Object(d)) => Json::into_map(d),

@@ -258,8 +258,9 @@ pub struct ProviderPreferences {
     pub max_price: Option<MaxPrice>,
 }
 
-/// The request, typed where routing needs it. (Deserialized by hand: see `request_de.rs`.)
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The request, typed where routing needs it. (Deserialized by hand: see `request_de.rs`; the default is the
+/// request with no field set, what a reader fills.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChatRequest {
     /// Model slug (or router, alias, variant).
     #[serde(default, skip_serializing_if = "Option::is_none")]

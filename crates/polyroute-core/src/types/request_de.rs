@@ -66,24 +66,7 @@ impl<'de> Deserialize<'de> for ChatRequest {
                 self,
                 mut m: A,
             ) -> std::result::Result<ChatRequest, A::Error> {
-                let mut r = ChatRequest {
-                    model: None,
-                    models: None,
-                    route: None,
-                    provider: None,
-                    messages: Vec::new(),
-                    tools: None,
-                    tool_choice: None,
-                    response_format: None,
-                    max_tokens: None,
-                    max_completion_tokens: None,
-                    stream: None,
-                    session_id: None,
-                    prompt_cache_key: None,
-                    service_tier: None,
-                    plugins: None,
-                    extra: Map::new(),
-                };
+                let mut r = ChatRequest::default();
                 let mut messages = None;
                 while let Some(Key(k)) = m.next_key()? {
                     match k.as_ref() {
