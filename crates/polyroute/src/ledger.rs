@@ -10,8 +10,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod decimal;
 mod json;
-pub(crate) use json::decimal_text;
+pub(crate) use decimal::{decimal_text, parse_decimal};
 
 /// One served generation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

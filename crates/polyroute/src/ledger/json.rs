@@ -11,48 +11,8 @@ use polyroute_core::types::{CompletionTokensDetails, PromptTokensDetails};
 use polyroute_core::Usage;
 use rust_decimal::Decimal;
 
+use super::decimal::push_decimal;
 use super::{ApiType, CostDetails, GenerationRecord};
-
-/// A decimal's text as its `Display` writes it (and `rust_decimal::serde::str`): the sign of a negative value
-/// (negative zero included), the whole digits (`0` when none), then, with a scale, `.` and exactly `scale`
-/// fraction digits (trailing zeros kept).
-fn push_decimal(out: &mut String, d: &Decimal) {
-    if d.is_sign_negative() {
-        out.push('-');
-    }
-    let scale = d.scale() as usize;
-    let abs = d.mantissa().unsigned_abs();
-    let mut buf = itoa::Buffer::new();
-    let digits = match u64::try_from(abs) {
-        Ok(0) => "",
-        Ok(v) => buf.format(v),
-        Err(_) => buf.format(abs),
-    };
-    if digits.len() > scale {
-        let (whole, frac) = digits.split_at(digits.len() - scale);
-        out.push_str(whole);
-        if scale > 0 {
-            out.push('.');
-            out.push_str(frac);
-        }
-    } else {
-        out.push('0');
-        if scale > 0 {
-            out.push('.');
-            for _ in digits.len()..scale {
-                out.push('0');
-            }
-            out.push_str(digits);
-        }
-    }
-}
-
-/// [`push_decimal`] into a new string (what `d.to_string()` returns).
-pub(crate) fn decimal_text(d: &Decimal) -> String {
-    let mut s = String::with_capacity(32);
-    push_decimal(&mut s, d);
-    s
-}
 
 impl GenerationRecord {
     /// The record as JSON text: the same bytes as `serde_json::to_string(self)`, written several times faster
@@ -367,7 +327,7 @@ fn write_attempt(o: &mut String, a: &AttemptRecord) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use polyroute_core::outcome::OutcomeClass;
     use proptest::prelude::*;
@@ -376,7 +336,7 @@ mod tests {
     use serde_json::json;
 
     /// Decimals of every scale, sign (negative zero included) and size up to the 96-bit mantissa's limit.
-    fn any_decimal() -> impl Strategy<Value = Decimal> {
+    pub(crate) fn any_decimal() -> impl Strategy<Value = Decimal> {
         (
             prop_oneof![
                 Just(0u128),
@@ -610,11 +570,6 @@ mod tests {
         fn record_text_is_serde_jsons(rec in any_record()) {
             prop_assert_eq!(rec.to_json_string(), serde_json::to_string(&rec).unwrap());
         }
-
-        #[test]
-        fn decimal_text_is_displays(d in any_decimal()) {
-            prop_assert_eq!(decimal_text(&d), d.to_string());
-        }
     }
 
     /// The generators reach what the writer treats apart (a strategy that never produced an escaped string, a
@@ -641,36 +596,5 @@ mod tests {
         }
         assert!(escaped && plain_id && breakdown && json_details);
         assert!(session && dropped && emb && requests && nan);
-    }
-
-    #[test]
-    fn decimal_text_examples() {
-        let cases = [
-            ("0", "0"),
-            ("0.00", "0.00"),
-            ("1.500", "1.500"),
-            ("0.0000012", "0.0000012"),
-            ("-12.5", "-12.5"),
-            (
-                "79228162514264337593543950335",
-                "79228162514264337593543950335",
-            ),
-            (
-                "7.9228162514264337593543950335",
-                "7.9228162514264337593543950335",
-            ),
-        ];
-        for (input, text) in cases {
-            let d: Decimal = input.parse().unwrap();
-            assert_eq!(decimal_text(&d), text);
-            assert_eq!(d.to_string(), text);
-        }
-        // Negative zero (parsing "-0.000" drops the sign; set_sign_negative keeps it) keeps it, as in Display.
-        for (scale, text) in [(0, "-0"), (3, "-0.000")] {
-            let mut d = Decimal::from_parts(0, 0, 0, false, scale);
-            d.set_sign_negative(true);
-            assert_eq!(decimal_text(&d), text);
-            assert_eq!(d.to_string(), text);
-        }
     }
 }

@@ -15,14 +15,14 @@ use super::super::{
 };
 use super::writer::{Hot, Writer};
 use super::{db, internal};
-use crate::ledger::decimal_text;
+use crate::ledger::{decimal_text, parse_decimal};
 
 /// Settled reservation ids are remembered this long in `budget_settled` (idempotent settles); a reservation
 /// settled with the record of its id is remembered by the record's row, as long as the record is kept.
 const SETTLED_KEEP_MS: i64 = 2 * DAY_MS;
 
 fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_default()
+    parse_decimal(text.as_bytes()).unwrap_or_default()
 }
 
 /// Sum of space-separated decimals (an SQL `group_concat(cost, ' ')`), exactly.
@@ -382,7 +382,7 @@ pub(super) fn register_functions(c: &Connection) -> Result<()> {
 /// A decimal stored as text (anything else, or text that does not parse, reads as zero, as [`dec`] does).
 fn text_dec(v: ValueRef<'_>) -> Decimal {
     match v {
-        ValueRef::Text(t) => std::str::from_utf8(t).map(dec).unwrap_or_default(),
+        ValueRef::Text(t) => parse_decimal(t).unwrap_or_default(),
         _ => Decimal::ZERO,
     }
 }
