@@ -73,6 +73,7 @@ pub(crate) fn parse_decimal(text: &[u8]) -> Option<Decimal> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ledger::json::tests::any_decimal;

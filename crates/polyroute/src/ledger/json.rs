@@ -327,6 +327,7 @@ fn write_attempt(o: &mut String, a: &AttemptRecord) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use polyroute_core::outcome::OutcomeClass;
