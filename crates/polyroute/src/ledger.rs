@@ -10,6 +10,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod decimal;
+mod json;
+pub(crate) use decimal::{decimal_text, parse_decimal};
+
 /// One served generation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRecord {

@@ -274,7 +274,7 @@ impl SqliteStore {
     fn write<'a, T, F>(&self, durable: bool, f: F) -> BoxFut<'a, Result<T>>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&writer::Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (op, rx) = writer::Pending::boxed(durable, f);
         let jobs = self.inner.jobs.clone();
@@ -295,7 +295,7 @@ impl SqliteStore {
         F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         if self.inner.path.is_none() {
-            return self.write(false, f);
+            return self.write(false, move |w| f(w));
         }
         let inner = self.inner.clone();
         let call = move || {
@@ -377,10 +377,7 @@ impl SqliteLedger {
 impl Ledger for SqliteLedger {
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
         // Serialized by the caller's task, not the writer thread: the writer only runs SQL.
-        let json = match serde_json::to_string(&rec) {
-            Ok(j) => j,
-            Err(e) => return Box::pin(std::future::ready(Err(internal(e.to_string())))),
-        };
+        let json = rec.to_json_string();
         self.0.write(true, move |c| queries::insert(c, &rec, &json))
     }
 
@@ -392,10 +389,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn insert_settled(&self, rec: GenerationRecord, settle: SettleOrder) -> BoxFut<'_, Result<()>> {
-        let json = match serde_json::to_string(&rec) {
-            Ok(j) => j,
-            Err(e) => return Box::pin(std::future::ready(Err(internal(e.to_string())))),
-        };
+        let json = rec.to_json_string();
         let scopes: Vec<String> = settle.scopes.iter().map(Scope::as_key).collect();
         // One operation, so one savepoint: a failed settle takes the insert back with it.
         self.0.write(true, move |c| {

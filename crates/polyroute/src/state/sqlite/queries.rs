@@ -13,14 +13,16 @@ use super::super::{
     Refusal, Reserved, Span, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window,
     DAY_MS,
 };
+use super::writer::{Hot, Writer};
 use super::{db, internal};
+use crate::ledger::{decimal_text, parse_decimal};
 
 /// Settled reservation ids are remembered this long in `budget_settled` (idempotent settles); a reservation
 /// settled with the record of its id is remembered by the record's row, as long as the record is kept.
 const SETTLED_KEEP_MS: i64 = 2 * DAY_MS;
 
 fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_default()
+    parse_decimal(text.as_bytes()).unwrap_or_default()
 }
 
 /// Sum of space-separated decimals (an SQL `group_concat(cost, ' ')`), exactly.
@@ -81,24 +83,45 @@ pub(super) fn has_settled_column(c: &Connection) -> Result<bool> {
     .map_err(|e| db(&e))
 }
 
+/// Store (or replace) a generation; `?9` 1 marks it settled too (a replaced record keeps its mark either way).
+pub(super) const UPSERT_GENERATION: &str =
+    "INSERT INTO generations (id, created_ms, user_key, model, provider, cost, free, record, settled)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT(id) DO UPDATE SET created_ms = excluded.created_ms, user_key = excluded.user_key,
+         model = excluded.model, provider = excluded.provider, cost = excluded.cost, free = excluded.free,
+         record = excluded.record, settled = max(settled, excluded.settled)";
+
+/// Whether the reservation `?1` is settled ([`is_settled`]).
+pub(super) const IS_SETTLED: &str =
+    "SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)
+     OR EXISTS (SELECT 1 FROM budget_settled WHERE id = ?1)";
+
+/// Drop the holds of the reservation `?1`.
+pub(super) const DELETE_HOLDS: &str = "DELETE FROM budget_holds WHERE id = ?1";
+
+/// Add `?1` to the spend of the scopes `?2`… (one to four of them), [`add_spent`].
+pub(super) const ADD_SPENT: [&str; 4] = [
+    "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1), (?5, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+];
+
 /// Store (or replace) a record whose JSON form is `json`; with `settled`, mark it settled too (a replaced
 /// record keeps its mark either way).
-fn upsert(c: &Connection, rec: &GenerationRecord, json: &str, settled: bool) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO generations (id, created_ms, user_key, model, provider, cost, free, record, settled)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT(id) DO UPDATE SET created_ms = excluded.created_ms, user_key = excluded.user_key,
-             model = excluded.model, provider = excluded.provider, cost = excluded.cost, free = excluded.free,
-             record = excluded.record, settled = max(settled, excluded.settled)",
-    )
-    .and_then(|mut st| {
+fn upsert(w: &Writer<'_>, rec: &GenerationRecord, json: &str, settled: bool) -> Result<()> {
+    w.with(Hot::Upsert, |st| {
         st.execute(params![
             rec.id,
             rec.created_ms,
             rec.user,
             rec.model,
             rec.provider,
-            rec.cost.to_string(),
+            decimal_text(&rec.cost),
             i64::from(rec.free),
             json,
             i64::from(settled)
@@ -109,18 +132,16 @@ fn upsert(c: &Connection, rec: &GenerationRecord, json: &str, settled: bool) -> 
 }
 
 /// Store (or replace) a record whose JSON form is `json`.
-pub(super) fn insert(c: &Connection, rec: &GenerationRecord, json: &str) -> Result<()> {
-    upsert(c, rec, json, false)
+pub(super) fn insert(w: &Writer<'_>, rec: &GenerationRecord, json: &str) -> Result<()> {
+    upsert(w, rec, json, false)
 }
 
 /// Whether the reservation `id` is settled: in `budget_settled`, or marked in the row of the record of the
 /// same id ([`insert_settled`]).
-fn is_settled(c: &Connection, id: &str) -> Result<bool> {
-    c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)
-             OR EXISTS (SELECT 1 FROM budget_settled WHERE id = ?1)",
-    )
-    .and_then(|mut st| st.query_row([id], |r| r.get::<_, bool>(0)))
+fn is_settled(w: &Writer<'_>, id: &str) -> Result<bool> {
+    w.with(Hot::IsSettled, |st| {
+        st.query_row([id], |r| r.get::<_, bool>(0))
+    })
     .map_err(|e| db(&e))
 }
 
@@ -128,7 +149,7 @@ fn is_settled(c: &Connection, id: &str) -> Result<bool> {
 /// own id: the record, marked settled in its row (not in `budget_settled`), the reservation's holds gone and
 /// `billed` added to each of `scopes`. A reservation settled before only has its record stored (or replaced).
 pub(super) fn insert_settled(
-    c: &Connection,
+    c: &Writer<'_>,
     rec: &GenerationRecord,
     json: &str,
     scopes: &[String],
@@ -289,7 +310,7 @@ pub(super) fn spent(c: &Connection, scope: &str) -> Result<Decimal> {
 /// Seed `scope`'s spend (a ledger from before the budget tables).
 pub(super) fn set_spent(c: &Connection, scope: &str, total: Decimal) -> Result<()> {
     c.prepare_cached("INSERT OR REPLACE INTO budget_spent (scope, spent) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![scope, total.to_string()]))
+        .and_then(|mut st| st.execute(params![scope, decimal_text(&total)]))
         .map(drop)
         .map_err(|e| db(&e))
 }
@@ -332,7 +353,7 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
             "INSERT OR IGNORE INTO budget_holds (id, scope, amount, expires_ms) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(|e| db(&e))?;
-    let amount = req.amount.to_string();
+    let amount = decimal_text(&req.amount);
     for sl in &req.scopes {
         st.execute(params![req.id.0, sl.scope.as_key(), amount, expires])
             .map_err(|e| db(&e))?;
@@ -350,7 +371,7 @@ pub(super) fn register_functions(c: &Connection) -> Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             let (a, b) = (text_dec(ctx.get_raw(0)), text_dec(ctx.get_raw(1)));
-            a.checked_add(b).map(|t| t.to_string()).ok_or_else(|| {
+            a.checked_add(b).map(|t| decimal_text(&t)).ok_or_else(|| {
                 rusqlite::Error::UserFunctionError("the spend does not fit a decimal".into())
             })
         },
@@ -361,33 +382,29 @@ pub(super) fn register_functions(c: &Connection) -> Result<()> {
 /// A decimal stored as text (anything else, or text that does not parse, reads as zero, as [`dec`] does).
 fn text_dec(v: ValueRef<'_>) -> Decimal {
     match v {
-        ValueRef::Text(t) => std::str::from_utf8(t).map(dec).unwrap_or_default(),
+        ValueRef::Text(t) => parse_decimal(t).unwrap_or_default(),
         _ => Decimal::ZERO,
     }
 }
 
 /// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice), a few scopes per statement.
-fn add_spent(c: &Connection, scopes: &[String], amount: Decimal) -> Result<()> {
-    const UPSERT: [&str; 4] = [
-        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1)
-         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
-        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1)
-         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
-        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1)
-         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
-        "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1), (?3, ?1), (?4, ?1), (?5, ?1)
-         ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
+fn add_spent(w: &Writer<'_>, scopes: &[String], amount: Decimal) -> Result<()> {
+    const BY_SCOPES: [Hot; 4] = [
+        Hot::AddSpent1,
+        Hot::AddSpent2,
+        Hot::AddSpent3,
+        Hot::AddSpent4,
     ];
-    let amount = amount.to_string();
-    for chunk in scopes.chunks(UPSERT.len()) {
-        let mut st = c
-            .prepare_cached(UPSERT[chunk.len() - 1])
-            .map_err(|e| db(&e))?;
-        st.raw_bind_parameter(1, &amount).map_err(|e| db(&e))?;
-        for (i, s) in chunk.iter().enumerate() {
-            st.raw_bind_parameter(i + 2, s).map_err(|e| db(&e))?;
-        }
-        st.raw_execute().map_err(|e| db(&e))?;
+    let amount = decimal_text(&amount);
+    for chunk in scopes.chunks(BY_SCOPES.len()) {
+        w.with(BY_SCOPES[chunk.len() - 1], |st| {
+            st.raw_bind_parameter(1, &amount)?;
+            for (i, s) in chunk.iter().enumerate() {
+                st.raw_bind_parameter(i + 2, s)?;
+            }
+            st.raw_execute()
+        })
+        .map_err(|e| db(&e))?;
     }
     Ok(())
 }
@@ -401,16 +418,15 @@ pub(super) fn forget_old_settles(c: &Connection, now: i64) -> Result<()> {
 }
 
 /// Drop the holds of the reservation `id`.
-fn delete_holds(c: &Connection, id: &str) -> Result<()> {
-    c.prepare_cached("DELETE FROM budget_holds WHERE id = ?1")
-        .and_then(|mut st| st.execute([id]))
+fn delete_holds(w: &Writer<'_>, id: &str) -> Result<()> {
+    w.with(Hot::DeleteHolds, |st| st.execute([id]))
         .map(drop)
         .map_err(|e| db(&e))
 }
 
 /// [`Budget::settle`](super::super::Budget::settle), inside the caller's transaction.
 pub(super) fn settle(
-    c: &Connection,
+    c: &Writer<'_>,
     id: &str,
     scopes: &[String],
     billed: Option<Decimal>,

@@ -181,7 +181,7 @@ impl Op for Crash {
     fn durable(&self) -> bool {
         false
     }
-    fn apply(&mut self, _: &Connection) -> bool {
+    fn apply(&mut self, _: &super::writer::Writer<'_>) -> bool {
         panic!("the writer thread dies")
     }
     fn finish(self: Box<Self>, _: Result<()>) {}

@@ -32,15 +32,17 @@
 //! gets an error, never a hang. Without a WAL file to sync (an in-memory database, or a file whose journal could
 //! not be switched to WAL) the writer commits with `synchronous=FULL` and answers everyone after the commit.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use polyroute_core::{Error, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, Statement};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{db, internal};
@@ -57,7 +59,7 @@ pub(super) trait Op: Send {
     fn durable(&self) -> bool;
     /// Run against the write connection, inside the batch transaction; false when it failed. It may run again
     /// (after the batch was rolled back, under a savepoint of its own); the last run's result is answered.
-    fn apply(&mut self, c: &Connection) -> bool;
+    fn apply(&mut self, w: &Writer<'_>) -> bool;
     /// Answer the waiter: `Ok` when the batch committed (and, for a durable operation, reached the disk); the
     /// operation's own result is then what it answers.
     fn finish(self: Box<Self>, commit: Result<()>);
@@ -116,7 +118,7 @@ impl Op for Tick {
     fn durable(&self) -> bool {
         false
     }
-    fn apply(&mut self, _: &Connection) -> bool {
+    fn apply(&mut self, _: &Writer<'_>) -> bool {
         true
     }
     fn finish(self: Box<Self>, _: Result<()>) {}
@@ -160,6 +162,90 @@ impl Drop for Idle {
     }
 }
 
+/// The statements every record's write runs, kept prepared by the [`Writer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hot {
+    /// `BEGIN IMMEDIATE` of a batch.
+    Begin,
+    /// `COMMIT` of a batch.
+    Commit,
+    /// [`super::queries::UPSERT_GENERATION`].
+    Upsert,
+    /// [`super::queries::IS_SETTLED`].
+    IsSettled,
+    /// [`super::queries::DELETE_HOLDS`].
+    DeleteHolds,
+    /// [`super::queries::ADD_SPENT`] of one scope, …
+    AddSpent1,
+    /// … of two scopes, …
+    AddSpent2,
+    /// … of three, …
+    AddSpent3,
+    /// … of four.
+    AddSpent4,
+}
+
+impl Hot {
+    const COUNT: usize = 9;
+
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Begin => "BEGIN IMMEDIATE",
+            Self::Commit => "COMMIT",
+            Self::Upsert => super::queries::UPSERT_GENERATION,
+            Self::IsSettled => super::queries::IS_SETTLED,
+            Self::DeleteHolds => super::queries::DELETE_HOLDS,
+            Self::AddSpent1 => super::queries::ADD_SPENT[0],
+            Self::AddSpent2 => super::queries::ADD_SPENT[1],
+            Self::AddSpent3 => super::queries::ADD_SPENT[2],
+            Self::AddSpent4 => super::queries::ADD_SPENT[3],
+        }
+    }
+}
+
+/// The write connection, as operations see it (it derefs to the [`Connection`]), with the [`Hot`] statements
+/// kept prepared for as long as the writer runs: rusqlite's statement cache hashes the whole SQL text (SipHash)
+/// to find a statement and again to put it back, and copies the text into a new key each time.
+pub(super) struct Writer<'c> {
+    conn: &'c Connection,
+    hot: [RefCell<Option<Statement<'c>>>; Hot::COUNT],
+}
+
+impl<'c> Writer<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            hot: Default::default(),
+        }
+    }
+
+    /// Run `f` on the statement `h` (prepared on its first use). A statement already in use further up (no
+    /// operation does that) is taken from the connection's cache instead.
+    pub(super) fn with<T>(
+        &self,
+        h: Hot,
+        f: impl FnOnce(&mut Statement<'c>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let Ok(mut slot) = self.hot[h as usize].try_borrow_mut() else {
+            let mut st = self.conn.prepare_cached(h.sql())?;
+            return f(&mut st);
+        };
+        let st = match &mut *slot {
+            Some(st) => st,
+            empty => empty.insert(self.conn.prepare(h.sql())?),
+        };
+        f(st)
+    }
+}
+
+impl Deref for Writer<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 /// An [`Op`] from a closure: its result is kept until the batch commits, then sent to the waiter.
 pub(super) struct Pending<T, F> {
     durable: bool,
@@ -172,7 +258,7 @@ pub(super) struct Pending<T, F> {
 impl<T, F> Pending<T, F>
 where
     T: Send + 'static,
-    F: Fn(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Writer<'_>) -> Result<T> + Send + 'static,
 {
     /// The operation and the receiver of its answer.
     pub(super) fn boxed(durable: bool, f: F) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
@@ -193,7 +279,7 @@ where
 impl<T, F> Op for Pending<T, F>
 where
     T: Send + 'static,
-    F: Fn(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Writer<'_>) -> Result<T> + Send + 'static,
 {
     fn durable(&self) -> bool {
         self.durable
@@ -203,8 +289,8 @@ where
         self.home.as_ref()
     }
 
-    fn apply(&mut self, c: &Connection) -> bool {
-        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(c)))
+    fn apply(&mut self, w: &Writer<'_>) -> bool {
+        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(w)))
             .unwrap_or_else(|_| Err(internal("sqlite store: an operation panicked")));
         let ok = r.is_ok();
         self.result = Some(r);
@@ -373,6 +459,7 @@ fn run(
     counts: &Counts,
     pace: &Pace,
 ) {
+    let writer = Writer::new(conn);
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut next_tidy = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
@@ -381,7 +468,7 @@ fn run(
         }
         batch.push(first);
         take_queued(&mut rx, &mut batch);
-        let mut tx = Batch::begin(conn);
+        let mut tx = Batch::begin(&writer);
         tx.apply(&mut batch);
         // While the syncer is busy, a batch of durable operations only stays open and takes what arrives: its
         // records would only be synced after the sync under way anyway, and one commit then holds every record
@@ -493,9 +580,13 @@ fn step(c: &Connection, sql: &str) -> Result<()> {
         .map_err(|e| db(&e))
 }
 
+fn step_hot(w: &Writer<'_>, h: Hot) -> Result<()> {
+    w.with(h, |st| st.execute([])).map(drop).map_err(|e| db(&e))
+}
+
 /// The transaction of a batch, open while operations are added to it.
-struct Batch<'c> {
-    c: &'c Connection,
+struct Batch<'w, 'c> {
+    w: &'w Writer<'c>,
     /// Every operation runs under a savepoint of its own (after one failed).
     careful: bool,
     /// Operations of the batch applied so far.
@@ -504,13 +595,13 @@ struct Batch<'c> {
     failed: Option<Error>,
 }
 
-impl<'c> Batch<'c> {
-    fn begin(c: &'c Connection) -> Self {
+impl<'w, 'c> Batch<'w, 'c> {
+    fn begin(w: &'w Writer<'c>) -> Self {
         Batch {
-            c,
+            w,
             careful: false,
             applied: 0,
-            failed: step(c, "BEGIN IMMEDIATE").err(),
+            failed: step_hot(w, Hot::Begin).err(),
         }
     }
 
@@ -526,20 +617,21 @@ impl<'c> Batch<'c> {
         if self.failed.is_some() {
             return;
         }
-        let c = self.c;
+        let w = self.w;
+        let c: &Connection = w;
         let r = (|| {
             if !self.careful {
-                if batch[self.applied..].iter_mut().all(|op| op.apply(c)) {
+                if batch[self.applied..].iter_mut().all(|op| op.apply(w)) {
                     return Ok(());
                 }
                 step(c, "ROLLBACK")?;
-                step(c, "BEGIN IMMEDIATE")?;
+                step_hot(w, Hot::Begin)?;
                 self.careful = true;
                 self.applied = 0;
             }
             for op in &mut batch[self.applied..] {
                 step(c, "SAVEPOINT op")?;
-                if !op.apply(c) {
+                if !op.apply(w) {
                     step(c, "ROLLBACK TO op")?;
                 }
                 step(c, "RELEASE op")?;
@@ -554,7 +646,7 @@ impl<'c> Batch<'c> {
 
     /// Commit (with `tidy`, forgetting old settled ids too); on an error of the transaction itself, roll it back.
     fn commit(self, tidy: bool) -> Result<()> {
-        let c = self.c;
+        let c: &Connection = self.w;
         let r = match self.failed {
             Some(e) => Err(e),
             None => {
@@ -562,7 +654,7 @@ impl<'c> Batch<'c> {
                     // Housekeeping only: a failure leaves the ids for the next time.
                     let _ = super::queries::forget_old_settles(c, super::now_ms());
                 }
-                step(c, "COMMIT")
+                step_hot(self.w, Hot::Commit)
             }
         };
         if let Err(e) = &r {
