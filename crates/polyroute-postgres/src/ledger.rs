@@ -156,8 +156,8 @@ impl PostgresLedger {
 impl Ledger for PostgresLedger {
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
         Box::pin(async move {
-            let json = serde_json::to_string(&rec)
-                .map_err(|e| self.pool.error(&format!("encode record: {e}")))?;
+            // The same bytes as `serde_json::to_string`, written directly.
+            let json = rec.to_json_string();
             let c = self.conn().await?;
             let cost = rec.cost.to_string();
             let (p, k, r) = (
