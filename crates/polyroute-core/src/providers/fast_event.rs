@@ -349,6 +349,11 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     fn peek(&mut self) -> Option<u8> {
+        let c = *self.b.get(self.i)?;
+        if c > b' ' {
+            // Compact text: no whitespace to skip.
+            return Some(c);
+        }
         self.ws();
         self.b.get(self.i).copied()
     }
@@ -387,7 +392,7 @@ impl<'a> Scanner<'a> {
     /// An object's members from a key on, through its closing brace.
     fn members(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         loop {
-            self.ws();
+            self.peek()?;
             self.key_at = self.i;
             let k = self.key()?;
             self.eat(b':')?;

@@ -62,8 +62,14 @@ impl<'a> Canon<'a> {
 
     /// The next byte after whitespace (not consumed).
     pub fn peek(&mut self) -> R<u8> {
-        self.ws();
-        self.s.get(self.pos).copied().ok_or(Decline)
+        match self.s.get(self.pos) {
+            // Compact text: no whitespace to skip.
+            Some(&c) if c > b' ' => Ok(c),
+            _ => {
+                self.ws();
+                self.s.get(self.pos).copied().ok_or(Decline)
+            }
+        }
     }
 
     /// Consume `b` (after whitespace).
