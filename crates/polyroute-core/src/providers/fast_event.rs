@@ -220,6 +220,16 @@ impl Memo {
         Some(Fast::Event(ev))
     }
 
+    /// [`parse`](Self::parse) of an event whose delta text the caller did not handle: forgets the memo, then
+    /// reads the event whole (`None` when the fast path does not take it).
+    pub fn reread<'a>(&mut self, data: &'a str) -> Option<Event<'a>> {
+        self.forget();
+        match self.parse(data)? {
+            Fast::Event(ev) => Some(ev),
+            Fast::Delta(..) => None,
+        }
+    }
+
     /// The event in hand was not read through the memo.
     pub fn forget(&mut self) {
         self.valid = false;

@@ -208,6 +208,16 @@ impl StreamCore {
         }
     }
 
+    /// Start a chunk's SSE event in `buf`: `data: {"id":…,"choices":[{"index":N,"delta":` (the delta and the
+    /// rest are the caller's).
+    fn open_choice(&mut self, buf: &mut Vec<u8>, index: u64) {
+        self.ensure_prefix();
+        buf.extend_from_slice(&self.sse_prefix);
+        buf.extend_from_slice(b"{\"index\":");
+        write_index(buf, index);
+        buf.extend_from_slice(b",\"delta\":");
+    }
+
     /// Emit a delta for choice `index` (adds the role to a choice's first delta), optionally with the finish
     /// reason (native value; normalized here) and extra choice fields (`logprobs`).
     pub fn emit(
@@ -262,11 +272,7 @@ impl StreamCore {
             if let ChunkOut::Sse(buf, n) = out {
                 // Hot path, SSE: write the chunk straight into the buffer.
                 **n += 1;
-                self.ensure_prefix();
-                buf.extend_from_slice(&self.sse_prefix);
-                buf.extend_from_slice(b"{\"index\":");
-                write_json(buf, &index);
-                buf.extend_from_slice(b",\"delta\":");
+                self.open_choice(buf, index);
                 write_json(buf, &delta);
                 buf.extend_from_slice(b",\"finish_reason\":null}]}\n\n");
                 return;
@@ -388,13 +394,10 @@ impl StreamCore {
                         self.emit(out, index, delta, None, None);
                         return true;
                     }
-                    _ => {
-                        memo.forget();
-                        match memo.parse(data) {
-                            Some(fast_event::Fast::Event(ev)) => ev,
-                            _ => return false,
-                        }
-                    }
+                    _ => match memo.reread(data) {
+                        Some(ev) => ev,
+                        None => return false,
+                    },
                 }
             }
             Some(fast_event::Fast::Event(ev)) => ev,
@@ -427,13 +430,9 @@ impl StreamCore {
         if !self.roles_sent.contains(&index) {
             return false;
         }
-        self.ensure_prefix();
         let mark = buf.len();
         buf.reserve(self.sse_prefix.len() + text.len() + 64);
-        buf.extend_from_slice(&self.sse_prefix);
-        buf.extend_from_slice(b"{\"index\":");
-        write_index(buf, index);
-        buf.extend_from_slice(b",\"delta\":");
+        self.open_choice(buf, index);
         let (mut payload, mut reasoning) = (false, false);
         let mut c = Canon::reusing(text.as_bytes(), std::mem::take(&mut self.canon_keys));
         let read = c.object_entries(buf, |k, v| match k {
@@ -478,11 +477,8 @@ impl StreamCore {
             self.content_emitted = true;
         }
         *n += 1;
-        self.ensure_prefix();
-        buf.extend_from_slice(&self.sse_prefix);
-        buf.extend_from_slice(b"{\"index\":");
-        write_index(buf, index);
-        buf.extend_from_slice(b",\"delta\":{");
+        self.open_choice(buf, index);
+        buf.push(b'{');
         let mut first = true;
         if add_role {
             buf.extend_from_slice(b"\"role\":\"assistant\"");
@@ -740,8 +736,7 @@ fn openai_event(
                     return;
                 }
                 // Not handled by its delta alone: read whole.
-                memo.forget();
-                if let Some(fast_event::Fast::Event(ev)) = memo.parse(data) {
+                if let Some(ev) = memo.reread(data) {
                     core.apply_fast(buf, n, ev);
                     return;
                 }

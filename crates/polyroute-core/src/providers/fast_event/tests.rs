@@ -254,8 +254,7 @@ fn content_events_in_one_envelope_are_read_by_their_delta() {
                 // The reader declines it (here: reasoning to rename), forgets the memo and reads it whole.
                 assert!(text.contains("reasoning_content"));
                 kinds.push('x');
-                memo.forget();
-                assert!(memo.parse(data).is_none());
+                assert!(memo.reread(data).is_none());
                 kinds.push('-');
             }
             Some(Fast::Delta(index, text)) => {
