@@ -400,3 +400,133 @@ async fn three_gateway_processes_share_limits_sessions_keys_and_survive_kill_9()
     );
     drop(procs);
 }
+
+/// Send `sig` (`TERM`, `STOP`, `CONT`) to a process.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// A rolling deploy: `SIGTERM` reaches a gateway whose last answer's settle is still waiting for Redis (frozen
+/// with `SIGSTOP` between the hold and the answer). The gateway must not exit before the settle lands once Redis
+/// is back: the key's spend in Redis then equals the cost in the gateway's ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_lands_the_settles_of_its_last_answers() {
+    if !skip_unless_available("gateway graceful stop test").expect("servers required") {
+        return;
+    }
+    let redis = RedisServer::start().unwrap();
+    let redis_pid = redis.pid().unwrap();
+    let alpha = MockServer::labeled("alpha").await.unwrap();
+    let beta = MockServer::labeled("beta").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("catalog.json"), catalog().to_string()).unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("polyroute.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"catalog = "catalog.json"
+read_env = false
+
+[server]
+workers = 2
+data_dir = "{}"
+
+[state]
+redis = "{}"
+
+[providers.alpha]
+api_key = "{FAKE}"
+base_url = "{}/v1"
+
+[providers.beta]
+api_key = "{FAKE}"
+base_url = "{}/v1"
+"#,
+            data.display(),
+            redis.url(),
+            alpha.url(),
+            beta.url()
+        ),
+    )
+    .unwrap();
+    let key = create(&cfg, "stop", &["--limit", "1000"]);
+    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let mut gw = spawn_serve(&cfg, &data, &[], Stdio::null());
+
+    // The upstream answers slowly, so Redis can be frozen after the hold and before the settle.
+    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
+    beta.set_fault(Some("slow-first-byte=600")).unwrap();
+    let (url, k) = (gw.url.clone(), key.clone());
+    let req = tokio::spawn(async move {
+        post(
+            &client(),
+            &url,
+            &k,
+            &chat("acme/chat", "the last answer before a deploy"),
+            None,
+        )
+        .await
+    });
+    let t = Instant::now();
+    while alpha.calls() + beta.calls() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(redis_pid, "STOP");
+    let (status, gen, body) = req.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(gen.is_some());
+
+    // SIGTERM with the settle pending: the gateway keeps running while Redis is frozen …
+    let pid = gw.child.id();
+    signal(pid, "TERM");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let early = gw.child.try_wait().unwrap();
+    signal(redis_pid, "CONT");
+    assert!(
+        early.is_none(),
+        "the gateway exited ({early:?}) with its last settle pending"
+    );
+    // … and exits once the settle has landed.
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the gateway did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+
+    let db = rusqlite::Connection::open(data.join("ledger.sqlite")).unwrap();
+    let costs: Vec<String> = db
+        .prepare("SELECT cost FROM generations WHERE user_key = ?1")
+        .unwrap()
+        .query_map([&id], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(costs.len(), 1, "one generation in the ledger");
+    let cost: Decimal = costs[0].parse().unwrap();
+    assert!(cost > Decimal::ZERO);
+    let budget = polyroute_redis::RedisState::connect(&redis.url())
+        .await
+        .unwrap()
+        .budget();
+    assert_eq!(
+        budget.spent(&Scope::Key(id)).await.unwrap(),
+        cost,
+        "the key's spend in Redis is the ledger's cost"
+    );
+}

@@ -87,6 +87,10 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
     /// Serve `GET /metrics` without a key (default false: a management key is required).
     pub metrics_public: Option<bool>,
+    /// On stop, how long to wait for the budget settles still pending once the last answer is sent (ms, default
+    /// 10000): with a Redis or PostgreSQL budget, a generation's cost reaches the shared spend just after its
+    /// answer, and a settle that met an unreachable store is retried until it answers.
+    pub settle_wait_ms: Option<u64>,
 }
 
 /// The older spellings of the file, kept working: `env_keys` for `read_env`, bare millisecond names in

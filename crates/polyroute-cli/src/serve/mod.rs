@@ -66,6 +66,8 @@ pub struct Gateway {
     pub open: conn::Open,
     /// Serve `/metrics` without a key (`[server] metrics_public`).
     pub metrics_public: bool,
+    /// On stop, the longest wait for pending budget settles (`[server] settle_wait_ms`).
+    pub settle_wait: Duration,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -157,6 +159,9 @@ impl Gateway {
             },
             open: conn::Open::default(),
             metrics_public: cfg.server.metrics_public.unwrap_or(false),
+            settle_wait: Duration::from_millis(
+                cfg.server.settle_wait_ms.unwrap_or(DEFAULT_SETTLE_WAIT_MS),
+            ),
         })
     }
 
@@ -177,6 +182,7 @@ impl Gateway {
             limits: self.limits,
             open: self.open.clone(),
             metrics_public: self.metrics_public,
+            settle_wait: self.settle_wait,
         })
     }
 
@@ -479,6 +485,7 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
         }
         drop(listener);
         graceful.shutdown().await;
+        await_settles(&g).await;
     });
     Ok(Running {
         addr,
@@ -486,6 +493,24 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
         stop: Some(tx),
         task,
     })
+}
+
+/// How long a stopping gateway waits for pending settles by default (`[server] settle_wait_ms`).
+pub const DEFAULT_SETTLE_WAIT_MS: u64 = 10_000;
+
+/// Once the last answer is sent: wait (up to `[server] settle_wait_ms`) for the budget settles still pending,
+/// which run on the runtime about to stop. Without this a stop (a rolling deploy's `SIGTERM`) would drop the
+/// settles of its last answers, and of any retrying while the budget store was away: their cost would stay in the
+/// ledger but never reach the shared spend. Every worker waits on the router's one count.
+async fn await_settles(gw: &Gateway) {
+    let left = gw.router.settled(gw.settle_wait).await;
+    if left > 0 {
+        tracing::error!(
+            pending = left,
+            waited_ms = u64::try_from(gw.settle_wait.as_millis()).unwrap_or(u64::MAX),
+            "stopping with budget settles pending: their cost is in the ledger, not in the shared spend"
+        );
+    }
 }
 
 /// A connection handed to a worker thread by the accept loop, with its place under the connection cap.
@@ -524,6 +549,8 @@ fn spawn_worker(
                     }
                 }
                 graceful.shutdown().await;
+                // Before this runtime (and the settle tasks on it) is dropped.
+                await_settles(&gw).await;
             });
         })
         .context("cannot start a worker thread")
