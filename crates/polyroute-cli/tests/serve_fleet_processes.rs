@@ -530,3 +530,120 @@ base_url = "{}/v1"
         "the key's spend in Redis is the ledger's cost"
     );
 }
+
+async fn pending_notes(url: &str) -> Vec<String> {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.query("SELECT id FROM polyroute_settles_pending", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A replica killed (`SIGKILL`) after answering, while its settle waits for a Redis that is down: the
+/// PostgreSQL ledger noted the settle with the record, and another replica's sweep applies it once Redis is
+/// back, so the key's spend in Redis reaches the ledger's cost. The sweep keeps running beside live traffic
+/// without counting anything twice, and landed notes are forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
+    if !skip_unless_available("gateway settle sweep test").expect("servers required") {
+        return;
+    }
+    let mut redis = RedisServer::start().unwrap();
+    let pg = PostgresServer::start().unwrap();
+    let pg_url = pg.create_database("sweep").unwrap();
+    let alpha = MockServer::labeled("alpha").await.unwrap();
+    let beta = MockServer::labeled("beta").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &alpha.url(), &beta.url(), &redis.url(), &pg_url);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replacen("[server]\n", "[server]\nsettle_sweep_after_ms = 300\n", 1),
+    )
+    .unwrap();
+    let key = create(&cfg, "swept", &["--limit", "1000"]);
+    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let scope = Scope::Key(id.clone());
+    let http = client();
+
+    // Replica A answers while Redis is down (the hold was placed before), then dies before the settle lands.
+    let a = start(&cfg, &dir.path().join("a"));
+    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
+    beta.set_fault(Some("slow-first-byte=600")).unwrap();
+    let (url, k, h) = (a.url.clone(), key.clone(), http.clone());
+    let req = tokio::spawn(async move {
+        post(
+            &h,
+            &url,
+            &k,
+            &chat("acme/chat", "answered, then killed"),
+            None,
+        )
+        .await
+    });
+    let t = Instant::now();
+    while alpha.calls() + beta.calls() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.stop();
+    let (status, gen, body) = req.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let gen = gen.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(a); // SIGKILL, with the settle retrying
+    alpha.set_fault(None).unwrap();
+    beta.set_fault(None).unwrap();
+    let (rows, billed) = pg_rows(&pg_url, &id).await;
+    assert_eq!(rows, HashSet::from([gen.clone()]));
+    assert!(billed > Decimal::ZERO);
+    assert_eq!(
+        pending_notes(&pg_url).await,
+        vec![gen.clone()],
+        "the settle is noted"
+    );
+
+    // Redis is back (empty: no persistence); replica B sweeps the note into the key's spend.
+    redis.restart().unwrap();
+    let budget = polyroute_redis::RedisState::connect(&redis.url())
+        .await
+        .unwrap()
+        .budget();
+    assert_eq!(budget.spent(&scope).await.unwrap(), Decimal::ZERO);
+    let b = start(&cfg, &dir.path().join("b"));
+    let t = Instant::now();
+    while budget.spent(&scope).await.unwrap() != billed {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "spent {} in Redis, billed {billed}",
+            budget.spent(&scope).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(pending_notes(&pg_url).await.is_empty());
+
+    // Live traffic beside the sweep: every settle counts once, and its note is forgotten once it landed.
+    for i in 0..10 {
+        let (s, _, v) = post(
+            &http,
+            &b.url,
+            &key,
+            &chat("acme/chat", &format!("live {i}")),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (rows, billed) = pg_rows(&pg_url, &id).await;
+    assert_eq!(rows.len(), 11);
+    assert_eq!(budget.spent(&scope).await.unwrap(), billed);
+    assert!(pending_notes(&pg_url).await.is_empty());
+    drop(b);
+}

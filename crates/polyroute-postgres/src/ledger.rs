@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use polyroute::state::{
-    ActivityQuery, ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, SpendSummary,
-    Totals, UsageGroup, UsageQuery, UsageRow, DAY_MS,
+    ActivityQuery, ActivityRow, BoxFut, GenerationRecord, Ledger, LedgerQuery, PendingSettle,
+    ReservationId, Scope, SettleOrder, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow,
+    DAY_MS,
 };
 use polyroute::{Error, Result};
 use rust_decimal::Decimal;
@@ -25,22 +26,26 @@ const SUMMARY_USER: usize = 4;
 const SUMMARY_ALL: usize = 5;
 const ACTIVITY: usize = 6;
 const TOTALS: usize = 7;
+const INSERT_NOTING: usize = 8;
+const LANDED: usize = 9;
+const PENDING: usize = 10;
 /// How many statements the ledger prepares (the budget's follow).
-pub(crate) const COUNT: usize = 8;
+pub(crate) const COUNT: usize = 11;
 
 pub(crate) fn statements() -> Vec<String> {
+    let insert = format!(
+        "INSERT INTO polyroute_generations ({COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO UPDATE SET
+             created_ms = EXCLUDED.created_ms, user_key = EXCLUDED.user_key, model = EXCLUDED.model,
+             provider = EXCLUDED.provider, provider_name = EXCLUDED.provider_name,
+             app_title = EXCLUDED.app_title, app_referer = EXCLUDED.app_referer, cost = EXCLUDED.cost,
+             free = EXCLUDED.free, prompt_tokens = EXCLUDED.prompt_tokens,
+             completion_tokens = EXCLUDED.completion_tokens, reasoning_tokens = EXCLUDED.reasoning_tokens,
+             record = EXCLUDED.record"
+    );
     vec![
-        format!(
-            "INSERT INTO polyroute_generations ({COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10, $11, $12, $13, $14)
-             ON CONFLICT (id) DO UPDATE SET
-                 created_ms = EXCLUDED.created_ms, user_key = EXCLUDED.user_key, model = EXCLUDED.model,
-                 provider = EXCLUDED.provider, provider_name = EXCLUDED.provider_name,
-                 app_title = EXCLUDED.app_title, app_referer = EXCLUDED.app_referer, cost = EXCLUDED.cost,
-                 free = EXCLUDED.free, prompt_tokens = EXCLUDED.prompt_tokens,
-                 completion_tokens = EXCLUDED.completion_tokens, reasoning_tokens = EXCLUDED.reasoning_tokens,
-                 record = EXCLUDED.record"
-        ),
+        insert.clone(),
         "SELECT record FROM polyroute_generations WHERE id = $1".to_string(),
         "SELECT record FROM polyroute_generations WHERE user_key = $1 AND created_ms >= $2
          ORDER BY created_ms DESC LIMIT $3"
@@ -65,6 +70,16 @@ pub(crate) fn statements() -> Vec<String> {
              LIMIT $4 OFFSET $5"
         ),
         "SELECT user_key, sum(cost)::text, count(*) FROM polyroute_generations GROUP BY user_key".to_string(),
+        // The record and its noted settle in one statement (a data-modifying `WITH` always runs to completion).
+        format!(
+            "WITH g AS ({insert})
+             INSERT INTO polyroute_settles_pending (id, created_ms, scopes, billed)
+             VALUES ($1, $2, $15, $16::text::numeric) ON CONFLICT (id) DO NOTHING"
+        ),
+        "DELETE FROM polyroute_settles_pending WHERE id = ANY($1)".to_string(),
+        "SELECT id, created_ms, scopes, billed::text FROM polyroute_settles_pending WHERE created_ms < $1
+         ORDER BY created_ms LIMIT $2"
+            .to_string(),
     ]
 }
 
@@ -153,41 +168,126 @@ impl PostgresLedger {
     }
 }
 
+impl PostgresLedger {
+    /// Insert `rec` (statement `INSERT`), or with its noted settle (`INSERT_NOTING`).
+    async fn write(&self, rec: &GenerationRecord, settle: Option<&SettleOrder>) -> Result<()> {
+        // The same bytes as `serde_json::to_string`, written directly.
+        let json = rec.to_json_string();
+        let c = self.conn().await?;
+        let cost = rec.cost.to_string();
+        let (p, k, r) = (
+            tokens(rec.usage.prompt_tokens),
+            tokens(rec.usage.completion_tokens),
+            tokens(rec.usage.completion_tokens_details.reasoning_tokens),
+        );
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &rec.id,
+            &rec.created_ms,
+            &rec.user,
+            &rec.model,
+            &rec.provider,
+            &rec.provider_name,
+            &rec.app_title,
+            &rec.app_referer,
+            &cost,
+            &rec.free,
+            &p,
+            &k,
+            &r,
+            &json,
+        ];
+        let scopes: Vec<String>;
+        let billed: String;
+        let st = match settle {
+            Some(s) => {
+                scopes = s.scopes.iter().map(Scope::as_key).collect();
+                billed = s.billed.to_string();
+                params.push(&scopes);
+                params.push(&billed);
+                INSERT_NOTING
+            }
+            None => INSERT,
+        };
+        c.client
+            .execute(&c.st[st], &params)
+            .await
+            .map_err(|e| self.err("insert", &e))?;
+        Ok(())
+    }
+}
+
 impl Ledger for PostgresLedger {
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
+        Box::pin(async move { self.write(&rec, None).await })
+    }
+
+    /// The record and the note in one statement. The note's id is the record's (the generation id a reservation
+    /// is placed under); a settle for another id is written as asked all the same.
+    fn insert_noting_settle(
+        &self,
+        rec: GenerationRecord,
+        settle: &SettleOrder,
+    ) -> BoxFut<'_, Result<bool>> {
+        let settle = settle.clone();
         Box::pin(async move {
-            // The same bytes as `serde_json::to_string`, written directly.
-            let json = rec.to_json_string();
+            if settle.id.0 != rec.id {
+                // The statement keys both rows by the record's id: note another id apart.
+                self.write(&rec, None).await?;
+                return Ok(false);
+            }
+            self.write(&rec, Some(&settle)).await.map(|()| true)
+        })
+    }
+
+    fn settles_landed(&self, ids: &[ReservationId]) -> BoxFut<'_, Result<()>> {
+        let ids: Vec<String> = ids.iter().map(|i| i.0.clone()).collect();
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
             let c = self.conn().await?;
-            let cost = rec.cost.to_string();
-            let (p, k, r) = (
-                tokens(rec.usage.prompt_tokens),
-                tokens(rec.usage.completion_tokens),
-                tokens(rec.usage.completion_tokens_details.reasoning_tokens),
-            );
             c.client
-                .execute(
-                    &c.st[INSERT],
-                    &[
-                        &rec.id,
-                        &rec.created_ms,
-                        &rec.user,
-                        &rec.model,
-                        &rec.provider,
-                        &rec.provider_name,
-                        &rec.app_title,
-                        &rec.app_referer,
-                        &cost,
-                        &rec.free,
-                        &p,
-                        &k,
-                        &r,
-                        &json,
-                    ],
-                )
+                .execute(&c.st[LANDED], &[&ids])
                 .await
-                .map_err(|e| self.err("insert", &e))?;
+                .map_err(|e| self.err("forget landed settles", &e))?;
             Ok(())
+        })
+    }
+
+    fn pending_settles(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFut<'_, Result<Vec<PendingSettle>>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = c
+                .client
+                .query(&c.st[PENDING], &[&before_ms, &limit])
+                .await
+                .map_err(|e| self.err("pending settles", &e))?;
+            rows.iter()
+                .map(|r| {
+                    let scopes: Vec<String> = r.get(2);
+                    let scopes = scopes
+                        .iter()
+                        .map(|k| {
+                            Scope::from_key(k).ok_or_else(|| {
+                                self.pool.error(&format!("a noted settle's scope {k:?}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(PendingSettle {
+                        order: SettleOrder {
+                            id: ReservationId(r.get(0)),
+                            scopes,
+                            billed: dec(r.get(3)),
+                        },
+                        created_ms: r.get(1),
+                    })
+                })
+                .collect()
         })
     }
 

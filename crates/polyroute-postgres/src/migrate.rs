@@ -33,6 +33,17 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (2, "budget", include_str!("budget.sql")),
     (3, "keys", crate::keys::MIGRATION),
+    (
+        4,
+        "settles pending",
+        "CREATE TABLE polyroute_settles_pending (
+         id         text PRIMARY KEY,
+         created_ms bigint NOT NULL,
+         scopes     text[] NOT NULL,
+         billed     numeric NOT NULL
+     );
+     CREATE INDEX polyroute_settles_pending_time ON polyroute_settles_pending (created_ms);",
+    ),
 ];
 
 /// An arbitrary constant naming polyroute's migration lock (`pg_advisory_xact_lock`).

@@ -211,9 +211,18 @@ impl Router {
                 r.settled_with_record();
                 None
             }
+            // A budget in another store is settled after the answer: the ledger notes the settle with the
+            // record, so a process killed before the budget answered leaves it for `Router::sweep_settles`.
+            Some(r) if r.budget().is_remote() => {
+                let noted = stores
+                    .ledger
+                    .insert_noting_settle(rec, &r.settle_order(b.total))
+                    .await?;
+                Some((r, noted.then(|| stores.ledger.clone())))
+            }
             r => {
                 stores.ledger.insert(rec).await?;
-                r
+                r.map(|r| (r, None))
             }
         };
         if let Some((q, rec)) = hook_copy {
@@ -223,8 +232,8 @@ impl Router {
         }
         // The settle never fails the request once the record exists: with a remote budget it runs after the
         // answer, and one that fails is retried until the store answers (see `Reservation::commit_or_retry`).
-        if let Some(r) = settle_later {
-            r.commit_or_retry(b.total, &self.inner.settles).await;
+        if let Some((r, noted)) = settle_later {
+            r.commit_or_retry(b.total, &self.inner.settles, noted).await;
         }
         if let Some(k) = ad.sticky_key {
             let (sticky, tag, ttl) = (

@@ -8,7 +8,9 @@ use std::time::Duration;
 use polyroute_core::Result;
 use rust_decimal::Decimal;
 
-use crate::state::{Budget, HoldRequest, Refusal, ReservationId, Reserved, Scope, SettleOrder};
+use crate::state::{
+    Budget, HoldRequest, Ledger, Refusal, ReservationId, Reserved, Scope, SettleOrder,
+};
 
 /// A hold on a [`Budget`] over one request's scopes. Commit it with [`Reservation::commit`]; dropping it
 /// uncommitted releases the hold (at once for stores that can, else on a task spawned on the runtime the hold
@@ -123,7 +125,12 @@ impl Reservation {
 pub(crate) struct Settles {
     pending: AtomicUsize,
     idle: tokio::sync::Notify,
+    /// Settles noted in the ledger that landed, to forget there in the next batch.
+    landed: std::sync::Mutex<Vec<ReservationId>>,
 }
+
+/// How long landed settles gather before their notes are forgotten in one ledger write.
+const LANDED_BATCH: Duration = Duration::from_millis(100);
 
 impl Settles {
     /// Until no background settle is pending, or `max` passed.
@@ -160,6 +167,36 @@ impl Settles {
         });
     }
 
+    /// `id`'s settle, noted in `ledger` with its record, reached the budget: forget the note. The ids gather for
+    /// [`LANDED_BATCH`] and are forgotten in one write, by a task counted as background work. A note whose
+    /// forgetting fails stays for the sweep, which applies it again (a no-op: budgets settle once per id).
+    fn landed(self: &Arc<Self>, id: ReservationId, ledger: Arc<dyn Ledger>) {
+        let first = {
+            let mut ids = self
+                .landed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.push(id);
+            ids.len() == 1
+        };
+        if first {
+            let me = self.clone();
+            self.spawn(async move {
+                tokio::time::sleep(LANDED_BATCH).await;
+                let ids = std::mem::take(
+                    &mut *me
+                        .landed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                if let Err(e) = ledger.settles_landed(&ids).await {
+                    tracing::warn!(error = %e, n = ids.len(),
+                                   "cannot forget landed settles in the ledger; the sweep will");
+                }
+            });
+        }
+    }
+
     /// Background settles pending now.
     pub(crate) fn pending(&self) -> usize {
         self.pending.load(Ordering::Acquire)
@@ -175,7 +212,15 @@ impl Reservation {
     /// retried on a task with backoff (50 ms doubling to 2 s, for up to an hour) until the store answers:
     /// settles are idempotent by id, so a retry never bills twice, and the hold keeps counting against the
     /// limits until the settle lands, so no limit is exceeded meanwhile.
-    pub(crate) async fn commit_or_retry(mut self, billed: Decimal, settles: &Arc<Settles>) {
+    ///
+    /// `noted`: the ledger that noted this settle with its record ([`Ledger::insert_noting_settle`]), told once it
+    /// landed.
+    pub(crate) async fn commit_or_retry(
+        mut self,
+        billed: Decimal,
+        settles: &Arc<Settles>,
+        noted: Option<Arc<dyn Ledger>>,
+    ) {
         self.done = true;
         let (budget, id, scopes) = (
             self.budget.clone(),
@@ -201,6 +246,9 @@ impl Reservation {
                     Ok(_) => {
                         if logged {
                             tracing::warn!(id = %id, "deferred settle applied");
+                        }
+                        if let Some(ledger) = noted {
+                            settles.landed(id.clone(), ledger);
                         }
                         break;
                     }

@@ -213,6 +213,37 @@ pub trait Ledger: Send + Sync + 'static {
         })))
     }
 
+    /// Store `rec` and note `settle` as pending, in one atomic write, for a budget kept elsewhere that the engine
+    /// settles after the answer (Redis beside PostgreSQL). A settle lost with its process (killed before the
+    /// budget answered) then stays noted until [`Ledger::pending_settles`] hands it to
+    /// [`Router::sweep_settles`](crate::Router::sweep_settles); the engine forgets the note once the settle
+    /// landed ([`Ledger::settles_landed`]). Answers whether the settle was noted: the default inserts `rec` alone
+    /// and answers false.
+    fn insert_noting_settle(
+        &self,
+        rec: GenerationRecord,
+        settle: &SettleOrder,
+    ) -> BoxFut<'_, Result<bool>> {
+        let _ = settle;
+        Box::pin(async move { self.insert(rec).await.map(|()| false) })
+    }
+
+    /// Forget the noted settles of these ids (they reached their budget).
+    fn settles_landed(&self, ids: &[ReservationId]) -> BoxFut<'_, Result<()>> {
+        let _ = ids;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Noted settles whose generation was created before `before_ms`, oldest first, at most `limit`.
+    fn pending_settles(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFut<'_, Result<Vec<PendingSettle>>> {
+        let _ = (before_ms, limit);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// The record with this id, if kept.
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>>;
 
@@ -264,6 +295,18 @@ impl Scope {
             Scope::Key(k) => format!("key:{k}"),
         }
     }
+
+    /// The scope of a text form [`Scope::as_key`] wrote.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Scope> {
+        if key == "router" {
+            return Some(Scope::Router);
+        }
+        if let Some(u) = key.strip_prefix("user:") {
+            return Some(Scope::User(u.to_string()));
+        }
+        key.strip_prefix("key:").map(|k| Scope::Key(k.to_string()))
+    }
 }
 
 /// A scope a reservation counts against, and its limit there (None: counted, never refused).
@@ -294,6 +337,16 @@ pub struct SettleOrder {
     pub scopes: Vec<Scope>,
     /// The cost added to each scope's spend.
     pub billed: Decimal,
+}
+
+/// A settle noted with its generation record ([`Ledger::insert_noting_settle`]) and not yet known to have
+/// reached its budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSettle {
+    /// The settle.
+    pub order: SettleOrder,
+    /// When its generation was created (ms since the epoch).
+    pub created_ms: i64,
 }
 
 /// A hold to place: `amount` against every scope in `scopes`, alive until settled or until `ttl` passes.

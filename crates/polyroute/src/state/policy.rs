@@ -23,8 +23,8 @@ use rust_decimal::Decimal;
 
 use super::{
     ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
-    RateDecision, RateLimiter, ReservationId, Reserved, Scope, Span, SpendSummary, StickyStore,
-    Totals, UsageQuery, UsageRow, Window,
+    PendingSettle, RateDecision, RateLimiter, ReservationId, Reserved, Scope, SettleOrder, Span,
+    SpendSummary, StickyStore, Totals, UsageQuery, UsageRow, Window,
 };
 
 /// Fail open (carry on without the store) or closed (fail the request).
@@ -363,6 +363,38 @@ impl Ledger for SpoolLedger {
             }
             self.spool(&rec).await
         })
+    }
+
+    /// Through to the ledger while it answers; otherwise the record alone is spooled (the settle is not noted:
+    /// it is lost only if this process dies before the budget answers).
+    fn insert_noting_settle(
+        &self,
+        rec: GenerationRecord,
+        settle: &SettleOrder,
+    ) -> BoxFut<'_, Result<bool>> {
+        let settle = settle.clone();
+        Box::pin(async move {
+            if !self.pending() {
+                match self.inner.insert_noting_settle(rec.clone(), &settle).await {
+                    Ok(noted) => return Ok(noted),
+                    Err(e) => tracing::error!(error = %e, path = %self.path.display(),
+                                              "ledger unreachable; spooling records locally"),
+                }
+            }
+            self.spool(&rec).await.map(|()| false)
+        })
+    }
+
+    fn settles_landed(&self, ids: &[ReservationId]) -> BoxFut<'_, Result<()>> {
+        self.inner.settles_landed(ids)
+    }
+
+    fn pending_settles(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFut<'_, Result<Vec<PendingSettle>>> {
+        self.inner.pending_settles(before_ms, limit)
     }
 
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {
