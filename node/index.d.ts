@@ -823,6 +823,11 @@ export interface StateOptions {
   ledgerOnError?: string
   /** The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory). */
   spool?: string
+  /**
+   * With both servers: apply the budget settles killed processes noted in PostgreSQL, once this old (ms,
+   * default 60000).
+   */
+  settleSweepAfterMs?: number
 }
 
 /** OpenTelemetry GenAI traces exported over OTLP/HTTP (protobuf) or OTLP/gRPC. */

@@ -563,7 +563,7 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,
-        text.replacen("[server]\n", "[server]\nsettle_sweep_after_ms = 300\n", 1),
+        text.replacen("[state]\n", "[state]\nsettle_sweep_after_ms = 300\n", 1),
     )
     .unwrap();
     let key = create(&cfg, "swept", &["--limit", "1000"]);

@@ -241,6 +241,14 @@ pub async fn open_with(state: &StateConfig, local: &Local) -> Result<Option<Shar
     if pol.budget == OnError::Open {
         stores.budget = Arc::new(FailOpenBudget::new(stores.budget.clone()));
     }
+    if both {
+        // The PostgreSQL ledger notes each Redis settle with its record: apply those a killed process left.
+        polyroute::state::spawn_settle_sweep(
+            &stores.ledger,
+            &stores.budget,
+            Duration::from_millis(state.settle_sweep_after_ms.unwrap_or(60_000)),
+        );
+    }
     stores.health = health.store();
     Ok(Some(Shared {
         stores,

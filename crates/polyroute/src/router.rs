@@ -365,50 +365,17 @@ impl Router {
         self.inner.settles.pending()
     }
 
-    /// Apply the settles the ledger noted with their records and never saw land (their process was killed
-    /// between a generation's answer and its settle reaching a remote budget), for generations created at least
-    /// `min_age` ago; answers how many were applied. Safe beside live processes: a budget settles each id once,
-    /// so a settle that did land, or lands meanwhile, is not counted twice. A noted settle older than
-    /// 23 hours is forgotten unapplied and logged as an error, since budgets remember settled ids for
-    /// about a day and applying it could count it twice. The gateway sweeps every 30 s; only ledgers that note
-    /// settles (PostgreSQL) have any.
+    /// Apply the budget settles the ledger noted with their records and never saw land, for generations
+    /// created at least `min_age` ago ([`crate::state::sweep_settles`] over this router's stores); answers how
+    /// many were applied. Stores opened with both servers sweep by themselves.
     ///
     /// # Errors
     /// The ledger or the budget failed; what was applied before stays applied.
     pub async fn sweep_settles(&self, min_age: Duration) -> Result<usize> {
-        const BATCH: usize = 256;
-        let (ledger, budget) = (&self.inner.stores.ledger, &self.inner.stores.budget);
-        let now = now_ms();
-        let before = now - i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX);
-        let horizon = now - i64::try_from(SWEEP_HORIZON.as_millis()).unwrap_or(i64::MAX);
-        let mut applied = 0;
-        loop {
-            let batch = ledger.pending_settles(before, BATCH).await?;
-            let mut done = Vec::with_capacity(batch.len());
-            for p in &batch {
-                if p.created_ms < horizon {
-                    tracing::error!(id = %p.order.id, cost = %p.order.billed,
-                                    "noted settle too old to apply safely: the spend is in the ledger, not in the budget");
-                } else {
-                    budget
-                        .settle(&p.order.id, &p.order.scopes, Some(p.order.billed))
-                        .await?;
-                    tracing::warn!(id = %p.order.id, cost = %p.order.billed,
-                                   "applied a settle its process did not confirm");
-                    applied += 1;
-                }
-                done.push(p.order.id.clone());
-            }
-            ledger.settles_landed(&done).await?;
-            if batch.len() < BATCH {
-                return Ok(applied);
-            }
-        }
+        let st = &self.inner.stores;
+        crate::state::sweep_settles(&*st.ledger, &*st.budget, min_age).await
     }
 }
-
-/// The oldest noted settle [`Router::sweep_settles`] applies (budgets remember settled ids for 25 hours).
-const SWEEP_HORIZON: Duration = Duration::from_secs(23 * 3_600);
 
 /// `gen-<unix seconds>-<bits as 16 hex digits>`, written without the formatting machinery (one per request).
 pub(crate) fn generation_id(secs: i64, bits: u64) -> String {

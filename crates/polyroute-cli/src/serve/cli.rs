@@ -138,10 +138,6 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let fds = super::conn::raise_fd_limit();
         gw.limits.max_connections = super::conn::cap_for_fds(gw.limits.max_connections, fds);
         let gw = Arc::new(gw);
-        super::spawn_settle_sweep(
-            gw.clone(),
-            std::time::Duration::from_millis(cfg.server.settle_sweep_after_ms.unwrap_or(60_000)),
-        );
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot bind {addr}"))?;

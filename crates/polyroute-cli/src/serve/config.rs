@@ -91,9 +91,6 @@ pub struct ServerSection {
     /// 10000): with a Redis or PostgreSQL budget, a generation's cost reaches the shared spend just after its
     /// answer, and a settle that met an unreachable store is retried until it answers.
     pub settle_wait_ms: Option<u64>,
-    /// Apply the settles a killed replica noted in the PostgreSQL ledger and never confirmed, once their
-    /// generation is this old (ms, default 60000; swept every half of it, at most every 30 s).
-    pub settle_sweep_after_ms: Option<u64>,
 }
 
 /// The older spellings of the file, kept working: `env_keys` for `read_env`, bare millisecond names in

@@ -513,22 +513,6 @@ async fn await_settles(gw: &Gateway) {
     }
 }
 
-/// Sweep the settles killed replicas left noted in the ledger ([`Router::sweep_settles`]) for generations at
-/// least `after` old, every half of that (at most every 30 s), for as long as the runtime runs.
-pub fn spawn_settle_sweep(gw: Arc<Gateway>, after: Duration) {
-    let every = (after / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            match gw.router.sweep_settles(after).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(applied = n, "applied settles noted by stopped replicas"),
-                Err(e) => tracing::warn!(error = %e, "settle sweep failed; retrying"),
-            }
-        }
-    });
-}
-
 /// A connection handed to a worker thread by the accept loop, with its place under the connection cap.
 type Handoff = tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, conn::Slot)>;
 

@@ -576,3 +576,70 @@ impl Stores {
         })
     }
 }
+
+/// The oldest noted settle [`sweep_settles`] applies (budgets remember settled ids for 25 hours).
+const SWEEP_HORIZON: Duration = Duration::from_secs(23 * 3_600);
+
+/// Apply to `budget` the settles `ledger` noted with their records ([`Ledger::insert_noting_settle`]) and never
+/// saw land: their process was killed between a generation's answer and its settle reaching a remote budget.
+/// Only generations created at least `min_age` ago are swept; answers how many settles were applied.
+///
+/// Safe beside live processes: a budget settles each id once, so a settle that did land, or lands meanwhile, is
+/// not counted twice. A note older than 23 hours is forgotten unapplied and logged as an error, since budgets
+/// remember settled ids for about a day and applying it could count it twice.
+///
+/// # Errors
+/// The ledger or the budget failed; what was applied before stays applied.
+pub async fn sweep_settles(
+    ledger: &dyn Ledger,
+    budget: &dyn Budget,
+    min_age: Duration,
+) -> Result<usize> {
+    const BATCH: usize = 256;
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let now = crate::router::now_ms();
+    let (before, horizon) = (now - ms(min_age), now - ms(SWEEP_HORIZON));
+    let mut applied = 0;
+    loop {
+        let batch = ledger.pending_settles(before, BATCH).await?;
+        let mut done = Vec::with_capacity(batch.len());
+        for p in &batch {
+            if p.created_ms < horizon {
+                tracing::error!(id = %p.order.id, cost = %p.order.billed,
+                                "noted settle too old to apply safely: the spend is in the ledger, not in the budget");
+            } else {
+                budget
+                    .settle(&p.order.id, &p.order.scopes, Some(p.order.billed))
+                    .await?;
+                tracing::warn!(id = %p.order.id, cost = %p.order.billed,
+                               "applied a settle its process did not confirm");
+                applied += 1;
+            }
+            done.push(p.order.id.clone());
+        }
+        ledger.settles_landed(&done).await?;
+        if batch.len() < BATCH {
+            return Ok(applied);
+        }
+    }
+}
+
+/// Run [`sweep_settles`] every half of `min_age` (at least 50 ms, at most 30 s) on a task of the current runtime,
+/// until the ledger or the budget is dropped.
+pub fn spawn_settle_sweep(ledger: &Arc<dyn Ledger>, budget: &Arc<dyn Budget>, min_age: Duration) {
+    let every = (min_age / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let (ledger, budget) = (Arc::downgrade(ledger), Arc::downgrade(budget));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let (Some(l), Some(b)) = (ledger.upgrade(), budget.upgrade()) else {
+                return;
+            };
+            match sweep_settles(&*l, &*b, min_age).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(applied = n, "applied settles noted by stopped processes"),
+                Err(e) => tracing::warn!(error = %e, "settle sweep failed; retrying"),
+            }
+        }
+    });
+}
