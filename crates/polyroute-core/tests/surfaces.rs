@@ -259,7 +259,97 @@ fn relay_messages(dialect: Dialect, native: &str) -> Vec<(String, Value)> {
         out.extend(s.push(c));
     }
     out.extend(s.finish());
+    assert_eq!(
+        String::from_utf8(messages_sse(&chunks)).unwrap(),
+        String::from_utf8(Event::sse(&out)).unwrap(),
+        "the SSE text path writes the events' bytes"
+    );
     ours(out)
+}
+
+/// A Messages stream of `chunks` written by the SSE text path.
+fn messages_sse(chunks: &[Value]) -> Vec<u8> {
+    let mut s = MessagesStream::new();
+    let mut buf = Vec::new();
+    for c in chunks {
+        s.push_sse(c, &mut buf);
+    }
+    s.finish_sse(&mut buf);
+    buf
+}
+
+mod messages_text_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text with the characters JSON escapes (quote, backslash, controls), slashes and non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("a".to_string()),
+                Just(" word".to_string()),
+                Just("\"".to_string()),
+                Just("\\".to_string()),
+                Just("\n\t\r".to_string()),
+                Just("\u{1}\u{1f}\u{7f}".to_string()),
+                Just("/".to_string()),
+                Just("é✓🦀".to_string()),
+                Just("\u{2028}".to_string()),
+            ],
+            0..4,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    fn chunk() -> impl Strategy<Value = Value> {
+        let delta = prop_oneof![
+            text().prop_map(|t| json!({"content": t})),
+            text().prop_map(|t| json!({"role": "assistant", "content": t})),
+            text().prop_map(|t| json!({"reasoning": t})),
+            (text(), text()).prop_map(|(t, s)| json!({"reasoning_details": [
+                {"type": "reasoning.text", "text": t, "signature": s}]})),
+            text().prop_map(|t| json!({"reasoning_details": [{"type": "reasoning.summary", "summary": t}]})),
+            text().prop_map(|d| json!({"reasoning_details": [{"type": "reasoning.encrypted", "data": d}]})),
+            (0u64..3, prop::option::of(text()), text(), text()).prop_map(|(i, id, name, args)| {
+                let mut tc = json!({"index": i, "function": {"arguments": args}});
+                if let Some(id) = id {
+                    tc["id"] = json!(id);
+                    tc["function"]["name"] = json!(name);
+                }
+                json!({"tool_calls": [tc]})
+            }),
+            Just(json!({})),
+        ];
+        let finish = prop::option::of(prop_oneof![Just("stop"), Just("length"), Just("tool_calls")]);
+        prop_oneof![
+            8 => (delta, finish).prop_map(|(d, f)| {
+                json!({"id": "gen-1", "model": "acme/m", "provider": "Acme",
+                       "choices": [{"index": 0, "delta": d, "finish_reason": f}]})
+            }),
+            1 => Just(json!({"id": "gen-1", "choices": [], "usage": {"prompt_tokens": 7,
+                "completion_tokens": 3, "cost": 0.0001,
+                "prompt_tokens_details": {"cached_tokens": 2}}})),
+            1 => text().prop_map(|m| json!({"id": "gen-1", "choices": [],
+                "error": {"code": 502, "message": m}})),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn sse_text_equals_the_events_bytes(chunks in prop::collection::vec(chunk(), 0..12)) {
+            let mut s = MessagesStream::new();
+            let mut events = Vec::new();
+            for c in &chunks {
+                events.extend(s.push(c));
+            }
+            events.extend(s.finish());
+            prop_assert_eq!(
+                String::from_utf8(messages_sse(&chunks)).unwrap(),
+                String::from_utf8(Event::sse(&events)).unwrap()
+            );
+        }
+    }
 }
 
 fn anthropic_streams() -> Vec<(String, String)> {

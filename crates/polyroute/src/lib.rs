@@ -78,4 +78,4 @@ pub use secret::ApiKey;
 pub use state::memory::{MemoryLedger, MEMORY_LEDGER_CAPACITY};
 pub use state::sqlite::{SqliteLedger, SqliteStore};
 pub use state::{Budget, Ledger, RateLimiter, Scope, StickyStore, Stores};
-pub use surfaces::SurfaceStream;
+pub use surfaces::{SurfaceSse, SurfaceStream};

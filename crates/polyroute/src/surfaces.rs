@@ -109,6 +109,21 @@ impl Translator {
             Translator::Responses(t) => t.finish(),
         }
     }
+
+    /// [`Translator::push`] as SSE text (Messages writes its frequent events without building values).
+    fn push_sse(&mut self, chunk: &Value, buf: &mut Vec<u8>) {
+        match self {
+            Translator::Messages(t) => t.push_sse(chunk, buf),
+            Translator::Responses(t) => t.push(chunk).iter().for_each(|e| e.write_sse(buf)),
+        }
+    }
+
+    fn finish_sse(&mut self, buf: &mut Vec<u8>) {
+        match self {
+            Translator::Messages(t) => t.finish_sse(buf),
+            Translator::Responses(t) => t.finish().iter().for_each(|e| e.write_sse(buf)),
+        }
+    }
 }
 
 /// The events of a streamed Messages or Responses request. An error before any content is the first and only
@@ -139,16 +154,56 @@ impl SurfaceStream {
         }
     }
 
-    /// The stream as SSE bytes (`event: …\ndata: …\n\n`), one item per event; a pre-content error as `Err`.
-    pub fn sse(self) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
-        use futures::StreamExt;
-        self.map(|item| {
-            item.map(|e| {
-                let mut buf = Vec::with_capacity(256);
-                e.write_sse(&mut buf);
-                Bytes::from(buf)
-            })
-        })
+    /// The stream as SSE text (`event: …\ndata: …\n\n`): one item holds the events of one chat chunk; a
+    /// pre-content error is the first and only item, as `Err`.
+    #[must_use]
+    pub fn sse(self) -> SurfaceSse {
+        SurfaceSse(self)
+    }
+}
+
+/// [`SurfaceStream::sse`]: the events as SSE text, written without building the frequent Messages events as
+/// values (the bytes [`Event::write_sse`] writes).
+#[derive(Debug)]
+pub struct SurfaceSse(SurfaceStream);
+
+impl Stream for SurfaceSse {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let me = &mut self.0;
+        let mut buf = Vec::new();
+        // Events a caller read as values before turning the stream into text.
+        for e in me.queue.drain(..) {
+            e.write_sse(&mut buf);
+        }
+        loop {
+            if me.done {
+                return Poll::Ready((!buf.is_empty()).then(|| Ok(Bytes::from(buf))));
+            }
+            if !buf.is_empty() {
+                return Poll::Ready(Some(Ok(Bytes::from(buf))));
+            }
+            match Pin::new(&mut me.chat).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    me.started = true;
+                    me.t.push_sse(&chunk, &mut buf);
+                }
+                Poll::Ready(Some(Err(e))) if !me.started => {
+                    me.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let chunk = json!({"error": error_object(&e), "choices": []});
+                    me.t.push_sse(&chunk, &mut buf);
+                }
+                Poll::Ready(None) => {
+                    me.done = true;
+                    me.t.finish_sse(&mut buf);
+                }
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::messages::{error_body, stop_reason, usage};
 use super::At;
 use super::Event;
+use crate::providers::write_json_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -39,6 +40,137 @@ fn ev(name: &'static str, data: Value) -> Event {
     Event { name, data }
 }
 
+/// A delta's kind: its `type` and the field carrying its text.
+#[derive(Debug, Clone, Copy)]
+enum Delta {
+    Text,
+    Thinking,
+    Signature,
+    InputJson,
+}
+
+impl Delta {
+    fn parts(self) -> (&'static str, &'static str) {
+        match self {
+            Delta::Text => ("text_delta", "text"),
+            Delta::Thinking => ("thinking_delta", "thinking"),
+            Delta::Signature => ("signature_delta", "signature"),
+            Delta::InputJson => ("input_json_delta", "partial_json"),
+        }
+    }
+}
+
+/// One event as the translator gives it. The frequent ones (a ping, a text or thinking block's start, a delta, a
+/// block's stop) keep their parts, so the SSE path writes their text without building a `Value`; the others are
+/// their [`Event`] already.
+#[derive(Debug)]
+enum Ev<'a> {
+    Ping,
+    /// A text (or thinking: true) block opens at this index.
+    Opens(u64, bool),
+    Delta(u64, Delta, &'a str),
+    Stop(u64),
+    Full(Event),
+}
+
+impl Ev<'_> {
+    fn into_event(self) -> Event {
+        match self {
+            Ev::Ping => ev("ping", json!({"type": "ping"})),
+            Ev::Opens(index, thinking) => {
+                let block = if thinking {
+                    json!({"type": "thinking", "thinking": "", "signature": ""})
+                } else {
+                    json!({"type": "text", "text": ""})
+                };
+                ev(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": index, "content_block": block}),
+                )
+            }
+            Ev::Delta(index, kind, text) => {
+                let (ty, field) = kind.parts();
+                let mut delta = serde_json::Map::with_capacity(2);
+                delta.insert("type".into(), Value::from(ty));
+                delta.insert(field.into(), Value::from(text));
+                ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index, "delta": delta}),
+                )
+            }
+            Ev::Stop(index) => ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ),
+            Ev::Full(e) => e,
+        }
+    }
+
+    /// The event as SSE text: the bytes [`Event::write_sse`] writes for [`Ev::into_event`].
+    fn write_sse(self, buf: &mut Vec<u8>) {
+        let index = |buf: &mut Vec<u8>, i: u64| {
+            buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        };
+        match self {
+            Ev::Ping => buf.extend_from_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
+            Ev::Opens(i, thinking) => {
+                buf.extend_from_slice(
+                    b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":",
+                );
+                index(buf, i);
+                buf.extend_from_slice(if thinking {
+                    b",\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n"
+                        .as_slice()
+                } else {
+                    b",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".as_slice()
+                });
+            }
+            Ev::Delta(i, kind, text) => {
+                let (ty, field) = kind.parts();
+                buf.extend_from_slice(
+                    b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+                );
+                index(buf, i);
+                buf.extend_from_slice(b",\"delta\":{\"type\":\"");
+                buf.extend_from_slice(ty.as_bytes());
+                buf.extend_from_slice(b"\",\"");
+                buf.extend_from_slice(field.as_bytes());
+                buf.extend_from_slice(b"\":");
+                write_json_str(buf, text);
+                buf.extend_from_slice(b"}}\n\n");
+            }
+            Ev::Stop(i) => {
+                buf.extend_from_slice(
+                    b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":",
+                );
+                index(buf, i);
+                buf.extend_from_slice(b"}\n\n");
+            }
+            Ev::Full(e) => e.write_sse(buf),
+        }
+    }
+}
+
+/// Where the translator's events go: [`Event`]s, or SSE text.
+trait Sink<'a> {
+    fn put(&mut self, e: Ev<'a>);
+}
+
+impl<'a> Sink<'a> for Vec<Event> {
+    fn put(&mut self, e: Ev<'a>) {
+        self.push(e.into_event());
+    }
+}
+
+/// SSE text appended to a buffer.
+struct SseText<'b>(&'b mut Vec<u8>);
+
+impl<'a> Sink<'a> for SseText<'_> {
+    fn put(&mut self, e: Ev<'a>) {
+        e.write_sse(self.0);
+    }
+}
+
 impl MessagesStream {
     /// A new translator.
     #[must_use]
@@ -52,7 +184,7 @@ impl MessagesStream {
         self.ended
     }
 
-    fn start(&mut self, chunk: &Value, out: &mut Vec<Event>) {
+    fn start<'a>(&mut self, chunk: &Value, out: &mut impl Sink<'a>) {
         if self.started {
             return;
         }
@@ -64,24 +196,27 @@ impl MessagesStream {
         if let Some(p) = chunk.get("provider").filter(|p| p.is_string()) {
             message["provider"] = p.clone();
         }
-        out.push(ev(
+        out.put(Ev::Full(ev(
             "message_start",
             json!({"type": "message_start", "message": message}),
-        ));
-        out.push(ev("ping", json!({"type": "ping"})));
+        )));
+        out.put(Ev::Ping);
     }
 
-    fn close(&mut self, out: &mut Vec<Event>) {
+    fn close<'a>(&mut self, out: &mut impl Sink<'a>) {
         if let Some((_, index)) = self.open.take() {
-            out.push(ev(
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": index}),
-            ));
+            out.put(Ev::Stop(index));
         }
     }
 
-    /// The open block of `kind`, opening it (and closing another) with `block` when needed.
-    fn block(&mut self, kind: Open, block: impl FnOnce() -> Value, out: &mut Vec<Event>) -> u64 {
+    /// The open block of `kind`, opening it (and closing another) with `opens` (given the new index) when
+    /// needed.
+    fn block<'a, S: Sink<'a>>(
+        &mut self,
+        kind: Open,
+        opens: impl FnOnce(u64) -> Ev<'a>,
+        out: &mut S,
+    ) -> u64 {
         if let Some((k, i)) = self.open {
             if k == kind {
                 return i;
@@ -91,54 +226,58 @@ impl MessagesStream {
         let index = self.next_index;
         self.next_index += 1;
         self.open = Some((kind, index));
-        out.push(ev(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": index, "content_block": block()}),
-        ));
+        out.put(opens(index));
         index
-    }
-
-    fn delta(out: &mut Vec<Event>, index: u64, delta: Value) {
-        out.push(ev(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        ));
     }
 
     /// Translate one chat chunk.
     #[must_use]
     pub fn push(&mut self, chunk: &Value) -> Vec<Event> {
         let mut out = Vec::new();
+        self.push_to(chunk, &mut out);
+        out
+    }
+
+    /// [`MessagesStream::push`] written as SSE text (`event: …\ndata: …\n\n` per event) at the end of `buf`:
+    /// the bytes [`Event::write_sse`] writes for each event, without building the frequent ones as values.
+    pub fn push_sse(&mut self, chunk: &Value, buf: &mut Vec<u8>) {
+        self.push_to(chunk, &mut SseText(buf));
+    }
+
+    fn push_to<'a>(&mut self, chunk: &'a Value, out: &mut impl Sink<'a>) {
         if self.ended {
-            return out;
+            return;
         }
-        self.start(chunk, &mut out);
+        self.start(chunk, out);
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
-            self.close(&mut out);
+            self.close(out);
             let status = err
                 .get("code")
                 .and_then(Value::as_u64)
                 .and_then(|c| u16::try_from(c).ok())
                 .unwrap_or(502);
-            out.push(ev("error", error_body(status, &json!({"error": err}))));
+            out.put(Ev::Full(ev(
+                "error",
+                error_body(status, &json!({"error": err})),
+            )));
             self.ended = true;
-            return out;
+            return;
         }
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
         }
         let Some(choice) = chunk.at(&["choices", "0"]) else {
-            return out;
+            return;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        self.reasoning(delta, &mut out);
+        self.reasoning(delta, out);
         if let Some(t) = delta
             .get("content")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            let i = self.block(Open::Text, || json!({"type": "text", "text": ""}), &mut out);
-            Self::delta(&mut out, i, json!({"type": "text_delta", "text": t}));
+            let i = self.block(Open::Text, |i| Ev::Opens(i, false), out);
+            out.put(Ev::Delta(i, Delta::Text, t));
         }
         for tc in delta
             .get("tool_calls")
@@ -146,7 +285,7 @@ impl MessagesStream {
             .into_iter()
             .flatten()
         {
-            self.tool_call(tc, &mut out);
+            self.tool_call(tc, out);
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(f.to_string());
@@ -154,11 +293,10 @@ impl MessagesStream {
         if let Some(n) = choice.get("native_finish_reason").and_then(Value::as_str) {
             self.native = Some(n.to_string());
         }
-        out
     }
 
-    fn reasoning(&mut self, delta: &Value, out: &mut Vec<Event>) {
-        let thinking_block = || json!({"type": "thinking", "thinking": "", "signature": ""});
+    fn reasoning<'a>(&mut self, delta: &'a Value, out: &mut impl Sink<'a>) {
+        let thinking = |i| Ev::Opens(i, true);
         if let Some(Value::Array(details)) = delta.get("reasoning_details") {
             for d in details {
                 match d.get("type").and_then(Value::as_str) {
@@ -168,16 +306,16 @@ impl MessagesStream {
                             .and_then(Value::as_str)
                             .filter(|t| !t.is_empty())
                         {
-                            let i = self.block(Open::Thinking, thinking_block, out);
-                            Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
+                            let i = self.block(Open::Thinking, thinking, out);
+                            out.put(Ev::Delta(i, Delta::Thinking, t));
                         }
                         if let Some(s) = d
                             .get("signature")
                             .and_then(Value::as_str)
                             .filter(|s| !s.is_empty())
                         {
-                            let i = self.block(Open::Thinking, thinking_block, out);
-                            Self::delta(out, i, json!({"type": "signature_delta", "signature": s}));
+                            let i = self.block(Open::Thinking, thinking, out);
+                            out.put(Ev::Delta(i, Delta::Signature, s));
                         }
                     }
                     Some("reasoning.encrypted") => {
@@ -185,12 +323,9 @@ impl MessagesStream {
                         self.close(out);
                         let index = self.next_index;
                         self.next_index += 1;
-                        out.push(ev("content_block_start", json!({"type": "content_block_start",
-                            "index": index, "content_block": {"type": "redacted_thinking", "data": data}})));
-                        out.push(ev(
-                            "content_block_stop",
-                            json!({"type": "content_block_stop", "index": index}),
-                        ));
+                        out.put(Ev::Full(ev("content_block_start", json!({"type": "content_block_start",
+                            "index": index, "content_block": {"type": "redacted_thinking", "data": data}}))));
+                        out.put(Ev::Stop(index));
                     }
                     Some("reasoning.summary") => {
                         if let Some(t) = d
@@ -198,8 +333,8 @@ impl MessagesStream {
                             .and_then(Value::as_str)
                             .filter(|t| !t.is_empty())
                         {
-                            let i = self.block(Open::Thinking, thinking_block, out);
-                            Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
+                            let i = self.block(Open::Thinking, thinking, out);
+                            out.put(Ev::Delta(i, Delta::Thinking, t));
                         }
                     }
                     _ => {}
@@ -212,32 +347,33 @@ impl MessagesStream {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            let i = self.block(Open::Thinking, thinking_block, out);
-            Self::delta(out, i, json!({"type": "thinking_delta", "thinking": t}));
+            let i = self.block(Open::Thinking, thinking, out);
+            out.put(Ev::Delta(i, Delta::Thinking, t));
         }
     }
 
-    fn tool_call(&mut self, tc: &Value, out: &mut Vec<Event>) {
+    fn tool_call<'a>(&mut self, tc: &'a Value, out: &mut impl Sink<'a>) {
         let ti = tc.get("index").and_then(Value::as_u64).unwrap_or(0);
         let known = self.tools.iter().find(|(t, _)| *t == ti).map(|(_, b)| *b);
         let index = match known {
             Some(b) if tc.get("id").is_none_or(Value::is_null) => b,
             _ => {
-                let id = tc
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let id = tc.get("id").and_then(Value::as_str).unwrap_or("");
                 let name = tc
                     .at(&["function", "name"])
                     .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                    .unwrap_or("");
                 // A new call always opens a new block, even at the same chat index as the previous call.
                 self.close(out);
                 let b = self.block(
                     Open::Tool(ti),
-                    || json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    |index| {
+                        Ev::Full(ev(
+                            "content_block_start",
+                            json!({"type": "content_block_start", "index": index,
+                                   "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+                        ))
+                    },
                     out,
                 );
                 self.tools.retain(|(t, _)| *t != ti);
@@ -250,11 +386,7 @@ impl MessagesStream {
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
         {
-            Self::delta(
-                out,
-                index,
-                json!({"type": "input_json_delta", "partial_json": a}),
-            );
+            out.put(Ev::Delta(index, Delta::InputJson, a));
         }
     }
 
@@ -263,20 +395,32 @@ impl MessagesStream {
     #[must_use]
     pub fn finish(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
+        self.finish_to(&mut out);
+        out
+    }
+
+    /// [`MessagesStream::finish`] written as SSE text at the end of `buf`.
+    pub fn finish_sse(&mut self, buf: &mut Vec<u8>) {
+        self.finish_to(&mut SseText(buf));
+    }
+
+    fn finish_to<'a>(&mut self, out: &mut impl Sink<'a>) {
         if self.ended {
-            return out;
+            return;
         }
-        self.start(&Value::Null, &mut out);
-        self.close(&mut out);
+        self.start(&Value::Null, out);
+        self.close(out);
         let reason = stop_reason(self.finish.as_deref(), self.native.as_deref());
-        out.push(ev(
+        out.put(Ev::Full(ev(
             "message_delta",
             json!({"type": "message_delta",
                    "delta": {"stop_reason": reason, "stop_sequence": null},
                    "usage": usage(self.usage.as_ref().unwrap_or(&Value::Null))}),
-        ));
-        out.push(ev("message_stop", json!({"type": "message_stop"})));
+        )));
+        out.put(Ev::Full(ev(
+            "message_stop",
+            json!({"type": "message_stop"}),
+        )));
         self.ended = true;
-        out
     }
 }

@@ -18,7 +18,7 @@ use super::reply::{context, error_response, parse_object};
 use super::routes::Call;
 use super::{Body, HttpApi, Response, SseBody, KEEPALIVE};
 use crate::state::BoxFut;
-use crate::SurfaceStream;
+use crate::{SurfaceSse, SurfaceStream};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Surface {
@@ -127,18 +127,12 @@ fn in_band(surface: Surface, e: &crate::Error) -> Bytes {
 }
 
 struct Sse {
-    s: SurfaceStream,
+    s: SurfaceSse,
     surface: Surface,
     head: Option<Bytes>,
     started: bool,
     done: bool,
     keepalive: Duration,
-}
-
-fn encode(e: &Event) -> Bytes {
-    let mut buf = Vec::with_capacity(256);
-    e.write_sse(&mut buf);
-    Bytes::from(buf)
 }
 
 async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
@@ -158,7 +152,7 @@ async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
     };
     st.started = true;
     match item {
-        Some(Ok(e)) => Some((encode(&e), st)),
+        Some(Ok(b)) => Some((b, st)),
         Some(Err(e)) => {
             st.done = true;
             let b = in_band(st.surface, &e);
@@ -170,10 +164,11 @@ async fn next_frame(mut st: Sse) -> Option<(Bytes, Sse)> {
 
 /// Errors before anything is sent get a plain answer with their status; after the first keep-alive comment or
 /// event the status is 200 and errors are in-band.
-async fn stream(api: &HttpApi, surface: Surface, mut s: SurfaceStream) -> Response {
+async fn stream(api: &HttpApi, surface: Surface, s: SurfaceStream) -> Response {
+    let mut s = s.sse();
     let (head, started, done) = match tokio::time::timeout(api.keepalive, s.next()).await {
         Ok(Some(Err(e))) => return error_response(&e, api.free_limits()),
-        Ok(Some(Ok(e))) => (Some(encode(&e)), true, false),
+        Ok(Some(Ok(b))) => (Some(b), true, false),
         Ok(None) => (None, true, true),
         Err(_) => (Some(Bytes::from_static(KEEPALIVE)), false, false),
     };
