@@ -308,8 +308,12 @@ mod messages_text_path {
             text().prop_map(|t| json!({"reasoning": t})),
             (text(), text()).prop_map(|(t, s)| json!({"reasoning_details": [
                 {"type": "reasoning.text", "text": t, "signature": s}]})),
-            text().prop_map(|t| json!({"reasoning_details": [{"type": "reasoning.summary", "summary": t}]})),
-            text().prop_map(|d| json!({"reasoning_details": [{"type": "reasoning.encrypted", "data": d}]})),
+            text().prop_map(
+                |t| json!({"reasoning_details": [{"type": "reasoning.summary", "summary": t}]})
+            ),
+            text().prop_map(
+                |d| json!({"reasoning_details": [{"type": "reasoning.encrypted", "data": d}]})
+            ),
             (0u64..3, prop::option::of(text()), text(), text()).prop_map(|(i, id, name, args)| {
                 let mut tc = json!({"index": i, "function": {"arguments": args}});
                 if let Some(id) = id {
@@ -320,15 +324,43 @@ mod messages_text_path {
             }),
             Just(json!({})),
         ];
-        let finish = prop::option::of(prop_oneof![Just("stop"), Just("length"), Just("tool_calls")]);
+        let finish = prop::option::of(prop_oneof![
+            Just("stop"),
+            Just("length"),
+            Just("tool_calls")
+        ]);
+        // Envelope fields as upstreams send them, and as they should not (absent, not strings).
+        let field = prop_oneof![
+            3 => text().prop_map(|t| Some(json!(format!("gen-{t}")))),
+            1 => Just(None),
+            1 => Just(Some(json!(42))),
+            1 => Just(Some(Value::Null)),
+        ];
+        let cost = prop_oneof![
+            Just(None),
+            Just(Some(json!(0.0001))),
+            Just(Some(Value::Null)),
+            Just(Some(json!("0.5"))),
+            Just(Some(json!(0))),
+        ];
         prop_oneof![
-            8 => (delta, finish).prop_map(|(d, f)| {
-                json!({"id": "gen-1", "model": "acme/m", "provider": "Acme",
-                       "choices": [{"index": 0, "delta": d, "finish_reason": f}]})
+            8 => (delta, finish, field.clone(), field.clone(), field).prop_map(|(d, f, id, model, provider)| {
+                let mut c = json!({"choices": [{"index": 0, "delta": d, "finish_reason": f}]});
+                for (k, v) in [("id", id), ("model", model), ("provider", provider)] {
+                    if let Some(v) = v {
+                        c[k] = v;
+                    }
+                }
+                c
             }),
-            1 => Just(json!({"id": "gen-1", "choices": [], "usage": {"prompt_tokens": 7,
-                "completion_tokens": 3, "cost": 0.0001,
-                "prompt_tokens_details": {"cached_tokens": 2}}})),
+            1 => (0u64..100, 0u64..50, 0u64..10, 0u64..10, cost).prop_map(|(p, c, read, write, cost)| {
+                let mut u = json!({"prompt_tokens": p, "completion_tokens": c,
+                    "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": write}});
+                if let Some(cost) = cost {
+                    u["cost"] = cost;
+                }
+                json!({"id": "gen-1", "choices": [], "usage": u})
+            }),
             1 => text().prop_map(|m| json!({"id": "gen-1", "choices": [],
                 "error": {"code": 502, "message": m}})),
         ]

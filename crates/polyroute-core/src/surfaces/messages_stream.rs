@@ -8,8 +8,8 @@
 use serde_json::{json, Value};
 
 use super::messages::{error_body, stop_reason, usage};
-use super::At;
 use super::Event;
+use super::{usage_counts, At};
 use crate::providers::write_json_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,53 +65,134 @@ impl Delta {
 /// their [`Event`] already.
 #[derive(Debug)]
 enum Ev<'a> {
+    /// `message_start` with the first chunk's `id`, `model` and `provider` (a string).
+    Start(Option<&'a Value>, Option<&'a Value>, Option<&'a Value>),
     Ping,
     /// A text (or thinking: true) block opens at this index.
     Opens(u64, bool),
     Delta(u64, Delta, &'a str),
     Stop(u64),
+    /// `message_delta` with the stop reason and the chat usage, then `message_stop`.
+    End(&'static str, Option<&'a Value>),
     Full(Event),
 }
 
+/// `s`, or `""` when absent.
+fn or_empty(v: Option<&Value>) -> Value {
+    v.cloned().unwrap_or_else(|| json!(""))
+}
+
 impl Ev<'_> {
-    fn into_event(self) -> Event {
+    /// The event as [`Event`]s (`End` is two).
+    fn into_events(self, out: &mut Vec<Event>) {
         match self {
-            Ev::Ping => ev("ping", json!({"type": "ping"})),
+            Ev::Start(id, model, provider) => {
+                let mut message = json!({"id": or_empty(id), "type": "message", "role": "assistant",
+                    "model": or_empty(model), "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": 0, "output_tokens": 0}});
+                if let Some(p) = provider {
+                    message["provider"] = p.clone();
+                }
+                out.push(ev(
+                    "message_start",
+                    json!({"type": "message_start", "message": message}),
+                ));
+            }
+            Ev::End(reason, u) => {
+                out.push(ev(
+                    "message_delta",
+                    json!({"type": "message_delta",
+                           "delta": {"stop_reason": reason, "stop_sequence": null},
+                           "usage": usage(u.unwrap_or(&Value::Null))}),
+                ));
+                out.push(ev("message_stop", json!({"type": "message_stop"})));
+            }
+            Ev::Ping => out.push(ev("ping", json!({"type": "ping"}))),
             Ev::Opens(index, thinking) => {
                 let block = if thinking {
                     json!({"type": "thinking", "thinking": "", "signature": ""})
                 } else {
                     json!({"type": "text", "text": ""})
                 };
-                ev(
+                out.push(ev(
                     "content_block_start",
                     json!({"type": "content_block_start", "index": index, "content_block": block}),
-                )
+                ));
             }
             Ev::Delta(index, kind, text) => {
                 let (ty, field) = kind.parts();
                 let mut delta = serde_json::Map::with_capacity(2);
                 delta.insert("type".into(), Value::from(ty));
                 delta.insert(field.into(), Value::from(text));
-                ev(
+                out.push(ev(
                     "content_block_delta",
                     json!({"type": "content_block_delta", "index": index, "delta": delta}),
-                )
+                ));
             }
-            Ev::Stop(index) => ev(
+            Ev::Stop(index) => out.push(ev(
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": index}),
-            ),
-            Ev::Full(e) => e,
+            )),
+            Ev::Full(e) => out.push(e),
         }
     }
 
-    /// The event as SSE text: the bytes [`Event::write_sse`] writes for [`Ev::into_event`].
+    /// The event as SSE text: the bytes [`Event::write_sse`] writes for [`Ev::into_events`].
     fn write_sse(self, buf: &mut Vec<u8>) {
         let index = |buf: &mut Vec<u8>, i: u64| {
             buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
         };
+        let value = |buf: &mut Vec<u8>, v: Option<&Value>| match v {
+            Some(Value::String(s)) => write_json_str(buf, s),
+            // Writing a `Value` into a `Vec` cannot fail.
+            Some(v) => drop(serde_json::to_writer(&mut *buf, v)),
+            None => buf.extend_from_slice(b"\"\""),
+        };
         match self {
+            Ev::Start(id, model, provider) => {
+                buf.extend_from_slice(
+                    b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":",
+                );
+                value(buf, id);
+                buf.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+                value(buf, model);
+                buf.extend_from_slice(
+                    b",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\
+                      \"usage\":{\"input_tokens\":0,\"output_tokens\":0}",
+                );
+                if let Some(p) = provider {
+                    buf.extend_from_slice(b",\"provider\":");
+                    value(buf, Some(p));
+                }
+                buf.extend_from_slice(b"}}\n\n");
+            }
+            Ev::End(reason, u) => {
+                let u = u.unwrap_or(&Value::Null);
+                let (prompt, completion, read, write, _) = usage_counts(u);
+                buf.extend_from_slice(
+                    b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":",
+                );
+                write_json_str(buf, reason);
+                buf.extend_from_slice(b",\"stop_sequence\":null},\"usage\":{\"input_tokens\":");
+                let mut n = itoa::Buffer::new();
+                buf.extend_from_slice(
+                    n.format(prompt.saturating_sub(read).saturating_sub(write))
+                        .as_bytes(),
+                );
+                buf.extend_from_slice(b",\"output_tokens\":");
+                buf.extend_from_slice(n.format(completion).as_bytes());
+                buf.extend_from_slice(b",\"cache_creation_input_tokens\":");
+                buf.extend_from_slice(n.format(write).as_bytes());
+                buf.extend_from_slice(b",\"cache_read_input_tokens\":");
+                buf.extend_from_slice(n.format(read).as_bytes());
+                if let Some(c) = u.get("cost").filter(|c| !c.is_null()) {
+                    buf.extend_from_slice(b",\"cost\":");
+                    value(buf, Some(c));
+                }
+                buf.extend_from_slice(
+                    b"}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                );
+            }
             Ev::Ping => buf.extend_from_slice(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
             Ev::Opens(i, thinking) => {
                 buf.extend_from_slice(
@@ -152,21 +233,21 @@ impl Ev<'_> {
 }
 
 /// Where the translator's events go: [`Event`]s, or SSE text.
-trait Sink<'a> {
-    fn put(&mut self, e: Ev<'a>);
+trait Sink {
+    fn put(&mut self, e: Ev<'_>);
 }
 
-impl<'a> Sink<'a> for Vec<Event> {
-    fn put(&mut self, e: Ev<'a>) {
-        self.push(e.into_event());
+impl Sink for Vec<Event> {
+    fn put(&mut self, e: Ev<'_>) {
+        e.into_events(self);
     }
 }
 
 /// SSE text appended to a buffer.
 struct SseText<'b>(&'b mut Vec<u8>);
 
-impl<'a> Sink<'a> for SseText<'_> {
-    fn put(&mut self, e: Ev<'a>) {
+impl Sink for SseText<'_> {
+    fn put(&mut self, e: Ev<'_>) {
         e.write_sse(self.0);
     }
 }
@@ -184,26 +265,17 @@ impl MessagesStream {
         self.ended
     }
 
-    fn start<'a>(&mut self, chunk: &Value, out: &mut impl Sink<'a>) {
+    fn start(&mut self, chunk: &Value, out: &mut impl Sink) {
         if self.started {
             return;
         }
         self.started = true;
-        let s = |k: &str| chunk.get(k).cloned().unwrap_or_else(|| json!(""));
-        let mut message = json!({"id": s("id"), "type": "message", "role": "assistant", "model": s("model"),
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 0, "output_tokens": 0}});
-        if let Some(p) = chunk.get("provider").filter(|p| p.is_string()) {
-            message["provider"] = p.clone();
-        }
-        out.put(Ev::Full(ev(
-            "message_start",
-            json!({"type": "message_start", "message": message}),
-        )));
+        let provider = chunk.get("provider").filter(|p| p.is_string());
+        out.put(Ev::Start(chunk.get("id"), chunk.get("model"), provider));
         out.put(Ev::Ping);
     }
 
-    fn close<'a>(&mut self, out: &mut impl Sink<'a>) {
+    fn close(&mut self, out: &mut impl Sink) {
         if let Some((_, index)) = self.open.take() {
             out.put(Ev::Stop(index));
         }
@@ -211,11 +283,11 @@ impl MessagesStream {
 
     /// The open block of `kind`, opening it (and closing another) with `opens` (given the new index) when
     /// needed.
-    fn block<'a, S: Sink<'a>>(
+    fn block<'a>(
         &mut self,
         kind: Open,
         opens: impl FnOnce(u64) -> Ev<'a>,
-        out: &mut S,
+        out: &mut impl Sink,
     ) -> u64 {
         if let Some((k, i)) = self.open {
             if k == kind {
@@ -244,7 +316,7 @@ impl MessagesStream {
         self.push_to(chunk, &mut SseText(buf));
     }
 
-    fn push_to<'a>(&mut self, chunk: &'a Value, out: &mut impl Sink<'a>) {
+    fn push_to(&mut self, chunk: &Value, out: &mut impl Sink) {
         if self.ended {
             return;
         }
@@ -295,7 +367,7 @@ impl MessagesStream {
         }
     }
 
-    fn reasoning<'a>(&mut self, delta: &'a Value, out: &mut impl Sink<'a>) {
+    fn reasoning(&mut self, delta: &Value, out: &mut impl Sink) {
         let thinking = |i| Ev::Opens(i, true);
         if let Some(Value::Array(details)) = delta.get("reasoning_details") {
             for d in details {
@@ -352,7 +424,7 @@ impl MessagesStream {
         }
     }
 
-    fn tool_call<'a>(&mut self, tc: &'a Value, out: &mut impl Sink<'a>) {
+    fn tool_call(&mut self, tc: &Value, out: &mut impl Sink) {
         let ti = tc.get("index").and_then(Value::as_u64).unwrap_or(0);
         let known = self.tools.iter().find(|(t, _)| *t == ti).map(|(_, b)| *b);
         let index = match known {
@@ -404,23 +476,14 @@ impl MessagesStream {
         self.finish_to(&mut SseText(buf));
     }
 
-    fn finish_to<'a>(&mut self, out: &mut impl Sink<'a>) {
+    fn finish_to(&mut self, out: &mut impl Sink) {
         if self.ended {
             return;
         }
         self.start(&Value::Null, out);
         self.close(out);
         let reason = stop_reason(self.finish.as_deref(), self.native.as_deref());
-        out.put(Ev::Full(ev(
-            "message_delta",
-            json!({"type": "message_delta",
-                   "delta": {"stop_reason": reason, "stop_sequence": null},
-                   "usage": usage(self.usage.as_ref().unwrap_or(&Value::Null))}),
-        )));
-        out.put(Ev::Full(ev(
-            "message_stop",
-            json!({"type": "message_stop"}),
-        )));
+        out.put(Ev::End(reason, self.usage.as_ref()));
         self.ended = true;
     }
 }
