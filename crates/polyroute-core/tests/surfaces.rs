@@ -278,7 +278,7 @@ fn messages_sse(chunks: &[Value]) -> Vec<u8> {
     buf
 }
 
-mod messages_text_path {
+mod sse_text_path {
     use super::*;
     use proptest::prelude::*;
 
@@ -369,7 +369,7 @@ mod messages_text_path {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         #[test]
-        fn sse_text_equals_the_events_bytes(chunks in prop::collection::vec(chunk(), 0..12)) {
+        fn messages_and_responses_sse_text_equals_the_events_bytes(chunks in prop::collection::vec(chunk(), 0..12)) {
             let mut s = MessagesStream::new();
             let mut events = Vec::new();
             for c in &chunks {
@@ -378,6 +378,23 @@ mod messages_text_path {
             events.extend(s.finish());
             prop_assert_eq!(
                 String::from_utf8(messages_sse(&chunks)).unwrap(),
+                String::from_utf8(Event::sse(&events)).unwrap()
+            );
+            let req = json!({"model": "acme/m", "instructions": "be brief", "tools": []});
+            let mut r = ResponsesStream::new(req.clone());
+            let mut events = Vec::new();
+            for c in &chunks {
+                events.extend(r.push(c));
+            }
+            events.extend(r.finish());
+            let mut r = ResponsesStream::new(req);
+            let mut buf = Vec::new();
+            for c in &chunks {
+                r.push_sse(c, &mut buf);
+            }
+            r.finish_sse(&mut buf);
+            prop_assert_eq!(
+                String::from_utf8(buf).unwrap(),
                 String::from_utf8(Event::sse(&events)).unwrap()
             );
         }

@@ -110,18 +110,18 @@ impl Translator {
         }
     }
 
-    /// [`Translator::push`] as SSE text (Messages writes its frequent events without building values).
+    /// [`Translator::push`] as SSE text (the frequent events written without building values).
     fn push_sse(&mut self, chunk: &Value, buf: &mut Vec<u8>) {
         match self {
             Translator::Messages(t) => t.push_sse(chunk, buf),
-            Translator::Responses(t) => t.push(chunk).iter().for_each(|e| e.write_sse(buf)),
+            Translator::Responses(t) => t.push_sse(chunk, buf),
         }
     }
 
     fn finish_sse(&mut self, buf: &mut Vec<u8>) {
         match self {
             Translator::Messages(t) => t.finish_sse(buf),
-            Translator::Responses(t) => t.finish().iter().for_each(|e| e.write_sse(buf)),
+            Translator::Responses(t) => t.finish_sse(buf),
         }
     }
 }

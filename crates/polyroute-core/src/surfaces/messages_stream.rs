@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 
 use super::messages::{error_body, stop_reason, usage};
 use super::Event;
-use super::{usage_counts, At};
-use crate::providers::write_json_str;
+use super::{usage_counts, write_json_str, At, Render, Sink, SseText};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -82,7 +81,7 @@ fn or_empty(v: Option<&Value>) -> Value {
     v.cloned().unwrap_or_else(|| json!(""))
 }
 
-impl Ev<'_> {
+impl Render for Ev<'_> {
     /// The event as [`Event`]s (`End` is two).
     fn into_events(self, out: &mut Vec<Event>) {
         match self {
@@ -229,26 +228,6 @@ impl Ev<'_> {
             }
             Ev::Full(e) => e.write_sse(buf),
         }
-    }
-}
-
-/// Where the translator's events go: [`Event`]s, or SSE text.
-trait Sink {
-    fn put(&mut self, e: Ev<'_>);
-}
-
-impl Sink for Vec<Event> {
-    fn put(&mut self, e: Ev<'_>) {
-        e.into_events(self);
-    }
-}
-
-/// SSE text appended to a buffer.
-struct SseText<'b>(&'b mut Vec<u8>);
-
-impl Sink for SseText<'_> {
-    fn put(&mut self, e: Ev<'_>) {
-        e.write_sse(self.0);
     }
 }
 

@@ -62,6 +62,39 @@ impl Event {
     }
 }
 
+/// An event as a stream translator gives it, kept in parts where that is cheaper: made into [`Event`]s, or
+/// written as SSE text directly (the bytes [`Event::write_sse`] writes for those events).
+trait Render {
+    fn into_events(self, out: &mut Vec<Event>);
+    fn write_sse(self, buf: &mut Vec<u8>);
+}
+
+/// Where a stream translator's events go: [`Event`]s, or SSE text ([`SseText`]).
+trait Sink {
+    fn put<R: Render>(&mut self, e: R);
+}
+
+impl Sink for Vec<Event> {
+    fn put<R: Render>(&mut self, e: R) {
+        e.into_events(self);
+    }
+}
+
+/// Append `s` as a JSON string (serde_json's bytes).
+fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    // Writing a string into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+/// SSE text appended to a buffer.
+struct SseText<'b>(&'b mut Vec<u8>);
+
+impl Sink for SseText<'_> {
+    fn put<R: Render>(&mut self, e: R) {
+        e.write_sse(self.0);
+    }
+}
+
 /// The body as an object, or an error saying it must be one.
 fn object(body: &Value) -> Result<&Map<String, Value>> {
     body.as_object()

@@ -10,8 +10,103 @@
 use serde_json::{json, Value};
 
 use super::responses::{item_id, skeleton, status_of, usage};
-use super::At;
 use super::Event;
+use super::{write_json_str, At, Render, Sink, SseText};
+
+/// A delta event's kind: its name and the field between `output_index` and `delta` (with its value 0).
+#[derive(Debug, Clone, Copy)]
+enum Delta {
+    Reasoning,
+    Text,
+    Arguments,
+}
+
+impl Delta {
+    fn name(self) -> &'static str {
+        match self {
+            Delta::Reasoning => "response.reasoning_summary_text.delta",
+            Delta::Text => "response.output_text.delta",
+            Delta::Arguments => "response.function_call_arguments.delta",
+        }
+    }
+}
+
+/// One event as the translator gives it: the deltas (most of a stream) in parts, so the SSE path writes them
+/// without building a `Value`; the others as their [`Event`].
+#[derive(Debug)]
+enum Ev<'a> {
+    Delta {
+        kind: Delta,
+        item_id: &'a str,
+        output_index: usize,
+        delta: &'a str,
+        seq: u64,
+    },
+    Full(Event),
+}
+
+impl Render for Ev<'_> {
+    fn into_events(self, out: &mut Vec<Event>) {
+        match self {
+            Ev::Delta {
+                kind,
+                item_id,
+                output_index,
+                delta,
+                seq,
+            } => {
+                let name = kind.name();
+                let data = match kind {
+                    Delta::Reasoning => json!({"item_id": item_id, "output_index": output_index,
+                        "summary_index": 0, "delta": delta, "type": name, "sequence_number": seq}),
+                    Delta::Text => json!({"item_id": item_id, "output_index": output_index,
+                        "content_index": 0, "delta": delta, "logprobs": [], "type": name,
+                        "sequence_number": seq}),
+                    Delta::Arguments => json!({"item_id": item_id, "output_index": output_index,
+                        "delta": delta, "type": name, "sequence_number": seq}),
+                };
+                out.push(Event { name, data });
+            }
+            Ev::Full(e) => out.push(e),
+        }
+    }
+
+    fn write_sse(self, buf: &mut Vec<u8>) {
+        match self {
+            Ev::Delta {
+                kind,
+                item_id,
+                output_index,
+                delta,
+                seq,
+            } => {
+                let name = kind.name();
+                let mut n = itoa::Buffer::new();
+                buf.extend_from_slice(b"event: ");
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b"\ndata: {\"item_id\":");
+                write_json_str(buf, item_id);
+                buf.extend_from_slice(b",\"output_index\":");
+                buf.extend_from_slice(n.format(output_index).as_bytes());
+                buf.extend_from_slice(match kind {
+                    Delta::Reasoning => b",\"summary_index\":0,\"delta\":".as_slice(),
+                    Delta::Text => b",\"content_index\":0,\"delta\":".as_slice(),
+                    Delta::Arguments => b",\"delta\":".as_slice(),
+                });
+                write_json_str(buf, delta);
+                if let Delta::Text = kind {
+                    buf.extend_from_slice(b",\"logprobs\":[]");
+                }
+                buf.extend_from_slice(b",\"type\":\"");
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b"\",\"sequence_number\":");
+                buf.extend_from_slice(n.format(seq).as_bytes());
+                buf.extend_from_slice(b"}\n\n");
+            }
+            Ev::Full(e) => e.write_sse(buf),
+        }
+    }
+}
 
 #[derive(Debug)]
 enum Item {
@@ -73,18 +168,22 @@ impl ResponsesStream {
         self.ended
     }
 
-    fn ev(&mut self, out: &mut Vec<Event>, name: &'static str, mut data: Value) {
+    fn ev(&mut self, out: &mut impl Sink, name: &'static str, mut data: Value) {
         data["type"] = json!(name);
-        data["sequence_number"] = json!(self.seq);
+        data["sequence_number"] = json!(self.next_seq());
+        out.put(Ev::Full(Event { name, data }));
+    }
+
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
-        out.push(Event { name, data });
+        self.seq - 1
     }
 
     fn response(&self, status: &str) -> Value {
         skeleton(&self.id, self.created, &self.model, status, &self.req)
     }
 
-    fn start(&mut self, chunk: &Value, out: &mut Vec<Event>) {
+    fn start(&mut self, chunk: &Value, out: &mut impl Sink) {
         if self.started {
             return;
         }
@@ -110,7 +209,7 @@ impl ResponsesStream {
         self.done.len()
     }
 
-    fn close(&mut self, out: &mut Vec<Event>) {
+    fn close(&mut self, out: &mut impl Sink) {
         let Some((item, id)) = self.open.take() else {
             return;
         };
@@ -173,7 +272,7 @@ impl ResponsesStream {
         self.done.push(done);
     }
 
-    fn open_text(&mut self, out: &mut Vec<Event>) {
+    fn open_text(&mut self, out: &mut impl Sink) {
         if matches!(self.open, Some((Item::Text { .. }, _))) {
             return;
         }
@@ -200,7 +299,7 @@ impl ResponsesStream {
         ));
     }
 
-    fn open_reasoning(&mut self, out: &mut Vec<Event>) {
+    fn open_reasoning(&mut self, out: &mut impl Sink) {
         if matches!(self.open, Some((Item::Reasoning { .. }, _))) {
             return;
         }
@@ -231,12 +330,23 @@ impl ResponsesStream {
     #[must_use]
     pub fn push(&mut self, chunk: &Value) -> Vec<Event> {
         let mut out = Vec::new();
+        self.push_to(chunk, &mut out);
+        out
+    }
+
+    /// [`ResponsesStream::push`] written as SSE text at the end of `buf`: the bytes [`Event::write_sse`] writes
+    /// for each event, without building the deltas as values.
+    pub fn push_sse(&mut self, chunk: &Value, buf: &mut Vec<u8>) {
+        self.push_to(chunk, &mut SseText(buf));
+    }
+
+    fn push_to(&mut self, chunk: &Value, out: &mut impl Sink) {
         if self.ended {
-            return out;
+            return;
         }
-        self.start(chunk, &mut out);
+        self.start(chunk, out);
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
-            self.close(&mut out);
+            self.close(out);
             let code = err.get("code").cloned().unwrap_or(Value::Null);
             let message = err
                 .get("message")
@@ -248,22 +358,22 @@ impl ResponsesStream {
                 other => other.to_string(),
             };
             self.ev(
-                &mut out,
+                out,
                 "error",
                 json!({"code": code_s, "message": message, "param": null}),
             );
             let mut r = self.response("failed");
             r["output"] = Value::Array(self.done.clone());
             r["error"] = json!({"code": "server_error", "message": message});
-            self.ev(&mut out, "response.failed", json!({"response": r}));
+            self.ev(out, "response.failed", json!({"response": r}));
             self.ended = true;
-            return out;
+            return;
         }
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
         }
         let Some(choice) = chunk.at(&["choices", "0"]) else {
-            return out;
+            return;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         if let Some(r) = delta
@@ -271,17 +381,18 @@ impl ResponsesStream {
             .and_then(Value::as_str)
             .filter(|r| !r.is_empty())
         {
-            self.open_reasoning(&mut out);
+            self.open_reasoning(out);
+            let (output_index, seq) = (self.output_index(), self.seq);
             if let Some((Item::Reasoning { text }, id)) = &mut self.open {
                 text.push_str(r);
-                let id = id.clone();
-                let oi = self.output_index();
-                self.ev(
-                    &mut out,
-                    "response.reasoning_summary_text.delta",
-                    json!({"item_id": id,
-                    "output_index": oi, "summary_index": 0, "delta": r}),
-                );
+                self.seq += 1;
+                out.put(Ev::Delta {
+                    kind: Delta::Reasoning,
+                    item_id: id,
+                    output_index,
+                    delta: r,
+                    seq,
+                });
             }
         }
         if let Some(t) = delta
@@ -289,17 +400,18 @@ impl ResponsesStream {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            self.open_text(&mut out);
+            self.open_text(out);
+            let (output_index, seq) = (self.output_index(), self.seq);
             if let Some((Item::Text { text }, id)) = &mut self.open {
                 text.push_str(t);
-                let id = id.clone();
-                let oi = self.output_index();
-                self.ev(
-                    &mut out,
-                    "response.output_text.delta",
-                    json!({"item_id": id,
-                    "output_index": oi, "content_index": 0, "delta": t, "logprobs": []}),
-                );
+                self.seq += 1;
+                out.put(Ev::Delta {
+                    kind: Delta::Text,
+                    item_id: id,
+                    output_index,
+                    delta: t,
+                    seq,
+                });
             }
         }
         for tc in delta
@@ -308,15 +420,14 @@ impl ResponsesStream {
             .into_iter()
             .flatten()
         {
-            self.tool_call(tc, &mut out);
+            self.tool_call(tc, out);
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(f.to_string());
         }
-        out
     }
 
-    fn tool_call(&mut self, tc: &Value, out: &mut Vec<Event>) {
+    fn tool_call(&mut self, tc: &Value, out: &mut impl Sink) {
         let ti = tc.get("index").and_then(Value::as_u64).unwrap_or(0);
         let is_new = tc.get("id").is_some_and(|v| !v.is_null())
             || !matches!(&self.open, Some((Item::Tool { index, .. }, _)) if *index == ti);
@@ -355,16 +466,17 @@ impl ResponsesStream {
         else {
             return;
         };
+        let (output_index, seq) = (self.output_index(), self.seq);
         if let Some((Item::Tool { args, .. }, id)) = &mut self.open {
             args.push_str(a);
-            let id = id.clone();
-            let oi = self.output_index();
-            self.ev(
-                out,
-                "response.function_call_arguments.delta",
-                json!({"item_id": id,
-                "output_index": oi, "delta": a}),
-            );
+            self.seq += 1;
+            out.put(Ev::Delta {
+                kind: Delta::Arguments,
+                item_id: id,
+                output_index,
+                delta: a,
+                seq,
+            });
         }
     }
 
@@ -373,11 +485,21 @@ impl ResponsesStream {
     #[must_use]
     pub fn finish(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
+        self.finish_to(&mut out);
+        out
+    }
+
+    /// [`ResponsesStream::finish`] written as SSE text at the end of `buf`.
+    pub fn finish_sse(&mut self, buf: &mut Vec<u8>) {
+        self.finish_to(&mut SseText(buf));
+    }
+
+    fn finish_to(&mut self, out: &mut impl Sink) {
         if self.ended {
-            return out;
+            return;
         }
-        self.start(&Value::Null, &mut out);
-        self.close(&mut out);
+        self.start(&Value::Null, out);
+        self.close(out);
         let (status, incomplete) = status_of(self.finish.as_deref());
         let mut r = self.response(status);
         r["output"] = Value::Array(self.done.clone());
@@ -388,8 +510,7 @@ impl ResponsesStream {
         } else {
             "response.incomplete"
         };
-        self.ev(&mut out, name, json!({"response": r}));
+        self.ev(out, name, json!({"response": r}));
         self.ended = true;
-        out
     }
 }
