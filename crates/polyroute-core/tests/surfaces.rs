@@ -369,7 +369,17 @@ mod sse_text_path {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         #[test]
-        fn messages_and_responses_sse_text_equals_the_events_bytes(chunks in prop::collection::vec(chunk(), 0..12)) {
+        fn messages_and_responses_sse_text_equals_the_events_bytes(
+            chunks in prop::collection::vec(chunk(), 0..12),
+            req in prop_oneof![
+                Just(json!({})),
+                Just(json!({"model": "acme/m", "instructions": "be \"brief\"", "tools": []})),
+                Just(json!({"model": "acme/m", "temperature": 0.5, "max_output_tokens": 64,
+                    "metadata": {"k": "v"}, "text": {"format": {"type": "json_object"}},
+                    "reasoning": {"effort": "low"}, "tool_choice": "required",
+                    "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]})),
+            ],
+        ) {
             let mut s = MessagesStream::new();
             let mut events = Vec::new();
             for c in &chunks {
@@ -380,7 +390,6 @@ mod sse_text_path {
                 String::from_utf8(messages_sse(&chunks)).unwrap(),
                 String::from_utf8(Event::sse(&events)).unwrap()
             );
-            let req = json!({"model": "acme/m", "instructions": "be brief", "tools": []});
             let mut r = ResponsesStream::new(req.clone());
             let mut events = Vec::new();
             for c in &chunks {

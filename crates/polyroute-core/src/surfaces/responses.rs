@@ -448,29 +448,54 @@ pub fn usage(u: &Value) -> Value {
 }
 
 /// The request fields a response object echoes.
-fn echo(req: &Value, out: &mut Value) {
+/// The request fields a response object echoes, in the order they follow its own fields.
+pub(super) fn echo(req: &Value) -> Map<String, Value> {
     let get = |k: &str, d: Value| req.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d);
-    out["instructions"] = get("instructions", Value::Null);
-    out["tools"] = get("tools", json!([]));
-    out["tool_choice"] = get("tool_choice", json!("auto"));
-    out["parallel_tool_calls"] = get("parallel_tool_calls", json!(true));
-    out["temperature"] = get("temperature", Value::Null);
-    out["top_p"] = get("top_p", Value::Null);
-    out["max_output_tokens"] = get("max_output_tokens", Value::Null);
-    out["reasoning"] = get("reasoning", Value::Null);
-    out["text"] = get("text", json!({"format": {"type": "text"}}));
-    out["metadata"] = get("metadata", json!({}));
-    out["previous_response_id"] = Value::Null;
-    out["store"] = json!(false);
-    out["truncation"] = json!("disabled");
+    let mut out = Map::with_capacity(13);
+    out.insert("instructions".into(), get("instructions", Value::Null));
+    out.insert("tools".into(), get("tools", json!([])));
+    out.insert("tool_choice".into(), get("tool_choice", json!("auto")));
+    out.insert(
+        "parallel_tool_calls".into(),
+        get("parallel_tool_calls", json!(true)),
+    );
+    out.insert("temperature".into(), get("temperature", Value::Null));
+    out.insert("top_p".into(), get("top_p", Value::Null));
+    out.insert(
+        "max_output_tokens".into(),
+        get("max_output_tokens", Value::Null),
+    );
+    out.insert("reasoning".into(), get("reasoning", Value::Null));
+    out.insert(
+        "text".into(),
+        get("text", json!({"format": {"type": "text"}})),
+    );
+    out.insert("metadata".into(), get("metadata", json!({})));
+    out.insert("previous_response_id".into(), Value::Null);
+    out.insert("store".into(), json!(false));
+    out.insert("truncation".into(), json!("disabled"));
+    out
 }
 
 /// The skeleton of a response object (no output yet): `status`, the echoed request fields, `created_at`.
 #[must_use]
 pub fn skeleton(id: &str, created: u64, model: &str, status: &str, req: &Value) -> Value {
+    with_echo(id, created, model, status, echo(req))
+}
+
+/// A response object's own fields (no output yet), then the echoed ones.
+pub(super) fn with_echo(
+    id: &str,
+    created: u64,
+    model: &str,
+    status: &str,
+    echo: Map<String, Value>,
+) -> Value {
     let mut out = json!({"id": id, "object": "response", "created_at": created, "status": status,
         "model": model, "output": [], "error": null, "incomplete_details": null, "usage": null});
-    echo(req, &mut out);
+    if let Some(m) = out.as_object_mut() {
+        m.extend(echo);
+    }
     out
 }
 

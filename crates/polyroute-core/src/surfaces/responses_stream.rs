@@ -7,9 +7,9 @@
 //! `response.completed` (or `response.incomplete`) with every item and the billed usage. An in-band error chunk
 //! ends the stream with `error` and `response.failed`. Every event carries a `sequence_number`.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::responses::{item_id, skeleton, status_of, usage};
+use super::responses::{echo, item_id, status_of, usage, with_echo};
 use super::Event;
 use super::{write_json_str, At, Render, Sink, SseText};
 
@@ -42,7 +42,28 @@ enum Ev<'a> {
         delta: &'a str,
         seq: u64,
     },
+    /// An event carrying the response object (`response.created`, `.in_progress`, `.completed`, `.incomplete`,
+    /// `.failed`): its own fields, then the request's echoed ones.
+    Response {
+        name: &'static str,
+        head: Head<'a>,
+        output: &'a [Value],
+        error: &'a Value,
+        incomplete: &'a Value,
+        usage: &'a Value,
+        echo: &'a Map<String, Value>,
+        seq: u64,
+    },
     Full(Event),
+}
+
+/// A response object's identity and status.
+#[derive(Debug, Clone, Copy)]
+struct Head<'a> {
+    id: &'a str,
+    created: u64,
+    model: &'a str,
+    status: &'static str,
 }
 
 impl Render for Ev<'_> {
@@ -65,6 +86,24 @@ impl Render for Ev<'_> {
                     Delta::Arguments => json!({"item_id": item_id, "output_index": output_index,
                         "delta": delta, "type": name, "sequence_number": seq}),
                 };
+                out.push(Event { name, data });
+            }
+            Ev::Response {
+                name,
+                head,
+                output,
+                error,
+                incomplete,
+                usage,
+                echo,
+                seq,
+            } => {
+                let mut r = with_echo(head.id, head.created, head.model, head.status, echo.clone());
+                r["output"] = Value::Array(output.to_vec());
+                r["error"] = error.clone();
+                r["incomplete_details"] = incomplete.clone();
+                r["usage"] = usage.clone();
+                let data = json!({"response": r, "type": name, "sequence_number": seq});
                 out.push(Event { name, data });
             }
             Ev::Full(e) => out.push(e),
@@ -103,6 +142,51 @@ impl Render for Ev<'_> {
                 buf.extend_from_slice(n.format(seq).as_bytes());
                 buf.extend_from_slice(b"}\n\n");
             }
+            Ev::Response {
+                name,
+                head,
+                output,
+                error,
+                incomplete,
+                usage,
+                echo,
+                seq,
+            } => {
+                // Writing values into a `Vec` cannot fail.
+                let mut n = itoa::Buffer::new();
+                buf.extend_from_slice(b"event: ");
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b"\ndata: {\"response\":{\"id\":");
+                write_json_str(buf, head.id);
+                buf.extend_from_slice(b",\"object\":\"response\",\"created_at\":");
+                buf.extend_from_slice(n.format(head.created).as_bytes());
+                buf.extend_from_slice(b",\"status\":");
+                write_json_str(buf, head.status);
+                buf.extend_from_slice(b",\"model\":");
+                write_json_str(buf, head.model);
+                buf.extend_from_slice(b",\"output\":");
+                let _ = serde_json::to_writer(&mut *buf, output);
+                buf.extend_from_slice(b",\"error\":");
+                let _ = serde_json::to_writer(&mut *buf, error);
+                buf.extend_from_slice(b",\"incomplete_details\":");
+                let _ = serde_json::to_writer(&mut *buf, incomplete);
+                buf.extend_from_slice(b",\"usage\":");
+                let _ = serde_json::to_writer(&mut *buf, usage);
+                // The echoed fields follow in the same object: the map's text without its braces.
+                let at = buf.len();
+                let _ = serde_json::to_writer(&mut *buf, echo);
+                if buf.len() - at > 2 {
+                    buf[at] = b',';
+                    buf.pop();
+                } else {
+                    buf.truncate(at);
+                }
+                buf.extend_from_slice(b"},\"type\":\"");
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b"\",\"sequence_number\":");
+                buf.extend_from_slice(n.format(seq).as_bytes());
+                buf.extend_from_slice(b"}\n\n");
+            }
             Ev::Full(e) => e.write_sse(buf),
         }
     }
@@ -128,7 +212,8 @@ enum Item {
 /// [`ResponsesStream::finish`] once when the chat stream ends.
 #[derive(Debug)]
 pub struct ResponsesStream {
-    req: Value,
+    /// The request fields every response object echoes.
+    echo: Map<String, Value>,
     id: String,
     model: String,
     created: u64,
@@ -147,7 +232,7 @@ impl ResponsesStream {
     #[must_use]
     pub fn new(req: Value) -> Self {
         Self {
-            req,
+            echo: echo(&req),
             id: String::new(),
             model: String::new(),
             created: 0,
@@ -179,8 +264,30 @@ impl ResponsesStream {
         self.seq - 1
     }
 
-    fn response(&self, status: &str) -> Value {
-        skeleton(&self.id, self.created, &self.model, status, &self.req)
+    /// An event carrying the response object with `status` and what is known so far.
+    fn response(
+        &mut self,
+        out: &mut impl Sink,
+        name: &'static str,
+        status: &'static str,
+        (error, incomplete, usage): (&Value, &Value, &Value),
+    ) {
+        let seq = self.next_seq();
+        out.put(Ev::Response {
+            name,
+            head: Head {
+                id: &self.id,
+                created: self.created,
+                model: &self.model,
+                status,
+            },
+            output: &self.done,
+            error,
+            incomplete,
+            usage,
+            echo: &self.echo,
+            seq,
+        });
     }
 
     fn start(&mut self, chunk: &Value, out: &mut impl Sink) {
@@ -199,10 +306,9 @@ impl ResponsesStream {
             .unwrap_or("")
             .to_string();
         self.created = chunk.get("created").and_then(Value::as_u64).unwrap_or(0);
-        let r = self.response("in_progress");
-        self.ev(out, "response.created", json!({"response": r}));
-        let r = self.response("in_progress");
-        self.ev(out, "response.in_progress", json!({"response": r}));
+        let none = (&Value::Null, &Value::Null, &Value::Null);
+        self.response(out, "response.created", "in_progress", none);
+        self.response(out, "response.in_progress", "in_progress", none);
     }
 
     fn output_index(&self) -> usize {
@@ -362,10 +468,13 @@ impl ResponsesStream {
                 "error",
                 json!({"code": code_s, "message": message, "param": null}),
             );
-            let mut r = self.response("failed");
-            r["output"] = Value::Array(self.done.clone());
-            r["error"] = json!({"code": "server_error", "message": message});
-            self.ev(out, "response.failed", json!({"response": r}));
+            let error = json!({"code": "server_error", "message": message});
+            self.response(
+                out,
+                "response.failed",
+                "failed",
+                (&error, &Value::Null, &Value::Null),
+            );
             self.ended = true;
             return;
         }
@@ -501,16 +610,13 @@ impl ResponsesStream {
         self.start(&Value::Null, out);
         self.close(out);
         let (status, incomplete) = status_of(self.finish.as_deref());
-        let mut r = self.response(status);
-        r["output"] = Value::Array(self.done.clone());
-        r["incomplete_details"] = incomplete;
-        r["usage"] = usage(self.usage.as_ref().unwrap_or(&Value::Null));
+        let usage = usage(self.usage.as_ref().unwrap_or(&Value::Null));
         let name = if status == "completed" {
             "response.completed"
         } else {
             "response.incomplete"
         };
-        self.ev(out, name, json!({"response": r}));
+        self.response(out, name, status, (&Value::Null, &incomplete, &usage));
         self.ended = true;
     }
 }
