@@ -21,6 +21,9 @@
 //! - **Aggregates** (`summary`, `activity`, `totals`) are computed by PostgreSQL (`count`, `sum(numeric)`,
 //!   `GROUP BY`); money is `numeric`, exact, and crosses the wire as text.
 //! - **Gateway keys**: [`PostgresKeys`], `polyroute_keys` (migration 3): id, SHA-256 hash, revision, record.
+//! - **Noted settles**: `polyroute_settles_pending` (migration 4). A record whose settle goes to a budget kept
+//!   elsewhere (Redis) is written with a note of that settle, in the same statement; the engine forgets the note
+//!   once the settle landed, and [`polyroute::state::sweep_settles`] applies the notes a killed process left.
 //! - **Connections**: a few (default 4) multiplexed `tokio-postgres` connections, used round-robin; one that
 //!   has failed is re-opened by the next call that picks it, so a restarted server is used again without a
 //!   restart of the router. Errors name the server (`postgres host:port/db`), never the password.
