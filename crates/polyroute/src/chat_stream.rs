@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use futures::task::AtomicWaker;
 use futures::Stream;
-use polyroute_core::providers::{write_json_str, ResponseContext, StreamTranslator};
+use polyroute_core::providers::{write_json_str, StreamTranslator};
 use polyroute_core::Result;
 use serde_json::Value;
 
@@ -341,6 +341,15 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
     buf.extend_from_slice(b"\n\n");
 }
 
+/// What a stream's own chunks (the last, billed one) are named by: the generation id, `created`, the model and
+/// the provider, borrowed from the admission and the attempt (as a `ResponseContext` holds them, without copies).
+pub(crate) struct ChunkIds<'a> {
+    pub id: &'a str,
+    pub created: u64,
+    pub model: &'a str,
+    pub provider_name: &'a str,
+}
+
 /// Where a stream's work sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
     Values(Arc<Queue<Value>>),
@@ -388,7 +397,7 @@ impl ChunkTx {
     /// for); false when the caller went away. SSE: written as text, the bytes of encoding the chunk value.
     pub async fn usage_chunk(
         &self,
-        rc: &ResponseContext,
+        rc: &ChunkIds<'_>,
         billed: &Billed,
         metadata: Option<Value>,
     ) -> bool {

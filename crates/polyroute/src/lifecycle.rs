@@ -434,11 +434,12 @@ impl Router {
                         t0,
                     )
                     .await?;
-                let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
                 let meta = ctx
                     .metadata
                     .then(|| Self::metadata(&ad, Some(&attempt), &served.dropped, t0));
-                let _ = tx.usage_chunk(&rc, &billed, meta).await;
+                let _ = tx
+                    .usage_chunk(&Self::chunk_ids(&ad, &attempt), &billed, meta)
+                    .await;
             }
             Ended::Broken {
                 attempt,
@@ -468,11 +469,12 @@ impl Router {
                 });
                 let _ = tx.chunk(chunk).await;
                 if let Ok(billed) = usage {
-                    let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
                     let meta = ctx
                         .metadata
                         .then(|| Self::metadata(&ad, Some(&attempt), &partial.dropped, t0));
-                    let _ = tx.usage_chunk(&rc, &billed, meta).await;
+                    let _ = tx
+                        .usage_chunk(&Self::chunk_ids(&ad, &attempt), &billed, meta)
+                        .await;
                 }
             }
             Ended::Abandoned {

@@ -4,14 +4,12 @@
 //! passes the key's scope (its user, its budget scope with the credit limit) and its admission rules
 //! ([`key_policy::admit`]) as the [`Caller`].
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use polyroute::http_api::{self, Access, Admit, Caller};
 use polyroute::state::BoxFut;
 use polyroute::RequestContext;
@@ -27,9 +25,7 @@ use super::{key_policy, now_ms, Gateway};
 pub fn to_axum(r: http_api::Response) -> Response {
     let mut resp = match r.body {
         http_api::Body::Full(b) => Response::new(axum::body::Body::from(b)),
-        http_api::Body::Sse(s) => {
-            Response::new(axum::body::Body::from_stream(s.map(Ok::<_, Infallible>)))
-        }
+        http_api::Body::Sse(s) => Response::new(axum::body::Body::new(s)),
     };
     *resp.status_mut() =
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

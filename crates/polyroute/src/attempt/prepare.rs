@@ -409,12 +409,23 @@ impl Router {
         a: &Attempt,
         hints: ResponseHints,
     ) -> ResponseContext {
+        let ids = Self::chunk_ids(ad, a);
         ResponseContext {
-            id: ad.gen_id.clone(),
-            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
-            model: a.model.clone(),
-            provider_name: a.provider_name.clone(),
+            id: ids.id.to_string(),
+            created: ids.created,
+            model: ids.model.to_string(),
+            provider_name: ids.provider_name.to_string(),
             hints,
+        }
+    }
+
+    /// [`Router::response_ctx`]'s names, borrowed (for the chunks the engine writes itself).
+    pub(crate) fn chunk_ids<'a>(ad: &'a Admission, a: &'a Attempt) -> crate::chat_stream::ChunkIds<'a> {
+        crate::chat_stream::ChunkIds {
+            id: &ad.gen_id,
+            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
+            model: &a.model,
+            provider_name: &a.provider_name,
         }
     }
 }

@@ -114,7 +114,7 @@ async fn try_stream(
     };
     let t0 = Instant::now();
     let first_deadline = (t0 + up.timeouts.first_token).min(deadline);
-    if Instant::now() >= deadline {
+    if t0 >= deadline {
         return AttemptEnd::Failed(wire::transport_failure(
             OutcomeClass::Timeout,
             0,
@@ -122,13 +122,20 @@ async fn try_stream(
             &a.provider_name,
         ));
     }
+    // One timer for the whole attempt: the wait for the response head, then every body read (it is moved, not
+    // made again: each timer costs a registration with the runtime's wheel and its removal).
+    let timer = tokio::time::sleep_until(first_deadline.into());
+    tokio::pin!(timer);
+    // As `timeout_at(first_deadline, send)`: the send first, then the deadline.
     let sent = tokio::select! {
         biased;
         () = tx.closed() => return AttemptEnd::Abandoned(None),
-        r = ad.waited.time(tokio::time::timeout_at(first_deadline.into(), router.http.send(rb))) => r,
+        r = router.http.send(rb) => Some(r),
+        () = &mut timer => None,
     };
+    ad.waited.add(t0.elapsed());
     let resp = match sent {
-        Err(_) => {
+        None => {
             return AttemptEnd::Failed(wire::transport_failure(
                 OutcomeClass::Timeout,
                 0,
@@ -136,13 +143,13 @@ async fn try_stream(
                 &a.provider_name,
             ))
         }
-        Ok(Err(e)) => return AttemptEnd::Failed(Router::failure_from_transport(&e, a, up)),
-        Ok(Ok(r)) => r,
+        Some(Err(e)) => return AttemptEnd::Failed(Router::failure_from_transport(&e, a, up)),
+        Some(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
-    let ra = retry_after(resp.headers());
-    let etype = error_type(resp.headers());
     if !(200..300).contains(&status) {
+        let ra = retry_after(resp.headers());
+        let etype = error_type(resp.headers());
         let body = ad
             .waited
             .time(tokio::time::timeout_at(
@@ -158,11 +165,18 @@ async fn try_stream(
     }
     let ctype = resp
         .headers()
-        .get("content-type")
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !a.dialect.framing().matches_content_type(&ctype) {
+        .unwrap_or("");
+    // Compared in lower case (a copy only when the header has upper case).
+    let lower;
+    let ctype = if ctype.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = ctype.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        ctype
+    };
+    if !a.dialect.framing().matches_content_type(ctype) {
         return AttemptEnd::Failed(wire::transport_failure(
             OutcomeClass::Overloaded,
             status,
@@ -181,8 +195,6 @@ async fn try_stream(
     // made and dropped per read, and a fresh wait on the channel each time, cost more than the read).
     let closed = tx.closed();
     tokio::pin!(closed);
-    let timer = tokio::time::sleep_until(first_deadline.into());
-    tokio::pin!(timer);
     // When the timer is set to fire. A read's limit only moves later (the idle gap runs from a later read; the
     // first-token wait gives way to the later total deadline), so the timer is moved back only when it fires
     // before the current limit: not on every read, which costs as much as the read.
