@@ -3,6 +3,7 @@
 //! [`AttemptEnd::Abandoned`] with what the provider produced so far.
 
 use std::future::Future;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
@@ -57,6 +58,16 @@ async fn flush(tx: &ChunkTx, held: &mut Held, waited: &Waited) -> bool {
     let ok = send.await;
     waited.add(t.elapsed());
     ok
+}
+
+/// How a body read ended.
+enum Read<T> {
+    /// The body's next item (`None` at its end).
+    Frame(Option<T>),
+    /// The caller went away.
+    Gone,
+    /// The read's time limit passed.
+    Expired,
 }
 
 /// What the translator has produced so far.
@@ -199,6 +210,8 @@ async fn try_stream(
     // first-token wait gives way to the later total deadline), so the timer is moved back only when it fires
     // before the current limit: not on every read, which costs as much as the read.
     let mut armed = first_deadline;
+    // The waker of the timer's last poll since it was last set (None: not polled since).
+    let mut timer_waker: Option<Waker> = None;
     loop {
         let now = Instant::now();
         let idle_at = now + up.timeouts.idle;
@@ -209,27 +222,49 @@ async fn try_stream(
         };
         if until < armed {
             timer.as_mut().reset(until.into());
+            timer_waker = None;
             armed = until;
         }
         // The caller going away is checked first, as a flag (the wait for it is polled only when the read waits).
         if tx.is_closed() {
             return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
         }
-        // As `timeout_at(until, body.next())`: the read first, then the deadline.
-        let next = loop {
-            tokio::select! {
-                biased;
-                r = body.next() => break Ok(r),
-                () = &mut closed => {
-                    return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+        // As `timeout_at(until, body.next())`: the read first, then the caller going away, then the deadline.
+        // The timer is polled only when it may have news: when it was set since its last poll, when the work
+        // runs with another waker than that poll's, or when it fired (a flag read). A timer polled on every
+        // read that waits costs more than the read's own wait.
+        let next = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = body.poll_next_unpin(cx) {
+                return Poll::Ready(Read::Frame(r));
+            }
+            if closed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Read::Gone);
+            }
+            loop {
+                let registered = timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if registered && !timer.is_elapsed() {
+                    return Poll::Pending;
                 }
-                () = &mut timer => {
-                    if armed >= until {
-                        break Err(());
-                    }
-                    timer.as_mut().reset(until.into());
-                    armed = until;
+                if timer.as_mut().poll(cx).is_pending() {
+                    timer_waker = Some(cx.waker().clone());
+                    return Poll::Pending;
                 }
+                if armed >= until {
+                    return Poll::Ready(Read::Expired);
+                }
+                timer.as_mut().reset(until.into());
+                timer_waker = None;
+                armed = until;
+            }
+        })
+        .await;
+        let next = match next {
+            Read::Frame(r) => Ok(r),
+            Read::Expired => Err(()),
+            Read::Gone => {
+                return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
         };
         ad.waited.add(now.elapsed());
