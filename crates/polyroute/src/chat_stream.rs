@@ -441,6 +441,28 @@ impl ChunkTx {
         };
     }
 
+    /// [`flush`](Self::flush) of SSE bytes when the reader has room, without a future: `Some(sent)`; `None` when
+    /// it has none (nothing is sent then) or for values (`flush` sends those).
+    pub fn try_flush(&self, held: &mut Held) -> Option<bool> {
+        let (ChunkTx::Sse(tx), Held::Sse(h, n)) = (self, held) else {
+            return None;
+        };
+        if h.is_empty() {
+            return Some(true);
+        }
+        let weight = h.len();
+        // A copy of exactly the held bytes (one allocation, no shared header); the buffer is reused.
+        let mut item = Some(Ok(Bytes::copy_from_slice(h)));
+        match tx.try_push(&mut item, weight) {
+            Poll::Ready(sent) => {
+                h.clear();
+                *n = 0;
+                Some(sent)
+            }
+            Poll::Pending => None,
+        }
+    }
+
     /// Send every held chunk, emptying `held`; false when the caller went away.
     pub async fn flush(&self, held: &mut Held) -> bool {
         match (self, held) {
@@ -816,6 +838,32 @@ mod tests {
         assert_eq!(value_weight(&json!("abc")), node + 3);
         assert_eq!(value_weight(&json!([1, 2])), 3 * node);
         assert_eq!(value_weight(&json!({"ab": "cd"})), 3 * node + 4);
+    }
+
+    /// The future-free flush sends while there is room, leaves the held bytes when there is none (for `flush`
+    /// to wait with), and reports a reader gone.
+    #[test]
+    fn try_flush_sends_when_there_is_room() {
+        let q: Arc<Queue<Bytes>> = Arc::default();
+        let tx = ChunkTx::Sse(q.clone());
+        let mut empty = Held::Sse(Vec::new(), 0);
+        assert_eq!(tx.try_flush(&mut empty), Some(true));
+        assert!(q.is_empty());
+        for i in 0..QUEUED_ITEMS {
+            let mut held = Held::Sse(format!("data: {i}\n\n").into_bytes(), 1);
+            assert_eq!(tx.try_flush(&mut held), Some(true));
+            assert_eq!((held.mark(), held.events()), (0, 0));
+        }
+        let mut held = Held::Sse(b"data: x\n\n".to_vec(), 1);
+        assert_eq!(tx.try_flush(&mut held), None, "full");
+        assert_eq!((held.mark(), held.events()), (9, 1), "kept for flush");
+        assert_eq!(&q.pop().unwrap().unwrap()[..], b"data: 0\n\n");
+        assert_eq!(tx.try_flush(&mut held), Some(true));
+        q.gone.store(true, Ordering::Release);
+        let mut held = Held::Sse(b"data: y\n\n".to_vec(), 1);
+        assert_eq!(tx.try_flush(&mut held), Some(false));
+        let values = ChunkTx::Values(Arc::default());
+        assert_eq!(values.try_flush(&mut Held::Values(vec![json!(1)])), None);
     }
 
     #[test]

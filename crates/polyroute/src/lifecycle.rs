@@ -376,7 +376,9 @@ impl Router {
         let model = request.model();
         let span = self.trace_request(&request, &model, &ctx);
         guarded(&tx, async {
-            let r = self.run_stream(request, &ctx, &tx, span.clone()).await;
+            // Boxed: the request's state is most of the work's, and the panic guard's wrappers move what they
+            // wrap as they are built: a pointer then, not the whole state (copied three times otherwise).
+            let r = Box::pin(self.run_stream(request, &ctx, &tx, span.clone())).await;
             self.inner.metrics.request_end(&model, &r);
             if let Some(s) = &span {
                 s.end(r.as_ref().map(|()| &Value::Null));

@@ -50,6 +50,10 @@ impl Driver for Streamed<'_> {
 /// Send the held chunks; false when the caller went away. Time spent waiting for the caller to make room
 /// counts as waiting (a send that does not wait is not timed).
 async fn flush(tx: &ChunkTx, held: &mut Held, waited: &Waited) -> bool {
+    // The usual case, SSE bytes and room for them: sent without a future.
+    if let Some(sent) = tx.try_flush(held) {
+        return sent;
+    }
     let mut send = std::pin::pin!(tx.flush(held));
     if let Some(ok) = send.as_mut().now_or_never() {
         return ok;
