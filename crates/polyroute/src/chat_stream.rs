@@ -414,13 +414,13 @@ impl ChunkTx {
             ChunkTx::Sse(tx) => {
                 let mut buf = Vec::with_capacity(512);
                 buf.extend_from_slice(b"data: {\"id\":");
-                write_json_str(&mut buf, &rc.id);
+                write_json_str(&mut buf, rc.id);
                 buf.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
                 buf.extend_from_slice(itoa::Buffer::new().format(rc.created).as_bytes());
                 buf.extend_from_slice(b",\"model\":");
-                write_json_str(&mut buf, &rc.model);
+                write_json_str(&mut buf, rc.model);
                 buf.extend_from_slice(b",\"provider\":");
-                write_json_str(&mut buf, &rc.provider_name);
+                write_json_str(&mut buf, rc.provider_name);
                 buf.extend_from_slice(b",\"choices\":[],\"usage\":");
                 billed.write_json(&mut buf);
                 if let Some(m) = metadata {

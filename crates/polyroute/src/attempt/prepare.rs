@@ -420,7 +420,10 @@ impl Router {
     }
 
     /// [`Router::response_ctx`]'s names, borrowed (for the chunks the engine writes itself).
-    pub(crate) fn chunk_ids<'a>(ad: &'a Admission, a: &'a Attempt) -> crate::chat_stream::ChunkIds<'a> {
+    pub(crate) fn chunk_ids<'a>(
+        ad: &'a Admission,
+        a: &'a Attempt,
+    ) -> crate::chat_stream::ChunkIds<'a> {
         crate::chat_stream::ChunkIds {
             id: &ad.gen_id,
             created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
