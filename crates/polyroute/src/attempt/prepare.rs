@@ -409,12 +409,11 @@ impl Router {
         a: &Attempt,
         hints: ResponseHints,
     ) -> ResponseContext {
-        let ids = Self::chunk_ids(ad, a);
         ResponseContext {
-            id: ids.id.to_string(),
-            created: ids.created,
-            model: ids.model.to_string(),
-            provider_name: ids.provider_name.to_string(),
+            id: ad.gen_id.clone(),
+            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
+            model: a.model.clone(),
+            provider_name: a.provider_name.clone(),
             hints,
         }
     }
