@@ -97,10 +97,13 @@ pub enum Framing {
 }
 
 impl Framing {
-    /// Whether a response `content-type` is this framing's.
+    /// Whether a response `content-type` (lower case) is this framing's.
     #[must_use]
     pub fn matches_content_type(self, content_type: &str) -> bool {
         match self {
+            // The usual header compared whole, before the two substring searches (each costs more than the
+            // comparison).
+            Self::Sse if content_type == "text/event-stream" => true,
             Self::Sse => content_type.contains("event-stream") && !content_type.contains("amazon"),
             Self::AwsEventStream => content_type.contains("vnd.amazon.eventstream"),
         }
@@ -271,6 +274,8 @@ mod tests {
         assert_eq!(Dialect::BedrockConverse.framing(), Framing::AwsEventStream);
         assert_eq!(Dialect::Gemini.framing(), Framing::Sse);
         assert!(Framing::Sse.matches_content_type("text/event-stream; charset=utf-8"));
+        assert!(Framing::Sse.matches_content_type("text/event-stream"));
+        assert!(!Framing::AwsEventStream.matches_content_type("text/event-stream"));
         assert!(!Framing::Sse.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Framing::AwsEventStream.matches_content_type("application/vnd.amazon.eventstream"));
         assert!(Dialect::AnthropicVertex.is_translated());

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use futures::task::AtomicWaker;
 use futures::Stream;
-use polyroute_core::providers::{write_json_str, ResponseContext, StreamTranslator};
+use polyroute_core::providers::{write_json_str, StreamTranslator};
 use polyroute_core::Result;
 use serde_json::Value;
 
@@ -341,6 +341,15 @@ pub(crate) fn write_event(buf: &mut Vec<u8>, v: &Value) {
     buf.extend_from_slice(b"\n\n");
 }
 
+/// What a stream's own chunks (the last, billed one) are named by: the generation id, `created`, the model and
+/// the provider, borrowed from the admission and the attempt (as a `ResponseContext` holds them, without copies).
+pub(crate) struct ChunkIds<'a> {
+    pub id: &'a str,
+    pub created: u64,
+    pub model: &'a str,
+    pub provider_name: &'a str,
+}
+
 /// Where a stream's work sends chunks: as values ([`ChatStream`]) or SSE-encoded ([`SseStream`]).
 pub(crate) enum ChunkTx {
     Values(Arc<Queue<Value>>),
@@ -388,7 +397,7 @@ impl ChunkTx {
     /// for); false when the caller went away. SSE: written as text, the bytes of encoding the chunk value.
     pub async fn usage_chunk(
         &self,
-        rc: &ResponseContext,
+        rc: &ChunkIds<'_>,
         billed: &Billed,
         metadata: Option<Value>,
     ) -> bool {
@@ -405,13 +414,13 @@ impl ChunkTx {
             ChunkTx::Sse(tx) => {
                 let mut buf = Vec::with_capacity(512);
                 buf.extend_from_slice(b"data: {\"id\":");
-                write_json_str(&mut buf, &rc.id);
+                write_json_str(&mut buf, rc.id);
                 buf.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
                 buf.extend_from_slice(itoa::Buffer::new().format(rc.created).as_bytes());
                 buf.extend_from_slice(b",\"model\":");
-                write_json_str(&mut buf, &rc.model);
+                write_json_str(&mut buf, rc.model);
                 buf.extend_from_slice(b",\"provider\":");
-                write_json_str(&mut buf, &rc.provider_name);
+                write_json_str(&mut buf, rc.provider_name);
                 buf.extend_from_slice(b",\"choices\":[],\"usage\":");
                 billed.write_json(&mut buf);
                 if let Some(m) = metadata {
@@ -430,6 +439,28 @@ impl ChunkTx {
             ChunkTx::Values(tx) => tx.send(Err(e)).await,
             ChunkTx::Sse(tx) => tx.send(Err(e)).await,
         };
+    }
+
+    /// [`flush`](Self::flush) of SSE bytes when the reader has room, without a future: `Some(sent)`; `None` when
+    /// it has none (nothing is sent then) or for values (`flush` sends those).
+    pub fn try_flush(&self, held: &mut Held) -> Option<bool> {
+        let (ChunkTx::Sse(tx), Held::Sse(h, n)) = (self, held) else {
+            return None;
+        };
+        if h.is_empty() {
+            return Some(true);
+        }
+        let weight = h.len();
+        // A copy of exactly the held bytes (one allocation, no shared header); the buffer is reused.
+        let mut item = Some(Ok(Bytes::copy_from_slice(h)));
+        match tx.try_push(&mut item, weight) {
+            Poll::Ready(sent) => {
+                h.clear();
+                *n = 0;
+                Some(sent)
+            }
+            Poll::Pending => None,
+        }
     }
 
     /// Send every held chunk, emptying `held`; false when the caller went away.
@@ -807,6 +838,32 @@ mod tests {
         assert_eq!(value_weight(&json!("abc")), node + 3);
         assert_eq!(value_weight(&json!([1, 2])), 3 * node);
         assert_eq!(value_weight(&json!({"ab": "cd"})), 3 * node + 4);
+    }
+
+    /// The future-free flush sends while there is room, leaves the held bytes when there is none (for `flush`
+    /// to wait with), and reports a reader gone.
+    #[test]
+    fn try_flush_sends_when_there_is_room() {
+        let q: Arc<Queue<Bytes>> = Arc::default();
+        let tx = ChunkTx::Sse(q.clone());
+        let mut empty = Held::Sse(Vec::new(), 0);
+        assert_eq!(tx.try_flush(&mut empty), Some(true));
+        assert!(q.is_empty());
+        for i in 0..QUEUED_ITEMS {
+            let mut held = Held::Sse(format!("data: {i}\n\n").into_bytes(), 1);
+            assert_eq!(tx.try_flush(&mut held), Some(true));
+            assert_eq!((held.mark(), held.events()), (0, 0));
+        }
+        let mut held = Held::Sse(b"data: x\n\n".to_vec(), 1);
+        assert_eq!(tx.try_flush(&mut held), None, "full");
+        assert_eq!((held.mark(), held.events()), (9, 1), "kept for flush");
+        assert_eq!(&q.pop().unwrap().unwrap()[..], b"data: 0\n\n");
+        assert_eq!(tx.try_flush(&mut held), Some(true));
+        q.gone.store(true, Ordering::Release);
+        let mut held = Held::Sse(b"data: y\n\n".to_vec(), 1);
+        assert_eq!(tx.try_flush(&mut held), Some(false));
+        let values = ChunkTx::Values(Arc::default());
+        assert_eq!(values.try_flush(&mut Held::Values(vec![json!(1)])), None);
     }
 
     #[test]

@@ -376,7 +376,9 @@ impl Router {
         let model = request.model();
         let span = self.trace_request(&request, &model, &ctx);
         guarded(&tx, async {
-            let r = self.run_stream(request, &ctx, &tx, span.clone()).await;
+            // Boxed: the request's state is most of the work's, and the panic guard's wrappers move what they
+            // wrap as they are built: a pointer then, not the whole state (copied three times otherwise).
+            let r = Box::pin(self.run_stream(request, &ctx, &tx, span.clone())).await;
             self.inner.metrics.request_end(&model, &r);
             if let Some(s) = &span {
                 s.end(r.as_ref().map(|()| &Value::Null));
@@ -434,11 +436,12 @@ impl Router {
                         t0,
                     )
                     .await?;
-                let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
                 let meta = ctx
                     .metadata
                     .then(|| Self::metadata(&ad, Some(&attempt), &served.dropped, t0));
-                let _ = tx.usage_chunk(&rc, &billed, meta).await;
+                let _ = tx
+                    .usage_chunk(&Self::chunk_ids(&ad, &attempt), &billed, meta)
+                    .await;
             }
             Ended::Broken {
                 attempt,
@@ -468,11 +471,12 @@ impl Router {
                 });
                 let _ = tx.chunk(chunk).await;
                 if let Ok(billed) = usage {
-                    let rc = Self::response_ctx(&ad, &attempt, ResponseHints::default());
                     let meta = ctx
                         .metadata
                         .then(|| Self::metadata(&ad, Some(&attempt), &partial.dropped, t0));
-                    let _ = tx.usage_chunk(&rc, &billed, meta).await;
+                    let _ = tx
+                        .usage_chunk(&Self::chunk_ids(&ad, &attempt), &billed, meta)
+                        .await;
                 }
             }
             Ended::Abandoned {

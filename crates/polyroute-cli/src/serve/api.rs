@@ -4,14 +4,12 @@
 //! passes the key's scope (its user, its budget scope with the credit limit) and its admission rules
 //! ([`key_policy::admit`]) as the [`Caller`].
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use polyroute::http_api::{self, Access, Admit, Caller};
 use polyroute::state::BoxFut;
 use polyroute::RequestContext;
@@ -27,9 +25,7 @@ use super::{key_policy, now_ms, Gateway};
 pub fn to_axum(r: http_api::Response) -> Response {
     let mut resp = match r.body {
         http_api::Body::Full(b) => Response::new(axum::body::Body::from(b)),
-        http_api::Body::Sse(s) => {
-            Response::new(axum::body::Body::from_stream(s.map(Ok::<_, Infallible>)))
-        }
+        http_api::Body::Sse(s) => Response::new(axum::body::Body::new(s)),
     };
     *resp.status_mut() =
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -47,23 +43,31 @@ pub fn to_axum(r: http_api::Response) -> Response {
 const GENERATION_ID: HeaderName = HeaderName::from_static("x-generation-id");
 const OVERHEAD: HeaderName = HeaderName::from_static(polyroute::http_api::OVERHEAD_HEADER);
 
-/// A header name of an engine answer: the ones every chat answer carries without parsing them (constants,
-/// checked once at compile time).
+const ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
+/// A header name of an engine answer: the ones every chat answer (JSON or SSE) carries without parsing them
+/// (constants, checked once at compile time).
 fn header_name(k: &str) -> Option<HeaderName> {
     Some(match k {
         "content-type" => axum::http::header::CONTENT_TYPE,
         "x-generation-id" => GENERATION_ID,
         polyroute::http_api::OVERHEAD_HEADER => OVERHEAD,
+        "cache-control" => axum::http::header::CACHE_CONTROL,
+        "x-accel-buffering" => ACCEL_BUFFERING,
         _ => return HeaderName::from_bytes(k.as_bytes()).ok(),
     })
 }
 
-/// A header value of an engine answer: a JSON answer's content type without checking it again.
+/// A header value of an engine answer: the fixed ones of JSON and SSE answers without checking or copying them
+/// again.
 fn header_value(v: String) -> Option<HeaderValue> {
-    match v.as_str() {
-        "application/json" => Some(HeaderValue::from_static("application/json")),
-        _ => HeaderValue::try_from(v).ok(),
-    }
+    Some(match v.as_str() {
+        "application/json" => HeaderValue::from_static("application/json"),
+        "text/event-stream" => HeaderValue::from_static("text/event-stream"),
+        "no-cache" => HeaderValue::from_static("no-cache"),
+        "no" => HeaderValue::from_static("no"),
+        _ => return HeaderValue::try_from(v).ok(),
+    })
 }
 
 /// Headers the engine is not given: the gateway's own credential (the key stays in the gateway) and the
@@ -185,4 +189,43 @@ pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         )
         .await;
     to_axum(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constants stand for exactly what parsing the engine's text would give, and other text is parsed.
+    #[test]
+    fn fixed_headers_read_as_parsed_ones() {
+        for k in [
+            "content-type",
+            "x-generation-id",
+            polyroute::http_api::OVERHEAD_HEADER,
+            "cache-control",
+            "x-accel-buffering",
+            "x-other",
+        ] {
+            assert_eq!(
+                header_name(k),
+                HeaderName::from_bytes(k.as_bytes()).ok(),
+                "{k}"
+            );
+        }
+        assert_eq!(header_name("bad name"), None);
+        for v in [
+            "application/json",
+            "text/event-stream",
+            "no-cache",
+            "no",
+            "gen-123",
+        ] {
+            assert_eq!(
+                header_value(v.to_string()),
+                HeaderValue::try_from(v).ok(),
+                "{v}"
+            );
+        }
+        assert_eq!(header_value("a\nb".to_string()), None);
+    }
 }

@@ -417,6 +417,19 @@ impl Router {
             hints,
         }
     }
+
+    /// [`Router::response_ctx`]'s names, borrowed (for the chunks the engine writes itself).
+    pub(crate) fn chunk_ids<'a>(
+        ad: &'a Admission,
+        a: &'a Attempt,
+    ) -> crate::chat_stream::ChunkIds<'a> {
+        crate::chat_stream::ChunkIds {
+            id: &ad.gen_id,
+            created: u64::try_from(ad.created_ms / 1000).unwrap_or(0),
+            model: &a.model,
+            provider_name: &a.provider_name,
+        }
+    }
 }
 
 #[cfg(test)]

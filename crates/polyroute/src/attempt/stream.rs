@@ -3,6 +3,7 @@
 //! [`AttemptEnd::Abandoned`] with what the provider produced so far.
 
 use std::future::Future;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
@@ -49,6 +50,10 @@ impl Driver for Streamed<'_> {
 /// Send the held chunks; false when the caller went away. Time spent waiting for the caller to make room
 /// counts as waiting (a send that does not wait is not timed).
 async fn flush(tx: &ChunkTx, held: &mut Held, waited: &Waited) -> bool {
+    // The usual case, SSE bytes and room for them: sent without a future.
+    if let Some(sent) = tx.try_flush(held) {
+        return sent;
+    }
     let mut send = std::pin::pin!(tx.flush(held));
     if let Some(ok) = send.as_mut().now_or_never() {
         return ok;
@@ -57,6 +62,16 @@ async fn flush(tx: &ChunkTx, held: &mut Held, waited: &Waited) -> bool {
     let ok = send.await;
     waited.add(t.elapsed());
     ok
+}
+
+/// How a body read ended.
+enum Read<T> {
+    /// The body's next item (`None` at its end).
+    Frame(Option<T>),
+    /// The caller went away.
+    Gone,
+    /// The read's time limit passed.
+    Expired,
 }
 
 /// What the translator has produced so far.
@@ -114,7 +129,7 @@ async fn try_stream(
     };
     let t0 = Instant::now();
     let first_deadline = (t0 + up.timeouts.first_token).min(deadline);
-    if Instant::now() >= deadline {
+    if t0 >= deadline {
         return AttemptEnd::Failed(wire::transport_failure(
             OutcomeClass::Timeout,
             0,
@@ -122,13 +137,20 @@ async fn try_stream(
             &a.provider_name,
         ));
     }
+    // One timer for the whole attempt: the wait for the response head, then every body read (it is moved, not
+    // made again: each timer costs a registration with the runtime's wheel and its removal).
+    let timer = tokio::time::sleep_until(first_deadline.into());
+    tokio::pin!(timer);
+    // As `timeout_at(first_deadline, send)`: the send first, then the deadline.
     let sent = tokio::select! {
         biased;
         () = tx.closed() => return AttemptEnd::Abandoned(None),
-        r = ad.waited.time(tokio::time::timeout_at(first_deadline.into(), router.http.send(rb))) => r,
+        r = router.http.send(rb) => Some(r),
+        () = &mut timer => None,
     };
+    ad.waited.add(t0.elapsed());
     let resp = match sent {
-        Err(_) => {
+        None => {
             return AttemptEnd::Failed(wire::transport_failure(
                 OutcomeClass::Timeout,
                 0,
@@ -136,13 +158,13 @@ async fn try_stream(
                 &a.provider_name,
             ))
         }
-        Ok(Err(e)) => return AttemptEnd::Failed(Router::failure_from_transport(&e, a, up)),
-        Ok(Ok(r)) => r,
+        Some(Err(e)) => return AttemptEnd::Failed(Router::failure_from_transport(&e, a, up)),
+        Some(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
-    let ra = retry_after(resp.headers());
-    let etype = error_type(resp.headers());
     if !(200..300).contains(&status) {
+        let ra = retry_after(resp.headers());
+        let etype = error_type(resp.headers());
         let body = ad
             .waited
             .time(tokio::time::timeout_at(
@@ -158,11 +180,18 @@ async fn try_stream(
     }
     let ctype = resp
         .headers()
-        .get("content-type")
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !a.dialect.framing().matches_content_type(&ctype) {
+        .unwrap_or("");
+    // Compared in lower case (a copy only when the header has upper case).
+    let lower;
+    let ctype = if ctype.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = ctype.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        ctype
+    };
+    if !a.dialect.framing().matches_content_type(ctype) {
         return AttemptEnd::Failed(wire::transport_failure(
             OutcomeClass::Overloaded,
             status,
@@ -181,12 +210,12 @@ async fn try_stream(
     // made and dropped per read, and a fresh wait on the channel each time, cost more than the read).
     let closed = tx.closed();
     tokio::pin!(closed);
-    let timer = tokio::time::sleep_until(first_deadline.into());
-    tokio::pin!(timer);
     // When the timer is set to fire. A read's limit only moves later (the idle gap runs from a later read; the
     // first-token wait gives way to the later total deadline), so the timer is moved back only when it fires
     // before the current limit: not on every read, which costs as much as the read.
     let mut armed = first_deadline;
+    // The waker of the timer's last poll since it was last set (None: not polled since).
+    let mut timer_waker: Option<Waker> = None;
     loop {
         let now = Instant::now();
         let idle_at = now + up.timeouts.idle;
@@ -197,27 +226,49 @@ async fn try_stream(
         };
         if until < armed {
             timer.as_mut().reset(until.into());
+            timer_waker = None;
             armed = until;
         }
         // The caller going away is checked first, as a flag (the wait for it is polled only when the read waits).
         if tx.is_closed() {
             return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
         }
-        // As `timeout_at(until, body.next())`: the read first, then the deadline.
-        let next = loop {
-            tokio::select! {
-                biased;
-                r = body.next() => break Ok(r),
-                () = &mut closed => {
-                    return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
+        // As `timeout_at(until, body.next())`: the read first, then the caller going away, then the deadline.
+        // The timer is polled only when it may have news: when it was set since its last poll, when the work
+        // runs with another waker than that poll's, or when it fired (a flag read). A timer polled on every
+        // read that waits costs more than the read's own wait.
+        let next = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = body.poll_next_unpin(cx) {
+                return Poll::Ready(Read::Frame(r));
+            }
+            if closed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Read::Gone);
+            }
+            loop {
+                let registered = timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if registered && !timer.is_elapsed() {
+                    return Poll::Pending;
                 }
-                () = &mut timer => {
-                    if armed >= until {
-                        break Err(());
-                    }
-                    timer.as_mut().reset(until.into());
-                    armed = until;
+                if timer.as_mut().poll(cx).is_pending() {
+                    timer_waker = Some(cx.waker().clone());
+                    return Poll::Pending;
                 }
+                if armed >= until {
+                    return Poll::Ready(Read::Expired);
+                }
+                timer.as_mut().reset(until.into());
+                timer_waker = None;
+                armed = until;
+            }
+        })
+        .await;
+        let next = match next {
+            Read::Frame(r) => Ok(r),
+            Read::Expired => Err(()),
+            Read::Gone => {
+                return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
         };
         ad.waited.add(now.elapsed());

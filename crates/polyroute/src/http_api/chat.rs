@@ -242,13 +242,16 @@ async fn stream(api: &HttpApi, request: ChatInput, ctx: RequestContext, id: &str
         id: id.to_string(),
         model,
     };
+    // Room for the generation id added by the caller.
+    let mut headers = Vec::with_capacity(4);
+    headers.extend([
+        ("content-type".into(), "text/event-stream".into()),
+        ("cache-control".into(), "no-cache".into()),
+        ("x-accel-buffering".into(), "no".into()),
+    ]);
     Response {
         status: 200,
-        headers: vec![
-            ("content-type".into(), "text/event-stream".into()),
-            ("cache-control".into(), "no-cache".into()),
-            ("x-accel-buffering".into(), "no".into()),
-        ],
+        headers,
         body: super::Body::Sse(SseBody::new(st)),
     }
 }

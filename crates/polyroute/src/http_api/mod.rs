@@ -149,6 +149,23 @@ impl Stream for SseBody {
     }
 }
 
+/// The same chunks as an HTTP body (one data frame each), for a server to send without wrapping the stream
+/// in a stream-to-body adapter (one layer less on every poll of the body).
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
 impl Response {
     /// A JSON answer.
     #[must_use]
