@@ -102,11 +102,18 @@ pub(super) const SETTLED_APART: &str = "SELECT EXISTS (SELECT 1 FROM budget_sett
 /// The spend of the scope `?1`.
 pub(super) const GET_SPENT: &str = "SELECT spent FROM budget_spent WHERE scope = ?1";
 
-/// Add the amounts `?3` (decimal text, space-separated, in order) to the spend of the scope `?1`; a scope without
-/// a row gets `?2`, their sum in that order ([`add_spent_in_order`]).
-pub(super) const ADD_SPENT_IN_ORDER: &str =
-    "INSERT INTO budget_spent (scope, spent) VALUES (?1, ?2)
-     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?3)";
+/// Add the amounts `?2` (decimal text, space-separated, in order) to the spend of the scopes `?3`… (one to four
+/// of them); a scope without a row gets `?1`, their sum in that order ([`add_spent_in_order`]).
+pub(super) const ADD_SPENT_IN_ORDER: [&str; 4] = [
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1), (?5, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1), (?5, ?1), (?6, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+];
 
 /// Drop the holds of the reservation `?1`.
 pub(super) const DELETE_HOLDS: &str = "DELETE FROM budget_holds WHERE id = ?1";
@@ -465,10 +472,22 @@ pub(super) fn add_in_order(start: Option<Decimal>, amounts: &[Decimal]) -> Optio
     Some(total)
 }
 
-/// Add `amounts` to the spend of `scope`, in order, in one statement ([`Writer::flush_spends`]).
-pub(super) fn add_spent_in_order(w: &Writer<'_>, scope: &str, amounts: &[Decimal]) -> Result<()> {
+/// Add `amounts` to the spend of each of `scopes`, in order, a few scopes per statement
+/// ([`Writer::flush_spends`]: the scopes its settles gave the same amounts).
+pub(super) fn add_spent_in_order(
+    w: &Writer<'_>,
+    scopes: &[&str],
+    amounts: &[Decimal],
+) -> Result<()> {
+    const BY_SCOPES: [Hot; 4] = [
+        Hot::AddInOrder1,
+        Hot::AddInOrder2,
+        Hot::AddInOrder3,
+        Hot::AddInOrder4,
+    ];
     let fresh = add_in_order(None, amounts)
         .ok_or_else(|| internal("sqlite store: the spend does not fit a decimal"))?;
+    let fresh = decimal_text(&fresh);
     let mut list = String::with_capacity(amounts.len() * 12);
     for (i, a) in amounts.iter().enumerate() {
         if i > 0 {
@@ -476,14 +495,18 @@ pub(super) fn add_spent_in_order(w: &Writer<'_>, scope: &str, amounts: &[Decimal
         }
         push_decimal(&mut list, a);
     }
-    w.with(Hot::AddSpentInOrder, |st| {
-        st.raw_bind_parameter(1, scope)?;
-        st.raw_bind_parameter(2, decimal_text(&fresh))?;
-        st.raw_bind_parameter(3, &list)?;
-        st.raw_execute()
-    })
-    .map(drop)
-    .map_err(|e| db(&e))
+    for chunk in scopes.chunks(BY_SCOPES.len()) {
+        w.with(BY_SCOPES[chunk.len() - 1], |st| {
+            st.raw_bind_parameter(1, &fresh)?;
+            st.raw_bind_parameter(2, &list)?;
+            for (i, s) in chunk.iter().enumerate() {
+                st.raw_bind_parameter(i + 3, s)?;
+            }
+            st.raw_execute()
+        })
+        .map_err(|e| db(&e))?;
+    }
+    Ok(())
 }
 
 /// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice) in SQL, a few scopes per

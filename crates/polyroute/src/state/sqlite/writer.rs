@@ -27,8 +27,11 @@
 //! A batch runs its operations one after the other in its transaction. When one fails, the transaction is
 //! rolled back and the batch run again with each operation under its own savepoint, so an operation that fails
 //! changes nothing and fails alone (operations are pure functions of the database, so the second run decides as
-//! the first would have without the failed one). About once a minute the writer also forgets old settled ids. A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer
-//! or syncer that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
+//! the first would have without the failed one). Spends are held back by the batch and written once per scope
+//! at its commit ([`Writer`]); a spend that cannot be written then reruns the batch that same careful way, where
+//! every settle writes its own spend and fails alone. About once a minute the writer also forgets old settled
+//! ids. A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer or syncer
+//! that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
 //! gets an error, never a hang. Without a WAL file to sync (an in-memory database, or a file whose journal could
 //! not be switched to WAL) the writer commits with `synchronous=FULL` and answers everyone after the commit.
 
@@ -183,8 +186,14 @@ pub(super) enum Hot {
     SettledApart,
     /// [`super::queries::GET_SPENT`].
     GetSpent,
-    /// [`super::queries::ADD_SPENT_IN_ORDER`].
-    AddSpentInOrder,
+    /// [`super::queries::ADD_SPENT_IN_ORDER`] of one scope, …
+    AddInOrder1,
+    /// … of two, …
+    AddInOrder2,
+    /// … of three, …
+    AddInOrder3,
+    /// … of four.
+    AddInOrder4,
     /// [`super::queries::DELETE_HOLDS`].
     DeleteHolds,
     /// [`super::queries::ADD_SPENT`] of one scope, …
@@ -198,7 +207,7 @@ pub(super) enum Hot {
 }
 
 impl Hot {
-    const COUNT: usize = 12;
+    const COUNT: usize = 15;
 
     fn sql(self) -> &'static str {
         match self {
@@ -208,7 +217,10 @@ impl Hot {
             Self::InsertNew => super::queries::INSERT_NEW_GENERATION,
             Self::SettledApart => super::queries::SETTLED_APART,
             Self::GetSpent => super::queries::GET_SPENT,
-            Self::AddSpentInOrder => super::queries::ADD_SPENT_IN_ORDER,
+            Self::AddInOrder1 => super::queries::ADD_SPENT_IN_ORDER[0],
+            Self::AddInOrder2 => super::queries::ADD_SPENT_IN_ORDER[1],
+            Self::AddInOrder3 => super::queries::ADD_SPENT_IN_ORDER[2],
+            Self::AddInOrder4 => super::queries::ADD_SPENT_IN_ORDER[3],
             Self::DeleteHolds => super::queries::DELETE_HOLDS,
             Self::AddSpent1 => super::queries::ADD_SPENT[0],
             Self::AddSpent2 => super::queries::ADD_SPENT[1],
@@ -224,8 +236,9 @@ impl Hot {
 ///
 /// It also holds back the spends of a batch ([`Writer::add_spent`]): each scope's settles are kept in order and
 /// added to its spend by one statement when the batch commits (or before an operation that may read the table
-/// itself runs), one after the other, the same exact sums one statement per settle made. Only while the batch runs without savepoints: once an operation failed, the batch is run
-/// again with every spend written by its own settle, as before, so a failing operation changes nothing.
+/// itself runs), one after the other: the same exact sums one statement per settle made. Only while the batch
+/// runs without savepoints: once an operation failed (or a held-back spend could not be written), the batch
+/// runs again with every spend written by its own settle, so a failing operation changes nothing.
 pub(super) struct Writer<'c> {
     conn: &'c Connection,
     hot: [RefCell<Option<Statement<'c>>>; Hot::COUNT],
@@ -233,6 +246,11 @@ pub(super) struct Writer<'c> {
     defer: Cell<bool>,
     /// The spends of the scopes the batch settled so far (held back while `defer`).
     spends: RefCell<Vec<Spend>>,
+}
+
+/// Whether `a` and `b` are the same amounts in the same order, written alike (scale included).
+fn same_amounts(a: &[Decimal], b: &[Decimal]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.serialize() == y.serialize())
 }
 
 /// The settles a batch holds back on one scope: their amounts, in order.
@@ -288,11 +306,24 @@ impl<'c> Writer<'c> {
         Ok(())
     }
 
-    /// Write the spends held back (one statement per scope), and forget them.
+    /// Write the spends held back, and forget them: the scopes given the same amounts (usually every scope of
+    /// a batch: its requests share them) by one statement (for up to four scopes).
     pub(super) fn flush_spends(&self) -> Result<()> {
         let spends = std::mem::take(&mut *self.spends.borrow_mut());
-        for s in &spends {
-            super::queries::add_spent_in_order(self, &s.scope, &s.amounts)?;
+        let mut done = vec![false; spends.len()];
+        let mut scopes: Vec<&str> = Vec::with_capacity(spends.len());
+        for (i, s) in spends.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            scopes.clear();
+            for (j, t) in spends.iter().enumerate().skip(i) {
+                if !done[j] && same_amounts(&s.amounts, &t.amounts) {
+                    done[j] = true;
+                    scopes.push(&t.scope);
+                }
+            }
+            super::queries::add_spent_in_order(self, &scopes, &s.amounts)?;
         }
         Ok(())
     }
