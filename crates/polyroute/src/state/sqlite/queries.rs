@@ -13,7 +13,7 @@ use super::super::{
     Refusal, Reserved, Span, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window,
     DAY_MS,
 };
-use super::writer::{Hot, Writer};
+use super::writer::{Empty, Hot, Writer};
 use super::{db, internal};
 use crate::ledger::{decimal_text, parse_decimal, push_decimal};
 
@@ -118,6 +118,10 @@ pub(super) const ADD_SPENT_IN_ORDER: [&str; 4] = [
 /// Drop the holds of the reservation `?1`.
 pub(super) const DELETE_HOLDS: &str = "DELETE FROM budget_holds WHERE id = ?1";
 
+/// Whether `budget_holds` and `budget_settled` have no row ([`Writer::empty`]).
+pub(super) const EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM budget_holds),
+     NOT EXISTS (SELECT 1 FROM budget_settled)";
+
 /// Add `?1` to the spend of the scopes `?2`… (one to four of them), [`add_spent`].
 pub(super) const ADD_SPENT: [&str; 4] = [
     "INSERT INTO budget_spent (scope, spent) VALUES (?2, ?1)
@@ -173,8 +177,24 @@ pub(super) fn insert(w: &Writer<'_>, rec: &GenerationRecord, json: &str) -> Resu
     upsert(w, rec, json, false)
 }
 
+/// Whether `budget_holds` and `budget_settled` have no row.
+pub(super) fn empty(w: &Writer<'_>) -> Result<Empty> {
+    w.with(Hot::Empty, |st| {
+        st.query_row([], |r| {
+            Ok(Empty {
+                holds: r.get(0)?,
+                settled: r.get(1)?,
+            })
+        })
+    })
+    .map_err(|e| db(&e))
+}
+
 /// Whether the reservation `id` was settled apart from its record (in `budget_settled`).
 fn settled_apart(w: &Writer<'_>, id: &str) -> Result<bool> {
+    if w.empty()?.settled {
+        return Ok(false);
+    }
     w.with(Hot::SettledApart, |st| {
         st.query_row([id], |r| r.get::<_, bool>(0))
     })
@@ -404,6 +424,7 @@ pub(super) fn reserve(c: &Writer<'_>, req: &HoldRequest) -> Result<Reserved> {
         )
         .map_err(|e| db(&e))?;
     let amount = decimal_text(&req.amount);
+    c.added(true, false);
     for sl in &req.scopes {
         st.execute(params![req.id.0, sl.scope.as_key(), amount, expires])
             .map_err(|e| db(&e))?;
@@ -542,6 +563,9 @@ pub(super) fn forget_old_settles(c: &Connection, now: i64) -> Result<()> {
 
 /// Drop the holds of the reservation `id`.
 fn delete_holds(w: &Writer<'_>, id: &str) -> Result<()> {
+    if w.empty()?.holds {
+        return Ok(());
+    }
     w.with(Hot::DeleteHolds, |st| st.execute([id]))
         .map(drop)
         .map_err(|e| db(&e))
@@ -562,6 +586,7 @@ pub(super) fn settle(
     if marked {
         return Ok(false);
     }
+    c.added(false, true);
     let fresh = c
         .prepare_cached("INSERT OR IGNORE INTO budget_settled (id, at_ms) VALUES (?1, ?2)")
         .and_then(|mut st| st.execute(params![id, now]))

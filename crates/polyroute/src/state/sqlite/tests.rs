@@ -1042,3 +1042,52 @@ mod model {
         }
     }
 }
+
+/// The writer knows within a batch whether holds or separate settles exist: a hold placed after a record found
+/// none is still dropped when its own record settles it in the same batch, and a settle apart is still seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_and_settles_placed_in_a_batch_are_seen_by_its_records() {
+    let store = SqliteStore::in_memory().unwrap();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    let key = Scope::Key("k".into());
+    let busy = tokio::spawn(store.write(false, |_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    }));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let order = |id: &str, billed: i64| SettleOrder {
+        id: ReservationId(id.into()),
+        scopes: vec![key.clone()],
+        billed: Decimal::new(billed, 0),
+    };
+    let first = ledger.insert_settled(record("gen-1", "1"), order("gen-1", 1));
+    let hold = budget.reserve(&HoldRequest {
+        id: ReservationId("gen-2".into()),
+        amount: Decimal::new(3, 0),
+        scopes: vec![ScopeLimit {
+            scope: key.clone(),
+            limit: Some(Decimal::new(100, 0)),
+        }],
+        ttl: Duration::from_secs(60),
+    });
+    let apart = budget.settle(
+        &ReservationId("gen-3".into()),
+        &[key.clone()],
+        Some(Decimal::TEN),
+    );
+    let second = ledger.insert_settled(record("gen-2", "2"), order("gen-2", 2));
+    let third = ledger.insert_settled(record("gen-3", "5"), order("gen-3", 5));
+    let (first, hold, apart, second, third) = tokio::join!(first, hold, apart, second, third);
+    busy.await.unwrap().unwrap();
+    first.unwrap();
+    assert_eq!(hold.unwrap(), Reserved::Held);
+    assert!(apart.unwrap());
+    second.unwrap();
+    third.unwrap();
+    assert_eq!(budget.held(&key).await.unwrap(), Decimal::ZERO);
+    assert_eq!(budget.spent(&key).await.unwrap(), Decimal::new(13, 0));
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 3);
+    assert_eq!(Scope::User("u".into()).as_key(), "user:u");
+    assert_eq!(Scope::Key("k".into()).as_key(), "key:k");
+    assert_eq!(Scope::Router.as_key(), "router");
+}

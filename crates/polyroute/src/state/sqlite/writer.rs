@@ -196,6 +196,8 @@ pub(super) enum Hot {
     AddInOrder4,
     /// [`super::queries::DELETE_HOLDS`].
     DeleteHolds,
+    /// [`super::queries::EMPTY`].
+    Empty,
     /// [`super::queries::ADD_SPENT`] of one scope, …
     AddSpent1,
     /// … of two scopes, …
@@ -207,7 +209,7 @@ pub(super) enum Hot {
 }
 
 impl Hot {
-    const COUNT: usize = 15;
+    const COUNT: usize = 16;
 
     fn sql(self) -> &'static str {
         match self {
@@ -222,6 +224,7 @@ impl Hot {
             Self::AddInOrder3 => super::queries::ADD_SPENT_IN_ORDER[2],
             Self::AddInOrder4 => super::queries::ADD_SPENT_IN_ORDER[3],
             Self::DeleteHolds => super::queries::DELETE_HOLDS,
+            Self::Empty => super::queries::EMPTY,
             Self::AddSpent1 => super::queries::ADD_SPENT[0],
             Self::AddSpent2 => super::queries::ADD_SPENT[1],
             Self::AddSpent3 => super::queries::ADD_SPENT[2],
@@ -246,6 +249,17 @@ pub(super) struct Writer<'c> {
     defer: Cell<bool>,
     /// The spends of the scopes the batch settled so far (held back while `defer`).
     spends: RefCell<Vec<Spend>>,
+    /// Whether `budget_holds` and `budget_settled` are empty, as far as the batch knows ([`Writer::empty`]).
+    empty: Cell<Option<Empty>>,
+}
+
+/// Whether the tables a record's settle looks into are empty ([`Writer::empty`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Empty {
+    /// `budget_holds` has no row: no hold to drop.
+    pub(super) holds: bool,
+    /// `budget_settled` has no row: no reservation was settled apart from its record.
+    pub(super) settled: bool,
 }
 
 /// Whether `a` and `b` are the same amounts in the same order, written alike (scale included).
@@ -266,7 +280,36 @@ impl<'c> Writer<'c> {
             hot: Default::default(),
             defer: Cell::new(false),
             spends: RefCell::new(Vec::new()),
+            empty: Cell::new(None),
         }
+    }
+
+    /// Whether `budget_holds` and `budget_settled` are empty: looked up once per batch (one statement), and
+    /// kept while the batch's operations run, which note what they add to them ([`Writer::added`]). Forgotten
+    /// at each transaction's start and before an operation that may run SQL of its own ([`Op::raw`]); a
+    /// rollback only takes rows away, so what is kept stays true.
+    pub(super) fn empty(&self) -> Result<Empty> {
+        if let Some(e) = self.empty.get() {
+            return Ok(e);
+        }
+        let e = super::queries::empty(self)?;
+        self.empty.set(Some(e));
+        Ok(e)
+    }
+
+    /// An operation added rows to `budget_holds` (`holds`) or `budget_settled` (`settled`).
+    pub(super) fn added(&self, holds: bool, settled: bool) {
+        if let Some(e) = self.empty.get() {
+            self.empty.set(Some(Empty {
+                holds: e.holds && !holds,
+                settled: e.settled && !settled,
+            }));
+        }
+    }
+
+    /// Forget whether the tables are empty (an operation may have changed them).
+    fn forget_empty(&self) {
+        self.empty.set(None);
     }
 
     /// Hold spends back from now on (`true`), or write each with its settle (`false`); either way forget what is
@@ -274,6 +317,7 @@ impl<'c> Writer<'c> {
     fn defer_spends(&self, on: bool) {
         self.defer.set(on);
         self.spends.borrow_mut().clear();
+        self.forget_empty();
     }
 
     /// The spend of `scope`: stored, plus what the batch holds back (added in order, as SQL would).
@@ -742,15 +786,23 @@ impl<'w, 'c> Batch<'w, 'c> {
         let c: &Connection = w;
         let r = (|| {
             if !self.careful {
-                if batch[self.applied..]
-                    .iter_mut()
-                    .all(|op| (!op.raw() || w.flush_spends().is_ok()) && op.apply(w))
-                {
+                if batch[self.applied..].iter_mut().all(|op| {
+                    if op.raw() {
+                        w.forget_empty();
+                        if w.flush_spends().is_err() {
+                            return false;
+                        }
+                    }
+                    op.apply(w)
+                }) {
                     return Ok(());
                 }
                 self.be_careful()?;
             }
             for op in &mut batch[self.applied..] {
+                if op.raw() {
+                    w.forget_empty();
+                }
                 step(c, "SAVEPOINT op")?;
                 if !op.apply(w) {
                     step(c, "ROLLBACK TO op")?;
