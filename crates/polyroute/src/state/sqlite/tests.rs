@@ -809,7 +809,7 @@ async fn a_failing_operation_in_a_batch_leaves_the_spends_of_those_that_committe
     budget
         .settle(
             &ReservationId("seed".into()),
-            &[bad.clone()],
+            std::slice::from_ref(&bad),
             Some(Decimal::ONE),
         )
         .await
@@ -1072,7 +1072,7 @@ async fn holds_and_settles_placed_in_a_batch_are_seen_by_its_records() {
     });
     let apart = budget.settle(
         &ReservationId("gen-3".into()),
-        &[key.clone()],
+        std::slice::from_ref(&key),
         Some(Decimal::TEN),
     );
     let second = ledger.insert_settled(record("gen-2", "2"), order("gen-2", 2));
