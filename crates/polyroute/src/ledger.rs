@@ -12,7 +12,7 @@ use serde_json::Value;
 
 mod decimal;
 mod json;
-pub(crate) use decimal::{decimal_text, parse_decimal};
+pub(crate) use decimal::{decimal_text, parse_decimal, push_decimal};
 
 /// One served generation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -270,13 +270,25 @@ impl SqliteStore {
     }
 
     /// Run `f` in the writer's next batch, after every operation queued before it; answers once the batch has
-    /// committed (on disk when `durable`).
+    /// committed (on disk when `durable`). `f` may run any SQL: the spends the batch holds back are written
+    /// before it runs.
     fn write<'a, T, F>(&self, durable: bool, f: F) -> BoxFut<'a, Result<T>>
     where
         T: Send + 'static,
         F: Fn(&writer::Writer<'_>) -> Result<T> + Send + 'static,
     {
-        let (op, rx) = writer::Pending::boxed(durable, f);
+        self.write_op(durable, true, f)
+    }
+
+    /// [`SqliteStore::write`] of an operation that reads and changes spends only through the writer
+    /// ([`writer::Writer::spent`], [`writer::Writer::add_spent`]), so that they stay held back for the batch
+    /// (`raw` false).
+    fn write_op<'a, T, F>(&self, durable: bool, raw: bool, f: F) -> BoxFut<'a, Result<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&writer::Writer<'_>) -> Result<T> + Send + 'static,
+    {
+        let (op, rx) = writer::Pending::boxed(durable, raw, f);
         let jobs = self.inner.jobs.clone();
         Box::pin(async move {
             jobs.send(op)
@@ -378,7 +390,8 @@ impl Ledger for SqliteLedger {
     fn insert(&self, rec: GenerationRecord) -> BoxFut<'_, Result<()>> {
         // Serialized by the caller's task, not the writer thread: the writer only runs SQL.
         let json = rec.to_json_string();
-        self.0.write(true, move |c| queries::insert(c, &rec, &json))
+        self.0
+            .write_op(true, false, move |c| queries::insert(c, &rec, &json))
     }
 
     fn settles_with(&self, budget: &dyn Budget) -> bool {
@@ -392,7 +405,7 @@ impl Ledger for SqliteLedger {
         let json = rec.to_json_string();
         let scopes: Vec<String> = settle.scopes.iter().map(Scope::as_key).collect();
         // One operation, so one savepoint: a failed settle takes the insert back with it.
-        self.0.write(true, move |c| {
+        self.0.write_op(true, false, move |c| {
             if settle.id.0 == rec.id {
                 return queries::insert_settled(c, &rec, &json, &scopes, settle.billed);
             }
@@ -432,7 +445,8 @@ impl Ledger for SqliteLedger {
 impl Budget for SqliteBudget {
     fn reserve(&self, req: &HoldRequest) -> BoxFut<'_, Result<Reserved>> {
         let req = req.clone();
-        self.0.write(false, move |c| queries::reserve(c, &req))
+        self.0
+            .write_op(false, false, move |c| queries::reserve(c, &req))
     }
 
     fn settle(
@@ -443,8 +457,9 @@ impl Budget for SqliteBudget {
     ) -> BoxFut<'_, Result<bool>> {
         let id = id.0.clone();
         let scopes: Vec<String> = scopes.iter().map(Scope::as_key).collect();
-        self.0
-            .write(false, move |c| queries::settle(c, &id, &scopes, billed))
+        self.0.write_op(false, false, move |c| {
+            queries::settle(c, &id, &scopes, billed)
+        })
     }
 
     fn spent(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
@@ -466,8 +481,9 @@ impl RateLimiter for SqliteRate {
     fn hit(&self, key: &str, windows: &[Window], amount: u64) -> BoxFut<'_, Result<RateDecision>> {
         let key = key.to_string();
         let windows = windows.to_vec();
-        self.0
-            .write(false, move |c| queries::hit(c, &key, &windows, amount))
+        self.0.write_op(false, false, move |c| {
+            queries::hit(c, &key, &windows, amount)
+        })
     }
 
     fn used(&self, key: &str, span: Span) -> BoxFut<'_, Result<u64>> {

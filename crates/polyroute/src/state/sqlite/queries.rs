@@ -13,9 +13,9 @@ use super::super::{
     Refusal, Reserved, Span, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window,
     DAY_MS,
 };
-use super::writer::{Hot, Writer};
+use super::writer::{Empty, Hot, Writer};
 use super::{db, internal};
-use crate::ledger::{decimal_text, parse_decimal};
+use crate::ledger::{decimal_text, parse_decimal, push_decimal};
 
 /// Settled reservation ids are remembered this long in `budget_settled` (idempotent settles); a reservation
 /// settled with the record of its id is remembered by the record's row, as long as the record is kept.
@@ -91,13 +91,36 @@ pub(super) const UPSERT_GENERATION: &str =
          model = excluded.model, provider = excluded.provider, cost = excluded.cost, free = excluded.free,
          record = excluded.record, settled = max(settled, excluded.settled)";
 
-/// Whether the reservation `?1` is settled ([`is_settled`]).
-pub(super) const IS_SETTLED: &str =
-    "SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)
-     OR EXISTS (SELECT 1 FROM budget_settled WHERE id = ?1)";
+/// Store a generation that is not stored yet, marked settled (nothing changes when its id is taken).
+pub(super) const INSERT_NEW_GENERATION: &str =
+    "INSERT OR IGNORE INTO generations (id, created_ms, user_key, model, provider, cost, free, record, settled)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)";
+
+/// Whether the reservation `?1` was settled apart from its record (in `budget_settled`).
+pub(super) const SETTLED_APART: &str = "SELECT EXISTS (SELECT 1 FROM budget_settled WHERE id = ?1)";
+
+/// The spend of the scope `?1`.
+pub(super) const GET_SPENT: &str = "SELECT spent FROM budget_spent WHERE scope = ?1";
+
+/// Add the amounts `?2` (decimal text, space-separated, in order) to the spend of the scopes `?3`… (one to four
+/// of them); a scope without a row gets `?1`, their sum in that order ([`add_spent_in_order`]).
+pub(super) const ADD_SPENT_IN_ORDER: [&str; 4] = [
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1), (?5, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+    "INSERT INTO budget_spent (scope, spent) VALUES (?3, ?1), (?4, ?1), (?5, ?1), (?6, ?1)
+     ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, ?2)",
+];
 
 /// Drop the holds of the reservation `?1`.
 pub(super) const DELETE_HOLDS: &str = "DELETE FROM budget_holds WHERE id = ?1";
+
+/// Whether `budget_holds` and `budget_settled` have no row ([`Writer::empty`]).
+pub(super) const EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM budget_holds),
+     NOT EXISTS (SELECT 1 FROM budget_settled)";
 
 /// Add `?1` to the spend of the scopes `?2`… (one to four of them), [`add_spent`].
 pub(super) const ADD_SPENT: [&str; 4] = [
@@ -111,24 +134,42 @@ pub(super) const ADD_SPENT: [&str; 4] = [
      ON CONFLICT(scope) DO UPDATE SET spent = polyroute_dec_add(spent, excluded.spent)",
 ];
 
+/// The record's columns as the statements that store it bind them (`?1`…`?8`).
+fn bind_record(
+    st: &mut rusqlite::Statement<'_>,
+    rec: &GenerationRecord,
+    json: &str,
+) -> rusqlite::Result<()> {
+    st.raw_bind_parameter(1, &rec.id)?;
+    st.raw_bind_parameter(2, rec.created_ms)?;
+    st.raw_bind_parameter(3, &rec.user)?;
+    st.raw_bind_parameter(4, &rec.model)?;
+    st.raw_bind_parameter(5, &rec.provider)?;
+    st.raw_bind_parameter(6, decimal_text(&rec.cost))?;
+    st.raw_bind_parameter(7, i64::from(rec.free))?;
+    st.raw_bind_parameter(8, json)
+}
+
 /// Store (or replace) a record whose JSON form is `json`; with `settled`, mark it settled too (a replaced
 /// record keeps its mark either way).
 fn upsert(w: &Writer<'_>, rec: &GenerationRecord, json: &str, settled: bool) -> Result<()> {
     w.with(Hot::Upsert, |st| {
-        st.execute(params![
-            rec.id,
-            rec.created_ms,
-            rec.user,
-            rec.model,
-            rec.provider,
-            decimal_text(&rec.cost),
-            i64::from(rec.free),
-            json,
-            i64::from(settled)
-        ])
+        bind_record(st, rec, json)?;
+        st.raw_bind_parameter(9, i64::from(settled))?;
+        st.raw_execute()
     })
     .map_err(|e| db(&e))?;
     Ok(())
+}
+
+/// Store a record not stored yet, marked settled; false (nothing changed) when its id is taken.
+fn insert_new(w: &Writer<'_>, rec: &GenerationRecord, json: &str) -> Result<bool> {
+    w.with(Hot::InsertNew, |st| {
+        bind_record(st, rec, json)?;
+        st.raw_execute()
+    })
+    .map(|n| n == 1)
+    .map_err(|e| db(&e))
 }
 
 /// Store (or replace) a record whose JSON form is `json`.
@@ -136,31 +177,60 @@ pub(super) fn insert(w: &Writer<'_>, rec: &GenerationRecord, json: &str) -> Resu
     upsert(w, rec, json, false)
 }
 
-/// Whether the reservation `id` is settled: in `budget_settled`, or marked in the row of the record of the
-/// same id ([`insert_settled`]).
-fn is_settled(w: &Writer<'_>, id: &str) -> Result<bool> {
-    w.with(Hot::IsSettled, |st| {
+/// Whether `budget_holds` and `budget_settled` have no row.
+pub(super) fn empty(w: &Writer<'_>) -> Result<Empty> {
+    w.with(Hot::Empty, |st| {
+        st.query_row([], |r| {
+            Ok(Empty {
+                holds: r.get(0)?,
+                settled: r.get(1)?,
+            })
+        })
+    })
+    .map_err(|e| db(&e))
+}
+
+/// Whether the reservation `id` was settled apart from its record (in `budget_settled`).
+fn settled_apart(w: &Writer<'_>, id: &str) -> Result<bool> {
+    if w.empty()?.settled {
+        return Ok(false);
+    }
+    w.with(Hot::SettledApart, |st| {
         st.query_row([id], |r| r.get::<_, bool>(0))
     })
     .map_err(|e| db(&e))
 }
 
+/// Whether the row of the record `id` marks its reservation settled ([`insert_settled`]).
+fn marked(c: &Connection, id: &str) -> Result<bool> {
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM generations WHERE id = ?1 AND settled)")
+        .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+        .map_err(|e| db(&e))
+}
+
 /// [`Ledger::insert_settled`](super::super::Ledger::insert_settled) of a record settling the reservation of its
 /// own id: the record, marked settled in its row (not in `budget_settled`), the reservation's holds gone and
-/// `billed` added to each of `scopes`. A reservation settled before only has its record stored (or replaced).
+/// `billed` added to each of `scopes`. A reservation settled before (apart, or with an earlier copy of the
+/// record) only has its record stored (or replaced).
 pub(super) fn insert_settled(
-    c: &Writer<'_>,
+    w: &Writer<'_>,
     rec: &GenerationRecord,
     json: &str,
     scopes: &[String],
     billed: Decimal,
 ) -> Result<()> {
-    if is_settled(c, &rec.id)? {
-        return insert(c, rec, json);
+    if settled_apart(w, &rec.id)? {
+        return insert(w, rec, json);
     }
-    upsert(c, rec, json, true)?;
-    delete_holds(c, &rec.id)?;
-    add_spent(c, scopes, billed)
+    // The usual case, a new record: one insert, no lookup of its id before it.
+    if !insert_new(w, rec, json)? {
+        if marked(w, &rec.id)? {
+            return insert(w, rec, json);
+        }
+        upsert(w, rec, json, true)?;
+    }
+    delete_holds(w, &rec.id)?;
+    w.add_spent(scopes, billed)
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> Result<Option<GenerationRecord>> {
@@ -316,7 +386,7 @@ pub(super) fn set_spent(c: &Connection, scope: &str, total: Decimal) -> Result<(
 }
 
 /// [`Budget::reserve`](super::super::Budget::reserve), inside the caller's transaction.
-pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
+pub(super) fn reserve(c: &Writer<'_>, req: &HoldRequest) -> Result<Reserved> {
     let now = now_ms();
     c.prepare_cached("DELETE FROM budget_holds WHERE expires_ms <= ?1")
         .and_then(|mut st| st.execute([now]))
@@ -335,7 +405,7 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
     for sl in &req.scopes {
         let Some(limit) = sl.limit else { continue };
         let key = sl.scope.as_key();
-        let spent = spent(c, &key)?;
+        let spent = c.spent(&key)?;
         let held = held(c, &key, now)?;
         if spent + held + req.amount > limit {
             return Ok(Reserved::Refused(Refusal {
@@ -354,6 +424,7 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
         )
         .map_err(|e| db(&e))?;
     let amount = decimal_text(&req.amount);
+    c.added(true, false);
     for sl in &req.scopes {
         st.execute(params![req.id.0, sl.scope.as_key(), amount, expires])
             .map_err(|e| db(&e))?;
@@ -361,19 +432,31 @@ pub(super) fn reserve(c: &Connection, req: &HoldRequest) -> Result<Reserved> {
     Ok(Reserved::Held)
 }
 
-/// The exact decimal sum `polyroute_dec_add(spent, amount)` that [`add_spent`] runs in SQL, registered on the
-/// writer's connection: spends stay decimal text (exact, any scale), and each scope's spend changes in one
-/// statement instead of a read and a write.
+/// The exact decimal sum `polyroute_dec_add(spent, amounts)` that [`add_spent_now`] and [`add_spent_in_order`]
+/// run in SQL, registered on the writer's connection: `spent` plus each of the space-separated `amounts` in
+/// order (one amount: one sum). Spends stay decimal text (exact, any scale), and each scope's spend changes in
+/// one statement instead of a read and a write.
 pub(super) fn register_functions(c: &Connection) -> Result<()> {
     c.create_scalar_function(
         "polyroute_dec_add",
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let (a, b) = (text_dec(ctx.get_raw(0)), text_dec(ctx.get_raw(1)));
-            a.checked_add(b).map(|t| decimal_text(&t)).ok_or_else(|| {
-                rusqlite::Error::UserFunctionError("the spend does not fit a decimal".into())
-            })
+            let mut total = text_dec(ctx.get_raw(0));
+            let amounts = match ctx.get_raw(1) {
+                ValueRef::Text(t) => t,
+                _ => b"",
+            };
+            for a in amounts.split(|&b| b == b' ') {
+                total = total
+                    .checked_add(parse_decimal(a).unwrap_or_default())
+                    .ok_or_else(|| {
+                        rusqlite::Error::UserFunctionError(
+                            "the spend does not fit a decimal".into(),
+                        )
+                    })?;
+            }
+            Ok(decimal_text(&total))
         },
     )
     .map_err(|e| db(&e))
@@ -387,8 +470,69 @@ fn text_dec(v: ValueRef<'_>) -> Decimal {
     }
 }
 
-/// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice), a few scopes per statement.
-fn add_spent(w: &Writer<'_>, scopes: &[String], amount: Decimal) -> Result<()> {
+/// The stored spend of `scope` (None: no row), for the writer ([`Writer::spent`], [`Writer::add_spent`]).
+pub(super) fn read_spent(w: &Writer<'_>, scope: &str) -> Result<Option<Decimal>> {
+    w.with(Hot::GetSpent, |st| {
+        st.query_row([scope], |r| Ok(text_dec(r.get_ref(0)?)))
+            .optional()
+    })
+    .map_err(|e| db(&e))
+}
+
+/// `start` plus each of `amounts` in order (without `start`, the first amount is where the sum starts), as the
+/// settles of one statement each would have summed them; None past the largest decimal.
+pub(super) fn add_in_order(start: Option<Decimal>, amounts: &[Decimal]) -> Option<Decimal> {
+    let (mut total, rest) = match (start, amounts) {
+        (Some(s), _) => (s, amounts),
+        (None, [first, rest @ ..]) => (*first, rest),
+        (None, []) => (Decimal::ZERO, amounts),
+    };
+    for a in rest {
+        total = total.checked_add(*a)?;
+    }
+    Some(total)
+}
+
+/// Add `amounts` to the spend of each of `scopes`, in order, a few scopes per statement
+/// ([`Writer::flush_spends`]: the scopes its settles gave the same amounts).
+pub(super) fn add_spent_in_order(
+    w: &Writer<'_>,
+    scopes: &[&str],
+    amounts: &[Decimal],
+) -> Result<()> {
+    const BY_SCOPES: [Hot; 4] = [
+        Hot::AddInOrder1,
+        Hot::AddInOrder2,
+        Hot::AddInOrder3,
+        Hot::AddInOrder4,
+    ];
+    let fresh = add_in_order(None, amounts)
+        .ok_or_else(|| internal("sqlite store: the spend does not fit a decimal"))?;
+    let fresh = decimal_text(&fresh);
+    let mut list = String::with_capacity(amounts.len() * 12);
+    for (i, a) in amounts.iter().enumerate() {
+        if i > 0 {
+            list.push(' ');
+        }
+        push_decimal(&mut list, a);
+    }
+    for chunk in scopes.chunks(BY_SCOPES.len()) {
+        w.with(BY_SCOPES[chunk.len() - 1], |st| {
+            st.raw_bind_parameter(1, &fresh)?;
+            st.raw_bind_parameter(2, &list)?;
+            for (i, s) in chunk.iter().enumerate() {
+                st.raw_bind_parameter(i + 3, s)?;
+            }
+            st.raw_execute()
+        })
+        .map_err(|e| db(&e))?;
+    }
+    Ok(())
+}
+
+/// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice) in SQL, a few scopes per
+/// statement (the writer's [`Writer::add_spent`] once a batch runs with savepoints).
+pub(super) fn add_spent_now(w: &Writer<'_>, scopes: &[String], amount: Decimal) -> Result<()> {
     const BY_SCOPES: [Hot; 4] = [
         Hot::AddSpent1,
         Hot::AddSpent2,
@@ -419,6 +563,9 @@ pub(super) fn forget_old_settles(c: &Connection, now: i64) -> Result<()> {
 
 /// Drop the holds of the reservation `id`.
 fn delete_holds(w: &Writer<'_>, id: &str) -> Result<()> {
+    if w.empty()?.holds {
+        return Ok(());
+    }
     w.with(Hot::DeleteHolds, |st| st.execute([id]))
         .map(drop)
         .map_err(|e| db(&e))
@@ -439,6 +586,7 @@ pub(super) fn settle(
     if marked {
         return Ok(false);
     }
+    c.added(false, true);
     let fresh = c
         .prepare_cached("INSERT OR IGNORE INTO budget_settled (id, at_ms) VALUES (?1, ?2)")
         .and_then(|mut st| st.execute(params![id, now]))
@@ -449,7 +597,7 @@ pub(super) fn settle(
     }
     delete_holds(c, id)?;
     if let Some(b) = billed {
-        add_spent(c, scopes, b)?;
+        c.add_spent(scopes, b)?;
     }
     Ok(true)
 }

@@ -729,3 +729,365 @@ async fn a_ledger_from_an_earlier_version_opens_and_keeps_its_settles() {
     assert_eq!(again.ledger().summary(None, 0).await.unwrap().requests, 2);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// What a batch is given, for [`one_batch`]: a record settled with it, a settle apart, or an operation that adds
+/// to spends and then fails.
+#[derive(Debug, Clone)]
+enum Step {
+    Record {
+        id: String,
+        scopes: Vec<Scope>,
+        billed: Decimal,
+    },
+    Apart {
+        id: String,
+        scopes: Vec<Scope>,
+        billed: Decimal,
+    },
+    Fails {
+        scopes: Vec<Scope>,
+        billed: Decimal,
+    },
+}
+
+fn keys(scopes: &[Scope]) -> Vec<String> {
+    scopes.iter().map(Scope::as_key).collect()
+}
+
+/// Run `steps` in one batch of the writer (they queue while an operation ahead of them keeps it busy); each
+/// step's outcome, in order.
+async fn one_batch(store: &SqliteStore, steps: &[Step]) -> Vec<bool> {
+    let busy = store.write(false, |_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    });
+    let busy = tokio::spawn(busy);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let before = store.commits();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    let futs: Vec<BoxFut<'_, Result<()>>> = steps
+        .iter()
+        .map(|s| match s.clone() {
+            Step::Record { id, scopes, billed } => ledger.insert_settled(
+                record(&id, &billed.to_string()),
+                SettleOrder {
+                    id: ReservationId(id),
+                    scopes,
+                    billed,
+                },
+            ),
+            Step::Apart { id, scopes, billed } => {
+                let budget = budget.clone();
+                Box::pin(async move {
+                    budget
+                        .settle(&ReservationId(id), &scopes, Some(billed))
+                        .await
+                        .map(drop)
+                }) as BoxFut<'_, Result<()>>
+            }
+            Step::Fails { scopes, billed } => store.write_op(true, false, move |w| {
+                w.add_spent(&keys(&scopes), billed)?;
+                Err(internal("this operation fails after adding to spends"))
+            }),
+        })
+        .collect();
+    let out = futures::future::join_all(futs).await;
+    busy.await.unwrap().unwrap();
+    assert_eq!(store.commits() - before, 2, "the steps were not one batch");
+    out.into_iter().map(|r| r.is_ok()).collect()
+}
+
+/// Spends held back by a batch are the sums one statement per settle made: when an operation of the batch fails
+/// (after adding to spends, or because a scope's spend cannot be written), the spends are exactly those of the
+/// settles that committed, in their order; the failed ones leave no record and no spend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operation_in_a_batch_leaves_the_spends_of_those_that_committed() {
+    let store = SqliteStore::in_memory().unwrap();
+    let budget = store.budget();
+    let (good, bad) = (Scope::Key("good".into()), Scope::Key("bad".into()));
+    // `bad` has a row the file refuses to change.
+    budget
+        .settle(
+            &ReservationId("seed".into()),
+            std::slice::from_ref(&bad),
+            Some(Decimal::ONE),
+        )
+        .await
+        .unwrap();
+    store
+        .write(false, |w| {
+            w.execute_batch(
+                "CREATE TRIGGER refuse_bad BEFORE UPDATE ON budget_spent WHEN OLD.scope = 'key:bad'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .map_err(|e| db(&e))
+        })
+        .await
+        .unwrap();
+    let both = vec![Scope::Router, good.clone()];
+    let steps = vec![
+        Step::Record {
+            id: "gen-a".into(),
+            scopes: both.clone(),
+            billed: Decimal::new(1, 1),
+        },
+        Step::Fails {
+            scopes: both.clone(),
+            billed: Decimal::new(7, 0),
+        },
+        Step::Record {
+            id: "gen-b".into(),
+            scopes: vec![Scope::Router, bad.clone()],
+            billed: Decimal::new(5, 0),
+        },
+        Step::Record {
+            id: "gen-c".into(),
+            scopes: both.clone(),
+            billed: Decimal::new(2, 1),
+        },
+        Step::Apart {
+            id: "res-d".into(),
+            scopes: both.clone(),
+            billed: Decimal::new(3, 2),
+        },
+        Step::Record {
+            id: "gen-a".into(),
+            scopes: both.clone(),
+            billed: Decimal::new(1, 1),
+        },
+    ];
+    let ok = one_batch(&store, &steps).await;
+    assert_eq!(ok, [true, false, false, true, true, true]);
+    assert_eq!(
+        budget.spent(&Scope::Router).await.unwrap(),
+        Decimal::new(33, 2)
+    );
+    assert_eq!(budget.spent(&good).await.unwrap(), Decimal::new(33, 2));
+    assert_eq!(budget.spent(&bad).await.unwrap(), Decimal::ONE);
+    let ledger = store.ledger();
+    assert!(ledger.get("gen-b").await.unwrap().is_none());
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 2);
+}
+
+/// A hold placed in the batch that settled the scope sees the settle (the spend held back counts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_sees_the_spends_its_batch_holds_back() {
+    let store = SqliteStore::in_memory().unwrap();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    let key = Scope::Key("k".into());
+    let busy = tokio::spawn(store.write(false, |_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    }));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let settle = ledger.insert_settled(
+        record("gen-1", "8"),
+        SettleOrder {
+            id: ReservationId("gen-1".into()),
+            scopes: vec![key.clone()],
+            billed: Decimal::new(8, 0),
+        },
+    );
+    let hold = budget.reserve(&HoldRequest {
+        id: ReservationId("gen-2".into()),
+        amount: Decimal::new(3, 0),
+        scopes: vec![ScopeLimit {
+            scope: key.clone(),
+            limit: Some(Decimal::TEN),
+        }],
+        ttl: Duration::from_secs(60),
+    });
+    let (settle, hold) = tokio::join!(settle, hold);
+    busy.await.unwrap().unwrap();
+    settle.unwrap();
+    assert!(
+        matches!(hold.unwrap(), Reserved::Refused(r) if r.spent == Decimal::new(8, 0)),
+        "the hold did not see the settle of its batch"
+    );
+}
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn amount() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            (0i64..100_000, 0u32..10).prop_map(|(m, s)| Decimal::new(m, s)),
+            // Long fractions and large sums: the sums round, so their order shows.
+            (1i64..i64::MAX, 20u32..28).prop_map(|(m, s)| Decimal::new(m, s)),
+            (1i64..1_000_000, 0u32..2)
+                .prop_map(|(m, s)| Decimal::new(m, s) + Decimal::from(10u64.pow(12))),
+            // Past the largest decimal once a few are summed.
+            Just(Decimal::MAX / Decimal::new(3, 0)),
+        ]
+    }
+
+    fn scopes() -> impl Strategy<Value = Vec<Scope>> {
+        proptest::sample::subsequence(
+            vec![
+                Scope::Router,
+                Scope::Key("k1".into()),
+                Scope::Key("k2".into()),
+                Scope::User("u".into()),
+            ],
+            1..=4,
+        )
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u8..12, scopes(), amount()).prop_map(|(i, scopes, billed)| Step::Record {
+                id: format!("gen-{i}"), scopes, billed
+            }),
+            2 => (0u8..12, scopes(), amount()).prop_map(|(i, scopes, billed)| Step::Apart {
+                id: format!("gen-{i}"), scopes, billed
+            }),
+            1 => (scopes(), amount()).prop_map(|(scopes, billed)| Step::Fails { scopes, billed }),
+        ]
+    }
+
+    /// The spends, settled ids and records one operation at a time would leave, and each step's outcome.
+    #[derive(Default)]
+    struct Model {
+        spent: std::collections::BTreeMap<String, Decimal>,
+        settled: std::collections::BTreeSet<String>,
+        records: std::collections::BTreeSet<String>,
+    }
+
+    impl Model {
+        /// Add to each scope in turn, as one statement per settle did (a new scope starts at the amount);
+        /// None (nothing changed) past the largest decimal.
+        fn add(&mut self, scopes: &[Scope], billed: Decimal) -> Option<()> {
+            let mut next = self.spent.clone();
+            for k in keys(scopes) {
+                let v = match next.get(&k) {
+                    Some(s) => s.checked_add(billed)?,
+                    None => billed,
+                };
+                next.insert(k, v);
+            }
+            self.spent = next;
+            Some(())
+        }
+
+        fn step(&mut self, s: &Step) -> bool {
+            match s {
+                Step::Record { id, scopes, billed } => {
+                    if !self.settled.contains(id) {
+                        if self.add(scopes, *billed).is_none() {
+                            return false;
+                        }
+                        self.settled.insert(id.clone());
+                    }
+                    self.records.insert(id.clone());
+                    true
+                }
+                Step::Apart { id, scopes, billed } => {
+                    if !self.settled.contains(id) {
+                        if self.add(scopes, *billed).is_none() {
+                            return false;
+                        }
+                        self.settled.insert(id.clone());
+                    }
+                    true
+                }
+                Step::Fails { .. } => false,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Batches of records, settles apart, replays, overflowing and failing operations leave exactly the
+        /// spends (to the last digit and scale) and records of running the steps one at a time.
+        #[test]
+        fn batches_leave_the_spends_of_one_operation_at_a_time(
+            batches in proptest::collection::vec(proptest::collection::vec(step(), 1..24), 1..4)
+        ) {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let store = SqliteStore::in_memory().unwrap();
+                let mut model = Model::default();
+                for steps in &batches {
+                    let want: Vec<bool> = steps.iter().map(|s| model.step(s)).collect();
+                    let got = one_batch(&store, steps).await;
+                    assert_eq!(got, want, "{steps:?}");
+                }
+                let budget = store.budget();
+                for scope in [
+                    Scope::Router,
+                    Scope::Key("k1".into()),
+                    Scope::Key("k2".into()),
+                    Scope::User("u".into()),
+                ] {
+                    let want = model.spent.get(&scope.as_key()).copied().unwrap_or_default();
+                    let got = budget.spent(&scope).await.unwrap();
+                    assert_eq!(got.to_string(), want.to_string(), "{scope:?}");
+                }
+                let ledger = store.ledger();
+                for i in 0..12 {
+                    let id = format!("gen-{i}");
+                    assert_eq!(
+                        ledger.get(&id).await.unwrap().is_some(),
+                        model.records.contains(&id),
+                        "{id}"
+                    );
+                }
+            });
+        }
+    }
+}
+
+/// The writer knows within a batch whether holds or separate settles exist: a hold placed after a record found
+/// none is still dropped when its own record settles it in the same batch, and a settle apart is still seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_and_settles_placed_in_a_batch_are_seen_by_its_records() {
+    let store = SqliteStore::in_memory().unwrap();
+    let (ledger, budget) = (store.ledger(), store.budget());
+    let key = Scope::Key("k".into());
+    let busy = tokio::spawn(store.write(false, |_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    }));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let order = |id: &str, billed: i64| SettleOrder {
+        id: ReservationId(id.into()),
+        scopes: vec![key.clone()],
+        billed: Decimal::new(billed, 0),
+    };
+    let first = ledger.insert_settled(record("gen-1", "1"), order("gen-1", 1));
+    let hold = budget.reserve(&HoldRequest {
+        id: ReservationId("gen-2".into()),
+        amount: Decimal::new(3, 0),
+        scopes: vec![ScopeLimit {
+            scope: key.clone(),
+            limit: Some(Decimal::new(100, 0)),
+        }],
+        ttl: Duration::from_secs(60),
+    });
+    let apart = budget.settle(
+        &ReservationId("gen-3".into()),
+        std::slice::from_ref(&key),
+        Some(Decimal::TEN),
+    );
+    let second = ledger.insert_settled(record("gen-2", "2"), order("gen-2", 2));
+    let third = ledger.insert_settled(record("gen-3", "5"), order("gen-3", 5));
+    let (first, hold, apart, second, third) = tokio::join!(first, hold, apart, second, third);
+    busy.await.unwrap().unwrap();
+    first.unwrap();
+    assert_eq!(hold.unwrap(), Reserved::Held);
+    assert!(apart.unwrap());
+    second.unwrap();
+    third.unwrap();
+    assert_eq!(budget.held(&key).await.unwrap(), Decimal::ZERO);
+    assert_eq!(budget.spent(&key).await.unwrap(), Decimal::new(13, 0));
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 3);
+    assert_eq!(Scope::User("u".into()).as_key(), "user:u");
+    assert_eq!(Scope::Key("k".into()).as_key(), "key:k");
+    assert_eq!(Scope::Router.as_key(), "router");
+}

@@ -27,12 +27,15 @@
 //! A batch runs its operations one after the other in its transaction. When one fails, the transaction is
 //! rolled back and the batch run again with each operation under its own savepoint, so an operation that fails
 //! changes nothing and fails alone (operations are pure functions of the database, so the second run decides as
-//! the first would have without the failed one). About once a minute the writer also forgets old settled ids. A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer
-//! or syncer that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
+//! the first would have without the failed one). Spends are held back by the batch and written once per scope
+//! at its commit ([`Writer`]); a spend that cannot be written then reruns the batch that same careful way, where
+//! every settle writes its own spend and fails alone. About once a minute the writer also forgets old settled
+//! ids. A failed `BEGIN` or `COMMIT` answers every waiter of that transaction with the error; a writer or syncer
+//! that stops (its thread panicked or the store was dropped) drops the waiters' senders, so a waiter
 //! gets an error, never a hang. Without a WAL file to sync (an in-memory database, or a file whose journal could
 //! not be switched to WAL) the writer commits with `synchronous=FULL` and answers everyone after the commit.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::ops::Deref;
@@ -43,6 +46,7 @@ use std::sync::Arc;
 
 use polyroute_core::{Error, Result};
 use rusqlite::{Connection, Statement};
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{db, internal};
@@ -66,6 +70,11 @@ pub(super) trait Op: Send {
     /// Whether this is the syncer's word that it went idle ([`Tick`]), not an operation.
     fn tick(&self) -> bool {
         false
+    }
+    /// Whether it may run SQL of its own on `budget_spent` (not only through the [`Writer`]'s spend methods):
+    /// the spends the batch holds back are written before it runs ([`Writer::flush_spends`]).
+    fn raw(&self) -> bool {
+        true
     }
     /// The thread and Tokio runtime the waiter asked from, if it ran on one ([`answer`]).
     fn home(&self) -> Option<&Home> {
@@ -171,10 +180,24 @@ pub(super) enum Hot {
     Commit,
     /// [`super::queries::UPSERT_GENERATION`].
     Upsert,
-    /// [`super::queries::IS_SETTLED`].
-    IsSettled,
+    /// [`super::queries::INSERT_NEW_GENERATION`].
+    InsertNew,
+    /// [`super::queries::SETTLED_APART`].
+    SettledApart,
+    /// [`super::queries::GET_SPENT`].
+    GetSpent,
+    /// [`super::queries::ADD_SPENT_IN_ORDER`] of one scope, …
+    AddInOrder1,
+    /// … of two, …
+    AddInOrder2,
+    /// … of three, …
+    AddInOrder3,
+    /// … of four.
+    AddInOrder4,
     /// [`super::queries::DELETE_HOLDS`].
     DeleteHolds,
+    /// [`super::queries::EMPTY`].
+    Empty,
     /// [`super::queries::ADD_SPENT`] of one scope, …
     AddSpent1,
     /// … of two scopes, …
@@ -186,15 +209,22 @@ pub(super) enum Hot {
 }
 
 impl Hot {
-    const COUNT: usize = 9;
+    const COUNT: usize = 16;
 
     fn sql(self) -> &'static str {
         match self {
             Self::Begin => "BEGIN IMMEDIATE",
             Self::Commit => "COMMIT",
             Self::Upsert => super::queries::UPSERT_GENERATION,
-            Self::IsSettled => super::queries::IS_SETTLED,
+            Self::InsertNew => super::queries::INSERT_NEW_GENERATION,
+            Self::SettledApart => super::queries::SETTLED_APART,
+            Self::GetSpent => super::queries::GET_SPENT,
+            Self::AddInOrder1 => super::queries::ADD_SPENT_IN_ORDER[0],
+            Self::AddInOrder2 => super::queries::ADD_SPENT_IN_ORDER[1],
+            Self::AddInOrder3 => super::queries::ADD_SPENT_IN_ORDER[2],
+            Self::AddInOrder4 => super::queries::ADD_SPENT_IN_ORDER[3],
             Self::DeleteHolds => super::queries::DELETE_HOLDS,
+            Self::Empty => super::queries::EMPTY,
             Self::AddSpent1 => super::queries::ADD_SPENT[0],
             Self::AddSpent2 => super::queries::ADD_SPENT[1],
             Self::AddSpent3 => super::queries::ADD_SPENT[2],
@@ -206,9 +236,41 @@ impl Hot {
 /// The write connection, as operations see it (it derefs to the [`Connection`]), with the [`Hot`] statements
 /// kept prepared for as long as the writer runs: rusqlite's statement cache hashes the whole SQL text (SipHash)
 /// to find a statement and again to put it back, and copies the text into a new key each time.
+///
+/// It also holds back the spends of a batch ([`Writer::add_spent`]): each scope's settles are kept in order and
+/// added to its spend by one statement when the batch commits (or before an operation that may read the table
+/// itself runs), one after the other: the same exact sums one statement per settle made. Only while the batch
+/// runs without savepoints: once an operation failed (or a held-back spend could not be written), the batch
+/// runs again with every spend written by its own settle, so a failing operation changes nothing.
 pub(super) struct Writer<'c> {
     conn: &'c Connection,
     hot: [RefCell<Option<Statement<'c>>>; Hot::COUNT],
+    /// Whether spends are held back (see above).
+    defer: Cell<bool>,
+    /// The spends of the scopes the batch settled so far (held back while `defer`).
+    spends: RefCell<Vec<Spend>>,
+    /// Whether `budget_holds` and `budget_settled` are empty, as far as the batch knows ([`Writer::empty`]).
+    empty: Cell<Option<Empty>>,
+}
+
+/// Whether the tables a record's settle looks into are empty ([`Writer::empty`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Empty {
+    /// `budget_holds` has no row: no hold to drop.
+    pub(super) holds: bool,
+    /// `budget_settled` has no row: no reservation was settled apart from its record.
+    pub(super) settled: bool,
+}
+
+/// Whether `a` and `b` are the same amounts in the same order, written alike (scale included).
+fn same_amounts(a: &[Decimal], b: &[Decimal]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.serialize() == y.serialize())
+}
+
+/// The settles a batch holds back on one scope: their amounts, in order.
+struct Spend {
+    scope: String,
+    amounts: Vec<Decimal>,
 }
 
 impl<'c> Writer<'c> {
@@ -216,7 +278,98 @@ impl<'c> Writer<'c> {
         Self {
             conn,
             hot: Default::default(),
+            defer: Cell::new(false),
+            spends: RefCell::new(Vec::new()),
+            empty: Cell::new(None),
         }
+    }
+
+    /// Whether `budget_holds` and `budget_settled` are empty: looked up once per batch (one statement), and
+    /// kept while the batch's operations run, which note what they add to them ([`Writer::added`]). Forgotten
+    /// at each transaction's start and before an operation that may run SQL of its own ([`Op::raw`]); a
+    /// rollback only takes rows away, so what is kept stays true.
+    pub(super) fn empty(&self) -> Result<Empty> {
+        if let Some(e) = self.empty.get() {
+            return Ok(e);
+        }
+        let e = super::queries::empty(self)?;
+        self.empty.set(Some(e));
+        Ok(e)
+    }
+
+    /// An operation added rows to `budget_holds` (`holds`) or `budget_settled` (`settled`).
+    pub(super) fn added(&self, holds: bool, settled: bool) {
+        if let Some(e) = self.empty.get() {
+            self.empty.set(Some(Empty {
+                holds: e.holds && !holds,
+                settled: e.settled && !settled,
+            }));
+        }
+    }
+
+    /// Forget whether the tables are empty (an operation may have changed them).
+    fn forget_empty(&self) {
+        self.empty.set(None);
+    }
+
+    /// Hold spends back from now on (`true`), or write each with its settle (`false`); either way forget what is
+    /// held (the caller has written it, or rolled the transaction back).
+    fn defer_spends(&self, on: bool) {
+        self.defer.set(on);
+        self.spends.borrow_mut().clear();
+        self.forget_empty();
+    }
+
+    /// The spend of `scope`: stored, plus what the batch holds back (added in order, as SQL would).
+    pub(super) fn spent(&self, scope: &str) -> Result<Decimal> {
+        let stored = super::queries::read_spent(self, scope)?;
+        let spends = self.spends.borrow();
+        let Some(s) = spends.iter().find(|s| s.scope == scope) else {
+            return Ok(stored.unwrap_or_default());
+        };
+        super::queries::add_in_order(stored, &s.amounts)
+            .ok_or_else(|| internal("sqlite store: the spend does not fit a decimal"))
+    }
+
+    /// Add `amount` to the spend of each of `scopes` (a scope listed twice gets it twice): held back while the
+    /// batch runs without savepoints, else written at once.
+    pub(super) fn add_spent(&self, scopes: &[String], amount: Decimal) -> Result<()> {
+        if !self.defer.get() {
+            return super::queries::add_spent_now(self, scopes, amount);
+        }
+        let mut spends = self.spends.borrow_mut();
+        for scope in scopes {
+            match spends.iter_mut().find(|s| &s.scope == scope) {
+                Some(s) => s.amounts.push(amount),
+                None => spends.push(Spend {
+                    scope: scope.clone(),
+                    amounts: vec![amount],
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the spends held back, and forget them: the scopes given the same amounts (usually every scope of
+    /// a batch: its requests share them) by one statement (for up to four scopes).
+    pub(super) fn flush_spends(&self) -> Result<()> {
+        let spends = std::mem::take(&mut *self.spends.borrow_mut());
+        let mut done = vec![false; spends.len()];
+        let mut scopes: Vec<&str> = Vec::with_capacity(spends.len());
+        for (i, s) in spends.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            scopes.clear();
+            for (j, t) in spends.iter().enumerate().skip(i) {
+                if !done[j] && same_amounts(&s.amounts, &t.amounts) {
+                    done[j] = true;
+                    scopes.push(&t.scope);
+                }
+            }
+            super::queries::add_spent_in_order(self, &scopes, &s.amounts)?;
+        }
+        Ok(())
     }
 
     /// Run `f` on the statement `h` (prepared on its first use). A statement already in use further up (no
@@ -249,6 +402,7 @@ impl Deref for Writer<'_> {
 /// An [`Op`] from a closure: its result is kept until the batch commits, then sent to the waiter.
 pub(super) struct Pending<T, F> {
     durable: bool,
+    raw: bool,
     home: Option<Home>,
     f: F,
     result: Option<Result<T>>,
@@ -260,11 +414,16 @@ where
     T: Send + 'static,
     F: Fn(&Writer<'_>) -> Result<T> + Send + 'static,
 {
-    /// The operation and the receiver of its answer.
-    pub(super) fn boxed(durable: bool, f: F) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
+    /// The operation and the receiver of its answer; `raw` as [`Op::raw`].
+    pub(super) fn boxed(
+        durable: bool,
+        raw: bool,
+        f: F,
+    ) -> (Box<dyn Op>, oneshot::Receiver<Result<T>>) {
         let (tx, rx) = oneshot::channel();
         let op = Box::new(Self {
             durable,
+            raw,
             home: tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|h| (std::thread::current().id(), h)),
@@ -287,6 +446,10 @@ where
 
     fn home(&self) -> Option<&Home> {
         self.home.as_ref()
+    }
+
+    fn raw(&self) -> bool {
+        self.raw
     }
 
     fn apply(&mut self, w: &Writer<'_>) -> bool {
@@ -504,7 +667,7 @@ fn run(
         if tidy {
             next_tidy = std::time::Instant::now() + TIDY_EVERY;
         }
-        let outcome = tx.commit(tidy);
+        let outcome = tx.commit(&mut batch, tidy);
         if outcome.is_ok() {
             counts.commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -597,6 +760,7 @@ struct Batch<'w, 'c> {
 
 impl<'w, 'c> Batch<'w, 'c> {
     fn begin(w: &'w Writer<'c>) -> Self {
+        w.defer_spends(true);
         Batch {
             w,
             careful: false,
@@ -610,9 +774,10 @@ impl<'w, 'c> Batch<'w, 'c> {
         self.failed.is_none()
     }
 
-    /// Apply the operations of `batch` not applied yet. Every operation at once; when one fails, its partial
-    /// changes and the rest are rolled back, and the batch so far runs again with each operation under its own
-    /// savepoint, as every later one then does.
+    /// Apply the operations of `batch` not applied yet. Every operation at once, spends held back
+    /// ([`Writer::add_spent`]); when one fails (or writing the spends held back does), its partial changes and
+    /// the rest are rolled back, and the batch so far runs again with each operation under its own savepoint
+    /// and every spend written by its own settle, as every later one then does.
     fn apply(&mut self, batch: &mut [Box<dyn Op>]) {
         if self.failed.is_some() {
             return;
@@ -621,15 +786,23 @@ impl<'w, 'c> Batch<'w, 'c> {
         let c: &Connection = w;
         let r = (|| {
             if !self.careful {
-                if batch[self.applied..].iter_mut().all(|op| op.apply(w)) {
+                if batch[self.applied..].iter_mut().all(|op| {
+                    if op.raw() {
+                        w.forget_empty();
+                        if w.flush_spends().is_err() {
+                            return false;
+                        }
+                    }
+                    op.apply(w)
+                }) {
                     return Ok(());
                 }
-                step(c, "ROLLBACK")?;
-                step_hot(w, Hot::Begin)?;
-                self.careful = true;
-                self.applied = 0;
+                self.be_careful()?;
             }
             for op in &mut batch[self.applied..] {
+                if op.raw() {
+                    w.forget_empty();
+                }
                 step(c, "SAVEPOINT op")?;
                 if !op.apply(w) {
                     step(c, "ROLLBACK TO op")?;
@@ -644,9 +817,29 @@ impl<'w, 'c> Batch<'w, 'c> {
         }
     }
 
-    /// Commit (with `tidy`, forgetting old settled ids too); on an error of the transaction itself, roll it back.
-    fn commit(self, tidy: bool) -> Result<()> {
+    /// Roll the batch back and start it over in careful mode (savepoints, spends written at once): every
+    /// operation is applied again.
+    fn be_careful(&mut self) -> Result<()> {
+        self.w.defer_spends(false);
+        step(self.w, "ROLLBACK")?;
+        step_hot(self.w, Hot::Begin)?;
+        self.careful = true;
+        self.applied = 0;
+        Ok(())
+    }
+
+    /// Write the spends held back and commit (with `tidy`, forgetting old settled ids too); when the spends
+    /// cannot be written, run `batch` again in careful mode first; on an error of the transaction itself, roll
+    /// it back.
+    fn commit(mut self, batch: &mut [Box<dyn Op>], tidy: bool) -> Result<()> {
         let c: &Connection = self.w;
+        if self.failed.is_none() && !self.careful && self.w.flush_spends().is_err() {
+            match self.be_careful() {
+                Ok(()) => self.apply(batch),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+        self.w.defer_spends(false);
         let r = match self.failed {
             Some(e) => Err(e),
             None => {
