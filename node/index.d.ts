@@ -824,8 +824,8 @@ export interface StateOptions {
   /** The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory). */
   spool?: string
   /**
-   * With both servers: apply the budget settles killed processes noted in PostgreSQL, once this old (ms,
-   * default 60000).
+   * With Redis: apply the budget settles killed processes noted in the ledger, once this old (ms, default
+   * 60000).
    */
   settleSweepAfterMs?: number
 }

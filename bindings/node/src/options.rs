@@ -162,8 +162,8 @@ pub struct StateOptions {
     pub ledger_on_error: Option<String>,
     /// The ledger spool file (default: beside `ledgerPath`, else a per-process file in the temporary directory).
     pub spool: Option<String>,
-    /// With both servers: apply the budget settles killed processes noted in PostgreSQL, once this old (ms,
-    /// default 60000).
+    /// With Redis: apply the budget settles killed processes noted in the ledger, once this old (ms, default
+    /// 60000).
     pub settle_sweep_after_ms: Option<u32>,
 }
 

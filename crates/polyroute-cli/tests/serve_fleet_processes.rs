@@ -626,7 +626,15 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(pending_notes(&pg_url).await.is_empty());
+    // The sweep forgets the notes it applied just after applying them.
+    let t = Instant::now();
+    while !pending_notes(&pg_url).await.is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the applied note stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Live traffic beside the sweep: every settle counts once, and its note is forgotten once it landed.
     for i in 0..10 {
@@ -640,10 +648,117 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
         .await;
         assert_eq!(s, 200, "{v}");
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     let (rows, billed) = pg_rows(&pg_url, &id).await;
     assert_eq!(rows.len(), 11);
+    let t = Instant::now();
+    while !pending_notes(&pg_url).await.is_empty() || budget.spent(&scope).await.unwrap() != billed
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "notes {:?}, spent {} in Redis, billed {billed}",
+            pending_notes(&pg_url).await,
+            budget.spent(&scope).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Sweeps keep running (every 150 ms here): nothing is counted twice.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(budget.spent(&scope).await.unwrap(), billed);
     assert!(pending_notes(&pg_url).await.is_empty());
     drop(b);
+}
+
+/// The same with Redis alone: the replica's own SQLite ledger notes the settle, and the replica restarted on its
+/// data directory sweeps it into the key's spend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_lost_with_a_killed_replica_is_swept_from_its_sqlite_ledger_on_restart() {
+    if !skip_unless_available("gateway settle sweep test (sqlite)").expect("servers required") {
+        return;
+    }
+    let mut redis = RedisServer::start().unwrap();
+    let alpha = MockServer::labeled("alpha").await.unwrap();
+    let beta = MockServer::labeled("beta").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(dir.path().join("catalog.json"), catalog().to_string()).unwrap();
+    let cfg = dir.path().join("polyroute.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "catalog = \"catalog.json\"\nread_env = false\n\n[server]\nworkers = 1\ndata_dir = \"{}\"\n\n\
+             [state]\nredis = \"{}\"\nsettle_sweep_after_ms = 300\n\n\
+             [providers.alpha]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n\n\
+             [providers.beta]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n",
+            data.display(),
+            redis.url(),
+            alpha.url(),
+            beta.url()
+        ),
+    )
+    .unwrap();
+    let key = create(&cfg, "swept", &["--limit", "1000"]);
+    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let scope = Scope::Key(id.clone());
+
+    let a = start(&cfg, &data);
+    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
+    beta.set_fault(Some("slow-first-byte=600")).unwrap();
+    let url = a.url.clone();
+    let k = key.clone();
+    let req = tokio::spawn(async move {
+        post(
+            &client(),
+            &url,
+            &k,
+            &chat("acme/chat", "answered, then killed"),
+            None,
+        )
+        .await
+    });
+    let t = Instant::now();
+    while alpha.calls() + beta.calls() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.stop();
+    let (status, _, body) = req.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(a); // SIGKILL, with the settle retrying
+    alpha.set_fault(None).unwrap();
+    beta.set_fault(None).unwrap();
+    let cost: Decimal = {
+        let db = rusqlite::Connection::open(data.join("ledger.sqlite")).unwrap();
+        let c: String = db
+            .query_row(
+                "SELECT cost FROM generations WHERE user_key = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let noted: i64 = db
+            .query_row("SELECT count(*) FROM settles_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(noted, 1, "the settle is noted in the replica's file");
+        c.parse().unwrap()
+    };
+    assert!(cost > Decimal::ZERO);
+
+    redis.restart().unwrap();
+    let budget = polyroute_redis::RedisState::connect(&redis.url())
+        .await
+        .unwrap()
+        .budget();
+    assert_eq!(budget.spent(&scope).await.unwrap(), Decimal::ZERO);
+    let _b = start(&cfg, &data);
+    let t = Instant::now();
+    while budget.spent(&scope).await.unwrap() != cost {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "spent {} in Redis, billed {cost}",
+            budget.spent(&scope).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

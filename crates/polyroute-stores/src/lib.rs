@@ -241,8 +241,9 @@ pub async fn open_with(state: &StateConfig, local: &Local) -> Result<Option<Shar
     if pol.budget == OnError::Open {
         stores.budget = Arc::new(FailOpenBudget::new(stores.budget.clone()));
     }
-    if both {
-        // The PostgreSQL ledger notes each Redis settle with its record: apply those a killed process left.
+    if state.redis.is_some() {
+        // The ledger (PostgreSQL, or this process's SQLite file) notes each Redis settle with its record: apply
+        // those a killed process left.
         polyroute::state::spawn_settle_sweep(
             &stores.ledger,
             &stores.budget,

@@ -283,8 +283,8 @@ pub struct StateConfig {
     /// The ledger spool file (default `<data dir>/ledger-spool.jsonl`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spool: Option<std::path::PathBuf>,
-    /// With both servers: apply the budget settles that killed processes noted in the PostgreSQL ledger and never
-    /// confirmed, once their generation is this old (ms, default 60000; swept every half of it, at most every
+    /// With Redis: apply the budget settles that killed processes noted in the ledger (PostgreSQL, or the
+    /// process's own SQLite file) and never confirmed, once their generation is this old (ms, default 60000; swept every half of it, at most every
     /// 30 s). See [`crate::state::sweep_settles`].
     #[serde(alias = "settleSweepAfterMs", skip_serializing_if = "Option::is_none")]
     pub settle_sweep_after_ms: Option<u64>,

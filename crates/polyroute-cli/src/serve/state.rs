@@ -31,7 +31,7 @@
 //! sticky_on_error = "open"     # "open": route without stickiness | "closed": refuse
 //! ledger_on_error = "spool"    # "spool": append to a local file, fsync, replay when PostgreSQL answers | "closed"
 //! spool = "/var/lib/polyroute/ledger-spool.jsonl"   # default: <data dir>/ledger-spool.jsonl
-//! settle_sweep_after_ms = 60000 # with both: apply settles a killed replica noted in PostgreSQL, once this old
+//! settle_sweep_after_ms = 60000 # with redis: apply settles a killed replica noted in its ledger, once this old
 //! ```
 //!
 //! With `ledger_on_error = "spool"` an acknowledged generation is durable when its answer is sent: in PostgreSQL

@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 
 use super::{
     now_ms, ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger,
-    LedgerQuery, RateDecision, RateLimiter, ReservationId, Reserved, Scope, SettleOrder, Span,
-    SpendSummary, Totals, UsageQuery, UsageRow, Window,
+    LedgerQuery, PendingSettle, RateDecision, RateLimiter, ReservationId, Reserved, Scope,
+    SettleOrder, Span, SpendSummary, Totals, UsageQuery, UsageRow, Window,
 };
 
 mod queries;
@@ -170,7 +170,11 @@ fn init(conn: &mut Connection) -> Result<bool> {
          CREATE TABLE IF NOT EXISTS budget_settled (id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
          CREATE INDEX IF NOT EXISTS budget_settled_at ON budget_settled(at_ms);
          CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, at_ms INTEGER NOT NULL, amount INTEGER NOT NULL);
-         CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at_ms);",
+         CREATE INDEX IF NOT EXISTS rate_events_key ON rate_events(key, at_ms);
+         CREATE TABLE IF NOT EXISTS settles_pending (
+             id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, scopes TEXT NOT NULL, billed TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS settles_pending_time ON settles_pending(created_ms);",
     )
     .map_err(|e| db(&e))?;
     // A ledger written by an earlier version gains the column (its settles are all in `budget_settled`).
@@ -412,6 +416,44 @@ impl Ledger for SqliteLedger {
             queries::insert(c, &rec, &json)?;
             queries::settle(c, &settle.id.0, &scopes, Some(settle.billed)).map(drop)
         })
+    }
+
+    /// The record and its note (`settles_pending`) in one operation, so one transaction: after a crash both are
+    /// there or neither is. The scopes are kept as a JSON array of their text forms.
+    fn insert_noting_settle(
+        &self,
+        rec: GenerationRecord,
+        settle: &SettleOrder,
+    ) -> BoxFut<'_, Result<bool>> {
+        let json = rec.to_json_string();
+        let noted = settle.id.0 == rec.id;
+        let scopes: Vec<String> = settle.scopes.iter().map(Scope::as_key).collect();
+        let scopes = serde_json::to_string(&scopes).unwrap_or_default();
+        let billed = settle.billed;
+        let fut = self.0.write_op(true, false, move |w| {
+            queries::insert(w, &rec, &json)?;
+            if noted {
+                queries::note_settle(w, &rec.id, rec.created_ms, &scopes, billed)?;
+            }
+            Ok(())
+        });
+        Box::pin(async move { fut.await.map(|()| noted) })
+    }
+
+    fn settles_landed(&self, ids: &[ReservationId]) -> BoxFut<'_, Result<()>> {
+        let ids: Vec<String> = ids.iter().map(|i| i.0.clone()).collect();
+        // Not waited on a disk sync: a note forgotten by a crash is applied again by the sweep, to no effect.
+        self.0
+            .write_op(false, false, move |w| queries::forget_notes(w, &ids))
+    }
+
+    fn pending_settles(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFut<'_, Result<Vec<PendingSettle>>> {
+        self.0
+            .read(move |c| queries::pending_settles(c, before_ms, limit))
     }
 
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {

@@ -9,9 +9,9 @@ use rust_decimal::Decimal;
 
 use super::super::memory::{add_total, decide, span_start};
 use super::super::{
-    now_ms, ActivityQuery, ActivityRow, GenerationRecord, HoldRequest, LedgerQuery, RateDecision,
-    Refusal, Reserved, Span, SpendSummary, Totals, UsageGroup, UsageQuery, UsageRow, Window,
-    DAY_MS,
+    now_ms, ActivityQuery, ActivityRow, GenerationRecord, HoldRequest, LedgerQuery, PendingSettle,
+    RateDecision, Refusal, ReservationId, Reserved, Scope, SettleOrder, Span, SpendSummary, Totals,
+    UsageGroup, UsageQuery, UsageRow, Window, DAY_MS,
 };
 use super::writer::{Empty, Hot, Writer};
 use super::{db, internal};
@@ -231,6 +231,82 @@ pub(super) fn insert_settled(
     }
     delete_holds(w, &rec.id)?;
     w.add_spent(scopes, billed)
+}
+
+/// Note the settle of the record `id` (`scopes`: a JSON array of scope texts); a note already there stays.
+pub(super) fn note_settle(
+    c: &Connection,
+    id: &str,
+    created_ms: i64,
+    scopes: &str,
+    billed: Decimal,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO settles_pending (id, created_ms, scopes, billed) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| st.execute(params![id, created_ms, scopes, decimal_text(&billed)]))
+    .map_err(|e| db(&e))?;
+    Ok(())
+}
+
+/// Forget the notes of these ids.
+pub(super) fn forget_notes(c: &Connection, ids: &[String]) -> Result<()> {
+    let mut st = c
+        .prepare_cached("DELETE FROM settles_pending WHERE id = ?1")
+        .map_err(|e| db(&e))?;
+    for id in ids {
+        st.execute([id]).map_err(|e| db(&e))?;
+    }
+    Ok(())
+}
+
+/// Notes of generations created before `before_ms`, oldest first, at most `limit`.
+pub(super) fn pending_settles(
+    c: &Connection,
+    before_ms: i64,
+    limit: usize,
+) -> Result<Vec<PendingSettle>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut st = c
+        .prepare_cached(
+            "SELECT id, created_ms, scopes, billed FROM settles_pending WHERE created_ms < ?1
+             ORDER BY created_ms LIMIT ?2",
+        )
+        .map_err(|e| db(&e))?;
+    let rows = st
+        .query_map(params![before_ms, limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(|e| db(&e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, created_ms, scopes, billed) = row.map_err(|e| db(&e))?;
+        let bad = |what: &str| {
+            internal(format!(
+                "sqlite ledger: the noted settle {id} has a bad {what}"
+            ))
+        };
+        let texts: Vec<String> = serde_json::from_str(&scopes).map_err(|_| bad("scope list"))?;
+        let scopes = texts
+            .iter()
+            .map(|t| Scope::from_key(t).ok_or_else(|| bad("scope")))
+            .collect::<Result<Vec<_>>>()?;
+        let billed = billed.parse::<Decimal>().map_err(|_| bad("amount"))?;
+        out.push(PendingSettle {
+            order: SettleOrder {
+                id: ReservationId(id),
+                scopes,
+                billed,
+            },
+            created_ms,
+        });
+    }
+    Ok(out)
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> Result<Option<GenerationRecord>> {
