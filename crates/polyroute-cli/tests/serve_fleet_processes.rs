@@ -531,6 +531,43 @@ base_url = "{}/v1"
     );
 }
 
+/// One request through the replica `a` with the key `key`, answered while Redis is down (the hold was placed
+/// before `redis` stopped), then `a` killed (SIGKILL) while its settle retries; answers the generation id.
+async fn answer_then_die(
+    a: Proc,
+    key: &str,
+    alpha: &MockServer,
+    beta: &MockServer,
+    redis: &mut RedisServer,
+) -> String {
+    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
+    beta.set_fault(Some("slow-first-byte=600")).unwrap();
+    let (url, k) = (a.url.clone(), key.to_string());
+    let req = tokio::spawn(async move {
+        post(
+            &client(),
+            &url,
+            &k,
+            &chat("acme/chat", "answered, then killed"),
+            None,
+        )
+        .await
+    });
+    let t = Instant::now();
+    while alpha.calls() + beta.calls() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.stop();
+    let (status, gen, body) = req.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(a);
+    alpha.set_fault(None).unwrap();
+    beta.set_fault(None).unwrap();
+    gen.unwrap()
+}
+
 async fn pending_notes(url: &str) -> Vec<String> {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
@@ -574,32 +611,7 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
 
     // Replica A answers while Redis is down (the hold was placed before), then dies before the settle lands.
     let a = start(&cfg, &dir.path().join("a"));
-    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
-    beta.set_fault(Some("slow-first-byte=600")).unwrap();
-    let (url, k, h) = (a.url.clone(), key.clone(), http.clone());
-    let req = tokio::spawn(async move {
-        post(
-            &h,
-            &url,
-            &k,
-            &chat("acme/chat", "answered, then killed"),
-            None,
-        )
-        .await
-    });
-    let t = Instant::now();
-    while alpha.calls() + beta.calls() == 0 {
-        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    redis.stop();
-    let (status, gen, body) = req.await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    let gen = gen.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(a); // SIGKILL, with the settle retrying
-    alpha.set_fault(None).unwrap();
-    beta.set_fault(None).unwrap();
+    let gen = answer_then_die(a, &key, &alpha, &beta, &mut redis).await;
     let (rows, billed) = pg_rows(&pg_url, &id).await;
     assert_eq!(rows, HashSet::from([gen.clone()]));
     assert!(billed > Decimal::ZERO);
@@ -702,32 +714,7 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_from_its_sqlite_ledger_on_
     let scope = Scope::Key(id.clone());
 
     let a = start(&cfg, &data);
-    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
-    beta.set_fault(Some("slow-first-byte=600")).unwrap();
-    let url = a.url.clone();
-    let k = key.clone();
-    let req = tokio::spawn(async move {
-        post(
-            &client(),
-            &url,
-            &k,
-            &chat("acme/chat", "answered, then killed"),
-            None,
-        )
-        .await
-    });
-    let t = Instant::now();
-    while alpha.calls() + beta.calls() == 0 {
-        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    redis.stop();
-    let (status, _, body) = req.await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(a); // SIGKILL, with the settle retrying
-    alpha.set_fault(None).unwrap();
-    beta.set_fault(None).unwrap();
+    answer_then_die(a, &key, &alpha, &beta, &mut redis).await;
     let cost: Decimal = {
         let db = rusqlite::Connection::open(data.join("ledger.sqlite")).unwrap();
         let c: String = db

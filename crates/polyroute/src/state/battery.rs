@@ -27,9 +27,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    now_ms, ActivityQuery, GenerationRecord, HoldRequest, LedgerQuery, RateDecision, Refusal,
-    ReservationId, Reserved, Scope, ScopeLimit, Span, Stores, UsageGroup, UsageQuery, UsageRow,
-    Window, DAY_MS,
+    now_ms, ActivityQuery, GenerationRecord, HoldRequest, LedgerQuery, PendingSettle, RateDecision,
+    Refusal, ReservationId, Reserved, Scope, ScopeLimit, SettleOrder, Span, Stores, UsageGroup,
+    UsageQuery, UsageRow, Window, DAY_MS,
 };
 
 /// What a failed check reports.
@@ -106,6 +106,7 @@ pub async fn run_all(s: &Stores) -> Outcome {
     ledger_insert_get_replace(s).await?;
     ledger_summary_activity_list(s).await?;
     ledger_usage_buckets(s).await?;
+    ledger_notes_settles(s).await?;
     budget_holds_against_limits(s).await?;
     budget_settle_is_idempotent(s).await?;
     budget_release_frees_the_hold(s).await?;
@@ -115,6 +116,110 @@ pub async fn run_all(s: &Stores) -> Outcome {
     rate_windows_count_and_refuse(s).await?;
     rate_concurrent_hits_never_exceed_the_limit(s).await?;
     sticky_put_get_forget_expire(s).await?;
+    Ok(())
+}
+
+/// Settles noted with their records ([`Ledger::insert_noting_settle`](super::Ledger::insert_noting_settle)),
+/// for a ledger that notes them: listed oldest first by age and up to a limit, forgotten by id, noted once when
+/// the insert is replayed, never noted under the record's id for another reservation. A ledger that notes nothing
+/// must still store the record and list no note of it.
+///
+/// # Errors
+/// What failed.
+pub async fn ledger_notes_settles(s: &Stores) -> Outcome {
+    let l = &s.ledger;
+    let user = unique("noted");
+    let order = |id: &str, billed: &str| SettleOrder {
+        id: ReservationId(id.into()),
+        scopes: vec![
+            Scope::Router,
+            Scope::User(format!("{user} \"q\"")),
+            Scope::Key(format!("{user}:k")),
+        ],
+        billed: usd(billed),
+    };
+    let ours = |all: Vec<PendingSettle>, ids: &[&str]| -> Vec<PendingSettle> {
+        all.into_iter()
+            .filter(|p| ids.contains(&p.order.id.0.as_str()))
+            .collect()
+    };
+    let (n1, n2, n3) = (
+        format!("{user}-1"),
+        format!("{user}-2"),
+        format!("{user}-3"),
+    );
+    let ids = [n1.as_str(), n2.as_str(), n3.as_str()];
+    let first = st(
+        l.insert_noting_settle(record(&n2, Some(&user), 2_000, "0.25"), &order(&n2, "0.25"))
+            .await,
+        "insert noting",
+    )?;
+    if !first {
+        check!(
+            st(l.get(&n2).await, "get")?.is_some(),
+            "a ledger that notes nothing stores the record all the same"
+        );
+        let notes = ours(st(l.pending_settles(i64::MAX, 1_000).await, "list")?, &ids);
+        check!(
+            notes.is_empty(),
+            "no note was taken, yet {notes:?} is listed"
+        );
+        return Ok(());
+    }
+    for _ in 0..2 {
+        // The second time is a replayed insert: noted once.
+        let noted = st(
+            l.insert_noting_settle(
+                record(&n1, Some(&user), 1_000, "0.000000000001"),
+                &order(&n1, "0.000000000001"),
+            )
+            .await,
+            "insert noting",
+        )?;
+        check!(
+            noted,
+            "a noting ledger noted the first settle but not {n1}'s"
+        );
+    }
+    let other = st(
+        l.insert_noting_settle(record(&n3, Some(&user), 500, "1"), &order("other", "1"))
+            .await,
+        "insert noting another id",
+    )?;
+    check!(
+        !other,
+        "a settle for another id was noted under the record's"
+    );
+    check!(
+        st(l.get(&n3).await, "get")?.is_some(),
+        "{n3} was not stored"
+    );
+    let all = ours(st(l.pending_settles(i64::MAX, 1_000).await, "list")?, &ids);
+    let want = vec![
+        PendingSettle {
+            order: order(&n1, "0.000000000001"),
+            created_ms: 1_000,
+        },
+        PendingSettle {
+            order: order(&n2, "0.25"),
+            created_ms: 2_000,
+        },
+    ];
+    check!(all == want, "notes {all:?}, want {want:?}");
+    let before = ours(st(l.pending_settles(2_000, 1_000).await, "list")?, &ids);
+    check!(before == want[..1], "notes created before 2000: {before:?}");
+    let one = st(l.pending_settles(i64::MAX, 1).await, "list")?;
+    check!(one.len() == 1, "a limit of 1 listed {}", one.len());
+    st(
+        l.settles_landed(&[ReservationId(n1.clone())]).await,
+        "forget",
+    )?;
+    let left = ours(st(l.pending_settles(i64::MAX, 1_000).await, "list")?, &ids);
+    check!(left == want[1..], "after forgetting {n1}: {left:?}");
+    st(
+        l.settles_landed(&[ReservationId(n2.clone())]).await,
+        "forget",
+    )?;
     Ok(())
 }
 
