@@ -462,24 +462,7 @@ base_url = "{}/v1"
     let mut gw = spawn_serve(&cfg, &data, &[], Stdio::null());
 
     // The upstream answers slowly, so Redis can be frozen after the hold and before the settle.
-    alpha.set_fault(Some("slow-first-byte=600")).unwrap();
-    beta.set_fault(Some("slow-first-byte=600")).unwrap();
-    let (url, k) = (gw.url.clone(), key.clone());
-    let req = tokio::spawn(async move {
-        post(
-            &client(),
-            &url,
-            &k,
-            &chat("acme/chat", "the last answer before a deploy"),
-            None,
-        )
-        .await
-    });
-    let t = Instant::now();
-    while alpha.calls() + beta.calls() == 0 {
-        assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let req = held_request(&gw.url, &key, &alpha, &beta).await;
     signal(redis_pid, "STOP");
     let (status, gen, body) = req.await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -531,24 +514,23 @@ base_url = "{}/v1"
     );
 }
 
-/// One request through the replica `a` with the key `key`, answered while Redis is down (the hold was placed
-/// before `redis` stopped), then `a` killed (SIGKILL) while its settle retries; answers the generation id.
-async fn answer_then_die(
-    a: Proc,
+/// A chat request through the gateway at `url` with `key`, its upstream answering in 600 ms; returns once the
+/// upstream has the call (the request's hold is placed), with the request's task.
+async fn held_request(
+    url: &str,
     key: &str,
     alpha: &MockServer,
     beta: &MockServer,
-    redis: &mut RedisServer,
-) -> String {
+) -> tokio::task::JoinHandle<(u16, Option<String>, Value)> {
     alpha.set_fault(Some("slow-first-byte=600")).unwrap();
     beta.set_fault(Some("slow-first-byte=600")).unwrap();
-    let (url, k) = (a.url.clone(), key.to_string());
+    let (url, k) = (url.to_string(), key.to_string());
     let req = tokio::spawn(async move {
         post(
             &client(),
             &url,
             &k,
-            &chat("acme/chat", "answered, then killed"),
+            &chat("acme/chat", "held upstream"),
             None,
         )
         .await
@@ -558,6 +540,19 @@ async fn answer_then_die(
         assert!(t.elapsed() < Duration::from_secs(10), "no upstream call");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    req
+}
+
+/// One request through the replica `a` with the key `key`, answered while Redis is down (the hold was placed
+/// before `redis` stopped), then `a` killed (SIGKILL) while its settle retries; answers the generation id.
+async fn answer_then_die(
+    a: Proc,
+    key: &str,
+    alpha: &MockServer,
+    beta: &MockServer,
+    redis: &mut RedisServer,
+) -> String {
+    let req = held_request(&a.url, key, alpha, beta).await;
     redis.stop();
     let (status, gen, body) = req.await.unwrap();
     assert_eq!(status, 200, "{body}");
