@@ -523,14 +523,15 @@ pub(super) fn register_functions(c: &Connection) -> Result<()> {
                 ValueRef::Text(t) => t,
                 _ => b"",
             };
-            for a in amounts.split(|&b| b == b' ') {
-                total = total
-                    .checked_add(parse_decimal(a).unwrap_or_default())
-                    .ok_or_else(|| {
-                        rusqlite::Error::UserFunctionError(
-                            "the spend does not fit a decimal".into(),
-                        )
-                    })?;
+            for a in amounts.split(|&b| b == b' ').filter(|a| !a.is_empty()) {
+                // The amounts are the writer's own decimal text: one that does not read fails the statement
+                // rather than counting as zero.
+                let a = parse_decimal(a).ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError("an amount is not a decimal".into())
+                })?;
+                total = total.checked_add(a).ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError("the spend does not fit a decimal".into())
+                })?;
             }
             Ok(decimal_text(&total))
         },
