@@ -89,6 +89,51 @@ fn create(config: &Path, label: &str, extra: &[&str]) -> String {
     keys(config, &a).lines().last().unwrap().trim().to_string()
 }
 
+/// A gateway config with Redis as its only server (the ledger in the data directory `data`), `workers`
+/// workers and `state_extra` lines in `[state]`, in front of the two mocks.
+fn redis_only_config(
+    dir: &Path,
+    data: &Path,
+    workers: usize,
+    redis: &str,
+    state_extra: &str,
+    alpha: &MockServer,
+    beta: &MockServer,
+) -> PathBuf {
+    std::fs::write(dir.join("catalog.json"), catalog().to_string()).unwrap();
+    let cfg = dir.join("polyroute.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "catalog = \"catalog.json\"\nread_env = false\n\n[server]\nworkers = {workers}\ndata_dir = \"{}\"\n\n\
+             [state]\nredis = \"{redis}\"\n{state_extra}\n\
+             [providers.alpha]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n\n\
+             [providers.beta]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n",
+            data.display(),
+            alpha.url(),
+            beta.url()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A key with a $1000 limit: its token and its id.
+fn create_with_id(config: &Path, label: &str) -> (String, String) {
+    let key = create(config, label, &["--limit", "1000"]);
+    let list: Value = serde_json::from_str(&keys(config, &["list", "--json"])).unwrap();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == label)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (key, id)
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -427,38 +472,8 @@ async fn a_stopping_gateway_lands_the_settles_of_its_last_answers() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("catalog.json"), catalog().to_string()).unwrap();
     let data = dir.path().join("data");
-    let cfg = dir.path().join("polyroute.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"catalog = "catalog.json"
-read_env = false
-
-[server]
-workers = 2
-data_dir = "{}"
-
-[state]
-redis = "{}"
-
-[providers.alpha]
-api_key = "{FAKE}"
-base_url = "{}/v1"
-
-[providers.beta]
-api_key = "{FAKE}"
-base_url = "{}/v1"
-"#,
-            data.display(),
-            redis.url(),
-            alpha.url(),
-            beta.url()
-        ),
-    )
-    .unwrap();
-    let key = create(&cfg, "stop", &["--limit", "1000"]);
-    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
-    let id = list[0]["id"].as_str().unwrap().to_string();
+    let cfg = redis_only_config(dir.path(), &data, 2, &redis.url(), "", &alpha, &beta);
+    let (key, id) = create_with_id(&cfg, "stop");
     let mut gw = spawn_serve(&cfg, &data, &[], Stdio::null());
 
     // The upstream answers slowly, so Redis can be frozen after the hold and before the settle.
@@ -598,9 +613,7 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_into_the_budget() {
         text.replacen("[state]\n", "[state]\nsettle_sweep_after_ms = 300\n", 1),
     )
     .unwrap();
-    let key = create(&cfg, "swept", &["--limit", "1000"]);
-    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
-    let id = list[0]["id"].as_str().unwrap().to_string();
+    let (key, id) = create_with_id(&cfg, "swept");
     let scope = Scope::Key(id.clone());
     let http = client();
 
@@ -687,25 +700,16 @@ async fn a_settle_lost_with_a_killed_replica_is_swept_from_its_sqlite_ledger_on_
     let beta = MockServer::labeled("beta").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::write(dir.path().join("catalog.json"), catalog().to_string()).unwrap();
-    let cfg = dir.path().join("polyroute.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "catalog = \"catalog.json\"\nread_env = false\n\n[server]\nworkers = 1\ndata_dir = \"{}\"\n\n\
-             [state]\nredis = \"{}\"\nsettle_sweep_after_ms = 300\n\n\
-             [providers.alpha]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n\n\
-             [providers.beta]\napi_key = \"{FAKE}\"\nbase_url = \"{}/v1\"\n",
-            data.display(),
-            redis.url(),
-            alpha.url(),
-            beta.url()
-        ),
-    )
-    .unwrap();
-    let key = create(&cfg, "swept", &["--limit", "1000"]);
-    let list: Value = serde_json::from_str(&keys(&cfg, &["list", "--json"])).unwrap();
-    let id = list[0]["id"].as_str().unwrap().to_string();
+    let cfg = redis_only_config(
+        dir.path(),
+        &data,
+        1,
+        &redis.url(),
+        "settle_sweep_after_ms = 300\n",
+        &alpha,
+        &beta,
+    );
+    let (key, id) = create_with_id(&cfg, "swept");
     let scope = Scope::Key(id.clone());
 
     let a = start(&cfg, &data);

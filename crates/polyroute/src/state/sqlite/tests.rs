@@ -869,17 +869,23 @@ async fn a_failing_operation_in_a_batch_leaves_the_spends_of_those_that_committe
     assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 2);
 }
 
+/// Keep the writer busy for 150 ms, so that what is sent meanwhile is applied as one batch.
+async fn hold_writer(store: &SqliteStore) -> tokio::task::JoinHandle<Result<()>> {
+    let busy = tokio::spawn(store.write(false, |_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(())
+    }));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    busy
+}
+
 /// A hold placed in the batch that settled the scope sees the settle (the spend held back counts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_sees_the_spends_its_batch_holds_back() {
     let store = SqliteStore::in_memory().unwrap();
     let (ledger, budget) = (store.ledger(), store.budget());
     let key = Scope::Key("k".into());
-    let busy = tokio::spawn(store.write(false, |_| {
-        std::thread::sleep(Duration::from_millis(150));
-        Ok(())
-    }));
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let busy = hold_writer(&store).await;
     let settle = ledger.insert_settled(
         record("gen-1", "8"),
         SettleOrder {
@@ -1050,11 +1056,7 @@ async fn holds_and_settles_placed_in_a_batch_are_seen_by_its_records() {
     let store = SqliteStore::in_memory().unwrap();
     let (ledger, budget) = (store.ledger(), store.budget());
     let key = Scope::Key("k".into());
-    let busy = tokio::spawn(store.write(false, |_| {
-        std::thread::sleep(Duration::from_millis(150));
-        Ok(())
-    }));
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    let busy = hold_writer(&store).await;
     let order = |id: &str, billed: i64| SettleOrder {
         id: ReservationId(id.into()),
         scopes: vec![key.clone()],
