@@ -5,13 +5,14 @@
 //! | budget | [`OnError::Closed`] | the request is refused (500 naming the server): no spend is ever unaccounted |
 //! | rate windows | [`OnError::Open`] | the request is admitted uncounted ([`FailOpenRate`]) |
 //! | sticky routing | [`OnError::Open`] | routed without stickiness ([`FailOpenSticky`]) |
-//! | ledger | spool | the record is appended to a local file and replayed later ([`SpoolLedger`]) |
+//! | ledger | spool | the record (with its noted settle) is appended to a local file and replayed later ([`SpoolLedger`]) |
 //! | health | local | observations always land in process; a shared view refreshes when it can |
 //!
 //! [`FailOpenBudget`] exists for deployments that prefer availability over limits: while the budget store is
 //! down, requests are admitted without a hold and their spend is not added to any scope (the ledger still has
 //! every record). Every wrapper logs the first error of an outage and the recovery, not every failed call.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 use polyroute_core::{Error, Result};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{
     ActivityQuery, ActivityRow, BoxFut, Budget, GenerationRecord, HoldRequest, Ledger, LedgerQuery,
@@ -223,14 +226,37 @@ impl Budget for FailOpenBudget {
 /// generation id), so a crash during a replay re-inserts, never duplicates. A spool left by a killed process
 /// is replayed by the next one that opens it.
 ///
+/// A settle noted with its record ([`Ledger::insert_noting_settle`]) is spooled with it, in the same line, and
+/// replayed with it as a note of the inner ledger: a process killed before its remote budget took the settle
+/// leaves it for a sweep ([`sweep_settles`](super::sweep_settles)), whether the record was in the inner ledger or
+/// in the spool. Until the replay the notes are [`pending_settles`](Ledger::pending_settles) of this ledger (so a
+/// sweep here applies them while the inner ledger is still down); one that [`settles_landed`](Ledger::settles_landed)
+/// reports is forgotten here and replayed without its note.
+///
 /// While the spool holds records, new records go straight to it (no waiting on a server that is down); the
 /// replay task probes the inner ledger every `every`. `get` also looks in the spool; the aggregates
 /// (`summary`, `activity`, `totals`, `list`) are the inner ledger's and include spooled records once replayed.
+///
+/// A spool line is the record's JSON object; one spooled by `insert_noting_settle` has one more member,
+/// `spool_settle`: `{"id": …, "scopes": ["router", "user:…", "key:…"], "billed": "<decimal>"}` (a version that
+/// does not know the member replays the record alone; a line without it, as older versions wrote, replays as a
+/// bare record).
 pub struct SpoolLedger {
     inner: Arc<dyn Ledger>,
     path: PathBuf,
-    lock: tokio::sync::Mutex<()>,
+    /// Held while the file is appended to or replayed; guards the notes kept in the spool.
+    lock: tokio::sync::Mutex<SpoolNotes>,
     pending: AtomicBool,
+}
+
+/// The settles noted in the spool, as this process knows them (read back from the file when it is opened).
+#[derive(Debug, Default)]
+struct SpoolNotes {
+    /// Notes in the spool whose settle is not known to have landed: listed by `pending_settles`.
+    open: HashMap<ReservationId, PendingSettle>,
+    /// Notes in the spool whose settle landed (`settles_landed` said so before the replay): replayed without
+    /// their note.
+    landed: HashSet<ReservationId>,
 }
 
 impl std::fmt::Debug for SpoolLedger {
@@ -247,15 +273,132 @@ fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
     }
 }
 
+/// The member of a spool line that holds the settle noted with its record.
+const SPOOL_SETTLE: &str = "spool_settle";
+
+/// A [`SettleOrder`] as a spool line keeps it.
+#[derive(Serialize, Deserialize)]
+struct SpooledSettle {
+    id: String,
+    /// [`Scope::as_key`] forms.
+    scopes: Vec<String>,
+    #[serde(with = "rust_decimal::serde::str")]
+    billed: Decimal,
+}
+
+/// One spool line read back: a record, and the settle noted with it.
+struct SpoolLine {
+    rec: GenerationRecord,
+    settle: Option<SettleOrder>,
+}
+
+fn encode_err(e: &serde_json::Error) -> Error {
+    Error::Internal {
+        message: format!("ledger spool: encode: {e}"),
+    }
+}
+
+fn encode_line(rec: &GenerationRecord, settle: Option<&SettleOrder>) -> Result<Vec<u8>> {
+    let mut line = match settle {
+        None => serde_json::to_vec(rec).map_err(|e| encode_err(&e))?,
+        Some(s) => {
+            let mut v = serde_json::to_value(rec).map_err(|e| encode_err(&e))?;
+            let note = SpooledSettle {
+                id: s.id.0.clone(),
+                scopes: s.scopes.iter().map(Scope::as_key).collect(),
+                billed: s.billed,
+            };
+            let Value::Object(m) = &mut v else {
+                return Err(Error::Internal {
+                    message: "ledger spool: a record does not encode as a JSON object".into(),
+                });
+            };
+            m.insert(
+                SPOOL_SETTLE.into(),
+                serde_json::to_value(note).map_err(|e| encode_err(&e))?,
+            );
+            serde_json::to_vec(&v).map_err(|e| encode_err(&e))?
+        }
+    };
+    line.push(b'\n');
+    Ok(line)
+}
+
+fn decode_line(line: &str) -> serde_json::Result<SpoolLine> {
+    let mut v: Value = serde_json::from_str(line)?;
+    let note = v.as_object_mut().and_then(|m| m.remove(SPOOL_SETTLE));
+    let rec: GenerationRecord = serde_json::from_value(v)?;
+    let settle = note.and_then(|n| {
+        let order = serde_json::from_value::<SpooledSettle>(n)
+            .ok()
+            .and_then(|n| {
+                let scopes = n.scopes.iter().map(|k| Scope::from_key(k)).collect::<Option<_>>()?;
+                Some(SettleOrder {
+                    id: ReservationId(n.id),
+                    scopes,
+                    billed: n.billed,
+                })
+            });
+        if order.is_none() {
+            // Not a line this code writes; the record still replays (its spend is in the ledger, maybe not in
+            // the budget).
+            tracing::error!(id = %rec.id, "unreadable settle in a ledger spool line; replaying its record alone");
+        }
+        order
+    });
+    Ok(SpoolLine { rec, settle })
+}
+
+fn read_spool(path: &Path) -> Result<Vec<SpoolLine>> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(path, "open", &e)),
+    };
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(|e| io_err(path, "read", &e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A torn last line (killed mid-write, before the fsync acknowledged it) is skipped.
+        match decode_line(&line) {
+            Ok(l) => out.push(l),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable ledger spool line"),
+        }
+    }
+    Ok(out)
+}
+
 impl SpoolLedger {
-    /// Wrap `inner`, spooling to `path` (created on first use; an existing spool is replayed).
+    /// Wrap `inner`, spooling to `path` (created on first use; an existing spool is replayed, and the settles
+    /// noted in it are listed by [`pending_settles`](Ledger::pending_settles) until then).
     #[must_use]
     pub fn new(inner: Arc<dyn Ledger>, path: PathBuf) -> Self {
         let pending = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        let mut notes = SpoolNotes::default();
+        if pending {
+            match read_spool(&path) {
+                Ok(lines) => notes.open.extend(lines.into_iter().filter_map(|l| {
+                    let order = l.settle?;
+                    Some((
+                        order.id.clone(),
+                        PendingSettle {
+                            order,
+                            created_ms: l.rec.created_ms,
+                        },
+                    ))
+                })),
+                // The replay reads it again (and inserts the notes into the inner ledger).
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the ledger spool's noted settles")
+                }
+            }
+        }
         Self {
             inner,
             path,
-            lock: tokio::sync::Mutex::new(()),
+            lock: tokio::sync::Mutex::new(notes),
             pending: AtomicBool::new(pending),
         }
     }
@@ -293,51 +436,50 @@ impl SpoolLedger {
         });
     }
 
-    fn read_spool(&self) -> Result<Vec<GenerationRecord>> {
-        let f = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&self.path, "open", &e)),
-        };
-        let mut out = Vec::new();
-        for line in std::io::BufReader::new(f).lines() {
-            let line = line.map_err(|e| io_err(&self.path, "read", &e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            // A torn last line (killed mid-write, before the fsync acknowledged it) is skipped.
-            match serde_json::from_str(&line) {
-                Ok(r) => out.push(r),
-                Err(e) => tracing::warn!(error = %e, "skipping an unreadable ledger spool line"),
-            }
-        }
-        Ok(out)
-    }
-
     /// Insert every spooled record into the inner ledger, then empty the spool; answers how many. On an error
     /// the spool is kept whole (the records inserted so far are inserted again next time, harmlessly).
+    ///
+    /// A record spooled with a settle is inserted with its note ([`Ledger::insert_noting_settle`]), unless that
+    /// settle landed meanwhile ([`Ledger::settles_landed`] on this ledger): then it is inserted alone, and the
+    /// inner ledger is told the settle landed (forgetting a note an earlier, failed replay left). A note replayed
+    /// for a settle that lands afterwards is forgotten in the inner ledger as usual. What this process learnt of
+    /// landed settles is not kept across a restart: a new process replays every note, and the sweep applies
+    /// those that had landed once more, which changes nothing (budgets settle an id once). So a spend is never
+    /// counted twice, and its note is dropped only once its settle is known to have landed.
     ///
     /// # Errors
     /// The inner ledger still fails, or the spool cannot be read.
     pub async fn replay(&self) -> Result<usize> {
-        let _g = self.lock.lock().await;
-        let recs = self.read_spool()?;
-        for r in &recs {
-            self.inner.insert(r.clone()).await?;
+        let mut notes = self.lock.lock().await;
+        let lines = read_spool(&self.path)?;
+        let n = lines.len();
+        let mut forget = Vec::new();
+        for SpoolLine { rec, settle } in lines {
+            match settle {
+                Some(s) if notes.landed.contains(&s.id) => {
+                    self.inner.insert(rec).await?;
+                    forget.push(s.id);
+                }
+                Some(s) => {
+                    self.inner.insert_noting_settle(rec, &s).await?;
+                }
+                None => self.inner.insert(rec).await?,
+            }
+        }
+        if !forget.is_empty() {
+            self.inner.settles_landed(&forget).await?;
         }
         std::fs::File::create(&self.path)
             .and_then(|f| f.sync_all())
             .map_err(|e| io_err(&self.path, "truncate", &e))?;
+        *notes = SpoolNotes::default();
         self.pending.store(false, Ordering::Release);
-        Ok(recs.len())
+        Ok(n)
     }
 
-    async fn spool(&self, rec: &GenerationRecord) -> Result<()> {
-        let mut line = serde_json::to_vec(rec).map_err(|e| Error::Internal {
-            message: format!("ledger spool: encode: {e}"),
-        })?;
-        line.push(b'\n');
-        let _g = self.lock.lock().await;
+    async fn spool(&self, rec: &GenerationRecord, settle: Option<&SettleOrder>) -> Result<()> {
+        let line = encode_line(rec, settle)?;
+        let mut notes = self.lock.lock().await;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -346,6 +488,15 @@ impl SpoolLedger {
         f.write_all(&line)
             .and_then(|()| f.sync_data())
             .map_err(|e| io_err(&self.path, "append", &e))?;
+        if let Some(s) = settle {
+            notes.open.insert(
+                s.id.clone(),
+                PendingSettle {
+                    order: s.clone(),
+                    created_ms: rec.created_ms,
+                },
+            );
+        }
         self.pending.store(true, Ordering::Release);
         Ok(())
     }
@@ -361,12 +512,13 @@ impl Ledger for SpoolLedger {
                                               "ledger unreachable; spooling records locally"),
                 }
             }
-            self.spool(&rec).await
+            self.spool(&rec, None).await
         })
     }
 
-    /// Through to the ledger while it answers; otherwise the record alone is spooled (the settle is not noted:
-    /// it is lost only if this process dies before the budget answers).
+    /// Through to the ledger while it answers; otherwise the record is spooled with the settle noted in the
+    /// same line (one fsynced append) and this answers true: the note is this ledger's until the replay
+    /// inserts it into the inner ledger with its record (see [`SpoolLedger::replay`]).
     fn insert_noting_settle(
         &self,
         rec: GenerationRecord,
@@ -381,20 +533,66 @@ impl Ledger for SpoolLedger {
                                               "ledger unreachable; spooling records locally"),
                 }
             }
-            self.spool(&rec).await.map(|()| false)
+            self.spool(&rec, Some(&settle)).await.map(|()| true)
         })
     }
 
+    /// Notes still in the spool are forgotten here (their records replay without them); the others are
+    /// forgotten in the inner ledger. Waits for a replay under way, so a note it moved is forgotten there.
     fn settles_landed(&self, ids: &[ReservationId]) -> BoxFut<'_, Result<()>> {
-        self.inner.settles_landed(ids)
+        let ids = ids.to_vec();
+        Box::pin(async move {
+            let mut rest = Vec::new();
+            {
+                let mut notes = self.lock.lock().await;
+                for id in ids {
+                    if notes.open.remove(&id).is_some() {
+                        notes.landed.insert(id);
+                    } else {
+                        rest.push(id);
+                    }
+                }
+            }
+            if rest.is_empty() {
+                return Ok(());
+            }
+            self.inner.settles_landed(&rest).await
+        })
     }
 
+    /// The inner ledger's notes and the spool's, oldest first. While the inner ledger fails, the spool's alone
+    /// (when it holds any), so a sweep applies them before the replay.
     fn pending_settles(
         &self,
         before_ms: i64,
         limit: usize,
     ) -> BoxFut<'_, Result<Vec<PendingSettle>>> {
-        self.inner.pending_settles(before_ms, limit)
+        Box::pin(async move {
+            let mut spooled: Vec<PendingSettle> = {
+                let notes = self.lock.lock().await;
+                notes
+                    .open
+                    .values()
+                    .filter(|p| p.created_ms < before_ms)
+                    .cloned()
+                    .collect()
+            };
+            let mut all = match self.inner.pending_settles(before_ms, limit).await {
+                Ok(v) => v,
+                Err(e) if spooled.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "ledger unreachable; listing the spooled settles alone");
+                    Vec::new()
+                }
+            };
+            // A note can be in both after a replay that failed part way: listed once.
+            let inner_ids: HashSet<&ReservationId> = all.iter().map(|p| &p.order.id).collect();
+            spooled.retain(|p| !inner_ids.contains(&p.order.id));
+            all.append(&mut spooled);
+            all.sort_by(|a, b| (a.created_ms, &a.order.id).cmp(&(b.created_ms, &b.order.id)));
+            all.truncate(limit);
+            Ok(all)
+        })
     }
 
     fn get(&self, id: &str) -> BoxFut<'_, Result<Option<GenerationRecord>>> {
@@ -406,10 +604,10 @@ impl Ledger for SpoolLedger {
             }
             let spooled = {
                 let _g = self.lock.lock().await;
-                self.read_spool()?
+                read_spool(&self.path)?
             };
-            match spooled.into_iter().rev().find(|r| r.id == id) {
-                Some(r) => Ok(Some(r)),
+            match spooled.into_iter().rev().find(|l| l.rec.id == id) {
+                Some(l) => Ok(Some(l.rec)),
                 None => found,
             }
         })
@@ -435,3 +633,6 @@ impl Ledger for SpoolLedger {
         self.inner.usage(q)
     }
 }
+
+#[cfg(test)]
+mod tests;
