@@ -463,7 +463,7 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
     let app = app(gw.clone());
     let g = gw.clone();
     let task = tokio::spawn(async move {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let drain = conn::Drain::default();
         let mut log = conn::AcceptLog::default();
         loop {
             tokio::select! {
@@ -472,7 +472,7 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
                     Ok((tcp, _)) => {
                         nodelay(&tcp);
                         match g.open.take(g.limits.max_connections) {
-                            Some(slot) => conn::serve(tcp, app.clone(), &g.limits, &graceful, slot),
+                            Some(slot) => conn::serve(tcp, app.clone(), &g.limits, &drain, slot),
                             None => conn::refuse(tcp),
                         }
                     }
@@ -484,7 +484,7 @@ pub async fn start(gw: Arc<Gateway>, addr: SocketAddr) -> Result<Running> {
             }
         }
         drop(listener);
-        graceful.shutdown().await;
+        drain.shutdown().await;
         await_settles(&g).await;
     });
     Ok(Running {
@@ -535,7 +535,7 @@ fn spawn_worker(
         .spawn(move || {
             rt.block_on(async move {
                 let app = app(gw.clone());
-                let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+                let drain = conn::Drain::default();
                 loop {
                     let next = tokio::select! {
                         _ = stop.wait_for(|s| *s) => None,
@@ -544,11 +544,11 @@ fn spawn_worker(
                     // None: stopping, or the accept loop has stopped.
                     let Some((std, slot)) = next else { break };
                     match tokio::net::TcpStream::from_std(std) {
-                        Ok(tcp) => conn::serve(tcp, app.clone(), &gw.limits, &graceful, slot),
+                        Ok(tcp) => conn::serve(tcp, app.clone(), &gw.limits, &drain, slot),
                         Err(e) => tracing::debug!(error = %e, "cannot register a connection"),
                     }
                 }
-                graceful.shutdown().await;
+                drain.shutdown().await;
                 // Before this runtime (and the settle tasks on it) is dropped.
                 await_settles(&gw).await;
             });
