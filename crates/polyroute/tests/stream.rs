@@ -127,6 +127,28 @@ async fn cut_mid_stream_ends_in_band_without_failover() {
     assert_eq!(r.generation(id).await.unwrap()["finish_reason"], "error");
 }
 
+/// The time a stream waits for its upstream's chunks is waiting, not the gateway's overhead: a stream whose
+/// chunks come 60 ms apart records most of its latency as waited.
+#[tokio::test]
+async fn a_streams_waits_between_chunks_are_not_overhead() {
+    let m = mocks(1).await;
+    let r = builder(&[P("alpha", "openai", base(&m[0], "openai"))])
+        .build()
+        .unwrap();
+    m[0].script(["chunk-delay=60"]).unwrap();
+    let chunks = collect(r.chat_stream(sreq(&["alpha"], "a b c d"))).await;
+    assert!(chunks.iter().all(Result::is_ok));
+    let id = chunks.last().unwrap().as_ref().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rec = r.generation(&id).await.unwrap();
+    let latency = rec["latency_ms"].as_f64().unwrap();
+    let overhead = rec["overhead_ms"].as_f64().unwrap();
+    assert!(latency >= 240.0, "{rec}");
+    assert!(overhead >= 0.0 && overhead < latency / 4.0, "{rec}");
+}
+
 #[tokio::test]
 async fn idle_timeout_mid_stream_is_in_band() {
     let m = mocks(1).await;

@@ -216,23 +216,17 @@ async fn try_stream(
     let mut armed = first_deadline;
     // The waker of the timer's last poll since it was last set (None: not polled since).
     let mut timer_waker: Option<Waker> = None;
+    // The limit of the last read that waited (named when it expires).
+    let mut until = armed;
     loop {
-        let now = Instant::now();
-        let idle_at = now + up.timeouts.idle;
-        let until = if tr.content_emitted() {
-            idle_at.min(deadline)
-        } else {
-            first_deadline.min(idle_at)
-        };
-        if until < armed {
-            timer.as_mut().reset(until.into());
-            timer_waker = None;
-            armed = until;
-        }
         // The caller going away is checked first, as a flag (the wait for it is polled only when the read waits).
         if tx.is_closed() {
             return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
         }
+        let emitted = tr.content_emitted();
+        // When the read began to wait: the clock is read only by a read that waits (most reads of a stream find
+        // their bytes buffered), and the read's limit runs from then.
+        let mut waiting_since: Option<Instant> = None;
         // As `timeout_at(until, body.next())`: the read first, then the caller going away, then the deadline.
         // The timer is polled only when it may have news: when it was set since its last poll, when the work
         // runs with another waker than that poll's, or when it fired (a flag read). A timer polled on every
@@ -243,6 +237,21 @@ async fn try_stream(
             }
             if closed.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Read::Gone);
+            }
+            if waiting_since.is_none() {
+                let now = Instant::now();
+                waiting_since = Some(now);
+                let idle_at = now + up.timeouts.idle;
+                until = if emitted {
+                    idle_at.min(deadline)
+                } else {
+                    first_deadline.min(idle_at)
+                };
+                if until < armed {
+                    timer.as_mut().reset(until.into());
+                    timer_waker = None;
+                    armed = until;
+                }
             }
             loop {
                 let registered = timer_waker
@@ -271,7 +280,9 @@ async fn try_stream(
                 return AttemptEnd::Abandoned(Some(partial(&tr, ttft, &dropped, relayed)));
             }
         };
-        ad.waited.add(now.elapsed());
+        if let Some(t) = waiting_since {
+            ad.waited.add(t.elapsed());
+        }
         let chunk = match next {
             Err(_) => {
                 // Name the limit that expired: the total deadline, the idle gap or the first-token wait.
