@@ -4,8 +4,11 @@
 //! difference in instructions by the difference in records: the ledger's CPU per record (writer and syncer
 //! threads included) at that concurrency, without a gateway around it.
 //!
-//! `cargo run --release -p polyroute --example ledger_batch -- [--n 2000] [--concurrency 64] [--dir DIR]`.
-//! Prints the records, commits and syncs (records per commit is the batch size the writer reached).
+//! `cargo run --release -p polyroute --example ledger_batch -- [--n 2000] [--concurrency 64] [--dir DIR]
+//! [--ids worker|random|ordered]`. Prints the records, commits and syncs (records per commit is the batch size the
+//! writer reached). `--ids`: how the records are named: `worker` (default) `gen-<worker>-<i>-<hash>`; `random`
+//! `gen-<secs>-<16 hex scattered>`, as the gateway named them before its ids were ordered; `ordered`
+//! `gen-<secs>-<16 hex rising>`, as it names them now (one tag, a count).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -49,14 +52,20 @@ async fn main() {
         Scope::User("key-bench".into()),
         Scope::Key("k-bench".into()),
     ];
+    let ids = Arc::new(arg("--ids").unwrap_or_else(|| "worker".into()));
+    assert!(
+        ["worker", "random", "ordered"].contains(&ids.as_str()),
+        "--ids: worker, random or ordered"
+    );
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..conc)
         .map(|w| {
-            let (ledger, template, scopes, next) = (
+            let (ledger, template, scopes, next, ids) = (
                 ledger.clone(),
                 template.clone(),
                 scopes.clone(),
                 next.clone(),
+                ids.clone(),
             );
             tokio::spawn(async move {
                 loop {
@@ -65,10 +74,12 @@ async fn main() {
                         break;
                     }
                     let mut rec = template.clone();
-                    rec.id = format!(
-                        "gen-{w}-{i}-{:016x}",
-                        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                    );
+                    let scattered = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    rec.id = match ids.as_str() {
+                        "random" => format!("gen-1764730000-{scattered:016x}"),
+                        "ordered" => format!("gen-1764730000-{:016x}", 0x5eed_u64 << 40 | i as u64),
+                        _ => format!("gen-{w}-{i}-{scattered:016x}"),
+                    };
                     rec.created_ms += i64::try_from(i).unwrap();
                     let order = SettleOrder {
                         id: ReservationId(rec.id.clone()),
