@@ -352,7 +352,7 @@ impl Router {
             ttl: self.inner.opts.timeouts.total + HOLD_MARGIN,
         };
         match Reservation::place(self.inner.stores.budget.clone(), hold).await? {
-            Ok(r) => Ok(r),
+            Ok(r) => Ok(r.counted_by(&self.inner.settles)),
             Err(r) => {
                 self.inner.metrics.limit_refused(match r.scope {
                     Scope::Router => "router_budget",

@@ -25,6 +25,8 @@ pub struct Reservation {
     /// the commit alone counts the spend).
     placed: bool,
     done: bool,
+    /// The router's background work, which counts a release spawned on drop ([`Reservation::counted_by`]).
+    settles: Option<Arc<Settles>>,
 }
 
 impl std::fmt::Debug for Reservation {
@@ -55,6 +57,7 @@ impl Reservation {
                 rt: None,
                 placed: false,
                 done: false,
+                settles: None,
             }));
         }
         match budget.reserve(&req).await? {
@@ -67,8 +70,17 @@ impl Reservation {
                 rt: tokio::runtime::Handle::try_current().ok(),
                 placed: true,
                 done: false,
+                settles: None,
             })),
         }
+    }
+
+    /// A release this reservation spawns when dropped uncommitted is background work of `settles` (so a
+    /// stopping gateway waits for it, as for a settle, and the hold does not outlive the process until its TTL).
+    #[must_use]
+    pub(crate) fn counted_by(mut self, settles: &Arc<Settles>) -> Self {
+        self.settles = Some(settles.clone());
+        self
     }
 
     /// The id (the generation id).
@@ -119,8 +131,9 @@ impl Reservation {
     }
 }
 
-/// Settles this router handed to the background (after the answer, or after a failed settle), so readers of
-/// the spend can wait for them ([`Settles::wait`]).
+/// Settles this router handed to the background (after the answer, or after a failed settle), and the releases
+/// of holds whose requests were dropped before billing, so readers of the spend and a stopping gateway can wait
+/// for them ([`Settles::wait`]).
 #[derive(Debug, Default)]
 pub(crate) struct Settles {
     pending: AtomicUsize,
@@ -151,6 +164,13 @@ impl Settles {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_waiters();
         }
+    }
+
+    /// One more piece of background work, done when the guard is dropped (also when its task is dropped
+    /// unrun, as a runtime that stops drops it).
+    fn start(self: &Arc<Self>) -> Counted {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Counted(self.clone())
     }
 
     /// Run `work` on a task of its own as background work of the request that [`Settles::wait`] waits for
@@ -293,9 +313,125 @@ impl Drop for Reservation {
             std::mem::take(&mut self.scopes),
         );
         if let Some(rt) = &self.rt {
+            let counted = self.settles.as_ref().map(Settles::start);
             rt.spawn(async move {
                 let _ = budget.settle(&id, &scopes, None).await;
+                drop(counted);
             });
         }
+    }
+}
+
+/// A piece of background work counted in [`Settles`] until this is dropped.
+struct Counted(Arc<Settles>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::state::memory::MemoryBudget;
+    use crate::state::{BoxFut, ScopeLimit};
+
+    /// A memory budget whose settles wait for a permit of `gate` (so a release can be held in flight), and which
+    /// never releases synchronously (as a remote store).
+    struct Gated {
+        inner: MemoryBudget,
+        gate: tokio::sync::Semaphore,
+    }
+
+    impl Default for Gated {
+        fn default() -> Self {
+            Self {
+                inner: MemoryBudget::default(),
+                gate: tokio::sync::Semaphore::new(0),
+            }
+        }
+    }
+
+    impl Budget for Gated {
+        fn reserve(&self, req: &HoldRequest) -> BoxFut<'_, Result<Reserved>> {
+            self.inner.reserve(req)
+        }
+        fn settle(
+            &self,
+            id: &ReservationId,
+            scopes: &[Scope],
+            billed: Option<Decimal>,
+        ) -> BoxFut<'_, Result<bool>> {
+            let (id, scopes) = (id.clone(), scopes.to_vec());
+            Box::pin(async move {
+                self.gate.acquire().await.expect("gate").forget();
+                self.inner.settle(&id, &scopes, billed).await
+            })
+        }
+        fn spent(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
+            self.inner.spent(scope)
+        }
+        fn held(&self, scope: &Scope) -> BoxFut<'_, Result<Decimal>> {
+            self.inner.held(scope)
+        }
+    }
+
+    fn hold(id: &str) -> HoldRequest {
+        HoldRequest {
+            id: ReservationId(id.into()),
+            amount: Decimal::ONE,
+            scopes: vec![ScopeLimit {
+                scope: Scope::Router,
+                limit: Some(Decimal::TEN),
+            }],
+            ttl: Duration::from_secs(600),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_release_on_drop_is_background_work_a_stop_waits_for() {
+        let budget = Arc::new(Gated::default());
+        let settles = Arc::new(Settles::default());
+        let r = Reservation::place(budget.clone(), hold("gen-a"))
+            .await
+            .unwrap()
+            .expect("held")
+            .counted_by(&settles);
+        assert_eq!(budget.held(&Scope::Router).await.unwrap(), Decimal::ONE);
+        // Dropped uncommitted (a cancelled request): the release is spawned, and counted until it ran.
+        drop(r);
+        assert_eq!(settles.pending(), 1);
+        settles.wait(Duration::from_millis(100)).await;
+        assert_eq!(
+            settles.pending(),
+            1,
+            "the wait returned with the release pending"
+        );
+        budget.gate.add_permits(1);
+        settles.wait(Duration::from_secs(5)).await;
+        assert_eq!(settles.pending(), 0);
+        assert_eq!(budget.held(&Scope::Router).await.unwrap(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_release_dropped_with_its_runtime_is_no_longer_counted() {
+        let budget = Arc::new(Gated::default());
+        let settles = Arc::new(Settles::default());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt
+            .block_on(Reservation::place(budget.clone(), hold("gen-b")))
+            .unwrap()
+            .expect("held")
+            .counted_by(&settles);
+        drop(r);
+        assert_eq!(settles.pending(), 1);
+        // The runtime stops before the release ran: its task is dropped, and with it the count.
+        drop(rt);
+        assert_eq!(settles.pending(), 0);
     }
 }
