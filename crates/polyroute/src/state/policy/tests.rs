@@ -5,8 +5,6 @@
 
 use std::sync::atomic::AtomicUsize;
 
-use polyroute_core::Usage;
-
 use super::*;
 use crate::state::memory::MemoryBudget;
 use crate::state::sqlite::SqliteLedger;
@@ -120,32 +118,9 @@ fn setup(name: &str) -> (PathBuf, Arc<Flaky>, PathBuf) {
     (dir, flaky, spool)
 }
 
+/// The battery's record, for user `u`.
 fn record(id: &str, created_ms: i64, cost: &str) -> GenerationRecord {
-    GenerationRecord {
-        id: id.to_string(),
-        created_ms,
-        model: "test/model".into(),
-        provider: "alpha".into(),
-        provider_name: "Alpha".into(),
-        endpoint: "alpha".into(),
-        streamed: false,
-        usage: Usage::default(),
-        cost: cost.parse().unwrap(),
-        cost_details: Value::Null.into(),
-        finish_reason: Some("stop".into()),
-        attempts: Vec::new(),
-        app_referer: None,
-        app_title: None,
-        user: Some("u".into()),
-        free: false,
-        latency_ms: 1.0,
-        ttft_ms: None,
-        dropped_params: Vec::new(),
-        cancelled: false,
-        session_id: None,
-        overhead_ms: None,
-        api_type: crate::ledger::ApiType::Completions,
-    }
+    crate::state::battery::record(id, Some("u"), created_ms, cost)
 }
 
 fn order(id: &str, billed: &str) -> SettleOrder {
