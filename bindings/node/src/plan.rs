@@ -85,11 +85,14 @@ impl RoutesInner {
         let d = digest(plan, reasons);
         if let Some(ids) = self.head_ids.get(&d) {
             for &id in ids {
-                if self
-                    .heads
-                    .get(id as usize)
-                    .is_some_and(|h| same_head(&h.plan, plan) && h.reasons == reasons)
-                {
+                if self.heads.get(id as usize).is_some_and(|h| {
+                    same_head(&h.plan, plan)
+                        && h.reasons.len() == reasons.len()
+                        && h.reasons
+                            .iter()
+                            .zip(reasons)
+                            .all(|(a, b)| same_reason(a, b))
+                }) {
                     return Some(id);
                 }
             }
@@ -187,12 +190,17 @@ fn make_plan(
     }
 }
 
+/// Whether two reasons are the same text: the same `&'static str` (most reasons are) without reading it.
+fn same_reason(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 /// The distinct reasons of `attempts` in order, and each attempt's index into them.
 fn reasons_of(attempts: &[Attempt]) -> (Vec<Cow<'static, str>>, Vec<u32>) {
     let mut reasons: Vec<Cow<'static, str>> = Vec::new();
     let mut at = Vec::with_capacity(attempts.len());
     for a in attempts {
-        let i = match reasons.iter().position(|r| *r == a.reason) {
+        let i = match reasons.iter().position(|r| same_reason(r, &a.reason)) {
             Some(i) => i,
             None => {
                 reasons.push(a.reason.clone());
