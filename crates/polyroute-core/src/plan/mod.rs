@@ -158,8 +158,7 @@ struct Draws {
 impl Draws {
     fn get(&mut self) -> &mut ChaCha8Rng {
         let seed = self.seed;
-        self.rng
-            .get_or_insert_with(|| ChaCha8Rng::seed_from_u64(seed))
+        self.rng.get_or_insert_with(|| ChaCha8Rng::seed_from_u64(seed))
     }
 }
 
