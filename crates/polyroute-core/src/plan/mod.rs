@@ -147,28 +147,13 @@ fn attempt(c: &Candidate<'_>, reason: Cow<'static, str>) -> Attempt {
     }
 }
 
-/// The plan's random draws: seeded from the request's seed at the first draw (most plans order groups of one
-/// endpoint, or by a sort, and draw nothing; seeding the generator costs more than the rest of such a plan's
-/// ordering).
-struct Draws {
-    seed: u64,
-    rng: Option<ChaCha8Rng>,
-}
-
-impl Draws {
-    fn get(&mut self) -> &mut ChaCha8Rng {
-        let seed = self.seed;
-        self.rng.get_or_insert_with(|| ChaCha8Rng::seed_from_u64(seed))
-    }
-}
-
 /// Order one group of eligible candidates; returns the ordered attempts (each with the reason for its position)
 /// and the candidates dropped by `allow_fallbacks: false`.
 fn group_order<'a>(
     mut c: Vec<Candidate<'a>>,
     prefs: &ProviderPreferences,
     sort: Option<SortBy>,
-    rng: &mut Draws,
+    rng: &mut ChaCha8Rng,
 ) -> (Vec<Attempt>, Dropped<'a>) {
     let mut out: Vec<Attempt> = Vec::with_capacity(c.len());
     let mut excluded: Dropped<'a> = Vec::new();
@@ -205,9 +190,7 @@ fn group_order<'a>(
             order::sort_by(&mut r, by);
             r
         }
-        // One candidate is its own order: no draw (and no generator seeded for it).
-        None if c.len() <= 1 => c,
-        None => order::weighted_default(c, rng.get()),
+        None => order::weighted_default(c, rng),
     };
     let label: &'static str = match (sort, prefs.order.is_some()) {
         (Some(SortBy::Price), false) => "sort by price",
@@ -381,10 +364,7 @@ pub(crate) fn plan_for(
         (Some(Partition::None), _) | (_, Some("sort")) => Partition::None,
         _ => Partition::Model,
     };
-    let mut rng = Draws {
-        seed: ctx.seed,
-        rng: None,
-    };
+    let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
     let mut excluded: Vec<Exclusion> = Vec::new();
     let mut groups: Vec<Vec<Candidate<'_>>> = Vec::new();
     let mut any_endpoint = false;
