@@ -172,6 +172,12 @@ fn total_order_bits(x: f64) -> u64 {
     }
 }
 
+/// One uniform draw in (0, 1) of the weighted order ([`weighted_default`] takes one per endpoint without a
+/// recent outage).
+pub fn draw(rng: &mut ChaCha8Rng) -> f64 {
+    rng.gen_range(f64::MIN_POSITIVE..1.0)
+}
+
 /// The default order (semantics §3.4): endpoints without a recent outage are drawn one after another by weighted
 /// random sampling without replacement, weight = 1 / price² (free endpoints first, uniformly among themselves);
 /// endpoints with a recent outage follow, cheapest first.
@@ -180,6 +186,8 @@ fn total_order_bits(x: f64) -> u64 {
 /// endpoint gets the key `ln(u) / w` for a uniform `u` in (0, 1), and sorting by key, largest first, yields the same
 /// distribution as drawing one endpoint at a time with probability proportional to its weight among those left.
 pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<Candidate<'a>> {
+    // (The draws are `stable.len()` calls of [`draw`], in catalog order: a planner that skips a group of one
+    // replays that one draw later to keep the same sequence.)
     // Candidates arrive in catalog order, so the result depends only on the seed and the catalog.
     let (mut stable, mut unstable): (Vec<_>, Vec<_>) = if c.iter().any(Candidate::unstable) {
         c.into_iter().partition(|x| !x.unstable())
@@ -194,7 +202,7 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
         .iter()
         .zip(0u32..)
         .map(|(x, i)| {
-            let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+            let u = draw(rng);
             let free = x.blended_price().is_zero();
             // Free endpoints: uniform among themselves (equal weights), ahead of every priced endpoint.
             let key = if free {
