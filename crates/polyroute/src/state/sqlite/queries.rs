@@ -317,14 +317,40 @@ pub(super) fn get(c: &Connection, id: &str) -> Result<Option<GenerationRecord>> 
     text.as_deref().map(parse_rec).transpose()
 }
 
+/// The filter on one user's generations (`user_key = ?1`, which `generations_user_time` serves with the time
+/// range) or on every user's (`?1 IS NULL`: `?1` is bound to NULL, and `generations_time` serves the range). One
+/// `(?1 IS NULL OR user_key = ?1)` for both made SQLite plan every query as the all-users one, scanning every
+/// user's rows of the period for one user's.
+fn user_filter(user: Option<&str>) -> &'static str {
+    if user.is_some() {
+        "user_key = ?1"
+    } else {
+        "?1 IS NULL"
+    }
+}
+
+/// [`list`]'s statement (`?1` user, `?2` since, `?3` limit).
+pub(super) fn list_sql(user: Option<&str>) -> String {
+    format!(
+        "SELECT record FROM generations WHERE {} AND created_ms >= ?2 ORDER BY created_ms DESC LIMIT ?3",
+        user_filter(user)
+    )
+}
+
+/// [`summary`]'s statement (`?1` user, `?2` since).
+pub(super) fn summary_sql(user: Option<&str>) -> String {
+    format!(
+        "SELECT count(*), group_concat(cost, ' '), coalesce(sum(free), 0) FROM generations
+         WHERE {} AND created_ms >= ?2",
+        user_filter(user)
+    )
+}
+
 pub(super) fn list(c: &Connection, q: &LedgerQuery) -> Result<Vec<GenerationRecord>> {
     let limit = q.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let since = q.since_ms.unwrap_or(i64::MIN);
     let mut st = c
-        .prepare_cached(
-            "SELECT record FROM generations WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2
-             ORDER BY created_ms DESC LIMIT ?3",
-        )
+        .prepare_cached(&list_sql(q.user.as_deref()))
         .map_err(|e| db(&e))?;
     let rows = st
         .query_map(params![q.user, since, limit], |r| r.get::<_, String>(0))
@@ -337,20 +363,17 @@ pub(super) fn list(c: &Connection, q: &LedgerQuery) -> Result<Vec<GenerationReco
 }
 
 pub(super) fn summary(c: &Connection, user: Option<&str>, since_ms: i64) -> Result<SpendSummary> {
-    c.prepare_cached(
-        "SELECT count(*), group_concat(cost, ' '), coalesce(sum(free), 0) FROM generations
-         WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2",
-    )
-    .and_then(|mut st| {
-        st.query_row(params![user, since_ms], |r| {
-            Ok(SpendSummary {
-                requests: n(r.get(0)?),
-                cost: dec_sum(r.get(1)?),
-                free_requests: n(r.get(2)?),
+    c.prepare_cached(&summary_sql(user))
+        .and_then(|mut st| {
+            st.query_row(params![user, since_ms], |r| {
+                Ok(SpendSummary {
+                    requests: n(r.get(0)?),
+                    cost: dec_sum(r.get(1)?),
+                    free_requests: n(r.get(2)?),
+                })
             })
         })
-    })
-    .map_err(|e| db(&e))
+        .map_err(|e| db(&e))
 }
 
 pub(super) fn activity(c: &Connection, q: &ActivityQuery) -> Result<Vec<ActivityRow>> {
@@ -408,8 +431,9 @@ pub(super) fn usage(c: &Connection, q: &UsageQuery) -> Result<Vec<UsageRow>> {
                 group_concat(cost, ' '),
                 coalesce(sum(json_extract(record, '$.usage.prompt_tokens')), 0),
                 coalesce(sum(json_extract(record, '$.usage.completion_tokens')), 0)
-         FROM generations WHERE (?1 IS NULL OR user_key = ?1) AND created_ms >= ?2
-         GROUP BY bucket, grp ORDER BY bucket, grp"
+         FROM generations WHERE {user} AND created_ms >= ?2
+         GROUP BY bucket, grp ORDER BY bucket, grp",
+        user = user_filter(q.user.as_deref())
     );
     let mut st = c.prepare_cached(&sql).map_err(|e| db(&e))?;
     let rows = st

@@ -1120,3 +1120,38 @@ async fn noted_settles_outlive_a_reopen() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The detail lines of SQLite's plan for `sql` on a ledger's schema.
+fn query_plan(sql: &str) -> String {
+    let mut conn = Connection::open_in_memory().unwrap();
+    init(&mut conn).unwrap();
+    let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let nulls = std::iter::repeat_n(rusqlite::types::Null, st.parameter_count());
+    let rows = st
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+}
+
+/// One user's listing and summary search `generations_user_time` (that user's rows of the period only); every
+/// user's search `generations_time`.
+#[test]
+fn a_users_listing_and_summary_use_the_users_index() {
+    for sql in [
+        queries::list_sql(Some("u")),
+        queries::summary_sql(Some("u")),
+    ] {
+        let plan = query_plan(&sql);
+        assert!(
+            plan.contains("USING INDEX generations_user_time (user_key=? AND created_ms>?)"),
+            "{sql}: {plan}"
+        );
+    }
+    for sql in [queries::list_sql(None), queries::summary_sql(None)] {
+        let plan = query_plan(&sql);
+        assert!(
+            plan.contains("USING INDEX generations_time (created_ms>?)"),
+            "{sql}: {plan}"
+        );
+    }
+}
