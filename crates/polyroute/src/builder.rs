@@ -227,7 +227,7 @@ impl RouterBuilder {
         let opts = self.opts;
         let aws_env = crate::auth::sigv4::AwsEnv::from_process(opts.read_env);
         let gcp_env = crate::auth::GcpEnv::from_process(opts.read_env);
-        let mut upstreams = HashMap::new();
+        let mut upstreams = rustc_hash::FxHashMap::default();
         let mut credentials = BTreeSet::new();
         let mut unconfigured = std::collections::BTreeMap::new();
         for p in catalog.providers() {

@@ -1,7 +1,7 @@
 //! The [`Router`]: the public face of the engine (planning, cost, catalog queries, records and spend); the
 //! request lifecycle behind `chat` is in [`crate::lifecycle`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,7 +52,7 @@ pub(crate) struct Inner {
     pub catalog: Catalog,
     /// Connect timeout of every HTTP client this router opens.
     pub connect_timeout: Duration,
-    pub upstreams: HashMap<String, Upstream>,
+    pub upstreams: rustc_hash::FxHashMap<String, Upstream>,
     pub credentials: BTreeSet<String>,
     /// The same set with its per-model credential flags over `catalog`, made on first need (what plans read).
     pub credential_marks: polyroute_core::select::filters::CredentialMarks,

@@ -66,6 +66,7 @@ fn write_index(buf: &mut Vec<u8>, index: u64) {
 /// State shared by every dialect's state machine: identity, what was emitted, the outcome so far.
 #[derive(Debug)]
 pub(crate) struct StreamCore {
+    /// The response context, its `id` and `model` moved out into the two fields below.
     pub ctx: ResponseContext,
     pub id: String,
     pub model: String,
@@ -90,10 +91,10 @@ pub(crate) struct StreamCore {
 }
 
 impl StreamCore {
-    fn new(ctx: ResponseContext) -> Self {
+    fn new(mut ctx: ResponseContext) -> Self {
         Self {
-            id: ctx.id.clone(),
-            model: ctx.model.clone(),
+            id: std::mem::take(&mut ctx.id),
+            model: std::mem::take(&mut ctx.model),
             ctx,
             roles_sent: Vec::new(),
             finish_reason: None,
