@@ -60,6 +60,9 @@ pub struct SqliteStore {
 struct Inner {
     /// The writer's queue (bounded: callers wait for room).
     jobs: mpsc::Sender<Box<dyn writer::Op>>,
+    /// Wakes a writer that sleeps on its open batch while the syncer is busy, for an operation that must not
+    /// wait for a disk.
+    pace: Arc<writer::Pace>,
     /// Where read connections come from; None for an in-memory database (reads go through the writer).
     path: Option<std::path::PathBuf>,
     /// Idle read connections.
@@ -222,10 +225,11 @@ impl SqliteStore {
         };
         queries::register_functions(&conn)?;
         let counts = Arc::new(writer::Counts::default());
-        let jobs = writer::spawn(conn, sync, counts.clone())?;
+        let (jobs, pace) = writer::spawn(conn, sync, counts.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs,
+                pace,
                 path: (!in_memory_path(path)).then(|| path.to_path_buf()),
                 readers: Mutex::new(Vec::new()),
                 counts,
@@ -294,10 +298,15 @@ impl SqliteStore {
     {
         let (op, rx) = writer::Pending::boxed(durable, raw, f);
         let jobs = self.inner.jobs.clone();
+        let pace = (!durable).then(|| self.inner.pace.clone());
         Box::pin(async move {
             jobs.send(op)
                 .await
                 .map_err(|_| internal("sqlite store: its writer has stopped"))?;
+            // Queued first, then the kick: a writer that went to sleep before the operation was queued wakes.
+            if let Some(p) = pace {
+                p.kick();
+            }
             rx.await
                 .map_err(|_| internal("sqlite store: its writer stopped before answering"))?
         })

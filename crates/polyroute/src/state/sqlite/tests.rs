@@ -294,8 +294,12 @@ async fn an_insert_is_answered_only_after_its_sync_and_holds_never_wait_for_it()
     // A durable insert arriving while the syncer is busy waits in the writer's open batch (only committed
     // when the syncer is idle; holds and settles meanwhile commit at once, above).
     assert!(ledger.get("gen-2").await.unwrap().is_none());
-    // A hold arriving meanwhile is answered at once, and commits the waiting insert with it.
-    assert_eq!(budget.reserve(&hold("r2")).await.unwrap(), Reserved::Held);
+    // A hold arriving meanwhile is answered at once (its sender wakes the writer sleeping on its open batch),
+    // and commits the waiting insert with it.
+    let r2 = tokio::time::timeout(Duration::from_secs(10), budget.reserve(&hold("r2")))
+        .await
+        .expect("a hold waited for the sync under way");
+    assert_eq!(r2.unwrap(), Reserved::Held);
     assert!(ledger.get("gen-2").await.unwrap().is_some());
     let l = ledger.clone();
     let mut third = tokio::spawn(async move { l.insert(record("gen-3", "3")).await });
@@ -316,6 +320,50 @@ async fn an_insert_is_answered_only_after_its_sync_and_holds_never_wait_for_it()
     gate.send(Ok(())).unwrap();
     third.await.unwrap().unwrap();
     assert_eq!(store.syncs(), 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Inserts arriving while the syncer is busy wait in the writer's open batch (the writer sleeps meanwhile) and
+/// are committed together, by one commit and one sync, once the syncer is idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_arriving_during_a_sync_share_the_next_commit() {
+    let (path, dir) = temp_db("sleeps");
+    let (f, entered, gate) = gated_sync();
+    let entered = Arc::new(Mutex::new(entered));
+    let store = SqliteStore::open_with(&path, Some(f)).unwrap();
+    let ledger = store.ledger();
+    let l = ledger.clone();
+    let first = tokio::spawn(async move { l.insert(record("gen-0", "1")).await });
+    sync_entered(&entered).await;
+    let commits = store.commits();
+    let mut rest: Vec<_> = (1..=20)
+        .map(|i| {
+            let l = ledger.clone();
+            tokio::spawn(async move { l.insert(record(&format!("gen-{i}"), "1")).await })
+        })
+        .collect();
+    for t in &mut rest {
+        assert!(still_pending(t).await);
+    }
+    assert_eq!(
+        store.commits(),
+        commits,
+        "committed while the syncer was busy"
+    );
+    gate.send(Ok(())).unwrap();
+    first.await.unwrap().unwrap();
+    sync_entered(&entered).await;
+    assert_eq!(
+        store.commits(),
+        commits + 1,
+        "one commit for the 20 inserts"
+    );
+    gate.send(Ok(())).unwrap();
+    for t in rest {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!((store.commits(), store.syncs()), (commits + 1, 2));
+    assert_eq!(ledger.summary(None, 0).await.unwrap().requests, 21);
     let _ = std::fs::remove_dir_all(dir);
 }
 

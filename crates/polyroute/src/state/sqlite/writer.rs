@@ -6,13 +6,14 @@
 //! the OS, no fsync). Budget and rate-window changes are answered at once (durable when the process dies, not
 //! necessarily when the machine loses power). Generation records go to the syncer, which `fdatasync`s the WAL
 //! file (once for every batch that arrived while it was busy) and only then answers them, while the writer
-//! already applies the next batch: holds and settles never wait for a disk. A batch of durable operations only,
-//! begun while the syncer is busy, stays open and applies what arrives until the syncer goes idle (it says so
-//! with a [`Tick`] through the writer's queue), an operation that must not wait arrives, or the batch is full:
-//! its records could only be synced after the sync under way anyway, and one commit then holds them all (each
-//! commit rewrites the last pages of every index it touches, so fewer, larger commits write fewer WAL frames
-//! per record). Answers to waiters on Tokio runtimes are given by one task per runtime thread and batch
-//! ([`answer`]): a runtime thread is woken once per batch, not once per waiter.
+//! already gathers the next batch: holds and settles never wait for a disk. A batch of durable operations
+//! only, begun while the syncer is busy, stays open until the syncer goes idle or an operation that must not
+//! wait arrives (its sender wakes the writer, [`Pace::kick`]); meanwhile the writer sleeps instead of waking
+//! for every record that arrives, and takes all of them at once when it wakes: its records could only be
+//! synced after the sync under way anyway, and one commit then holds them all (each commit rewrites the last
+//! pages of every index it touches, and each sync writes the file's inode too, so fewer, larger commits write
+//! fewer WAL frames and syncs per record). Answers to waiters on Tokio runtimes are given by one task per
+//! runtime thread and batch ([`answer`]): a runtime thread is woken once per batch, not once per waiter.
 //!
 //! Why an acknowledged record survives a power loss: its frames are in the WAL file (the writer's `write`
 //! returned before the syncer is told), and the syncer's `fdatasync` of that file came after. A checkpoint
@@ -41,7 +42,7 @@ use std::io;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use polyroute_core::{Error, Result};
@@ -67,10 +68,6 @@ pub(super) trait Op: Send {
     /// Answer the waiter: `Ok` when the batch committed (and, for a durable operation, reached the disk); the
     /// operation's own result is then what it answers.
     fn finish(self: Box<Self>, commit: Result<()>);
-    /// Whether this is the syncer's word that it went idle ([`Tick`]), not an operation.
-    fn tick(&self) -> bool {
-        false
-    }
     /// Whether it may run SQL of its own on `budget_spent` (not only through the [`Writer`]'s spend methods):
     /// the spends the batch holds back are written before it runs ([`Writer::flush_spends`]).
     fn raw(&self) -> bool {
@@ -120,48 +117,95 @@ fn answer(ops: Vec<Box<dyn Op>>, outcome: &Result<()>) {
     }
 }
 
-/// The syncer's word to a writer waiting for it ([`Pace`]): the syncer went idle, commit now.
-struct Tick;
-
-impl Op for Tick {
-    fn durable(&self) -> bool {
-        false
-    }
-    fn apply(&mut self, _: &Writer<'_>) -> bool {
-        true
-    }
-    fn finish(self: Box<Self>, _: Result<()>) {}
-    fn tick(&self) -> bool {
-        true
-    }
+/// Whether the syncer is busy, and whether the writer sleeps on an open batch until it is idle (see [`run`]).
+/// The writer is woken by the syncer going idle, or by the sender of an operation that must not wait for a
+/// disk ([`Pace::kick`]), not by every operation that arrives meanwhile (each such wake-up is a system call on
+/// both sides and a context switch).
+#[derive(Debug, Default)]
+pub(super) struct Pace {
+    state: std::sync::Mutex<PaceState>,
+    wake: std::sync::Condvar,
 }
 
-/// Whether the syncer is busy, and whether the writer holds an open batch until it is idle (see [`run`]).
 #[derive(Debug, Default)]
-struct Pace {
+struct PaceState {
     /// Durable operations were handed to the syncer and it has not gone idle since.
-    syncing: AtomicBool,
-    /// The writer holds an open batch of durable operations, waiting for the syncer (or more operations).
-    waiting: AtomicBool,
+    syncing: bool,
+    /// The writer holds an open batch of durable operations and sleeps (or is about to) until the syncer is
+    /// idle or it is kicked.
+    waiting: bool,
+    /// An operation that must not wait was queued while the writer was waiting.
+    kicked: bool,
+}
+
+impl Pace {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PaceState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The writer handed durable operations to the syncer (`true`), or could not (`false`).
+    fn syncing(&self, on: bool) {
+        self.lock().syncing = on;
+    }
+
+    /// The syncer went idle (or stopped): a waiting writer commits now.
+    fn idle(&self) {
+        let mut s = self.lock();
+        s.syncing = false;
+        if s.waiting {
+            self.wake.notify_one();
+        }
+    }
+
+    /// An operation that must not wait for a disk was queued (called by its sender after queueing it): a
+    /// waiting writer wakes, takes it and commits.
+    pub(super) fn kick(&self) {
+        let mut s = self.lock();
+        if s.waiting {
+            s.kicked = true;
+            self.wake.notify_one();
+        }
+    }
+
+    /// The writer is about to take what is queued and then wait: whether the syncer is still busy (when it
+    /// is not, the writer commits at once). Operations queued after this call kick it.
+    fn arm(&self) -> bool {
+        let mut s = self.lock();
+        s.kicked = false;
+        s.waiting = s.syncing;
+        s.syncing
+    }
+
+    /// The writer does not wait after all (it took an operation that must not wait, or its batch is full).
+    fn disarm(&self) {
+        self.lock().waiting = false;
+    }
+
+    /// Sleep until the syncer is idle or the writer is kicked (after [`Pace::arm`]).
+    fn wait(&self) {
+        let mut s = self.lock();
+        while s.waiting && s.syncing && !s.kicked {
+            s = self
+                .wake
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        s.waiting = false;
+        s.kicked = false;
+    }
 }
 
 /// The syncer's side of [`Pace`]: tells a waiting writer that the syncer went idle (also when the syncer
 /// stops, so a writer never waits for a syncer that is gone).
 struct Idle {
     pace: Arc<Pace>,
-    /// Weak, so that the syncer does not keep the writer's queue open.
-    writer: mpsc::WeakSender<Box<dyn Op>>,
 }
 
 impl Idle {
     fn now(&self) {
-        self.pace.syncing.store(false, Ordering::SeqCst);
-        if self.pace.waiting.swap(false, Ordering::SeqCst) {
-            if let Some(w) = self.writer.upgrade() {
-                // When the queue is full, what is queued wakes the writer, and it sees the syncer idle.
-                let _ = w.try_send(Box::new(Tick));
-            }
-        }
+        self.pace.idle();
     }
 }
 
@@ -563,7 +607,7 @@ pub(super) fn spawn(
     conn: Connection,
     sync: Option<SyncFn>,
     counts: Arc<Counts>,
-) -> Result<mpsc::Sender<Box<dyn Op>>> {
+) -> Result<(Jobs, Arc<Pace>)> {
     let pragma = if sync.is_some() {
         "PRAGMA synchronous=NORMAL"
     } else {
@@ -576,10 +620,7 @@ pub(super) fn spawn(
         Some(f) => {
             let (stx, srx) = std::sync::mpsc::channel();
             let c = counts.clone();
-            let idle = Idle {
-                pace: pace.clone(),
-                writer: tx.downgrade(),
-            };
+            let idle = Idle { pace: pace.clone() };
             std::thread::Builder::new()
                 .name("polyroute-sqlite-sync".into())
                 .spawn(move || syncer(f, &srx, &c, &idle))
@@ -590,10 +631,16 @@ pub(super) fn spawn(
     };
     std::thread::Builder::new()
         .name("polyroute-sqlite-writer".into())
-        .spawn(move || run(&conn, rx, synced.as_ref(), &counts, &pace))
+        .spawn({
+            let pace = pace.clone();
+            move || run(&conn, rx, synced.as_ref(), &counts, &pace)
+        })
         .map_err(|e| internal(format!("sqlite store: cannot start its writer: {e}")))?;
-    Ok(tx)
+    Ok((tx, pace))
 }
+
+/// The writer's queue.
+pub(super) type Jobs = mpsc::Sender<Box<dyn Op>>;
 
 /// Durable operations of committed batches, on their way to the syncer.
 type Synced = std::sync::mpsc::Sender<Vec<Box<dyn Op>>>;
@@ -601,18 +648,19 @@ type Synced = std::sync::mpsc::Sender<Vec<Box<dyn Op>>>;
 /// How often the writer forgets old settled ids.
 const TIDY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Add the operations already queued to `batch` (up to [`MAX_BATCH`]), leaving ticks out; whether one was
-/// seen (the syncer went idle).
-fn take_queued(rx: &mut mpsc::Receiver<Box<dyn Op>>, batch: &mut Vec<Box<dyn Op>>) -> bool {
-    let mut ticked = false;
+/// Add the operations already queued to `batch` (up to [`MAX_BATCH`]).
+fn take_queued(rx: &mut mpsc::Receiver<Box<dyn Op>>, batch: &mut Vec<Box<dyn Op>>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
-            Ok(op) if op.tick() => ticked = true,
             Ok(op) => batch.push(op),
             Err(_) => break,
         }
     }
-    ticked
+}
+
+/// Whether the batch may wait for the syncer: not full, and only durable operations.
+fn may_wait(batch: &[Box<dyn Op>]) -> bool {
+    batch.len() < MAX_BATCH && batch.iter().all(|op| op.durable())
 }
 
 fn run(
@@ -626,43 +674,25 @@ fn run(
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut next_tidy = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
-        if first.tick() {
-            continue;
-        }
         batch.push(first);
         take_queued(&mut rx, &mut batch);
         let mut tx = Batch::begin(&writer);
         tx.apply(&mut batch);
         // While the syncer is busy, a batch of durable operations only stays open and takes what arrives: its
         // records would only be synced after the sync under way anyway, and one commit then holds every record
-        // that arrived meanwhile (fewer WAL frames and commits per record). It commits when the syncer goes
-        // idle, when an operation that must not wait for a disk arrives, or when it is full.
-        while synced.is_some()
-            && tx.open()
-            && batch.len() < MAX_BATCH
-            && batch.iter().all(|op| op.durable())
-            && pace.syncing.load(Ordering::SeqCst)
-        {
-            pace.waiting.store(true, Ordering::SeqCst);
-            if !pace.syncing.load(Ordering::SeqCst) {
-                pace.waiting.store(false, Ordering::SeqCst);
-                break;
+        // that arrived meanwhile (fewer WAL frames, commits and syncs per record). The writer sleeps meanwhile
+        // (records arriving do not wake it); it commits when the syncer goes idle, when an operation that must
+        // not wait for a disk arrives (its sender wakes the writer), or when the batch is full.
+        while synced.is_some() && tx.open() && may_wait(&batch) && pace.arm() {
+            take_queued(&mut rx, &mut batch);
+            if may_wait(&batch) {
+                pace.wait();
+                take_queued(&mut rx, &mut batch);
+            } else {
+                pace.disarm();
             }
-            let Some(op) = rx.blocking_recv() else {
-                break;
-            };
-            if op.tick() {
-                break;
-            }
-            pace.waiting.store(false, Ordering::SeqCst);
-            batch.push(op);
-            let ticked = take_queued(&mut rx, &mut batch);
             tx.apply(&mut batch);
-            if ticked {
-                break;
-            }
         }
-        pace.waiting.store(false, Ordering::SeqCst);
         let tidy = std::time::Instant::now() >= next_tidy;
         if tidy {
             next_tidy = std::time::Instant::now() + TIDY_EVERY;
@@ -676,9 +706,9 @@ fn run(
             let (durable, quick): (Vec<_>, Vec<_>) = batch.drain(..).partition(|op| op.durable());
             batch.extend(quick);
             if !durable.is_empty() {
-                pace.syncing.store(true, Ordering::SeqCst);
+                pace.syncing(true);
                 if let Err(std::sync::mpsc::SendError(ops)) = synced.send(durable) {
-                    pace.syncing.store(false, Ordering::SeqCst);
+                    pace.syncing(false);
                     for op in ops {
                         op.finish(Err(internal("sqlite store: its syncer has stopped")));
                     }
