@@ -138,7 +138,62 @@ function routeOf(router, routes, id) {
   return f
 }
 
-/** The ordered attempt plan: the request crosses the boundary as JSON text, the plan as described above. */
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool'])
+const OBJECT = Object.prototype
+const ARRAY = Array.prototype
+
+/** Whether JSON.stringify writes `o` as a plain object: its prototype is Object's, and no `toJSON` applies. */
+const plainObject = (o) => o !== null && typeof o === 'object' && Object.getPrototypeOf(o) === OBJECT && !('toJSON' in o)
+
+/**
+ * The request as `planParts` takes it, `[model, [role, content, …], max_tokens or null]`, when its JSON text
+ * (`JSON.stringify`) would hold exactly those: a plain object of `model` (a string), `messages` (a plain array of
+ * plain objects of a known `role` and a string `content`) and optionally `max_tokens` (a safe non-negative
+ * integer; `undefined` is left out, as JSON.stringify leaves it out), every string well formed (JSON.stringify
+ * escapes a lone surrogate, which the JSON reader rejects). Otherwise null: the request then crosses as its JSON
+ * text. (A getter on such an object runs once either way, twice only when the request then falls back.)
+ */
+function requestParts(req) {
+  if (!plainObject(req)) return null
+  let model
+  let messages
+  let maxTokens = null
+  for (const k in req) {
+    const v = req[k]
+    if (k === 'model') {
+      if (typeof v !== 'string' || !v.isWellFormed()) return null
+      model = v
+    } else if (k === 'messages') {
+      if (!Array.isArray(v) || Object.getPrototypeOf(v) !== ARRAY || 'toJSON' in v) return null
+      messages = []
+      for (let i = 0; i < v.length; i++) {
+        const m = v[i]
+        if (!plainObject(m)) return null
+        let role
+        let content
+        for (const mk in m) {
+          const x = m[mk]
+          if (mk === 'role' && ROLES.has(x)) role = x
+          else if (mk === 'content' && typeof x === 'string' && x.isWellFormed()) content = x
+          else return null
+        }
+        if (role === undefined || content === undefined) return null
+        messages.push(role, content)
+      }
+    } else if (k === 'max_tokens') {
+      if (v === undefined) continue
+      if (!Number.isSafeInteger(v) || v < 0) return null
+      maxTokens = v
+    } else {
+      return null
+    }
+  }
+  if (model === undefined || messages === undefined) return null
+  return [model, messages, maxTokens]
+}
+
+/** The ordered attempt plan: the request crosses the boundary as its strings (`requestParts`) or as JSON text,
+ * the plan as described above. */
 Object.defineProperty(native.Router.prototype, 'plan', {
   configurable: true,
   enumerable: false,
@@ -149,10 +204,14 @@ Object.defineProperty(native.Router.prototype, 'plan', {
       st = { routes: [], heads: [], buf: new Uint32Array(64) }
       planState.set(this, st)
     }
-    const text = JSON.stringify(request ?? null)
-    let n = this.planInto(text, context, st.buf)
+    const parts = requestParts(request)
+    let text = parts === null ? JSON.stringify(request ?? null) : null
+    let n = parts === null
+      ? this.planInto(text, context, st.buf)
+      : this.planParts(parts[0], parts[1], parts[2], context, st.buf)
     if (typeof n === 'number' && n > st.buf.length) {
       st.buf = new Uint32Array(n + 64)
+      if (text === null) text = JSON.stringify(request)
       n = this.planInto(text, context, st.buf)
       // Still no room (the plan grew between the calls): the compact text.
       if (typeof n === 'number' && n > st.buf.length) n = this.planCompact(text, context)

@@ -79,6 +79,96 @@ test('plan: a plan longer than the number buffer, and a router decision (plan se
   }
 })
 
+test('plan: a request read as its strings (planParts) plans as its JSON text does; anything else crosses as text', () => {
+  const all = new Router({ readEnv: false }).models()
+  const wide = all.find((m) => (m.endpoints ?? []).length > 3)
+  const model = wide.id
+  const embedded = new Router({ readEnv: false, providers: Object.fromEntries(wide.endpoints.map((e) => [e.provider, { apiKey: 'sk-test-fake' }])) })
+  let parts = 0
+  embedded.planParts = function (...args) {
+    parts++
+    return Object.getPrototypeOf(this).planParts.apply(this, args)
+  }
+  const withGetter = { messages: hi() }
+  Object.defineProperty(withGetter, 'model', { enumerable: true, get: () => model })
+  class Req {
+    constructor() {
+      this.model = model
+      this.messages = hi()
+    }
+  }
+  const bare = Object.assign(Object.create(null), { model, messages: hi() })
+  // An own toJSON that no key shows (not enumerable).
+  const hiddenToJSON = { model, messages: hi() }
+  Object.defineProperty(hiddenToJSON, 'toJSON', { value: () => ({ model: 'no/such-model', messages: hi() }) })
+  const messagesWithToJSON = hi()
+  messagesWithToJSON.toJSON = () => [{ role: 'user', content: 'from toJSON' }]
+  // [request, whether it is read as its strings]
+  const cases = [
+    [{ model, messages: hi() }, true],
+    [{ messages: [{ content: 'c', role: 'system' }, ...hi()], model, max_tokens: 64 }, true],
+    [{ model, messages: hi(), max_tokens: undefined }, true],
+    [{ model, messages: hi(), max_tokens: 0 }, true],
+    [{ model, messages: [] }, true],
+    [{ model: 'no/such-model', messages: hi() }, true],
+    [{ model: '', messages: hi() }, true],
+    [{ model, messages: hi(), max_tokens: NaN }, false],
+    [{ model, messages: hi(), max_tokens: -1 }, false],
+    [{ model, messages: hi(), max_tokens: 1.5 }, false],
+    [{ model, messages: hi(), max_tokens: null }, false],
+    [{ model, messages: hi(), temperature: 0.5 }, false],
+    [{ model, messages: [{ role: 'user', content: 'x', name: 'n' }] }, false],
+    [{ model, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }] }, false],
+    [{ model, messages: [{ role: 'user', content: null }] }, false],
+    [{ model, messages: [{ role: 'user', content: undefined }] }, false],
+    [{ model, messages: [{ role: 'robot', content: 'x' }] }, false],
+    [{ model, messages: [{ role: 'user', content: 'lone \ud800 surrogate' }] }, false],
+    [{ model: `${model}\udc00`, messages: hi() }, false],
+    [{ model, messages: hi(), toJSON: () => ({ model, messages: hi('from toJSON') }) }, false],
+    [{ model, messages: messagesWithToJSON }, false],
+    [{ model, messages: [{ role: 'user', content: 'x', toJSON: () => ({ role: 'user', content: 'y' }) }] }, false],
+    [{ model, messages: [, { role: 'user', content: 'x' }] }, false], // eslint-disable-line no-sparse-arrays
+    [{ model, messages: 'nope' }, false],
+    [{ messages: hi() }, false],
+    [withGetter, true],
+    [new Req(), false],
+    [bare, false],
+    [hiddenToJSON, false],
+    [null, false],
+    ['text', false],
+  ]
+  const check = (req, fast) => {
+    const before = parts
+    let want
+    try {
+      want = embedded.planJson(JSON.stringify(req ?? null))
+    } catch (e) {
+      assert.throws(() => embedded.plan(req), (got) => got.code === e.code && got.message === e.message, JSON.stringify(req))
+      assert.equal(parts - before, fast ? 1 : 0, JSON.stringify(req))
+      return
+    }
+    assert.equal(JSON.stringify(embedded.plan(req)), want, JSON.stringify(req))
+    assert.equal(parts - before, fast ? 1 : 0, JSON.stringify(req))
+  }
+  for (const [req, fast] of cases) check(req, fast)
+  // A toJSON every object inherits (not enumerable, so no key shows it): every request crosses as text, and
+  // plans as that text says (here: another model).
+  Object.defineProperty(Object.prototype, 'toJSON', { // eslint-disable-line no-extend-native
+    configurable: true,
+    writable: true,
+    value: function () {
+      return Array.isArray(this) || this.role !== undefined ? this : { ...this, model: 'no/such-model' }
+    },
+  })
+  try {
+    check({ model, messages: hi() }, false)
+    assert.throws(() => embedded.plan({ model, messages: hi() }), { code: 'model_not_found' })
+  } finally {
+    delete Object.prototype.toJSON
+  }
+  assert.ok(parts >= 7)
+})
+
 test('plan: an invalid request still throws invalid_request naming the field', () => {
   assert.throws(() => router.plan({ model: 'test/chat', messages: 'nope' }), (e) => e.code === 'invalid_request')
   assert.throws(() => router.plan({ model: 'test/chat', messages: hi(), max_tokens: 'x' }), (e) => e.code === 'invalid_request')

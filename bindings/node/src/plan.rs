@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use polyroute::core::catalog::EndpointRoute;
 use polyroute::core::plan::{Attempt, Plan};
+use polyroute::core::types::{Message, Role};
 use polyroute::{ChatRequest, Error as CoreError, PlanInputs};
 use serde::Deserialize;
 use serde_json::Value;
@@ -124,10 +125,16 @@ fn digest(p: &Plan, reasons: &[Cow<'static, str>]) -> u64 {
         e.endpoint.hash(&mut h);
         e.detail.hash(&mut h);
     }
-    p.primary_prices.prompt.hash(&mut h);
-    p.primary_prices.completion.hash(&mut h);
-    p.worst_case_prices.prompt.hash(&mut h);
-    p.worst_case_prices.completion.hash(&mut h);
+    // A decimal's exact representation (`Hash` normalizes it first, which cost more than the rest of the digest):
+    // equal prices written with another scale only get a head of their own.
+    for d in [
+        &p.primary_prices.prompt,
+        &p.primary_prices.completion,
+        &p.worst_case_prices.prompt,
+        &p.worst_case_prices.completion,
+    ] {
+        h.write(&d.serialize());
+    }
     p.fallback_costs_more.hash(&mut h);
     for r in reasons {
         r.as_ref().hash(&mut h);
@@ -155,7 +162,7 @@ fn same_head(a: &Plan, b: &Plan) -> bool {
 
 /// The request as JSON text, read straight into the typed request (the `Value` path names the field of a
 /// request that does not parse).
-fn request(text: &str) -> Result<ChatRequest, CoreError> {
+pub fn request(text: &str) -> Result<ChatRequest, CoreError> {
     match serde_json::from_str::<ChatRequest>(text) {
         Ok(r) => r.validated(),
         Err(_) => {
@@ -172,14 +179,89 @@ fn internal(e: &serde_json::Error) -> CoreError {
     }
 }
 
+/// The request `{"model", "messages": [{"role", "content"} …], "max_tokens"?}` from its strings, as the package
+/// entry hands over a request whose JSON text would hold exactly these (`messages` is `[role, content, …]`;
+/// the entry checked the roles and that every string is well formed): the typed request [`request`] reads from
+/// that text, without writing and parsing the text. Debug builds (the test suite's addon) read the text too and
+/// fail if the two differ.
+pub fn request_from_parts(
+    model: String,
+    messages: Vec<String>,
+    max_tokens: Option<i64>,
+) -> Result<ChatRequest, CoreError> {
+    let parts_error = |what: &str| CoreError::Internal {
+        message: format!("plan parts: {what}"),
+    };
+    if !messages.len().is_multiple_of(2) {
+        return Err(parts_error("messages are not role and content pairs"));
+    }
+    let text = cfg!(debug_assertions).then(|| parts_text(&model, &messages, max_tokens));
+    let max_tokens = max_tokens
+        .map(|n| u64::try_from(n).map_err(|_| parts_error("max_tokens is negative")))
+        .transpose()?;
+    let mut it = messages.into_iter();
+    let mut msgs = Vec::with_capacity(it.len() / 2);
+    while let (Some(role), Some(content)) = (it.next(), it.next()) {
+        let role = match role.as_str() {
+            "system" => Role::System,
+            "developer" => Role::Developer,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            _ => return Err(parts_error("unknown role")),
+        };
+        msgs.push(Message {
+            role,
+            content: Some(Value::String(content)),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: serde_json::Map::new(),
+        });
+    }
+    let r = ChatRequest {
+        model: Some(model),
+        messages: msgs,
+        max_tokens,
+        ..ChatRequest::default()
+    };
+    let r = r.validated();
+    if let Some(text) = text {
+        let same = match (&r, &request(&text)) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        };
+        if !same {
+            return Err(parts_error(&format!(
+                "the request read from parts differs from the one read from {text}"
+            )));
+        }
+    }
+    r
+}
+
+/// The JSON text of the parts of [`request_from_parts`], as `JSON.stringify` writes the request.
+fn parts_text(model: &str, messages: &[String], max_tokens: Option<i64>) -> String {
+    let msgs: Vec<Value> = messages
+        .chunks(2)
+        .map(|p| serde_json::json!({"role": p[0], "content": p.get(1)}))
+        .collect();
+    let mut v = serde_json::json!({"model": model, "messages": msgs});
+    if let (Some(n), Some(o)) = (max_tokens, v.as_object_mut()) {
+        o.insert("max_tokens".into(), Value::from(n));
+    }
+    v.to_string()
+}
+
 /// The engine's plan (the router's credentials and observed health), or the core plan with exactly the inputs
 /// of `context`.
 fn make_plan(
     router: &polyroute::Router,
-    request_text: &str,
+    req: Result<ChatRequest, CoreError>,
     context: Option<Value>,
 ) -> Result<Plan, CoreError> {
-    let req = request(request_text)?;
+    let req = req?;
     match context.filter(|c| !c.is_null()) {
         None => router.plan_request(&req),
         Some(c) => {
@@ -224,11 +306,11 @@ pub enum Planned {
 pub fn plan_into(
     router: &polyroute::Router,
     routes: &Routes,
-    request_text: &str,
+    req: Result<ChatRequest, CoreError>,
     context: Option<Value>,
     out: &mut [u32],
 ) -> Result<Planned, CoreError> {
-    let mut plan = make_plan(router, request_text, context)?;
+    let mut plan = make_plan(router, req, context)?;
     let attempts = std::mem::take(&mut plan.attempts);
     let (reasons, reason_at) = reasons_of(&attempts);
     let mut g = routes.lock();
@@ -266,7 +348,7 @@ pub fn plan_compact(
     request_text: &str,
     context: Option<Value>,
 ) -> Result<String, CoreError> {
-    let mut plan = make_plan(router, request_text, context)?;
+    let mut plan = make_plan(router, request(request_text), context)?;
     let attempts = std::mem::take(&mut plan.attempts);
     compact(plan, &attempts, routes)
 }

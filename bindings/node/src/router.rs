@@ -208,7 +208,31 @@ impl Router {
         // SAFETY: the slice is the caller's `Uint32Array`, written only here, synchronously on the JavaScript
         // thread, while no JavaScript runs.
         let buf = unsafe { out.as_mut() };
-        match crate::plan::plan_into(&self.inner, &self.routes, &request, context, buf) {
+        let req = crate::plan::request(&request);
+        match crate::plan::plan_into(&self.inner, &self.routes, req, context, buf) {
+            Ok(crate::plan::Planned::Numbers(n)) => Ok(napi::bindgen_prelude::Either::A(n)),
+            Ok(crate::plan::Planned::Text(t)) => Ok(napi::bindgen_prelude::Either::B(t)),
+            Err(e) => Err(errors::to_napi(&env, &e)),
+        }
+    }
+
+    /// [`Self::plan_into`] for a request given as its strings (see `plan::request_from_parts`: `model`,
+    /// `messages` as `[role, content, …]`, `max_tokens` or null), which `router.plan` passes instead of the
+    /// JSON text when the request holds nothing else (internal).
+    #[napi(skip_typescript)]
+    pub fn plan_parts(
+        &self,
+        env: Env,
+        model: String,
+        messages: Vec<String>,
+        max_tokens: Option<i64>,
+        context: Option<Value>,
+        mut out: napi::bindgen_prelude::Uint32ArraySlice<'_>,
+    ) -> napi::Result<napi::bindgen_prelude::Either<u32, String>> {
+        // SAFETY: as in `plan_into`.
+        let buf = unsafe { out.as_mut() };
+        let req = crate::plan::request_from_parts(model, messages, max_tokens);
+        match crate::plan::plan_into(&self.inner, &self.routes, req, context, buf) {
             Ok(crate::plan::Planned::Numbers(n)) => Ok(napi::bindgen_prelude::Either::A(n)),
             Ok(crate::plan::Planned::Text(t)) => Ok(napi::bindgen_prelude::Either::B(t)),
             Err(e) => Err(errors::to_napi(&env, &e)),

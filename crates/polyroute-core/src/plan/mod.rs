@@ -31,7 +31,9 @@ use crate::catalog::{Catalog, EndpointRoute, RoutePrices};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
-use crate::select::filters::{self, CredentialMarks, FilterEnv, RequestFacts, PREFERRED_PARAMS};
+use crate::select::filters::{
+    self, concat, CredentialMarks, FilterEnv, RequestFacts, PREFERRED_PARAMS,
+};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
 
@@ -269,10 +271,12 @@ fn untranslated(route: &EndpointRoute, kind: Kind) -> Option<(ExclusionReason, S
     (!route.dialect.is_translated()).then(|| {
         (
             ExclusionReason::DialectUnsupported,
-            format!(
-                "{} speaks the {} dialect, which polyroute does not translate yet",
-                route.tag, route.dialect
-            ),
+            concat(&[
+                &route.tag,
+                " speaks the ",
+                route.dialect.as_str(),
+                " dialect, which polyroute does not translate yet",
+            ]),
         )
     })
 }
@@ -283,7 +287,7 @@ fn unconfigured(ctx: &PlanContext<'_>, route: &EndpointRoute) -> Option<(Exclusi
     let missing = ctx.unconfigured?.get(&route.provider)?;
     Some((
         ExclusionReason::SettingsMissing,
-        format!("{}: {missing}", route.tag),
+        concat(&[&route.tag, ": ", missing]),
     ))
 }
 
@@ -833,7 +837,22 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::{order, ChaCha8Rng, Draws, SeedableRng};
+    use super::{concat, order, ChaCha8Rng, Draws, SeedableRng};
+
+    /// `concat` writes what `format!` writes of the same pieces, into a string of exactly their length.
+    #[test]
+    fn concat_is_format() {
+        for (a, b, c) in [
+            ("", "", ""),
+            ("google-vertex", " speaks the ", "openai-vertex"),
+            ("azure", ": ", "the Azure resource is not configured"),
+            ("é/ü", "", " ✓"),
+        ] {
+            let s = concat(&[a, b, c]);
+            assert_eq!(s, format!("{a}{b}{c}"));
+            assert_eq!(s.capacity(), s.len());
+        }
+    }
 
     /// Owed draws made late give the very numbers a generator seeded up front gives when each draw is made in
     /// its place: for many seeds and interleavings of groups of one (owing 0 or 1 draw) and larger groups

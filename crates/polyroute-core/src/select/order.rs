@@ -198,21 +198,26 @@ pub fn weighted_default<'a>(c: Vec<Candidate<'a>>, rng: &mut ChaCha8Rng) -> Vec<
     // Each endpoint's place as one integer, so the sort compares integers: free endpoints first, then keys
     // largest first (in `f64::total_cmp`'s order), then the catalog order (equal keys keep it, as a stable sort
     // by the first two would).
-    let mut keys: Vec<u128> = stable
-        .iter()
-        .zip(0u32..)
-        .map(|(x, i)| {
-            let u = draw(rng);
-            let free = x.blended_price().is_zero();
-            // Free endpoints: uniform among themselves (equal weights), ahead of every priced endpoint.
-            let key = if free {
-                u.ln()
-            } else {
-                u.ln() * x.route.prices.blended_per_m * x.route.prices.blended_per_m
-            };
-            (u128::from(!free) << 96) | (u128::from(!total_order_bits(key)) << 32) | u128::from(i)
-        })
-        .collect();
+    // The keys of a model's endpoints (a few dozen at most) live on the stack: no allocation per plan.
+    let mut small = [0u128; 32];
+    let mut large = Vec::new();
+    let keys: &mut [u128] = if stable.len() <= small.len() {
+        &mut small[..stable.len()]
+    } else {
+        large.resize(stable.len(), 0);
+        &mut large
+    };
+    for ((k, x), i) in keys.iter_mut().zip(&stable).zip(0u32..) {
+        let u = draw(rng);
+        let free = x.blended_price().is_zero();
+        // Free endpoints: uniform among themselves (equal weights), ahead of every priced endpoint.
+        let key = if free {
+            u.ln()
+        } else {
+            u.ln() * x.route.prices.blended_per_m * x.route.prices.blended_per_m
+        };
+        *k = (u128::from(!free) << 96) | (u128::from(!total_order_bits(key)) << 32) | u128::from(i);
+    }
     keys.sort_unstable();
     unstable.sort_by(|a, b| {
         a.blended_price()
