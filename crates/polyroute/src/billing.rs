@@ -180,7 +180,13 @@ impl Router {
             cost: b.total,
             cost_details: CostDetails::Breakdown(b.clone()),
             finish_reason: finish,
-            attempts: ad.plan.records().to_vec(),
+            // The plan's records are read again only by the `openrouter_metadata` block: moved, not copied,
+            // when it was not asked for.
+            attempts: if ctx.metadata {
+                ad.plan.records().to_vec()
+            } else {
+                ad.plan.take_records()
+            },
             app_referer: ctx.http_referer.clone(),
             app_title: ctx.title.clone(),
             user: ctx.user.clone(),

@@ -395,9 +395,12 @@ pub(crate) fn generation_id(secs: i64, bits: u64) -> String {
     id.push_str("gen-");
     id.push_str(itoa::Buffer::new().format(secs));
     id.push('-');
-    for shift in (0..16).rev() {
-        id.push(char::from(HEX[((bits >> (shift * 4)) & 0xf) as usize]));
+    // The 16 digits written into an array, then appended at once (a push per digit checks the room each time).
+    let mut hex = [0u8; 16];
+    for (i, d) in hex.iter_mut().enumerate() {
+        *d = HEX[((bits >> ((15 - i) * 4)) & 0xf) as usize];
     }
+    id.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     id
 }
 

@@ -697,6 +697,11 @@ impl Plan {
         &self.records
     }
 
+    /// The attempt records, moved out of the plan (which keeps none after): for the caller's last use of them.
+    pub fn take_records(&mut self) -> Vec<AttemptRecord> {
+        std::mem::take(&mut self.records)
+    }
+
     /// Report the outcome of the current attempt and get the decision.
     ///
     /// Rules: success ends the plan. A context-length failure skips the model's remaining endpoints whose context
