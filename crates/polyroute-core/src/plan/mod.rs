@@ -31,9 +31,7 @@ use crate::catalog::{Catalog, EndpointRoute, RoutePrices};
 use crate::error::{AttemptRecord, Error, Exclusion, ExclusionReason, Result, Unavailable};
 pub use crate::health::{EndpointHealth, HealthSnapshot};
 use crate::resolve::{self, ResolvedModel, Strategy};
-use crate::select::filters::{
-    self, concat, CredentialMarks, FilterEnv, RequestFacts, PREFERRED_PARAMS,
-};
+use crate::select::filters::{self, CredentialMarks, FilterEnv, RequestFacts, PREFERRED_PARAMS};
 use crate::select::order::{self, Candidate};
 use crate::types::{ChatRequest, Partition, ProviderPreferences, SortBy};
 
@@ -271,12 +269,13 @@ fn untranslated(route: &EndpointRoute, kind: Kind) -> Option<(ExclusionReason, S
     (!route.dialect.is_translated()).then(|| {
         (
             ExclusionReason::DialectUnsupported,
-            concat(&[
+            [
                 &route.tag,
                 " speaks the ",
                 route.dialect.as_str(),
                 " dialect, which polyroute does not translate yet",
-            ]),
+            ]
+            .concat(),
         )
     })
 }
@@ -287,7 +286,7 @@ fn unconfigured(ctx: &PlanContext<'_>, route: &EndpointRoute) -> Option<(Exclusi
     let missing = ctx.unconfigured?.get(&route.provider)?;
     Some((
         ExclusionReason::SettingsMissing,
-        concat(&[&route.tag, ": ", missing]),
+        [&route.tag, ": ", missing].concat(),
     ))
 }
 
@@ -842,9 +841,10 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::{concat, order, ChaCha8Rng, Draws, SeedableRng};
+    use super::{order, ChaCha8Rng, Draws, SeedableRng};
 
-    /// `concat` writes what `format!` writes of the same pieces, into a string of exactly their length.
+    /// The exclusion details are joined with `[..].concat()`: what `format!` writes of the same pieces, into a
+    /// string of exactly their length.
     #[test]
     fn concat_is_format() {
         for (a, b, c) in [
@@ -853,7 +853,7 @@ mod tests {
             ("azure", ": ", "the Azure resource is not configured"),
             ("é/ü", "", " ✓"),
         ] {
-            let s = concat(&[a, b, c]);
+            let s = [a, b, c].concat();
             assert_eq!(s, format!("{a}{b}{c}"));
             assert_eq!(s.capacity(), s.len());
         }

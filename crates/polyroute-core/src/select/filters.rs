@@ -95,17 +95,6 @@ fn preferred_params(req: &ChatRequest) -> Vec<&'static str> {
     out
 }
 
-/// The pieces joined into one string of exactly their length: what `format!` makes of them, without the
-/// formatting machinery (it cost more than the rest of an exclusion). An exclusion's detail is built on every
-/// plan that excludes the endpoint.
-pub(crate) fn concat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
 /// Whether each endpoint's provider is in `creds`, in endpoint order, from `by_provider` (the endpoint indices
 /// sorted by provider slug): one merge over the two sorted sequences instead of a set lookup per endpoint.
 #[must_use]
@@ -248,7 +237,7 @@ pub(crate) fn check_with(
     if listed(prefs.ignore.as_ref(), e) {
         return Some((
             ExclusionReason::IgnoredProviders,
-            concat(&[&e.tag, " is in provider.ignore"]),
+            [&e.tag, " is in provider.ignore"].concat(),
         ));
     }
     if let Some(tier) = e.service_tier.as_deref() {
@@ -257,10 +246,11 @@ pub(crate) fn check_with(
         if !(explicit || by_variant || facts.tier == Some(tier)) {
             return Some((
                 ExclusionReason::ServiceTier,
-                concat(&[
+                [
                     tier,
                     " tier endpoint; opt in with service_tier, its tag, :nitro or :floor",
-                ]),
+                ]
+                .concat(),
             ));
         }
     }
@@ -268,14 +258,14 @@ pub(crate) fn check_with(
         if !has {
             return Some((
                 ExclusionReason::NoCredentials,
-                concat(&["no API key configured for ", &e.provider]),
+                ["no API key configured for ", &e.provider].concat(),
             ));
         }
     }
     if prefs.zdr == Some(true) && !e.data_policy.zdr {
         return Some((
             ExclusionReason::DataPolicyZdr,
-            concat(&[&e.tag, " is not zero-data-retention"]),
+            [&e.tag, " is not zero-data-retention"].concat(),
         ));
     }
     if prefs.data_collection == Some(DataCollection::Deny)
@@ -288,7 +278,7 @@ pub(crate) fn check_with(
         };
         return Some((
             ExclusionReason::DataPolicyTraining,
-            concat(&[&e.tag, " ", what]),
+            [&e.tag, " ", what].concat(),
         ));
     }
     if let Some(qs) = &prefs.quantizations {
