@@ -287,3 +287,48 @@ test('fetch: cancelling the body stream ends it', async () => {
   await reader.cancel()
   assert.equal((await reader.read()).done, true)
 })
+
+test('fetch and stream read a burst ahead: what arrived while JavaScript was busy is taken in one read', async () => {
+  // The mock writes 64 events back to back. After the first read the engine keeps reading them on its own
+  // threads, so each later read takes everything that has arrived: a handful of reads, not one per event.
+  const burst = await startMock(['--keep-requests', '0', '--chunks', '64'])
+  try {
+    const r = new Router(fixture(burst.url))
+    const req = { model: 'test/chat', messages: hi('burst'), stream: true, provider: { order: ['alpha'] } }
+    const a = await r.fetchCall('POST', '/api/v1/chat/completions', 'content-type\napplication/json', JSON.stringify(req))
+    let sse = (await a.stream.read()).toString()
+    const pause = (ms) => new Promise((done) => setTimeout(done, ms))
+    await pause(300)
+    let reads = 0
+    for (let i = 0; i < 200 && !sse.includes('data: [DONE]'); i++) {
+      if (i > 0) await pause(25)
+      const b = a.stream.readReady()
+      if (b !== null) {
+        reads++
+        sse += b.toString()
+      }
+    }
+    const events = sse.split('\n\n').filter((e) => e.startsWith('data: '))
+    assert.equal(events.at(-1), 'data: [DONE]')
+    assert.ok(events.length > 64, `${events.length} events`)
+    assert.equal(typeof JSON.parse(events.at(-2).slice(6)).usage.cost, 'number')
+    assert.ok(reads <= 3, `${reads} reads after the first`)
+
+    const s = r.stream(req)
+    let batches = 0
+    let items = 0
+    for (let i = 0; i < 200; i++) {
+      const got = i === 0 ? await s.nextBatch() : s.takeReady()
+      if (got === null) break
+      if (got !== '') {
+        batches++
+        items += JSON.parse(got).length
+      }
+      await pause(i === 0 ? 300 : 25)
+    }
+    assert.equal(items, events.length - 1, 'the chunks of the SSE answer')
+    assert.ok(batches <= 4, `${batches} batches`)
+  } finally {
+    burst.stop()
+  }
+})

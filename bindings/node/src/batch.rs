@@ -2,6 +2,8 @@
 //! text that JavaScript parses once; SSE frames as one `Buffer`), and a call that finds items waiting returns them
 //! synchronously, without a promise or a thread hop. The package entry (`polyroute.cjs`, `fetch.cjs`) turns the
 //! batches back into one value per iteration, so every public iterator yields what it yielded before.
+//! Every stream is read ahead on the runtime ([`ReadAhead`]): a burst of items is waiting by the time JavaScript
+//! reads, instead of moving only while JavaScript polls.
 //!
 //! `router.stream` reads the engine's SSE form of a completion ([`polyroute::Router::chat_stream_events`], the
 //! bytes the gateway writes, built without chunk values): its `data: {json}` events become the array's elements
@@ -15,7 +17,7 @@ use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
 use napi::bindgen_prelude::{Buffer, Env, Null, ToNapiValue, TypeName, ValueType};
 use napi::sys;
-use polyroute::Error as CoreError;
+use polyroute::{Error as CoreError, ReadAhead};
 use serde_json::Value;
 
 use crate::errors;
@@ -25,8 +27,8 @@ pub type ValueStream = Pin<Box<dyn Stream<Item = polyroute::Result<Value>> + Sen
 
 /// Where a [`Batches`] reads from: values, or SSE events (`data: {json}\n\n`, one or more per item).
 pub enum Source {
-    Values(ValueStream),
-    Sse(polyroute::SseStream),
+    Values(ReadAhead<ValueStream>),
+    Sse(ReadAhead<polyroute::SseStream>),
 }
 
 /// One item of a [`Source`].
@@ -64,12 +66,12 @@ pub enum Found {
 
 impl Batches {
     pub fn new(s: ValueStream) -> Self {
-        Self::from_source(Source::Values(s))
+        Self::from_source(Source::Values(ReadAhead::new(s)))
     }
 
     /// Batches of a completion's SSE events.
     pub fn sse(s: polyroute::SseStream) -> Self {
-        Self::from_source(Source::Sse(s))
+        Self::from_source(Source::Sse(ReadAhead::new(s)))
     }
 
     fn from_source(s: Source) -> Self {

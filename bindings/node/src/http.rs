@@ -11,6 +11,7 @@ use napi::bindgen_prelude::{
 use napi::sys;
 use napi_derive::napi;
 use polyroute::http_api::{Body, Caller, Request, SseBody};
+use polyroute::ReadAhead;
 use tokio::sync::Mutex;
 
 use crate::batch;
@@ -80,7 +81,7 @@ fn header_pairs(text: &str) -> Vec<(String, String)> {
 fn answer(r: polyroute::http_api::Response) -> HttpAnswer {
     let (full, stream) = match r.body {
         Body::Full(b) => (Some(b.to_vec()), None),
-        Body::Sse(s) => (None, Some(s)),
+        Body::Sse(s) => (None, Some(ReadAhead::new(s))),
     };
     HttpAnswer {
         status: r.status,
@@ -139,7 +140,7 @@ pub struct HttpAnswer {
     status: u16,
     headers: Vec<(String, String)>,
     full: Option<Vec<u8>>,
-    stream: Arc<Mutex<Option<SseBody>>>,
+    stream: Arc<Mutex<Option<ReadAhead<SseBody>>>>,
 }
 
 #[napi]

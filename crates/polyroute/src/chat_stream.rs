@@ -271,7 +271,7 @@ impl<T: Weigh> Queue<T> {
 
     /// Send once the reader has room for `item`; false when the reader went away.
     async fn send(&self, item: Result<T>) -> bool {
-        let weight = item.as_ref().map_or(0, Weigh::weight);
+        let weight = item.weight();
         let mut item = Some(item);
         std::future::poll_fn(|_| self.try_push(&mut item, weight)).await
     }
@@ -300,9 +300,16 @@ impl<T: Weigh> Queue<T> {
 /// of each item.
 pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
-/// The size an item counts for in a stream's byte budget.
-pub(crate) trait Weigh {
+/// The size an item counts for in a stream's byte budget (an error: nothing).
+pub trait Weigh {
+    /// Approximate bytes the item holds.
     fn weight(&self) -> usize;
+}
+
+impl<T: Weigh, E> Weigh for std::result::Result<T, E> {
+    fn weight(&self) -> usize {
+        self.as_ref().map_or(0, Weigh::weight)
+    }
 }
 
 impl Weigh for Bytes {

@@ -46,6 +46,7 @@ mod lifecycle;
 pub mod metrics;
 pub mod otel;
 mod pool;
+mod read_ahead;
 mod reservation;
 mod router;
 pub mod router_config;
@@ -60,7 +61,7 @@ pub use polyroute_core::plan::{HealthSnapshot, Outcome, OutcomeClass};
 pub use polyroute_core::{Catalog, ChatRequest, Error, Result, Usage};
 
 pub use builder::RouterBuilder;
-pub use chat_stream::{value_weight, ChatStream, SseStream, STREAM_BUFFER_BYTES};
+pub use chat_stream::{value_weight, ChatStream, SseStream, Weigh, STREAM_BUFFER_BYTES};
 pub use config::{
     AzureSettings, Limits, Options, PoolCredential, ProviderSettings, RequestContext, Timeouts,
 };
@@ -71,6 +72,7 @@ pub use ledger::{ApiType, CostDetails, GenerationRecord, Totals};
 pub use lifecycle::Timing;
 pub use metrics::Metrics;
 pub use otel::{OtlpProtocol, TelemetryConfig};
+pub use read_ahead::ReadAhead;
 pub use reservation::Reservation;
 pub use router::{describe, CostInputs, PlanInputs, Router};
 pub use router_config::{LimitsConfig, ProviderConfig, RouterConfig, StateConfig, TimeoutsConfig};
