@@ -177,12 +177,24 @@ fn take<T>(shared: &Shared<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
     Poll::Pending
 }
 
+/// Marks the stream ended when the task stops for any reason: a panic in the stream it reads ends the
+/// reader's stream instead of leaving the reader waiting.
+struct EndOnDrop<'a, T>(&'a Shared<T>);
+
+impl<T> Drop for EndOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.lock().ended = true;
+        self.0.reader.wake();
+    }
+}
+
 /// The task: `s`'s items into the queue until `s` ends, waiting while the queue is full.
 async fn pump<S>(mut s: S, shared: Arc<Shared<S::Item>>)
 where
     S: Stream + Unpin,
     S::Item: Weigh,
 {
+    let _end = EndOnDrop(&shared);
     loop {
         std::future::poll_fn(|cx| {
             if shared.lock().has_room() {
@@ -197,24 +209,15 @@ where
         })
         .await;
         let next = s.next().await;
-        let mut q = shared.lock();
-        let ended = match next {
-            Some(item) => {
-                let weight = item.weight();
-                q.bytes += weight;
-                q.items.push_back((item, weight));
-                false
-            }
-            None => {
-                q.ended = true;
-                true
-            }
+        let Some(item) = next else {
+            return;
         };
+        let weight = item.weight();
+        let mut q = shared.lock();
+        q.bytes += weight;
+        q.items.push_back((item, weight));
         drop(q);
         shared.reader.wake();
-        if ended {
-            return;
-        }
     }
 }
 
@@ -313,6 +316,20 @@ mod tests {
             1,
             "the stalled stream was dropped"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stream_that_panics_ends_the_readers_stream_after_its_items() {
+        let s = futures::stream::iter(0..3).map(|i| {
+            assert!(i < 2, "the stream read ahead panics at its third item");
+            Bytes::from(vec![i; 1])
+        });
+        let mut p = ReadAhead::new(Box::pin(s));
+        let mut got = Vec::new();
+        while let Some(b) = p.next().await {
+            got.push(b[0]);
+        }
+        assert_eq!(got, [0, 1]);
     }
 
     #[test]
