@@ -97,6 +97,40 @@ def test_stream_sse(mock_router: polyroute.Router) -> None:
     assert list(it) == []
 
 
+def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
+    """The blocking streams read ahead on the engine's threads; closing one after its first item still cancels
+    the upstream request (the mock sees the stream aborted), for chunk dicts, SSE events and the HTTP surface."""
+    import urllib.request
+
+    from .mock import catalog, provider_settings
+
+    def aborted() -> int:
+        with urllib.request.urlopen(f"{mock_url}/__mock/calls", timeout=10) as r:
+            n: int = json.load(r)["aborted_streams"]
+            return n
+
+    settings = provider_settings()
+    settings["alpha"] = {**settings["alpha"], "headers": {"x-mock-fault": "slow-chunks=100"}}
+    router = polyroute.Router(catalog(mock_url), settings, read_env=False)
+    long = req(text="one two three four five six seven eight nine ten eleven twelve", stream=True)
+    long["provider"] = {"order": ["alpha"], "allow_fallbacks": False}
+    body = json.dumps(long).encode()
+    for open_stream in (
+        lambda: router.stream(long),
+        lambda: router.stream_sse(long),
+        lambda: router.http("POST", "/api/v1/chat/completions", [("content-type", "application/json")], body)[2],
+    ):
+        before = aborted()
+        it = open_stream()
+        assert next(iter(it))  # type: ignore[call-overload]
+        it.close()  # type: ignore[union-attr]
+        for _ in range(100):
+            if aborted() > before:
+                break
+            time.sleep(0.05)
+        assert aborted() == before + 1
+
+
 def test_async(mock_router: polyroute.Router) -> None:
     async def main() -> None:
         outs = await asyncio.gather(*(mock_router.achat(req(text=f"n{i}")) for i in range(20)))

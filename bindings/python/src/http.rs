@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use polyroute::http_api::{Body, Bytes, Caller, Request, Response, SseBody};
+use polyroute::ReadAhead;
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -62,7 +63,7 @@ pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<
             py,
             ByteStream {
                 rt,
-                stream: Arc::new(Mutex::new(Some(s))),
+                stream: Arc::new(Mutex::new(Some(ReadAhead::new(s)))),
                 closed: tokio::sync::watch::channel(false).0,
             },
         )?
@@ -102,13 +103,15 @@ pub(crate) fn ahandle<'py>(
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ByteStream {
     rt: Arc<Runtime>,
-    stream: Arc<Mutex<Option<SseBody>>>,
+    /// Read ahead on the runtime: a burst of chunks is waiting by the time Python asks (see
+    /// [`polyroute::ReadAhead`]).
+    stream: Arc<Mutex<Option<ReadAhead<SseBody>>>>,
     /// Set by `close`: a pending `next` stops waiting and drops the stream.
     closed: tokio::sync::watch::Sender<bool>,
 }
 
 async fn next(
-    stream: Arc<Mutex<Option<SseBody>>>,
+    stream: Arc<Mutex<Option<ReadAhead<SseBody>>>>,
     mut closed: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Bytes> {
     let mut g = stream.lock().await;

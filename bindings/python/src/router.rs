@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use polyroute::{ChatStream, CostInputs, Error, PlanInputs, RequestContext};
+use polyroute::{ChatStream, CostInputs, Error, PlanInputs, ReadAhead, RequestContext};
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -531,7 +531,9 @@ impl Router {
 }
 
 struct StreamState {
-    stream: Option<ChatStream>,
+    /// Read ahead on the runtime: a burst of chunks is waiting by the time Python asks (see
+    /// [`polyroute::ReadAhead`]).
+    stream: Option<ReadAhead<ChatStream>>,
     peeked: Option<Value>,
 }
 
@@ -548,7 +550,7 @@ impl ChunkIterator {
         Self {
             rt,
             state: Mutex::new(StreamState {
-                stream: Some(stream),
+                stream: Some(ReadAhead::new(stream)),
                 peeked,
             }),
             sse,
