@@ -99,7 +99,8 @@ def test_stream_sse(mock_router: polyroute.Router) -> None:
 
 def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
     """The blocking streams read ahead on the engine's threads; closing one after its first item still cancels
-    the upstream request (the mock sees the stream aborted), for chunk dicts, SSE events and the HTTP surface."""
+    the upstream request (the mock sees the stream aborted), for chunk dicts, SSE events, the HTTP surface and
+    Messages events."""
     import urllib.request
 
     from .mock import catalog, provider_settings
@@ -119,6 +120,7 @@ def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
         lambda: router.stream(long),
         lambda: router.stream_sse(long),
         lambda: router.http("POST", "/api/v1/chat/completions", [("content-type", "application/json")], body)[2],
+        lambda: router.messages({**long, "max_tokens": 64}),
     ):
         before = aborted()
         it = open_stream()

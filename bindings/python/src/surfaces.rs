@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use polyroute::{RequestContext, SurfaceStream};
+use polyroute::{ReadAhead, RequestContext, SurfaceStream};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use serde_json::Value;
@@ -66,7 +66,7 @@ pub(crate) fn call<'py>(
         };
         let it = EventIterator {
             rt,
-            stream: Mutex::new(Some(stream)),
+            stream: Mutex::new(Some(ReadAhead::new(stream))),
         };
         return Ok(Bound::new(py, it)?.into_any());
     }
@@ -114,7 +114,9 @@ pub(crate) fn acall<'py>(
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct EventIterator {
     rt: Arc<Runtime>,
-    stream: Mutex<Option<SurfaceStream>>,
+    /// Read ahead on the runtime: a burst of events is waiting by the time Python asks (see
+    /// [`polyroute::ReadAhead`]).
+    stream: Mutex<Option<ReadAhead<SurfaceStream>>>,
 }
 
 #[pymethods]

@@ -13,7 +13,7 @@ use polyroute_core::surfaces::{messages, responses, Event, MessagesStream, Respo
 use polyroute_core::{Error, Result};
 use serde_json::{json, Value};
 
-use crate::chat_stream::ChatStream;
+use crate::chat_stream::{value_weight, ChatStream, Weigh};
 use crate::config::RequestContext;
 use crate::router::Router;
 
@@ -204,6 +204,13 @@ impl Stream for SurfaceSse {
                 }
             }
         }
+    }
+}
+
+/// An event counts for its JSON (for [`crate::ReadAhead`]'s byte limit).
+impl Weigh for Event {
+    fn weight(&self) -> usize {
+        value_weight(&self.data)
     }
 }
 
