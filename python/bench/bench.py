@@ -201,6 +201,19 @@ def wide_router() -> polyroute.Router:
     return polyroute.Router(providers=providers, read_env=False)
 
 
+def openai_pair(openai: Any, lib: Any, base: str, router: polyroute.Router) -> tuple[Any, Any]:
+    """The openai SDK calling the mock at ``base`` directly, and through ``polyroute.HTTPTransport(router)`` (``lib``
+    is the SDK's HTTP library, httpx or httpx2)."""
+    direct = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
+    inproc = openai.OpenAI(
+        base_url="http://polyroute.invalid/v1",
+        api_key="sk-unused-fake",
+        max_retries=0,
+        http_client=lib.Client(transport=polyroute.HTTPTransport(router)),
+    )
+    return direct, inproc
+
+
 def openai_rows(base: str, router: polyroute.Router, n: int) -> tuple[float, float, float, float] | None:
     """The openai SDK calling the mock directly, then through polyroute.HTTPTransport; medians in µs."""
     try:
@@ -214,13 +227,7 @@ def openai_rows(base: str, router: polyroute.Router, n: int) -> tuple[float, flo
         import httpx as lib  # noqa: PLC0415
 
     print(f"\n[openai {openai.__version__} on {lib.__name__}]")
-    direct = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
-    inproc = openai.OpenAI(
-        base_url="http://polyroute.invalid/v1",
-        api_key="sk-unused-fake",
-        max_retries=0,
-        http_client=lib.Client(transport=polyroute.HTTPTransport(router)),
-    )
+    direct, inproc = openai_pair(openai, lib, base, router)
     order = {"provider": {"order": ["alpha"]}}
     cpu: list[list[float]] = [[], []]
     ds, ins = timed_pair(

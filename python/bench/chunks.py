@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import openai  # noqa: E402
 
 import polyroute  # noqa: E402
-from tests.mock import KEY, catalog, provider_settings, running_mock  # noqa: E402
+from bench import openai_pair  # noqa: E402
+from tests.mock import catalog, provider_settings, running_mock  # noqa: E402
 
 try:
     import httpx2 as lib  # openai >= 3 is built on httpx2
@@ -43,13 +45,7 @@ def main(runs: int) -> None:
         for n in (8, 64):
             base = stack.enter_context(running_mock("--keep-requests", "0", "--chunks", str(n)))
             router = polyroute.Router(catalog(base), provider_settings(), read_env=False)
-            direct = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
-            inproc = openai.OpenAI(
-                base_url="http://polyroute.invalid/v1",
-                api_key="sk-unused-fake",
-                max_retries=0,
-                http_client=lib.Client(transport=polyroute.HTTPTransport(router)),
-            )
+            direct, inproc = openai_pair(openai, lib, base, router)
             cases[f"direct{n}"] = lambda c=direct: drain(
                 c.chat.completions.create(model="alpha-upstream", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
             )
