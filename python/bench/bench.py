@@ -201,15 +201,18 @@ def wide_router() -> polyroute.Router:
     return polyroute.Router(providers=providers, read_env=False)
 
 
-def openai_pair(openai: Any, lib: Any, base: str, router: polyroute.Router) -> tuple[Any, Any]:
+def openai_pair(
+    openai: Any, lib: Any, base: str, router: polyroute.Router, *, asynchronous: bool = False
+) -> tuple[Any, Any]:
     """The openai SDK calling the mock at ``base`` directly, and through ``polyroute.HTTPTransport(router)`` (``lib``
-    is the SDK's HTTP library, httpx or httpx2)."""
-    direct = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
-    inproc = openai.OpenAI(
-        base_url="http://polyroute.invalid/v1",
-        api_key="sk-unused-fake",
-        max_retries=0,
-        http_client=lib.Client(transport=polyroute.HTTPTransport(router)),
+    is the SDK's HTTP library, httpx or httpx2); with ``asynchronous``, ``AsyncOpenAI`` clients, the second through
+    ``polyroute.AsyncHTTPTransport(router)``."""
+    client = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    transport = polyroute.AsyncHTTPTransport(router) if asynchronous else polyroute.HTTPTransport(router)
+    http_client = (lib.AsyncClient if asynchronous else lib.Client)(transport=transport)
+    direct = client(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
+    inproc = client(
+        base_url="http://polyroute.invalid/v1", api_key="sk-unused-fake", max_retries=0, http_client=http_client
     )
     return direct, inproc
 

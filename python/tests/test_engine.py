@@ -148,6 +148,69 @@ def test_async(mock_router: polyroute.Router) -> None:
     asyncio.run(main())
 
 
+async def read_counting_waits(it: Any) -> tuple[list[Any], int]:
+    """Every item of the async iterator ``it``, and how many of its ``__anext__`` futures were not done yet when
+    returned (the item had to be waited for). After the first item it lets the rest of the burst arrive."""
+    items: list[Any] = []
+    waits = 0
+    while True:
+        fut = it.__anext__()
+        waits += 0 if fut.done() else 1
+        try:
+            items.append(await fut)
+        except StopAsyncIteration:
+            return items, waits
+        if len(items) == 1:
+            await asyncio.sleep(0.3)
+
+
+def test_async_streams_answer_what_was_read_ahead_at_once() -> None:
+    """``async for`` over a burst of 64 streamed pieces: what the engine already read ahead is answered by a future
+    that is already done (no task, no turn of the event loop per item), in order, for ``astream``, the byte stream
+    of ``ahttp`` (the AsyncHTTPTransport's) and Messages events. Two ``__anext__`` calls made before either is
+    awaited are answered in the order they were made."""
+    from .mock import catalog, provider_settings, running_mock
+
+    with running_mock("--keep-requests", "0", "--chunks", "64") as base:
+        router = polyroute.Router(catalog(base), provider_settings(), read_env=False)
+        body = req(text="a burst", stream=True, provider={"order": ["alpha"], "allow_fallbacks": False})
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in router.stream(body) if c["choices"])
+        assert len(text) > 0
+
+        def content(chunks: list[dict[str, Any]]) -> str:
+            return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+        async def main() -> None:
+            chunks, waits = await read_counting_waits(router.astream(body))
+            assert content(chunks) == text and len(chunks) >= 64
+            assert waits <= 8, f"{waits} of {len(chunks) + 1} reads waited"
+
+            status, _, stream = await router.ahttp(
+                "POST", "/api/v1/chat/completions", [("content-type", "application/json")], json.dumps(body).encode()
+            )
+            assert status == 200
+            events, waits = await read_counting_waits(stream)
+            data = [json.loads(e[6:]) for e in b"".join(events).decode().split("\n\n") if e.startswith("data: {")]
+            assert content(data) == text and b"".join(events).endswith(b"data: [DONE]\n\n")
+            assert waits <= 8, f"{waits} of {len(events) + 1} reads waited"
+
+            it = await router.amessages({**body, "max_tokens": 64})
+            msg_events, waits = await read_counting_waits(it)
+            deltas = [e["delta"]["text"] for e in msg_events if e["type"] == "content_block_delta"]
+            assert "".join(deltas) == text and msg_events[-1]["type"] == "message_stop"
+            assert waits <= 8, f"{waits} of {len(msg_events) + 1} reads waited"
+
+            # Two reads in flight at once: the first made is answered with the first chunk.
+            it = router.astream(body)
+            first, second = it.__anext__(), it.__anext__()
+            rest = [c async for c in it]
+            got = [await first, await second, *rest]
+            assert got[0]["choices"][0]["delta"].get("role") == "assistant"
+            assert content(got) == text
+
+        asyncio.run(main())
+
+
 def test_async_cancel(mock_router: polyroute.Router, mock_url: str) -> None:
     async def main() -> None:
         task = asyncio.ensure_future(mock_router.achat(req("test/model", text="slow")))

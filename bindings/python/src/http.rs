@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use polyroute::http_api::{Body, Bytes, Caller, Request, Response, SseBody};
-use polyroute::ReadAhead;
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use tokio::runtime::Runtime;
-use tokio::sync::Mutex;
 
+use crate::reader::Reader;
 use crate::router::awaitable;
 use crate::{detached, runtime};
 
@@ -62,9 +60,7 @@ pub(crate) fn answer(py: Python<'_>, rt: Arc<Runtime>, r: Response) -> PyResult<
         Body::Sse(s) => Py::new(
             py,
             ByteStream {
-                rt,
-                stream: Arc::new(Mutex::new(Some(ReadAhead::new(s)))),
-                closed: tokio::sync::watch::channel(false).0,
+                reader: Reader::new(rt, s),
             },
         )?
         .into_any(),
@@ -99,31 +95,10 @@ pub(crate) fn ahandle<'py>(
 }
 
 /// The SSE chunks of a streamed answer (`bytes`), for `for` and `async for`; closing it (or dropping it) cancels
-/// the upstream request.
+/// the upstream request. Chunks already read ahead are answered at once (see [`Reader`]).
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ByteStream {
-    rt: Arc<Runtime>,
-    /// Read ahead on the runtime: a burst of chunks is waiting by the time Python asks (see
-    /// [`polyroute::ReadAhead`]).
-    stream: Arc<Mutex<Option<ReadAhead<SseBody>>>>,
-    /// Set by `close`: a pending `next` stops waiting and drops the stream.
-    closed: tokio::sync::watch::Sender<bool>,
-}
-
-async fn next(
-    stream: Arc<Mutex<Option<ReadAhead<SseBody>>>>,
-    mut closed: tokio::sync::watch::Receiver<bool>,
-) -> Option<Bytes> {
-    let mut g = stream.lock().await;
-    let s = g.as_mut()?;
-    let item = tokio::select! {
-        item = s.next() => item,
-        _ = closed.wait_for(|c| *c) => None,
-    };
-    if item.is_none() {
-        *g = None;
-    }
-    item
+    reader: Reader<SseBody>,
 }
 
 #[pymethods]
@@ -133,9 +108,7 @@ impl ByteStream {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        let (s, c) = (self.stream.clone(), self.closed.subscribe());
-        let item = detached(py, || self.rt.block_on(next(s, c)));
-        item.map(|b| PyBytes::new(py, &b))
+        self.reader.next_blocking(py).map(|b| PyBytes::new(py, &b))
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -143,8 +116,7 @@ impl ByteStream {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let next = next(self.stream.clone(), self.closed.subscribe());
-        awaitable(py, next, |py, item| match item {
+        self.reader.anext(py, |py, item| match item {
             None => Err(PyStopAsyncIteration::new_err(())),
             Some(b) => Ok(PyBytes::new(py, &b).into_any().unbind()),
         })
@@ -152,9 +124,6 @@ impl ByteStream {
 
     /// Stop the stream and cancel the upstream request (never waits: a pending read ends and drops it).
     fn close(&self) {
-        self.closed.send_replace(true);
-        if let Ok(mut g) = self.stream.try_lock() {
-            g.take();
-        }
+        self.reader.close();
     }
 }

@@ -8,6 +8,7 @@ mod convert;
 mod errors;
 mod hooks;
 mod http;
+mod reader;
 mod router;
 mod surfaces;
 

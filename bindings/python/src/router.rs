@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 use crate::convert::{self, EngineConfig};
 use crate::errors::core_err;
 use crate::hooks::PyHooks;
+use crate::reader::Reader;
 use crate::surfaces::Surface;
 use crate::{detached, fork_generation, http, runtime};
 
@@ -356,10 +357,10 @@ impl Router {
         traceparent: Option<String>,
     ) -> PyResult<AsyncChunkIterator> {
         let body = convert::body(request)?;
-        let (_rt, stream) =
+        let (rt, stream) =
             self.open_stream(py, body, ctx(user, session_id, metadata, traceparent))?;
         Ok(AsyncChunkIterator {
-            stream: Arc::new(tokio::sync::Mutex::new(stream)),
+            reader: Reader::new(rt, stream),
         })
     }
 
@@ -601,10 +602,11 @@ impl ChunkIterator {
     }
 }
 
-/// An async iterator over a streamed completion's chunk dicts.
+/// An async iterator over a streamed completion's chunk dicts: chunks already read ahead are answered at once
+/// (see [`Reader`]).
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct AsyncChunkIterator {
-    stream: Arc<tokio::sync::Mutex<ChatStream>>,
+    reader: Reader<ChatStream>,
 }
 
 #[pymethods]
@@ -614,16 +616,11 @@ impl AsyncChunkIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.stream.clone();
-        awaitable(
-            py,
-            async move { stream.lock().await.next().await },
-            |py, item| match item {
-                None => Err(PyStopAsyncIteration::new_err(())),
-                Some(Ok(v)) => Ok(convert::to_py(py, &v)?.unbind()),
-                Some(Err(e)) => Err(core_err(py, &e)),
-            },
-        )
+        self.reader.anext(py, |py, item| match item {
+            None => Err(PyStopAsyncIteration::new_err(())),
+            Some(Ok(v)) => Ok(convert::to_py(py, &v)?.unbind()),
+            Some(Err(e)) => Err(core_err(py, &e)),
+        })
     }
 }
 
@@ -653,6 +650,31 @@ fn settle(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResul
 
 static SETTLE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
 
+static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The running asyncio event loop (`asyncio.get_running_loop()`, the function looked up once).
+fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let get = GET_RUNNING_LOOP.get_or_try_init(py, || {
+        py.import("asyncio")?
+            .getattr("get_running_loop")
+            .map(Bound::unbind)
+    })?;
+    get.bind(py).call0().map_err(|_| {
+        PyTypeError::new_err("no running asyncio event loop: call this from async code")
+    })
+}
+
+/// An asyncio future of the running loop that is already done: its result is `out`'s value, or it raises
+/// `out`'s exception (awaiting it returns at once).
+pub(crate) fn done<'py>(py: Python<'py>, out: PyResult<Py<PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let fut = running_loop(py)?.call_method0("create_future")?;
+    match out {
+        Ok(v) => fut.call_method1("set_result", (v,))?,
+        Err(e) => fut.call_method1("set_exception", (e.into_value(py),))?,
+    };
+    Ok(fut)
+}
+
 /// Run `fut` on the Tokio runtime and return an asyncio future of the running loop that `finish` settles.
 pub(crate) fn awaitable<'py, T, F>(
     py: Python<'py>,
@@ -664,12 +686,7 @@ where
     F: Future<Output = T> + Send + 'static,
 {
     let rt = runtime()?;
-    let event_loop = py
-        .import("asyncio")?
-        .call_method0("get_running_loop")
-        .map_err(|_| {
-            PyTypeError::new_err("no running asyncio event loop: call this from async code")
-        })?;
+    let event_loop = running_loop(py)?;
     let py_fut = event_loop.call_method0("create_future")?;
     let settle = SETTLE.get_or_try_init(py, || wrap_pyfunction!(settle, py).map(Bound::unbind))?;
     let (lp, pf, cb) = (

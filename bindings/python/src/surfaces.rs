@@ -13,6 +13,7 @@ use tokio::runtime::Runtime;
 
 use crate::convert;
 use crate::errors::core_err;
+use crate::reader::Reader;
 use crate::{detached, runtime};
 
 /// Which surface.
@@ -91,7 +92,7 @@ pub(crate) fn acall<'py>(
                 Ok(stream) => Ok(Py::new(
                     py,
                     AsyncEventIterator {
-                        stream: Arc::new(tokio::sync::Mutex::new(stream)),
+                        reader: Reader::new(runtime()?, stream),
                     },
                 )?
                 .into_any()),
@@ -148,10 +149,11 @@ impl EventIterator {
     }
 }
 
-/// An async iterator over a streamed Messages or Responses request's event dicts.
+/// An async iterator over a streamed Messages or Responses request's event dicts: events already read ahead
+/// are answered at once (see [`Reader`]).
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct AsyncEventIterator {
-    stream: Arc<tokio::sync::Mutex<SurfaceStream>>,
+    reader: Reader<SurfaceStream>,
 }
 
 #[pymethods]
@@ -161,15 +163,10 @@ impl AsyncEventIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.stream.clone();
-        crate::router::awaitable(
-            py,
-            async move { stream.lock().await.next().await },
-            |py, item| match item {
-                None => Err(PyStopAsyncIteration::new_err(())),
-                Some(Ok(e)) => Ok(convert::to_py(py, &e.data)?.unbind()),
-                Some(Err(e)) => Err(core_err(py, &e)),
-            },
-        )
+        self.reader.anext(py, |py, item| match item {
+            None => Err(PyStopAsyncIteration::new_err(())),
+            Some(Ok(e)) => Ok(convert::to_py(py, &e.data)?.unbind()),
+            Some(Err(e)) => Err(core_err(py, &e)),
+        })
     }
 }
