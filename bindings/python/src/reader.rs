@@ -1,14 +1,15 @@
-//! A stream that Python reads item by item (`async for`, and `for` over an HTTP body), answered from what the
-//! engine's read-ahead ([`polyroute::ReadAhead`]) already holds whenever it can.
+//! A stream that Python reads item by item (`for` and `async for`: chunk dicts, event dicts, SSE bytes), answered
+//! from what the engine's read-ahead ([`polyroute::ReadAhead`]) already holds whenever it can.
 //!
 //! Waiting for an item on the runtime costs an asyncio `__anext__` a task, the GIL taken on a runtime thread,
-//! and a wake-up of the event loop through `call_soon_threadsafe`: about 200 µs per item on a 2-core machine,
-//! where a burst of streamed chunks arrives microseconds apart. So `__anext__` first looks into the read-ahead's
-//! queue, on the calling thread and without waiting; an item already there is answered by a future that is
-//! already done (`await` on it returns at once, without a turn of the event loop). Only an empty queue takes the
-//! runtime's way. Each such read takes its place in line for the stream when it is made (the lock is fair, and
-//! is asked for before `__anext__` returns), and an item is taken at once only when no read is in line, so
-//! `__anext__` calls made before earlier ones were awaited are still answered in the order they were made.
+//! and a wake-up of the event loop through `call_soon_threadsafe`: about 150 µs per item on a 2-core machine,
+//! where a burst of streamed chunks arrives microseconds apart. So a read first looks into the read-ahead's
+//! queue, on the calling thread and without waiting; an item already there is answered at once: by a future that
+//! is already done for `__anext__` (`await` on it returns without a turn of the event loop), and without releasing
+//! the GIL for `__next__`. Only an empty queue takes the runtime's way. Each such `__anext__` takes its place in
+//! line for the stream before it returns (the lock is fair), and an item is taken at once only when no read is in
+//! line, so `__anext__` calls made before earlier ones were awaited are still answered in the order they were
+//! made.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use polyroute::{ChatStream, CostInputs, Error, PlanInputs, ReadAhead, RequestContext};
+use polyroute::{ChatStream, CostInputs, Error, PlanInputs, RequestContext};
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -531,31 +531,38 @@ impl Router {
     }
 }
 
-struct StreamState {
-    /// Read ahead on the runtime: a burst of chunks is waiting by the time Python asks (see
-    /// [`polyroute::ReadAhead`]).
-    stream: Option<ReadAhead<ChatStream>>,
+/// What a [`ChunkIterator`] holds besides its stream.
+#[derive(Default)]
+struct Extra {
+    /// The first chunk, read before the iterator was made (`stream_sse`).
     peeked: Option<Value>,
+    /// The end was given (SSE: its `[DONE]`), or the iterator was closed.
+    finished: bool,
 }
 
-/// A blocking iterator over a streamed completion: chunk dicts, or SSE bytes for the HTTP transports.
+/// A blocking iterator over a streamed completion: chunk dicts, or SSE bytes for the HTTP transports. Chunks
+/// already read ahead are taken without releasing the GIL (see [`Reader`]).
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct ChunkIterator {
-    rt: Arc<Runtime>,
-    state: Mutex<StreamState>,
+    reader: Reader<ChatStream>,
+    extra: Mutex<Extra>,
     sse: bool,
 }
 
 impl ChunkIterator {
     fn new(rt: Arc<Runtime>, stream: ChatStream, peeked: Option<Value>, sse: bool) -> Self {
         Self {
-            rt,
-            state: Mutex::new(StreamState {
-                stream: Some(ReadAhead::new(stream)),
+            reader: Reader::new(rt, stream),
+            extra: Mutex::new(Extra {
                 peeked,
+                finished: false,
             }),
             sse,
         }
+    }
+
+    fn extra(&self) -> std::sync::MutexGuard<'_, Extra> {
+        self.extra.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -566,29 +573,25 @@ impl ChunkIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let item = detached(py, || {
-            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(v) = st.peeked.take() {
-                return Some(Some(Ok(v)));
-            }
-            let s = st.stream.as_mut()?;
-            let next = self.rt.block_on(s.next());
-            if next.is_none() {
-                st.stream = None;
-            }
-            Some(next)
-        });
+        let peeked = self.extra().peeked.take();
+        let item = match peeked {
+            Some(v) => Some(Ok(v)),
+            None => self.reader.next_blocking(py),
+        };
         match (item, self.sse) {
-            // Exhausted earlier.
-            (None, _) => Ok(None),
-            (Some(None), false) => Ok(None),
-            (Some(None), true) => Ok(Some(PyBytes::new(py, b"data: [DONE]\n\n").into_any())),
-            (Some(Some(Ok(v))), false) => convert::to_py(py, &v).map(Some),
-            (Some(Some(Ok(v))), true) => {
-                Ok(Some(PyBytes::new(py, &convert::sse_event(&v)).into_any()))
+            (None, sse) => {
+                // The end: once as `[DONE]` for SSE, and nothing after it.
+                let first_end = !std::mem::replace(&mut self.extra().finished, true);
+                if sse && first_end {
+                    Ok(Some(PyBytes::new(py, b"data: [DONE]\n\n").into_any()))
+                } else {
+                    Ok(None)
+                }
             }
-            (Some(Some(Err(e))), false) => Err(core_err(py, &e)),
-            (Some(Some(Err(e))), true) => Ok(Some(
+            (Some(Ok(v)), false) => convert::to_py(py, &v).map(Some),
+            (Some(Ok(v)), true) => Ok(Some(PyBytes::new(py, &convert::sse_event(&v)).into_any())),
+            (Some(Err(e)), false) => Err(core_err(py, &e)),
+            (Some(Err(e)), true) => Ok(Some(
                 PyBytes::new(py, &convert::sse_event(&e.to_envelope())).into_any(),
             )),
         }
@@ -596,9 +599,11 @@ impl ChunkIterator {
 
     /// Stop the stream and cancel the upstream request.
     fn close(&self) {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.stream = None;
-        st.peeked = None;
+        self.reader.close();
+        *self.extra() = Extra {
+            peeked: None,
+            finished: true,
+        };
     }
 }
 

@@ -2,14 +2,10 @@
 //! a request dict in, the surface's answer dict out; with `"stream": True` in the request, an iterator of the
 //! surface's event dicts (each carries its event name in `type`). Routed, limited and billed as chat.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use futures::StreamExt;
-use polyroute::{ReadAhead, RequestContext, SurfaceStream};
+use polyroute::{RequestContext, SurfaceStream};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use serde_json::Value;
-use tokio::runtime::Runtime;
 
 use crate::convert;
 use crate::errors::core_err;
@@ -66,8 +62,7 @@ pub(crate) fn call<'py>(
             open(&engine, s, body, ctx).map_err(|e| core_err(py, &e))?
         };
         let it = EventIterator {
-            rt,
-            stream: Mutex::new(Some(ReadAhead::new(stream))),
+            reader: Reader::new(rt, stream),
         };
         return Ok(Bound::new(py, it)?.into_any());
     }
@@ -111,13 +106,11 @@ pub(crate) fn acall<'py>(
 }
 
 /// A blocking iterator over a streamed Messages or Responses request's event dicts. An error before any
-/// content raises; later failures are `error` events.
+/// content raises; later failures are `error` events. Events already read ahead are taken without releasing the
+/// GIL (see [`Reader`]).
 #[pyclass(frozen, module = "polyroute._polyroute")]
 pub struct EventIterator {
-    rt: Arc<Runtime>,
-    /// Read ahead on the runtime: a burst of events is waiting by the time Python asks (see
-    /// [`polyroute::ReadAhead`]).
-    stream: Mutex<Option<ReadAhead<SurfaceStream>>>,
+    reader: Reader<SurfaceStream>,
 }
 
 #[pymethods]
@@ -127,16 +120,7 @@ impl EventIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let item = detached(py, || {
-            let mut st = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
-            let s = st.as_mut()?;
-            let next = self.rt.block_on(s.next());
-            if next.is_none() {
-                *st = None;
-            }
-            next
-        });
-        match item {
+        match self.reader.next_blocking(py) {
             None => Ok(None),
             Some(Ok(e)) => convert::to_py(py, &e.data).map(Some),
             Some(Err(e)) => Err(core_err(py, &e)),
@@ -145,7 +129,7 @@ impl EventIterator {
 
     /// Stop the stream and cancel the upstream request.
     fn close(&self) {
-        *self.stream.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.reader.close();
     }
 }
 
