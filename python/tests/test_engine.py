@@ -133,6 +133,63 @@ def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
         assert aborted() == before + 1
 
 
+def test_closing_an_async_stream_cancels_upstream(mock_url: str) -> None:
+    """``aclose`` (and ``close``) of an async chunk or event iterator after its first item cancels the upstream
+    request, a read waiting meanwhile ends, and the iterator ends."""
+    import contextlib
+    import urllib.request
+
+    from .mock import catalog, provider_settings
+
+    def aborted() -> int:
+        with urllib.request.urlopen(f"{mock_url}/__mock/calls", timeout=10) as r:
+            n: int = json.load(r)["aborted_streams"]
+            return n
+
+    settings = provider_settings()
+    settings["alpha"] = {**settings["alpha"], "headers": {"x-mock-fault": "slow-chunks=100"}}
+    router = polyroute.Router(catalog(mock_url), settings, read_env=False)
+    long = req(text="one two three four five six seven eight nine ten eleven twelve", stream=True)
+    long["provider"] = {"order": ["alpha"], "allow_fallbacks": False}
+
+    async def main() -> None:
+        async def chunks() -> Any:
+            return router.astream(long)
+
+        async def events() -> Any:
+            return await router.amessages({**long, "max_tokens": 64})
+
+        for open_stream, by_aclosing in ((chunks, False), (events, False), (chunks, True), (events, True)):
+            before = aborted()
+            it = await open_stream()
+            if by_aclosing:
+                async with contextlib.aclosing(it):
+                    assert await it.__anext__()
+            else:
+                assert await it.__anext__()
+                # Take what is already there, up to a read that waits (the next chunk is 100 ms away).
+                waiting = it.__anext__()
+                for _ in range(20):
+                    if not waiting.done():
+                        break
+                    assert await waiting
+                    waiting = it.__anext__()
+                assert not waiting.done()
+                await asyncio.sleep(0.01)
+                it.close()
+                with pytest.raises(StopAsyncIteration):
+                    await asyncio.wait_for(waiting, 5)
+            with pytest.raises(StopAsyncIteration):
+                await it.__anext__()
+            for _ in range(100):
+                if aborted() > before:
+                    break
+                await asyncio.sleep(0.05)
+            assert aborted() == before + 1
+
+    asyncio.run(main())
+
+
 def test_async(mock_router: polyroute.Router) -> None:
     async def main() -> None:
         outs = await asyncio.gather(*(mock_router.achat(req(text=f"n{i}")) for i in range(20)))

@@ -627,6 +627,17 @@ impl AsyncChunkIterator {
             Some(Err(e)) => Err(core_err(py, &e)),
         })
     }
+
+    /// Stop the stream and cancel the upstream request.
+    fn close(&self) {
+        self.reader.close();
+    }
+
+    /// `close` as an awaitable (for `contextlib.aclosing`).
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.reader.close();
+        done(py, Ok(py.None()))
+    }
 }
 
 /// Cancels the Tokio task behind an asyncio future when the future is cancelled.

@@ -153,4 +153,15 @@ impl AsyncEventIterator {
             Some(Err(e)) => Err(core_err(py, &e)),
         })
     }
+
+    /// Stop the stream and cancel the upstream request.
+    fn close(&self) {
+        self.reader.close();
+    }
+
+    /// `close` as an awaitable (for `contextlib.aclosing`).
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.reader.close();
+        crate::router::done(py, Ok(py.None()))
+    }
 }

@@ -220,6 +220,10 @@ class AsyncChunkIterator:
 
     def __aiter__(self) -> AsyncChunkIterator: ...
     def __anext__(self) -> Awaitable[ChatCompletionChunk]: ...
+    def close(self) -> None:
+        """Stop the stream and cancel the upstream request."""
+    def aclose(self) -> Awaitable[None]:
+        """``close`` as an awaitable (for ``contextlib.aclosing``)."""
 
 @final
 class EventIterator:
@@ -236,6 +240,10 @@ class AsyncEventIterator:
 
     def __aiter__(self) -> AsyncEventIterator: ...
     def __anext__(self) -> Awaitable[SurfaceEvent]: ...
+    def close(self) -> None:
+        """Stop the stream and cancel the upstream request."""
+    def aclose(self) -> Awaitable[None]:
+        """``close`` as an awaitable (for ``contextlib.aclosing``)."""
 
 @final
 class ByteStream:
