@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,9 @@ def test_stream_sse(mock_router: polyroute.Router) -> None:
     assert list(it) == []
 
 
-def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
-    """The blocking streams read ahead on the engine's threads; closing one after its first item still cancels
-    the upstream request (the mock sees the stream aborted), for chunk dicts, SSE events, the HTTP surface and
-    Messages events."""
+def slow_stream(mock_url: str) -> tuple[polyroute.Router, dict[str, Any], Callable[[], int]]:
+    """A router whose upstream sends a chunk every 100 ms, a long streamed request for it, and a reader of the mock's
+    count of aborted streams."""
     import urllib.request
 
     from .mock import catalog, provider_settings
@@ -115,6 +115,14 @@ def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
     router = polyroute.Router(catalog(mock_url), settings, read_env=False)
     long = req(text="one two three four five six seven eight nine ten eleven twelve", stream=True)
     long["provider"] = {"order": ["alpha"], "allow_fallbacks": False}
+    return router, long, aborted
+
+
+def test_closing_a_stream_cancels_upstream(mock_url: str) -> None:
+    """The blocking streams read ahead on the engine's threads; closing one after its first item still cancels
+    the upstream request (the mock sees the stream aborted), for chunk dicts, SSE events, the HTTP surface and
+    Messages events."""
+    router, long, aborted = slow_stream(mock_url)
     body = json.dumps(long).encode()
     for open_stream in (
         lambda: router.stream(long),
@@ -137,20 +145,8 @@ def test_closing_an_async_stream_cancels_upstream(mock_url: str) -> None:
     """``aclose`` (and ``close``) of an async chunk or event iterator after its first item cancels the upstream
     request, a read waiting meanwhile ends, and the iterator ends."""
     import contextlib
-    import urllib.request
 
-    from .mock import catalog, provider_settings
-
-    def aborted() -> int:
-        with urllib.request.urlopen(f"{mock_url}/__mock/calls", timeout=10) as r:
-            n: int = json.load(r)["aborted_streams"]
-            return n
-
-    settings = provider_settings()
-    settings["alpha"] = {**settings["alpha"], "headers": {"x-mock-fault": "slow-chunks=100"}}
-    router = polyroute.Router(catalog(mock_url), settings, read_env=False)
-    long = req(text="one two three four five six seven eight nine ten eleven twelve", stream=True)
-    long["provider"] = {"order": ["alpha"], "allow_fallbacks": False}
+    router, long, aborted = slow_stream(mock_url)
 
     async def main() -> None:
         async def chunks() -> Any:
