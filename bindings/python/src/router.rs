@@ -532,7 +532,6 @@ impl Router {
 }
 
 /// What a [`ChunkIterator`] holds besides its stream.
-#[derive(Default)]
 struct Extra {
     /// The first chunk, read before the iterator was made (`stream_sse`).
     peeked: Option<Value>,
